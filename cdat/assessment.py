@@ -1,0 +1,96 @@
+"""A claim assessment: findings, estimate, total-loss check, triage and fraud evidence.
+
+These are the domain types; the API has its own schema family that mirrors them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from cdat.findings import PartFinding, PhotoAnalysis
+from cdat.taxonomy import CarPart
+
+
+class Operation(str, Enum):
+    REPAIR = "repair"
+    REPLACE = "replace"
+    REFINISH = "refinish"
+    REPAIR_AND_REFINISH = "repair_and_refinish"
+    REMOVE_AND_INSTALL = "remove_and_install"
+    BLEND = "blend"
+
+
+@dataclass(frozen=True)
+class EstimateLine:
+    part: CarPart | None
+    operation: Operation
+    rule_id: str
+    description: str
+    parts_cost: Decimal
+    labour_hours: Decimal
+    labour_rate: Decimal
+    labour_cost: Decimal
+    paint_cost: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Estimate:
+    currency: str
+    lines: tuple[EstimateLine, ...]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    low: Decimal
+    high: Decimal
+    catalog_version: str = ""
+
+
+@dataclass(frozen=True)
+class TotalLossCheck:
+    vehicle_value: Decimal
+    value_source: str
+    """'stated' when the policyholder gave it, 'depreciation_table' when estimated."""
+    threshold_rule: str
+    is_total_loss: bool
+    explanation: str
+
+
+class TriageDecision(str, Enum):
+    STRAIGHT_THROUGH = "straight_through"
+    NEEDS_REVIEW = "needs_review"
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Triage:
+    decision: TriageDecision
+    priority: int
+    """0 is routine; higher numbers are reviewed first."""
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class FraudSignal:
+    code: str
+    message: str
+    photo_id: str | None
+    evidence: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    photos: tuple[PhotoAnalysis, ...]
+    findings: tuple[PartFinding, ...]
+    model_versions: dict[str, str]
+    estimate: Estimate | None = None
+    total_loss: TotalLossCheck | None = None
+    triage: Triage | None = None
+    fraud_signals: tuple[FraudSignal, ...] = ()

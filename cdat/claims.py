@@ -1,0 +1,101 @@
+"""Claims: status life-cycle, vehicle and the context an assessment is made in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from cdat.errors import InvalidTransition
+
+
+class ClaimStatus(str, Enum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    ASSESSING = "assessing"
+    ASSESSED = "assessed"
+    NEEDS_REVIEW = "needs_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    MORE_PHOTOS_REQUESTED = "more_photos_requested"
+
+
+_ALLOWED: dict[ClaimStatus, frozenset[ClaimStatus]] = {
+    ClaimStatus.RECEIVED: frozenset({ClaimStatus.QUEUED}),
+    ClaimStatus.QUEUED: frozenset({ClaimStatus.ASSESSING, ClaimStatus.FAILED}),
+    ClaimStatus.ASSESSING: frozenset(
+        {ClaimStatus.ASSESSED, ClaimStatus.NEEDS_REVIEW, ClaimStatus.FAILED, ClaimStatus.QUEUED}
+    ),
+    ClaimStatus.ASSESSED: frozenset(
+        {ClaimStatus.QUEUED, ClaimStatus.APPROVED, ClaimStatus.REJECTED, ClaimStatus.NEEDS_REVIEW}
+    ),
+    ClaimStatus.NEEDS_REVIEW: frozenset(
+        {
+            ClaimStatus.QUEUED,
+            ClaimStatus.APPROVED,
+            ClaimStatus.REJECTED,
+            ClaimStatus.MORE_PHOTOS_REQUESTED,
+        }
+    ),
+    ClaimStatus.MORE_PHOTOS_REQUESTED: frozenset({ClaimStatus.QUEUED, ClaimStatus.REJECTED}),
+    ClaimStatus.FAILED: frozenset({ClaimStatus.QUEUED}),
+    ClaimStatus.APPROVED: frozenset(),
+    ClaimStatus.REJECTED: frozenset(),
+}
+
+
+def check_transition(current: ClaimStatus, target: ClaimStatus) -> None:
+    if target not in _ALLOWED[current]:
+        raise InvalidTransition(f"a claim that is {current.value} cannot become {target.value}")
+
+
+def can_submit(status: ClaimStatus) -> bool:
+    return ClaimStatus.QUEUED in _ALLOWED[status]
+
+
+class BodyType(str, Enum):
+    HATCHBACK = "hatchback"
+    SEDAN = "sedan"
+    SUV = "suv"
+    PICKUP = "pickup"
+    VAN = "van"
+    COUPE = "coupe"
+    WAGON = "wagon"
+    CONVERTIBLE = "convertible"
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    make: str
+    model: str
+    year: int
+    body_type: BodyType
+    vin: str | None = None
+    market_value: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class PhotoMeta:
+    """What the upload told us about a photo, for fraud rules."""
+
+    photo_id: str
+    sha256: str
+    captured_at: datetime | None = None
+    location: GeoPoint | None = None
+
+
+@dataclass(frozen=True)
+class ClaimContext:
+    claim_id: str
+    vehicle: Vehicle
+    loss_date: date
+    loss_location: GeoPoint | None
+    photos: tuple[PhotoMeta, ...]

@@ -1,0 +1,98 @@
+"""What the vision models saw, in domain terms.
+
+`inference` produces these; estimating, triage and the API consume them. Geometry
+is in the original photo's pixel coordinates (after EXIF orientation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+Polygon = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Box:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.x2 - self.x1) * max(0.0, self.y2 - self.y1)
+
+
+@dataclass(frozen=True)
+class QualityIssue:
+    """A reason a photo is not good enough, with a hint the policyholder can act on."""
+
+    code: str
+    message: str
+    retake_hint: str
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class DamageInstance:
+    damage_type: DamageType
+    severity: Severity
+    confidence: float
+    box: Box
+    polygon: Polygon = ()
+    part: CarPart | None = None
+    part_coverage: float = 0.0
+    """Share of the assigned part's visible area that this damage covers, 0..1."""
+
+
+@dataclass(frozen=True)
+class PartInstance:
+    part: CarPart
+    confidence: float
+    box: Box
+    polygon: Polygon = ()
+
+
+@dataclass(frozen=True)
+class PhotoAnalysis:
+    """Everything the models and checks found in one photo."""
+
+    photo_id: str
+    width: int
+    height: int
+    damages: tuple[DamageInstance, ...] = ()
+    parts: tuple[PartInstance, ...] = ()
+    quality_issues: tuple[QualityIssue, ...] = ()
+    perceptual_hash: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        return not any(issue.blocking for issue in self.quality_issues)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One photo's sighting of a claim-level finding."""
+
+    photo_id: str
+    confidence: float
+    damage_index: int
+
+
+@dataclass(frozen=True)
+class PartFinding:
+    """One damage on one part, merged across the photos that show it.
+
+    `part` is None when the damage lies on no visible part; such findings are
+    kept for an adjuster rather than dropped.
+    """
+
+    part: CarPart | None
+    damage_type: DamageType
+    severity: Severity
+    confidence: float
+    part_coverage: float
+    evidence: tuple[Evidence, ...]

@@ -1,0 +1,96 @@
+"""The one typed settings object. Read once at start-up and passed in.
+
+Every field can be set from the environment with the `CDAT_` prefix
+(e.g. `CDAT_DATABASE_URL`), or from a `.env` file in the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cdat.errors import ConfigurationError
+
+DEFAULT_SECRET = "insecure-development-secret-change-me"
+SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "inference" / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CDAT_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    """Embedded default home: SQLite database, broker, blobs."""
+
+    database_url: str | None = None
+    broker_url: str | None = None
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = "cdat-photos"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    secret_key: str = DEFAULT_SECRET
+    bootstrap_adjuster_token: str | None = None
+    """When set, `cdat serve` ensures an adjuster with this API token exists (development aid)."""
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    min_image_side: int = 64
+    max_photos_per_claim: int = 40
+    max_photos_per_request: int = 12
+
+    job_lease_seconds: float = 300.0
+    job_max_attempts: int = 3
+    job_retry_backoff_seconds: float = 2.0
+    stale_job_scan_seconds: float = 15.0
+    long_poll_max_seconds: float = 30.0
+
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 6
+    webhook_backoff_seconds: float = 5.0
+    webhook_allow_private: bool = True
+    """Off in production: webhook URLs may not reach private, loopback or metadata hosts."""
+
+    analyzer: str = "inference.pipeline:build_analyzer"
+    """Import path of a factory `(Settings) -> PhotoAnalyzer`."""
+    model_dir: Path = SHIPPED_MODEL_DIR
+    onnx_threads: int = Field(default=2, ge=1)
+    onnx_batch_size: int = Field(default=1, ge=1)
+
+    catalog_dir: Path | None = None
+    """Insurer's own price catalog and rules; the shipped defaults when unset."""
+    currency: str = "INR"
+    region: str = "default"
+
+    worker_concurrency: int = Field(default=1, ge=1)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'cdat.sqlite3'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    def check_production_ready(self) -> None:
+        """Refuse to run production on development defaults."""
+        if self.environment != "production":
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+            problems.append("CDAT_SECRET_KEY must be set to a random value of 32+ characters")
+        if self.bootstrap_adjuster_token:
+            problems.append("CDAT_BOOTSTRAP_ADJUSTER_TOKEN must not be set in production")
+        if problems:
+            raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,111 @@
+"""The project's one vocabulary for damage, severity and car parts.
+
+Every data set, model and estimate maps into these enums; nothing else in the
+code base spells a class name as a bare string.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class DamageType(str, Enum):
+    DENT = "dent"
+    SCRATCH = "scratch"
+    CRACK = "crack"
+    GLASS_SHATTER = "glass_shatter"
+    LAMP_BROKEN = "lamp_broken"
+    TIRE_FLAT = "tire_flat"
+    BROKEN_PART = "broken_part"
+
+
+class Severity(str, Enum):
+    MINOR = "minor"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.MINOR: 0, Severity.MODERATE: 1, Severity.SEVERE: 2}
+
+
+class Side(str, Enum):
+    LEFT = "left"
+    RIGHT = "right"
+    CENTRE = "centre"
+
+
+class Position(str, Enum):
+    FRONT = "front"
+    REAR = "rear"
+    MIDDLE = "middle"
+
+
+class CarPart(str, Enum):
+    """The 18 parts of the `car-parts` data set, named as that set names them."""
+
+    BACK_BUMPER = "back_bumper"
+    BACK_GLASS = "back_glass"
+    BACK_LEFT_DOOR = "back_left_door"
+    BACK_LEFT_LIGHT = "back_left_light"
+    BACK_RIGHT_DOOR = "back_right_door"
+    BACK_RIGHT_LIGHT = "back_right_light"
+    FRONT_BUMPER = "front_bumper"
+    FRONT_GLASS = "front_glass"
+    FRONT_LEFT_DOOR = "front_left_door"
+    FRONT_LEFT_LIGHT = "front_left_light"
+    FRONT_RIGHT_DOOR = "front_right_door"
+    FRONT_RIGHT_LIGHT = "front_right_light"
+    HOOD = "hood"
+    LEFT_MIRROR = "left_mirror"
+    RIGHT_MIRROR = "right_mirror"
+    TAILGATE = "tailgate"
+    TRUNK = "trunk"
+    WHEEL = "wheel"
+
+    @property
+    def side(self) -> Side:
+        if "left" in self.value:
+            return Side.LEFT
+        if "right" in self.value:
+            return Side.RIGHT
+        return Side.CENTRE
+
+    @property
+    def position(self) -> Position:
+        if self.value.startswith("front") or self in (CarPart.HOOD,):
+            return Position.FRONT
+        if self.value.startswith("back") or self in (CarPart.TAILGATE, CarPart.TRUNK):
+            return Position.REAR
+        return Position.MIDDLE
+
+    @property
+    def is_glass(self) -> bool:
+        return self in (CarPart.FRONT_GLASS, CarPart.BACK_GLASS)
+
+    @property
+    def is_lamp(self) -> bool:
+        return self.value.endswith("_light")
+
+    @property
+    def is_painted_panel(self) -> bool:
+        return not (self.is_glass or self.is_lamp or self is CarPart.WHEEL)
+
+
+DAMAGE_CLASSES: tuple[tuple[DamageType, Severity], ...] = tuple(
+    (damage, severity) for damage in DamageType for severity in Severity
+)
+"""Damage model classes: one per (type, severity) pair, in this fixed order."""
+
+
+def damage_class_name(damage: DamageType, severity: Severity) -> str:
+    return f"{severity.value}-{damage.value}"
+
+
+def parse_damage_class(name: str) -> tuple[DamageType, Severity]:
+    """Inverse of `damage_class_name`; raises ValueError on an unknown name."""
+    severity, _, damage = name.partition("-")
+    return DamageType(damage), Severity(severity)
