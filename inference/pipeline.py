@@ -1,0 +1,275 @@
+"""Photos -> `PhotoAnalysis`: the analyzer the claim service uses.
+
+Service entry points (nothing loads at import time)::
+
+    analyzer = build_analyzer(settings)          # once per process; ModelUnavailable if missing
+    analyses = analyzer.analyze(photos)          # one PhotoAnalysis per PhotoInput, in order
+    readiness(settings).as_dict()                # which models are present, without loading
+
+Per photo: decode (EXIF, colour, depth) -> quality checks and perceptual hash ->
+damage and part segmentation -> damage assigned to parts -> vehicle and duplicate checks.
+A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from cdat.analysis import PhotoInput
+from cdat.findings import PhotoAnalysis, QualityIssue
+from cdat.settings import Settings
+from inference import quality
+from inference.assign import assign_parts
+from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
+from inference.imaging import decode_photo
+from inference.postprocess import PostprocessConfig, RawDetections
+from inference.registry import ModelEntry, Registry, Task
+from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
+
+log = logging.getLogger(__name__)
+
+TASKS: tuple[Task, ...] = ("damage", "parts")
+RuntimeName = Literal["onnx", "ultralytics"]
+
+
+@dataclass
+class _Photo:
+    """Working state of one photo through the pipeline."""
+
+    photo_id: str
+    image: np.ndarray | None = None
+    width: int = 0
+    height: int = 0
+    issues: list[QualityIssue] = field(default_factory=list)
+    phash: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    result: PhotoAnalysis | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return any(i.blocking for i in self.issues)
+
+
+class Analyzer:
+    """Both segmentation models plus the quality checks; implements `PhotoAnalyzer`."""
+
+    def __init__(
+        self,
+        damage: SegmentationModel,
+        parts: SegmentationModel,
+        *,
+        quality_config: quality.QualityConfig | None = None,
+        max_pixels: int = 50_000_000,
+    ) -> None:
+        self.damage = damage
+        self.parts = parts
+        self.quality = quality_config or quality.QualityConfig()
+        self.max_pixels = max_pixels
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return {"damage": self.damage.version, "parts": self.parts.version}
+
+    def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
+        work = [self._prepare(photo) for photo in photos]
+        ready = [p for p in work if not p.blocked and p.image is not None]
+        self._segment(ready)
+        dupes = quality.duplicate_issues(
+            [p.photo_id for p in work], [p.phash for p in work], self.quality
+        )
+        return [self._finish(p, dupes.get(k)) for k, p in enumerate(work)]
+
+    def _prepare(self, photo: PhotoInput) -> _Photo:
+        state = _Photo(photo.photo_id)
+        started = time.perf_counter()
+        try:
+            image = decode_photo(photo.data, self.max_pixels)
+        except UnreadableImage as exc:
+            state.issues.append(quality.unreadable(exc.message))
+            return state
+        except Exception as exc:  # a codec crash on hostile bytes must not fail the claim
+            log.warning("decoding photo %s failed: %r", photo.photo_id, exc)
+            state.issues.append(quality.unreadable(type(exc).__name__))
+            return state
+        state.height, state.width = image.shape[:2]
+        state.timings["decode_ms"] = _ms(started)
+        started = time.perf_counter()
+        state.issues += quality.check_size(state.width, state.height, self.quality)
+        if not state.blocked:
+            gray = quality.analysis_gray(image, self.quality.analysis_side)
+            state.issues += quality.check_exposure(gray, self.quality)
+            state.issues += quality.check_blur(gray, self.quality)
+            state.phash = quality.perceptual_hash(gray)
+        state.image = image
+        state.timings["quality_ms"] = _ms(started)
+        return state
+
+    def _segment(self, photos: list[_Photo]) -> None:
+        if not photos:
+            return
+        try:
+            self._segment_batch(photos)
+        except Exception as exc:
+            if len(photos) == 1:
+                log.exception("analysing photo %s failed", photos[0].photo_id)
+                photos[0].issues.append(_analysis_failed(exc))
+                return
+            for photo in photos:  # isolate the photo that breaks the batch
+                self._segment([photo])
+
+    def _segment_batch(self, photos: list[_Photo]) -> None:
+        images = [p.image for p in photos if p.image is not None]
+        started = time.perf_counter()
+        damage_raw = self.damage.infer(images)
+        damage_ms = _ms(started) / len(photos)
+        started = time.perf_counter()
+        parts_raw = self.parts.infer(images)
+        parts_ms = _ms(started) / len(photos)
+        for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
+            photo.timings.update(damage_ms=damage_ms, parts_ms=parts_ms)
+            self._build(photo, d_raw, p_raw)
+
+    def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
+        started = time.perf_counter()
+        w, h = photo.width, photo.height
+        parts = part_instances(self.parts, p_raw, w, h)
+        damages = damage_instances(self.damage, d_raw, w, h)
+        damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)
+        photo.issues += quality.check_vehicle(len(parts), len(damages))
+        photo.timings["postprocess_ms"] = _ms(started)
+        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=damages, parts=parts)
+
+    def _finish(self, photo: _Photo, duplicate: QualityIssue | None) -> PhotoAnalysis:
+        issues = [*photo.issues, *([duplicate] if duplicate else [])]
+        timings = {k: round(v, 2) for k, v in photo.timings.items()}
+        base = photo.result or PhotoAnalysis(photo.photo_id, photo.width, photo.height)
+        return PhotoAnalysis(
+            photo_id=base.photo_id,
+            width=base.width,
+            height=base.height,
+            damages=base.damages,
+            parts=base.parts,
+            quality_issues=tuple(issues),
+            perceptual_hash=photo.phash,
+            timings_ms=timings,
+        )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _analysis_failed(exc: Exception) -> QualityIssue:
+    return quality.issue(
+        "analysis_failed",
+        f"The photo could not be analysed ({type(exc).__name__}).",
+        "Take the photo again; if it keeps failing, send it to your adjuster.",
+        blocking=True,
+    )
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    task: str
+    present: bool
+    entry_id: str | None = None
+    file: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Which promoted models are installed, checked without loading them."""
+
+    models: tuple[ModelStatus, ...]
+
+    @property
+    def ready(self) -> bool:
+        return all(m.present for m in self.models)
+
+    @property
+    def missing(self) -> list[str]:
+        return [m.task for m in self.models if not m.present]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "models": {
+                m.task: {"present": m.present, "id": m.entry_id, "file": m.file, "reason": m.reason}
+                for m in self.models
+            },
+        }
+
+
+def readiness(settings: Settings) -> Readiness:
+    statuses = []
+    try:
+        registry = Registry.load(settings.model_dir)
+    except RegistryError as exc:
+        return Readiness(tuple(ModelStatus(t, False, reason=exc.message) for t in TASKS))
+    for task in TASKS:
+        try:
+            entry = registry.promoted_entry(task)
+        except (ModelUnavailable, RegistryError) as exc:
+            statuses.append(ModelStatus(task, False, reason=exc.message))
+            continue
+        statuses.append(ModelStatus(task, True, entry.id, entry.file))
+    return Readiness(tuple(statuses))
+
+
+def load_model(
+    settings: Settings,
+    task: Task,
+    runtime: RuntimeName = "onnx",
+    config: PostprocessConfig | None = None,
+) -> SegmentationModel:
+    """The promoted model of one task, loaded; ModelUnavailable naming the task otherwise."""
+    registry = Registry.load(settings.model_dir)
+    try:
+        entry = registry.promoted_entry(task)
+    except RegistryError as exc:
+        raise ModelUnavailable(f"{task} model: {exc.message}") from exc
+    return SegmentationModel(entry, _runtime(registry, entry, settings, runtime, config))
+
+
+def _runtime(
+    registry: Registry,
+    entry: ModelEntry,
+    settings: Settings,
+    runtime: RuntimeName,
+    config: PostprocessConfig | None,
+) -> Any:
+    path = registry.path_of(entry)
+    if runtime == "ultralytics":
+        from inference.ultralytics_runtime import UltralyticsRuntime
+
+        return UltralyticsRuntime(path.with_suffix(".pt"), imgsz=entry.imgsz, config=config)
+    return OnnxRuntime(
+        path,
+        threads=settings.onnx_threads,
+        batch_size=settings.onnx_batch_size,
+        config=config,
+    )
+
+
+def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyzer:
+    """Load both promoted models once; raises ModelUnavailable naming what is missing."""
+    state = readiness(settings)
+    if not state.ready:
+        reasons = "; ".join(m.reason for m in state.models if not m.present)
+        raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
+    return Analyzer(
+        load_model(settings, "damage", runtime),
+        load_model(settings, "parts", runtime),
+        quality_config=quality.QualityConfig(min_side=settings.min_image_side),
+        max_pixels=settings.max_image_pixels,
+    )

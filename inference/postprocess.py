@@ -1,0 +1,189 @@
+"""Raw YOLO-seg outputs -> boxes, scores, classes and masks in the original photo.
+
+Two export layouts are understood, told apart by the output shapes:
+
+* classic: ``output0`` [B, 4+nc+nm, N] (cx, cy, w, h, class scores, mask coefficients),
+  NMS done here;
+* end-to-end (NMS-free heads): ``output0`` [B, K, 6+nm] (x1, y1, x2, y2, score, class, coeffs).
+
+``output1`` holds the mask prototypes [B, nm, H/4, W/4] in both.
+
+Masks are never upsampled to the full photo: each one is cut to the letterboxed photo
+area of the prototype map and resized onto a small *analysis grid* (the photo scaled to
+at most `GRID_SIDE` on its longest side). Both models land on the same grid, so
+damage/part overlap is a cheap boolean AND, and polygons scale back to photo pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inference.imaging import Letterbox
+
+GRID_SIDE = 256
+MAX_POLYGON_POINTS = 64
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    conf: float = 0.25
+    iou: float = 0.7
+    max_det: int = 100
+    agnostic: bool = False
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """One photo's detections: boxes in photo pixels, masks on the analysis grid."""
+
+    boxes: np.ndarray
+    """(N, 4) float32 x1, y1, x2, y2 in original photo pixels."""
+    scores: np.ndarray
+    class_ids: np.ndarray
+    masks: np.ndarray
+    """(N, gh, gw) bool on `grid_shape(width, height)`."""
+
+    @classmethod
+    def empty(cls, grid: tuple[int, int]) -> RawDetections:
+        return cls(
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int64),
+            np.zeros((0, *grid), bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def grid_shape(width: int, height: int, side: int = GRID_SIDE) -> tuple[int, int]:
+    """(rows, cols) of the analysis grid of a width x height photo."""
+    scale = min(1.0, side / max(width, height))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def is_end2end(output0: np.ndarray, num_masks: int) -> bool:
+    return output0.ndim == 3 and output0.shape[2] == 6 + num_masks
+
+
+def _candidates_classic(pred: np.ndarray, nm: int, cfg: PostprocessConfig) -> tuple | None:
+    """[4+nc+nm, N] -> xyxy, score, class, coeffs of boxes above conf, after NMS."""
+    nc = pred.shape[0] - 4 - nm
+    class_scores = pred[4 : 4 + nc]
+    class_ids = class_scores.argmax(0)
+    scores = class_scores[class_ids, np.arange(pred.shape[1])]
+    keep = scores > cfg.conf
+    if not keep.any():
+        return None
+    cand = pred[:, keep]
+    scores, class_ids = scores[keep], class_ids[keep]
+    cx, cy, w, h = cand[0], cand[1], cand[2], cand[3]
+    xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    kept = _nms(xyxy, scores, class_ids, cfg)
+    return xyxy[kept], scores[kept], class_ids[kept], cand[4 + nc :, kept].T
+
+
+def _candidates_end2end(pred: np.ndarray, cfg: PostprocessConfig) -> tuple | None:
+    keep = pred[:, 4] > cfg.conf
+    if not keep.any():
+        return None
+    cand = pred[keep][: cfg.max_det]
+    return cand[:, :4], cand[:, 4], cand[:, 5].astype(np.int64), cand[:, 6:]
+
+
+def _nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, cfg: PostprocessConfig):
+    # Offsetting boxes per class makes one NMS pass class-aware (as Ultralytics does).
+    offset = 0 if cfg.agnostic else class_ids[:, None].astype(np.float32) * 7680.0
+    boxes = xyxy + offset
+    order = scores.argsort()[::-1][:30000]
+    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    kept: list[int] = []
+    while order.size and len(kept) < cfg.max_det:
+        i = int(order[0])
+        kept.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = (xx2 - xx1).clip(0) * (yy2 - yy1).clip(0)
+        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[iou <= cfg.iou]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def decode(
+    output0: np.ndarray, protos: np.ndarray, box: Letterbox, cfg: PostprocessConfig
+) -> RawDetections:
+    """One photo's raw outputs (no batch axis) -> detections in photo coordinates."""
+    nm = protos.shape[0]
+    grid = grid_shape(box.width, box.height)
+    if is_end2end(output0[None], nm):
+        found = _candidates_end2end(output0, cfg)
+    else:
+        found = _candidates_classic(output0, nm, cfg)
+    if found is None:
+        return RawDetections.empty(grid)
+    xyxy, scores, class_ids, coeffs = found
+    masks = _masks_on_grid(coeffs, protos, xyxy, box, grid)
+    boxes = box.to_original(xyxy.astype(np.float32))
+    return RawDetections(boxes, scores.astype(np.float32), class_ids.astype(np.int64), masks)
+
+
+def _masks_on_grid(
+    coeffs: np.ndarray,
+    protos: np.ndarray,
+    xyxy: np.ndarray,
+    box: Letterbox,
+    grid: tuple[int, int],
+) -> np.ndarray:
+    nm, mh, mw = protos.shape
+    logits = (coeffs.astype(np.float32) @ protos.reshape(nm, -1)).reshape(-1, mh, mw)
+    stride = box.size / mw
+    x0, y0 = box.pad_x / stride, box.pad_y / stride
+    x1, y1 = x0 + box.width * box.scale / stride, y0 + box.height * box.scale / stride
+    gh, gw = grid
+    # Affine map grid pixel centres -> prototype coordinates (sub-pixel accurate crop+resize).
+    sx, sy = (x1 - x0) / gw, (y1 - y0) / gh
+    warp = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]], np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = np.zeros((len(logits), gh, gw), bool)
+    # Box crop, in grid coordinates: masks do not leak outside their box (as in training).
+    gx = (xyxy[:, [0, 2]] - box.pad_x) / box.scale * (gw / box.width)
+    gy = (xyxy[:, [1, 3]] - box.pad_y) / box.scale * (gh / box.height)
+    for k, logit in enumerate(logits):
+        warped = cv2.warpAffine(logit, warp, (gw, gh), flags=flags, borderValue=-1.0)
+        c0, c1 = np.clip(np.round(gx[k]), 0, gw).astype(int)
+        r0, r1 = np.clip(np.round(gy[k]), 0, gh).astype(int)
+        out[k, r0:r1, c0:c1] = warped[r0:r1, c0:c1] > 0.0
+    return out
+
+
+def mask_polygon(
+    mask: np.ndarray, width: int, height: int, max_points: int = MAX_POLYGON_POINTS
+) -> tuple[tuple[float, float], ...]:
+    """Largest outer contour of a grid mask, simplified, in original photo pixels."""
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    if not contours:
+        return ()
+    contour = max(contours, key=cv2.contourArea)
+    epsilon = 0.004 * cv2.arcLength(contour, True)
+    simplified = cv2.approxPolyDP(contour, epsilon, True)
+    while len(simplified) > max_points:
+        epsilon *= 1.5
+        simplified = cv2.approxPolyDP(contour, epsilon, True)
+    gh, gw = mask.shape
+    sx, sy = width / gw, height / gh
+    # Contour points are pixel indices; +0.5 lands on pixel centres in photo coordinates.
+    return tuple(
+        (
+            round(min(width, max(0.0, (float(x) + 0.5) * sx)), 1),
+            round(min(height, max(0.0, (float(y) + 0.5) * sy)), 1),
+        )
+        for x, y in simplified.reshape(-1, 2)
+    )

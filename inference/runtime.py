@@ -1,0 +1,180 @@
+"""Model runtimes behind one interface: photos in, `RawDetections` out.
+
+`OnnxRuntime` is the serving default (no PyTorch). `inference.ultralytics_runtime`
+holds the PyTorch one (parity checks, GPU). `SegmentationModel` pairs a runtime with
+its registry entry and turns detections into `cdat` types.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from cdat.findings import Box, DamageInstance, PartInstance
+from cdat.taxonomy import CarPart, DamageType, Severity, parse_damage_class
+from inference.errors import InferenceError, ModelUnavailable
+from inference.imaging import letterbox, to_tensor
+from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
+from inference.registry import ModelEntry
+
+# Data-set spellings that differ from the taxonomy (damage-severity says "broken").
+_DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
+
+
+class Runtime(Protocol):
+    imgsz: int
+    num_classes: int
+
+    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
+        """Upright BGR uint8 photos -> one `RawDetections` each, in photo coordinates."""
+        ...
+
+
+class OnnxRuntime:
+    """ONNX Runtime on the CPU; one session per model, reused for every call."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int = 2,
+        batch_size: int = 1,
+        config: PostprocessConfig | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelUnavailable(f"cannot load ONNX model {path}: {exc}") from exc
+        self.config = config or PostprocessConfig()
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        batch, _, height, width = model_input.shape
+        if not isinstance(height, int) or height != width:
+            raise ModelUnavailable(
+                f"{path}: expected a fixed square input, got {model_input.shape}"
+            )
+        self.imgsz = height
+        # A fixed batch dimension (the default export) dictates the batch we can send.
+        self.fixed_batch = batch if isinstance(batch, int) else None
+        self.batch_size = self.fixed_batch or max(1, batch_size)
+        outputs = self.session.get_outputs()
+        self.num_masks = int(outputs[1].shape[1])
+        width0 = outputs[0].shape[1]
+        self.num_classes = (
+            -1 if outputs[0].shape[2] == 6 + self.num_masks else int(width0) - 4 - self.num_masks
+        )
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def class_names(self) -> list[str]:
+        """Class names stored by the exporter in the ONNX metadata (may be empty)."""
+        raw = self.metadata.get("names")
+        if not raw:
+            return []
+        names = ast.literal_eval(raw)
+        return [str(names[k]) for k in sorted(names)]
+
+    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
+        results: list[RawDetections] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            boxed = [letterbox(image, self.imgsz) for image in chunk]
+            canvases = [canvas for canvas, _ in boxed]
+            if self.fixed_batch and len(canvases) < self.fixed_batch:
+                canvases += [canvases[-1]] * (self.fixed_batch - len(canvases))
+            output0, protos = self.session.run(None, {self.input_name: to_tensor(canvases)})[:2]
+            for k, (_, box) in enumerate(boxed):
+                results.append(decode(output0[k], protos[k], box, self.config))
+        return results
+
+
+def damage_class(name: str) -> tuple[DamageType, Severity]:
+    """A damage model class name -> (type, severity); tolerant of data-set spellings."""
+    try:
+        return parse_damage_class(name)
+    except ValueError:
+        severity, _, damage = name.partition("-")
+        if damage in _DAMAGE_ALIASES:
+            return _DAMAGE_ALIASES[damage], Severity(severity)
+        raise
+
+
+@dataclass
+class SegmentationModel:
+    """A loaded model and what its classes mean."""
+
+    entry: ModelEntry
+    runtime: Runtime
+
+    def __post_init__(self) -> None:
+        nc = self.runtime.num_classes
+        if nc >= 0 and nc != len(self.entry.classes):
+            raise ModelUnavailable(
+                f"model {self.entry.id} predicts {nc} classes but the registry lists "
+                f"{len(self.entry.classes)}"
+            )
+        try:
+            if self.entry.task == "damage":
+                self._labels: list[Any] = [damage_class(n) for n in self.entry.classes]
+            else:
+                self._labels = [CarPart(n) for n in self.entry.classes]
+        except ValueError as exc:
+            raise ModelUnavailable(f"model {self.entry.id} has an unknown class: {exc}") from exc
+
+    @property
+    def version(self) -> str:
+        return self.entry.id
+
+    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
+        return self.runtime.infer(images)
+
+    def label(self, class_id: int) -> Any:
+        if not 0 <= class_id < len(self._labels):
+            raise InferenceError(f"model {self.entry.id} emitted class id {class_id}")
+        return self._labels[class_id]
+
+
+def _box(row: np.ndarray) -> Box:
+    return Box(*(round(float(v), 1) for v in row))
+
+
+def part_instances(model: SegmentationModel, raw: RawDetections, width: int, height: int):
+    return tuple(
+        PartInstance(
+            part=model.label(int(raw.class_ids[i])),
+            confidence=round(float(raw.scores[i]), 4),
+            box=_box(raw.boxes[i]),
+            polygon=mask_polygon(raw.masks[i], width, height),
+        )
+        for i in range(len(raw))
+    )
+
+
+def damage_instances(model: SegmentationModel, raw: RawDetections, width: int, height: int):
+    """Unassigned damage instances (part filled in later by `inference.assign`)."""
+    out = []
+    for i in range(len(raw)):
+        damage_type, severity = model.label(int(raw.class_ids[i]))
+        out.append(
+            DamageInstance(
+                damage_type=damage_type,
+                severity=severity,
+                confidence=round(float(raw.scores[i]), 4),
+                box=_box(raw.boxes[i]),
+                polygon=mask_polygon(raw.masks[i], width, height),
+            )
+        )
+    return tuple(out)
