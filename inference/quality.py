@@ -31,7 +31,7 @@ DUPLICATE = "duplicate_photo"
 class QualityConfig:
     min_side: int = 64
     analysis_side: int = 512
-    blur_threshold: float = 40.0
+    blur_threshold: float = 30.0
     """Variance of the Laplacian below which a photo counts as blurry."""
     dark_mean: float = 45.0
     bright_mean: float = 215.0

@@ -1,0 +1,113 @@
+"""The claim view: per-photo damage instances merged into per-part findings.
+
+One dent seen in three photos must be priced once. Damages are grouped by
+(part, damage type) across the claim's usable photos; every finding keeps the
+photos, instance indices and confidences it came from (`Evidence`).
+
+Rules (chosen so a finding is explainable to an adjuster):
+
+* Severity: the worst severity among the *credible* sightings, those whose confidence
+  is at least `SEVERITY_CREDIBLE_RATIO` of the group's best. A repairer prices the worst
+  damage actually there, but one weak "severe" guess must not override confident
+  "moderate" sightings.
+* Confidence: noisy-OR over photos, ``1 - prod(1 - c_photo)``, with ``c_photo`` the best
+  confidence of the group in that photo (instances in one photo are not independent
+  evidence). Seeing the damage from several angles raises confidence; capped at
+  `MAX_CONFIDENCE` because photos of one car are never fully independent.
+* Part coverage: per photo the sum of the group's instances (several scratches on one
+  door cover more of it), then the maximum over photos (views overlap; summing across
+  photos would double count).
+* Damage on no visible part is never merged: one finding per instance, `part=None`.
+* Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+SEVERITY_CREDIBLE_RATIO = 0.5
+MAX_CONFIDENCE = 0.999
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    photo_id: str
+    index: int
+    damage: DamageInstance
+
+
+def merge_findings(analyses: Sequence[PhotoAnalysis]) -> tuple[PartFinding, ...]:
+    """Claim-level findings from all photos of a claim, in a stable order."""
+    groups: dict[tuple[CarPart, DamageType], list[_Sighting]] = defaultdict(list)
+    unassigned: list[_Sighting] = []
+    for analysis in analyses:
+        if not analysis.usable:
+            continue
+        for index, damage in enumerate(analysis.damages):
+            sighting = _Sighting(analysis.photo_id, index, damage)
+            if damage.part is None:
+                unassigned.append(sighting)
+            else:
+                groups[(damage.part, damage.damage_type)].append(sighting)
+    merged = [_merge(part, kind, sightings) for (part, kind), sightings in groups.items()]
+    merged.sort(key=lambda f: (f.part.value if f.part else "", f.damage_type.value))
+    return tuple(merged) + tuple(_single(s) for s in unassigned)
+
+
+def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartFinding:
+    return PartFinding(
+        part=part,
+        damage_type=kind,
+        severity=merged_severity([s.damage for s in sightings]),
+        confidence=combined_confidence(sightings),
+        part_coverage=merged_coverage(sightings),
+        evidence=tuple(
+            Evidence(s.photo_id, s.damage.confidence, s.index)
+            for s in sorted(sightings, key=lambda s: -s.damage.confidence)
+        ),
+    )
+
+
+def _single(sighting: _Sighting) -> PartFinding:
+    damage = sighting.damage
+    return PartFinding(
+        part=None,
+        damage_type=damage.damage_type,
+        severity=damage.severity,
+        confidence=damage.confidence,
+        part_coverage=0.0,
+        evidence=(Evidence(sighting.photo_id, damage.confidence, sighting.index),),
+    )
+
+
+def merged_severity(damages: Sequence[DamageInstance]) -> Severity:
+    best = max(d.confidence for d in damages)
+    credible = [d for d in damages if d.confidence >= SEVERITY_CREDIBLE_RATIO * best]
+    return max((d.severity for d in credible), key=lambda s: s.rank)
+
+
+def _best_per_photo(sightings: Sequence[_Sighting], value) -> dict[str, float]:
+    per_photo: dict[str, float] = {}
+    for s in sightings:
+        per_photo[s.photo_id] = value(per_photo.get(s.photo_id), s.damage)
+    return per_photo
+
+
+def combined_confidence(sightings: Sequence[_Sighting]) -> float:
+    per_photo = _best_per_photo(
+        sightings, lambda prev, d: d.confidence if prev is None else max(prev, d.confidence)
+    )
+    miss = 1.0
+    for confidence in per_photo.values():
+        miss *= 1.0 - min(max(confidence, 0.0), 1.0)
+    return round(min(1.0 - miss, MAX_CONFIDENCE), 4)
+
+
+def merged_coverage(sightings: Sequence[_Sighting]) -> float:
+    per_photo = _best_per_photo(sightings, lambda prev, d: d.part_coverage + (prev or 0.0))
+    return round(min(max(per_photo.values()), 1.0), 4)

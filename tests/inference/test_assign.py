@@ -1,0 +1,57 @@
+"""Damage -> part by mask overlap, with the share of the part covered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cdat.findings import Box, DamageInstance, PartInstance
+from cdat.taxonomy import CarPart, DamageType, Severity
+from inference.assign import assign_parts
+
+GRID = (100, 100)
+
+
+def mask(r0, r1, c0, c1) -> np.ndarray:
+    m = np.zeros(GRID, bool)
+    m[r0:r1, c0:c1] = True
+    return m
+
+
+def damage() -> DamageInstance:
+    return DamageInstance(DamageType.DENT, Severity.MINOR, 0.9, Box(0, 0, 1, 1))
+
+
+def part(p: CarPart) -> PartInstance:
+    return PartInstance(p, 0.9, Box(0, 0, 1, 1))
+
+
+def test_assigns_the_part_with_most_overlap_and_its_coverage():
+    parts = (part(CarPart.HOOD), part(CarPart.FRONT_BUMPER))
+    part_masks = np.stack([mask(0, 50, 0, 100), mask(50, 100, 0, 100)])  # 5000 px each
+    damages = (damage(), damage())
+    damage_masks = np.stack([mask(40, 60, 0, 30), mask(10, 20, 10, 20)])
+    # 30/10 split of the first damage across hood/bumper rows 40-50 vs 50-60: tie-free below
+    damage_masks[0, 40:50, 0:10] = False
+    out = assign_parts(damages, damage_masks, parts, part_masks)
+    assert out[0].part is CarPart.FRONT_BUMPER
+    assert out[0].part_coverage == pytest.approx(300 / 5000)
+    assert out[1].part is CarPart.HOOD and out[1].part_coverage == pytest.approx(100 / 5000)
+
+
+def test_damage_off_every_part_stays_unassigned():
+    parts = (part(CarPart.WHEEL),)
+    out = assign_parts(
+        (damage(),), np.stack([mask(0, 10, 0, 100)]), parts, np.stack([mask(9, 100, 0, 100)])
+    )
+    # 100 of 1000 damage pixels overlap: 10% >= 5% -> assigned
+    assert out[0].part is CarPart.WHEEL
+    out = assign_parts(
+        (damage(),), np.stack([mask(0, 10, 0, 100)]), parts, np.stack([mask(10, 100, 0, 100)])
+    )
+    assert out[0].part is None and out[0].part_coverage == 0.0
+
+
+def test_no_parts_at_all():
+    out = assign_parts((damage(),), np.stack([mask(0, 5, 0, 5)]), (), np.zeros((0, *GRID), bool))
+    assert out[0].part is None

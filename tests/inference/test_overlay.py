@@ -1,0 +1,71 @@
+"""Overlays decode, keep the photo's size and show the damage in its colour."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
+from cdat.taxonomy import CarPart, DamageType, Severity
+from inference.errors import UnreadableImage
+from inference.overlay import DAMAGE_COLOURS, render_overlay
+
+
+def decoded(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def analysis(width, height) -> PhotoAnalysis:
+    square = ((100.0, 60.0), (200.0, 60.0), (200.0, 160.0), (100.0, 160.0))
+    return PhotoAnalysis(
+        "p",
+        width,
+        height,
+        damages=(
+            DamageInstance(
+                DamageType.DENT,
+                Severity.SEVERE,
+                0.9,
+                Box(100, 60, 200, 160),
+                square,
+                CarPart.HOOD,
+                0.2,
+            ),
+        ),
+        parts=(
+            PartInstance(
+                CarPart.HOOD,
+                0.8,
+                Box(50, 20, 300, 220),
+                ((50.0, 20.0), (300.0, 20.0), (300.0, 220.0)),
+            ),
+        ),
+        quality_issues=(QualityIssue("blurry", "The photo is blurred.", "Hold still"),),
+    )
+
+
+@pytest.mark.parametrize("audience", ["adjuster", "policyholder"])
+def test_overlay_is_a_jpeg_of_the_photo_size_with_the_damage_tinted(audience):
+    grey = np.full((240, 320, 3), 128, np.uint8)
+    _ok, png = cv2.imencode(".png", grey)
+    out = render_overlay(png.tobytes(), analysis(320, 240), audience=audience)
+    image = decoded(out)
+    assert out[:2] == b"\xff\xd8" and image.shape == (240, 320, 3)
+    inside = image[100:120, 140:160].reshape(-1, 3).mean(0)
+    expected = 0.4 * np.array(DAMAGE_COLOURS[DamageType.DENT]) + 0.6 * 128
+    assert np.abs(inside - expected).max() < 12
+    assert np.abs(image[230, 10].astype(int) - 128).max() < 12  # untouched corner
+
+
+def test_overlay_can_be_downscaled():
+    _ok, png = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))
+    out = render_overlay(png.tobytes(), analysis(320, 240), max_side=160)
+    assert decoded(out).shape == (120, 160, 3)
+
+
+def test_overlay_of_undecodable_bytes_is_a_clear_error():
+    with pytest.raises(UnreadableImage):
+        render_overlay(b"nope", analysis(320, 240))

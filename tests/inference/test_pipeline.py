@@ -1,0 +1,165 @@
+"""The analyzer end to end on handcrafted models: findings, bad input, loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cdat.analysis import PhotoInput
+from cdat.errors import ModelUnavailable
+from cdat.taxonomy import CarPart, DamageType, Severity
+from inference import quality
+from inference.pipeline import build_analyzer, readiness
+
+from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, textured, to_model, write_registry
+
+IMGSZ = 320
+W, H = 400, 200
+
+
+def part_det(part: CarPart, box, score=0.9) -> FakeDet:
+    return FakeDet(*to_model(box, W, H, IMGSZ), cls=PART_CLASSES.index(part.value), score=score)
+
+
+def damage_det(name: str, box, score=0.8) -> FakeDet:
+    return FakeDet(*to_model(box, W, H, IMGSZ), cls=DAMAGE_CLASSES.index(name), score=score)
+
+
+@pytest.fixture
+def scene_settings(tmp_path):
+    """A door on the left half, the hood top-right; a dent mostly on the door, a scratch on
+    the bottom-right where no part is."""
+    parts = [
+        part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 200, 200)),
+        part_det(CarPart.HOOD, (200, 0, 400, 100), 0.7),
+    ]
+    damages = [
+        damage_det("moderate-dent", (120, 50, 220, 150), 0.85),
+        damage_det("minor-scratch", (300, 150, 380, 190), 0.6),
+    ]
+    return write_registry(tmp_path / "models", IMGSZ, damages, parts)
+
+
+def photo(image, photo_id="p1", encode=None) -> PhotoInput:
+    import cv2
+
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return PhotoInput(photo_id, data.tobytes())
+
+
+def test_damage_is_assigned_to_the_part_it_overlaps_most(scene_settings):
+    # given the analyzer and a clean photo
+    analyzer = build_analyzer(scene_settings)
+    # when it analyses the photo
+    (result,) = analyzer.analyze([photo(textured(W, H))])
+    # then both parts are found, in photo coordinates
+    assert (result.width, result.height) == (W, H)
+    assert {p.part for p in result.parts} == {CarPart.FRONT_LEFT_DOOR, CarPart.HOOD}
+    # and the dent sits on the door, covering 80x100 of its 200x200 pixels
+    dent = next(d for d in result.damages if d.damage_type is DamageType.DENT)
+    assert dent.severity is Severity.MODERATE and dent.confidence == pytest.approx(0.85)
+    assert dent.part is CarPart.FRONT_LEFT_DOOR
+    assert dent.part_coverage == pytest.approx(8000 / 40000, abs=0.02)
+    xs = [x for x, _ in dent.polygon]
+    assert min(xs) == pytest.approx(120, abs=3) and max(xs) == pytest.approx(220, abs=3)
+    # and the scratch on no part is kept, marked as such
+    scratch = next(d for d in result.damages if d.damage_type is DamageType.SCRATCH)
+    assert scratch.part is None and scratch.part_coverage == 0.0
+    # and the photo is usable, hashed and timed
+    assert result.usable and result.quality_issues == ()
+    assert result.perceptual_hash is not None and len(result.perceptual_hash) == 16
+    assert {"decode_ms", "damage_ms", "parts_ms"} <= result.timings_ms.keys()
+    assert analyzer.model_versions == {"damage": "damage-fake-1", "parts": "parts-fake-1"}
+
+
+def test_unknown_damage_class_spelling_broken_maps_to_broken_part(scene_settings, tmp_path):
+    settings = write_registry(
+        tmp_path / "m2", IMGSZ, [damage_det("moderate-broken", (120, 50, 220, 150))], []
+    )
+    (result,) = build_analyzer(settings).analyze([photo(textured(W, H))])
+    assert result.damages[0].damage_type is DamageType.BROKEN_PART
+
+
+def test_every_bad_input_gets_an_analysis_never_an_exception(scene_settings):
+    import io
+
+    from PIL import Image
+
+    analyzer = build_analyzer(scene_settings)
+    cmyk = io.BytesIO()
+    Image.fromarray(textured(W, H)[:, :, ::-1]).convert("CMYK").save(cmyk, "JPEG")
+    photos = [
+        PhotoInput("garbage", b"\x00\x01 definitely not a photo"),
+        PhotoInput("empty", b""),
+        photo(np.zeros((1, 300, 3), np.uint8), "one_pixel_high"),
+        photo(np.zeros((H, W, 3), np.uint8), "all_black"),
+        photo((textured(W, H, 5).astype(np.uint16) * 257), "sixteen_bit"),
+        photo(textured(W, H, 6)[:, :, 0], "grayscale"),
+        photo(np.dstack([textured(W, H, 7), np.full((H, W), 255, np.uint8)]), "alpha"),
+        PhotoInput("cmyk", cmyk.getvalue()),
+    ]
+    # when the claim is analysed
+    results = analyzer.analyze(photos)
+    # then every photo has a result, in order
+    assert [r.photo_id for r in results] == [p.photo_id for p in photos]
+    codes = {r.photo_id: {i.code for i in r.quality_issues} for r in results}
+    blocked = {r.photo_id for r in results if not r.usable}
+    assert codes["garbage"] == {quality.UNREADABLE} and codes["empty"] == {quality.UNREADABLE}
+    assert quality.TOO_SMALL in codes["one_pixel_high"]
+    assert quality.UNDEREXPOSED in codes["all_black"]
+    assert blocked == {"garbage", "empty", "one_pixel_high", "all_black"}
+    # and the odd but valid formats were analysed like any photo
+    for name in ("sixteen_bit", "grayscale", "alpha", "cmyk"):
+        result = next(r for r in results if r.photo_id == name)
+        assert (result.width, result.height) == (W, H) and len(result.damages) == 2, name
+
+
+def test_the_same_photo_twice_is_flagged_on_the_second(scene_settings):
+    import cv2
+
+    image = textured(W, H, 11)
+    _ok, jpeg = cv2.imencode(".jpg", cv2.resize(image, (W // 2, H // 2)))
+    photos = [photo(image, "a"), photo(textured(W, H, 12), "b"), PhotoInput("c", jpeg.tobytes())]
+    results = build_analyzer(scene_settings).analyze(photos)
+    assert [r.usable for r in results] == [True, True, False]
+    (dup,) = results[2].quality_issues
+    assert dup.code == quality.DUPLICATE and "a" in dup.message and dup.retake_hint
+
+
+def test_no_vehicle_is_blocking_only_without_damage(tmp_path):
+    nothing = write_registry(tmp_path / "a", IMGSZ, [], [])
+    (result,) = build_analyzer(nothing).analyze([photo(textured(W, H))])
+    assert [i.code for i in result.quality_issues] == [quality.NO_VEHICLE] and not result.usable
+    close_up = write_registry(tmp_path / "b", IMGSZ, [damage_det("minor-dent", (0, 0, 50, 50))], [])
+    (result,) = build_analyzer(close_up).analyze([photo(textured(W, H))])
+    assert [i.code for i in result.quality_issues] == [quality.NO_PART_VISIBLE]
+    assert result.usable
+
+
+@pytest.mark.parametrize("missing", ["damage", "parts"])
+def test_missing_model_raises_model_unavailable_naming_it(tmp_path, missing):
+    dets: list[FakeDet] = []
+    settings = write_registry(
+        tmp_path, IMGSZ, None if missing == "damage" else dets, None if missing == "parts" else dets
+    )
+    state = readiness(settings)
+    assert not state.ready and state.missing == [missing]
+    assert state.as_dict()["models"][missing]["present"] is False
+    with pytest.raises(ModelUnavailable, match=missing):
+        build_analyzer(settings)
+
+
+def test_readiness_reports_present_models_without_loading(scene_settings):
+    state = readiness(scene_settings)
+    assert state.ready and state.missing == []
+    assert state.as_dict()["models"]["damage"]["id"] == "damage-fake-1"
+
+
+def test_empty_model_dir_is_not_ready(tmp_path):
+    from cdat.settings import Settings
+
+    state = readiness(Settings(model_dir=tmp_path))
+    assert state.missing == ["damage", "parts"]
+    with pytest.raises(ModelUnavailable):
+        build_analyzer(Settings(model_dir=tmp_path))

@@ -1,0 +1,91 @@
+"""Each quality check fires on the bad photo and stays quiet on a good one."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from inference import quality
+from inference.quality import QualityConfig, hamming, perceptual_hash
+
+from .conftest import textured
+
+CFG = QualityConfig()
+
+
+def gray(image: np.ndarray) -> np.ndarray:
+    return quality.analysis_gray(image, CFG.analysis_side)
+
+
+def codes(issues) -> list[str]:
+    return [i.code for i in issues]
+
+
+def test_blur_fires_on_a_blurred_photo_only():
+    sharp = textured(640, 480)
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 6)
+    assert codes(quality.check_blur(gray(sharp), CFG)) == []
+    (issue,) = quality.check_blur(gray(blurred), CFG)
+    assert issue.code == quality.BLURRY and not issue.blocking and issue.retake_hint
+
+
+def test_exposure_checks():
+    good = textured(320, 240)
+    dark = (good * 0.15).astype(np.uint8)
+    bright = np.clip(good.astype(int) + 150, 0, 255).astype(np.uint8)
+    assert quality.check_exposure(gray(good), CFG) == []
+    (under,) = quality.check_exposure(gray(dark), CFG)
+    assert under.code == quality.UNDEREXPOSED and not under.blocking
+    (over,) = quality.check_exposure(gray(bright), CFG)
+    assert over.code == quality.OVEREXPOSED and not over.blocking
+
+
+@pytest.mark.parametrize(("value", "code"), [(0, quality.UNDEREXPOSED), (255, quality.OVEREXPOSED)])
+def test_a_flat_black_or_white_photo_is_blocking(value, code):
+    (issue,) = quality.check_exposure(gray(np.full((100, 100, 3), value, np.uint8)), CFG)
+    assert issue.code == code and issue.blocking
+
+
+def test_too_small():
+    assert quality.check_size(64, 64, CFG) == []
+    (issue,) = quality.check_size(300, 1, CFG)
+    assert issue.code == quality.TOO_SMALL and issue.blocking and "300x1" in issue.message
+
+
+def test_vehicle_check():
+    assert quality.check_vehicle(2, 0) == []
+    assert codes(quality.check_vehicle(0, 0)) == [quality.NO_VEHICLE]
+    assert codes(quality.check_vehicle(0, 1)) == [quality.NO_PART_VISIBLE]
+
+
+def test_perceptual_hash_survives_reencoding_and_resizing():
+    image = textured(640, 480, 3)
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(image, (320, 240)), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    assert ok
+    again = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    assert again is not None
+    h1, h2 = perceptual_hash(image), perceptual_hash(again)
+    assert len(h1) == 16 and int(h1, 16) >= 0
+    assert hamming(h1, h2) <= CFG.duplicate_max_bits
+    assert hamming(h1, perceptual_hash(textured(640, 480, 4))) > 16
+    assert perceptual_hash(gray(image)) == perceptual_hash(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+
+
+def test_duplicates_point_at_the_first_photo():
+    a, b = perceptual_hash(textured(200, 200, 1)), perceptual_hash(textured(200, 200, 2))
+    found = quality.duplicate_issues(["x", "y", "z", "w"], [a, b, a, None], CFG)
+    assert list(found) == [2] and "x" in found[2].message and found[2].blocking
+
+
+def test_real_test_photos_mostly_pass_blur_and_exposure(data_root):
+    files = sorted((data_root / "damage-severity/images/test").glob("*.jpg"))[:20]
+    if not files:
+        pytest.skip("damage-severity test photos not available")
+    flagged = 0
+    for f in files:
+        image = cv2.imread(str(f))
+        assert image is not None
+        g = gray(image)
+        flagged += bool(quality.check_blur(g, CFG) or quality.check_exposure(g, CFG))
+    assert flagged <= len(files) // 4
