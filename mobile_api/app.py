@@ -1,0 +1,77 @@
+"""The FastAPI application: policyholder API under /v1, adjuster API, health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cdat.errors import CdatError
+from cdat.settings import Settings
+from mobile_api import runtime as runtime_module
+from mobile_api.celery_app import configure_celery
+from mobile_api.errors import status_for
+from mobile_api.routes import adjuster, claims, health
+from mobile_api.runtime import Runtime
+
+
+def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
+    settings.check_production_ready()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = rt or Runtime.build(settings)
+        runtime_module.install(active)
+        configure_celery(settings)
+        app.state.runtime = active
+        yield
+        if rt is None:
+            active.dispose()
+
+    app = FastAPI(
+        title="CDAT claim assessment API",
+        version="1.0",
+        description="Open a claim, upload photos, get an explainable damage assessment.",
+        lifespan=lifespan,
+    )
+    app.include_router(claims.router)
+    app.include_router(adjuster.router)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    return app
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CdatError)
+    async def domain_error(_: Request, exc: CdatError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        field = getattr(exc, "field", None)
+        return error_response(status, exc.code, exc.message, field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(part) for part in first["loc"] if part not in ("body",)) or None
+        message = f"{field}: {first['msg']}" if field else str(first["msg"])
+        return error_response(422, "validation_error", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))

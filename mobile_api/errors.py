@@ -1,0 +1,111 @@
+"""Service exceptions and the one place that maps them to HTTP status codes."""
+
+from __future__ import annotations
+
+from cdat.errors import CdatError, ConfigurationError, InvalidTransition, ModelUnavailable
+
+
+class ApiError(CdatError):
+    """An error a client caused or must know about; `status` is set by subclasses."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class TooManyPhotos(ApiError):
+    status = 409
+    code = "too_many_photos"
+
+
+class IdempotencyMismatch(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class InvalidImage(ApiError):
+    status = 422
+    code = "invalid_image"
+
+
+class ImageTooLarge(ApiError):
+    status = 422
+    code = "image_too_many_pixels"
+
+
+class ImageTooSmall(ApiError):
+    status = 422
+    code = "image_too_small"
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "validation_error"
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "service_unavailable"
+
+
+class StorageError(CdatError):
+    code = "storage_unavailable"
+
+
+class BrokerUnavailable(CdatError):
+    code = "broker_unavailable"
+
+
+STATUS_BY_DOMAIN_ERROR: dict[type[CdatError], int] = {
+    InvalidTransition: 409,
+    ModelUnavailable: 503,
+    ConfigurationError: 500,
+    StorageError: 503,
+    BrokerUnavailable: 503,
+}
+
+
+def status_for(error: CdatError) -> int:
+    if isinstance(error, ApiError):
+        return error.status
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_DOMAIN_ERROR:
+            return STATUS_BY_DOMAIN_ERROR[cls]
+    return 500

@@ -1,0 +1,30 @@
+"""Adjuster API (staff credentials only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from cdat.claims import ClaimStatus
+from mobile_api import schemas, service
+from mobile_api.routes.deps import RuntimeDep, StaffDep
+
+router = APIRouter(prefix="/v1/adjuster", tags=["adjuster"])
+
+
+@router.get("/claims", response_model=list[schemas.ClaimSummary])
+async def list_claims(
+    rt: RuntimeDep,
+    _: StaffDep,
+    status: ClaimStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[schemas.ClaimSummary]:
+    return await run_in_threadpool(service.list_claims, rt, status, limit, offset)
+
+
+@router.get("/claims/{claim_id}", response_model=schemas.ClaimPublic)
+async def get_claim(claim_id: str, rt: RuntimeDep, _: StaffDep) -> schemas.ClaimPublic:
+    return await run_in_threadpool(service.claim_public, rt, claim_id)

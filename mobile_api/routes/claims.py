@@ -1,0 +1,150 @@
+"""Policyholder API: claims, photos, submission, status and assessments."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Header, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from mobile_api import schemas, service
+from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from mobile_api.images import CheckedPhoto, check_photo
+from mobile_api.routes.deps import PrincipalDep, RuntimeDep
+from mobile_api.runtime import Runtime
+
+router = APIRouter(prefix="/v1/claims", tags=["policyholder"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Retry-safe key: the same key replays the first answer.",
+    ),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
+}
+
+
+@router.post("", status_code=201, response_model=schemas.ClaimCreated, responses=ERRORS)
+async def create_claim(
+    body: schemas.ClaimCreate, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    status, payload = await run_in_threadpool(service.create_claim, rt, body, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.get("/{claim_id}", response_model=schemas.ClaimPublic, responses=ERRORS)
+async def get_claim(
+    claim_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: seconds to wait")] = 0,
+    since_revision: Annotated[int | None, Query(ge=0)] = None,
+) -> schemas.ClaimPublic:
+    """Claim status and latest assessment. With `wait` and `since_revision`, the call
+    returns as soon as the claim's revision moves past `since_revision`, or after `wait` s."""
+    service.authorize_claim(principal, claim_id)
+    if wait and since_revision is not None:
+        await _wait_for_change(
+            rt, claim_id, since_revision, min(wait, rt.settings.long_poll_max_seconds)
+        )
+    return await run_in_threadpool(service.claim_public, rt, claim_id)
+
+
+async def _wait_for_change(rt: Runtime, claim_id: str, since: int, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while await run_in_threadpool(service.claim_revision, rt, claim_id) <= since:
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.25)
+
+
+@router.post(
+    "/{claim_id}/photos", status_code=201, response_model=schemas.PhotosUploaded, responses=ERRORS
+)
+async def upload_photos(
+    claim_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    files: Annotated[list[UploadFile], File(description="One or more JPEG, PNG or WebP photos")],
+) -> schemas.PhotosUploaded:
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(service.claim_revision, rt, claim_id)  # 404 before reading bodies
+    limit = rt.settings.max_photos_per_request
+    if len(files) > limit:
+        raise ValidationFailed(f"at most {limit} photos per request", field="files")
+    checked = [await _checked(rt, upload) for upload in files]
+    return await run_in_threadpool(service.add_photos, rt, claim_id, checked)
+
+
+async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
+    settings = rt.settings
+    name = upload.filename or "photo"
+    data = await upload.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"{name}: over the {settings.max_upload_bytes}-byte limit per photo", field="files"
+        )
+    if not data:
+        raise ValidationFailed(f"{name}: the file is empty", field="files")
+    return await run_in_threadpool(
+        check_photo,
+        data,
+        name,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        min_side=settings.min_image_side,
+    )
+
+
+@router.get("/{claim_id}/photos/{photo_id}", responses=ERRORS)
+async def get_photo(
+    claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    service.authorize_claim(principal, claim_id)
+    data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
+    return Response(data, media_type=content_type)
+
+
+@router.post(
+    "/{claim_id}/submit", status_code=202, response_model=schemas.SubmitAccepted, responses=ERRORS
+)
+async def submit_claim(
+    claim_id: str, rt: RuntimeDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Queue an assessment of every photo on the claim; each submit makes a new version."""
+    service.authorize_claim(principal, claim_id)
+    (status, payload), job_id = await run_in_threadpool(
+        service.submit, rt, claim_id, idempotency_key
+    )
+    if job_id is not None:
+        await run_in_threadpool(_enqueue, rt, job_id)
+    return JSONResponse(payload, status_code=status)
+
+
+def _enqueue(rt: Runtime, job_id: str) -> None:
+    from mobile_api.tasks import assess_claim
+
+    try:
+        assess_claim.apply_async(args=[job_id])
+    except Exception as exc:
+        service.withdraw_job(rt, job_id, "")
+        raise ServiceUnavailable(
+            f"the job queue is unavailable ({type(exc).__name__}); "
+            "nothing was queued, retry shortly"
+        ) from exc
+
+
+@router.get(
+    "/{claim_id}/assessments/{version}", response_model=schemas.AssessmentPublic, responses=ERRORS
+)
+async def get_assessment(
+    claim_id: str, version: int, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.AssessmentPublic:
+    service.authorize_claim(principal, claim_id)
+    return await run_in_threadpool(service.assessment_version, rt, claim_id, version)

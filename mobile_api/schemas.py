@@ -1,0 +1,279 @@
+"""API schemas, in families per resource (Create / Public ...), separate from domain types."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
+
+from cdat.claims import BodyType, ClaimStatus
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class VehicleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    make: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    year: int = Field(ge=1950, le=2100)
+    body_type: BodyType
+    vin: str | None = Field(default=None, pattern=r"^[A-HJ-NPR-Z0-9]{17}$")
+    market_value: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class ClaimCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_number: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9/_-]+$")
+    loss_date: date
+    description: str = Field(default="", max_length=4000)
+    vehicle: VehicleIn
+    contact: ContactIn
+    loss_location: LocationIn | None = None
+    webhook_url: HttpUrl | None = None
+
+    @field_validator("loss_date")
+    @classmethod
+    def _not_in_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("loss_date cannot be in the future")
+        return value
+
+
+class ClaimCreated(BaseModel):
+    id: str
+    status: ClaimStatus
+    access_token: str = Field(description="Claim-scoped bearer token. Shown once: keep it.")
+    webhook_secret: str | None = Field(
+        default=None, description="HMAC key for webhook signatures. Shown once."
+    )
+
+
+class PhotoPublic(BaseModel):
+    id: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    exif: dict[str, Any]
+    filename: str
+    created_at: datetime
+
+
+class PhotosUploaded(BaseModel):
+    photos: list[PhotoPublic]
+    duplicates: list[str] = Field(
+        description="Ids of photos that were already on this claim (same bytes): stored once."
+    )
+
+
+class JobPublic(BaseModel):
+    id: str
+    state: str
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class SubmitAccepted(BaseModel):
+    claim_id: str
+    job: JobPublic
+    status: ClaimStatus
+
+
+class BoxPublic(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class QualityIssuePublic(BaseModel):
+    code: str
+    message: str
+    retake_hint: str
+    blocking: bool
+
+
+class DamagePublic(BaseModel):
+    damage_type: str
+    severity: str
+    confidence: float
+    box: BoxPublic
+    polygon: list[tuple[float, float]]
+    part: str | None
+    part_coverage: float
+
+
+class PartSeenPublic(BaseModel):
+    part: str
+    confidence: float
+    box: BoxPublic
+
+
+class PhotoAssessmentPublic(BaseModel):
+    photo_id: str
+    width: int
+    height: int
+    usable: bool
+    quality_issues: list[QualityIssuePublic]
+    damages: list[DamagePublic]
+    parts: list[PartSeenPublic]
+
+
+class EvidencePublic(BaseModel):
+    photo_id: str
+    confidence: float
+    damage_index: int
+
+
+class FindingPublic(BaseModel):
+    part: str | None
+    damage_type: str
+    severity: str
+    confidence: float
+    part_coverage: float
+    evidence: list[EvidencePublic]
+
+
+class EstimateLinePublic(BaseModel):
+    part: str | None
+    operation: str
+    rule_id: str
+    description: str
+    parts_cost: Decimal
+    labour_hours: Decimal
+    labour_rate: Decimal
+    labour_cost: Decimal
+    paint_cost: Decimal
+    total: Decimal
+
+
+class EstimatePublic(BaseModel):
+    currency: str
+    lines: list[EstimateLinePublic]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    low: Decimal
+    high: Decimal
+    catalog_version: str
+
+
+class TotalLossPublic(BaseModel):
+    vehicle_value: Decimal
+    value_source: str
+    threshold_rule: str
+    is_total_loss: bool
+    explanation: str
+
+
+class ReasonPublic(BaseModel):
+    code: str
+    message: str
+
+
+class TriagePublic(BaseModel):
+    decision: str
+    priority: int
+    reasons: list[ReasonPublic]
+
+
+class FraudSignalPublic(BaseModel):
+    code: str
+    message: str
+    photo_id: str | None
+    evidence: dict[str, str]
+
+
+class AssessmentPublic(BaseModel):
+    version: int
+    job_id: str
+    created_at: datetime
+    photo_ids: list[str]
+    model_versions: dict[str, str]
+    photos: list[PhotoAssessmentPublic]
+    findings: list[FindingPublic]
+    estimate: EstimatePublic | None
+    total_loss: TotalLossPublic | None
+    triage: TriagePublic | None
+    fraud_signals: list[FraudSignalPublic]
+
+
+class AssessmentSummary(BaseModel):
+    version: int
+    job_id: str
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    stage: ClaimStatus
+    message: str
+    photos: int
+    job: JobPublic | None
+
+
+class RetakeRequest(BaseModel):
+    message: str
+    photo_ids: list[str] = []
+    requested_at: datetime | None = None
+
+
+class ClaimPublic(BaseModel):
+    id: str
+    status: ClaimStatus
+    status_reason: str
+    revision: int
+    policy_number: str
+    loss_date: date
+    description: str
+    vehicle: dict[str, Any]
+    contact: dict[str, Any]
+    loss_location: LocationIn | None
+    webhook_url: str | None
+    progress: Progress
+    photos: list[PhotoPublic]
+    assessment: AssessmentPublic | None
+    assessment_versions: list[AssessmentSummary]
+    retake_request: RetakeRequest | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClaimSummary(BaseModel):
+    id: str
+    status: ClaimStatus
+    policy_number: str
+    review_priority: int
+    estimate_total: Decimal | None
+    created_at: datetime
+    updated_at: datetime
