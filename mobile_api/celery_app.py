@@ -20,8 +20,9 @@ celery = Celery("cdat", include=["mobile_api.tasks"])
 
 def broker_options(settings: Settings) -> dict[str, Any]:
     url = settings.resolved_broker_url
-    if url.startswith("sqla+"):
-        return {"polling_interval": 0.25}
+    if url.startswith("sqla+sqlite"):
+        # Options go to SQLAlchemy's create_engine: wait out the API's and workers' write locks.
+        return {"connect_args": {"timeout": 30}}
     if url.startswith(("redis", "rediss")):
         # Redelivery of a message whose worker died waits for this; our own lease sweep is faster.
         return {"visibility_timeout": 3600}

@@ -169,6 +169,7 @@ def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schem
             )
         added = [_photo_row(claim, photo) for photo in fresh.values()]
         session.add_all(added)
+        session.flush()
         if added:
             claim.touch()
         duplicates = [existing[p.sha256].id for p in checked if p.sha256 in existing]

@@ -1,0 +1,159 @@
+"""Policyholder API through the real app (SQLite, local blobs, fake analyzer)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from mobile_api.runtime import Runtime
+from mobile_api.tasks import assess_claim
+from tests import images
+from tests.conftest import claim_body, open_claim
+
+
+def upload(client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes):
+    files = [("files", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
+    return client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+
+
+def test_create_claim_returns_id_and_token_that_reads_it(client: TestClient) -> None:
+    # given a new claim
+    claim_id, headers = open_claim(client)
+    # when the policyholder reads it with the claim's token
+    response = client.get(f"/v1/claims/{claim_id}", headers=headers)
+    # then it is received, with the vehicle as submitted and no assessment yet
+    assert response.status_code == 200
+    claim = response.json()
+    assert claim["status"] == "received"
+    assert claim["vehicle"]["model"] == "Swift"
+    assert claim["assessment"] is None and claim["photos"] == []
+
+
+def test_create_with_same_idempotency_key_makes_one_claim(client: TestClient) -> None:
+    headers = {"Idempotency-Key": "phone-retry-1"}
+    first = client.post("/v1/claims", json=claim_body(), headers=headers)
+    second = client.post("/v1/claims", json=claim_body(), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] == second.json()["id"]
+    other = client.post("/v1/claims", json=claim_body(policy_number="POL-999"), headers=headers)
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_malformed_fields_name_the_field(client: TestClient) -> None:
+    body = claim_body(vehicle={"make": "A", "model": "B", "year": 1800, "body_type": "sedan"})
+    response = client.post("/v1/claims", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "vehicle.year"
+    broken = client.post(
+        "/v1/claims", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["error"]["code"] == "validation_error"
+
+
+def test_upload_keeps_dimensions_and_exif_and_stores_duplicates_once(
+    client: TestClient, runtime: Runtime
+) -> None:
+    claim_id, headers = open_claim(client)
+    photo = images.jpeg(
+        200,
+        150,
+        exif={0x010F: "Pixel"},
+        gps={1: "N", 2: (12.0, 58.0, 0.0), 3: "E", 4: (77.0, 35.0, 0.0)},
+    )
+    first = upload(client, claim_id, headers, photo, images.jpeg(color=(10, 10, 10)))
+    assert first.status_code == 201, first.text
+    stored = first.json()["photos"]
+    assert (stored[0]["width"], stored[0]["height"]) == (200, 150)
+    assert stored[0]["exif"]["Make"] == "Pixel"
+    assert abs(stored[0]["exif"]["GPSLatitude"] - 12.966667) < 1e-4
+    again = upload(client, claim_id, headers, photo)
+    assert again.json() == {"photos": [], "duplicates": [stored[0]["id"]]}
+    blobs = [p for p in runtime.settings.blob_dir.rglob("*") if p.is_file()]
+    assert len(blobs) == 2
+    served = client.get(f"/v1/claims/{claim_id}/photos/{stored[0]['id']}", headers=headers)
+    assert served.content == photo
+
+
+def test_bad_uploads_are_refused_with_codes_and_keep_stored_photos(
+    client: TestClient, runtime: Runtime
+) -> None:
+    claim_id, headers = open_claim(client)
+    assert upload(client, claim_id, headers, images.jpeg()).status_code == 201
+    runtime.settings.max_upload_bytes = 50_000
+    truncated = images.jpeg(400, 300, color=(200, 10, 10))[:-400]
+    cases = {
+        "text": (b"hello, not a photo", 415, "unsupported_media_type"),
+        "truncated": (truncated, 422, "invalid_image"),
+        "bomb": (images.png_header_only(60_000, 60_000), 422, "image_too_many_pixels"),
+        "tiny": (images.png(10, 10), 422, "image_too_small"),
+        "empty": (b"", 422, "validation_error"),
+        "huge": (b"\xff\xd8\xff" + b"0" * 60_000, 413, "payload_too_large"),
+    }
+    for name, (data, status, code) in cases.items():
+        response = upload(client, claim_id, headers, images.jpeg(color=(1, 2, 3)), data)
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["error"]["code"] == code, name
+        assert response.json()["error"]["message"]
+    claim = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
+    assert len(claim["photos"]) == 1
+
+
+def test_too_many_photos_on_a_claim(client: TestClient, runtime: Runtime) -> None:
+    runtime.settings.max_photos_per_claim = 2
+    claim_id, headers = open_claim(client)
+    assert upload(client, claim_id, headers, images.jpeg(color=(1, 1, 1))).status_code == 201
+    response = upload(
+        client, claim_id, headers, images.jpeg(color=(2, 2, 2)), images.jpeg(color=(3, 3, 3))
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "too_many_photos"
+
+
+def test_tokens_open_only_their_own_claim(client: TestClient, staff_token: str) -> None:
+    claim_a, headers_a = open_claim(client)
+    claim_b, _ = open_claim(client)
+    assert client.get(f"/v1/claims/{claim_a}").status_code == 401
+    wrong = {"Authorization": "Bearer cdat_claim_forged"}
+    assert client.get(f"/v1/claims/{claim_a}", headers=wrong).status_code == 401
+    # another claim and a claim that does not exist look the same to a policyholder
+    assert client.get(f"/v1/claims/{claim_b}", headers=headers_a).status_code == 403
+    assert client.get("/v1/claims/doesnotexist", headers=headers_a).status_code == 403
+    assert client.get("/v1/adjuster/claims", headers=headers_a).status_code == 403
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    assert client.get(f"/v1/adjuster/claims/{claim_b}", headers=staff).status_code == 200
+    assert client.get("/v1/adjuster/claims/doesnotexist", headers=staff).status_code == 404
+
+
+def test_submit_is_idempotent_and_needs_photos(client: TestClient) -> None:
+    claim_id, headers = open_claim(client)
+    empty = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    assert empty.status_code == 409
+    upload(client, claim_id, headers, images.jpeg())
+    retry = {**headers, "Idempotency-Key": "submit-1"}
+    first = client.post(f"/v1/claims/{claim_id}/submit", headers=retry)
+    second = client.post(f"/v1/claims/{claim_id}/submit", headers=retry)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["job"]["id"] == second.json()["job"]["id"]
+    assert client.get(f"/v1/claims/{claim_id}", headers=headers).json()["status"] == "queued"
+
+
+def test_assessment_versions_accumulate(client: TestClient) -> None:
+    # given an assessed claim
+    claim_id, headers = open_claim(client)
+    upload(client, claim_id, headers, images.jpeg(color=(40, 40, 40)))
+    job_1 = client.post(f"/v1/claims/{claim_id}/submit", headers=headers).json()["job"]["id"]
+    assert assess_claim.run(job_1) == "done"
+    assert assess_claim.run(job_1).startswith("skipped")  # a redelivered message is a no-op
+    # when another photo is added and the claim submitted again
+    upload(client, claim_id, headers, images.jpeg(color=(250, 250, 250)))
+    job_2 = client.post(f"/v1/claims/{claim_id}/submit", headers=headers).json()["job"]["id"]
+    assess_claim.run(job_2)
+    # then version 2 covers both photos and version 1 is still readable
+    claim = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
+    assert [v["version"] for v in claim["assessment_versions"]] == [1, 2]
+    assert len(claim["assessment"]["photos"]) == 2
+    assert claim["assessment"]["model_versions"]["damage"] == "fake-damage-1"
+    first = client.get(f"/v1/claims/{claim_id}/assessments/1", headers=headers).json()
+    assert len(first["photo_ids"]) == 1 and first["job_id"] == job_1
+    assert client.get(f"/v1/claims/{claim_id}/assessments/3", headers=headers).status_code == 404

@@ -1,0 +1,126 @@
+"""Job outcomes, readiness, long-polling and webhooks through the real app."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from celery.exceptions import Retry
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cdat.errors import ConfigurationError
+from cdat.settings import DEFAULT_SECRET, Settings
+from mobile_api import models
+from mobile_api.app import create_app
+from mobile_api.runtime import Runtime
+from mobile_api.tasks import assess_claim, deliver_webhook
+from mobile_api.webhooks import verify
+from tests import images
+from tests.api.test_claims import upload
+from tests.conftest import claim_body, open_claim
+
+
+def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
+    response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job"]["id"]
+    return job_id
+
+
+def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # given no model is installed
+    runtime.settings.analyzer = "tests.fakes:build_missing_analyzer"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "no damage model" in ready.json()["checks"]["models"]["detail"]
+    claim_id, headers = open_claim(client)
+    upload(client, claim_id, headers, images.jpeg())
+    # when its assessment runs
+    assess_claim.run(submit(client, claim_id, headers))
+    # then the claim failed with that reason and no findings were invented
+    claim = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
+    assert claim["status"] == "failed"
+    assert claim["progress"]["job"]["error_code"] == "model_unavailable"
+    assert "no damage model" in claim["status_reason"]
+    assert claim["assessment"] is None
+    # and once a model is installed, a resubmit succeeds
+    runtime.settings.analyzer = "tests.fakes:build_fake_analyzer"
+    assess_claim.run(submit(client, claim_id, headers))
+    assert client.get(f"/v1/claims/{claim_id}", headers=headers).json()["assessment"] is not None
+    assert client.get("/readyz").status_code == 200
+
+
+def test_long_poll_returns_when_the_claim_changes(client: TestClient) -> None:
+    claim_id, headers = open_claim(client)
+    revision = client.get(f"/v1/claims/{claim_id}", headers=headers).json()["revision"]
+    changed = threading.Timer(0.3, upload, (client, claim_id, headers, images.jpeg()))
+    changed.start()
+    response = client.get(
+        f"/v1/claims/{claim_id}", params={"wait": 20, "since_revision": revision}, headers=headers
+    )
+    changed.join()
+    assert response.json()["revision"] > revision
+    assert len(response.json()["photos"]) == 1
+    unchanged = client.get(
+        f"/v1/claims/{claim_id}",
+        params={"wait": 0.5, "since_revision": revision + 1},
+        headers=headers,
+    )
+    assert unchanged.json()["revision"] == revision + 1
+
+
+class Receiver(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    received: list[tuple[bytes, str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((body, self.headers["X-CDAT-Signature"]))
+        self.send_response(self.answers.pop(0) if self.answers else 200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    Receiver.answers, Receiver.received = [500], []
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def test_webhook_is_signed_and_retried(client: TestClient, runtime: Runtime, receiver: str) -> None:
+    created = client.post("/v1/claims", json=claim_body(webhook_url=receiver)).json()
+    claim_id, secret = created["id"], created["webhook_secret"]
+    headers = {"Authorization": f"Bearer {created['access_token']}"}
+    upload(client, claim_id, headers, images.jpeg())
+    assess_claim.run(submit(client, claim_id, headers))
+    with runtime.sessions() as session:
+        delivery = session.scalars(select(models.WebhookDelivery)).one()
+    # the receiver first answers 500: the delivery stays pending and is retried
+    with pytest.raises(Retry):
+        deliver_webhook.run(delivery.id)
+    assert deliver_webhook.run(delivery.id) == "delivered"
+    body, signature = Receiver.received[-1]
+    assert verify(secret, body, signature)
+    assert not verify("wrong-secret", body, signature)
+    assert json.loads(body)["status"] == "needs_review"
+
+
+def test_production_refuses_default_secrets(settings: Settings) -> None:
+    production = settings.model_copy(update={"environment": "production"})
+    assert production.secret_key == DEFAULT_SECRET
+    with pytest.raises(ConfigurationError, match="CDAT_SECRET_KEY"):
+        create_app(production)
+    ready = production.model_copy(update={"secret_key": "x" * 40})
+    create_app(ready)

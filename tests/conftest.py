@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cdat.settings import Settings
+from mobile_api.app import create_app
+from mobile_api.auth import Role
+from mobile_api.migrate import upgrade
+from mobile_api.runtime import Runtime
+from mobile_api.service import create_staff
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Ultralytics must never reach the network from a test run.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CDAT_HEAVY_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="heavy test: opt in with CDAT_HEAVY_TESTS=1")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "data_dir": tmp_path,
+        "analyzer": "tests.fakes:build_fake_analyzer",
+        "webhook_backoff_seconds": 0.1,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    upgrade(settings.resolved_database_url)
+    rt = Runtime.build(settings)
+    yield rt
+    rt.dispose()
+
+
+@pytest.fixture
+def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, runtime)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def staff_token(runtime: Runtime) -> str:
+    _, token = create_staff(runtime, "adjuster@example.com", Role.ADJUSTER, name="Ada")
+    return token
+
+
+def claim_body(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "policy_number": "POL-12345",
+        "loss_date": "2026-11-20",
+        "description": "Rear-ended at a junction",
+        "vehicle": {"make": "Maruti", "model": "Swift", "year": 2021, "body_type": "hatchback"},
+        "contact": {"name": "Asha Rao", "email": "asha@example.com", "phone": "+91 98765 43210"},
+    }
+    body.update(overrides)
+    return body
+
+
+def open_claim(client: TestClient, **overrides: object) -> tuple[str, dict[str, str]]:
+    response = client.post("/v1/claims", json=claim_body(**overrides))
+    assert response.status_code == 201, response.text
+    created = response.json()
+    return created["id"], {"Authorization": f"Bearer {created['access_token']}"}

@@ -1,0 +1,69 @@
+"""Fake analyzers behind the `PhotoAnalyzer` seam, selected with CDAT_ANALYZER.
+
+They look at the real photo bytes (size, brightness) so different photos give
+different, predictable findings, without any model.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+
+from PIL import Image
+
+from cdat.analysis import PhotoInput
+from cdat.errors import ModelUnavailable
+from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
+from cdat.settings import Settings
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+
+class FakeAnalyzer:
+    """Finds one dent on the front bumper of every photo; brighter photos look more severe."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return {"damage": "fake-damage-1", "parts": "fake-parts-1"}
+
+    def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
+        return [self._one(photo) for photo in photos]
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        time.sleep(self.delay_s)
+        with Image.open(io.BytesIO(photo.data)) as image:
+            width, height = image.size
+            brightness = sum(image.convert("L").resize((8, 8)).getdata()) / 64
+        severity = Severity.SEVERE if brightness > 170 else Severity.MINOR
+        part_box = Box(0, height * 0.5, width, height)
+        damage = DamageInstance(
+            DamageType.DENT,
+            severity,
+            0.9,
+            Box(width * 0.2, height * 0.6, width * 0.4, height * 0.8),
+            part=CarPart.FRONT_BUMPER,
+            part_coverage=0.08,
+        )
+        return PhotoAnalysis(
+            photo_id=photo.photo_id,
+            width=width,
+            height=height,
+            damages=(damage,),
+            parts=(PartInstance(CarPart.FRONT_BUMPER, 0.95, part_box),),
+            perceptual_hash=f"{int(brightness):016x}",
+        )
+
+
+def build_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return FakeAnalyzer()
+
+
+def build_slow_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return FakeAnalyzer(delay_s=3.0)
+
+
+def build_missing_analyzer(settings: Settings) -> FakeAnalyzer:
+    raise ModelUnavailable("no damage model is promoted in the test model directory")
