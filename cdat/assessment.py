@@ -34,6 +34,14 @@ class EstimateLine:
     labour_cost: Decimal
     paint_cost: Decimal
     total: Decimal
+    labour_kind: str = ""
+    """Trade the labour hours are billed at: body, paint or mechanical."""
+    paint_hours: Decimal = Decimal(0)
+    paint_rate: Decimal = Decimal(0)
+    paint_materials: Decimal = Decimal(0)
+    """paint_cost = paint_hours x paint_rate + paint_materials."""
+    confidence: float = 1.0
+    """Confidence of the finding behind the line; drives the estimate range."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,14 @@ class Estimate:
     low: Decimal
     high: Decimal
     catalog_version: str = ""
+    rules_version: str = ""
+    region: str = ""
+    vehicle_class: str = ""
+    vehicle_class_reason: str = ""
+    parts_subtotal: Decimal = Decimal(0)
+    labour_subtotal: Decimal = Decimal(0)
+    paint_subtotal: Decimal = Decimal(0)
+    """parts + labour + paint subtotals add up to `subtotal`; tax is on top."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,11 @@ class TotalLossCheck:
     threshold_rule: str
     is_total_loss: bool
     explanation: str
+    repair_cost: Decimal = Decimal(0)
+    threshold_amount: Decimal = Decimal(0)
+    """Repair cost at or above which the vehicle is a total loss."""
+    salvage_value: Decimal | None = None
+    currency: str = ""
 
 
 class TriageDecision(str, Enum):

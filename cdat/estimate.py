@@ -1,0 +1,310 @@
+"""Priced repair estimate from claim-level findings.
+
+Per part (findings grouped by part, most severe first):
+
+* a finding whose rule says *replace* replaces the part: a REPLACE line (new part),
+  a REMOVE_AND_INSTALL line (catalog hours at the part's trade) and, for painted
+  panels, a REFINISH line for the new panel; other findings on the part are absorbed;
+* otherwise each finding gets its repair hours (`repair_hours` by severity and covered
+  share) and the part is refinished once, on the first line whose rule refinishes;
+* economic replacement: when those repair lines cost at least as much as replacing,
+  the part is replaced under the `economic_replace` rule id. This also keeps the
+  estimate from ever falling when a severity rises;
+* blending: every painted panel next to a refinished panel (`adjacency`) that is not
+  itself refinished gets a BLEND line of `blend.fraction` of its refinish hours.
+
+Findings without a part are not priced here (triage reports them). Money is rounded
+to the currency's minor unit per component, so the lines add up to the totals exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from cdat.assessment import Estimate, EstimateLine, Operation
+from cdat.catalog import Catalog, ClassDecision, LabourKind, Region
+from cdat.errors import ConfigurationError
+from cdat.findings import PartFinding
+from cdat.rules import Rule, RuleBook
+from cdat.taxonomy import CarPart
+
+ZERO = Decimal(0)
+HOURS = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Everything an estimate is priced with, fixed for one claim."""
+
+    catalog: Catalog
+    rules: RuleBook
+    region_name: str
+    vehicle: ClassDecision
+
+    @property
+    def region(self) -> Region:
+        return self.catalog.regions[self.region_name]
+
+
+def build_estimate(findings: Sequence[PartFinding], pricing: Pricing) -> Estimate:
+    lines: list[EstimateLine] = []
+    painted: set[CarPart] = set()
+    for part, group in _by_part(findings).items():
+        part_lines = price_part(part, group, pricing)
+        lines += part_lines
+        if any(
+            line.paint_hours > 0 and line.operation is not Operation.BLEND for line in part_lines
+        ):
+            painted.add(part)
+    lines += _blend_lines(lines, painted, pricing)
+    return _totals(lines, pricing)
+
+
+def _by_part(findings: Sequence[PartFinding]) -> dict[CarPart, list[PartFinding]]:
+    groups: dict[CarPart, list[PartFinding]] = {}
+    for finding in findings:
+        if finding.part is not None:
+            groups.setdefault(finding.part, []).append(finding)
+    order = list(CarPart)
+    return {
+        part: sorted(groups[part], key=lambda f: (-f.severity.rank, -f.confidence))
+        for part in sorted(groups, key=order.index)
+    }
+
+
+def price_part(
+    part: CarPart, findings: Sequence[PartFinding], pricing: Pricing
+) -> list[EstimateLine]:
+    """Lines for one part's findings (no blending: that depends on the neighbours)."""
+    decisions = [(finding, _rule_for(finding, pricing.rules)) for finding in findings]
+    for finding, rule in decisions:
+        if rule.replaces:
+            absorbed = [f for f, _ in decisions if f is not finding]
+            return _replace_lines(part, rule.id, finding, absorbed, pricing)
+    repair = _repair_lines(part, decisions, pricing)
+    economic = pricing.rules.economic_replace
+    if economic.enabled and repair:
+        lead = decisions[0][0]
+        replacing = _replace_lines(part, economic.id, lead, [f for f, _ in decisions[1:]], pricing)
+        if _sum(replacing) <= _sum(repair):
+            return replacing
+    return repair
+
+
+def _rule_for(finding: PartFinding, rules: RuleBook) -> Rule:
+    rule = rules.match(finding)
+    if rule is None:
+        raise ConfigurationError(
+            f"no repair rule matches {finding.part} {finding.damage_type.value} "
+            f"{finding.severity.value}; rules.yaml needs a catch-all rule"
+        )
+    return rule
+
+
+def _name(part: CarPart) -> str:
+    return part.value.replace("_", " ")
+
+
+def _describe(finding: PartFinding) -> str:
+    return (
+        f"{finding.severity.value} {finding.damage_type.value.replace('_', ' ')} "
+        f"covering {finding.part_coverage:.0%} (confidence {finding.confidence:.2f})"
+    )
+
+
+def _replace_lines(
+    part: CarPart,
+    rule_id: str,
+    finding: PartFinding,
+    absorbed: Sequence[PartFinding],
+    pricing: Pricing,
+) -> list[EstimateLine]:
+    entry = pricing.catalog.parts[part]
+    price = entry.prices[pricing.vehicle.vehicle_class] * pricing.region.parts_price_factor
+    also = "; also covers " + ", ".join(_describe(f) for f in absorbed) if absorbed else ""
+    name = part.value.replace("_", " ")
+    line = _LineMaker(pricing, finding.confidence, part, rule_id)
+    lines = [
+        line.make(
+            Operation.REPLACE,
+            f"new {name} ({pricing.vehicle.vehicle_class.value}) for {_describe(finding)}{also}",
+            parts_cost=pricing.catalog.money(price),
+        )
+    ]
+    if entry.remove_install_hours > 0:
+        lines.append(
+            line.make(
+                Operation.REMOVE_AND_INSTALL,
+                f"remove damaged {name} and install the new one",
+                hours=entry.remove_install_hours,
+                labour=entry.labour,
+            )
+        )
+    if part.is_painted_panel and entry.refinish_hours > 0:
+        lines.append(
+            line.make(Operation.REFINISH, f"paint new {name}", paint_hours=entry.refinish_hours)
+        )
+    return lines
+
+
+def _repair_lines(
+    part: CarPart, decisions: Sequence[tuple[PartFinding, Rule]], pricing: Pricing
+) -> list[EstimateLine]:
+    entry = pricing.catalog.parts[part]
+    can_paint = part.is_painted_panel and entry.refinish_hours > 0
+    painted = False
+    lines: list[EstimateLine] = []
+    for finding, rule in decisions:
+        hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
+        hours = hours if rule.repairs else ZERO
+        paint = rule.refinishes and can_paint and not painted
+        painted = painted or paint
+        op = _operation(hours > 0, paint)
+        text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {_describe(finding)}"
+        if op is Operation.REFINISH and hours == 0 and not paint:
+            lines = _note(lines, f"; also covers {_describe(finding)}")
+            continue
+        maker = _LineMaker(pricing, finding.confidence, part, rule.id)
+        paint_hours = entry.refinish_hours if paint else ZERO
+        lines.append(
+            maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
+        )
+    return lines
+
+
+def _operation(repairs: bool, paints: bool) -> Operation:
+    if repairs and paints:
+        return Operation.REPAIR_AND_REFINISH
+    return Operation.REPAIR if repairs else Operation.REFINISH
+
+
+def _note(lines: list[EstimateLine], note: str) -> list[EstimateLine]:
+    """A finding that adds no work is named on the part's first line, not dropped silently."""
+    if not lines:
+        return lines
+    return [replace(lines[0], description=lines[0].description + note), *lines[1:]]
+
+
+def _blend_lines(
+    lines: Sequence[EstimateLine], painted: set[CarPart], pricing: Pricing
+) -> list[EstimateLine]:
+    neighbours = pricing.rules.neighbours()
+    replaced = {line.part for line in lines if line.operation is Operation.REPLACE}
+    skip = painted | replaced | set(pricing.rules.blend.exclude_parts)
+    confidence = {line.part: line.confidence for line in lines if line.paint_hours > 0}
+    blended: list[EstimateLine] = []
+    done: set[CarPart] = set()
+    for source in [p for p in CarPart if p in painted]:
+        for part in sorted(neighbours.get(source, ()), key=list(CarPart).index):
+            if part in skip or part in done or not part.is_painted_panel:
+                continue
+            hours = pricing.catalog.parts[part].refinish_hours * pricing.rules.blend.fraction
+            if hours <= 0:
+                continue
+            done.add(part)
+            maker = _LineMaker(pricing, confidence[source], part, pricing.rules.blend.id)
+            text = f"blend colour into {_name(part)} next to {_name(source)}"
+            blended.append(maker.make(Operation.BLEND, text, paint_hours=hours))
+    return blended
+
+
+@dataclass(frozen=True)
+class _LineMaker:
+    pricing: Pricing
+    confidence: float
+    part: CarPart
+    rule_id: str
+
+    def make(
+        self,
+        op: Operation,
+        description: str,
+        *,
+        parts_cost: Decimal = ZERO,
+        hours: Decimal = ZERO,
+        labour: LabourKind = LabourKind.BODY,
+        paint_hours: Decimal = ZERO,
+    ) -> EstimateLine:
+        region, money = self.pricing.region, self.pricing.catalog.money
+        hours = hours.quantize(HOURS, rounding=ROUND_HALF_UP)
+        paint_hours = paint_hours.quantize(HOURS, rounding=ROUND_HALF_UP)
+        rate = region.labour_rates[labour]
+        paint_rate = region.labour_rates[LabourKind.PAINT]
+        materials = money(paint_hours * region.paint_materials_per_hour)
+        labour_cost = money(hours * rate)
+        paint_cost = money(paint_hours * paint_rate) + materials
+        return EstimateLine(
+            part=self.part,
+            operation=op,
+            rule_id=self.rule_id,
+            description=description,
+            parts_cost=money(parts_cost),
+            labour_hours=hours,
+            labour_rate=rate,
+            labour_cost=labour_cost,
+            paint_cost=paint_cost,
+            total=money(parts_cost) + labour_cost + paint_cost,
+            labour_kind=labour.value if hours > 0 else "",
+            paint_hours=paint_hours,
+            paint_rate=paint_rate if paint_hours > 0 else ZERO,
+            paint_materials=materials,
+            confidence=self.confidence,
+        )
+
+
+def _sum(lines: Sequence[EstimateLine]) -> Decimal:
+    return sum((line.total for line in lines), ZERO)
+
+
+def _totals(lines: Sequence[EstimateLine], pricing: Pricing) -> Estimate:
+    catalog, tax_rates = pricing.catalog, pricing.region.tax
+    parts = sum((line.parts_cost for line in lines), ZERO)
+    labour = sum((line.labour_cost for line in lines), ZERO)
+    paint = sum((line.paint_cost for line in lines), ZERO)
+    tax = sum(
+        (
+            catalog.money(amount * pct / 100)
+            for amount, pct in (
+                (parts, tax_rates.parts_pct),
+                (labour, tax_rates.labour_pct),
+                (paint, tax_rates.paint_pct),
+            )
+        ),
+        ZERO,
+    )
+    subtotal = parts + labour + paint
+    total = subtotal + tax
+    spread = _relative_spread(lines, pricing.rules, subtotal)
+    unit = Decimal(1).scaleb(-catalog.minor_unit)
+    return Estimate(
+        currency=catalog.currency,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax=tax,
+        total=total,
+        low=(total * (1 - spread)).quantize(unit, rounding=ROUND_FLOOR),
+        high=(total * (1 + spread)).quantize(unit, rounding=ROUND_CEILING),
+        catalog_version=catalog.version,
+        rules_version=pricing.rules.version,
+        region=pricing.region_name,
+        vehicle_class=pricing.vehicle.vehicle_class.value,
+        vehicle_class_reason=pricing.vehicle.reason,
+        parts_subtotal=parts,
+        labour_subtotal=labour,
+        paint_subtotal=paint,
+    )
+
+
+def _relative_spread(lines: Sequence[EstimateLine], rules: RuleBook, subtotal: Decimal) -> Decimal:
+    """Cost-weighted range half-width: a line's share widens as its confidence falls."""
+    if subtotal <= 0:
+        return ZERO
+    policy = rules.estimate_range
+    weighted = ZERO
+    for line in lines:
+        missing = Decimal(str(round(1.0 - min(max(line.confidence, 0.0), 1.0), 4)))
+        pct = min(policy.base_pct + policy.per_missing_confidence_pct * missing, policy.max_pct)
+        weighted += line.total * pct / 100
+    return weighted / subtotal

@@ -1,0 +1,133 @@
+"""From findings to a claim decision: the one function the assessment job calls.
+
+    policy = load_policy(settings)            # once per worker process
+    assessment = build_assessment(analyses, findings, context, model_versions,
+                                  policy, hash_index)
+
+`load_policy` reads three data files, each from `settings.catalog_dir` when it has
+that file and from the shipped defaults in `cdat/data/` otherwise:
+
+* ``catalogs/<settings.currency>.yaml``: prices, labour, tax, vehicle values (`Catalog`);
+* ``rules.yaml``: repair-operation rules, blending, estimate range (`RuleBook`);
+* ``triage.yaml``: straight-through policy and fraud thresholds (`TriagePolicy`).
+
+Any problem is a `DataFileError` (a `ConfigurationError`) naming file, line and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdat.assessment import Assessment
+from cdat.catalog import Catalog, classify_vehicle
+from cdat.claims import ClaimContext
+from cdat.datafiles import load_model
+from cdat.errors import ConfigurationError
+from cdat.estimate import Pricing, build_estimate
+from cdat.findings import PartFinding, PhotoAnalysis
+from cdat.fraud import detect_fraud_signals
+from cdat.phash import PhotoHashIndex
+from cdat.policy_checks import check_rules_cover_everything, check_severity_monotone
+from cdat.rules import RuleBook
+from cdat.settings import Settings
+from cdat.total_loss import check_total_loss
+from cdat.triage import TriagePolicy, triage
+
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class AssessmentPolicy:
+    """Validated catalog, rules and triage policy for one currency and region."""
+
+    catalog: Catalog
+    rules: RuleBook
+    triage: TriagePolicy
+    region: str
+    sources: Mapping[str, Path]
+    """Which file each part of the policy came from, for the audit trail."""
+
+
+def load_policy(settings: Settings) -> AssessmentPolicy:
+    currency, region = settings.currency.strip().upper(), settings.region
+    dirs = _data_dirs(settings.catalog_dir)
+    sources = {
+        "catalog": _pick(dirs, Path("catalogs") / f"{currency}.yaml"),
+        "rules": _pick(dirs, Path("rules.yaml")),
+        "triage": _pick(dirs, Path("triage.yaml")),
+    }
+    catalog, catalog_file = load_model(Catalog, sources["catalog"])
+    if catalog.currency != currency:
+        raise catalog_file.error(
+            ("currency",), f"is {catalog.currency}, settings ask for {currency}"
+        )
+    if region not in catalog.regions:
+        known = ", ".join(sorted(catalog.regions))
+        raise catalog_file.error(
+            ("regions",), f"no region {region!r} (settings.region); has {known}"
+        )
+    rules, rules_file = load_model(RuleBook, sources["rules"])
+    policy, triage_file = load_model(TriagePolicy, sources["triage"])
+    if currency not in policy.straight_through_limit:
+        raise triage_file.error(("straight_through_limit",), f"no limit for currency {currency}")
+    check_rules_cover_everything(rules, rules_file)
+    check_severity_monotone(rules, catalog, region, rules_file)
+    return AssessmentPolicy(catalog, rules, policy, region, sources)
+
+
+def _data_dirs(catalog_dir: Path | None) -> list[Path]:
+    if catalog_dir is None:
+        return [SHIPPED_DATA_DIR]
+    if not catalog_dir.is_dir():
+        raise ConfigurationError(f"catalog_dir {catalog_dir} is not a directory")
+    return [catalog_dir, SHIPPED_DATA_DIR]
+
+
+def _pick(dirs: Sequence[Path], relative: Path) -> Path:
+    for directory in dirs:
+        if (directory / relative).is_file():
+            return directory / relative
+    searched = ", ".join(str(d) for d in dirs)
+    raise ConfigurationError(f"no {relative} in {searched}")
+
+
+def build_assessment(
+    analyses: Sequence[PhotoAnalysis],
+    findings: Sequence[PartFinding],
+    context: ClaimContext,
+    model_versions: Mapping[str, str],
+    policy: AssessmentPolicy,
+    hash_index: PhotoHashIndex,
+) -> Assessment:
+    """Estimate, total-loss check, fraud signals and triage for one claim.
+
+    Side effect: after looking for duplicates in other claims, this claim's photo
+    hashes are added to `hash_index` (keyed by photo id, so a retried job adds nothing new).
+    """
+    vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
+    pricing = Pricing(policy.catalog, policy.rules, policy.region, vehicle)
+    estimate = build_estimate(findings, pricing)
+    total_loss = check_total_loss(
+        estimate,
+        context.vehicle,
+        vehicle.vehicle_class,
+        context.loss_date,
+        policy.catalog,
+        policy.region,
+    )
+    signals = detect_fraud_signals(analyses, context, hash_index, policy.triage.fraud)
+    for analysis in analyses:
+        if analysis.perceptual_hash is not None:
+            hash_index.add(analysis.photo_id, context.claim_id, analysis.perceptual_hash)
+    decision = triage(analyses, findings, estimate, total_loss, signals, policy.triage)
+    return Assessment(
+        photos=tuple(analyses),
+        findings=tuple(findings),
+        model_versions=dict(model_versions),
+        estimate=estimate,
+        total_loss=total_loss,
+        triage=decision,
+        fraud_signals=tuple(signals),
+    )

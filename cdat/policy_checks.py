@@ -1,0 +1,69 @@
+"""Load-time checks that a rule book and a catalog make sense together.
+
+Schemas check each file alone; these check what only shows when rules are applied
+to prices: every (part, damage, severity, coverage) has a rule, and a single
+finding's cost and paintwork never fall as its severity rises. The estimator's
+monotonicity for whole claims rests on the second check (see `cdat.estimate`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cdat.catalog import Catalog, ClassDecision, VehicleClass
+from cdat.datafiles import DataFile
+from cdat.estimate import Pricing, price_part
+from cdat.findings import PartFinding
+from cdat.rules import RuleBook
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+SEVERITIES = sorted(Severity, key=lambda s: s.rank)
+
+
+def check_rules_cover_everything(rules: RuleBook, file: DataFile) -> None:
+    for part in CarPart:
+        for damage in DamageType:
+            for severity in Severity:
+                for coverage in rules.coverage_breakpoints():
+                    if rules.first_match(part, damage, severity, coverage) is None:
+                        raise file.error(
+                            ("rules",),
+                            f"no rule matches {part.value} / {damage.value} / {severity.value} "
+                            f"at coverage {coverage:g}; add a catch-all rule at the end",
+                        )
+
+
+def check_severity_monotone(rules: RuleBook, catalog: Catalog, region: str, file: DataFile) -> None:
+    """Cost and paintwork of one finding must not fall from minor to moderate to severe."""
+    for klass in VehicleClass:
+        pricing = Pricing(catalog, rules, region, ClassDecision(klass, "check"))
+        for part in CarPart:
+            for damage in DamageType:
+                for coverage in rules.coverage_breakpoints():
+                    _check_one(part, damage, coverage, pricing, file)
+
+
+def _check_one(
+    part: CarPart, damage: DamageType, coverage: float, pricing: Pricing, file: DataFile
+) -> None:
+    previous: tuple[Decimal, bool, str] | None = None
+    for severity in SEVERITIES:
+        finding = PartFinding(part, damage, severity, 1.0, coverage, ())
+        lines = price_part(part, [finding], pricing)
+        cost = sum((line.total for line in lines), Decimal(0))
+        paints = any(line.paint_hours > 0 for line in lines)
+        rule_id = lines[0].rule_id if lines else "-"
+        if previous is not None and (cost < previous[0] or (previous[1] and not paints)):
+            ids = [rule.id for rule in pricing.rules.rules]
+            loc: tuple[str | int, ...] = (
+                ("rules", ids.index(rule_id)) if rule_id in ids else ("rules",)
+            )
+            raise file.error(
+                loc,
+                f"{part.value} / {damage.value} at coverage {coverage:g} "
+                f"({pricing.vehicle.vehicle_class.value}): {severity.value} damage under rule "
+                f"{rule_id} costs {cost} (paint: {paints}) but the lower severity under rule "
+                f"{previous[2]} costs {previous[0]} (paint: {previous[1]}); cost and "
+                "paintwork must not fall as severity rises",
+            )
+        previous = (cost, paints, rule_id)

@@ -1,0 +1,140 @@
+"""Triage: straight-through settlement or adjuster review, with every reason listed.
+
+A claim goes straight through only when no reason below fires; otherwise it needs
+review at the highest priority among its reasons (`priorities` in `triage.yaml`).
+
+Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
+``no_damage_found``, ``low_confidence`` (a finding under `min_confidence`),
+``unpriced_damage`` (damage on no visible part), ``over_limit`` (estimate total at or
+above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
+(the estimate's high end reaches the total-loss threshold), ``fraud_signal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
+from cdat.findings import PartFinding, PhotoAnalysis
+from cdat.fraud import FraudPolicy
+
+REASON_CODES = (
+    "no_photos",
+    "photo_quality",
+    "no_damage_found",
+    "low_confidence",
+    "unpriced_damage",
+    "over_limit",
+    "total_loss",
+    "near_total_loss",
+    "fraud_signal",
+)
+
+
+class TriagePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1)
+    min_confidence: float = Field(ge=0, le=1)
+    straight_through_limit: dict[str, Decimal]
+    """Per currency: estimates at or above this total always get a human look."""
+    review_when_no_damage: bool = True
+    priorities: dict[str, int]
+    fraud: FraudPolicy = FraudPolicy()
+
+    @model_validator(mode="after")
+    def _complete(self) -> TriagePolicy:
+        unknown = sorted(set(self.priorities) - set(REASON_CODES))
+        if unknown:
+            raise ValueError(f"unknown reason codes in priorities: {', '.join(unknown)}")
+        missing = [code for code in REASON_CODES if code not in self.priorities]
+        if missing:
+            raise ValueError(f"priorities missing for: {', '.join(missing)}")
+        if any(p < 1 for p in self.priorities.values()):
+            raise ValueError("review priorities must be at least 1 (0 means straight-through)")
+        if any(limit < 0 for limit in self.straight_through_limit.values()):
+            raise ValueError("straight_through_limit must not be negative")
+        return self
+
+
+def triage(
+    analyses: Sequence[PhotoAnalysis],
+    findings: Sequence[PartFinding],
+    estimate: Estimate | None,
+    total_loss: TotalLossCheck | None,
+    signals: Sequence[FraudSignal],
+    policy: TriagePolicy,
+) -> Triage:
+    reasons = [
+        *photo_reasons(analyses),
+        *finding_reasons(findings, policy),
+        *money_reasons(estimate, total_loss, policy),
+        *(Reason("fraud_signal", s.message) for s in signals),
+    ]
+    if not reasons:
+        return Triage(TriageDecision.STRAIGHT_THROUGH, 0, ())
+    priority = max(policy.priorities[r.code] for r in reasons)
+    return Triage(TriageDecision.NEEDS_REVIEW, priority, tuple(reasons))
+
+
+def photo_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
+    if not analyses:
+        return [Reason("no_photos", "the claim has no analysed photos")]
+    return [
+        Reason("photo_quality", f"photo {a.photo_id}: {issue.message} ({issue.code})")
+        for a in analyses
+        for issue in a.quality_issues
+    ]
+
+
+def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> list[Reason]:
+    reasons = []
+    if not findings and policy.review_when_no_damage:
+        reasons.append(Reason("no_damage_found", "no damage was found in the photos"))
+    for f in findings:
+        what = (
+            f"{f.severity.value} {f.damage_type.value} on {f.part.value if f.part else 'no part'}"
+        )
+        if f.confidence < policy.min_confidence:
+            reasons.append(
+                Reason(
+                    "low_confidence",
+                    f"{what}: confidence {f.confidence:.2f} < {policy.min_confidence:.2f}",
+                )
+            )
+        if f.part is None:
+            reasons.append(
+                Reason("unpriced_damage", f"{what}: damage on no visible part cannot be priced")
+            )
+    return reasons
+
+
+def money_reasons(
+    estimate: Estimate | None, total_loss: TotalLossCheck | None, policy: TriagePolicy
+) -> list[Reason]:
+    reasons = []
+    if estimate is not None:
+        limit = policy.straight_through_limit.get(estimate.currency)
+        if limit is None or estimate.total >= limit:
+            shown = "none set" if limit is None else f"{limit} {estimate.currency}"
+            reasons.append(
+                Reason(
+                    "over_limit",
+                    f"estimate {estimate.total} {estimate.currency} is not under the "
+                    f"straight-through limit ({shown})",
+                )
+            )
+    if total_loss is not None and total_loss.is_total_loss:
+        reasons.append(Reason("total_loss", total_loss.explanation))
+    elif total_loss and estimate and estimate.high >= total_loss.threshold_amount:
+        reasons.append(
+            Reason(
+                "near_total_loss",
+                f"estimate range reaches {estimate.high} {estimate.currency}, at or above "
+                f"the total-loss threshold {total_loss.threshold_amount}",
+            )
+        )
+    return reasons
