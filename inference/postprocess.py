@@ -150,12 +150,20 @@ def _masks_on_grid(
     sx, sy = (x1 - x0) / gw, (y1 - y0) / gh
     warp = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]], np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    out = np.zeros((len(logits), gh, gw), bool)
-    # Box crop, in grid coordinates: masks do not leak outside their box (as in training).
+    # Crop to the box on the prototype grid before resampling, exactly as Ultralytics
+    # does (outside -> logit 0), so masks match what the model was validated with.
+    cols, rows = np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32)[:, None]
+    scaled = xyxy * (mw / box.size)
+    # Then to the exact box on the grid: the coarse prototype crop would let a mask spill
+    # up to a prototype pixel (4 input pixels) past its box.
     gx = (xyxy[:, [0, 2]] - box.pad_x) / box.scale * (gw / box.width)
     gy = (xyxy[:, [1, 3]] - box.pad_y) / box.scale * (gh / box.height)
+    out = np.zeros((len(logits), gh, gw), bool)
     for k, logit in enumerate(logits):
-        warped = cv2.warpAffine(logit, warp, (gw, gh), flags=flags, borderValue=-1.0)
+        x_lo, y_lo, x_hi, y_hi = scaled[k]
+        inside = (cols >= x_lo) & (cols < x_hi) & (rows >= y_lo) & (rows < y_hi)
+        cropped = np.where(inside, logit, np.float32(0.0))
+        warped = cv2.warpAffine(cropped, warp, (gw, gh), flags=flags, borderValue=0.0)
         c0, c1 = np.clip(np.round(gx[k]), 0, gw).astype(int)
         r0, r1 = np.clip(np.round(gy[k]), 0, gh).astype(int)
         out[k, r0:r1, c0:c1] = warped[r0:r1, c0:c1] > 0.0

@@ -1,8 +1,8 @@
 """The Ultralytics/PyTorch runtime: parity checks against ONNX, and GPU serving.
 
 The only module of `inference` that touches torch or ultralytics, and only when a
-runtime is constructed. Masks come back as Ultralytics' photo-space polygons and are
-rasterised onto the same analysis grid the ONNX runtime uses.
+runtime is constructed. Ultralytics' letterboxed masks are
+resampled onto the same analysis grid the ONNX runtime uses.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from inference.errors import ModelUnavailable
@@ -64,18 +63,17 @@ def _convert(prediction, image: np.ndarray) -> RawDetections:
     boxes = prediction.boxes
     if boxes is None or len(boxes) == 0:
         return RawDetections.empty(grid)
-    gh, gw = grid
-    masks = np.zeros((len(boxes), gh, gw), np.uint8)
-    polygons = prediction.masks.xy if prediction.masks is not None else []
-    for k, polygon in enumerate(polygons):
-        if len(polygon):
-            points = np.asarray(polygon, np.float32) * np.array(
-                [gw / width, gh / height], np.float32
-            )
-            cv2.fillPoly(masks[k], [np.round(points - 0.5).astype(np.int32)], 1)
+    if prediction.masks is None:
+        masks = np.zeros((len(boxes), *grid), bool)
+    else:
+        from ultralytics.utils.ops import scale_masks
+
+        # masks.data is on the letterboxed input; the grid has the photo's aspect ratio
+        data = prediction.masks.data[None].float()
+        masks = (scale_masks(data, grid)[0] > 0.5).cpu().numpy()
     return RawDetections(
         boxes.xyxy.cpu().numpy().astype(np.float32),
         boxes.conf.cpu().numpy().astype(np.float32),
         boxes.cls.cpu().numpy().astype(np.int64),
-        masks.astype(bool),
+        masks,
     )
