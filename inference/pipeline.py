@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -66,11 +67,16 @@ class Analyzer:
         *,
         quality_config: quality.QualityConfig | None = None,
         max_pixels: int = 50_000_000,
+        parallel_models: bool = False,
     ) -> None:
         self.damage = damage
         self.parts = parts
         self.quality = quality_config or quality.QualityConfig()
         self.max_pixels = max_pixels
+        # Two small models side by side on one core each scale better than one model
+        # at a time on two cores (small convolutions parallelise poorly); ONNX Runtime
+        # releases the GIL while it runs, so a thread is enough.
+        self._pool = ThreadPoolExecutor(1, "cdat-parts") if parallel_models else None
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -125,14 +131,15 @@ class Analyzer:
 
     def _segment_batch(self, photos: list[_Photo]) -> None:
         images = [p.image for p in photos if p.image is not None]
-        started = time.perf_counter()
-        damage_raw = self.damage.infer(images)
-        damage_ms = _ms(started) / len(photos)
-        started = time.perf_counter()
-        parts_raw = self.parts.infer(images)
-        parts_ms = _ms(started) / len(photos)
+        if self._pool is not None:
+            parts_future = self._pool.submit(_timed, self.parts, images)
+            damage_raw, damage_ms = _timed(self.damage, images)
+            parts_raw, parts_ms = parts_future.result()
+        else:
+            damage_raw, damage_ms = _timed(self.damage, images)
+            parts_raw, parts_ms = _timed(self.parts, images)
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
-            photo.timings.update(damage_ms=damage_ms, parts_ms=parts_ms)
+            photo.timings.update(damage_ms=damage_ms / len(photos), parts_ms=parts_ms / len(photos))
             self._build(photo, d_raw, p_raw)
 
     def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
@@ -159,6 +166,11 @@ class Analyzer:
             perceptual_hash=photo.phash,
             timings_ms=timings,
         )
+
+
+def _timed(model: SegmentationModel, images: list[np.ndarray]) -> tuple[list[RawDetections], float]:
+    started = time.perf_counter()
+    return model.infer(images), _ms(started)
 
 
 def _ms(started: float) -> float:
@@ -231,6 +243,7 @@ def load_model(
     task: Task,
     runtime: RuntimeName = "onnx",
     config: PostprocessConfig | None = None,
+    threads: int | None = None,
 ) -> SegmentationModel:
     """The promoted model of one task, loaded; ModelUnavailable naming the task otherwise."""
     registry = Registry.load(settings.model_dir)
@@ -238,7 +251,8 @@ def load_model(
         entry = registry.promoted_entry(task)
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
-    return SegmentationModel(entry, _runtime(registry, entry, settings, runtime, config))
+    threads = threads or settings.onnx_threads
+    return SegmentationModel(entry, _runtime(registry, entry, settings, runtime, config, threads))
 
 
 def _runtime(
@@ -247,6 +261,7 @@ def _runtime(
     settings: Settings,
     runtime: RuntimeName,
     config: PostprocessConfig | None,
+    threads: int,
 ) -> Any:
     path = registry.path_of(entry)
     if runtime == "ultralytics":
@@ -255,21 +270,29 @@ def _runtime(
         return UltralyticsRuntime(path.with_suffix(".pt"), imgsz=entry.imgsz, config=config)
     return OnnxRuntime(
         path,
-        threads=settings.onnx_threads,
+        threads=threads,
         batch_size=settings.onnx_batch_size,
         config=config,
     )
 
 
 def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyzer:
-    """Load both promoted models once; raises ModelUnavailable naming what is missing."""
+    """Load both promoted models once; raises ModelUnavailable naming what is missing.
+
+    `settings.onnx_threads` is the analyzer's whole CPU budget: with 2 or more, the two
+    models run side by side with half the threads each. Build it after the worker
+    process has forked (Celery `worker_process_init`), never before.
+    """
     state = readiness(settings)
     if not state.ready:
         reasons = "; ".join(m.reason for m in state.models if not m.present)
         raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
+    parallel = runtime == "onnx" and settings.onnx_threads >= 2
+    threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
     return Analyzer(
-        load_model(settings, "damage", runtime),
-        load_model(settings, "parts", runtime),
+        load_model(settings, "damage", runtime, threads=threads),
+        load_model(settings, "parts", runtime, threads=threads),
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
+        parallel_models=parallel,
     )

@@ -163,3 +163,16 @@ def test_empty_model_dir_is_not_ready(tmp_path):
     assert state.missing == ["damage", "parts"]
     with pytest.raises(ModelUnavailable):
         build_analyzer(Settings(model_dir=tmp_path))
+
+
+def test_models_side_by_side_give_the_same_findings(scene_settings):
+    # given an analyzer with a 2-thread budget (models run concurrently) and a 1-thread one
+    parallel = build_analyzer(scene_settings.model_copy(update={"onnx_threads": 2}))
+    sequential = build_analyzer(scene_settings)
+    photos = [photo(textured(W, H, seed), f"p{seed}") for seed in range(3)]
+    # when both analyse the same photos
+    a, b = parallel.analyze(photos), sequential.analyze(photos)
+    # then the findings agree
+    assert parallel._pool is not None and sequential._pool is None
+    assert [r.damages for r in a] == [r.damages for r in b]
+    assert [r.parts for r in a] == [r.parts for r in b]

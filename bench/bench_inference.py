@@ -1,0 +1,356 @@
+"""Speed of the inference pipeline on real photos: ONNX Runtime vs Ultralytics predict.
+
+Measures, in one run, each in a fresh worker process (so one measurement's imports,
+threads and memory do not leak into the next):
+
+* per-photo latency of the full pipeline (`Analyzer.analyze([photo])`: decode, quality
+  checks, both models, post-processing, damage-to-part) at 1 and 2 ONNX threads;
+* the same photos through Ultralytics `YOLO(...).predict` for both models on the same
+  weights (.pt beside the .onnx, or --damage-pt/--parts-pt), decode included, same threads;
+* peak RSS of each worker process (ONNX workers never import torch);
+* photos per second with batching on a GPU when one is available (recorded as absent
+  otherwise).
+
+Goal on the 2-core CPU: median <= 150 ms per photo for both models together and at
+least 2x faster than Ultralytics predict. Prints a summary and writes JSON::
+
+    CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_inference.py
+    .venv/bin/python bench/bench_inference.py --model-dir /tmp/models --limit 20 \\
+        --out bench/results/inference-dev.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTO_DIRS = ("damage-severity/images/test", "car-parts/testset/JPEGImages")
+PHOTO_EXTS = {".jpg", ".jpeg", ".png"}
+
+
+@dataclass
+class BenchConfig:
+    model_dir: Path
+    data_root: Path
+    limit: int = 60
+    warmup: int = 3
+    threads: tuple[int, ...] = (1, 2)
+    ultralytics: bool = True
+    damage_pt: Path | None = None
+    parts_pt: Path | None = None
+    gpu_batch: int = 16
+
+
+@dataclass
+class Measurement:
+    name: str
+    threads: int
+    photos: int
+    latencies_ms: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "name": self.name,
+            "threads": self.threads,
+            "photos": self.photos,
+            "median_ms": round(statistics.median(lat), 2) if lat else None,
+            "p95_ms": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2) if lat else None,
+            "mean_ms": round(statistics.fmean(lat), 2) if lat else None,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            **self.extra,
+        }
+
+
+def find_photos(data_root: Path, limit: int) -> list[Path]:
+    """An even mix of damage close-ups and whole-car photos, in a stable order."""
+    per_dir = []
+    for sub in PHOTO_DIRS:
+        folder = data_root / sub
+        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_EXTS)
+        per_dir.append(files)
+    if not any(per_dir):
+        raise SystemExit(f"error: no test photos under {data_root} ({', '.join(PHOTO_DIRS)})")
+    mixed = [p for pair in zip(*per_dir, strict=False) for p in pair]
+    return mixed[:limit]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def onnx_worker(cfg: BenchConfig, threads: int, photos: list[Path]) -> dict[str, Any]:
+    from cdat.analysis import PhotoInput
+    from cdat.settings import Settings
+    from inference.pipeline import build_analyzer
+
+    settings = Settings(model_dir=cfg.model_dir, onnx_threads=threads, onnx_batch_size=1)
+    started = time.perf_counter()
+    analyzer = build_analyzer(settings)
+    load_ms = (time.perf_counter() - started) * 1000
+    inputs = [PhotoInput(p.name, p.read_bytes()) for p in photos]
+    for photo in inputs[: cfg.warmup]:
+        analyzer.analyze([photo])
+    result = Measurement("onnxruntime_pipeline", threads, len(inputs))
+    stages: dict[str, list[float]] = {}
+    found = 0
+    for photo in inputs:
+        t0 = time.perf_counter()
+        (analysis,) = analyzer.analyze([photo])
+        result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        found += len(analysis.damages) + len(analysis.parts)
+        for key, value in analysis.timings_ms.items():
+            stages.setdefault(key, []).append(value)
+    result.peak_rss_mb = _peak_rss_mb()
+    result.extra = {
+        "model_load_ms": round(load_ms, 1),
+        "stage_median_ms": {k: round(statistics.median(v), 2) for k, v in stages.items()},
+        "instances_found": found,
+        "models": analyzer.model_versions,
+        "torch_imported": "torch" in sys.modules,
+    }
+    return result.summary()
+
+
+def _pt_paths(cfg: BenchConfig) -> tuple[Path, Path, int, int]:
+    from inference.registry import Registry
+
+    registry = Registry.load(cfg.model_dir)
+    damage, parts = registry.promoted_entry("damage"), registry.promoted_entry("parts")
+    damage_pt = cfg.damage_pt or registry.path_of(damage).with_suffix(".pt")
+    parts_pt = cfg.parts_pt or registry.path_of(parts).with_suffix(".pt")
+    return damage_pt, parts_pt, damage.imgsz, parts.imgsz
+
+
+def ultralytics_worker(cfg: BenchConfig, threads: int, photos: list[Path]) -> dict[str, Any]:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import cv2
+    import numpy as np
+    import torch
+    from ultralytics import YOLO
+
+    torch.set_num_threads(threads)
+    damage_pt, parts_pt, damage_sz, parts_sz = _pt_paths(cfg)
+    for path in (damage_pt, parts_pt):
+        if not path.is_file():
+            return {"name": "ultralytics_predict", "skipped": f"no PyTorch weights at {path}"}
+    damage, parts = YOLO(str(damage_pt), task="segment"), YOLO(str(parts_pt), task="segment")
+
+    def run(data: bytes) -> None:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        damage.predict(image, imgsz=damage_sz, device="cpu", verbose=False)
+        parts.predict(image, imgsz=parts_sz, device="cpu", verbose=False)
+
+    blobs = [p.read_bytes() for p in photos]
+    for data in blobs[: cfg.warmup]:
+        run(data)
+    result = Measurement("ultralytics_predict", threads, len(blobs))
+    for data in blobs:
+        t0 = time.perf_counter()
+        run(data)
+        result.latencies_ms.append((time.perf_counter() - t0) * 1000)
+    result.peak_rss_mb = _peak_rss_mb()
+    result.extra = {"weights": [str(damage_pt), str(parts_pt)], "torch": torch.__version__}
+    return result.summary()
+
+
+def gpu_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
+    """Batched throughput on a GPU: ONNX Runtime CUDA if present, else Ultralytics on cuda."""
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers()
+    if "CUDAExecutionProvider" in providers:
+        return _gpu_onnx(cfg, photos)
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return _gpu_ultralytics(cfg, photos, torch.cuda.get_device_name(0))
+    except ImportError:
+        pass
+    return {"available": False, "reason": f"no CUDA device (onnxruntime providers: {providers})"}
+
+
+def _gpu_onnx(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
+    import cv2
+    import numpy as np
+
+    from inference.registry import Registry
+    from inference.runtime import OnnxRuntime
+
+    registry = Registry.load(cfg.model_dir)
+    images = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in photos]
+    runtimes = [
+        OnnxRuntime(
+            registry.path_of(registry.promoted_entry(task)),
+            batch_size=cfg.gpu_batch,
+            providers=("CUDAExecutionProvider", "CPUExecutionProvider"),
+        )
+        for task in ("damage", "parts")
+    ]
+    for runtime in runtimes:
+        runtime.infer(images[: cfg.gpu_batch])
+    t0 = time.perf_counter()
+    for runtime in runtimes:
+        runtime.infer(images)
+    elapsed = time.perf_counter() - t0
+    return {
+        "available": True,
+        "runtime": "onnxruntime-cuda",
+        "batch": runtimes[0].batch_size,
+        "photos_per_s": round(len(images) / elapsed, 1),
+    }
+
+
+def _gpu_ultralytics(cfg: BenchConfig, photos: list[Path], device_name: str) -> dict[str, Any]:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import cv2
+    from ultralytics import YOLO
+
+    damage_pt, parts_pt, damage_sz, parts_sz = _pt_paths(cfg)
+    models = [(YOLO(str(damage_pt)), damage_sz), (YOLO(str(parts_pt)), parts_sz)]
+    images = [cv2.imread(str(p)) for p in photos]
+    for model, size in models:
+        model.predict(images[: cfg.gpu_batch], imgsz=size, device=0, verbose=False)
+    t0 = time.perf_counter()
+    for start in range(0, len(images), cfg.gpu_batch):
+        batch = images[start : start + cfg.gpu_batch]
+        for model, size in models:
+            model.predict(batch, imgsz=size, device=0, verbose=False, half=True)
+    elapsed = time.perf_counter() - t0
+    return {
+        "available": True,
+        "runtime": "ultralytics-cuda-fp16",
+        "device": device_name,
+        "batch": cfg.gpu_batch,
+        "photos_per_s": round(len(images) / elapsed, 1),
+    }
+
+
+def in_worker(func, *args) -> dict[str, Any]:
+    """Run one measurement in a fresh spawned process and return its result."""
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(func, args)
+
+
+def environment() -> dict[str, Any]:
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def run(cfg: BenchConfig) -> dict[str, Any]:
+    photos = find_photos(cfg.data_root, cfg.limit)
+    onnx = {t: in_worker(onnx_worker, cfg, t, photos) for t in cfg.threads}
+    ultra = {}
+    if cfg.ultralytics:
+        ultra = {t: in_worker(ultralytics_worker, cfg, t, photos) for t in cfg.threads}
+    speedup = {
+        str(t): round(ultra[t]["median_ms"] / onnx[t]["median_ms"], 2)
+        for t in cfg.threads
+        if ultra.get(t, {}).get("median_ms") and onnx[t]["median_ms"]
+    }
+    best = min(onnx.values(), key=lambda r: r["median_ms"])
+    return {
+        "benchmark": "inference",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "environment": environment(),
+        "photos": {"count": len(photos), "dirs": list(PHOTO_DIRS)},
+        "onnx": [onnx[t] for t in cfg.threads],
+        "ultralytics": [ultra[t] for t in cfg.threads if t in ultra],
+        "speedup_vs_ultralytics_median": speedup,
+        "gpu": in_worker(gpu_worker, cfg, photos),
+        "goals": {
+            "median_le_150ms": best["median_ms"] <= 150.0,
+            "speedup_ge_2x": bool(speedup) and min(speedup.values()) >= 2.0,
+        },
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"photos: {report['photos']['count']}  cpu: {report['environment']['cpu']}")
+    for row in report["onnx"] + report["ultralytics"]:
+        if "skipped" in row:
+            print(f"  {row['name']}: skipped ({row['skipped']})")
+            continue
+        print(
+            f"  {row['name']:<22} threads={row['threads']}  median={row['median_ms']:.1f} ms  "
+            f"p95={row['p95_ms']:.1f} ms  peak RSS={row['peak_rss_mb']:.0f} MB"
+        )
+    print(f"  speedup vs Ultralytics (median): {report['speedup_vs_ultralytics_median']}")
+    print(f"  gpu: {report['gpu']}")
+    print(f"  goals: {report['goals']}")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_root = os.environ.get("CDAT_DATA_ROOT", str(REPO.parent / "shared" / "datasets"))
+    parser.add_argument("--model-dir", type=Path, default=REPO / "inference" / "models")
+    parser.add_argument("--data-root", type=Path, default=Path(default_root))
+    parser.add_argument("--limit", type=int, default=60, help="photos to time (half per set)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-ultralytics", action="store_true")
+    parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
+    parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "inference.json")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(REPO))
+    cfg = BenchConfig(
+        model_dir=args.model_dir.resolve(),
+        data_root=args.data_root.resolve(),
+        limit=args.limit,
+        warmup=args.warmup,
+        threads=tuple(args.threads),
+        ultralytics=not args.no_ultralytics,
+        damage_pt=args.damage_pt,
+        parts_pt=args.parts_pt,
+    )
+    from cdat.errors import CdatError
+
+    try:
+        report = run(cfg)
+    except CdatError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))
