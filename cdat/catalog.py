@@ -16,13 +16,14 @@ Vehicle class rule (first match wins, thresholds from the catalog):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
 from cdat.claims import BodyType, Vehicle
 from cdat.taxonomy import CarPart
@@ -55,14 +56,17 @@ class PartEntry(_Strict):
     labour: LabourKind = LabourKind.BODY
     """Trade that removes and installs the part."""
 
-    @model_validator(mode="after")
-    def _every_class_priced(self) -> PartEntry:
-        missing = [c.value for c in VehicleClass if c not in self.prices]
+    @field_validator("prices")
+    @classmethod
+    def _every_class_priced(
+        cls, prices: dict[VehicleClass, Decimal]
+    ) -> dict[VehicleClass, Decimal]:
+        missing = [c.value for c in VehicleClass if c not in prices]
         if missing:
             raise ValueError(f"prices missing for vehicle classes: {', '.join(missing)}")
-        if any(price < 0 for price in self.prices.values()):
+        if any(price < 0 for price in prices.values()):
             raise ValueError("prices must not be negative")
-        return self
+        return prices
 
 
 class TaxRates(_Strict):
@@ -95,14 +99,15 @@ class Region(_Strict):
     tax: TaxRates
     total_loss: TotalLossRule = Field(discriminator="method")
 
-    @model_validator(mode="after")
-    def _every_trade_priced(self) -> Region:
-        missing = [k.value for k in LabourKind if k not in self.labour_rates]
+    @field_validator("labour_rates")
+    @classmethod
+    def _every_trade_priced(cls, rates: dict[LabourKind, Decimal]) -> dict[LabourKind, Decimal]:
+        missing = [k.value for k in LabourKind if k not in rates]
         if missing:
             raise ValueError(f"labour_rates missing: {', '.join(missing)}")
-        if any(rate < 0 for rate in self.labour_rates.values()):
+        if any(rate < 0 for rate in rates.values()):
             raise ValueError("labour rates must not be negative")
-        return self
+        return rates
 
 
 class VehicleClassRule(_Strict):
@@ -121,18 +126,32 @@ class VehicleValues(_Strict):
     retained_pct_by_age: dict[VehicleClass, list[Decimal]]
     """Index = whole years since the model year; ages past the list use its last entry."""
 
-    @model_validator(mode="after")
-    def _complete(self) -> VehicleValues:
-        for name, table in (("new_price", self.new_price), ("retained", self.retained_pct_by_age)):
-            missing = [c.value for c in VehicleClass if c not in table]
-            if missing:
-                raise ValueError(f"{name} missing for vehicle classes: {', '.join(missing)}")
-        for klass, row in self.retained_pct_by_age.items():
+    @field_validator("new_price")
+    @classmethod
+    def _every_class_valued(cls, table: dict[VehicleClass, Decimal]) -> dict[VehicleClass, Decimal]:
+        _require_every_class(table)
+        if any(price <= 0 for price in table.values()):
+            raise ValueError("new prices must be positive")
+        return table
+
+    @field_validator("retained_pct_by_age")
+    @classmethod
+    def _tables_fall_with_age(
+        cls, table: dict[VehicleClass, list[Decimal]]
+    ) -> dict[VehicleClass, list[Decimal]]:
+        _require_every_class(table)
+        for klass, row in table.items():
             if not row or any(not 0 < pct <= 100 for pct in row):
-                raise ValueError(f"retained_pct_by_age.{klass.value}: need values in (0, 100]")
+                raise ValueError(f"{klass.value}: need values in (0, 100]")
             if any(later > earlier for earlier, later in pairwise(row)):
-                raise ValueError(f"retained_pct_by_age.{klass.value}: must not rise with age")
-        return self
+                raise ValueError(f"{klass.value}: must not rise with age")
+        return table
+
+
+def _require_every_class(table: Mapping[VehicleClass, object]) -> None:
+    missing = [c.value for c in VehicleClass if c not in table]
+    if missing:
+        raise ValueError(f"missing vehicle classes: {', '.join(missing)}")
 
 
 class Catalog(_Strict):
@@ -145,14 +164,20 @@ class Catalog(_Strict):
     regions: dict[str, Region]
     vehicle_values: VehicleValues
 
-    @model_validator(mode="after")
-    def _every_part_listed(self) -> Catalog:
-        missing = [p.value for p in CarPart if p not in self.parts]
+    @field_validator("parts")
+    @classmethod
+    def _every_part_listed(cls, parts: dict[CarPart, PartEntry]) -> dict[CarPart, PartEntry]:
+        missing = [p.value for p in CarPart if p not in parts]
         if missing:
             raise ValueError(f"parts missing from the catalog: {', '.join(missing)}")
-        if not self.regions:
+        return parts
+
+    @field_validator("regions")
+    @classmethod
+    def _some_region(cls, regions: dict[str, Region]) -> dict[str, Region]:
+        if not regions:
             raise ValueError("at least one region is required")
-        return self
+        return regions
 
     def money(self, amount: Decimal) -> Decimal:
         """Round to the currency's minor unit (half up, as invoices do)."""

@@ -97,8 +97,12 @@ def parse_model(model: type[M], file: DataFile) -> M:
     try:
         return model.model_validate(file.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise file.error(first["loc"], first["msg"]) from exc
+        errors = exc.errors()
+        # An error at a key the file spells out (a typo'd field) beats one about a key
+        # that is missing, which can only point at the enclosing block.
+        first = min(errors, key=lambda e: tuple(str(p) for p in e["loc"]) not in file.lines)
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise file.error(first["loc"], first["msg"] + more) from exc
 
 
 def load_model(model: type[M], path: Path) -> tuple[M, DataFile]:

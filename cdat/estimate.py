@@ -260,9 +260,10 @@ def _sum(lines: Sequence[EstimateLine]) -> Decimal:
 
 def _totals(lines: Sequence[EstimateLine], pricing: Pricing) -> Estimate:
     catalog, tax_rates = pricing.catalog, pricing.region.tax
-    parts = sum((line.parts_cost for line in lines), ZERO)
-    labour = sum((line.labour_cost for line in lines), ZERO)
-    paint = sum((line.paint_cost for line in lines), ZERO)
+    zero = catalog.money(ZERO)
+    parts = sum((line.parts_cost for line in lines), zero)
+    labour = sum((line.labour_cost for line in lines), zero)
+    paint = sum((line.paint_cost for line in lines), zero)
     tax = sum(
         (
             catalog.money(amount * pct / 100)
@@ -272,7 +273,7 @@ def _totals(lines: Sequence[EstimateLine], pricing: Pricing) -> Estimate:
                 (paint, tax_rates.paint_pct),
             )
         ),
-        ZERO,
+        zero,
     )
     subtotal = parts + labour + paint
     total = subtotal + tax

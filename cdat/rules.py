@@ -14,7 +14,7 @@ from enum import Enum
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cdat.assessment import Operation
 from cdat.catalog import LabourKind
@@ -132,24 +132,38 @@ class RuleBook(_Strict):
     adjacency: dict[CarPart, list[CarPart]]
     estimate_range: RangePolicy
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RuleBook:
-        missing = [s.value for s in Severity if s not in self.repair_hours]
+    @field_validator("repair_hours")
+    @classmethod
+    def _hours_rise_with_severity(
+        cls, hours: dict[Severity, RepairHours]
+    ) -> dict[Severity, RepairHours]:
+        missing = [s.value for s in Severity if s not in hours]
         if missing:
-            raise ValueError(f"repair_hours missing severities: {', '.join(missing)}")
-        ordered = [self.repair_hours[s] for s in sorted(Severity, key=lambda s: s.rank)]
+            raise ValueError(f"missing severities: {', '.join(missing)}")
+        ordered = [hours[s] for s in sorted(Severity, key=lambda s: s.rank)]
         for lower, higher in pairwise(ordered):
             if higher.base < lower.base or higher.per_full_coverage < lower.per_full_coverage:
-                raise ValueError("repair_hours must not fall as severity rises")
-        seen: set[str] = set()
-        for rule in self.rules:
-            if rule.id in seen:
-                raise ValueError(f"rule id {rule.id} is used twice")
-            seen.add(rule.id)
-        for part, neighbours in self.adjacency.items():
+                raise ValueError("repair hours must not fall as severity rises")
+        return hours
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, rules: list[Rule]) -> list[Rule]:
+        ids = [rule.id for rule in rules]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"rule ids used more than once: {', '.join(twice)}")
+        return rules
+
+    @field_validator("adjacency")
+    @classmethod
+    def _no_self_neighbour(
+        cls, adjacency: dict[CarPart, list[CarPart]]
+    ) -> dict[CarPart, list[CarPart]]:
+        for part, neighbours in adjacency.items():
             if part in neighbours:
-                raise ValueError(f"adjacency: {part.value} lists itself")
-        return self
+                raise ValueError(f"{part.value} lists itself as its neighbour")
+        return adjacency
 
     def match(self, finding: PartFinding) -> Rule | None:
         if finding.part is None:

@@ -1,0 +1,144 @@
+"""Broken catalog, rule and policy files fail at load, naming file, line and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cdat.datafiles import DataFileError
+from cdat.errors import ConfigurationError
+from cdat.pipeline import load_policy
+from tests.cdat.conftest import settings, shipped_data_dir
+
+
+def _override(tmp_path: Path, relative: str, old: str, new: str) -> tuple[Path, int]:
+    """Copy a shipped file into a catalog dir with one edit; return it and the edited line."""
+    source = (shipped_data_dir() / relative).read_text()
+    assert old in source, f"test setup: {old!r} not in {relative}"
+    edited = source.replace(old, new, 1)
+    target = tmp_path / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(edited)
+    line = edited[: edited.index(new)].count("\n") + 1 if new else 0
+    return target, line
+
+
+def _load_error(tmp_path: Path, **kw: object) -> DataFileError:
+    with pytest.raises(DataFileError) as caught:
+        load_policy(settings(catalog_dir=tmp_path, **kw))
+    return caught.value
+
+
+def test_bad_value_names_file_line_and_field(tmp_path: Path) -> None:
+    # given a catalog whose default-region parts tax is over 100%
+    path, line = _override(
+        tmp_path, "catalogs/INR.yaml", "tax: {parts_pct: 28,", "tax: {parts_pct: 128,"
+    )
+    # when the policy is loaded
+    error = _load_error(tmp_path)
+    # then the error points at that file, line and field
+    assert error.file == path
+    assert error.line == line
+    assert error.field == "regions.default.tax.parts_pct"
+    assert f"{path}, line {line}" in error.message
+
+
+def test_unknown_field_in_a_rule_is_reported_at_its_line(tmp_path: Path) -> None:
+    # given a typo (`operaton`) in the third rule
+    path, line = _override(
+        tmp_path,
+        "rules.yaml",
+        "    operation: replace\n  - id: TYRE",
+        "    operaton: replace\n  - id: TYRE",
+    )
+    error = _load_error(tmp_path)
+    assert error.file == path
+    assert error.line == line
+    assert error.field.startswith("rules.2.")
+
+
+def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
+    path, line = _override(tmp_path, "triage.yaml", "min_confidence: 0.6", "min_confidence: [0.6")
+    error = _load_error(tmp_path)
+    assert error.file == path
+    assert error.line is not None and error.line >= line
+    assert "not valid YAML" in error.message
+
+
+def test_missing_part_price_is_named(tmp_path: Path) -> None:
+    _override(tmp_path, "catalogs/USD.yaml", "prices: {economy: 180, ", "prices: {")
+    error = _load_error(tmp_path, currency="USD")
+    assert error.field == "parts.wheel.prices"
+    assert "economy" in error.problem
+
+
+def test_rules_without_catch_all_are_rejected(tmp_path: Path) -> None:
+    source = (shipped_data_dir() / "rules.yaml").read_text()
+    start = source.index("  - id: OTHER-DAMAGE-REPAIR")
+    end = source.index("\n\n", start)
+    (tmp_path / "rules.yaml").write_text(source[:start] + source[end + 1 :])
+    error = _load_error(tmp_path)
+    assert error.field == "rules"
+    assert "no rule matches" in error.problem
+
+
+def test_rule_making_cost_fall_with_severity_is_rejected(tmp_path: Path) -> None:
+    # given moderate broken parts polished instead of replaced: cheaper than a minor break
+    _override(
+        tmp_path,
+        "rules.yaml",
+        "description: A part broken beyond a minor crack is replaced\n    "
+        "when: {damage_types: [broken_part], severities: [moderate, severe]}\n"
+        "    operation: replace",
+        "description: A part broken beyond a minor crack is replaced\n    "
+        "when: {damage_types: [broken_part], severities: [moderate, severe]}\n"
+        "    operation: refinish",
+    )
+    error = _load_error(tmp_path)
+    assert "must not fall as severity rises" in error.problem
+    assert error.field.startswith("rules.")
+
+
+def test_repair_hours_falling_with_severity_are_rejected(tmp_path: Path) -> None:
+    path, _ = _override(tmp_path, "rules.yaml", "severe: {base: 4.0,", "severe: {base: 2.0,")
+    error = _load_error(tmp_path)
+    assert error.field == "repair_hours"
+    assert error.line == path.read_text().split("\n").index("repair_hours:") + 1
+    assert "must not fall" in error.problem
+
+
+def test_unknown_region_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError) as caught:
+        load_policy(settings(region="atlantis"))
+    assert caught.value.field == "regions"
+    assert "atlantis" in caught.value.problem
+
+
+def test_triage_policy_without_limit_for_currency(tmp_path: Path) -> None:
+    _override(tmp_path, "triage.yaml", "  USD: 3000\n", "")
+    error = _load_error(tmp_path, currency="USD")
+    assert error.field == "straight_through_limit"
+
+
+def test_currency_without_catalog_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"catalogs/EUR\.yaml"):
+        load_policy(settings(currency="EUR"))
+
+
+def test_missing_catalog_dir_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        load_policy(settings(catalog_dir=tmp_path / "nowhere"))
+
+
+def test_insurer_files_replace_shipped_ones_file_by_file(tmp_path: Path) -> None:
+    # given a catalog dir holding only an edited triage policy
+    shutil.copy(shipped_data_dir() / "triage.yaml", tmp_path / "triage.yaml")
+    _override(tmp_path, "triage.yaml", "min_confidence: 0.6", "min_confidence: 0.75")
+    # when loaded
+    policy = load_policy(settings(catalog_dir=tmp_path))
+    # then triage comes from the insurer, catalog and rules from the shipped defaults
+    assert policy.triage.min_confidence == 0.75
+    assert policy.sources["triage"] == tmp_path / "triage.yaml"
+    assert policy.sources["rules"] == shipped_data_dir() / "rules.yaml"
