@@ -5,7 +5,10 @@ Layout of `<model_dir>/registry.json`::
     {"promoted": {"damage": "<entry id>", "parts": "<entry id>"},
      "entries": [{...ModelEntry fields...}, ...]}
 
-Serving reads it; `training` writes it (register, promote).
+Serving reads it; `training` writes it (register, promote). Entries are never
+edited or deleted by the tools: a new model is a new entry, and promotion moves a
+pointer. `promote` refuses a candidate that is worse than the promoted model on
+the task's gate metrics (`GATE_METRICS`) unless forced.
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ from typing import Any, Literal
 from inference.errors import ModelUnavailable, RegistryError
 
 Task = Literal["damage", "parts"]
+TASKS: tuple[Task, ...] = ("damage", "parts")
 REGISTRY_FILE = "registry.json"
+GATE_METRICS: dict[str, tuple[str, ...]] = {
+    "damage": ("mask_map50", "severity_accuracy"),
+    "parts": ("mask_map50",),
+}
+"""Metrics a candidate may not be worse on than the promoted model (held-out test split)."""
+
+
+class PromotionRefused(RegistryError):
+    code = "promotion_refused"
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,82 @@ class Registry:
 
     def path_of(self, entry: ModelEntry) -> Path:
         return self.model_dir / entry.file
+
+    def for_task(self, task: str) -> list[ModelEntry]:
+        return [e for e in self.entries if e.task == task]
+
+    def next_id(self, task: Task, stem: str) -> str:
+        """`<stem>-<n>`, unique in this registry (stem e.g. 'damage-seg-n-20261125')."""
+        taken = {e.id for e in self.entries}
+        n = 1
+        while f"{stem}-{n}" in taken:
+            n += 1
+        return f"{stem}-{n}"
+
+    def verify(self, entry: ModelEntry) -> None:
+        """The model file exists and matches its recorded SHA-256."""
+        path = self.path_of(entry)
+        if not path.is_file():
+            raise RegistryError(f"model file missing for {entry.id}: {path}")
+        actual = sha256_of(path)
+        if actual != entry.sha256:
+            raise RegistryError(
+                f"{path}: SHA-256 {actual[:12]}... does not match the registry's "
+                f"{entry.sha256[:12]}... for {entry.id}"
+            )
+
+    def register(self, entry: ModelEntry) -> ModelEntry:
+        if entry.task not in TASKS:
+            raise RegistryError(f"unknown task {entry.task!r} (expected one of {TASKS})")
+        if any(e.id == entry.id for e in self.entries):
+            raise RegistryError(f"a model with id '{entry.id}' is already registered")
+        self.verify(entry)
+        self.entries.append(entry)
+        return entry
+
+    def promote(self, entry_id: str, *, force: bool = False) -> list[str]:
+        """Make `entry_id` its task's served model; returns the comparison lines.
+
+        Compares gate metrics with the promoted model; raises PromotionRefused if the
+        candidate is worse on any, or lacks one, unless `force`.
+        """
+        entry = self.get(entry_id)
+        self.verify(entry)
+        current_id = self.promoted.get(entry.task)
+        lines: list[str] = []
+        if current_id is not None and current_id != entry_id:
+            lines, worse = compare_gate(entry, self.get(current_id))
+            if worse and not force:
+                raise PromotionRefused(
+                    f"refusing to promote {entry_id} over {current_id}: "
+                    + "; ".join(worse)
+                    + " (use --force to override)"
+                )
+        self.promoted[entry.task] = entry_id
+        return lines
+
+
+def _gate_baseline(candidate: ModelEntry, current: ModelEntry) -> tuple[dict[str, Any], str]:
+    """The promoted model's metrics to compare against: measured on the candidate's own
+    evaluation split when the candidate's report carries them, else its stored ones."""
+    baseline = candidate.metrics.get("baseline") or {}
+    if baseline.get("id") == current.id:
+        return baseline, "same split"
+    return current.metrics, "stored metrics"
+
+
+def compare_gate(candidate: ModelEntry, current: ModelEntry) -> tuple[list[str], list[str]]:
+    """(comparison lines, reasons the candidate is worse)."""
+    reference, basis = _gate_baseline(candidate, current)
+    lines, worse = [], []
+    for metric in GATE_METRICS[candidate.task]:
+        new, old = candidate.metrics.get(metric), reference.get(metric)
+        lines.append(f"{metric}: {old} ({current.id}, {basis}) -> {new} ({candidate.id})")
+        if new is None:
+            worse.append(f"candidate has no {metric}")
+        elif old is not None and float(new) < float(old):
+            worse.append(f"{metric} {float(new):.4f} < {float(old):.4f}")
+    return lines, worse
 
 
 def sha256_of(path: Path) -> str:

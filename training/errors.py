@@ -1,0 +1,29 @@
+"""Exceptions of the training package; each carries a stable `code`."""
+
+from __future__ import annotations
+
+from cdat.errors import CdatError
+
+
+class TrainingError(CdatError):
+    code = "training_error"
+
+
+class DatasetConfigError(TrainingError):
+    """A dataset config file is malformed; the message names the file and the field."""
+
+    code = "invalid_dataset_config"
+
+    def __init__(self, file: object, field: str, problem: str) -> None:
+        super().__init__(f"{file}: field '{field}': {problem}")
+        self.field = field
+
+
+class DatasetError(TrainingError):
+    """The data a config points at is missing or does not match the config."""
+
+    code = "invalid_dataset"
+
+
+class PromotionRefused(TrainingError):
+    code = "promotion_refused"

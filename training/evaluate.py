@@ -1,0 +1,312 @@
+"""Evaluate a segmentation model (.pt or .onnx) on a split of a converted dataset.
+
+Box and mask mAP50 / mAP50-95 per class (Ultralytics' validator), then instance
+matching by mask IoU >= 0.5 for a class confusion matrix and, for damage, a
+severity confusion matrix and accuracy on matched instances. Writes report.json,
+report.md and offline plots; with a registry, compares with the promoted model
+on the same split.
+
+    python -m training.evaluate --config datasets/damage.yaml \
+        --model runs/train/damage/weights/best.pt --split test --imgsz 320 --out runs/eval/damage
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from training.errors import TrainingError
+from training.matching import SEVERITIES, Instance, MatchStats
+
+GATE_METRICS = {"damage": ("mask_map50", "severity_accuracy"), "parts": ("mask_map50",)}
+
+
+def read_split(data_yaml: Path, split: str) -> list[tuple[Path, Path]]:
+    """(image, label file) pairs of a converted dataset split."""
+    data = yaml.safe_load(data_yaml.read_text())
+    images = Path(data["path"]) / data[split]
+    if not images.is_dir():
+        raise TrainingError(f"{data_yaml}: split '{split}' has no images folder {images}")
+    pairs = []
+    for image in sorted(images.iterdir()):
+        label = Path(str(image.parent).replace("/images/", "/labels/")) / (image.stem + ".txt")
+        pairs.append((image, label))
+    return pairs
+
+
+def truth_instances(label: Path, names: list[str], shape: tuple[int, int]) -> list[Instance]:
+    import cv2
+
+    height, width = shape
+    out = []
+    lines = label.read_text().splitlines() if label.exists() else []
+    for line in lines:
+        values = line.split()
+        if len(values) < 7:
+            continue
+        points = np.array(values[1:], dtype=np.float64).reshape(-1, 2) * [width, height]
+        mask = np.zeros((height, width), dtype=np.uint8)
+        cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+        out.append(Instance(names[int(values[0])], mask.astype(bool)))
+    return out
+
+
+def predicted_instances(result: Any, names: list[str]) -> list[Instance]:
+    if result.masks is None:
+        return []
+    masks = result.masks.data.cpu().numpy() > 0.5
+    classes = result.boxes.cls.cpu().numpy().astype(int)
+    scores = result.boxes.conf.cpu().numpy()
+    return [Instance(names[c], m, float(s)) for m, c, s in zip(masks, classes, scores, strict=True)]
+
+
+def _per_class(metrics: Any, names: list[str], counts: dict[str, int]) -> dict[str, dict]:
+    out = {}
+    for k, cls in enumerate(metrics.ap_class_index):
+        out[names[int(cls)]] = {
+            "instances": counts.get(names[int(cls)], 0),
+            "box_map50": float(metrics.box.ap50[k]),
+            "box_map50_95": float(metrics.box.ap[k]),
+            "mask_map50": float(metrics.seg.ap50[k]),
+            "mask_map50_95": float(metrics.seg.ap[k]),
+        }
+    return out
+
+
+def _instance_counts(pairs: list[tuple[Path, Path]], names: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, label in pairs:
+        if label.exists():
+            for line in label.read_text().splitlines():
+                if line.strip():
+                    name = names[int(line.split()[0])]
+                    counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def evaluate(
+    model_path: Path,
+    data_yaml: Path,
+    split: str,
+    imgsz: int,
+    out: Path,
+    conf: float = 0.25,
+    samples: int = 4,
+) -> dict[str, Any]:
+    from training.plots import plot_confusion, plot_pr_curves, save_overlay
+    from training.ultra import load_ultralytics
+
+    ultralytics = load_ultralytics()
+    out.mkdir(parents=True, exist_ok=True)
+    names = [str(n) for n in yaml.safe_load(data_yaml.read_text())["names"].values()]
+    task = "damage" if all("-" in n for n in names) else "parts"
+    model = ultralytics.YOLO(str(model_path), task="segment")
+    model_names = [str(model.names[k]) for k in sorted(model.names)]
+    if model_names != names:
+        raise TrainingError(f"{model_path} classes {model_names} differ from the data's {names}")
+    metrics = model.val(
+        data=str(data_yaml),
+        split=split,
+        imgsz=imgsz,
+        batch=1,
+        rect=False,
+        plots=False,
+        verbose=False,
+        project=str(out),
+        name="val",
+        exist_ok=True,
+    )
+    pairs = read_split(data_yaml, split)
+    stats = MatchStats(names, damage=task == "damage")
+    for k, (image, label) in enumerate(pairs):
+        result = model.predict(
+            str(image), imgsz=imgsz, conf=conf, retina_masks=True, rect=False, verbose=False
+        )[0]
+        preds = predicted_instances(result, names)
+        truths = truth_instances(label, names, result.orig_shape)
+        stats.add_image(preds, truths)
+        if k < samples:
+            save_overlay(
+                result.orig_img,
+                [p.mask for p in preds],
+                [p.class_name for p in preds],
+                out / f"sample_{k}.jpg",
+            )
+    counts = _instance_counts(pairs, names)
+    report: dict[str, Any] = {
+        "model": str(model_path),
+        "data": str(data_yaml),
+        "split": split,
+        "imgsz": imgsz,
+        "task": task,
+        "images": len(pairs),
+        "instances": sum(counts.values()),
+        "box_map50": float(metrics.box.map50),
+        "box_map50_95": float(metrics.box.map),
+        "mask_map50": float(metrics.seg.map50),
+        "mask_map50_95": float(metrics.seg.map),
+        "per_class": _per_class(metrics, names, counts),
+        "matched_instances": stats.matched,
+        "match_rule": f"mask IoU >= {stats.iou_threshold}, class-agnostic, conf >= {conf}",
+        "class_confusion": {
+            "labels": stats.classes_cm.labels,
+            "matrix": stats.classes_cm.matrix.tolist(),
+        },
+    }
+    if task == "damage":
+        report["severity_accuracy"] = stats.severity_cm.accuracy
+        report["severity_confusion"] = {
+            "labels": SEVERITIES,
+            "matrix": stats.severity_cm.matrix.tolist(),
+        }
+        plot_confusion(
+            stats.severity_cm.matrix,
+            SEVERITIES,
+            out / "severity_confusion.png",
+            "severity on matched instances",
+        )
+    plot_confusion(
+        stats.classes_cm.matrix,
+        stats.classes_cm.labels,
+        out / "class_confusion.png",
+        "classes (mask IoU >= 0.5)",
+    )
+    px, prec = metrics.seg.curves_results[0][:2]
+    curves = {names[int(c)]: (px, prec[k]) for k, c in enumerate(metrics.ap_class_index)}
+    plot_pr_curves(curves, out / "pr_curves.png")
+    return report
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
+    lines = [
+        f"# Evaluation: `{Path(report['model']).name}` on `{report['split']}`",
+        "",
+        f"{report['images']} images, {report['instances']} instances, imgsz {report['imgsz']}.",
+        "",
+        "| metric | value |" + (" promoted | delta |" if baseline else ""),
+        "| --- | --- |" + (" --- | --- |" if baseline else ""),
+    ]
+    keys = ["box_map50", "box_map50_95", "mask_map50", "mask_map50_95"]
+    if report["task"] == "damage":
+        keys.append("severity_accuracy")
+    for key in keys:
+        row = f"| {key} | {_fmt(report.get(key))} |"
+        if baseline:
+            old, new = baseline.get(key), report.get(key)
+            delta = None if old is None or new is None else new - old
+            row += f" {_fmt(old)} | {_fmt(delta)} |"
+        lines.append(row)
+    lines += [
+        "",
+        "| class | instances | box mAP50 | box mAP50-95 | mask mAP50 | mask mAP50-95 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, m in report["per_class"].items():
+        lines.append(
+            f"| {name} | {m['instances']} | {_fmt(m['box_map50'])} | {_fmt(m['box_map50_95'])} "
+            f"| {_fmt(m['mask_map50'])} | {_fmt(m['mask_map50_95'])} |"
+        )
+    if "severity_confusion" in report:
+        sev = report["severity_confusion"]
+        lines += [
+            "",
+            f"Severity on {report['matched_instances']} matched instances "
+            f"({report['match_rule']}); rows true, columns predicted:",
+            "",
+            "| true \\ pred | " + " | ".join(sev["labels"]) + " |",
+            "| --- |" + " --- |" * len(sev["labels"]),
+        ]
+        for label, row in zip(sev["labels"], sev["matrix"], strict=True):
+            lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | None) -> None:
+    body = dict(report, baseline=baseline)
+    (out / "report.json").write_text(json.dumps(body, indent=1) + "\n")
+    (out / "report.md").write_text(report_markdown(report, baseline))
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
+    parser.add_argument("--model", type=Path, required=True, help="candidate .pt or .onnx")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--imgsz", type=int, default=None, help="default: the model's")
+    parser.add_argument("--conf", type=float, default=0.25, help="score threshold for matching")
+    parser.add_argument("--out", type=Path, default=None, help="default: runs/eval/<model>")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--seed", type=int, default=0, help="conversion seed (as trained)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="registry whose promoted model to compare with"
+    )
+    parser.add_argument("--no-compare", action="store_true", help="skip the promoted model")
+    return parser
+
+
+def model_imgsz(model_path: Path) -> int:
+    """The training / export image size stored with a model."""
+    if model_path.suffix == ".onnx":
+        import onnxruntime as ort
+
+        shape = ort.InferenceSession(str(model_path)).get_inputs()[0].shape
+        return int(shape[2])
+    import torch
+
+    ckpt = torch.load(model_path, map_location="cpu", weights_only=False)
+    return int(ckpt.get("train_args", {}).get("imgsz", 640))
+
+
+def main(args: argparse.Namespace) -> int:
+    from training.convert import ensure_dataset
+    from training.dataconfig import REPO_ROOT, load_training_config
+
+    if not args.model.is_file():
+        raise TrainingError(f"no such model file: {args.model}")
+    cfg = load_training_config(args.config, args.data_root)
+    data_yaml = ensure_dataset(cfg, REPO_ROOT / "runs" / "data" / cfg.name, args.seed)
+    imgsz = args.imgsz or model_imgsz(args.model)
+    out = args.out or Path("runs/eval") / args.model.stem
+    report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf)
+    baseline = None
+    if not args.no_compare:
+        baseline = _promoted_baseline(args, cfg.task, data_yaml, out)
+    write_report(report, out, baseline)
+    print(report_markdown(report, baseline))
+    print(f"wrote {out / 'report.json'} and {out / 'report.md'}")
+    return 0
+
+
+def _promoted_baseline(
+    args: argparse.Namespace, task: str, data_yaml: Path, out: Path
+) -> dict[str, Any] | None:
+    from cdat.settings import Settings
+    from inference.registry import Registry
+
+    registry = Registry.load(args.model_dir or Settings().model_dir)
+    if task not in registry.promoted:
+        print(f"no promoted {task} model to compare with")
+        return None
+    entry = registry.promoted_entry(task)  # type: ignore[arg-type]
+    path = registry.path_of(entry)
+    if path.resolve() == args.model.resolve():
+        return None
+    return evaluate(path, data_yaml, args.split, entry.imgsz, out / "promoted", args.conf)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,158 @@
+"""Train a YOLO instance-segmentation model (damage or car parts) from a dataset config.
+
+Converts the config's data sets (cached under runs/data/<name>), trains from
+scratch (no pretrained weights exist offline), then renders offline plots.
+
+Shipped models (CPU, reduced size; what inference/models/ holds)::
+
+    python -m training.train --config datasets/damage.yaml --imgsz 320 --time 1.05 --threads 1
+    python -m training.train --config datasets/parts.yaml --imgsz 320 --time 0.95 --threads 1
+
+Full size on a GPU::
+
+    python -m training.train --config datasets/damage.yaml --model yolo11n-seg.yaml \
+        --imgsz 640 --epochs 300 --batch 32 --device 0
+    python -m training.train --config datasets/parts.yaml --imgsz 640 --epochs 300 --device 0
+
+Resume an interrupted run::
+
+    python -m training.train --config datasets/damage.yaml --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from training.convert import ensure_dataset
+from training.dataconfig import REPO_ROOT, Task, load_training_config
+from training.errors import TrainingError
+
+
+@dataclass
+class Hyperparameters:
+    model: str = "yolo11n-seg.yaml"
+    """Architecture yaml (from scratch) or a .pt checkpoint to fine-tune."""
+    imgsz: int = 640
+    epochs: int = 100
+    time: float | None = None
+    """Hours; when set, bounds the run and overrides `epochs`."""
+    batch: int = 16
+    workers: int = 0
+    device: str = "cpu"
+    seed: int = 0
+    patience: int = 50
+    optimizer: str = "auto"
+    lr0: float = 0.01
+    cos_lr: bool = False
+    close_mosaic: int = 10
+    fliplr: float | None = None
+    """None: 0.5 for damage; 0 for parts, where a mirror image swaps left and right."""
+    cache: bool = False
+    threads: int | None = None
+    """PyTorch CPU threads; None keeps the library default."""
+
+    def ultralytics_args(self, task: Task) -> dict[str, Any]:
+        args = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("model", "threads"):
+            args.pop(key)
+        if args["time"] is None:
+            args.pop("time")
+        if args["fliplr"] is None:
+            args["fliplr"] = 0.0 if task == "parts" else 0.5
+        return args
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--project", type=Path, default=Path("runs/train"), help="runs folder")
+    parser.add_argument("--name", default=None, help="run name (default: config name)")
+    parser.add_argument("--resume", action="store_true", help="continue the run's last.pt")
+    defaults = Hyperparameters()
+    for f in fields(Hyperparameters):
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true")
+            continue
+        kind = {"time": float, "fliplr": float, "threads": int}.get(f.name, type(value))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=value)
+    return parser
+
+
+def hyperparameters_from(args: argparse.Namespace) -> Hyperparameters:
+    return Hyperparameters(**{f.name: getattr(args, f.name) for f in fields(Hyperparameters)})
+
+
+def command_line() -> str:
+    return "python -m training.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def train(args: argparse.Namespace, command: str | None = None) -> Path:
+    """Run training; returns the run folder (weights/best.pt inside)."""
+    from training.ultra import load_ultralytics
+
+    cfg = load_training_config(args.config, args.data_root)
+    hp = hyperparameters_from(args)
+    name = args.name or cfg.name
+    run_dir = (args.project / name).resolve()
+    data_yaml = ensure_dataset(cfg, (REPO_ROOT / "runs" / "data" / cfg.name), hp.seed)
+    ultralytics = load_ultralytics(hp.threads)
+    if args.resume:
+        last = run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise TrainingError(f"nothing to resume: {last} does not exist")
+        ultralytics.YOLO(str(last)).train(resume=True)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "command": command or command_line(),
+            "config": str(args.config),
+            "task": cfg.task,
+            "classes": cfg.classes,
+            "hyperparameters": asdict(hp),
+            "data": [{"name": d.name, "licence": d.licence} for d in cfg.datasets],
+        }
+        (run_dir / "cdat_run.json").write_text(json.dumps(meta, indent=1) + "\n")
+        model = ultralytics.YOLO(hp.model, task="segment")
+        model.train(
+            data=str(data_yaml),
+            project=str(args.project.resolve()),
+            name=name,
+            exist_ok=True,
+            amp=False,
+            plots=False,  # Ultralytics' plots fetch a font online; ours render offline
+            deterministic=True,
+            verbose=True,
+            **hp.ultralytics_args(cfg.task),
+        )
+    _render_plots(run_dir)
+    return run_dir
+
+
+def _render_plots(run_dir: Path) -> None:
+    from training.plots import plot_training_curves
+
+    csv = run_dir / "results.csv"
+    if csv.exists():
+        plot_training_curves(csv, run_dir / "training_curves.png")
+
+
+def main(args: argparse.Namespace) -> int:
+    run_dir = train(args)
+    print(f"trained: {run_dir / 'weights' / 'best.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
