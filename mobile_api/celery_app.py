@@ -30,6 +30,7 @@ def broker_options(settings: Settings) -> dict[str, Any]:
 
 
 def configure_celery(settings: Settings) -> Celery:
+    _forget_connections()
     celery.conf.update(
         broker_url=settings.resolved_broker_url,
         broker_transport_options=broker_options(settings),
@@ -50,3 +51,17 @@ def configure_celery(settings: Settings) -> Celery:
         timezone="UTC",
     )
     return celery
+
+
+def _forget_connections() -> None:
+    """Drop pooled connections made under an earlier configuration of this process.
+
+    Celery offers no public call for this (`close()` also unregisters the app), and
+    without it a re-configured process keeps publishing to the old broker.
+    """
+    if celery._pool is not None:
+        celery._pool.force_close_all()
+    celery._pool = None
+    amqp = celery.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
