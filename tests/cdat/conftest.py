@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ MUMBAI = GeoPoint(19.0760, 72.8777)
 
 
 def settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {"currency": "INR", "region": "default", "catalog_dir": None}
+    values: dict[str, Any] = {"currency": "INR", "region": "default", "catalog_dir": None}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

@@ -1,0 +1,165 @@
+"""Each shipped repair rule fires where it should, and lines name their rule."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from cdat.assessment import Operation
+from cdat.catalog import ClassDecision, VehicleClass
+from cdat.estimate import Pricing, build_estimate
+from cdat.pipeline import AssessmentPolicy
+from cdat.taxonomy import CarPart, DamageType, Severity
+from tests.cdat.conftest import finding
+
+D, S = DamageType, Severity
+
+
+def _pricing(policy: AssessmentPolicy, klass: VehicleClass = VehicleClass.MIDSIZE) -> Pricing:
+    return Pricing(policy.catalog, policy.rules, policy.region, ClassDecision(klass, "test"))
+
+
+@pytest.mark.parametrize(
+    ("part", "damage", "severity", "coverage", "rule_id"),
+    [
+        (CarPart.FRONT_GLASS, D.GLASS_SHATTER, S.MINOR, 0.1, "GLASS-LAMP-BREAK-REPLACE"),
+        (CarPart.BACK_LEFT_LIGHT, D.LAMP_BROKEN, S.MINOR, 0.05, "GLASS-LAMP-BREAK-REPLACE"),
+        (CarPart.FRONT_GLASS, D.SCRATCH, S.MINOR, 0.1, "GLASS-MINOR-SCRATCH-POLISH"),
+        (CarPart.FRONT_GLASS, D.SCRATCH, S.MODERATE, 0.1, "GLASS-LAMP-REPLACE"),
+        (CarPart.WHEEL, D.TIRE_FLAT, S.MODERATE, 0.5, "TYRE-PUNCTURE-REPAIR"),
+        (CarPart.WHEEL, D.TIRE_FLAT, S.SEVERE, 0.5, "WHEEL-SEVERE-REPLACE"),
+        (CarPart.WHEEL, D.SCRATCH, S.MINOR, 0.2, "WHEEL-REFURBISH"),
+        (CarPart.HOOD, D.BROKEN_PART, S.MODERATE, 0.1, "BROKEN-PART-REPLACE"),
+        (CarPart.HOOD, D.DENT, S.SEVERE, 0.3, "SEVERE-COVERAGE-REPLACE"),
+        (CarPart.HOOD, D.DENT, S.SEVERE, 0.29, "PANEL-REPAIR-REFINISH"),
+        (CarPart.LEFT_MIRROR, D.SCRATCH, S.MODERATE, 0.2, "MIRROR-REPLACE"),
+        (CarPart.TRUNK, D.SCRATCH, S.MINOR, 0.2, "PANEL-MINOR-SCRATCH-REFINISH"),
+        (CarPart.TRUNK, D.DENT, S.MINOR, 0.05, "PANEL-SMALL-DENT-PDR"),
+        (CarPart.TRUNK, D.DENT, S.MINOR, 0.1, "PANEL-REPAIR-REFINISH"),
+        (CarPart.TRUNK, D.TIRE_FLAT, S.MINOR, 0.1, "OTHER-DAMAGE-REPAIR"),
+    ],
+)
+def test_first_matching_rule_decides(
+    inr_policy: AssessmentPolicy, part, damage, severity, coverage, rule_id
+) -> None:
+    # given a finding, when the rule book is asked, then the expected rule answers
+    rule = inr_policy.rules.match(finding(part, damage, severity, coverage=coverage))
+    assert rule is not None and rule.id == rule_id
+
+
+def test_replacing_a_panel_buys_the_part_fits_it_and_paints_it(inr_policy) -> None:
+    pricing = _pricing(inr_policy, VehicleClass.PREMIUM)
+    hood = finding(CarPart.HOOD, D.DENT, S.SEVERE, coverage=0.6)
+    estimate = build_estimate([hood], pricing)
+    hood_lines = [line for line in estimate.lines if line.part is CarPart.HOOD]
+    ops = [line.operation for line in hood_lines]
+    assert ops == [Operation.REPLACE, Operation.REMOVE_AND_INSTALL, Operation.REFINISH]
+    assert {line.rule_id for line in hood_lines} == {"SEVERE-COVERAGE-REPLACE"}
+    entry = inr_policy.catalog.parts[CarPart.HOOD]
+    assert hood_lines[0].parts_cost == entry.prices[VehicleClass.PREMIUM]
+    assert hood_lines[1].labour_hours == entry.remove_install_hours
+    assert hood_lines[2].paint_hours == entry.refinish_hours
+
+
+def test_replacing_glass_paints_nothing_and_blends_nothing(inr_policy) -> None:
+    estimate = build_estimate(
+        [finding(CarPart.FRONT_GLASS, D.GLASS_SHATTER, S.SEVERE)], _pricing(inr_policy)
+    )
+    assert [line.operation for line in estimate.lines] == [
+        Operation.REPLACE,
+        Operation.REMOVE_AND_INSTALL,
+    ]
+    assert all(line.paint_cost == 0 for line in estimate.lines)
+    assert estimate.lines[1].labour_kind == "mechanical"
+
+
+def test_refinished_panel_blends_painted_neighbours_only(inr_policy) -> None:
+    # given a repaired and refinished front left door
+    door = finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.MODERATE, coverage=0.2)
+    estimate = build_estimate([door], _pricing(inr_policy))
+    blends = {line.part: line for line in estimate.lines if line.operation is Operation.BLEND}
+    # then the rear door is blended, the mirror (excluded) and the wheel (unpainted) are not
+    assert set(blends) == {CarPart.BACK_LEFT_DOOR}
+    line = blends[CarPart.BACK_LEFT_DOOR]
+    expected = (
+        inr_policy.catalog.parts[CarPart.BACK_LEFT_DOOR].refinish_hours
+        * inr_policy.rules.blend.fraction
+    )
+    assert line.paint_hours == expected
+    assert line.rule_id == inr_policy.rules.blend.id
+
+
+def test_no_blend_into_a_panel_that_is_refinished_anyway(inr_policy) -> None:
+    estimate = build_estimate(
+        [
+            finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.MODERATE),
+            finding(CarPart.BACK_LEFT_DOOR, D.SCRATCH, S.MINOR),
+        ],
+        _pricing(inr_policy),
+    )
+    assert not [line for line in estimate.lines if line.operation is Operation.BLEND]
+
+
+def test_paintless_repair_blends_nothing(inr_policy) -> None:
+    estimate = build_estimate(
+        [finding(CarPart.TRUNK, D.DENT, S.MINOR, coverage=0.05)], _pricing(inr_policy)
+    )
+    assert [line.operation for line in estimate.lines] == [Operation.REPAIR]
+    assert estimate.lines[0].paint_cost == 0
+
+
+def test_two_findings_on_one_panel_are_painted_once(inr_policy) -> None:
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, coverage=0.2)
+    scratch = finding(CarPart.HOOD, D.SCRATCH, S.MODERATE, coverage=0.1, confidence=0.7)
+    estimate = build_estimate([dent, scratch], _pricing(inr_policy))
+    hood = [line for line in estimate.lines if line.part is CarPart.HOOD]
+    assert [line.operation for line in hood] == [Operation.REPAIR_AND_REFINISH, Operation.REPAIR]
+    assert hood[1].paint_hours == 0
+    hours = inr_policy.rules.repair_hours[S.MODERATE]
+    assert hood[0].labour_hours == hours.hours(0.2)
+    assert hood[1].labour_hours == hours.hours(0.1)
+
+
+def test_finding_without_part_is_not_priced(inr_policy) -> None:
+    estimate = build_estimate([finding(None, D.DENT, S.SEVERE)], _pricing(inr_policy))
+    assert estimate.lines == ()
+    assert estimate.total == 0
+
+
+def test_economic_replace_when_repair_costs_more_than_a_new_part(inr_policy) -> None:
+    # given a catalog where a new trunk lid is nearly free
+    cheap = inr_policy.catalog.parts[CarPart.TRUNK].model_copy(
+        update={"prices": dict.fromkeys(VehicleClass, Decimal(1))}
+    )
+    catalog = inr_policy.catalog.model_copy(
+        update={"parts": {**inr_policy.catalog.parts, CarPart.TRUNK: cheap}}
+    )
+    pricing = Pricing(
+        catalog, inr_policy.rules, "default", ClassDecision(VehicleClass.MIDSIZE, "test")
+    )
+    dent = finding(CarPart.TRUNK, D.DENT, S.MODERATE, coverage=0.5)
+    # when estimated
+    lines = build_estimate([dent], pricing).lines
+    # then the trunk is replaced under the economic rule, which it is not at normal prices
+    assert lines[0].operation is Operation.REPLACE
+    assert lines[0].rule_id == inr_policy.rules.economic_replace.id
+    normal = build_estimate([dent], _pricing(inr_policy)).lines
+    assert normal[0].operation is Operation.REPAIR_AND_REFINISH
+
+
+def test_region_prices_apply(usd_policy) -> None:
+    dent = finding(CarPart.HOOD, D.DENT, S.SEVERE, coverage=0.8)
+    base = build_estimate([dent], _pricing(usd_policy))
+    metro = build_estimate(
+        [dent],
+        Pricing(
+            usd_policy.catalog,
+            usd_policy.rules,
+            "high_cost_metro",
+            ClassDecision(VehicleClass.MIDSIZE, "test"),
+        ),
+    )
+    assert metro.lines[0].parts_cost > base.lines[0].parts_cost
+    assert metro.total > base.total
+    assert metro.region == "high_cost_metro"

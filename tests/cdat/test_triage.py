@@ -1,0 +1,105 @@
+"""Each triage reason fires when it should and only then."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from cdat.assessment import Estimate, FraudSignal, TotalLossCheck, TriageDecision
+from cdat.findings import QualityIssue
+from cdat.taxonomy import CarPart, DamageType, Severity
+from cdat.triage import REASON_CODES, triage
+from tests.cdat.conftest import finding, photo
+
+
+def _estimate(total: str = "5000.00", high: str | None = None) -> Estimate:
+    t = Decimal(total)
+    return Estimate("INR", (), t, Decimal("0.00"), t, t, Decimal(high or total))
+
+
+def _total_loss(is_total: bool = False, threshold: str = "300000.00") -> TotalLossCheck:
+    value = Decimal("400000.00")
+    return TotalLossCheck(
+        value, "stated", "default: percentage", is_total, "why", Decimal(0), Decimal(threshold)
+    )
+
+
+def _codes(inr_policy, **overrides) -> tuple[TriageDecision, list[str], int]:
+    args = {
+        "analyses": [photo()],
+        "findings": [finding(confidence=0.95)],
+        "estimate": _estimate(),
+        "total_loss": _total_loss(),
+        "signals": [],
+        "policy": inr_policy.triage,
+    }
+    args.update(overrides)
+    result = triage(**args)
+    return result.decision, [r.code for r in result.reasons], result.priority
+
+
+def test_clean_claim_goes_straight_through(inr_policy) -> None:
+    decision, codes, priority = _codes(inr_policy)
+    assert (decision, codes, priority) == (TriageDecision.STRAIGHT_THROUGH, [], 0)
+
+
+def test_photo_quality_issue(inr_policy) -> None:
+    issue = QualityIssue("blurry", "photo is blurred", "hold still", blocking=False)
+    decision, codes, _ = _codes(inr_policy, analyses=[photo(quality_issues=(issue,))])
+    assert decision is TriageDecision.NEEDS_REVIEW and codes == ["photo_quality"]
+
+
+def test_no_photos(inr_policy) -> None:
+    assert "no_photos" in _codes(inr_policy, analyses=[])[1]
+
+
+def test_low_confidence_finding(inr_policy) -> None:
+    threshold = inr_policy.triage.min_confidence
+    assert _codes(inr_policy, findings=[finding(confidence=threshold - 0.01)])[1] == [
+        "low_confidence"
+    ]
+    assert _codes(inr_policy, findings=[finding(confidence=threshold)])[1] == []
+
+
+def test_damage_on_no_part_is_unpriced(inr_policy) -> None:
+    codes = _codes(inr_policy, findings=[finding(None, DamageType.DENT, Severity.MINOR)])[1]
+    assert codes == ["unpriced_damage"]
+
+
+def test_no_damage_found(inr_policy) -> None:
+    assert _codes(inr_policy, findings=[])[1] == ["no_damage_found"]
+    lenient = inr_policy.triage.model_copy(update={"review_when_no_damage": False})
+    assert _codes(inr_policy, findings=[], policy=lenient)[1] == []
+
+
+def test_over_the_straight_through_limit(inr_policy) -> None:
+    limit = inr_policy.triage.straight_through_limit["INR"]
+    assert _codes(inr_policy, estimate=_estimate(str(limit)))[1] == ["over_limit"]
+    assert _codes(inr_policy, estimate=_estimate(str(limit - 1)))[1] == []
+
+
+def test_total_loss_and_near_total_loss(inr_policy) -> None:
+    assert _codes(inr_policy, total_loss=_total_loss(True))[1] == ["total_loss"]
+    near = _estimate("5000.00", high="300000.00")
+    assert _codes(inr_policy, estimate=near)[1] == ["near_total_loss"]
+    assert _codes(inr_policy, estimate=replace(near, high=Decimal("299999.99")))[1] == []
+
+
+def test_fraud_signal_forces_review_at_top_priority(inr_policy) -> None:
+    signal = FraudSignal("captured_before_loss", "taken before the loss", "p1", {})
+    _decision, codes, priority = _codes(inr_policy, signals=[signal])
+    assert codes == ["fraud_signal"]
+    assert priority == inr_policy.triage.priorities["fraud_signal"]
+
+
+def test_every_reason_listed_and_priority_is_the_highest(inr_policy) -> None:
+    issue = QualityIssue("dark", "too dark", "use light")
+    _decision, codes, priority = _codes(
+        inr_policy,
+        analyses=[photo(quality_issues=(issue,))],
+        findings=[finding(CarPart.HOOD, confidence=0.1), finding(None)],
+        total_loss=_total_loss(True),
+    )
+    assert set(codes) == {"photo_quality", "low_confidence", "unpriced_damage", "total_loss"}
+    assert priority == max(inr_policy.triage.priorities[c] for c in codes)
+    assert set(inr_policy.triage.priorities) == set(REASON_CODES)
