@@ -28,7 +28,7 @@ from cdat.settings import Settings
 from inference import quality
 from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
-from inference.imaging import decode_photo
+from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task
 from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
@@ -45,6 +45,8 @@ class _Photo:
 
     photo_id: str
     image: np.ndarray | None = None
+    """Upright BGR, possibly decoded at reduced size (`scale` maps it to the photo)."""
+    scale: tuple[float, float] = (1.0, 1.0)
     width: int = 0
     height: int = 0
     issues: list[QualityIssue] = field(default_factory=list)
@@ -95,7 +97,7 @@ class Analyzer:
         state = _Photo(photo.photo_id)
         started = time.perf_counter()
         try:
-            image = decode_photo(photo.data, self.max_pixels)
+            decoded = load_photo(photo.data, self.max_pixels)
         except UnreadableImage as exc:
             state.issues.append(quality.unreadable(exc.message))
             return state
@@ -103,7 +105,8 @@ class Analyzer:
             log.warning("decoding photo %s failed: %r", photo.photo_id, exc)
             state.issues.append(quality.unreadable(type(exc).__name__))
             return state
-        state.height, state.width = image.shape[:2]
+        image, state.scale = decoded.image, decoded.scale
+        state.width, state.height = decoded.width, decoded.height
         state.timings["decode_ms"] = _ms(started)
         started = time.perf_counter()
         state.issues += quality.check_size(state.width, state.height, self.quality)
@@ -145,6 +148,7 @@ class Analyzer:
     def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
         started = time.perf_counter()
         w, h = photo.width, photo.height
+        d_raw, p_raw = d_raw.rescaled(*photo.scale), p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
         damages = damage_instances(self.damage, d_raw, w, h)
         damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)

@@ -58,6 +58,13 @@ class RawDetections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def rescaled(self, sx: float, sy: float) -> RawDetections:
+        """Boxes scaled to a larger copy of the photo (masks are on the grid: unchanged)."""
+        if sx == 1.0 and sy == 1.0:
+            return self
+        factors = np.array([sx, sy, sx, sy], np.float32)
+        return RawDetections(self.boxes * factors, self.scores, self.class_ids, self.masks)
+
 
 def grid_shape(width: int, height: int, side: int = GRID_SIDE) -> tuple[int, int]:
     """(rows, cols) of the analysis grid of a width x height photo."""

@@ -125,3 +125,25 @@ def test_photo_over_the_pixel_limit_is_refused(encode):
 def test_letterbox_of_a_one_pixel_high_photo_does_not_crash():
     canvas, box = letterbox(cv2.cvtColor(np.zeros((1, 300), np.uint8), cv2.COLOR_GRAY2BGR), 64)
     assert canvas.shape == (64, 64, 3) and box.height == 1
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_large_jpeg_is_decoded_reduced_but_reports_its_true_size(orientation):
+    # given a 2600x1300 JPEG (a phone-sized photo), possibly rotated by EXIF
+    from inference.imaging import load_photo
+
+    big = cv2.resize(two_colour(), (2600, 1300), interpolation=cv2.INTER_NEAREST)
+    pil = Image.fromarray(big[:, :, ::-1])
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    pil.save(buffer, "JPEG", exif=exif.tobytes())
+    # when loaded for analysis
+    photo = load_photo(buffer.getvalue(), work_side=1000)
+    # then it was decoded at half size, upright, and knows the photo's real size
+    expected = (2600, 1300) if orientation == 1 else (1300, 2600)
+    assert (photo.width, photo.height) == expected
+    assert photo.image.shape[:2] == (expected[1] // 2, expected[0] // 2)
+    assert photo.scale == pytest.approx((2.0, 2.0))
+    # and the full-size decode still gives every pixel
+    assert decode_photo(buffer.getvalue()).shape[:2] == (expected[1], expected[0])

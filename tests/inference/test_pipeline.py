@@ -176,3 +176,21 @@ def test_models_side_by_side_give_the_same_findings(scene_settings):
     assert parallel._pool is not None and sequential._pool is None
     assert [r.damages for r in a] == [r.damages for r in b]
     assert [r.parts for r in a] == [r.parts for r in b]
+
+
+def test_a_large_jpeg_reports_geometry_in_its_own_pixels(scene_settings):
+    import cv2
+
+    # given the same scene photographed at 7x the size, as a JPEG (decoded reduced)
+    big = cv2.resize(textured(W, H), (W * 7, H * 7), interpolation=cv2.INTER_NEAREST)
+    ok, jpeg = cv2.imencode(".jpg", big)
+    assert ok
+    (result,) = build_analyzer(scene_settings).analyze([PhotoInput("big", jpeg.tobytes())])
+    # then boxes and polygons are in the big photo's pixels
+    assert (result.width, result.height) == (W * 7, H * 7)
+    dent = next(d for d in result.damages if d.damage_type is DamageType.DENT)
+    box = (dent.box.x1, dent.box.y1, dent.box.x2, dent.box.y2)
+    assert box == pytest.approx((840, 350, 1540, 1050), abs=2)
+    xs = [x for x, _ in dent.polygon]
+    assert min(xs) == pytest.approx(840, abs=15) and max(xs) == pytest.approx(1540, abs=15)
+    assert dent.part is CarPart.FRONT_LEFT_DOOR
