@@ -1,4 +1,25 @@
 """Vision inference: OpenCV preprocessing, ONNX Runtime (default) and Ultralytics runtimes.
 
 Model output becomes `cdat` types here, at the boundary. Nothing loads at import time.
+
+Public API (what the service calls)::
+
+    from inference.pipeline import build_analyzer, readiness
+    analyzer = build_analyzer(settings)        # once per worker process (after fork);
+                                               # raises cdat.errors.ModelUnavailable
+    analyses = analyzer.analyze(photos)        # list[PhotoAnalysis], one per PhotoInput
+    analyzer.model_versions                    # {"damage": id, "parts": id}
+    readiness(settings).as_dict()              # {"ready": bool, "models": {...}}, loads nothing
+
+    from inference.overlay import render_overlay
+    jpeg = render_overlay(photo_bytes, analysis, audience="adjuster" | "policyholder")
+
+    from inference.quality import perceptual_hash, hamming   # 16-hex-char 64-bit DCT pHash
+
+    from cdat.merge import merge_findings      # claim view: tuple[PartFinding, ...]
+
+Modules: `imaging` (decode, EXIF, colour, letterbox), `runtime` (ONNX Runtime, class
+mapping), `ultralytics_runtime` (PyTorch, lazy), `postprocess` (YOLO-seg outputs -> boxes
+and masks on the analysis grid), `assign` (damage -> part), `quality` (checks, pHash),
+`pipeline` (the analyzer), `overlay` (annotated JPEGs).
 """

@@ -106,8 +106,10 @@ def _draw_damages(
         text = f"{damage.severity.value} {damage.damage_type.value.replace('_', ' ')}"
         if audience == "adjuster":
             text += f" {damage.confidence:.0%}"
-            if damage.part is None:
-                text += " (no part)"
+        if damage.part is not None:
+            text += ", " + damage.part.value.replace("_", " ")
+        elif audience == "adjuster":
+            text += " (no part)"
         y = p1[1] - 4 if p1[1] > 20 * unit else p2[1] + int(16 * unit)
         _label(image, text, (p1[0], y), colour, unit * 0.5)
 

@@ -174,6 +174,10 @@ def _masks_on_grid(
         c0, c1 = np.clip(np.round(gx[k]), 0, gw).astype(int)
         r0, r1 = np.clip(np.round(gy[k]), 0, gh).astype(int)
         out[k, r0:r1, c0:c1] = warped[r0:r1, c0:c1] > 0.0
+        if not out[k].any():
+            # A confident detection whose mask vanished (tiny object, thin scratch) still
+            # has a location: its box stands in, so it can be placed on a part.
+            out[k, r0 : max(r1, r0 + 1), c0 : max(c1, c0 + 1)] = True
     return out
 
 

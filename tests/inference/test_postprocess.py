@@ -106,3 +106,17 @@ def test_nothing_found_gives_empty_arrays(tmp_path):
     found = run_fake(tmp_path, [FakeDet(50, 50, 20, 20, cls=0, score=0.05)], textured(100, 80))
     assert len(found) == 0 and found.masks.shape[0] == 0
     assert mask_polygon(np.zeros((4, 4), bool), 100, 80) == ()
+
+
+def test_an_empty_mask_falls_back_to_the_box(tmp_path):
+    # given a detection on the right half whose prototype only covers the left half
+    photo = textured(320, 320)
+    det = FakeDet(240, 160, 40, 40, cls=0, score=0.9, proto=LEFT_HALF)
+    found = run_fake(tmp_path, [det], photo)
+    # then its mask is its box rather than nothing
+    rows, cols = np.nonzero(found.masks[0])
+    gw = found.masks.shape[2]
+    scale = 320 / gw
+    assert cols.min() * scale == pytest.approx(220, abs=scale)
+    assert (cols.max() + 1) * scale == pytest.approx(260, abs=scale)
+    assert rows.min() * scale == pytest.approx(140, abs=scale)
