@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdat.phash import InMemoryPhotoHashIndex  # noqa: E402
+from cdat.phash import InMemoryPhotoHashIndex
 
 RESULTS = Path(__file__).resolve().parent / "results" / "phash_lookup.json"
 
@@ -116,7 +116,8 @@ def main(args: argparse.Namespace) -> dict:
             f"p95 {stats['p95_ms']:.3f} ms  max {stats['max_ms']:.3f} ms"
         )
     print(
-        f"overall p95 {report['overall_p95_ms']:.3f} ms per photo (goal < 50 ms); wrote {args.output}"
+        f"overall p95 {report['overall_p95_ms']:.3f} ms per photo (goal < 50 ms); "
+        f"wrote {args.output}"
     )
     return report
 
