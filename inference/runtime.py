@@ -22,6 +22,8 @@ from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
 from inference.registry import ModelEntry
 
+_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
 # Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
 
@@ -45,9 +47,13 @@ class OnnxRuntime:
         threads: int = 2,
         batch_size: int = 1,
         config: PostprocessConfig | None = None,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        providers: Sequence[str] | None = None,
     ) -> None:
         import onnxruntime as ort
+
+        if providers is None:  # a CUDA build of onnxruntime on a GPU machine uses the GPU
+            available = ort.get_available_providers()
+            providers = [p for p in _PREFERRED_PROVIDERS if p in available]
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

@@ -194,3 +194,29 @@ def test_a_large_jpeg_reports_geometry_in_its_own_pixels(scene_settings):
     xs = [x for x, _ in dent.polygon]
     assert min(xs) == pytest.approx(840, abs=15) and max(xs) == pytest.approx(1540, abs=15)
     assert dent.part is CarPart.FRONT_LEFT_DOOR
+
+
+def test_serving_path_never_imports_torch_or_ultralytics(scene_settings):
+    import subprocess
+    import sys
+
+    # given a fresh interpreter that builds the analyzer and analyses a photo
+    script = (
+        "import sys, cv2, numpy as np\n"
+        "from cdat.analysis import PhotoInput\n"
+        "from cdat.settings import Settings\n"
+        "import inference.pipeline, inference.overlay, inference.quality\n"
+        "assert not any(m in sys.modules for m in ('torch', 'ultralytics')), 'at import'\n"
+        f"s = Settings(model_dir={str(scene_settings.model_dir)!r}, onnx_threads=2)\n"
+        "a = inference.pipeline.build_analyzer(s)\n"
+        "img = (np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)\n"
+        "r = a.analyze([PhotoInput('p', cv2.imencode('.png', img)[1].tobytes())])\n"
+        "assert len(r) == 1 and r[0].damages\n"
+        "print(sorted(m for m in ('torch', 'ultralytics') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    # then it works and neither framework was loaded
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
