@@ -4,24 +4,97 @@ the analyzer and the domain rules. Kept free of Celery so the CLI can use it too
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
 from sqlalchemy import select
 
-from cdat.analysis import PhotoInput
+from cdat.analysis import PhotoAnalyzer, PhotoInput
 from cdat.assessment import Assessment
+from cdat.claims import BodyType, ClaimContext, GeoPoint, PhotoMeta, Vehicle
+from cdat.merge import merge_findings
+from cdat.phash import PhotoHashIndex
+from cdat.pipeline import AssessmentPolicy, build_assessment
 from mobile_api import models
+from mobile_api.db import transaction
+from mobile_api.hash_index import SqlPhotoHashIndex
+from mobile_api.images import exif_capture_time
 from mobile_api.runtime import Runtime
 
 
-def load_photo_inputs(runtime: Runtime, photo_ids: list[str]) -> list[PhotoInput]:
-    with runtime.sessions() as session:
-        photos = session.scalars(select(models.Photo).where(models.Photo.id.in_(photo_ids))).all()
-        by_id = {photo.id: photo.sha256 for photo in photos}
-    return [PhotoInput(pid, runtime.blobs.get(by_id[pid])) for pid in photo_ids if pid in by_id]
+def vehicle_from_json(raw: dict[str, Any]) -> Vehicle:
+    value = raw.get("market_value")
+    return Vehicle(
+        make=raw["make"],
+        model=raw["model"],
+        year=int(raw["year"]),
+        body_type=BodyType(raw["body_type"]),
+        vin=raw.get("vin"),
+        market_value=Decimal(str(value)) if value is not None else None,
+    )
 
 
-def assess_photos(runtime: Runtime, claim_id: str, photo_ids: list[str]) -> Assessment:
-    analyzer = runtime.analyzer()
-    analyses = analyzer.analyze(load_photo_inputs(runtime, photo_ids))
-    return Assessment(
-        photos=tuple(analyses), findings=(), model_versions=dict(analyzer.model_versions)
+def photo_meta(photo_id: str, sha256: str, exif: dict[str, Any]) -> PhotoMeta:
+    latitude, longitude = exif.get("GPSLatitude"), exif.get("GPSLongitude")
+    location = (
+        GeoPoint(latitude, longitude) if latitude is not None and longitude is not None else None
+    )
+    return PhotoMeta(photo_id, sha256, exif_capture_time(exif), location)
+
+
+def load_claim(
+    rt: Runtime, claim_id: str, photo_ids: list[str]
+) -> tuple[ClaimContext, list[PhotoInput]]:
+    with rt.sessions() as session:
+        claim = session.get_one(models.Claim, claim_id)
+        rows = session.scalars(select(models.Photo).where(models.Photo.id.in_(photo_ids))).all()
+        by_id = {row.id: row for row in rows}
+        photos = [by_id[pid] for pid in photo_ids if pid in by_id]
+        location = (
+            GeoPoint(claim.loss_latitude, claim.loss_longitude)
+            if claim.loss_latitude is not None and claim.loss_longitude is not None
+            else None
+        )
+        context = ClaimContext(
+            claim_id=claim.id,
+            vehicle=vehicle_from_json(claim.vehicle),
+            loss_date=claim.loss_date,
+            loss_location=location,
+            photos=tuple(photo_meta(p.id, p.sha256, p.exif) for p in photos),
+        )
+        shas = [(p.id, p.sha256) for p in photos]
+    return context, [PhotoInput(pid, rt.blobs.get(sha)) for pid, sha in shas]
+
+
+def assess(
+    analyzer: PhotoAnalyzer,
+    inputs: Sequence[PhotoInput],
+    context: ClaimContext,
+    policy: AssessmentPolicy,
+    hash_index: PhotoHashIndex,
+) -> Assessment:
+    """The whole assessment: vision, claim-level merge, pricing, total loss, fraud, triage."""
+    analyses = analyzer.analyze(inputs)
+    findings = merge_findings(analyses)
+    return build_assessment(
+        analyses, findings, context, analyzer.model_versions, policy, hash_index
+    )
+
+
+def assess_photos(rt: Runtime, claim_id: str, photo_ids: list[str]) -> Assessment:
+    analyzer, policy = rt.analyzer(), rt.policy()
+    context, inputs = load_claim(rt, claim_id, photo_ids)
+    with transaction(rt.sessions) as session:
+        return assess(analyzer, inputs, context, policy, SqlPhotoHashIndex(session))
+
+
+def local_context(vehicle: Vehicle, loss_date: date, inputs: Sequence[PhotoInput]) -> ClaimContext:
+    return ClaimContext(
+        claim_id="local",
+        vehicle=vehicle,
+        loss_date=loss_date,
+        loss_location=None,
+        photos=tuple(PhotoMeta(i.photo_id, "") for i in inputs),
     )

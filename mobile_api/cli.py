@@ -15,8 +15,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+from cdat.claims import BodyType, Vehicle
 from cdat.errors import CdatError
 from cdat.settings import Settings
 
@@ -63,6 +66,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     assess = sub.add_parser("assess", help="assess photos locally, without the server")
     assess.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     assess.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    assess.add_argument("--make", default="unknown", help="vehicle make (for pricing)")
+    assess.add_argument("--model", default="unknown", help="vehicle model")
+    assess.add_argument("--year", type=int, default=date.today().year - 3, help="model year")
+    assess.add_argument(
+        "--body-type", default="sedan", choices=[b.value for b in BodyType], help="body type"
+    )
+    assess.add_argument("--market-value", type=Decimal, help="vehicle value, if known")
+    assess.add_argument(
+        "--loss-date", type=date.fromisoformat, default=date.today(), help="YYYY-MM-DD"
+    )
     assess.set_defaults(handler=_assess)
 
     _add_optional_commands(sub)
@@ -190,7 +203,14 @@ def _adjuster_create(args: argparse.Namespace) -> int:
 def _assess(args: argparse.Namespace) -> int:
     from mobile_api.local import assess_files
 
-    return assess_files(Settings(), args.photos, as_json=args.json)
+    vehicle = Vehicle(
+        make=args.make,
+        model=args.model,
+        year=args.year,
+        body_type=BodyType(args.body_type),
+        market_value=args.market_value,
+    )
+    return assess_files(Settings(), args.photos, vehicle, args.loss_date, as_json=args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from cdat.analysis import PhotoInput
 from cdat.assessment import Assessment
+from cdat.claims import Vehicle
 from cdat.errors import CdatError
+from cdat.phash import InMemoryPhotoHashIndex
+from cdat.pipeline import load_policy
 from cdat.settings import Settings
+from mobile_api.assessing import assess, local_context
 from mobile_api.images import check_photo
 from mobile_api.runtime import load_factory
 from mobile_api.serialize import assessment_body
@@ -40,13 +45,14 @@ def read_inputs(settings: Settings, paths: list[Path]) -> list[PhotoInput]:
     return inputs
 
 
-def assess_files(settings: Settings, paths: list[Path], *, as_json: bool) -> int:
+def assess_files(
+    settings: Settings, paths: list[Path], vehicle: Vehicle, loss_date: date, *, as_json: bool
+) -> int:
     inputs = read_inputs(settings, paths)
+    policy = load_policy(settings)
     analyzer = load_factory(settings.analyzer)(settings)
-    analyses = analyzer.analyze(inputs)
-    assessment = Assessment(
-        photos=tuple(analyses), findings=(), model_versions=dict(analyzer.model_versions)
-    )
+    context = local_context(vehicle, loss_date, inputs)
+    assessment = assess(analyzer, inputs, context, policy, InMemoryPhotoHashIndex())
     if as_json:
         json.dump(assessment_body(assessment), sys.stdout, indent=2)
         print()
@@ -69,4 +75,35 @@ def render_table(assessment: Assessment) -> str:
             )
         if not photo.damages:
             lines.append("  no damage found")
+    lines.extend(_estimate_lines(assessment))
     return "\n".join(lines)
+
+
+def _estimate_lines(assessment: Assessment) -> list[str]:
+    lines = []
+    estimate = assessment.estimate
+    if estimate is not None:
+        lines.append(f"\nEstimate ({estimate.currency}, catalog {estimate.catalog_version})")
+        for line in estimate.lines:
+            part = line.part.value if line.part else "-"
+            lines.append(
+                f"  {part:<20} {line.operation.value:<20} {line.total:>12}  [{line.rule_id}]"
+            )
+        lines.append(f"  {'subtotal':<41} {estimate.subtotal:>12}")
+        lines.append(f"  {'tax':<41} {estimate.tax:>12}")
+        lines.append(
+            f"  {'total':<41} {estimate.total:>12}  (range {estimate.low}-{estimate.high})"
+        )
+    if assessment.total_loss is not None:
+        lines.append(
+            f"Total loss: {'YES' if assessment.total_loss.is_total_loss else 'no'}"
+            f" - {assessment.total_loss.explanation}"
+        )
+    if assessment.triage is not None:
+        lines.append(
+            f"Triage: {assessment.triage.decision.value} (priority {assessment.triage.priority})"
+        )
+        lines.extend(f"  - {reason.code}: {reason.message}" for reason in assessment.triage.reasons)
+    for signal in assessment.fraud_signals:
+        lines.append(f"Fraud signal {signal.code}: {signal.message}")
+    return lines

@@ -10,13 +10,13 @@ import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdat.analysis import PhotoAnalyzer
 from cdat.errors import ConfigurationError, ModelUnavailable
+from cdat.pipeline import AssessmentPolicy, load_policy
 from cdat.settings import Settings
 from mobile_api.db import make_engine, make_session_factory
 from mobile_api.storage import BlobStore, make_blob_store
@@ -30,7 +30,7 @@ class Runtime:
     blobs: BlobStore
     _analyzer: PhotoAnalyzer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _policy: Any = None
+    _policy: AssessmentPolicy | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -43,6 +43,13 @@ class Runtime:
             if self._analyzer is None:
                 self._analyzer = load_factory(self.settings.analyzer)(self.settings)
             return self._analyzer
+
+    def policy(self) -> AssessmentPolicy:
+        """Catalog, rules and triage policy, validated once per process."""
+        with self._lock:
+            if self._policy is None:
+                self._policy = load_policy(self.settings)
+            return self._policy
 
     def try_load_analyzer(self) -> str | None:
         """Load the analyzer now; return why it is unavailable, or None when it is ready."""

@@ -157,3 +157,40 @@ def test_assessment_versions_accumulate(client: TestClient) -> None:
     first = client.get(f"/v1/claims/{claim_id}/assessments/1", headers=headers).json()
     assert len(first["photo_ids"]) == 1 and first["job_id"] == job_1
     assert client.get(f"/v1/claims/{claim_id}/assessments/3", headers=headers).status_code == 404
+
+
+def test_assessment_is_priced_triaged_and_flags_photos_reused_across_claims(
+    client: TestClient,
+) -> None:
+    # given a photo already used on an assessed claim
+    photo = images.jpeg(color=(60, 70, 80))
+    first_id, first_headers = open_claim(client)
+    upload(client, first_id, first_headers, photo)
+    assess_claim.run(
+        client.post(f"/v1/claims/{first_id}/submit", headers=first_headers).json()["job"]["id"]
+    )
+    first = client.get(f"/v1/claims/{first_id}", headers=first_headers).json()["assessment"]
+    assert first["estimate"]["currency"] == "INR"
+    assert float(first["estimate"]["total"]) > 0
+    assert first["estimate"]["lines"] and all(
+        line["rule_id"] for line in first["estimate"]["lines"]
+    )
+    assert first["findings"][0]["part"] == "front_bumper"
+    assert not [s for s in first["fraud_signals"] if s["code"] == "duplicate_photo_other_claim"]
+    # when another claim submits the same photo
+    second_id, second_headers = open_claim(client)
+    upload(client, second_id, second_headers, photo)
+    assess_claim.run(
+        client.post(f"/v1/claims/{second_id}/submit", headers=second_headers).json()["job"]["id"]
+    )
+    claim = client.get(f"/v1/claims/{second_id}", headers=second_headers).json()
+    # then it goes to review with the other claim named as evidence
+    signals = [
+        s
+        for s in claim["assessment"]["fraud_signals"]
+        if s["code"] == "duplicate_photo_other_claim"
+    ]
+    assert signals and first_id in signals[0]["evidence"].values()
+    assert claim["status"] == "needs_review"
+    assert claim["assessment"]["triage"]["decision"] == "needs_review"
+    assert claim["assessment"]["triage"]["reasons"]
