@@ -62,10 +62,14 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=2, ge=1)
     onnx_batch_size: int = Field(default=1, ge=1)
 
+    # Estimating, total loss and triage (cdat.pipeline.load_policy; cdat/data/CATALOG.md).
     catalog_dir: Path | None = None
-    """Insurer's own price catalog and rules; the shipped defaults when unset."""
-    currency: str = "INR"
+    """Insurer's own `catalogs/<CURRENCY>.yaml`, `rules.yaml`, `triage.yaml`; each file
+    missing there falls back to the shipped default in `cdat/data/`."""
+    currency: str = Field(default="INR", pattern=r"^[A-Za-z]{3}$")
+    """ISO 4217 code; picks `catalogs/<CURRENCY>.yaml` (shipped: INR, USD)."""
     region: str = "default"
+    """Region in that catalog: labour rates, tax, and the total-loss jurisdiction."""
 
     worker_concurrency: int = Field(default=1, ge=1)
     api_host: str = "127.0.0.1"
