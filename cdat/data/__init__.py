@@ -1,0 +1,1 @@
+"""Shipped default catalog, rules and triage policy (YAML; see CATALOG.md). No code."""

@@ -1,0 +1,1 @@
+"""Shipped default price catalogs, one YAML file per currency."""
