@@ -50,6 +50,9 @@ class BenchConfig:
     damage_pt: Path | None = None
     parts_pt: Path | None = None
     gpu_batch: int = 16
+    rounds: int = 2
+    """Measurements alternate ONNX / Ultralytics this many times, so a neighbour's load
+    on a shared machine hits both sides alike."""
 
 
 @dataclass
@@ -122,7 +125,7 @@ def onnx_worker(cfg: BenchConfig, threads: int, photos: list[Path]) -> dict[str,
         "models": analyzer.model_versions,
         "torch_imported": "torch" in sys.modules,
     }
-    return result.summary()
+    return asdict(result)
 
 
 def _pt_paths(cfg: BenchConfig) -> tuple[Path, Path, int, int]:
@@ -164,7 +167,7 @@ def ultralytics_worker(cfg: BenchConfig, threads: int, photos: list[Path]) -> di
         result.latencies_ms.append((time.perf_counter() - t0) * 1000)
     result.peak_rss_mb = _peak_rss_mb()
     result.extra = {"weights": [str(damage_pt), str(parts_pt)], "torch": torch.__version__}
-    return result.summary()
+    return asdict(result)
 
 
 def gpu_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
@@ -185,14 +188,12 @@ def gpu_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
 
 
 def _gpu_onnx(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
-    import cv2
-    import numpy as np
-
+    from inference.imaging import decode_photo
     from inference.registry import Registry
     from inference.runtime import OnnxRuntime
 
     registry = Registry.load(cfg.model_dir)
-    images = [cv2.imdecode(np.frombuffer(p.read_bytes(), np.uint8), cv2.IMREAD_COLOR) for p in photos]
+    images = [decode_photo(p.read_bytes()) for p in photos]
     runtimes = [
         OnnxRuntime(
             registry.path_of(registry.promoted_entry(task)),
@@ -217,12 +218,13 @@ def _gpu_onnx(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
 
 def _gpu_ultralytics(cfg: BenchConfig, photos: list[Path], device_name: str) -> dict[str, Any]:
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    import cv2
     from ultralytics import YOLO
+
+    from inference.imaging import decode_photo
 
     damage_pt, parts_pt, damage_sz, parts_sz = _pt_paths(cfg)
     models = [(YOLO(str(damage_pt)), damage_sz), (YOLO(str(parts_pt)), parts_sz)]
-    images = [cv2.imread(str(p)) for p in photos]
+    images = [decode_photo(p.read_bytes()) for p in photos]
     for model, size in models:
         model.predict(images[: cfg.gpu_batch], imgsz=size, device=0, verbose=False)
     t0 = time.perf_counter()
@@ -266,12 +268,31 @@ def environment() -> dict[str, Any]:
     }
 
 
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary from several rounds of the same measurement."""
+    if any("skipped" in r for r in runs):
+        return next(r for r in runs if "skipped" in r)
+    first = Measurement(**runs[0])
+    for other in runs[1:]:
+        first.latencies_ms += other["latencies_ms"]
+        first.peak_rss_mb = max(first.peak_rss_mb, other["peak_rss_mb"])
+    first.photos = len(first.latencies_ms)
+    first.extra["rounds"] = len(runs)
+    return first.summary()
+
+
 def run(cfg: BenchConfig) -> dict[str, Any]:
     photos = find_photos(cfg.data_root, cfg.limit)
-    onnx = {t: in_worker(onnx_worker, cfg, t, photos) for t in cfg.threads}
-    ultra = {}
-    if cfg.ultralytics:
-        ultra = {t: in_worker(ultralytics_worker, cfg, t, photos) for t in cfg.threads}
+    raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for _ in range(cfg.rounds):
+        for t in cfg.threads:
+            raw.setdefault(("onnx", t), []).append(in_worker(onnx_worker, cfg, t, photos))
+            if cfg.ultralytics:
+                raw.setdefault(("ultra", t), []).append(
+                    in_worker(ultralytics_worker, cfg, t, photos)
+                )
+    onnx = {t: merged(raw[("onnx", t)]) for t in cfg.threads}
+    ultra = {t: merged(raw[("ultra", t)]) for t in cfg.threads if ("ultra", t) in raw}
     speedup = {
         str(t): round(ultra[t]["median_ms"] / onnx[t]["median_ms"], 2)
         for t in cfg.threads
@@ -319,6 +340,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=60, help="photos to time (half per set)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions")
     parser.add_argument("--no-ultralytics", action="store_true")
     parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
     parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
@@ -337,6 +359,7 @@ def main(args: argparse.Namespace) -> int:
         ultralytics=not args.no_ultralytics,
         damage_pt=args.damage_pt,
         parts_pt=args.parts_pt,
+        rounds=args.rounds,
     )
     from cdat.errors import CdatError
 
