@@ -220,3 +220,12 @@ def test_serving_path_never_imports_torch_or_ultralytics(scene_settings):
     # then it works and neither framework was loaded
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_ultralytics_runtime_without_weights_is_a_clear_model_unavailable(scene_settings):
+    with pytest.raises(ModelUnavailable, match=r"\.pt"):
+        build_analyzer(scene_settings, runtime="ultralytics")
+
+
+def test_an_empty_claim_gives_no_analyses(scene_settings):
+    assert build_analyzer(scene_settings).analyze([]) == []
