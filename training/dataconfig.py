@@ -216,7 +216,8 @@ def load_training_config(path: Path, data_root: Path | None = None) -> TrainingC
         if ds.task != task:
             raise DatasetConfigError(path, "datasets", f"{ds.path} is a {ds.task} data set")
     mapped = {c for ds in datasets for c in ds.classes.values() if c is not None}
-    classes = raw.get("classes")
+    # In a dataset config used directly, `classes` is the source mapping, not the model's.
+    classes = None if "format" in raw else raw.get("classes")
     if classes is None:
         classes = taxonomy_order(mapped, task)
     else:

@@ -247,6 +247,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=None, help="default: runs/eval/<model>")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
     parser.add_argument("--seed", type=int, default=0, help="conversion seed (as trained)")
+    parser.add_argument("--data-dir", type=Path, default=Path("runs/data"), help="conversions")
     parser.add_argument(
         "--model-dir", type=Path, default=None, help="registry whose promoted model to compare with"
     )
@@ -269,12 +270,12 @@ def model_imgsz(model_path: Path) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from training.convert import ensure_dataset
-    from training.dataconfig import REPO_ROOT, load_training_config
+    from training.dataconfig import load_training_config
 
     if not args.model.is_file():
         raise TrainingError(f"no such model file: {args.model}")
     cfg = load_training_config(args.config, args.data_root)
-    data_yaml = ensure_dataset(cfg, REPO_ROOT / "runs" / "data" / cfg.name, args.seed)
+    data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
     report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf)

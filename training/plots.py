@@ -57,9 +57,7 @@ def plot_pr_curves(curves: dict[str, tuple[Sequence[float], Sequence[float]]], o
     return out
 
 
-def plot_confusion(
-    matrix: Any, labels: Sequence[str], out: Path, title: str
-) -> Path:
+def plot_confusion(matrix: Any, labels: Sequence[str], out: Path, title: str) -> Path:
     plt = _pyplot()
     size = max(4.0, 0.45 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=(size, size))

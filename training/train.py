@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from training.convert import ensure_dataset
-from training.dataconfig import REPO_ROOT, Task, load_training_config
+from training.dataconfig import Task, load_training_config
 from training.errors import TrainingError
 
 
@@ -75,6 +75,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--project", type=Path, default=Path("runs/train"), help="runs folder")
     parser.add_argument("--name", default=None, help="run name (default: config name)")
     parser.add_argument("--resume", action="store_true", help="continue the run's last.pt")
+    parser.add_argument("--data-dir", type=Path, default=Path("runs/data"), help="conversions")
     defaults = Hyperparameters()
     for f in fields(Hyperparameters):
         value = getattr(defaults, f.name)
@@ -102,7 +103,7 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     hp = hyperparameters_from(args)
     name = args.name or cfg.name
     run_dir = (args.project / name).resolve()
-    data_yaml = ensure_dataset(cfg, (REPO_ROOT / "runs" / "data" / cfg.name), hp.seed)
+    data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, hp.seed)
     ultralytics = load_ultralytics(hp.threads)
     if args.resume:
         last = run_dir / "weights" / "last.pt"

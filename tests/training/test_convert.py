@@ -1,0 +1,150 @@
+"""Dataset configs and converters on generated data, and on the real data sets if present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.convert import assign_splits, read_dataset, source_group, write_dataset
+from training.dataconfig import REPO_ROOT, load_dataset_config, load_training_config
+from training.errors import DatasetConfigError, DatasetError
+
+from .conftest import coco_config, real_data_root, write_yaml, yolo_config
+
+
+def _labels(out: Path, split: str) -> dict[str, list[str]]:
+    return {p.stem: p.read_text().splitlines() for p in (out / "labels" / split).glob("*.txt")}
+
+
+def test_coco_conversion_maps_and_drops_classes(tmp_path: Path, coco_root: Path) -> None:
+    # given a COCO set whose config maps two classes and drops `smudge`
+    cfg = load_training_config(write_yaml(tmp_path / "c.yaml", coco_config(coco_root)))
+    # when it is converted
+    manifest = write_dataset(cfg, tmp_path / "out")
+    # then the model classes follow the taxonomy order and only mapped classes are written
+    assert cfg.classes == ["minor-dent", "severe-scratch"]
+    data = yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())
+    assert data["names"] == {0: "minor-dent", 1: "severe-scratch"}
+    source = json.loads((coco_root / "train.json").read_text())
+    kept = sum(1 for a in source["annotations"] if a["category_id"] in (1, 2))
+    assert sum(manifest["instances"]["train"].values()) == kept
+    rows = [r for rows in _labels(tmp_path / "out", "train").values() for r in rows]
+    assert len(rows) == kept
+    assert all(r.split()[0] in ("0", "1") and len(r.split()) >= 7 for r in rows)
+    assert manifest["images"] == {"train": 12, "val": 4, "test": 4}
+
+
+def test_source_split_moves_shared_groups_to_train(tmp_path: Path, coco_root: Path) -> None:
+    # given a val photo whose augmented copy also sits in train (a leak in the source)
+    train = json.loads((coco_root / "train.json").read_text())
+    leaked = "val0_jpg.rf.0009.jpg"
+    (coco_root / "images" / "train" / leaked).write_bytes(
+        (coco_root / "images" / "val" / "val0_jpg.rf.0000.jpg").read_bytes()
+    )
+    train["images"].append({"id": 999, "file_name": leaked, "width": 96, "height": 96})
+    (coco_root / "train.json").write_text(json.dumps(train))
+    cfg = load_training_config(write_yaml(tmp_path / "c.yaml", coco_config(coco_root)))
+    # when converted keeping the source splits
+    manifest = write_dataset(cfg, tmp_path / "out")
+    # then the whole group is in train and nowhere else
+    groups = {s: set(g) for s, g in manifest["groups"].items()}
+    assert "gen-coco/val0_jpg" in groups["train"]
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"])
+    assert manifest["images"]["val"] == 2
+
+
+def test_yolo_resplit_keeps_augmented_copies_together(tmp_path: Path, yolo_root: Path) -> None:
+    # given a YOLO set with three augmented copies per photo, re-split by fractions
+    cfg = load_training_config(write_yaml(tmp_path / "y.yaml", yolo_config(yolo_root)))
+    # when converted
+    write_dataset(cfg, tmp_path / "out", seed=3)
+    # then every split is used and each source photo's copies share one split
+    split_of: dict[str, set[str]] = {}
+    for split in ("train", "val", "test"):
+        for image in (tmp_path / "out" / "images" / split).iterdir():
+            split_of.setdefault(source_group(image.name), set()).add(split)
+    assert all(len(s) == 1 for s in split_of.values())
+    assert {s for v in split_of.values() for s in v} == {"train", "val", "test"}
+    # and YOLO boxes became 4-point polygons
+    rows = [r for rows in _labels(tmp_path / "out", "train").values() for r in rows]
+    assert any(len(r.split()) == 9 for r in rows)
+
+
+def test_merging_two_data_sets(tmp_path: Path, coco_root: Path, yolo_root: Path) -> None:
+    # given a training config naming a COCO and a YOLO data set
+    write_yaml(tmp_path / "a.yaml", coco_config(coco_root))
+    write_yaml(tmp_path / "b.yaml", yolo_config(yolo_root))
+    path = write_yaml(tmp_path / "t.yaml", {"task": "damage", "datasets": ["a.yaml", "b.yaml"]})
+    # when converted
+    cfg = load_training_config(path)
+    manifest = write_dataset(cfg, tmp_path / "out")
+    # then classes of both are merged in taxonomy order, and files do not collide
+    assert cfg.classes == ["minor-dent", "moderate-scratch", "severe-scratch"]
+    names = [p.name for p in (tmp_path / "out" / "images" / "train").iterdir()]
+    assert any(n.startswith("gen-coco__") for n in names)
+    assert any(n.startswith("gen-yolo__") for n in names)
+    assert sum(manifest["images"].values()) == 20 + 24
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"task": "cars"}, "task"),
+        ({"format": "voc"}, "format"),
+        ({"licence": None}, "licence"),
+        ({"splits": {"train": {"images": "x"}}}, "splits.train.annotations"),
+        ({"resplit": {"train": 0.5, "test": 0.2}}, "resplit"),
+        ({"classes": {"dent-small": "minor-dnet"}}, "classes.dent-small"),
+    ],
+)
+def test_bad_config_names_the_field(tmp_path: Path, change: dict, field: str) -> None:
+    # given a dataset config with one bad field
+    body = coco_config(tmp_path) | change
+    path = write_yaml(tmp_path / "bad.yaml", {k: v for k, v in body.items() if v is not None})
+    # when it is loaded, then the error names that field
+    with pytest.raises(DatasetConfigError) as err:
+        load_dataset_config(path)
+    assert err.value.field == field
+    assert f"'{field}'" in str(err.value)
+
+
+def test_unmapped_source_class_is_an_error(tmp_path: Path, coco_root: Path) -> None:
+    # given a config that forgets `smudge`
+    body = coco_config(coco_root)
+    del body["classes"]["smudge"]
+    cfg = load_training_config(write_yaml(tmp_path / "c.yaml", body))
+    # when converted, then the error names the class and how to fix it
+    with pytest.raises(DatasetError, match=r"'smudge'.*map it to a project class or to null"):
+        write_dataset(cfg, tmp_path / "out")
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = load_dataset_config(write_yaml(tmp_path / "c.yaml", coco_config(tmp_path / "nowhere")))
+    with pytest.raises(DatasetError, match=r"data root .* not found.*CDAT_DATA_ROOT"):
+        read_dataset(cfg)
+
+
+REAL = real_data_root()
+needs_real = pytest.mark.skipif(REAL is None, reason="real data sets absent (set CDAT_DATA_ROOT)")
+
+
+@needs_real
+@pytest.mark.parametrize("config", ["damage-severity.yaml", "car-parts.yaml", "damaged-parts.yaml"])
+def test_real_data_sets_convert_without_leakage(config: str) -> None:
+    # given a shipped dataset config and the real files
+    ds = load_dataset_config(REPO_ROOT / "datasets" / config, REAL)
+    # when read and split
+    records = read_dataset(ds)
+    split_of = assign_splits(records, ds.resplit, seed=0)
+    # then no source photo (stem before `.rf.`) is in two splits, and all splits are used
+    seen: dict[str, set[str]] = {}
+    for rec in records:
+        seen.setdefault(rec.group, set()).add(split_of[rec.group])
+    assert all(len(s) == 1 for s in seen.values())
+    assert set(split_of.values()) == {"train", "val", "test"}
+    assert all(rec.image.is_file() for rec in records[:50])
+    mapped = [inst for rec in records for inst in rec.instances]
+    assert all(0.0 <= v <= 1.0 for _, poly in mapped[:500] for v in poly)

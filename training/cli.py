@@ -1,0 +1,251 @@
+"""`cdat` subcommands of the data-scientist loop: convert, train, evaluate, export, models.
+
+`mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
+them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
+stays light.
+
+    cdat convert --config datasets/damage.yaml --out runs/data/damage
+    cdat train --config datasets/damage.yaml --imgsz 320 --time 1.0
+    cdat evaluate --config datasets/damage.yaml --model runs/train/damage/weights/best.pt
+    cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
+        --check-images runs/data/damage/images/test
+    cdat models register --file inference/models/x.onnx --task damage \
+        --report runs/eval/best/report.json --run runs/train/damage --card inference/models/x.md
+    cdat models promote <id>   # refuses a worse candidate unless --force
+    cdat models list | cdat models show <id>
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cdat.errors import CdatError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _lazy(module: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        result: int = importlib.import_module(module).main(args)
+        return result
+
+    return handler
+
+
+def _parents(module: str) -> list[argparse.ArgumentParser]:
+    """The training scripts' own parsers (argparse only; their heavy imports are lazy)."""
+    import importlib
+
+    return [importlib.import_module(module).get_args_parser(add_help=False)]
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    if args.model_dir is not None:
+        return Path(args.model_dir)
+    from cdat.settings import Settings
+
+    return Settings().model_dir
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from inference.registry import Registry
+
+    return Registry.load(_model_dir(args))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if not registry.entries:
+        print(f"no models registered in {registry.model_dir}")
+        return 0
+    print(f"{'':2}{'id':34} {'task':7} {'imgsz':>5} {'mask mAP50':>10} {'sev acc':>8}  file")
+    for e in registry.entries:
+        mark = "* " if registry.promoted.get(e.task) == e.id else "  "
+        m50, sev = e.metrics.get("mask_map50"), e.metrics.get("severity_accuracy")
+        print(f"{mark}{e.id:34} {e.task:7} {e.imgsz:>5} {_num(m50):>10} {_num(sev):>8}  {e.file}")
+    print("* promoted")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    registry = _registry(args)
+    entry = registry.get(args.id)
+    body = asdict(entry)
+    body["promoted"] = registry.promoted.get(entry.task) == entry.id
+    print(json.dumps(body, indent=2))
+    return 0
+
+
+def onnx_facts(path: Path) -> tuple[list[str], int, str]:
+    """(class names, input size, architecture) stored by the exporter in the ONNX file."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    names = ast.literal_eval(meta.get("names", "{}"))
+    shape = session.get_inputs()[0].shape
+    if not names or not isinstance(shape[2], int):
+        raise CdatError(f"{path}: no class names or no fixed input size in the ONNX file")
+    return [str(names[k]) for k in sorted(names)], int(shape[2]), meta.get("description", "")
+
+
+def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]]:
+    if report_path is None:
+        return {}, []
+    report = json.loads(report_path.read_text())
+    keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", "severity_accuracy")
+    metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
+    metrics.update(split=report["split"], per_class=report["per_class"])
+    if "severity_confusion" in report:
+        metrics["severity_confusion"] = report["severity_confusion"]
+    baseline = report.get("baseline")
+    if baseline and baseline.get("id"):
+        metrics["baseline"] = {k: baseline.get(k) for k in ("id", *keys)}
+    return metrics, []
+
+
+def _run_facts(run_dir: Path | None) -> dict[str, Any]:
+    if run_dir is None:
+        return {}
+    path = run_dir / "cdat_run.json"
+    if not path.is_file():
+        raise CdatError(f"{path} not found: pass the training run folder")
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from inference.registry import ModelEntry, sha256_of
+
+    registry = _registry(args)
+    source = Path(args.file)
+    if not source.is_file():
+        raise CdatError(f"no such model file: {source}")
+    target = registry.model_dir / source.name
+    if source.resolve() != target.resolve():
+        registry.model_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    classes, imgsz, architecture = onnx_facts(target)
+    metrics, _ = _report_metrics(args.report)
+    run = _run_facts(args.run)
+    if run and run.get("task") != args.task:
+        raise CdatError(f"run {args.run} trained a {run.get('task')} model, not {args.task}")
+    stem = args.id or registry.next_id(args.task, source.stem)
+    entry = ModelEntry(
+        id=stem,
+        task=args.task,
+        file=target.name,
+        sha256=sha256_of(target),
+        classes=classes,
+        imgsz=imgsz,
+        architecture=architecture,
+        metrics=metrics,
+        data=[d["name"] for d in run.get("data", [])] or list(args.data or []),
+        licence=args.licence
+        or "; ".join(f"{d['name']}: {d['licence']}" for d in run.get("data", [])),
+        command=args.command or run.get("command", ""),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        card=_card(args.card, registry.model_dir),
+    )
+    registry.register(entry)
+    registry.save()
+    print(f"registered {entry.id} ({entry.task}, {len(classes)} classes, imgsz {imgsz})")
+    return 0
+
+
+def _card(card: Path | None, model_dir: Path) -> str:
+    if card is None:
+        return ""
+    if not card.is_file():
+        raise CdatError(f"no such model card: {card}")
+    try:
+        return str(card.resolve().relative_to(model_dir.resolve()))
+    except ValueError:
+        shutil.copyfile(card, model_dir / card.name)
+        return card.name
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    lines = registry.promote(args.id, force=args.force)
+    for line in lines:
+        print(line)
+    registry.save()
+    print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
+    return 0
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="model registry: list, show, register, promote")
+    models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="registered models").set_defaults(handler=cmd_list)
+    show = msub.add_parser("show", help="one entry in full")
+    show.add_argument("id")
+    show.set_defaults(handler=cmd_show)
+    reg = msub.add_parser("register", help="add an exported ONNX model as a new entry")
+    reg.add_argument("--file", type=Path, required=True, help=".onnx (copied into the model dir)")
+    reg.add_argument("--task", choices=["damage", "parts"], required=True)
+    reg.add_argument("--report", type=Path, default=None, help="cdat evaluate's report.json")
+    reg.add_argument("--run", type=Path, default=None, help="training run folder")
+    reg.add_argument("--card", type=Path, default=None, help="model card (Markdown)")
+    reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
+    reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
+    reg.add_argument("--licence", default=None)
+    reg.add_argument("--command", default=None, help="the command that trained it")
+    reg.set_defaults(handler=cmd_register)
+    promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
+    promote.add_argument("id")
+    promote.add_argument("--force", action="store_true", help="promote even if worse")
+    promote.set_defaults(handler=cmd_promote)
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    specs = [
+        ("convert", "training.convert", "convert data sets into an Ultralytics dataset"),
+        ("train", "training.train", "train a damage or part segmentation model"),
+        ("evaluate", "training.evaluate", "mAP per class, severity accuracy, vs promoted"),
+        ("export", "training.export", "export to ONNX and check parity with PyTorch"),
+    ]
+    for name, module, text in specs:
+        parser = subparsers.add_parser(name, help=text, parents=_parents(module))
+        parser.set_defaults(handler=_lazy(module))
+    _add_models(subparsers)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Call a handler; CDAT errors become one line on stderr and exit status 2."""
+    try:
+        return int(args.handler(args))
+    except CdatError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cdat", description="CDAT data-scientist commands")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
