@@ -123,9 +123,14 @@ class AssessmentRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), unique=True, nullable=True)
+    """The job that made it; None for a version an adjuster made by correcting findings."""
     photo_ids: Mapped[list[str]] = mapped_column(JSON)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="model", server_default="model")
+    """'model' (an assessment job) or 'adjuster' (a reviewed, corrected version)."""
+    author: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """Email of the adjuster who made an 'adjuster' version."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -217,7 +217,10 @@ class FraudSignalPublic(BaseModel):
 
 class AssessmentPublic(BaseModel):
     version: int
-    job_id: str
+    job_id: str | None
+    source: str = Field(
+        default="model", description="'model' (assessment job) or 'adjuster' (reviewed version)"
+    )
     created_at: datetime
     photo_ids: list[str]
     model_versions: dict[str, str]
@@ -231,7 +234,7 @@ class AssessmentPublic(BaseModel):
 
 class AssessmentSummary(BaseModel):
     version: int
-    job_id: str
+    job_id: str | None
     created_at: datetime
 
 

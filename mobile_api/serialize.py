@@ -40,6 +40,7 @@ def assessment_public(record: models.AssessmentRecord) -> schemas.AssessmentPubl
             **record.body,
             "version": record.version,
             "job_id": record.job_id,
+            "source": record.source,
             "created_at": record.created_at,
             "photo_ids": record.photo_ids,
         }
