@@ -51,6 +51,8 @@ class BenchConfig:
     parts_pt: Path | None = None
     gpu_batch: int = 16
     rounds: int = 2
+    parity_photos: int = 20
+    parity_conf: float = 0.25
     """Measurements alternate ONNX / Ultralytics this many times, so a neighbour's load
     on a shared machine hits both sides alike."""
 
@@ -168,6 +170,77 @@ def ultralytics_worker(cfg: BenchConfig, threads: int, photos: list[Path]) -> di
     result.peak_rss_mb = _peak_rss_mb()
     result.extra = {"weights": [str(damage_pt), str(parts_pt)], "torch": torch.__version__}
     return asdict(result)
+
+
+def parity_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
+    """Do ONNX Runtime and Ultralytics find the same things on the same weights?"""
+    from inference.imaging import decode_photo
+    from inference.postprocess import PostprocessConfig
+    from inference.registry import Registry
+    from inference.runtime import OnnxRuntime
+    from inference.ultralytics_runtime import UltralyticsRuntime
+
+    registry = Registry.load(cfg.model_dir)
+    damage_pt, parts_pt, _, _ = _pt_paths(cfg)
+    images = [decode_photo(p.read_bytes()) for p in photos[: cfg.parity_photos]]
+    report: dict[str, Any] = {}
+    for task, weights in (("damage", damage_pt), ("parts", parts_pt)):
+        if not weights.is_file():
+            report[task] = {"skipped": f"no PyTorch weights at {weights}"}
+            continue
+        entry = registry.promoted_entry(task)  # type: ignore[arg-type]
+        config = PostprocessConfig(conf=cfg.parity_conf)
+        ours = OnnxRuntime(registry.path_of(entry), threads=2, config=config).infer(images)
+        theirs = UltralyticsRuntime(weights, imgsz=entry.imgsz, config=config).infer(images)
+        report[task] = compare_detections(ours, theirs)
+    return report
+
+
+def compare_detections(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
+    """Greedy same-class matching at box IoU >= 0.7; mask IoU on the analysis grid."""
+    import numpy as np
+
+    matched, total_ours, total_theirs = 0, 0, 0
+    box_ious: list[float] = []
+    mask_ious: list[float] = []
+    score_diffs: list[float] = []
+    for a, b in zip(ours, theirs, strict=True):
+        total_ours, total_theirs = total_ours + len(a), total_theirs + len(b)
+        used: set[int] = set()
+        for i in range(len(a)):
+            best, best_iou = -1, 0.7
+            for j in range(len(b)):
+                if j in used or a.class_ids[i] != b.class_ids[j]:
+                    continue
+                value = _box_iou(a.boxes[i], b.boxes[j])
+                if value >= best_iou:
+                    best, best_iou = j, value
+            if best < 0:
+                continue
+            used.add(best)
+            matched += 1
+            box_ious.append(best_iou)
+            score_diffs.append(abs(float(a.scores[i] - b.scores[best])))
+            union = np.logical_or(a.masks[i], b.masks[best]).sum()
+            inter = np.logical_and(a.masks[i], b.masks[best]).sum()
+            mask_ious.append(float(inter / union) if union else 1.0)
+    return {
+        "photos": len(ours),
+        "detections_onnx": total_ours,
+        "detections_ultralytics": total_theirs,
+        "matched": matched,
+        "mean_box_iou": round(float(np.mean(box_ious)), 4) if box_ious else None,
+        "mean_mask_iou": round(float(np.mean(mask_ious)), 4) if mask_ious else None,
+        "max_score_diff": round(max(score_diffs), 4) if score_diffs else None,
+    }
+
+
+def _box_iou(a: Any, b: Any) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 def gpu_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
@@ -309,6 +382,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "onnx": [onnx[t] for t in cfg.threads],
         "ultralytics": [ultra[t] for t in cfg.threads if t in ultra],
         "speedup_vs_ultralytics_median": speedup,
+        "parity": in_worker(parity_worker, cfg, photos) if cfg.ultralytics else None,
         "gpu": in_worker(gpu_worker, cfg, photos),
         "goals": {
             "median_le_150ms": best["median_ms"] <= 150.0,
@@ -328,6 +402,7 @@ def print_report(report: dict[str, Any]) -> None:
             f"p95={row['p95_ms']:.1f} ms  peak RSS={row['peak_rss_mb']:.0f} MB"
         )
     print(f"  speedup vs Ultralytics (median): {report['speedup_vs_ultralytics_median']}")
+    print(f"  parity ONNX vs Ultralytics: {report['parity']}")
     print(f"  gpu: {report['gpu']}")
     print(f"  goals: {report['goals']}")
 
@@ -341,6 +416,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions")
+    parser.add_argument("--parity-conf", type=float, default=0.25)
     parser.add_argument("--no-ultralytics", action="store_true")
     parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
     parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
@@ -360,6 +436,7 @@ def main(args: argparse.Namespace) -> int:
         damage_pt=args.damage_pt,
         parts_pt=args.parts_pt,
         rounds=args.rounds,
+        parity_conf=args.parity_conf,
     )
     from cdat.errors import CdatError
 
