@@ -85,13 +85,20 @@ class Analyzer:
         return {"damage": self.damage.version, "parts": self.parts.version}
 
     def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
-        work = [self._prepare(photo) for photo in photos]
+        work = [self._prepare_safely(photo) for photo in photos]
         ready = [p for p in work if not p.blocked and p.image is not None]
         self._segment(ready)
         dupes = quality.duplicate_issues(
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
         return [self._finish(p, dupes.get(k)) for k, p in enumerate(work)]
+
+    def _prepare_safely(self, photo: PhotoInput) -> _Photo:
+        try:
+            return self._prepare(photo)
+        except Exception as exc:  # one photo's failure must never fail the claim
+            log.exception("preparing photo %s failed", photo.photo_id)
+            return _Photo(photo.photo_id, issues=[_analysis_failed(exc)])
 
     def _prepare(self, photo: PhotoInput) -> _Photo:
         state = _Photo(photo.photo_id)
@@ -183,7 +190,7 @@ def _ms(started: float) -> float:
 
 def _analysis_failed(exc: Exception) -> QualityIssue:
     return quality.issue(
-        "analysis_failed",
+        quality.ANALYSIS_FAILED,
         f"The photo could not be analysed ({type(exc).__name__}).",
         "Take the photo again; if it keeps failing, send it to your adjuster.",
         blocking=True,

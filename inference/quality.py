@@ -25,6 +25,7 @@ OVEREXPOSED = "overexposed"
 NO_VEHICLE = "no_vehicle"
 NO_PART_VISIBLE = "no_part_visible"
 DUPLICATE = "duplicate_photo"
+ANALYSIS_FAILED = "analysis_failed"
 
 
 @dataclass(frozen=True)

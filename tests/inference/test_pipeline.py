@@ -229,3 +229,27 @@ def test_ultralytics_runtime_without_weights_is_a_clear_model_unavailable(scene_
 
 def test_an_empty_claim_gives_no_analyses(scene_settings):
     assert build_analyzer(scene_settings).analyze([]) == []
+
+
+def test_a_photo_that_breaks_a_model_fails_alone(scene_settings, monkeypatch):
+    # given a damage model that fails on one particular photo (a fake behind the interface)
+    analyzer = build_analyzer(scene_settings)
+    real_infer = analyzer.damage.runtime.infer
+
+    def flaky(images):
+        if any(image.shape[1] == 333 for image in images):
+            raise RuntimeError("model exploded")
+        return real_infer(images)
+
+    monkeypatch.setattr(analyzer.damage.runtime, "infer", flaky)
+    photos = [
+        photo(textured(W, H, 1), "ok1"),
+        photo(textured(333, H, 2), "bad"),
+        photo(textured(W, H, 3), "ok2"),
+    ]
+    # when the claim is analysed
+    results = analyzer.analyze(photos)
+    # then only that photo carries a blocking analysis_failed issue; the others are analysed
+    assert [r.usable for r in results] == [True, False, True]
+    assert results[1].quality_issues[0].code == quality.ANALYSIS_FAILED
+    assert len(results[0].damages) == 2 and len(results[2].damages) == 2
