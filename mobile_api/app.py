@@ -15,6 +15,7 @@ from cdat.settings import Settings
 from mobile_api import runtime as runtime_module
 from mobile_api.celery_app import configure_celery
 from mobile_api.errors import status_for
+from mobile_api.observability import Metrics, timing_middleware
 from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
         runtime_module.install(active)
         configure_celery(settings)
         app.state.runtime = active
+        metrics.watch(active)
         yield
         if rt is None:
             active.dispose()
@@ -38,6 +40,9 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
         description="Open a claim, upload photos, get an explainable damage assessment.",
         lifespan=lifespan,
     )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.middleware("http")(timing_middleware(metrics))
     app.include_router(claims.router)
     app.include_router(adjuster.router)
     app.include_router(health.router)
@@ -58,8 +63,10 @@ def error_response(
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CdatError)
-    async def domain_error(_: Request, exc: CdatError) -> JSONResponse:
+    async def domain_error(request: Request, exc: CdatError) -> JSONResponse:
         status = status_for(exc)
+        if request.method == "POST" and request.url.path.endswith("/photos") and status < 500:
+            request.app.state.metrics.photos_rejected.labels(exc.code).inc()
         headers = {"Retry-After": "5"} if status == 503 else None
         field = getattr(exc, "field", None)
         return error_response(status, exc.code, exc.message, field, headers)

@@ -32,6 +32,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="CDAT: vehicle-damage claim assessment from photos. "
         "Settings come from CDAT_* environment variables (see README).",
     )
+    parser.add_argument(
+        "--log-json",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="structured JSON logs for serve/worker (default on)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = sub.add_parser("serve", help="run the API and a worker together (Ctrl-C stops both)")
@@ -110,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
             create_app(settings, rt),
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
-            log_level="info",
+            log_config=None,  # keep our JSON handler on the root logger
         )
     finally:
         if worker is not None:
@@ -216,6 +222,10 @@ def _assess(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
+    if args.command in ("serve", "worker"):
+        from mobile_api.logs import configure_logging
+
+        configure_logging(os.environ.get("CDAT_LOG_LEVEL", "INFO"), as_json=args.log_json)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -29,7 +29,6 @@ def assessment_body(assessment: Assessment) -> dict[str, Any]:
     body: dict[str, Any] = to_jsonable(assessment)
     for photo, analysis in zip(body["photos"], assessment.photos, strict=True):
         photo["usable"] = analysis.usable
-        photo.pop("timings_ms", None)
         photo.pop("perceptual_hash", None)
     return body
 

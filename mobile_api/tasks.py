@@ -17,6 +17,7 @@ from mobile_api.assessing import assess_photos
 from mobile_api.celery_app import celery
 from mobile_api.db import transaction
 from mobile_api.errors import StorageError
+from mobile_api.logs import log_context
 from mobile_api.webhooks import deliver
 
 log = logging.getLogger("cdat.tasks")
@@ -26,9 +27,18 @@ TRANSIENT = (StorageError, OperationalError, ConnectionError, TimeoutError)
 @celery.task(bind=True, name="cdat.assess", acks_late=True, max_retries=None)
 def assess_claim(self: Task, job_id: str) -> str:
     rt = runtime.current()
-    leased = jobs.acquire(rt, job_id)
-    if leased is None:
-        return "skipped: already done or held by a live worker"
+    with log_context(job_id=job_id):
+        leased = jobs.acquire(rt, job_id)
+        if leased is None:
+            log.info("job skipped: already done or held by a live worker")
+            return "skipped: already done or held by a live worker"
+        with log_context(claim_id=leased.claim_id):
+            return _run_assessment(self, rt, leased)
+
+
+def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> str:
+    job_id = leased.id
+    log.info("assessment started", extra={"attempt": leased.attempts})
     try:
         with jobs.lease_kept(rt, job_id):
             assessment = assess_photos(rt, leased.claim_id, leased.photo_ids)
@@ -47,6 +57,7 @@ def assess_claim(self: Task, job_id: str) -> str:
     else:
         if not jobs.complete(rt, job_id, assessment):
             return "skipped: completed elsewhere"
+    log.info("assessment finished")
     notify_claim(rt, leased.claim_id, job_id)
     return "done"
 
