@@ -28,8 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from cdat.errors import CdatError
+from training.errors import TrainingError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(func: Handler) -> Handler:
+    """Bad files and values become a CdatError, which every `cdat` front end prints as
+    one line; anything else is a bug and keeps its traceback."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (OSError, ValueError, KeyError) as exc:
+            raise TrainingError(f"{type(exc).__name__}: {exc}") from exc
+
+    return handler
 
 
 def _lazy(module: str) -> Handler:
@@ -39,7 +53,7 @@ def _lazy(module: str) -> Handler:
         result: int = importlib.import_module(module).main(args)
         return result
 
-    return handler
+    return _guarded(handler)
 
 
 def _parents(module: str) -> list[argparse.ArgumentParser]:
@@ -96,7 +110,10 @@ def onnx_facts(path: Path) -> tuple[list[str], int, str]:
     """(class names, input size, architecture) stored by the exporter in the ONNX file."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise TrainingError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from exc
     meta = session.get_modelmeta().custom_metadata_map
     names = ast.literal_eval(meta.get("names", "{}"))
     shape = session.get_inputs()[0].shape
@@ -137,11 +154,13 @@ def cmd_register(args: argparse.Namespace) -> int:
     source = Path(args.file)
     if not source.is_file():
         raise CdatError(f"no such model file: {source}")
+    classes, imgsz, architecture = onnx_facts(source)
     target = registry.model_dir / source.name
     if source.resolve() != target.resolve():
+        if target.exists() and sha256_of(target) != sha256_of(source):
+            raise TrainingError(f"{target} exists: give the new model file another name")
         registry.model_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    classes, imgsz, architecture = onnx_facts(target)
     metrics, _ = _report_metrics(args.report)
     run = _run_facts(args.run)
     if run and run.get("task") != args.task:
@@ -195,10 +214,10 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="model registry: list, show, register, promote")
     models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
     msub = models.add_subparsers(dest="models_command", required=True)
-    msub.add_parser("list", help="registered models").set_defaults(handler=cmd_list)
+    msub.add_parser("list", help="registered models").set_defaults(handler=_guarded(cmd_list))
     show = msub.add_parser("show", help="one entry in full")
     show.add_argument("id")
-    show.set_defaults(handler=cmd_show)
+    show.set_defaults(handler=_guarded(cmd_show))
     reg = msub.add_parser("register", help="add an exported ONNX model as a new entry")
     reg.add_argument("--file", type=Path, required=True, help=".onnx (copied into the model dir)")
     reg.add_argument("--task", choices=["damage", "parts"], required=True)
@@ -209,11 +228,11 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
     reg.add_argument("--licence", default=None)
     reg.add_argument("--command", default=None, help="the command that trained it")
-    reg.set_defaults(handler=cmd_register)
+    reg.set_defaults(handler=_guarded(cmd_register))
     promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
     promote.add_argument("id")
     promote.add_argument("--force", action="store_true", help="promote even if worse")
-    promote.set_defaults(handler=cmd_promote)
+    promote.set_defaults(handler=_guarded(cmd_promote))
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -222,6 +241,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ("train", "training.train", "train a damage or part segmentation model"),
         ("evaluate", "training.evaluate", "mAP per class, severity accuracy, vs promoted"),
         ("export", "training.export", "export to ONNX and check parity with PyTorch"),
+        ("model-card", "training.card", "write a model card from a run and a report"),
     ]
     for name, module, text in specs:
         parser = subparsers.add_parser(name, help=text, parents=_parents(module))
@@ -235,9 +255,6 @@ def run(args: argparse.Namespace) -> int:
         return int(args.handler(args))
     except CdatError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,105 @@
+"""Write a model card (Markdown) from a training run, an evaluation report and the data cards.
+
+    python -m training.card --run runs/train/damage --report runs/eval/damage/report.json \
+        --model inference/models/damage-seg-n-20261125.onnx --notes notes.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from training.dataconfig import load_training_config
+from training.errors import TrainingError
+from training.evaluate import report_markdown
+
+GOALS = {"damage": {"mask_map50": 0.60, "severity_accuracy": 0.80}, "parts": {"mask_map50": 0.80}}
+"""Held-out test goals the project set for a shippable model."""
+
+
+def _data_section(config: Path) -> list[str]:
+    cfg = load_training_config(config)
+    lines = ["## Data and licence", ""]
+    for ds in cfg.datasets:
+        card = f" (data card: `datasets/{ds.card}`)" if ds.card else ""
+        lines += [
+            f"- **{ds.name}**{card}",
+            f"  - licence: {ds.licence}",
+            f"  - attribution: {ds.attribution}",
+        ]
+    return [*lines, ""]
+
+
+def _goals(task: str, report: dict[str, Any]) -> list[str]:
+    lines = [f"## Against the project's goals (`{report['split']}` split)", ""]
+    lines += ["| metric | goal | reached | met |", "| --- | --- | --- | --- |"]
+    for metric, goal in GOALS[task].items():
+        value = report.get(metric)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        met = "yes" if value is not None and value >= goal else "**no**"
+        lines.append(f"| {metric} | {goal:.2f} | {shown} | {met} |")
+    return [*lines, ""]
+
+
+def render_card(model: Path, run: dict[str, Any], report: dict[str, Any], notes: str) -> str:
+    hp = run["hyperparameters"]
+    lines = [
+        f"# Model card: `{model.name}`",
+        "",
+        f"Task: **{run['task']}** instance segmentation ({len(run['classes'])} classes). "
+        f"Architecture: `{hp['model']}` trained from scratch (no pretrained weights), "
+        f"input {report['imgsz']}x{report['imgsz']}, exported to ONNX (opset 17, dynamic batch).",
+        "",
+        "Classes, in output order: " + ", ".join(f"`{c}`" for c in run["classes"]) + ".",
+        "",
+        "## The command that made it",
+        "",
+        "```",
+        run["command"],
+        "```",
+        "",
+        "Hyperparameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + ".",
+        "",
+        *_data_section(Path(run["config"])),
+        *_goals(run["task"], report),
+        f"## Metrics on the `{report['split']}` split (this ONNX file)",
+        "",
+        report_markdown(report).split("\n", 2)[2],
+        notes.strip(),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--run", type=Path, required=True, help="training run folder")
+    parser.add_argument("--report", type=Path, required=True, help="report.json of the model")
+    parser.add_argument("--model", type=Path, required=True, help="the model file described")
+    parser.add_argument("--notes", type=Path, default=None, help="Markdown appended (limits...)")
+    parser.add_argument("--out", type=Path, default=None, help="default: <model>.md")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    for path in (args.run / "cdat_run.json", args.report):
+        if not path.is_file():
+            raise TrainingError(f"not found: {path}")
+    run = json.loads((args.run / "cdat_run.json").read_text())
+    report = json.loads(args.report.read_text())
+    notes = args.notes.read_text() if args.notes else ""
+    out = args.out or args.model.with_suffix(".md")
+    out.write_text(render_card(args.model, run, report, notes))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
