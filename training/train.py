@@ -103,12 +103,12 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     hp = hyperparameters_from(args)
     name = args.name or cfg.name
     run_dir = (args.project / name).resolve()
+    last = run_dir / "weights" / "last.pt"
+    if args.resume and not last.is_file():
+        raise TrainingError(f"nothing to resume: {last} does not exist")
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, hp.seed)
     ultralytics = load_ultralytics(hp.threads)
     if args.resume:
-        last = run_dir / "weights" / "last.pt"
-        if not last.is_file():
-            raise TrainingError(f"nothing to resume: {last} does not exist")
         ultralytics.YOLO(str(last)).train(resume=True)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)

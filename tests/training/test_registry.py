@@ -96,3 +96,13 @@ def test_cli_bad_config_is_one_error_line(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "field 'root'" in err
+
+
+def test_cli_resume_without_a_run_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = Path(__file__).parents[2] / "datasets" / "damage.yaml"
+    code = cli_main(["train", "--config", str(config), "--resume", "--project", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "nothing to resume" in err
