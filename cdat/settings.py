@@ -53,8 +53,16 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     webhook_backoff_seconds: float = 5.0
-    webhook_allow_private: bool = True
-    """Off in production: webhook URLs may not reach private, loopback or metadata hosts."""
+    webhook_allow_private: bool | None = None
+    """May webhook URLs reach private, loopback or metadata addresses? Unset: only outside
+    production. On-premises installs list their receivers in `webhook_allowed_hosts` instead."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names that may receive webhooks whatever they resolve to (JSON list in the env)."""
+
+    upload_requests_per_minute: int = Field(default=30, ge=1)
+    """Per claim and per API process: a phone on a retry loop cannot fill the disk."""
+    signin_attempts_per_minute: int = Field(default=10, ge=1)
+    """Per client address and account, per API process."""
 
     analyzer: str = "inference.pipeline:build_analyzer"
     """Import path of a factory `(Settings) -> PhotoAnalyzer`."""
@@ -82,6 +90,12 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        if self.webhook_allow_private is None:
+            return self.environment != "production"
+        return self.webhook_allow_private
 
     @property
     def blob_dir(self) -> Path:

@@ -16,6 +16,7 @@ from mobile_api import runtime as runtime_module
 from mobile_api.celery_app import configure_celery
 from mobile_api.errors import status_for
 from mobile_api.observability import Metrics, timing_middleware
+from mobile_api.ratelimit import RateLimiter
 from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
 
@@ -42,6 +43,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     )
     metrics = Metrics()
     app.state.metrics = metrics
+    app.state.upload_limiter = RateLimiter(settings.upload_requests_per_minute)
+    app.state.signin_limiter = RateLimiter(settings.signin_attempts_per_minute)
     app.middleware("http")(timing_middleware(metrics))
     app.include_router(claims.router)
     app.include_router(adjuster.router)
@@ -67,7 +70,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if request.method == "POST" and request.url.path.endswith("/photos") and status < 500:
             request.app.state.metrics.photos_rejected.labels(exc.code).inc()
-        headers = {"Retry-After": "5"} if status == 503 else None
+        retry_after = {503: "5", 429: "60"}.get(status)
+        headers = {"Retry-After": retry_after} if retry_after else None
         field = getattr(exc, "field", None)
         return error_response(status, exc.code, exc.message, field, headers)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdat.errors import CdatError, ConfigurationError, InvalidTransition, ModelUnavailable
+from mobile_api.webhooks import WebhookRejected
 
 
 class ApiError(CdatError):
@@ -94,6 +95,7 @@ class BrokerUnavailable(CdatError):
 
 
 STATUS_BY_DOMAIN_ERROR: dict[type[CdatError], int] = {
+    WebhookRejected: 422,
     InvalidTransition: 409,
     ModelUnavailable: 503,
     ConfigurationError: 500,

@@ -84,7 +84,11 @@ def idempotent(
 def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Outcome:
     webhook_url = str(body.webhook_url) if body.webhook_url else None
     if webhook_url:
-        check_destination(webhook_url, allow_private=rt.settings.webhook_allow_private)
+        check_destination(
+            webhook_url,
+            allow_private=rt.settings.webhooks_may_reach_private,
+            allowed_hosts=rt.settings.webhook_allowed_hosts,
+        )
 
     def action(session: Session) -> Outcome:
         token = new_token(CLAIM_TOKEN_PREFIX)

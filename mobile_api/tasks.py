@@ -12,13 +12,14 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from sqlalchemy.exc import OperationalError
 
 from cdat.errors import ModelUnavailable
+from cdat.settings import Settings
 from mobile_api import jobs, models, runtime
 from mobile_api.assessing import assess_photos
 from mobile_api.celery_app import celery
 from mobile_api.db import transaction
 from mobile_api.errors import StorageError
 from mobile_api.logs import log_context
-from mobile_api.webhooks import deliver
+from mobile_api.webhooks import check_destination, deliver
 
 log = logging.getLogger("cdat.tasks")
 TRANSIENT = (StorageError, OperationalError, ConnectionError, TimeoutError)
@@ -79,7 +80,7 @@ def deliver_webhook(self: Task, delivery_id: str) -> str:
             return "skipped"
         claim = session.get_one(models.Claim, delivery.claim_id)
         url, secret, payload = delivery.url, claim.webhook_secret or "", delivery.payload
-    error = _attempt(url, secret, payload, rt.settings.webhook_timeout_seconds)
+    error = _attempt(url, secret, payload, rt.settings)
     with transaction(rt.sessions) as session:
         delivery = session.get_one(models.WebhookDelivery, delivery_id)
         delivery.attempts += 1
@@ -94,9 +95,14 @@ def deliver_webhook(self: Task, delivery_id: str) -> str:
     return state
 
 
-def _attempt(url: str, secret: str, payload: dict[str, Any], timeout_s: float) -> str | None:
+def _attempt(url: str, secret: str, payload: dict[str, Any], settings: Settings) -> str | None:
     try:
-        status = deliver(url, secret, payload, timeout_s=timeout_s)
+        check_destination(
+            url,
+            allow_private=settings.webhooks_may_reach_private,
+            allowed_hosts=settings.webhook_allowed_hosts,
+        )
+        status = deliver(url, secret, payload, timeout_s=settings.webhook_timeout_seconds)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if 200 <= status < 300 else f"receiver answered HTTP {status}"

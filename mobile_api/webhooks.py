@@ -12,6 +12,7 @@ import ipaddress
 import json
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,12 +45,16 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def check_destination(url: str, *, allow_private: bool) -> None:
-    """Refuse URLs that resolve to private, loopback, link-local or metadata addresses."""
+def check_destination(url: str, *, allow_private: bool, allowed_hosts: Sequence[str] = ()) -> None:
+    """Refuse URLs that resolve to private, loopback, link-local or metadata addresses.
+
+    Checked when the URL is registered and again before each delivery, so a name
+    that later re-resolves to an internal address is still refused.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRejected(f"webhook URL must be http(s) with a host: {url!r}")
-    if allow_private:
+    if allow_private or parts.hostname.lower() in {h.lower() for h in allowed_hosts}:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)

@@ -6,13 +6,14 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Header, Query, UploadFile
+from fastapi import APIRouter, File, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from mobile_api import schemas, service
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.images import CheckedPhoto, check_photo
+from mobile_api.privacy import strip_location, without_location
 from mobile_api.routes.deps import PrincipalDep, RuntimeDep
 from mobile_api.runtime import Runtime
 
@@ -53,7 +54,17 @@ async def get_claim(
         await _wait_for_change(
             rt, claim_id, since_revision, min(wait, rt.settings.long_poll_max_seconds)
         )
-    return await run_in_threadpool(service.claim_public, rt, claim_id)
+    claim = await run_in_threadpool(service.claim_public, rt, claim_id)
+    return claim if principal.is_staff else _public_view(claim)
+
+
+def _public_view(claim: schemas.ClaimPublic) -> schemas.ClaimPublic:
+    photos = [_public_photo(photo) for photo in claim.photos]
+    return claim.model_copy(update={"photos": photos})
+
+
+def _public_photo(photo: schemas.PhotoPublic) -> schemas.PhotoPublic:
+    return photo.model_copy(update={"exif": without_location(photo.exif)})
 
 
 async def _wait_for_change(rt: Runtime, claim_id: str, since: int, wait: float) -> None:
@@ -72,14 +83,19 @@ async def upload_photos(
     rt: RuntimeDep,
     principal: PrincipalDep,
     files: Annotated[list[UploadFile], File(description="One or more JPEG, PNG or WebP photos")],
+    request: Request,
 ) -> schemas.PhotosUploaded:
     service.authorize_claim(principal, claim_id)
     await run_in_threadpool(service.claim_revision, rt, claim_id)  # 404 before reading bodies
+    request.app.state.upload_limiter.hit(claim_id, "photo uploads for this claim")
     limit = rt.settings.max_photos_per_request
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
     checked = [await _checked(rt, upload) for upload in files]
-    return await run_in_threadpool(service.add_photos, rt, claim_id, checked)
+    uploaded = await run_in_threadpool(service.add_photos, rt, claim_id, checked)
+    if principal.is_staff:
+        return uploaded
+    return uploaded.model_copy(update={"photos": [_public_photo(p) for p in uploaded.photos]})
 
 
 async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
@@ -108,7 +124,9 @@ async def get_photo(
 ) -> Response:
     service.authorize_claim(principal, claim_id)
     data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
-    return Response(data, media_type=content_type)
+    if not principal.is_staff:
+        data = await run_in_threadpool(strip_location, data)
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
 
 
 @router.post(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from mobile_api.runtime import Runtime
 from mobile_api.tasks import assess_claim
@@ -66,13 +69,39 @@ def test_upload_keeps_dimensions_and_exif_and_stores_duplicates_once(
     stored = first.json()["photos"]
     assert (stored[0]["width"], stored[0]["height"]) == (200, 150)
     assert stored[0]["exif"]["Make"] == "Pixel"
-    assert abs(stored[0]["exif"]["GPSLatitude"] - 12.966667) < 1e-4
+    assert "GPSLatitude" not in stored[0]["exif"]  # a policyholder never gets locations back
     again = upload(client, claim_id, headers, photo)
     assert again.json() == {"photos": [], "duplicates": [stored[0]["id"]]}
     blobs = [p for p in runtime.settings.blob_dir.rglob("*") if p.is_file()]
     assert len(blobs) == 2
     served = client.get(f"/v1/claims/{claim_id}/photos/{stored[0]['id']}", headers=headers)
+    assert served.status_code == 200 and served.content != photo
+    assert 0x8825 not in Image.open(io.BytesIO(served.content)).getexif()
+
+
+def test_adjusters_see_the_capture_location(client: TestClient, staff_token: str) -> None:
+    claim_id, headers = open_claim(client)
+    photo = images.jpeg(gps={1: "S", 2: (33.0, 52.0, 0.0), 3: "E", 4: (151.0, 12.0, 0.0)})
+    photo_id = upload(client, claim_id, headers, photo).json()["photos"][0]["id"]
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    claim = client.get(f"/v1/adjuster/claims/{claim_id}", headers=staff).json()
+    assert abs(claim["photos"][0]["exif"]["GPSLatitude"] + 33.866667) < 1e-4
+    served = client.get(f"/v1/claims/{claim_id}/photos/{photo_id}", headers=staff)
     assert served.content == photo
+
+
+def test_upload_rate_limit_per_claim(client: TestClient, runtime: Runtime) -> None:
+    client.app.state.upload_limiter.limit = 2  # type: ignore[attr-defined]
+    claim_id, headers = open_claim(client)
+    for shade in (1, 2):
+        assert (
+            upload(client, claim_id, headers, images.jpeg(color=(shade, 0, 0))).status_code == 201
+        )
+    limited = upload(client, claim_id, headers, images.jpeg(color=(3, 0, 0)))
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert limited.headers["Retry-After"]
+    assert len(client.get(f"/v1/claims/{claim_id}", headers=headers).json()["photos"]) == 2
 
 
 def test_bad_uploads_are_refused_with_codes_and_keep_stored_photos(

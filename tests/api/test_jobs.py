@@ -124,3 +124,16 @@ def test_production_refuses_default_secrets(settings: Settings) -> None:
         create_app(production)
     ready = production.model_copy(update={"secret_key": "x" * 40})
     create_app(ready)
+
+
+def test_production_webhooks_cannot_reach_internal_addresses(
+    client: TestClient, runtime: Runtime
+) -> None:
+    runtime.settings.environment = "production"
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "http://10.0.0.8/x"):
+        response = client.post("/v1/claims", json=claim_body(webhook_url=url))
+        assert response.status_code == 422, url
+        assert response.json()["error"]["code"] == "webhook_url_not_allowed"
+    runtime.settings.webhook_allowed_hosts = ["127.0.0.1"]
+    allowed = client.post("/v1/claims", json=claim_body(webhook_url="http://127.0.0.1:9/hook"))
+    assert allowed.status_code == 201
