@@ -19,7 +19,7 @@ to the currency's minor unit per component, so the lines add up to the totals ex
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -48,11 +48,31 @@ class Pricing:
         return self.catalog.regions[self.region_name]
 
 
-def build_estimate(findings: Sequence[PartFinding], pricing: Pricing) -> Estimate:
+OVERRIDE_RULE_ID = "ADJUSTER_OVERRIDE"
+OVERRIDABLE = (
+    Operation.REPLACE,
+    Operation.REPAIR,
+    Operation.REPAIR_AND_REFINISH,
+    Operation.REFINISH,
+)
+
+
+def build_estimate(
+    findings: Sequence[PartFinding],
+    pricing: Pricing,
+    overrides: Mapping[CarPart, Operation] | None = None,
+) -> Estimate:
+    """`overrides`: an adjuster's operation for a part, priced instead of what the rules say
+    (under rule id `OVERRIDE_RULE_ID`); blending and totals follow as usual."""
     lines: list[EstimateLine] = []
     painted: set[CarPart] = set()
     for part, group in _by_part(findings).items():
-        part_lines = price_part(part, group, pricing)
+        chosen = (overrides or {}).get(part)
+        part_lines = (
+            price_part(part, group, pricing)
+            if chosen is None
+            else price_part_as(part, group, chosen, pricing)
+        )
         lines += part_lines
         if any(
             line.paint_hours > 0 and line.operation is not Operation.BLEND for line in part_lines
@@ -91,6 +111,22 @@ def price_part(
         if _sum(replacing) <= _sum(repair):
             return replacing
     return repair
+
+
+def price_part_as(
+    part: CarPart, findings: Sequence[PartFinding], operation: Operation, pricing: Pricing
+) -> list[EstimateLine]:
+    """Lines for one part with the operation an adjuster chose (one of `OVERRIDABLE`)."""
+    if operation not in OVERRIDABLE:
+        raise ValueError(f"operation {operation.value} cannot be chosen for a part")
+    if operation is Operation.REPLACE:
+        return _replace_lines(part, OVERRIDE_RULE_ID, findings[0], findings[1:], pricing)
+    rule = Rule(
+        id=OVERRIDE_RULE_ID,
+        description=f"{operation.value} chosen by the adjuster",
+        operation=operation.value,
+    )
+    return _repair_lines(part, [(finding, rule) for finding in findings], pricing)
 
 
 def _rule_for(finding: PartFinding, rules: RuleBook) -> Rule:

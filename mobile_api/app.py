@@ -19,6 +19,7 @@ from mobile_api.observability import Metrics, timing_middleware
 from mobile_api.ratelimit import RateLimiter
 from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
+from mobile_api.web.app import create_web_app
 
 
 def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
@@ -49,6 +50,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     app.include_router(claims.router)
     app.include_router(adjuster.router)
     app.include_router(health.router)
+    app.mount("/adjuster", create_web_app(app))
     _install_error_handlers(app)
     return app
 

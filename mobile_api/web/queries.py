@@ -1,0 +1,207 @@
+"""Read models for the adjuster pages: the review queue and one claim's workspace."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cdat.claims import ClaimStatus
+from mobile_api import models
+from mobile_api.errors import NotFound, ValidationFailed
+from mobile_api.review import latest_record
+from mobile_api.runtime import Runtime
+
+QUEUE_STATUSES = (ClaimStatus.NEEDS_REVIEW,)
+COUNTED_STATUSES = (
+    ClaimStatus.NEEDS_REVIEW,
+    ClaimStatus.MORE_PHOTOS_REQUESTED,
+    ClaimStatus.ASSESSED,
+    ClaimStatus.APPROVED,
+    ClaimStatus.REJECTED,
+)
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    reason: str = ""
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _amount(raw: str, name: str) -> Decimal | None:
+    if not raw.strip():
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValidationFailed(f"{name} must be a number, got {raw!r}", field=name) from None
+    if value < 0:
+        raise ValidationFailed(f"{name} cannot be negative", field=name)
+    return value
+
+
+def _day(raw: str, name: str) -> date | None:
+    if not raw.strip():
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
+
+
+def parse_filters(reason: str, min_amount: str, max_amount: str, since: str, until: str):
+    return QueueFilters(
+        reason=reason.strip(),
+        min_amount=_amount(min_amount, "min_amount"),
+        max_amount=_amount(max_amount, "max_amount"),
+        date_from=_day(since, "date_from"),
+        date_to=_day(until, "date_to"),
+    )
+
+
+@dataclass
+class QueueRow:
+    claim: models.Claim
+    reasons: list[dict[str, str]]
+    age_hours: float
+
+
+@dataclass
+class QueueView:
+    rows: list[QueueRow]
+    status_counts: dict[str, int]
+    reason_counts: dict[str, int]
+    total_waiting: int
+    currency: str = ""
+    reasons_known: list[str] = field(default_factory=list)
+
+
+def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
+    """Claims waiting for review: highest priority first, then oldest first."""
+    with rt.sessions() as session:
+        query = select(models.Claim).where(
+            models.Claim.status.in_([s.value for s in QUEUE_STATUSES])
+        )
+        if filters.min_amount is not None:
+            query = query.where(models.Claim.estimate_total >= filters.min_amount)
+        if filters.max_amount is not None:
+            query = query.where(models.Claim.estimate_total <= filters.max_amount)
+        if filters.date_from is not None:
+            start = datetime.combine(filters.date_from, time.min, UTC)
+            query = query.where(models.Claim.created_at >= start)
+        if filters.date_to is not None:
+            end = datetime.combine(filters.date_to, time.max, UTC)
+            query = query.where(models.Claim.created_at <= end)
+        query = query.order_by(models.Claim.review_priority.desc(), models.Claim.created_at)
+        claims = session.scalars(query.limit(500)).all()
+        now = datetime.now(UTC)
+        rows, reason_counts = [], Counter[str]()
+        for claim in claims:
+            record = latest_record(session, claim.id)
+            reasons = list(((record.body.get("triage") or {}) if record else {}).get("reasons", []))
+            codes = {r["code"] for r in reasons}
+            reason_counts.update(codes)
+            if filters.reason and filters.reason not in codes:
+                continue
+            created = claim.created_at.replace(tzinfo=claim.created_at.tzinfo or UTC)
+            rows.append(QueueRow(claim, reasons, (now - created).total_seconds() / 3600))
+        return QueueView(
+            rows=rows,
+            status_counts=status_counts(session),
+            reason_counts=dict(reason_counts.most_common()),
+            total_waiting=len(claims),
+            currency=rt.settings.currency.upper(),
+            reasons_known=sorted(reason_counts),
+        )
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    found = dict(
+        session.execute(
+            select(models.Claim.status, func.count()).group_by(models.Claim.status)
+        ).all()
+    )
+    return {s.value: int(found.get(s.value, 0)) for s in COUNTED_STATUSES}
+
+
+@dataclass
+class ClaimView:
+    claim: models.Claim
+    photos: list[models.Photo]
+    record: models.AssessmentRecord | None
+    versions: list[models.AssessmentRecord]
+    audit: list[models.AuditEvent]
+    duplicates: dict[str, list[dict[str, str]]]
+    """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.record.body if self.record else {}
+
+    def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
+        for photo in self.body.get("photos", []):
+            if photo["photo_id"] == photo_id:
+                return dict(photo)
+        return None
+
+
+def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
+    with rt.sessions() as session:
+        claim = session.get(models.Claim, claim_id)
+        if claim is None:
+            raise NotFound(f"no claim {claim_id}")
+        versions = session.scalars(
+            select(models.AssessmentRecord)
+            .where(models.AssessmentRecord.claim_id == claim_id)
+            .order_by(models.AssessmentRecord.version)
+        ).all()
+        audit = session.scalars(
+            select(models.AuditEvent)
+            .where(models.AuditEvent.claim_id == claim_id)
+            .order_by(models.AuditEvent.created_at.desc(), models.AuditEvent.id.desc())
+            .limit(100)
+        ).all()
+        record = versions[-1] if versions else None
+        return ClaimView(
+            claim=claim,
+            photos=list(claim.photos),
+            record=record,
+            versions=list(versions),
+            audit=list(audit),
+            duplicates=_duplicates(session, record),
+        )
+
+
+def _duplicates(
+    session: Session, record: models.AssessmentRecord | None
+) -> dict[str, list[dict[str, str]]]:
+    """Other-claim photos named by duplicate-photo signals that still exist."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for signal in record.body.get("fraud_signals", []) if record else []:
+        evidence = signal.get("evidence") or {}
+        other_claim, other_photo = evidence.get("other_claim_id"), evidence.get("other_photo_id")
+        if not (signal.get("photo_id") and other_claim and other_photo):
+            continue
+        photo = session.get(models.Photo, other_photo)
+        if photo is not None and photo.claim_id == other_claim:
+            out.setdefault(signal["photo_id"], []).append(
+                {"claim_id": other_claim, "photo_id": other_photo}
+            )
+    return out
+
+
+def photo_of(rt: Runtime, claim_id: str, photo_id: str) -> tuple[str, str]:
+    """(sha256, content type) of a photo on a claim; NotFound otherwise."""
+    with rt.sessions() as session:
+        photo = session.get(models.Photo, photo_id)
+        if photo is None or photo.claim_id != claim_id:
+            raise NotFound(f"no photo {photo_id} on claim {claim_id}")
+        return photo.sha256, photo.content_type
