@@ -30,6 +30,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 PHOTO_DIRS = ("damage-severity/images/test", "car-parts/testset/JPEGImages")
 PHOTO_EXTS = {".jpg", ".jpeg", ".png"}
+CALIBRATION_DIRS = ("damage-severity/images/val", "car-parts/trainingset/JPEGImages")
+"""INT8 calibration photos: never the test photos that are timed and compared."""
 
 
 @dataclass
@@ -53,6 +56,7 @@ class BenchConfig:
     rounds: int = 2
     parity_photos: int = 20
     parity_conf: float = 0.25
+    int8: bool = True
     """Measurements alternate ONNX / Ultralytics this many times, so a neighbour's load
     on a shared machine hits both sides alike."""
 
@@ -80,15 +84,15 @@ class Measurement:
         }
 
 
-def find_photos(data_root: Path, limit: int) -> list[Path]:
+def find_photos(data_root: Path, limit: int, dirs: Sequence[str] = PHOTO_DIRS) -> list[Path]:
     """An even mix of damage close-ups and whole-car photos, in a stable order."""
     per_dir = []
-    for sub in PHOTO_DIRS:
+    for sub in dirs:
         folder = data_root / sub
         files = sorted(p for p in folder.glob("*") if p.suffix.lower() in PHOTO_EXTS)
         per_dir.append(files)
     if not any(per_dir):
-        raise SystemExit(f"error: no test photos under {data_root} ({', '.join(PHOTO_DIRS)})")
+        raise SystemExit(f"error: no photos under {data_root} ({', '.join(dirs)})")
     mixed = [p for pair in zip(*per_dir, strict=False) for p in pair]
     return mixed[:limit]
 
@@ -176,7 +180,7 @@ def parity_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
     """Do ONNX Runtime and Ultralytics find the same things on the same weights?"""
     from inference.imaging import decode_photo
     from inference.postprocess import PostprocessConfig
-    from inference.registry import Registry
+    from inference.registry import Registry, Task
     from inference.runtime import OnnxRuntime
     from inference.ultralytics_runtime import UltralyticsRuntime
 
@@ -184,11 +188,12 @@ def parity_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
     damage_pt, parts_pt, _, _ = _pt_paths(cfg)
     images = [decode_photo(p.read_bytes()) for p in photos[: cfg.parity_photos]]
     report: dict[str, Any] = {}
-    for task, weights in (("damage", damage_pt), ("parts", parts_pt)):
+    tasks: tuple[tuple[Task, Path], ...] = (("damage", damage_pt), ("parts", parts_pt))
+    for task, weights in tasks:
         if not weights.is_file():
             report[task] = {"skipped": f"no PyTorch weights at {weights}"}
             continue
-        entry = registry.promoted_entry(task)  # type: ignore[arg-type]
+        entry = registry.promoted_entry(task)
         config = PostprocessConfig(conf=cfg.parity_conf)
         ours = OnnxRuntime(registry.path_of(entry), threads=2, config=config).infer(images)
         theirs = UltralyticsRuntime(weights, imgsz=entry.imgsz, config=config).infer(images)
@@ -196,7 +201,9 @@ def parity_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
     return report
 
 
-def compare_detections(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
+def compare_detections(
+    ours: list[Any], theirs: list[Any], names: tuple[str, str] = ("onnx", "ultralytics")
+) -> dict[str, Any]:
     """Greedy same-class matching at box IoU >= 0.7; mask IoU on the analysis grid."""
     import numpy as np
 
@@ -226,8 +233,8 @@ def compare_detections(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
             mask_ious.append(float(inter / union) if union else 1.0)
     return {
         "photos": len(ours),
-        "detections_onnx": total_ours,
-        "detections_ultralytics": total_theirs,
+        f"detections_{names[0]}": total_ours,
+        f"detections_{names[1]}": total_theirs,
         "matched": matched,
         "mean_box_iou": round(float(np.mean(box_ious)), 4) if box_ious else None,
         "mean_mask_iou": round(float(np.mean(mask_ious)), 4) if mask_ious else None,
@@ -241,6 +248,44 @@ def _box_iou(a: Any, b: Any) -> float:
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def int8_worker(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
+    """INT8 copies of both promoted models in `out_dir`, with a registry promoting them."""
+    from dataclasses import replace
+
+    from inference.quantize import quantize_model
+    from inference.registry import Registry, sha256_of
+
+    registry = Registry.load(cfg.model_dir)
+    calibration = find_photos(cfg.data_root, 64, CALIBRATION_DIRS)
+    entries = []
+    started = time.perf_counter()
+    for task in ("damage", "parts"):
+        entry = registry.promoted_entry(task)
+        target = out_dir / f"{task}.int8.onnx"
+        quantize_model(registry.path_of(entry), target, calibration)
+        entries.append(
+            replace(entry, id=entry.id + "-int8", file=target.name, sha256=sha256_of(target))
+        )
+    Registry(out_dir, entries, {e.task: e.id for e in entries}).save()
+    return {"calibration_photos": len(calibration), "seconds": round(time.perf_counter() - started)}
+
+
+def int8_agreement_worker(cfg: BenchConfig, int8_dir: Path, photos: list[Path]) -> dict[str, Any]:
+    """How far the INT8 models' findings are from the FP32 ones on the test photos."""
+    from inference.imaging import decode_photo
+    from inference.registry import Registry
+    from inference.runtime import OnnxRuntime
+
+    fp32, int8 = Registry.load(cfg.model_dir), Registry.load(int8_dir)
+    images = [decode_photo(p.read_bytes()) for p in photos]
+    report = {}
+    for task in ("damage", "parts"):
+        a = OnnxRuntime(fp32.path_of(fp32.promoted_entry(task)), threads=2)
+        b = OnnxRuntime(int8.path_of(int8.promoted_entry(task)), threads=2)
+        report[task] = compare_detections(a.infer(images), b.infer(images), ("fp32", "int8"))
+    return report
 
 
 def gpu_worker(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
@@ -364,6 +409,9 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
                 raw.setdefault(("ultra", t), []).append(
                     in_worker(ultralytics_worker, cfg, t, photos)
                 )
+    int8: dict[str, Any] | None = None
+    if cfg.int8:
+        int8 = run_int8(cfg, photos)
     onnx = {t: merged(raw[("onnx", t)]) for t in cfg.threads}
     ultra = {t: merged(raw[("ultra", t)]) for t in cfg.threads if ("ultra", t) in raw}
     speedup = {
@@ -382,6 +430,7 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "onnx": [onnx[t] for t in cfg.threads],
         "ultralytics": [ultra[t] for t in cfg.threads if t in ultra],
         "speedup_vs_ultralytics_median": speedup,
+        "int8_optional": int8,
         "parity": in_worker(parity_worker, cfg, photos) if cfg.ultralytics else None,
         "gpu": in_worker(gpu_worker, cfg, photos),
         "goals": {
@@ -389,6 +438,20 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
             "speedup_ge_2x": bool(speedup) and min(speedup.values()) >= 2.0,
         },
     }
+
+
+def run_int8(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
+    """The optional INT8 models (inference.quantize): speed and agreement with FP32."""
+    import tempfile
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="cdat-int8-") as tmp:
+        out = Path(tmp)
+        made = in_worker(int8_worker, cfg, out)
+        int8_cfg = replace(cfg, model_dir=out)
+        runs = {t: merged([in_worker(onnx_worker, int8_cfg, t, photos)]) for t in cfg.threads}
+        agreement = in_worker(int8_agreement_worker, cfg, out, photos)
+    return {"quantization": made, "pipeline": list(runs.values()), "agreement_vs_fp32": agreement}
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -402,6 +465,15 @@ def print_report(report: dict[str, Any]) -> None:
             f"p95={row['p95_ms']:.1f} ms  peak RSS={row['peak_rss_mb']:.0f} MB"
         )
     print(f"  speedup vs Ultralytics (median): {report['speedup_vs_ultralytics_median']}")
+    int8 = report.get("int8_optional")
+    if int8:
+        for row in int8["pipeline"]:
+            print(
+                f"  int8 (optional)        threads={row['threads']}"
+                f"  median={row['median_ms']:.1f} ms"
+                f"  p95={row['p95_ms']:.1f} ms"
+            )
+        print(f"  int8 agreement vs fp32: {int8['agreement_vs_fp32']}")
     print(f"  parity ONNX vs Ultralytics: {report['parity']}")
     print(f"  gpu: {report['gpu']}")
     print(f"  goals: {report['goals']}")
@@ -417,6 +489,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=2, help="alternating repetitions")
     parser.add_argument("--parity-conf", type=float, default=0.25)
+    parser.add_argument("--no-int8", action="store_true", help="skip the optional INT8 models")
     parser.add_argument("--no-ultralytics", action="store_true")
     parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
     parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
@@ -437,6 +510,7 @@ def main(args: argparse.Namespace) -> int:
         parts_pt=args.parts_pt,
         rounds=args.rounds,
         parity_conf=args.parity_conf,
+        int8=not args.no_int8,
     )
     from cdat.errors import CdatError
 

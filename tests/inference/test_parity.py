@@ -104,3 +104,35 @@ def test_onnx_and_ultralytics_runtimes_agree(tiny_weights):
     # at input size and then rescales; we resample the prototypes once, onto the grid)
     # flip many pixels: agreement is judged on the median, not per mask.
     assert np.median(mask_ious) > 0.75
+
+
+def test_int8_quantisation_keeps_the_head_outputs_close(tiny_weights, tmp_path):
+    import onnxruntime as ort
+
+    from inference.imaging import letterbox, to_tensor
+    from inference.quantize import head_output_nodes, quantize_model
+
+    from .conftest import textured
+
+    _, onnx_path = tiny_weights
+    calibration = []
+    for seed in range(4):
+        path = tmp_path / f"calib{seed}.png"
+        cv2.imwrite(str(path), textured(200, 150, seed))
+        calibration.append(path)
+    # when the model is quantised
+    out = quantize_model(onnx_path, tmp_path / "tiny.int8.onnx", calibration)
+    # then the head's output layers stayed FP32 and the exporter's metadata survived
+    kept = head_output_nodes(onnx_path)
+    assert any("/dfl/" in name for name in kept) and len(kept) < 100
+    int8 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    meta = int8.get_modelmeta().custom_metadata_map
+    assert "names" in meta and meta["quantization"].startswith("int8")
+    # and its outputs stay close to the FP32 model's on a new photo
+    fp32 = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = to_tensor([letterbox(textured(200, 200, 9), IMGSZ)[0]])
+    a, b = fp32.run(None, {"images": x}), int8.run(None, {"images": x})
+    assert a[0].shape == b[0].shape and a[1].shape == b[1].shape
+    scores_a, scores_b = a[0][0, 4:7], b[0][0, 4:7]
+    assert np.abs(scores_a - scores_b).mean() < 0.05
+    assert np.corrcoef(a[1].ravel(), b[1].ravel())[0, 1] > 0.95
