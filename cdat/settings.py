@@ -68,7 +68,13 @@ class Settings(BaseSettings):
     """Import path of a factory `(Settings) -> PhotoAnalyzer`."""
     model_dir: Path = SHIPPED_MODEL_DIR
     onnx_threads: int = Field(default=2, ge=1)
+    """CPU threads of the whole analyzer; with 2+, the damage and part models run side by side."""
     onnx_batch_size: int = Field(default=1, ge=1)
+    damage_conf: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Lowest confidence at which a damage detection is reported."""
+    parts_conf: float = Field(default=0.25, gt=0.0, lt=1.0)
+    """Lowest confidence at which a car part is reported (none found -> `no_vehicle`)."""
+    nms_iou: float = Field(default=0.7, gt=0.0, le=1.0)
 
     # Estimating, total loss and triage (cdat.pipeline.load_policy; cdat/data/CATALOG.md).
     catalog_dir: Path | None = None

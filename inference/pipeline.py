@@ -300,9 +300,11 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
+    damage_cfg = PostprocessConfig(conf=settings.damage_conf, iou=settings.nms_iou)
+    parts_cfg = PostprocessConfig(conf=settings.parts_conf, iou=settings.nms_iou)
     return Analyzer(
-        load_model(settings, "damage", runtime, threads=threads),
-        load_model(settings, "parts", runtime, threads=threads),
+        load_model(settings, "damage", runtime, damage_cfg, threads),
+        load_model(settings, "parts", runtime, parts_cfg, threads),
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,

@@ -253,3 +253,12 @@ def test_a_photo_that_breaks_a_model_fails_alone(scene_settings, monkeypatch):
     assert [r.usable for r in results] == [True, False, True]
     assert results[1].quality_issues[0].code == quality.ANALYSIS_FAILED
     assert len(results[0].damages) == 2 and len(results[2].damages) == 2
+
+
+def test_confidence_thresholds_come_from_settings(scene_settings):
+    # given the scene's scratch (0.6) and hood (0.7) and thresholds between them and the rest
+    strict = scene_settings.model_copy(update={"damage_conf": 0.7, "parts_conf": 0.8})
+    (result,) = build_analyzer(strict).analyze([photo(textured(W, H))])
+    # then only the detections above each model's threshold are reported
+    assert [d.damage_type for d in result.damages] == [DamageType.DENT]
+    assert [p.part for p in result.parts] == [CarPart.FRONT_LEFT_DOOR]
