@@ -84,6 +84,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     assess.set_defaults(handler=_assess)
 
+    from mobile_api.feedback import add_commands as add_feedback_commands
+
+    add_feedback_commands(sub)  # cdat feedback export OUT_DIR
     _add_optional_commands(sub)
     return parser
 

@@ -149,6 +149,7 @@ def rebuilt_body(edited: Json, context: ClaimContext, policy: AssessmentPolicy) 
     body = assessment_body(reprice(edited, context, policy))
     for new_photo, old_photo in zip(body["photos"], edited["photos"], strict=True):
         new_photo["usable"] = old_photo.get("usable", new_photo["usable"])
+        new_photo["reviewed"] = bool(old_photo.get("reviewed"))
         for new, old in zip(new_photo["damages"], old_photo["damages"], strict=True):
             if "review" in old:
                 new["review"] = old["review"]
@@ -234,10 +235,17 @@ def _photo(body: Json, photo_id: str) -> Json:
 
 
 def _damage(body: Json, photo_id: str, index: int) -> Json:
-    damages = _photo(body, photo_id)["damages"]
+    damages = _reviewed(body, photo_id)["damages"]
     if not 0 <= index < len(damages):
         raise NotFound(f"photo {photo_id} has no finding #{index}")
     return damages[index]
+
+
+def _reviewed(body: Json, photo_id: str) -> Json:
+    """The photo, marked as looked at by an adjuster: its damages become training labels."""
+    photo = _photo(body, photo_id)
+    photo["reviewed"] = True
+    return photo
 
 
 def _set(damage: Json, photo: Json, fields: DamageFields, mark: str) -> None:
@@ -276,7 +284,7 @@ def delete_damage(body: Json, photo_id: str, index: int) -> tuple[Json | None, J
 def add_damage(
     body: Json, photo_id: str, fields: DamageFields, shape: Any
 ) -> tuple[Json | None, Json | None]:
-    photo = _photo(body, photo_id)
+    photo = _reviewed(body, photo_id)
     polygon = parse_polygon(shape, int(photo["width"]), int(photo["height"]))
     damage: Json = {"box": _bounds(polygon), "polygon": [list(p) for p in polygon]}
     _set(damage, photo, fields, "added")
