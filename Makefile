@@ -15,11 +15,20 @@ $(VENV)/.installed-dev: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[train,dev]'
 	touch $(VENV)/.installed-serve $@
 
-.PHONY: serve test lint
+# Headless Chromium for the adjuster-workspace browser tests (Debian's package; Playwright
+# drives it, `playwright install` is never run). Needs root or sudo on a fresh machine.
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromium:
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y chromium
+
+.PHONY: serve test lint browser
 serve: $(VENV)/.installed-serve
 	$(VENV)/bin/cdat serve
 
-test: $(VENV)/.installed-dev
+browser: /usr/bin/chromium
+
+test: $(VENV)/.installed-dev /usr/bin/chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
