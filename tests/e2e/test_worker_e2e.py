@@ -108,3 +108,52 @@ def test_killed_worker_job_is_redelivered_and_completes_once(tmp_path: Path) -> 
             )
         assert job.attempts == 2
         assert stored == 1
+
+
+def test_two_workers_on_redis_and_postgres_do_each_job_once(tmp_path: Path) -> None:
+    # given two worker processes sharing Redis and PostgreSQL
+    redis_url = services.fresh_redis()
+    with services.fresh_postgres_database() as database_url:
+        settings = make_settings(
+            tmp_path,
+            database_url=database_url,
+            broker_url=redis_url,
+            analyzer="tests.fakes:build_slow_fake_analyzer",
+        )
+        logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+        with running_service(settings) as (client, rt):
+            workers = [
+                start_worker(settings, log, name) for log, name in zip(logs, "ab", strict=True)
+            ]
+            try:
+                # when four claims are submitted at once
+                job_ids = []
+                for shade in range(4):
+                    claim_id, headers = open_claim(client)
+                    upload(client, claim_id, headers, images.jpeg(color=(shade * 40, 90, 90)))
+                    response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+                    job_ids.append(response.json()["job"]["id"])
+
+                def all_done() -> bool:
+                    with rt.sessions() as session:
+                        states = session.scalars(
+                            select(models.Job.state).where(models.Job.id.in_(job_ids))
+                        ).all()
+                    return all(state == "succeeded" for state in states)
+
+                wait_until(all_done, 120, "four jobs on two workers", logs[0])
+            finally:
+                for worker in workers:
+                    stop_worker(worker)
+            # then every job ran once, and both workers took part
+            with rt.sessions() as session:
+                attempts = session.scalars(
+                    select(models.Job.attempts).where(models.Job.id.in_(job_ids))
+                ).all()
+                stored = session.scalar(
+                    select(func.count()).where(models.AssessmentRecord.job_id.in_(job_ids))
+                )
+        assert sorted(attempts) == [1, 1, 1, 1]
+        assert stored == 4
+        started = [log.read_text().count("assessment started") for log in logs]
+        assert sum(started) == 4 and min(started) >= 1, started
