@@ -228,7 +228,7 @@ def test_reject_needs_a_reason_and_the_policyholder_sees_the_decision(
     assert public["status"] == "rejected"
     assert public["status_reason"] == "Damage predates the policy"
     (event,) = audit_log(runtime, flagged.claim_id)
-    assert event.before == {"status": "needs_review", "reason": event.before["reason"]}
+    assert event.before is not None and event.before["status"] == "needs_review"
     assert event.after == {"status": "rejected", "reason": "Damage predates the policy"}
     # a decided claim can no longer be corrected or decided again: a 409 page says why
     again = post(web, f"{base}/approve", csrf_token=csrf)
