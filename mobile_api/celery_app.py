@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu import pools
 
 from cdat.settings import Settings
 
@@ -59,8 +60,10 @@ def _forget_connections() -> None:
     Celery offers no public call for this (`close()` also unregisters the app), and
     without it a re-configured process keeps publishing to the old broker.
     """
-    if celery._pool is not None:
-        celery._pool.force_close_all()
+    # kombu keeps process-wide pools keyed by broker URL: closing only ours left the closed
+    # pool registered, and a re-configure with the same URL then failed every publish
+    # ("Acquire on closed pool", answered as 503). reset() closes and forgets them all.
+    pools.reset()
     celery._pool = None
     amqp = celery.__dict__.get("amqp")
     if amqp is not None:

@@ -11,7 +11,11 @@ from cdat.claims import ClaimStatus
 from mobile_api import schemas, service
 from mobile_api.routes.deps import RuntimeDep, StaffDep
 
-router = APIRouter(prefix="/v1/adjuster", tags=["adjuster"])
+router = APIRouter(
+    prefix="/v1/adjuster",
+    tags=["adjuster"],
+    responses={code: {"model": schemas.ErrorBody} for code in (401, 403, 404)},
+)
 
 
 @router.get("/claims", response_model=list[schemas.ClaimSummary])
@@ -20,7 +24,8 @@ async def list_claims(
     _: StaffDep,
     status: ClaimStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: an offset past the database's integer range is a 422, not a driver overflow (500).
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[schemas.ClaimSummary]:
     return await run_in_threadpool(service.list_claims, rt, status, limit, offset)
 

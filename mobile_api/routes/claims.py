@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -27,7 +27,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.ErrorBody} for code in (401, 403, 404, 409, 413, 415, 422)
+    code: {"model": schemas.ErrorBody}
+    for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 
 
@@ -118,7 +119,22 @@ async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
     )
 
 
-@router.get("/{claim_id}/photos/{photo_id}", responses=ERRORS)
+PHOTO_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The photo as uploaded (GPS removed for policyholders)",
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in ("image/jpeg", "image/png", "image/webp")
+        },
+    }
+}
+
+
+@router.get(
+    "/{claim_id}/photos/{photo_id}",
+    response_class=Response,
+    responses={**ERRORS, **PHOTO_BYTES},
+)
 async def get_photo(
     claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
 ) -> Response:
@@ -126,7 +142,9 @@ async def get_photo(
     data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
     if not principal.is_staff:
         data = await run_in_threadpool(strip_location, data)
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private"})
+    # nosniff: a polyglot upload (a valid PNG with HTML after it) must never render as a page.
+    headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type=content_type, headers=headers)
 
 
 @router.post(
@@ -162,7 +180,11 @@ def _enqueue(rt: Runtime, job_id: str) -> None:
     "/{claim_id}/assessments/{version}", response_model=schemas.AssessmentPublic, responses=ERRORS
 )
 async def get_assessment(
-    claim_id: str, version: int, rt: RuntimeDep, principal: PrincipalDep
+    claim_id: str,
+    # Bounded: an integer past the database's range is a 422, not a driver overflow (500).
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    rt: RuntimeDep,
+    principal: PrincipalDep,
 ) -> schemas.AssessmentPublic:
     service.authorize_claim(principal, claim_id)
     return await run_in_threadpool(service.assessment_version, rt, claim_id, version)
