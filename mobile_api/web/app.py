@@ -28,7 +28,7 @@ from cdat.errors import CdatError
 from cdat.estimate import OVERRIDABLE
 from cdat.taxonomy import CarPart, DamageType, Severity
 from mobile_api import review
-from mobile_api.errors import NotFound, ValidationFailed, status_for
+from mobile_api.errors import NotFound, RateLimited, ValidationFailed, status_for
 from mobile_api.runtime import Runtime
 from mobile_api.web import queries
 from mobile_api.web import session as websession
@@ -124,6 +124,12 @@ def _routes(web: FastAPI) -> None:
         next: Annotated[str, Form()] = "/adjuster/",
     ) -> Response:
         websession.check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token)
+        client = request.client.host if request.client else "unknown"
+        limiter = request.app.state.parent.state.signin_limiter
+        try:
+            limiter.hit(f"{client}|{email.strip().lower()}", "sign-in attempts")
+        except RateLimited as exc:
+            return _login_form(request, next, email, exc.message, status=429)
         try:
             token = await run_in_threadpool(websession.sign_in, rt, email, password)
         except websession.SignInFailed as exc:
