@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdat.errors import CdatError
@@ -76,6 +77,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": retry_after} if retry_after else None
         field = getattr(exc, "field", None)
         return error_response(status, exc.code, exc.message, field, headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # A restarting or unreachable database is transient: a 503 the app retries, not a 500.
+        message = "the database is unavailable; nothing was changed, retry shortly"
+        headers = {"Retry-After": "5"}
+        return error_response(503, "database_unavailable", message, None, headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -33,6 +33,7 @@ def _upload(service: Service, claim_id: str, headers: dict[str, str], seed: int)
 def refused_uploads(root: Path, rounds: int) -> list[dict[str, Any]]:
     """Upload while the store is broken, each way, `rounds` times; then once it is mended."""
     outcomes: list[dict[str, Any]] = []
+    root.mkdir(parents=True, exist_ok=True)
     with hostile_service(make_settings(root)) as service:
         healthy = service.runtime.blobs
         not_a_dir = root / "not-a-directory"
