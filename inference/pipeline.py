@@ -30,7 +30,7 @@ from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
-from inference.registry import ModelEntry, Registry, Task
+from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
 
 log = logging.getLogger(__name__)
@@ -262,6 +262,10 @@ def load_model(
         entry = registry.promoted_entry(task)
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
+    path = registry.path_of(entry)
+    # A truncated copy or a file swapped under the registry must not serve silently.
+    if runtime == "onnx" and entry.sha256 and sha256_of(path) != entry.sha256:
+        raise ModelUnavailable(f"{task} model {path} does not match its registry checksum")
     threads = threads or settings.onnx_threads
     return SegmentationModel(entry, _runtime(registry, entry, settings, runtime, config, threads))
 

@@ -262,3 +262,10 @@ def test_confidence_thresholds_come_from_settings(scene_settings):
     # then only the detections above each model's threshold are reported
     assert [d.damage_type for d in result.damages] == [DamageType.DENT]
     assert [p.part for p in result.parts] == [CarPart.FRONT_LEFT_DOOR]
+
+
+def test_a_model_file_that_does_not_match_its_checksum_is_refused(scene_settings):
+    model = scene_settings.model_dir / "parts.onnx"
+    model.write_bytes(model.read_bytes() + b"tampered")
+    with pytest.raises(ModelUnavailable, match="parts.*checksum"):
+        build_analyzer(scene_settings)
