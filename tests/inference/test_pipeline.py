@@ -267,5 +267,5 @@ def test_confidence_thresholds_come_from_settings(scene_settings):
 def test_a_model_file_that_does_not_match_its_checksum_is_refused(scene_settings):
     model = scene_settings.model_dir / "parts.onnx"
     model.write_bytes(model.read_bytes() + b"tampered")
-    with pytest.raises(ModelUnavailable, match="parts.*checksum"):
+    with pytest.raises(ModelUnavailable, match=r"parts.*checksum"):
         build_analyzer(scene_settings)
