@@ -383,6 +383,8 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
         "platform": platform.platform(),
+        # A shared machine: the load others put on it is part of the result.
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -400,6 +402,7 @@ def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(cfg: BenchConfig) -> dict[str, Any]:
+    environment_at_start = environment()
     photos = find_photos(cfg.data_root, cfg.limit)
     raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for _ in range(cfg.rounds):
@@ -425,7 +428,10 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-        "environment": environment(),
+        "environment": {
+            **environment_at_start,
+            "load_average_at_end": environment()["load_average_1_5_15"],
+        },
         "photos": {"count": len(photos), "dirs": list(PHOTO_DIRS)},
         "onnx": [onnx[t] for t in cfg.threads],
         "ultralytics": [ultra[t] for t in cfg.threads if t in ultra],
@@ -455,7 +461,11 @@ def run_int8(cfg: BenchConfig, photos: list[Path]) -> dict[str, Any]:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"photos: {report['photos']['count']}  cpu: {report['environment']['cpu']}")
+    env = report["environment"]
+    print(
+        f"photos: {report['photos']['count']}  cpu: {env['cpu']} x{env['cpu_count']}  "
+        f"load avg start {env['load_average_1_5_15']} end {env['load_average_at_end']}"
+    )
     for row in report["onnx"] + report["ultralytics"]:
         if "skipped" in row:
             print(f"  {row['name']}: skipped ({row['skipped']})")
