@@ -65,6 +65,14 @@ def check_photo(
             "(for HEIC, set the camera to 'most compatible')",
             field="files",
         )
+    with warnings.catch_warnings():
+        # Broken EXIF tags warn once each (thousands in a hostile file); the header and
+        # decode checks below are what decide, so the warnings are only noise.
+        warnings.simplefilter("ignore", UserWarning)
+        return _checked(data, filename, kind, max_pixels, min_side)
+
+
+def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: int) -> CheckedPhoto:
     width, height = _header_size(data, filename, max_pixels)
     if min(width, height) < min_side:
         raise ImageTooSmall(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 from PIL import Image
@@ -21,7 +22,8 @@ def strip_location(data: bytes) -> bytes:
     Re-encoding is the price of removing it (JPEG at quality 95), paid only for
     photos that carry a location.
     """
-    with Image.open(io.BytesIO(data)) as image:
+    with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+        warnings.simplefilter("ignore", UserWarning)  # broken EXIF tags warn one by one
         exif = image.getexif()
         if GPS_IFD not in exif:
             return data
