@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -22,6 +24,8 @@ from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
 from mobile_api.web.app import create_web_app
 
+log = logging.getLogger("cdat.api")
+
 
 def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     settings.check_production_ready()
@@ -33,6 +37,10 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
         configure_celery(settings)
         app.state.runtime = active
         metrics.watch(active)
+        # Load the models now, once, rather than on the first request that needs them.
+        missing = await run_in_threadpool(active.try_load_analyzer)
+        if missing:
+            log.warning("serving without models, assessments will fail: %s", missing)
         yield
         if rt is None:
             active.dispose()

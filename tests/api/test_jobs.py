@@ -32,10 +32,15 @@ def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
 
 
 def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
-    client: TestClient, runtime: Runtime
+    settings: Settings, runtime: Runtime
 ) -> None:
-    # given no model is installed
-    runtime.settings.analyzer = "tests.fakes:build_missing_analyzer"
+    # given a service started with no model installed
+    settings.analyzer = "tests.fakes:build_missing_analyzer"
+    with TestClient(create_app(settings, runtime)) as client:
+        check_missing_model_flow(client, runtime)
+
+
+def check_missing_model_flow(client: TestClient, runtime: Runtime) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "no damage model" in ready.json()["checks"]["models"]["detail"]
@@ -49,7 +54,7 @@ def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
     assert claim["progress"]["job"]["error_code"] == "model_unavailable"
     assert "no damage model" in claim["status_reason"]
     assert claim["assessment"] is None
-    # and once a model is installed, a resubmit succeeds
+    # and once a model is installed, a resubmit succeeds without a restart
     runtime.settings.analyzer = "tests.fakes:build_fake_analyzer"
     assess_claim.run(submit(client, claim_id, headers))
     assert client.get(f"/v1/claims/{claim_id}", headers=headers).json()["assessment"] is not None
