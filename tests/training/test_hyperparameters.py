@@ -1,0 +1,44 @@
+"""Hyperparameters: per-task defaults, CLI flags, and the offline AMP decision."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.train import get_args_parser, hyperparameters_from
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _args(*extra: str) -> dict:
+    args = get_args_parser().parse_args(["--config", "c.yaml", *extra])
+    return hyperparameters_from(args).ultralytics_args("damage")
+
+
+def test_damage_defaults_weight_classes_and_flip() -> None:
+    # given no class-weight or flip flag, when damage arguments are built
+    args = hyperparameters_from(get_args_parser().parse_args(["--config", "c.yaml"]))
+    # then damage weighs rare classes up and flips; parts does neither (left/right parts)
+    assert args.ultralytics_args("damage")["cls_pw"] == 0.5
+    assert args.ultralytics_args("damage")["fliplr"] == 0.5
+    assert args.ultralytics_args("parts")["cls_pw"] == 0.0
+    assert args.ultralytics_args("parts")["fliplr"] == 0.0
+
+
+def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
+    assert _args("--cls-pw", "0.25")["cls_pw"] == 0.25
+    assert _args()["amp"] is True and _args("--no-amp")["amp"] is False
+    assert _args()["cache"] is False and _args("--cache")["cache"] is True
+    assert "threads" not in _args("--threads", "2") and "model" not in _args()
+
+
+def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
+    torch = pytest.importorskip("torch")
+    from training.ultra import load_ultralytics
+
+    load_ultralytics()
+    import ultralytics.engine.trainer as trainer
+
+    # when Ultralytics asks whether AMP works for a model on the CPU
+    model = torch.nn.Linear(2, 2)
+    # then our offline check answers without fetching reference weights: no AMP on the CPU
+    assert trainer.check_amp(model) is False
