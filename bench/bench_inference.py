@@ -17,6 +17,8 @@ least 2x faster than Ultralytics predict. Prints a summary and writes JSON::
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_inference.py
     .venv/bin/python bench/bench_inference.py --model-dir /tmp/models --limit 20 \\
         --out bench/results/inference-dev.json
+    python bench/bench_inference.py --gpu-only --limit 176 --damage-pt D.pt --parts-pt P.pt \\
+        --out bench/results/inference-gpu.json      # on a GPU machine
 """
 
 from __future__ import annotations
@@ -340,8 +342,12 @@ def _gpu_ultralytics(cfg: BenchConfig, photos: list[Path], device_name: str) -> 
 
     from inference.imaging import decode_photo
 
-    damage_pt, parts_pt, damage_sz, parts_sz = _pt_paths(cfg)
-    models = [(YOLO(str(damage_pt)), damage_sz), (YOLO(str(parts_pt)), parts_sz)]
+    if cfg.damage_pt and cfg.parts_pt:  # weights straight from training: their own size
+        loaded = [YOLO(str(cfg.damage_pt)), YOLO(str(cfg.parts_pt))]
+        models = [(m, int(m.overrides["imgsz"])) for m in loaded]
+    else:
+        damage_pt, parts_pt, damage_sz, parts_sz = _pt_paths(cfg)
+        models = [(YOLO(str(damage_pt)), damage_sz), (YOLO(str(parts_pt)), parts_sz)]
     images = [decode_photo(p.read_bytes()) for p in photos]
     for model, size in models:
         model.predict(images[: cfg.gpu_batch], imgsz=size, device=0, verbose=False)
@@ -355,6 +361,8 @@ def _gpu_ultralytics(cfg: BenchConfig, photos: list[Path], device_name: str) -> 
         "available": True,
         "runtime": "ultralytics-cuda-fp16",
         "device": device_name,
+        "imgsz": [size for _, size in models],
+        "photos": len(images),
         "batch": cfg.gpu_batch,
         "photos_per_s": round(len(images) / elapsed, 1),
     }
@@ -503,8 +511,25 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-ultralytics", action="store_true")
     parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
     parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
+    parser.add_argument(
+        "--gpu-only",
+        action="store_true",
+        help="only the batched GPU throughput (a GPU machine, e.g. right after training there)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "inference.json")
     return parser
+
+
+def run_gpu_only(cfg: BenchConfig) -> dict[str, Any]:
+    photos = find_photos(cfg.data_root, cfg.limit)
+    return {
+        "benchmark": "inference-gpu",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "environment": environment(),
+        "photos": {"count": len(photos), "dirs": list(PHOTO_DIRS)},
+        "gpu": in_worker(gpu_worker, cfg, photos),
+    }
 
 
 def main(args: argparse.Namespace) -> int:
@@ -525,11 +550,14 @@ def main(args: argparse.Namespace) -> int:
     from cdat.errors import CdatError
 
     try:
-        report = run(cfg)
+        report = run_gpu_only(cfg) if args.gpu_only else run(cfg)
     except CdatError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    print_report(report)
+    if args.gpu_only:
+        print(f"gpu: {report['gpu']}")
+    else:
+        print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
