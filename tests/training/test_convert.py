@@ -148,3 +148,27 @@ def test_real_data_sets_convert_without_leakage(config: str) -> None:
     assert all(rec.image.is_file() for rec in records[:50])
     mapped = [inst for rec in records for inst in rec.instances]
     assert all(0.0 <= v <= 1.0 for _, poly in mapped[:500] for v in poly)
+
+
+def test_cardd_config_reads_cardd_layout(tmp_path: Path) -> None:
+    from .conftest import make_coco
+
+    # given a generated set laid out and named as the CarDD COCO release
+    made = make_coco(tmp_path / "gen", {"train": 2, "val": 1, "test": 1}, copies=1)
+    root = tmp_path / "data" / "CarDD_COCO"
+    (root / "annotations").mkdir(parents=True)
+    names = ["dent", "scratch", "crack", "glass shatter", "lamp broken", "tire flat"]
+    for split in ("train", "val", "test"):
+        (made / "images" / split).rename(root / f"{split}2017")
+        coco = json.loads((made / f"{split}.json").read_text())
+        coco["categories"] = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
+        (root / "annotations" / f"instances_{split}2017.json").write_text(json.dumps(coco))
+    # when the shipped CarDD training config converts it, with nothing but the data root
+    cfg = load_training_config(REPO_ROOT / "datasets" / "damage-with-cardd.yaml", tmp_path / "data")
+    cardd = next(d for d in cfg.datasets if d.name == "cardd")
+    records = read_dataset(cardd)
+    # then every photo is read, in its published split, with classes mapped into the taxonomy
+    assert sorted(r.source_split for r in records) == ["test", "train", "train", "val"]
+    mapped = {name for r in records for name, _ in r.instances}
+    assert mapped and mapped <= {"moderate-dent", "minor-scratch", "moderate-crack"}
+    assert "severe-glass_shatter" in cfg.classes and "minor-dent" in cfg.classes
