@@ -32,6 +32,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,23 @@ class Hyperparameters:
         return args
 
 
-OPTIONAL_TYPES = {"time": float, "fliplr": float, "cls_pw": float, "threads": int}
+def fraction(text: str) -> float:
+    """A value in [0, 1], refused at the command line rather than deep in Ultralytics."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
+    "time": float,
+    "fliplr": fraction,
+    "cls_pw": fraction,
+    "threads": int,
+}
 """Types of the fields whose default is None."""
 
 

@@ -42,3 +42,15 @@ def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
     model = torch.nn.Linear(2, 2)
     # then our offline check answers without fetching reference weights: no AMP on the CPU
     assert trainer.check_amp(model) is False
+
+
+@pytest.mark.parametrize("flag", ["--cls-pw", "--fliplr"])
+@pytest.mark.parametrize("value", ["2", "-0.1", "half"])
+def test_out_of_range_fraction_is_a_command_line_error(
+    flag: str, value: str, capsys: pytest.CaptureFixture
+) -> None:
+    # when a fraction outside [0, 1] is given, then argparse refuses it before any work
+    with pytest.raises(SystemExit) as exited:
+        get_args_parser().parse_args(["--config", "c.yaml", flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
