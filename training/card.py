@@ -44,6 +44,14 @@ def _goals(task: str, report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _effective(hp: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The run's hyperparameters with per-task defaults (None in the record) resolved."""
+    from training.train import Hyperparameters
+
+    resolved = Hyperparameters(**hp).ultralytics_args(run["task"])
+    return {k: resolved.get(k, v) if v is None else v for k, v in hp.items()}
+
+
 def render_card(model: Path, run: dict[str, Any], report: dict[str, Any], notes: str) -> str:
     hp = run["hyperparameters"]
     lines = [
@@ -61,7 +69,7 @@ def render_card(model: Path, run: dict[str, Any], report: dict[str, Any], notes:
         run["command"],
         "```",
         "",
-        "Hyperparameters: " + ", ".join(f"{k}={v}" for k, v in hp.items()) + ".",
+        "Hyperparameters: " + ", ".join(f"{k}={v}" for k, v in _effective(hp, run).items()) + ".",
         "",
         *_data_section(Path(run["config"])),
         *_goals(run["task"], report),
