@@ -94,6 +94,43 @@ class CarPart(str, Enum):
     def is_painted_panel(self) -> bool:
         return not (self.is_glass or self.is_lamp or self is CarPart.WHEEL)
 
+    @property
+    def family(self) -> PartFamily:
+        return _FAMILY_OF[self]
+
+
+class PartFamily(str, Enum):
+    """What a part is, whatever its side: how close-up labels name parts ("a door")."""
+
+    HOOD = "hood"
+    BUMPER = "bumper"
+    DOOR = "door"
+    LIGHT = "light"
+    GLASS = "glass"
+    BOOT = "boot"
+    """Trunk lid or tailgate."""
+    MIRROR = "mirror"
+    WHEEL = "wheel"
+    UNLISTED_PANEL = "unlisted_panel"
+    """A panel the part model does not segment (fender, quarter panel, pillar, sill):
+    damage there is an adjuster's to place, never priced as a neighbouring part."""
+
+
+def _family(part: CarPart) -> PartFamily:
+    if part.is_glass:
+        return PartFamily.GLASS
+    if part.is_lamp:
+        return PartFamily.LIGHT
+    for family in (PartFamily.BUMPER, PartFamily.DOOR, PartFamily.MIRROR):
+        if part.value.endswith(family.value):
+            return family
+    if part in (CarPart.TRUNK, CarPart.TAILGATE):
+        return PartFamily.BOOT
+    return PartFamily(part.value)  # hood, wheel
+
+
+_FAMILY_OF = {part: _family(part) for part in CarPart}
+
 
 DAMAGE_CLASSES: tuple[tuple[DamageType, Severity], ...] = tuple(
     (damage, severity) for damage in DamageType for severity in Severity

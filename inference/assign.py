@@ -1,9 +1,12 @@
 """Damage -> car part, by mask overlap on the shared analysis grid.
 
-A damage belongs to the part whose mask it overlaps most. Coverage is the share of
-that part's visible area the damage covers. A damage whose overlap with every part
-is below `min_overlap` of its own area lies on no visible part (`part=None`) and is
-kept for the adjuster rather than guessed.
+A damage belongs to the part whose mask it overlaps most, when that part holds at least
+`min_overlap` of the damage. Below that the damage lies mostly on a panel the part model
+does not segment (a fender or quarter panel beside the wheel, a pillar, a sill): it is
+kept as an *unlisted panel* (`part=None`) for the adjuster, never priced as the part next
+to it. A wheel needs more (`min_wheel_overlap`): a crumpled corner reaches into the wheel
+arch, and pricing it as a new wheel is the costliest wrong line.
+Coverage is the share of the assigned part's visible area that the damage covers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,26 @@ from dataclasses import replace
 import numpy as np
 
 from cdat.findings import DamageInstance, PartInstance
+from cdat.taxonomy import CarPart
+
+MIN_OVERLAP = 0.3
+MIN_WHEEL_OVERLAP = 0.6
+
+
+def region_part(
+    overlap: np.ndarray,
+    region_area: float,
+    parts: tuple[CarPart, ...],
+    min_overlap: float = MIN_OVERLAP,
+    min_wheel_overlap: float = MIN_WHEEL_OVERLAP,
+) -> int | None:
+    """Index of the part a region lies on, from its overlap (pixels) with each part;
+    None for an unlisted panel."""
+    if region_area <= 0 or not len(parts):
+        return None
+    best = int(overlap.argmax())
+    need = min_wheel_overlap if parts[best] is CarPart.WHEEL else min_overlap
+    return best if overlap[best] >= need * region_area else None
 
 
 def assign_parts(
@@ -20,7 +43,6 @@ def assign_parts(
     damage_masks: np.ndarray,
     parts: tuple[PartInstance, ...],
     part_masks: np.ndarray,
-    min_overlap: float = 0.05,
 ) -> tuple[DamageInstance, ...]:
     """Fill `part` and `part_coverage` of each damage; masks are (N, gh, gw) bool."""
     if not damages:
@@ -32,10 +54,11 @@ def assign_parts(
     overlap = dmg @ prt.T  # (damages, parts) pixel counts
     damage_area = dmg.sum(1)
     part_area = prt.sum(1)
+    labels = tuple(p.part for p in parts)
     out = []
     for i, damage in enumerate(damages):
-        j = int(overlap[i].argmax())
-        if damage_area[i] == 0 or overlap[i, j] < min_overlap * damage_area[i]:
+        j = region_part(overlap[i], float(damage_area[i]), labels)
+        if j is None:
             out.append(replace(damage, part=None, part_coverage=0.0))
             continue
         coverage = float(overlap[i, j] / max(part_area[j], 1.0))

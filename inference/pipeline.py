@@ -32,6 +32,7 @@ from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
+from inference.severity import SeverityModel
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,12 @@ class Analyzer:
         w, h = photo.width, photo.height
         d_raw, p_raw = d_raw.rescaled(*photo.scale), p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
-        damages = damage_instances(self.damage, d_raw, w, h)
+        assert photo.image is not None  # only photos with an image are segmented
+        damages = damage_instances(self.damage, d_raw, photo.image, w, h)
         damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)
-        photo.issues += quality.check_vehicle(len(parts), len(damages))
+        photo.issues += quality.check_vehicle(
+            len(parts), len(damages), p_raw.best_score, self.quality
+        )
         photo.timings["postprocess_ms"] = _ms(started)
         photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=damages, parts=parts)
 
@@ -267,7 +271,12 @@ def load_model(
     if runtime == "onnx" and entry.sha256 and sha256_of(path) != entry.sha256:
         raise ModelUnavailable(f"{task} model {path} does not match its registry checksum")
     threads = threads or settings.onnx_threads
-    return SegmentationModel(entry, _runtime(registry, entry, settings, runtime, config, threads))
+    severity = None
+    if entry.severity_model:
+        severity = SeverityModel.load(registry.model_dir / entry.severity_model)
+    return SegmentationModel(
+        entry, _runtime(registry, entry, settings, runtime, config, threads), severity
+    )
 
 
 def _runtime(

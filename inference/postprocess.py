@@ -45,14 +45,18 @@ class RawDetections:
     class_ids: np.ndarray
     masks: np.ndarray
     """(N, gh, gw) bool on `grid_shape(width, height)`."""
+    best_score: float = 0.0
+    """The highest class score anywhere in the photo, kept or not: faint evidence that
+    something the model knows is there (a car part seen too close to name with confidence)."""
 
     @classmethod
-    def empty(cls, grid: tuple[int, int]) -> RawDetections:
+    def empty(cls, grid: tuple[int, int], best_score: float = 0.0) -> RawDetections:
         return cls(
             np.zeros((0, 4), np.float32),
             np.zeros(0, np.float32),
             np.zeros(0, np.int64),
             np.zeros((0, *grid), bool),
+            best_score,
         )
 
     def __len__(self) -> int:
@@ -63,7 +67,9 @@ class RawDetections:
         if sx == 1.0 and sy == 1.0:
             return self
         factors = np.array([sx, sy, sx, sy], np.float32)
-        return RawDetections(self.boxes * factors, self.scores, self.class_ids, self.masks)
+        return RawDetections(
+            self.boxes * factors, self.scores, self.class_ids, self.masks, self.best_score
+        )
 
 
 def grid_shape(width: int, height: int, side: int = GRID_SIDE) -> tuple[int, int]:
@@ -130,14 +136,16 @@ def decode(
     grid = grid_shape(box.width, box.height)
     if is_end2end(output0[None], nm):
         found = _candidates_end2end(output0, cfg)
+        best = float(output0[:, 4].max(initial=0.0))
     else:
         found = _candidates_classic(output0, nm, cfg)
+        best = float(output0[4 : output0.shape[0] - nm].max(initial=0.0))
     if found is None:
-        return RawDetections.empty(grid)
+        return RawDetections.empty(grid, best)
     xyxy, scores, class_ids, coeffs = found
     masks = _masks_on_grid(coeffs, protos, xyxy, box, grid)
     boxes = box.to_original(xyxy.astype(np.float32))
-    return RawDetections(boxes, scores.astype(np.float32), class_ids.astype(np.int64), masks)
+    return RawDetections(boxes, scores.astype(np.float32), class_ids.astype(np.int64), masks, best)
 
 
 def _masks_on_grid(

@@ -40,6 +40,8 @@ class QualityConfig:
     """Share of crushed-black / blown-white pixels that flags exposure on its own."""
     nothing_visible_std: float = 4.0
     """A photo this flat (all black, all white, one colour) shows nothing: blocking."""
+    vehicle_evidence_score: float = 0.05
+    """A car-part score this high, under the reporting threshold, still shows a vehicle."""
     duplicate_max_bits: int = 6
     """Hamming distance (of 64) at or below which two photos count as the same photo."""
 
@@ -133,15 +135,24 @@ def check_exposure(gray: np.ndarray, cfg: QualityConfig) -> list[QualityIssue]:
     return []
 
 
-def check_vehicle(num_parts: int, num_damages: int) -> list[QualityIssue]:
-    """No car part found: blocking unless damage was seen (a close-up is still evidence)."""
+def check_vehicle(
+    num_parts: int,
+    num_damages: int,
+    part_evidence: float = 0.0,
+    config: QualityConfig | None = None,
+) -> list[QualityIssue]:
+    """No car part found: blocking only when nothing says a vehicle is there. Damage is
+    such evidence, and so is a part the model half-recognises (`part_evidence`, its best
+    score under the reporting threshold): a close-up of a panel is a photo of a vehicle."""
     if num_parts:
         return []
-    if num_damages:
+    evidence = (config or QualityConfig()).vehicle_evidence_score
+    if num_damages or part_evidence >= evidence:
+        seen = "Damage is visible" if num_damages else "A vehicle is visible"
         return [
             issue(
                 NO_PART_VISIBLE,
-                "Damage is visible but not which part of the vehicle it is on.",
+                f"{seen} but not which part of the vehicle it is on.",
                 "Step back so the whole panel around the damage is in the photo.",
             )
         ]

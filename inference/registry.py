@@ -25,10 +25,20 @@ Task = Literal["damage", "parts"]
 TASKS: tuple[Task, ...] = ("damage", "parts")
 REGISTRY_FILE = "registry.json"
 GATE_METRICS: dict[str, tuple[str, ...]] = {
-    "damage": ("mask_map50", "severity_accuracy"),
-    "parts": ("mask_map50",),
+    "damage": ("type_mask_map50", "damage_recall_iou30", "severity_balanced_accuracy"),
+    "parts": ("mask_map50", "closeup_part_accuracy"),
 }
 """Metrics a candidate may not be worse on than the promoted model (held-out test split)."""
+EXTRA_METRICS = (
+    "type_box_map50",
+    "type_mask_map50",
+    "damage_recall_iou30",
+    "severity_accuracy",
+    "severity_balanced_accuracy",
+    "severity_matched",
+    "closeup_part_accuracy",
+)
+"""Registry metric names beside mAP, where measured (the gate and the model cards use them)."""
 
 
 class PromotionRefused(RegistryError):
@@ -53,6 +63,11 @@ class ModelEntry:
     created_at: str = ""
     card: str = ""
     """Model card path relative to the model directory."""
+    severity_model: str = ""
+    """Damage models whose classes are types: the severity stage's JSON, relative to the
+    model directory (inference/severity.py)."""
+    init: dict[str, str] = field(default_factory=dict)
+    """The weights training started from: path, sha256, origin, licence."""
 
 
 @dataclass

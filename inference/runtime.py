@@ -21,6 +21,7 @@ from inference.errors import InferenceError, ModelUnavailable
 from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
 from inference.registry import ModelEntry
+from inference.severity import SeverityModel, severity_features
 
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -107,8 +108,14 @@ class OnnxRuntime:
         return results
 
 
-def damage_class(name: str) -> tuple[DamageType, Severity]:
-    """A damage model class name -> (type, severity); tolerant of data-set spellings."""
+DamageLabel = DamageType | tuple[DamageType, Severity]
+
+
+def damage_class(name: str) -> DamageLabel:
+    """A damage model class name -> its type (severity assessed apart) or, for models
+    whose classes pair them, (type, severity); tolerant of data-set spellings."""
+    if name in DamageType._value2member_map_:
+        return DamageType(name)
     try:
         return parse_damage_class(name)
     except ValueError:
@@ -124,6 +131,8 @@ class SegmentationModel:
 
     entry: ModelEntry
     runtime: Runtime
+    severity: SeverityModel | None = None
+    """The severity stage, for a damage model whose classes are types only."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -139,6 +148,12 @@ class SegmentationModel:
                 self._labels = [CarPart(n) for n in self.entry.classes]
         except ValueError as exc:
             raise ModelUnavailable(f"model {self.entry.id} has an unknown class: {exc}") from exc
+        typed_only = any(isinstance(label, DamageType) for label in self._labels)
+        if self.entry.task == "damage" and typed_only and self.severity is None:
+            raise ModelUnavailable(
+                f"damage model {self.entry.id} detects types only and needs its severity "
+                "stage (the registry entry's severity_model)"
+            )
 
     @property
     def version(self) -> str:
@@ -169,11 +184,21 @@ def part_instances(model: SegmentationModel, raw: RawDetections, width: int, hei
     )
 
 
-def damage_instances(model: SegmentationModel, raw: RawDetections, width: int, height: int):
-    """Unassigned damage instances (part filled in later by `inference.assign`)."""
+def damage_instances(
+    model: SegmentationModel, raw: RawDetections, image: np.ndarray, width: int, height: int
+):
+    """Unassigned damage instances (part filled in later by `inference.assign`); `image`
+    is the analysed view of the photo, which the severity stage looks at."""
     out = []
     for i in range(len(raw)):
-        damage_type, severity = model.label(int(raw.class_ids[i]))
+        label = model.label(int(raw.class_ids[i]))
+        if isinstance(label, DamageType):
+            assert model.severity is not None  # checked when the model was loaded
+            damage_type = label
+            features = severity_features(image, raw.masks[i], damage_type)
+            severity = model.severity.predict(features)[0]
+        else:
+            damage_type, severity = label
         out.append(
             DamageInstance(
                 damage_type=damage_type,

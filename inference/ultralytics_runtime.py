@@ -71,9 +71,12 @@ def _convert(prediction, image: np.ndarray) -> RawDetections:
         # masks.data is on the letterboxed input; the grid has the photo's aspect ratio
         data = prediction.masks.data[None].float()
         masks = (scale_masks(data, grid)[0] > 0.5).cpu().numpy()
+    scores = boxes.conf.cpu().numpy().astype(np.float32)
+    # Ultralytics drops what is under its threshold: the best kept score is a lower bound.
     return RawDetections(
         boxes.xyxy.cpu().numpy().astype(np.float32),
-        boxes.conf.cpu().numpy().astype(np.float32),
+        scores,
         boxes.cls.cpu().numpy().astype(np.int64),
         masks,
+        float(scores.max()),
     )

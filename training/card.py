@@ -16,7 +16,17 @@ from training.dataconfig import load_training_config
 from training.errors import TrainingError
 from training.evaluate import report_markdown
 
-GOALS = {"damage": {"mask_map50": 0.60, "severity_accuracy": 0.80}, "parts": {"mask_map50": 0.80}}
+GOALS = {
+    "damage": {
+        "type_box_map50": 0.50,
+        "type_mask_map50": 0.45,
+        "damage_recall_iou30": 0.80,
+        "severity_accuracy": 0.80,
+        "severity_balanced_accuracy": 0.60,
+        "severity_matched": 100,
+    },
+    "parts": {"mask_map50": 0.85, "closeup_part_accuracy": 0.70},
+}
 """Held-out test goals the project set for a shippable model."""
 
 
@@ -38,10 +48,24 @@ def _goals(task: str, report: dict[str, Any]) -> list[str]:
     lines += ["| metric | goal | reached | met |", "| --- | --- | --- | --- |"]
     for metric, goal in GOALS[task].items():
         value = report.get(metric)
-        shown = "n/a" if value is None else f"{value:.3f}"
+        shown = "n/a" if value is None else f"{value:.3f}".rstrip("0").rstrip(".")
         met = "yes" if value is not None and value >= goal else "**no**"
-        lines.append(f"| {metric} | {goal:.2f} | {shown} | {met} |")
+        lines.append(f"| {metric} | {goal:g} | {shown} | {met} |")
     return [*lines, ""]
+
+
+def _init_section(run: dict[str, Any]) -> list[str]:
+    init = run.get("init") or {"path": "none", "origin": "from scratch", "licence": "none"}
+    lines = ["## Initial weights", ""]
+    if init["path"] == "none":
+        return [*lines, "Trained from random weights (no pretrained start).", ""]
+    return [
+        *lines,
+        f"- file: `{Path(init['path']).name}` (sha256 `{init.get('sha256', '')[:16]}...`)",
+        f"- origin: {init['origin']}",
+        f"- licence: {init['licence']}",
+        "",
+    ]
 
 
 def _effective(hp: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
@@ -58,8 +82,13 @@ def render_card(model: Path, run: dict[str, Any], report: dict[str, Any], notes:
         f"# Model card: `{model.name}`",
         "",
         f"Task: **{run['task']}** instance segmentation ({len(run['classes'])} classes). "
-        f"Architecture: `{hp['model']}` trained from scratch (no pretrained weights), "
-        f"input {report['imgsz']}x{report['imgsz']}, exported to ONNX (opset 17, dynamic batch).",
+        f"Architecture: `{hp['model']}`, "
+        + (
+            "fine-tuned from pretrained weights (below), "
+            if run.get("init", {}).get("path", "none") != "none"
+            else "trained from scratch, "
+        )
+        + f"input {report['imgsz']}x{report['imgsz']}, exported to ONNX (opset 17, dynamic batch).",
         "",
         "Classes, in output order: " + ", ".join(f"`{c}`" for c in run["classes"]) + ".",
         "",
@@ -71,6 +100,7 @@ def render_card(model: Path, run: dict[str, Any], report: dict[str, Any], notes:
         "",
         "Hyperparameters: " + ", ".join(f"{k}={v}" for k, v in _effective(hp, run).items()) + ".",
         "",
+        *_init_section(run),
         *_data_section(Path(run["config"])),
         *_goals(run["task"], report),
         f"## Metrics on the `{report['split']}` split (this ONNX file)",

@@ -125,10 +125,15 @@ def onnx_facts(path: Path) -> tuple[list[str], int, str]:
 def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]]:
     if report_path is None:
         return {}, []
+    from inference.registry import EXTRA_METRICS
+
     report = json.loads(report_path.read_text())
-    keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", "severity_accuracy")
+    keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS)
     metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
     metrics.update(split=report["split"], per_class=report["per_class"])
+    for detail in ("per_source", "map50_per_source", "closeup_per_family"):
+        if detail in report:
+            metrics[detail] = report[detail]
     if "severity_confusion" in report:
         metrics["severity_confusion"] = report["severity_confusion"]
     baseline = report.get("baseline")
@@ -163,6 +168,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         shutil.copyfile(source, target)
     metrics, _ = _report_metrics(args.report)
     run = _run_facts(args.run)
+    severity = _copy_beside(args.severity, registry.model_dir, "severity model")
     if run and run.get("task") != args.task:
         raise CdatError(f"run {args.run} trained a {run.get('task')} model, not {args.task}")
     stem = args.id or registry.next_id(args.task, source.stem)
@@ -181,6 +187,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         command=args.command or run.get("command", ""),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         card=_card(args.card, registry.model_dir),
+        severity_model=severity,
+        init=run.get("init", {}),
     )
     registry.register(entry)
     registry.save()
@@ -189,15 +197,20 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def _card(card: Path | None, model_dir: Path) -> str:
-    if card is None:
+    return _copy_beside(card, model_dir, "model card")
+
+
+def _copy_beside(path: Path | None, model_dir: Path, what: str) -> str:
+    """A file the entry names, relative to the model directory (copied in when outside)."""
+    if path is None:
         return ""
-    if not card.is_file():
-        raise CdatError(f"no such model card: {card}")
+    if not path.is_file():
+        raise CdatError(f"no such {what}: {path}")
     try:
-        return str(card.resolve().relative_to(model_dir.resolve()))
+        return str(path.resolve().relative_to(model_dir.resolve()))
     except ValueError:
-        shutil.copyfile(card, model_dir / card.name)
-        return card.name
+        shutil.copyfile(path, model_dir / path.name)
+        return path.name
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -224,6 +237,12 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("--report", type=Path, default=None, help="cdat evaluate's report.json")
     reg.add_argument("--run", type=Path, default=None, help="training run folder")
     reg.add_argument("--card", type=Path, default=None, help="model card (Markdown)")
+    reg.add_argument(
+        "--severity",
+        type=Path,
+        default=None,
+        help="severity stage JSON of a type-level damage model (python -m training.severity)",
+    )
     reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
     reg.add_argument("--licence", default=None)

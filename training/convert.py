@@ -27,11 +27,13 @@ from pathlib import Path
 
 import yaml
 
+from training.closeup_crops import write_crops
 from training.dataconfig import (
     SPLITS,
     DatasetConfig,
     TrainingConfig,
     check_data_present,
+    detector_class,
     load_training_config,
 )
 from training.errors import DatasetError, TrainingError
@@ -47,6 +49,8 @@ class Record:
     image: Path
     source_split: str
     instances: list[tuple[str, Polygon]] = field(default_factory=list)
+    untyped_damage: bool = False
+    """Holds a class of the config's `skip_images_with`: left out of every split."""
 
     @property
     def group(self) -> str:
@@ -121,6 +125,7 @@ def read_coco(ds: DatasetConfig, split: str) -> list[Record]:
             if name is None:
                 raise DatasetError(f"{src.annotations}: unknown category_id {ann['category_id']}")
             target = _map_class(ds, name, str(src.annotations))
+            rec.untyped_damage |= name in ds.skip_images_with
             polygon = _coco_polygon(ann, img["width"], img["height"])
             if target is not None and polygon is not None:
                 rec.instances.append((target, polygon))
@@ -166,6 +171,7 @@ def read_yolo(ds: DatasetConfig, split: str) -> list[Record]:
             except (ValueError, IndexError):
                 raise DatasetError(f"{label}:{n}: bad YOLO label line {line[:60]!r}") from None
             target = _map_class(ds, name, str(label))
+            rec.untyped_damage |= name in ds.skip_images_with
             polygon = _yolo_polygon(values)
             if target is not None and polygon is not None:
                 rec.instances.append((target, polygon))
@@ -210,12 +216,15 @@ def _link(src: Path, dst: Path) -> None:
         dst.write_bytes(src.read_bytes())
 
 
-def _label_text(rec: Record, class_ids: dict[str, int]) -> str:
-    rows = [
-        " ".join([str(class_ids[name])] + [f"{v:.6f}" for v in poly])
-        for name, poly in rec.instances
-    ]
-    return "\n".join(rows) + ("\n" if rows else "")
+def _label_text(rec: Record, class_ids: dict[str, int]) -> tuple[str, str]:
+    """The YOLO label file and its severity sidecar (one severity or '-' a line)."""
+    rows, severities = [], []
+    for name, poly in rec.instances:
+        model_class, severity = detector_class(name, list(class_ids))
+        rows.append(" ".join([str(class_ids[model_class])] + [f"{v:.6f}" for v in poly]))
+        severities.append(severity or "-")
+    end = "\n" if rows else ""
+    return "\n".join(rows) + end, "\n".join(severities) + end
 
 
 def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
@@ -224,8 +233,9 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
     counts: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
     images: Counter[str] = Counter()
     groups: dict[str, set[str]] = {s: set() for s in SPLITS}
+    skipped: Counter[str] = Counter()
     for split in SPLITS:
-        for sub in ("images", "labels"):
+        for sub in ("images", "labels", "severity"):
             (out / sub / split).mkdir(parents=True, exist_ok=True)
     for ds in cfg.datasets:
         records = read_dataset(ds)
@@ -235,11 +245,31 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
         for rec in records:
             if not rec.image.is_file():
                 raise DatasetError(f"{ds.name}: image listed but missing: {rec.image}")
+            if rec.untyped_damage:
+                skipped[ds.name] += 1
+                continue
             split = split_of[rec.group]
             stem = f"{ds.name}__{rec.image.stem}"
             _link(rec.image, out / "images" / split / f"{stem}{rec.image.suffix}")
-            (out / "labels" / split / f"{stem}.txt").write_text(_label_text(rec, class_ids))
-            counts[split].update(name for name, _ in rec.instances)
+            labels, severities = _label_text(rec, class_ids)
+            (out / "labels" / split / f"{stem}.txt").write_text(labels)
+            (out / "severity" / split / f"{stem}.txt").write_text(severities)
+            counts[split].update(detector_class(n, cfg.classes)[0] for n, _ in rec.instances)
+            if split == "train" and ds.closeup_crops:
+                crops = write_crops(
+                    rec.image,
+                    rec.instances,
+                    ds.closeup_crops,
+                    stem,
+                    out / "images" / "train",
+                )
+                for crop, instances in crops:
+                    crop_rec = Record(ds.name, crop, "train", instances)
+                    labels, severities = _label_text(crop_rec, class_ids)
+                    (out / "labels" / "train" / f"{crop.stem}.txt").write_text(labels)
+                    (out / "severity" / "train" / f"{crop.stem}.txt").write_text(severities)
+                    counts["train"].update(detector_class(n, cfg.classes)[0] for n, _ in instances)
+                    images["train"] += 1
             images[split] += 1
             groups[split].add(rec.group)
     data = {
@@ -255,6 +285,7 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
         "seed": seed,
         "images": dict(images),
         "instances": {s: dict(sorted(c.items())) for s, c in counts.items()},
+        "skipped_untyped_images": dict(skipped),
         "groups": {s: sorted(g) for s, g in groups.items()},
         "datasets": [
             {"name": d.name, "licence": d.licence, "attribution": d.attribution}

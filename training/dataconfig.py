@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 import yaml
 
-from cdat.taxonomy import CarPart, damage_class_name, parse_damage_class
+from cdat.taxonomy import CarPart, DamageType, damage_class_name, parse_damage_class
 from training.errors import DatasetConfigError, DatasetError
 
 Task = Literal["damage", "parts"]
 SPLITS = ("train", "val", "test")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DAMAGE_TYPE_NAMES = tuple(d.value for d in DamageType)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class DatasetConfig:
     """None: keep the source splits; else fractions of source groups per split."""
     yolo_names: list[str] = field(default_factory=list)
     card: str = ""
+    closeup_crops: int = 0
+    """Close-up crops added per train photo (training/closeup_crops.py)."""
+    skip_images_with: frozenset[str] = frozenset()
+    """Source classes whose photos are left out whole: their damage is outlined but
+    not typed, so keeping the photo would teach the model that damage is background."""
 
 
 @dataclass(frozen=True)
@@ -106,14 +112,27 @@ def check_project_class(name: str, task: Task) -> str:
         except ValueError:
             allowed = ", ".join(p.value for p in CarPart)
             raise ValueError(f"unknown car part {name!r} (allowed: {allowed})") from None
+    if name in DAMAGE_TYPE_NAMES:
+        return name
     try:
         damage, severity = parse_damage_class(name)
     except ValueError:
         raise ValueError(
-            f"unknown damage class {name!r} (expected '<severity>-<type>', "
-            "e.g. 'minor-dent'; see cdat.taxonomy)"
+            f"unknown damage class {name!r} (expected a damage type such as 'dent', or "
+            "'<severity>-<type>' such as 'minor-dent'; see cdat.taxonomy)"
         ) from None
     return damage_class_name(damage, severity)
+
+
+def detector_class(name: str, classes: list[str]) -> tuple[str, str | None]:
+    """A mapped source class -> (model class, labelled severity or None).
+
+    A type-level damage model learns `dent` from a source labelled `minor-dent`; the
+    severity is kept beside the label for the severity stage."""
+    if name in classes or "-" not in name:
+        return name, (name.partition("-")[0] if "-" in name else None)
+    damage, severity = parse_damage_class(name)
+    return damage.value, severity.value
 
 
 def _classes(raw: dict[str, Any], task: Task, path: Path) -> dict[str, str | None]:
@@ -189,7 +208,28 @@ def load_dataset_config(path: Path, data_root: Path | None = None) -> DatasetCon
         resplit=_resplit(raw, path),
         yolo_names=[str(n) for n in names],
         card=str(raw.get("card", "")),
+        skip_images_with=_skip_images_with(raw, path),
+        closeup_crops=_closeup_crops(raw, path),
     )
+
+
+def _closeup_crops(raw: dict[str, Any], path: Path) -> int:
+    value = raw.get("closeup_crops", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16:
+        raise DatasetConfigError(
+            path, "closeup_crops", f"must be a whole number 0-16, got {value!r}"
+        )
+    return value
+
+
+def _skip_images_with(raw: dict[str, Any], path: Path) -> frozenset[str]:
+    value = raw.get("skip_images_with", [])
+    if not isinstance(value, list):
+        raise DatasetConfigError(path, "skip_images_with", "must be a list of source classes")
+    unknown = {str(v) for v in value} - set(map(str, raw.get("classes", {})))
+    if unknown:
+        raise DatasetConfigError(path, "skip_images_with", f"not source classes: {sorted(unknown)}")
+    return frozenset(str(v) for v in value)
 
 
 def taxonomy_order(names: set[str], task: Task) -> list[str]:
@@ -198,7 +238,7 @@ def taxonomy_order(names: set[str], task: Task) -> list[str]:
         return [p.value for p in CarPart if p.value in names]
     from cdat.taxonomy import DAMAGE_CLASSES
 
-    ordered = [damage_class_name(d, s) for d, s in DAMAGE_CLASSES]
+    ordered = [*DAMAGE_TYPE_NAMES, *(damage_class_name(d, s) for d, s in DAMAGE_CLASSES)]
     return [n for n in ordered if n in names]
 
 
@@ -226,7 +266,8 @@ def load_training_config(path: Path, data_root: Path | None = None) -> TrainingC
                 check_project_class(str(name), task)
             except ValueError as exc:
                 raise DatasetConfigError(path, "classes", str(exc)) from None
-        missing = mapped - set(classes)
+        listed = [str(c) for c in classes]
+        missing = {detector_class(c, listed)[0] for c in mapped} - set(listed)
         if missing:
             raise DatasetConfigError(path, "classes", f"mapped but not listed: {sorted(missing)}")
     if not classes:

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from inference.registry import EXTRA_METRICS
+from inference.severity import SeverityModel
+from training.damage_eval import DamageTally, source_of
+from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError
 from training.matching import SEVERITIES, Instance, MatchStats
-
-GATE_METRICS = {"damage": ("mask_map50", "severity_accuracy"), "parts": ("mask_map50",)}
 
 
 def read_split(data_yaml: Path, split: str) -> list[tuple[Path, Path]]:
@@ -90,6 +92,43 @@ def _instance_counts(pairs: list[tuple[Path, Path]], names: list[str]) -> dict[s
     return counts
 
 
+def task_of(names: list[str]) -> str:
+    damage = set(DAMAGE_TYPE_NAMES)
+    return "damage" if all(n in damage or "-" in n for n in names) else "parts"
+
+
+def _source_maps(
+    model: Any, data_yaml: Path, split: str, pairs: list[tuple[Path, Path]], imgsz: int, out: Path
+) -> dict[str, dict[str, float]]:
+    """Box and mask mAP50 on each source data set's share of the split."""
+    by_source: dict[str, list[str]] = {}
+    for image, _ in pairs:
+        by_source.setdefault(source_of(image), []).append(str(image))
+    if len(by_source) < 2:
+        return {}
+    data = yaml.safe_load(data_yaml.read_text())
+    out_maps = {}
+    for source, images in sorted(by_source.items()):
+        listing = out / f"{source}.{split}.txt"
+        listing.write_text("\n".join(images) + "\n")
+        subset = out / f"{source}.{split}.yaml"
+        subset.write_text(yaml.safe_dump({**data, split: str(listing.resolve())}))
+        m = model.val(
+            data=str(subset),
+            split=split,
+            imgsz=imgsz,
+            batch=1,
+            rect=False,
+            plots=False,
+            verbose=False,
+            project=str(out),
+            name=f"val-{source}",
+            exist_ok=True,
+        )
+        out_maps[source] = {"box_map50": float(m.box.map50), "mask_map50": float(m.seg.map50)}
+    return out_maps
+
+
 def evaluate(
     model_path: Path,
     data_yaml: Path,
@@ -98,6 +137,7 @@ def evaluate(
     out: Path,
     conf: float = 0.25,
     samples: int = 4,
+    severity_path: Path | None = None,
 ) -> dict[str, Any]:
     from training.plots import plot_confusion, plot_pr_curves, save_overlay
     from training.ultra import load_ultralytics
@@ -105,7 +145,9 @@ def evaluate(
     ultralytics = load_ultralytics()
     out.mkdir(parents=True, exist_ok=True)
     names = [str(n) for n in yaml.safe_load(data_yaml.read_text())["names"].values()]
-    task = "damage" if all("-" in n for n in names) else "parts"
+    task = task_of(names)
+    typed = task == "damage" and all(n in DAMAGE_TYPE_NAMES for n in names)
+    severity = SeverityModel.load(severity_path) if severity_path and typed else None
     model = ultralytics.YOLO(str(model_path), task="segment")
     model_names = [str(model.names[k]) for k in sorted(model.names)]
     if model_names != names:
@@ -123,7 +165,8 @@ def evaluate(
         exist_ok=True,
     )
     pairs = read_split(data_yaml, split)
-    stats = MatchStats(names, damage=task == "damage")
+    stats = MatchStats(names, damage=task == "damage" and not typed)
+    tally = DamageTally(severity)
     for k, (image, label) in enumerate(pairs):
         result = model.predict(
             str(image), imgsz=imgsz, conf=conf, retina_masks=True, rect=False, verbose=False
@@ -131,6 +174,8 @@ def evaluate(
         preds = predicted_instances(result, names)
         truths = truth_instances(label, names, result.orig_shape)
         stats.add_image(preds, truths)
+        if task == "damage":
+            tally.add_image(image, result.orig_img, preds, truths)
         if k < samples:
             save_overlay(
                 result.orig_img,
@@ -159,7 +204,13 @@ def evaluate(
             "matrix": stats.classes_cm.matrix.tolist(),
         },
     }
+    if typed:
+        report["type_box_map50"] = report["box_map50"]
+        report["type_mask_map50"] = report["mask_map50"]
     if task == "damage":
+        report.update(tally.metrics())
+        report["map50_per_source"] = _source_maps(model, data_yaml, split, pairs, imgsz, out)
+    if task == "damage" and not typed:
         report["severity_accuracy"] = stats.severity_cm.accuracy
         report["severity_confusion"] = {
             "labels": SEVERITIES,
@@ -196,9 +247,8 @@ def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = No
         "| metric | value |" + (" promoted | delta |" if baseline else ""),
         "| --- | --- |" + (" --- | --- |" if baseline else ""),
     ]
-    keys = ["box_map50", "box_map50_95", "mask_map50", "mask_map50_95"]
-    if report["task"] == "damage":
-        keys.append("severity_accuracy")
+    keys = ["box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS]
+    keys = [k for k in keys if k in report]
     for key in keys:
         row = f"| {key} | {_fmt(report.get(key))} |"
         if baseline:
@@ -215,6 +265,11 @@ def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = No
         lines.append(
             f"| {name} | {m['instances']} | {_fmt(m['box_map50'])} | {_fmt(m['box_map50_95'])} "
             f"| {_fmt(m['mask_map50'])} | {_fmt(m['mask_map50_95'])} |"
+        )
+    for source, figures in report.get("per_source", {}).items():
+        maps = report.get("map50_per_source", {}).get(source, {})
+        lines.append(
+            f"- `{source}`: " + ", ".join(f"{k} {_fmt(v)}" for k, v in {**maps, **figures}.items())
         )
     if "severity_confusion" in report:
         sev = report["severity_confusion"]
@@ -252,6 +307,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--model-dir", type=Path, default=None, help="registry whose promoted model to compare with"
     )
     parser.add_argument("--no-compare", action="store_true", help="skip the promoted model")
+    parser.add_argument(
+        "--severity",
+        type=Path,
+        default=None,
+        help="severity stage JSON (python -m training.severity) for a type-level damage model",
+    )
     return parser
 
 
@@ -278,7 +339,9 @@ def main(args: argparse.Namespace) -> int:
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
-    report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf)
+    if args.severity is not None and not args.severity.is_file():
+        raise TrainingError(f"no such severity model: {args.severity}")
+    report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf, 4, args.severity)
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)
@@ -302,7 +365,14 @@ def _promoted_baseline(
     path = registry.path_of(entry)
     if path.resolve() == args.model.resolve():
         return None
-    return evaluate(path, data_yaml, args.split, entry.imgsz, out / "promoted", args.conf)
+    severity = registry.model_dir / entry.severity_model if entry.severity_model else None
+    names = [str(n) for n in yaml.safe_load(data_yaml.read_text())["names"].values()]
+    if names != entry.classes:
+        print(f"promoted {task} model {entry.id} has other classes: not compared on this split")
+        return None
+    return evaluate(
+        path, data_yaml, args.split, entry.imgsz, out / "promoted", args.conf, 4, severity
+    )
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Any
 from training.convert import ensure_dataset
 from training.dataconfig import Task, load_training_config
 from training.errors import TrainingError
+from training.init_weights import SCRATCH, resolve_init
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Hyperparameters:
     lr0: float = 0.01
     cos_lr: bool = False
     close_mosaic: int = 10
+    warmup_epochs: float = 3.0
     fliplr: float | None = None
     """None: 0.5 for damage; 0 for parts, where a mirror image swaps left and right."""
     cls_pw: float | None = None
@@ -69,10 +71,13 @@ class Hyperparameters:
     """Mixed precision on a GPU (Ultralytics always trains in FP32 on the CPU)."""
     threads: int | None = None
     """PyTorch CPU threads; None keeps the library default."""
+    init: str | None = None
+    """Weights to start from: a .pt checkpoint, or 'none' for random weights. None: the
+    shared COCO-pretrained YOLO11n-seg where present (training/init_weights.py)."""
 
     def ultralytics_args(self, task: Task) -> dict[str, Any]:
         args = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key in ("model", "threads"):
+        for key in ("model", "threads", "init"):
             args.pop(key)
         if args["time"] is None:
             args.pop("time")
@@ -99,6 +104,7 @@ OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
     "fliplr": fraction,
     "cls_pw": fraction,
     "threads": int,
+    "init": str,
 }
 """Types of the fields whose default is None."""
 
@@ -142,6 +148,7 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     last = run_dir / "weights" / "last.pt"
     if args.resume and not last.is_file():
         raise TrainingError(f"nothing to resume: {last} does not exist")
+    init = resolve_init(hp.init)
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, hp.seed)
     ultralytics = load_ultralytics(hp.threads)
     if args.resume:
@@ -154,10 +161,15 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
             "task": cfg.task,
             "classes": cfg.classes,
             "hyperparameters": asdict(hp),
+            "init": init.as_dict(),
             "data": [{"name": d.name, "licence": d.licence} for d in cfg.datasets],
         }
         (run_dir / "cdat_run.json").write_text(json.dumps(meta, indent=1) + "\n")
         model = ultralytics.YOLO(hp.model, task="segment")
+        if init.path != SCRATCH:
+            # Every tensor whose shape matches transfers; a new class count re-learns
+            # only the class convolutions.
+            model.load(init.path)
         model.train(
             data=str(data_yaml),
             project=str(args.project.resolve()),

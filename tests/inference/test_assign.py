@@ -39,17 +39,33 @@ def test_assigns_the_part_with_most_overlap_and_its_coverage():
     assert out[1].part is CarPart.HOOD and out[1].part_coverage == pytest.approx(100 / 5000)
 
 
-def test_damage_off_every_part_stays_unassigned():
-    parts = (part(CarPart.WHEEL),)
+def test_damage_mostly_off_every_part_is_an_unlisted_panel():
+    # given a damage 1000 px, of which 100 px lie on the hood (10% < 30%)
+    parts = (part(CarPart.HOOD),)
     out = assign_parts(
         (damage(),), np.stack([mask(0, 10, 0, 100)]), parts, np.stack([mask(9, 100, 0, 100)])
     )
-    # 100 of 1000 damage pixels overlap: 10% >= 5% -> assigned
-    assert out[0].part is CarPart.WHEEL
-    out = assign_parts(
-        (damage(),), np.stack([mask(0, 10, 0, 100)]), parts, np.stack([mask(10, 100, 0, 100)])
-    )
+    # then it is not priced as the hood: an unlisted panel for the adjuster
     assert out[0].part is None and out[0].part_coverage == 0.0
+
+
+def test_damage_with_a_third_on_a_panel_belongs_to_that_panel():
+    parts = (part(CarPart.FRONT_LEFT_DOOR),)
+    out = assign_parts(
+        (damage(),), np.stack([mask(0, 10, 0, 100)]), parts, np.stack([mask(6, 100, 0, 100)])
+    )
+    assert out[0].part is CarPart.FRONT_LEFT_DOOR  # 400 of 1000 px: 40% >= 30%
+
+
+def test_corner_damage_reaching_into_the_wheel_is_not_a_new_wheel():
+    # given a crumpled corner, 40% of it over the wheel and the rest on the (unlisted) fender
+    parts = (part(CarPart.WHEEL),)
+    corner = np.stack([mask(0, 10, 0, 100)])
+    out = assign_parts((damage(),), corner, parts, np.stack([mask(6, 100, 0, 100)]))
+    assert out[0].part is None
+    # when the damage lies mostly on the wheel itself, it is the wheel's
+    out = assign_parts((damage(),), corner, parts, np.stack([mask(3, 100, 0, 100)]))
+    assert out[0].part is CarPart.WHEEL
 
 
 def test_no_parts_at_all():

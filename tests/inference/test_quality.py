@@ -59,6 +59,16 @@ def test_vehicle_check():
     assert codes(quality.check_vehicle(0, 1)) == [quality.NO_PART_VISIBLE]
 
 
+def test_a_close_up_with_a_faintly_recognised_part_is_not_refused():
+    # given no part above the reporting threshold and no damage, but a part half-recognised
+    faint = quality.check_vehicle(0, 0, part_evidence=0.08)
+    # then the photo shows a vehicle: flagged for the adjuster, not refused
+    assert codes(faint) == [quality.NO_PART_VISIBLE] and not faint[0].blocking
+    assert "vehicle is visible" in faint[0].message
+    # and a score under the evidence level is still no vehicle
+    assert codes(quality.check_vehicle(0, 0, part_evidence=0.01)) == [quality.NO_VEHICLE]
+
+
 def test_perceptual_hash_survives_reencoding_and_resizing():
     image = textured(640, 480, 3)
     ok, jpeg = cv2.imencode(".jpg", cv2.resize(image, (320, 240)), [cv2.IMWRITE_JPEG_QUALITY, 70])

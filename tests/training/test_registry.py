@@ -18,26 +18,30 @@ def _entry(model_dir: Path, entry_id: str, task: str = "damage", **metrics: floa
                       metrics=dict(metrics))  # fmt: skip
 
 
+BASE = {"type_mask_map50": 0.5, "damage_recall_iou30": 0.6, "severity_balanced_accuracy": 0.7}
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
     reg = Registry.load(tmp_path)
-    reg.register(_entry(tmp_path, "old", mask_map50=0.5, severity_accuracy=0.7))
+    reg.register(_entry(tmp_path, "old", **BASE))
     reg.promote("old")
     reg.save()
     return Registry.load(tmp_path)
 
 
 def test_better_candidate_is_promoted(registry: Registry) -> None:
-    registry.register(_entry(registry.model_dir, "new", mask_map50=0.6, severity_accuracy=0.7))
+    registry.register(_entry(registry.model_dir, "new", **{**BASE, "type_mask_map50": 0.6}))
     lines = registry.promote("new")
     assert registry.promoted["damage"] == "new"
-    assert any("mask_map50" in line for line in lines)
+    assert any("type_mask_map50" in line for line in lines)
+    assert any("damage_recall_iou30" in line for line in lines)
 
 
 @pytest.mark.parametrize(
     "metrics",
-    [{"mask_map50": 0.4, "severity_accuracy": 0.9}, {"mask_map50": 0.9, "severity_accuracy": 0.6},
-     {"mask_map50": 0.9}],
+    [{**BASE, "type_mask_map50": 0.4}, {**BASE, "damage_recall_iou30": 0.5},
+     {**BASE, "severity_balanced_accuracy": 0.6}, {"type_mask_map50": 0.9}],
 )  # fmt: skip
 def test_worse_candidate_is_refused_unless_forced(registry: Registry, metrics: dict) -> None:
     registry.register(_entry(registry.model_dir, "new", **metrics))
@@ -50,8 +54,8 @@ def test_worse_candidate_is_refused_unless_forced(registry: Registry, metrics: d
 
 def test_same_split_baseline_wins_over_stored_metrics(registry: Registry) -> None:
     # given a candidate whose report measured the promoted model on its own split
-    entry = _entry(registry.model_dir, "new", mask_map50=0.45, severity_accuracy=0.7)
-    entry.metrics["baseline"] = {"id": "old", "mask_map50": 0.40, "severity_accuracy": 0.6}
+    entry = _entry(registry.model_dir, "new", **{**BASE, "type_mask_map50": 0.45})
+    entry.metrics["baseline"] = {"id": "old", **BASE, "type_mask_map50": 0.40}
     registry.register(entry)
     # when promoted, then the same-split numbers decide (0.45 > 0.40)
     lines = registry.promote("new")
@@ -74,7 +78,7 @@ def test_duplicate_id_and_unknown_task_are_refused(registry: Registry) -> None:
 
 
 def test_cli_refusal_is_one_error_line(registry: Registry, capsys: pytest.CaptureFixture) -> None:
-    registry.register(_entry(registry.model_dir, "new", mask_map50=0.1, severity_accuracy=0.1))
+    registry.register(_entry(registry.model_dir, "new", type_mask_map50=0.1))
     registry.save()
     code = cli_main(["models", "--model-dir", str(registry.model_dir), "promote", "new"])
     err = capsys.readouterr().err

@@ -1,0 +1,216 @@
+"""Close-up part test: does the served pipeline put close-up damage on the right kind of part?
+
+`damaged-parts` photos are close-ups whose polygons outline damage and name the part it is
+on (`Door`, `Bumper`, ...) but not which one (no side, front or back). Its config maps each
+name to a part family (`part_families`); `Fender` maps to `unlisted_panel`, a panel the
+part model does not segment, where the right answer is "no listed part" (an adjuster's).
+
+For every labelled region of the held-out split (the config's re-split, same seed as the
+conversion), the served pipeline runs on the photo; the region's part is chosen by the
+same rule as for a detected damage (`inference.assign.region_part`); it counts as right
+when that part's family is the named one. Photos refused as showing no vehicle are counted.
+
+    python -m training.closeup --parts inference/models/parts-seg-n-20261127.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from cdat.taxonomy import PartFamily
+from training.dataconfig import REPO_ROOT, load_dataset_config
+from training.errors import DatasetConfigError, TrainingError
+
+DEFAULT_CONFIG = REPO_ROOT / "datasets" / "damaged-parts.yaml"
+
+
+@dataclass(frozen=True)
+class Region:
+    family: PartFamily
+    mask: np.ndarray
+    """bool, photo size."""
+
+
+@dataclass
+class CloseupTally:
+    regions: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+    photos: int = 0
+    no_vehicle: int = 0
+
+    def add(self, expected: PartFamily, got: PartFamily) -> None:
+        self.regions[expected.value] += 1
+        self.correct[expected.value] += int(expected is got)
+
+    def report(self) -> dict[str, Any]:
+        total = sum(self.regions.values())
+        return {
+            "closeup_part_accuracy": sum(self.correct.values()) / total if total else None,
+            "closeup_regions": total,
+            "closeup_photos": self.photos,
+            "closeup_no_vehicle_refusals": self.no_vehicle,
+            "closeup_per_family": {
+                family: {
+                    "regions": n,
+                    "correct": self.correct[family],
+                    "accuracy": self.correct[family] / n,
+                }
+                for family, n in sorted(self.regions.items())
+            },
+        }
+
+
+def part_families(config: Path) -> dict[str, PartFamily]:
+    raw = yaml.safe_load(config.read_text()) or {}
+    mapping = raw.get("part_families")
+    if not isinstance(mapping, dict) or not mapping:
+        raise DatasetConfigError(config, "part_families", "needed: source class -> part family")
+    try:
+        return {str(k): PartFamily(str(v)) for k, v in mapping.items()}
+    except ValueError as exc:
+        allowed = ", ".join(f.value for f in PartFamily)
+        raise DatasetConfigError(config, "part_families", f"{exc} (allowed: {allowed})") from None
+
+
+def family_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> PartFamily:
+    """The family of the part the region lies on, by the served assignment rule."""
+    from inference.assign import region_part
+
+    if not parts:
+        return PartFamily.UNLISTED_PANEL
+    overlap = np.array([(m & region.mask).sum() for m in masks], dtype=np.float64)
+    k = region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts))
+    return PartFamily.UNLISTED_PANEL if k is None else parts[k].part.family
+
+
+def _polygon_mask(points: list[float] | tuple, shape: tuple[int, int], scale: bool) -> np.ndarray:
+    import cv2
+
+    height, width = shape
+    xy = np.asarray(points, np.float64).reshape(-1, 2)
+    if scale:
+        xy = xy * [width, height]
+    mask = np.zeros(shape, np.uint8)
+    if len(xy) >= 3:
+        cv2.fillPoly(mask, [np.round(xy).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+Labelled = list[tuple[str, list[float]]]
+
+
+def held_out_photos(config: Path, split: str, seed: int) -> list[tuple[Path, Labelled]]:
+    from training.convert import assign_splits
+
+    ds = load_dataset_config(config)
+    records = read_dataset_raw(ds)
+    split_of = assign_splits(records, ds.resplit, seed)
+    return [(r.image, r.instances) for r in records if split_of[r.group] == split]
+
+
+def read_dataset_raw(ds: Any) -> list[Any]:
+    """Records with the *source* class names kept (families map from them, not classes)."""
+    from dataclasses import replace
+
+    from training.convert import read_dataset
+
+    raw = replace(ds, classes={name: name for name in ds.yolo_names}, skip_images_with=frozenset())
+    return read_dataset(raw)
+
+
+def evaluate_closeups(
+    analyzer: Any, config: Path, split: str = "test", seed: int = 0
+) -> dict[str, Any]:
+    from cdat.analysis import PhotoInput
+    from inference.quality import NO_VEHICLE
+
+    families = part_families(config)
+    tally = CloseupTally()
+    for image, instances in held_out_photos(config, split, seed):
+        analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
+        tally.photos += 1
+        tally.no_vehicle += any(i.code == NO_VEHICLE for i in analysis.quality_issues)
+        shape = (analysis.height, analysis.width)
+        masks = [_polygon_mask(p.polygon, shape, scale=False) for p in analysis.parts]
+        for name, polygon in instances:
+            if name not in families:
+                raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
+            region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
+            if region.mask.any():
+                tally.add(region.family, family_found(region, list(analysis.parts), masks))
+    return tally.report()
+
+
+def build_closeup_analyzer(parts_model: Path, model_dir: Path | None) -> Any:
+    """The served pipeline with a candidate part model; the promoted damage model. Photos
+    of any size are analysed: these close-ups are at most 256 px, and the test is of parts."""
+    from cdat.settings import Settings
+    from inference import quality
+    from inference.pipeline import Analyzer, load_model
+    from inference.postprocess import PostprocessConfig
+    from inference.registry import ModelEntry, sha256_of
+    from inference.runtime import OnnxRuntime, SegmentationModel
+
+    settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
+    runtime = OnnxRuntime(parts_model, config=PostprocessConfig(conf=settings.parts_conf))
+    entry = ModelEntry(
+        id=parts_model.stem,
+        task="parts",
+        file=parts_model.name,
+        sha256=sha256_of(parts_model),
+        classes=runtime.class_names(),
+        imgsz=runtime.imgsz,
+    )
+    damage_cfg = PostprocessConfig(conf=settings.damage_conf)
+    return Analyzer(
+        load_model(settings, "damage", config=damage_cfg),
+        SegmentationModel(entry, runtime),
+        quality_config=quality.QualityConfig(min_side=16),
+    )
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--parts", type=Path, required=True, help="part model (.onnx) to test")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="close-up data set config"
+    )
+    parser.add_argument(
+        "--split", default="test", choices=["val", "test"], help="held-out split to test on"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="registry of the damage model to serve with"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.parts.is_file() or args.parts.suffix != ".onnx":
+        raise TrainingError(f"--parts {args.parts}: expected an existing .onnx part model")
+    analyzer = build_closeup_analyzer(args.parts, args.model_dir)
+    report = evaluate_closeups(analyzer, args.config, args.split, args.seed)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,102 @@
+"""Damage figures beyond mAP: recall at IoU 0.3, and severity from the served severity stage.
+
+`damage_recall_iou30`: the share of labelled damages that some predicted damage (any type,
+at the served confidence threshold) overlaps at mask IoU >= 0.3: what a claim needs is
+that the damage is *found*, even where its outline differs from the labeller's.
+
+Severity: on predictions matched to a labelled damage (mask IoU >= 0.5, greedy by score),
+the severity stage's answer against the label, wherever the label has a severity. Both
+are tallied per source data set (the converter prefixes each photo `<dataset>__`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.taxonomy import DamageType, Severity
+from inference.severity import SEVERITIES, SeverityModel, severity_features
+from training.matching import Instance, mask_iou, match
+from training.severity import severity_scores
+
+RECALL_IOU = 0.3
+
+
+def source_of(image: Path) -> str:
+    return image.name.split("__", 1)[0] if "__" in image.name else "unknown"
+
+
+def truth_severities(image: Path) -> list[str]:
+    """The converter's severity sidecar beside the label ('-' where none was labelled)."""
+    sidecar = image.parent.parent.parent / "severity" / image.parent.name / f"{image.stem}.txt"
+    return sidecar.read_text().splitlines() if sidecar.exists() else []
+
+
+@dataclass
+class _SourceTally:
+    truths: int = 0
+    found: int = 0
+    severity_truth: list[int] = field(default_factory=list)
+    severity_predicted: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "instances": self.truths,
+            "damage_recall_iou30": self.found / self.truths if self.truths else None,
+            "severity_matched": len(self.severity_truth),
+        }
+        if self.severity_truth:
+            scores = severity_scores(
+                np.asarray(self.severity_truth), np.asarray(self.severity_predicted)
+            )
+            out["severity_accuracy"] = scores["accuracy"]
+            out["severity_balanced_accuracy"] = scores["balanced_accuracy"]
+        return out
+
+
+@dataclass
+class DamageTally:
+    """Recall and severity per source; `add_image` once per evaluated photo."""
+
+    severity: SeverityModel | None
+    sources: dict[str, _SourceTally] = field(default_factory=lambda: defaultdict(_SourceTally))
+
+    def add_image(
+        self,
+        image_path: Path,
+        image: np.ndarray,
+        preds: list[Instance],
+        truths: list[Instance],
+    ) -> None:
+        tally = self.sources[source_of(image_path)]
+        tally.truths += len(truths)
+        if preds and truths:
+            tally.found += int((mask_iou(preds, truths).max(0) >= RECALL_IOU).sum())
+        labelled = truth_severities(image_path)
+        if self.severity is None or len(labelled) != len(truths):
+            return
+        for p, t in match(preds, truths, 0.5):
+            if labelled[t] not in Severity._value2member_map_:
+                continue
+            damage_type = DamageType(preds[p].class_name.rpartition("-")[2])
+            features = severity_features(image, preds[p].mask, damage_type)
+            predicted = self.severity.predict(features)[0]
+            tally.severity_truth.append(SEVERITIES.index(Severity(labelled[t])))
+            tally.severity_predicted.append(SEVERITIES.index(predicted))
+
+    def metrics(self) -> dict[str, Any]:
+        """The registry names over all sources, and `per_source` beside them."""
+        total = _SourceTally()
+        for tally in self.sources.values():
+            total.truths += tally.truths
+            total.found += tally.found
+            total.severity_truth += tally.severity_truth
+            total.severity_predicted += tally.severity_predicted
+        out = total.as_dict()
+        out.pop("instances")
+        out["per_source"] = {name: t.as_dict() for name, t in sorted(self.sources.items())}
+        return out
