@@ -48,6 +48,8 @@ class _SourceTally:
             "instances": self.truths,
             "damage_recall_iou30": self.found / self.truths if self.truths else None,
             "severity_matched": len(self.severity_truth),
+            "severity_accuracy": None,
+            "severity_balanced_accuracy": None,
         }
         if self.severity_truth:
             scores = severity_scores(

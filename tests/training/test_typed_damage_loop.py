@@ -1,0 +1,163 @@
+"""The type-level damage loop on tiny generated photos, from an init checkpoint the test makes.
+
+convert (types, severities kept beside) -> train from --init -> severity stage -> evaluate
+(the registry's metric names, per source) -> export -> register with the severity stage ->
+served: each detected damage gets its type from the detector and its severity from the stage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cdat.settings import Settings
+from cdat.taxonomy import DamageType, Severity
+from inference.pipeline import load_model
+from inference.postprocess import PostprocessConfig
+from inference.registry import Registry
+from inference.runtime import damage_instances
+from inference.severity import SeverityModel, severity_features
+from training import severity as severity_cli
+from training.cli import main as cli
+
+from .conftest import coco_config, make_coco, write_yaml
+
+pytestmark = pytest.mark.slow
+REGISTRY_NAMES = {
+    "type_box_map50",
+    "type_mask_map50",
+    "damage_recall_iou30",
+    "severity_accuracy",
+    "severity_balanced_accuracy",
+    "severity_matched",
+}
+
+
+def make_init_checkpoint(path: Path) -> Path:
+    """A random-weight YOLO11n-seg saved as an Ultralytics checkpoint (what --init takes)."""
+    import torch
+
+    from training.ultra import load_ultralytics
+
+    model = load_ultralytics().YOLO("yolo11n-seg.yaml", task="segment").model
+    torch.save({"model": model.half()}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("typed")
+    root = make_coco(tmp / "coco", {"train": 8, "val": 4, "test": 3})
+    # the source labels pair severity and type; the model learns the types only
+    source = write_yaml(tmp / "source.yaml", coco_config(root, classes={
+        "super": None, "dent-small": "minor-dent", "scratch-big": "severe-scratch",
+        "smudge": None}))  # fmt: skip
+    config = write_yaml(tmp / "typed.yaml", {
+        "name": "typed", "task": "damage", "datasets": [source.name],
+        "classes": ["dent", "scratch"]})  # fmt: skip
+    init = make_init_checkpoint(tmp / "init.pt")
+    paths = {"config": config, "tmp": tmp, "data": tmp / "data", "init": init}
+    assert cli(["train", "--config", str(config), "--imgsz", "64", "--epochs", "2", "--batch",
+                "4", "--project", str(tmp / "runs"), "--name", "t", "--data-dir",
+                str(paths["data"]), "--threads", "2", "--init", str(init)]) == 0  # fmt: skip
+    paths["run"] = tmp / "runs" / "t"
+    paths["weights"] = paths["run"] / "weights" / "last.pt"
+    paths["data_yaml"] = paths["data"] / "typed" / "data.yaml"
+    return paths
+
+
+def test_conversion_keeps_types_as_classes_and_severities_beside(loop: dict[str, Path]) -> None:
+    data = loop["data"] / "typed"
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["classes"] == ["dent", "scratch"]
+    label = next((data / "labels" / "train").glob("*.txt"))
+    sidecar = data / "severity" / "train" / label.name
+    classes = [int(row.split()[0]) for row in label.read_text().splitlines()]
+    severities = sidecar.read_text().splitlines()
+    # dent-small was labelled minor-dent, scratch-big severe-scratch
+    assert [{0: "minor", 1: "severe"}[c] for c in classes] == severities
+
+
+def test_run_records_its_init_weights(loop: dict[str, Path]) -> None:
+    run = json.loads((loop["run"] / "cdat_run.json").read_text())
+    assert run["init"]["path"] == str(loop["init"])
+    assert len(run["init"]["sha256"]) == 64
+    assert run["classes"] == ["dent", "scratch"]
+
+
+def test_init_that_does_not_exist_is_one_error_line(
+    loop: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    code = cli(["train", "--config", str(loop["config"]), "--init", "missing.pt", "--project",
+                str(loop["tmp"] / "none")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--init missing.pt" in err
+
+
+def test_severity_stage_trains_and_predicts(loop: dict[str, Path]) -> None:
+    out = loop["tmp"] / "severity.json"
+    args = severity_cli.get_args_parser().parse_args(
+        ["--data", str(loop["data_yaml"]), "--out", str(out), "--steps", "300"]
+    )
+    assert severity_cli.main(args) == 0
+    model = SeverityModel.load(out)
+    # generated dents are minor and scratches severe: their features tell them apart
+    examples = severity_cli.collect(loop["data_yaml"], "train")
+    predicted = model.probabilities(examples.features).argmax(1)
+    assert (predicted == examples.labels).mean() >= 0.9
+    loop["severity"] = out
+
+
+def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
+    if "severity" not in loop:
+        pytest.skip("needs the severity stage trained above")
+    out, onnx_file = loop["tmp"] / "eval", loop["tmp"] / "typed-seg-n.onnx"
+    models = loop["tmp"] / "models"
+    assert cli(["evaluate", "--config", str(loop["config"]), "--model", str(loop["weights"]),
+                "--out", str(out), "--data-dir", str(loop["data"]), "--severity",
+                str(loop["severity"]), "--conf", "0.001", "--no-compare"]) == 0  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) >= REGISTRY_NAMES
+    assert set(report["per_source"]) == {"gen-coco"}
+    assert 0.0 <= report["damage_recall_iou30"] <= 1.0
+    assert cli(["export", "--weights", str(loop["weights"]), "--out", str(onnx_file)]) == 0
+    assert cli(["models", "--model-dir", str(models), "register", "--file", str(onnx_file),
+                "--task", "damage", "--report", str(out / "report.json"), "--run",
+                str(loop["run"]), "--severity", str(loop["severity"])]) == 0  # fmt: skip
+    entry = Registry.load(models).entries[0]
+    assert set(entry.metrics) >= REGISTRY_NAMES
+    assert entry.severity_model == "severity.json" and (models / "severity.json").is_file()
+    assert entry.init["path"] == str(loop["init"])
+    assert cli(["models", "--model-dir", str(models), "promote", entry.id]) == 0
+    # served: the detector names the type, the severity stage the severity
+    model = load_model(Settings(model_dir=models), "damage", config=PostprocessConfig(conf=1e-4))
+    image = cv2.imread(str(next((loop["data"] / "typed" / "images" / "test").iterdir())))
+    raw = model.infer([image])[0]
+    found = damage_instances(model, raw, image, image.shape[1], image.shape[0])
+    assert found, "a two-epoch model at conf 1e-4 detects something"
+    assert {d.damage_type for d in found} <= {DamageType.DENT, DamageType.SCRATCH}
+    assert all(isinstance(d.severity, Severity) for d in found)
+
+
+def test_severity_model_from_another_feature_set_is_refused(tmp_path: Path) -> None:
+    from inference.errors import ModelUnavailable
+
+    bad = tmp_path / "s.json"
+    bad.write_text(json.dumps({"mean": [0.0], "scale": [1.0], "weights": [[0, 0, 0]] * 2}))
+    with pytest.raises(ModelUnavailable, match="different feature set"):
+        SeverityModel.load(bad)
+
+
+def test_severity_features_grow_with_the_damage() -> None:
+    image = np.full((120, 160, 3), 150, np.uint8)
+    small, large = np.zeros((120, 160), bool), np.zeros((120, 160), bool)
+    small[50:60, 70:80] = True
+    large[20:100, 30:130] = True
+    f_small = severity_features(image, small, DamageType.DENT)
+    f_large = severity_features(image, large, DamageType.DENT)
+    # log area share is the 4th feature (after the three type groups)
+    assert f_large[3] > f_small[3] and f_small[0] == 1.0 and f_small[2] == 0.0
