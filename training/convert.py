@@ -161,6 +161,7 @@ def read_yolo(ds: DatasetConfig, split: str) -> list[Record]:
         rec = Record(ds.name, image, split)
         label = src.labels / (image.stem + ".txt")
         lines = label.read_text().splitlines() if label.exists() else []
+        rec.untyped_damage = ds.skip_unlabelled and not any(line.strip() for line in lines)
         for n, line in enumerate(lines, 1):
             fields = line.split()
             if not fields:

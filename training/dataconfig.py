@@ -54,6 +54,9 @@ class DatasetConfig:
     """None: keep the source splits; else fractions of source groups per split."""
     yolo_names: list[str] = field(default_factory=list)
     card: str = ""
+    skip_unlabelled: bool = False
+    """Leave out photos with no label at all: in a set of damage photos they hold damage
+    nobody outlined, not a clean car."""
     closeup_crops: int = 0
     """Close-up crops added per train photo (training/closeup_crops.py)."""
     skip_images_with: frozenset[str] = frozenset()
@@ -210,7 +213,15 @@ def load_dataset_config(path: Path, data_root: Path | None = None) -> DatasetCon
         card=str(raw.get("card", "")),
         skip_images_with=_skip_images_with(raw, path),
         closeup_crops=_closeup_crops(raw, path),
+        skip_unlabelled=_flag(raw, "skip_unlabelled", path),
     )
+
+
+def _flag(raw: dict[str, Any], key: str, path: Path) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise DatasetConfigError(path, key, f"must be true or false, got {value!r}")
+    return value
 
 
 def _closeup_crops(raw: dict[str, Any], path: Path) -> int:
