@@ -117,6 +117,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--name", default=None, help="run name (default: config name)")
     parser.add_argument("--resume", action="store_true", help="continue the run's last.pt")
     parser.add_argument("--data-dir", type=Path, default=Path("runs/data"), help="conversions")
+    parser.add_argument(
+        "--prepared-data",
+        type=Path,
+        default=None,
+        help="data.yaml of an already converted set (training.pack), used as it is",
+    )
     defaults = Hyperparameters()
     for f in fields(Hyperparameters):
         value = getattr(defaults, f.name)
@@ -149,7 +155,12 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     if args.resume and not last.is_file():
         raise TrainingError(f"nothing to resume: {last} does not exist")
     init = resolve_init(hp.init)
-    data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, hp.seed)
+    if args.prepared_data is not None:
+        if not args.prepared_data.is_file():
+            raise TrainingError(f"--prepared-data {args.prepared_data}: no such data.yaml")
+        data_yaml = args.prepared_data
+    else:
+        data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, hp.seed)
     ultralytics = load_ultralytics(hp.threads)
     if args.resume:
         ultralytics.YOLO(str(last)).train(resume=True)

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# One lent-GPU session: train the damage and part models side by side from packed data,
+# warm-started from the promoted models, then export and evaluate; results go to $OUT.
+#
+# Here, before the session (the pack and the wheels travel as carried paths):
+#   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
+#   python -m training.pack --config datasets/parts.yaml --imgsz 384 --out runs/pack/parts
+#   pip download --no-deps -d .whl ultralytics ultralytics-thop
+# On the device (device tool `run`, carry [".whl", "runs/pack/damage", "runs/pack/parts"]):
+#   MINUTES=9 bash training/gpu_session.sh
+# The tree and the carried paths travel together, 64 MiB at most: when they do not fit,
+# carry one pack per call (the machine keeps ignored paths while it stays warm) and run
+# this script with TASKS=damage or TASKS=parts.
+# Back here: the files under $OUT are the new .pt, .onnx, run records and reports; register
+# and promote them as the README's data-scientist loop says.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/gpu-out}
+MINUTES=${MINUTES:-9}
+TASKS=${TASKS:-"damage parts"}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps .whl/*.whl
+export YOLO_OFFLINE=1 PYTHONPATH=$PWD
+hours=$(python3 -c "print(round($MINUTES / 60, 3))")
+cpus=$(nproc)
+workers=$(( cpus / 2 - 1 ))
+
+promoted_pt() {  # the promoted model's checkpoint: the warm start
+  python3 - "$1" <<'PY'
+import json, sys
+from pathlib import Path
+reg = json.loads(Path("inference/models/registry.json").read_text())
+entry = {e["id"]: e for e in reg["entries"]}[reg["promoted"][sys.argv[1]]]
+pt = Path("inference/models") / Path(entry["file"]).with_suffix(".pt")
+print(pt if pt.is_file() else "")
+PY
+}
+
+train_one() {
+  local task=$1 imgsz=$2 batch=$3 init
+  init=$(promoted_pt "$task")
+  # A warm start needs the same classes; otherwise start from the shared COCO weights.
+  python3 -m training.train --config "datasets/$task.yaml" --prepared-data "runs/pack/$task/data.yaml" \
+    --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device 0 \
+    --epochs 1000 --time "$hours" --close-mosaic 5 --name "$task-gpu" \
+    ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1
+}
+
+start=$(date +%s)
+pids=()
+for task in $TASKS; do
+  case $task in
+    damage) train_one damage 416 32 & ;;
+    parts) train_one parts 384 32 & ;;
+  esac
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+seconds=$(( $(date +%s) - start ))
+
+for task in $TASKS; do
+  run=runs/train/$task-gpu
+  cp "$run/weights/best.pt" "$OUT/$task-gpu.pt"
+  python3 -m training.export --weights "$run/weights/best.pt" --out "$OUT/$task-gpu.onnx"
+  cp "$run/cdat_run.json" "$OUT/$task-cdat_run.json"
+  # photos/s: training images x epochs done / training seconds (both tasks share the GPU)
+  python3 - "$run" "$seconds" "runs/pack/$task" >"$OUT/$task-speed.json" <<'PY'
+import csv, json, sys
+from pathlib import Path
+run, seconds, pack = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
+epochs = len(list(csv.DictReader((run / "results.csv").open())))
+images = len(list((pack / "images" / "train").iterdir()))
+print(json.dumps({"epochs": epochs, "train_images": images, "seconds": seconds,
+                  "photos_per_second": round(epochs * images / seconds, 1)}))
+PY
+done
+ls -la "$OUT"
