@@ -8,6 +8,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from cdat.taxonomy import DamageType
 from mobile_api.cli import main
 from mobile_api.feedback import CLASS_NAMES, FeedbackError, export
 from mobile_api.runtime import Runtime
@@ -79,9 +80,14 @@ def test_export_writes_reviewed_photos_as_yolo_polygons_with_card_and_configs(
     combined = load_training_config(
         REPO_ROOT / "datasets" / "damage-with-feedback.yaml", data_root=tmp_path / "data"
     )
-    assert [d.name for d in combined.datasets] == ["damage-severity", "cdat-feedback"]
-    assert combined.classes == CLASS_NAMES
-    feedback = combined.datasets[1]
+    assert [d.name for d in combined.datasets] == [
+        "damage-severity",
+        "damaged-parts",
+        "cdat-feedback",
+    ]
+    # the detector learns the types adjusters label; their severities stay beside each label
+    assert set(combined.classes) == {d.value for d in DamageType}
+    feedback = combined.datasets[2]
     assert len(read_dataset(feedback)) == 1
 
 
