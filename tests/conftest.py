@@ -82,3 +82,11 @@ def open_claim(client: TestClient, **overrides: object) -> tuple[str, dict[str, 
     assert response.status_code == 201, response.text
     created = response.json()
     return created["id"], {"Authorization": f"Bearer {created['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """Where the real data sets are (CDAT_DATA_ROOT, else ../shared/datasets)."""
+    import os
+
+    return Path(os.environ.get("CDAT_DATA_ROOT", REPO_ROOT.parent / "shared" / "datasets"))

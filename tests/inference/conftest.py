@@ -147,11 +147,3 @@ def encode():
         return data.tobytes()
 
     return _encode
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    import os
-
-    repo = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("CDAT_DATA_ROOT", repo.parent / "shared" / "datasets"))
