@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import statistics
 import sys
 import time
@@ -267,6 +268,8 @@ def int8_worker(cfg: BenchConfig, out_dir: Path) -> dict[str, Any]:
         entry = registry.promoted_entry(task)
         target = out_dir / f"{task}.int8.onnx"
         quantize_model(registry.path_of(entry), target, calibration)
+        if entry.severity_model:  # the severity stage is served beside the detector as it is
+            shutil.copyfile(cfg.model_dir / entry.severity_model, out_dir / entry.severity_model)
         entries.append(
             replace(entry, id=entry.id + "-int8", file=target.name, sha256=sha256_of(target))
         )
