@@ -1,4 +1,5 @@
-"""`cdat` subcommands of the data-scientist loop: convert, train, evaluate, export, models.
+"""`cdat` subcommands of the data-scientist loop: convert, train, severity, evaluate,
+closeup, export, model-card, models, pack.
 
 `mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
 them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
@@ -6,7 +7,10 @@ stays light.
 
     cdat convert --config datasets/damage.yaml --out runs/data/damage
     cdat train --config datasets/damage.yaml --imgsz 320 --time 1.0
-    cdat evaluate --config datasets/damage.yaml --model runs/train/damage/weights/best.pt
+    cdat severity --data runs/data/damage/data.yaml --out runs/severity/severity.json
+    cdat evaluate --config datasets/damage.yaml --model runs/train/damage/weights/best.pt \
+        --severity runs/severity/severity.json
+    cdat closeup --parts inference/models/parts.onnx   # close-up part families
     cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
         --check-images runs/data/damage/images/test
     cdat models register --file inference/models/x.onnx --task damage \
@@ -261,6 +265,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ("evaluate", "training.evaluate", "mAP per class, severity accuracy, vs promoted"),
         ("export", "training.export", "export to ONNX and check parity with PyTorch"),
         ("model-card", "training.card", "write a model card from a run and a report"),
+        ("severity", "training.severity", "train the damage severity stage"),
+        ("closeup", "training.closeup", "close-up part test on held-out damaged-parts photos"),
+        ("pack", "training.pack", "pack converted data small for a lent GPU"),
     ]
     for name, module, text in specs:
         parser = subparsers.add_parser(name, help=text, parents=_parents(module))
