@@ -3,6 +3,7 @@
 `damage_recall_iou30`: the share of labelled damages that some predicted damage (any type,
 at the served confidence threshold) overlaps at mask IoU >= 0.3: what a claim needs is
 that the damage is *found*, even where its outline differs from the labeller's.
+`damage_precision_iou30`: the share of predicted damages that overlap a labelled one so.
 
 Severity: on predictions matched to a labelled damage (mask IoU >= 0.5, greedy by score),
 the severity stage's answer against the label, wherever the label has a severity. Both
@@ -40,6 +41,8 @@ def truth_severities(image: Path) -> list[str]:
 class _SourceTally:
     truths: int = 0
     found: int = 0
+    predictions: int = 0
+    true_predictions: int = 0
     severity_truth: list[int] = field(default_factory=list)
     severity_predicted: list[int] = field(default_factory=list)
 
@@ -47,6 +50,9 @@ class _SourceTally:
         out: dict[str, Any] = {
             "instances": self.truths,
             "damage_recall_iou30": self.found / self.truths if self.truths else None,
+            "damage_precision_iou30": (
+                self.true_predictions / self.predictions if self.predictions else None
+            ),
             "severity_matched": len(self.severity_truth),
             "severity_accuracy": None,
             "severity_balanced_accuracy": None,
@@ -76,8 +82,11 @@ class DamageTally:
     ) -> None:
         tally = self.sources[source_of(image_path)]
         tally.truths += len(truths)
+        tally.predictions += len(preds)
         if preds and truths:
-            tally.found += int((mask_iou(preds, truths).max(0) >= RECALL_IOU).sum())
+            overlap = mask_iou(preds, truths) >= RECALL_IOU
+            tally.found += int(overlap.any(0).sum())
+            tally.true_predictions += int(overlap.any(1).sum())
         labelled = truth_severities(image_path)
         if self.severity is None or len(labelled) != len(truths):
             return
@@ -96,6 +105,8 @@ class DamageTally:
         for tally in self.sources.values():
             total.truths += tally.truths
             total.found += tally.found
+            total.predictions += tally.predictions
+            total.true_predictions += tally.true_predictions
             total.severity_truth += tally.severity_truth
             total.severity_predicted += tally.severity_predicted
         out = total.as_dict()
