@@ -9,6 +9,8 @@ handler, never at import time, so `cdat --help` stays free of torch.
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import os
 from typing import Any
 
@@ -39,9 +41,29 @@ def load_ultralytics(threads: int | None = None) -> Any:
     import ultralytics.engine.trainer as trainer
 
     trainer.check_amp = _offline_amp_check
+    if importlib.util.find_spec("polars") is None:
+        # A lent GPU image has no polars (a 54 MB wheel); Ultralytics uses it only to copy
+        # results.csv into each checkpoint, which the csv module does as well.
+        setattr(trainer.BaseTrainer, "read_results_csv", _read_results_csv)  # noqa: B010
     if threads:
         torch.set_num_threads(threads)
     return ultralytics
+
+
+def _read_results_csv(self: Any) -> dict[str, list[Any]]:
+    try:
+        with self.csv.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError:
+        return {}
+    return {key: [_number(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def _number(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _offline_amp_check(model: Any) -> bool:
