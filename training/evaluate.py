@@ -266,6 +266,15 @@ def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = No
             f"| {name} | {m['instances']} | {_fmt(m['box_map50'])} | {_fmt(m['box_map50_95'])} "
             f"| {_fmt(m['mask_map50'])} | {_fmt(m['mask_map50_95'])} |"
         )
+    families = report.get("closeup_per_family", {})
+    if families:
+        refused = report["closeup_no_vehicle_refusals"]
+        lines += ["", f"Close-up part test ({report['closeup_regions']} regions on "
+                  f"{report['closeup_photos']} held-out photos; {refused} refused as showing "
+                  "no vehicle):", "", "| family | regions | right | accuracy |",
+                  "| --- | --- | --- | --- |"]  # fmt: skip
+        lines += [f"| {f} | {m['regions']} | {m['correct']} | {_fmt(m['accuracy'])} |"
+                  for f, m in families.items()]  # fmt: skip
     for source, figures in report.get("per_source", {}).items():
         maps = report.get("map50_per_source", {}).get(source, {})
         lines.append(
@@ -308,6 +317,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-compare", action="store_true", help="skip the promoted model")
     parser.add_argument(
+        "--closeups",
+        type=Path,
+        default=None,
+        help="part models (.onnx): also run the close-up part test on this data set config "
+        "(datasets/damaged-parts.yaml), with the promoted damage model",
+    )
+    parser.add_argument(
         "--severity",
         type=Path,
         default=None,
@@ -342,6 +358,8 @@ def main(args: argparse.Namespace) -> int:
     if args.severity is not None and not args.severity.is_file():
         raise TrainingError(f"no such severity model: {args.severity}")
     report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf, 4, args.severity)
+    if args.closeups is not None:
+        report.update(_closeups(args, cfg.task))
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)
@@ -349,6 +367,15 @@ def main(args: argparse.Namespace) -> int:
     print(report_markdown(report, baseline))
     print(f"wrote {out / 'report.json'} and {out / 'report.md'}")
     return 0
+
+
+def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    from training.closeup import build_closeup_analyzer, evaluate_closeups
+
+    if task != "parts" or args.model.suffix != ".onnx":
+        raise TrainingError("--closeups tests a part model's .onnx file")
+    analyzer = build_closeup_analyzer(args.model, args.model_dir)
+    return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
 
 
 def _promoted_baseline(
