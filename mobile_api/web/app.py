@@ -22,8 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdat.assessment import Operation
+from cdat import corrections
+from cdat.assessment import Assessment, Operation
 from cdat.claims import ClaimStatus
+from cdat.corrections import CorrectionRefused, Edit
 from cdat.errors import CdatError
 from cdat.estimate import OVERRIDABLE
 from cdat.taxonomy import CarPart, DamageType, Severity
@@ -203,8 +205,8 @@ def _action_routes(web: FastAPI) -> None:
     async def confirm(
         request: Request, claim_id: str, photo_id: str, index: int, user: FormUserDep
     ) -> Response:
-        def change(body: dict[str, Any]) -> Any:
-            return review.confirm_damage(body, photo_id, index)
+        def change(assessment: Assessment) -> Edit:
+            return corrections.confirm_damage(assessment, photo_id, index)
 
         return await _correct(request, user, claim_id, "finding.confirm", change, "d-" + photo_id)
 
@@ -219,9 +221,9 @@ def _action_routes(web: FastAPI) -> None:
         severity: Annotated[str, Form()] = "",
         part: Annotated[str, Form()] = "",
     ) -> Response:
-        def change(body: dict[str, Any]) -> Any:
-            fields = review.parse_fields(damage_type, severity, part)
-            return review.edit_damage(body, photo_id, index, fields)
+        def change(assessment: Assessment) -> Edit:
+            fields = corrections.parse_fields(damage_type, severity, part)
+            return corrections.edit_damage(assessment, photo_id, index, fields)
 
         return await _correct(request, user, claim_id, "finding.edit", change, "d-" + photo_id)
 
@@ -229,8 +231,8 @@ def _action_routes(web: FastAPI) -> None:
     async def delete(
         request: Request, claim_id: str, photo_id: str, index: int, user: FormUserDep
     ) -> Response:
-        def change(body: dict[str, Any]) -> Any:
-            return review.delete_damage(body, photo_id, index)
+        def change(assessment: Assessment) -> Edit:
+            return corrections.delete_damage(assessment, photo_id, index)
 
         return await _correct(request, user, claim_id, "finding.delete", change, "d-" + photo_id)
 
@@ -245,9 +247,9 @@ def _action_routes(web: FastAPI) -> None:
         part: Annotated[str, Form()] = "",
         shape: Annotated[str, Form()] = "",
     ) -> Response:
-        def change(body: dict[str, Any]) -> Any:
-            fields = review.parse_fields(damage_type, severity, part)
-            return review.add_damage(body, photo_id, fields, _json(shape))
+        def change(assessment: Assessment) -> Edit:
+            fields = corrections.parse_fields(damage_type, severity, part)
+            return corrections.add_damage(assessment, photo_id, fields, _json(shape))
 
         return await _correct(request, user, claim_id, "finding.add", change, "add-" + photo_id)
 
@@ -259,8 +261,8 @@ def _action_routes(web: FastAPI) -> None:
         part: Annotated[str, Form()] = "",
         operation: Annotated[str, Form()] = "",
     ) -> Response:
-        def change(body: dict[str, Any]) -> Any:
-            return review.set_operation(body, part, operation)
+        def change(assessment: Assessment) -> Edit:
+            return corrections.set_operation(assessment, part, operation)
 
         return await _correct(request, user, claim_id, "estimate.operation", change, "estimate")
 
@@ -269,19 +271,25 @@ def _action_routes(web: FastAPI) -> None:
 
 def _decision_routes(web: FastAPI) -> None:
     @web.post("/claims/{claim_id}/approve")
-    async def approve(request: Request, claim_id: str, rt: RuntimeDep, user: FormUserDep):
+    async def approve(
+        request: Request,
+        claim_id: str,
+        rt: RuntimeDep,
+        user: FormUserDep,
+        nothing_to_pay: Annotated[str, Form()] = "",
+    ) -> Response:
         actor = review.Actor(user.id, user.email)
-        return await _act(
-            request,
-            user,
-            claim_id,
-            "decision",
-            review.decide,
-            rt,
-            claim_id,
-            actor,
-            ClaimStatus.APPROVED,
-        )
+
+        def approve_it() -> None:
+            review.decide(
+                rt,
+                claim_id,
+                actor,
+                ClaimStatus.APPROVED,
+                nothing_to_pay_confirmed=nothing_to_pay == "yes",
+            )
+
+        return await _act(request, user, claim_id, "decision", approve_it)
 
     @web.post("/claims/{claim_id}/reject")
     async def reject(
@@ -345,7 +353,7 @@ async def _act(
     """Run an action; back to the claim page (303), or the page with the error inline (422)."""
     try:
         await run_in_threadpool(fn, *args)
-    except ValidationFailed as exc:
+    except (ValidationFailed, CorrectionRefused) as exc:
         rt = runtime(request)
         return await _claim_page(request, rt, user, claim_id, {form_id: exc.message}, 422)
     return RedirectResponse(f"/adjuster/claims/{claim_id}#{form_id}", status_code=303)
@@ -367,8 +375,7 @@ async def _claim_page(
         "body": view.body,
         "errors": errors or {},
         "editable": ClaimStatus(view.claim.status) in review.EDITABLE,
-        "decidable": ClaimStatus(view.claim.status)
-        in (ClaimStatus.NEEDS_REVIEW, ClaimStatus.ASSESSED),
+        "decidable": ClaimStatus(view.claim.status) in review.DECIDABLE,
         "overrides": view.body.get("operation_overrides", {}),
         "override_parts": sorted({f["part"] for f in view.body.get("findings", []) if f["part"]}),
         "operation_names": {o.value: o.value.replace("_", " ") for o in Operation},
@@ -379,12 +386,11 @@ async def _claim_page(
 def _overlay(rt: Runtime, claim_id: str, photo_id: str) -> bytes:
     from inference.overlay import render_overlay  # the API process can serve without OpenCV
 
-    view = queries.claim_view(rt, claim_id)
-    raw = view.photo_analysis(photo_id)
-    if raw is None:
-        raise NotFound(f"the latest assessment has no photo {photo_id}")
+    analysis = queries.claim_view(rt, claim_id).analysis(photo_id)
+    if analysis is None:
+        raise NotFound(f"the current assessment has no photo {photo_id}")
     sha, _ = queries.photo_of(rt, claim_id, photo_id)
-    return render_overlay(rt.blobs.get(sha), review.analysis_from_json(raw), max_side=1280)
+    return render_overlay(rt.blobs.get(sha), analysis, max_side=1280)
 
 
 def _json(text: str) -> Any:

@@ -11,11 +11,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cdat.assessment import Assessment, Reason
 from cdat.claims import ClaimStatus
+from cdat.findings import PhotoAnalysis
+from cdat.record import decode
 from mobile_api import models
+from mobile_api.claim_store import current_assessment
 from mobile_api.errors import NotFound, ValidationFailed
-from mobile_api.review import latest_record
 from mobile_api.runtime import Runtime
+from mobile_api.serialize import assessment_public
 
 QUEUE_STATUSES = (ClaimStatus.NEEDS_REVIEW,)
 COUNTED_STATUSES = (
@@ -70,7 +74,7 @@ def parse_filters(reason: str, min_amount: str, max_amount: str, since: str, unt
 @dataclass
 class QueueRow:
     claim: models.Claim
-    reasons: list[dict[str, str]]
+    reasons: list[Reason]
     age_hours: float
 
 
@@ -105,9 +109,10 @@ def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
         now = datetime.now(UTC)
         rows, reason_counts = [], Counter[str]()
         for claim in claims:
-            record = latest_record(session, claim.id)
-            reasons = list(((record.body.get("triage") or {}) if record else {}).get("reasons", []))
-            codes = {r["code"] for r in reasons}
+            assessment = current_assessment(session, claim)
+            triage = assessment.triage if assessment else None
+            reasons = list(triage.reasons) if triage else []
+            codes = {r.code for r in reasons}
             reason_counts.update(codes)
             if filters.reason and filters.reason not in codes:
                 continue
@@ -137,20 +142,29 @@ class ClaimView:
     claim: models.Claim
     photos: list[models.Photo]
     record: models.AssessmentRecord | None
+    """The version the claim stands on."""
     versions: list[models.AssessmentRecord]
     audit: list[models.AuditEvent]
     duplicates: dict[str, list[dict[str, str]]]
     """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return self.record.body if self.record else {}
+    body: dict[str, Any] = field(default_factory=dict)
+    """The current version as the API shows it to staff (`schemas.AssessmentPublic`)."""
+    assessment: Assessment | None = None
 
     def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
         for photo in self.body.get("photos", []):
             if photo["photo_id"] == photo_id:
                 return dict(photo)
         return None
+
+    def analysis(self, photo_id: str) -> PhotoAnalysis | None:
+        photos = self.assessment.photos if self.assessment else ()
+        return next((p for p in photos if p.photo_id == photo_id), None)
+
+    @property
+    def photo_numbers(self) -> dict[str, int]:
+        """Photo id -> the number the page shows it under ("Photo 2")."""
+        return {photo.id: i for i, photo in enumerate(self.photos, start=1)}
 
 
 def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
@@ -169,30 +183,31 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
             .order_by(models.AuditEvent.created_at.desc(), models.AuditEvent.id.desc())
             .limit(100)
         ).all()
-        record = versions[-1] if versions else None
+        record = next((r for r in versions if r.version == claim.current_version), None)
+        assessment = decode(record.body) if record else None
         return ClaimView(
             claim=claim,
             photos=list(claim.photos),
             record=record,
             versions=list(versions),
             audit=list(audit),
-            duplicates=_duplicates(session, record),
+            duplicates=_duplicates(session, assessment),
+            body=assessment_public(record).model_dump(mode="json") if record else {},
+            assessment=assessment,
         )
 
 
-def _duplicates(
-    session: Session, record: models.AssessmentRecord | None
-) -> dict[str, list[dict[str, str]]]:
+def _duplicates(session: Session, assessment: Assessment | None) -> dict[str, list[dict[str, str]]]:
     """Other-claim photos named by duplicate-photo signals that still exist."""
     out: dict[str, list[dict[str, str]]] = {}
-    for signal in record.body.get("fraud_signals", []) if record else []:
-        evidence = signal.get("evidence") or {}
-        other_claim, other_photo = evidence.get("other_claim_id"), evidence.get("other_photo_id")
-        if not (signal.get("photo_id") and other_claim and other_photo):
+    for signal in assessment.fraud_signals if assessment else ():
+        other_claim = signal.evidence.get("other_claim_id")
+        other_photo = signal.evidence.get("other_photo_id")
+        if not (signal.photo_id and other_claim and other_photo):
             continue
         photo = session.get(models.Photo, other_photo)
         if photo is not None and photo.claim_id == other_claim:
-            out.setdefault(signal["photo_id"], []).append(
+            out.setdefault(signal.photo_id, []).append(
                 {"claim_id": other_claim, "photo_id": other_photo}
             )
     return out
