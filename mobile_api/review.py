@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
-from cdat.claims import ClaimStatus
+from cdat.claims import ClaimStatus, check_transition
 from cdat.corrections import Edit
 from cdat.pipeline import assess_findings
 from cdat.record import decode
@@ -125,6 +125,7 @@ def decide(
         raise ValidationFailed("give the reason for the rejection", field="reason")
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
+        check_transition(ClaimStatus(claim.status), target)  # say "decided" before "zero"
         if target is ClaimStatus.APPROVED and not nothing_to_pay_confirmed:
             _check_something_to_pay(current_assessment(session, claim))
         before = {"status": claim.status, "reason": claim.status_reason}

@@ -40,9 +40,7 @@ def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
         check_missing_model_flow(client, runtime, {"Authorization": f"Bearer {staff_token}"})
 
 
-def check_missing_model_flow(
-    client: TestClient, runtime: Runtime, staff: dict[str, str]
-) -> None:
+def check_missing_model_flow(client: TestClient, runtime: Runtime, staff: dict[str, str]) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "no damage model" in ready.json()["checks"]["models"]["detail"]

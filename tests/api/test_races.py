@@ -1,0 +1,51 @@
+"""Per-claim limits under real concurrent requests, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from mobile_api import models
+from tests import images
+from tests.api.backends import Stack, at_once, statuses
+from tests.conftest import open_claim
+
+
+def test_concurrent_uploads_never_take_a_claim_past_its_photo_limit(stack: Stack) -> None:
+    # given a claim that may hold 5 photos
+    stack.runtime.settings.max_photos_per_claim = 5
+    claim_id, headers = open_claim(stack.client)
+
+    # when 16 uploads of different photos arrive at once
+    def upload(i: int):
+        photo = images.jpeg(color=(i * 13 % 256, i * 7 % 256, 90))
+        files = [("files", (f"p{i}.jpg", photo, "image/jpeg"))]
+        return stack.client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+
+    responses = at_once(16, upload)
+    # then exactly 5 are stored, and every other one is told why it was refused
+    assert statuses(responses) == [201] * 5 + [409] * 11
+    refused = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
+    assert set(refused) == {"too_many_photos"}
+    with stack.runtime.sessions() as session:
+        stored = session.scalar(
+            select(func.count()).select_from(models.Photo).where(models.Photo.claim_id == claim_id)
+        )
+    assert stored == 5
+
+
+def test_concurrent_submits_without_a_key_queue_one_job(stack: Stack) -> None:
+    # given a claim with a photo
+    claim_id, headers = open_claim(stack.client)
+    files = [("files", ("p.jpg", images.jpeg(), "image/jpeg"))]
+    assert stack.client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+    # when 10 submits arrive at once, none with an Idempotency-Key
+    responses = at_once(
+        10, lambda _: stack.client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    )
+    # then one job is queued and the other nine are refused, saying why
+    assert statuses(responses) == [202] + [409] * 9
+    with stack.runtime.sessions() as session:
+        jobs = session.scalar(
+            select(func.count()).select_from(models.Job).where(models.Job.claim_id == claim_id)
+        )
+    assert jobs == 1
