@@ -44,6 +44,8 @@ from mobile_api.web.session import (
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.filters["photos_named"] = queries.photos_named
+templates.env.globals["label_positions"] = queries.label_positions
 DAMAGE_COLOURS = {  # CSS versions of inference.overlay.DAMAGE_COLOURS (same hues)
     "dent": "#e67200",
     "scratch": "#56b4e9",
@@ -154,6 +156,7 @@ def _routes(web: FastAPI) -> None:
         request: Request,
         rt: RuntimeDep,
         user: UserDep,
+        status: str = "",
         reason: str = "",
         min_amount: str = "",
         max_amount: str = "",
@@ -161,6 +164,7 @@ def _routes(web: FastAPI) -> None:
         date_to: str = "",
     ) -> HTMLResponse:
         raw = {
+            "status": status,
             "reason": reason,
             "min_amount": min_amount,
             "max_amount": max_amount,
@@ -168,15 +172,16 @@ def _routes(web: FastAPI) -> None:
             "date_to": date_to,
         }
         try:
-            filters = queries.parse_filters(reason, min_amount, max_amount, date_from, date_to)
+            filters = queries.parse_filters(
+                reason, min_amount, max_amount, date_from, date_to, status
+            )
         except ValidationFailed as exc:
             filters, errors = queries.QueueFilters(), {exc.field or "filters": exc.message}
         else:
             errors = {}
         view = await run_in_threadpool(queries.review_queue, rt, filters)
-        status = 422 if errors else 200
-        context = {"user": user, "view": view, "filters": raw, "errors": errors}
-        return page(request, "queue.html", context, status)
+        context = {"user": user, "view": view, "filters": raw, "errors": errors, "shown": filters}
+        return page(request, "queue.html", context, 422 if errors else 200)
 
     @web.get("/claims/{claim_id}", response_class=HTMLResponse)
     async def claim_page(

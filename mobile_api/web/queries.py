@@ -21,7 +21,6 @@ from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.serialize import assessment_public
 
-QUEUE_STATUSES = (ClaimStatus.NEEDS_REVIEW,)
 COUNTED_STATUSES = (
     ClaimStatus.NEEDS_REVIEW,
     ClaimStatus.MORE_PHOTOS_REQUESTED,
@@ -33,6 +32,7 @@ COUNTED_STATUSES = (
 
 @dataclass(frozen=True)
 class QueueFilters:
+    status: ClaimStatus = ClaimStatus.NEEDS_REVIEW
     reason: str = ""
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
@@ -52,6 +52,15 @@ def _amount(raw: str, name: str) -> Decimal | None:
     return value
 
 
+def _status(raw: str) -> ClaimStatus:
+    if not raw.strip():
+        return ClaimStatus.NEEDS_REVIEW
+    try:
+        return ClaimStatus(raw.strip())
+    except ValueError:
+        raise ValidationFailed(f"no claim status {raw!r}", field="status") from None
+
+
 def _day(raw: str, name: str) -> date | None:
     if not raw.strip():
         return None
@@ -61,8 +70,11 @@ def _day(raw: str, name: str) -> date | None:
         raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
 
 
-def parse_filters(reason: str, min_amount: str, max_amount: str, since: str, until: str):
+def parse_filters(
+    reason: str, min_amount: str, max_amount: str, since: str, until: str, status: str = ""
+) -> QueueFilters:
     return QueueFilters(
+        status=_status(status),
         reason=reason.strip(),
         min_amount=_amount(min_amount, "min_amount"),
         max_amount=_amount(max_amount, "max_amount"),
@@ -89,11 +101,10 @@ class QueueView:
 
 
 def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
-    """Claims waiting for review: highest priority first, then oldest first."""
+    """Claims in one status (waiting for review unless asked): highest priority first,
+    then oldest first."""
     with rt.sessions() as session:
-        query = select(models.Claim).where(
-            models.Claim.status.in_([s.value for s in QUEUE_STATUSES])
-        )
+        query = select(models.Claim).where(models.Claim.status == filters.status.value)
         if filters.min_amount is not None:
             query = query.where(models.Claim.estimate_total >= filters.min_amount)
         if filters.max_amount is not None:
@@ -220,3 +231,55 @@ def photo_of(rt: Runtime, claim_id: str, photo_id: str) -> tuple[str, str]:
         if photo is None or photo.claim_id != claim_id:
             raise NotFound(f"no photo {photo_id} on claim {claim_id}")
         return photo.sha256, photo.content_type
+
+
+Label = tuple[float, float, float, float]
+
+
+def label_positions(photo: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """Where to write each part and damage label on the photo so that none overlaps.
+
+    Labels start at their box's top-left corner (damage labels just above it) and move
+    down a line at a time past labels already placed: boxes on one panel often share a
+    corner, and their labels used to print over each other.
+    """
+    size = font_size(photo)
+    placed: list[Label] = []
+
+    def place(x: float, y: float, text: str) -> tuple[float, float]:
+        width = len(text) * size * 0.6
+        while any(_overlaps((x, y - size, x + width, y), other) for other in placed):
+            y += size * 1.2
+        placed.append((x, y - size, x + width, y))
+        return round(x, 1), round(y, 1)
+
+    parts = [
+        place(p["box"]["x1"] + 4, p["box"]["y1"] + size, p["part"].replace("_", " "))
+        for p in photo.get("parts", [])
+    ]
+    damages = [
+        place(
+            d["box"]["x1"],
+            max(d["box"]["y1"] - 4, size),
+            f"#{i} {d['severity']} {d['damage_type'].replace('_', ' ')}",
+        )
+        for i, d in enumerate(photo.get("damages", []), start=1)
+    ]
+    return {"parts": parts, "damages": damages}
+
+
+def font_size(photo: dict[str, Any]) -> float:
+    return round(float(photo["width"]) / 32, 1)
+
+
+def _overlaps(a: Label, b: Label) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def photos_named(text: str, numbers: dict[str, int]) -> str:
+    """Reasons name photos by id; the page calls them Photo 1, 2, ..."""
+    for photo_id, number in numbers.items():
+        text = text.replace(f"photo {photo_id}", f"Photo {number}").replace(
+            photo_id, f"Photo {number}"
+        )
+    return text
