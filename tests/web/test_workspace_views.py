@@ -3,6 +3,8 @@ readable overlays (SQLite, local blobs, fake analyzer, jobs run in-process)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from fastapi.testclient import TestClient
 
 from mobile_api.runtime import Runtime
@@ -93,4 +95,4 @@ def test_overlay_labels_of_boxes_sharing_a_corner_do_not_overlap() -> None:
     labels = label_positions(photo)
     spots = labels["parts"] + labels["damages"]
     ys = sorted(y for _, y in spots)
-    assert all(b - a >= 20 for a, b in zip(ys, ys[1:], strict=False))
+    assert all(b - a >= 20 for a, b in pairwise(ys))
