@@ -253,3 +253,30 @@ def test_a_wrecked_car_is_not_shown_a_zero_or_any_amount_as_the_answer(
     assert assessment["outcome"] == "total_loss"
     assert assessment["estimate"] is None
     assert "more than the car is worth" in assessment["message"]
+
+
+def test_a_submit_the_queue_refused_fails_the_claim_and_can_be_retried(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a claim with a photo, and a job queue that is down
+    claim_id, headers = open_claim(client)
+    upload(client, claim_id, headers, images.jpeg(color=(90, 90, 10)))
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(assess_claim, "apply_async", down)
+    # when the policyholder submits
+    refused = client.post(
+        f"/v1/claims/{claim_id}/submit", headers={**headers, "Idempotency-Key": "s1"}
+    )
+    # then the answer is a 503 to retry, and the claim says the assessment did not happen
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert client.get(f"/v1/claims/{claim_id}", headers=headers).json()["status"] == "failed"
+    # and once the queue is back, the same request goes through
+    monkeypatch.undo()
+    again = client.post(
+        f"/v1/claims/{claim_id}/submit", headers={**headers, "Idempotency-Key": "s1"}
+    )
+    assert again.status_code == 202
+    assert assess_claim.run(again.json()["job"]["id"]) == "done"
