@@ -8,7 +8,7 @@ data from their photos, and no amount while an adjuster still decides it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,6 +111,29 @@ def _retake(claim: models.Claim) -> schemas.RetakeRequest | None:
     return schemas.RetakeRequest.model_validate(claim.retake_request)
 
 
+def _filed(
+    claim: models.Claim, records: list[models.AssessmentRecord], photos: list[schemas.PhotoPublic]
+) -> dict[str, Any]:
+    """The fields every view shares (`schemas.ClaimBase`)."""
+    return {
+        "id": claim.id,
+        "status": ClaimStatus(claim.status),
+        "revision": claim.revision,
+        "policy_number": claim.policy_number,
+        "loss_date": claim.loss_date,
+        "description": claim.description,
+        "vehicle": claim.vehicle,
+        "contact": claim.contact,
+        "loss_location": _location(claim),
+        "webhook_url": claim.webhook_url,
+        "photos": photos,
+        "assessment_versions": _summaries(records),
+        "retake_request": _retake(claim),
+        "created_at": claim.created_at,
+        "updated_at": claim.updated_at,
+    }
+
+
 def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
     """The staff view."""
     with rt.sessions() as session:
@@ -120,30 +143,16 @@ def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
         current = _current(claim, records)
         status = ClaimStatus(claim.status)
         return schemas.ClaimPublic(
-            id=claim.id,
-            status=status,
+            **_filed(claim, records, [photo_public(p) for p in claim.photos]),
             status_reason=claim.status_reason,
-            revision=claim.revision,
             current_version=claim.current_version,
-            policy_number=claim.policy_number,
-            loss_date=claim.loss_date,
-            description=claim.description,
-            vehicle=claim.vehicle,
-            contact=claim.contact,
-            loss_location=_location(claim),
-            webhook_url=claim.webhook_url,
             progress=schemas.Progress(
                 stage=status,
                 message=PROGRESS_MESSAGES[status],
                 photos=len(claim.photos),
                 job=job_public(job) if job else None,
             ),
-            photos=[photo_public(p) for p in claim.photos],
             assessment=assessment_public(current) if current else None,
-            assessment_versions=_summaries(records),
-            retake_request=_retake(claim),
-            created_at=claim.created_at,
-            updated_at=claim.updated_at,
         )
 
 
@@ -172,29 +181,15 @@ def policyholder_claim(rt: Runtime, claim_id: str) -> schemas.PolicyholderClaim:
         current = _current(claim, records)
         status = ClaimStatus(claim.status)
         return schemas.PolicyholderClaim(
-            id=claim.id,
-            status=status,
+            **_filed(claim, records, [policyholder_photo(p) for p in claim.photos]),
             status_reason=_plain_status(claim),
-            revision=claim.revision,
-            policy_number=claim.policy_number,
-            loss_date=claim.loss_date,
-            description=claim.description,
-            vehicle=claim.vehicle,
-            contact=claim.contact,
-            loss_location=_location(claim),
-            webhook_url=claim.webhook_url,
             progress=schemas.PolicyholderProgress(
                 stage=status,
                 message=PROGRESS_MESSAGES[status],
                 photos=len(claim.photos),
                 job=_job(job),
             ),
-            photos=[policyholder_photo(p) for p in claim.photos],
             assessment=_for_policyholder(claim, current) if current else None,
-            assessment_versions=_summaries(records),
-            retake_request=_retake(claim),
-            created_at=claim.created_at,
-            updated_at=claim.updated_at,
         )
 
 

@@ -262,16 +262,13 @@ class RetakeRequest(BaseModel):
     requested_at: datetime | None = None
 
 
-class ClaimPublic(BaseModel):
-    """The staff view of a claim: everything, fraud evidence and other claims included."""
+class ClaimBase(BaseModel):
+    """What every view of a claim holds: the claim as filed, its photos and versions."""
 
     id: str
     status: ClaimStatus
     status_reason: str
     revision: int
-    current_version: int | None = Field(
-        default=None, description="The assessment version the status stands on"
-    )
     policy_number: str
     loss_date: date
     description: str
@@ -279,13 +276,21 @@ class ClaimPublic(BaseModel):
     contact: dict[str, Any]
     loss_location: LocationIn | None
     webhook_url: str | None
-    progress: Progress
     photos: list[PhotoPublic]
-    assessment: AssessmentPublic | None
     assessment_versions: list[AssessmentSummary]
     retake_request: RetakeRequest | None
     created_at: datetime
     updated_at: datetime
+
+
+class ClaimPublic(ClaimBase):
+    """The staff view of a claim: everything, fraud evidence and other claims included."""
+
+    current_version: int | None = Field(
+        default=None, description="The assessment version the status stands on"
+    )
+    progress: Progress
+    assessment: AssessmentPublic | None
 
 
 class ClaimSummary(BaseModel):
@@ -360,22 +365,7 @@ class PolicyholderAssessment(BaseModel):
     photos: list[PolicyholderPhoto]
 
 
-class PolicyholderClaim(BaseModel):
-    id: str
-    status: ClaimStatus
+class PolicyholderClaim(ClaimBase):
     status_reason: str = Field(description="What the status means for you, in plain words")
-    revision: int
-    policy_number: str
-    loss_date: date
-    description: str
-    vehicle: dict[str, Any]
-    contact: dict[str, Any]
-    loss_location: LocationIn | None
-    webhook_url: str | None
     progress: PolicyholderProgress
-    photos: list[PhotoPublic]
     assessment: PolicyholderAssessment | None
-    assessment_versions: list[AssessmentSummary]
-    retake_request: RetakeRequest | None
-    created_at: datetime
-    updated_at: datetime
