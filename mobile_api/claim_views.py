@@ -86,6 +86,17 @@ def _latest_job(session: Session, claim_id: str) -> models.Job | None:
     )
 
 
+def _load(
+    session: Session, claim_id: str
+) -> tuple[
+    models.Claim, list[models.AssessmentRecord], models.Job | None, models.AssessmentRecord | None
+]:
+    """The claim, all its versions, its latest job and the version it stands on."""
+    claim = _claim(session, claim_id)
+    records = _records(session, claim_id)
+    return claim, records, _latest_job(session, claim_id), _current(claim, records)
+
+
 def _current(
     claim: models.Claim, records: list[models.AssessmentRecord]
 ) -> models.AssessmentRecord | None:
@@ -137,10 +148,7 @@ def _filed(
 def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
     """The staff view."""
     with rt.sessions() as session:
-        claim = _claim(session, claim_id)
-        records = _records(session, claim_id)
-        job = _latest_job(session, claim_id)
-        current = _current(claim, records)
+        claim, records, job, current = _load(session, claim_id)
         status = ClaimStatus(claim.status)
         return schemas.ClaimPublic(
             **_filed(claim, records, [photo_public(p) for p in claim.photos]),
@@ -175,10 +183,7 @@ def _record(session: Session, claim_id: str, version: int) -> models.AssessmentR
 
 def policyholder_claim(rt: Runtime, claim_id: str) -> schemas.PolicyholderClaim:
     with rt.sessions() as session:
-        claim = _claim(session, claim_id)
-        records = _records(session, claim_id)
-        job = _latest_job(session, claim_id)
-        current = _current(claim, records)
+        claim, records, job, current = _load(session, claim_id)
         status = ClaimStatus(claim.status)
         return schemas.PolicyholderClaim(
             **_filed(claim, records, [policyholder_photo(p) for p in claim.photos]),
