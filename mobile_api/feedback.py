@@ -217,7 +217,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export_cmd = actions.add_parser(
         "export", help="write reviewed photos as a YOLO segmentation data set"
     )
-    export_cmd.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    export_cmd.add_argument(
+        "out_dir", type=Path, metavar="OUT_DIR", help="folder for the data set (new or empty)"
+    )
     export_cmd.add_argument(
         "--val-percent", type=int, default=10, help="share of claims put in val (default 10)"
     )
