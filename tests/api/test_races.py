@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy import func, select
 
-from mobile_api import models
+from cdat.claims import ClaimStatus
+from cdat.errors import InvalidTransition
+from mobile_api import models, review
+from mobile_api.errors import Conflict
+from mobile_api.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack, at_once, statuses
 from tests.conftest import open_claim
@@ -49,3 +55,35 @@ def test_concurrent_submits_without_a_key_queue_one_job(stack: Stack) -> None:
             select(func.count()).select_from(models.Job).where(models.Job.claim_id == claim_id)
         )
     assert jobs == 1
+
+
+def test_concurrent_decisions_leave_one_decision_and_one_audit_entry(stack: Stack) -> None:
+    # given a claim in review
+    claim_id, headers = open_claim(stack.client)
+    files = [("files", ("p.jpg", images.jpeg(color=(222, 222, 222)), "image/jpeg"))]
+    stack.client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+    job_id = stack.client.post(f"/v1/claims/{claim_id}/submit", headers=headers).json()["job"]
+    assess_claim.run(job_id["id"])
+    # when eight adjusters approve or reject it at the same moment
+    targets = [ClaimStatus.APPROVED, ClaimStatus.REJECTED] * 4
+
+    def decide(i: int) -> str:
+        actor = review.Actor(f"u{i}", f"adjuster{i}@example.com")
+        try:
+            review.decide(stack.runtime, claim_id, actor, targets[i], "Decided")
+        except (InvalidTransition, Conflict):  # the service answers 409 for either
+            return "refused"
+        return targets[i].value
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(decide, range(8)))
+    # then exactly one decision was made, it is the claim's status, and the only one audited
+    made = [o for o in outcomes if o != "refused"]
+    assert len(made) == 1
+    with stack.runtime.sessions() as session:
+        claim = session.get_one(models.Claim, claim_id)
+        events = session.scalars(
+            select(models.AuditEvent.action).where(models.AuditEvent.claim_id == claim_id)
+        ).all()
+    assert claim.status == made[0]
+    assert events == [f"claim.{made[0]}"]
