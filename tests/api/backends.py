@@ -17,12 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mobile_api.app import create_app
-from mobile_api.auth import Role
+from mobile_api.auth import Role, hash_password
 from mobile_api.migrate import upgrade
 from mobile_api.runtime import Runtime
 from mobile_api.service import create_staff
 from tests import services
 from tests.conftest import make_settings
+from tests.web.conftest import EMAIL, PASSWORD
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -47,8 +48,16 @@ def make_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack
         upgrade(settings.resolved_database_url)
         runtime = Runtime.build(settings)
         stack.callback(runtime.dispose)
-        client = stack.enter_context(TestClient(create_app(settings, runtime)))
-        _, token = create_staff(runtime, "adjuster@example.com", Role.ADJUSTER, name="Ada")
+        # https: the workspace's session cookie is Secure, and httpx sends it over https only.
+        app = create_app(settings, runtime)
+        client = stack.enter_context(TestClient(app, base_url="https://testserver"))
+        _, token = create_staff(
+            runtime,
+            EMAIL,
+            Role.ADJUSTER,
+            name="Ada",
+            password_hash=hash_password(PASSWORD),
+        )
         yield Stack(client, runtime, {"Authorization": f"Bearer {token}"})
 
 
