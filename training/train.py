@@ -108,6 +108,8 @@ HELP = {
     "cache": "cache decoded images in RAM (faster epochs, more memory)",
     "amp": "mixed precision on a GPU",
     "threads": "PyTorch CPU threads (default: the library's)",
+    "init": "weights to start from: a .pt checkpoint, or 'none' for random weights "
+    "(default: the shared COCO-pretrained YOLO11n-seg where present)",
 }
 """`--help` text of each `Hyperparameters` field; a test checks that none is missing."""
 
