@@ -8,9 +8,10 @@ the error inline (422).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -27,6 +28,30 @@ from mobile_api.web.session import WebUser
 
 router = APIRouter()
 DAMAGE = "/claims/{claim_id}/damages/{photo_id}/{index}"
+
+
+@dataclass(frozen=True)
+class DamageForm:
+    """A finding's fields as the form sent them; parsed inside the action, so that an
+    unknown value is an inline form error."""
+
+    damage_type: str
+    severity: str
+    part: str
+
+    def parsed(self) -> corrections.DamageFields:
+        return corrections.parse_fields(self.damage_type, self.severity, self.part)
+
+
+def damage_form(
+    damage_type: Annotated[str, Form()] = "",
+    severity: Annotated[str, Form()] = "",
+    part: Annotated[str, Form()] = "",
+) -> DamageForm:
+    return DamageForm(damage_type, severity, part)
+
+
+DamageFormDep = Annotated[DamageForm, Depends(damage_form)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -97,13 +122,10 @@ async def edit(
     photo_id: str,
     index: int,
     user: FormUserDep,
-    damage_type: Annotated[str, Form()] = "",
-    severity: Annotated[str, Form()] = "",
-    part: Annotated[str, Form()] = "",
+    form: DamageFormDep,
 ) -> Response:
     def change(assessment: Assessment) -> Edit:
-        fields = corrections.parse_fields(damage_type, severity, part)
-        return corrections.edit_damage(assessment, photo_id, index, fields)
+        return corrections.edit_damage(assessment, photo_id, index, form.parsed())
 
     return await _correct(request, user, claim_id, "finding.edit", change, "d-" + photo_id)
 
@@ -124,14 +146,11 @@ async def add(
     claim_id: str,
     photo_id: str,
     user: FormUserDep,
-    damage_type: Annotated[str, Form()] = "",
-    severity: Annotated[str, Form()] = "",
-    part: Annotated[str, Form()] = "",
+    form: DamageFormDep,
     shape: Annotated[str, Form()] = "",
 ) -> Response:
     def change(assessment: Assessment) -> Edit:
-        fields = corrections.parse_fields(damage_type, severity, part)
-        return corrections.add_damage(assessment, photo_id, fields, _json(shape))
+        return corrections.add_damage(assessment, photo_id, form.parsed(), _json(shape))
 
     return await _correct(request, user, claim_id, "finding.add", change, "add-" + photo_id)
 

@@ -12,6 +12,14 @@ from tests.conftest import open_claim
 from tests.web.conftest import csrf_of, sign_in
 
 
+def rows_of(stack: Stack, model: type[models.Photo] | type[models.Job], claim_id: str) -> int:
+    with stack.runtime.sessions() as session:
+        count = session.scalar(
+            select(func.count()).select_from(model).where(model.claim_id == claim_id)
+        )
+    return int(count or 0)
+
+
 def test_concurrent_uploads_never_take_a_claim_past_its_photo_limit(stack: Stack) -> None:
     # given a claim that may hold 5 photos
     stack.runtime.settings.max_photos_per_claim = 5
@@ -28,11 +36,7 @@ def test_concurrent_uploads_never_take_a_claim_past_its_photo_limit(stack: Stack
     assert statuses(responses) == [201] * 5 + [409] * 11
     refused = [r.json()["error"]["code"] for r in responses if r.status_code == 409]
     assert set(refused) == {"too_many_photos"}
-    with stack.runtime.sessions() as session:
-        stored = session.scalar(
-            select(func.count()).select_from(models.Photo).where(models.Photo.claim_id == claim_id)
-        )
-    assert stored == 5
+    assert rows_of(stack, models.Photo, claim_id) == 5
 
 
 def test_concurrent_submits_without_a_key_queue_one_job(stack: Stack) -> None:
@@ -46,11 +50,7 @@ def test_concurrent_submits_without_a_key_queue_one_job(stack: Stack) -> None:
     )
     # then one job is queued and the other nine are refused, saying why
     assert statuses(responses) == [202] + [409] * 9
-    with stack.runtime.sessions() as session:
-        jobs = session.scalar(
-            select(func.count()).select_from(models.Job).where(models.Job.claim_id == claim_id)
-        )
-    assert jobs == 1
+    assert rows_of(stack, models.Job, claim_id) == 1
 
 
 def test_concurrent_decisions_leave_one_decision_and_one_audit_entry(stack: Stack) -> None:
