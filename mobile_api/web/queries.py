@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from cdat.assessment import Assessment, Reason
 from cdat.claims import ClaimStatus
 from cdat.findings import PhotoAnalysis
+from cdat.label_layout import LabelSpot, place_labels
 from cdat.record import decode
 from mobile_api import models
 from mobile_api.claim_store import current_assessment
@@ -233,47 +234,31 @@ def photo_of(rt: Runtime, claim_id: str, photo_id: str) -> tuple[str, str]:
         return photo.sha256, photo.content_type
 
 
-Label = tuple[float, float, float, float]
-
-
 def label_positions(photo: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
-    """Where to write each part and damage label on the photo so that none overlaps.
-
-    Labels start at their box's top-left corner (damage labels just above it) and move
-    down a line at a time past labels already placed: boxes on one panel often share a
-    corner, and their labels used to print over each other.
-    """
+    """Where the workspace's SVG writes each part and damage label (`cdat.label_layout`)."""
     size = font_size(photo)
-    placed: list[Label] = []
 
-    def place(x: float, y: float, text: str) -> tuple[float, float]:
-        width = len(text) * size * 0.6
-        while any(_overlaps((x, y - size, x + width, y), other) for other in placed):
-            y += size * 1.2
-        placed.append((x, y - size, x + width, y))
-        return round(x, 1), round(y, 1)
+    def spot(x: float, y: float, text: str) -> LabelSpot:
+        return LabelSpot(x, y, len(text) * size * 0.6, size)  # about a sans-serif's width
 
     parts = [
-        place(p["box"]["x1"] + 4, p["box"]["y1"] + size, p["part"].replace("_", " "))
+        spot(p["box"]["x1"] + 4, p["box"]["y1"] + size, p["part"].replace("_", " "))
         for p in photo.get("parts", [])
     ]
     damages = [
-        place(
+        spot(
             d["box"]["x1"],
             max(d["box"]["y1"] - 4, size),
             f"#{i} {d['severity']} {d['damage_type'].replace('_', ' ')}",
         )
         for i, d in enumerate(photo.get("damages", []), start=1)
     ]
-    return {"parts": parts, "damages": damages}
+    placed = [(round(x, 1), round(y, 1)) for x, y in place_labels(parts + damages, size * 1.2)]
+    return {"parts": placed[: len(parts)], "damages": placed[len(parts) :]}
 
 
 def font_size(photo: dict[str, Any]) -> float:
     return round(float(photo["width"]) / 32, 1)
-
-
-def _overlaps(a: Label, b: Label) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def photos_named(text: str, numbers: dict[str, int]) -> str:
