@@ -174,9 +174,12 @@ class ClaimView:
         return next((p for p in photos if p.photo_id == photo_id), None)
 
     @property
-    def photo_numbers(self) -> dict[str, int]:
-        """Photo id -> the number the page shows it under ("Photo 2")."""
-        return {photo.id: i for i, photo in enumerate(self.photos, start=1)}
+    def photo_names(self) -> dict[str, str]:
+        """Photo id -> what the page calls it: "Photo 2", or "a removed photo" for one the
+        policyholder took off the claim since the assessment was made."""
+        names = {photo.id: f"Photo {i}" for i, photo in enumerate(self.photos, start=1)}
+        assessed = self.assessment.photos if self.assessment else ()
+        return {p.photo_id: "a removed photo" for p in assessed} | names
 
 
 def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
@@ -261,10 +264,8 @@ def font_size(photo: dict[str, Any]) -> float:
     return round(float(photo["width"]) / 32, 1)
 
 
-def photos_named(text: str, numbers: dict[str, int]) -> str:
+def photos_named(text: str, names: dict[str, str]) -> str:
     """Reasons name photos by id; the page calls them Photo 1, 2, ..."""
-    for photo_id, number in numbers.items():
-        text = text.replace(f"photo {photo_id}", f"Photo {number}").replace(
-            photo_id, f"Photo {number}"
-        )
+    for photo_id, name in names.items():
+        text = text.replace(f"photo {photo_id}", name).replace(photo_id, name)
     return text

@@ -96,3 +96,19 @@ def test_overlay_labels_of_boxes_sharing_a_corner_do_not_overlap() -> None:
     spots = labels["parts"] + labels["damages"]
     ys = sorted(y for _, y in spots)
     assert all(b - a >= 20 for a, b in pairwise(ys))
+
+
+def test_a_photo_removed_since_the_assessment_is_named_so_not_by_its_id(
+    web: TestClient, adjuster: str
+) -> None:
+    # given a flagged claim whose second photo the policyholder then removed
+    flagged = open_flagged_claim(web, (200, 200, 200), (20, 20, 20))
+    removed = flagged.photo_ids[1]
+    url = f"/v1/claims/{flagged.claim_id}/photos/{removed}"
+    assert web.delete(url, headers=flagged.headers).status_code == 204
+    # when the adjuster opens it
+    sign_in(web)
+    page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+    # then the reasons about that photo call it a removed photo
+    assert "a removed photo has no capture time" in page
+    assert f"photo {removed}" not in page
