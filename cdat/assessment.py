@@ -5,7 +5,7 @@ These are the domain types; the API has its own schema family that mirrors them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
@@ -88,6 +88,8 @@ class TriageDecision(str, Enum):
 class Reason:
     code: str
     message: str
+    weight: int = 0
+    """How urgent this reason makes a review (`priorities` in triage.yaml); 0 is none."""
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,5 @@ class Assessment:
     total_loss: TotalLossCheck | None = None
     triage: Triage | None = None
     fraud_signals: tuple[FraudSignal, ...] = ()
+    operation_overrides: dict[CarPart, Operation] = field(default_factory=dict)
+    """An adjuster's operation for a part, priced instead of what the rules say."""

@@ -46,9 +46,22 @@ _ALLOWED: dict[ClaimStatus, frozenset[ClaimStatus]] = {
 }
 
 
+DECIDED = frozenset({ClaimStatus.APPROVED, ClaimStatus.REJECTED})
+"""Final: nothing moves a decided claim, not even an assessment job that finishes late."""
+
+
 def check_transition(current: ClaimStatus, target: ClaimStatus) -> None:
     if target not in _ALLOWED[current]:
         raise InvalidTransition(f"a claim that is {current.value} cannot become {target.value}")
+
+
+def sources_of(target: ClaimStatus) -> frozenset[ClaimStatus]:
+    """Every status a claim may leave to become `target`.
+
+    The store turns this into a compare-and-set (`... WHERE status IN sources`), so the
+    check and the write are one statement and two writers cannot both pass the check.
+    """
+    return frozenset(status for status, targets in _ALLOWED.items() if target in targets)
 
 
 def can_submit(status: ClaimStatus) -> bool:

@@ -45,6 +45,8 @@ class DamageInstance:
     part: CarPart | None = None
     part_coverage: float = 0.0
     """Share of the assigned part's visible area that this damage covers, 0..1."""
+    review: str = ""
+    """What an adjuster did to it: "" (model output), confirmed, edited or added."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class PhotoAnalysis:
     quality_issues: tuple[QualityIssue, ...] = ()
     perceptual_hash: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    reviewed: bool = False
+    """An adjuster corrected findings on this photo: its damages are labels, and a
+    re-assessment keeps them rather than the model's new guess."""
 
     @property
     def usable(self) -> bool:

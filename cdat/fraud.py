@@ -28,6 +28,14 @@ from cdat.findings import PhotoAnalysis
 from cdat.phash import PhotoHashIndex, hamming, parse_hash
 
 EARTH_RADIUS_KM = 6371.0088
+SIGNAL_CODES = (
+    "duplicate_photo_other_claim",
+    "duplicate_photo_in_claim",
+    "capture_time_missing",
+    "captured_before_loss",
+    "captured_long_after_loss",
+    "location_far_from_loss",
+)
 
 
 class FraudPolicy(BaseModel):

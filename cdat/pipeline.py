@@ -1,8 +1,13 @@
-"""From findings to a claim decision: the one function the assessment job calls.
+"""From findings to a claim decision.
 
     policy = load_policy(settings)            # once per worker process
     assessment = build_assessment(analyses, findings, context, model_versions,
-                                  policy, hash_index)
+                                  policy, hash_index)          # the assessment job
+    assessment = assess_findings(analyses, context, signals, policy, ...)  # corrections
+
+`assess_findings` is the one place findings become an estimate, a total-loss check
+and a triage; the job reaches it through `build_assessment` (which adds the fraud
+signals), an adjuster's correction and a re-assessment that keeps corrections directly.
 
 `load_policy` reads three data files, each from `settings.catalog_dir` when it has
 that file and from the shipped defaults in `cdat/data/` otherwise:
@@ -20,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdat.assessment import Assessment
+from cdat.assessment import Assessment, FraudSignal, Operation
 from cdat.catalog import Catalog, classify_vehicle
 from cdat.claims import ClaimContext
 from cdat.datafiles import load_model
@@ -28,10 +33,12 @@ from cdat.errors import ConfigurationError
 from cdat.estimate import Pricing, build_estimate
 from cdat.findings import PartFinding, PhotoAnalysis
 from cdat.fraud import detect_fraud_signals
+from cdat.merge import merge_findings
 from cdat.phash import PhotoHashIndex
 from cdat.policy_checks import check_rules_cover_everything, check_severity_monotone
 from cdat.rules import RuleBook
 from cdat.settings import Settings
+from cdat.taxonomy import CarPart
 from cdat.total_loss import check_total_loss
 from cdat.triage import TriagePolicy, triage
 
@@ -106,9 +113,31 @@ def build_assessment(
     Side effect: after looking for duplicates in other claims, this claim's photo
     hashes are added to `hash_index` (keyed by photo id, so a retried job adds nothing new).
     """
+    signals = detect_fraud_signals(analyses, context, hash_index, policy.triage.fraud)
+    for analysis in analyses:
+        if analysis.perceptual_hash is not None:
+            hash_index.add(analysis.photo_id, context.claim_id, analysis.perceptual_hash)
+    return assess_findings(analyses, context, signals, policy, model_versions, findings=findings)
+
+
+def assess_findings(
+    analyses: Sequence[PhotoAnalysis],
+    context: ClaimContext,
+    signals: Sequence[FraudSignal],
+    policy: AssessmentPolicy,
+    model_versions: Mapping[str, str],
+    overrides: Mapping[CarPart, Operation] | None = None,
+    findings: Sequence[PartFinding] | None = None,
+) -> Assessment:
+    """Estimate, total-loss check and triage of per-photo damages (merged unless given).
+
+    `overrides` are an adjuster's operations per part; they stay on the result so the
+    next re-pricing (a correction, or a re-assessment after more photos) keeps them.
+    """
+    merged = tuple(findings) if findings is not None else merge_findings(analyses)
     vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
     pricing = Pricing(policy.catalog, policy.rules, policy.region, vehicle)
-    estimate = build_estimate(findings, pricing)
+    estimate = build_estimate(merged, pricing, overrides)
     total_loss = check_total_loss(
         estimate,
         context.vehicle,
@@ -117,17 +146,14 @@ def build_assessment(
         policy.catalog,
         policy.region,
     )
-    signals = detect_fraud_signals(analyses, context, hash_index, policy.triage.fraud)
-    for analysis in analyses:
-        if analysis.perceptual_hash is not None:
-            hash_index.add(analysis.photo_id, context.claim_id, analysis.perceptual_hash)
-    decision = triage(analyses, findings, estimate, total_loss, signals, policy.triage)
+    decision = triage(analyses, merged, estimate, total_loss, signals, policy.triage)
     return Assessment(
         photos=tuple(analyses),
-        findings=tuple(findings),
+        findings=merged,
         model_versions=dict(model_versions),
         estimate=estimate,
         total_loss=total_loss,
         triage=decision,
         fraud_signals=tuple(signals),
+        operation_overrides=dict(overrides or {}),
     )

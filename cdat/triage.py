@@ -1,7 +1,10 @@
 """Triage: straight-through settlement or adjuster review, with every reason listed.
 
 A claim goes straight through only when no reason below fires; otherwise it needs
-review at the highest priority among its reasons (`priorities` in `triage.yaml`).
+review at the highest weight among its reasons (`priorities` in `triage.yaml`). A fraud
+signal weighs what `fraud_weights` gives its signal code (`priorities.fraud_signal` when
+unlisted): a photo reused from another claim must outrank a photo that merely lost its
+capture time in a messaging app, or the queue cannot tell them apart.
 
 Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``no_damage_found``, ``low_confidence`` (a finding under `min_confidence`),
@@ -13,13 +16,14 @@ above the currency's `straight_through_limit`), ``total_loss``, ``near_total_los
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
 from cdat.findings import PartFinding, PhotoAnalysis
-from cdat.fraud import FraudPolicy
+from cdat.fraud import SIGNAL_CODES, FraudPolicy
 
 REASON_CODES = (
     "no_photos",
@@ -43,6 +47,8 @@ class TriagePolicy(BaseModel):
     """Per currency: estimates at or above this total always get a human look."""
     review_when_no_damage: bool = True
     priorities: dict[str, int]
+    fraud_weights: dict[str, int] = Field(default_factory=dict)
+    """Per fraud signal code (cdat.fraud): its weight, instead of `priorities.fraud_signal`."""
     fraud: FraudPolicy = FraudPolicy()
 
     @model_validator(mode="after")
@@ -53,8 +59,11 @@ class TriagePolicy(BaseModel):
         missing = [code for code in REASON_CODES if code not in self.priorities]
         if missing:
             raise ValueError(f"priorities missing for: {', '.join(missing)}")
-        if any(p < 1 for p in self.priorities.values()):
+        if any(p < 1 for p in [*self.priorities.values(), *self.fraud_weights.values()]):
             raise ValueError("review priorities must be at least 1 (0 means straight-through)")
+        unknown_signals = sorted(set(self.fraud_weights) - set(SIGNAL_CODES))
+        if unknown_signals:
+            raise ValueError(f"unknown fraud signal codes: {', '.join(unknown_signals)}")
         if any(limit < 0 for limit in self.straight_through_limit.values()):
             raise ValueError("straight_through_limit must not be negative")
         return self
@@ -68,16 +77,21 @@ def triage(
     signals: Sequence[FraudSignal],
     policy: TriagePolicy,
 ) -> Triage:
-    reasons = [
+    unweighted = [
         *photo_reasons(analyses),
         *finding_reasons(findings, policy),
         *money_reasons(estimate, total_loss, policy),
-        *(Reason("fraud_signal", s.message) for s in signals),
     ]
+    reasons = [replace(r, weight=policy.priorities[r.code]) for r in unweighted]
+    reasons += [Reason("fraud_signal", s.message, signal_weight(s, policy)) for s in signals]
     if not reasons:
         return Triage(TriageDecision.STRAIGHT_THROUGH, 0, ())
-    priority = max(policy.priorities[r.code] for r in reasons)
-    return Triage(TriageDecision.NEEDS_REVIEW, priority, tuple(reasons))
+    reasons.sort(key=lambda r: -r.weight)  # stable: equal weights keep their order
+    return Triage(TriageDecision.NEEDS_REVIEW, reasons[0].weight, tuple(reasons))
+
+
+def signal_weight(signal: FraudSignal, policy: TriagePolicy) -> int:
+    return policy.fraud_weights.get(signal.code, policy.priorities["fraud_signal"])
 
 
 def photo_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:

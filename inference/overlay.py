@@ -8,12 +8,14 @@ confidences and part outlines, which mean little to a customer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
 from cdat.findings import PhotoAnalysis, Polygon
+from cdat.label_layout import LabelSpot, place_labels
 from cdat.taxonomy import DamageType, Severity
 from inference.errors import UnreadableImage
 from inference.imaging import decode_photo
@@ -33,6 +35,16 @@ DAMAGE_COLOURS: dict[DamageType, tuple[int, int, int]] = {
 SEVERITY_THICKNESS = {Severity.MINOR: 1, Severity.MODERATE: 2, Severity.SEVERE: 3}
 PART_COLOUR = (220, 220, 220)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    x: int
+    y: int
+    """Baseline start, before `place_labels` moves it clear of the others."""
+    colour: tuple[int, int, int]
+    scale: float
 
 
 def render_overlay(
@@ -60,9 +72,9 @@ def render_overlay(
     else:
         sx = sy = scale
     unit = max(1.0, max(image.shape[:2]) / 640.0)
-    if audience == "adjuster":
-        _draw_parts(image, analysis, sx, sy, unit)
-    _draw_damages(image, analysis, sx, sy, unit, audience)
+    labels = _draw_parts(image, analysis, sx, sy, unit) if audience == "adjuster" else []
+    labels += _draw_damages(image, analysis, sx, sy, unit, audience)
+    _write_labels(image, labels)
     _draw_issues(image, analysis, unit)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
     if not ok:
@@ -74,13 +86,17 @@ def _points(polygon: Polygon, sx: float, sy: float) -> np.ndarray:
     return np.round(np.asarray(polygon, np.float32) * [sx, sy]).astype(np.int32)
 
 
-def _draw_parts(image: np.ndarray, analysis: PhotoAnalysis, sx: float, sy: float, unit: float):
+def _draw_parts(
+    image: np.ndarray, analysis: PhotoAnalysis, sx: float, sy: float, unit: float
+) -> list[Label]:
+    labels = []
     for part in analysis.parts:
         if len(part.polygon) >= 3:
             cv2.polylines(image, [_points(part.polygon, sx, sy)], True, PART_COLOUR, 1, cv2.LINE_AA)
         x = int(part.box.x1 * sx) + 2
         y = int(part.box.y1 * sy) + int(14 * unit)
-        _label(image, part.part.value.replace("_", " "), (x, y), PART_COLOUR, unit * 0.45)
+        labels.append(Label(part.part.value.replace("_", " "), x, y, PART_COLOUR, unit * 0.45))
+    return labels
 
 
 def _draw_damages(
@@ -90,7 +106,8 @@ def _draw_damages(
     sy: float,
     unit: float,
     audience: Audience,
-) -> None:
+) -> list[Label]:
+    labels = []
     fill = image.copy()
     for damage in analysis.damages:
         colour = DAMAGE_COLOURS[damage.damage_type]
@@ -111,7 +128,21 @@ def _draw_damages(
         elif audience == "adjuster":
             text += " (no part)"
         y = p1[1] - 4 if p1[1] > 20 * unit else p2[1] + int(16 * unit)
-        _label(image, text, (p1[0], y), colour, unit * 0.5)
+        labels.append(Label(text, p1[0], y, colour, unit * 0.5))
+    return labels
+
+
+def _write_labels(image: np.ndarray, labels: list[Label]) -> None:
+    """Each label at its spot, moved down past the labels written before it."""
+    sizes = [_text_size(label.text, label.scale) for label in labels]
+    spots = [
+        LabelSpot(label.x - 2, label.y, w + 4, h + base + 3)
+        for label, (w, h, base) in zip(labels, sizes, strict=True)
+    ]
+    line = max((h + base + 4 for _, h, base in sizes), default=0)
+    placed = place_labels(spots, line, limit=image.shape[0])
+    for label, (_, y) in zip(labels, placed, strict=True):
+        _label(image, label.text, (label.x, int(y)), label.colour, label.scale)
 
 
 def _draw_issues(image: np.ndarray, analysis: PhotoAnalysis, unit: float) -> None:
@@ -122,10 +153,19 @@ def _draw_issues(image: np.ndarray, analysis: PhotoAnalysis, unit: float) -> Non
         y += int(22 * unit)
 
 
+def _text_size(text: str, scale: float) -> tuple[int, int, int]:
+    (w, h), base = cv2.getTextSize(_ascii(text), FONT, scale, max(1, round(scale * 2)))
+    return w, h, base
+
+
+def _ascii(text: str) -> str:
+    # Hershey fonts cover ASCII only; keep labels legible rather than showing '?'.
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 def _label(image: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float) -> None:
     """Text on a dark box so it reads on any paint colour."""
-    # Hershey fonts cover ASCII only; keep labels legible rather than showing '?'.
-    text = text.encode("ascii", "replace").decode("ascii")
+    text = _ascii(text)
     thickness = max(1, round(scale * 2))
     (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
     x, y = origin

@@ -17,6 +17,7 @@ from cdat.errors import CdatError
 from cdat.settings import Settings
 from mobile_api import runtime as runtime_module
 from mobile_api.celery_app import configure_celery
+from mobile_api.docs import install_docs
 from mobile_api.errors import status_for
 from mobile_api.observability import Metrics, timing_middleware
 from mobile_api.ratelimit import RateLimiter
@@ -50,6 +51,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
         version="1.0",
         description="Open a claim, upload photos, get an explainable damage assessment.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -60,6 +63,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     app.include_router(adjuster.router)
     app.include_router(health.router)
     app.mount("/adjuster", create_web_app(app))
+    install_docs(app)
     _install_error_handlers(app)
     return app
 

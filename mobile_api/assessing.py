@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cdat.analysis import PhotoAnalyzer, PhotoInput
 from cdat.assessment import Assessment
@@ -44,28 +45,32 @@ def photo_meta(photo_id: str, sha256: str, exif: dict[str, Any]) -> PhotoMeta:
     return PhotoMeta(photo_id, sha256, exif_capture_time(exif), location)
 
 
+def claim_context(session: Session, claim: models.Claim, photo_ids: Sequence[str]) -> ClaimContext:
+    """What the rules need to know about the claim and those of its photos still stored."""
+    rows = session.scalars(select(models.Photo).where(models.Photo.id.in_(photo_ids))).all()
+    by_id = {row.id: row for row in rows}
+    location = (
+        GeoPoint(claim.loss_latitude, claim.loss_longitude)
+        if claim.loss_latitude is not None and claim.loss_longitude is not None
+        else None
+    )
+    return ClaimContext(
+        claim_id=claim.id,
+        vehicle=vehicle_from_json(claim.vehicle),
+        loss_date=claim.loss_date,
+        loss_location=location,
+        photos=tuple(
+            photo_meta(p.id, p.sha256, p.exif) for pid in photo_ids if (p := by_id.get(pid))
+        ),
+    )
+
+
 def load_claim(
     rt: Runtime, claim_id: str, photo_ids: list[str]
 ) -> tuple[ClaimContext, list[PhotoInput]]:
     with rt.sessions() as session:
-        claim = session.get_one(models.Claim, claim_id)
-        rows = session.scalars(select(models.Photo).where(models.Photo.id.in_(photo_ids))).all()
-        by_id = {row.id: row for row in rows}
-        photos = [by_id[pid] for pid in photo_ids if pid in by_id]
-        location = (
-            GeoPoint(claim.loss_latitude, claim.loss_longitude)
-            if claim.loss_latitude is not None and claim.loss_longitude is not None
-            else None
-        )
-        context = ClaimContext(
-            claim_id=claim.id,
-            vehicle=vehicle_from_json(claim.vehicle),
-            loss_date=claim.loss_date,
-            loss_location=location,
-            photos=tuple(photo_meta(p.id, p.sha256, p.exif) for p in photos),
-        )
-        shas = [(p.id, p.sha256) for p in photos]
-    return context, [PhotoInput(pid, rt.blobs.get(sha)) for pid, sha in shas]
+        context = claim_context(session, session.get_one(models.Claim, claim_id), photo_ids)
+    return context, [PhotoInput(p.photo_id, rt.blobs.get(p.sha256)) for p in context.photos]
 
 
 def assess(
@@ -90,11 +95,11 @@ def assess_photos(rt: Runtime, claim_id: str, photo_ids: list[str]) -> Assessmen
         return assess(analyzer, inputs, context, policy, SqlPhotoHashIndex(session))
 
 
-def local_context(vehicle: Vehicle, loss_date: date, inputs: Sequence[PhotoInput]) -> ClaimContext:
+def local_context(vehicle: Vehicle, loss_date: date, photos: Sequence[PhotoMeta]) -> ClaimContext:
     return ClaimContext(
         claim_id="local",
         vehicle=vehicle,
         loss_date=loss_date,
         loss_location=None,
-        photos=tuple(PhotoMeta(i.photo_id, "") for i in inputs),
+        photos=tuple(photos),
     )

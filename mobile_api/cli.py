@@ -55,22 +55,26 @@ def get_args_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database migrations")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = db_sub.add_parser("upgrade", help="upgrade the schema to the latest revision")
-    upgrade.add_argument("--revision", default="head")
+    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
     upgrade.set_defaults(handler=_db_upgrade)
 
     adjuster = sub.add_parser("adjuster", help="manage adjuster accounts")
     adj_sub = adjuster.add_subparsers(dest="adjuster_command", metavar="ACTION", required=True)
     create = adj_sub.add_parser("create", help="create an adjuster; prints its API token once")
-    create.add_argument("email")
-    create.add_argument("--name", default="")
-    create.add_argument("--role", choices=["adjuster", "admin"], default="adjuster")
+    create.add_argument("email", help="the sign-in e-mail address")
+    create.add_argument("--name", default="", help="name shown in the workspace")
+    create.add_argument(
+        "--role", choices=["adjuster", "admin"], default="adjuster", help="default: adjuster"
+    )
     create.add_argument(
         "--password", help="password for web sign-in (default: read CDAT_NEW_PASSWORD or none)"
     )
     create.set_defaults(handler=_adjuster_create)
 
     assess = sub.add_parser("assess", help="assess photos locally, without the server")
-    assess.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    assess.add_argument(
+        "photos", nargs="+", type=Path, metavar="PHOTO", help="JPEG, PNG or WebP files"
+    )
     assess.add_argument("--json", action="store_true", help="print JSON instead of a table")
     assess.add_argument("--make", default="unknown", help="vehicle make (for pricing)")
     assess.add_argument("--model", default="unknown", help="vehicle model")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdat.corrections import CorrectionRefused, UnknownFinding
 from cdat.errors import CdatError, ConfigurationError, InvalidTransition, ModelUnavailable
 from mobile_api.webhooks import WebhookRejected
 
@@ -97,6 +98,8 @@ class BrokerUnavailable(CdatError):
 STATUS_BY_DOMAIN_ERROR: dict[type[CdatError], int] = {
     WebhookRejected: 422,
     InvalidTransition: 409,
+    CorrectionRefused: 422,
+    UnknownFinding: 404,
     ModelUnavailable: 503,
     ConfigurationError: 500,
     StorageError: 503,

@@ -29,14 +29,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 from sqlalchemy import select
 
 from cdat.errors import CdatError
+from cdat.findings import DamageInstance
+from cdat.record import decode
 from cdat.settings import Settings
-from cdat.taxonomy import DAMAGE_CLASSES, DamageType, Severity, damage_class_name
+from cdat.taxonomy import DAMAGE_CLASSES, damage_class_name
 from mobile_api import models
 from mobile_api.runtime import Runtime
 
@@ -58,7 +59,7 @@ class Label:
     content_type: str
     width: int
     height: int
-    damages: tuple[dict[str, Any], ...]
+    damages: tuple[DamageInstance, ...]
 
 
 @dataclass
@@ -85,10 +86,10 @@ def reviewed_labels(rt: Runtime) -> Iterator[Label]:
         for record in records:
             latest.setdefault(record.claim_id, record)
         for claim_id, record in sorted(latest.items()):
-            for photo in record.body.get("photos", []):
-                if not photo.get("reviewed"):
+            for photo in decode(record.body).photos:
+                if not photo.reviewed:
                     continue
-                row = session.get(models.Photo, photo["photo_id"])
+                row = session.get(models.Photo, photo.photo_id)
                 if row is None:
                     continue
                 yield Label(
@@ -96,9 +97,9 @@ def reviewed_labels(rt: Runtime) -> Iterator[Label]:
                     row.id,
                     row.sha256,
                     row.content_type,
-                    int(photo["width"]),
-                    int(photo["height"]),
-                    tuple(photo.get("damages", [])),
+                    photo.width,
+                    photo.height,
+                    photo.damages,
                 )
 
 
@@ -106,16 +107,11 @@ def label_lines(label: Label) -> list[str]:
     """YOLO segmentation lines: class id, then the outline normalised to 0..1."""
     lines = []
     for damage in label.damages:
-        name = damage_class_name(DamageType(damage["damage_type"]), Severity(damage["severity"]))
-        points = damage.get("polygon") or []
+        name = damage_class_name(damage.damage_type, damage.severity)
+        points = list(damage.polygon)
         if len(points) < 3:
-            b = damage["box"]
-            points = [
-                (b["x1"], b["y1"]),
-                (b["x2"], b["y1"]),
-                (b["x2"], b["y2"]),
-                (b["x1"], b["y2"]),
-            ]
+            b = damage.box
+            points = [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)]
         coords = []
         for x, y in points:
             coords += [min(max(x / label.width, 0.0), 1.0), min(max(y / label.height, 0.0), 1.0)]
@@ -221,7 +217,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export_cmd = actions.add_parser(
         "export", help="write reviewed photos as a YOLO segmentation data set"
     )
-    export_cmd.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    export_cmd.add_argument(
+        "out_dir", type=Path, metavar="OUT_DIR", help="folder for the data set (new or empty)"
+    )
     export_cmd.add_argument(
         "--val-percent", type=int, default=10, help="share of claims put in val (default 10)"
     )

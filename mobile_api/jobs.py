@@ -3,6 +3,10 @@
 A job is `queued`, `running` (under a lease a live worker keeps renewing),
 `succeeded` or `failed`. Brokers may deliver a message twice or lose it with a
 killed worker; leases and the stale-job sweep make every job finish exactly once.
+
+A job moves its claim only while it is the claim's latest job and the state machine
+allows the move: a job that finishes after a decision, or after a newer submit, stores
+its version for the record and leaves the claim where it is.
 """
 
 from __future__ import annotations
@@ -16,13 +20,25 @@ from threading import Event, Thread
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from cdat.assessment import Assessment, TriageDecision
+from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
+from cdat.corrections import has_corrections, keep_corrections
+from cdat.pipeline import assess_findings
 from mobile_api import models
+from mobile_api.assessing import claim_context
 from mobile_api.auth import new_id
+from mobile_api.claim_store import (
+    add_version,
+    current_assessment,
+    latest_job_id,
+    lock_claim,
+    stand_on,
+    status_after,
+    transition,
+    try_transition,
+)
 from mobile_api.db import transaction
 from mobile_api.runtime import Runtime
-from mobile_api.serialize import assessment_body
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 
@@ -32,6 +48,8 @@ def _now() -> datetime:
 
 
 def create_job(session: Session, claim: models.Claim) -> models.Job:
+    """Queue an assessment of the claim's photos; the caller holds the claim's lock."""
+    transition(session, claim, ClaimStatus.QUEUED, "")
     job = models.Job(
         id=new_id(),
         claim_id=claim.id,
@@ -40,8 +58,20 @@ def create_job(session: Session, claim: models.Claim) -> models.Job:
         enqueued_at=_now(),
     )
     session.add(job)
-    claim.touch(ClaimStatus.QUEUED.value, "")
     return job
+
+
+def _locked(session: Session, job_id: str) -> tuple[models.Job, models.Claim]:
+    """The job and its claim, claim locked first: every writer takes them in that order."""
+    claim_id = session.scalar(select(models.Job.claim_id).where(models.Job.id == job_id))
+    if claim_id is None:
+        raise LookupError(f"no job {job_id}")
+    claim = lock_claim(session, claim_id)
+    return session.get_one(models.Job, job_id, populate_existing=True), claim
+
+
+def _moves_claim(session: Session, job: models.Job, claim: models.Claim) -> bool:
+    return latest_job_id(session, claim.id) == job.id
 
 
 @dataclass(frozen=True)
@@ -75,9 +105,9 @@ def acquire(runtime: Runtime, job_id: str) -> LeasedJob | None:
         ).rowcount
         if not taken:
             return None
-        job = session.get_one(models.Job, job_id)
-        claim = session.get_one(models.Claim, job.claim_id)
-        claim.touch(ClaimStatus.ASSESSING.value, "")
+        job, claim = _locked(session, job_id)
+        if _moves_claim(session, job, claim):
+            try_transition(session, claim, ClaimStatus.ASSESSING, "")
         return LeasedJob(job.id, job.claim_id, list(job.photo_ids), job.attempts)
 
 
@@ -114,55 +144,49 @@ def lease_kept(runtime: Runtime, job_id: str) -> Iterator[None]:
 
 
 def complete(runtime: Runtime, job_id: str, assessment: Assessment) -> bool:
-    """Store the assessment as the claim's next version; False if the job was already done."""
+    """Store the assessment as the claim's next version; False if the job was already done.
+
+    The adjuster's corrections on the claim's current version are kept for the photos
+    still assessed (`cdat.corrections.keep_corrections`), priced by the same entry point.
+    """
+    policy = runtime.policy()
     with transaction(runtime.sessions) as session:
-        job = session.get_one(models.Job, job_id, with_for_update=True)
+        job, claim = _locked(session, job_id)
         if job.state != RUNNING:
             return False
-        claim = session.get_one(models.Claim, job.claim_id, with_for_update=True)
-        version = 1 + (
-            session.scalar(
-                select(models.AssessmentRecord.version)
-                .where(models.AssessmentRecord.claim_id == claim.id)
-                .order_by(models.AssessmentRecord.version.desc())
-                .limit(1)
+        previous = current_assessment(session, claim)
+        if previous is not None and has_corrections(previous):
+            photos, overrides = keep_corrections(previous, assessment.photos)
+            context = claim_context(session, claim, job.photo_ids)
+            assessment = assess_findings(
+                photos,
+                context,
+                assessment.fraud_signals,
+                policy,
+                assessment.model_versions,
+                overrides,
             )
-            or 0
-        )
-        session.add(
-            models.AssessmentRecord(
-                claim_id=claim.id,
-                version=version,
-                job_id=job.id,
-                photo_ids=list(job.photo_ids),
-                body=assessment_body(assessment),
-            )
-        )
+        version = add_version(session, claim, assessment, job.photo_ids, job_id=job.id)
         job.state, job.finished_at, job.lease_until = SUCCEEDED, _now(), None
-        _apply_outcome(claim, assessment)
+        if _moves_claim(session, job, claim) and try_transition(
+            session, claim, status_after(assessment), ""
+        ):
+            claim.retake_request = None
+            stand_on(claim, version, assessment)
+        else:
+            claim.touch()
         return True
-
-
-def _apply_outcome(claim: models.Claim, assessment: Assessment) -> None:
-    triage = assessment.triage
-    needs_review = triage is None or triage.decision is TriageDecision.NEEDS_REVIEW
-    status = ClaimStatus.NEEDS_REVIEW if needs_review else ClaimStatus.ASSESSED
-    claim.review_priority = triage.priority if triage else 0
-    claim.estimate_total = assessment.estimate.total if assessment.estimate else None
-    reason = "; ".join(r.message for r in triage.reasons) if triage else "no triage policy ran"
-    claim.retake_request = None
-    claim.touch(status.value, reason)
 
 
 def fail(runtime: Runtime, job_id: str, code: str, message: str) -> None:
     with transaction(runtime.sessions) as session:
-        job = session.get_one(models.Job, job_id)
+        job, claim = _locked(session, job_id)
         if job.state == SUCCEEDED:
             return
         job.state, job.error_code, job.error_message = FAILED, code, message[:2000]
         job.finished_at, job.lease_until = _now(), None
-        claim = session.get_one(models.Claim, job.claim_id)
-        claim.touch(ClaimStatus.FAILED.value, message[:2000])
+        if _moves_claim(session, job, claim):
+            try_transition(session, claim, ClaimStatus.FAILED, message[:2000])
 
 
 def release_for_retry(runtime: Runtime, job_id: str) -> None:
@@ -197,9 +221,9 @@ def sweep_stale(runtime: Runtime) -> list[str]:
                 job.state, job.error_code = FAILED, "worker_lost"
                 job.error_message = f"the job lost its worker {job.attempts} times"
                 job.finished_at = now
-                session.get_one(models.Claim, job.claim_id).touch(
-                    ClaimStatus.FAILED.value, job.error_message
-                )
+                claim = lock_claim(session, job.claim_id)
+                if _moves_claim(session, job, claim):
+                    try_transition(session, claim, ClaimStatus.FAILED, job.error_message)
                 continue
             job.state, job.lease_until, job.enqueued_at = QUEUED, None, now
             resend.append(job.id)

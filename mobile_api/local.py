@@ -9,22 +9,23 @@ from pathlib import Path
 
 from cdat.analysis import PhotoInput
 from cdat.assessment import Assessment
-from cdat.claims import Vehicle
+from cdat.claims import PhotoMeta, Vehicle
 from cdat.errors import CdatError
 from cdat.phash import InMemoryPhotoHashIndex
 from cdat.pipeline import load_policy
+from cdat.record import encode
 from cdat.settings import Settings
-from mobile_api.assessing import assess, local_context
+from mobile_api.assessing import assess, local_context, photo_meta
 from mobile_api.images import check_photo
 from mobile_api.runtime import load_factory
-from mobile_api.serialize import assessment_body
 
 
 class LocalInputError(CdatError):
     code = "invalid_input"
 
 
-def read_inputs(settings: Settings, paths: list[Path]) -> list[PhotoInput]:
+def read_inputs(settings: Settings, paths: list[Path]) -> list[tuple[PhotoInput, PhotoMeta]]:
+    """Each photo's bytes, and what its EXIF tells the fraud rules (capture time, place)."""
     inputs = []
     for index, path in enumerate(paths):
         try:
@@ -32,7 +33,7 @@ def read_inputs(settings: Settings, paths: list[Path]) -> list[PhotoInput]:
         except OSError as exc:
             raise LocalInputError(f"{path}: {exc.strerror}") from exc
         try:
-            check_photo(
+            checked = check_photo(
                 data,
                 str(path),
                 max_bytes=settings.max_upload_bytes,
@@ -41,20 +42,23 @@ def read_inputs(settings: Settings, paths: list[Path]) -> list[PhotoInput]:
             )
         except CdatError as exc:
             raise LocalInputError(exc.message) from exc
-        inputs.append(PhotoInput(photo_id=f"{index + 1}:{path.name}", data=data))
+        photo_id = f"{index + 1}:{path.name}"
+        meta = photo_meta(photo_id, checked.sha256, checked.exif)
+        inputs.append((PhotoInput(photo_id=photo_id, data=data), meta))
     return inputs
 
 
 def assess_files(
     settings: Settings, paths: list[Path], vehicle: Vehicle, loss_date: date, *, as_json: bool
 ) -> int:
-    inputs = read_inputs(settings, paths)
+    read = read_inputs(settings, paths)
     policy = load_policy(settings)
     analyzer = load_factory(settings.analyzer)(settings)
-    context = local_context(vehicle, loss_date, inputs)
+    context = local_context(vehicle, loss_date, [meta for _, meta in read])
+    inputs = [photo for photo, _ in read]
     assessment = assess(analyzer, inputs, context, policy, InMemoryPhotoHashIndex())
     if as_json:
-        json.dump(assessment_body(assessment), sys.stdout, indent=2)
+        json.dump(encode(assessment), sys.stdout, indent=2)
         print()
     else:
         print(render_table(assessment))

@@ -67,19 +67,22 @@ class Claim(Base):
     review_priority: Mapped[int] = mapped_column(Integer, default=0)
     estimate_total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), nullable=True)
     retake_request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The assessment version the claim's status stands on (the latest one may be a job
+    that finished after a decision, kept for the record only)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     photos: Mapped[list[Photo]] = relationship(
-        back_populates="claim", order_by="Photo.created_at, Photo.id"
+        primaryjoin="and_(Claim.id == Photo.claim_id, Photo.removed_at.is_(None))",
+        order_by="Photo.created_at, Photo.id",
+        viewonly=True,
     )
+    """The photos on the claim now: removed and replaced ones are kept, but not here."""
 
-    def touch(self, status: str | None = None, reason: str | None = None) -> None:
-        """Record a change so long-polling clients wake up."""
-        if status is not None:
-            self.status = status
-        if reason is not None:
-            self.status_reason = reason
+    def touch(self) -> None:
+        """Record a change so long-polling clients wake up. Status changes go through
+        `claim_store.transition`, never through here."""
         self.revision += 1
         self.updated_at = utcnow()
 
@@ -98,8 +101,10 @@ class Photo(Base):
     exif: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     filename: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """Set when the policyholder removed or replaced it; past versions still show it."""
 
-    claim: Mapped[Claim] = relationship(back_populates="photos")
+    claim: Mapped[Claim] = relationship()
 
 
 class PhotoHash(Base):

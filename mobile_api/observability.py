@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cdat.record import decode
 from mobile_api import models
 from mobile_api.runtime import Runtime
 
@@ -152,9 +153,9 @@ def _stage_family(bodies: list[dict[str, Any]]) -> Metric:
     )
     per_stage: dict[str, list[float]] = {}
     for body in bodies:
-        for photo in body.get("photos", []):
-            for stage, value in (photo.get("timings_ms") or {}).items():
-                per_stage.setdefault(stage, []).append(float(value))
+        for photo in decode(body).photos:
+            for stage, value in photo.timings_ms.items():
+                per_stage.setdefault(stage, []).append(value)
     for stage, values in sorted(per_stage.items()):
         for quantile, value in _quantiles(values).items():
             family.add_metric([stage, quantile], value)

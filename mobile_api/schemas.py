@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
 
@@ -87,6 +87,11 @@ class PhotoPublic(BaseModel):
     created_at: datetime
 
 
+class PhotoReplaced(BaseModel):
+    replaced: str = Field(description="Id of the photo taken off the claim")
+    photo: PhotoPublic
+
+
 class PhotosUploaded(BaseModel):
     photos: list[PhotoPublic]
     duplicates: list[str] = Field(
@@ -132,6 +137,9 @@ class DamagePublic(BaseModel):
     polygon: list[tuple[float, float]]
     part: str | None
     part_coverage: float
+    review: str = Field(
+        default="", description="'' (model), 'confirmed', 'edited' or 'added' by an adjuster"
+    )
 
 
 class PartSeenPublic(BaseModel):
@@ -145,6 +153,7 @@ class PhotoAssessmentPublic(BaseModel):
     width: int
     height: int
     usable: bool
+    reviewed: bool = False
     quality_issues: list[QualityIssuePublic]
     damages: list[DamagePublic]
     parts: list[PartSeenPublic]
@@ -200,6 +209,7 @@ class TotalLossPublic(BaseModel):
 class ReasonPublic(BaseModel):
     code: str
     message: str
+    weight: int = Field(default=0, description="How urgent a review this reason asks for")
 
 
 class TriagePublic(BaseModel):
@@ -230,6 +240,7 @@ class AssessmentPublic(BaseModel):
     total_loss: TotalLossPublic | None
     triage: TriagePublic | None
     fraud_signals: list[FraudSignalPublic]
+    operation_overrides: dict[str, str] = {}
 
 
 class AssessmentSummary(BaseModel):
@@ -251,7 +262,9 @@ class RetakeRequest(BaseModel):
     requested_at: datetime | None = None
 
 
-class ClaimPublic(BaseModel):
+class ClaimBase(BaseModel):
+    """What every view of a claim holds: the claim as filed, its photos and versions."""
+
     id: str
     status: ClaimStatus
     status_reason: str
@@ -263,13 +276,21 @@ class ClaimPublic(BaseModel):
     contact: dict[str, Any]
     loss_location: LocationIn | None
     webhook_url: str | None
-    progress: Progress
     photos: list[PhotoPublic]
-    assessment: AssessmentPublic | None
     assessment_versions: list[AssessmentSummary]
     retake_request: RetakeRequest | None
     created_at: datetime
     updated_at: datetime
+
+
+class ClaimPublic(ClaimBase):
+    """The staff view of a claim: everything, fraud evidence and other claims included."""
+
+    current_version: int | None = Field(
+        default=None, description="The assessment version the status stands on"
+    )
+    progress: Progress
+    assessment: AssessmentPublic | None
 
 
 class ClaimSummary(BaseModel):
@@ -280,3 +301,71 @@ class ClaimSummary(BaseModel):
     estimate_total: Decimal | None
     created_at: datetime
     updated_at: datetime
+
+
+# -- The policyholder's view: their claim in plain language, nothing about other claims,
+# fraud rules or staff.
+
+
+class PolicyholderJob(BaseModel):
+    id: str
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class PolicyholderProgress(BaseModel):
+    stage: ClaimStatus
+    message: str
+    photos: int
+    job: PolicyholderJob | None
+
+
+class PolicyholderEstimateLine(BaseModel):
+    part: str | None
+    operation: str
+    description: str
+    total: Decimal
+
+
+class PolicyholderEstimate(BaseModel):
+    currency: str
+    total: Decimal
+    low: Decimal
+    high: Decimal
+    lines: list[PolicyholderEstimateLine]
+
+
+class PolicyholderFinding(BaseModel):
+    part: str | None
+    damage_type: str
+    severity: str
+
+
+class PolicyholderPhoto(BaseModel):
+    photo_id: str
+    usable: bool
+    retake_hints: list[str]
+
+
+class PolicyholderAssessment(BaseModel):
+    version: int
+    job_id: str | None
+    created_at: datetime
+    photo_ids: list[str]
+    outcome: Literal["estimate", "under_review", "total_loss", "superseded"] = Field(
+        description="'estimate': the amount below stands; 'under_review': an adjuster "
+        "decides the amount; 'total_loss': repair may cost more than the car is worth; "
+        "'superseded': an older version, kept for the record"
+    )
+    message: str
+    estimate: PolicyholderEstimate | None = Field(description="Only when the outcome is 'estimate'")
+    reasons: list[str] = Field(description="Why an adjuster looks at it, in plain words")
+    findings: list[PolicyholderFinding]
+    photos: list[PolicyholderPhoto]
+
+
+class PolicyholderClaim(ClaimBase):
+    status_reason: str = Field(description="What the status means for you, in plain words")
+    progress: PolicyholderProgress
+    assessment: PolicyholderAssessment | None

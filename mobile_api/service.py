@@ -1,7 +1,8 @@
-"""Claim operations behind the policyholder and adjuster APIs.
+"""Claim creation, credentials and idempotency behind the policyholder and adjuster APIs.
 
-Routes parse and authorise; this module owns the transactions. Every write
-either commits whole or leaves stored data as it was.
+Routes parse and authorise; the modules behind them own the transactions: this one,
+`submission` (photos and submits), `review` (adjuster actions) and `claim_views` (reads).
+Every write either commits whole or leaves stored data as it was.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cdat.claims import ClaimStatus, can_submit
-from mobile_api import jobs, models, schemas
+from cdat.claims import ClaimStatus
+from mobile_api import models, schemas
 from mobile_api.auth import (
     CLAIM_TOKEN_PREFIX,
     STAFF_TOKEN_PREFIX,
@@ -28,17 +29,8 @@ from mobile_api.auth import (
     new_token,
 )
 from mobile_api.db import transaction
-from mobile_api.errors import (
-    Conflict,
-    Forbidden,
-    IdempotencyMismatch,
-    NotFound,
-    TooManyPhotos,
-    Unauthenticated,
-)
-from mobile_api.images import CheckedPhoto
+from mobile_api.errors import Conflict, Forbidden, IdempotencyMismatch, NotFound, Unauthenticated
 from mobile_api.runtime import Runtime
-from mobile_api.serialize import assessment_public, job_public, photo_public
 from mobile_api.webhooks import check_destination
 
 Outcome = tuple[int, dict[str, Any]]
@@ -146,208 +138,6 @@ def authorize_claim(principal: Principal, claim_id: str) -> None:
     if principal.is_staff or principal.subject == claim_id:
         return
     raise Forbidden("this token does not grant access to that claim")
-
-
-def _claim(session: Session, claim_id: str, *, lock: bool = False) -> models.Claim:
-    claim = session.get(models.Claim, claim_id, with_for_update=lock)
-    if claim is None:
-        raise NotFound(f"no claim {claim_id}")
-    return claim
-
-
-def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schemas.PhotosUploaded:
-    # Blobs first: a blob without a row is harmless garbage; a row without its blob is data loss.
-    for photo in checked:
-        rt.blobs.put(photo.sha256, photo.data, photo.content_type)
-    with transaction(rt.sessions) as session:
-        claim = _claim(session, claim_id, lock=True)
-        if claim.status in (ClaimStatus.APPROVED.value, ClaimStatus.REJECTED.value):
-            raise Conflict(f"claim is {claim.status}: no more photos can be added")
-        existing = {photo.sha256: photo for photo in claim.photos}
-        fresh = {p.sha256: p for p in checked if p.sha256 not in existing}
-        if len(existing) + len(fresh) > rt.settings.max_photos_per_claim:
-            raise TooManyPhotos(
-                f"a claim holds at most {rt.settings.max_photos_per_claim} photos; "
-                f"it has {len(existing)} and this request adds {len(fresh)}",
-                field="files",
-            )
-        added = [_photo_row(claim, photo) for photo in fresh.values()]
-        session.add_all(added)
-        session.flush()
-        if added:
-            claim.touch()
-        duplicates = [existing[p.sha256].id for p in checked if p.sha256 in existing]
-        return schemas.PhotosUploaded(
-            photos=[photo_public(row) for row in added], duplicates=duplicates
-        )
-
-
-def _photo_row(claim: models.Claim, photo: CheckedPhoto) -> models.Photo:
-    return models.Photo(
-        id=new_id(),
-        claim=claim,
-        sha256=photo.sha256,
-        content_type=photo.content_type,
-        size_bytes=len(photo.data),
-        width=photo.width,
-        height=photo.height,
-        exif=photo.exif,
-        filename=photo.filename,
-    )
-
-
-def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[Outcome, str | None]:
-    """Queue an assessment. Returns the response and the job id to send (None on a replay)."""
-    created: list[str] = []
-
-    def action(session: Session) -> Outcome:
-        claim = _claim(session, claim_id, lock=True)
-        if not claim.photos:
-            raise Conflict("upload at least one photo before submitting", field="photos")
-        if not can_submit(ClaimStatus(claim.status)):
-            raise Conflict(f"a claim that is {claim.status} cannot be submitted now")
-        job = jobs.create_job(session, claim)
-        session.flush()
-        created.append(job.id)
-        accepted = schemas.SubmitAccepted(
-            claim_id=claim.id, job=job_public(job), status=ClaimStatus(claim.status)
-        )
-        return 202, accepted.model_dump(mode="json")
-
-    outcome = idempotent(rt, f"claims.submit:{claim_id}", key, claim_id, action)
-    return outcome, (created[0] if created else None)
-
-
-def withdraw_job(rt: Runtime, job_id: str, reason: str) -> None:
-    """Undo a submit whose message could not be queued, so the client can simply retry."""
-    with transaction(rt.sessions) as session:
-        job = session.get_one(models.Job, job_id)
-        claim = session.get_one(models.Claim, job.claim_id)
-        session.delete(job)
-        previous = session.scalar(
-            select(models.Job)
-            .where(models.Job.claim_id == claim.id, models.Job.id != job_id)
-            .order_by(models.Job.created_at.desc())
-            .limit(1)
-        )
-        claim.touch(_status_before(session, claim, previous), reason)
-        for record in session.scalars(
-            select(models.IdempotencyRecord).where(
-                models.IdempotencyRecord.scope == f"claims.submit:{claim.id}"
-            )
-        ):
-            if record.response.get("job", {}).get("id") == job_id:
-                session.delete(record)
-
-
-def _status_before(session: Session, claim: models.Claim, previous: models.Job | None) -> str:
-    if previous is None:
-        return ClaimStatus.RECEIVED.value
-    if previous.state == jobs.FAILED:
-        return ClaimStatus.FAILED.value
-    record = session.scalar(
-        select(models.AssessmentRecord).where(models.AssessmentRecord.job_id == previous.id)
-    )
-    triage = (record.body.get("triage") or {}) if record else {}
-    return (
-        ClaimStatus.ASSESSED.value
-        if triage.get("decision") == "straight_through"
-        else ClaimStatus.NEEDS_REVIEW.value
-    )
-
-
-def claim_revision(rt: Runtime, claim_id: str) -> int:
-    with rt.sessions() as session:
-        revision = session.scalar(select(models.Claim.revision).where(models.Claim.id == claim_id))
-    if revision is None:
-        raise NotFound(f"no claim {claim_id}")
-    return revision
-
-
-def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
-    with rt.sessions() as session:
-        claim = _claim(session, claim_id)
-        records = session.scalars(
-            select(models.AssessmentRecord)
-            .where(models.AssessmentRecord.claim_id == claim_id)
-            .order_by(models.AssessmentRecord.version)
-        ).all()
-        job = session.scalar(
-            select(models.Job)
-            .where(models.Job.claim_id == claim_id)
-            .order_by(models.Job.created_at.desc())
-            .limit(1)
-        )
-        return _claim_view(claim, list(records), job)
-
-
-def _claim_view(
-    claim: models.Claim, records: list[models.AssessmentRecord], job: models.Job | None
-) -> schemas.ClaimPublic:
-    status = ClaimStatus(claim.status)
-    location = (
-        schemas.LocationIn(latitude=claim.loss_latitude, longitude=claim.loss_longitude)
-        if claim.loss_latitude is not None and claim.loss_longitude is not None
-        else None
-    )
-    return schemas.ClaimPublic(
-        id=claim.id,
-        status=status,
-        status_reason=claim.status_reason,
-        revision=claim.revision,
-        policy_number=claim.policy_number,
-        loss_date=claim.loss_date,
-        description=claim.description,
-        vehicle=claim.vehicle,
-        contact=claim.contact,
-        loss_location=location,
-        webhook_url=claim.webhook_url,
-        progress=schemas.Progress(
-            stage=status,
-            message=PROGRESS_MESSAGES[status],
-            photos=len(claim.photos),
-            job=job_public(job) if job else None,
-        ),
-        photos=[photo_public(p) for p in claim.photos],
-        assessment=assessment_public(records[-1]) if records else None,
-        assessment_versions=[
-            schemas.AssessmentSummary(version=r.version, job_id=r.job_id, created_at=r.created_at)
-            for r in records
-        ],
-        retake_request=(
-            schemas.RetakeRequest.model_validate(claim.retake_request)
-            if claim.retake_request
-            else None
-        ),
-        created_at=claim.created_at,
-        updated_at=claim.updated_at,
-    )
-
-
-PROGRESS_MESSAGES = {
-    ClaimStatus.RECEIVED: "Claim opened. Upload photos, then submit.",
-    ClaimStatus.QUEUED: "Waiting for an assessor.",
-    ClaimStatus.ASSESSING: "Assessing your photos.",
-    ClaimStatus.ASSESSED: "Assessment ready.",
-    ClaimStatus.NEEDS_REVIEW: "Assessment ready; an adjuster will review it.",
-    ClaimStatus.MORE_PHOTOS_REQUESTED: "Please take the photos the adjuster asked for.",
-    ClaimStatus.APPROVED: "Claim approved.",
-    ClaimStatus.REJECTED: "Claim rejected.",
-    ClaimStatus.FAILED: "The assessment could not be completed; you can submit again.",
-}
-
-
-def assessment_version(rt: Runtime, claim_id: str, version: int) -> schemas.AssessmentPublic:
-    with rt.sessions() as session:
-        record = session.scalar(
-            select(models.AssessmentRecord).where(
-                models.AssessmentRecord.claim_id == claim_id,
-                models.AssessmentRecord.version == version,
-            )
-        )
-        if record is None:
-            raise NotFound(f"claim has no assessment version {version}")
-        return assessment_public(record)
 
 
 def photo_blob(rt: Runtime, claim_id: str, photo_id: str) -> tuple[bytes, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from mobile_api.db import Base
 from mobile_api.migrate import downgrade, upgrade
@@ -39,3 +39,39 @@ def test_postgres_upgrade_from_empty() -> None:
     with services.fresh_postgres_database() as url:
         upgrade(url)
         assert_schema_matches_models(url)
+
+
+def test_claims_stand_on_their_latest_version_after_the_lifecycle_upgrade(
+    tmp_path: Path,
+) -> None:
+    # given a database from before the lifecycle migration, with a claim of two versions
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, "0002")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO claims (id, token_hash, policy_number, loss_date, description, "
+                "vehicle, contact, status, status_reason, revision, review_priority, "
+                "created_at, updated_at) VALUES ('c1', 'h', 'POL-1', '2026-11-20', '', '{}', "
+                "'{}', 'needs_review', '', 3, 1, '2026-11-20', '2026-11-20')"
+            )
+        )
+        for version in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO assessments (claim_id, version, photo_ids, body, source, "
+                    "created_at) VALUES ('c1', :v, '[]', '{}', 'adjuster', '2026-11-20')"
+                ),
+                {"v": version},
+            )
+    # when it is upgraded
+    upgrade(url)
+    # then the claim stands on its latest version, and photos can be removed
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT current_version FROM claims")).scalar() == 2
+    assert "removed_at" in {c["name"] for c in inspect(engine).get_columns("photos")}
+    # and the upgrade can be undone
+    downgrade(url, "0002")
+    assert "current_version" not in {c["name"] for c in inspect(engine).get_columns("claims")}
+    engine.dispose()

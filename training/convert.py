@@ -330,7 +330,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, required=True, help="training or dataset config")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     return parser
 
 

@@ -305,7 +305,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
     parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
     parser.add_argument("--model", type=Path, required=True, help="candidate .pt or .onnx")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument(
+        "--split", default="test", choices=["train", "val", "test"], help="default: test"
+    )
     parser.add_argument("--imgsz", type=int, default=None, help="default: the model's")
     parser.add_argument("--conf", type=float, default=0.25, help="score threshold for matching")
     parser.add_argument("--out", type=Path, default=None, help="default: runs/eval/<model>")

@@ -150,9 +150,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--check-images", type=Path, default=None, help="folder of real photos for the parity check"
     )
-    parser.add_argument("--check-count", type=int, default=20)
+    parser.add_argument(
+        "--check-count", type=int, default=20, help="photos in the parity check (default 20)"
+    )
     parser.add_argument("--box-tol", type=float, default=2.0, help="pixels")
-    parser.add_argument("--score-tol", type=float, default=0.01)
+    parser.add_argument(
+        "--score-tol", type=float, default=0.01, help="largest confidence difference (0.01)"
+    )
     return parser
 
 

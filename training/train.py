@@ -88,6 +88,32 @@ class Hyperparameters:
         return args
 
 
+HELP = {
+    "model": "architecture yaml (trains from scratch) or a .pt checkpoint to fine-tune",
+    "imgsz": "training image size in pixels (longest side)",
+    "epochs": "passes over the training set (bounded by --time when set)",
+    "time": "hours: bounds the run and overrides --epochs",
+    "batch": "images per batch (-1: as many as fit the GPU)",
+    "workers": "data-loader processes (0: load in the training process)",
+    "device": "cpu, a CUDA index such as 0, or several such as 0,1",
+    "seed": "random seed, for repeatable runs and data splits",
+    "patience": "stop after this many epochs without a better validation score",
+    "optimizer": "SGD, Adam, AdamW, ... or auto (Ultralytics picks by run length)",
+    "lr0": "initial learning rate",
+    "cos_lr": "cosine learning-rate schedule instead of linear decay",
+    "close_mosaic": "last epochs trained without mosaic augmentation",
+    "fliplr": "left-right flip probability in [0, 1] (default: 0.5 damage, 0 parts)",
+    "cls_pw": "class-weight power in [0, 1]: inverse frequency ** cls_pw "
+    "(default: 0.5 damage, 0 parts)",
+    "cache": "cache decoded images in RAM (faster epochs, more memory)",
+    "amp": "mixed precision on a GPU",
+    "threads": "PyTorch CPU threads (default: the library's)",
+    "init": "weights to start from: a .pt checkpoint, or 'none' for random weights "
+    "(default: the shared COCO-pretrained YOLO11n-seg where present)",
+}
+"""`--help` text of each `Hyperparameters` field; a test checks that none is missing."""
+
+
 def fraction(text: str) -> float:
     """A value in [0, 1], refused at the command line rather than deep in Ultralytics."""
     try:
@@ -126,13 +152,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     defaults = Hyperparameters()
     for f in fields(Hyperparameters):
         value = getattr(defaults, f.name)
+        flag, described = f"--{f.name.replace('_', '-')}", _help(f.name, value)
         if isinstance(value, bool):
-            flag = f"--{f.name.replace('_', '-')}"
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=value, help=described)
             continue
         kind = OPTIONAL_TYPES.get(f.name, type(value))
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=value)
+        parser.add_argument(flag, type=kind, default=value, help=described)
     return parser
+
+
+def _help(name: str, default: object) -> str:
+    shown = "" if default is None or isinstance(default, bool) else f" (default: {default})"
+    return HELP.get(name, "") + shown
 
 
 def hyperparameters_from(args: argparse.Namespace) -> Hyperparameters:

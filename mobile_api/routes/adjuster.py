@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from cdat.claims import ClaimStatus
-from mobile_api import schemas, service
+from mobile_api import claim_views, schemas, service
+from mobile_api.routes.claims import Version
 from mobile_api.routes.deps import RuntimeDep, StaffDep
 
 router = APIRouter(
@@ -32,4 +33,11 @@ async def list_claims(
 
 @router.get("/claims/{claim_id}", response_model=schemas.ClaimPublic)
 async def get_claim(claim_id: str, rt: RuntimeDep, _: StaffDep) -> schemas.ClaimPublic:
-    return await run_in_threadpool(service.claim_public, rt, claim_id)
+    return await run_in_threadpool(claim_views.claim_public, rt, claim_id)
+
+
+@router.get("/claims/{claim_id}/assessments/{version}", response_model=schemas.AssessmentPublic)
+async def get_assessment(
+    claim_id: str, version: Version, rt: RuntimeDep, _: StaffDep
+) -> schemas.AssessmentPublic:
+    return await run_in_threadpool(claim_views.assessment_version, rt, claim_id, version)

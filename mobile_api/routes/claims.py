@@ -10,10 +10,10 @@ from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from mobile_api import schemas, service
+from mobile_api import claim_views, schemas, service, submission
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.images import CheckedPhoto, check_photo
-from mobile_api.privacy import strip_location, without_location
+from mobile_api.privacy import strip_location
 from mobile_api.routes.deps import PrincipalDep, RuntimeDep
 from mobile_api.runtime import Runtime
 
@@ -40,37 +40,28 @@ async def create_claim(
     return JSONResponse(payload, status_code=status)
 
 
-@router.get("/{claim_id}", response_model=schemas.ClaimPublic, responses=ERRORS)
+@router.get("/{claim_id}", response_model=schemas.PolicyholderClaim, responses=ERRORS)
 async def get_claim(
     claim_id: str,
     rt: RuntimeDep,
     principal: PrincipalDep,
     wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: seconds to wait")] = 0,
     since_revision: Annotated[int | None, Query(ge=0)] = None,
-) -> schemas.ClaimPublic:
-    """Claim status and latest assessment. With `wait` and `since_revision`, the call
-    returns as soon as the claim's revision moves past `since_revision`, or after `wait` s."""
+) -> schemas.PolicyholderClaim:
+    """The claim as its policyholder sees it (staff: `/v1/adjuster/claims/{id}`). With
+    `wait` and `since_revision`, the call returns as soon as the claim's revision moves
+    past `since_revision`, or after `wait` s."""
     service.authorize_claim(principal, claim_id)
     if wait and since_revision is not None:
         await _wait_for_change(
             rt, claim_id, since_revision, min(wait, rt.settings.long_poll_max_seconds)
         )
-    claim = await run_in_threadpool(service.claim_public, rt, claim_id)
-    return claim if principal.is_staff else _public_view(claim)
-
-
-def _public_view(claim: schemas.ClaimPublic) -> schemas.ClaimPublic:
-    photos = [_public_photo(photo) for photo in claim.photos]
-    return claim.model_copy(update={"photos": photos})
-
-
-def _public_photo(photo: schemas.PhotoPublic) -> schemas.PhotoPublic:
-    return photo.model_copy(update={"exif": without_location(photo.exif)})
+    return await run_in_threadpool(claim_views.policyholder_claim, rt, claim_id)
 
 
 async def _wait_for_change(rt: Runtime, claim_id: str, since: int, wait: float) -> None:
     deadline = time.monotonic() + wait
-    while await run_in_threadpool(service.claim_revision, rt, claim_id) <= since:
+    while await run_in_threadpool(claim_views.claim_revision, rt, claim_id) <= since:
         if time.monotonic() >= deadline:
             return
         await asyncio.sleep(0.25)
@@ -87,16 +78,50 @@ async def upload_photos(
     request: Request,
 ) -> schemas.PhotosUploaded:
     service.authorize_claim(principal, claim_id)
-    await run_in_threadpool(service.claim_revision, rt, claim_id)  # 404 before reading bodies
+    await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the bodies
     request.app.state.upload_limiter.hit(claim_id, "photo uploads for this claim")
     limit = rt.settings.max_photos_per_request
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
     checked = [await _checked(rt, upload) for upload in files]
-    uploaded = await run_in_threadpool(service.add_photos, rt, claim_id, checked)
+    uploaded = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
     if principal.is_staff:
         return uploaded
-    return uploaded.model_copy(update={"photos": [_public_photo(p) for p in uploaded.photos]})
+    return uploaded.model_copy(update={"photos": [_without_location(p) for p in uploaded.photos]})
+
+
+def _without_location(photo: schemas.PhotoPublic) -> schemas.PhotoPublic:
+    return photo.model_copy(update={"exif": claim_views.without_location(photo.exif)})
+
+
+@router.delete("/{claim_id}/photos/{photo_id}", status_code=204, responses=ERRORS)
+async def remove_photo(
+    claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    """Take a photo off the claim until it is decided; submit again to assess without it."""
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(submission.remove_photo, rt, claim_id, photo_id)
+    return Response(status_code=204)
+
+
+@router.put("/{claim_id}/photos/{photo_id}", response_model=schemas.PhotoReplaced, responses=ERRORS)
+async def replace_photo(
+    claim_id: str,
+    photo_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="The retake: a JPEG, PNG or WebP photo")],
+    request: Request,
+) -> schemas.PhotoReplaced:
+    """Put a retake in place of a photo until the claim is decided; submit again after."""
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
+    request.app.state.upload_limiter.hit(claim_id, "photo uploads for this claim")
+    checked = await _checked(rt, file)
+    replaced = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
+    if principal.is_staff:
+        return replaced
+    return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
 
 
 async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
@@ -156,7 +181,7 @@ async def submit_claim(
     """Queue an assessment of every photo on the claim; each submit makes a new version."""
     service.authorize_claim(principal, claim_id)
     (status, payload), job_id = await run_in_threadpool(
-        service.submit, rt, claim_id, idempotency_key
+        submission.submit, rt, claim_id, idempotency_key
     )
     if job_id is not None:
         await run_in_threadpool(_enqueue, rt, job_id)
@@ -169,22 +194,25 @@ def _enqueue(rt: Runtime, job_id: str) -> None:
     try:
         assess_claim.apply_async(args=[job_id])
     except Exception as exc:
-        service.withdraw_job(rt, job_id, "")
+        submission.withdraw_job(rt, job_id, "")
         raise ServiceUnavailable(
             f"the job queue is unavailable ({type(exc).__name__}); "
             "nothing was queued, retry shortly"
         ) from exc
 
 
+# Bounded: an integer past the database's range is a 422, not a driver overflow (500).
+Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.get(
-    "/{claim_id}/assessments/{version}", response_model=schemas.AssessmentPublic, responses=ERRORS
+    "/{claim_id}/assessments/{version}",
+    response_model=schemas.PolicyholderAssessment,
+    responses=ERRORS,
 )
 async def get_assessment(
-    claim_id: str,
-    # Bounded: an integer past the database's range is a 422, not a driver overflow (500).
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    rt: RuntimeDep,
-    principal: PrincipalDep,
-) -> schemas.AssessmentPublic:
+    claim_id: str, version: Version, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.PolicyholderAssessment:
+    """One assessment version as the policyholder sees it (staff: the adjuster API)."""
     service.authorize_claim(principal, claim_id)
-    return await run_in_threadpool(service.assessment_version, rt, claim_id, version)
+    return await run_in_threadpool(claim_views.policyholder_assessment, rt, claim_id, version)

@@ -11,13 +11,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cdat.assessment import Assessment, Reason
 from cdat.claims import ClaimStatus
+from cdat.findings import PhotoAnalysis
+from cdat.label_layout import LabelSpot, place_labels
+from cdat.record import decode
 from mobile_api import models
+from mobile_api.claim_store import current_assessment
 from mobile_api.errors import NotFound, ValidationFailed
-from mobile_api.review import latest_record
 from mobile_api.runtime import Runtime
+from mobile_api.serialize import assessment_public
 
-QUEUE_STATUSES = (ClaimStatus.NEEDS_REVIEW,)
 COUNTED_STATUSES = (
     ClaimStatus.NEEDS_REVIEW,
     ClaimStatus.MORE_PHOTOS_REQUESTED,
@@ -29,6 +33,7 @@ COUNTED_STATUSES = (
 
 @dataclass(frozen=True)
 class QueueFilters:
+    status: ClaimStatus = ClaimStatus.NEEDS_REVIEW
     reason: str = ""
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
@@ -48,6 +53,15 @@ def _amount(raw: str, name: str) -> Decimal | None:
     return value
 
 
+def _status(raw: str) -> ClaimStatus:
+    if not raw.strip():
+        return ClaimStatus.NEEDS_REVIEW
+    try:
+        return ClaimStatus(raw.strip())
+    except ValueError:
+        raise ValidationFailed(f"no claim status {raw!r}", field="status") from None
+
+
 def _day(raw: str, name: str) -> date | None:
     if not raw.strip():
         return None
@@ -57,8 +71,11 @@ def _day(raw: str, name: str) -> date | None:
         raise ValidationFailed(f"{name} must be a date (YYYY-MM-DD)", field=name) from None
 
 
-def parse_filters(reason: str, min_amount: str, max_amount: str, since: str, until: str):
+def parse_filters(
+    reason: str, min_amount: str, max_amount: str, since: str, until: str, status: str = ""
+) -> QueueFilters:
     return QueueFilters(
+        status=_status(status),
         reason=reason.strip(),
         min_amount=_amount(min_amount, "min_amount"),
         max_amount=_amount(max_amount, "max_amount"),
@@ -70,7 +87,7 @@ def parse_filters(reason: str, min_amount: str, max_amount: str, since: str, unt
 @dataclass
 class QueueRow:
     claim: models.Claim
-    reasons: list[dict[str, str]]
+    reasons: list[Reason]
     age_hours: float
 
 
@@ -85,11 +102,10 @@ class QueueView:
 
 
 def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
-    """Claims waiting for review: highest priority first, then oldest first."""
+    """Claims in one status (waiting for review unless asked): highest priority first,
+    then oldest first."""
     with rt.sessions() as session:
-        query = select(models.Claim).where(
-            models.Claim.status.in_([s.value for s in QUEUE_STATUSES])
-        )
+        query = select(models.Claim).where(models.Claim.status == filters.status.value)
         if filters.min_amount is not None:
             query = query.where(models.Claim.estimate_total >= filters.min_amount)
         if filters.max_amount is not None:
@@ -105,9 +121,10 @@ def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
         now = datetime.now(UTC)
         rows, reason_counts = [], Counter[str]()
         for claim in claims:
-            record = latest_record(session, claim.id)
-            reasons = list(((record.body.get("triage") or {}) if record else {}).get("reasons", []))
-            codes = {r["code"] for r in reasons}
+            assessment = current_assessment(session, claim)
+            triage = assessment.triage if assessment else None
+            reasons = list(triage.reasons) if triage else []
+            codes = {r.code for r in reasons}
             reason_counts.update(codes)
             if filters.reason and filters.reason not in codes:
                 continue
@@ -137,20 +154,32 @@ class ClaimView:
     claim: models.Claim
     photos: list[models.Photo]
     record: models.AssessmentRecord | None
+    """The version the claim stands on."""
     versions: list[models.AssessmentRecord]
     audit: list[models.AuditEvent]
     duplicates: dict[str, list[dict[str, str]]]
     """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
-
-    @property
-    def body(self) -> dict[str, Any]:
-        return self.record.body if self.record else {}
+    body: dict[str, Any] = field(default_factory=dict)
+    """The current version as the API shows it to staff (`schemas.AssessmentPublic`)."""
+    assessment: Assessment | None = None
 
     def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
         for photo in self.body.get("photos", []):
             if photo["photo_id"] == photo_id:
                 return dict(photo)
         return None
+
+    def analysis(self, photo_id: str) -> PhotoAnalysis | None:
+        photos = self.assessment.photos if self.assessment else ()
+        return next((p for p in photos if p.photo_id == photo_id), None)
+
+    @property
+    def photo_names(self) -> dict[str, str]:
+        """Photo id -> what the page calls it: "Photo 2", or "a removed photo" for one the
+        policyholder took off the claim since the assessment was made."""
+        names = {photo.id: f"Photo {i}" for i, photo in enumerate(self.photos, start=1)}
+        assessed = self.assessment.photos if self.assessment else ()
+        return {p.photo_id: "a removed photo" for p in assessed} | names
 
 
 def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
@@ -169,30 +198,31 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
             .order_by(models.AuditEvent.created_at.desc(), models.AuditEvent.id.desc())
             .limit(100)
         ).all()
-        record = versions[-1] if versions else None
+        record = next((r for r in versions if r.version == claim.current_version), None)
+        assessment = decode(record.body) if record else None
         return ClaimView(
             claim=claim,
             photos=list(claim.photos),
             record=record,
             versions=list(versions),
             audit=list(audit),
-            duplicates=_duplicates(session, record),
+            duplicates=_duplicates(session, assessment),
+            body=assessment_public(record).model_dump(mode="json") if record else {},
+            assessment=assessment,
         )
 
 
-def _duplicates(
-    session: Session, record: models.AssessmentRecord | None
-) -> dict[str, list[dict[str, str]]]:
+def _duplicates(session: Session, assessment: Assessment | None) -> dict[str, list[dict[str, str]]]:
     """Other-claim photos named by duplicate-photo signals that still exist."""
     out: dict[str, list[dict[str, str]]] = {}
-    for signal in record.body.get("fraud_signals", []) if record else []:
-        evidence = signal.get("evidence") or {}
-        other_claim, other_photo = evidence.get("other_claim_id"), evidence.get("other_photo_id")
-        if not (signal.get("photo_id") and other_claim and other_photo):
+    for signal in assessment.fraud_signals if assessment else ():
+        other_claim = signal.evidence.get("other_claim_id")
+        other_photo = signal.evidence.get("other_photo_id")
+        if not (signal.photo_id and other_claim and other_photo):
             continue
         photo = session.get(models.Photo, other_photo)
         if photo is not None and photo.claim_id == other_claim:
-            out.setdefault(signal["photo_id"], []).append(
+            out.setdefault(signal.photo_id, []).append(
                 {"claim_id": other_claim, "photo_id": other_photo}
             )
     return out
@@ -205,3 +235,37 @@ def photo_of(rt: Runtime, claim_id: str, photo_id: str) -> tuple[str, str]:
         if photo is None or photo.claim_id != claim_id:
             raise NotFound(f"no photo {photo_id} on claim {claim_id}")
         return photo.sha256, photo.content_type
+
+
+def label_positions(photo: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """Where the workspace's SVG writes each part and damage label (`cdat.label_layout`)."""
+    size = font_size(photo)
+
+    def spot(x: float, y: float, text: str) -> LabelSpot:
+        return LabelSpot(x, y, len(text) * size * 0.6, size)  # about a sans-serif's width
+
+    parts = [
+        spot(p["box"]["x1"] + 4, p["box"]["y1"] + size, p["part"].replace("_", " "))
+        for p in photo.get("parts", [])
+    ]
+    damages = [
+        spot(
+            d["box"]["x1"],
+            max(d["box"]["y1"] - 4, size),
+            f"#{i} {d['severity']} {d['damage_type'].replace('_', ' ')}",
+        )
+        for i, d in enumerate(photo.get("damages", []), start=1)
+    ]
+    placed = [(round(x, 1), round(y, 1)) for x, y in place_labels(parts + damages, size * 1.2)]
+    return {"parts": placed[: len(parts)], "damages": placed[len(parts) :]}
+
+
+def font_size(photo: dict[str, Any]) -> float:
+    return round(float(photo["width"]) / 32, 1)
+
+
+def photos_named(text: str, names: dict[str, str]) -> str:
+    """Reasons name photos by id; the page calls them Photo 1, 2, ..."""
+    for photo_id, name in names.items():
+        text = text.replace(f"photo {photo_id}", name).replace(photo_id, name)
+    return text

@@ -64,6 +64,9 @@ def call(client: TestClient, method: str, path: str, world: World, headers: dict
     if path.endswith("/photos") and method == "POST":
         files = [("files", ("m.jpg", images.jpeg(color=(7, 7, 7)), "image/jpeg"))]
         return client.post(url, files=files, headers=headers)
+    if path.endswith("/photos/{photo_id}") and method == "PUT":
+        files = [("file", ("r.jpg", images.jpeg(color=(9, 9, 9)), "image/jpeg"))]
+        return client.put(url, files=files, headers=headers)
     if path == "/v1/claims" and method == "POST":
         return client.post(url, json={}, headers=headers)
     return client.request(method, url, headers=headers)

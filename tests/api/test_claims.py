@@ -167,7 +167,7 @@ def test_submit_is_idempotent_and_needs_photos(client: TestClient) -> None:
     assert client.get(f"/v1/claims/{claim_id}", headers=headers).json()["status"] == "queued"
 
 
-def test_assessment_versions_accumulate(client: TestClient) -> None:
+def test_assessment_versions_accumulate(client: TestClient, staff_token: str) -> None:
     # given an assessed claim
     claim_id, headers = open_claim(client)
     upload(client, claim_id, headers, images.jpeg(color=(40, 40, 40)))
@@ -182,15 +182,18 @@ def test_assessment_versions_accumulate(client: TestClient) -> None:
     claim = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
     assert [v["version"] for v in claim["assessment_versions"]] == [1, 2]
     assert len(claim["assessment"]["photos"]) == 2
-    assert claim["assessment"]["model_versions"]["damage"] == "fake-damage-1"
+    staff = {"Authorization": f"Bearer {staff_token}"}
+    staff_view = client.get(f"/v1/adjuster/claims/{claim_id}", headers=staff).json()
+    assert staff_view["assessment"]["model_versions"]["damage"] == "fake-damage-1"
     first = client.get(f"/v1/claims/{claim_id}/assessments/1", headers=headers).json()
     assert len(first["photo_ids"]) == 1 and first["job_id"] == job_1
     assert client.get(f"/v1/claims/{claim_id}/assessments/3", headers=headers).status_code == 404
 
 
 def test_assessment_is_priced_triaged_and_flags_photos_reused_across_claims(
-    client: TestClient,
+    client: TestClient, staff_token: str
 ) -> None:
+    staff = {"Authorization": f"Bearer {staff_token}"}
     # given a photo already used on an assessed claim
     photo = images.jpeg(color=(60, 70, 80))
     first_id, first_headers = open_claim(client)
@@ -198,7 +201,7 @@ def test_assessment_is_priced_triaged_and_flags_photos_reused_across_claims(
     assess_claim.run(
         client.post(f"/v1/claims/{first_id}/submit", headers=first_headers).json()["job"]["id"]
     )
-    first = client.get(f"/v1/claims/{first_id}", headers=first_headers).json()["assessment"]
+    first = client.get(f"/v1/adjuster/claims/{first_id}", headers=staff).json()["assessment"]
     assert first["estimate"]["currency"] == "INR"
     assert float(first["estimate"]["total"]) > 0
     assert first["estimate"]["lines"] and all(
@@ -212,8 +215,8 @@ def test_assessment_is_priced_triaged_and_flags_photos_reused_across_claims(
     assess_claim.run(
         client.post(f"/v1/claims/{second_id}/submit", headers=second_headers).json()["job"]["id"]
     )
-    claim = client.get(f"/v1/claims/{second_id}", headers=second_headers).json()
-    # then it goes to review with the other claim named as evidence
+    claim = client.get(f"/v1/adjuster/claims/{second_id}", headers=staff).json()
+    # then it goes to review with the other claim named as evidence, for staff
     signals = [
         s
         for s in claim["assessment"]["fraud_signals"]

@@ -32,15 +32,15 @@ def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
 
 
 def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
-    settings: Settings, runtime: Runtime
+    settings: Settings, runtime: Runtime, staff_token: str
 ) -> None:
     # given a service started with no model installed
     settings.analyzer = "tests.fakes:build_missing_analyzer"
     with TestClient(create_app(settings, runtime)) as client:
-        check_missing_model_flow(client, runtime)
+        check_missing_model_flow(client, runtime, {"Authorization": f"Bearer {staff_token}"})
 
 
-def check_missing_model_flow(client: TestClient, runtime: Runtime) -> None:
+def check_missing_model_flow(client: TestClient, runtime: Runtime, staff: dict[str, str]) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert "no damage model" in ready.json()["checks"]["models"]["detail"]
@@ -48,12 +48,15 @@ def check_missing_model_flow(client: TestClient, runtime: Runtime) -> None:
     upload(client, claim_id, headers, images.jpeg())
     # when its assessment runs
     assess_claim.run(submit(client, claim_id, headers))
-    # then the claim failed with that reason and no findings were invented
-    claim = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
+    # then the claim failed, staff see why, and no findings were invented
+    claim = client.get(f"/v1/adjuster/claims/{claim_id}", headers=staff).json()
     assert claim["status"] == "failed"
     assert claim["progress"]["job"]["error_code"] == "model_unavailable"
     assert "no damage model" in claim["status_reason"]
     assert claim["assessment"] is None
+    # and the policyholder is told, in plain words, that they can submit again
+    mine = client.get(f"/v1/claims/{claim_id}", headers=headers).json()
+    assert mine["status"] == "failed" and "submit again" in mine["status_reason"]
     # and once a model is installed, a resubmit succeeds without a restart
     runtime.settings.analyzer = "tests.fakes:build_fake_analyzer"
     assess_claim.run(submit(client, claim_id, headers))

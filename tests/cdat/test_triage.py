@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from cdat.assessment import Estimate, FraudSignal, TotalLossCheck, TriageDecision
 from cdat.findings import QualityIssue
 from cdat.taxonomy import CarPart, DamageType, Severity
@@ -85,11 +87,51 @@ def test_total_loss_and_near_total_loss(inr_policy) -> None:
     assert _codes(inr_policy, estimate=replace(near, high=Decimal("299999.99")))[1] == []
 
 
-def test_fraud_signal_forces_review_at_top_priority(inr_policy) -> None:
+def test_fraud_signal_forces_review_at_its_signals_weight(inr_policy) -> None:
     signal = FraudSignal("captured_before_loss", "taken before the loss", "p1", {})
     _decision, codes, priority = _codes(inr_policy, signals=[signal])
     assert codes == ["fraud_signal"]
-    assert priority == inr_policy.triage.priorities["fraud_signal"]
+    assert priority == inr_policy.triage.fraud_weights["captured_before_loss"]
+
+
+def _signal(code: str) -> FraudSignal:
+    return FraudSignal(code, code.replace("_", " "), "p1", {})
+
+
+def test_priority_ranks_a_reused_photo_total_loss_and_large_estimate_above_a_missing_time(
+    inr_policy,
+) -> None:
+    # given a claim whose only oddity is a photo without capture time (a messaging app)
+    _, _, routine = _codes(inr_policy, signals=[_signal("capture_time_missing")])
+    # when it is ranked against claims with a reused photo, a total loss, a large estimate
+    reused = _codes(inr_policy, signals=[_signal("duplicate_photo_other_claim")])[2]
+    wreck = _codes(inr_policy, total_loss=_total_loss(True))[2]
+    limit = inr_policy.triage.straight_through_limit["INR"]
+    large = _codes(inr_policy, estimate=_estimate(str(limit)))[2]
+    # then each of them is reviewed first, the reused photo before all
+    assert routine < large and routine < wreck and routine < reused
+    assert reused > wreck
+
+
+def test_every_reason_carries_its_weight_heaviest_first(inr_policy) -> None:
+    result = triage(
+        [photo()],
+        [finding(confidence=0.95)],
+        _estimate(),
+        _total_loss(True),
+        [_signal("capture_time_missing")],
+        inr_policy.triage,
+    )
+    weights = [(r.code, r.weight) for r in result.reasons]
+    assert weights == [("total_loss", 4), ("fraud_signal", 1)]
+    assert result.priority == 4
+
+
+def test_unknown_fraud_weight_codes_are_refused(inr_policy) -> None:
+    with pytest.raises(ValueError, match="unknown fraud signal codes: made_up"):
+        inr_policy.triage.model_validate(
+            {**inr_policy.triage.model_dump(), "fraud_weights": {"made_up": 2}}
+        )
 
 
 def test_every_reason_listed_and_priority_is_the_highest(inr_policy) -> None:

@@ -69,3 +69,23 @@ def test_overlay_can_be_downscaled():
 def test_overlay_of_undecodable_bytes_is_a_clear_error():
     with pytest.raises(UnreadableImage):
         render_overlay(b"nope", analysis(320, 240))
+
+
+def _dark_rows_left_of_labels(damages: tuple[DamageInstance, ...]) -> int:
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    _ok, png = cv2.imencode(".png", grey)
+    out = render_overlay(png.tobytes(), PhotoAnalysis("p", 400, 300, damages=damages))
+    # the column just left of the text runs through the labels' dark backgrounds only
+    return int(np.count_nonzero(decoded(out)[:, 99].astype(int).sum(axis=1) < 60))
+
+
+def test_labels_of_damages_sharing_a_corner_are_written_apart() -> None:
+    # given two damages found with the same box
+    box = Box(100, 100, 220, 200)
+    dent, scratch = (
+        DamageInstance(kind, Severity.MINOR, 0.9, box, (), CarPart.HOOD, 0.1)
+        for kind in (DamageType.DENT, DamageType.SCRATCH)
+    )
+    # when the overlay is rendered, then their labels take two lines, not one
+    one = _dark_rows_left_of_labels((dent,))
+    assert _dark_rows_left_of_labels((dent, scratch)) >= 2 * one - 2

@@ -172,8 +172,8 @@ def test_correcting_a_finding_makes_a_repriced_adjuster_version_and_is_audited(
     assert event.after["estimate_total"] == str(new_total)
     # and the policyholder's API shows the adjuster's version
     public = web.get(f"/v1/claims/{flagged.claim_id}", headers=flagged.headers).json()
-    assert public["assessment"]["source"] == "adjuster"
     assert public["assessment"]["version"] == second.version
+    assert [f["damage_type"] for f in public["assessment"]["findings"]] == ["scratch"]
 
 
 def test_adding_deleting_and_operation_override_reprice_each_time(

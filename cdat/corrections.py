@@ -1,0 +1,260 @@
+"""An adjuster's corrections to an assessment's per-photo damages, and keeping them.
+
+Each edit takes an `Assessment` and returns an `Edit`: the corrected photos and
+operation overrides, plus what changed (before / after) for the audit trail. The caller
+prices the result again with `cdat.pipeline.assess_findings`, as the job does.
+
+A photo an adjuster touched is `reviewed`: its damages are the adjuster's word. When the
+claim is assessed again (the policyholder sent more photos), `keep_corrections` keeps
+those damages for every photo that is still on the claim, instead of the model's guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from cdat.assessment import Assessment, Operation
+from cdat.errors import CdatError
+from cdat.estimate import OVERRIDABLE
+from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+Json = dict[str, Any]
+Point = tuple[float, float]
+_DAMAGE = TypeAdapter(DamageInstance)
+
+
+class CorrectionRefused(CdatError):
+    """The correction asked for cannot be made (unknown value, shape too small)."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownFinding(CdatError):
+    code = "not_found"
+
+
+@dataclass(frozen=True)
+class DamageFields:
+    damage_type: DamageType
+    severity: Severity
+    part: CarPart | None
+
+
+@dataclass(frozen=True)
+class Edit:
+    photos: tuple[PhotoAnalysis, ...]
+    overrides: dict[CarPart, Operation]
+    before: Json | None
+    after: Json | None
+
+
+def parse_fields(damage_type: str, severity: str, part: str) -> DamageFields:
+    try:
+        kind = DamageType(damage_type)
+    except ValueError:
+        raise CorrectionRefused(
+            f"unknown damage type {damage_type!r}", field="damage_type"
+        ) from None
+    try:
+        level = Severity(severity)
+    except ValueError:
+        raise CorrectionRefused(f"unknown severity {severity!r}", field="severity") from None
+    try:
+        where = CarPart(part) if part else None
+    except ValueError:
+        raise CorrectionRefused(f"unknown car part {part!r}", field="part") from None
+    return DamageFields(kind, level, where)
+
+
+def parse_polygon(raw: Any, width: int, height: int) -> list[Point]:
+    """An outline drawn on the photo: at least 3 points inside the photo."""
+    try:
+        points = [(float(x), float(y)) for x, y in raw]
+    except (TypeError, ValueError):
+        raise CorrectionRefused("draw a box or polygon on the photo", field="shape") from None
+    if len(points) < 3:
+        raise CorrectionRefused("draw a box or polygon on the photo", field="shape")
+    clipped = [(min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in points]
+    if _area(clipped) < 4.0:
+        raise CorrectionRefused("the shape drawn is too small", field="shape")
+    return clipped
+
+
+def _area(points: Sequence[Point]) -> float:
+    pairs = zip(points, [*points[1:], points[0]], strict=True)
+    return abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in pairs)) / 2
+
+
+def _outline(damage: DamageInstance) -> list[Point]:
+    if len(damage.polygon) >= 3:
+        return list(damage.polygon)
+    b = damage.box
+    return [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)]
+
+
+def coverage(damage: DamageInstance, photo: PhotoAnalysis) -> float:
+    """Share of the assigned part's box (as the part model saw it) that the damage covers."""
+    boxes = [p.box for p in photo.parts if p.part == damage.part]
+    if damage.part is None or not boxes or not boxes[0].area:
+        return 0.0
+    return round(min(_area(_outline(damage)) / boxes[0].area, 1.0), 4)
+
+
+def audit_value(damage: DamageInstance) -> Json:
+    value: Json = _DAMAGE.dump_python(damage, mode="json")
+    return value
+
+
+def _photo_index(assessment: Assessment, photo_id: str) -> int:
+    for i, photo in enumerate(assessment.photos):
+        if photo.photo_id == photo_id:
+            return i
+    raise UnknownFinding(f"the assessment has no photo {photo_id}")
+
+
+def _with_damages(
+    assessment: Assessment, photo_id: str, change: Any
+) -> tuple[PhotoAnalysis, tuple[PhotoAnalysis, ...]]:
+    """Apply `change(photo, damages list)` and mark the photo reviewed."""
+    i = _photo_index(assessment, photo_id)
+    photo = assessment.photos[i]
+    damages = list(photo.damages)
+    change(photo, damages)
+    updated = dataclasses.replace(photo, damages=tuple(damages), reviewed=True)
+    return updated, (*assessment.photos[:i], updated, *assessment.photos[i + 1 :])
+
+
+def _checked_index(photo: PhotoAnalysis, index: int) -> int:
+    if not 0 <= index < len(photo.damages):
+        raise UnknownFinding(f"photo {photo.photo_id} has no finding #{index}")
+    return index
+
+
+def _edit(assessment: Assessment, photos: tuple[PhotoAnalysis, ...], before, after) -> Edit:
+    return Edit(photos, dict(assessment.operation_overrides), before, after)
+
+
+def confirm_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
+    seen: list[DamageInstance] = []
+
+    def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
+        i = _checked_index(photo, index)
+        seen.append(damages[i])
+        damages[i] = dataclasses.replace(damages[i], confidence=1.0, review="confirmed")
+        seen.append(damages[i])
+
+    _, photos = _with_damages(assessment, photo_id, change)
+    return _edit(assessment, photos, audit_value(seen[0]), audit_value(seen[1]))
+
+
+def edit_damage(assessment: Assessment, photo_id: str, index: int, fields: DamageFields) -> Edit:
+    seen: list[DamageInstance] = []
+
+    def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
+        i = _checked_index(photo, index)
+        seen.append(damages[i])
+        damages[i] = _set(damages[i], photo, fields, "edited")
+        seen.append(damages[i])
+
+    _, photos = _with_damages(assessment, photo_id, change)
+    return _edit(assessment, photos, audit_value(seen[0]), audit_value(seen[1]))
+
+
+def delete_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
+    seen: list[DamageInstance] = []
+
+    def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
+        seen.append(damages.pop(_checked_index(photo, index)))
+
+    _, photos = _with_damages(assessment, photo_id, change)
+    return _edit(assessment, photos, audit_value(seen[0]), None)
+
+
+def add_damage(assessment: Assessment, photo_id: str, fields: DamageFields, shape: Any) -> Edit:
+    added: list[DamageInstance] = []
+
+    def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
+        polygon = parse_polygon(shape, photo.width, photo.height)
+        xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+        drawn = DamageInstance(
+            fields.damage_type,
+            fields.severity,
+            1.0,
+            Box(min(xs), min(ys), max(xs), max(ys)),
+            polygon=tuple(polygon),
+        )
+        damages.append(_set(drawn, photo, fields, "added"))
+        added.append(damages[-1])
+
+    _, photos = _with_damages(assessment, photo_id, change)
+    return _edit(assessment, photos, None, audit_value(added[0]))
+
+
+def _set(
+    damage: DamageInstance, photo: PhotoAnalysis, fields: DamageFields, mark: str
+) -> DamageInstance:
+    changed = dataclasses.replace(
+        damage,
+        damage_type=fields.damage_type,
+        severity=fields.severity,
+        part=fields.part,
+        confidence=1.0,  # the adjuster has looked: no model uncertainty left
+        review=mark,
+    )
+    return dataclasses.replace(changed, part_coverage=coverage(changed, photo))
+
+
+def set_operation(assessment: Assessment, part: str, operation: str) -> Edit:
+    try:
+        where = CarPart(part)
+    except ValueError:
+        raise CorrectionRefused(f"unknown car part {part!r}", field="part") from None
+    overrides = dict(assessment.operation_overrides)
+    before = {"part": where.value, "operation": _shown(overrides.get(where))}
+    if operation == "rules":
+        overrides.pop(where, None)
+    else:
+        allowed = {op.value for op in OVERRIDABLE}
+        if operation not in allowed:
+            choices = ", ".join(sorted(allowed | {"rules"}))
+            raise CorrectionRefused(f"operation must be one of {choices}", field="operation")
+        overrides[where] = Operation(operation)
+    after = {"part": where.value, "operation": _shown(overrides.get(where))}
+    return Edit(assessment.photos, overrides, before, after)
+
+
+def _shown(operation: Operation | None) -> str:
+    return operation.value if operation else "rules"
+
+
+def keep_corrections(
+    previous: Assessment, fresh: Sequence[PhotoAnalysis]
+) -> tuple[tuple[PhotoAnalysis, ...], Mapping[CarPart, Operation]]:
+    """The fresh analyses, with the adjuster's damages on every photo they reviewed.
+
+    Photo ids never change for the same upload (a retake is a new photo), so a reviewed
+    photo still on the claim shows what the adjuster saw. What the model measures again
+    (quality, parts, hash) is taken fresh; the damages are the adjuster's.
+    """
+    reviewed = {p.photo_id: p for p in previous.photos if p.reviewed}
+    kept = tuple(
+        dataclasses.replace(p, damages=reviewed[p.photo_id].damages, reviewed=True)
+        if p.photo_id in reviewed
+        else p
+        for p in fresh
+    )
+    return kept, dict(previous.operation_overrides)
+
+
+def has_corrections(assessment: Assessment) -> bool:
+    return bool(assessment.operation_overrides) or any(p.reviewed for p in assessment.photos)

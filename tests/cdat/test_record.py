@@ -1,0 +1,85 @@
+"""The stored assessment record: one codec, versioned, reading what was stored before."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from cdat.assessment import Assessment, Estimate, Operation, Reason, Triage, TriageDecision
+from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.record import FORMAT, RecordError, decode, encode
+from cdat.taxonomy import CarPart, DamageType, Severity
+
+DENT = DamageInstance(
+    DamageType.DENT,
+    Severity.MODERATE,
+    0.8,
+    Box(1, 2, 30, 40),
+    ((1.0, 2.0), (30.0, 2.0), (30.0, 40.0)),
+    CarPart.HOOD,
+    0.25,
+    review="edited",
+)
+
+
+def assessment() -> Assessment:
+    return Assessment(
+        photos=(PhotoAnalysis("p1", 64, 48, (DENT,), perceptual_hash="00ff00ff00ff00ff"),),
+        findings=(),
+        model_versions={"damage": "d-1"},
+        triage=Triage(TriageDecision.NEEDS_REVIEW, 3, (Reason("over_limit", "too much", 3),)),
+        operation_overrides={CarPart.HOOD: Operation.REPLACE},
+    )
+
+
+def test_a_record_reads_back_as_it_was_written_without_the_photo_hash() -> None:
+    # given an assessment with an adjuster's edit and an operation override
+    original = assessment()
+    # when it is stored as JSON and read back
+    stored = json.loads(json.dumps(encode(original)))
+    again = decode(stored)
+    # then it is the same assessment, typed, except the hash the index keeps
+    assert stored["format"] == FORMAT
+    assert "perceptual_hash" not in stored["photos"][0]
+    assert again.photos[0].perceptual_hash is None
+    assert again.photos[0].damages == (DENT,)
+    assert again.operation_overrides == {CarPart.HOOD: Operation.REPLACE}
+    assert again.triage == original.triage
+
+
+def test_records_of_the_first_format_still_read() -> None:
+    # given a body as format 1 stored it: no format key, a derived `usable` per photo
+    body = encode(assessment())
+    del body["format"]
+    body["photos"][0]["usable"] = True
+    del body["triage"]["reasons"][0]["weight"]
+    body["estimate"] = None
+    # when it is read
+    old = decode(body)
+    # then it reads, with the fields format 1 lacked at their defaults
+    assert old.photos[0].damages[0].part is CarPart.HOOD
+    assert old.triage is not None and old.triage.reasons[0].weight == 0
+
+
+@pytest.mark.parametrize("version", [FORMAT + 1, "2", 0])
+def test_a_record_of_an_unknown_format_is_refused_naming_it(version: object) -> None:
+    body = {**encode(assessment()), "format": version}
+    with pytest.raises(RecordError, match="format"):
+        decode(body)
+
+
+def test_a_record_that_does_not_match_its_format_is_refused() -> None:
+    body = encode(assessment())
+    body["photos"][0]["damages"][0]["severity"] = "catastrophic"
+    with pytest.raises(RecordError, match="does not match format 2"):
+        decode(body)
+
+
+def test_money_stays_decimal() -> None:
+    estimate = Estimate(
+        "INR", (), Decimal("10.10"), Decimal("1.82"), Decimal("11.92"), Decimal("11"), Decimal("13")
+    )
+    again = decode(encode(Assessment((), (), {}, estimate=estimate)))
+    assert again.estimate is not None and again.estimate.total == Decimal("11.92")

@@ -1,0 +1,114 @@
+"""What the workspace shows: confirmations, every status, photo names, fresh reasons,
+readable overlays (SQLite, local blobs, fake analyzer, jobs run in-process)."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from fastapi.testclient import TestClient
+
+from mobile_api.runtime import Runtime
+from mobile_api.web.queries import label_positions
+from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
+
+
+def status_of(web: TestClient, flagged: Flagged) -> str:
+    status: str = web.get(f"/v1/claims/{flagged.claim_id}", headers=flagged.headers).json()[
+        "status"
+    ]
+    return status
+
+
+def test_approving_a_zero_estimate_needs_saying_so(
+    web: TestClient, adjuster: str, flagged: Flagged
+) -> None:
+    sign_in(web)
+    base = f"/adjuster/claims/{flagged.claim_id}"
+    csrf = csrf_of(web.get(base).text)
+    # given a claim whose only finding the adjuster deleted: the estimate is 0.00
+    photo = flagged.photo_ids[0]
+    web.post(f"{base}/damages/{photo}/0/delete", data={"csrf_token": csrf})
+    page = web.get(base).text
+    assert "approve with nothing to pay" in page
+    # when they press Approve without confirming
+    plain = web.post(f"{base}/approve", data={"csrf_token": csrf}, follow_redirects=False)
+    # then the page says why, and the claim is not approved
+    assert plain.status_code == 422
+    assert "confirm that the claim is approved with nothing to pay" in plain.text
+    assert status_of(web, flagged) == "needs_review"
+    # and with the confirmation it is
+    confirmed = web.post(
+        f"{base}/approve",
+        data={"csrf_token": csrf, "nothing_to_pay": "yes"},
+        follow_redirects=False,
+    )
+    assert confirmed.status_code == 303 and status_of(web, flagged) == "approved"
+
+
+def test_claims_of_every_status_are_reachable_from_the_queue(
+    web: TestClient, runtime: Runtime, adjuster: str, flagged: Flagged
+) -> None:
+    sign_in(web)
+    base = f"/adjuster/claims/{flagged.claim_id}"
+    csrf = csrf_of(web.get(base).text)
+    web.post(f"{base}/reject", data={"csrf_token": csrf, "reason": "Not covered"})
+    waiting = open_flagged_claim(web, (30, 60, 90))
+    queue = web.get("/adjuster/").text
+    assert 'href="/adjuster/?status=rejected"' in queue
+    assert waiting.claim_id in queue and flagged.claim_id not in queue
+    rejected = web.get("/adjuster/", params={"status": "rejected"}).text
+    assert flagged.claim_id in rejected and waiting.claim_id not in rejected
+    assert web.get("/adjuster/", params={"status": "nonsense"}).status_code == 422
+
+
+def test_reasons_name_photos_as_the_page_does_and_follow_corrections(
+    web: TestClient, adjuster: str
+) -> None:
+    flagged = open_flagged_claim(web, (200, 200, 200), (20, 20, 20))
+    sign_in(web)
+    base = f"/adjuster/claims/{flagged.claim_id}"
+    page = web.get(base).text
+    # the reasons say "Photo 2", as the photo's heading does, never its id
+    assert "Photo 2 has no capture time" in page
+    for photo_id in flagged.photo_ids:
+        assert f"photo {photo_id}" not in page
+    # when the adjuster corrects a finding, the header's reason follows the new version
+    csrf = csrf_of(page)
+    before = page.split('class="reason-line">')[1].split("</p>")[0]
+    photo = flagged.photo_ids[0]
+    edit = {"csrf_token": csrf, "damage_type": "dent", "severity": "minor", "part": ""}
+    web.post(f"{base}/damages/{photo}/0/edit", data=edit)
+    after = web.get(base).text.split('class="reason-line">')[1].split("</p>")[0]
+    assert after != before and "cannot be priced" in after
+
+
+def test_overlay_labels_of_boxes_sharing_a_corner_do_not_overlap() -> None:
+    box = {"x1": 10.0, "y1": 40.0, "x2": 200.0, "y2": 120.0}
+    photo = {
+        "width": 640,
+        "parts": [{"part": "front_bumper", "box": box}],
+        "damages": [
+            {"box": box, "severity": "severe", "damage_type": "dent"},
+            {"box": box, "severity": "minor", "damage_type": "scratch"},
+        ],
+    }
+    labels = label_positions(photo)
+    spots = labels["parts"] + labels["damages"]
+    ys = sorted(y for _, y in spots)
+    assert all(b - a >= 20 for a, b in pairwise(ys))
+
+
+def test_a_photo_removed_since_the_assessment_is_named_so_not_by_its_id(
+    web: TestClient, adjuster: str
+) -> None:
+    # given a flagged claim whose second photo the policyholder then removed
+    flagged = open_flagged_claim(web, (200, 200, 200), (20, 20, 20))
+    removed = flagged.photo_ids[1]
+    url = f"/v1/claims/{flagged.claim_id}/photos/{removed}"
+    assert web.delete(url, headers=flagged.headers).status_code == 204
+    # when the adjuster opens it
+    sign_in(web)
+    page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+    # then the reasons about that photo call it a removed photo
+    assert "a removed photo has no capture time" in page
+    assert f"photo {removed}" not in page
