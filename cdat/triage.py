@@ -121,7 +121,11 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
             )
         if f.part is None:
             reasons.append(
-                Reason("unpriced_damage", f"{what}: damage on no visible part cannot be priced")
+                Reason(
+                    "unpriced_damage",
+                    f"{what}: damage on a panel the part model does not list (fender, "
+                    "quarter panel, pillar, sill) or on no visible part: place and price it",
+                )
             )
     return reasons
 
