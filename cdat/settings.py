@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     job_retry_backoff_seconds: float = 2.0
     stale_job_scan_seconds: float = 15.0
     long_poll_max_seconds: float = 30.0
+    idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
+    """How long a retry with the same Idempotency-Key replays the first answer."""
 
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6

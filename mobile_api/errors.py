@@ -42,11 +42,6 @@ class TooManyPhotos(ApiError):
     code = "too_many_photos"
 
 
-class IdempotencyMismatch(ApiError):
-    status = 422
-    code = "idempotency_key_reused"
-
-
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

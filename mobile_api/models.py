@@ -157,14 +157,16 @@ class AssessmentRecord(Base):
 
 
 class IdempotencyRecord(Base):
+    """A sealed answer to replay (see mobile_api.idempotency): no key, no secret in the clear."""
+
     __tablename__ = "idempotency_keys"
 
-    scope: Mapped[str] = mapped_column(String(96), primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(96))
     status_code: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
 class User(Base):

@@ -7,18 +7,13 @@ Every write either commits whole or leaves stored data as it was.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cdat.claims import ClaimStatus
-from mobile_api import models, schemas
+from mobile_api import idempotency, models, schemas
 from mobile_api.auth import (
     CLAIM_TOKEN_PREFIX,
     STAFF_TOKEN_PREFIX,
@@ -29,48 +24,11 @@ from mobile_api.auth import (
     new_token,
 )
 from mobile_api.db import transaction
-from mobile_api.errors import Conflict, Forbidden, IdempotencyMismatch, NotFound, Unauthenticated
+from mobile_api.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from mobile_api.runtime import Runtime
 from mobile_api.webhooks import check_destination
 
-Outcome = tuple[int, dict[str, Any]]
-
-
-def fingerprint(payload: Any) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def idempotent(
-    rt: Runtime, scope: str, key: str | None, request_fp: str, action: Callable[[Session], Outcome]
-) -> Outcome:
-    """Run `action` once per (scope, key); a retry with the same key replays the first answer."""
-    if key is None:
-        with transaction(rt.sessions) as session:
-            return action(session)
-    try:
-        with transaction(rt.sessions) as session:
-            stored = session.get(models.IdempotencyRecord, (scope, key))
-            if stored is None:
-                status, body = action(session)
-                session.add(
-                    models.IdempotencyRecord(
-                        scope=scope,
-                        key=key,
-                        fingerprint=request_fp,
-                        status_code=status,
-                        response=body,
-                    )
-                )
-                return status, body
-    except IntegrityError:  # a concurrent retry with the same key committed first
-        with rt.sessions() as session:
-            stored = session.get_one(models.IdempotencyRecord, (scope, key))
-    if stored.fingerprint != request_fp:
-        raise IdempotencyMismatch(
-            "this Idempotency-Key was already used with a different request",
-            field="Idempotency-Key",
-        )
-    return stored.status_code, stored.response
+Outcome = idempotency.Outcome
 
 
 def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Outcome:
@@ -107,7 +65,9 @@ def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Out
         )
         return 201, created.model_dump(mode="json")
 
-    return idempotent(rt, "claims.create", key, fingerprint(body.model_dump(mode="json")), action)
+    # Nobody is signed in yet: the key and the identical request prove who made it.
+    retry = idempotency.request_for("claims.create", "", key, body.model_dump(mode="json"))
+    return idempotency.run_once(rt, retry, action)
 
 
 def authenticate(rt: Runtime, token: str | None) -> Principal:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdat.claims import DECIDED, ClaimStatus, can_submit
-from mobile_api import jobs, models, schemas
+from mobile_api import idempotency, jobs, models, schemas
 from mobile_api.auth import new_id
 from mobile_api.claim_store import latest_job_id, lock_claim, try_transition
 from mobile_api.db import transaction
@@ -19,7 +19,6 @@ from mobile_api.errors import Conflict, NotFound, TooManyPhotos
 from mobile_api.images import CheckedPhoto
 from mobile_api.runtime import Runtime
 from mobile_api.serialize import job_public, photo_public
-from mobile_api.service import Outcome, idempotent
 
 
 def _open_for_photos(claim: models.Claim) -> None:
@@ -118,11 +117,11 @@ def replace_photo(
         return schemas.PhotoReplaced(replaced=photo_id, photo=photo_public(new))
 
 
-def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[Outcome, str | None]:
+def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[idempotency.Outcome, str | None]:
     """Queue an assessment. Returns the response and the job id to send (None on a replay)."""
     created: list[str] = []
 
-    def action(session: Session) -> Outcome:
+    def action(session: Session) -> idempotency.Outcome:
         claim = lock_claim(session, claim_id)
         if not claim.photos:
             raise Conflict("upload at least one photo before submitting", field="photos")
@@ -137,8 +136,12 @@ def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[Outcome, str | 
         )
         return 202, accepted.model_dump(mode="json")
 
-    outcome = idempotent(rt, f"claims.submit:{claim_id}", key, claim_id, action)
+    outcome = idempotency.run_once(rt, submit_request(claim_id, key), action)
     return outcome, (created[0] if created else None)
+
+
+def submit_request(claim_id: str, key: str | None) -> idempotency.Request | None:
+    return idempotency.request_for(f"claims.submit:{claim_id}", claim_id, key, None)
 
 
 def _check_photos_changed(session: Session, claim: models.Claim) -> None:
@@ -169,10 +172,3 @@ def withdraw_job(rt: Runtime, job_id: str, reason: str) -> None:
         job.error_message = reason or "the job queue was unavailable; submit again"
         job.finished_at = models.utcnow()
         try_transition(session, claim, ClaimStatus.FAILED, job.error_message)
-        for record in session.scalars(
-            select(models.IdempotencyRecord).where(
-                models.IdempotencyRecord.scope == f"claims.submit:{claim.id}"
-            )
-        ):
-            if record.response.get("job", {}).get("id") == job_id:
-                session.delete(record)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from cdat.errors import ModelUnavailable
 from cdat.settings import Settings
-from mobile_api import jobs, models, runtime
+from mobile_api import idempotency, jobs, models, runtime
 from mobile_api.assessing import assess_photos
 from mobile_api.celery_app import celery
 from mobile_api.db import transaction
@@ -122,6 +122,7 @@ def _sweep_forever(rt: runtime.Runtime, stop: threading.Event) -> None:
         try:
             for job_id in jobs.sweep_stale(rt):
                 assess_claim.delay(job_id)
+            idempotency.purge_expired(rt)
         except Exception:
             log.exception("stale-job sweep failed; will try again")
 

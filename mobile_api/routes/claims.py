@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from mobile_api import claim_views, schemas, service, submission
+from mobile_api import claim_views, idempotency, schemas, service, submission
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.images import CheckedPhoto, check_photo
 from mobile_api.privacy import strip_location
@@ -22,8 +22,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
-        description="Retry-safe key: the same key replays the first answer.",
+        description="Retry-safe key (8-255 visible ASCII characters; a random UUID): a retry "
+        "with the same key and request replays the first answer, to the same caller only.",
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -184,16 +184,19 @@ async def submit_claim(
         submission.submit, rt, claim_id, idempotency_key
     )
     if job_id is not None:
-        await run_in_threadpool(_enqueue, rt, job_id)
+        await run_in_threadpool(
+            _enqueue, rt, job_id, submission.submit_request(claim_id, idempotency_key)
+        )
     return JSONResponse(payload, status_code=status)
 
 
-def _enqueue(rt: Runtime, job_id: str) -> None:
+def _enqueue(rt: Runtime, job_id: str, retry: idempotency.Request | None) -> None:
     from mobile_api.tasks import assess_claim
 
     try:
         assess_claim.apply_async(args=[job_id])
     except Exception as exc:
+        idempotency.forget(rt, retry)
         submission.withdraw_job(rt, job_id, "")
         raise ServiceUnavailable(
             f"the job queue is unavailable ({type(exc).__name__}); "

@@ -7,14 +7,11 @@ test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from cdat.settings import Settings
@@ -24,6 +21,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.tasks import assess_claim
 from tests import images
 from tests.conftest import REPO_ROOT, claim_body
+from tests.live import live_server
 from tests.web.conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,22 +49,8 @@ pytestmark = [
 @pytest.fixture
 def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
     """The app under uvicorn on 127.0.0.1 and a random free port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, runtime), log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if uv.started:
-            break
-        thread.join(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(create_app(settings, runtime)) as base:
+        yield base
 
 
 def flagged_claim(base: str) -> str:

@@ -1,0 +1,48 @@
+"""security hardening: sealed, expiring idempotency records
+
+Revision ID: 0003_security
+Revises: 0003_lifecycle
+Create Date: 2026-11-27 16:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_security"
+down_revision = "0003_lifecycle"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # The old rows hold claim tokens and webhook secrets in the clear: they are dropped,
+    # not converted. A client retrying across the upgrade gets a new claim, not a leak.
+    op.drop_table("idempotency_keys")
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("scope", sa.String(length=96), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("sealed", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key_hash"),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("idempotency_keys")
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=96), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )

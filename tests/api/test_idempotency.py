@@ -1,0 +1,163 @@
+"""Idempotency-Key: retries replay the first answer, to the caller who made it and nobody else."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+
+from mobile_api import models
+from mobile_api.app import create_app
+from mobile_api.migrate import upgrade
+from mobile_api.runtime import Runtime
+from tests import images
+from tests.api.test_claims import upload
+from tests.conftest import claim_body, make_settings, open_claim
+from tests.live import live_server, settings_on
+
+KEY = "3f1c2a9e-5b7d-4e21-9c55-0d8e6f4a7b11"
+
+
+def test_a_replay_answers_only_the_identical_request(client: TestClient) -> None:
+    # given a claim created with a key
+    first = client.post("/v1/claims", json=claim_body(), headers={"Idempotency-Key": KEY})
+    assert first.status_code == 201
+    # when the phone retries the same request with the same key
+    retry = client.post("/v1/claims", json=claim_body(), headers={"Idempotency-Key": KEY})
+    # then it gets the same claim and token back
+    assert retry.status_code == 201 and retry.json() == first.json()
+    # when someone else sends the key with any other request
+    other = client.post(
+        "/v1/claims", json=claim_body(policy_number="POL-999"), headers={"Idempotency-Key": KEY}
+    )
+    # then they get their own new claim: no token of the first, no hint the key was used
+    assert other.status_code == 201
+    assert other.json()["id"] != first.json()["id"]
+    assert other.json()["access_token"] != first.json()["access_token"]
+
+
+def test_no_secret_or_key_is_stored_in_the_clear(client: TestClient, runtime: Runtime) -> None:
+    # given a claim with a webhook, created with a key
+    body = claim_body(webhook_url="https://hooks.example.com/cdat")
+    created = client.post("/v1/claims", json=body, headers={"Idempotency-Key": KEY}).json()
+    # when the idempotency table is read as a database copy would be
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM idempotency_keys")).all()
+    dump = repr(rows)
+    # then it holds a record, but neither the token, the webhook secret nor the key
+    assert len(rows) == 1
+    for secret in (created["access_token"], created["webhook_secret"], KEY, created["id"]):
+        assert secret not in dump
+
+
+@pytest.mark.parametrize("key", ["", " ", "short", "x" * 256, "naïve-key-with-accent"])
+def test_empty_or_malformed_keys_are_refused(
+    client: TestClient, runtime: Runtime, key: str
+) -> None:
+    # when a request carries an empty, blank, short, long or non-ASCII key
+    response = client.post(
+        "/v1/claims", json=claim_body(), headers={"Idempotency-Key": key.encode()}
+    )
+    # then it is refused, naming the header, and nothing is stored
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "Idempotency-Key"
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(models.Claim)) == 0
+
+
+def test_keys_expire(tmp_path: Path) -> None:
+    # given a service whose keys live 0.3 s
+    settings = make_settings(tmp_path, idempotency_ttl_seconds=0.3)
+    upgrade(settings.resolved_database_url)
+    with TestClient(create_app(settings)) as client:
+        headers = {"Idempotency-Key": KEY}
+        first = client.post("/v1/claims", json=claim_body(), headers=headers).json()
+        # when the same request comes after the key expired
+        time.sleep(0.4)
+        later = client.post("/v1/claims", json=claim_body(), headers=headers).json()
+    # then it is a new request
+    assert later["id"] != first["id"]
+
+
+def test_a_submit_key_is_scoped_to_its_claim(client: TestClient) -> None:
+    # given two claims, each with a photo, and the first submitted with a key
+    jobs: list[tuple[str, str]] = []
+    for colour in ((200, 10, 10), (10, 200, 10)):
+        claim_id, headers = open_claim(client)
+        assert upload(client, claim_id, headers, images.jpeg(color=colour)).status_code == 201
+        headers["Idempotency-Key"] = KEY
+        # when each is submitted with the same key
+        response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+        assert response.status_code == 202, response.text
+        jobs.append((claim_id, response.json()["job"]["id"]))
+    # then the second claim got its own job, not a replay of the first claim's
+    assert jobs[0][1] != jobs[1][1]
+
+
+def concurrently(count: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
+    """`count` calls released together from their own threads."""
+    barrier = threading.Barrier(count)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        barrier.wait()
+        answer = call()
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_retries_get_the_replayed_answer(tmp_path: Path, backend: str) -> None:
+    with settings_on(backend, tmp_path) as settings:
+        upgrade(settings.resolved_database_url)
+        runtime = Runtime.build(settings)
+        try:
+            with (
+                live_server(create_app(settings, runtime)) as base,
+                httpx.Client(base_url=base, timeout=30) as api,
+            ):
+                # given a claim with a photo
+                headers = {"Idempotency-Key": KEY}
+                created = concurrently(
+                    6, lambda: api.post("/v1/claims", json=claim_body(), headers=headers)
+                )
+                claim = created[0].json()
+                auth = {"Authorization": f"Bearer {claim['access_token']}"}
+                files = [("files", ("a.jpg", images.jpeg(), "image/jpeg"))]
+                assert api.post(
+                    f"/v1/claims/{claim['id']}/photos", files=files, headers=auth
+                ).is_success
+                # when six retries of one submit arrive at the same moment
+                submits = concurrently(
+                    6,
+                    lambda: api.post(
+                        f"/v1/claims/{claim['id']}/submit", headers={**auth, **headers}
+                    ),
+                )
+        finally:
+            with runtime.sessions() as session:
+                claims = session.scalar(select(func.count()).select_from(models.Claim))
+                jobs = session.scalar(select(func.count()).select_from(models.Job))
+            runtime.dispose()
+    # then the concurrent creates made one claim and all got its answer
+    assert [r.status_code for r in created] == [201] * 6
+    assert {r.json()["access_token"] for r in created} == {claim["access_token"]}
+    # and the concurrent submits made one job and all got the same 202
+    assert [r.status_code for r in submits] == [202] * 6, [r.text for r in submits]
+    assert len({r.json()["job"]["id"] for r in submits}) == 1
+    assert (claims, jobs) == (1, 1)
