@@ -189,6 +189,7 @@ def stack_env(database_url: str, data_dir: Path, analyzer: str, **extra: str) ->
         CDAT_BROKER_URL=REDIS_URL,
         CDAT_ANALYZER=analyzer,
         CDAT_UPLOAD_REQUESTS_PER_MINUTE="100000",
+        CDAT_CLAIMS_PER_HOUR_PER_ADDRESS="100000",
     )
     env.update(extra)
     return env

@@ -62,9 +62,17 @@ class Settings(BaseSettings):
     """Host names that may receive webhooks whatever they resolve to (JSON list in the env)."""
 
     upload_requests_per_minute: int = Field(default=30, ge=1)
-    """Per claim and per API process: a phone on a retry loop cannot fill the disk."""
-    signin_attempts_per_minute: int = Field(default=10, ge=1)
-    """Per client address and account, per API process."""
+    """Per claim: a phone on a retry loop cannot fill the disk."""
+    claims_per_hour_per_address: int = Field(default=30, ge=1)
+    """Claims opened per client address and hour: bounds what per-claim limits cannot."""
+    signin_failures_per_address: int = Field(default=20, ge=1)
+    """Failed sign-ins per client address (any accounts) per window: stops password spraying."""
+    signin_failures_per_account: int = Field(default=10, ge=1)
+    """Failed sign-ins per account (any addresses) per window: stops guessing one password."""
+    signin_window_seconds: int = Field(default=300, ge=1)
+    rate_limit_url: str | None = None
+    """Where rate-limit counters live, e.g. `redis://redis:6379/1`, shared by every API replica.
+    Unset: the broker when it is Redis, else each API process's memory (per-process limits)."""
 
     analyzer: str = "inference.pipeline:build_analyzer"
     """Import path of a factory `(Settings) -> PhotoAnalyzer`."""
@@ -98,6 +106,14 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def resolved_rate_limit_url(self) -> str:
+        if self.rate_limit_url:
+            return self.rate_limit_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def webhooks_may_reach_private(self) -> bool:

@@ -20,7 +20,7 @@ from mobile_api.celery_app import configure_celery
 from mobile_api.docs import install_docs
 from mobile_api.errors import status_for
 from mobile_api.observability import Metrics, timing_middleware
-from mobile_api.ratelimit import RateLimiter
+from mobile_api.ratelimit import Limits
 from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
 from mobile_api.web.app import create_web_app
@@ -56,8 +56,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     )
     metrics = Metrics()
     app.state.metrics = metrics
-    app.state.upload_limiter = RateLimiter(settings.upload_requests_per_minute)
-    app.state.signin_limiter = RateLimiter(settings.signin_attempts_per_minute)
+    app.state.limits = Limits(settings)
     app.middleware("http")(timing_middleware(metrics))
     app.include_router(claims.router)
     app.include_router(adjuster.router)

@@ -27,15 +27,14 @@ def _open_for_photos(claim: models.Claim) -> None:
 
 
 def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schemas.PhotosUploaded:
-    # Blobs first: a blob without a row is harmless garbage; a row without its blob is data loss.
-    for photo in checked:
-        rt.blobs.put(photo.sha256, photo.data, photo.content_type)
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         _open_for_photos(claim)
         existing = {photo.sha256: photo for photo in claim.photos}
         fresh = {p.sha256: p for p in checked if p.sha256 not in existing}
         _check_room(rt, len(existing), len(fresh))
+        for photo in fresh.values():
+            _put_blobs(rt, photo)
         added = [_stored(session, claim, photo) for photo in fresh.values()]
         session.flush()
         if added:
@@ -44,6 +43,12 @@ def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schem
         return schemas.PhotosUploaded(
             photos=[photo_public(row) for row in added], duplicates=duplicates
         )
+
+
+def _put_blobs(rt: Runtime, photo: CheckedPhoto) -> None:
+    # After the checks, so a refused upload stores nothing, and before the rows commit: a
+    # blob without a row is harmless garbage, a row without its blob is data loss.
+    rt.blobs.put(photo.sha256, photo.data, photo.content_type)
 
 
 def _check_room(rt: Runtime, present: int, adding: int) -> None:
@@ -101,7 +106,6 @@ def replace_photo(
     rt: Runtime, claim_id: str, photo_id: str, checked: CheckedPhoto
 ) -> schemas.PhotoReplaced:
     """A retake in place of a photo: one step, so the claim never holds both or neither."""
-    rt.blobs.put(checked.sha256, checked.data, checked.content_type)
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         _open_for_photos(claim)
@@ -110,6 +114,7 @@ def replace_photo(
             raise Conflict("the new photo is the same file as the one it replaces", field="file")
         if any(p.sha256 == checked.sha256 for p in claim.photos):
             raise Conflict("the new photo is already on this claim", field="file")
+        _put_blobs(rt, checked)
         old.removed_at = models.utcnow()
         new = _stored(session, claim, checked)
         session.flush()

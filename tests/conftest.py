@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -63,6 +65,18 @@ def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
 def staff_token(runtime: Runtime) -> str:
     _, token = create_staff(runtime, "adjuster@example.com", Role.ADJUSTER, name="Ada")
     return token
+
+
+@contextmanager
+def serving(settings: Settings, **client_options: Any) -> Iterator[TestClient]:
+    """A migrated database and the app over it, for tests that need their own settings."""
+    upgrade(settings.resolved_database_url)
+    rt = Runtime.build(settings)
+    try:
+        with TestClient(create_app(settings, rt), **client_options) as test_client:
+            yield test_client
+    finally:
+        rt.dispose()
 
 
 def claim_body(**overrides: object) -> dict[str, object]:

@@ -34,8 +34,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=201, response_model=schemas.ClaimCreated, responses=ERRORS)
 async def create_claim(
-    body: schemas.ClaimCreate, rt: RuntimeDep, idempotency_key: IdempotencyKey = None
+    body: schemas.ClaimCreate,
+    rt: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    address = request.client.host if request.client else "unknown"
+    request.app.state.limits.claims.hit(address, "claims opened from this address")
     status, payload = await run_in_threadpool(service.create_claim, rt, body, idempotency_key)
     return JSONResponse(payload, status_code=status)
 
@@ -79,7 +84,7 @@ async def upload_photos(
 ) -> schemas.PhotosUploaded:
     service.authorize_claim(principal, claim_id)
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the bodies
-    request.app.state.upload_limiter.hit(claim_id, "photo uploads for this claim")
+    request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
     limit = rt.settings.max_photos_per_request
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
@@ -116,7 +121,7 @@ async def replace_photo(
     """Put a retake in place of a photo until the claim is decided; submit again after."""
     service.authorize_claim(principal, claim_id)
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
-    request.app.state.upload_limiter.hit(claim_id, "photo uploads for this claim")
+    request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
     checked = await _checked(rt, file)
     replaced = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
     if principal.is_staff:

@@ -66,14 +66,15 @@ def _auth_routes(web: FastAPI) -> None:
     ) -> Response:
         websession.check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token)
         client = request.client.host if request.client else "unknown"
-        limiter = request.app.state.parent.state.signin_limiter
+        throttle = request.app.state.parent.state.limits.signin
         try:
-            limiter.hit(f"{client}|{email.strip().lower()}", "sign-in attempts")
+            await run_in_threadpool(throttle.check, client, email)
         except RateLimited as exc:
             return _login_form(request, next, email, exc.message, status=429)
         try:
             token = await run_in_threadpool(websession.sign_in, rt, email, password)
         except websession.SignInFailed as exc:
+            await run_in_threadpool(throttle.failed, client, email)
             return _login_form(request, next, email, exc.message, status=401)
         response = RedirectResponse(_safe_next(next), status_code=303)
         response.set_cookie(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -10,7 +11,7 @@ from PIL import Image
 from mobile_api.runtime import Runtime
 from mobile_api.tasks import assess_claim
 from tests import images
-from tests.conftest import claim_body, open_claim
+from tests.conftest import claim_body, make_settings, open_claim, serving
 
 
 def upload(client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes):
@@ -87,14 +88,13 @@ def test_adjusters_see_the_capture_location(client: TestClient, staff_token: str
     assert served.content == photo
 
 
-def test_upload_rate_limit_per_claim(client: TestClient, runtime: Runtime) -> None:
-    client.app.state.upload_limiter.limit = 2  # type: ignore[attr-defined]
-    claim_id, headers = open_claim(client)
-    for shade in (1, 2):
-        assert (
-            upload(client, claim_id, headers, images.jpeg(color=(shade, 0, 0))).status_code == 201
-        )
-    limited = upload(client, claim_id, headers, images.jpeg(color=(3, 0, 0)))
+def test_upload_rate_limit_per_claim(tmp_path: Path) -> None:
+    with serving(make_settings(tmp_path, upload_requests_per_minute=2)) as client:
+        claim_id, headers = open_claim(client)
+        for shade in (1, 2):
+            uploaded = upload(client, claim_id, headers, images.jpeg(color=(shade, 0, 0)))
+            assert uploaded.status_code == 201
+        limited = upload(client, claim_id, headers, images.jpeg(color=(3, 0, 0)))
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
     assert limited.headers["Retry-After"]
