@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     """When set, `cdat serve` ensures an adjuster with this API token exists (development aid)."""
 
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body other than a photo upload (JSON, forms): 413 beyond it."""
     max_image_pixels: int = 50_000_000
     min_image_side: int = 64
     max_photos_per_claim: int = 40
@@ -106,6 +108,11 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def max_upload_request_bytes(self) -> int:
+        """A full upload request: every photo at its limit, plus room for the multipart framing."""
+        return self.max_upload_bytes * self.max_photos_per_request + 64 * 1024
 
     @property
     def resolved_rate_limit_url(self) -> str:

@@ -18,9 +18,14 @@ from cdat.settings import Settings
 from mobile_api import runtime as runtime_module
 from mobile_api.celery_app import configure_celery
 from mobile_api.docs import install_docs
-from mobile_api.errors import status_for
+from mobile_api.errors import error_response, status_for
 from mobile_api.observability import Metrics, timing_middleware
 from mobile_api.ratelimit import Limits
+from mobile_api.request_guard import (
+    RequestGuard,
+    database_unavailable_response,
+    too_large_response,
+)
 from mobile_api.routes import adjuster, claims, health
 from mobile_api.runtime import Runtime
 from mobile_api.web.app import create_web_app
@@ -58,6 +63,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.limits = Limits(settings)
     app.middleware("http")(timing_middleware(metrics))
+    app.add_middleware(RequestGuard, settings=settings)
     app.include_router(claims.router)
     app.include_router(adjuster.router)
     app.include_router(health.router)
@@ -65,17 +71,6 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     install_docs(app)
     _install_error_handlers(app)
     return app
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "field": field}}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -93,9 +88,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         # A restarting or unreachable database is transient: a 503 the app retries, not a 500.
-        message = "the database is unavailable; nothing was changed, retry shortly"
-        headers = {"Retry-After": "5"}
-        return error_response(503, "database_unavailable", message, None, headers)
+        return database_unavailable_response()
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,6 +98,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_error", message, field)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:
+            return too_large_response(request.scope)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse
+
 from cdat.corrections import CorrectionRefused, UnknownFinding
 from cdat.errors import CdatError, ConfigurationError, InvalidTransition, ModelUnavailable
 from mobile_api.webhooks import WebhookRejected
@@ -109,3 +111,14 @@ def status_for(error: CdatError) -> int:
         if cls in STATUS_BY_DOMAIN_ERROR:
             return STATUS_BY_DOMAIN_ERROR[cls]
     return 500
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "field": field}}
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -37,6 +37,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "data_dir": tmp_path,
         "analyzer": "tests.fakes:build_fake_analyzer",
         "webhook_backoff_seconds": 0.1,
+        # Tests open many claims from one address; test_disk_bounds sets a low limit itself.
+        "claims_per_hour_per_address": 100_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
