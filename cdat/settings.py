@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
     webhook_backoff_seconds: float = 5.0
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    """A worker's hold on a delivery it is sending; a dead worker's delivery is resent after it.
+    Keep it above `webhook_timeout_seconds`."""
     webhook_allow_private: bool | None = None
     """May webhook URLs reach private, loopback or metadata addresses? Unset: only outside
     production. On-premises installs list their receivers in `webhook_allowed_hosts` instead."""

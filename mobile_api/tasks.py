@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Task
@@ -13,10 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from cdat.errors import ModelUnavailable
 from cdat.settings import Settings
-from mobile_api import idempotency, jobs, models, runtime
+from mobile_api import deliveries, idempotency, jobs, runtime
 from mobile_api.assessing import assess_photos
 from mobile_api.celery_app import celery
-from mobile_api.db import transaction
 from mobile_api.errors import StorageError
 from mobile_api.logs import log_context
 from mobile_api.webhooks import check_destination, deliver
@@ -74,35 +72,26 @@ def notify_claim(rt: runtime.Runtime, claim_id: str, job_id: str) -> None:
 @celery.task(bind=True, name="cdat.deliver_webhook", acks_late=True, max_retries=None)
 def deliver_webhook(self: Task, delivery_id: str) -> str:
     rt = runtime.current()
-    with rt.sessions() as session:
-        delivery = session.get(models.WebhookDelivery, delivery_id)
-        if delivery is None or delivery.state != "pending":
-            return "skipped"
-        claim = session.get_one(models.Claim, delivery.claim_id)
-        url, secret, payload = delivery.url, claim.webhook_secret or "", delivery.payload
-    error = _attempt(url, secret, payload, rt.settings)
-    with transaction(rt.sessions) as session:
-        delivery = session.get_one(models.WebhookDelivery, delivery_id)
-        delivery.attempts += 1
-        delivery.last_error = error
-        if error is None:
-            delivery.state, delivery.delivered_at = "delivered", datetime.now(UTC)
-        elif delivery.attempts >= rt.settings.webhook_max_attempts:
-            delivery.state = "failed"
-        attempts, state = delivery.attempts, delivery.state
-    if state == "pending":
-        raise self.retry(countdown=rt.settings.webhook_backoff_seconds * 2 ** (attempts - 1))
+    leased = deliveries.acquire(rt, delivery_id)
+    if leased is None:
+        return "skipped"
+    error = _attempt(leased.url, leased.secret, leased.payload, rt.settings)
+    state, backoff = deliveries.finish(rt, delivery_id, error)
+    if state == deliveries.PENDING:
+        raise self.retry(countdown=backoff)
     return state
 
 
 def _attempt(url: str, secret: str, payload: dict[str, Any], settings: Settings) -> str | None:
     try:
-        check_destination(
+        pinned = check_destination(
             url,
             allow_private=settings.webhooks_may_reach_private,
             allowed_hosts=settings.webhook_allowed_hosts,
         )
-        status = deliver(url, secret, payload, timeout_s=settings.webhook_timeout_seconds)
+        status = deliver(
+            url, secret, payload, timeout_s=settings.webhook_timeout_seconds, pinned=pinned
+        )
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
@@ -110,18 +99,23 @@ def _attempt(url: str, secret: str, payload: dict[str, Any], settings: Settings)
 
 @celery.task(name="cdat.sweep_stale_jobs")
 def sweep_stale_jobs() -> list[str]:
-    rt = runtime.current()
+    return sweep(runtime.current())
+
+
+def sweep(rt: runtime.Runtime) -> list[str]:
+    """Resend jobs and webhook deliveries whose worker died or whose message was lost."""
     resend = jobs.sweep_stale(rt)
     for job_id in resend:
         assess_claim.delay(job_id)
+    for delivery_id in deliveries.sweep(rt):
+        deliver_webhook.delay(delivery_id)
     return resend
 
 
 def _sweep_forever(rt: runtime.Runtime, stop: threading.Event) -> None:
     while not stop.wait(rt.settings.stale_job_scan_seconds):
         try:
-            for job_id in jobs.sweep_stale(rt):
-                assess_claim.delay(job_id)
+            sweep(rt)
             idempotency.purge_expired(rt)
         except Exception:
             log.exception("stale-job sweep failed; will try again")

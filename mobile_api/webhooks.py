@@ -45,36 +45,83 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def check_destination(url: str, *, allow_private: bool, allowed_hosts: Sequence[str] = ()) -> None:
+# IPv6 forms that carry an IPv4 address inside: a public-looking v6 address that the host or
+# a translator turns into a private v4 one (`[::127.0.0.1]`, NAT64, 6to4, Teredo, mapped).
+EMBEDDED_IPV4 = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "::/96",
+        "::ffff:0:0/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "2001::/32",
+    )
+)
+
+
+def check_destination(
+    url: str, *, allow_private: bool, allowed_hosts: Sequence[str] = ()
+) -> tuple[str, ...]:
     """Refuse URLs that resolve to private, loopback, link-local or metadata addresses.
 
-    Checked when the URL is registered and again before each delivery, so a name
-    that later re-resolves to an internal address is still refused.
+    Returns the addresses that passed, for `deliver` to connect to: resolving the name again
+    when sending would let DNS rebinding swap in an internal address after the check. An
+    empty tuple means no check applies (private addresses allowed, or an allowed host).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRejected(f"webhook URL must be http(s) with a host: {url!r}")
     if allow_private or parts.hostname.lower() in {h.lower() for h in allowed_hosts}:
-        return
+        return ()
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise WebhookRejected(f"webhook host {parts.hostname!r} does not resolve") from exc
+    addresses = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
+        if not address.is_global or _embeds_ipv4(address):
             raise WebhookRejected(
                 f"webhook host {parts.hostname!r} resolves to a non-public address ({address})"
             )
+        addresses.append(str(address))
+    return tuple(dict.fromkeys(addresses))
 
 
-def deliver(url: str, secret: str, payload: dict[str, Any], *, timeout_s: float) -> int:
-    """POST the signed payload; returns the HTTP status. Network errors raise httpx.HTTPError."""
+def _embeds_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.version == 6 and any(address in net for net in EMBEDDED_IPV4)
+
+
+def deliver(
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    *,
+    timeout_s: float,
+    pinned: Sequence[str] = (),
+) -> int:
+    """POST the signed payload; returns the HTTP status. Network errors raise httpx.HTTPError.
+
+    With `pinned` addresses, connects to the first one only, keeping the URL's host name for
+    the Host header and for TLS (SNI and certificate check).
+    """
     body = encode(payload)
     headers = {
         "Content-Type": "application/json",
         "X-CDAT-Signature": sign(secret, body, int(time.time())),
         "X-CDAT-Event": str(payload.get("event", "")),
     }
-    response = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
-    return response.status_code
+    target = httpx.URL(url)
+    extensions: dict[str, Any] = {}
+    if pinned:
+        headers["Host"] = target.netloc.decode("ascii")
+        extensions["sni_hostname"] = target.host
+        target = target.copy_with(host=pinned[0])
+    # No proxies from the environment: a proxy would connect wherever the name resolves.
+    with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+        request = client.build_request(
+            "POST", target, content=body, headers=headers, extensions=extensions
+        )
+        return client.send(request).status_code

@@ -1,4 +1,4 @@
-"""security hardening: sealed, expiring idempotency records
+"""security hardening: sealed, expiring idempotency records; webhook delivery leases
 
 Revision ID: 0003_security
 Revises: 0003_lifecycle
@@ -32,9 +32,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"])
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE webhook_deliveries SET due_at = created_at")
 
 
 def downgrade() -> None:
+    op.execute("UPDATE webhook_deliveries SET state = 'pending' WHERE state = 'sending'")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_column("lease_until")
+        batch_op.drop_column("due_at")
     op.drop_table("idempotency_keys")
     op.create_table(
         "idempotency_keys",
