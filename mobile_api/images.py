@@ -22,6 +22,7 @@ from mobile_api.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from mobile_api.privacy import strip_location
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _SIGNATURES = (
@@ -39,6 +40,14 @@ class CheckedPhoto:
     height: int
     exif: dict[str, Any]
     filename: str
+    public_data: bytes | None = None
+    """The copy policyholders are served (GPS removed), made once here; None: same bytes."""
+
+    @property
+    def public_sha256(self) -> str:
+        if self.public_data is None:
+            return self.sha256
+        return hashlib.sha256(self.public_data).hexdigest()
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -80,6 +89,14 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
             field="files",
         )
     image = _decode_fully(data, filename)
+    try:
+        public = strip_location(data)
+    except (OSError, ValueError, SyntaxError) as exc:
+        # Never serve a location we could not remove: refuse the photo instead.
+        raise InvalidImage(
+            f"{filename}: its location data cannot be removed ({exc}); retake or export it",
+            field="files",
+        ) from exc
     return CheckedPhoto(
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -88,6 +105,7 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
         height=height,
         exif=extract_exif(image),
         filename=filename[:255],
+        public_data=None if public is data else public,
     )
 
 

@@ -100,6 +100,9 @@ class Photo(Base):
     height: Mapped[int] = mapped_column(Integer)
     exif: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     filename: Mapped[str] = mapped_column(String(255), default="")
+    public_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Blob served to policyholders: the photo without its GPS block (the same blob when it
+    has none), made once at upload. None only for photos stored before it existed."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     """Set when the policyholder removed or replaced it; past versions still show it."""

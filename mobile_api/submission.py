@@ -49,6 +49,8 @@ def _put_blobs(rt: Runtime, photo: CheckedPhoto) -> None:
     # After the checks, so a refused upload stores nothing, and before the rows commit: a
     # blob without a row is harmless garbage, a row without its blob is data loss.
     rt.blobs.put(photo.sha256, photo.data, photo.content_type)
+    if photo.public_data is not None:
+        rt.blobs.put(photo.public_sha256, photo.public_data, photo.content_type)
 
 
 def _check_room(rt: Runtime, present: int, adding: int) -> None:
@@ -81,6 +83,7 @@ def _stored(session: Session, claim: models.Claim, photo: CheckedPhoto) -> model
         height=photo.height,
         exif=photo.exif,
         filename=photo.filename,
+        public_sha256=photo.public_sha256,
     )
     session.add(row)
     return row

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from mobile_api import claim_views, idempotency, schemas, service, submission
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.images import CheckedPhoto, check_photo
-from mobile_api.privacy import strip_location
+from mobile_api.public_photos import public_photo
 from mobile_api.routes.deps import PrincipalDep, RuntimeDep
 from mobile_api.runtime import Runtime
 
@@ -169,9 +169,8 @@ async def get_photo(
     claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
 ) -> Response:
     service.authorize_claim(principal, claim_id)
-    data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
-    if not principal.is_staff:
-        data = await run_in_threadpool(strip_location, data)
+    serve = service.photo_blob if principal.is_staff else public_photo
+    data, content_type = await run_in_threadpool(serve, rt, claim_id, photo_id)
     # nosniff: a polyglot upload (a valid PNG with HTML after it) must never render as a page.
     headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
     return Response(data, media_type=content_type, headers=headers)

@@ -71,7 +71,7 @@ def test_upload_keeps_dimensions_and_exif_and_stores_duplicates_once(
     again = upload(client, claim_id, headers, photo)
     assert again.json() == {"photos": [], "duplicates": [stored[0]["id"]]}
     blobs = [p for p in runtime.settings.blob_dir.rglob("*") if p.is_file()]
-    assert len(blobs) == 2
+    assert len(blobs) == 3  # two photos, and the first one's copy without its location
     served = client.get(f"/v1/claims/{claim_id}/photos/{stored[0]['id']}", headers=headers)
     assert served.status_code == 200 and served.content != photo
     assert 0x8825 not in Image.open(io.BytesIO(served.content)).getexif()

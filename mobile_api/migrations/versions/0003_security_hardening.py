@@ -1,4 +1,5 @@
-"""security hardening: sealed, expiring idempotency records; webhook delivery leases
+"""security hardening: sealed, expiring idempotency records; webhook delivery leases;
+policyholder copies of photos
 
 Revision ID: 0003_security
 Revises: 0003_lifecycle
@@ -36,9 +37,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE webhook_deliveries SET due_at = created_at")
+    with op.batch_alter_table("photos", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("public_sha256", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("photos", schema=None) as batch_op:
+        batch_op.drop_column("public_sha256")
     op.execute("UPDATE webhook_deliveries SET state = 'pending' WHERE state = 'sending'")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_column("lease_until")
