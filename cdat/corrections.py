@@ -12,6 +12,7 @@ those damages for every photo that is still on the claim, instead of the model's
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,9 @@ def parse_polygon(raw: Any, width: int, height: int) -> list[Point]:
         raise CorrectionRefused("draw a box or polygon on the photo", field="shape") from None
     if len(points) < 3:
         raise CorrectionRefused("draw a box or polygon on the photo", field="shape")
+    if not all(math.isfinite(v) for point in points for v in point):
+        # NaN survives clipping and would reach exported training labels as `nan`.
+        raise CorrectionRefused("the shape's points must be finite numbers", field="shape")
     clipped = [(min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in points]
     if _area(clipped) < 4.0:
         raise CorrectionRefused("the shape drawn is too small", field="shape")

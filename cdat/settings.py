@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = None
 
     secret_key: str = DEFAULT_SECRET
+    ops_token: str | None = None
+    """Bearer token for `/metrics` and `/readyz` in production (not served there without it)."""
+    public_docs: bool = False
+    """Serve `/docs`, `/redoc` and `/openapi.json` in production too (always served elsewhere)."""
     bootstrap_adjuster_token: str | None = None
     """When set, `cdat serve` ensures an adjuster with this API token exists (development aid)."""
 
@@ -142,6 +146,8 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
             problems.append("CDAT_SECRET_KEY must be set to a random value of 32+ characters")
+        if self.ops_token is not None and len(self.ops_token) < 32:
+            problems.append("CDAT_OPS_TOKEN must be a random value of 32+ characters")
         if self.bootstrap_adjuster_token:
             problems.append("CDAT_BOOTSTRAP_ADJUSTER_TOKEN must not be set in production")
         if problems:

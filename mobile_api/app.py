@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdat.errors import CdatError
@@ -19,6 +19,7 @@ from mobile_api import runtime as runtime_module
 from mobile_api.celery_app import configure_celery
 from mobile_api.docs import install_docs
 from mobile_api.errors import error_response, status_for
+from mobile_api.hardening import Hardening
 from mobile_api.observability import Metrics, timing_middleware
 from mobile_api.ratelimit import Limits
 from mobile_api.request_guard import (
@@ -64,6 +65,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     app.state.limits = Limits(settings)
     app.middleware("http")(timing_middleware(metrics))
     app.add_middleware(RequestGuard, settings=settings)
+    docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.openapi_url) if p)
+    app.add_middleware(Hardening, settings=settings, docs_paths=docs)
     app.include_router(claims.router)
     app.include_router(adjuster.router)
     app.include_router(health.router)
@@ -89,6 +92,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         # A restarting or unreachable database is transient: a 503 the app retries, not a 500.
         return database_unavailable_response()
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (a NUL in text on PostgreSQL) that no schema caught.
+        message = "a value in the request cannot be stored (a control character in text?)"
+        return error_response(422, "validation_error", message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

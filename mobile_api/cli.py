@@ -70,6 +70,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--password", help="password for web sign-in (default: read CDAT_NEW_PASSWORD or none)"
     )
     create.set_defaults(handler=_adjuster_create)
+    from mobile_api.accounts import add_commands as add_account_commands
+
+    add_account_commands(adj_sub)  # cdat adjuster revoke-token / deactivate
 
     assess = sub.add_parser("assess", help="assess photos locally, without the server")
     assess.add_argument(

@@ -23,6 +23,7 @@ from mobile_api.errors import (
     UnsupportedMediaType,
 )
 from mobile_api.privacy import strip_location
+from mobile_api.schemas import CONTROL_CHARS
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _SIGNATURES = (
@@ -62,6 +63,11 @@ def sniff_format(data: bytes) -> str | None:
 def check_photo(
     data: bytes, filename: str, *, max_bytes: int, max_pixels: int, min_side: int
 ) -> CheckedPhoto:
+    if not CONTROL_CHARS.isdisjoint(filename):
+        raise InvalidImage(
+            f"{filename!r}: a file name must not contain control characters such as NUL",
+            field="files",
+        )
     if len(data) > max_bytes:
         raise PayloadTooLarge(
             f"{filename}: {len(data)} bytes is over the {max_bytes}-byte limit per photo",

@@ -194,6 +194,18 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class WebSession(Base):
+    """A signed-in adjuster's workspace session; signing out deletes it (mobile_api.web.session)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the session's nonce: the cookie's value is not stored."""
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 

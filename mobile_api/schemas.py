@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    field_validator,
+)
 
 from cdat.claims import BodyType, ClaimStatus
+
+CONTROL_CHARS = frozenset(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
+"""C0 controls but tab and line breaks, and DEL: PostgreSQL cannot store NUL, and none of
+them belongs in a description, a name or a file name."""
+PRINTABLE_PATTERN = "^[^" + "".join(f"\\x{ord(c):02x}" for c in sorted(CONTROL_CHARS)) + "]*$"
+
+
+def printable(value: str) -> str:
+    if not CONTROL_CHARS.isdisjoint(value):
+        raise ValueError("must not contain control characters such as NUL")
+    return value
+
+
+Text = Annotated[
+    str, AfterValidator(printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
+]
 
 
 class ErrorDetail(BaseModel):
@@ -24,8 +48,8 @@ class ErrorBody(BaseModel):
 class VehicleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    make: str = Field(min_length=1, max_length=64)
-    model: str = Field(min_length=1, max_length=64)
+    make: Text = Field(min_length=1, max_length=64)
+    model: Text = Field(min_length=1, max_length=64)
     year: int = Field(ge=1950, le=2100)
     body_type: BodyType
     vin: str | None = Field(default=None, pattern=r"^[A-HJ-NPR-Z0-9]{17}$")
@@ -35,7 +59,7 @@ class VehicleIn(BaseModel):
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Text = Field(min_length=1, max_length=128)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
 
@@ -52,7 +76,7 @@ class ClaimCreate(BaseModel):
 
     policy_number: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9/_-]+$")
     loss_date: date
-    description: str = Field(default="", max_length=4000)
+    description: Text = Field(default="", max_length=4000)
     vehicle: VehicleIn
     contact: ContactIn
     loss_location: LocationIn | None = None

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cdat.errors import CdatError
@@ -27,6 +28,7 @@ from mobile_api.errors import RateLimited, status_for
 from mobile_api.runtime import Runtime
 from mobile_api.web import routes
 from mobile_api.web import session as websession
+from mobile_api.web.headers import WorkspaceHeaders
 from mobile_api.web.pages import HERE, FormUserDep, RuntimeDep, page, runtime, templates
 from mobile_api.web.session import (
     COOKIE_PATH,
@@ -40,6 +42,7 @@ def create_web_app(parent: FastAPI) -> FastAPI:
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     web.state.parent = parent
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    web.add_middleware(WorkspaceHeaders)
     _auth_routes(web)
     web.include_router(routes.router)
     _error_pages(web)
@@ -84,7 +87,8 @@ def _auth_routes(web: FastAPI) -> None:
         return response
 
     @web.post("/logout")
-    async def logout(rt: RuntimeDep, _: FormUserDep) -> Response:
+    async def logout(request: Request, rt: RuntimeDep, _: FormUserDep) -> Response:
+        await run_in_threadpool(websession.sign_out, rt, request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/adjuster/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, **_cookie_args(rt))
         return response
@@ -120,6 +124,11 @@ def _error_pages(web: FastAPI) -> None:
     @web.exception_handler(CdatError)
     async def domain_error(request: Request, exc: CdatError) -> Response:
         return _error(request, status_for(exc), exc.message)
+
+    @web.exception_handler(DataError)
+    async def unstorable_value(request: Request, exc: DataError) -> Response:
+        # A form value the database refuses, such as a NUL in text on PostgreSQL.
+        return _error(request, 422, "The form holds a character that cannot be stored.")
 
     @web.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,8 +1,9 @@
 """Adjuster web sessions: signed, expiring tokens in a Secure, HttpOnly, SameSite cookie.
 
 The cookie holds `base64(user id, nonce, expiry) . HMAC-SHA256(secret_key)`. Nothing in
-it is secret, but nothing in it can be forged without `CDAT_SECRET_KEY`. The user row is
-read on every request, so deactivating a user ends their sessions at once.
+it is secret, but nothing in it can be forged without `CDAT_SECRET_KEY`. Each session is
+also a row (`web_sessions`, keyed by a hash of its nonce) read on every request: signing out
+deletes it, so a copied cookie stops working too; deactivating a user ends their sessions.
 
 CSRF: every form carries a token derived from the session nonce (HMAC), checked on every
 POST. The sign-in form, which has no session yet, uses a double-submit cookie.
@@ -17,11 +18,14 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from mobile_api import models
 from mobile_api.auth import STAFF_ROLES, Role, verify_password
+from mobile_api.db import transaction
 from mobile_api.errors import ApiError
 from mobile_api.runtime import Runtime
 
@@ -108,10 +112,41 @@ def current_user(rt: Runtime, token: str | None) -> WebUser:
         raise NotSignedIn("please sign in")
     user_id, nonce = read(rt.settings.secret_key, token)
     with rt.sessions() as session:
+        stored = session.get(models.WebSession, _session_key(nonce))
+        if stored is None or stored.user_id != user_id or stored.expires_at < _utcnow():
+            raise NotSignedIn("you signed out or your session ended: please sign in again")
         user = session.get(models.User, user_id)
         if user is None or not user.active or Role(user.role) not in STAFF_ROLES:
             raise NotSignedIn("this account cannot use the adjuster workspace")
         return WebUser(user.id, user.email, user.name, Role(user.role), nonce)
+
+
+def sign_out(rt: Runtime, token: str | None) -> None:
+    """End the session server-side: its cookie no longer works, wherever it was copied to."""
+    if not token:
+        return
+    try:
+        _, nonce = read(rt.settings.secret_key, token)
+    except NotSignedIn:
+        return
+    with transaction(rt.sessions) as session:
+        session.execute(
+            delete(models.WebSession).where(models.WebSession.id == _session_key(nonce))
+        )
+
+
+def end_sessions(session: Session, user_id: str) -> int:
+    """End every session of a user (deactivation, a stolen laptop)."""
+    result = session.execute(delete(models.WebSession).where(models.WebSession.user_id == user_id))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _session_key(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def sign_in(rt: Runtime, email: str, password: str) -> str:
@@ -129,7 +164,24 @@ def sign_in(rt: Runtime, email: str, password: str) -> str:
             or Role(user.role) not in STAFF_ROLES
         ):
             raise SignInFailed("wrong email or password", field="email")
-        return issue(rt.settings.secret_key, user.id)
+        user_id = user.id
+    token = issue(rt.settings.secret_key, user_id)
+    _, nonce = read(rt.settings.secret_key, token)
+    now = _utcnow()
+    with transaction(rt.sessions) as session:
+        session.execute(
+            delete(models.WebSession).where(
+                models.WebSession.user_id == user_id, models.WebSession.expires_at < now
+            )
+        )
+        session.add(
+            models.WebSession(
+                id=_session_key(nonce),
+                user_id=user_id,
+                expires_at=now + timedelta(seconds=SESSION_SECONDS),
+            )
+        )
+    return token
 
 
 _DUMMY_HASH = "scrypt$" + "00" * 16 + "$" + "00" * 64

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from cdat.settings import Settings
+from mobile_api import models
 from mobile_api.celery_app import celery, configure_celery
+from mobile_api.runtime import Runtime
 from mobile_api.tasks import assess_claim
 from tests import images
 from tests.api.test_claims import upload
-from tests.conftest import open_claim
+from tests.conftest import claim_body, open_claim
 
 
 def test_reconfiguring_celery_with_the_same_broker_still_publishes(settings: Settings) -> None:
@@ -67,3 +72,50 @@ def test_served_photos_are_never_sniffed_as_another_type(client: TestClient) -> 
     # then the browser is told not to guess the type
     assert served.headers["content-type"] == "image/png"
     assert served.headers["x-content-type-options"] == "nosniff"
+
+
+def test_nul_characters_are_refused_by_name_and_logged_without_contact_details(
+    client: TestClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a claim to upload to
+    claim_id, headers = open_claim(client)
+    caplog.set_level(logging.DEBUG)
+    # when a description, a contact name and an upload's file name carry a NUL
+    described = client.post("/v1/claims", json=claim_body(description="rear\x00ended"))
+    contact = {"name": "Asha\x00Rao", "email": "asha@example.com", "phone": "+91 98765 43210"}
+    named = client.post("/v1/claims", json=claim_body(contact=contact))
+    # (by hand: httpx would percent-encode the NUL, as a browser does; a script need not)
+    multipart = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="a\x00.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + images.jpeg() + b"\r\n--b--\r\n"
+    )
+    uploaded = client.post(
+        f"/v1/claims/{claim_id}/photos",
+        content=multipart,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    # then each is a 422 naming the field, and nothing was stored
+    assert (described.status_code, named.status_code, uploaded.status_code) == (422, 422, 422)
+    assert described.json()["error"]["field"] == "description"
+    assert named.json()["error"]["field"] == "contact.name"
+    assert uploaded.json()["error"]["field"] == "files"
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(models.Claim)) == 1
+        assert session.scalar(select(func.count()).select_from(models.Photo)) == 0
+    # and no log line carries the policyholder's contact details
+    logged = "\n".join(record.getMessage() + str(record.exc_info) for record in caplog.records)
+    assert "asha@example.com" not in logged and "98765" not in logged
+
+
+def test_a_nul_in_a_workspace_form_is_a_4xx(client: TestClient) -> None:
+    # given the sign-in form
+    web = TestClient(client.app, base_url="https://testserver")
+    form = web.get("/adjuster/login")
+    token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+    # when an e-mail with a NUL is sent
+    answer = web.post(
+        "/adjuster/login",
+        data={"email": "ada\x00@insurer.example", "password": "x" * 12, "csrf_token": token},
+    )
+    # then it is refused as a client error, not a 500
+    assert 400 <= answer.status_code < 500

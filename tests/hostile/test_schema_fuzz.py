@@ -25,8 +25,8 @@ from schemathesis.core.transport import Response
 from mobile_api.auth import Role
 from mobile_api.service import create_staff
 from tests import images
-from tests.conftest import make_settings
 from tests.hostile.service import CASES_RUN, Service, assess_in_process, hostile_service, new_claim
+from tests.live import settings_on
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,13 @@ class Callers:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Service]:
     # A short long-poll cap: generated `wait` values must not stall the run.
-    settings = make_settings(tmp_path_factory.mktemp("schema"), long_poll_max_seconds=0.2)
-    with hostile_service(settings) as running:
+    tmp = tmp_path_factory.mktemp("schema")
+    with (
+        settings_on(backend, tmp, long_poll_max_seconds=0.2) as settings,
+        hostile_service(settings) as running,
+    ):
         yield running
 
 

@@ -31,6 +31,7 @@ from tests.hostile.service import (
     stored_state,
     upload_one,
 )
+from tests.live import settings_on
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 4_000_000
@@ -39,13 +40,10 @@ CASES = corpus.all_cases()
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("hostile"),
-        max_upload_bytes=MAX_UPLOAD_BYTES,
-        max_image_pixels=MAX_PIXELS,
-    )
-    with hostile_service(settings) as running:
+def service(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("hostile")
+    limits = {"max_upload_bytes": MAX_UPLOAD_BYTES, "max_image_pixels": MAX_PIXELS}
+    with settings_on(backend, tmp, **limits) as settings, hostile_service(settings) as running:
         yield running
 
 

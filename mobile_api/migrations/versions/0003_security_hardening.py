@@ -1,5 +1,5 @@
 """security hardening: sealed, expiring idempotency records; webhook delivery leases;
-policyholder copies of photos
+policyholder copies of photos; server-side workspace sessions
 
 Revision ID: 0003_security
 Revises: 0003_lifecycle
@@ -39,9 +39,22 @@ def upgrade() -> None:
     op.execute("UPDATE webhook_deliveries SET due_at = created_at")
     with op.batch_alter_table("photos", schema=None) as batch_op:
         batch_op.add_column(sa.Column("public_sha256", sa.String(length=64), nullable=True))
+    # Cookies issued before this have no row, so their holders sign in once more.
+    op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("web_sessions")
     with op.batch_alter_table("photos", schema=None) as batch_op:
         batch_op.drop_column("public_sha256")
     op.execute("UPDATE webhook_deliveries SET state = 'pending' WHERE state = 'sending'")
