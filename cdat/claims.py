@@ -112,3 +112,5 @@ class ClaimContext:
     loss_date: date
     loss_location: GeoPoint | None
     photos: tuple[PhotoMeta, ...]
+    reported_on: date | None = None
+    """When the claim was opened; None where there is no claim (a local assessment)."""

@@ -11,7 +11,8 @@ Signals (code: when it fires):
   before the loss date (calendar dates: EXIF times have no reliable zone);
 * ``captured_long_after_loss``: captured more than `capture_max_days_after` days after;
 * ``location_far_from_loss``: the photo's GPS position is more than
-  `location_max_km` km (great-circle) from the stated loss location.
+  `location_max_km` km (great-circle) from the stated loss location;
+* ``loss_reported_late`` and ``vehicle_unusually_old``: see `cdat.plausibility`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cdat.assessment import FraudSignal
 from cdat.claims import ClaimContext, GeoPoint, PhotoMeta
 from cdat.findings import PhotoAnalysis
 from cdat.phash import PhotoHashIndex, hamming, parse_hash
+from cdat.plausibility import plausibility_signals
 
 EARTH_RADIUS_KM = 6371.0088
 SIGNAL_CODES = (
@@ -35,6 +37,8 @@ SIGNAL_CODES = (
     "captured_before_loss",
     "captured_long_after_loss",
     "location_far_from_loss",
+    "loss_reported_late",
+    "vehicle_unusually_old",
 )
 
 
@@ -47,6 +51,8 @@ class FraudPolicy(BaseModel):
     capture_grace_days_before: int = Field(default=1, ge=0)
     capture_max_days_after: int = Field(default=30, ge=0)
     location_max_km: float = Field(default=50.0, gt=0)
+    report_max_days_after_loss: int = Field(default=90, ge=0)
+    vehicle_max_age_years: int = Field(default=30, ge=0)
 
 
 def haversine_km(a: GeoPoint, b: GeoPoint) -> float:
@@ -70,7 +76,11 @@ def detect_fraud_signals(
         signal = location_signal(meta, context, policy)
         if signal is not None:
             signals.append(signal)
-    return signals
+    return signals + plausibility_signals(
+        context,
+        report_max_days=policy.report_max_days_after_loss,
+        vehicle_max_age_years=policy.vehicle_max_age_years,
+    )
 
 
 def cross_claim_duplicates(

@@ -62,6 +62,7 @@ def claim_context(session: Session, claim: models.Claim, photo_ids: Sequence[str
         photos=tuple(
             photo_meta(p.id, p.sha256, p.exif) for pid in photo_ids if (p := by_id.get(pid))
         ),
+        reported_on=claim.created_at.date(),
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    ValidationInfo,
     field_validator,
 )
 
@@ -53,6 +54,15 @@ class VehicleIn(BaseModel):
     year: int = Field(ge=1950, le=2100)
     body_type: BodyType
     vin: str | None = Field(default=None, pattern=r"^[A-HJ-NPR-Z0-9]{17}$")
+
+    @field_validator("year")
+    @classmethod
+    def _model_year_exists(cls, value: int) -> int:
+        # Model years run at most one ahead of the calendar.
+        if value > date.today().year + 1:
+            raise ValueError(f"model year {value} is later than next year")
+        return value
+
     market_value: Decimal | None = Field(default=None, gt=0, max_digits=14, decimal_places=2)
 
 
@@ -87,6 +97,18 @@ class ClaimCreate(BaseModel):
     def _not_in_future(cls, value: date) -> date:
         if value > date.today():
             raise ValueError("loss_date cannot be in the future")
+        return value
+
+    @field_validator("vehicle")
+    @classmethod
+    def _existed_at_the_loss(cls, value: VehicleIn, info: ValidationInfo) -> VehicleIn:
+        # A model year goes on sale in the year before it at the earliest.
+        loss = info.data.get("loss_date")
+        if loss is not None and loss < date(value.year - 1, 1, 1):
+            raise ValueError(
+                f"a model year {value.year} vehicle did not exist on the loss date {loss}: "
+                "check the year or the loss date"
+            )
         return value
 
 
