@@ -161,3 +161,28 @@ def test_concurrent_retries_get_the_replayed_answer(tmp_path: Path, backend: str
     assert [r.status_code for r in submits] == [202] * 6, [r.text for r in submits]
     assert len({r.json()["job"]["id"] for r in submits}) == 1
     assert (claims, jobs) == (1, 1)
+
+
+def test_a_submit_the_queue_refused_runs_again_on_retry(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a claim with a photo, and a broker that is down
+    claim_id, headers = open_claim(client)
+    assert upload(client, claim_id, headers, images.jpeg()).status_code == 201
+    headers["Idempotency-Key"] = KEY
+
+    def broker_down(*_: object, **__: object) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr("mobile_api.tasks.assess_claim.apply_async", broker_down)
+    # when the submit is refused, and retried with the same key once the broker is back
+    refused = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    monkeypatch.undo()
+    retried = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    # then the retry queued a job of its own instead of replaying the refused one
+    assert refused.status_code == 503
+    assert retried.status_code == 202, retried.text
+    with runtime.sessions() as session:
+        jobs = dict(session.execute(select(models.Job.id, models.Job.state)).tuples().all())
+    assert jobs[retried.json()["job"]["id"]] == "queued"
+    assert sorted(jobs.values()) == ["failed", "queued"]

@@ -88,6 +88,12 @@ def stream(
     return sent
 
 
+def json_stream(client: TestClient, size: int) -> Sent:
+    """A JSON claim body of `size` bytes, streamed without a declared length."""
+    json_type = {"content-type": "application/json"}
+    return stream(client, "/v1/claims", size, json_type, declare_length=False)
+
+
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[TestClient]:
     """A service whose JSON bodies stop at 64 KiB and whose uploads stop at 1 MiB."""
@@ -109,13 +115,7 @@ def test_declared_oversize_json_is_refused_before_reading(small: TestClient) -> 
 
 def test_undeclared_oversize_json_is_cut_off_at_the_limit(small: TestClient) -> None:
     # when a client streams a 200 MB JSON body without a length
-    sent = stream(
-        small,
-        "/v1/claims",
-        200 * 1024 * 1024,
-        {"content-type": "application/json"},
-        declare_length=False,
-    )
+    sent = json_stream(small, 200 * 1024 * 1024)
     # then it gets 413 once the bytes pass the 64 KiB limit
     assert sent.status == 413
     assert sent.read <= 64 * 1024 + CHUNK
@@ -155,13 +155,7 @@ def test_memory_stays_flat_under_a_huge_json_body(small: TestClient) -> None:
     gc.collect()
     before = psutil.Process().memory_info().rss
     # when a 256 MB JSON body is streamed at the API, without a length
-    sent = stream(
-        small,
-        "/v1/claims",
-        256 * 1024 * 1024,
-        {"content-type": "application/json"},
-        declare_length=False,
-    )
+    sent = json_stream(small, 256 * 1024 * 1024)
     grown = psutil.Process().memory_info().rss - before
     # then it is refused and memory grew by far less than the body
     assert sent.status == 413
