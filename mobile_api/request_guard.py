@@ -25,7 +25,9 @@ from mobile_api import claim_views, service
 from mobile_api.errors import ApiError, error_response
 from mobile_api.routes.deps import bearer_token
 
-UPLOAD_PATH = re.compile(r"^/v1/claims/(?P<claim_id>[^/]+)/photos/?$")
+# Photo uploads, and replacements of one photo: the routes that take photo-sized bodies.
+UPLOAD_PATH = re.compile(r"^/v1/claims/(?P<claim_id>[^/]+)/photos(/[^/]+)?/?$")
+UPLOAD_METHODS = frozenset({"POST", "PUT"})
 
 
 class RequestGuard:
@@ -38,7 +40,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = UPLOAD_PATH.match(scope["path"]) if scope["method"] == "POST" else None
+        upload = UPLOAD_PATH.match(scope["path"]) if scope["method"] in UPLOAD_METHODS else None
         if upload is not None:
             refusal = await _refuse_upload(scope, upload["claim_id"])
             if refusal is not None:

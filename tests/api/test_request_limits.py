@@ -42,6 +42,7 @@ def stream(
     *,
     declare_length: bool = True,
     prefix: bytes = b"",
+    method: str = "POST",
 ) -> Sent:
     """Call the ASGI app directly with a body of `size` bytes sent in 64 KiB chunks,
     `prefix` first."""
@@ -53,7 +54,7 @@ def stream(
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -130,9 +131,11 @@ def test_uploads_without_credentials_are_refused_before_a_byte(small: TestClient
     forged = stream(
         small, path, 1536 * 1024 * 1024, {**multipart, "authorization": "Bearer cdat_claim_nope"}
     )
+    # and a stranger's replacement of one photo, the other route that takes photos
+    replacing = stream(small, f"{path}/some-photo", 1536 * 1024 * 1024, multipart, method="PUT")
     # then each is refused without the body being read
-    assert (anonymous.status, forged.status) == (401, 401)
-    assert anonymous.read == forged.read == 0
+    assert (anonymous.status, forged.status, replacing.status) == (401, 401, 401)
+    assert anonymous.read == forged.read == replacing.read == 0
     # and the owner's upload over the request limit is a 413, read no further than the limit
     file_part = (
         b'--xyz\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'

@@ -135,11 +135,10 @@ def production(tmp_path: Path) -> Settings:
 def test_production_keeps_metrics_readiness_and_docs_private(production: Settings) -> None:
     with serving(production) as client:
         # when strangers ask for the operational endpoints and the docs
-        hidden = [
-            client.get(p).status_code for p in ("/metrics", "/readyz", "/docs", "/openapi.json")
-        ]
+        paths = ("/metrics", "/readyz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+        hidden = [client.get(p).status_code for p in paths]
         # then none is served, while liveness stays open
-        assert hidden == [404] * 4
+        assert hidden == [404] * len(paths)
         assert client.get("/healthz").status_code == 200
         # and the operator's token opens metrics and readiness
         ops = {"Authorization": f"Bearer {'o' * 40}"}
