@@ -1,4 +1,4 @@
-"""The photo a policyholder downloads: the GPS-free copy made at upload, served as stored.
+"""The photo a policyholder downloads: the GPS-free copy made at upload, streamed as stored.
 
 Re-encoding on each download cost a second of CPU and hundreds of MB per request for a large
 photo, unbounded under concurrent downloads. Photos stored before copies existed get theirs
@@ -17,12 +17,13 @@ from mobile_api.db import transaction
 from mobile_api.errors import NotFound
 from mobile_api.privacy import strip_location
 from mobile_api.runtime import Runtime
+from mobile_api.storage import Blob
 
 _one_copy_at_a_time = threading.Lock()
 
 
-def public_photo(rt: Runtime, claim_id: str, photo_id: str) -> tuple[bytes, str]:
-    """(bytes, content type) of the copy a policyholder may see."""
+def public_photo(rt: Runtime, claim_id: str, photo_id: str) -> tuple[Blob, str]:
+    """The copy a policyholder may see, opened to be streamed, and its content type."""
     with rt.sessions() as session:
         photo = session.get(models.Photo, photo_id)
         if photo is None or photo.claim_id != claim_id:
@@ -30,7 +31,7 @@ def public_photo(rt: Runtime, claim_id: str, photo_id: str) -> tuple[bytes, str]
         sha, public, content_type = photo.sha256, photo.public_sha256, photo.content_type
     if public is None:
         public = _make_copy(rt, photo_id, sha, content_type)
-    return rt.blobs.get(public), content_type
+    return rt.blobs.stream(public), content_type
 
 
 def _make_copy(rt: Runtime, photo_id: str, sha: str, content_type: str) -> str:

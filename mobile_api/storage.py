@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cdat.settings import Settings
 from mobile_api.errors import StorageError
+
+CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Blob:
+    size: int
+    chunks: Iterator[bytes]
 
 
 class BlobStore(Protocol):
     def put(self, sha256: str, data: bytes, content_type: str) -> None: ...
 
     def get(self, sha256: str) -> bytes: ...
+
+    def stream(self, sha256: str) -> Blob:
+        """The blob opened for reading in chunks: StorageError now, not halfway through."""
+        ...
 
     def exists(self, sha256: str) -> bool: ...
 
@@ -61,6 +75,15 @@ class LocalBlobStore:
             return self._path(sha256).read_bytes()
         except OSError as exc:
             raise StorageError(f"could not read blob {sha256[:12]}: {exc.strerror}") from exc
+
+    def stream(self, sha256: str) -> Blob:
+        path = self._path(sha256)
+        try:
+            handle = path.open("rb")
+            size = os.fstat(handle.fileno()).st_size
+        except OSError as exc:
+            raise StorageError(f"could not read blob {sha256[:12]}: {exc.strerror}") from exc
+        return Blob(size, _read_chunks(handle))
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
@@ -115,6 +138,13 @@ class S3BlobStore:
         except Exception as exc:
             raise StorageError(f"could not read blob {sha256[:12]} from s3: {exc}") from exc
 
+    def stream(self, sha256: str) -> Blob:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(sha256))
+        except Exception as exc:
+            raise StorageError(f"could not read blob {sha256[:12]} from s3: {exc}") from exc
+        return Blob(int(response["ContentLength"]), response["Body"].iter_chunks(CHUNK_BYTES))
+
     def exists(self, sha256: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -133,6 +163,12 @@ class S3BlobStore:
             self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
             raise StorageError(f"s3 bucket {self.bucket} unavailable: {exc}") from exc
+
+
+def _read_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
 
 
 def make_blob_store(settings: Settings) -> BlobStore:

@@ -36,11 +36,27 @@ def test_content_addressed_round_trip(store: BlobStore) -> None:
     store.check()
 
 
+def test_blobs_stream_in_chunks_with_their_size(store: BlobStore) -> None:
+    # given a blob of several chunks
+    data = bytes(range(256)) * 1000
+    key = hashlib.sha256(data).hexdigest()
+    store.put(key, data, "image/png")
+    # when it is streamed
+    blob = store.stream(key)
+    chunks = list(blob.chunks)
+    # then it comes in bounded chunks that add up to it
+    assert blob.size == len(data)
+    assert len(chunks) > 1 and max(len(c) for c in chunks) <= 64 * 1024
+    assert b"".join(chunks) == data
+
+
 def test_bad_keys_and_missing_blobs_are_storage_errors(store: BlobStore) -> None:
     with pytest.raises(StorageError, match="not a SHA-256"):
         store.get("../../etc/passwd")
     with pytest.raises(StorageError):
         store.get("0" * 64)
+    with pytest.raises(StorageError):  # before a response has started, not halfway through
+        store.stream("0" * 64)
 
 
 def test_unusable_directory_fails_cleanly(tmp_path: Path) -> None:

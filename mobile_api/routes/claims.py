@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mobile_api import claim_views, idempotency, schemas, service, submission
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
@@ -169,11 +169,14 @@ async def get_photo(
     claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
 ) -> Response:
     service.authorize_claim(principal, claim_id)
-    serve = service.photo_blob if principal.is_staff else public_photo
-    data, content_type = await run_in_threadpool(serve, rt, claim_id, photo_id)
     # nosniff: a polyglot upload (a valid PNG with HTML after it) must never render as a page.
     headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
-    return Response(data, media_type=content_type, headers=headers)
+    if principal.is_staff:
+        data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
+        return Response(data, media_type=content_type, headers=headers)
+    blob, content_type = await run_in_threadpool(public_photo, rt, claim_id, photo_id)
+    headers["Content-Length"] = str(blob.size)
+    return StreamingResponse(blob.chunks, media_type=content_type, headers=headers)
 
 
 @router.post(

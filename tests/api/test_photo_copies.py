@@ -47,6 +47,7 @@ def test_downloads_serve_the_copy_made_at_upload(client: TestClient, encodes: li
     assert at_upload == 1
     assert len(encodes) == before + at_upload
     assert len({r.content for r in served}) == 1
+    assert int(served[0].headers["content-length"]) == len(served[0].content)
     assert 0x8825 not in Image.open(io.BytesIO(served[0].content)).getexif()
 
 
