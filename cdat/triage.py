@@ -123,8 +123,8 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
             reasons.append(
                 Reason(
                     "unpriced_damage",
-                    f"{what}: damage on a panel the part model does not list (fender, "
-                    "quarter panel, pillar, sill) or on no visible part: place and price it",
+                    f"{what}: cannot be priced: it lies on a panel the part model does not "
+                    "list (fender, quarter panel, pillar, sill) or on no visible part",
                 )
             )
     return reasons
