@@ -1,11 +1,13 @@
 """Damage -> car part, by mask overlap on the shared analysis grid.
 
 A damage belongs to the part whose mask it overlaps most, when that part holds at least
-`min_overlap` of the damage. Below that the damage lies mostly on a panel the part model
-does not segment (a fender or quarter panel beside the wheel, a pillar, a sill): it is
-kept as an *unlisted panel* (`part=None`) for the adjuster, never priced as the part next
-to it. A wheel needs more (`min_wheel_overlap`): a crumpled corner reaches into the wheel
-arch, and pricing it as a new wheel is the costliest wrong line.
+`min_overlap` of the damage. A wheel needs more (`min_wheel_overlap`): a crumpled corner
+reaches into the wheel arch, and pricing it as a new wheel is the costliest wrong line.
+A wide damage (a smashed front end) holds less than that of any one part; it then belongs
+to the part it engulfs most, when it covers at least `min_engulfed` of that part's visible
+area (never a wheel). Otherwise it lies mostly on a panel the part model does not segment
+(a fender or quarter panel, a pillar, a sill): it is kept as an *unlisted panel*
+(`part=None`) for the adjuster, never priced as the part next to it.
 Coverage is the share of the assigned part's visible area that the damage covers.
 """
 
@@ -20,22 +22,30 @@ from cdat.taxonomy import CarPart
 
 MIN_OVERLAP = 0.3
 MIN_WHEEL_OVERLAP = 0.6
+MIN_ENGULFED = 0.5
 
 
 def region_part(
     overlap: np.ndarray,
     region_area: float,
     parts: tuple[CarPart, ...],
+    part_areas: np.ndarray,
     min_overlap: float = MIN_OVERLAP,
     min_wheel_overlap: float = MIN_WHEEL_OVERLAP,
 ) -> int | None:
-    """Index of the part a region lies on, from its overlap (pixels) with each part;
-    None for an unlisted panel."""
+    """Index of the part a region lies on, from its overlap (pixels) with each part and
+    each part's area; None for an unlisted panel."""
     if region_area <= 0 or not len(parts):
         return None
     best = int(overlap.argmax())
     need = min_wheel_overlap if parts[best] is CarPart.WHEEL else min_overlap
-    return best if overlap[best] >= need * region_area else None
+    if overlap[best] >= need * region_area:
+        return best
+    engulfed = np.where(
+        [p is not CarPart.WHEEL for p in parts], overlap / np.maximum(part_areas, 1.0), 0.0
+    )
+    most = int(engulfed.argmax())
+    return most if engulfed[most] >= MIN_ENGULFED else None
 
 
 def assign_parts(
@@ -57,7 +67,7 @@ def assign_parts(
     labels = tuple(p.part for p in parts)
     out = []
     for i, damage in enumerate(damages):
-        j = region_part(overlap[i], float(damage_area[i]), labels)
+        j = region_part(overlap[i], float(damage_area[i]), labels, part_area)
         if j is None:
             out.append(replace(damage, part=None, part_coverage=0.0))
             continue

@@ -88,7 +88,8 @@ def family_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> P
     if not parts:
         return PartFamily.UNLISTED_PANEL
     overlap = np.array([(m & region.mask).sum() for m in masks], dtype=np.float64)
-    k = region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts))
+    areas = np.array([m.sum() for m in masks], dtype=np.float64)
+    k = region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
     return PartFamily.UNLISTED_PANEL if k is None else parts[k].part.family
 
 

@@ -68,6 +68,20 @@ def test_corner_damage_reaching_into_the_wheel_is_not_a_new_wheel():
     assert out[0].part is CarPart.WHEEL
 
 
+def test_a_smashed_front_end_belongs_to_the_part_it_engulfs_never_the_wheel():
+    # given a wide damage (rows 0-60) holding a small lamp (rows 0-10, cols 0-10) whole, and
+    # a wheel it half covers; neither holds 30% of the damage
+    parts = (part(CarPart.WHEEL), part(CarPart.FRONT_LEFT_LIGHT), part(CarPart.HOOD))
+    wide = np.stack([mask(0, 60, 0, 100)])
+    part_masks = np.stack([mask(50, 70, 0, 20), mask(0, 10, 0, 10), mask(60, 100, 0, 100)])
+    out = assign_parts((damage(),), wide, parts, part_masks)
+    # then the lamp it engulfs is the damaged part, with its coverage
+    assert out[0].part is CarPart.FRONT_LEFT_LIGHT and out[0].part_coverage == 1.0
+    # and with only the wheel in sight, it is an unlisted panel, not a new wheel
+    out = assign_parts((damage(),), wide, parts[:1], part_masks[:1])
+    assert out[0].part is None
+
+
 def test_no_parts_at_all():
     out = assign_parts((damage(),), np.stack([mask(0, 5, 0, 5)]), (), np.zeros((0, *GRID), bool))
     assert out[0].part is None
