@@ -97,6 +97,14 @@ def task_of(names: list[str]) -> str:
     return "damage" if all(n in damage or "-" in n for n in names) else "parts"
 
 
+def _validate(model: Any, data: Path, split: str, imgsz: int, out: Path, name: str) -> Any:
+    """Ultralytics' validator (mAP per class), one photo at a time, plots off (offline)."""
+    return model.val(
+        data=str(data), split=split, imgsz=imgsz, batch=1, rect=False, plots=False,
+        verbose=False, project=str(out), name=name, exist_ok=True,
+    )  # fmt: skip
+
+
 def _source_maps(
     model: Any, data_yaml: Path, split: str, pairs: list[tuple[Path, Path]], imgsz: int, out: Path
 ) -> dict[str, dict[str, float]]:
@@ -113,18 +121,7 @@ def _source_maps(
         listing.write_text("\n".join(images) + "\n")
         subset = out / f"{source}.{split}.yaml"
         subset.write_text(yaml.safe_dump({**data, split: str(listing.resolve())}))
-        m = model.val(
-            data=str(subset),
-            split=split,
-            imgsz=imgsz,
-            batch=1,
-            rect=False,
-            plots=False,
-            verbose=False,
-            project=str(out),
-            name=f"val-{source}",
-            exist_ok=True,
-        )
+        m = _validate(model, subset, split, imgsz, out, f"val-{source}")
         out_maps[source] = {"box_map50": float(m.box.map50), "mask_map50": float(m.seg.map50)}
     return out_maps
 
@@ -152,18 +149,7 @@ def evaluate(
     model_names = [str(model.names[k]) for k in sorted(model.names)]
     if model_names != names:
         raise TrainingError(f"{model_path} classes {model_names} differ from the data's {names}")
-    metrics = model.val(
-        data=str(data_yaml),
-        split=split,
-        imgsz=imgsz,
-        batch=1,
-        rect=False,
-        plots=False,
-        verbose=False,
-        project=str(out),
-        name="val",
-        exist_ok=True,
-    )
+    metrics = _validate(model, data_yaml, split, imgsz, out, "val")
     pairs = read_split(data_yaml, split)
     stats = MatchStats(names, damage=task == "damage" and not typed)
     tally = DamageTally(severity)
