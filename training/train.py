@@ -208,11 +208,7 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
             "data": [{"name": d.name, "licence": d.licence} for d in cfg.datasets],
         }
         (run_dir / "cdat_run.json").write_text(json.dumps(meta, indent=1) + "\n")
-        model = ultralytics.YOLO(hp.model, task="segment")
-        if init.path != SCRATCH:
-            # Every tensor whose shape matches transfers; a new class count re-learns
-            # only the class convolutions.
-            model.load(init.path)
+        model = _initial_model(ultralytics, hp.model, init.path, cfg.classes)
         model.train(
             data=str(data_yaml),
             project=str(args.project.resolve()),
@@ -225,6 +221,18 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
         )
     _render_plots(run_dir)
     return run_dir
+
+
+def _initial_model(ultralytics: Any, architecture: str, init: str, classes: list[str]) -> Any:
+    """The model training starts from. A checkpoint with the run's own classes (a warm
+    start from a promoted model) is taken whole, class head included; otherwise every
+    tensor whose shape matches transfers and the class convolutions are learned anew."""
+    if init == SCRATCH:
+        return ultralytics.YOLO(architecture, task="segment")
+    warm = ultralytics.YOLO(init, task="segment")
+    if [str(warm.names[k]) for k in sorted(warm.names)] == classes:
+        return warm
+    return ultralytics.YOLO(architecture, task="segment").load(init)
 
 
 def _render_plots(run_dir: Path) -> None:

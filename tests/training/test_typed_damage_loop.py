@@ -161,3 +161,27 @@ def test_severity_features_grow_with_the_damage() -> None:
     f_large = severity_features(image, large, DamageType.DENT)
     # log area share is the 4th feature (after the three type groups)
     assert f_large[3] > f_small[3] and f_small[0] == 1.0 and f_small[2] == 0.0
+
+
+def test_warm_start_from_a_model_with_the_same_classes_keeps_its_class_head(
+    loop: dict[str, Path],
+) -> None:
+    import torch
+
+    from training.train import _initial_model
+    from training.ultra import load_ultralytics
+
+    ultralytics = load_ultralytics()
+    trained = torch.load(loop["weights"], map_location="cpu", weights_only=False)["model"]
+    # when a run with the same classes starts from the trained model
+    warm = _initial_model(
+        ultralytics, "yolo11n-seg.yaml", str(loop["weights"]), ["dent", "scratch"]
+    )
+    # then every tensor, the class convolutions included, is the trained one
+    expected = trained.float().state_dict()
+    got = warm.model.float().state_dict()
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    # and a run with other classes starts from the architecture, its head learned anew
+    other = _initial_model(ultralytics, "yolo11n-seg.yaml", str(loop["weights"]), ["dent"])
+    assert len(other.names) != 2
