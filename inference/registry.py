@@ -7,7 +7,9 @@ Layout of `<model_dir>/registry.json`::
 
 Serving reads it; `training` writes it (register, promote). Entries are never
 edited or deleted by the tools: a new model is a new entry, and promotion moves a
-pointer. `promote` refuses a candidate that is worse than the promoted model on
+pointer. The binaries of superseded entries leave the tree (git history keeps them, and the
+entry keeps their SHA-256) so that the tree stays small enough to travel to a lent GPU; the
+entries and cards stay. `promote` refuses a candidate that is worse than the promoted model on
 the task's gate metrics (`GATE_METRICS`) unless forced.
 """
 
@@ -132,7 +134,10 @@ class Registry:
         """The model file exists and matches its recorded SHA-256."""
         path = self.path_of(entry)
         if not path.is_file():
-            raise RegistryError(f"model file missing for {entry.id}: {path}")
+            raise RegistryError(
+                f"model file missing for {entry.id}: {path} (a superseded model's file leaves "
+                f"the tree: restore it from git history, e.g. `git log -- {path}`)"
+            )
         actual = sha256_of(path)
         if actual != entry.sha256:
             raise RegistryError(

@@ -10,7 +10,7 @@ conversion), the served pipeline runs on the photo; the region's part is chosen 
 same rule as for a detected damage (`inference.assign.region_part`); it counts as right
 when that part's family is the named one. Photos refused as showing no vehicle are counted.
 
-    python -m training.closeup --parts inference/models/parts-seg-n-20261127.onnx
+    python -m training.closeup --parts inference/models/parts-seg-n-20261127b.onnx
 """
 
 from __future__ import annotations

@@ -2,26 +2,28 @@
 # One lent-GPU session: train the damage and part models side by side from packed data,
 # warm-started from the promoted models, then export and evaluate; results go to $OUT.
 #
-# Here, before the session (the pack and the wheels travel as carried paths):
-#   python -m training.pack --config datasets/damage.yaml --imgsz 416 --quality 75 --budget-mib 40 \
-#       --out runs/pack/damage
-#   python -m training.pack --config datasets/parts.yaml --imgsz 384 --quality 75 --budget-mib 40 \
-#       --out runs/pack/parts
+# Here, before the session (the packs and the wheels travel as carried paths):
+#   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
+#   python -m training.pack --config datasets/parts.yaml --imgsz 384 --out runs/pack/parts
 #   pip download --no-deps -d .whl ultralytics ultralytics-thop
-# On the device (device tool `run`, carry [".whl", "runs/pack/damage", "runs/pack/parts"]):
-#   MINUTES=9 bash training/gpu_session.sh
-# The tree and the carried paths travel together, 64 MiB at most. Unsolved today: the tree
-# is about 50 MiB (model files included) and the packs 39 and 31 MiB, so even one pack does
-# not fit beside it. Carry a pack in parts over successive calls (a warm machine keeps
-# ignored paths), or take superseded model files out of the tree first; then run this with
-# TASKS=damage or TASKS=parts. This script has not yet run on a GPU.
+# Measured: damage pack 22.0 MiB, parts pack 17.4 MiB (WebP, train and val only), working tree
+# about 35 MiB once superseded model files left it. The tree and the carried paths travel
+# together, 64 MiB at most per call, so the packs go in two calls on one warm machine (a warm
+# machine keeps ignored paths between calls; it stays warm 30 s after a call):
+#   1. run(command="du -sh runs/pack/damage", carry=["runs/pack/damage"])
+#   2. at once: run(command="MINUTES=9 bash training/gpu_session.sh",
+#                   carry=["runs/pack/parts", ".whl"], timeout_s=600)
+# The script trains each task whose pack is on the machine, so if the machine went cold
+# between the calls it still trains the part model. This script has not yet run on a GPU.
 # Back here: the files under $OUT are the new .pt, .onnx, run records and reports; register
 # and promote them as the README's data-scientist loop says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-out}
 MINUTES=${MINUTES:-9}
-TASKS=${TASKS:-"damage parts"}
+# Default: each task whose pack reached the machine.
+TASKS=${TASKS:-$(for t in damage parts; do if [ -f "runs/pack/$t/data.yaml" ]; then echo "$t"; fi; done)}
+[ -n "$TASKS" ] || { echo "no pack under runs/pack: carry runs/pack/damage or runs/pack/parts" >&2; exit 2; }
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps .whl/*.whl
 export YOLO_OFFLINE=1 PYTHONPATH=$PWD

@@ -2,15 +2,15 @@
 
 A lent GPU machine gets the working tree and the carried paths in one transfer of at most
 64 MiB, and reaches nothing else. The converted data sets (runs/data/<name>) link to the
-full-size photos; this writes copies re-encoded at the training size, with their labels and
-severity sidecars, and a data.yaml with a relative path, and refuses to exceed a budget.
+full-size photos; this writes copies re-encoded at the training size (WebP by default: about
+40% smaller than JPEG at the same quality), labels with their polygons simplified to half a
+pixel at that size and written to 4 decimals, the severity sidecars, and a data.yaml with a
+relative path, and refuses to exceed a budget. Only the splits training reads travel (train
+and val): the test split is evaluated here, on the full-size photos.
 
-    python -m training.pack --config datasets/damage.yaml --imgsz 416 --quality 75 \
-        --budget-mib 40 --out runs/pack/damage
-    python -m training.pack --config datasets/parts.yaml --imgsz 384 --quality 75 \
-        --budget-mib 40 --out runs/pack/parts
-    # measured: damage 39.4 MiB, parts 31.4 MiB (crops included); with the working tree
-    # (about 50 MiB) neither fits one 64 MiB transfer beside it: see training/gpu_session.sh
+    python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
+    python -m training.pack --config datasets/parts.yaml --imgsz 384 --out runs/pack/parts
+    # measured: see training/gpu_session.sh, which says how the packs travel
 """
 
 from __future__ import annotations
@@ -18,14 +18,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from training.errors import TrainingError
 
+FORMATS = ("webp", "jpg")
+SIMPLIFY_PX = 0.5
+"""Polygon vertices closer than this to the simplified outline (in packed pixels) go: the
+converted labels keep every vertex of the source's pixel staircase, which training at the
+packed size cannot see."""
 
-def shrink(source: Path, target: Path, imgsz: int, quality: int) -> None:
+
+def shrink(source: Path, target: Path, imgsz: int, quality: int) -> tuple[int, int]:
+    """Re-encode one photo at most `imgsz` on its long side; returns its (width, height)."""
     import cv2
 
     image = cv2.imread(str(source))
@@ -35,30 +43,65 @@ def shrink(source: Path, target: Path, imgsz: int, quality: int) -> None:
     if scale < 1.0:
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    if not cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+    flag = cv2.IMWRITE_WEBP_QUALITY if target.suffix == ".webp" else cv2.IMWRITE_JPEG_QUALITY
+    if not cv2.imwrite(str(target), image, [flag, quality]):
         raise TrainingError(f"cannot write {target}")
+    return image.shape[1], image.shape[0]
 
 
-def pack(data_yaml: Path, out: Path, imgsz: int, quality: int) -> int:
-    """Copy every split of a converted data set into `out`; returns its size in bytes."""
+def compact_label_line(line: str, width: int, height: int) -> str:
+    """One YOLO label line with its polygon simplified at the packed size, 4 decimals."""
+    import cv2
+    import numpy as np
+
+    fields = line.split()
+    if len(fields) < 7 or len(fields) % 2 == 0:  # a box (or nothing to simplify)
+        return " ".join([fields[0], *(f"{float(v):.4f}" for v in fields[1:])])
+    points = np.array(fields[1:], dtype=np.float64).reshape(-1, 2) * (width, height)
+    outline = cv2.approxPolyDP(points.astype(np.float32), SIMPLIFY_PX, closed=True)
+    kept = outline.reshape(-1, 2) if len(outline) >= 3 else points
+    normalised = np.clip(kept / (width, height), 0.0, 1.0)
+    return " ".join([fields[0], *(f"{v:.4f}" for v in normalised.ravel())])
+
+
+@dataclass(frozen=True)
+class PackSpec:
+    imgsz: int
+    quality: int
+    image_format: str = "webp"
+    splits: tuple[str, ...] = ("train", "val")
+
+
+def pack(data_yaml: Path, out: Path, spec: PackSpec) -> int:
+    """Copy the given splits of a converted data set into `out`; returns its size in bytes."""
     data = yaml.safe_load(data_yaml.read_text())
     root = Path(data["path"])
     if out.exists():
         shutil.rmtree(out)
-    for split in ("train", "val", "test"):
+    for split in spec.splits:
         images = root / str(data.get(split, f"images/{split}"))
         if not images.is_dir():
             continue
         for sub in ("images", "labels", "severity"):
             (out / sub / split).mkdir(parents=True, exist_ok=True)
         for image in sorted(images.iterdir()):
-            shrink(image, out / "images" / split / f"{image.stem}.jpg", imgsz, quality)
-            for sub in ("labels", "severity"):
-                text = root / sub / split / f"{image.stem}.txt"
-                if text.exists():
-                    shutil.copyfile(text, out / sub / split / text.name)
+            target = out / "images" / split / f"{image.stem}.{spec.image_format}"
+            width, height = shrink(image, target, spec.imgsz, spec.quality)
+            labels = root / "labels" / split / f"{image.stem}.txt"
+            if labels.exists():
+                lines = [ln for ln in labels.read_text().splitlines() if ln.strip()]
+                compact = [compact_label_line(ln, width, height) for ln in lines]
+                (out / "labels" / split / labels.name).write_text(
+                    "".join(f"{c}\n" for c in compact)
+                )
+            severity = root / "severity" / split / f"{image.stem}.txt"
+            if severity.exists():
+                shutil.copyfile(severity, out / "severity" / split / severity.name)
+    travelling = {k: v for k, v in data.items() if k not in ("train", "val", "test")}
+    travelling.update({s: data.get(s, f"images/{s}") for s in spec.splits if s in data})
     # Ultralytics resolves a relative `path` against the working directory: the repo root.
-    (out / "data.yaml").write_text(yaml.safe_dump({**data, "path": str(out)}, sort_keys=False))
+    body = {**travelling, "path": str(out)}
+    (out / "data.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
 
@@ -67,7 +110,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
     parser.add_argument("--out", type=Path, required=True, help="pack folder (relative to repo)")
     parser.add_argument("--imgsz", type=int, default=416, help="long side of the packed photos")
-    parser.add_argument("--quality", type=int, default=80, help="JPEG quality, 1-100")
+    parser.add_argument("--quality", type=int, default=75, help="image quality, 1-100")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="webp", help="image format of the packed photos"
+    )
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=("train", "val", "test"),
+        default=["train", "val"],
+        help="splits that travel (training reads train and val)",
+    )
     parser.add_argument(
         "--budget-mib", type=float, default=24.0, help="refuse a pack larger than this (MiB)"
     )
@@ -86,7 +139,8 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--out must be relative to the repository root (it travels)")
     cfg = load_training_config(args.config, args.data_root)
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name)
-    size = pack(data_yaml, args.out, args.imgsz, args.quality)
+    spec = PackSpec(args.imgsz, args.quality, args.format, tuple(args.splits))
+    size = pack(data_yaml, args.out, spec)
     mib = size / 2**20
     print(f"packed {cfg.name} into {args.out}: {mib:.1f} MiB")
     if mib > args.budget_mib:

@@ -23,12 +23,42 @@ def test_pack_shrinks_photos_keeps_labels_and_refuses_over_budget(
     args = ["--config", str(config), "--out", "pack", "--imgsz", "48", "--data-dir", "conv"]
     # when it is packed at 48 px
     assert pack_cli.main(pack_cli.get_args_parser().parse_args(args)) == 0
-    # then every photo is 48 px on its long side, labelled, and data.yaml points at the pack
+    # then every photo is a 48 px WebP, labelled, and data.yaml points at the pack
     photos = sorted((tmp_path / "pack" / "images" / "train").iterdir())
-    assert photos and all(max(cv2.imread(str(p)).shape[:2]) == 48 for p in photos)
+    assert photos and all(p.suffix == ".webp" for p in photos)
+    assert all(max(cv2.imread(str(p)).shape[:2]) == 48 for p in photos)
     assert all((tmp_path / "pack" / "labels" / "train" / f"{p.stem}.txt").is_file() for p in photos)
-    assert yaml.safe_load((tmp_path / "pack" / "data.yaml").read_text())["path"] == "pack"
+    data = yaml.safe_load((tmp_path / "pack" / "data.yaml").read_text())
+    assert data["path"] == "pack"
+    # and the test split stays here: training does not read it
+    assert "test" not in data and not (tmp_path / "pack" / "images" / "test").exists()
     # and a budget it does not fit is refused
     tight = pack_cli.get_args_parser().parse_args([*args, "--budget-mib", "0.001"])
     with pytest.raises(TrainingError, match=r"over the 0\.001 MiB budget"):
         pack_cli.main(tight)
+
+
+def test_label_polygon_loses_its_pixel_staircase_but_not_its_shape() -> None:
+    # given a 40 x 20 px rectangle outlined by a vertex every pixel along its top edge
+    width, height = 100, 50
+    top = [(x, 10) for x in range(10, 51)]
+    outline = [*top, (50, 30), (10, 30)]
+    line = "3 " + " ".join(f"{x / width:.6f} {y / height:.6f}" for x, y in outline)
+    # when it is compacted at that size
+    compact = pack_cli.compact_label_line(line, width, height)
+    # then the class stays, the corners stay, and the collinear vertices go
+    fields = compact.split()
+    assert fields[0] == "3"
+    corners = {
+        (round(float(x) * width), round(float(y) * height))
+        for x, y in zip(fields[1::2], fields[2::2], strict=True)
+    }
+    assert corners == {(10, 10), (50, 10), (50, 30), (10, 30)}
+    assert all(len(v.split(".")[1]) == 4 for v in fields[1:])
+
+
+def test_box_label_keeps_its_four_values() -> None:
+    # given a box label; when compacted; then it is the same box to 4 decimals
+    assert pack_cli.compact_label_line("1 0.5 0.25 0.125 0.0625", 64, 64) == (
+        "1 0.5000 0.2500 0.1250 0.0625"
+    )
