@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One lent-GPU session: train the damage and part models side by side from packed data,
-# warm-started from the promoted models, then export and evaluate; results go to $OUT.
+# warm-started from the promoted models, then export them and record photos/s; results go
+# to $OUT. Evaluation runs here afterwards, on the full-size test photos.
 #
 # Here, before the session (the packs and the wheels travel as carried paths):
 #   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage

@@ -90,7 +90,10 @@ def pack(data_yaml: Path, out: Path, spec: PackSpec) -> int:
             labels = root / "labels" / split / f"{image.stem}.txt"
             if labels.exists():
                 lines = [ln for ln in labels.read_text().splitlines() if ln.strip()]
-                compact = [compact_label_line(ln, width, height) for ln in lines]
+                try:
+                    compact = [compact_label_line(ln, width, height) for ln in lines]
+                except ValueError as exc:
+                    raise TrainingError(f"{labels}: not a YOLO label line ({exc})") from exc
                 (out / "labels" / split / labels.name).write_text(
                     "".join(f"{c}\n" for c in compact)
                 )

@@ -62,3 +62,18 @@ def test_box_label_keeps_its_four_values() -> None:
     assert pack_cli.compact_label_line("1 0.5 0.25 0.125 0.0625", 64, 64) == (
         "1 0.5000 0.2500 0.1250 0.0625"
     )
+
+
+def test_malformed_label_is_a_clear_error_naming_the_file(
+    coco_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a converted data set whose first training label file is corrupted
+    monkeypatch.chdir(tmp_path)
+    config = write_yaml(tmp_path / "d.yaml", coco_config(coco_root))
+    args = ["--config", str(config), "--out", "pack", "--imgsz", "48", "--data-dir", "conv"]
+    assert pack_cli.main(pack_cli.get_args_parser().parse_args(args)) == 0
+    label = sorted((tmp_path / "conv").rglob("labels/train/*.txt"))[0]
+    label.write_text("0 0.1 0.2 0.3 oops 0.5 0.6\n")
+    # when it is packed again; then the error names the file, not a traceback
+    with pytest.raises(TrainingError, match=rf"{label.name}: not a YOLO label line"):
+        pack_cli.main(pack_cli.get_args_parser().parse_args(args))
