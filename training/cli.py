@@ -1,5 +1,5 @@
 """`cdat` subcommands of the data-scientist loop: convert, train, severity, evaluate,
-closeup, export, model-card, models, pack.
+closeup, closeup-labels, export, model-card, models, pack.
 
 `mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
 them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
@@ -11,6 +11,7 @@ stays light.
     cdat evaluate --config datasets/damage.yaml --model runs/train/damage/weights/best.pt \
         --severity runs/severity/severity.json
     cdat closeup --parts inference/models/parts.onnx   # close-up part families
+    cdat closeup-labels --parts inference/models/parts.onnx --out runs/pseudo/damaged-parts
     cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
         --check-images runs/data/damage/images/test
     cdat models register --file inference/models/x.onnx --task damage \
@@ -267,6 +268,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ("model-card", "training.card", "write a model card from a run and a report"),
         ("severity", "training.severity", "train the damage severity stage"),
         ("closeup", "training.closeup", "close-up part test on held-out damaged-parts photos"),
+        (
+            "closeup-labels",
+            "training.closeup_pseudo",
+            "part labels on train close-ups, kept where their family label agrees",
+        ),
         ("pack", "training.pack", "pack converted data small for a lent GPU"),
     ]
     for name, module, text in specs:

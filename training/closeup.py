@@ -44,12 +44,15 @@ class Region:
 class CloseupTally:
     regions: Counter[str] = field(default_factory=Counter)
     correct: Counter[str] = field(default_factory=Counter)
+    found: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(named family, family found) -> regions: where the misses go."""
     photos: int = 0
     no_vehicle: int = 0
 
     def add(self, expected: PartFamily, got: PartFamily) -> None:
         self.regions[expected.value] += 1
         self.correct[expected.value] += int(expected is got)
+        self.found[expected.value, got.value] += 1
 
     def report(self) -> dict[str, Any]:
         total = sum(self.regions.values())
@@ -63,6 +66,11 @@ class CloseupTally:
                     "regions": n,
                     "correct": self.correct[family],
                     "accuracy": self.correct[family] / n,
+                    "found": {
+                        got: count
+                        for (named, got), count in sorted(self.found.items())
+                        if named == family
+                    },
                 }
                 for family, n in sorted(self.regions.items())
             },
@@ -131,27 +139,46 @@ def read_dataset_raw(ds: Any) -> list[Any]:
 def evaluate_closeups(
     analyzer: Any, config: Path, split: str = "test", seed: int = 0
 ) -> dict[str, Any]:
+    return sweep_closeups(analyzer, config, split, seed, (0.0,))[0.0]
+
+
+def sweep_closeups(
+    analyzer: Any, config: Path, split: str, seed: int, part_confs: tuple[float, ...]
+) -> dict[float, dict[str, Any]]:
+    """One report per part-confidence threshold, from one pass over the photos: each
+    photo is analysed once (at the analyzer's own, lowest, threshold) and its parts are
+    filtered per threshold, which matches serving at that threshold up to NMS ties."""
     from cdat.analysis import PhotoInput
     from inference.quality import NO_VEHICLE
 
     families = part_families(config)
-    tally = CloseupTally()
+    tallies = {conf: CloseupTally() for conf in part_confs}
     for image, instances in held_out_photos(config, split, seed):
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
-        tally.photos += 1
-        tally.no_vehicle += any(i.code == NO_VEHICLE for i in analysis.quality_issues)
         shape = (analysis.height, analysis.width)
-        masks = [_polygon_mask(p.polygon, shape, scale=False) for p in analysis.parts]
+        regions = []
         for name, polygon in instances:
             if name not in families:
                 raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
             region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
             if region.mask.any():
-                tally.add(region.family, family_found(region, list(analysis.parts), masks))
-    return tally.report()
+                regions.append(region)
+        refused = any(i.code == NO_VEHICLE for i in analysis.quality_issues)
+        for conf, tally in tallies.items():
+            parts = [p for p in analysis.parts if p.confidence >= conf]
+            masks = [_polygon_mask(p.polygon, shape, scale=False) for p in parts]
+            tally.photos += 1
+            # the refusal does not move with the threshold: a part score under it still
+            # counts as vehicle evidence (inference.quality.check_vehicle)
+            tally.no_vehicle += refused
+            for region in regions:
+                tally.add(region.family, family_found(region, parts, masks))
+    return {conf: tally.report() for conf, tally in tallies.items()}
 
 
-def build_closeup_analyzer(parts_model: Path, model_dir: Path | None) -> Any:
+def build_closeup_analyzer(
+    parts_model: Path, model_dir: Path | None, parts_conf: float | None = None
+) -> Any:
     """The served pipeline with a candidate part model; the promoted damage model. Photos
     of any size are analysed: these close-ups are at most 256 px, and the test is of parts."""
     from cdat.settings import Settings
@@ -162,7 +189,8 @@ def build_closeup_analyzer(parts_model: Path, model_dir: Path | None) -> Any:
     from inference.runtime import OnnxRuntime, SegmentationModel
 
     settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
-    runtime = OnnxRuntime(parts_model, config=PostprocessConfig(conf=settings.parts_conf))
+    conf = settings.parts_conf if parts_conf is None else parts_conf
+    runtime = OnnxRuntime(parts_model, config=PostprocessConfig(conf=conf))
     entry = ModelEntry(
         id=parts_model.stem,
         task="parts",
@@ -192,6 +220,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-dir", type=Path, default=None, help="registry of the damage model to serve with"
     )
+    parser.add_argument(
+        "--parts-conf",
+        type=float,
+        nargs="+",
+        default=None,
+        help="part-confidence thresholds to compare, from one pass over the photos "
+        "(default: the served one); choose on val, never on test",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     return parser
 
@@ -199,8 +235,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if not args.parts.is_file() or args.parts.suffix != ".onnx":
         raise TrainingError(f"--parts {args.parts}: expected an existing .onnx part model")
-    analyzer = build_closeup_analyzer(args.parts, args.model_dir)
-    report = evaluate_closeups(analyzer, args.config, args.split, args.seed)
+    confs = tuple(args.parts_conf or ())
+    if any(not 0.0 < c < 1.0 for c in confs):
+        raise TrainingError(f"--parts-conf {confs}: each threshold must lie in (0, 1)")
+    analyzer = build_closeup_analyzer(args.parts, args.model_dir, min(confs, default=None))
+    if confs:
+        reports = sweep_closeups(analyzer, args.config, args.split, args.seed, confs)
+        report: dict[str, Any] = {"parts_conf": {str(c): r for c, r in reports.items()}}
+        for conf, r in reports.items():
+            print(
+                f"parts_conf {conf:.2f}: closeup_part_accuracy "
+                f"{r['closeup_part_accuracy']:.3f}, refusals {r['closeup_no_vehicle_refusals']}"
+            )
+    else:
+        report = evaluate_closeups(analyzer, args.config, args.split, args.seed)
     text = json.dumps(report, indent=1)
     print(text)
     if args.out:

@@ -11,7 +11,7 @@ import pytest
 from cdat.findings import Box, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, PartFamily
 from inference.quality import NO_VEHICLE, issue
-from training.closeup import evaluate_closeups, part_families
+from training.closeup import evaluate_closeups, part_families, sweep_closeups
 from training.convert import read_dataset
 from training.dataconfig import load_dataset_config
 
@@ -73,8 +73,15 @@ def test_closeup_accuracy_counts_families_and_refusals(closeups: Path) -> None:
     families = report["closeup_per_family"]
     # then doors on the door are right, lights on the door wrong, fenders off-part right;
     # the photo with no parts puts the door region on an unlisted panel (wrong)
-    assert families["door"] == {"regions": 6, "correct": 5, "accuracy": 5 / 6}
+    assert families["door"] == {
+        "regions": 6,
+        "correct": 5,
+        "accuracy": 5 / 6,
+        "found": {"door": 5, "unlisted_panel": 1},
+    }
     assert families["light"]["correct"] == 0
+    # and each miss says where it went
+    assert families["light"]["found"] == {"door": 5, "unlisted_panel": 1}
     assert families["unlisted_panel"]["correct"] == 6
     assert report["closeup_part_accuracy"] == pytest.approx(11 / 18)
     assert report["closeup_photos"] == 6 and report["closeup_no_vehicle_refusals"] == 1
@@ -109,3 +116,16 @@ def test_damaged_parts_mappings_hold_on_the_real_files() -> None:
     )
     # and a photo with no label at all is a damage photo nobody outlined: left out too
     assert all(r.instances for r in kept)
+
+
+def test_a_threshold_sweep_reports_each_threshold_from_one_pass(closeups: Path) -> None:
+    # given a model whose door scores 0.9
+    # when the close-up test compares 0.5 with 0.95
+    reports = sweep_closeups(DoorEverywhere(), closeups, "test", 0, (0.5, 0.95))
+    # then at 0.5 the door is kept and at 0.95 every region falls on no listed part
+    assert reports[0.5]["closeup_per_family"]["door"]["correct"] == 5
+    assert reports[0.95]["closeup_per_family"]["door"]["correct"] == 0
+    assert reports[0.95]["closeup_per_family"]["door"]["found"] == {"unlisted_panel": 6}
+    # and the refusal, decided by the served rule, is the same at both
+    assert reports[0.5]["closeup_no_vehicle_refusals"] == 1
+    assert reports[0.95]["closeup_no_vehicle_refusals"] == 1

@@ -1,0 +1,127 @@
+"""Close-up part labels from the part model, kept only where the photo's own label agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cdat.findings import Box, PartInstance, PhotoAnalysis
+from cdat.taxonomy import CarPart, PartFamily
+from training.closeup import Region, _polygon_mask
+from training.closeup_pseudo import PseudoSettings, make_pseudo_labels, photo_labels
+from training.convert import read_dataset
+from training.dataconfig import load_dataset_config
+
+from .conftest import write_yaml
+
+SIZE = 100
+LEFT = ((0.0, 0.0), (50.0, 0.0), (50.0, 100.0), (0.0, 100.0))
+RIGHT = ((50.0, 0.0), (100.0, 0.0), (100.0, 100.0), (50.0, 100.0))
+SETTINGS = PseudoSettings(conf=0.1, keep_conf=0.5)
+
+
+def _square(x0: int, y0: int, side: int = 20) -> list[float]:
+    pts = [(x0, y0), (x0 + side, y0), (x0 + side, y0 + side), (x0, y0 + side)]
+    return [v / SIZE for xy in pts for v in xy]
+
+
+def _region(family: PartFamily, x0: int, y0: int) -> Region:
+    return Region(family, _polygon_mask(_square(x0, y0), (SIZE, SIZE), scale=True))
+
+
+def _part(part: CarPart, score: float, polygon=LEFT) -> PartInstance:
+    return PartInstance(part, score, Box(0, 0, 50, 100), polygon)
+
+
+def _masks(parts: list[PartInstance]) -> list[np.ndarray]:
+    return [_polygon_mask(list(np.ravel(p.polygon)), (SIZE, SIZE), scale=False) for p in parts]
+
+
+def test_a_region_on_a_part_of_its_family_keeps_that_part_even_when_faint() -> None:
+    # given a door region on a faint door and a confident hood elsewhere
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.2), _part(CarPart.HOOD, 0.8, RIGHT)]
+    regions = [_region(PartFamily.DOOR, 10, 10)]
+    # when labels are chosen
+    keep = photo_labels(regions, parts, _masks(parts), SETTINGS)
+    # then both are labels: the door confirmed, the hood confident and uncontradicted
+    assert keep == [0, 1]
+
+
+def test_a_region_on_a_part_of_another_family_rejects_the_photo() -> None:
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.9)]
+    regions = [_region(PartFamily.LIGHT, 10, 10)]
+    assert photo_labels(regions, parts, _masks(parts), SETTINGS) is None
+
+
+def test_a_region_on_no_part_rejects_the_photo_unless_it_names_no_listed_part() -> None:
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.9)]
+    # a door region on the right half, where no part was found: not confirmed
+    assert photo_labels([_region(PartFamily.DOOR, 70, 10)], parts, _masks(parts), SETTINGS) is None
+    # a fender there is right: the confident door is kept, the fender stays background
+    fender = [_region(PartFamily.UNLISTED_PANEL, 70, 10)]
+    assert photo_labels(fender, parts, _masks(parts), SETTINGS) == [0]
+    # a fender on the door contradicts it: the photo is left out
+    on_door = [_region(PartFamily.UNLISTED_PANEL, 10, 10)]
+    assert photo_labels(on_door, parts, _masks(parts), SETTINGS) is None
+
+
+def test_a_faint_part_no_region_confirms_is_not_a_label() -> None:
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.9), _part(CarPart.HOOD, 0.3, RIGHT)]
+    keep = photo_labels([_region(PartFamily.DOOR, 10, 10)], parts, _masks(parts), SETTINGS)
+    assert keep == [0]
+
+
+class DoorOnTheLeft:
+    """Sees a front-left door over the left half of every photo, at 0.9."""
+
+    def analyze(self, photos):
+        door = _part(CarPart.FRONT_LEFT_DOOR, 0.9)
+        return [PhotoAnalysis(p.photo_id, SIZE, SIZE, parts=(door,)) for p in photos]
+
+
+@pytest.fixture
+def closeups(tmp_path: Path) -> Path:
+    """Train photos: p0, p1 with a Door region on the left (confirmed); p2 with a Light
+    region on the left (contradicted); a test photo t0 that must never be read."""
+    root = tmp_path / "closeups"
+    rows = {"p0": "0", "p1": "0", "p2": "1", "t0": "0"}
+    for name, cls in rows.items():
+        split = "test" if name.startswith("t") else "train"
+        for sub in ("images", "labels"):
+            (root / split / sub).mkdir(parents=True, exist_ok=True)
+        image = np.full((SIZE, SIZE, 3), 90, np.uint8)
+        cv2.imwrite(str(root / split / "images" / f"{name}.jpg"), image)
+        square = " ".join(f"{v:.4f}" for v in _square(10, 10))
+        (root / split / "labels" / f"{name}.txt").write_text(f"{cls} {square}\n")
+    return write_yaml(tmp_path / "closeups.yaml", {
+        "name": "gen-closeups", "task": "damage", "format": "yolo", "root": str(root),
+        "licence": "generated", "attribution": "made by the test", "names": ["Door", "Light"],
+        "splits": {s: {"images": f"{s}/images", "labels": f"{s}/labels"}
+                   for s in ("train", "test")},
+        "classes": {"Door": None, "Light": None},
+        "part_families": {"Door": "door", "Light": "light"},
+    })  # fmt: skip
+
+
+def test_the_labels_form_a_parts_data_set_of_confirmed_train_photos(
+    tmp_path: Path, closeups: Path
+) -> None:
+    # when labels are made from the generated close-ups
+    out = tmp_path / "pseudo"
+    report = make_pseudo_labels(DoorOnTheLeft(), closeups, out, SETTINGS)
+    # then the two confirmed train photos are kept; the contradicted and the test one not
+    assert report["photos"] == 3 and report["photos_kept"] == 2
+    assert report["labels_per_part"] == {"front_left_door": 2}
+    assert sorted(p.name for p in (out / "train" / "images").iterdir()) == ["p0.jpg", "p1.jpg"]
+    # and the written config reads back as a parts data set with the door outline
+    ds = load_dataset_config(out / "dataset.yaml")
+    assert ds.task == "parts" and ds.licence == "generated"
+    records = read_dataset(ds)
+    assert {r.image.name for r in records} == {"p0.jpg", "p1.jpg"}
+    name, polygon = records[0].instances[0]
+    assert name == "front_left_door"
+    xs = np.asarray(polygon).reshape(-1, 2)[:, 0]
+    assert xs.min() == pytest.approx(0.0, abs=0.03) and xs.max() == pytest.approx(0.5, abs=0.03)

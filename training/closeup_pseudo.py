@@ -1,0 +1,241 @@
+"""Part labels for damage close-ups: the part model's own masks, kept where the photo agrees.
+
+`damaged-parts` close-ups name the part family each damaged region lies on (`Door`,
+`Light`, ...) but outline the damage, not the part. The part model, trained on whole
+cars, finds the part on about half of such regions. This tool turns that agreement into
+part labels on close-ups, so the model can learn what close-ups of parts look like:
+
+* the part model runs on every photo of the *train* split of the close-up config's
+  re-split (the same groups as `training/closeup.py`; val and test photos are never read);
+* a photo is kept only when every labelled region is confirmed: the served assignment rule
+  (`inference.assign.region_part`) puts it on a part of the family the region names, or,
+  for a region naming no listed part (`Fender` -> unlisted panel), on no part at all;
+* its labels are the parts that confirmed a region, plus parts found at `--keep-conf` or
+  above that no region contradicts. Everything else in a kept photo is background.
+
+It writes a YOLO data set and its dataset config (`dataset.yaml`), which a parts training
+config lists beside `car-parts.yaml` (`datasets/parts-closeups.yaml`)::
+
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261127c.onnx \
+        --out runs/pseudo/damaged-parts
+    python -m training.train --config datasets/parts-closeups.yaml \
+        --init inference/models/parts-seg-n-20261127c.pt --imgsz 384
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from cdat.findings import PartInstance
+from cdat.taxonomy import CarPart, PartFamily
+from training.closeup import (
+    DEFAULT_CONFIG,
+    Region,
+    _polygon_mask,
+    held_out_photos,
+    part_families,
+)
+from training.dataconfig import load_dataset_config
+from training.errors import DatasetConfigError, TrainingError
+
+SPLIT = "train"
+CARD = "damaged-parts-pseudo.md"
+
+
+@dataclass(frozen=True)
+class PseudoSettings:
+    conf: float = 0.1
+    """Lowest part score considered: a part that confirms a region may be faint."""
+    keep_conf: float = 0.5
+    """A part no region touches is kept as a label from this score up."""
+
+
+@dataclass
+class PseudoTally:
+    photos: int = 0
+    kept: int = 0
+    regions: Counter[str] = field(default_factory=Counter)
+    confirmed: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "photos_kept": self.kept,
+            "regions_per_family": dict(sorted(self.regions.items())),
+            "confirmed_per_family": dict(sorted(self.confirmed.items())),
+            "labels_per_part": dict(sorted(self.labels.items())),
+        }
+
+
+def region_owner(region: Region, masks: list[np.ndarray], parts: list[PartInstance]) -> int | None:
+    """Index of the part the served rule puts the region on; None for no listed part."""
+    from inference.assign import region_part
+
+    if not parts:
+        return None
+    overlap = np.array([(m & region.mask).sum() for m in masks], dtype=np.float64)
+    areas = np.array([m.sum() for m in masks], dtype=np.float64)
+    return region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
+
+
+def photo_labels(
+    regions: list[Region], parts: list[PartInstance], masks: list[np.ndarray], cfg: PseudoSettings
+) -> list[int] | None:
+    """Indices of the parts to keep as labels, or None when a region is not confirmed."""
+    confirmed: set[int] = set()
+    touched: set[int] = set()
+    for region in regions:
+        owner = region_owner(region, masks, parts)
+        if region.family is PartFamily.UNLISTED_PANEL:
+            if owner is not None:
+                return None
+            touched |= {k for k, m in enumerate(masks) if (m & region.mask).any()}
+            continue
+        if owner is None or parts[owner].part.family is not region.family:
+            return None
+        confirmed.add(owner)
+    confident = {
+        k for k, p in enumerate(parts) if p.confidence >= cfg.keep_conf and k not in touched
+    }
+    return sorted(confirmed | confident)
+
+
+def label_line(part: PartInstance, class_id: int, width: int, height: int) -> str | None:
+    xy = np.asarray(part.polygon, np.float64).reshape(-1, 2)
+    if len(xy) < 3:
+        return None
+    xy = np.clip(xy / [width, height], 0.0, 1.0)
+    return f"{class_id} " + " ".join(f"{v:.4f}" for v in xy.ravel())
+
+
+def dataset_config(out: Path, source: Path) -> dict[str, Any]:
+    ds = load_dataset_config(source)
+    names = [p.value for p in CarPart]
+    return {
+        "name": "damaged-parts-pseudo",
+        "task": "parts",
+        "format": "yolo",
+        "root": str(out.resolve()),
+        "licence": ds.licence,
+        "attribution": f"part labels made by training/closeup_pseudo.py on {ds.name}: "
+        + ds.attribution.strip(),
+        "card": CARD,
+        "names": names,
+        "splits": {"train": {"images": "train/images", "labels": "train/labels"}},
+        "classes": {n: n for n in names},
+    }
+
+
+def make_pseudo_labels(
+    analyzer: Any, config: Path, out: Path, cfg: PseudoSettings, seed: int = 0
+) -> dict[str, Any]:
+    from cdat.analysis import PhotoInput
+
+    families = part_families(config)
+    class_ids = {p: k for k, p in enumerate(CarPart)}
+    images, labels = out / SPLIT / "images", out / SPLIT / "labels"
+    if (out / SPLIT).exists():
+        shutil.rmtree(out / SPLIT)
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    tally = PseudoTally()
+    for image, instances in held_out_photos(config, SPLIT, seed):
+        analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
+        tally.photos += 1
+        shape = (analysis.height, analysis.width)
+        regions = []
+        for name, polygon in instances:
+            if name not in families:
+                raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
+            region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
+            if region.mask.any():
+                regions.append(region)
+        if not regions:
+            continue
+        tally.regions.update(r.family.value for r in regions)
+        parts = [p for p in analysis.parts if p.confidence >= cfg.conf]
+        masks = [_polygon_mask(p.polygon, shape, scale=False) for p in parts]
+        keep = photo_labels(regions, parts, masks, cfg)
+        if not keep:
+            continue
+        lines = []
+        for k in keep:
+            line = label_line(parts[k], class_ids[parts[k].part], analysis.width, analysis.height)
+            if line is not None:
+                lines.append(line)
+                tally.labels[parts[k].part.value] += 1
+        if not lines:
+            continue
+        tally.kept += 1
+        tally.confirmed.update(r.family.value for r in regions)
+        shutil.copyfile(image, images / image.name)
+        (labels / f"{image.stem}.txt").write_text("\n".join(lines) + "\n")
+    (out / "dataset.yaml").write_text(yaml.safe_dump(dataset_config(out, config), sort_keys=False))
+    report = tally.report()
+    (out / "summary.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--parts", type=Path, required=True, help="part model (.onnx) to ask")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="close-up data set config"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder to write (an earlier output there is replaced)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument(
+        "--conf", type=float, default=PseudoSettings.conf, help="lowest part score considered"
+    )
+    parser.add_argument(
+        "--keep-conf",
+        type=float,
+        default=PseudoSettings.keep_conf,
+        help="a part touching no region is kept as a label from this score up",
+    )
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    from training.closeup import build_closeup_analyzer
+
+    if not args.parts.is_file() or args.parts.suffix != ".onnx":
+        raise TrainingError(f"--parts {args.parts}: expected an existing .onnx part model")
+    if not 0.0 < args.conf <= args.keep_conf < 1.0:
+        raise TrainingError(
+            f"--conf {args.conf} / --keep-conf {args.keep_conf}: need 0 < conf <= keep-conf < 1"
+        )
+    if args.out.exists() and any(args.out.iterdir()) and not (args.out / "dataset.yaml").exists():
+        raise TrainingError(
+            f"--out {args.out}: not empty and not an earlier output; give a new folder"
+        )
+    analyzer = build_closeup_analyzer(args.parts, None, args.conf)
+    cfg = PseudoSettings(conf=args.conf, keep_conf=args.keep_conf)
+    report = make_pseudo_labels(analyzer, args.config, args.out, cfg, args.seed)
+    print(json.dumps(report, indent=1))
+    print(f"wrote {args.out / 'dataset.yaml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
