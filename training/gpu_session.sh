@@ -6,6 +6,9 @@
 # Here, before the session (the packs and the wheels travel as carried paths):
 #   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
 #   python -m training.pack --config datasets/parts.yaml --imgsz 384 --out runs/pack/parts
+# (datasets/parts-closeups.yaml, the promoted part model's data, packs to 49 MiB: its
+# close-up labels are dense polygons; it does not fit yet, so the GPU session trains on
+# car-parts alone until those labels are compacted)
 #   pip download --no-deps -d .whl ultralytics ultralytics-thop
 # Measured: damage pack 22.0 MiB, parts pack 17.4 MiB (WebP, train and val only), working tree
 # about 35 MiB once superseded model files left it. The tree and the carried paths travel
