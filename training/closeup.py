@@ -33,6 +33,9 @@ from training.errors import DatasetConfigError, TrainingError
 DEFAULT_CONFIG = REPO_ROOT / "datasets" / "damaged-parts.yaml"
 
 
+Labelled = list[tuple[str, list[float]]]
+
+
 @dataclass(frozen=True)
 class Region:
     family: PartFamily
@@ -89,16 +92,35 @@ def part_families(config: Path) -> dict[str, PartFamily]:
         raise DatasetConfigError(config, "part_families", f"{exc} (allowed: {allowed})") from None
 
 
-def family_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> PartFamily:
-    """The family of the part the region lies on, by the served assignment rule."""
+def region_owner(region: Region, parts: list[Any], masks: list[np.ndarray]) -> int | None:
+    """Index of the part the served rule puts the region on; None for no listed part."""
     from inference.assign import region_part
 
     if not parts:
-        return PartFamily.UNLISTED_PANEL
+        return None
     overlap = np.array([(m & region.mask).sum() for m in masks], dtype=np.float64)
     areas = np.array([m.sum() for m in masks], dtype=np.float64)
-    k = region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
+    return region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
+
+
+def family_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> PartFamily:
+    """The family of the part the region lies on, by the served assignment rule."""
+    k = region_owner(region, parts, masks)
     return PartFamily.UNLISTED_PANEL if k is None else parts[k].part.family
+
+
+def photo_regions(
+    instances: Labelled, families: dict[str, PartFamily], shape: tuple[int, int], config: Path
+) -> list[Region]:
+    """The labelled regions of one photo, by family; empty outlines left out."""
+    regions = []
+    for name, polygon in instances:
+        if name not in families:
+            raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
+        region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
+        if region.mask.any():
+            regions.append(region)
+    return regions
 
 
 def _polygon_mask(points: list[float] | tuple, shape: tuple[int, int], scale: bool) -> np.ndarray:
@@ -112,9 +134,6 @@ def _polygon_mask(points: list[float] | tuple, shape: tuple[int, int], scale: bo
     if len(xy) >= 3:
         cv2.fillPoly(mask, [np.round(xy).astype(np.int32)], 1)
     return mask.astype(bool)
-
-
-Labelled = list[tuple[str, list[float]]]
 
 
 def held_out_photos(config: Path, split: str, seed: int) -> list[tuple[Path, Labelled]]:
@@ -156,13 +175,7 @@ def sweep_closeups(
     for image, instances in held_out_photos(config, split, seed):
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
         shape = (analysis.height, analysis.width)
-        regions = []
-        for name, polygon in instances:
-            if name not in families:
-                raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
-            region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
-            if region.mask.any():
-                regions.append(region)
+        regions = photo_regions(instances, families, shape, config)
         refused = any(i.code == NO_VEHICLE for i in analysis.quality_issues)
         for conf, tally in tallies.items():
             parts = [p for p in analysis.parts if p.confidence >= conf]

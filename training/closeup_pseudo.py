@@ -44,9 +44,11 @@ from training.closeup import (
     _polygon_mask,
     held_out_photos,
     part_families,
+    photo_regions,
+    region_owner,
 )
 from training.dataconfig import load_dataset_config
-from training.errors import DatasetConfigError, TrainingError
+from training.errors import TrainingError
 
 SPLIT = "train"
 CARD = "damaged-parts-pseudo.md"
@@ -78,17 +80,6 @@ class PseudoTally:
         }
 
 
-def region_owner(region: Region, masks: list[np.ndarray], parts: list[PartInstance]) -> int | None:
-    """Index of the part the served rule puts the region on; None for no listed part."""
-    from inference.assign import region_part
-
-    if not parts:
-        return None
-    overlap = np.array([(m & region.mask).sum() for m in masks], dtype=np.float64)
-    areas = np.array([m.sum() for m in masks], dtype=np.float64)
-    return region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
-
-
 def photo_labels(
     regions: list[Region], parts: list[PartInstance], masks: list[np.ndarray], cfg: PseudoSettings
 ) -> list[int] | None:
@@ -96,7 +87,7 @@ def photo_labels(
     confirmed: set[int] = set()
     touched: set[int] = set()
     for region in regions:
-        owner = region_owner(region, masks, parts)
+        owner = region_owner(region, parts, masks)
         if region.family is PartFamily.UNLISTED_PANEL:
             if owner is not None:
                 return None
@@ -154,13 +145,7 @@ def make_pseudo_labels(
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
         tally.photos += 1
         shape = (analysis.height, analysis.width)
-        regions = []
-        for name, polygon in instances:
-            if name not in families:
-                raise DatasetConfigError(config, "part_families", f"no family for {name!r}")
-            region = Region(families[name], _polygon_mask(polygon, shape, scale=True))
-            if region.mask.any():
-                regions.append(region)
+        regions = photo_regions(instances, families, shape, config)
         if not regions:
             continue
         tally.regions.update(r.family.value for r in regions)
