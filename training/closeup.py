@@ -177,9 +177,11 @@ def sweep_closeups(
         shape = (analysis.height, analysis.width)
         regions = photo_regions(instances, families, shape, config)
         refused = any(i.code == NO_VEHICLE for i in analysis.quality_issues)
+        all_masks = [_polygon_mask(p.polygon, shape, scale=False) for p in analysis.parts]
         for conf, tally in tallies.items():
-            parts = [p for p in analysis.parts if p.confidence >= conf]
-            masks = [_polygon_mask(p.polygon, shape, scale=False) for p in parts]
+            kept = [k for k, p in enumerate(analysis.parts) if p.confidence >= conf]
+            parts = [analysis.parts[k] for k in kept]
+            masks = [all_masks[k] for k in kept]
             tally.photos += 1
             # the refusal does not move with the threshold: a part score under it still
             # counts as vehicle evidence (inference.quality.check_vehicle)

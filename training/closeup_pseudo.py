@@ -51,6 +51,8 @@ from training.dataconfig import load_dataset_config
 from training.errors import TrainingError
 
 SPLIT = "train"
+OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
+"""What the tool writes: a folder holding anything else is not its output, and is refused."""
 CARD = "damaged-parts-pseudo.md"
 
 
@@ -136,6 +138,8 @@ def make_pseudo_labels(
     families = part_families(config)
     class_ids = {p: k for k, p in enumerate(CarPart)}
     images, labels = out / SPLIT / "images", out / SPLIT / "labels"
+    # an interrupted run must not leave a config that trains on half a data set
+    (out / "dataset.yaml").unlink(missing_ok=True)
     if (out / SPLIT).exists():
         shutil.rmtree(out / SPLIT)
     images.mkdir(parents=True)
@@ -206,7 +210,9 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(
             f"--conf {args.conf} / --keep-conf {args.keep_conf}: need 0 < conf <= keep-conf < 1"
         )
-    if args.out.exists() and any(args.out.iterdir()) and not (args.out / "dataset.yaml").exists():
+    if args.out.exists() and not args.out.is_dir():
+        raise TrainingError(f"--out {args.out}: is a file; give a folder")
+    if args.out.is_dir() and {p.name for p in args.out.iterdir()} - set(OUTPUT_NAMES):
         raise TrainingError(
             f"--out {args.out}: not empty and not an earlier output; give a new folder"
         )

@@ -125,3 +125,24 @@ def test_the_labels_form_a_parts_data_set_of_confirmed_train_photos(
     assert name == "front_left_door"
     xs = np.asarray(polygon).reshape(-1, 2)[:, 0]
     assert xs.min() == pytest.approx(0.0, abs=0.03) and xs.max() == pytest.approx(0.5, abs=0.03)
+
+
+def test_an_out_that_is_a_file_or_someone_elses_folder_is_refused(tmp_path: Path) -> None:
+    from training.closeup_pseudo import get_args_parser, main
+    from training.errors import TrainingError
+
+    model = tmp_path / "parts.onnx"
+    model.write_bytes(b"not read before the checks")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "photo.jpg").write_bytes(b"keep me too")
+    for out, message in ((a_file, "is a file"), (theirs, "not an earlier output")):
+        args = get_args_parser().parse_args(["--parts", str(model), "--out", str(out)])
+        # when the tool is pointed at it
+        with pytest.raises(TrainingError, match=message):
+            main(args)
+    # then nothing there was touched
+    assert a_file.read_text() == "keep me"
+    assert (theirs / "photo.jpg").read_bytes() == b"keep me too"
