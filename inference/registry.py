@@ -39,6 +39,9 @@ EXTRA_METRICS = (
     "severity_balanced_accuracy",
     "severity_matched",
     "closeup_part_accuracy",
+    "served_conf",
+    "served_precision",
+    "served_recall",
 )
 """Registry metric names beside mAP, where measured (the gate and the model cards use them)."""
 

@@ -185,6 +185,9 @@ def evaluate(
         "per_class": _per_class(metrics, names, counts),
         "matched_instances": stats.matched,
         "match_rule": f"mask IoU >= {stats.iou_threshold}, class-agnostic, conf >= {conf}",
+        "served_conf": conf,
+        "served_precision": stats.precision,
+        "served_recall": stats.recall,
         "class_confusion": {
             "labels": stats.classes_cm.labels,
             "matrix": stats.classes_cm.matrix.tolist(),

@@ -5,18 +5,22 @@
 #
 # Here, before the session (the packs and the wheels travel as carried paths):
 #   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
-#   python -m training.pack --config datasets/parts.yaml --imgsz 384 --out runs/pack/parts
-# (datasets/parts-closeups.yaml, the promoted part model's data, packs to 49 MiB: its
-# close-up labels are dense polygons; it does not fit yet, so the GPU session trains on
-# car-parts alone until those labels are compacted)
+#   python -m training.closeup_pseudo --parts inference/models/<promoted parts>.onnx \
+#       --out runs/pseudo/damaged-parts
+#   python -m training.pack --config datasets/parts-closeups.yaml --imgsz 384 --quality 60 \
+#       --out runs/pack/parts
 #   pip download --no-deps -d .whl ultralytics ultralytics-thop
-# Measured: damage pack 22.0 MiB, parts pack 17.4 MiB (WebP, train and val only), working tree
-# about 35 MiB once superseded model files left it. The tree and the carried paths travel
-# together, 64 MiB at most per call, so the packs go in two calls on one warm machine (a warm
-# machine keeps ignored paths between calls; it stays warm 30 s after a call):
+# The part model trains on car-parts plus the close-up labels (datasets/parts-closeups.yaml),
+# as the promoted one did; that config names the close-up labels' dataset.yaml, which travels
+# as a carried file (without it the script falls back to datasets/parts.yaml and says so).
+# Measured (bytes, 2026-11-28): damage pack 22.0 MiB; parts-closeups pack 24.0 MiB at
+# --quality 65 (26.3 at the default 75), so 60 leaves a margin; working tree about 36 MiB.
+# The tree and the carried paths travel together, 64 MiB at most per call, so the packs go in
+# two calls on one warm machine (a warm machine keeps ignored paths between calls; it stays
+# warm 30 s after a call):
 #   1. run(command="du -sh runs/pack/damage", carry=["runs/pack/damage"])
-#   2. at once: run(command="MINUTES=9 bash training/gpu_session.sh",
-#                   carry=["runs/pack/parts", ".whl"], timeout_s=600)
+#   2. at once: run(command="MINUTES=9 bash training/gpu_session.sh", timeout_s=600,
+#                   carry=["runs/pack/parts", ".whl", "runs/pseudo/damaged-parts/dataset.yaml"])
 # The script trains each task whose pack is on the machine, so if the machine went cold
 # between the calls it still trains the part model. This script has not yet run on a GPU.
 # Back here: the files under $OUT are the new .pt, .onnx, run records and reports; register
@@ -46,11 +50,20 @@ print(pt if pt.is_file() else "")
 PY
 }
 
+config_of() {  # the training config the pack was made from, as the run record names it
+  if [ "$1" = parts ] && [ -f runs/pseudo/damaged-parts/dataset.yaml ]; then
+    echo datasets/parts-closeups.yaml
+  else
+    [ "$1" = parts ] && echo "no runs/pseudo/damaged-parts/dataset.yaml: recording datasets/parts.yaml" >&2
+    echo "datasets/$1.yaml"
+  fi
+}
+
 train_one() {
   local task=$1 imgsz=$2 batch=$3 init
   init=$(promoted_pt "$task")
   # A warm start needs the same classes; otherwise start from the shared COCO weights.
-  python3 -m training.train --config "datasets/$task.yaml" --prepared-data "runs/pack/$task/data.yaml" \
+  python3 -m training.train --config "$(config_of "$task")" --prepared-data "runs/pack/$task/data.yaml" \
     --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device 0 \
     --epochs 1000 --time "$hours" --close-mosaic 5 --name "$task-gpu" \
     ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1

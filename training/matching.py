@@ -106,3 +106,20 @@ class MatchStats:
     @property
     def matched(self) -> int:
         return int(self.classes_cm.matrix[:-1, :-1].sum())
+
+    @property
+    def correct(self) -> int:
+        return int(np.trace(self.classes_cm.matrix[:-1, :-1]))
+
+    @property
+    def precision(self) -> float | None:
+        """Share of predictions at the threshold that match a truth of their class: what a
+        lower served threshold costs on photos whose every instance is labelled."""
+        predicted = int(self.classes_cm.matrix[:, :-1].sum())
+        return self.correct / predicted if predicted else None
+
+    @property
+    def recall(self) -> float | None:
+        """Share of labelled instances matched by a prediction of their class."""
+        labelled = int(self.classes_cm.matrix[:-1, :].sum())
+        return self.correct / labelled if labelled else None

@@ -42,3 +42,25 @@ def test_no_matches_gives_no_accuracy() -> None:
     stats.add_image([], [Instance("minor-dent", _square(0, 0))])
     assert stats.severity_cm.accuracy is None
     assert stats.classes_cm.matrix[0, 1] == 1
+
+
+def test_precision_and_recall_count_only_right_class_matches_at_the_threshold() -> None:
+    # given two labelled parts, one found with its class, one found with the wrong class,
+    # and one prediction on background
+    stats = MatchStats(["door", "hood"], damage=False)
+    truths = [Instance("door", _square(0, 0)), Instance("hood", _square(20, 20))]
+    preds = [Instance("door", _square(0, 0), 0.9),
+             Instance("door", _square(20, 20), 0.8),
+             Instance("hood", _square(0, 25), 0.7)]  # fmt: skip
+    # when they are tallied
+    stats.add_image(preds, truths)
+    # then one of three predictions and one of two truths count as right
+    assert stats.correct == 1
+    assert stats.precision == 1 / 3
+    assert stats.recall == 1 / 2
+
+
+def test_precision_and_recall_are_none_without_predictions_or_truths() -> None:
+    stats = MatchStats(["door"], damage=False)
+    stats.add_image([], [])
+    assert stats.precision is None and stats.recall is None
