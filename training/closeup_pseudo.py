@@ -11,13 +11,18 @@ part labels on close-ups, so the model can learn what close-ups of parts look li
   (`inference.assign.region_part`) puts it on a part of the family the region names, or,
   for a region naming no listed part (`Fender` -> unlisted panel), on no part at all;
 * its labels are the parts that confirmed a region, plus parts found at `--keep-conf` or
-  above that no region contradicts. Everything else in a kept photo is background.
+  above that no region contradicts. Everything else in a kept photo is background. A photo
+  where a label would cover most of another label of a different class is left out;
+* with `--fallback-conf`, a region the served rule misses is still labelled when a part of
+  the family the region names holds it at that score or above (and no part at `--keep-conf`
+  of another family does): the labeller named the family, the model picks which of its
+  parts. These are the close-ups the model gets wrong today, so they teach the most.
 
 It writes a YOLO data set and its dataset config (`dataset.yaml`), which a parts training
 config lists beside `car-parts.yaml` (`datasets/parts-closeups.yaml`)::
 
     python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261127d.onnx \
-        --out runs/pseudo/damaged-parts
+        --out runs/pseudo/damaged-parts [--fallback-conf 0.02]
     python -m training.train --config datasets/parts-closeups.yaml \
         --init inference/models/parts-seg-n-20261127d.pt --imgsz 384
 """
@@ -62,6 +67,11 @@ class PseudoSettings:
     """Lowest part score considered: a part that confirms a region may be faint."""
     keep_conf: float = 0.5
     """A part no region touches is kept as a label from this score up."""
+    fallback_conf: float | None = None
+    """When set, a region the served rule does not confirm may still be labelled with the
+    faint part (from this score up) of the family the region names that holds it; the
+    person who drew the region named the family, the model only picks which of its parts.
+    None: only confirmed regions count."""
 
 
 @dataclass
@@ -85,23 +95,61 @@ class PseudoTally:
 def photo_labels(
     regions: list[Region], parts: list[PartInstance], masks: list[np.ndarray], cfg: PseudoSettings
 ) -> list[int] | None:
-    """Indices of the parts to keep as labels, or None when a region is not confirmed."""
+    """Indices of the parts to keep as labels, or None when a region is not confirmed.
+    `parts` may hold parts below `cfg.conf`: only the family fallback looks at them."""
+    strong = [k for k, p in enumerate(parts) if p.confidence >= cfg.conf]
     confirmed: set[int] = set()
     touched: set[int] = set()
     for region in regions:
-        owner = region_owner(region, parts, masks)
+        owner = _owner(region, parts, masks, strong)
         if region.family is PartFamily.UNLISTED_PANEL:
             if owner is not None:
                 return None
-            touched |= {k for k, m in enumerate(masks) if (m & region.mask).any()}
+            touched |= {k for k in strong if (masks[k] & region.mask).any()}
             continue
         if owner is None or parts[owner].part.family is not region.family:
+            owner = _family_fallback(region, parts, masks, owner, cfg)
+        if owner is None:
             return None
         confirmed.add(owner)
-    confident = {
-        k for k, p in enumerate(parts) if p.confidence >= cfg.keep_conf and k not in touched
-    }
+    confident = {k for k in strong if parts[k].confidence >= cfg.keep_conf and k not in touched}
+    if any(_clash(masks[k], masks[c]) for k in confirmed for c in confident - confirmed):
+        return None
     return sorted(confirmed | confident)
+
+
+def _owner(
+    region: Region, parts: list[PartInstance], masks: list[np.ndarray], among: list[int]
+) -> int | None:
+    k = region_owner(region, [parts[i] for i in among], [masks[i] for i in among])
+    return None if k is None else among[k]
+
+
+def _family_fallback(
+    region: Region,
+    parts: list[PartInstance],
+    masks: list[np.ndarray],
+    owner: int | None,
+    cfg: PseudoSettings,
+) -> int | None:
+    """The part of the region's family the region lies on, however faint; None when the
+    fallback is off or a confident part of another family holds the region."""
+    if cfg.fallback_conf is None:
+        return None
+    if owner is not None and parts[owner].confidence >= cfg.keep_conf:
+        return None
+    family = [
+        k
+        for k, p in enumerate(parts)
+        if p.part.family is region.family and p.confidence >= cfg.fallback_conf
+    ]
+    return _owner(region, parts, masks, family)
+
+
+def _clash(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two label masks over mostly the same pixels: one of them is wrong."""
+    inter = float((a & b).sum())
+    return inter > 0.5 * max(min(float(a.sum()), float(b.sum())), 1.0)
 
 
 def label_line(part: PartInstance, class_id: int, width: int, height: int) -> str | None:
@@ -153,7 +201,8 @@ def make_pseudo_labels(
         if not regions:
             continue
         tally.regions.update(r.family.value for r in regions)
-        parts = [p for p in analysis.parts if p.confidence >= cfg.conf]
+        floor = cfg.conf if cfg.fallback_conf is None else min(cfg.conf, cfg.fallback_conf)
+        parts = [p for p in analysis.parts if p.confidence >= floor]
         masks = [_polygon_mask(p.polygon, shape, scale=False) for p in parts]
         keep = photo_labels(regions, parts, masks, cfg)
         if not keep:
@@ -193,6 +242,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--conf", type=float, default=PseudoSettings.conf, help="lowest part score considered"
     )
     parser.add_argument(
+        "--fallback-conf",
+        type=float,
+        default=None,
+        help="also label a region the served rule misses with the faintest-allowed part of "
+        "the family its label names that holds it, from this score up (default: off)",
+    )
+    parser.add_argument(
         "--keep-conf",
         type=float,
         default=PseudoSettings.keep_conf,
@@ -210,14 +266,17 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(
             f"--conf {args.conf} / --keep-conf {args.keep_conf}: need 0 < conf <= keep-conf < 1"
         )
+    if args.fallback_conf is not None and not 0.0 < args.fallback_conf <= args.conf:
+        raise TrainingError(f"--fallback-conf {args.fallback_conf}: need 0 < it <= --conf")
     if args.out.exists() and not args.out.is_dir():
         raise TrainingError(f"--out {args.out}: is a file; give a folder")
     if args.out.is_dir() and {p.name for p in args.out.iterdir()} - set(OUTPUT_NAMES):
         raise TrainingError(
             f"--out {args.out}: not empty and not an earlier output; give a new folder"
         )
-    analyzer = build_closeup_analyzer(args.parts, None, args.conf)
-    cfg = PseudoSettings(conf=args.conf, keep_conf=args.keep_conf)
+    cfg = PseudoSettings(args.conf, args.keep_conf, args.fallback_conf)
+    floor = args.conf if args.fallback_conf is None else args.fallback_conf
+    analyzer = build_closeup_analyzer(args.parts, None, floor)
     report = make_pseudo_labels(analyzer, args.config, args.out, cfg, args.seed)
     print(json.dumps(report, indent=1))
     print(f"wrote {args.out / 'dataset.yaml'}")

@@ -74,6 +74,40 @@ def test_a_faint_part_no_region_confirms_is_not_a_label() -> None:
     assert keep == [0]
 
 
+FALLBACK = PseudoSettings(conf=0.1, keep_conf=0.5, fallback_conf=0.02)
+LOWER_LEFT = ((0.0, 50.0), (50.0, 50.0), (50.0, 100.0), (0.0, 100.0))
+
+
+def test_a_region_on_a_part_too_faint_to_serve_is_labelled_only_with_the_family_fallback() -> None:
+    # given a light region on a light the model barely sees, and a faint door beside it
+    parts = [_part(CarPart.FRONT_LEFT_LIGHT, 0.05), _part(CarPart.FRONT_LEFT_DOOR, 0.3, RIGHT)]
+    regions = [_region(PartFamily.LIGHT, 10, 10)]
+    # when labels are chosen without the fallback, the region is unconfirmed
+    assert photo_labels(regions, parts, _masks(parts), SETTINGS) is None
+    # then with it, the light the person named is the label, and nothing faint besides
+    assert photo_labels(regions, parts, _masks(parts), FALLBACK) == [0]
+
+
+def test_the_fallback_never_overrules_a_confident_part_of_another_family() -> None:
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.8), _part(CarPart.FRONT_LEFT_LIGHT, 0.05)]
+    regions = [_region(PartFamily.LIGHT, 10, 10)]
+    assert photo_labels(regions, parts, _masks(parts), FALLBACK) is None
+    # but a faint part of another family gives way to the named family
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.2), _part(CarPart.FRONT_LEFT_LIGHT, 0.05)]
+    assert photo_labels(regions, parts, _masks(parts), FALLBACK) == [1]
+
+
+def test_a_label_that_covers_a_confident_part_of_another_class_rejects_the_photo() -> None:
+    # given a light found by the fallback over the left half, and a confident door over the
+    # lower-left quarter the region does not touch: the two labels cannot both be right
+    parts = [
+        _part(CarPart.FRONT_LEFT_LIGHT, 0.05),
+        _part(CarPart.FRONT_LEFT_DOOR, 0.9, LOWER_LEFT),
+    ]
+    regions = [_region(PartFamily.LIGHT, 10, 10)]
+    assert photo_labels(regions, parts, _masks(parts), FALLBACK) is None
+
+
 class DoorOnTheLeft:
     """Sees a front-left door over the left half of every photo, at 0.9."""
 
@@ -146,3 +180,16 @@ def test_an_out_that_is_a_file_or_someone_elses_folder_is_refused(tmp_path: Path
     # then nothing there was touched
     assert a_file.read_text() == "keep me"
     assert (theirs / "photo.jpg").read_bytes() == b"keep me too"
+
+
+def test_a_fallback_threshold_above_the_served_one_is_refused(tmp_path: Path) -> None:
+    from training.closeup_pseudo import get_args_parser, main
+    from training.errors import TrainingError
+
+    model = tmp_path / "parts.onnx"
+    model.write_bytes(b"not read before the checks")
+    out = tmp_path / "labels"
+    argv = ["--parts", str(model), "--out", str(out), "--conf", "0.1", "--fallback-conf", "0.2"]
+    with pytest.raises(TrainingError, match=r"fallback-conf 0\.2"):
+        main(get_args_parser().parse_args(argv))
+    assert not out.exists()
