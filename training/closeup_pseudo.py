@@ -245,8 +245,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--fallback-conf",
         type=float,
         default=None,
-        help="also label a region the served rule misses with the faintest-allowed part of "
-        "the family its label names that holds it, from this score up (default: off)",
+        help="also label a region the served rule misses with the part of the family its "
+        "label names that holds it, scored this or above (default: off; at most --conf)",
     )
     parser.add_argument(
         "--keep-conf",
