@@ -73,6 +73,11 @@ class PseudoSettings:
     person who drew the region named the family, the model only picks which of its parts.
     None: only confirmed regions count."""
 
+    @property
+    def floor(self) -> float:
+        """Lowest part score any rule looks at: what the part model is asked for."""
+        return self.conf if self.fallback_conf is None else min(self.conf, self.fallback_conf)
+
 
 @dataclass
 class PseudoTally:
@@ -201,8 +206,7 @@ def make_pseudo_labels(
         if not regions:
             continue
         tally.regions.update(r.family.value for r in regions)
-        floor = cfg.conf if cfg.fallback_conf is None else min(cfg.conf, cfg.fallback_conf)
-        parts = [p for p in analysis.parts if p.confidence >= floor]
+        parts = [p for p in analysis.parts if p.confidence >= cfg.floor]
         masks = [_polygon_mask(p.polygon, shape, scale=False) for p in parts]
         keep = photo_labels(regions, parts, masks, cfg)
         if not keep:
@@ -275,8 +279,7 @@ def main(args: argparse.Namespace) -> int:
             f"--out {args.out}: not empty and not an earlier output; give a new folder"
         )
     cfg = PseudoSettings(args.conf, args.keep_conf, args.fallback_conf)
-    floor = args.conf if args.fallback_conf is None else args.fallback_conf
-    analyzer = build_closeup_analyzer(args.parts, None, floor)
+    analyzer = build_closeup_analyzer(args.parts, None, cfg.floor)
     report = make_pseudo_labels(analyzer, args.config, args.out, cfg, args.seed)
     print(json.dumps(report, indent=1))
     print(f"wrote {args.out / 'dataset.yaml'}")
