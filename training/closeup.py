@@ -253,6 +253,9 @@ def main(args: argparse.Namespace) -> int:
     confs = tuple(args.parts_conf or ())
     if any(not 0.0 < c < 1.0 for c in confs):
         raise TrainingError(f"--parts-conf {confs}: each threshold must lie in (0, 1)")
+    # checked before the pass over the photos, which takes minutes, not after it
+    if args.out is not None and args.out.is_dir():
+        raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
     analyzer = build_closeup_analyzer(args.parts, args.model_dir, min(confs, default=None))
     if confs:
         reports = sweep_closeups(analyzer, args.config, args.split, args.seed, confs)

@@ -11,9 +11,16 @@ import pytest
 from cdat.findings import Box, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, PartFamily
 from inference.quality import NO_VEHICLE, issue
-from training.closeup import evaluate_closeups, part_families, sweep_closeups
+from training.closeup import (
+    evaluate_closeups,
+    get_args_parser,
+    main,
+    part_families,
+    sweep_closeups,
+)
 from training.convert import read_dataset
 from training.dataconfig import load_dataset_config
+from training.errors import TrainingError
 
 from .conftest import real_data_root, write_yaml
 
@@ -129,3 +136,17 @@ def test_a_threshold_sweep_reports_each_threshold_from_one_pass(closeups: Path) 
     # and the refusal, decided by the served rule, is the same at both
     assert reports[0.5]["closeup_no_vehicle_refusals"] == 1
     assert reports[0.95]["closeup_no_vehicle_refusals"] == 1
+
+
+def test_a_folder_given_as_out_is_refused_before_any_photo_is_read(tmp_path: Path) -> None:
+    # given a part model file and an existing folder as --out
+    model = tmp_path / "parts.onnx"
+    model.write_bytes(b"not read: the check comes first")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    args = get_args_parser().parse_args(["--parts", str(model), "--out", str(folder)])
+    # when the close-up test starts
+    with pytest.raises(TrainingError, match="is a folder"):
+        main(args)
+    # then the folder is left as it was
+    assert list(folder.iterdir()) == []
