@@ -21,10 +21,10 @@ part labels on close-ups, so the model can learn what close-ups of parts look li
 It writes a YOLO data set and its dataset config (`dataset.yaml`), which a parts training
 config lists beside `car-parts.yaml` (`datasets/parts-closeups.yaml`)::
 
-    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128.onnx \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
         --out runs/pseudo/damaged-parts [--fallback-conf 0.02]
     python -m training.train --config datasets/parts-closeups.yaml \
-        --init inference/models/parts-seg-n-20261128.pt --imgsz 384
+        --init inference/models/parts-seg-n-20261128b.pt --imgsz 384
 """
 
 from __future__ import annotations
