@@ -1,5 +1,5 @@
 """`cdat` subcommands of the data-scientist loop: convert, train, severity, evaluate,
-closeup, closeup-labels, export, model-card, models, pack.
+closeup, closeup-labels, damage-labels, export, model-card, models, pack.
 
 `mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
 them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
@@ -12,6 +12,7 @@ stays light.
         --severity runs/severity/severity.json
     cdat closeup --parts inference/models/parts.onnx   # close-up part families
     cdat closeup-labels --parts inference/models/parts.onnx --out runs/pseudo/damaged-parts
+    cdat damage-labels --damage inference/models/damage.onnx --out runs/pseudo/damage-panels
     cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
         --check-images runs/data/damage/images/test
     cdat models register --file inference/models/x.onnx --task damage \
@@ -272,6 +273,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "closeup-labels",
             "training.closeup_pseudo",
             "part labels on train close-ups, kept where their family label agrees",
+        ),
+        (
+            "damage-labels",
+            "training.damage_pseudo",
+            "damage types for outlined panel damage, where the damage model agrees",
         ),
         ("pack", "training.pack", "pack converted data small for a lent GPU"),
     ]
