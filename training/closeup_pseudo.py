@@ -229,6 +229,15 @@ def make_pseudo_labels(
     return report
 
 
+def refuse_foreign_output(out: Path, names: tuple[str, ...]) -> None:
+    """A label tool replaces its own earlier output only: a file, or a folder holding
+    anything but `names`, is refused before anything is read or written."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out}: is a file; give a folder")
+    if out.is_dir() and {p.name for p in out.iterdir()} - set(names):
+        raise TrainingError(f"--out {out}: not empty and not an earlier output; give a new folder")
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
     parser.add_argument("--parts", type=Path, required=True, help="part model (.onnx) to ask")
@@ -272,12 +281,7 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.fallback_conf is not None and not 0.0 < args.fallback_conf <= args.conf:
         raise TrainingError(f"--fallback-conf {args.fallback_conf}: need 0 < it <= --conf")
-    if args.out.exists() and not args.out.is_dir():
-        raise TrainingError(f"--out {args.out}: is a file; give a folder")
-    if args.out.is_dir() and {p.name for p in args.out.iterdir()} - set(OUTPUT_NAMES):
-        raise TrainingError(
-            f"--out {args.out}: not empty and not an earlier output; give a new folder"
-        )
+    refuse_foreign_output(args.out, OUTPUT_NAMES)
     cfg = PseudoSettings(args.conf, args.keep_conf, args.fallback_conf)
     analyzer = build_closeup_analyzer(args.parts, None, cfg.floor)
     report = make_pseudo_labels(analyzer, args.config, args.out, cfg, args.seed)

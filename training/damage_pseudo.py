@@ -44,6 +44,7 @@ import yaml
 
 from cdat.taxonomy import DamageType
 from training.closeup import DEFAULT_CONFIG, _polygon_mask, held_out_photos
+from training.closeup_pseudo import refuse_foreign_output
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError
 
@@ -264,12 +265,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--conf {args.conf}: need 0 < conf < 1")
     if not 0.0 < args.iou <= 1.0:
         raise TrainingError(f"--iou {args.iou}: need 0 < iou <= 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise TrainingError(f"--out {args.out}: is a file; give a folder")
-    if args.out.is_dir() and {p.name for p in args.out.iterdir()} - set(OUTPUT_NAMES):
-        raise TrainingError(
-            f"--out {args.out}: not empty and not an earlier output; give a new folder"
-        )
+    refuse_foreign_output(args.out, OUTPUT_NAMES)
     cfg = TypeSettings(args.conf, args.iou)
     detect = onnx_detector(args.damage, cfg.conf)
     report = make_type_labels(detect, args.config, args.out, cfg, args.seed)
