@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,25 +55,30 @@ def _fix_spatial_dims(path: Path, imgsz: int) -> None:
 
 
 def export_onnx(weights: Path, out: Path, imgsz: int, dynamic_batch: bool = True) -> Path:
+    """Write the ONNX file at `out` only. Ultralytics writes its export beside the weights it
+    reads, where the model a registry serves may live (`inference/models/<name>.onnx` beside
+    `<name>.pt`), so it exports from a copy of the weights in a scratch folder."""
     from training.ultra import load_ultralytics
 
     ultralytics = load_ultralytics()
-    model = ultralytics.YOLO(str(weights), task="segment")
-    produced = Path(
-        model.export(
-            format="onnx",
-            imgsz=imgsz,
-            opset=OPSET,
-            dynamic=dynamic_batch,
-            simplify=True,
-            device="cpu",
-            batch=1,
+    with tempfile.TemporaryDirectory(prefix="cdat-export-") as scratch:
+        copy = Path(scratch) / weights.name
+        shutil.copyfile(weights, copy)
+        model = ultralytics.YOLO(str(copy), task="segment")
+        produced = Path(
+            model.export(
+                format="onnx",
+                imgsz=imgsz,
+                opset=OPSET,
+                dynamic=dynamic_batch,
+                simplify=True,
+                device="cpu",
+                batch=1,
+            )
         )
-    )
-    if dynamic_batch:
-        _fix_spatial_dims(produced, imgsz)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if produced.resolve() != out.resolve():
+        if dynamic_batch:
+            _fix_spatial_dims(produced, imgsz)
+        out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(produced, out)
     return out
 

@@ -47,6 +47,22 @@ def test_training_writes_weights_run_record_and_plots(loop: dict[str, Path]) -> 
     assert (loop["run"] / "training_curves.png").stat().st_size > 1000
 
 
+def test_export_leaves_the_onnx_file_beside_the_weights_alone(loop: dict[str, Path]) -> None:
+    # given a served model: an ONNX file beside the checkpoint it came from
+    beside = loop["weights"].with_suffix(".onnx")
+    beside.write_bytes(b"the served model")
+    try:
+        # when the checkpoint is exported somewhere else, at another size
+        out = loop["tmp"] / "elsewhere" / "other.onnx"
+        assert cli(["export", "--weights", str(loop["weights"]), "--out", str(out),
+                    "--imgsz", "96"]) == 0  # fmt: skip
+        # then only --out is written
+        assert beside.read_bytes() == b"the served model"
+        assert ort.InferenceSession(str(out)).get_inputs()[0].shape[2:] == [96, 96]
+    finally:
+        beside.unlink()
+
+
 def test_evaluate_export_register_promote(loop: dict[str, Path], capsys: pytest.CaptureFixture
                                           ) -> None:  # fmt: skip
     out, onnx_file = loop["tmp"] / "eval", loop["tmp"] / "gen-seg-n.onnx"
