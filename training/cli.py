@@ -265,6 +265,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ("convert", "training.convert", "convert data sets into an Ultralytics dataset"),
         ("train", "training.train", "train a damage or part segmentation model"),
         ("evaluate", "training.evaluate", "mAP per class, severity accuracy, vs promoted"),
+        ("threshold", "training.threshold", "choose the served confidence threshold on val"),
         ("export", "training.export", "export to ONNX and check parity with PyTorch"),
         ("model-card", "training.card", "write a model card from a run and a report"),
         ("severity", "training.severity", "train the damage severity stage"),

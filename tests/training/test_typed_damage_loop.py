@@ -143,6 +143,23 @@ def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
     assert all(isinstance(d.severity, Severity) for d in found)
 
 
+def test_threshold_is_chosen_on_val_from_one_pass(loop: dict[str, Path]) -> None:
+    if "severity" not in loop:
+        pytest.skip("needs the severity stage trained above")
+    out = loop["tmp"] / "threshold"
+    assert cli(["threshold", "--config", str(loop["config"]), "--model", str(loop["weights"]),
+                "--data-dir", str(loop["data"]), "--severity", str(loop["severity"]),
+                "--conf", "0.01", "0.001", "--out", str(out)]) == 0  # fmt: skip
+    body = json.loads((out / "threshold.json").read_text())
+    assert body["split"] == "val"
+    assert [row["conf"] for row in body["rows"]] == [0.001, 0.01]
+    assert body["chosen_conf"] in (0.001, 0.01)
+    chosen = next(row for row in body["rows"] if row["conf"] == body["chosen_conf"])
+    # a threshold with no prediction left has no precision, so no F1: never the chosen one
+    assert chosen["f1"] == max(row["f1"] for row in body["rows"] if row["f1"] is not None)
+    assert all(row["severity_matched"] is not None for row in body["rows"])
+
+
 def test_severity_model_from_another_feature_set_is_refused(tmp_path: Path) -> None:
     from inference.errors import ModelUnavailable
 
