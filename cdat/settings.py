@@ -89,12 +89,13 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=2, ge=1)
     """CPU threads of the whole analyzer; with 2+, the damage and part models run side by side."""
     onnx_batch_size: int = Field(default=1, ge=1)
-    damage_conf: float = Field(default=0.15, gt=0.0, lt=1.0)
-    """Lowest confidence at which a damage detection is reported. 0.15: the best F1 of
-    damage found / damage reported (IoU 0.3) on the shipped model's val split, of 0.10,
-    0.15 and 0.25 (the test split was not looked at)."""
-    parts_conf: float = Field(default=0.25, gt=0.0, lt=1.0)
-    """Lowest confidence at which a car part is reported (none found -> `no_vehicle`)."""
+    damage_conf: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """Lowest confidence at which a damage detection is reported. Unset: the promoted damage
+    model's own threshold, chosen on its val split (`cdat threshold`) and recorded in its
+    registry entry, so a newly promoted model is served as it was evaluated."""
+    parts_conf: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """Lowest confidence at which a car part is reported (none found -> `no_vehicle`). Unset:
+    the promoted part model's own threshold, as for damage."""
     nms_iou: float = Field(default=0.7, gt=0.0, le=1.0)
 
     # Estimating, total loss and triage (cdat.pipeline.load_policy; cdat/data/CATALOG.md).

@@ -271,12 +271,19 @@ def load_model(
     if runtime == "onnx" and entry.sha256 and sha256_of(path) != entry.sha256:
         raise ModelUnavailable(f"{task} model {path} does not match its registry checksum")
     threads = threads or settings.onnx_threads
+    config = config or PostprocessConfig(conf=served_conf(settings, entry), iou=settings.nms_iou)
     severity = None
     if entry.severity_model:
         severity = SeverityModel.load(registry.model_dir / entry.severity_model)
     return SegmentationModel(
         entry, _runtime(registry, entry, settings, runtime, config, threads), severity
     )
+
+
+def served_conf(settings: Settings, entry: ModelEntry) -> float:
+    """The operator's threshold (`CDAT_DAMAGE_CONF`, `CDAT_PARTS_CONF`) over the model's own."""
+    override = settings.damage_conf if entry.task == "damage" else settings.parts_conf
+    return entry.served_conf if override is None else override
 
 
 def _runtime(
@@ -313,11 +320,9 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
-    damage_cfg = PostprocessConfig(conf=settings.damage_conf, iou=settings.nms_iou)
-    parts_cfg = PostprocessConfig(conf=settings.parts_conf, iou=settings.nms_iou)
     return Analyzer(
-        load_model(settings, "damage", runtime, damage_cfg, threads),
-        load_model(settings, "parts", runtime, parts_cfg, threads),
+        load_model(settings, "damage", runtime, threads=threads),
+        load_model(settings, "parts", runtime, threads=threads),
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,

@@ -44,6 +44,9 @@ EXTRA_METRICS = (
     "served_recall",
 )
 """Registry metric names beside mAP, where measured (the gate and the model cards use them)."""
+DEFAULT_SERVED_CONF: dict[Task, float] = {"damage": 0.15, "parts": 0.25}
+"""The served thresholds of models registered before entries recorded their own `served_conf`;
+each was chosen on its model's val split."""
 
 
 class PromotionRefused(RegistryError):
@@ -73,6 +76,16 @@ class ModelEntry:
     model directory (inference/severity.py)."""
     init: dict[str, str] = field(default_factory=dict)
     """The weights training started from: path, sha256, origin, licence."""
+
+    @property
+    def served_conf(self) -> float:
+        """The confidence threshold the model was chosen at (`cdat threshold` on val) and
+        evaluated at on test: its `served_conf` metric, which registering copies from the
+        report."""
+        value = self.metrics.get("served_conf")
+        if isinstance(value, int | float) and 0.0 < value < 1.0:
+            return float(value)
+        return DEFAULT_SERVED_CONF[self.task]
 
 
 @dataclass

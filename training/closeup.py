@@ -200,11 +200,12 @@ def build_closeup_analyzer(
     from inference import quality
     from inference.pipeline import Analyzer, load_model
     from inference.postprocess import PostprocessConfig
-    from inference.registry import ModelEntry, sha256_of
+    from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
     from inference.runtime import OnnxRuntime, SegmentationModel
 
     settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
-    conf = settings.parts_conf if parts_conf is None else parts_conf
+    # A candidate has no registry entry yet: the operator's threshold, else the served default.
+    conf = parts_conf or settings.parts_conf or DEFAULT_SERVED_CONF["parts"]
     runtime = OnnxRuntime(parts_model, config=PostprocessConfig(conf=conf))
     entry = ModelEntry(
         id=parts_model.stem,
@@ -214,9 +215,8 @@ def build_closeup_analyzer(
         classes=runtime.class_names(),
         imgsz=runtime.imgsz,
     )
-    damage_cfg = PostprocessConfig(conf=settings.damage_conf)
     return Analyzer(
-        load_model(settings, "damage", config=damage_cfg),
+        load_model(settings, "damage"),
         SegmentationModel(entry, runtime),
         quality_config=quality.QualityConfig(min_side=16),
     )

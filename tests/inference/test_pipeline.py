@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from cdat.errors import ModelUnavailable
 from cdat.taxonomy import CarPart, DamageType, Severity
 from inference import quality
 from inference.pipeline import build_analyzer, readiness
+from inference.registry import Registry
 
 from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, textured, to_model, write_registry
 
@@ -262,6 +265,25 @@ def test_confidence_thresholds_come_from_settings(scene_settings):
     # then only the detections above each model's threshold are reported
     assert [d.damage_type for d in result.damages] == [DamageType.DENT]
     assert [p.part for p in result.parts] == [CarPart.FRONT_LEFT_DOOR]
+
+
+def test_each_model_is_served_at_its_own_threshold_unless_the_operator_sets_one(scene_settings):
+    # given promoted models whose entries record the thresholds chosen on their val splits
+    registry = Registry.load(scene_settings.model_dir)
+    chosen = {"damage": 0.7, "parts": 0.8}
+    registry.entries = [
+        replace(e, metrics={**e.metrics, "served_conf": chosen[e.task]}) for e in registry.entries
+    ]
+    registry.save()
+    # when the analyzer is built with no threshold set
+    (result,) = build_analyzer(scene_settings).analyze([photo(textured(W, H))])
+    # then each model reports only what clears its own threshold
+    assert [d.damage_type for d in result.damages] == [DamageType.DENT]
+    assert [p.part for p in result.parts] == [CarPart.FRONT_LEFT_DOOR]
+    # and an operator's threshold wins over the model's
+    lenient = scene_settings.model_copy(update={"damage_conf": 0.5})
+    (result,) = build_analyzer(lenient).analyze([photo(textured(W, H))])
+    assert {d.damage_type for d in result.damages} == {DamageType.DENT, DamageType.SCRATCH}
 
 
 def test_a_model_file_that_does_not_match_its_checksum_is_refused(scene_settings):
