@@ -1,0 +1,153 @@
+"""Photo-level severity on a second source: the served pipeline against damaged-parts' grades.
+
+`damaged-parts` file names start with `minor_`, `moderate_` or `major_` (or `damage_`, no
+grade). The publisher does not document them, but they behave like a per-photo severity
+grade: every source photo carries one prefix across its augmented copies, and from minor to
+major the photos hold more damaged regions (1.4, 2.1, 2.9 on average) and more broken lamps
+and glass. The severity stage never saw this set (it learns from `damage-severity` only), so
+this measures how the served severity carries to other photos, at photo level: the most
+severe damage the pipeline reports on a photo against its grade (major = severe).
+
+Held-out photos only (the configs' re-split, seed 0, val and test: the damage detector
+trained on the train share's lamp and glass regions). Served as a claim would be: the
+promoted models at their served thresholds, close-ups allowed (the set is 256 px).
+
+    CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_severity_grades.py
+
+Prints a summary and writes bench/results/severity_grades.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from cdat.analysis import PhotoInput
+from cdat.settings import Settings
+from cdat.taxonomy import Severity
+from inference.registry import Registry
+from training.closeup import DEFAULT_CONFIG, build_closeup_analyzer, held_out_photos
+
+RESULTS = Path(__file__).resolve().parent / "results" / "severity_grades.json"
+GRADES = {"minor": Severity.MINOR, "moderate": Severity.MODERATE, "major": Severity.SEVERE}
+NONE_FOUND = "none found"
+COLUMNS = [NONE_FOUND, *(s.value for s in Severity)]
+
+
+def grade_of(photo: Path) -> Severity | None:
+    found = re.match(r"(minor|moderate|major)_", photo.name)
+    return GRADES[found.group(1)] if found else None
+
+
+def photo_severity(analysis: Any) -> str:
+    """The most severe damage reported on the photo, or that none was."""
+    if not analysis.damages:
+        return NONE_FOUND
+    return max((d.severity for d in analysis.damages), key=lambda s: s.rank).value
+
+
+def summarise(pairs: list[tuple[Severity, str]]) -> dict[str, Any]:
+    rows = [g.value for g in GRADES.values()]
+    matrix = np.zeros((len(rows), len(COLUMNS)), np.int64)
+    for grade, predicted in pairs:
+        matrix[rows.index(grade.value), COLUMNS.index(predicted)] += 1
+    found = matrix[:, 1:]
+    per_grade = {
+        row: {
+            "photos": int(matrix[k].sum()),
+            "none_found": int(matrix[k, 0]),
+            "right_when_found": float(found[k, k] / found[k].sum()) if found[k].sum() else None,
+        }
+        for k, row in enumerate(rows)
+    }
+    recalls = [
+        v["right_when_found"] for v in per_grade.values() if v["right_when_found"] is not None
+    ]
+    ranks = [(g.rank, Severity(p).rank) for g, p in pairs if p != NONE_FOUND]
+    return {
+        "photos": len(pairs),
+        "photos_with_damage_found": int(found.sum()),
+        "accuracy_when_found": float(np.trace(found) / found.sum()) if found.sum() else None,
+        "balanced_accuracy_when_found": float(np.mean(recalls)) if recalls else None,
+        "spearman_when_found": _spearman(ranks),
+        "per_grade": per_grade,
+        "confusion": {"rows": rows, "columns": COLUMNS, "matrix": matrix.tolist()},
+    }
+
+
+def _spearman(ranks: list[tuple[int, int]]) -> float | None:
+    """Rank correlation with tied values sharing their mean rank (three levels tie a lot)."""
+    if len(ranks) < 3:
+        return None
+    a, b = (_mean_ranks(np.array(col, np.float64)) for col in zip(*ranks, strict=True))
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _mean_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    for value in np.unique(values):
+        ranks[values == value] = ranks[values == value].mean()
+    return ranks
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="damaged-parts config")
+    parser.add_argument("--splits", nargs="+", default=["val", "test"], help="held-out splits")
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: the shipped models")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON written here")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
+    registry = Registry.load(settings.model_dir)
+    parts = registry.path_of(registry.promoted_entry("parts"))
+    analyzer = build_closeup_analyzer(parts, settings.model_dir)
+    pairs: list[tuple[Severity, str]] = []
+    for split in args.splits:
+        for photo, _ in held_out_photos(args.config, split, seed=0):
+            grade = grade_of(photo)
+            if grade is None:
+                continue
+            (analysis,) = analyzer.analyze([PhotoInput(photo.name, photo.read_bytes())])
+            pairs.append((grade, photo_severity(analysis)))
+    summary = summarise(pairs)
+    body = {
+        "benchmark": "severity_grades",
+        "command": "python bench/bench_severity_grades.py " + " ".join(sys.argv[1:]),
+        "models": analyzer.model_versions,
+        "splits": args.splits,
+        "python": platform.python_version(),
+        **summary,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"{summary['photos']} graded held-out photos, damage found on "
+          f"{summary['photos_with_damage_found']}")  # fmt: skip
+    found = {k: summary[f"{k}_when_found"] for k in ("accuracy", "balanced_accuracy", "spearman")}
+    print("where found: " + ", ".join(f"{k} {v:.3f}" for k, v in found.items() if v is not None))
+    print("grade \\ most severe found: " + ", ".join(COLUMNS))
+    for row, counts in zip(
+        summary["confusion"]["rows"], summary["confusion"]["matrix"], strict=True
+    ):
+        print(f"  {row}: {counts}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
