@@ -23,8 +23,10 @@
 #                   carry=["runs/pack/parts", ".whl", "runs/pseudo/damaged-parts/dataset.yaml"])
 # The script trains each task whose pack is on the machine, so if the machine went cold
 # between the calls it still trains the part model. This script has not yet run on a GPU.
-# Back here: the files under $OUT are the new .pt, .onnx, run records and reports; register
-# and promote them as the README's data-scientist loop says.
+# Back here: the files under $OUT are the new .pt, .onnx, run records and reports. Choose each
+# model's served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
+# --conf), then register and promote as the README's data-scientist loop says: the entry
+# records the threshold and serving uses it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-out}
