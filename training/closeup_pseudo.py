@@ -190,13 +190,7 @@ def make_pseudo_labels(
 
     families = part_families(config)
     class_ids = {p: k for k, p in enumerate(CarPart)}
-    images, labels = out / SPLIT / "images", out / SPLIT / "labels"
-    # an interrupted run must not leave a config that trains on half a data set
-    (out / "dataset.yaml").unlink(missing_ok=True)
-    if (out / SPLIT).exists():
-        shutil.rmtree(out / SPLIT)
-    images.mkdir(parents=True)
-    labels.mkdir(parents=True)
+    images, labels = fresh_label_folders(out, SPLIT)
     tally = PseudoTally()
     for image, instances in held_out_photos(config, SPLIT, seed):
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
@@ -227,6 +221,19 @@ def make_pseudo_labels(
     report = tally.report()
     (out / "summary.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def fresh_label_folders(out: Path, split: str) -> tuple[Path, Path]:
+    """Empty `images` and `labels` folders of `split` under an earlier output (already
+    checked by `refuse_foreign_output`); its dataset.yaml goes first, so an interrupted run
+    never leaves a config that trains on half a data set."""
+    (out / "dataset.yaml").unlink(missing_ok=True)
+    if (out / split).exists():
+        shutil.rmtree(out / split)
+    images, labels = out / split / "images", out / split / "labels"
+    images.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    return images, labels
 
 
 def refuse_foreign_output(out: Path, names: tuple[str, ...]) -> None:

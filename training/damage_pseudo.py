@@ -44,7 +44,7 @@ import yaml
 
 from cdat.taxonomy import DamageType
 from training.closeup import DEFAULT_CONFIG, _polygon_mask, held_out_photos
-from training.closeup_pseudo import refuse_foreign_output
+from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError
 
@@ -173,13 +173,7 @@ def make_type_labels(
     fixed, untyped = type_map(config)
     names = [t.value for t in dict.fromkeys([*PANEL_TYPES, *fixed.values()])]
     class_ids = {DamageType(n): k for k, n in enumerate(names)}
-    images, labels = out / SPLIT / "images", out / SPLIT / "labels"
-    # an interrupted run must not leave a config that trains on half a data set
-    (out / "dataset.yaml").unlink(missing_ok=True)
-    if (out / SPLIT).exists():
-        shutil.rmtree(out / SPLIT)
-    images.mkdir(parents=True)
-    labels.mkdir(parents=True)
+    images, labels = fresh_label_folders(out, SPLIT)
     tally = TypeTally()
     for image, instances in held_out_photos(config, SPLIT, seed):
         # photos without panel damage are in the human-typed set already
