@@ -46,9 +46,12 @@ class ThresholdRow:
 
 
 def f1_score(recall: float | None, precision: float | None) -> float | None:
-    if recall is None or precision is None:
+    """None without labelled instances; 0 where nothing was reported (nothing found)."""
+    if recall is None:
         return None
-    return 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+    if precision is None or recall + precision == 0:
+        return 0.0
+    return 2 * recall * precision / (recall + precision)
 
 
 def choose(rows: list[ThresholdRow]) -> ThresholdRow:
@@ -56,7 +59,13 @@ def choose(rows: list[ThresholdRow]) -> ThresholdRow:
     scored = [r for r in rows if r.f1 is not None]
     if not scored:
         raise TrainingError("no threshold could be scored: the split has no labelled instances")
-    return max(scored, key=lambda r: (round(r.f1 or 0.0, 9), r.conf))
+    best = max(scored, key=lambda r: (round(r.f1 or 0.0, 9), r.conf))
+    if not best.f1:
+        raise TrainingError(
+            "the model finds no labelled instance at any candidate threshold: "
+            "try lower --conf values"
+        )
+    return best
 
 
 @dataclass
@@ -204,19 +213,26 @@ def main(args: argparse.Namespace) -> int:
     imgsz = args.imgsz or model_imgsz(args.model)
     rows = sweep(args.model, data_yaml, args.split, imgsz, candidates, args.severity)
     chosen = choose(rows)
+    written = write_choice(out, rows, chosen, {"model": str(args.model), "split": args.split,
+                                               "imgsz": imgsz})  # fmt: skip
+    print(table(rows, chosen))
+    print(f"chosen: {chosen.conf:g} (best F1 on {args.split}); wrote {written}")
+    return 0
+
+
+def write_choice(
+    out: Path, rows: list[ThresholdRow], chosen: ThresholdRow, facts: dict[str, Any]
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     body = {
-        "model": str(args.model),
-        "split": args.split,
-        "imgsz": imgsz,
+        **facts,
         "rule": "best F1 of recall and precision; the higher threshold on a tie",
         "chosen_conf": chosen.conf,
         "rows": [asdict(r) for r in rows],
     }
-    (out / "threshold.json").write_text(json.dumps(body, indent=1) + "\n")
-    print(table(rows, chosen))
-    print(f"chosen: {chosen.conf:g} (best F1 on {args.split}); wrote {out / 'threshold.json'}")
-    return 0
+    path = out / "threshold.json"
+    path.write_text(json.dumps(body, indent=1) + "\n")
+    return path
 
 
 if __name__ == "__main__":

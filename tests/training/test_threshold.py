@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from training.cli import main as cli
 from training.errors import TrainingError
 from training.matching import Instance
-from training.threshold import ThresholdRow, _Sweep, candidates_of, choose
+from training.threshold import ThresholdRow, _Sweep, candidates_of, choose, write_choice
 
 from .test_damage_eval import box, photo
 
@@ -32,7 +33,8 @@ def test_each_candidate_keeps_only_the_predictions_at_or_above_it(tmp_path: Path
     assert (rows[0.05].recall, rows[0.05].precision) == (1.0, pytest.approx(2 / 3))
     assert (rows[0.1].recall, rows[0.1].precision) == (1.0, 1.0)
     assert (rows[0.5].recall, rows[0.5].precision) == (0.5, 1.0)
-    assert rows[0.7].recall == 0.0 and rows[0.7].precision is None and rows[0.7].f1 is None
+    # and where nothing is reported nothing is found: F1 0, not undefined
+    assert rows[0.7].recall == 0.0 and rows[0.7].precision is None and rows[0.7].f1 == 0.0
     # and the best F1 wins: both damages found, nothing false
     assert choose(list(rows.values())).conf == 0.1
 
@@ -56,6 +58,8 @@ def test_a_tie_goes_to_the_higher_threshold_and_nothing_scored_is_an_error() -> 
     assert choose(rows).conf == 0.2
     with pytest.raises(TrainingError, match="no labelled instances"):
         choose([ThresholdRow(0.1, None, None, None)])
+    with pytest.raises(TrainingError, match="try lower --conf"):
+        choose([ThresholdRow(0.1, 0.0, None, 0.0), ThresholdRow(0.2, 0.0, None, 0.0)])
 
 
 def test_candidates_outside_zero_one_are_refused() -> None:
@@ -82,3 +86,11 @@ def test_a_missing_model_is_one_error_line(
     assert code == 2
     assert "no such model file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_choice_is_written_with_every_row(tmp_path: Path) -> None:
+    rows = [ThresholdRow(0.1, 0.6, 0.3, 0.4), ThresholdRow(0.2, 0.5, 0.5, 0.5)]
+    path = write_choice(tmp_path / "out", rows, choose(rows), {"split": "val"})
+    body = json.loads(path.read_text())
+    assert body["chosen_conf"] == 0.2 and body["split"] == "val"
+    assert [r["conf"] for r in body["rows"]] == [0.1, 0.2]

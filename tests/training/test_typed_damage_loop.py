@@ -23,6 +23,7 @@ from inference.runtime import damage_instances
 from inference.severity import SeverityModel, severity_features
 from training import severity as severity_cli
 from training.cli import main as cli
+from training.threshold import sweep
 
 from .conftest import coco_config, make_coco, write_yaml
 
@@ -143,21 +144,19 @@ def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
     assert all(isinstance(d.severity, Severity) for d in found)
 
 
-def test_threshold_is_chosen_on_val_from_one_pass(loop: dict[str, Path]) -> None:
+def test_threshold_sweep_scores_every_candidate_from_one_pass(loop: dict[str, Path]) -> None:
     if "severity" not in loop:
         pytest.skip("needs the severity stage trained above")
-    out = loop["tmp"] / "threshold"
-    assert cli(["threshold", "--config", str(loop["config"]), "--model", str(loop["weights"]),
-                "--data-dir", str(loop["data"]), "--severity", str(loop["severity"]),
-                "--conf", "0.01", "0.001", "--out", str(out)]) == 0  # fmt: skip
-    body = json.loads((out / "threshold.json").read_text())
-    assert body["split"] == "val"
-    assert [row["conf"] for row in body["rows"]] == [0.001, 0.01]
-    assert body["chosen_conf"] in (0.001, 0.01)
-    chosen = next(row for row in body["rows"] if row["conf"] == body["chosen_conf"])
-    # a threshold with no prediction left has no precision, so no F1: never the chosen one
-    assert chosen["f1"] == max(row["f1"] for row in body["rows"] if row["f1"] is not None)
-    assert all(row["severity_matched"] is not None for row in body["rows"])
+    candidates = (0.0001, 0.001, 0.01, 0.5)
+    rows = sweep(loop["weights"], loop["data_yaml"], "val", 64, candidates, loop["severity"])
+    assert [r.conf for r in rows] == list(candidates)
+    # a higher threshold keeps a subset of the predictions: it never finds more
+    recalls = [r.recall for r in rows if r.recall is not None]
+    matched = [r.severity_matched for r in rows if r.severity_matched is not None]
+    assert len(recalls) == len(matched) == len(rows)
+    assert all(0.0 <= r <= 1.0 for r in recalls)
+    assert recalls == sorted(recalls, reverse=True)
+    assert matched == sorted(matched, reverse=True)
 
 
 def test_severity_model_from_another_feature_set_is_refused(tmp_path: Path) -> None:
