@@ -388,8 +388,9 @@ def _promoted_baseline(
     if names != entry.classes:
         print(f"promoted {task} model {entry.id} has other classes: not compared on this split")
         return None
+    # as served: at the promoted model's own threshold, which the report's table shows
     return evaluate(
-        path, data_yaml, args.split, entry.imgsz, out / "promoted", args.conf, 4, severity
+        path, data_yaml, args.split, entry.imgsz, out / "promoted", entry.served_conf, 4, severity
     )
 
 

@@ -94,6 +94,13 @@ def test_evaluate_export_register_promote(loop: dict[str, Path], capsys: pytest.
     first = Registry.load(loop["models"]).entries[0]
     assert first.classes == ["minor-dent", "severe-scratch"] and first.imgsz == 64
     assert cli([*models, "promote", first.id]) == 0
+    # a candidate evaluated at its own threshold meets the promoted model as served, at its own
+    assert first.served_conf == report["served_conf"] == 0.25
+    assert cli(["evaluate", "--config", str(loop["config"]), "--model", str(loop["weights"]),
+                "--out", str(out / "at-005"), "--data-dir", str(loop["data"]), "--model-dir",
+                str(loop["models"]), "--conf", "0.05"]) == 0  # fmt: skip
+    compared = json.loads((out / "at-005" / "report.json").read_text())
+    assert compared["served_conf"] == 0.05 and compared["baseline"]["served_conf"] == 0.25
     # a candidate with a worse gate metric is refused, then forced
     worse = dict(report, mask_map50=report["mask_map50"] - 0.1)
     (out / "worse.json").write_text(json.dumps(worse))
