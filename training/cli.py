@@ -137,7 +137,9 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS)
     metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
     metrics.update(split=report["split"], per_class=report["per_class"])
-    for detail in ("per_source", "map50_per_source", "closeup_per_family"):
+    details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
+               "closeup_per_family")  # fmt: skip
+    for detail in details:
         if detail in report:
             metrics[detail] = report[detail]
     if "severity_confusion" in report:

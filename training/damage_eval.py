@@ -8,6 +8,10 @@ that the damage is *found*, even where its outline differs from the labeller's.
 Severity: on predictions matched to a labelled damage (mask IoU >= 0.5, greedy by score),
 the severity stage's answer against the label, wherever the label has a severity. Both
 are tallied per source data set (the converter prefixes each photo `<dataset>__`).
+
+Recall is also broken down by the labelled damage's type and, where labelled, severity
+(`recall_per_type`, `recall_per_severity`): a missed minor scratch and a missed severe
+damage cost a claim very differently, and the pooled figure hides which one a model misses.
 """
 
 from __future__ import annotations
@@ -67,11 +71,27 @@ class _SourceTally:
 
 
 @dataclass
+class _RecallTally:
+    instances: int = 0
+    found: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        recall = self.found / self.instances if self.instances else None
+        return {"instances": self.instances, "damage_recall_iou30": recall}
+
+
+def _recall_breakdown(tallies: dict[str, _RecallTally]) -> dict[str, dict[str, Any]]:
+    return {name: t.as_dict() for name, t in sorted(tallies.items())}
+
+
+@dataclass
 class DamageTally:
     """Recall and severity per source; `add_image` once per evaluated photo."""
 
     severity: SeverityModel | None
     sources: dict[str, _SourceTally] = field(default_factory=lambda: defaultdict(_SourceTally))
+    by_type: dict[str, _RecallTally] = field(default_factory=lambda: defaultdict(_RecallTally))
+    by_severity: dict[str, _RecallTally] = field(default_factory=lambda: defaultdict(_RecallTally))
 
     def add_image(
         self,
@@ -83,11 +103,14 @@ class DamageTally:
         tally = self.sources[source_of(image_path)]
         tally.truths += len(truths)
         tally.predictions += len(preds)
+        found: np.ndarray = np.zeros(len(truths), bool)
         if preds and truths:
             overlap = mask_iou(preds, truths) >= RECALL_IOU
-            tally.found += int(overlap.any(0).sum())
+            found = np.asarray(overlap.any(0), bool)
+            tally.found += int(found.sum())
             tally.true_predictions += int(overlap.any(1).sum())
         labelled = truth_severities(image_path)
+        self._add_breakdown(truths, labelled, found)
         if self.severity is None or len(labelled) != len(truths):
             return
         for p, t in match(preds, truths, 0.5):
@@ -98,6 +121,18 @@ class DamageTally:
             predicted = self.severity.predict(features)[0]
             tally.severity_truth.append(SEVERITIES.index(Severity(labelled[t])))
             tally.severity_predicted.append(SEVERITIES.index(predicted))
+
+    def _add_breakdown(
+        self, truths: list[Instance], labelled: list[str], found: np.ndarray
+    ) -> None:
+        severities = labelled if len(labelled) == len(truths) else [""] * len(truths)
+        for truth, severity, hit in zip(truths, severities, found, strict=True):
+            groups = [self.by_type[truth.class_name]]
+            if severity in Severity._value2member_map_:
+                groups.append(self.by_severity[severity])
+            for group in groups:
+                group.instances += 1
+                group.found += int(hit)
 
     def metrics(self) -> dict[str, Any]:
         """The registry names over all sources, and `per_source` beside them."""
@@ -112,4 +147,6 @@ class DamageTally:
         out = total.as_dict()
         out.pop("instances")
         out["per_source"] = {name: t.as_dict() for name, t in sorted(self.sources.items())}
+        out["recall_per_type"] = _recall_breakdown(self.by_type)
+        out["recall_per_severity"] = _recall_breakdown(self.by_severity)
         return out

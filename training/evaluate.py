@@ -269,6 +269,16 @@ def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = No
         lines.append(
             f"- `{source}`: " + ", ".join(f"{k} {_fmt(v)}" for k, v in {**maps, **figures}.items())
         )
+    for breakdown in ("recall_per_type", "recall_per_severity"):
+        groups = report.get(breakdown, {})
+        if groups:
+            lines.append(
+                f"- {breakdown}: "
+                + ", ".join(
+                    f"{name} {_fmt(g['damage_recall_iou30'])} of {g['instances']}"
+                    for name, g in groups.items()
+                )
+            )
     if "severity_confusion" in report:
         sev = report["severity_confusion"]
         lines += [

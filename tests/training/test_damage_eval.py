@@ -64,3 +64,28 @@ def test_balanced_accuracy_is_the_mean_recall_over_present_severities() -> None:
     scores = severity_scores(truth, predicted)
     assert scores["accuracy"] == pytest.approx(5 / 6)
     assert scores["balanced_accuracy"] == pytest.approx((1.0 + 0.0 + 1.0) / 3)
+
+
+def test_recall_is_broken_down_by_labelled_type_and_severity(tmp_path: Path) -> None:
+    # given a photo with a found severe dent, a missed minor scratch and a missed minor dent
+    tally = DamageTally(None)
+    image = np.full((40, 40, 3), 120, np.uint8)
+    truths = [
+        Instance("dent", box(0, 10, 0, 10)),
+        Instance("scratch", box(20, 30, 20, 30)),
+        Instance("dent", box(30, 40, 30, 40)),
+    ]
+    preds = [Instance("dent", box(0, 10, 0, 10), 0.9)]
+    # when it is tallied, and a photo without severity labels beside it
+    tally.add_image(
+        photo(tmp_path / "a", "setA", ["severe", "minor", "minor"]), image, preds, truths
+    )
+    tally.add_image(photo(tmp_path / "b", "setB", []), image, [], truths[1:2])
+    metrics = tally.metrics()
+    # then recall is reported per type over both photos, per severity only where labelled
+    assert metrics["recall_per_type"]["dent"] == {"instances": 2, "damage_recall_iou30": 0.5}
+    assert metrics["recall_per_type"]["scratch"] == {"instances": 2, "damage_recall_iou30": 0.0}
+    assert metrics["recall_per_severity"] == {
+        "minor": {"instances": 2, "damage_recall_iou30": 0.0},
+        "severe": {"instances": 1, "damage_recall_iou30": 1.0},
+    }
