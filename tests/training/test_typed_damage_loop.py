@@ -131,6 +131,8 @@ def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
                 str(loop["run"]), "--severity", str(loop["severity"])]) == 0  # fmt: skip
     entry = Registry.load(models).entries[0]
     assert set(entry.metrics) >= REGISTRY_NAMES
+    assert entry.metrics["recall_per_type"] == report["recall_per_type"]
+    assert set(entry.metrics["recall_per_type"]) <= {"dent", "scratch"}
     assert entry.severity_model == "severity.json" and (models / "severity.json").is_file()
     assert entry.init["path"] == str(loop["init"])
     assert cli(["models", "--model-dir", str(models), "promote", entry.id]) == 0
