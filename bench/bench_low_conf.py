@@ -187,9 +187,13 @@ def main(args: argparse.Namespace) -> int:
 
     registry = Registry.load(args.model_dir)
     entry = registry.promoted_entry("damage")
+    if not 0.0 < args.floor < entry.served_conf:
+        sys.exit(f"error: --floor must lie between 0 and the served {entry.served_conf:g}")
     cfg = load_training_config(args.config, None)
     data_yaml = ensure_dataset(cfg, Path("runs/data") / cfg.name, 0)
     found = collect(registry.path_of(entry), data_yaml, args.split, entry.imgsz, args.floor)
+    if len(set(found["right"])) < 2:
+        sys.exit(f"error: {args.split}: candidates must include right and wrong ones to rank")
     summary = summarise(found, entry.served_conf, args.floor)
     body = {
         "benchmark": "low_conf",
