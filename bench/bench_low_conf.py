@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from cdat.errors import CdatError
 from cdat.taxonomy import DamageType
 from inference.registry import Registry
 from inference.severity import severity_features
@@ -232,4 +233,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(get_args_parser().parse_args()))
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except CdatError as exc:  # a missing config, data or promoted model: say which
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
