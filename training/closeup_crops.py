@@ -18,6 +18,10 @@ from training.errors import DatasetError
 Polygon = list[float]
 MIN_PART_SHARE = 0.01
 """A clipped part smaller than this share of the crop is dropped (a sliver at the edge)."""
+MIN_KEPT_OF_INSTANCE = 0.5
+"""With `keep_whole`, an instance that keeps at least this share of its pixels in the crop
+stays labelled however small: damage is small by nature (most scratches are under 0.2% of
+a photo), and a whole scratch left unlabelled in a crop would teach that it is background."""
 
 
 def crop_window(width: int, height: int, rng: random.Random) -> tuple[int, int, int, int]:
@@ -30,7 +34,10 @@ def crop_window(width: int, height: int, rng: random.Random) -> tuple[int, int, 
 
 
 def clip_polygon(
-    polygon: Polygon, size: tuple[int, int], window: tuple[int, int, int, int]
+    polygon: Polygon,
+    size: tuple[int, int],
+    window: tuple[int, int, int, int],
+    keep_whole: bool = False,
 ) -> list[Polygon]:
     """A normalised polygon of the photo -> normalised outlines inside the window."""
     import cv2
@@ -42,13 +49,28 @@ def clip_polygon(
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    mostly_inside = keep_whole and _kept_share(points, mask) >= MIN_KEPT_OF_INSTANCE
     out = []
     for contour in contours:
-        if cv2.contourArea(contour) < MIN_PART_SHARE * w * h or len(contour) < 3:
+        sliver = cv2.contourArea(contour) < MIN_PART_SHARE * w * h and not mostly_inside
+        if sliver or len(contour) < 3:
             continue
         xy = contour.reshape(-1, 2).astype(np.float64) / [w, h]
         out.append([float(v) for v in xy.clip(0.0, 1.0).reshape(-1)])
     return out
+
+
+def _kept_share(points: np.ndarray, clipped: np.ndarray) -> float:
+    """Pixels of the instance inside the window over its pixels in the whole photo; `points`
+    are already shifted into window coordinates."""
+    import cv2
+
+    lo = np.floor(points.min(0)).astype(int)
+    span = np.ceil(points.max(0)).astype(int) - lo + 2
+    whole = np.zeros((span[1], span[0]), np.uint8)
+    cv2.fillPoly(whole, [np.round(points - lo).astype(np.int32)], 1)
+    total = int(whole.sum())
+    return float(clipped.sum()) / total if total else 0.0
 
 
 def write_crops(
@@ -57,6 +79,7 @@ def write_crops(
     count: int,
     stem: str,
     images_out: Path,
+    keep_whole: bool = False,
 ) -> list[tuple[Path, list[tuple[str, Polygon]]]]:
     """`count` crops of one photo written as `<stem>.crop<k>.jpg` under `images_out`
     (seeded by the stem, so a conversion is repeatable); their instances."""
@@ -73,7 +96,7 @@ def write_crops(
         clipped = [
             (name, piece)
             for name, polygon in instances
-            for piece in clip_polygon(polygon, (width, height), window)
+            for piece in clip_polygon(polygon, (width, height), window, keep_whole)
         ]
         if not clipped:
             continue

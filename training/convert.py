@@ -263,12 +263,14 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
                     ds.closeup_crops,
                     stem,
                     out / "images" / "train",
+                    keep_whole=cfg.task == "damage",
                 )
                 for crop, instances in crops:
                     crop_rec = Record(ds.name, crop, "train", instances)
-                    labels, severities = _label_text(crop_rec, class_ids)
+                    # No severity sidecar: the severity stage judges a damage against the
+                    # whole photo it was taken in, and a crop is not one.
+                    labels, _ = _label_text(crop_rec, class_ids)
                     (out / "labels" / "train" / f"{crop.stem}.txt").write_text(labels)
-                    (out / "severity" / "train" / f"{crop.stem}.txt").write_text(severities)
                     counts["train"].update(detector_class(n, cfg.classes)[0] for n, _ in instances)
                     images["train"] += 1
             images[split] += 1

@@ -14,7 +14,7 @@ the repository root).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -225,12 +225,29 @@ def _flag(raw: dict[str, Any], key: str, path: Path) -> bool:
 
 
 def _closeup_crops(raw: dict[str, Any], path: Path) -> int:
-    value = raw.get("closeup_crops", 0)
+    return _crop_count(raw.get("closeup_crops", 0), path, "closeup_crops")
+
+
+def _crop_count(value: Any, path: Path, key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16:
-        raise DatasetConfigError(
-            path, "closeup_crops", f"must be a whole number 0-16, got {value!r}"
-        )
+        raise DatasetConfigError(path, key, f"must be a whole number 0-16, got {value!r}")
     return value
+
+
+def _with_crop_overrides(
+    raw: dict[str, Any], path: Path, datasets: list[DatasetConfig]
+) -> list[DatasetConfig]:
+    """A training config's `closeup_crops: {dataset name: N}` overrides each named data
+    set's own count, so one source can be trained with and without crops."""
+    value = raw.get("closeup_crops", {})
+    if not isinstance(value, dict):
+        raise DatasetConfigError(path, "closeup_crops", "must map dataset names to counts")
+    names = {ds.name for ds in datasets}
+    unknown = sorted(str(k) for k in value if k not in names)
+    if unknown:
+        raise DatasetConfigError(path, "closeup_crops", f"not datasets of this config: {unknown}")
+    counts = {str(k): _crop_count(v, path, f"closeup_crops.{k}") for k, v in value.items()}
+    return [replace(ds, closeup_crops=counts.get(ds.name, ds.closeup_crops)) for ds in datasets]
 
 
 def _skip_images_with(raw: dict[str, Any], path: Path) -> frozenset[str]:
@@ -263,6 +280,7 @@ def load_training_config(path: Path, data_root: Path | None = None) -> TrainingC
     else:
         refs = _require(raw, "datasets", list, path)
         datasets = [load_dataset_config(path.parent / str(ref), data_root) for ref in refs]
+        datasets = _with_crop_overrides(raw, path, datasets)
     for ds in datasets:
         if ds.task != task:
             raise DatasetConfigError(path, "datasets", f"{ds.path} is a {ds.task} data set")
