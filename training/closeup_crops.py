@@ -4,6 +4,10 @@ like from 30 cm away: policyholders photograph the damage, not the car.
 Each crop is a random window of a train photo (a third to two thirds of its short side),
 with every labelled part clipped to the window. Crops are made of train photos only and
 stay in train, so no view of a val or test photo is ever trained on.
+
+Damage data can be cropped too (`keep_whole`, e.g. `datasets/damage-crops.yaml`), so a
+detector sees small scratches larger than a whole photo shows them; there a small damage
+mostly inside the window stays labelled.
 """
 
 from __future__ import annotations

@@ -271,7 +271,8 @@ def taxonomy_order(names: set[str], task: Task) -> list[str]:
 
 
 def load_training_config(path: Path, data_root: Path | None = None) -> TrainingConfig:
-    """A training config: `task`, `datasets` (paths relative to this file), optional `classes`."""
+    """A training config: `task`, `datasets` (paths relative to this file), optional `classes`
+    and `closeup_crops` ({dataset name: crops per train photo}, overriding the data set's)."""
     path = Path(path)
     raw = _read_yaml(path)
     task = _task(raw, path)
