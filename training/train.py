@@ -67,6 +67,10 @@ class Hyperparameters:
     """Random zoom gain range 1 +/- scale (Ultralytics' default 0.5). Lower keeps small
     damage from shrinking below what the detector can see: half of damage-severity's
     labelled damages cover under 0.05% of the photo."""
+    copy_paste: float = 0.0
+    """Share of each training photo's labelled instances pasted again, mirrored, where
+    the copy overlaps no other (Ultralytics' segment copy-paste, flip mode): more small
+    damages per photo for a detector that proposes too few."""
     cls_pw: float | None = None
     """Class-weight power (inverse frequency ** cls_pw). None: 0.5 for damage, whose
     minor-scratch is 72% of instances; 0 (off) for parts."""
@@ -108,6 +112,8 @@ HELP = {
     "close_mosaic": "last epochs trained without mosaic augmentation",
     "fliplr": "left-right flip probability in [0, 1] (default: 0.5 damage, 0 parts)",
     "scale": "random zoom: images are scaled by a gain in [1 - scale, 1 + scale], scale in [0, 1]",
+    "copy_paste": "share in [0, 1] of each training photo's labelled instances pasted "
+    "again, mirrored, where the copy overlaps no other",
     "cls_pw": "class-weight power in [0, 1]: inverse frequency ** cls_pw "
     "(default: 0.5 damage, 0 parts)",
     "cache": "cache decoded images in RAM (faster epochs, more memory)",
@@ -134,6 +140,7 @@ OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
     "time": float,
     "fliplr": fraction,
     "scale": fraction,
+    "copy_paste": fraction,
     "cls_pw": fraction,
     "threads": int,
     "init": str,

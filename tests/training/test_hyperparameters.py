@@ -27,6 +27,7 @@ def test_damage_defaults_weight_classes_and_flip() -> None:
 def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert _args("--cls-pw", "0.25")["cls_pw"] == 0.25
     assert _args()["scale"] == 0.5 and _args("--scale", "0.2")["scale"] == 0.2
+    assert _args()["copy_paste"] == 0.0 and _args("--copy-paste", "0.3")["copy_paste"] == 0.3
     assert _args()["amp"] is True and _args("--no-amp")["amp"] is False
     assert _args()["cache"] is False and _args("--cache")["cache"] is True
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
@@ -45,7 +46,7 @@ def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
     assert trainer.check_amp(model) is False
 
 
-@pytest.mark.parametrize("flag", ["--cls-pw", "--fliplr", "--scale"])
+@pytest.mark.parametrize("flag", ["--cls-pw", "--fliplr", "--scale", "--copy-paste"])
 @pytest.mark.parametrize("value", ["2", "-0.1", "half"])
 def test_out_of_range_fraction_is_a_command_line_error(
     flag: str, value: str, capsys: pytest.CaptureFixture
