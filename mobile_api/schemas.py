@@ -77,8 +77,9 @@ class ContactIn(BaseModel):
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    # Strict: lax mode would read a JSON true as 1.0 and store a point the caller never sent.
+    latitude: float = Field(ge=-90, le=90, strict=True)
+    longitude: float = Field(ge=-180, le=180, strict=True)
 
 
 class ClaimCreate(BaseModel):

@@ -119,3 +119,21 @@ def test_a_nul_in_a_workspace_form_is_a_4xx(client: TestClient) -> None:
     )
     # then it is refused as a client error, not a 500
     assert 400 <= answer.status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"loss_location": {"latitude": 0.0, "longitude": False}}, "loss_location.longitude"),
+        ({"loss_location": {"latitude": True, "longitude": 0.0}}, "loss_location.latitude"),
+    ],
+)
+def test_a_boolean_where_the_schema_says_number_is_422_not_a_stored_claim(
+    client: TestClient, override: dict[str, object], field: str
+) -> None:
+    # given a claim body whose coordinate is a JSON boolean (schemathesis' negative case)
+    # when it is posted
+    response = client.post("/v1/claims", json=claim_body(**override))
+    # then it is refused by name, as the schema promises, instead of stored as 0 or 1
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
