@@ -1,25 +1,28 @@
 """Train a YOLO instance-segmentation model (damage or car parts) from a dataset config.
 
-Converts the config's data sets (cached under runs/data/<name>), trains from
-scratch (no pretrained weights exist offline), then renders offline plots.
+Converts the config's data sets (cached under runs/data/<name>), trains from the weights
+`--init` names (default: the shared COCO-pretrained YOLO11n-seg; `--init none` for random
+weights; a promoted model's .pt for a warm start), then renders offline plots.
 
-Shipped models (what inference/models/ holds: 8.1 minutes each, side by side on one H200)::
+The shipped models were fine-tuned on a 2-core CPU (their cards give the exact commands),
+for example the damage model's warm continuation::
 
-    python -m training.train --config datasets/damage.yaml --imgsz 640 --batch 32 --workers 9 \
-        --cache --device 0 --epochs 1000 --time 0.135
-    python -m training.train --config datasets/parts.yaml --imgsz 480 --batch 16 --workers 6 \
-        --cache --device 0 --epochs 1000 --time 0.135
+    python -m training.train --config datasets/damage.yaml \
+        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 416 --batch 16 \
+        --cache --threads 2 --time 1.7 --close-mosaic 2 --warmup-epochs 0 \
+        --optimizer AdamW --lr0 0.0005 --cos-lr
 
-On a CPU only (reduced: hours per model, expect lower accuracy)::
+At the photos' own resolution with YOLO11's backbone frozen (fewer seconds per epoch)::
 
-    python -m training.train --config datasets/parts.yaml --imgsz 320 --time 1.0 --threads 2
+    python -m training.train --config datasets/damage.yaml \
+        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 640 --freeze 10 \
+        --batch 16 --cache --threads 2 --time 2.0 --optimizer AdamW --lr0 0.0005 --cos-lr
 
-Longer on a GPU (AMP on, RAM cache, 8 loader processes)::
+On a lent GPU, from packed data: training/gpu_session.sh (its header says how)::
 
-    python -m training.train --config datasets/damage.yaml --imgsz 640 --epochs 300 \
-        --batch 32 --workers 8 --cache --device 0
-    python -m training.train --config datasets/parts.yaml --imgsz 480 --epochs 600 \
-        --batch 16 --workers 8 --cache --device 0
+    python -m training.train --config datasets/damage.yaml --prepared-data \
+        runs/pack/damage/data.yaml --imgsz 416 --batch 32 --workers 7 --cache --device 0 \
+        --time 0.15
 
 Resume an interrupted run::
 
@@ -71,6 +74,10 @@ class Hyperparameters:
     """Share of each training photo's labelled instances pasted again, mirrored, where
     the copy overlaps no other (Ultralytics' segment copy-paste, flip mode): more small
     damages per photo for a detector that proposes too few."""
+    freeze: int = 0
+    """Leading network layers kept as they start (0: train all; 10: YOLO11's backbone).
+    A frozen backbone trains faster per epoch, so a CPU run sees more epochs at the
+    photos' own resolution, where small damage is visible."""
     cls_pw: float | None = None
     """Class-weight power (inverse frequency ** cls_pw). None: 0.5 for damage, whose
     minor-scratch is 72% of instances; 0 (off) for parts."""
@@ -114,6 +121,7 @@ HELP = {
     "scale": "random zoom: images are scaled by a gain in [1 - scale, 1 + scale], scale in [0, 1]",
     "copy_paste": "share in [0, 1] of each training photo's labelled instances pasted "
     "again, mirrored, where the copy overlaps no other",
+    "freeze": "leading network layers kept as they start (0: train all; 10: YOLO11's backbone)",
     "cls_pw": "class-weight power in [0, 1]: inverse frequency ** cls_pw "
     "(default: 0.5 damage, 0 parts)",
     "cache": "cache decoded images in RAM (faster epochs, more memory)",
@@ -123,6 +131,17 @@ HELP = {
     "(default: the shared COCO-pretrained YOLO11n-seg where present)",
 }
 """`--help` text of each `Hyperparameters` field; a test checks that none is missing."""
+
+
+def layer_count(text: str) -> int:
+    """A whole number of layers, zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def fraction(text: str) -> float:
@@ -141,6 +160,7 @@ OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
     "fliplr": fraction,
     "scale": fraction,
     "copy_paste": fraction,
+    "freeze": layer_count,
     "cls_pw": fraction,
     "threads": int,
     "init": str,

@@ -28,6 +28,7 @@ def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert _args("--cls-pw", "0.25")["cls_pw"] == 0.25
     assert _args()["scale"] == 0.5 and _args("--scale", "0.2")["scale"] == 0.2
     assert _args()["copy_paste"] == 0.0 and _args("--copy-paste", "0.3")["copy_paste"] == 0.3
+    assert _args()["freeze"] == 0 and _args("--freeze", "10")["freeze"] == 10
     assert _args()["amp"] is True and _args("--no-amp")["amp"] is False
     assert _args()["cache"] is False and _args("--cache")["cache"] is True
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
@@ -56,3 +57,12 @@ def test_out_of_range_fraction_is_a_command_line_error(
         get_args_parser().parse_args(["--config", "c.yaml", flag, value])
     assert exited.value.code == 2
     assert f"argument {flag}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", "backbone"])
+def test_freeze_takes_a_whole_number_of_layers(value: str, capsys: pytest.CaptureFixture) -> None:
+    # when --freeze is not a count of layers, then argparse refuses it before any work
+    with pytest.raises(SystemExit) as exited:
+        get_args_parser().parse_args(["--config", "c.yaml", "--freeze", value])
+    assert exited.value.code == 2
+    assert "argument --freeze" in capsys.readouterr().err
