@@ -22,7 +22,10 @@
 #   2. at once: run(command="MINUTES=9 bash training/gpu_session.sh", timeout_s=600,
 #                   carry=["runs/pack/parts", ".whl", "runs/pseudo/damaged-parts/dataset.yaml"])
 # The script trains each task whose pack is on the machine, so if the machine went cold
-# between the calls it still trains the part model. This script has not yet run on a GPU.
+# between the calls it still trains the part model. This script has not yet run on a GPU;
+# tests/training/test_gpu_session.py runs it whole on the CPU on a tiny pack (DEVICE=cpu).
+# Knobs (environment): MINUTES of training, TASKS, DEVICE (default 0), DAMAGE_IMGSZ and
+# PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at).
 # Back here: the files under $OUT are the new .pt, .onnx, run records and reports. Choose each
 # model's served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
 # --conf), then register and promote as the README's data-scientist loop says: the entry
@@ -31,12 +34,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-out}
 MINUTES=${MINUTES:-9}
+DEVICE=${DEVICE:-0}
+DAMAGE_IMGSZ=${DAMAGE_IMGSZ:-416}
+PARTS_IMGSZ=${PARTS_IMGSZ:-384}
 # Default: each task whose pack reached the machine.
 TASKS=${TASKS:-$(for t in damage parts; do if [ -f "runs/pack/$t/data.yaml" ]; then echo "$t"; fi; done)}
 [ -n "$TASKS" ] || { echo "no pack under runs/pack: carry runs/pack/damage or runs/pack/parts" >&2; exit 2; }
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps .whl/*.whl
-export YOLO_OFFLINE=1 PYTHONPATH=$PWD
+# The lent machine has torch but not Ultralytics: its wheels travel in .whl and go to a
+# folder of their own (the device README's way: the image's site-packages may be read-only).
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+python3 -c "import ultralytics" 2>/dev/null || {
+  echo "ultralytics is not installed: carry .whl (pip download --no-deps -d .whl ultralytics ultralytics-thop)" >&2
+  exit 2
+}
+export YOLO_OFFLINE=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 hours=$(python3 -c "print(round($MINUTES / 60, 3))")
 cpus=$(nproc)
 workers=$(( cpus / 2 - 1 ))
@@ -66,7 +82,7 @@ train_one() {
   init=$(promoted_pt "$task")
   # A warm start needs the same classes; otherwise start from the shared COCO weights.
   python3 -m training.train --config "$(config_of "$task")" --prepared-data "runs/pack/$task/data.yaml" \
-    --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device 0 \
+    --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device "$DEVICE" \
     --epochs 1000 --time "$hours" --close-mosaic 5 --name "$task-gpu" \
     ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1
 }
@@ -75,8 +91,8 @@ start=$(date +%s)
 pids=()
 for task in $TASKS; do
   case $task in
-    damage) train_one damage 416 32 & ;;
-    parts) train_one parts 384 32 & ;;
+    damage) train_one damage "$DAMAGE_IMGSZ" 32 & ;;
+    parts) train_one parts "$PARTS_IMGSZ" 32 & ;;
   esac
   pids+=($!)
 done

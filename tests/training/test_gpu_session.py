@@ -1,0 +1,108 @@
+"""The one prepared GPU command, run whole on the CPU on a tiny pack.
+
+A lent GPU gives 15 minutes, rarely; a script that fails there wastes them. This runs
+`training/gpu_session.sh` as a lent machine would (from a repository root holding a packed
+data set and the promoted models) with `DEVICE=cpu`, and checks what it brings back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training import pack as pack_cli
+
+from .conftest import coco_config, make_coco, write_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+def _lent_machine_tree(tmp_path: Path) -> Path:
+    """A repository root like the one the device tool copies: the code and models, and
+    a damage pack made from a tiny generated data set standing in for damage.yaml."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for package in ("cdat", "inference", "training"):
+        (root / package).symlink_to(REPO / package)
+    coco = make_coco(tmp_path / "coco", {"train": 6, "val": 2, "test": 2})
+    (root / "datasets").mkdir()
+    config = write_yaml(root / "datasets" / "damage.yaml", coco_config(coco, name="damage"))
+    args = ["--config", str(config), "--out", "runs/pack/damage", "--imgsz", "64"]
+    args += ["--data-dir", str(tmp_path / "converted")]
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        assert pack_cli.main(pack_cli.get_args_parser().parse_args(args)) == 0
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+def _promoted_damage_pt() -> str:
+    registry = json.loads((REPO / "inference" / "models" / "registry.json").read_text())
+    entry = {e["id"]: e for e in registry["entries"]}[registry["promoted"]["damage"]]
+    return Path(entry["file"]).with_suffix(".pt").name
+
+
+def _run_session(root: Path, out: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    python_bin = str(Path(sys.executable).parent)
+    environment = {
+        **os.environ,
+        "PATH": f"{python_bin}:{os.environ.get('PATH', '')}",
+        "OUT": str(out),
+        "DEVICE": "cpu",
+        "MINUTES": "0.05",
+        "DAMAGE_IMGSZ": "64",
+        **env,
+    }
+    return subprocess.run(
+        ["bash", str(root / "training" / "gpu_session.sh")],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_gpu_session_trains_warm_exports_and_records_photos_per_second(tmp_path: Path) -> None:
+    pytest.importorskip("ultralytics")
+    # given a lent machine's tree with only the damage pack on it
+    root = _lent_machine_tree(tmp_path)
+    out = tmp_path / "out"
+    # when the session script runs (on the CPU, for a few seconds of training)
+    done = _run_session(root, out)
+    # then it succeeds and brings back the checkpoint, the ONNX file and the run record
+    log = (out / "damage-train.log").read_text() if (out / "damage-train.log").exists() else ""
+    assert done.returncode == 0, done.stderr[-3000:] + log[-3000:]
+    assert (out / "damage-gpu.pt").stat().st_size > 0
+    assert (out / "damage-gpu.onnx").stat().st_size > 0
+    assert not (out / "parts-gpu.pt").exists()  # no parts pack travelled, so none trained
+    # and the run started from the promoted damage model, on the device asked for
+    run = json.loads((out / "damage-cdat_run.json").read_text())
+    assert run["init"]["path"] == f"inference/models/{_promoted_damage_pt()}"
+    assert run["hyperparameters"]["device"] == "cpu"
+    assert run["hyperparameters"]["imgsz"] == 64
+    # and the speed record counts the epochs it trained over the pack's photos
+    speed = json.loads((out / "damage-speed.json").read_text())
+    assert speed["epochs"] >= 1 and speed["train_images"] == 12
+    assert speed["photos_per_second"] > 0
+
+
+def test_gpu_session_without_a_pack_says_what_to_carry(tmp_path: Path) -> None:
+    # given a lent machine's tree with no pack on it
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "training").symlink_to(REPO / "training")
+    # when the session script runs; then it stops at once and names what to carry
+    done = _run_session(root, tmp_path / "out")
+    assert done.returncode == 2
+    assert "carry runs/pack/damage or runs/pack/parts" in done.stderr
