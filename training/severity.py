@@ -7,6 +7,13 @@ chosen on the val split only (never on test), then it is refitted and saved as J
 
     python -m training.convert --config datasets/damage.yaml --out runs/data/damage
     python -m training.severity --data runs/data/damage/data.yaml --out runs/severity/severity.json
+
+The stage alone, on every labelled outline of a split (the detector's misses do not shrink
+the count, so this is the figure on all of test's damages, not only the ones it finds)::
+
+    python -m training.severity --data runs/data/damage/data.yaml --split test \
+        --evaluate inference/models/damage-type-seg-n-20261127.severity.json \
+        --out runs/severity/test-outlines.json
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -132,6 +140,28 @@ def severity_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float
     }
 
 
+def outline_report(model: SeverityModel, examples: Examples) -> dict[str, Any]:
+    """Scores, each severity's recall with its count, and the confusion (rows: labelled)."""
+    predicted = model.probabilities(examples.features).argmax(1)
+    per_severity = {
+        severity.value: {
+            "labelled": int((examples.labels == k).sum()),
+            "recall": float((predicted[examples.labels == k] == k).mean())
+            if (examples.labels == k).any()
+            else None,
+        }
+        for k, severity in enumerate(SEVERITIES)
+    }
+    confusion = np.zeros((len(SEVERITIES), len(SEVERITIES)), int)
+    np.add.at(confusion, (examples.labels, predicted), 1)
+    return {
+        **severity_scores(examples.labels, predicted),
+        "per_severity": per_severity,
+        "confusion": confusion.tolist(),
+        "order": [s.value for s in SEVERITIES],
+    }
+
+
 def select_and_fit(
     train: Examples, val: Examples, hp: SeverityHyperparameters, source: str
 ) -> tuple[SeverityModel, dict]:
@@ -152,7 +182,24 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--data", type=Path, required=True, help="data.yaml of a converted damage data set"
     )
-    parser.add_argument("--out", type=Path, required=True, help="where to write the model JSON")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="where to write the model JSON (with --evaluate: the report JSON)",
+    )
+    parser.add_argument(
+        "--evaluate",
+        type=Path,
+        default=None,
+        help="score this severity model JSON on --split's labelled outlines; trains nothing",
+    )
+    parser.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default="test",
+        help="the split --evaluate scores (default: test)",
+    )
     parser.add_argument(
         "--steps", type=int, default=SeverityHyperparameters.steps, help="gradient steps per fit"
     )
@@ -162,6 +209,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise TrainingError("--steps must be at least 1")
+    if args.evaluate is not None:
+        return evaluate(args)
     hp = SeverityHyperparameters(steps=args.steps)
     train, val = collect(args.data, "train"), collect(args.data, "val")
     model, selection = select_and_fit(train, val, hp, str(args.data))
@@ -174,6 +223,23 @@ def main(args: argparse.Namespace) -> int:
         f"severity stage: {len(train)} train / {len(val)} val damages; chosen power "
         f"{chosen['power']}, l2 {chosen['l2']}: val accuracy {chosen['accuracy']:.3f}, "
         f"balanced {chosen['balanced_accuracy']:.3f}"
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    model = SeverityModel.load(args.evaluate)
+    report = {
+        "model": str(args.evaluate),
+        "split": args.split,
+        **outline_report(model, collect(args.data, args.split)),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(
+        f"severity stage on {int(report['count'])} labelled {args.split} outlines: accuracy "
+        f"{report['accuracy']:.3f}, balanced {report['balanced_accuracy']:.3f}"
     )
     print(f"wrote {args.out}")
     return 0

@@ -113,6 +113,36 @@ def test_severity_stage_trains_and_predicts(loop: dict[str, Path]) -> None:
     loop["severity"] = out
 
 
+def test_severity_stage_scored_on_every_labelled_test_outline(
+    loop: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    if "severity" not in loop:
+        pytest.skip("needs the severity stage trained above")
+    out = loop["tmp"] / "severity-test.json"
+    # when the trained stage is scored on the test split's labelled outlines
+    assert cli(["severity", "--data", str(loop["data_yaml"]), "--split", "test", "--evaluate",
+                str(loop["severity"]), "--out", str(out)]) == 0  # fmt: skip
+    report = json.loads(out.read_text())
+    # then every labelled test damage counts, whatever a detector would have found
+    examples = severity_cli.collect(loop["data_yaml"], "test")
+    predicted = SeverityModel.load(loop["severity"]).probabilities(examples.features).argmax(1)
+    assert report["split"] == "test" and report["count"] == len(examples)
+    assert report["accuracy"] == pytest.approx(float((predicted == examples.labels).mean()))
+    assert sum(map(sum, report["confusion"])) == len(examples)
+    labelled = {k: v["labelled"] for k, v in report["per_severity"].items()}
+    assert labelled["minor"] + labelled["severe"] == len(examples) and labelled["moderate"] == 0
+    assert report["per_severity"]["moderate"]["recall"] is None
+    # and a file that is not a severity model is one error line, with nothing written
+    bad, bad_out = loop["tmp"] / "not-severity.json", loop["tmp"] / "bad-report.json"
+    bad.write_text('{"mean": []}')
+    capsys.readouterr()
+    assert cli(["severity", "--data", str(loop["data_yaml"]), "--evaluate", str(bad),
+                "--out", str(bad_out)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot load severity model" in err
+    assert not bad_out.exists()
+
+
 def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
     if "severity" not in loop:
         pytest.skip("needs the severity stage trained above")
