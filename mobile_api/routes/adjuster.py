@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from cdat.claims import ClaimStatus
 from mobile_api import claim_views, schemas, service
 from mobile_api.routes.claims import Version
-from mobile_api.routes.deps import RuntimeDep, StaffDep
+from mobile_api.routes.deps import RuntimeDep, StaffDep, single_valued_query
 
 router = APIRouter(
     prefix="/v1/adjuster",
     tags=["adjuster"],
+    dependencies=[Depends(single_valued_query)],
     responses={code: {"model": schemas.ErrorBody} for code in (401, 403, 404)},
 )
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -14,10 +14,12 @@ from mobile_api import claim_views, idempotency, schemas, service, submission
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.images import CheckedPhoto, check_photo
 from mobile_api.public_photos import public_photo
-from mobile_api.routes.deps import PrincipalDep, RuntimeDep
+from mobile_api.routes.deps import PrincipalDep, RuntimeDep, single_valued_query
 from mobile_api.runtime import Runtime
 
-router = APIRouter(prefix="/v1/claims", tags=["policyholder"])
+router = APIRouter(
+    prefix="/v1/claims", tags=["policyholder"], dependencies=[Depends(single_valued_query)]
+)
 IdempotencyKey = Annotated[
     str | None,
     Header(
