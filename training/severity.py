@@ -197,7 +197,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--split",
         choices=("train", "val", "test"),
-        default="test",
+        default=None,
         help="the split --evaluate scores (default: test)",
     )
     parser.add_argument(
@@ -211,6 +211,8 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--steps must be at least 1")
     if args.evaluate is not None:
         return evaluate(args)
+    if args.split is not None:
+        raise TrainingError("--split chooses what --evaluate scores; training reads train and val")
     hp = SeverityHyperparameters(steps=args.steps)
     train, val = collect(args.data, "train"), collect(args.data, "val")
     model, selection = select_and_fit(train, val, hp, str(args.data))
@@ -230,15 +232,16 @@ def main(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     model = SeverityModel.load(args.evaluate)
+    split = args.split or "test"
     report = {
         "model": str(args.evaluate),
-        "split": args.split,
-        **outline_report(model, collect(args.data, args.split)),
+        "split": split,
+        **outline_report(model, collect(args.data, split)),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(
-        f"severity stage on {int(report['count'])} labelled {args.split} outlines: accuracy "
+        f"severity stage on {int(report['count'])} labelled {split} outlines: accuracy "
         f"{report['accuracy']:.3f}, balanced {report['balanced_accuracy']:.3f}"
     )
     print(f"wrote {args.out}")

@@ -141,6 +141,11 @@ def test_severity_stage_scored_on_every_labelled_test_outline(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot load severity model" in err
     assert not bad_out.exists()
+    # and --split without --evaluate is refused rather than ignored
+    assert cli(["severity", "--data", str(loop["data_yaml"]), "--split", "val",
+                "--out", str(bad_out)]) == 2  # fmt: skip
+    assert "--split chooses what --evaluate scores" in capsys.readouterr().err
+    assert not bad_out.exists()
 
 
 def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
