@@ -63,6 +63,8 @@ def labelled_damages(data_yaml: Path, split: str) -> Iterator[LabelledDamage]:
     """(photo BGR, mask, damage type, severity) of every labelled damage with a severity."""
     import cv2
 
+    if not data_yaml.is_file():
+        raise TrainingError(f"--data {data_yaml}: no such data.yaml (cdat convert writes one)")
     data = yaml.safe_load(data_yaml.read_text())
     names = [str(n) for n in data["names"].values()]
     images = Path(data["path"]) / data[split]

@@ -146,6 +146,10 @@ def test_severity_stage_scored_on_every_labelled_test_outline(
                 "--out", str(bad_out)]) == 2  # fmt: skip
     assert "--split chooses what --evaluate scores" in capsys.readouterr().err
     assert not bad_out.exists()
+    # and a data.yaml that is not there is named, not a traceback's last line
+    assert cli(["severity", "--data", str(loop["tmp"] / "none.yaml"), "--evaluate",
+                str(loop["severity"]), "--out", str(bad_out)]) == 2  # fmt: skip
+    assert "none.yaml: no such data.yaml" in capsys.readouterr().err
 
 
 def test_evaluate_register_and_serve(loop: dict[str, Path]) -> None:
