@@ -4,19 +4,21 @@ Converts the config's data sets (cached under runs/data/<name>), trains from the
 `--init` names (default: the shared COCO-pretrained YOLO11n-seg; `--init none` for random
 weights; a promoted model's .pt for a warm start), then renders offline plots.
 
-The shipped models were fine-tuned on a 2-core CPU (their cards give the exact commands),
-for example the damage model's warm continuation::
+The shipped models were fine-tuned on a 2-core CPU (their cards give the exact commands).
+A warm continuation of the shipped damage model, as the README's damage experiments ran::
 
     python -m training.train --config datasets/damage.yaml \
         --init inference/models/damage-type-seg-n-20261127.pt --imgsz 416 --batch 16 \
         --cache --threads 2 --time 1.7 --close-mosaic 2 --warmup-epochs 0 \
         --optimizer AdamW --lr0 0.0005 --cos-lr
 
-At the photos' own resolution with YOLO11's backbone frozen (fewer seconds per epoch)::
+At the photos' own resolution with YOLO11's backbone frozen (half the seconds per epoch;
+tried as a warm continuation, not shipped: the README's damage section)::
 
     python -m training.train --config datasets/damage.yaml \
         --init inference/models/damage-type-seg-n-20261127.pt --imgsz 640 --freeze 10 \
-        --batch 16 --cache --threads 2 --time 2.0 --optimizer AdamW --lr0 0.0005 --cos-lr
+        --batch 16 --cache --threads 2 --time 1.9 --close-mosaic 2 --warmup-epochs 0 \
+        --optimizer AdamW --lr0 0.0005 --cos-lr
 
 On a lent GPU, from packed data: training/gpu_session.sh (its header says how)::
 
@@ -230,6 +232,8 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     if args.resume:
         ultralytics.YOLO(str(last)).train(resume=True)
     else:
+        model = _initial_model(ultralytics, hp.model, init.path, cfg.classes)
+        _check_freeze(hp.freeze, len(model.model.model))
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = {
             "command": command or command_line(),
@@ -241,7 +245,6 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
             "data": [{"name": d.name, "licence": d.licence} for d in cfg.datasets],
         }
         (run_dir / "cdat_run.json").write_text(json.dumps(meta, indent=1) + "\n")
-        model = _initial_model(ultralytics, hp.model, init.path, cfg.classes)
         model.train(
             data=str(data_yaml),
             project=str(args.project.resolve()),
@@ -254,6 +257,15 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
         )
     _render_plots(run_dir)
     return run_dir
+
+
+def _check_freeze(freeze: int, layers: int) -> None:
+    """Refused before the run folder is written: a fully frozen model has nothing to learn."""
+    if freeze >= layers:
+        raise TrainingError(
+            f"--freeze {freeze}: the model has {layers} layers, so nothing would train; "
+            f"freeze fewer (10: YOLO11's backbone)"
+        )
 
 
 def _initial_model(ultralytics: Any, architecture: str, init: str, classes: list[str]) -> Any:

@@ -99,6 +99,19 @@ def test_init_that_does_not_exist_is_one_error_line(
     assert code == 2 and err.count("\n") == 1 and "--init missing.pt" in err
 
 
+def test_freezing_every_layer_is_one_error_line_and_writes_no_run(
+    loop: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    # when --freeze covers all 24 layers of YOLO11n-seg, so nothing would train
+    code = cli(["train", "--config", str(loop["config"]), "--init", str(loop["init"]),
+                "--freeze", "24", "--project", str(loop["tmp"] / "frozen"), "--data-dir",
+                str(loop["data"])])  # fmt: skip
+    # then it is refused by name before a run folder or record is written
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--freeze 24: the model has 24 layers" in err
+    assert not (loop["tmp"] / "frozen").exists()
+
+
 def test_severity_stage_trains_and_predicts(loop: dict[str, Path]) -> None:
     out = loop["tmp"] / "severity.json"
     args = severity_cli.get_args_parser().parse_args(
