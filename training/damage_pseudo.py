@@ -51,7 +51,6 @@ from training.errors import TrainingError
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
 """What the tool writes: a folder holding anything else is not its output, and is refused."""
-CARD = "damaged-parts-types-pseudo.md"
 PANEL_TYPES = (DamageType.DENT, DamageType.SCRATCH, DamageType.BROKEN_PART)
 """What damage on a panel can be; the model chooses among these only."""
 
@@ -64,6 +63,10 @@ class TypeSettings:
     iou: float = 0.3
     """Overlap (mask IoU) a detection needs with a region to type it; the damage-recall
     metric counts a damage found at the same overlap."""
+    fallback: DamageType | None = None
+    """Type of a panel region no detection types. None leaves its photo out; a type keeps
+    the photo, so heavy damage the model misses altogether (the damage most worth
+    teaching) is not left out for being missed."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def photo_types(
             types.append(fixed[name])
             continue
         found = region_type(_polygon_mask(polygon, shape, scale=True), detections, cfg)
+        found = found or cfg.fallback
         if found is None:
             return None
         types.append(found)
@@ -141,14 +145,14 @@ def label_line(class_id: int, polygon: list[float]) -> str:
 def dataset_config(out: Path, source: Path, names: list[str]) -> dict[str, Any]:
     ds = load_dataset_config(source)
     return {
-        "name": "damaged-parts-types-pseudo",
+        "name": f"{ds.name}-types-pseudo",
         "task": "damage",
         "format": "yolo",
         "root": str(out.resolve()),
         "licence": ds.licence,
         "attribution": f"damage types named by training/damage_pseudo.py on {ds.name}'s "
         "outlines: " + ds.attribution.strip(),
-        "card": CARD,
+        "card": f"{ds.name}-types-pseudo.md",
         "names": names,
         "splits": {"train": {"images": "train/images", "labels": "train/labels"}},
         "classes": {n: n for n in names},
@@ -222,7 +226,10 @@ def onnx_detector(model: Path, conf: float) -> Detector:
             label = damage_class(names[int(raw.class_ids[k])])
             kind = label if isinstance(label, DamageType) else label[0]
             found.append(Detection(kind, float(raw.scores[k]), raw.masks[k].astype(bool)))
-        return (pixels.shape[0], pixels.shape[1]), found
+        # Masks come on the runtime's grid, not at the photo's size: regions are drawn on
+        # the same grid (their polygons are normalised), so the overlap compares like with like.
+        grid = raw.masks.shape[-2:] if raw.masks.ndim == 3 else pixels.shape[:2]
+        return (int(grid[0]), int(grid[1])), found
 
     return detect
 
@@ -244,6 +251,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="lowest damage score that may name a region's type (0 < it < 1)",
     )
     parser.add_argument(
+        "--fallback",
+        choices=[t.value for t in PANEL_TYPES],
+        default=None,
+        help="type of a panel region no detection types (default: leave its photo out)",
+    )
+    parser.add_argument(
         "--iou",
         type=float,
         default=TypeSettings.iou,
@@ -260,7 +273,8 @@ def main(args: argparse.Namespace) -> int:
     if not 0.0 < args.iou <= 1.0:
         raise TrainingError(f"--iou {args.iou}: need 0 < iou <= 1")
     refuse_foreign_output(args.out, OUTPUT_NAMES)
-    cfg = TypeSettings(args.conf, args.iou)
+    fallback = None if args.fallback is None else DamageType(args.fallback)
+    cfg = TypeSettings(args.conf, args.iou, fallback)
     detect = onnx_detector(args.damage, cfg.conf)
     report = make_type_labels(detect, args.config, args.out, cfg, args.seed)
     print(json.dumps(report, indent=1))

@@ -125,6 +125,29 @@ def test_the_labels_form_a_damage_data_set_of_fully_typed_train_photos(
     assert by_type["lamp_broken"].min() == pytest.approx(0.6, abs=0.01)
 
 
+def test_with_a_fallback_a_region_the_model_misses_keeps_its_photo(
+    tmp_path: Path, outlines: Path
+) -> None:
+    # given a fallback type for panel regions no detection types
+    settings = TypeSettings(conf=0.01, iou=0.3, fallback=DamageType.DENT)
+    # when types are given to the generated outlines
+    report = make_type_labels(dent_on_the_left, outlines, tmp_path / "typed", settings)
+    # then p1, whose Door region the model sees only as a lamp, is kept as a dent too
+    assert report["photos_with_panel_damage"] == 2 and report["photos_kept"] == 2
+    assert report["labels"] == {"Door -> dent": 2, "Light -> lamp_broken": 1}
+    # and the written config names itself after its source
+    assert load_dataset_config(tmp_path / "typed" / "dataset.yaml").name == (
+        "gen-outlines-types-pseudo"
+    )
+
+
+def test_the_fallback_must_be_a_panel_type() -> None:
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(
+            ["--damage", "m.onnx", "--out", "o", "--fallback", "lamp_broken"]
+        )
+
+
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     model = tmp_path / "damage.onnx"
     model.write_bytes(b"not read before the checks")
