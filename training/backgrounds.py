@@ -1,0 +1,127 @@
+"""Background photos for the damage detector: intact cars, and scenes without a vehicle.
+
+A photo with no label teaches Ultralytics' detector that nothing in it is damage. Two kinds:
+
+* whole-car photos of `car-parts` (all of intact cars), from the *train* split of its re-split
+  (the split `training/convert.py` makes; val and test photos are never read), less the
+  photos listed in `--exclude` (default `datasets/car-parts-damaged.txt`: photos that do show
+  damage, found by running the damage model and looking at what it flagged);
+* `no-vehicle` photos whose split is `train` (`training/no_vehicle.py`: licences that allow
+  training only).
+
+It writes a YOLO data set of empty labels and its dataset config, which a damage training
+config lists beside the labelled sets (`datasets/damage-claims.yaml`)::
+
+    python -m training.backgrounds --out runs/backgrounds
+    python -m training.train --config datasets/damage-claims.yaml \\
+        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 416
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
+from training.convert import assign_splits, read_dataset
+from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
+from training.errors import TrainingError
+from training.no_vehicle import no_vehicle_split
+
+SPLIT = "train"
+OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
+CAR_PARTS = REPO_ROOT / "datasets" / "car-parts.yaml"
+EXCLUDE = REPO_ROOT / "datasets" / "car-parts-damaged.txt"
+
+
+def read_exclusions(path: Path) -> set[str]:
+    """File names, one a line; `#` starts a comment (say why a photo is left out)."""
+    if not path.is_file():
+        raise TrainingError(f"--exclude {path}: not a file")
+    names = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return {name for name in names if name}
+
+
+def split_photos(config: Path, split: str, seed: int, data_root: Path | None = None) -> list[Path]:
+    """The photos of one split of a data set's (re-)split, as `training/convert.py` makes it."""
+    ds = load_dataset_config(config, data_root)
+    records = read_dataset(ds)
+    split_of = assign_splits(records, ds.resplit, seed)
+    return [rec.image for rec in records if split_of[rec.group] == split]
+
+
+def background_photos(data_root: Path, exclude: set[str], seed: int) -> dict[str, list[Path]]:
+    cars = split_photos(CAR_PARTS, SPLIT, seed, data_root)
+    return {
+        "car-parts-intact": [image for image in cars if image.name not in exclude],
+        "no-vehicle": [p.path for p in no_vehicle_split(data_root, SPLIT)],
+    }
+
+
+def dataset_config(out: Path) -> dict[str, Any]:
+    return {
+        "name": "backgrounds",
+        "task": "damage",
+        "format": "yolo",
+        "root": str(out.resolve()),
+        "licence": "per source: car-parts (research, cite Pasupa et al. 2021; no explicit "
+        "licence), no-vehicle train photos (CC BY / BY-SA / CC0 / GPL / LGPL / public domain, "
+        "per photo in its manifest.csv)",
+        "attribution": "car-parts: Pasupa, Kittiworapanya, Hongngern, Woraratpanya, Complex & "
+        "Intelligent Systems 2021, doi 10.1007/s40747-021-00397-8; no-vehicle: per photo in "
+        "its attribution.csv",
+        "card": "backgrounds.md",
+        "names": ["damage"],
+        "splits": {"train": {"images": "train/images", "labels": "train/labels"}},
+        "classes": {"damage": None},
+    }
+
+
+def write_backgrounds(out: Path, photos: dict[str, list[Path]]) -> dict[str, Any]:
+    images, labels = fresh_label_folders(out, SPLIT)
+    for source, paths in photos.items():
+        for path in paths:
+            name = f"{source}__{path.name}"
+            shutil.copyfile(path, images / name)
+            (labels / f"{Path(name).stem}.txt").write_text("")
+    (out / "dataset.yaml").write_text(yaml.safe_dump(dataset_config(out), sort_keys=False))
+    report = {source: len(paths) for source, paths in photos.items()}
+    (out / "summary.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder to write (an earlier output is replaced)"
+    )
+    parser.add_argument(
+        "--exclude", type=Path, default=EXCLUDE, help="car-parts photos that show damage"
+    )
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    refuse_foreign_output(args.out, OUTPUT_NAMES)
+    data_root = args.data_root or default_data_root()
+    photos = background_photos(data_root, read_exclusions(args.exclude), args.seed)
+    report = write_backgrounds(args.out, photos)
+    print(json.dumps(report, indent=1))
+    print(f"wrote {args.out / 'dataset.yaml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
