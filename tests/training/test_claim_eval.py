@@ -1,0 +1,151 @@
+"""Damage measured as a claim is, on tiny sets whose answers are known."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdat.analysis import PhotoInput
+from cdat.findings import Box, DamageInstance, PhotoAnalysis, QualityIssue
+from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
+from training.claim_eval import (
+    NO_VEHICLE,
+    Outline,
+    OutlineTally,
+    get_args_parser,
+    headline,
+    main,
+    no_vehicle_report,
+    outlines_of,
+)
+from training.closeup import _polygon_mask
+from training.errors import TrainingError
+
+SIZE = 100
+
+
+def _square(x0: int, y0: int, side: int = 20) -> tuple[tuple[float, float], ...]:
+    return ((x0, y0), (x0 + side, y0), (x0 + side, y0 + side), (x0, y0 + side))
+
+
+def _damage(x0: int, y0: int, part: CarPart | None) -> DamageInstance:
+    return DamageInstance(
+        DamageType.DENT, Severity.MINOR, 0.5, Box(x0, y0, x0 + 20, y0 + 20), _square(x0, y0), part
+    )
+
+
+def _outline(x0: int, y0: int, family: PartFamily | None, severity: str | None = None) -> Outline:
+    return Outline(_polygon_mask(_square(x0, y0), (SIZE, SIZE), scale=False), family, severity)
+
+
+def _analysis(*damages: DamageInstance, refused: bool = False) -> PhotoAnalysis:
+    issues = (QualityIssue(NO_VEHICLE, "none", "retake", blocking=True),) if refused else ()
+    return PhotoAnalysis("p", SIZE, SIZE, damages=damages, quality_issues=issues)
+
+
+def test_regions_found_and_the_family_they_land_on() -> None:
+    tally = OutlineTally()
+    # given photo 1: a door region found on a door, a bumper region found on a door,
+    # and a fender region found on no listed part (right: an unlisted panel)
+    tally.add_photo(
+        _analysis(
+            _damage(10, 10, CarPart.FRONT_LEFT_DOOR),
+            _damage(50, 10, CarPart.BACK_LEFT_DOOR),
+            _damage(10, 60, None),
+        ),
+        [
+            _outline(10, 10, PartFamily.DOOR),
+            _outline(52, 12, PartFamily.BUMPER),
+            _outline(10, 60, PartFamily.UNLISTED_PANEL, "severe"),
+        ],
+    )
+    # and photo 2: a light region nothing overlaps, refused as showing no vehicle
+    tally.add_photo(_analysis(refused=True), [_outline(60, 60, PartFamily.LIGHT, "severe")])
+    report = tally.report()
+    # then 3 of 4 regions are found, 2 of those 3 on the named family
+    assert report["damage_recall_iou30"] == pytest.approx(3 / 4)
+    assert report["part_family_accuracy"] == pytest.approx(2 / 3)
+    assert report["severe_damage_recall_iou30"] == pytest.approx(1 / 2)
+    assert report["photos_with_damage"] == pytest.approx(1 / 2)
+    assert report["refused_no_vehicle"] == pytest.approx(1 / 2)
+    assert report["per_family"]["bumper"] == {
+        "regions": 1, "damage_recall_iou30": 1.0, "part_family_accuracy": 0.0
+    }  # fmt: skip
+    assert report["per_family"]["light"]["part_family_accuracy"] is None
+
+
+def test_a_damage_overlapping_under_iou_0_3_is_not_a_find() -> None:
+    tally = OutlineTally()
+    # a 20x20 damage shifted by 12 px overlaps the region at IoU 64/736
+    tally.add_photo(_analysis(_damage(22, 22, None)), [_outline(10, 10, None)])
+    assert tally.report()["damage_recall_iou30"] == 0.0
+
+
+def test_outlines_take_their_severity_from_the_label_or_the_photo_grade() -> None:
+    square = [v / SIZE for xy in _square(10, 10) for v in xy]
+    typed = outlines_of([("severe-dent", square), ("minor-scratch", square)], (SIZE, SIZE), None)
+    assert [o.severity for o in typed] == ["severe", "minor"]
+    families = {"Door": PartFamily.DOOR}
+    graded = outlines_of([("Door", square)], (SIZE, SIZE), families, "severe")
+    assert graded[0].severity == "severe" and graded[0].family is PartFamily.DOOR
+    # an outline that covers no pixel of the photo is left out
+    outside = [2.0, 2.0, 2.1, 2.0, 2.1, 2.1]
+    assert outlines_of([("Door", outside)], (SIZE, SIZE), families) == []
+
+
+class _NamedAnalyzer:
+    """Refuses photos whose name starts with 'r', finds damage on those starting with 'd'."""
+
+    def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
+        (photo,) = photos
+        damages = (_damage(10, 10, None),) if photo.photo_id[1] == "d" else ()
+        return [_analysis(*damages, refused=photo.photo_id[0] == "r")]
+
+
+def test_a_photo_without_a_vehicle_counts_as_refused_only_with_no_damage(tmp_path: Path) -> None:
+    # given four measure-only photos: refused clean, refused with damage, kept, kept with damage
+    folder = tmp_path / "no-vehicle"
+    (folder / "images").mkdir(parents=True)
+    names = ["rx.jpg", "rd.jpg", "kx.jpg", "kd.jpg"]
+    rows = ["file,source,source_path,licence,width,height"]
+    for name in names:
+        (folder / "images" / name).write_bytes(b"x")
+        rows.append(f"{name},gen,test,CC-BY-NC-2.0,8,8")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+    # when measured, then only the clean refusal counts
+    report = no_vehicle_report(_NamedAnalyzer(), "test", tmp_path)
+    assert report["photos"] == 4 and report["non_vehicle_refused"] == pytest.approx(1 / 4)
+    assert report["not_refused"] == ["kd.jpg", "kx.jpg", "rd.jpg"]
+
+
+def test_headline_pools_close_up_refusals_over_both_sources() -> None:
+    per_source = {
+        "car-parts-damage": {"photos": 10, "closeups_refused": 0.1, "damage_recall_iou30": 0.5,
+                             "part_family_accuracy": 0.7},
+        "damaged-parts": {"photos": 30, "closeups_refused": 0.0, "damage_recall_iou30": 0.6,
+                          "part_family_accuracy": 0.8},
+        "damage-severity": {"damage_recall_iou30": 0.3},
+        "car-parts": {"intact_photos_with_damage": 0.2},
+        "no-vehicle": {"non_vehicle_refused": 0.9},
+    }  # fmt: skip
+    figures = headline(per_source)
+    assert figures["closeups_refused"] == pytest.approx(1 / 40)
+    assert figures["damage_recall_iou30"]["damaged-parts"] == 0.6
+    assert figures["non_vehicle_refused"] == 0.9
+
+
+def test_bad_options_are_one_error_line(tmp_path: Path) -> None:
+    not_onnx = tmp_path / "model.pt"
+    not_onnx.write_bytes(b"x")
+    cases = [
+        (["--damage", str(not_onnx)], "expected an existing .onnx"),
+        (["--damage-conf", "0.2", "1.5"], "need 0 < conf < 1"),
+        (["--out", str(tmp_path)], "is a folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(TrainingError, match=message):
+            main(get_args_parser().parse_args(argv))
+    assert not np.any([p.suffix == ".json" for p in tmp_path.iterdir()])

@@ -1,0 +1,393 @@
+"""Damage measured as a claim is: found, on the right part, and none where there is none.
+
+The served analyzer (gate, damage model with its severity stage, part model, the damage ->
+part rule) runs on the held-out photos of each source, and each source answers its own
+question at the served thresholds:
+
+* `car-parts-damage`, `damaged-parts` (close-ups whose outlines name the damaged part):
+  `damage_recall_iou30`, the share of outlined regions some reported damage overlaps at
+  mask IoU >= 0.3, any type; `part_family_accuracy`, of the regions found, the share whose
+  best-overlapping damage was put on a part of the family the label names (`part_families`
+  in the config; no listed part is `unlisted_panel`, right for a fender);
+  `closeups_refused`, the share of these photos of damaged cars refused as `no_vehicle`;
+* `damage-severity`: `damage_recall_iou30`, and the same for the damages labelled severe;
+* `car-parts` (whole cars, all intact: its card): `intact_photos_with_damage`, the share of
+  photos with any reported damage;
+* `no-vehicle` (`training/no_vehicle.py`; its `test` split holds every photo whose licence
+  forbids training): `non_vehicle_refused`, the share refused as `no_vehicle` with no damage.
+
+Choose on `--split val`; `--split test` once, for the card::
+
+    python -m training.claim_eval --split val --out runs/eval/claims-val.json
+    python -m training.claim_eval --damage runs/damage-new.onnx \\
+        --severity runs/severity/severity.json --damage-conf 0.2 --split val
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import PhotoAnalysis
+from cdat.taxonomy import PartFamily
+from training.closeup import _polygon_mask, held_out_photos, part_families
+from training.convert import assign_splits, read_dataset
+from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
+from training.errors import TrainingError
+from training.no_vehicle import no_vehicle_split
+
+RECALL_IOU = 0.3
+NO_VEHICLE = "no_vehicle"
+DATASETS = REPO_ROOT / "datasets"
+PART_NAMED = ("car-parts-damage", "damaged-parts")
+SEVERE = "severe"
+
+
+@dataclass(frozen=True)
+class Outline:
+    mask: np.ndarray
+    family: PartFamily | None = None
+    severity: str | None = None
+
+
+@dataclass
+class OutlineTally:
+    """Regions found and the part family they landed on, for one source."""
+
+    photos: int = 0
+    photos_with_damage: int = 0
+    refused: int = 0
+    regions: int = 0
+    found: int = 0
+    family_right: int = 0
+    severe: int = 0
+    severe_found: int = 0
+    per_family: dict[str, list[int]] = field(default_factory=dict)
+    """Named family -> [regions, found, found on the right family]."""
+
+    def add_photo(self, analysis: PhotoAnalysis, outlines: list[Outline]) -> None:
+        self.photos += 1
+        self.photos_with_damage += bool(analysis.damages)
+        self.refused += refused(analysis)
+        masks = damage_masks(analysis)
+        for outline in outlines:
+            self.add_outline(outline, analysis, masks)
+
+    def add_outline(
+        self, outline: Outline, analysis: PhotoAnalysis, masks: list[np.ndarray]
+    ) -> None:
+        ious = [mask_iou(mask, outline.mask) for mask in masks]
+        hit = bool(ious) and max(ious) >= RECALL_IOU
+        self.regions += 1
+        self.found += hit
+        if outline.severity == SEVERE:
+            self.severe += 1
+            self.severe_found += hit
+        if outline.family is None:
+            return
+        counts = self.per_family.setdefault(outline.family.value, [0, 0, 0])
+        counts[0] += 1
+        if hit:
+            best = analysis.damages[int(np.argmax(ious))]
+            got = PartFamily.UNLISTED_PANEL if best.part is None else best.part.family
+            right = got is outline.family
+            self.family_right += right
+            counts[1] += 1
+            counts[2] += right
+
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "photos": self.photos,
+            "regions": self.regions,
+            "damage_recall_iou30": _share(self.found, self.regions),
+            "photos_with_damage": _share(self.photos_with_damage, self.photos),
+            "refused_no_vehicle": _share(self.refused, self.photos),
+        }
+        if self.severe:
+            out["severe_regions"] = self.severe
+            out["severe_damage_recall_iou30"] = _share(self.severe_found, self.severe)
+        if self.per_family:
+            out["part_family_accuracy"] = _share(self.family_right, self.found)
+            out["per_family"] = {
+                family: {
+                    "regions": n,
+                    "damage_recall_iou30": _share(hit, n),
+                    "part_family_accuracy": _share(right, hit),
+                }
+                for family, (n, hit, right) in sorted(self.per_family.items())
+            }
+        return out
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 0.0
+
+
+def refused(analysis: PhotoAnalysis) -> bool:
+    return any(issue.code == NO_VEHICLE for issue in analysis.quality_issues)
+
+
+def damage_masks(analysis: PhotoAnalysis) -> list[np.ndarray]:
+    shape = (analysis.height, analysis.width)
+    return [_polygon_mask(d.polygon, shape, scale=False) for d in analysis.damages]
+
+
+def outlines_of(
+    instances: Iterable[tuple[str, list[float]]],
+    shape: tuple[int, int],
+    families: dict[str, PartFamily] | None,
+    photo_grade: str | None = None,
+) -> list[Outline]:
+    """A typed label names its severity (`severe-dent`); a part-named one takes the photo's
+    grade where the source grades photos (`damaged-parts`' `major_` file names)."""
+    out = []
+    for name, polygon in instances:
+        mask = _polygon_mask(polygon, shape, scale=True)
+        if not mask.any():
+            continue
+        family = None if families is None else families[name]
+        severity = name.split("-", 1)[0] if families is None and "-" in name else photo_grade
+        out.append(Outline(mask, family, severity))
+    return out
+
+
+def photo_grade(image: Path) -> str | None:
+    """`damaged-parts` names a photo by its grade; `major_` damage is the severe kind."""
+    return SEVERE if image.name.startswith("major_") else None
+
+
+def typed_photos(config: Path, split: str, seed: int) -> Iterator[tuple[Path, list]]:
+    """Photos of a typed data set (COCO classes mapped: `severe-dent`, ...) in one split."""
+    ds = load_dataset_config(config)
+    records = read_dataset(ds)
+    split_of = assign_splits(records, ds.resplit, seed)
+    for rec in records:
+        if split_of[rec.group] == split:
+            yield rec.image, rec.instances
+
+
+def analyse(analyzer: Any, image: Path) -> PhotoAnalysis:
+    from cdat.analysis import PhotoInput
+
+    analysis: PhotoAnalysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
+    return analysis
+
+
+def outlined_report(analyzer: Any, source: str, split: str, seed: int) -> dict[str, Any]:
+    config = DATASETS / f"{source}.yaml"
+    tally = OutlineTally()
+    if source in PART_NAMED:
+        families: dict[str, PartFamily] | None = part_families(config)
+        photos: Iterable[tuple[Path, list]] = held_out_photos(config, split, seed)
+    else:
+        families, photos = None, typed_photos(config, split, seed)
+    for image, instances in photos:
+        analysis = analyse(analyzer, image)
+        shape = (analysis.height, analysis.width)
+        grade = photo_grade(image) if source == "damaged-parts" else None
+        tally.add_photo(analysis, outlines_of(instances, shape, families, grade))
+    report = tally.report()
+    if source in PART_NAMED:
+        report["closeups_refused"] = report["refused_no_vehicle"]
+    return report
+
+
+def intact_report(analyzer: Any, split: str, seed: int) -> dict[str, Any]:
+    photos = [image for image, _ in typed_photos(DATASETS / "car-parts.yaml", split, seed)]
+    with_damage = [image.name for image in photos if analyse(analyzer, image).damages]
+    return {
+        "photos": len(photos),
+        "intact_photos_with_damage": _share(len(with_damage), len(photos)),
+        "photos_with_damage": sorted(with_damage),
+    }
+
+
+def no_vehicle_report(analyzer: Any, split: str, data_root: Path) -> dict[str, Any]:
+    photos = no_vehicle_split(data_root, split)
+    kept = []
+    for photo in photos:
+        analysis = analyse(analyzer, photo.path)
+        if not (refused(analysis) and not analysis.damages):
+            kept.append(photo.path.name)
+    return {
+        "photos": len(photos),
+        "non_vehicle_refused": _share(len(photos) - len(kept), len(photos)),
+        "not_refused": sorted(kept),
+    }
+
+
+def claim_report(
+    analyzer: Any, split: str, seed: int = 0, data_root: Path | None = None
+) -> dict[str, Any]:
+    """Every source's figures, and the headline ones at the top level."""
+    root = data_root or default_data_root()
+    per_source: dict[str, Any] = {
+        source: outlined_report(analyzer, source, split, seed)
+        for source in ("car-parts-damage", "damaged-parts", "damage-severity")
+    }
+    per_source["car-parts"] = intact_report(analyzer, split, seed)
+    per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
+    return {"split": split, **headline(per_source), "per_source": per_source}
+
+
+def headline(per_source: dict[str, Any]) -> dict[str, Any]:
+    closeups = [per_source[s] for s in PART_NAMED]
+    photos = sum(r["photos"] for r in closeups)
+    refusals = sum(round((r["closeups_refused"] or 0) * r["photos"]) for r in closeups)
+    return {
+        "damage_recall_iou30": {
+            s: per_source[s]["damage_recall_iou30"] for s in (*PART_NAMED, "damage-severity")
+        },
+        "part_family_accuracy": {s: per_source[s].get("part_family_accuracy") for s in PART_NAMED},
+        "intact_photos_with_damage": per_source["car-parts"]["intact_photos_with_damage"],
+        "non_vehicle_refused": per_source["no-vehicle"]["non_vehicle_refused"],
+        "closeups_refused": _share(refusals, photos),
+    }
+
+
+class ThresholdSweep:
+    """Each photo analysed once, at the lowest threshold; `at(conf)` answers as if served at
+    `conf` by dropping the damages under it. That matches serving at `conf` up to NMS ties,
+    and but for the vehicle check, which counts a damage as evidence of a vehicle."""
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+        self.cache: dict[str, PhotoAnalysis] = {}
+
+    def at(self, conf: float) -> Any:
+        sweep = self
+
+        class _At:
+            def analyze(self, photos: Sequence[Any]) -> list[PhotoAnalysis]:
+                return [sweep.filtered(photo, conf) for photo in photos]
+
+        return _At()
+
+    def filtered(self, photo: Any, conf: float) -> PhotoAnalysis:
+        key = hashlib.sha1(photo.data).hexdigest()
+        if key not in self.cache:
+            self.cache[key] = self.analyzer.analyze([photo])[0]
+        analysis = self.cache[key]
+        kept = tuple(d for d in analysis.damages if d.confidence >= conf)
+        return replace(analysis, damages=kept)
+
+
+def sweep_report(
+    analyzer: Any, split: str, confs: Sequence[float], seed: int = 0, data_root: Path | None = None
+) -> dict[str, Any]:
+    """`claim_report` per damage threshold, from one pass over the photos."""
+    sweep = ThresholdSweep(analyzer)
+    return {
+        "split": split,
+        "damage_conf": {
+            f"{conf:g}": claim_report(sweep.at(conf), split, seed, data_root) for conf in confs
+        },
+    }
+
+
+def build_claim_analyzer(
+    model_dir: Path | None,
+    damage: Path | None = None,
+    severity: Path | None = None,
+    damage_conf: float | None = None,
+) -> Any:
+    """The served analyzer of a registry, with a candidate damage model in place of its
+    promoted one when `damage` is given (a candidate has no registry entry yet)."""
+    from cdat.settings import Settings
+    from inference.pipeline import build_analyzer
+    from inference.postprocess import PostprocessConfig
+    from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
+    from inference.runtime import OnnxRuntime, SegmentationModel
+    from inference.severity import SeverityModel
+
+    settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
+    analyzer = build_analyzer(settings)
+    if damage is None:
+        return analyzer
+    conf = damage_conf or settings.damage_conf or DEFAULT_SERVED_CONF["damage"]
+    runtime = OnnxRuntime(damage, config=PostprocessConfig(conf=conf, iou=settings.nms_iou))
+    entry = ModelEntry(
+        id=damage.stem,
+        task="damage",
+        file=damage.name,
+        sha256=sha256_of(damage),
+        classes=runtime.class_names(),
+        imgsz=runtime.imgsz,
+    )
+    stage = None if severity is None else SeverityModel.load(severity)
+    analyzer.damage = SegmentationModel(entry, runtime, stage)
+    return analyzer
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument(
+        "--split", default="val", choices=["val", "test"], help="held-out split to measure on"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="registry to serve (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--damage", type=Path, default=None, help="a candidate damage model (.onnx) to serve"
+    )
+    parser.add_argument(
+        "--severity", type=Path, default=None, help="the candidate's severity stage (.json)"
+    )
+    parser.add_argument(
+        "--damage-conf",
+        type=float,
+        nargs="+",
+        default=None,
+        help="damage threshold(s), each 0 < it < 1; several are compared from one pass over "
+        "the photos (choose on val, never on test). Default: the served one",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.damage is not None and (not args.damage.is_file() or args.damage.suffix != ".onnx"):
+        raise TrainingError(f"--damage {args.damage}: expected an existing .onnx damage model")
+    if args.severity is not None and not args.severity.is_file():
+        raise TrainingError(f"--severity {args.severity}: not a file")
+    confs = tuple(args.damage_conf or ())
+    if any(not 0.0 < c < 1.0 for c in confs):
+        raise TrainingError(f"--damage-conf {confs}: need 0 < conf < 1")
+    if args.out is not None and args.out.is_dir():
+        raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
+    analyzer = build_claim_analyzer(
+        args.model_dir, args.damage, args.severity, min(confs or [0]) or None
+    )
+    if len(confs) > 1:
+        report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)
+    else:
+        report = claim_report(analyzer, args.split, args.seed, args.data_root)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
