@@ -211,7 +211,7 @@ def intact_report(analyzer: Any, split: str, seed: int) -> dict[str, Any]:
     return {
         "photos": len(photos),
         "intact_photos_with_damage": _share(len(with_damage), len(photos)),
-        "photos_with_damage": sorted(with_damage),
+        "damaged_photo_names": sorted(with_damage),
     }
 
 
@@ -256,6 +256,31 @@ def headline(per_source: dict[str, Any]) -> dict[str, Any]:
         "non_vehicle_refused": per_source["no-vehicle"]["non_vehicle_refused"],
         "closeups_refused": _share(refusals, photos),
     }
+
+
+def claims_markdown(claims: dict[str, Any]) -> list[str]:
+    """The claim-level figures as a table, one row per source."""
+
+    def fmt(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines = [
+        "",
+        f"Measured as a claim is (`{claims['split']}`; closeups_refused "
+        f"{fmt(claims['closeups_refused'])}):",
+        "",
+        "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for source, r in claims["per_source"].items():
+        with_damage = r.get("intact_photos_with_damage", r.get("photos_with_damage"))
+        refusals = r.get("non_vehicle_refused", r.get("refused_no_vehicle"))
+        recall, severe = r.get("damage_recall_iou30"), r.get("severe_damage_recall_iou30")
+        lines.append(
+            f"| {source} | {r['photos']} | {fmt(recall)} | {fmt(severe)} "
+            f"| {fmt(r.get('part_family_accuracy'))} | {fmt(with_damage)} | {fmt(refusals)} |"
+        )
+    return lines
 
 
 class ThresholdSweep:

@@ -138,7 +138,7 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
     metrics.update(split=report["split"], per_class=report["per_class"])
     details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
-               "closeup_per_family")  # fmt: skip
+               "closeup_per_family", "claims")  # fmt: skip
     for detail in details:
         if detail in report:
             metrics[detail] = report[detail]

@@ -279,6 +279,10 @@ def report_markdown(report: dict[str, Any], baseline: dict[str, Any] | None = No
                     for name, g in groups.items()
                 )
             )
+    if "claims" in report:
+        from training.claim_eval import claims_markdown
+
+        lines += claims_markdown(report["claims"])
     if "severity_confusion" in report:
         sev = report["severity_confusion"]
         lines += [
@@ -330,6 +334,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="severity stage JSON (python -m training.severity) for a type-level damage model",
     )
+    parser.add_argument(
+        "--claims",
+        action="store_true",
+        help="damage models (.onnx): also measure as a claim is, per source, served with the "
+        "promoted part model and vehicle gate at --conf (training/claim_eval.py)",
+    )
     return parser
 
 
@@ -361,6 +371,8 @@ def main(args: argparse.Namespace) -> int:
     report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf, 4, args.severity)
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
+    if args.claims:
+        report["claims"] = _claims(args, cfg.task)
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)
@@ -377,6 +389,15 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
         raise TrainingError("--closeups tests a part model's .onnx file")
     analyzer = build_closeup_analyzer(args.model, args.model_dir)
     return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
+
+
+def _claims(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    from training.claim_eval import build_claim_analyzer, claim_report
+
+    if task != "damage" or args.model.suffix != ".onnx":
+        raise TrainingError("--claims measures a damage model's .onnx file")
+    analyzer = build_claim_analyzer(args.model_dir, args.model, args.severity, args.conf)
+    return claim_report(analyzer, args.split, args.seed, args.data_root)
 
 
 def _promoted_baseline(
