@@ -1,7 +1,7 @@
 """Credentials: claim-scoped tokens for policyholders, API tokens for adjusters.
 
 Only SHA-256 hashes of tokens are stored; a token is shown once, when it is made (a retry
-with its Idempotency-Key replays it from a sealed record: see `mobile_api.idempotency`).
+with its Idempotency-Key replays it from a sealed record: see `mobile_api.claims.idempotency`).
 A claim's webhook secret is a signing key the service needs, so it is kept as it is.
 """
 

@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from cdat.corrections import CorrectionRefused, UnknownFinding
 from cdat.errors import CdatError, ConfigurationError, InvalidTransition, ModelUnavailable
-from mobile_api.webhooks import WebhookRejected
+from mobile_api.queues.webhooks import WebhookRejected
 
 
 class ApiError(CdatError):

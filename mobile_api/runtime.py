@@ -18,8 +18,8 @@ from cdat.analysis import PhotoAnalyzer
 from cdat.errors import ConfigurationError, ModelUnavailable
 from cdat.pipeline import AssessmentPolicy, load_policy
 from cdat.settings import Settings
-from mobile_api.db import make_engine, make_session_factory
-from mobile_api.storage import BlobStore, make_blob_store
+from mobile_api.storage.blobs import BlobStore, make_blob_store
+from mobile_api.storage.db import make_engine, make_session_factory
 
 
 @dataclass

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cdat.settings import Settings
-from mobile_api.app import create_app
+from mobile_api.api.app import create_app
 from mobile_api.auth import Role
-from mobile_api.migrate import upgrade
+from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.service import create_staff
+from mobile_api.storage.migrate import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

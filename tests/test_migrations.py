@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-from mobile_api.db import Base
-from mobile_api.migrate import downgrade, upgrade
+from mobile_api.storage.db import Base
+from mobile_api.storage.migrate import downgrade, upgrade
 from tests import services
 
 

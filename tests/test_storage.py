@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from mobile_api.errors import StorageError
-from mobile_api.storage import BlobStore, LocalBlobStore, S3BlobStore
+from mobile_api.storage.blobs import BlobStore, LocalBlobStore, S3BlobStore
 
 
 @pytest.fixture(params=["local", "s3"])

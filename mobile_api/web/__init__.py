@@ -1,0 +1,1 @@
+"""The adjuster workspace: server-rendered pages mounted at /adjuster on the API app."""

@@ -16,11 +16,11 @@ from cdat.claims import ClaimStatus
 from cdat.findings import PhotoAnalysis
 from cdat.label_layout import LabelSpot, place_labels
 from cdat.record import decode
-from mobile_api import models
-from mobile_api.claim_store import current_assessment
+from mobile_api.api.serialize import assessment_public
 from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
-from mobile_api.serialize import assessment_public
+from mobile_api.storage import models
+from mobile_api.storage.claim_store import current_assessment
 
 COUNTED_STATUSES = (
     ClaimStatus.NEEDS_REVIEW,

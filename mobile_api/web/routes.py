@@ -19,7 +19,7 @@ from cdat import corrections
 from cdat.assessment import Assessment, Operation
 from cdat.claims import ClaimStatus
 from cdat.corrections import CorrectionRefused, Edit
-from mobile_api import review
+from mobile_api.claims import review
 from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.web import queries

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mobile_api import models
 from mobile_api.auth import STAFF_ROLES, Role, verify_password
-from mobile_api.db import transaction
 from mobile_api.errors import ApiError
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
+from mobile_api.storage.db import transaction
 
 SESSION_COOKIE = "cdat_adjuster_session"
 LOGIN_CSRF_COOKIE = "cdat_login_csrf"

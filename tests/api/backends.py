@@ -16,11 +16,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mobile_api.app import create_app
+from mobile_api.api.app import create_app
 from mobile_api.auth import Role, hash_password
-from mobile_api.migrate import upgrade
+from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.service import create_staff
+from mobile_api.storage.migrate import upgrade
 from tests import services
 from tests.conftest import make_settings
 from tests.web.conftest import EMAIL, PASSWORD

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.conftest import claim_body, make_settings, open_claim, serving
 

@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from mobile_api import models
-from mobile_api.app import create_app
-from mobile_api.migrate import upgrade
+from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
+from mobile_api.storage.migrate import upgrade
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, make_settings, open_claim
@@ -174,7 +174,7 @@ def test_a_submit_the_queue_refused_runs_again_on_retry(
     def broker_down(*_: object, **__: object) -> None:
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("mobile_api.tasks.assess_claim.apply_async", broker_down)
+    monkeypatch.setattr("mobile_api.worker.tasks.assess_claim.apply_async", broker_down)
     # when the submit is refused, and retried with the same key once the broker is back
     refused = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
     monkeypatch.undo()

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from cdat.errors import ConfigurationError
 from cdat.settings import DEFAULT_SECRET, Settings
-from mobile_api import models
-from mobile_api.app import create_app
+from mobile_api.api.app import create_app
+from mobile_api.queues.webhooks import verify
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim, deliver_webhook
-from mobile_api.webhooks import verify
+from mobile_api.storage import models
+from mobile_api.worker.tasks import assess_claim, deliver_webhook
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, open_claim

@@ -12,10 +12,12 @@ from sqlalchemy import select
 from cdat import corrections
 from cdat.claims import ClaimStatus
 from cdat.errors import InvalidTransition
-from mobile_api import jobs, models, review
-from mobile_api.assessing import assess_photos
+from mobile_api.claims import review
+from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim
+from mobile_api.storage import models
+from mobile_api.worker.assessing import assess_photos
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
 from tests.conftest import open_claim

@@ -8,7 +8,7 @@ import logging
 from fastapi.testclient import TestClient
 
 from mobile_api.logs import JsonFormatter, log_context
-from mobile_api.tasks import assess_claim
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import open_claim

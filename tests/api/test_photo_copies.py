@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import update
 
-from mobile_api import models
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import open_claim

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 
-from mobile_api.tasks import assess_claim
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, open_claim

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from mobile_api import models
-from mobile_api.tasks import assess_claim
+from mobile_api.storage import models
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack, at_once, statuses
 from tests.conftest import open_claim

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.celery_app import EVENTS_QUEUE, celery
+from mobile_api.queues.webhooks import WebhookRejected, check_destination
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import _attempt, assess_claim, deliver_webhook, sweep_stale_jobs
-from mobile_api.webhooks import WebhookRejected, check_destination
+from mobile_api.storage import models
+from mobile_api.worker.celery_app import EVENTS_QUEUE, celery
+from mobile_api.worker.tasks import _attempt, assess_claim, deliver_webhook, sweep_stale_jobs
 from tests import images
 from tests.api.test_claims import upload
 from tests.api.test_jobs import Receiver, receiver, submit  # noqa: F401 (fixture)
@@ -104,7 +104,7 @@ def test_a_delivery_whose_worker_died_is_sent_again_once(
         def killed(*_: Any, **__: Any) -> int:
             raise WorkerKilled
 
-        monkeypatch.setattr("mobile_api.tasks.deliver", killed)
+        monkeypatch.setattr("mobile_api.worker.tasks.deliver", killed)
         with pytest.raises(WorkerKilled):
             deliver_webhook.run(delivery_id)
         monkeypatch.undo()

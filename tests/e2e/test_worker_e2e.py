@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.app import create_app
-from mobile_api.migrate import upgrade
+from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
+from mobile_api.storage.migrate import upgrade
 from tests import images, services
 from tests.api.test_claims import upload
 from tests.conftest import make_settings, open_claim

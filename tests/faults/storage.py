@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mobile_api.errors import StorageError
-from mobile_api.storage import LocalBlobStore
+from mobile_api.storage.blobs import LocalBlobStore
 from tests import images
 from tests.conftest import make_settings
 from tests.hostile.service import Service, hostile_service, new_claim, stored_state

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.app import create_app
-from mobile_api.migrate import upgrade
+from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim
+from mobile_api.storage import models
+from mobile_api.storage.migrate import upgrade
+from mobile_api.worker.tasks import assess_claim
 from tests.conftest import open_claim
 
 # Cases run per hostile suite, printed at the end of the pytest run (see conftest.py).

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.celery_app import celery, configure_celery
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim
+from mobile_api.storage import models
+from mobile_api.worker.celery_app import celery, configure_celery
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, open_claim

@@ -23,7 +23,7 @@ from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 
 from mobile_api.auth import Role
-from mobile_api.service import create_staff
+from mobile_api.claims.service import create_staff
 from tests import images
 from tests.hostile.service import CASES_RUN, Service, assess_in_process, hostile_service, new_claim
 from tests.live import settings_on

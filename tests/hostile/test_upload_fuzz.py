@@ -18,7 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mobile_api import jobs
+from mobile_api.queues import jobs
 from tests import images
 from tests.conftest import make_settings
 from tests.hostile import corpus

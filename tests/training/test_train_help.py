@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from mobile_api.cli import get_args_parser as get_cdat_parser
 from mobile_api.cli import main
+from mobile_api.cli.commands import get_args_parser as get_cdat_parser
 from training.train import get_args_parser
 
 

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cdat.settings import Settings
-from mobile_api.app import create_app
+from mobile_api.api.app import create_app
 from mobile_api.auth import Role, hash_password
+from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.service import create_staff
-from mobile_api.tasks import assess_claim
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.conftest import open_claim
 

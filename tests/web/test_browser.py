@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.app import create_app
+from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
-from mobile_api.tasks import assess_claim
+from mobile_api.storage import models
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.conftest import REPO_ROOT, claim_body
 from tests.live import live_server

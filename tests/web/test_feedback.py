@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from cdat.taxonomy import DamageType
 from mobile_api.cli import main
-from mobile_api.feedback import CLASS_NAMES, FeedbackError, export
+from mobile_api.cli.feedback import CLASS_NAMES, FeedbackError, export
 from mobile_api.runtime import Runtime
 from tests.conftest import REPO_ROOT
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cdat.settings import Settings
-from mobile_api import models
-from mobile_api.accounts import deactivate, revoke_token
 from mobile_api.auth import Role, hash_password
+from mobile_api.claims.service import create_staff
 from mobile_api.cli import main
-from mobile_api.feedback import FeedbackError, export
+from mobile_api.cli.accounts import deactivate, revoke_token
+from mobile_api.cli.feedback import FeedbackError, export
 from mobile_api.runtime import Runtime
-from mobile_api.service import create_staff
+from mobile_api.storage import models
 from mobile_api.web.session import SESSION_COOKIE
 from tests.conftest import make_settings, serving
 from tests.web.conftest import EMAIL, PASSWORD, Flagged, csrf_of, sign_in

@@ -9,8 +9,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from mobile_api.auth import Role, hash_password
+from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.service import create_staff
 from mobile_api.web.session import SESSION_COOKIE
 from tests import services
 from tests.conftest import make_settings, serving

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mobile_api import models
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
 from tests.web.conftest import PASSWORD, Flagged, csrf_of, open_flagged_claim, sign_in
 
 

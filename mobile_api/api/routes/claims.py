@@ -1,0 +1,231 @@
+"""Policyholder API: claims, photos, submission, status and assessments."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from mobile_api.api import claim_views, schemas
+from mobile_api.api.routes.deps import PrincipalDep, RuntimeDep, single_valued_query
+from mobile_api.claims import idempotency, service, submission
+from mobile_api.claims.images import CheckedPhoto, check_photo
+from mobile_api.claims.public_photos import public_photo
+from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from mobile_api.runtime import Runtime
+
+router = APIRouter(
+    prefix="/v1/claims", tags=["policyholder"], dependencies=[Depends(single_valued_query)]
+)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe key (8-255 visible ASCII characters; a random UUID): a retry "
+        "with the same key and request replays the first answer, to the same caller only.",
+    ),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.ErrorBody}
+    for code in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+}
+
+
+@router.post("", status_code=201, response_model=schemas.ClaimCreated, responses=ERRORS)
+async def create_claim(
+    body: schemas.ClaimCreate,
+    rt: RuntimeDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    address = request.client.host if request.client else "unknown"
+    request.app.state.limits.claims.hit(address, "claims opened from this address")
+    status, payload = await run_in_threadpool(service.create_claim, rt, body, idempotency_key)
+    return JSONResponse(payload, status_code=status)
+
+
+@router.get("/{claim_id}", response_model=schemas.PolicyholderClaim, responses=ERRORS)
+async def get_claim(
+    claim_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    wait: Annotated[float, Query(ge=0, le=60, description="Long-poll: seconds to wait")] = 0,
+    since_revision: Annotated[int | None, Query(ge=0)] = None,
+) -> schemas.PolicyholderClaim:
+    """The claim as its policyholder sees it (staff: `/v1/adjuster/claims/{id}`). With
+    `wait` and `since_revision`, the call returns as soon as the claim's revision moves
+    past `since_revision`, or after `wait` s."""
+    service.authorize_claim(principal, claim_id)
+    if wait and since_revision is not None:
+        await _wait_for_change(
+            rt, claim_id, since_revision, min(wait, rt.settings.long_poll_max_seconds)
+        )
+    return await run_in_threadpool(claim_views.policyholder_claim, rt, claim_id)
+
+
+async def _wait_for_change(rt: Runtime, claim_id: str, since: int, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while await run_in_threadpool(claim_views.claim_revision, rt, claim_id) <= since:
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.25)
+
+
+@router.post(
+    "/{claim_id}/photos", status_code=201, response_model=schemas.PhotosUploaded, responses=ERRORS
+)
+async def upload_photos(
+    claim_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    files: Annotated[list[UploadFile], File(description="One or more JPEG, PNG or WebP photos")],
+    request: Request,
+) -> schemas.PhotosUploaded:
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the bodies
+    request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
+    limit = rt.settings.max_photos_per_request
+    if len(files) > limit:
+        raise ValidationFailed(f"at most {limit} photos per request", field="files")
+    checked = [await _checked(rt, upload) for upload in files]
+    uploaded = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
+    if principal.is_staff:
+        return uploaded
+    return uploaded.model_copy(update={"photos": [_without_location(p) for p in uploaded.photos]})
+
+
+def _without_location(photo: schemas.PhotoPublic) -> schemas.PhotoPublic:
+    return photo.model_copy(update={"exif": claim_views.without_location(photo.exif)})
+
+
+@router.delete("/{claim_id}/photos/{photo_id}", status_code=204, responses=ERRORS)
+async def remove_photo(
+    claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    """Take a photo off the claim until it is decided; submit again to assess without it."""
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(submission.remove_photo, rt, claim_id, photo_id)
+    return Response(status_code=204)
+
+
+@router.put("/{claim_id}/photos/{photo_id}", response_model=schemas.PhotoReplaced, responses=ERRORS)
+async def replace_photo(
+    claim_id: str,
+    photo_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="The retake: a JPEG, PNG or WebP photo")],
+    request: Request,
+) -> schemas.PhotoReplaced:
+    """Put a retake in place of a photo until the claim is decided; submit again after."""
+    service.authorize_claim(principal, claim_id)
+    await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
+    request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
+    checked = await _checked(rt, file)
+    replaced = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
+    if principal.is_staff:
+        return replaced
+    return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
+
+
+async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
+    settings = rt.settings
+    name = upload.filename or "photo"
+    data = await upload.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"{name}: over the {settings.max_upload_bytes}-byte limit per photo", field="files"
+        )
+    if not data:
+        raise ValidationFailed(f"{name}: the file is empty", field="files")
+    return await run_in_threadpool(
+        check_photo,
+        data,
+        name,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        min_side=settings.min_image_side,
+    )
+
+
+PHOTO_BYTES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The photo as uploaded (GPS removed for policyholders)",
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in ("image/jpeg", "image/png", "image/webp")
+        },
+    }
+}
+
+
+@router.get(
+    "/{claim_id}/photos/{photo_id}",
+    response_class=Response,
+    responses={**ERRORS, **PHOTO_BYTES},
+)
+async def get_photo(
+    claim_id: str, photo_id: str, rt: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    service.authorize_claim(principal, claim_id)
+    # nosniff: a polyglot upload (a valid PNG with HTML after it) must never render as a page.
+    headers = {"Cache-Control": "private", "X-Content-Type-Options": "nosniff"}
+    if principal.is_staff:
+        data, content_type = await run_in_threadpool(service.photo_blob, rt, claim_id, photo_id)
+        return Response(data, media_type=content_type, headers=headers)
+    blob, content_type = await run_in_threadpool(public_photo, rt, claim_id, photo_id)
+    headers["Content-Length"] = str(blob.size)
+    return StreamingResponse(blob.chunks, media_type=content_type, headers=headers)
+
+
+@router.post(
+    "/{claim_id}/submit", status_code=202, response_model=schemas.SubmitAccepted, responses=ERRORS
+)
+async def submit_claim(
+    claim_id: str, rt: RuntimeDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Queue an assessment of every photo on the claim; each submit makes a new version."""
+    service.authorize_claim(principal, claim_id)
+    (status, payload), job_id = await run_in_threadpool(
+        submission.submit, rt, claim_id, idempotency_key
+    )
+    if job_id is not None:
+        await run_in_threadpool(
+            _enqueue, rt, job_id, submission.submit_request(claim_id, idempotency_key)
+        )
+    return JSONResponse(payload, status_code=status)
+
+
+def _enqueue(rt: Runtime, job_id: str, retry: idempotency.Request | None) -> None:
+    from mobile_api.worker.tasks import assess_claim
+
+    try:
+        assess_claim.apply_async(args=[job_id])
+    except Exception as exc:
+        idempotency.forget(rt, retry)
+        submission.withdraw_job(rt, job_id, "")
+        raise ServiceUnavailable(
+            f"the job queue is unavailable ({type(exc).__name__}); "
+            "nothing was queued, retry shortly"
+        ) from exc
+
+
+# Bounded: an integer past the database's range is a 422, not a driver overflow (500).
+Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get(
+    "/{claim_id}/assessments/{version}",
+    response_model=schemas.PolicyholderAssessment,
+    responses=ERRORS,
+)
+async def get_assessment(
+    claim_id: str, version: Version, rt: RuntimeDep, principal: PrincipalDep
+) -> schemas.PolicyholderAssessment:
+    """One assessment version as the policyholder sees it (staff: the adjuster API)."""
+    service.authorize_claim(principal, claim_id)
+    return await run_in_threadpool(claim_views.policyholder_assessment, rt, claim_id, version)

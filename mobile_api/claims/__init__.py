@@ -1,0 +1,1 @@
+"""What is done to a claim (create, upload, submit, review): shared by API, workspace, CLI."""

@@ -1,0 +1,113 @@
+"""`cdat assess`: the same assessment as the service, on local files, without a server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from cdat.analysis import PhotoInput
+from cdat.assessment import Assessment
+from cdat.claims import PhotoMeta, Vehicle
+from cdat.errors import CdatError
+from cdat.phash import InMemoryPhotoHashIndex
+from cdat.pipeline import load_policy
+from cdat.record import encode
+from cdat.settings import Settings
+from mobile_api.claims.images import check_photo
+from mobile_api.runtime import load_factory
+from mobile_api.worker.assessing import assess, local_context, photo_meta
+
+
+class LocalInputError(CdatError):
+    code = "invalid_input"
+
+
+def read_inputs(settings: Settings, paths: list[Path]) -> list[tuple[PhotoInput, PhotoMeta]]:
+    """Each photo's bytes, and what its EXIF tells the fraud rules (capture time, place)."""
+    inputs = []
+    for index, path in enumerate(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LocalInputError(f"{path}: {exc.strerror}") from exc
+        try:
+            checked = check_photo(
+                data,
+                str(path),
+                max_bytes=settings.max_upload_bytes,
+                max_pixels=settings.max_image_pixels,
+                min_side=settings.min_image_side,
+            )
+        except CdatError as exc:
+            raise LocalInputError(exc.message) from exc
+        photo_id = f"{index + 1}:{path.name}"
+        meta = photo_meta(photo_id, checked.sha256, checked.exif)
+        inputs.append((PhotoInput(photo_id=photo_id, data=data), meta))
+    return inputs
+
+
+def assess_files(
+    settings: Settings, paths: list[Path], vehicle: Vehicle, loss_date: date, *, as_json: bool
+) -> int:
+    read = read_inputs(settings, paths)
+    policy = load_policy(settings)
+    analyzer = load_factory(settings.analyzer)(settings)
+    context = local_context(vehicle, loss_date, [meta for _, meta in read])
+    inputs = [photo for photo, _ in read]
+    assessment = assess(analyzer, inputs, context, policy, InMemoryPhotoHashIndex())
+    if as_json:
+        json.dump(encode(assessment), sys.stdout, indent=2)
+        print()
+    else:
+        print(render_table(assessment))
+    return 0
+
+
+def render_table(assessment: Assessment) -> str:
+    lines = []
+    for photo in assessment.photos:
+        lines.append(f"{photo.photo_id}  {photo.width}x{photo.height}")
+        for issue in photo.quality_issues:
+            lines.append(f"  ! {issue.code}: {issue.message}")
+        for damage in photo.damages:
+            part = damage.part.value if damage.part else "(no visible part)"
+            lines.append(
+                f"  {damage.damage_type.value:<14} {damage.severity.value:<9} "
+                f"{part:<20} conf {damage.confidence:.2f}"
+            )
+        if not photo.damages:
+            lines.append("  no damage found")
+    lines.extend(_estimate_lines(assessment))
+    return "\n".join(lines)
+
+
+def _estimate_lines(assessment: Assessment) -> list[str]:
+    lines = []
+    estimate = assessment.estimate
+    if estimate is not None:
+        lines.append(f"\nEstimate ({estimate.currency}, catalog {estimate.catalog_version})")
+        for line in estimate.lines:
+            part = line.part.value if line.part else "-"
+            lines.append(
+                f"  {part:<20} {line.operation.value:<20} {line.total:>12}  [{line.rule_id}]"
+            )
+        lines.append(f"  {'subtotal':<41} {estimate.subtotal:>12}")
+        lines.append(f"  {'tax':<41} {estimate.tax:>12}")
+        lines.append(
+            f"  {'total':<41} {estimate.total:>12}  (range {estimate.low}-{estimate.high})"
+        )
+    if assessment.total_loss is not None:
+        lines.append(
+            f"Total loss: {'YES' if assessment.total_loss.is_total_loss else 'no'}"
+            f" - {assessment.total_loss.explanation}"
+        )
+    if assessment.triage is not None:
+        lines.append(
+            f"Triage: {assessment.triage.decision.value} (priority {assessment.triage.priority})"
+        )
+        lines.extend(f"  - {reason.code}: {reason.message}" for reason in assessment.triage.reasons)
+    for signal in assessment.fraud_signals:
+        lines.append(f"Fraud signal {signal.code}: {signal.message}")
+    return lines

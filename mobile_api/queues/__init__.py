@@ -1,0 +1,1 @@
+"""Leased work in the database: assessment jobs and webhook deliveries, and the webhooks sent."""

@@ -1,0 +1,142 @@
+"""The claim row under concurrency: its lock, its status changes, its assessment versions.
+
+Every write to a claim starts with `lock_claim`, and every status change goes through
+`transition`. Both are single UPDATE statements, because that is the one lock both
+databases honour: PostgreSQL locks the row, and SQLite, whose driver starts a write
+transaction only at the first write (SELECT ... FOR UPDATE is a no-op there), takes
+its database write lock, so concurrent uploads, submits and decisions run one after
+another instead of all passing the same check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cdat.assessment import Assessment, TriageDecision
+from cdat.claims import ClaimStatus, check_transition, sources_of
+from cdat.errors import InvalidTransition
+from cdat.record import decode, encode
+from mobile_api.errors import NotFound
+from mobile_api.storage import models
+
+_NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+
+
+def lock_claim(session: Session, claim_id: str) -> models.Claim:
+    """The claim, write-locked until this transaction ends; NotFound if there is none."""
+    locked = session.execute(
+        update(models.Claim)
+        .where(models.Claim.id == claim_id)
+        .values(revision=models.Claim.revision)
+        .execution_options(**_NO_SYNC)
+    )
+    if not locked.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no claim {claim_id}")
+    return session.get_one(models.Claim, claim_id, populate_existing=True)
+
+
+def transition(session: Session, claim: models.Claim, target: ClaimStatus, reason: str) -> None:
+    """Move the claim to `target` if the state machine allows it from where it is now.
+
+    A compare-and-set: the check and the write are one statement, so it holds even for a
+    caller that did not lock the claim first. InvalidTransition otherwise.
+    """
+    if not try_transition(session, claim, target, reason):
+        check_transition(ClaimStatus(claim.status), target)
+        raise InvalidTransition(f"a claim that is {claim.status} cannot become {target.value}")
+
+
+def try_transition(session: Session, claim: models.Claim, target: ClaimStatus, reason: str) -> bool:
+    moved = session.execute(
+        update(models.Claim)
+        .where(models.Claim.id == claim.id)
+        .where(models.Claim.status.in_([s.value for s in sources_of(target)]))
+        .values(
+            status=target.value,
+            status_reason=reason,
+            revision=models.Claim.revision + 1,
+            updated_at=models.utcnow(),
+        )
+        .execution_options(**_NO_SYNC)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(claim, ["status", "status_reason", "revision", "updated_at"])
+    return bool(moved)
+
+
+def latest_job_id(session: Session, claim_id: str) -> str | None:
+    return session.scalar(
+        select(models.Job.id)
+        .where(models.Job.claim_id == claim_id)
+        .order_by(models.Job.created_at.desc(), models.Job.id.desc())
+        .limit(1)
+    )
+
+
+def current_record(session: Session, claim: models.Claim) -> models.AssessmentRecord | None:
+    """The version the claim stands on (see `Claim.current_version`)."""
+    if claim.current_version is None:
+        return None
+    return session.scalar(
+        select(models.AssessmentRecord).where(
+            models.AssessmentRecord.claim_id == claim.id,
+            models.AssessmentRecord.version == claim.current_version,
+        )
+    )
+
+
+def current_assessment(session: Session, claim: models.Claim) -> Assessment | None:
+    record = current_record(session, claim)
+    return decode(record.body) if record else None
+
+
+def add_version(
+    session: Session,
+    claim: models.Claim,
+    assessment: Assessment,
+    photo_ids: Sequence[str],
+    *,
+    job_id: str | None = None,
+    author: str | None = None,
+) -> int:
+    """Store `assessment` as the claim's next version; returns its number."""
+    latest = session.scalar(
+        select(func.max(models.AssessmentRecord.version)).where(
+            models.AssessmentRecord.claim_id == claim.id
+        )
+    )
+    version = (latest or 0) + 1
+    session.add(
+        models.AssessmentRecord(
+            claim_id=claim.id,
+            version=version,
+            job_id=job_id,
+            photo_ids=list(photo_ids),
+            body=encode(assessment),
+            source="adjuster" if author else "model",
+            author=author,
+        )
+    )
+    return version
+
+
+def stand_on(claim: models.Claim, version: int, assessment: Assessment) -> None:
+    """Make `version` the claim's current one: its priority, total and reasons for staff."""
+    triage = assessment.triage
+    claim.current_version = version
+    claim.review_priority = triage.priority if triage else 0
+    claim.estimate_total = assessment.estimate.total if assessment.estimate else None
+    claim.status_reason = (
+        "; ".join(r.message for r in triage.reasons) if triage else "no triage policy ran"
+    )
+    claim.touch()
+
+
+def status_after(assessment: Assessment) -> ClaimStatus:
+    triage = assessment.triage
+    if triage is None or triage.decision is TriageDecision.NEEDS_REVIEW:
+        return ClaimStatus.NEEDS_REVIEW
+    return ClaimStatus.ASSESSED

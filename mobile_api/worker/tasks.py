@@ -1,0 +1,148 @@
+"""Celery tasks: thin, idempotent, taking ids. The work is in `jobs`, `assessing` and `cdat`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from sqlalchemy.exc import OperationalError
+
+from cdat.errors import ModelUnavailable
+from cdat.settings import Settings
+from mobile_api import runtime
+from mobile_api.claims import idempotency
+from mobile_api.errors import StorageError
+from mobile_api.logs import log_context
+from mobile_api.queues import deliveries, jobs
+from mobile_api.queues.webhooks import check_destination, deliver
+from mobile_api.worker.assessing import assess_photos
+from mobile_api.worker.celery_app import celery
+
+log = logging.getLogger("cdat.tasks")
+TRANSIENT = (StorageError, OperationalError, ConnectionError, TimeoutError)
+
+
+@celery.task(bind=True, name="cdat.assess", acks_late=True, max_retries=None)
+def assess_claim(self: Task, job_id: str) -> str:
+    rt = runtime.current()
+    with log_context(job_id=job_id):
+        leased = jobs.acquire(rt, job_id)
+        if leased is None:
+            log.info("job skipped: already done or held by a live worker")
+            return "skipped: already done or held by a live worker"
+        with log_context(claim_id=leased.claim_id):
+            return _run_assessment(self, rt, leased)
+
+
+def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> str:
+    job_id = leased.id
+    log.info("assessment started", extra={"attempt": leased.attempts})
+    try:
+        with jobs.lease_kept(rt, job_id):
+            assessment = assess_photos(rt, leased.claim_id, leased.photo_ids)
+    except ModelUnavailable as exc:
+        jobs.fail(rt, job_id, exc.code, exc.message)
+    except TRANSIENT as exc:
+        if leased.attempts >= rt.settings.job_max_attempts:
+            jobs.fail(rt, job_id, "transient_error", f"gave up after {leased.attempts}: {exc}")
+        else:
+            jobs.release_for_retry(rt, job_id)
+            countdown = rt.settings.job_retry_backoff_seconds * 2 ** (leased.attempts - 1)
+            raise self.retry(countdown=countdown, exc=exc) from exc
+    except Exception as exc:
+        log.exception("assessment job %s failed", job_id)
+        jobs.fail(rt, job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+    else:
+        if not jobs.complete(rt, job_id, assessment):
+            return "skipped: completed elsewhere"
+    log.info("assessment finished")
+    notify_claim(rt, leased.claim_id, job_id)
+    return "done"
+
+
+def notify_claim(rt: runtime.Runtime, claim_id: str, job_id: str) -> None:
+    from mobile_api.claims.service import queue_webhook
+
+    delivery_id = queue_webhook(rt, claim_id, job_id)
+    if delivery_id:
+        deliver_webhook.delay(delivery_id)
+
+
+@celery.task(bind=True, name="cdat.deliver_webhook", acks_late=True, max_retries=None)
+def deliver_webhook(self: Task, delivery_id: str) -> str:
+    rt = runtime.current()
+    leased = deliveries.acquire(rt, delivery_id)
+    if leased is None:
+        return "skipped"
+    error = _attempt(leased.url, leased.secret, leased.payload, rt.settings)
+    state, backoff = deliveries.finish(rt, delivery_id, error)
+    if state == deliveries.PENDING:
+        raise self.retry(countdown=backoff)
+    return state
+
+
+def _attempt(url: str, secret: str, payload: dict[str, Any], settings: Settings) -> str | None:
+    try:
+        pinned = check_destination(
+            url,
+            allow_private=settings.webhooks_may_reach_private,
+            allowed_hosts=settings.webhook_allowed_hosts,
+        )
+        status = deliver(
+            url, secret, payload, timeout_s=settings.webhook_timeout_seconds, pinned=pinned
+        )
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
+
+
+@celery.task(name="cdat.sweep_stale_jobs")
+def sweep_stale_jobs() -> list[str]:
+    return sweep(runtime.current())
+
+
+def sweep(rt: runtime.Runtime) -> list[str]:
+    """Resend jobs and webhook deliveries whose worker died or whose message was lost."""
+    resend = jobs.sweep_stale(rt)
+    for job_id in resend:
+        assess_claim.delay(job_id)
+    for delivery_id in deliveries.sweep(rt):
+        deliver_webhook.delay(delivery_id)
+    return resend
+
+
+def _sweep_forever(rt: runtime.Runtime, stop: threading.Event) -> None:
+    while not stop.wait(rt.settings.stale_job_scan_seconds):
+        try:
+            sweep(rt)
+            idempotency.purge_expired(rt)
+        except Exception:
+            log.exception("stale-job sweep failed; will try again")
+
+
+_sweeper_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    rt = runtime.current()
+    threading.Thread(target=_sweep_forever, args=(rt, _sweeper_stop), daemon=True).start()
+
+
+@worker_process_init.connect
+def _init_worker_child(**_: Any) -> None:
+    # A forked child must not share the parent's database connections; models load here, once.
+    parent = runtime.current()
+    parent.engine.dispose(close=False)
+    child = runtime.install(runtime.Runtime.build(parent.settings))
+    reason = child.try_load_analyzer()
+    if reason:
+        log.warning("assessments will fail until a model is installed: %s", reason)
+
+
+@worker_process_shutdown.connect
+def _close_worker_child(**_: Any) -> None:
+    runtime.current().dispose()
