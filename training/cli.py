@@ -1,5 +1,5 @@
 """`cdat` subcommands of the data-scientist loop: convert, train, severity, evaluate,
-closeup, closeup-labels, damage-labels, export, model-card, models, pack.
+closeup, closeup-labels, damage-labels, backgrounds, claims, export, model-card, models, pack.
 
 `mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
 them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
@@ -13,6 +13,8 @@ stays light.
     cdat closeup --parts inference/models/parts.onnx   # close-up part families
     cdat closeup-labels --parts inference/models/parts.onnx --out runs/pseudo/damaged-parts
     cdat damage-labels --damage inference/models/damage.onnx --out runs/pseudo/damage-panels
+    cdat backgrounds --out runs/backgrounds          # intact cars, photos without a vehicle
+    cdat claims --split val --damage runs/damage-new.onnx --damage-conf 0.15 0.25
     cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
         --check-images runs/data/damage/images/test
     cdat models register --file inference/models/x.onnx --task damage \
@@ -281,6 +283,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
             "damage-labels",
             "training.damage_pseudo",
             "damage types for outlined panel damage, where the damage model agrees",
+        ),
+        (
+            "backgrounds",
+            "training.backgrounds",
+            "photos in which nothing is damage (intact cars, no vehicle) for the damage model",
+        ),
+        (
+            "claims",
+            "training.claim_eval",
+            "damage measured as a claim is: found, on the right part, none where there is none",
         ),
         ("pack", "training.pack", "pack converted data small for a lent GPU"),
     ]

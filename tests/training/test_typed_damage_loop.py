@@ -22,6 +22,7 @@ from inference.registry import Registry
 from inference.runtime import damage_instances
 from inference.severity import SeverityModel, severity_features
 from training import severity as severity_cli
+from training.backgrounds import write_backgrounds
 from training.cli import main as cli
 from training.threshold import sweep
 
@@ -57,8 +58,14 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     source = write_yaml(tmp / "source.yaml", coco_config(root, classes={
         "super": None, "dent-small": "minor-dent", "scratch-big": "severe-scratch",
         "smudge": None}))  # fmt: skip
+    # photos in which nothing is damage (an intact car, a room) train as background
+    plain = [tmp / "plain" / f"bg{k}.jpg" for k in range(2)]
+    for k, photo in enumerate(plain):
+        photo.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(photo), np.full((64, 64, 3), 60 + 80 * k, np.uint8))
+    write_backgrounds(tmp / "bg", {"no-vehicle": plain})
     config = write_yaml(tmp / "typed.yaml", {
-        "name": "typed", "task": "damage", "datasets": [source.name],
+        "name": "typed", "task": "damage", "datasets": [source.name, "bg/dataset.yaml"],
         "classes": ["dent", "scratch"]})  # fmt: skip
     init = make_init_checkpoint(tmp / "init.pt")
     paths = {"config": config, "tmp": tmp, "data": tmp / "data", "init": init}
@@ -69,6 +76,16 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["weights"] = paths["run"] / "weights" / "last.pt"
     paths["data_yaml"] = paths["data"] / "typed" / "data.yaml"
     return paths
+
+
+def test_background_photos_train_with_empty_labels(loop: dict[str, Path]) -> None:
+    data = loop["data"] / "typed"
+    manifest = json.loads((data / "manifest.json").read_text())
+    labelled = [p for p in (data / "labels" / "train").glob("*.txt") if p.read_text()]
+    assert manifest["images"]["train"] == len(labelled) + 2
+    for k in range(2):
+        label = data / "labels" / "train" / f"backgrounds__no-vehicle__bg{k}.txt"
+        assert label.read_text() == ""
 
 
 def test_conversion_keeps_types_as_classes_and_severities_beside(loop: dict[str, Path]) -> None:
