@@ -29,6 +29,9 @@ class Examples:
     def __len__(self) -> int:
         return len(self.vehicle)
 
+    def columns(self, keep: np.ndarray) -> Examples:
+        return Examples(self.features[:, keep], self.vehicle, self.sources)
+
 
 def fit_head(examples: Examples, l2: float, steps: int = 30) -> LinearHead:
     """Logistic regression, positive and negative classes weighted to equal total weight."""

@@ -56,10 +56,10 @@ class GateNet(nn.Module):
                 self.linear.weight.copy_(torch.from_numpy(weights[None, :]).float())
                 self.linear.bias.fill_(bias)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def tapped(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps of the tapped layers, in layer order."""
         outputs: list[Any] = []
-        pooled = []
-        for k, layer in enumerate(self.layers):
+        for layer in self.layers:
             source: Any = layer.f
             inputs: Any = x
             if source != -1:  # a neck layer reads earlier outputs (Ultralytics routing)
@@ -67,9 +67,25 @@ class GateNet(nn.Module):
                 inputs = [x if j == -1 else outputs[j] for j in sources]
             x = layer(inputs)
             outputs.append(x)
-            if k in self.taps:
-                pooled.append(x.mean(dim=(2, 3)))
-        return torch.cat(pooled, dim=1)
+        return [outputs[k] for k in sorted(self.taps)]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t.mean(dim=(2, 3)) for t in self.tapped(x)], dim=1)
+
+    def columns(self, taps: tuple[int, ...], side: int) -> np.ndarray:
+        """Indices of the feature columns that pool `taps` (a subset of this net's)."""
+        if not set(taps) <= set(self.taps):
+            raise TrainingError(f"taps {taps} are not all extracted ({self.taps})")
+        with torch.no_grad():
+            widths = [t.shape[1] for t in self.tapped(torch.zeros(1, 3, side, side))]
+        starts = np.cumsum([0, *widths])
+        return np.concatenate(
+            [
+                np.arange(starts[n], starts[n] + width)
+                for n, (k, width) in enumerate(zip(sorted(self.taps), widths, strict=True))
+                if k in taps
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.features(x)

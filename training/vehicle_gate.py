@@ -12,8 +12,12 @@ The result is one ONNX file (layers, pooling, head, sigmoid) and a report beside
     python -m training.vehicle_gate --out runs/gate/vehicle-gate.onnx
     cdat gate train --out runs/gate/vehicle-gate.onnx --taps 4 6 10 --side 256
 
-Features are cached under `--cache` (one file per init, side and taps), so a second run
-with other head settings extracts nothing. Test figures come from the served pipeline:
+Features are cached under `--cache` (one file per init, side and extracted taps), so a
+second run with other head settings extracts nothing; with `--extract-taps` (a superset of
+`--taps`) runs with different `--taps` share one extraction:
+
+    cdat gate train --out runs/gate/a.onnx --taps 4 6 10 --extract-taps 2 4 6 8 10 13 16 19 22
+ Test figures come from the served pipeline:
 `cdat gate evaluate` (training/gate_eval.py).
 """
 
@@ -44,6 +48,8 @@ class GateHyperparameters:
     """Input side in pixels (the photo's centred square, resized)."""
     taps: tuple[int, ...] = (4, 6, 10)
     """Layers whose feature maps are pooled (YOLO11: 4, 6 = P3, P4 backbone; 10 = C2PSA)."""
+    extract_taps: tuple[int, ...] = ()
+    """Layers extracted and cached, a superset of `taps` (empty: `taps`)."""
     negative_views: int = 4
     """Views of each train photo without a vehicle: itself, mirrored, then random crops."""
     l2_strengths: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
@@ -64,7 +70,7 @@ class FeatureCache:
     @classmethod
     def open(cls, folder: Path, init: Path, hp: GateHyperparameters) -> FeatureCache:
         digest = hashlib.sha256(init.read_bytes()).hexdigest()[:12]
-        taps = "-".join(map(str, hp.taps))
+        taps = "-".join(map(str, hp.extract_taps or hp.taps))
         path = folder / f"{digest}-s{hp.side}-t{taps}.npz"
         cache = cls(path)
         if path.is_file():
@@ -172,6 +178,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--taps", type=int, nargs="+", default=list(hp.taps), help="layers whose maps are pooled"
     )
+    parser.add_argument(
+        "--extract-taps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="layers to extract and cache, a superset of --taps (default: --taps)",
+    )
     parser.add_argument("--side", type=int, default=hp.side, help="input side in pixels")
     parser.add_argument(
         "--negative-views",
@@ -209,11 +222,19 @@ def hyperparameters(args: argparse.Namespace) -> GateHyperparameters:
     return GateHyperparameters(
         side=args.side,
         taps=tuple(sorted(set(args.taps))),
+        extract_taps=_extract_taps(args),
         negative_views=args.negative_views,
         l2_strengths=tuple(args.l2),
         max_refused=args.max_refused,
         seed=args.seed,
     )
+
+
+def _extract_taps(args: argparse.Namespace) -> tuple[int, ...]:
+    extract = tuple(sorted(set(args.extract_taps)))
+    if extract and not set(args.taps) <= set(extract):
+        raise TrainingError(f"--extract-taps {list(extract)} must include every --taps layer")
+    return extract
 
 
 def main(args: argparse.Namespace) -> int:
@@ -227,11 +248,12 @@ def main(args: argparse.Namespace) -> int:
     if init.path == "none":
         raise TrainingError("--init none: the gate cuts a pretrained model; name a checkpoint")
     torch.set_num_threads(max(1, args.threads))
-    net = load_gate_net(Path(init.path), hp.taps)
+    net = load_gate_net(Path(init.path), hp.extract_taps or hp.taps)
+    columns = net.columns(hp.taps, hp.side)
     cache = FeatureCache.open(args.cache, Path(init.path), hp)
     started = time.perf_counter()
-    train = gate_examples(net, "train", hp, cache, args.data_root)
-    val = gate_examples(net, "val", hp, cache, args.data_root)
+    train = gate_examples(net, "train", hp, cache, args.data_root).columns(columns)
+    val = gate_examples(net, "val", hp, cache, args.data_root).columns(columns)
     extracted_s = time.perf_counter() - started
     head, threshold, selection = select_head(train, val, hp.l2_strengths, hp.max_refused)
     gate = load_gate_net(Path(init.path), hp.taps, head)
@@ -239,7 +261,7 @@ def main(args: argparse.Namespace) -> int:
                 "description": f"CDAT vehicle gate: YOLO11n-seg layers to {max(hp.taps)}, "
                 f"pooled at {list(hp.taps)}, logistic head"}  # fmt: skip
     export_onnx(gate, args.out, hp.side, metadata)
-    parity = _parity(args.out, gate, head, hp, val)
+    parity = _parity(args.out, gate, head, hp, (net, columns))
     report = {
         "hyperparameters": asdict(hp),
         "init": init.as_dict(),
@@ -258,13 +280,17 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parity(path: Path, gate: Any, head: Any, hp: GateHyperparameters, val: Examples) -> float:
-    """ONNX against torch features + numpy head on a few generated inputs."""
+def _parity(
+    path: Path, gate: Any, head: Any, hp: GateHyperparameters, extractor: tuple[Any, np.ndarray]
+) -> float:
+    """ONNX against the extraction net's features (the columns the head was fitted on) and
+    the numpy head, on a few generated inputs."""
     import torch
 
+    net, columns = extractor
     inputs = np.random.default_rng(0).random((4, 3, hp.side, hp.side), dtype=np.float32)
     with torch.no_grad():
-        feats = gate.features(torch.from_numpy(inputs)).numpy().astype(np.float64)
+        feats = net.features(torch.from_numpy(inputs)).numpy().astype(np.float64)[:, columns]
     parity = check_parity(path, gate, probabilities(head, feats), inputs)
     if parity > 1e-3:
         raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")

@@ -178,7 +178,8 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
     out = tmp_path / "gate" / "gate.onnx"
     args = vehicle_gate.get_args_parser().parse_args(
         ["--out", str(out), "--init", str(weights), "--taps", "4", "6", "--side", str(SIDE),
-         "--negative-views", "3", "--l2", "0.1", "1", "--cache", str(tmp_path / "cache")]
+         "--extract-taps", "4", "6", "8", "--negative-views", "3", "--l2", "0.1", "1",
+         "--cache", str(tmp_path / "cache")]
     )  # fmt: skip
     # when it is trained
     assert vehicle_gate.main(args) == 0
