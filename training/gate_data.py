@@ -29,6 +29,9 @@ CONFIG_SOURCES = {
 """Vehicle sources read through a dataset config, split as the conversion splits them."""
 FOLDER_SOURCES = {"car-parts-damage": {"train": "train", "val": "valid", "test": "test"}}
 """Vehicle sources whose published folders are the split (already grouped by photo)."""
+FOLDER_LICENCES = {
+    "car-parts-damage": "CC BY 4.0 (Roboflow bhone-myint-swe-c83rj/car-parts-damage-j7yeo v1)"
+}
 VEHICLE_SOURCES = (*CONFIG_SOURCES, *FOLDER_SOURCES)
 CLOSEUP_SOURCES = ("car-parts-damage", "damaged-parts")
 """Sources of damaged close-ups: the gate must not refuse these."""
@@ -80,3 +83,21 @@ def gate_photos(
     root = data_root or default_data_root()
     photos = [p for source in sources for p in vehicle_photos(source, split, root, seed)]
     return photos + non_vehicle_photos(split, root)
+
+
+def data_licences(data_root: Path | None = None) -> list[dict[str, str]]:
+    """Name and licence of every source the gate trains on (`cdat_run.json`'s `data`); for
+    the no-vehicle photos, the licences of its train split, counted."""
+    from collections import Counter
+
+    root = data_root or default_data_root()
+    out = [
+        {"name": name, "licence": load_dataset_config(config, root).licence.strip()}
+        for name, config in CONFIG_SOURCES.items()
+    ]
+    out += [{"name": name, "licence": FOLDER_LICENCES[name]} for name in FOLDER_SOURCES]
+    counts = Counter(p.licence for p in no_vehicle_split(root, "train"))
+    listed = ", ".join(f"{licence} x{n}" for licence, n in sorted(counts.items()))
+    note = "(authors and sources: no-vehicle/attribution.csv)"
+    out.append({"name": NO_VEHICLE, "licence": f"per photo, train split only: {listed} {note}"})
+    return out

@@ -275,6 +275,7 @@ def main(args: argparse.Namespace) -> int:
         **selection,
     }
     args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
+    _write_run(args, hp, init.as_dict())
     print(json.dumps({k: report[k] for k in ("threshold", "val_refused")}, indent=1))
     print(f"wrote {args.out} ({report['onnx_bytes'] / 1e6:.1f} MB, parity {parity:.1e})")
     return 0
@@ -295,6 +296,24 @@ def _parity(
     if parity > 1e-3:
         raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
     return parity
+
+
+def _write_run(args: argparse.Namespace, hp: GateHyperparameters, init: dict[str, Any]) -> None:
+    """`cdat_run.json` beside the gate, which `cdat models register --run` reads."""
+    import shlex
+
+    from training.gate_data import data_licences
+
+    run = {
+        "command": "python -m training.vehicle_gate "
+        + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "task": "gate",
+        "classes": ["vehicle"],
+        "hyperparameters": asdict(hp),
+        "init": init,
+        "data": data_licences(args.data_root),
+    }
+    (args.out.parent / "cdat_run.json").write_text(json.dumps(run, indent=1) + "\n")
 
 
 def _counts(examples: Examples) -> dict[str, int]:

@@ -163,7 +163,7 @@ def _generated(folder: Path, vehicle: bool, k: int) -> Path:
 @pytest.mark.slow
 def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, monkeypatch):
     from inference.vehicle_gate import VehicleGate
-    from training import vehicle_gate
+    from training import gate_data, vehicle_gate
 
     # given a tiny backbone and generated photos with and without a "vehicle"
     weights = _tiny_checkpoint(tmp_path)
@@ -175,6 +175,8 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
         for n, split in enumerate(("train", "val"))
     }  # fmt: skip
     monkeypatch.setattr(vehicle_gate, "gate_photos", lambda split, *a, **k: photos[split])
+    licences = [{"name": "generated", "licence": "CC0"}]
+    monkeypatch.setattr(gate_data, "data_licences", lambda root: licences)
     out = tmp_path / "gate" / "gate.onnx"
     args = vehicle_gate.get_args_parser().parse_args(
         ["--out", str(out), "--init", str(weights), "--taps", "4", "6", "--side", str(SIDE),
@@ -189,6 +191,8 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
     assert report["val_rows"] == {"car-parts-damage": 12, "no-vehicle": 6}
     assert report["val_refused"]["car-parts-damage"] <= 0.02
     assert report["onnx_parity_max_abs"] < 1e-3
+    run = json.loads((out.parent / "cdat_run.json").read_text())
+    assert run["task"] == "gate" and run["data"] == licences and run["init"]["sha256"]
     # and the exported gate refuses a new photo without a vehicle and keeps a new vehicle
     gate = VehicleGate.load(out, report["threshold"])
     other = cv2.imread(str(_generated(tmp_path, False, 999)))
