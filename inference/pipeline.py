@@ -352,5 +352,5 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
-        gate=load_gate(settings.model_dir, settings.onnx_threads) if runtime == "onnx" else None,
+        gate=load_gate(settings.model_dir, settings.onnx_threads),
     )
