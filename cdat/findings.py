@@ -72,6 +72,10 @@ class PhotoAnalysis:
     reviewed: bool = False
     """An adjuster corrected findings on this photo: its damages are labels, and a
     re-assessment keeps them rather than the model's new guess."""
+    vehicle_probability: float | None = None
+    """The vehicle gate's probability that the photo shows a vehicle (None: no gate ran).
+    A photo under the gate's threshold carries a blocking `no_vehicle` issue and no
+    findings; the adjuster sees the figure either way."""
 
     @property
     def usable(self) -> bool:

@@ -7,6 +7,7 @@ unlisted): a photo reused from another claim must outrank a photo that merely lo
 capture time in a messaging app, or the queue cannot tell them apart.
 
 Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
+``no_vehicle`` (no photo shows a vehicle: each was refused as showing none, or unusable),
 ``no_damage_found``, ``low_confidence`` (a finding under `min_confidence`),
 ``unpriced_damage`` (damage on no visible part), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,9 +27,15 @@ from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triag
 from cdat.findings import PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
 
+NO_VEHICLE = "no_vehicle"
+"""The photo issue (inference.quality.NO_VEHICLE) and the claim reason of the same name."""
+ADDED_REASONS = {NO_VEHICLE: 3}
+"""Reasons added after policy files were first written, with their shipped weight: an
+insurer's own `triage.yaml` that predates a reason still loads and weighs it so."""
 REASON_CODES = (
     "no_photos",
     "photo_quality",
+    "no_vehicle",
     "no_damage_found",
     "low_confidence",
     "unpriced_damage",
@@ -50,6 +58,14 @@ class TriagePolicy(BaseModel):
     fraud_weights: dict[str, int] = Field(default_factory=dict)
     """Per fraud signal code (cdat.fraud): its weight, instead of `priorities.fraud_signal`."""
     fraud: FraudPolicy = FraudPolicy()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _added_reasons(cls, raw: Any) -> Any:
+        priorities = raw.get("priorities") if isinstance(raw, dict) else None
+        if isinstance(priorities, dict):
+            raw = {**raw, "priorities": {**ADDED_REASONS, **priorities}}
+        return raw
 
     @model_validator(mode="after")
     def _complete(self) -> TriagePolicy:
@@ -98,9 +114,29 @@ def photo_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
     if not analyses:
         return [Reason("no_photos", "the claim has no analysed photos")]
     return [
-        Reason("photo_quality", f"photo {a.photo_id}: {issue.message} ({issue.code})")
-        for a in analyses
-        for issue in a.quality_issues
+        *vehicle_reasons(analyses),
+        *(
+            Reason("photo_quality", f"photo {a.photo_id}: {issue.message} ({issue.code})")
+            for a in analyses
+            for issue in a.quality_issues
+        ),
+    ]
+
+
+def vehicle_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
+    """`no_vehicle` when no photo shows a vehicle: at least one was refused as showing
+    none and every other one is unusable. Such a claim is never priced unseen."""
+    refused = [a for a in analyses if any(i.code == NO_VEHICLE for i in a.quality_issues)]
+    if not refused or any(a.usable for a in analyses if a not in refused):
+        return []
+    unusable = len(analyses) - len(refused)
+    rest = f", {unusable} unusable" if unusable else ""
+    return [
+        Reason(
+            NO_VEHICLE,
+            f"no photo shows a vehicle ({len(refused)} of {len(analyses)} refused as showing "
+            f"none{rest}): the claim cannot be assessed from them",
+        )
     ]
 
 

@@ -7,7 +7,9 @@ Service entry points (nothing loads at import time)::
     readiness(settings).as_dict()                # which models are present, without loading
 
 Per photo: decode (EXIF, colour, depth) -> quality checks and perceptual hash ->
-damage and part segmentation -> damage assigned to parts -> vehicle and duplicate checks.
+the vehicle gate, when one is promoted (a photo without a vehicle stops there, refused as
+`no_vehicle`: inference/vehicle_gate.py) -> damage and part segmentation -> damage
+assigned to parts -> vehicle and duplicate checks.
 A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
 """
 
@@ -33,6 +35,7 @@ from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
 from inference.severity import SeverityModel
+from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class _Photo:
     height: int = 0
     issues: list[QualityIssue] = field(default_factory=list)
     phash: str | None = None
+    vehicle_probability: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     result: PhotoAnalysis | None = None
 
@@ -71,9 +75,11 @@ class Analyzer:
         quality_config: quality.QualityConfig | None = None,
         max_pixels: int = 50_000_000,
         parallel_models: bool = False,
+        gate: VehicleGate | None = None,
     ) -> None:
         self.damage = damage
         self.parts = parts
+        self.gate = gate
         self.quality = quality_config or quality.QualityConfig()
         self.max_pixels = max_pixels
         # Two small models side by side on one core each scale better than one model
@@ -83,12 +89,14 @@ class Analyzer:
 
     @property
     def model_versions(self) -> dict[str, str]:
-        return {"damage": self.damage.version, "parts": self.parts.version}
+        versions = {"damage": self.damage.version, "parts": self.parts.version}
+        return versions | ({"gate": self.gate.version} if self.gate else {})
 
     def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
         work = [self._prepare_safely(photo) for photo in photos]
         ready = [p for p in work if not p.blocked and p.image is not None]
-        self._segment(ready)
+        self._check_vehicle(ready)
+        self._segment([p for p in ready if not p.blocked])
         dupes = quality.duplicate_issues(
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
@@ -126,6 +134,23 @@ class Analyzer:
         state.image = image
         state.timings["quality_ms"] = _ms(started)
         return state
+
+    def _check_vehicle(self, photos: list[_Photo]) -> None:
+        """The vehicle gate on the photos' images: a refused photo gets the blocking
+        `no_vehicle` issue, so it is never segmented and nothing is priced for it."""
+        if self.gate is None or not photos:
+            return
+        started = time.perf_counter()
+        try:
+            found = self.gate.probabilities([p.image for p in photos if p.image is not None])
+        except Exception:  # a gate failure leaves today's checks in charge, never a refusal
+            log.exception("the vehicle gate failed on %d photo(s)", len(photos))
+            return
+        for photo, probability in zip(photos, found, strict=True):
+            photo.vehicle_probability = round(float(probability), 4)
+            photo.timings["gate_ms"] = _ms(started) / len(photos)
+            if probability < self.gate.threshold:
+                photo.issues.append(quality.no_vehicle())
 
     def _segment(self, photos: list[_Photo]) -> None:
         if not photos:
@@ -180,6 +205,7 @@ class Analyzer:
             quality_issues=tuple(issues),
             perceptual_hash=photo.phash,
             timings_ms=timings,
+            vehicle_probability=photo.vehicle_probability,
         )
 
 
@@ -326,4 +352,5 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
+        gate=load_gate(settings.model_dir, settings.onnx_threads),
     )

@@ -156,14 +156,17 @@ def check_vehicle(
                 "Step back so the whole panel around the damage is in the photo.",
             )
         ]
-    return [
-        issue(
-            NO_VEHICLE,
-            "No vehicle could be seen in the photo.",
-            "Photograph the damaged side of the vehicle from 1-3 metres away.",
-            blocking=True,
-        )
-    ]
+    return [no_vehicle()]
+
+
+def no_vehicle() -> QualityIssue:
+    """Blocking: the photo shows no vehicle (no part nor damage found, or the vehicle gate)."""
+    return issue(
+        NO_VEHICLE,
+        "No vehicle could be seen in the photo.",
+        "Photograph the damaged side of the vehicle from 1-3 metres away.",
+        blocking=True,
+    )
 
 
 def perceptual_hash(image: np.ndarray) -> str:

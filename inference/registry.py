@@ -2,7 +2,7 @@
 
 Layout of `<model_dir>/registry.json`::
 
-    {"promoted": {"damage": "<entry id>", "parts": "<entry id>"},
+    {"promoted": {"damage": "<entry id>", "parts": "<entry id>", "gate": "<entry id>"},
      "entries": [{...ModelEntry fields...}, ...]}
 
 Serving reads it; `training` writes it (register, promote). Entries are never
@@ -23,14 +23,18 @@ from typing import Any, Literal
 
 from inference.errors import ModelUnavailable, RegistryError
 
-Task = Literal["damage", "parts"]
-TASKS: tuple[Task, ...] = ("damage", "parts")
+Task = Literal["damage", "parts", "gate"]
+TASKS: tuple[Task, ...] = ("damage", "parts", "gate")
+"""`gate` is the vehicle gate (inference/vehicle_gate.py): optional, served when promoted."""
 REGISTRY_FILE = "registry.json"
 GATE_METRICS: dict[str, tuple[str, ...]] = {
     "damage": ("type_mask_map50", "damage_recall_iou30", "severity_balanced_accuracy"),
     "parts": ("mask_map50", "closeup_part_accuracy"),
+    "gate": ("non_vehicle_refused", "closeups_refused", "vehicle_photos_refused"),
 }
 """Metrics a candidate may not be worse on than the promoted model (held-out test split)."""
+LOWER_IS_BETTER = frozenset({"closeups_refused", "vehicle_photos_refused"})
+"""Gate metrics where a candidate is worse when its value is higher."""
 EXTRA_METRICS = (
     "type_box_map50",
     "type_mask_map50",
@@ -42,9 +46,12 @@ EXTRA_METRICS = (
     "served_conf",
     "served_precision",
     "served_recall",
+    "non_vehicle_refused",
+    "closeups_refused",
+    "vehicle_photos_refused",
 )
 """Registry metric names beside mAP, where measured (the gate and the model cards use them)."""
-DEFAULT_SERVED_CONF: dict[Task, float] = {"damage": 0.15, "parts": 0.25}
+DEFAULT_SERVED_CONF: dict[Task, float] = {"damage": 0.15, "parts": 0.25, "gate": 0.5}
 """The served thresholds of models registered before entries recorded their own `served_conf`;
 each was chosen on its model's val split."""
 
@@ -81,7 +88,7 @@ class ModelEntry:
     def served_conf(self) -> float:
         """The confidence threshold the model was chosen at (`cdat threshold` on val) and
         evaluated at on test: its `served_conf` metric, which registering copies from the
-        report."""
+        report. For the vehicle gate: the vehicle probability under which a photo is refused."""
         value = self.metrics.get("served_conf")
         if isinstance(value, int | float) and 0.0 < value < 1.0:
             return float(value)
@@ -210,7 +217,9 @@ def compare_gate(candidate: ModelEntry, current: ModelEntry) -> tuple[list[str],
         lines.append(f"{metric}: {old} ({current.id}, {basis}) -> {new} ({candidate.id})")
         if new is None:
             worse.append(f"candidate has no {metric}")
-        elif old is not None and float(new) < float(old):
+        elif old is not None and metric in LOWER_IS_BETTER and float(new) > float(old):
+            worse.append(f"{metric} {float(new):.4f} > {float(old):.4f}")
+        elif old is not None and metric not in LOWER_IS_BETTER and float(new) < float(old):
             worse.append(f"{metric} {float(new):.4f} < {float(old):.4f}")
     return lines, worse
 

@@ -1,5 +1,6 @@
 """`cdat` subcommands of the data-scientist loop: convert, train, severity, evaluate,
-closeup, closeup-labels, damage-labels, backgrounds, claims, export, model-card, models, pack.
+closeup, closeup-labels, damage-labels, backgrounds, claims, export, model-card, models, pack,
+gate.
 
 `mobile_api.cli` calls `add_commands(subparsers)`; `python -m training.cli` runs
 them standalone. Handlers import torch / Ultralytics lazily, so `cdat --help`
@@ -20,6 +21,10 @@ stays light.
     cdat models register --file inference/models/x.onnx --task damage \
         --report runs/eval/best/report.json --run runs/train/damage --card inference/models/x.md
     cdat models promote <id>   # refuses a worse candidate unless --force
+    cdat gate train --out runs/gate/vehicle-gate.onnx     # the vehicle gate (no_vehicle)
+    cdat gate evaluate --gate runs/gate/vehicle-gate.onnx --out runs/gate/test.json
+    cdat models register --file inference/models/vehicle-gate.onnx --task gate \
+        --report runs/gate/test.json --card inference/models/vehicle-gate.md
     cdat models list | cdat models show <id>
 """
 
@@ -140,7 +145,8 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
     metrics.update(split=report["split"], per_class=report["per_class"])
     details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
-               "closeup_per_family", "claims")  # fmt: skip
+               "closeup_per_family", "closeups_refused_per_source", "refused_per_source",
+               "photos_per_source", "non_vehicle_with_damage", "claims")  # fmt: skip
     for detail in details:
         if detail in report:
             metrics[detail] = report[detail]
@@ -243,7 +249,9 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=_guarded(cmd_show))
     reg = msub.add_parser("register", help="add an exported ONNX model as a new entry")
     reg.add_argument("--file", type=Path, required=True, help=".onnx (copied into the model dir)")
-    reg.add_argument("--task", choices=["damage", "parts"], required=True, help="model task")
+    reg.add_argument(
+        "--task", choices=["damage", "parts", "gate"], required=True, help="model task"
+    )
     reg.add_argument("--report", type=Path, default=None, help="cdat evaluate's report.json")
     reg.add_argument("--run", type=Path, default=None, help="training run folder")
     reg.add_argument("--card", type=Path, default=None, help="model card (Markdown)")
@@ -300,6 +308,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         parser = subparsers.add_parser(name, help=text, parents=_parents(module))
         parser.set_defaults(handler=_lazy(module))
     _add_models(subparsers)
+    _add_gate(subparsers)
+
+
+def _add_gate(sub: argparse._SubParsersAction) -> None:
+    gate = sub.add_parser("gate", help="the vehicle gate: train it, measure it")
+    gsub = gate.add_subparsers(dest="gate_command", required=True)
+    specs = [
+        ("train", "training.vehicle_gate", "train the vehicle gate and export it to ONNX"),
+        ("evaluate", "training.gate_eval", "non_vehicle_refused and closeups_refused on test"),
+    ]
+    for name, module, text in specs:
+        parser = gsub.add_parser(name, help=text, parents=_parents(module))
+        parser.set_defaults(handler=_lazy(module))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -145,3 +145,39 @@ def test_every_reason_listed_and_priority_is_the_highest(inr_policy) -> None:
     assert set(codes) == {"photo_quality", "low_confidence", "unpriced_damage", "total_loss"}
     assert priority == max(inr_policy.triage.priorities[c] for c in codes)
     assert set(inr_policy.triage.priorities) == set(REASON_CODES)
+
+
+NO_VEHICLE = QualityIssue("no_vehicle", "No vehicle could be seen.", "photograph it", True)
+TOO_SMALL = QualityIssue("too_small", "The photo is 10x10.", "send the original", True)
+
+
+def test_a_claim_whose_photos_show_no_vehicle_needs_review_first(inr_policy) -> None:
+    # given a claim of two photos refused as showing no vehicle and one unusable photo
+    analyses = [
+        photo("a", quality_issues=(NO_VEHICLE,)),
+        photo("b", quality_issues=(NO_VEHICLE,)),
+        photo("c", quality_issues=(TOO_SMALL,)),
+    ]
+    # when it is triaged with nothing found on it
+    decision, codes, priority = _codes(inr_policy, analyses=analyses, findings=[], estimate=None)
+    # then it needs review, the no_vehicle reason leading, above photo quality
+    assert decision is TriageDecision.NEEDS_REVIEW and codes[0] == "no_vehicle"
+    assert priority == inr_policy.triage.priorities["no_vehicle"] == 3
+    assert (
+        "2 of 3 refused"
+        in triage(analyses, [], None, None, [], inr_policy.triage).reasons[0].message
+    )
+
+
+def test_one_photo_showing_a_vehicle_is_enough_for_no_no_vehicle_reason(inr_policy) -> None:
+    analyses = [photo("a", quality_issues=(NO_VEHICLE,)), photo("b")]
+    codes = _codes(inr_policy, analyses=analyses)[1]
+    assert "no_vehicle" not in codes and codes == ["photo_quality"]
+
+
+def test_a_policy_written_before_the_no_vehicle_reason_still_loads(inr_policy) -> None:
+    # given an insurer's triage policy whose priorities predate no_vehicle
+    raw = inr_policy.triage.model_dump()
+    del raw["priorities"]["no_vehicle"]
+    # when it is read, then the reason weighs its shipped weight
+    assert inr_policy.triage.model_validate(raw).priorities["no_vehicle"] == 3

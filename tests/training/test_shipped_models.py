@@ -39,8 +39,13 @@ def test_shipped_file_matches_registry_and_runs(entry) -> None:  # type: ignore[
     # it loads in ONNX Runtime and has the registered input size and classes
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[2:] == [entry.imgsz, entry.imgsz]
-    out0, protos = session.run(None, {"images": np.zeros((1, 3, entry.imgsz, entry.imgsz),
-                                                          np.float32)})[:2]  # fmt: skip
+    outputs = session.run(None, {"images": np.zeros((2, 3, entry.imgsz, entry.imgsz),
+                                                    np.float32)})  # fmt: skip
+    if entry.task == "gate":  # one probability per photo that a vehicle is shown
+        assert entry.classes == ["vehicle"] and outputs[0].shape == (2, 1)
+        assert ((outputs[0] >= 0) & (outputs[0] <= 1)).all()
+        return
+    out0, protos = outputs[:2]
     assert out0.shape[1] == 4 + len(entry.classes) + protos.shape[1]
     assert all(check_project_class(c, entry.task) == c for c in entry.classes)
 
@@ -48,8 +53,14 @@ def test_shipped_file_matches_registry_and_runs(entry) -> None:  # type: ignore[
 @pytest.mark.parametrize("entry", REGISTRY.entries, ids=lambda e: e.id)
 def test_shipped_model_has_card_metrics_and_provenance(entry) -> None:  # type: ignore[no-untyped-def]
     card = (SHIPPED_MODEL_DIR / entry.card).read_text()
-    assert entry.command.startswith("python -m training.train") and entry.command in card
     assert "licence" in card.lower() and entry.licence
+    if entry.task == "gate":
+        assert entry.command.startswith("python -m training.vehicle_gate")
+        assert entry.command in card and entry.metrics["split"] == "test"
+        assert {"non_vehicle_refused", "closeups_refused", "served_conf"} <= entry.metrics.keys()
+        assert "AGPL-3.0" in card and "attribution.csv" in card
+        return
+    assert entry.command.startswith("python -m training.train") and entry.command in card
     assert "mask_map50" in entry.metrics and entry.metrics["split"] == "test"
     if entry.task == "damage":
         assert "severity_accuracy" in entry.metrics

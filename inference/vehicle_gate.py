@@ -1,0 +1,98 @@
+"""The vehicle gate: is a vehicle shown in this photo at all?
+
+One small ONNX model (training/vehicle_gate.py makes it): a pretrained detector's first
+layers, their feature maps averaged over space, and a linear head ending in a sigmoid.
+Its output is the probability that the photo shows a vehicle, a whole car or a close-up
+of a damaged panel alike. Below the registered threshold (the entry's `served_conf`,
+chosen on val so that damaged close-ups are kept) the photo is refused as `no_vehicle`
+and never reaches the damage and part models, so nothing is priced for it.
+
+    gate = VehicleGate.load(path, threshold=entry.served_conf)
+    probabilities = gate.probabilities([image_bgr, ...])
+    refused = probabilities < gate.threshold
+
+Input: the largest centred square of the photo, resized to the model's side. A centred
+square rather than a stretched photo, because training photos of vehicles are mostly
+square and photos without one mostly are not: stretching would let the gate learn the
+shape of the photo instead of what it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inference.errors import ModelUnavailable
+
+
+def gate_input(image: np.ndarray, side: int) -> np.ndarray:
+    """(3, side, side) float32 RGB in [0, 1] from a BGR uint8 photo (or a gray one)."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    height, width = image.shape[:2]
+    crop = min(height, width)
+    top, left = (height - crop) // 2, (width - crop) // 2
+    square = image[top : top + crop, left : left + crop]
+    interpolation = cv2.INTER_AREA if crop > side else cv2.INTER_LINEAR
+    small = cv2.resize(square, (side, side), interpolation=interpolation)
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+@dataclass
+class VehicleGate:
+    session: Any
+    side: int
+    threshold: float
+    version: str = ""
+    batch_size: int = 8
+
+    @classmethod
+    def load(cls, path: Path, threshold: float, threads: int = 1, version: str = "") -> VehicleGate:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelUnavailable(f"cannot load vehicle gate {path}: {exc}") from exc
+        shape = session.get_inputs()[0].shape
+        if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
+            raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")
+        if not 0.0 < threshold < 1.0:
+            raise ModelUnavailable(f"vehicle gate threshold {threshold} is not in (0, 1)")
+        return cls(session, int(shape[2]), threshold, version or path.stem)
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The probability that each photo shows a vehicle, in order."""
+        out: list[np.ndarray] = []
+        name = self.session.get_inputs()[0].name
+        for start in range(0, len(images), self.batch_size):
+            batch = np.stack(
+                [gate_input(im, self.side) for im in images[start : start + self.batch_size]]
+            )
+            out.append(np.asarray(self.session.run(None, {name: batch})[0]).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def load_gate(model_dir: Path, threads: int = 1) -> VehicleGate | None:
+    """The promoted vehicle gate of a model directory; None when none is promoted (the
+    analyzer then keeps its part- and damage-based check alone)."""
+    from inference.registry import Registry, sha256_of
+
+    registry = Registry.load(model_dir)
+    if "gate" not in registry.promoted:
+        return None
+    entry = registry.promoted_entry("gate")
+    path = registry.path_of(entry)
+    # a truncated copy or a file swapped under the registry must not serve silently
+    if entry.sha256 and sha256_of(path) != entry.sha256:
+        raise ModelUnavailable(f"vehicle gate {path} does not match its registry checksum")
+    return VehicleGate.load(path, entry.served_conf, threads, entry.id)

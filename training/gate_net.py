@@ -1,0 +1,138 @@
+"""The vehicle gate's network: a pretrained detector's first layers, pooled, and a linear head.
+
+`GateNet` runs the layers of an Ultralytics model up to its last tapped layer, averages
+each tapped layer's feature map over space (global average pooling) and concatenates
+them: one feature vector per photo. With a head (`LinearHead`, fitted in numpy by
+training/vehicle_gate.py) it ends in a sigmoid: the probability that a vehicle is shown.
+The standardisation the head was fitted with is folded into its weights, so the exported
+ONNX file needs nothing but the preprocessed photo (inference/vehicle_gate.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.errors import TrainingError
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """logit = ((features - mean) / scale) @ weights + bias."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(((features - self.mean) / self.scale) @ self.weights + self.bias)
+
+    def folded(self) -> tuple[np.ndarray, float]:
+        """(weights, bias) acting on raw features: the standardisation folded in."""
+        weights = self.weights / self.scale
+        return weights, float(self.bias - (self.mean * weights).sum())
+
+
+class GateNet(nn.Module):
+    """Pooled features of the tapped layers; with a head, the vehicle probability."""
+
+    def __init__(
+        self, layers: nn.ModuleList, taps: tuple[int, ...], head: LinearHead | None = None
+    ) -> None:
+        super().__init__()
+        self.layers = layers
+        self.taps = taps
+        self.linear: nn.Linear | None = None
+        if head is not None:
+            weights, bias = head.folded()
+            self.linear = nn.Linear(len(weights), 1)
+            with torch.no_grad():
+                self.linear.weight.copy_(torch.from_numpy(weights[None, :]).float())
+                self.linear.bias.fill_(bias)
+
+    def tapped(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps of the tapped layers, in layer order."""
+        outputs: list[Any] = []
+        for layer in self.layers:
+            source: Any = layer.f
+            inputs: Any = x
+            if source != -1:  # a neck layer reads earlier outputs (Ultralytics routing)
+                sources = [source] if isinstance(source, int) else source
+                inputs = [x if j == -1 else outputs[j] for j in sources]
+            x = layer(inputs)
+            outputs.append(x)
+        return [outputs[k] for k in sorted(self.taps)]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t.mean(dim=(2, 3)) for t in self.tapped(x)], dim=1)
+
+    def columns(self, taps: tuple[int, ...], side: int) -> np.ndarray:
+        """Indices of the feature columns that pool `taps` (a subset of this net's)."""
+        if not set(taps) <= set(self.taps):
+            raise TrainingError(f"taps {taps} are not all extracted ({self.taps})")
+        with torch.no_grad():
+            widths = [t.shape[1] for t in self.tapped(torch.zeros(1, 3, side, side))]
+        starts = np.cumsum([0, *widths])
+        return np.concatenate(
+            [
+                np.arange(starts[n], starts[n] + width)
+                for n, (k, width) in enumerate(zip(sorted(self.taps), widths, strict=True))
+                if k in taps
+            ]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.features(x)
+        if self.linear is None:
+            return feats
+        return torch.sigmoid(self.linear(feats))
+
+
+def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None = None) -> GateNet:
+    """The layers 0..max(taps) of an Ultralytics checkpoint, in float32 eval mode."""
+    if not weights.is_file():
+        raise TrainingError(f"--init {weights}: no such checkpoint")
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+    model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    if model is None or not hasattr(model, "model"):
+        raise TrainingError(f"--init {weights}: not an Ultralytics checkpoint")
+    layers = list(model.model)
+    if not taps or max(taps) >= len(layers) - 1:
+        raise TrainingError(f"--taps {taps}: layers 0-{len(layers) - 2} can be tapped")
+    kept = nn.ModuleList(layers[: max(taps) + 1])
+    net = GateNet(kept, taps, head).float().eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def export_onnx(net: GateNet, out: Path, side: int, metadata: dict[str, str]) -> None:
+    """The net with its head as ONNX: input `images` (N, 3, side, side) RGB in [0, 1],
+    output `vehicle` (N, 1)."""
+    import onnx
+
+    if net.linear is None:
+        raise TrainingError("only a gate with a fitted head can be exported")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 3, side, side)
+    torch.onnx.export(
+        net,
+        (dummy,),
+        str(out),
+        input_names=["images"],
+        output_names=["vehicle"],
+        dynamic_axes={"images": {0: "batch"}, "vehicle": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    model = onnx.load(str(out))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(out))
