@@ -48,6 +48,8 @@ def _amount(raw: str, name: str) -> Decimal | None:
         value = Decimal(raw.strip())
     except InvalidOperation:
         raise ValidationFailed(f"{name} must be a number, got {raw!r}", field=name) from None
+    if not value.is_finite():  # NaN, sNaN and Infinity: no amount compares with them
+        raise ValidationFailed(f"{name} must be a number, got {raw!r}", field=name)
     if value < 0:
         raise ValidationFailed(f"{name} cannot be negative", field=name)
     return value

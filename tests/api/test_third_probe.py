@@ -1,0 +1,118 @@
+"""Issue 33 (the third security probe): each finding pinned by the request that showed it,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mobile_api.api.app import create_app
+from mobile_api.queues.webhooks import WebhookRejected, check_destination
+from mobile_api.runtime import Runtime
+from mobile_api.storage.migrate import upgrade
+from tests import images
+from tests.api.backends import Stack
+from tests.conftest import claim_body, make_settings
+from tests.web.conftest import open_flagged_claim, sign_in
+
+
+def _error(response: object) -> dict[str, object]:
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"}, body
+    error: dict[str, object] = body["error"]
+    return error
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_a_nul_in_the_claim_id_of_an_upload_is_a_4xx(stack: Stack, method: str) -> None:
+    # given a staff token, which passes the upload guard's credential check
+    path = "/v1/claims/a%00b/photos" + ("/p1" if method == "PUT" else "")
+    field = "file" if method == "PUT" else "files"
+    files = [(field, ("a.jpg", images.jpeg(100, 100), "image/jpeg"))]
+    # when a photo is sent to a claim id holding a NUL
+    answer = stack.client.request(method, path, files=files, headers=stack.staff)
+    # then the claim is simply not found: a 404, not a database error
+    assert answer.status_code == 404, answer.text
+    assert _error(answer)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("value", ["NaN", "sNaN", "nan", "-Infinity", "inf"])
+def test_a_non_finite_queue_amount_is_an_inline_422(stack: Stack, value: str) -> None:
+    # given a signed-in adjuster
+    assert sign_in(stack.client).status_code == 303
+    # when the review queue is filtered by an amount that is not a finite number
+    answer = stack.client.get("/adjuster/", params={"min_amount": value})
+    # then the page says so next to the filter
+    assert answer.status_code == 422, answer.text[:300]
+    assert "min_amount must be a number" in answer.text
+
+
+def test_a_huge_integer_in_a_drawn_polygon_is_an_inline_422(stack: Stack) -> None:
+    # given a flagged claim open in the workspace
+    flagged = open_flagged_claim(stack.client)
+    assert sign_in(stack.client).status_code == 303
+    page = stack.client.get(f"/adjuster/claims/{flagged.claim_id}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    # when the adjuster adds a damage whose outline holds a 400-digit integer
+    huge = "9" * 400
+    answer = stack.client.post(
+        f"/adjuster/claims/{flagged.claim_id}/damages/{flagged.photo_ids[0]}/add",
+        data={
+            "csrf_token": csrf.group(1),
+            "damage_type": "dent",
+            "severity": "minor",
+            "part": "back_bumper",
+            "shape": f"[[0, 0], [{huge}, 0], [10, 10]]",
+        },
+        follow_redirects=False,
+    )
+    # then the form answers with the error inline, and nothing changed
+    assert answer.status_code == 422, answer.text[:300]
+    assert "finite numbers" in answer.text, re.findall(r"form-error[^<]*<", answer.text)
+
+
+def test_webhook_refusal_does_not_say_where_a_name_resolves() -> None:
+    # given a host name that resolves to loopback on the server's network
+    # when a webhook to it is checked
+    with pytest.raises(WebhookRejected) as refused:
+        check_destination("http://localhost/x", allow_private=False)
+    # then the refusal says the address is not allowed, and not which address it found
+    message = str(refused.value)
+    assert "not allowed" in message
+    assert "127.0.0.1" not in message and "::1" not in message
+
+
+def test_webhook_refusal_of_an_unresolvable_name_reads_the_same() -> None:
+    # given two names: one internal (loopback), one that does not resolve at all
+    with pytest.raises(WebhookRejected) as internal:
+        check_destination("http://localhost/x", allow_private=False)
+    with pytest.raises(WebhookRejected) as unknown:
+        check_destination("http://no-such-host.invalid/x", allow_private=False)
+    # then a caller cannot tell them apart: both are "not allowed", by name only
+    assert str(internal.value).replace("localhost", "H") == str(unknown.value).replace(
+        "no-such-host.invalid", "H"
+    )
+
+
+def test_claim_creation_limit_retry_after_matches_the_window(tmp_path: Path) -> None:
+    # given a limit of two claims per address and hour
+    settings = make_settings(tmp_path, claims_per_hour_per_address=2)
+    upgrade(settings.resolved_database_url)
+    runtime = Runtime.build(settings)
+    try:
+        with TestClient(create_app(settings, runtime)) as client:
+            answers = [client.post("/v1/claims", json=claim_body()) for _ in range(3)]
+    finally:
+        runtime.dispose()
+    # when the third is refused
+    refused = answers[-1]
+    assert refused.status_code == 429
+    # then Retry-After says the same wait as the message, about an hour, not 60 s
+    said = re.search(r"try again in (\d+) s", str(_error(refused)["message"]))
+    assert said is not None
+    assert int(refused.headers["Retry-After"]) == int(said.group(1))
+    assert int(refused.headers["Retry-After"]) > 3000
