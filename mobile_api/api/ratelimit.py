@@ -53,7 +53,7 @@ class RateLimiter:
     def _refuse(self, key: str, what: str) -> None:
         reset = self._limiter.get_window_stats(self.item, self.name, key).reset_time
         retry = max(1, int(reset - time.time()) + 1)
-        raise RateLimited(f"too many {what}; try again in {retry} s")
+        raise RateLimited(f"too many {what}; try again in {retry} s", retry_after=retry)
 
 
 class SignInThrottle:
