@@ -25,7 +25,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Retry-safe key (8-255 visible ASCII characters; a random UUID): a retry "
+        description="Retry-safe key (16-255 visible ASCII characters; a random UUID): a retry "
         "with the same key and request replays the first answer, to the same caller only.",
     ),
 ]
