@@ -140,7 +140,7 @@ def _prepare(settings: Settings) -> None:
 
     if settings.resolved_database_url.startswith("sqlite") or settings.storage_backend == "local":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url, secret_key=settings.secret_key)
 
 
 def _spawn_worker() -> subprocess.Popen[bytes]:
@@ -189,7 +189,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings()
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url, args.revision)
+    upgrade(settings.resolved_database_url, args.revision, secret_key=settings.secret_key)
     print(f"database at revision {args.revision}")
     return 0
 

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from mobile_api.api.app import create_app
+from mobile_api.auth import new_id
+from mobile_api.queues import deliveries
 from mobile_api.queues.webhooks import WebhookRejected, check_destination
 from mobile_api.runtime import Runtime
+from mobile_api.storage import models
+from mobile_api.storage.db import transaction
 from mobile_api.storage.migrate import upgrade
 from tests import images
 from tests.api.backends import Stack
@@ -116,3 +121,47 @@ def test_claim_creation_limit_retry_after_matches_the_window(tmp_path: Path) -> 
     assert said is not None
     assert int(refused.headers["Retry-After"]) == int(said.group(1))
     assert int(refused.headers["Retry-After"]) > 3000
+
+
+def test_the_webhook_secret_is_sealed_at_rest_and_still_signs(stack: Stack) -> None:
+    # given a claim created with a webhook
+    body = claim_body(webhook_url="https://hooks.example.com/cdat")
+    created = stack.client.post("/v1/claims", json=body).json()
+    secret = created["webhook_secret"]
+    # when the claims table is read as a database copy would be
+    with stack.runtime.engine.connect() as connection:
+        dump = repr(connection.execute(text("SELECT * FROM claims")).all())
+    # then the secret is not in it
+    assert secret and secret not in dump
+    # and a delivery is still signed with the secret the policyholder was given
+    delivery_id = queue_webhook_for(stack.runtime, created["id"])
+    leased = deliveries.acquire(stack.runtime, delivery_id)
+    assert leased is not None and leased.secret == secret
+
+
+def test_a_secret_stored_before_sealing_still_signs(stack: Stack) -> None:
+    # given a claim whose webhook secret was stored in the clear (before migration 0004)
+    body = claim_body(webhook_url="https://hooks.example.com/cdat")
+    claim_id = stack.client.post("/v1/claims", json=body).json()["id"]
+    with stack.runtime.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE claims SET webhook_secret = 'plain-old-secret' WHERE id = :id"),
+            {"id": claim_id},
+        )
+    # when a delivery is sent
+    leased = deliveries.acquire(stack.runtime, queue_webhook_for(stack.runtime, claim_id))
+    # then it signs with that secret
+    assert leased is not None and leased.secret == "plain-old-secret"
+
+
+def queue_webhook_for(runtime: Runtime, claim_id: str) -> str:
+    with transaction(runtime.sessions) as session:
+        delivery = models.WebhookDelivery(
+            id=new_id(),
+            claim_id=claim_id,
+            event="claim.assessment_finished",
+            url="https://hooks.example.com/cdat",
+            payload={"event": "claim.assessment_finished", "claim_id": claim_id},
+        )
+        session.add(delivery)
+        return delivery.id
