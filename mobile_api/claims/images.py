@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +98,7 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
     image = _decode_fully(data, filename)
     try:
         public = strip_location(data)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
         # Never serve a location we could not remove: refuse the photo instead.
         raise InvalidImage(
             f"{filename}: its location data cannot be removed ({exc}); retake or export it",
