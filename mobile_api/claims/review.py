@@ -26,6 +26,7 @@ from mobile_api.errors import Conflict, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
+    FRAUD_CLEARED,
     add_version,
     current_assessment,
     current_record,
@@ -167,3 +168,23 @@ def request_photos(
         }
         after = {"status": claim.status, "retake_request": claim.retake_request}
         audit(session, claim_id, actor, "claim.more_photos_requested", before, after)
+
+
+def clear_fraud_signals(rt: Runtime, claim_id: str, actor: Actor, note: str) -> None:
+    """The adjuster has looked at the claim's fraud signals and found nothing: later
+    assessments stop carrying them (a signal a later assessment raises again still counts).
+    The current version keeps its signals, and the claim its status, until decided."""
+    note = note.strip()
+    if not note:
+        raise ValidationFailed("say what was checked before clearing the signals", field="note")
+    with transaction(rt.sessions) as session:
+        claim = lock_claim(session, claim_id)
+        if ClaimStatus(claim.status) not in EDITABLE:
+            raise Conflict(f"a claim that is {claim.status} cannot have its signals cleared")
+        assessment = current_assessment(session, claim)
+        if assessment is None or not assessment.fraud_signals:
+            raise ValidationFailed("the current assessment has no fraud signal", field="note")
+        signals = [s.code for s in assessment.fraud_signals]
+        before = {"version": claim.current_version, "signals": signals}
+        after = {"through_version": claim.current_version, "note": note}
+        audit(session, claim_id, actor, FRAUD_CLEARED, before, after)

@@ -214,6 +214,20 @@ async def reject(
     )
 
 
+@router.post("/claims/{claim_id}/clear-fraud")
+async def clear_fraud(
+    request: Request,
+    claim_id: str,
+    rt: RuntimeDep,
+    user: FormUserDep,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    actor = review.Actor(user.id, user.email)
+    return await _act(
+        request, user, claim_id, "fraud", review.clear_fraud_signals, rt, claim_id, actor, note
+    )
+
+
 @router.post("/claims/{claim_id}/request-photos")
 async def request_photos(
     request: Request,

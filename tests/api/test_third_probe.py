@@ -18,9 +18,11 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.db import transaction
 from mobile_api.storage.migrate import upgrade
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
-from tests.conftest import claim_body, make_settings
+from tests.api.test_claims import upload
+from tests.conftest import claim_body, make_settings, open_claim
 from tests.web.conftest import open_flagged_claim, sign_in
 
 
@@ -165,3 +167,78 @@ def queue_webhook_for(runtime: Runtime, claim_id: str) -> str:
         )
         session.add(delivery)
         return delivery.id
+
+
+def _dated(shade: int, width: int = 320) -> bytes:
+    """A photo taken on the loss date; the fake analyzer's hash is its brightness."""
+    return images.jpeg(width, 240, color=(shade,) * 3, exif={0x0132: "2026:11:20 10:00:00"})
+
+
+def _assess(client: TestClient, claim_id: str, headers: dict[str, str]) -> None:
+    submitted = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    assert submitted.status_code == 202, submitted.text
+    assert assess_claim.run(submitted.json()["job"]["id"]) == "done"
+
+
+def _retake(
+    client: TestClient, claim_id: str, headers: dict[str, str], old: str, new: bytes
+) -> str:
+    files = {"file": ("retake.jpg", new, "image/jpeg")}
+    answer = client.put(f"/v1/claims/{claim_id}/photos/{old}", files=files, headers=headers)
+    assert answer.status_code == 200, answer.text
+    photo_id: str = answer.json()["photo"]["id"]
+    return photo_id
+
+
+def test_a_fraud_signal_outlives_the_retake_of_its_photo_until_cleared(stack: Stack) -> None:
+    client = stack.client
+    # given a photo assessed on one claim, which goes straight through
+    reused = _dated(0x0F)
+    first_id, first_headers = open_claim(client)
+    upload(client, first_id, first_headers, reused)
+    _assess(client, first_id, first_headers)
+    assert client.get(f"/v1/claims/{first_id}", headers=first_headers).json()["status"] == (
+        "assessed"
+    )
+    # and a second claim sent to review for reusing it
+    claim_id, headers = open_claim(client)
+    photo_id = upload(client, claim_id, headers, reused).json()["photos"][0]["id"]
+    _assess(client, claim_id, headers)
+    staff_url = f"/v1/adjuster/claims/{claim_id}"
+    assert client.get(staff_url, headers=stack.staff).json()["status"] == "needs_review"
+    # when the policyholder replaces the reused photo and submits again
+    retake = _retake(client, claim_id, headers, photo_id, _dated(0x70))
+    _assess(client, claim_id, headers)
+    # then the claim stays in review, the signal carried over from the version that raised it
+    staff = client.get(staff_url, headers=stack.staff).json()
+    assert staff["status"] == "needs_review"
+    assert staff["assessment"]["triage"]["priority"] > 0
+    carried = [
+        s
+        for s in staff["assessment"]["fraud_signals"]
+        if s["code"] == "duplicate_photo_other_claim"
+    ]
+    assert carried and carried[0]["evidence"]["raised_in_version"] == "1"
+    # and the policyholder is not told which check fired, nor about the other claim
+    mine = client.get(f"/v1/claims/{claim_id}", headers=headers)
+    assert "duplicate" not in mine.text and first_id not in mine.text
+    assert "fraud_signal" not in mine.text
+    assert mine.json()["status"] == "needs_review"
+    # when an adjuster clears the signals, and the policyholder retakes once more
+    assert sign_in(client).status_code == 303
+    page = client.get(f"/adjuster/claims/{claim_id}")
+    assert "Clear these signals" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    cleared = client.post(
+        f"/adjuster/claims/{claim_id}/clear-fraud",
+        data={"csrf_token": csrf.group(1), "note": "the same car, photographed by the garage"},
+        follow_redirects=False,
+    )
+    assert cleared.status_code == 303, cleared.text[:300]
+    _retake(client, claim_id, headers, retake, _dated(0x70, width=330))
+    _assess(client, claim_id, headers)
+    # then the cleared signal no longer holds the claim back
+    after = client.get(staff_url, headers=stack.staff).json()
+    assert after["assessment"]["fraud_signals"] == []
+    assert after["status"] == "assessed"
