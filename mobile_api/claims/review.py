@@ -31,6 +31,7 @@ from mobile_api.storage.claim_store import (
     current_assessment,
     current_record,
     lock_claim,
+    photos_changed_since,
     stand_on,
     transition,
 )
@@ -127,12 +128,30 @@ def decide(
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         check_transition(ClaimStatus(claim.status), target)  # say "decided" before "zero"
+        if target is ClaimStatus.APPROVED:
+            _check_photos_assessed(claim, current_record(session, claim))
         if target is ClaimStatus.APPROVED and not nothing_to_pay_confirmed:
             _check_something_to_pay(current_assessment(session, claim))
         before = {"status": claim.status, "reason": claim.status_reason}
         transition(session, claim, target, reason or f"{target.value} by {actor.email}")
         after = {"status": claim.status, "reason": claim.status_reason}
         audit(session, claim_id, actor, f"claim.{target.value}", before, after)
+
+
+def _check_photos_assessed(claim: models.Claim, record: models.AssessmentRecord | None) -> None:
+    """An approval pays the estimate of one assessment: it must be of the photos on the
+    claim now, not of photos the policyholder has since replaced or removed."""
+    added, removed = photos_changed_since(claim, record)
+    if not (added or removed) or record is None:
+        return
+    changes = [f"{len(added)} added or retaken"] if added else []
+    changes += [f"{len(removed)} removed or replaced"] if removed else []
+    raise Conflict(
+        f"the photos changed after assessment version {record.version} was made "
+        f"({', '.join(changes)}): it no longer prices this claim's photos; it can be approved "
+        "once the policyholder submits and the new photos are assessed, or ask for photos",
+        field="decision",
+    )
 
 
 def _check_something_to_pay(assessment: Assessment | None) -> None:

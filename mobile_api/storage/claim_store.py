@@ -96,6 +96,20 @@ def current_assessment(session: Session, claim: models.Claim) -> Assessment | No
 FRAUD_CLEARED = "fraud.cleared"
 
 
+def photos_changed_since(
+    claim: models.Claim, record: models.AssessmentRecord | None
+) -> tuple[list[str], list[str]]:
+    """(added, removed): photo ids on the claim now that `record` did not assess, and ones
+    it assessed that the policyholder has since removed or replaced."""
+    if record is None:
+        return [], []
+    assessed = set(record.photo_ids)
+    present = [photo.id for photo in claim.photos]
+    added = [pid for pid in present if pid not in assessed]
+    removed = [pid for pid in record.photo_ids if pid not in set(present)]
+    return added, removed
+
+
 def fraud_history(session: Session, claim_id: str) -> list[tuple[int, tuple[FraudSignal, ...]]]:
     """(version, fraud signals) of the claim's stored versions that an adjuster has not
     cleared (`FRAUD_CLEARED` audit events record up to which version), oldest first."""

@@ -242,3 +242,54 @@ def test_a_fraud_signal_outlives_the_retake_of_its_photo_until_cleared(stack: St
     after = client.get(staff_url, headers=stack.staff).json()
     assert after["assessment"]["fraud_signals"] == []
     assert after["status"] == "assessed"
+
+
+def _csrf(client: TestClient, claim_id: str) -> str:
+    page = client.get(f"/adjuster/claims/{claim_id}")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_an_approval_of_photos_no_longer_on_the_claim_is_refused(stack: Stack) -> None:
+    client = stack.client
+    # given a claim assessed with photos A and B, waiting for review
+    flagged = open_flagged_claim(client, (200, 200, 200), (30, 30, 30))
+    photo_a, photo_b = flagged.photo_ids
+    # when the policyholder replaces B with C and deletes A, and does not submit
+    files = {"file": ("c.jpg", images.jpeg(320, 240, color=(120, 10, 10)), "image/jpeg")}
+    replaced = client.put(
+        f"/v1/claims/{flagged.claim_id}/photos/{photo_b}", files=files, headers=flagged.headers
+    )
+    assert replaced.status_code == 200, replaced.text
+    removed = client.delete(
+        f"/v1/claims/{flagged.claim_id}/photos/{photo_a}", headers=flagged.headers
+    )
+    assert removed.status_code == 204
+    # then the adjuster's claim page warns that the photos changed, naming each change
+    assert sign_in(client).status_code == 303
+    page = client.get(f"/adjuster/claims/{flagged.claim_id}")
+    assert 'id="photos-changed"' in page.text
+    assert "added or retaken" in page.text
+    assert page.text.count("removed or replaced</li>") == 2
+    # and approving the A+B estimate is refused with a 409 that says why
+    approve = f"/adjuster/claims/{flagged.claim_id}/approve"
+    refused = client.post(
+        approve, data={"csrf_token": _csrf(client, flagged.claim_id)}, follow_redirects=False
+    )
+    assert refused.status_code == 409, refused.text[:300]
+    assert "photos changed after assessment version 1" in refused.text
+    staff_url = f"/v1/adjuster/claims/{flagged.claim_id}"
+    assert client.get(staff_url, headers=stack.staff).json()["status"] == "needs_review"
+    # when the policyholder submits and the current photos are assessed
+    _assess(client, flagged.claim_id, flagged.headers)
+    # then the warning is gone and the approval goes through
+    page = client.get(f"/adjuster/claims/{flagged.claim_id}")
+    assert 'id="photos-changed"' not in page.text
+    approved = client.post(
+        approve,
+        data={"csrf_token": _csrf(client, flagged.claim_id), "nothing_to_pay": "yes"},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text[:300]
+    assert client.get(staff_url, headers=stack.staff).json()["status"] == "approved"
