@@ -76,9 +76,13 @@ class Settings(BaseSettings):
     """Claims opened per client address and hour: bounds what per-claim limits cannot."""
     signin_failures_per_address: int = Field(default=20, ge=1)
     """Failed sign-ins per client address (any accounts) per window: stops password spraying."""
-    signin_failures_per_account: int = Field(default=10, ge=1)
-    """Failed sign-ins per account (any addresses) per window: stops guessing one password."""
+    signin_failures_per_account: int = Field(default=30, ge=1)
+    """Failed sign-ins per account (any addresses) per `signin_account_window_seconds`: slows
+    guessing one password from many addresses. Larger than the address budget and short, so
+    an attacker cannot lock the account's owner out for long."""
     signin_window_seconds: int = Field(default=300, ge=1)
+    """The window of `signin_failures_per_address`."""
+    signin_account_window_seconds: int = Field(default=60, ge=1)
     rate_limit_url: str | None = None
     """Where rate-limit counters live, e.g. `redis://redis:6379/1`, shared by every API replica.
     Unset: the broker when it is Redis, else each API process's memory (per-process limits)."""
