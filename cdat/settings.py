@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks of the load balancers in front of `cdat serve` (JSON list in the
+    env, e.g. `["10.0.0.0/8"]`): only their `X-Forwarded-For` and `X-Forwarded-Proto` are
+    believed. Empty (the default): none, so no client can pick the address its rate limits
+    count against, not even one on the same machine."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from cdat.claims import BodyType, Vehicle
 from cdat.errors import CdatError
@@ -127,12 +128,22 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
             log_config=None,  # keep our JSON handler on the root logger
+            **uvicorn_options(settings),
         )
     finally:
         if worker is not None:
             _stop(worker)
         rt.dispose()
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn treats forwarded headers: believed only from `trusted_proxies`. Uvicorn's
+    own default believes them from 127.0.0.1 (and FORWARDED_ALLOW_IPS), which lets any
+    local process, or a proxy that passes the header through, choose its client address."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
 
 
 def _prepare(settings: Settings) -> None:

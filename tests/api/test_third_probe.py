@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from mobile_api.api.app import create_app
 from mobile_api.auth import new_id
+from mobile_api.cli.commands import uvicorn_options
 from mobile_api.queues import deliveries
 from mobile_api.queues.webhooks import WebhookRejected, check_destination
 from mobile_api.runtime import Runtime
@@ -23,6 +25,7 @@ from tests import images
 from tests.api.backends import Stack
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, make_settings, open_claim
+from tests.live import live_server
 from tests.web.conftest import open_flagged_claim, sign_in
 
 
@@ -293,3 +296,34 @@ def test_an_approval_of_photos_no_longer_on_the_claim_is_refused(stack: Stack) -
     )
     assert approved.status_code == 303, approved.text[:300]
     assert client.get(staff_url, headers=stack.staff).json()["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [([], [201, 201, 201, 429, 429]), (["127.0.0.1"], [201] * 5)],
+    ids=["no-proxy-trusted", "loopback-proxy-trusted"],
+)
+def test_a_forwarded_address_counts_only_from_a_trusted_proxy(
+    tmp_path: Path, trusted: list[str], expected: list[int]
+) -> None:
+    # given `cdat serve`'s server options, three claims per address and hour
+    settings = make_settings(tmp_path, claims_per_hour_per_address=3, trusted_proxies=trusted)
+    upgrade(settings.resolved_database_url)
+    runtime = Runtime.build(settings)
+    try:
+        app = create_app(settings, runtime)
+        with live_server(app, **uvicorn_options(settings)) as base:
+            # when one client on 127.0.0.1 opens five claims, each claiming another address
+            answers = [
+                httpx.post(
+                    f"{base}/v1/claims",
+                    json=claim_body(),
+                    headers={"X-Forwarded-For": f"198.51.100.{i}"},
+                    timeout=30,
+                ).status_code
+                for i in range(5)
+            ]
+    finally:
+        runtime.dispose()
+    # then the header moves the budget only when the peer is a configured proxy
+    assert answers == expected
