@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
     min_image_side: int = 64
     max_photos_per_claim: int = 40
+    max_claim_pixels: int = Field(default=600_000_000, ge=1)
+    """Pixels of all the photos on one claim together: bounds what a claim can make the
+    workers decode, whatever the mix of photo sizes (413 beyond)."""
+    photo_check_workers: int = Field(default=2, ge=1)
+    """Photos one API process checks at once (header, bounded decode, location-free copy)."""
+    photo_check_queue: int = Field(default=8, ge=0)
+    """Photos waiting for a check beyond those; more get 503 with `Retry-After`."""
     max_photos_per_request: int = 12
 
     job_lease_seconds: float = 300.0

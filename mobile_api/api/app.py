@@ -19,6 +19,7 @@ from mobile_api import runtime as runtime_module
 from mobile_api.api.docs import install_docs
 from mobile_api.api.hardening import Hardening
 from mobile_api.api.observability import Metrics, timing_middleware
+from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.api.ratelimit import Limits
 from mobile_api.api.request_guard import (
     RequestGuard,
@@ -63,6 +64,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.limits = Limits(settings)
+    app.state.photo_checks = PhotoChecks(settings.photo_check_workers, settings.photo_check_queue)
     app.middleware("http")(timing_middleware(metrics))
     app.add_middleware(RequestGuard, settings=settings)
     docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.openapi_url) if p)
