@@ -40,15 +40,6 @@ class RateLimiter:
         if not self._guarded(self._limiter.hit, key):
             self._refuse(key, what)
 
-    def check(self, key: str, what: str) -> None:
-        """RateLimited when `key` has no event left, without counting one."""
-        if not self._guarded(self._limiter.test, key):
-            self._refuse(key, what)
-
-    def count(self, key: str) -> None:
-        """Count one event for `key`, whether or not it is still within the limit."""
-        self._guarded(self._limiter.hit, key)
-
     def _guarded(self, call: Callable[..., bool], key: str) -> bool:
         try:
             return call(self.item, self.name, key)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from mobile_api.auth import Role, hash_password
 from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.web.session import SESSION_COOKIE
+from mobile_api.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from tests import services
 from tests.conftest import make_settings, serving
 from tests.web.conftest import EMAIL, PASSWORD, sign_in
@@ -100,9 +100,14 @@ def _wrong_at_once(web: TestClient, emails: list[str]) -> list[int]:
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token is not None
 
+    # Each attempt carries the form's cookie itself: every refusal sets a fresh one in the
+    # shared jar, which would race with the threads still to send.
+    cookie = {"Cookie": f"{LOGIN_CSRF_COOKIE}={token.group(1)}"}
+
     def attempt(email: str) -> int:
         data = {"email": email, "password": "wrong-password", "csrf_token": token.group(1)}
-        return web.post("/adjuster/login", data=data, follow_redirects=False).status_code
+        answer = web.post("/adjuster/login", data=data, headers=cookie, follow_redirects=False)
+        return answer.status_code
 
     with ThreadPoolExecutor(max_workers=len(emails)) as pool:
         return sorted(pool.map(attempt, emails))
