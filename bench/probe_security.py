@@ -8,6 +8,13 @@ one `cdat worker`, all on 127.0.0.1. Scenarios:
   webhook-kill      SIGKILL the worker while it delivers a webhook; a new worker resends it
   signin-spraying   200 wrong passwords across e-mails from one address, over two replicas
   idempotent-retry  six concurrent retries of one submit with one Idempotency-Key
+Issue 33 (third probe):
+  upload-cost       4 concurrent uploads of three 7000x7000 PNGs with GPS EXIF (156 KB
+                    each): API RSS sampled every 20 ms, /healthz timed throughout
+  signin-burst      100 concurrent wrong passwords for one account from one address
+  small-inputs      an 8-character Idempotency-Key, a NUL in a claim id
+  forwarded-spoof   70 claim creations from 127.0.0.1, each with another X-Forwarded-For
+                    (CDAT_CLAIMS_PER_HOUR_PER_ADDRESS=60 here): the header must not help
 
     .venv/bin/python bench/probe_security.py --rounds 3
     .venv/bin/python bench/probe_security.py --only webhook-kill --broker rabbitmq \
@@ -308,6 +315,150 @@ def idempotent_retry(stack: Stack, rounds: int) -> Result:
     return {"scenario": "idempotent-retry", "times": rounds, "held": held, "tries": tries}
 
 
+class Sampler:
+    """API RSS and /healthz latency, sampled on threads until stopped."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.stop = stack, threading.Event()
+        self.rss: list[float] = []
+        self.health_ms: list[float] = []
+        self.health_errors = 0
+        self.threads = [
+            threading.Thread(target=self._rss, daemon=True),
+            threading.Thread(target=self._health, daemon=True),
+        ]
+
+    def __enter__(self) -> Sampler:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _rss(self) -> None:
+        while not self.stop.is_set():
+            self.rss.append(rss_mb(self.stack.api))
+            self.stop.wait(0.02)
+
+    def _health(self) -> None:
+        with httpx.Client(base_url=self.stack.base_url, timeout=10) as client:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                try:
+                    ok = client.get("/healthz").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.health_ms.append((time.perf_counter() - started) * 1000)
+                self.health_errors += not ok
+                self.stop.wait(0.05)
+
+
+def upload_cost(stack: Stack, rounds: int) -> Result:
+    client = httpx.Client(base_url=stack.base_url, timeout=300)
+    photos = [gps_png(7000) for _ in range(3)]
+    api = psutil.Process(stack.api.pid)  # type: ignore[union-attr]
+    tries = []
+    for index in range(rounds):
+        claims = [client.post("/v1/claims", json=CLAIM).json() for _ in range(4)]
+
+        def send(created: dict[str, Any], i: int = index) -> int:
+            auth = {"Authorization": f"Bearer {created['access_token']}"}
+            files = [
+                ("files", (f"big{n}.png", photo + bytes([i, n]), "image/png"))
+                for n, photo in enumerate(photos)
+            ]
+            url = f"/v1/claims/{created['id']}/photos"
+            return client.post(url, files=files, headers=auth).status_code
+
+        before, cpu = rss_mb(stack.api), api.cpu_times()
+        with Sampler(stack) as sampled, ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(send, claims))
+            time.sleep(0.5)
+        used = api.cpu_times()
+        tries.append(
+            {
+                "statuses": statuses,
+                "api_rss_mb_before": before,
+                "api_rss_mb_peak": max(sampled.rss),
+                "api_rss_mb_after": rss_mb(stack.api),
+                "api_cpu_s": round(used.user + used.system - cpu.user - cpu.system, 2),
+                "healthz_ms_max": round(max(sampled.health_ms), 1),
+                "healthz_ms_p95": round(
+                    sorted(sampled.health_ms)[int(0.95 * (len(sampled.health_ms) - 1))], 1
+                ),
+                "healthz_samples": len(sampled.health_ms),
+                "healthz_errors": sampled.health_errors,
+            }
+        )
+    held = all(
+        t["api_rss_mb_peak"] < 400
+        and t["healthz_ms_max"] < 100
+        and t["healthz_errors"] == 0
+        and all(s in (201, 503) for s in t["statuses"])
+        for t in tries
+    )
+    return {
+        "scenario": "upload-cost",
+        "png_kb": len(photos[0]) // 1024,
+        "times": rounds,
+        "held": held,
+        "tries": tries,
+    }
+
+
+def signin_burst(stack: Stack, rounds: int) -> Result:
+    client = httpx.Client(base_url=stack.base_url, timeout=60)
+    tries = []
+    for index in range(rounds):
+        form = client.get("/adjuster/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        data = {"email": f"victim{index}@insurer.example", "password": "guess", "csrf_token": token}
+
+        def attempt(_: int, d: dict[str, str] = data, t: str = token) -> int:
+            headers = {"Cookie": f"cdat_login_csrf={t}"}
+            return client.post("/adjuster/login", data=d, headers=headers).status_code
+
+        with ThreadPoolExecutor(100) as pool:
+            statuses = list(pool.map(attempt, range(100)))
+        tries.append({str(code): statuses.count(code) for code in sorted(set(statuses))})
+    held = all(t.get("401", 0) <= 20 and set(t) <= {"401", "429"} for t in tries)
+    return {"scenario": "signin-burst", "times": rounds, "held": held, "tries": tries}
+
+
+def forwarded_spoof(stack: Stack, rounds: int) -> Result:
+    client = httpx.Client(base_url=stack.base_url, timeout=30)
+    statuses, retry_after = [], None
+    for index in range(70):
+        headers = {"X-Forwarded-For": f"198.51.100.{index % 250}"}
+        answer = client.post("/v1/claims", json=CLAIM, headers=headers)
+        statuses.append(answer.status_code)
+        if answer.status_code == 429:
+            retry_after = int(answer.headers["Retry-After"])
+    counted = {str(code): statuses.count(code) for code in sorted(set(statuses))}
+    held = counted.get("201", 0) <= 60 and "429" in counted and (retry_after or 0) > 60
+    return {
+        "scenario": "forwarded-spoof",
+        "times": 70,
+        "held": held,
+        "answers": counted,
+        "retry_after_s": retry_after,
+    }
+
+
+def small_inputs(stack: Stack, rounds: int) -> Result:
+    client = httpx.Client(base_url=stack.base_url, timeout=30)
+    short = client.post("/v1/claims", json=CLAIM, headers={"Idempotency-Key": "aaaaaaaa"})
+    created = client.post("/v1/claims", json=CLAIM).json()
+    auth = {"Authorization": f"Bearer {created['access_token']}"}
+    nul = client.get("/v1/claims/a%00b", headers=auth)
+    answers = {"short_idempotency_key": short.status_code, "nul_claim_id": nul.status_code}
+    held = short.status_code == 422 and nul.status_code in (403, 404)
+    return {"scenario": "small-inputs", "times": 1, "held": held, "answers": answers}
+
+
 BROKERS = {  # Redis also holds the rate-limit counters; with the others they are per process
     "redis": REDIS_URL,
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
@@ -320,6 +471,10 @@ SCENARIOS = {
     "webhook-kill": webhook_kill,
     "signin-spraying": signin_spraying,
     "idempotent-retry": idempotent_retry,
+    "upload-cost": upload_cost,
+    "signin-burst": signin_burst,
+    "small-inputs": small_inputs,
+    "forwarded-spoof": forwarded_spoof,  # last: it spends the address's claim budget
 }
 
 
@@ -329,11 +484,13 @@ def main(args: argparse.Namespace) -> int:
         "CDAT_STALE_JOB_SCAN_SECONDS": "1",
         "CDAT_WEBHOOK_TIMEOUT_SECONDS": "2",
         "CDAT_SIGNIN_FAILURES_PER_ADDRESS": "20",
+        "CDAT_CLAIMS_PER_HOUR_PER_ADDRESS": "60",
     }
     with tempfile.TemporaryDirectory(prefix="cdat-probe-") as tmp:
         extra["CDAT_BROKER_URL"] = BROKERS[args.broker].format(tmp=tmp)
         with running_stack(Path(tmp), 1, FAKE_ANALYZER, **extra) as stack:
-            results = [_run(name, stack, args.rounds) for name in args.only or list(SCENARIOS)]
+            names = [name for name in SCENARIOS if not args.only or name in args.only]
+            results = [_run(name, stack, args.rounds) for name in names]
     summary = {
         "benchmark": "security probes",
         "broker": args.broker,

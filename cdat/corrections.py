@@ -77,17 +77,22 @@ def parse_fields(damage_type: str, severity: str, part: str) -> DamageFields:
     return DamageFields(kind, level, where)
 
 
+NOT_FINITE = "the shape's points must be finite numbers"
+
+
 def parse_polygon(raw: Any, width: int, height: int) -> list[Point]:
     """An outline drawn on the photo: at least 3 points inside the photo."""
     try:
         points = [(float(x), float(y)) for x, y in raw]
+    except OverflowError:  # an integer too large for a float (a 400-digit one)
+        raise CorrectionRefused(NOT_FINITE, field="shape") from None
     except (TypeError, ValueError):
         raise CorrectionRefused("draw a box or polygon on the photo", field="shape") from None
     if len(points) < 3:
         raise CorrectionRefused("draw a box or polygon on the photo", field="shape")
     if not all(math.isfinite(v) for point in points for v in point):
         # NaN survives clipping and would reach exported training labels as `nan`.
-        raise CorrectionRefused("the shape's points must be finite numbers", field="shape")
+        raise CorrectionRefused(NOT_FINITE, field="shape")
     clipped = [(min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in points]
     if _area(clipped) < 4.0:
         raise CorrectionRefused("the shape drawn is too small", field="shape")

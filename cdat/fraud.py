@@ -199,3 +199,40 @@ def location_signal(
             ),
         },
     )
+
+
+RAISED_IN = "raised_in_version"
+
+
+def standing_signals(
+    current: Sequence[FraudSignal], history: Sequence[tuple[int, Sequence[FraudSignal]]]
+) -> tuple[FraudSignal, ...]:
+    """A claim's fraud signals: the new assessment's, and every signal an earlier version of
+    the claim raised that an adjuster has not cleared (`history`: (version, signals) of the
+    versions since the last clearing, oldest first).
+
+    A signal is claim-level history: retaking or removing the photo that raised it does not
+    wash it away. Each carried signal says which version raised it.
+    """
+    standing = list(current)
+    seen = {_identity(signal) for signal in standing}
+    for version, signals in history:
+        for signal in signals:
+            if _identity(signal) in seen:
+                continue
+            seen.add(_identity(signal))
+            if RAISED_IN not in signal.evidence:
+                signal = FraudSignal(
+                    signal.code,
+                    f"{signal.message} (raised by assessment version {version}; it stands "
+                    "until an adjuster clears it)",
+                    signal.photo_id,
+                    {**signal.evidence, RAISED_IN: str(version)},
+                )
+            standing.append(signal)
+    return tuple(standing)
+
+
+def _identity(signal: FraudSignal) -> tuple[object, ...]:
+    evidence = tuple(sorted((k, v) for k, v in signal.evidence.items() if k != RAISED_IN))
+    return signal.code, signal.photo_id, evidence

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = 50_000_000
     min_image_side: int = 64
     max_photos_per_claim: int = 40
+    max_claim_pixels: int = Field(default=600_000_000, ge=1)
+    """Pixels of all the photos on one claim together: bounds what a claim can make the
+    workers decode, whatever the mix of photo sizes (413 beyond)."""
+    photo_check_workers: int = Field(default=2, ge=1)
+    """Photos one API process checks at once (header, bounded decode, location-free copy)."""
+    photo_check_queue: int = Field(default=8, ge=0)
+    """Photos waiting for a check beyond those; more get 503 with `Retry-After`."""
     max_photos_per_request: int = 12
 
     job_lease_seconds: float = 300.0
@@ -76,9 +83,13 @@ class Settings(BaseSettings):
     """Claims opened per client address and hour: bounds what per-claim limits cannot."""
     signin_failures_per_address: int = Field(default=20, ge=1)
     """Failed sign-ins per client address (any accounts) per window: stops password spraying."""
-    signin_failures_per_account: int = Field(default=10, ge=1)
-    """Failed sign-ins per account (any addresses) per window: stops guessing one password."""
+    signin_failures_per_account: int = Field(default=30, ge=1)
+    """Failed sign-ins per account (any addresses) per `signin_account_window_seconds`: slows
+    guessing one password from many addresses. Larger than the address budget and short, so
+    an attacker cannot lock the account's owner out for long."""
     signin_window_seconds: int = Field(default=300, ge=1)
+    """The window of `signin_failures_per_address`."""
+    signin_account_window_seconds: int = Field(default=60, ge=1)
     rate_limit_url: str | None = None
     """Where rate-limit counters live, e.g. `redis://redis:6379/1`, shared by every API replica.
     Unset: the broker when it is Redis, else each API process's memory (per-process limits)."""
@@ -110,6 +121,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks of the load balancers in front of `cdat serve` (JSON list in the
+    env, e.g. `["10.0.0.0/8"]`): only their `X-Forwarded-For` and `X-Forwarded-Proto` are
+    believed. Empty (the default): none, so no client can pick the address its rate limits
+    count against, not even one on the same machine."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -78,6 +78,11 @@ class RateLimited(ApiError):
     status = 429
     code = "rate_limited"
 
+    def __init__(self, message: str, *, retry_after: int = 60, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+        """Seconds until the limit lets the caller in again: the `Retry-After` header."""
+
 
 class ServiceUnavailable(ApiError):
     status = 503
@@ -102,6 +107,13 @@ STATUS_BY_DOMAIN_ERROR: dict[type[CdatError], int] = {
     StorageError: 503,
     BrokerUnavailable: 503,
 }
+
+
+def retry_after(error: CdatError, status: int) -> str | None:
+    """The `Retry-After` header of an error: a limit's own wait, else 5 s for a 503."""
+    if isinstance(error, RateLimited):
+        return str(error.retry_after)
+    return "5" if status == 503 else None
 
 
 def status_for(error: CdatError) -> int:

@@ -9,9 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
+from mobile_api.storage import sealed_secrets
 from mobile_api.storage.db import Base
 from mobile_api.storage.migrate import downgrade, upgrade
 from tests import services
+
+SECRET = "a-test-secret-key-of-32-characters-or-more"
 
 
 def assert_schema_matches_models(url: str) -> None:
@@ -75,3 +78,37 @@ def test_claims_stand_on_their_latest_version_after_the_lifecycle_upgrade(
     downgrade(url, "0002")
     assert "current_version" not in {c["name"] for c in inspect(engine).get_columns("claims")}
     engine.dispose()
+
+
+def test_webhook_secrets_stored_in_the_clear_are_sealed_by_the_upgrade(tmp_path: Path) -> None:
+    # given a database from before sealing, holding a claim's webhook secret in the clear
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    upgrade(url, "0003_security")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO claims (id, token_hash, policy_number, loss_date, description, "
+                "vehicle, contact, status, status_reason, revision, review_priority, "
+                "webhook_url, webhook_secret, created_at, updated_at) VALUES ('c1', 'h', "
+                "'POL-1', '2026-11-20', '', '{}', '{}', 'received', '', 0, 0, "
+                "'https://hooks.example.com/x', 'plain-old-secret', '2026-11-20', '2026-11-20')"
+            )
+        )
+    # when it is upgraded with the service's secret key
+    upgrade(url, secret_key=SECRET)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT webhook_secret FROM claims")).scalar_one()
+    engine.dispose()
+    # then the row no longer holds the secret, and opens to it under that key only
+    assert "plain-old-secret" not in stored
+    assert sealed_secrets.unseal(SECRET, "c1", stored) == "plain-old-secret"
+    with pytest.raises(RuntimeError):
+        sealed_secrets.unseal("another-key-of-thirty-two-characters!", "c1", stored)
+    # and going back down leaves it as it was
+    downgrade(url, "0003_security", secret_key=SECRET)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        back = connection.execute(text("SELECT webhook_secret FROM claims")).scalar_one()
+    engine.dispose()
+    assert back == "plain-old-secret"

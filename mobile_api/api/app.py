@@ -19,6 +19,7 @@ from mobile_api import runtime as runtime_module
 from mobile_api.api.docs import install_docs
 from mobile_api.api.hardening import Hardening
 from mobile_api.api.observability import Metrics, timing_middleware
+from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.api.ratelimit import Limits
 from mobile_api.api.request_guard import (
     RequestGuard,
@@ -26,7 +27,7 @@ from mobile_api.api.request_guard import (
     too_large_response,
 )
 from mobile_api.api.routes import adjuster, claims, health
-from mobile_api.errors import error_response, status_for
+from mobile_api.errors import error_response, retry_after, status_for
 from mobile_api.runtime import Runtime
 from mobile_api.web.app import create_web_app
 from mobile_api.worker.celery_app import configure_celery
@@ -63,6 +64,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     metrics = Metrics()
     app.state.metrics = metrics
     app.state.limits = Limits(settings)
+    app.state.photo_checks = PhotoChecks(settings.photo_check_workers, settings.photo_check_queue)
     app.middleware("http")(timing_middleware(metrics))
     app.add_middleware(RequestGuard, settings=settings)
     docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.openapi_url) if p)
@@ -82,8 +84,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if request.method == "POST" and request.url.path.endswith("/photos") and status < 500:
             request.app.state.metrics.photos_rejected.labels(exc.code).inc()
-        retry_after = {503: "5", 429: "60"}.get(status)
-        headers = {"Retry-After": retry_after} if retry_after else None
+        wait = retry_after(exc, status)
+        headers = {"Retry-After": wait} if wait else None
         field = getattr(exc, "field", None)
         return error_response(status, exc.code, exc.message, field, headers)
 

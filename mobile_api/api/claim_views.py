@@ -61,6 +61,8 @@ def _claim(session: Session, claim_id: str) -> models.Claim:
 
 
 def claim_revision(rt: Runtime, claim_id: str) -> int:
+    if "\x00" in claim_id:  # no claim id holds one, and PostgreSQL cannot even compare it
+        raise NotFound(f"no claim {claim_id!r}")
     with rt.sessions() as session:
         revision = session.scalar(select(models.Claim.revision).where(models.Claim.id == claim_id))
     if revision is None:

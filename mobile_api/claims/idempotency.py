@@ -22,7 +22,9 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,21 +43,43 @@ from mobile_api.storage.db import transaction
 
 Outcome = tuple[int, dict[str, Any]]
 HEADER = "Idempotency-Key"
-MIN_LENGTH, MAX_LENGTH = 8, 255
+MIN_LENGTH, MAX_LENGTH = 16, 255
+MIN_BITS = 33
+"""Least estimated entropy of a key (`estimated_bits`): a replayed answer (a claim token)
+reaches whoever sends the same key with the same request, so the key must not be guessable.
+`abcd` four times scores 32; random 16 hex digits score 33 or more (all of 100,000 tried)."""
 _RETRIES = 3
+_ADVICE = "send a random UUID per operation, the same one on each retry"
 
 
 def parse_key(value: str | None) -> str | None:
-    """The key of a request, None when it sent none; an empty or odd key is refused."""
+    """The key of a request, None when it sent none; an empty, odd or guessable key is refused."""
     if value is None:
         return None
     if not MIN_LENGTH <= len(value) <= MAX_LENGTH or not all("!" <= c <= "~" for c in value):
         raise ValidationFailed(
-            f"{HEADER} must be {MIN_LENGTH} to {MAX_LENGTH} visible ASCII characters "
-            "(send a random UUID per operation, the same one on each retry)",
+            f"{HEADER} must be {MIN_LENGTH} to {MAX_LENGTH} visible ASCII characters ({_ADVICE})",
+            field=HEADER,
+        )
+    if estimated_bits(value) < MIN_BITS or _repeats(value):
+        raise ValidationFailed(
+            f"{HEADER} is too easy to guess (a repeated character or pattern); {_ADVICE}",
             field=HEADER,
         )
     return value
+
+
+def estimated_bits(key: str) -> float:
+    """The key's length times the entropy of its character frequencies: 0 for `aaaa...`,
+    16 for `abab...` of 16, about 150 for a UUID."""
+    counts = Counter(key).values()
+    return -sum(n * math.log2(n / len(key)) for n in counts)
+
+
+def _repeats(key: str) -> bool:
+    """A key that is a shorter piece over and over (`abab...`, `abcdabcd...`)."""
+    size = len(key)
+    return any(key == (key[:p] * (size // p + 1))[:size] for p in range(1, size // 2 + 1))
 
 
 def fingerprint(payload: Any) -> str:

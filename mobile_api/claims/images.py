@@ -6,9 +6,15 @@ decompression bomb costs a few bytes of parsing, not gigabytes of memory.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import io
+import struct
+import sys
+import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +22,7 @@ from typing import Any
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from mobile_api.api.schemas import CONTROL_CHARS
-from mobile_api.claims.privacy import strip_location
+from mobile_api.claims.privacy import png_chunks, strip_location
 from mobile_api.errors import (
     ImageTooLarge,
     ImageTooSmall,
@@ -94,10 +100,14 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
             f"{filename}: {width}x{height} is too small; photos need at least {min_side} px a side",
             field="files",
         )
-    image = _decode_fully(data, filename)
+    try:
+        exif = _check_decodes(data, kind, width, height)
+    except Exception as exc:
+        message = f"{filename}: the image is truncated or corrupt ({exc})"
+        raise InvalidImage(message, field="files") from exc
     try:
         public = strip_location(data)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
         # Never serve a location we could not remove: refuse the photo instead.
         raise InvalidImage(
             f"{filename}: its location data cannot be removed ({exc}); retake or export it",
@@ -109,7 +119,7 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
         content_type=FORMATS[kind],
         width=width,
         height=height,
-        exif=extract_exif(image),
+        exif=exif_fields(exif),
         filename=filename[:255],
         public_data=None if public is data else public,
     )
@@ -133,14 +143,134 @@ def _header_size(data: bytes, filename: str, max_pixels: int) -> tuple[int, int]
     return width, height
 
 
-def _decode_fully(data: bytes, filename: str) -> Image.Image:
+def _check_decodes(data: bytes, kind: str, width: int, height: int) -> Image.Exif:
+    """Prove the pixel data is whole (truncated or corrupt data fails here, not in a worker
+    later) at a bounded cost, and return the EXIF:
+
+    * JPEG: decoded at 1/8 scale (every coefficient is still read, the bitmap is 1/64);
+    * PNG: the compressed rows inflated a piece at a time and checked, never held whole;
+    * WebP: decoded in full, one large photo at a time per process, the memory handed back.
+    """
+    if kind == "PNG":
+        verify_png_rows(data)
+        return png_exif(data)
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()
+        if kind == "JPEG":
+            image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
+            return exif
+        if width * height <= _SMALL_DECODE:
+            image.load()
+            return exif
+        with _one_large_decode:
+            try:
+                image.load()
+            finally:
+                image.close()
+                give_back_memory()
+    return exif
+
+
+_SMALL_DECODE = 4_000_000
+"""Pixels a WebP may have and be decoded beside others; larger ones wait their turn."""
+_one_large_decode = threading.Lock()
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+_INFLATE_PIECE = 1 << 20
+
+
+def verify_png_rows(data: bytes) -> None:
+    """The PNG's compressed image data inflates to every row it declares, each starting with
+    a known filter type; at most a MiB of it held at a time."""
+    chunks = list(png_chunks(data))
+    if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
+        raise ValueError("PNG: no IHDR chunk first")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    if colour not in _PNG_CHANNELS or depth not in _PNG_DEPTHS[colour] or interlace > 1:
+        raise ValueError(f"PNG: unknown colour type {colour} at depth {depth}")
+    bits = _PNG_CHANNELS[colour] * depth
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    rows: list[int] = []  # bytes per row, filter byte included, in stream order
+    for x0, y0, dx, dy in passes:
+        pass_width = (width - x0 + dx - 1) // dx if width > x0 else 0
+        pass_height = (height - y0 + dy - 1) // dy if height > y0 else 0
+        if pass_width and pass_height:
+            rows.append((pass_width * bits + 7) // 8 + 1)
+            rows.append(pass_height)
+    inflater = zlib.decompressobj()
+    pending = b""
+    row_index, rows_left_in_pass, row_bytes = 0, 0, 0
+    plan = iter(rows)
+
+    def consume(piece: bytes) -> None:
+        nonlocal pending, row_index, rows_left_in_pass, row_bytes
+        pending += piece
+        while True:
+            if rows_left_in_pass == 0:
+                try:
+                    row_bytes, rows_left_in_pass = next(plan), next(plan)
+                except StopIteration:
+                    pending = b""
+                    return
+            if len(pending) < row_bytes:
+                return
+            whole = min(len(pending) // row_bytes, rows_left_in_pass)
+            filters = pending[: whole * row_bytes : row_bytes]
+            if max(filters) > 4:
+                raise ValueError(
+                    f"PNG: unknown filter type in row {row_index + filters.index(max(filters))}"
+                )
+            pending = pending[whole * row_bytes :]
+            row_index += whole
+            rows_left_in_pass -= whole
+
+    for kind, payload, _, _ in chunks:
+        if kind != b"IDAT":
+            continue
+        piece = inflater.decompress(payload, _INFLATE_PIECE)
+        consume(piece)
+        while inflater.unconsumed_tail:
+            consume(inflater.decompress(inflater.unconsumed_tail, _INFLATE_PIECE))
+    consume(inflater.flush())
+    if rows_left_in_pass or next(plan, None) is not None:
+        raise ValueError(f"PNG: the image data ends after {row_index} rows")
+
+
+def png_exif(data: bytes) -> Image.Exif:
+    """The PNG's eXIf chunk, read without decoding the image (Pillow decodes it all to find
+    one that follows the image data)."""
+    exif = Image.Exif()
+    for kind, payload, _, _ in png_chunks(data):
+        if kind == b"eXIf":
+            exif.load(payload[6:] if payload.startswith(b"Exif\x00\x00") else payload)
+            break
+    return exif
+
+
+def give_back_memory() -> None:
+    """Hand freed heap back to the system after a large decode (glibc keeps it otherwise)."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc() -> Any:
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()  # truncated or corrupt data fails here, not in a worker later
-    except Exception as exc:
-        message = f"{filename}: the image is truncated or corrupt ({exc})"
-        raise InvalidImage(message, field="files") from exc
-    return image
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_libc = _load_libc() if sys.platform.startswith("linux") else None
 
 
 def extract_exif(image: Image.Image) -> dict[str, Any]:
@@ -149,8 +279,16 @@ def extract_exif(image: Image.Image) -> dict[str, Any]:
         exif = image.getexif()
     except Exception:
         return {}
+    return exif_fields(exif)
+
+
+def exif_fields(exif: Image.Exif) -> dict[str, Any]:
+    """The EXIF fields the assessment uses, as JSON-safe values."""
     result: dict[str, Any] = {}
-    base = {ExifTags.TAGS.get(tag, str(tag)): value for tag, value in exif.items()}
+    try:
+        base = {ExifTags.TAGS.get(tag, str(tag)): value for tag, value in exif.items()}
+    except Exception:
+        return {}
     detail = _safe_ifd(exif, ExifTags.IFD.Exif)
     for name in ("Make", "Model", "Orientation", "Software", "DateTime"):
         if name in base:

@@ -26,10 +26,12 @@ from mobile_api.errors import Conflict, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
+    FRAUD_CLEARED,
     add_version,
     current_assessment,
     current_record,
     lock_claim,
+    photos_changed_since,
     stand_on,
     transition,
 )
@@ -126,12 +128,30 @@ def decide(
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         check_transition(ClaimStatus(claim.status), target)  # say "decided" before "zero"
+        if target is ClaimStatus.APPROVED:
+            _check_photos_assessed(claim, current_record(session, claim))
         if target is ClaimStatus.APPROVED and not nothing_to_pay_confirmed:
             _check_something_to_pay(current_assessment(session, claim))
         before = {"status": claim.status, "reason": claim.status_reason}
         transition(session, claim, target, reason or f"{target.value} by {actor.email}")
         after = {"status": claim.status, "reason": claim.status_reason}
         audit(session, claim_id, actor, f"claim.{target.value}", before, after)
+
+
+def _check_photos_assessed(claim: models.Claim, record: models.AssessmentRecord | None) -> None:
+    """An approval pays the estimate of one assessment: it must be of the photos on the
+    claim now, not of photos the policyholder has since replaced or removed."""
+    added, removed = photos_changed_since(claim, record)
+    if not (added or removed) or record is None:
+        return
+    changes = [f"{len(added)} added or retaken"] if added else []
+    changes += [f"{len(removed)} removed or replaced"] if removed else []
+    raise Conflict(
+        f"the photos changed after assessment version {record.version} was made "
+        f"({', '.join(changes)}): it no longer prices this claim's photos; it can be approved "
+        "once the policyholder submits and the new photos are assessed, or ask for photos",
+        field="decision",
+    )
 
 
 def _check_something_to_pay(assessment: Assessment | None) -> None:
@@ -167,3 +187,23 @@ def request_photos(
         }
         after = {"status": claim.status, "retake_request": claim.retake_request}
         audit(session, claim_id, actor, "claim.more_photos_requested", before, after)
+
+
+def clear_fraud_signals(rt: Runtime, claim_id: str, actor: Actor, note: str) -> None:
+    """The adjuster has looked at the claim's fraud signals and found nothing: later
+    assessments stop carrying them (a signal a later assessment raises again still counts).
+    The current version keeps its signals, and the claim its status, until decided."""
+    note = note.strip()
+    if not note:
+        raise ValidationFailed("say what was checked before clearing the signals", field="note")
+    with transaction(rt.sessions) as session:
+        claim = lock_claim(session, claim_id)
+        if ClaimStatus(claim.status) not in EDITABLE:
+            raise Conflict(f"a claim that is {claim.status} cannot have its signals cleared")
+        assessment = current_assessment(session, claim)
+        if assessment is None or not assessment.fraud_signals:
+            raise ValidationFailed("the current assessment has no fraud signal", field="note")
+        signals = [s.code for s in assessment.fraud_signals]
+        before = {"version": claim.current_version, "signals": signals}
+        after = {"through_version": claim.current_version, "note": note}
+        audit(session, claim_id, actor, FRAUD_CLEARED, before, after)

@@ -27,7 +27,7 @@ from mobile_api.claims import idempotency
 from mobile_api.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from mobile_api.queues.webhooks import check_destination
 from mobile_api.runtime import Runtime
-from mobile_api.storage import models
+from mobile_api.storage import models, sealed_secrets
 from mobile_api.storage.db import transaction
 
 Outcome = idempotency.Outcome
@@ -44,8 +44,10 @@ def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Out
 
     def action(session: Session) -> Outcome:
         token = new_token(CLAIM_TOKEN_PREFIX)
+        claim_id = new_id()
+        webhook_secret = secrets.token_urlsafe(32) if webhook_url else None
         claim = models.Claim(
-            id=new_id(),
+            id=claim_id,
             token_hash=hash_token(token),
             policy_number=body.policy_number,
             loss_date=body.loss_date,
@@ -56,14 +58,18 @@ def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Out
             contact=body.contact.model_dump(mode="json"),
             status=ClaimStatus.RECEIVED.value,
             webhook_url=webhook_url,
-            webhook_secret=secrets.token_urlsafe(32) if webhook_url else None,
+            webhook_secret=(
+                sealed_secrets.seal(rt.settings.secret_key, claim_id, webhook_secret)
+                if webhook_secret
+                else None
+            ),
         )
         session.add(claim)
         created = schemas.ClaimCreated(
             id=claim.id,
             status=ClaimStatus.RECEIVED,
             access_token=token,
-            webhook_secret=claim.webhook_secret,
+            webhook_secret=webhook_secret,
         )
         return 201, created.model_dump(mode="json")
 

@@ -7,6 +7,8 @@ limit and "one job per submit" hold under concurrent requests on SQLite and Post
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,7 +18,7 @@ from mobile_api.api.serialize import job_public, photo_public
 from mobile_api.auth import new_id
 from mobile_api.claims import idempotency
 from mobile_api.claims.images import CheckedPhoto
-from mobile_api.errors import Conflict, NotFound, TooManyPhotos
+from mobile_api.errors import Conflict, NotFound, PayloadTooLarge, TooManyPhotos
 from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
@@ -36,6 +38,7 @@ def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schem
         existing = {photo.sha256: photo for photo in claim.photos}
         fresh = {p.sha256: p for p in checked if p.sha256 not in existing}
         _check_room(rt, len(existing), len(fresh))
+        _check_pixels(rt, claim.photos, list(fresh.values()))
         for photo in fresh.values():
             _put_blobs(rt, photo)
         added = [_stored(session, claim, photo) for photo in fresh.values()]
@@ -62,6 +65,19 @@ def _check_room(rt: Runtime, present: int, adding: int) -> None:
         raise TooManyPhotos(
             f"a claim holds at most {limit} photos; it has {present} and this request "
             f"adds {adding}",
+            field="files",
+        )
+
+
+def _check_pixels(
+    rt: Runtime, present: Sequence[models.Photo], adding: Sequence[CheckedPhoto]
+) -> None:
+    limit = rt.settings.max_claim_pixels
+    total = sum(p.width * p.height for p in present) + sum(p.width * p.height for p in adding)
+    if total > limit:
+        raise PayloadTooLarge(
+            f"a claim's photos hold at most {limit / 1e6:g} megapixels together; with these "
+            f"they would hold {total / 1e6:g}: send smaller photos or remove some",
             field="files",
         )
 
@@ -120,6 +136,7 @@ def replace_photo(
             raise Conflict("the new photo is the same file as the one it replaces", field="file")
         if any(p.sha256 == checked.sha256 for p in claim.photos):
             raise Conflict("the new photo is already on this claim", field="file")
+        _check_pixels(rt, [p for p in claim.photos if p.id != old.id], [checked])
         _put_blobs(rt, checked)
         old.removed_at = models.utcnow()
         new = _stored(session, claim, checked)

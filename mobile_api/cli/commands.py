@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from cdat.claims import BodyType, Vehicle
 from cdat.errors import CdatError
@@ -127,6 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
             log_config=None,  # keep our JSON handler on the root logger
+            **uvicorn_options(settings),
         )
     finally:
         if worker is not None:
@@ -135,12 +137,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn treats forwarded headers: believed only from `trusted_proxies`. Uvicorn's
+    own default believes them from 127.0.0.1 (and FORWARDED_ALLOW_IPS), which lets any
+    local process, or a proxy that passes the header through, choose its client address."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(settings.trusted_proxies)}
+
+
 def _prepare(settings: Settings) -> None:
     from mobile_api.storage.migrate import upgrade
 
     if settings.resolved_database_url.startswith("sqlite") or settings.storage_backend == "local":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url, secret_key=settings.secret_key)
 
 
 def _spawn_worker() -> subprocess.Popen[bytes]:
@@ -189,7 +200,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     settings = Settings()
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url, args.revision)
+    upgrade(settings.resolved_database_url, args.revision, secret_key=settings.secret_key)
     print(f"database at revision {args.revision}")
     return 0
 

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select, update
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.db import transaction
+from mobile_api.storage.sealed_secrets import unseal
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 
@@ -62,7 +63,7 @@ def acquire(rt: Runtime, delivery_id: str) -> LeasedDelivery | None:
         return LeasedDelivery(
             delivery.id,
             delivery.url,
-            claim.webhook_secret or "",
+            unseal(rt.settings.secret_key, claim.id, claim.webhook_secret or ""),
             dict(delivery.payload),
             delivery.attempts,
         )

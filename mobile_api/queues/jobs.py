@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
 from cdat.corrections import has_corrections, keep_corrections
+from cdat.fraud import standing_signals
 from cdat.pipeline import assess_findings
 from mobile_api.auth import new_id
 from mobile_api.runtime import Runtime
@@ -30,6 +31,7 @@ from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     add_version,
     current_assessment,
+    fraud_history,
     latest_job_id,
     lock_claim,
     stand_on,
@@ -155,13 +157,20 @@ def complete(runtime: Runtime, job_id: str, assessment: Assessment) -> bool:
         if job.state != RUNNING:
             return False
         previous = current_assessment(session, claim)
-        if previous is not None and has_corrections(previous):
-            photos, overrides = keep_corrections(previous, assessment.photos)
+        # A fraud signal is the claim's history: a retake does not wash it away.
+        signals = standing_signals(assessment.fraud_signals, fraud_history(session, claim.id))
+        corrected = previous is not None and has_corrections(previous)
+        if corrected or signals != assessment.fraud_signals:
+            photos, overrides = (
+                keep_corrections(previous, assessment.photos)
+                if previous is not None and corrected
+                else (assessment.photos, assessment.operation_overrides)
+            )
             context = claim_context(session, claim, job.photo_ids)
             assessment = assess_findings(
                 photos,
                 context,
-                assessment.fraud_signals,
+                signals,
                 policy,
                 assessment.model_versions,
                 overrides,

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import socket
 import time
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from cdat.errors import CdatError
+
+log = logging.getLogger("cdat.webhooks")
 
 
 class WebhookRejected(CdatError):
@@ -75,17 +78,23 @@ def check_destination(
         raise WebhookRejected(f"webhook URL must be http(s) with a host: {url!r}")
     if allow_private or parts.hostname.lower() in {h.lower() for h in allowed_hosts}:
         return ()
+    # One answer for every refusal: naming the address found (or that a name does not
+    # resolve) would let anyone map the server's internal DNS through this check.
+    not_allowed = (
+        f"webhook host {parts.hostname!r} is not allowed: webhooks go only to public, "
+        "resolvable internet addresses (non-public ones are refused)"
+    )
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise WebhookRejected(f"webhook host {parts.hostname!r} does not resolve") from exc
+        log.info("webhook host %r refused: it does not resolve", parts.hostname)
+        raise WebhookRejected(not_allowed) from exc
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
         if not address.is_global or _embeds_ipv4(address):
-            raise WebhookRejected(
-                f"webhook host {parts.hostname!r} resolves to a non-public address ({address})"
-            )
+            log.info("webhook host %r refused: it resolves to %s", parts.hostname, address)
+            raise WebhookRejected(not_allowed)
         addresses.append(str(address))
     return tuple(dict.fromkeys(addresses))
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cdat.assessment import Assessment, TriageDecision
+from cdat.assessment import Assessment, FraudSignal, TriageDecision
 from cdat.claims import ClaimStatus, check_transition, sources_of
 from cdat.errors import InvalidTransition
 from cdat.record import decode, encode
@@ -91,6 +91,41 @@ def current_record(session: Session, claim: models.Claim) -> models.AssessmentRe
 def current_assessment(session: Session, claim: models.Claim) -> Assessment | None:
     record = current_record(session, claim)
     return decode(record.body) if record else None
+
+
+FRAUD_CLEARED = "fraud.cleared"
+
+
+def photos_changed_since(
+    claim: models.Claim, record: models.AssessmentRecord | None
+) -> tuple[list[str], list[str]]:
+    """(added, removed): photo ids on the claim now that `record` did not assess, and ones
+    it assessed that the policyholder has since removed or replaced."""
+    if record is None:
+        return [], []
+    assessed = set(record.photo_ids)
+    present = [photo.id for photo in claim.photos]
+    added = [pid for pid in present if pid not in assessed]
+    removed = [pid for pid in record.photo_ids if pid not in set(present)]
+    return added, removed
+
+
+def fraud_history(session: Session, claim_id: str) -> list[tuple[int, tuple[FraudSignal, ...]]]:
+    """(version, fraud signals) of the claim's stored versions that an adjuster has not
+    cleared (`FRAUD_CLEARED` audit events record up to which version), oldest first."""
+    cleared = session.scalars(
+        select(models.AuditEvent.after)
+        .where(models.AuditEvent.claim_id == claim_id)
+        .where(models.AuditEvent.action == FRAUD_CLEARED)
+    ).all()
+    through = max((int((after or {}).get("through_version", 0)) for after in cleared), default=0)
+    records = session.execute(
+        select(models.AssessmentRecord.version, models.AssessmentRecord.body)
+        .where(models.AssessmentRecord.claim_id == claim_id)
+        .where(models.AssessmentRecord.version > through)
+        .order_by(models.AssessmentRecord.version)
+    ).all()
+    return [(version, decode(body).fraud_signals) for version, body in records]
 
 
 def add_version(

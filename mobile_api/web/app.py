@@ -70,15 +70,15 @@ def _auth_routes(web: FastAPI) -> None:
         websession.check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), csrf_token)
         client = request.client.host if request.client else "unknown"
         throttle = request.app.state.parent.state.limits.signin
-        try:
-            await run_in_threadpool(throttle.check, client, email)
+        try:  # counted before the password hash work, so concurrent guesses cannot overrun it
+            await run_in_threadpool(throttle.attempt, client, email)
         except RateLimited as exc:
             return _login_form(request, next, email, exc.message, status=429)
         try:
             token = await run_in_threadpool(websession.sign_in, rt, email, password)
         except websession.SignInFailed as exc:
-            await run_in_threadpool(throttle.failed, client, email)
             return _login_form(request, next, email, exc.message, status=401)
+        await run_in_threadpool(throttle.succeeded, client, email)
         response = RedirectResponse(_safe_next(next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE, token, max_age=websession.SESSION_SECONDS, **_cookie_args(rt)

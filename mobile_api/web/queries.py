@@ -20,7 +20,7 @@ from mobile_api.api.serialize import assessment_public
 from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.claim_store import current_assessment
+from mobile_api.storage.claim_store import current_assessment, photos_changed_since
 
 COUNTED_STATUSES = (
     ClaimStatus.NEEDS_REVIEW,
@@ -48,6 +48,8 @@ def _amount(raw: str, name: str) -> Decimal | None:
         value = Decimal(raw.strip())
     except InvalidOperation:
         raise ValidationFailed(f"{name} must be a number, got {raw!r}", field=name) from None
+    if not value.is_finite():  # NaN, sNaN and Infinity: no amount compares with them
+        raise ValidationFailed(f"{name} must be a number, got {raw!r}", field=name)
     if value < 0:
         raise ValidationFailed(f"{name} cannot be negative", field=name)
     return value
@@ -162,6 +164,10 @@ class ClaimView:
     body: dict[str, Any] = field(default_factory=dict)
     """The current version as the API shows it to staff (`schemas.AssessmentPublic`)."""
     assessment: Assessment | None = None
+    photos_added: list[str] = field(default_factory=list)
+    """Photos on the claim now that the current version did not assess (added, retakes)."""
+    photos_removed: list[str] = field(default_factory=list)
+    """Photos the current version assessed that the policyholder removed or replaced."""
 
     def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
         for photo in self.body.get("photos", []):
@@ -200,6 +206,7 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
         ).all()
         record = next((r for r in versions if r.version == claim.current_version), None)
         assessment = decode(record.body) if record else None
+        added, removed = photos_changed_since(claim, record)
         return ClaimView(
             claim=claim,
             photos=list(claim.photos),
@@ -209,6 +216,8 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
             duplicates=_duplicates(session, assessment),
             body=assessment_public(record).model_dump(mode="json") if record else {},
             assessment=assessment,
+            photos_added=added,
+            photos_removed=removed,
         )
 
 

@@ -20,7 +20,7 @@ from cdat.assessment import Assessment, Operation
 from cdat.claims import ClaimStatus
 from cdat.corrections import CorrectionRefused, Edit
 from mobile_api.claims import review
-from mobile_api.errors import NotFound, ValidationFailed
+from mobile_api.errors import Conflict, NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.web import queries
 from mobile_api.web.pages import FormUserDep, RuntimeDep, UserDep, page, runtime
@@ -214,6 +214,20 @@ async def reject(
     )
 
 
+@router.post("/claims/{claim_id}/clear-fraud")
+async def clear_fraud(
+    request: Request,
+    claim_id: str,
+    rt: RuntimeDep,
+    user: FormUserDep,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    actor = review.Actor(user.id, user.email)
+    return await _act(
+        request, user, claim_id, "fraud", review.clear_fraud_signals, rt, claim_id, actor, note
+    )
+
+
 @router.post("/claims/{claim_id}/request-photos")
 async def request_photos(
     request: Request,
@@ -254,9 +268,10 @@ async def _act(
     """Run an action; back to the claim page (303), or the page with the error inline (422)."""
     try:
         await run_in_threadpool(fn, *args)
-    except (ValidationFailed, CorrectionRefused) as exc:
+    except (ValidationFailed, CorrectionRefused, Conflict) as exc:
         rt = runtime(request)
-        return await _claim_page(request, rt, user, claim_id, {form_id: exc.message}, 422)
+        status = 409 if isinstance(exc, Conflict) else 422
+        return await _claim_page(request, rt, user, claim_id, {form_id: exc.message}, status)
     return RedirectResponse(f"/adjuster/claims/{claim_id}#{form_id}", status_code=303)
 
 

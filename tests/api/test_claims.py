@@ -33,7 +33,7 @@ def test_create_claim_returns_id_and_token_that_reads_it(client: TestClient) -> 
 
 
 def test_create_with_same_idempotency_key_makes_one_claim(client: TestClient) -> None:
-    headers = {"Idempotency-Key": "phone-retry-1"}
+    headers = {"Idempotency-Key": "phone-retry-1-7Hq2xZ"}
     first = client.post("/v1/claims", json=claim_body(), headers=headers)
     second = client.post("/v1/claims", json=claim_body(), headers=headers)
     assert first.status_code == second.status_code == 201
@@ -156,7 +156,7 @@ def test_submit_is_idempotent_and_needs_photos(client: TestClient) -> None:
     empty = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
     assert empty.status_code == 409
     upload(client, claim_id, headers, images.jpeg())
-    retry = {**headers, "Idempotency-Key": "submit-1"}
+    retry = {**headers, "Idempotency-Key": "submit-1-9c55-0d8e6f"}
     first = client.post(f"/v1/claims/{claim_id}/submit", headers=retry)
     second = client.post(f"/v1/claims/{claim_id}/submit", headers=retry)
     assert first.status_code == second.status_code == 202

@@ -56,19 +56,42 @@ def test_no_secret_or_key_is_stored_in_the_clear(client: TestClient, runtime: Ru
         assert secret not in dump
 
 
-@pytest.mark.parametrize("key", ["", " ", "short", "x" * 256, "naïve-key-with-accent"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        " ",
+        "short",
+        "aaaaaaaa",  # 8 characters: once accepted
+        "3f1c2a9e-5b7d-4",  # 15
+        "x" * 256,
+        "naïve-key-with-accent",
+        "a" * 16,  # long enough, but one repeated character
+        "ab" * 20,
+        "abcd" * 8,
+    ],
+)
 def test_empty_or_malformed_keys_are_refused(
     client: TestClient, runtime: Runtime, key: str
 ) -> None:
-    # when a request carries an empty, blank, short, long or non-ASCII key
+    # when a request carries an empty, blank, short, long, non-ASCII or guessable key
     response = client.post(
         "/v1/claims", json=claim_body(), headers={"Idempotency-Key": key.encode()}
     )
     # then it is refused, naming the header, and nothing is stored
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "Idempotency-Key"
+    assert "random UUID" in response.json()["error"]["message"]
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(models.Claim)) == 0
+
+
+@pytest.mark.parametrize("key", ["0f3a9c2e71b4d805", "phone-retry-7Hq2xZ", KEY])
+def test_random_keys_of_16_characters_or_more_are_taken(client: TestClient, key: str) -> None:
+    # when a claim is created with a random key of 16+ characters
+    response = client.post("/v1/claims", json=claim_body(), headers={"Idempotency-Key": key})
+    # then it is accepted
+    assert response.status_code == 201, response.text
 
 
 def test_keys_expire(tmp_path: Path) -> None:

@@ -270,7 +270,8 @@ def test_a_submit_the_queue_refused_fails_the_claim_and_can_be_retried(
     monkeypatch.setattr(assess_claim, "apply_async", down)
     # when the policyholder submits
     refused = client.post(
-        f"/v1/claims/{claim_id}/submit", headers={**headers, "Idempotency-Key": "submit-retry-1"}
+        f"/v1/claims/{claim_id}/submit",
+        headers={**headers, "Idempotency-Key": "submit-retry-1-5b7d4e21"},
     )
     # then the answer is a 503 to retry, and the claim says the assessment did not happen
     assert refused.status_code == 503 and refused.headers["Retry-After"]
@@ -278,7 +279,8 @@ def test_a_submit_the_queue_refused_fails_the_claim_and_can_be_retried(
     # and once the queue is back, the same request goes through
     monkeypatch.undo()
     again = client.post(
-        f"/v1/claims/{claim_id}/submit", headers={**headers, "Idempotency-Key": "submit-retry-1"}
+        f"/v1/claims/{claim_id}/submit",
+        headers={**headers, "Idempotency-Key": "submit-retry-1-5b7d4e21"},
     )
     assert again.status_code == 202
     assert assess_claim.run(again.json()["job"]["id"]) == "done"

@@ -1,4 +1,5 @@
-"""Policyholders download a GPS-free copy made once at upload, never re-encoded per download."""
+"""Policyholders download a location-free copy made once at upload by rewriting the photo's
+metadata: never re-encoded, neither at upload nor per download."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import update
 
 from mobile_api.runtime import Runtime
@@ -43,9 +45,10 @@ def test_downloads_serve_the_copy_made_at_upload(client: TestClient, encodes: li
     served = [
         client.get(f"/v1/claims/{claim_id}/photos/{photo_id}", headers=headers) for _ in range(6)
     ]
-    # then nothing was re-encoded, every download is the same file, and it has no location
-    assert at_upload == 1
-    assert len(encodes) == before + at_upload
+    # then nothing was encoded (the copy is the metadata rewritten), every download is the
+    # same file, and it has no location
+    assert at_upload == 0
+    assert len(encodes) == before
     assert len({r.content for r in served}) == 1
     assert int(served[0].headers["content-length"]) == len(served[0].content)
     assert 0x8825 not in Image.open(io.BytesIO(served[0].content)).getexif()
@@ -67,6 +70,52 @@ def test_photos_stored_before_copies_get_one_on_first_download(
     served = [
         client.get(f"/v1/claims/{claim_id}/photos/{photo_id}", headers=headers) for _ in range(3)
     ]
-    # then its copy was made once, without the location
-    assert len(encodes) == before + 1
+    # then its copy was made without an encode, and without the location
+    assert len(encodes) == before
     assert all(0x8825 not in Image.open(io.BytesIO(r.content)).getexif() for r in served)
+
+
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+    b'exif:GPSLatitude="12,58.0N" exif:GPSLongitude="77,35.0E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def _with_xmp(kind: str, exif_gps: bool) -> bytes:
+    image = Image.new("RGB", (320, 240), (120, 40, 200))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    if exif_gps:
+        exif.get_ifd(0x8825).update(GPS)
+    buffer = io.BytesIO()
+    if kind == "PNG":
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+        image.save(buffer, "PNG", pnginfo=info, exif=exif.tobytes())
+    elif kind == "WEBP":
+        image.save(buffer, "WEBP", lossless=True, exif=exif.tobytes(), xmp=XMP)
+    else:
+        image.save(buffer, "JPEG", quality=90, exif=exif.tobytes(), xmp=XMP)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("exif_gps", [False, True], ids=["xmp-only", "xmp-and-exif"])
+@pytest.mark.parametrize("kind", ["JPEG", "PNG", "WEBP"])
+def test_the_copy_has_no_location_in_xmp_or_exif_and_the_same_pixels(
+    client: TestClient, kind: str, exif_gps: bool
+) -> None:
+    # given a photo whose location is in its XMP (and in its EXIF, or not)
+    claim_id, headers = open_claim(client)
+    photo = _with_xmp(kind, exif_gps)
+    assert b"GPSLatitude" in photo
+    photo_id = upload(client, claim_id, headers, photo).json()["photos"][0]["id"]
+    # when the policyholder downloads it
+    served = client.get(f"/v1/claims/{claim_id}/photos/{photo_id}", headers=headers).content
+    # then neither block carries a location, and the pixels are the uploaded ones
+    copy = Image.open(io.BytesIO(served))
+    assert b"GPSLatitude" not in served and b"xmpmeta" not in served
+    assert 0x8825 not in copy.getexif()
+    assert copy.tobytes() == Image.open(io.BytesIO(photo)).tobytes()
+    assert copy.getexif().get(0x010F) == "PhoneMaker"  # the rest of the EXIF is kept

@@ -34,7 +34,7 @@ from tests.conftest import claim_body, make_settings, serving
     ],
 )
 def test_ipv6_forms_of_internal_ipv4_addresses_are_refused(url: str) -> None:
-    with pytest.raises(WebhookRejected, match="non-public"):
+    with pytest.raises(WebhookRejected, match="not allowed"):
         check_destination(url, allow_private=False)
 
 

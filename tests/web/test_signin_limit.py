@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from fastapi.testclient import TestClient
 from mobile_api.auth import Role, hash_password
 from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.web.session import SESSION_COOKIE
+from mobile_api.web.session import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from tests import services
 from tests.conftest import make_settings, serving
 from tests.web.conftest import EMAIL, PASSWORD, sign_in
@@ -74,3 +78,97 @@ def test_replicas_share_one_budget_through_redis(tmp_path: Path) -> None:
         assert answers == [401] * 4
         assert sign_in(first, EMAIL, "wrong").status_code == 429
         assert sign_in(second, EMAIL, "wrong").status_code == 429
+
+
+COUNTERS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("redis", id="redis", marks=pytest.mark.services),
+]
+
+
+def _counter_url(kind: str) -> str | None:
+    if kind == "memory":
+        return None
+    url = services.fresh_redis().rsplit("/", 1)[0] + "/10"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def _wrong_at_once(web: TestClient, emails: list[str]) -> list[int]:
+    """One wrong password per e-mail, all in flight together, from the client's address."""
+    form = web.get("/adjuster/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+
+    # Each attempt carries the form's cookie itself: every refusal sets a fresh one in the
+    # shared jar, which would race with the threads still to send.
+    cookie = {"Cookie": f"{LOGIN_CSRF_COOKIE}={token.group(1)}"}
+
+    def attempt(email: str) -> int:
+        data = {"email": email, "password": "wrong-password", "csrf_token": token.group(1)}
+        answer = web.post("/adjuster/login", data=data, headers=cookie, follow_redirects=False)
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=len(emails)) as pool:
+        return sorted(pool.map(attempt, emails))
+
+
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_concurrent_guesses_at_one_account_get_exactly_its_budget(
+    tmp_path: Path, counter: str
+) -> None:
+    url = _counter_url(counter)
+    extra = {"rate_limit_url": url} if url else {}
+    settings = make_settings(
+        tmp_path, signin_failures_per_address=1000, signin_failures_per_account=10, **extra
+    )
+    address = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+    with serving(settings, **HTTPS) as web:
+        _adjuster(web)
+        with TestClient(web.app, client=(address, 4000), **HTTPS) as client:
+            # when 60 wrong passwords for one account arrive at once
+            answers = _wrong_at_once(client, [EMAIL] * 60)
+    # then exactly the account's budget had its password checked; the rest were refused
+    assert answers.count(401) == 10
+    assert answers.count(429) == 50
+
+
+@pytest.mark.parametrize("counter", COUNTERS)
+def test_concurrent_spraying_from_one_address_gets_exactly_its_budget(
+    tmp_path: Path, counter: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = _counter_url(counter)
+    extra = {"rate_limit_url": url} if url else {}
+    settings = make_settings(tmp_path, signin_failures_per_address=20, **extra)
+    address = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
+    with (
+        serving(settings, **HTTPS) as web,
+        TestClient(web.app, client=(address, 4000), **HTTPS) as client,
+    ):
+        # when one address sprays 60 accounts at once
+        answers = _wrong_at_once(client, [f"u{i}@insurer.example" for i in range(60)])
+    # then 20 were checked, 40 refused, and the lockout was logged once, naming the address
+    assert answers.count(401) == 20
+    assert answers.count(429) == 40
+    lockouts = [r for r in caplog.records if "sign-in lockout" in r.getMessage()]
+    assert len(lockouts) == 1 and address in lockouts[0].getMessage()
+
+
+def test_the_owner_is_locked_out_only_for_the_short_account_window(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, signin_failures_per_account=3, signin_account_window_seconds=1
+    )
+    with serving(settings, **HTTPS) as web:
+        _adjuster(web)
+        # given an attacker who used up the account's budget from other addresses
+        for octet in (1, 2, 3, 4):
+            with TestClient(web.app, client=(f"192.0.2.{octet}", 4000), **HTTPS) as other:
+                sign_in(other, EMAIL, "wrong-password")
+        with TestClient(web.app, client=("192.0.2.9", 4000), **HTTPS) as owner:
+            locked = sign_in(owner)
+            # when the account's one-second window has passed
+            time.sleep(1.2)
+            later = sign_in(owner)
+    # then the owner, refused during it, signs in right after
+    assert locked.status_code == 429
+    assert later.status_code == 303

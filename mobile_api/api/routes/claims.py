@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mobile_api.api import claim_views, schemas
+from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.api.routes.deps import PrincipalDep, RuntimeDep, single_valued_query
 from mobile_api.claims import idempotency, service, submission
 from mobile_api.claims.images import CheckedPhoto, check_photo
@@ -25,7 +26,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Retry-safe key (8-255 visible ASCII characters; a random UUID): a retry "
+        description="Retry-safe key (16-255 visible ASCII characters; a random UUID): a retry "
         "with the same key and request replays the first answer, to the same caller only.",
     ),
 ]
@@ -91,7 +92,7 @@ async def upload_photos(
     limit = rt.settings.max_photos_per_request
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
-    checked = [await _checked(rt, upload) for upload in files]
+    checked = [await _checked(rt, request, upload) for upload in files]
     uploaded = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
     if principal.is_staff:
         return uploaded
@@ -125,14 +126,14 @@ async def replace_photo(
     service.authorize_claim(principal, claim_id)
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
-    checked = await _checked(rt, file)
+    checked = await _checked(rt, request, file)
     replaced = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
     if principal.is_staff:
         return replaced
     return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
 
 
-async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
+async def _checked(rt: Runtime, request: Request, upload: UploadFile) -> CheckedPhoto:
     settings = rt.settings
     name = upload.filename or "photo"
     data = await upload.read(settings.max_upload_bytes + 1)
@@ -142,7 +143,8 @@ async def _checked(rt: Runtime, upload: UploadFile) -> CheckedPhoto:
         )
     if not data:
         raise ValidationFailed(f"{name}: the file is empty", field="files")
-    return await run_in_threadpool(
+    checks: PhotoChecks = request.app.state.photo_checks
+    return await checks.run(
         check_photo,
         data,
         name,
