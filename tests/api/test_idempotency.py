@@ -17,8 +17,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.migrate import upgrade
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, make_settings, open_claim
+from tests.conftest import claim_body, make_settings, open_claim, upload
 from tests.live import live_server, settings_on
 
 KEY = "3f1c2a9e-5b7d-4e21-9c55-0d8e6f4a7b11"
