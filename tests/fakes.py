@@ -7,6 +7,7 @@ different, predictable findings, without any model.
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Sequence
 
@@ -55,6 +56,23 @@ class FakeAnalyzer:
             parts=(PartInstance(CarPart.FRONT_BUMPER, 0.95, part_box),),
             perceptual_hash=f"{int(brightness):016x}",
         )
+
+
+class JitteryFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but each photo takes anywhere up to `most_s` seconds, so under a
+    short lease some runs outlive their lease and race the run that took it over."""
+
+    def __init__(self, most_s: float) -> None:
+        super().__init__()
+        self.most_s = most_s
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        time.sleep(random.uniform(0, self.most_s))
+        return super()._one(photo)
+
+
+def build_jittery_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return JitteryFakeAnalyzer(most_s=0.4)
 
 
 def build_fake_analyzer(settings: Settings) -> FakeAnalyzer:
