@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
-from cdat.corrections import has_corrections, keep_corrections
-from cdat.pipeline import assess_findings
+from cdat.pipeline import keeping_corrections
 from mobile_api.auth import new_id
 from mobile_api.queues import leases
 from mobile_api.queues.leases import Lease, LeaseLost, Seen
@@ -124,23 +123,14 @@ def complete(runtime: Runtime, lease: Lease, assessment: Assessment) -> bool:
     """Store the assessment as the claim's next version; False if the run lost its lease.
 
     The adjuster's corrections on the claim's current version are kept for the photos
-    still assessed (`cdat.corrections.keep_corrections`), priced by the same entry point.
+    still assessed (`cdat.pipeline.keeping_corrections`).
     """
     policy = runtime.policy()
     try:
         with leases.holding(runtime, JOBS, lease) as (session, job, claim):
+            context = claim_context(session, claim, job.photo_ids)
             previous = current_assessment(session, claim)
-            if previous is not None and has_corrections(previous):
-                photos, overrides = keep_corrections(previous, assessment.photos)
-                context = claim_context(session, claim, job.photo_ids)
-                assessment = assess_findings(
-                    photos,
-                    context,
-                    assessment.fraud_signals,
-                    policy,
-                    assessment.model_versions,
-                    overrides,
-                )
+            assessment = keeping_corrections(assessment, previous, context, policy)
             version = add_version(session, claim, assessment, job.photo_ids, job_id=job.id)
             leases.finish(session, JOBS, lease, SUCCEEDED, finished_at=leases.now())
             if _moves_claim(session, job.id, claim) and try_transition(
