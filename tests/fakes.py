@@ -37,7 +37,8 @@ class FakeAnalyzer:
         time.sleep(self.delay_s)
         with Image.open(io.BytesIO(photo.data)) as image:
             width, height = image.size
-            brightness = sum(image.convert("L").resize((8, 8)).getdata()) / 64
+            # tobytes: one byte per pixel in "L" mode (Pillow deprecates getdata)
+            brightness = sum(image.convert("L").resize((8, 8)).tobytes()) / 64
         severity = Severity.SEVERE if brightness > 170 else Severity.MINOR
         part_box = Box(0, height * 0.5, width, height)
         damage = DamageInstance(

@@ -182,6 +182,7 @@ def test_a_submit_the_queue_refused_runs_again_on_retry(
     assert refused.status_code == 503
     assert retried.status_code == 202, retried.text
     with runtime.sessions() as session:
-        jobs = dict(session.execute(select(models.Job.id, models.Job.state)).tuples().all())
+        rows = session.execute(select(models.Job.id, models.Job.state)).all()
+        jobs = {job_id: state for job_id, state in rows}
     assert jobs[retried.json()["job"]["id"]] == "queued"
     assert sorted(jobs.values()) == ["failed", "queued"]
