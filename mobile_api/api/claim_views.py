@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
 from cdat.record import decode
-from mobile_api.api import schemas
+from mobile_api.api import assessment_schemas, schemas
 from mobile_api.api.serialize import assessment_public, job_public, photo_public
 from mobile_api.claims.privacy import without_location
 from mobile_api.errors import NotFound
@@ -165,7 +165,9 @@ def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
         )
 
 
-def assessment_version(rt: Runtime, claim_id: str, version: int) -> schemas.AssessmentPublic:
+def assessment_version(
+    rt: Runtime, claim_id: str, version: int
+) -> assessment_schemas.AssessmentPublic:
     with rt.sessions() as session:
         return assessment_public(_record(session, claim_id, version))
 

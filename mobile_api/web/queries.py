@@ -160,7 +160,7 @@ class ClaimView:
     duplicates: dict[str, list[dict[str, str]]]
     """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
     body: dict[str, Any] = field(default_factory=dict)
-    """The current version as the API shows it to staff (`schemas.AssessmentPublic`)."""
+    """The current version as the API shows it to staff (`assessment_schemas.AssessmentPublic`)."""
     assessment: Assessment | None = None
 
     def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
