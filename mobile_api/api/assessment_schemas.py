@@ -7,6 +7,25 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from cdat.assessment import (
+    Assessment,
+    Estimate,
+    EstimateLine,
+    FraudSignal,
+    Reason,
+    TotalLossCheck,
+    Triage,
+)
+from cdat.findings import (
+    Box,
+    DamageInstance,
+    Evidence,
+    PartFinding,
+    PartInstance,
+    PhotoAnalysis,
+    QualityIssue,
+)
+
 
 class BoxPublic(BaseModel):
     x1: float
@@ -39,6 +58,7 @@ class PartSeenPublic(BaseModel):
     part: str
     confidence: float
     box: BoxPublic
+    polygon: list[tuple[float, float]] = []
 
 
 class PhotoAssessmentPublic(BaseModel):
@@ -78,6 +98,15 @@ class EstimateLinePublic(BaseModel):
     labour_cost: Decimal
     paint_cost: Decimal
     total: Decimal
+    labour_kind: str = Field(default="", description="body, paint or mechanical")
+    paint_hours: Decimal = Decimal(0)
+    paint_rate: Decimal = Decimal(0)
+    paint_materials: Decimal = Field(
+        default=Decimal(0), description="paint_cost = paint_hours x paint_rate + this"
+    )
+    confidence: float = Field(
+        default=1.0, description="of the finding behind the line; drives the estimate range"
+    )
 
 
 class EstimatePublic(BaseModel):
@@ -89,6 +118,13 @@ class EstimatePublic(BaseModel):
     low: Decimal
     high: Decimal
     catalog_version: str
+    rules_version: str = ""
+    region: str = ""
+    vehicle_class: str = ""
+    vehicle_class_reason: str = ""
+    parts_subtotal: Decimal = Decimal(0)
+    labour_subtotal: Decimal = Decimal(0)
+    paint_subtotal: Decimal = Decimal(0)
 
 
 class TotalLossPublic(BaseModel):
@@ -97,6 +133,10 @@ class TotalLossPublic(BaseModel):
     threshold_rule: str
     is_total_loss: bool
     explanation: str
+    repair_cost: Decimal = Decimal(0)
+    threshold_amount: Decimal = Decimal(0)
+    salvage_value: Decimal | None = None
+    currency: str = ""
 
 
 class ReasonPublic(BaseModel):
@@ -134,3 +174,29 @@ class AssessmentPublic(BaseModel):
     triage: TriagePublic | None
     fraud_signals: list[FraudSignalPublic]
     operation_overrides: dict[str, str] = {}
+
+
+PUBLIC_VIEWS: dict[type, tuple[type[BaseModel], dict[str, str]]] = {
+    Assessment: (AssessmentPublic, {}),
+    PhotoAnalysis: (
+        PhotoAssessmentPublic,
+        {
+            "perceptual_hash": "fraud evidence: it would let a client probe the reuse check",
+            "timings_ms": "operations data, in the metrics and logs",
+        },
+    ),
+    DamageInstance: (DamagePublic, {}),
+    Box: (BoxPublic, {}),
+    PartInstance: (PartSeenPublic, {}),
+    QualityIssue: (QualityIssuePublic, {}),
+    PartFinding: (FindingPublic, {}),
+    Evidence: (EvidencePublic, {}),
+    Estimate: (EstimatePublic, {}),
+    EstimateLine: (EstimateLinePublic, {}),
+    TotalLossCheck: (TotalLossPublic, {}),
+    Triage: (TriagePublic, {}),
+    Reason: (ReasonPublic, {}),
+    FraudSignal: (FraudSignalPublic, {}),
+}
+"""Each domain type of a stored assessment, the schema that shows it, and the fields it
+leaves out with the reason (tests/api/test_public_schemas.py holds every field to it)."""
