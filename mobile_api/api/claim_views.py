@@ -22,6 +22,7 @@ from mobile_api.claims.privacy import without_location
 from mobile_api.errors import NotFound
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
+from mobile_api.storage.claim_store import latest_job, standing_on, versions
 
 Outcome = Literal["estimate", "under_review", "total_loss", "superseded"]
 PROGRESS_MESSAGES = {
@@ -68,25 +69,6 @@ def claim_revision(rt: Runtime, claim_id: str) -> int:
     return revision
 
 
-def _records(session: Session, claim_id: str) -> list[models.AssessmentRecord]:
-    return list(
-        session.scalars(
-            select(models.AssessmentRecord)
-            .where(models.AssessmentRecord.claim_id == claim_id)
-            .order_by(models.AssessmentRecord.version)
-        )
-    )
-
-
-def _latest_job(session: Session, claim_id: str) -> models.Job | None:
-    return session.scalar(
-        select(models.Job)
-        .where(models.Job.claim_id == claim_id)
-        .order_by(models.Job.created_at.desc(), models.Job.id.desc())
-        .limit(1)
-    )
-
-
 def _load(
     session: Session, claim_id: str
 ) -> tuple[
@@ -94,14 +76,8 @@ def _load(
 ]:
     """The claim, all its versions, its latest job and the version it stands on."""
     claim = _claim(session, claim_id)
-    records = _records(session, claim_id)
-    return claim, records, _latest_job(session, claim_id), _current(claim, records)
-
-
-def _current(
-    claim: models.Claim, records: list[models.AssessmentRecord]
-) -> models.AssessmentRecord | None:
-    return next((r for r in records if r.version == claim.current_version), None)
+    records = versions(session, claim_id)
+    return claim, records, latest_job(session, claim_id), standing_on(claim, records)
 
 
 def _location(claim: models.Claim) -> schemas.LocationIn | None:
