@@ -22,7 +22,7 @@ from mobile_api.claims.privacy import without_location
 from mobile_api.errors import NotFound
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.claim_store import latest_job, standing_on, versions
+from mobile_api.storage.claim_store import latest_job, retake_request, standing_on, versions
 
 Outcome = Literal["estimate", "under_review", "total_loss", "superseded"]
 PROGRESS_MESSAGES = {
@@ -94,9 +94,8 @@ def _summaries(records: list[models.AssessmentRecord]) -> list[schemas.Assessmen
 
 
 def _retake(claim: models.Claim) -> schemas.RetakeRequest | None:
-    if not claim.retake_request:
-        return None
-    return schemas.RetakeRequest.model_validate(claim.retake_request)
+    asked = retake_request(claim)
+    return schemas.RetakeRequest.model_validate(asked, from_attributes=True) if asked else None
 
 
 def _filed(
@@ -202,8 +201,9 @@ def _plain_status(claim: models.Claim) -> str:
     status = ClaimStatus(claim.status)
     if status is ClaimStatus.REJECTED and claim.status_reason:
         return claim.status_reason
-    if status is ClaimStatus.MORE_PHOTOS_REQUESTED and claim.retake_request:
-        return str(claim.retake_request.get("message") or PROGRESS_MESSAGES[status])
+    asked = retake_request(claim)
+    if status is ClaimStatus.MORE_PHOTOS_REQUESTED and asked:
+        return asked.message or PROGRESS_MESSAGES[status]
     return PROGRESS_MESSAGES[status]
 
 

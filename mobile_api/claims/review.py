@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
-from cdat.claims import ClaimStatus, check_transition
+from cdat.claims import ClaimStatus, RetakeRequest, check_transition
 from cdat.corrections import Edit
 from cdat.pipeline import reprice
 from cdat.record import decode
@@ -144,10 +144,7 @@ def request_photos(
             raise ValidationFailed(f"no photo {unknown[0]} on this claim", field="photo_ids")
         before = {"status": claim.status, "retake_request": claim.retake_request}
         transition(session, claim, ClaimStatus.MORE_PHOTOS_REQUESTED, message)
-        claim.retake_request = {
-            "message": message,
-            "photo_ids": list(photo_ids),
-            "requested_at": datetime.now(UTC).isoformat(),
-        }
+        asked = RetakeRequest(message, tuple(photo_ids), datetime.now(UTC))
+        claim.retake_request = asked.as_json()
         after = {"status": claim.status, "retake_request": claim.retake_request}
         audit(session, claim_id, actor, "claim.more_photos_requested", before, after)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment, TriageDecision
-from cdat.claims import ClaimStatus, check_transition, sources_of
+from cdat.claims import ClaimStatus, RetakeRequest, check_transition, sources_of
 from cdat.errors import InvalidTransition
 from cdat.record import decode, encode
 from mobile_api.errors import NotFound
@@ -156,6 +156,11 @@ def stand_on(claim: models.Claim, version: int, assessment: Assessment) -> None:
         "; ".join(r.message for r in triage.reasons) if triage else "no triage policy ran"
     )
     claim.touch()
+
+
+def retake_request(claim: models.Claim) -> RetakeRequest | None:
+    """The adjuster's open request for new photos, if the claim carries one."""
+    return RetakeRequest.from_json(claim.retake_request) if claim.retake_request else None
 
 
 def status_after(assessment: Assessment) -> ClaimStatus:
