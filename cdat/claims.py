@@ -114,3 +114,30 @@ class ClaimContext:
     photos: tuple[PhotoMeta, ...]
     reported_on: date | None = None
     """When the claim was opened; None where there is no claim (a local assessment)."""
+
+
+@dataclass(frozen=True)
+class RetakeRequest:
+    """An adjuster's request for new photos: what to take, of which photos, and when asked.
+
+    Stored as JSON on the claim (`as_json` / `from_json`, the one place its layout is
+    written) and shown to the policyholder, whose status carries `message`.
+    """
+
+    message: str
+    photo_ids: tuple[str, ...] = ()
+    requested_at: datetime | None = None
+
+    def as_json(self) -> dict[str, object]:
+        at = self.requested_at.isoformat() if self.requested_at else None
+        return {"message": self.message, "photo_ids": list(self.photo_ids), "requested_at": at}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> RetakeRequest:
+        at = raw.get("requested_at")
+        photo_ids = raw.get("photo_ids") or []
+        return cls(
+            message=str(raw.get("message") or ""),
+            photo_ids=tuple(str(p) for p in photo_ids) if isinstance(photo_ids, list) else (),
+            requested_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+        )

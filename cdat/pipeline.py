@@ -3,11 +3,13 @@
     policy = load_policy(settings)            # once per worker process
     assessment = build_assessment(analyses, findings, context, model_versions,
                                   policy, hash_index)          # the assessment job
-    assessment = assess_findings(analyses, context, signals, policy, ...)  # corrections
+    assessment = reprice(previous, analyses, overrides, context, policy)  # a correction
+    assessment = keeping_corrections(fresh, previous, context, policy)    # a re-assessment
 
 `assess_findings` is the one place findings become an estimate, a total-loss check
 and a triage; the job reaches it through `build_assessment` (which adds the fraud
-signals), an adjuster's correction and a re-assessment that keeps corrections directly.
+signals), an adjuster's correction and a re-assessment that keeps corrections through
+`reprice`, the one entry point for re-assessment.
 
 `load_policy` reads three data files, each from `settings.catalog_dir` when it has
 that file and from the shipped defaults in `cdat/data/` otherwise:
@@ -28,6 +30,7 @@ from pathlib import Path
 from cdat.assessment import Assessment, FraudSignal, Operation
 from cdat.catalog import Catalog, classify_vehicle
 from cdat.claims import ClaimContext
+from cdat.corrections import has_corrections, keep_corrections
 from cdat.datafiles import load_model
 from cdat.errors import ConfigurationError
 from cdat.estimate import Pricing, build_estimate
@@ -157,3 +160,39 @@ def assess_findings(
         fraud_signals=tuple(signals),
         operation_overrides=dict(overrides or {}),
     )
+
+
+def reprice(
+    base: Assessment,
+    analyses: Sequence[PhotoAnalysis],
+    overrides: Mapping[CarPart, Operation],
+    context: ClaimContext,
+    policy: AssessmentPolicy,
+) -> Assessment:
+    """Re-assess `base` with other per-photo damages and the adjuster's part operations.
+
+    The one entry point for re-assessment, used for an adjuster's correction and for a new
+    assessment that keeps earlier corrections: `base`'s fraud signals and model versions
+    stay, since neither depends on the findings.
+    """
+    return assess_findings(
+        analyses, context, base.fraud_signals, policy, base.model_versions, overrides
+    )
+
+
+def keeping_corrections(
+    fresh: Assessment,
+    previous: Assessment | None,
+    context: ClaimContext,
+    policy: AssessmentPolicy,
+) -> Assessment:
+    """`fresh` with the corrections an adjuster made on `previous` carried over.
+
+    Every photo the adjuster reviewed that is still assessed keeps the adjuster's damages,
+    and the part operations they chose stay (`keep_corrections`); with no corrections,
+    `fresh` is returned as it is.
+    """
+    if previous is None or not has_corrections(previous):
+        return fresh
+    photos, overrides = keep_corrections(previous, fresh.photos)
+    return reprice(fresh, photos, overrides, context, policy)

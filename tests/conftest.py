@@ -100,6 +100,20 @@ def open_claim(client: TestClient, **overrides: object) -> tuple[str, dict[str, 
     return created["id"], {"Authorization": f"Bearer {created['access_token']}"}
 
 
+def upload(client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes) -> Any:
+    """POST the photos as JPEGs; returns the response, whatever its status."""
+    files = [("files", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
+    return client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+
+
+def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
+    """Submit the claim; it must be accepted. Returns the job's id."""
+    response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job"]["id"]
+    return job_id
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """Where the real data sets are (CDAT_DATA_ROOT, else ../shared/datasets)."""

@@ -7,6 +7,7 @@ different, predictable findings, without any model.
 from __future__ import annotations
 
 import io
+import random
 import time
 from collections.abc import Sequence
 
@@ -36,7 +37,8 @@ class FakeAnalyzer:
         time.sleep(self.delay_s)
         with Image.open(io.BytesIO(photo.data)) as image:
             width, height = image.size
-            brightness = sum(image.convert("L").resize((8, 8)).getdata()) / 64
+            # tobytes: one byte per pixel in "L" mode (Pillow deprecates getdata)
+            brightness = sum(image.convert("L").resize((8, 8)).tobytes()) / 64
         severity = Severity.SEVERE if brightness > 170 else Severity.MINOR
         part_box = Box(0, height * 0.5, width, height)
         damage = DamageInstance(
@@ -55,6 +57,23 @@ class FakeAnalyzer:
             parts=(PartInstance(CarPart.FRONT_BUMPER, 0.95, part_box),),
             perceptual_hash=f"{int(brightness):016x}",
         )
+
+
+class JitteryFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but each photo takes anywhere up to `most_s` seconds, so under a
+    short lease some runs outlive their lease and race the run that took it over."""
+
+    def __init__(self, most_s: float) -> None:
+        super().__init__()
+        self.most_s = most_s
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        time.sleep(random.uniform(0, self.most_s))
+        return super()._one(photo)
+
+
+def build_jittery_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return JitteryFakeAnalyzer(most_s=0.4)
 
 
 def build_fake_analyzer(settings: Settings) -> FakeAnalyzer:

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
 from cdat.record import decode
-from mobile_api.api import schemas
+from mobile_api.api import assessment_schemas, schemas
 from mobile_api.api.serialize import assessment_public, job_public, photo_public
 from mobile_api.claims.privacy import without_location
 from mobile_api.errors import NotFound
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
+from mobile_api.storage.claim_store import latest_job, retake_request, standing_on, versions
 
 Outcome = Literal["estimate", "under_review", "total_loss", "superseded"]
 PROGRESS_MESSAGES = {
@@ -70,25 +71,6 @@ def claim_revision(rt: Runtime, claim_id: str) -> int:
     return revision
 
 
-def _records(session: Session, claim_id: str) -> list[models.AssessmentRecord]:
-    return list(
-        session.scalars(
-            select(models.AssessmentRecord)
-            .where(models.AssessmentRecord.claim_id == claim_id)
-            .order_by(models.AssessmentRecord.version)
-        )
-    )
-
-
-def _latest_job(session: Session, claim_id: str) -> models.Job | None:
-    return session.scalar(
-        select(models.Job)
-        .where(models.Job.claim_id == claim_id)
-        .order_by(models.Job.created_at.desc(), models.Job.id.desc())
-        .limit(1)
-    )
-
-
 def _load(
     session: Session, claim_id: str
 ) -> tuple[
@@ -96,14 +78,8 @@ def _load(
 ]:
     """The claim, all its versions, its latest job and the version it stands on."""
     claim = _claim(session, claim_id)
-    records = _records(session, claim_id)
-    return claim, records, _latest_job(session, claim_id), _current(claim, records)
-
-
-def _current(
-    claim: models.Claim, records: list[models.AssessmentRecord]
-) -> models.AssessmentRecord | None:
-    return next((r for r in records if r.version == claim.current_version), None)
+    records = versions(session, claim_id)
+    return claim, records, latest_job(session, claim_id), standing_on(claim, records)
 
 
 def _location(claim: models.Claim) -> schemas.LocationIn | None:
@@ -120,9 +96,8 @@ def _summaries(records: list[models.AssessmentRecord]) -> list[schemas.Assessmen
 
 
 def _retake(claim: models.Claim) -> schemas.RetakeRequest | None:
-    if not claim.retake_request:
-        return None
-    return schemas.RetakeRequest.model_validate(claim.retake_request)
+    asked = retake_request(claim)
+    return schemas.RetakeRequest.model_validate(asked, from_attributes=True) if asked else None
 
 
 def _filed(
@@ -167,7 +142,9 @@ def claim_public(rt: Runtime, claim_id: str) -> schemas.ClaimPublic:
         )
 
 
-def assessment_version(rt: Runtime, claim_id: str, version: int) -> schemas.AssessmentPublic:
+def assessment_version(
+    rt: Runtime, claim_id: str, version: int
+) -> assessment_schemas.AssessmentPublic:
     with rt.sessions() as session:
         return assessment_public(_record(session, claim_id, version))
 
@@ -226,8 +203,9 @@ def _plain_status(claim: models.Claim) -> str:
     status = ClaimStatus(claim.status)
     if status is ClaimStatus.REJECTED and claim.status_reason:
         return claim.status_reason
-    if status is ClaimStatus.MORE_PHOTOS_REQUESTED and claim.retake_request:
-        return str(claim.retake_request.get("message") or PROGRESS_MESSAGES[status])
+    asked = retake_request(claim)
+    if status is ClaimStatus.MORE_PHOTOS_REQUESTED and asked:
+        return asked.message or PROGRESS_MESSAGES[status]
     return PROGRESS_MESSAGES[status]
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from cdat.record import decode, encode
-from mobile_api.api import schemas
+from mobile_api.api import assessment_schemas, schemas
 from mobile_api.storage import models
 
 
-def assessment_public(record: models.AssessmentRecord) -> schemas.AssessmentPublic:
+def assessment_public(record: models.AssessmentRecord) -> assessment_schemas.AssessmentPublic:
     assessment = decode(record.body)
     body: dict[str, Any] = encode(assessment)
     for photo, analysis in zip(body["photos"], assessment.photos, strict=True):
         photo["usable"] = analysis.usable  # derived, so not stored; clients want it spelled out
-    return schemas.AssessmentPublic.model_validate(
+    return assessment_schemas.AssessmentPublic.model_validate(
         {
             **body,
             "version": record.version,

@@ -1,9 +1,9 @@
 """Adjuster review: corrections to an assessment's findings, and the claim decisions.
 
 A correction never edits a stored assessment. It takes the claim's current version,
-applies the change (`cdat.corrections`), prices the result with the same entry point the
-job uses (`cdat.pipeline.assess_findings`) and stores it as the next version with
-`source="adjuster"`. Fraud signals do not depend on findings and are carried over.
+applies the change (`cdat.corrections`), re-assesses it with the core's one entry point
+(`cdat.pipeline.reprice`, which the job's re-assessment uses too) and stores it as the next
+version with `source="adjuster"`.
 Every action writes an `AuditEvent` with who, when, and the state before and after.
 """
 
@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
-from cdat.claims import ClaimStatus, check_transition
+from cdat.claims import ClaimStatus, RetakeRequest, check_transition
 from cdat.corrections import Edit
-from cdat.pipeline import assess_findings
+from cdat.pipeline import reprice
 from cdat.record import decode
 from mobile_api.errors import Conflict, ValidationFailed
 from mobile_api.runtime import Runtime
@@ -52,15 +51,6 @@ class Actor:
     email: str
 
 
-def latest_record(session: Session, claim_id: str) -> models.AssessmentRecord | None:
-    return session.scalar(
-        select(models.AssessmentRecord)
-        .where(models.AssessmentRecord.claim_id == claim_id)
-        .order_by(models.AssessmentRecord.version.desc())
-        .limit(1)
-    )
-
-
 def audit(
     session: Session, claim_id: str, actor: Actor, action: str, before: Json | None, after: Json
 ) -> None:
@@ -86,14 +76,8 @@ def correct(rt: Runtime, claim_id: str, actor: Actor, action: str, change: Chang
             raise Conflict("the claim has no assessment to correct")
         previous = decode(record.body)
         edit = change(previous)
-        corrected = assess_findings(
-            edit.photos,
-            claim_context(session, claim, record.photo_ids),
-            previous.fraud_signals,
-            policy,
-            previous.model_versions,
-            edit.overrides,
-        )
+        context = claim_context(session, claim, record.photo_ids)
+        corrected = reprice(previous, edit.photos, edit.overrides, context, policy)
         old_total = str(claim.estimate_total) if claim.estimate_total is not None else None
         version = add_version(session, claim, corrected, record.photo_ids, author=actor.email)
         stand_on(claim, version, corrected)
@@ -180,11 +164,8 @@ def request_photos(
             raise ValidationFailed(f"no photo {unknown[0]} on this claim", field="photo_ids")
         before = {"status": claim.status, "retake_request": claim.retake_request}
         transition(session, claim, ClaimStatus.MORE_PHOTOS_REQUESTED, message)
-        claim.retake_request = {
-            "message": message,
-            "photo_ids": list(photo_ids),
-            "requested_at": datetime.now(UTC).isoformat(),
-        }
+        asked = RetakeRequest(message, tuple(photo_ids), datetime.now(UTC))
+        claim.retake_request = asked.as_json()
         after = {"status": claim.status, "retake_request": claim.retake_request}
         audit(session, claim_id, actor, "claim.more_photos_requested", before, after)
 

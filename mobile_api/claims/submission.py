@@ -22,7 +22,7 @@ from mobile_api.errors import Conflict, NotFound, PayloadTooLarge, TooManyPhotos
 from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.claim_store import latest_job_id, lock_claim, try_transition
+from mobile_api.storage.claim_store import latest_job_id, lock_claim
 from mobile_api.storage.db import transaction
 
 
@@ -184,19 +184,3 @@ def _check_photos_changed(session: Session, claim: models.Claim) -> None:
         raise Conflict(
             "no photo was added, removed or replaced since the last submit", field="photos"
         )
-
-
-def withdraw_job(rt: Runtime, job_id: str, reason: str) -> None:
-    """A submit whose message could not be queued: the job fails, so the client can retry."""
-    with transaction(rt.sessions) as session:
-        claim_id = session.scalar(select(models.Job.claim_id).where(models.Job.id == job_id))
-        if claim_id is None:
-            return
-        claim = lock_claim(session, claim_id)
-        job = session.get_one(models.Job, job_id, populate_existing=True)
-        if job.state != jobs.QUEUED:
-            return
-        job.state, job.error_code = jobs.FAILED, "queue_unavailable"
-        job.error_message = reason or "the job queue was unavailable; submit again"
-        job.finished_at = models.utcnow()
-        try_transition(session, claim, ClaimStatus.FAILED, job.error_message)

@@ -2,7 +2,8 @@
 
 A job is `queued`, `running` (under a lease a live worker keeps renewing),
 `succeeded` or `failed`. Brokers may deliver a message twice or lose it with a
-killed worker; leases and the stale-job sweep make every job finish exactly once.
+killed worker; the leases and sweep of `leases` make every job finish exactly once,
+and a run whose lease was taken over stores nothing.
 
 A job moves its claim only while it is the claim's latest job and the state machine
 allows the move: a job that finishes after a decision, or after a newer submit, stores
@@ -11,21 +12,21 @@ its version for the record and leaves the claim where it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
 from threading import Event, Thread
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
-from cdat.corrections import has_corrections, keep_corrections
 from cdat.fraud import standing_signals
-from cdat.pipeline import assess_findings
+from cdat.pipeline import keeping_corrections, reprice
 from mobile_api.auth import new_id
+from mobile_api.queues import leases
+from mobile_api.queues.leases import Lease, LeaseLost, Seen
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
@@ -33,7 +34,6 @@ from mobile_api.storage.claim_store import (
     current_assessment,
     fraud_history,
     latest_job_id,
-    lock_claim,
     stand_on,
     status_after,
     transition,
@@ -43,10 +43,19 @@ from mobile_api.storage.db import transaction
 from mobile_api.worker.assessing import claim_context
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+JOBS = leases.Queue(
+    model=models.Job,
+    waiting=QUEUED,
+    working=RUNNING,
+    waiting_since="enqueued_at",
+    lease_seconds=lambda settings: settings.job_lease_seconds,
+    max_attempts=lambda settings: settings.job_max_attempts,
+)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+@dataclass(frozen=True)
+class LeasedJob(Lease):
+    photo_ids: tuple[str, ...] = ()
 
 
 def create_job(session: Session, claim: models.Claim) -> models.Job:
@@ -57,86 +66,43 @@ def create_job(session: Session, claim: models.Claim) -> models.Job:
         claim_id=claim.id,
         state=QUEUED,
         photo_ids=[photo.id for photo in claim.photos],
-        enqueued_at=_now(),
+        enqueued_at=leases.now(),
     )
     session.add(job)
     return job
 
 
-def _locked(session: Session, job_id: str) -> tuple[models.Job, models.Claim]:
-    """The job and its claim, claim locked first: every writer takes them in that order."""
-    claim_id = session.scalar(select(models.Job.claim_id).where(models.Job.id == job_id))
-    if claim_id is None:
-        raise LookupError(f"no job {job_id}")
-    claim = lock_claim(session, claim_id)
-    return session.get_one(models.Job, job_id, populate_existing=True), claim
-
-
-def _moves_claim(session: Session, job: models.Job, claim: models.Claim) -> bool:
-    return latest_job_id(session, claim.id) == job.id
-
-
-@dataclass(frozen=True)
-class LeasedJob:
-    id: str
-    claim_id: str
-    photo_ids: list[str]
-    attempts: int
+def _moves_claim(session: Session, job_id: str, claim: models.Claim) -> bool:
+    return latest_job_id(session, claim.id) == job_id
 
 
 def acquire(runtime: Runtime, job_id: str) -> LeasedJob | None:
-    """Take the job for this worker, or None when it is done or held by a live worker."""
-    now = _now()
-    lease = now + timedelta(seconds=runtime.settings.job_lease_seconds)
+    """Take the job for this run, or None when it is done or held by a live worker."""
     with transaction(runtime.sessions) as session:
-        taken = session.execute(  # type: ignore[attr-defined]
-            update(models.Job)
-            .where(models.Job.id == job_id)
-            .where(
-                or_(
-                    models.Job.state == QUEUED,
-                    (models.Job.state == RUNNING) & (models.Job.lease_until < now),
-                )
-            )
-            .values(
-                state=RUNNING,
-                lease_until=lease,
-                started_at=now,
-                attempts=models.Job.attempts + 1,
-            )
-        ).rowcount
-        if not taken:
+        taken = leases.take(session, JOBS, runtime.settings, job_id, started_at=leases.now())
+        if taken is None:
             return None
-        job, claim = _locked(session, job_id)
-        if _moves_claim(session, job, claim):
+        lease, job, claim = taken
+        if _moves_claim(session, job_id, claim):
             try_transition(session, claim, ClaimStatus.ASSESSING, "")
-        return LeasedJob(job.id, job.claim_id, list(job.photo_ids), job.attempts)
-
-
-def renew(runtime: Runtime, job_id: str) -> None:
-    lease = _now() + timedelta(seconds=runtime.settings.job_lease_seconds)
-    with transaction(runtime.sessions) as session:
-        session.execute(
-            update(models.Job)
-            .where(models.Job.id == job_id, models.Job.state == RUNNING)
-            .values(lease_until=lease)
-        )
+        return LeasedJob(lease.id, lease.claim_id, lease.attempt, tuple(job.photo_ids))
 
 
 @contextmanager
-def lease_kept(runtime: Runtime, job_id: str) -> Iterator[None]:
+def lease_kept(runtime: Runtime, lease: Lease) -> Iterator[None]:
     """Renew the job's lease in the background while the body runs."""
     stop = Event()
-    interval = max(runtime.settings.job_lease_seconds / 3, 0.2)
+    interval = max(runtime.settings.job_lease_seconds / 3, 0.05)
 
     def beat() -> None:
         while not stop.wait(interval):
             try:
-                renew(runtime, job_id)
+                if not leases.renew(runtime, JOBS, lease):
+                    return  # taken over: the run finds out when it next writes
             except Exception:  # a missed beat is retried; the lease has slack for it
                 continue
 
-    thread = Thread(target=beat, name=f"lease-{job_id}", daemon=True)
+    thread = Thread(target=beat, name=f"lease-{lease.id}", daemon=True)
     thread.start()
     try:
         yield
@@ -145,67 +111,101 @@ def lease_kept(runtime: Runtime, job_id: str) -> Iterator[None]:
         thread.join()
 
 
-def complete(runtime: Runtime, job_id: str, assessment: Assessment) -> bool:
-    """Store the assessment as the claim's next version; False if the job was already done.
+def still_held(lease: Lease) -> Callable[[Session], None]:
+    """A check for writes made on the run's behalf (the photo-hash index): LeaseLost if
+    the lease was taken over. It locks the claim, so it comes first in the transaction."""
+
+    def check(session: Session) -> None:
+        leases.check_held(session, JOBS, lease)
+
+    return check
+
+
+def complete(runtime: Runtime, lease: Lease, assessment: Assessment) -> bool:
+    """Store the assessment as the claim's next version; False if the run lost its lease.
 
     The adjuster's corrections on the claim's current version are kept for the photos
-    still assessed (`cdat.corrections.keep_corrections`), priced by the same entry point.
+    still assessed (`cdat.pipeline.keeping_corrections`).
     """
     policy = runtime.policy()
-    with transaction(runtime.sessions) as session:
-        job, claim = _locked(session, job_id)
-        if job.state != RUNNING:
-            return False
-        previous = current_assessment(session, claim)
-        # A fraud signal is the claim's history: a retake does not wash it away.
-        signals = standing_signals(assessment.fraud_signals, fraud_history(session, claim.id))
-        corrected = previous is not None and has_corrections(previous)
-        if corrected or signals != assessment.fraud_signals:
-            photos, overrides = (
-                keep_corrections(previous, assessment.photos)
-                if previous is not None and corrected
-                else (assessment.photos, assessment.operation_overrides)
-            )
+    try:
+        with leases.holding(runtime, JOBS, lease) as (session, job, claim):
             context = claim_context(session, claim, job.photo_ids)
-            assessment = assess_findings(
-                photos,
-                context,
-                signals,
-                policy,
-                assessment.model_versions,
-                overrides,
-            )
-        version = add_version(session, claim, assessment, job.photo_ids, job_id=job.id)
-        job.state, job.finished_at, job.lease_until = SUCCEEDED, _now(), None
-        if _moves_claim(session, job, claim) and try_transition(
-            session, claim, status_after(assessment), ""
-        ):
-            claim.retake_request = None
-            stand_on(claim, version, assessment)
-        else:
-            claim.touch()
-        return True
+            previous = current_assessment(session, claim)
+            # A fraud signal is the claim's history: a retake does not wash it away.
+            signals = standing_signals(assessment.fraud_signals, fraud_history(session, claim.id))
+            if signals != assessment.fraud_signals:
+                carried = replace(assessment, fraud_signals=signals)
+                overrides = assessment.operation_overrides
+                assessment = reprice(carried, assessment.photos, overrides, context, policy)
+            assessment = keeping_corrections(assessment, previous, context, policy)
+            version = add_version(session, claim, assessment, job.photo_ids, job_id=job.id)
+            leases.finish(session, JOBS, lease, SUCCEEDED, finished_at=leases.now())
+            if _moves_claim(session, job.id, claim) and try_transition(
+                session, claim, status_after(assessment), ""
+            ):
+                claim.retake_request = None
+                stand_on(claim, version, assessment)
+            else:
+                claim.touch()
+            return True
+    except LeaseLost:
+        return False
 
 
-def fail(runtime: Runtime, job_id: str, code: str, message: str) -> None:
+def _fail(
+    session: Session,
+    job_id: str,
+    claim: models.Claim,
+    when: ColumnElement[bool],
+    code: str,
+    message: str,
+) -> bool:
+    """The one way a job fails: only while `when` holds (the state the caller read), and
+    the claim with it when the job is the claim's latest. The caller holds the claim lock."""
+    message = message[:2000]
+    failed = leases.change(
+        session,
+        JOBS,
+        job_id,
+        when,
+        state=FAILED,
+        error_code=code,
+        error_message=message,
+        finished_at=leases.now(),
+        lease_until=None,
+    )
+    if failed and _moves_claim(session, job_id, claim):
+        try_transition(session, claim, ClaimStatus.FAILED, message)
+    return failed
+
+
+def fail(runtime: Runtime, lease: Lease, code: str, message: str) -> bool:
+    """The run failed for good; False if it had already lost its lease."""
     with transaction(runtime.sessions) as session:
-        job, claim = _locked(session, job_id)
-        if job.state == SUCCEEDED:
+        locked = leases.lock(session, JOBS, lease.id)
+        if locked is None:
+            return False
+        return _fail(session, lease.id, locked[1], leases.held_by(JOBS, lease), code, message)
+
+
+def withdraw(runtime: Runtime, job_id: str, reason: str) -> None:
+    """A job whose message could not be queued fails, so the client can submit again."""
+    with transaction(runtime.sessions) as session:
+        locked = leases.lock(session, JOBS, job_id)
+        if locked is None:
             return
-        job.state, job.error_code, job.error_message = FAILED, code, message[:2000]
-        job.finished_at, job.lease_until = _now(), None
-        if _moves_claim(session, job, claim):
-            try_transition(session, claim, ClaimStatus.FAILED, message[:2000])
+        still_queued = JOBS.column("state") == QUEUED
+        message = reason or "the job queue was unavailable; submit again"
+        _fail(session, job_id, locked[1], still_queued, "queue_unavailable", message)
 
 
-def release_for_retry(runtime: Runtime, job_id: str) -> None:
-    """Hand a running job back to the queue after a transient error."""
+def release_for_retry(runtime: Runtime, lease: Lease, delay_s: float) -> bool:
+    """Hand a running job back to the queue after a transient error, due after `delay_s`."""
     with transaction(runtime.sessions) as session:
-        session.execute(
-            update(models.Job)
-            .where(models.Job.id == job_id, models.Job.state == RUNNING)
-            .values(state=QUEUED, lease_until=None, enqueued_at=_now())
-        )
+        if leases.lock(session, JOBS, lease.id) is None:
+            return False
+        return leases.hand_back(session, JOBS, lease, delay_s)
 
 
 def sweep_stale(runtime: Runtime) -> list[str]:
@@ -213,27 +213,11 @@ def sweep_stale(runtime: Runtime) -> list[str]:
 
     A job that keeps losing its worker fails for good after `job_max_attempts`.
     """
-    now = _now()
-    lost_before = now - timedelta(seconds=runtime.settings.job_lease_seconds)
-    resend: list[str] = []
-    with transaction(runtime.sessions) as session:
-        stale = session.scalars(
-            select(models.Job).where(
-                or_(
-                    (models.Job.state == RUNNING) & (models.Job.lease_until < now),
-                    (models.Job.state == QUEUED) & (models.Job.enqueued_at < lost_before),
-                )
-            )
-        ).all()
-        for job in stale:
-            if job.attempts >= runtime.settings.job_max_attempts:
-                job.state, job.error_code = FAILED, "worker_lost"
-                job.error_message = f"the job lost its worker {job.attempts} times"
-                job.finished_at = now
-                claim = lock_claim(session, job.claim_id)
-                if _moves_claim(session, job, claim):
-                    try_transition(session, claim, ClaimStatus.FAILED, job.error_message)
-                continue
-            job.state, job.lease_until, job.enqueued_at = QUEUED, None, now
-            resend.append(job.id)
-    return resend
+
+    def give_up(
+        session: Session, job: Seen, claim: models.Claim, when: ColumnElement[bool]
+    ) -> bool:
+        message = f"the job lost its worker {job.attempts} times"
+        return _fail(session, job.id, claim, when, "worker_lost", message)
+
+    return leases.sweep(runtime, JOBS, give_up)

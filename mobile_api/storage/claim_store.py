@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment, FraudSignal, TriageDecision
-from cdat.claims import ClaimStatus, check_transition, sources_of
+from cdat.claims import ClaimStatus, RetakeRequest, check_transition, sources_of
 from cdat.errors import InvalidTransition
 from cdat.record import decode, encode
 from mobile_api.errors import NotFound
@@ -67,13 +67,18 @@ def try_transition(session: Session, claim: models.Claim, target: ClaimStatus, r
     return bool(moved)
 
 
+_LATEST_FIRST = (models.Job.created_at.desc(), models.Job.id.desc())
+
+
 def latest_job_id(session: Session, claim_id: str) -> str | None:
-    return session.scalar(
-        select(models.Job.id)
-        .where(models.Job.claim_id == claim_id)
-        .order_by(models.Job.created_at.desc(), models.Job.id.desc())
-        .limit(1)
-    )
+    query = select(models.Job.id).where(models.Job.claim_id == claim_id)
+    return session.scalar(query.order_by(*_LATEST_FIRST).limit(1))
+
+
+def latest_job(session: Session, claim_id: str) -> models.Job | None:
+    """The claim's most recent job: the one that may still move the claim."""
+    query = select(models.Job).where(models.Job.claim_id == claim_id)
+    return session.scalar(query.order_by(*_LATEST_FIRST).limit(1))
 
 
 def current_record(session: Session, claim: models.Claim) -> models.AssessmentRecord | None:
@@ -86,6 +91,24 @@ def current_record(session: Session, claim: models.Claim) -> models.AssessmentRe
             models.AssessmentRecord.version == claim.current_version,
         )
     )
+
+
+def versions(session: Session, claim_id: str) -> list[models.AssessmentRecord]:
+    """Every stored version of the claim's assessment, oldest first."""
+    return list(
+        session.scalars(
+            select(models.AssessmentRecord)
+            .where(models.AssessmentRecord.claim_id == claim_id)
+            .order_by(models.AssessmentRecord.version)
+        )
+    )
+
+
+def standing_on(
+    claim: models.Claim, records: Sequence[models.AssessmentRecord]
+) -> models.AssessmentRecord | None:
+    """Of the claim's versions, the one it stands on."""
+    return next((r for r in records if r.version == claim.current_version), None)
 
 
 def current_assessment(session: Session, claim: models.Claim) -> Assessment | None:
@@ -168,6 +191,11 @@ def stand_on(claim: models.Claim, version: int, assessment: Assessment) -> None:
         "; ".join(r.message for r in triage.reasons) if triage else "no triage policy ran"
     )
     claim.touch()
+
+
+def retake_request(claim: models.Claim) -> RetakeRequest | None:
+    """The adjuster's open request for new photos, if the claim carries one."""
+    return RetakeRequest.from_json(claim.retake_request) if claim.retake_request else None
 
 
 def status_after(assessment: Assessment) -> ClaimStatus:

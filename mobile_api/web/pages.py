@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.filters["photos_named"] = queries.photos_named
 templates.env.globals["label_positions"] = queries.label_positions
+templates.env.globals["font_size"] = queries.font_size  # one rule for labels and their placing
 DAMAGE_COLOURS = {  # CSS versions of inference.overlay.DAMAGE_COLOURS (same hues)
     "dent": "#e67200",
     "scratch": "#56b4e9",

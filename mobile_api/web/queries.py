@@ -20,7 +20,12 @@ from mobile_api.api.serialize import assessment_public
 from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.claim_store import current_assessment, photos_changed_since
+from mobile_api.storage.claim_store import (
+    current_assessment,
+    photos_changed_since,
+    standing_on,
+    versions,
+)
 
 COUNTED_STATUSES = (
     ClaimStatus.NEEDS_REVIEW,
@@ -162,7 +167,7 @@ class ClaimView:
     duplicates: dict[str, list[dict[str, str]]]
     """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
     body: dict[str, Any] = field(default_factory=dict)
-    """The current version as the API shows it to staff (`schemas.AssessmentPublic`)."""
+    """The current version as the API shows it to staff (`assessment_schemas.AssessmentPublic`)."""
     assessment: Assessment | None = None
     photos_added: list[str] = field(default_factory=list)
     """Photos on the claim now that the current version did not assess (added, retakes)."""
@@ -193,25 +198,21 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
         claim = session.get(models.Claim, claim_id)
         if claim is None:
             raise NotFound(f"no claim {claim_id}")
-        versions = session.scalars(
-            select(models.AssessmentRecord)
-            .where(models.AssessmentRecord.claim_id == claim_id)
-            .order_by(models.AssessmentRecord.version)
-        ).all()
+        records = versions(session, claim_id)
         audit = session.scalars(
             select(models.AuditEvent)
             .where(models.AuditEvent.claim_id == claim_id)
             .order_by(models.AuditEvent.created_at.desc(), models.AuditEvent.id.desc())
             .limit(100)
         ).all()
-        record = next((r for r in versions if r.version == claim.current_version), None)
+        record = standing_on(claim, records)
         assessment = decode(record.body) if record else None
         added, removed = photos_changed_since(claim, record)
         return ClaimView(
             claim=claim,
             photos=list(claim.photos),
             record=record,
-            versions=list(versions),
+            versions=records,
             audit=list(audit),
             duplicates=_duplicates(session, assessment),
             body=assessment_public(record).model_dump(mode="json") if record else {},

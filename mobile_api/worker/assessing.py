@@ -4,7 +4,7 @@ the analyzer and the domain rules. Kept free of Celery so the CLI can use it too
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from cdat.analysis import PhotoAnalyzer, PhotoInput
 from cdat.assessment import Assessment
 from cdat.claims import BodyType, ClaimContext, GeoPoint, PhotoMeta, Vehicle
+from cdat.findings import PhotoAnalysis
 from cdat.merge import merge_findings
 from cdat.phash import PhotoHashIndex
 from cdat.pipeline import AssessmentPolicy, build_assessment
@@ -83,17 +84,35 @@ def assess(
 ) -> Assessment:
     """The whole assessment: vision, claim-level merge, pricing, total loss, fraud, triage."""
     analyses = analyzer.analyze(inputs)
+    return _built(analyses, analyzer.model_versions, context, policy, hash_index)
+
+
+def _built(
+    analyses: Sequence[PhotoAnalysis],
+    model_versions: Mapping[str, str],
+    context: ClaimContext,
+    policy: AssessmentPolicy,
+    hash_index: PhotoHashIndex,
+) -> Assessment:
     findings = merge_findings(analyses)
-    return build_assessment(
-        analyses, findings, context, analyzer.model_versions, policy, hash_index
-    )
+    return build_assessment(analyses, findings, context, model_versions, policy, hash_index)
 
 
-def assess_photos(rt: Runtime, claim_id: str, photo_ids: list[str]) -> Assessment:
+def assess_photos(
+    rt: Runtime,
+    claim_id: str,
+    photo_ids: list[str],
+    hold: Callable[[Session], None] = lambda session: None,
+) -> Assessment:
+    """Assess the claim's stored photos. `hold` runs first in the transaction that writes
+    the photo-hash index, so a job run that lost its lease writes nothing (it raises)."""
     analyzer, policy = rt.analyzer(), rt.policy()
     context, inputs = load_claim(rt, claim_id, photo_ids)
+    analyses = analyzer.analyze(inputs)  # the slow part, outside any transaction
     with transaction(rt.sessions) as session:
-        return assess(analyzer, inputs, context, policy, SqlPhotoHashIndex(session))
+        hold(session)
+        hashes = SqlPhotoHashIndex(session)
+        return _built(analyses, analyzer.model_versions, context, policy, hashes)
 
 
 def local_context(vehicle: Vehicle, loss_date: date, photos: Sequence[PhotoMeta]) -> ClaimContext:

@@ -17,6 +17,7 @@ from mobile_api.claims import idempotency
 from mobile_api.errors import StorageError
 from mobile_api.logs import log_context
 from mobile_api.queues import deliveries, jobs
+from mobile_api.queues.leases import LeaseLost, backoff
 from mobile_api.queues.webhooks import check_destination, deliver
 from mobile_api.worker.assessing import assess_photos
 from mobile_api.worker.celery_app import celery
@@ -39,25 +40,31 @@ def assess_claim(self: Task, job_id: str) -> str:
 
 def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> str:
     job_id = leased.id
-    log.info("assessment started", extra={"attempt": leased.attempts})
+    log.info("assessment started", extra={"attempt": leased.attempt})
     try:
-        with jobs.lease_kept(rt, job_id):
-            assessment = assess_photos(rt, leased.claim_id, leased.photo_ids)
+        with jobs.lease_kept(rt, leased):
+            photo_ids = list(leased.photo_ids)
+            assessment = assess_photos(rt, leased.claim_id, photo_ids, jobs.still_held(leased))
+    except LeaseLost:
+        ended = False
     except ModelUnavailable as exc:
-        jobs.fail(rt, job_id, exc.code, exc.message)
+        ended = jobs.fail(rt, leased, exc.code, exc.message)
     except TRANSIENT as exc:
-        if leased.attempts >= rt.settings.job_max_attempts:
-            jobs.fail(rt, job_id, "transient_error", f"gave up after {leased.attempts}: {exc}")
+        if leased.attempt >= rt.settings.job_max_attempts:
+            message = f"gave up after {leased.attempt}: {exc}"
+            ended = jobs.fail(rt, leased, "transient_error", message)
         else:
-            jobs.release_for_retry(rt, job_id)
-            countdown = rt.settings.job_retry_backoff_seconds * 2 ** (leased.attempts - 1)
+            countdown = backoff(rt.settings.job_retry_backoff_seconds, leased.attempt)
+            jobs.release_for_retry(rt, leased, countdown)
             raise self.retry(countdown=countdown, exc=exc) from exc
     except Exception as exc:
         log.exception("assessment job %s failed", job_id)
-        jobs.fail(rt, job_id, "internal_error", f"{type(exc).__name__}: {exc}")
+        ended = jobs.fail(rt, leased, "internal_error", f"{type(exc).__name__}: {exc}")
     else:
-        if not jobs.complete(rt, job_id, assessment):
-            return "skipped: completed elsewhere"
+        ended = jobs.complete(rt, leased, assessment)
+    if not ended:
+        log.info("job skipped: its lease was taken over by another run")
+        return "skipped: lease taken over"
     log.info("assessment finished")
     notify_claim(rt, leased.claim_id, job_id)
     return "done"
@@ -78,9 +85,9 @@ def deliver_webhook(self: Task, delivery_id: str) -> str:
     if leased is None:
         return "skipped"
     error = _attempt(leased.url, leased.secret, leased.payload, rt.settings)
-    state, backoff = deliveries.finish(rt, delivery_id, error)
-    if state == deliveries.PENDING:
-        raise self.retry(countdown=backoff)
+    state, delay = deliveries.finish(rt, leased, error)
+    if state == deliveries.PENDING and delay:
+        raise self.retry(countdown=delay)
     return state
 
 

@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import open_claim
+from tests.conftest import open_claim, upload
 
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/claims"}
 DENIED = {401, 403}

@@ -11,12 +11,7 @@ from PIL import Image
 from mobile_api.runtime import Runtime
 from mobile_api.worker.tasks import assess_claim
 from tests import images
-from tests.conftest import claim_body, make_settings, open_claim, serving
-
-
-def upload(client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes):
-    files = [("files", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
-    return client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+from tests.conftest import claim_body, make_settings, open_claim, serving, upload
 
 
 def test_create_claim_returns_id_and_token_that_reads_it(client: TestClient) -> None:

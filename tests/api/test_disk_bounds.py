@@ -9,8 +9,7 @@ from sqlalchemy import func, select, update
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, make_settings, open_claim, serving
+from tests.conftest import claim_body, make_settings, open_claim, serving, upload
 
 
 def blob_files(runtime: Runtime) -> int:

@@ -17,8 +17,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.migrate import upgrade
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, make_settings, open_claim
+from tests.conftest import claim_body, make_settings, open_claim, upload
 from tests.live import live_server, settings_on
 
 KEY = "3f1c2a9e-5b7d-4e21-9c55-0d8e6f4a7b11"
@@ -206,6 +205,7 @@ def test_a_submit_the_queue_refused_runs_again_on_retry(
     assert refused.status_code == 503
     assert retried.status_code == 202, retried.text
     with runtime.sessions() as session:
-        jobs = dict(session.execute(select(models.Job.id, models.Job.state)).tuples().all())
+        rows = session.execute(select(models.Job.id, models.Job.state)).all()
+        jobs = {job_id: state for job_id, state in rows}
     assert jobs[retried.json()["job"]["id"]] == "queued"
     assert sorted(jobs.values()) == ["failed", "queued"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from celery.exceptions import Retry
@@ -20,15 +18,8 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.worker.tasks import assess_claim, deliver_webhook
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, open_claim
-
-
-def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
-    response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job"]["id"]
-    return job_id
+from tests.api.webhook_receiver import Receiver
+from tests.conftest import claim_body, open_claim, submit, upload
 
 
 def test_missing_model_fails_the_job_with_the_reason_and_allows_resubmit(
@@ -81,30 +72,6 @@ def test_long_poll_returns_when_the_claim_changes(client: TestClient) -> None:
         headers=headers,
     )
     assert unchanged.json()["revision"] == revision + 1
-
-
-class Receiver(BaseHTTPRequestHandler):
-    answers: list[int] = []
-    received: list[tuple[bytes, str]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((body, self.headers["X-CDAT-Signature"]))
-        self.send_response(self.answers.pop(0) if self.answers else 200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    Receiver.answers, Receiver.received = [500], []
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
 
 
 def test_webhook_is_signed_and_retried(client: TestClient, runtime: Runtime, receiver: str) -> None:

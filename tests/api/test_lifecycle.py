@@ -20,23 +20,18 @@ from mobile_api.worker.assessing import assess_photos
 from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
-from tests.conftest import open_claim
+from tests.conftest import open_claim, submit, upload
 
 ADJUSTER = review.Actor("u1", "adjuster@example.com")
 
 
-def upload(client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes) -> list[str]:
-    files = [("files", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
-    response = client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+def add_photos(
+    client: TestClient, claim_id: str, headers: dict[str, str], *photos: bytes
+) -> list[str]:
+    """Upload the photos, which must be stored; returns their ids."""
+    response = upload(client, claim_id, headers, *photos)
     assert response.status_code == 201, response.text
     return [p["id"] for p in response.json()["photos"]]
-
-
-def submit(client: TestClient, claim_id: str, headers: dict[str, str]) -> str:
-    response = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job"]["id"]
-    return job_id
 
 
 def staff_view(stack: Stack, claim_id: str) -> dict:
@@ -65,17 +60,17 @@ def test_a_job_finishing_after_the_decision_keeps_its_version_and_leaves_the_cla
     # given a claim whose first assessment is still running when a photo is added and the
     # claim submitted again, and that second assessment finishes first
     claim_id, headers = open_claim(client)
-    upload(client, claim_id, headers, images.jpeg(color=(200, 200, 200)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(200, 200, 200)))
     slow_job = submit(client, claim_id, headers)
     slow = jobs.acquire(runtime, slow_job)
     assert slow is not None
-    upload(client, claim_id, headers, images.jpeg(color=(30, 30, 30)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(30, 30, 30)))
     assert assess_claim.run(submit(client, claim_id, headers)) == "done"
     assert staff_view(stack, claim_id)["status"] == "needs_review"
     # when an adjuster decides the claim, and only then the slow job finishes
     review.decide(runtime, claim_id, ADJUSTER, decision, "Not covered")
-    late = assess_photos(runtime, claim_id, slow.photo_ids)
-    assert jobs.complete(runtime, slow_job, late)
+    late = assess_photos(runtime, claim_id, list(slow.photo_ids))
+    assert jobs.complete(runtime, slow, late)
     # then the claim is still decided, on the version it was decided on
     claim = staff_view(stack, claim_id)
     assert claim["status"] == decision.value
@@ -93,7 +88,7 @@ def test_a_job_finishing_after_the_decision_keeps_its_version_and_leaves_the_cla
 
 def test_a_claim_in_assessment_cannot_be_decided(client: TestClient, runtime: Runtime) -> None:
     claim_id, headers = open_claim(client)
-    upload(client, claim_id, headers, images.jpeg(color=(120, 10, 10)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(120, 10, 10)))
     submit(client, claim_id, headers)
     with pytest.raises(InvalidTransition, match="queued cannot become approved"):
         review.decide(runtime, claim_id, ADJUSTER, ClaimStatus.APPROVED)
@@ -103,7 +98,7 @@ def test_re_assessment_after_more_photos_keeps_the_adjusters_corrections(stack: 
     client, runtime = stack.client, stack.runtime
     # given a claim in review on which the adjuster made the dent a severe crack on the hood
     claim_id, headers = open_claim(client)
-    (first,) = upload(client, claim_id, headers, images.jpeg(320, 240, color=(40, 40, 40)))
+    (first,) = add_photos(client, claim_id, headers, images.jpeg(320, 240, color=(40, 40, 40)))
     assess_claim.run(submit(client, claim_id, headers))
     fields = corrections.parse_fields("crack", "severe", "hood")
     review.correct(
@@ -116,7 +111,7 @@ def test_re_assessment_after_more_photos_keeps_the_adjusters_corrections(stack: 
     corrected = staff_view(stack, claim_id)["assessment"]
     review.request_photos(runtime, claim_id, ADJUSTER, "A photo of the rear, please", [])
     # when the policyholder sends another photo and the claim is assessed again
-    (second,) = upload(client, claim_id, headers, images.jpeg(320, 240, color=(60, 60, 60)))
+    (second,) = add_photos(client, claim_id, headers, images.jpeg(320, 240, color=(60, 60, 60)))
     assess_claim.run(submit(client, claim_id, headers))
     # then the new version still holds the adjuster's finding on the first photo
     claim = staff_view(stack, claim_id)
@@ -139,7 +134,7 @@ def test_re_assessment_after_more_photos_keeps_the_adjusters_corrections(stack: 
 def test_a_resubmit_without_any_photo_change_is_refused(stack: Stack) -> None:
     client = stack.client
     claim_id, headers = open_claim(client)
-    upload(client, claim_id, headers, images.jpeg(color=(50, 50, 200)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(50, 50, 200)))
     assess_claim.run(submit(client, claim_id, headers))
     # when the policyholder submits again during review, with the same photos
     again = client.post(f"/v1/claims/{claim_id}/submit", headers=headers)
@@ -154,7 +149,7 @@ def test_a_retake_replaces_a_photo_and_a_removed_photo_is_no_longer_assessed(
 ) -> None:
     # given an assessed claim with three photos
     claim_id, headers = open_claim(client)
-    bad, keep, spare = upload(
+    bad, keep, spare = add_photos(
         client,
         claim_id,
         headers,
@@ -185,7 +180,7 @@ def test_photos_cannot_be_removed_or_replaced_once_decided(
     client: TestClient, runtime: Runtime
 ) -> None:
     claim_id, headers = open_claim(client)
-    (photo,) = upload(client, claim_id, headers, images.jpeg(color=(70, 70, 70)))
+    (photo,) = add_photos(client, claim_id, headers, images.jpeg(color=(70, 70, 70)))
     assess_claim.run(submit(client, claim_id, headers))
     review.decide(runtime, claim_id, ADJUSTER, ClaimStatus.REJECTED, "Not covered")
     url = f"/v1/claims/{claim_id}/photos/{photo}"
@@ -206,10 +201,10 @@ def test_the_policyholder_sees_no_other_claim_no_fraud_rules_and_no_staff(
     # given a photo already used on another claim
     photo = images.jpeg(color=(60, 70, 80))
     other_id, other_headers = open_claim(client)
-    upload(client, other_id, other_headers, photo)
+    add_photos(client, other_id, other_headers, photo)
     assess_claim.run(submit(client, other_id, other_headers))
     claim_id, headers = open_claim(client)
-    upload(client, claim_id, headers, photo)
+    add_photos(client, claim_id, headers, photo)
     assess_claim.run(submit(client, claim_id, headers))
     staff = staff_view(stack, claim_id)
     assert other_id in json.dumps(staff)  # staff see the evidence
@@ -247,7 +242,7 @@ def test_a_wrecked_car_is_not_shown_a_zero_or_any_amount_as_the_answer(
         "market_value": "5000",
     }
     claim_id, headers = open_claim(client, vehicle=vehicle)
-    upload(client, claim_id, headers, images.jpeg(color=(250, 250, 250)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(250, 250, 250)))
     assess_claim.run(submit(client, claim_id, headers))
     # when its policyholder reads the assessment
     assessment = client.get(f"/v1/claims/{claim_id}", headers=headers).json()["assessment"]
@@ -262,7 +257,7 @@ def test_a_submit_the_queue_refused_fails_the_claim_and_can_be_retried(
 ) -> None:
     # given a claim with a photo, and a job queue that is down
     claim_id, headers = open_claim(client)
-    upload(client, claim_id, headers, images.jpeg(color=(90, 90, 10)))
+    add_photos(client, claim_id, headers, images.jpeg(color=(90, 90, 10)))
 
     def down(*args: object, **kwargs: object) -> None:
         raise ConnectionError("broker unreachable")

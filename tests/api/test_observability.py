@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from mobile_api.logs import JsonFormatter, log_context
 from mobile_api.worker.tasks import assess_claim
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import open_claim
+from tests.conftest import open_claim, upload
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

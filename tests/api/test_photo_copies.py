@@ -14,8 +14,7 @@ from sqlalchemy import update
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import open_claim
+from tests.conftest import open_claim, upload
 
 GPS = {1: "N", 2: (12.0, 58.0, 0.0), 3: "E", 4: (77.0, 35.0, 0.0)}
 

@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 
 from mobile_api.worker.tasks import assess_claim
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, open_claim
+from tests.conftest import claim_body, open_claim, upload
 
 
 def vehicle(year: int) -> dict[str, object]:

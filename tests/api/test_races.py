@@ -8,7 +8,7 @@ from mobile_api.storage import models
 from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack, at_once, statuses
-from tests.conftest import open_claim
+from tests.conftest import open_claim, upload
 from tests.web.conftest import csrf_of, sign_in
 
 
@@ -42,8 +42,7 @@ def test_concurrent_uploads_never_take_a_claim_past_its_photo_limit(stack: Stack
 def test_concurrent_submits_without_a_key_queue_one_job(stack: Stack) -> None:
     # given a claim with a photo
     claim_id, headers = open_claim(stack.client)
-    files = [("files", ("p.jpg", images.jpeg(), "image/jpeg"))]
-    assert stack.client.post(f"/v1/claims/{claim_id}/photos", files=files, headers=headers)
+    assert upload(stack.client, claim_id, headers, images.jpeg()).status_code == 201
     # when 10 submits arrive at once, none with an Idempotency-Key
     responses = at_once(
         10, lambda _: stack.client.post(f"/v1/claims/{claim_id}/submit", headers=headers)

@@ -17,9 +17,8 @@ from mobile_api.storage import models
 from mobile_api.worker.celery_app import EVENTS_QUEUE, celery
 from mobile_api.worker.tasks import _attempt, assess_claim, deliver_webhook, sweep_stale_jobs
 from tests import images
-from tests.api.test_claims import upload
-from tests.api.test_jobs import Receiver, receiver, submit  # noqa: F401 (fixture)
-from tests.conftest import claim_body, make_settings, serving
+from tests.api.webhook_receiver import Receiver
+from tests.conftest import claim_body, make_settings, serving, submit, upload
 
 
 @pytest.mark.parametrize(
@@ -40,7 +39,7 @@ def test_ipv6_forms_of_internal_ipv4_addresses_are_refused(url: str) -> None:
 
 def test_delivery_connects_to_the_address_that_was_checked(
     settings: Settings,
-    receiver: str,  # noqa: F811
+    receiver: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a name that resolves to a public address when checked, then to loopback
@@ -87,7 +86,7 @@ class WorkerKilled(BaseException):
 
 def test_a_delivery_whose_worker_died_is_sent_again_once(
     tmp_path: Path,
-    receiver: str,  # noqa: F811
+    receiver: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with serving(make_settings(tmp_path, webhook_lease_seconds=0.3)) as client:

@@ -16,8 +16,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.migrate import upgrade
 from tests import images, services
-from tests.api.test_claims import upload
-from tests.conftest import make_settings, open_claim
+from tests.conftest import make_settings, open_claim, upload
 from tests.e2e.workers import start_worker, stop_worker, wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,7 @@ from mobile_api.storage import models
 from mobile_api.worker.celery_app import celery, configure_celery
 from mobile_api.worker.tasks import assess_claim
 from tests import images
-from tests.api.test_claims import upload
-from tests.conftest import claim_body, open_claim
+from tests.conftest import claim_body, open_claim, upload
 
 
 def test_reconfiguring_celery_with_the_same_broker_still_publishes(settings: Settings) -> None:

@@ -60,7 +60,8 @@ def flagged_claim(base: str) -> str:
         headers = {"Authorization": f"Bearer {created['access_token']}"}
         photo = images.jpeg(640, 480, color=(205, 205, 210))
         files = [("files", ("front.jpg", photo, "image/jpeg"))]
-        assert api.post(f"/v1/claims/{created['id']}/photos", files=files, headers=headers)
+        stored = api.post(f"/v1/claims/{created['id']}/photos", files=files, headers=headers)
+        assert stored.status_code == 201, stored.text
         job = api.post(f"/v1/claims/{created['id']}/submit", headers=headers).json()["job"]["id"]
         assess_claim.run(job)
         assert api.get(f"/v1/claims/{created['id']}", headers=headers).json()["status"] == (

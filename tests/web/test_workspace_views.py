@@ -3,12 +3,13 @@ readable overlays (SQLite, local blobs, fake analyzer, jobs run in-process)."""
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 from fastapi.testclient import TestClient
 
 from mobile_api.runtime import Runtime
-from mobile_api.web.queries import label_positions
+from mobile_api.web.queries import font_size, label_positions
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
 
 
@@ -112,3 +113,15 @@ def test_a_photo_removed_since_the_assessment_is_named_so_not_by_its_id(
     # then the reasons about that photo call it a removed photo
     assert "a removed photo has no capture time" in page
     assert f"photo {removed}" not in page
+
+
+def test_overlay_labels_are_drawn_at_the_size_they_were_placed_for(
+    web: TestClient, adjuster: str, flagged: Flagged
+) -> None:
+    # given a claim page with overlays
+    sign_in(web)
+    page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+    # then every label is drawn at the font size `label_positions` placed it for
+    drawn = set(re.findall(r'font-size="([0-9.]+)"', page))
+    widths = set(re.findall(r'<div class="stage" data-width="([0-9]+)"', page))
+    assert drawn and drawn == {str(font_size({"width": width})) for width in widths}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
 from cdat.claims import ClaimStatus
-from mobile_api.api import claim_views, schemas
+from mobile_api.api import assessment_schemas, claim_views, schemas
 from mobile_api.api.routes.claims import Version
 from mobile_api.api.routes.deps import RuntimeDep, StaffDep, single_valued_query
 from mobile_api.claims import service
@@ -38,8 +38,10 @@ async def get_claim(claim_id: str, rt: RuntimeDep, _: StaffDep) -> schemas.Claim
     return await run_in_threadpool(claim_views.claim_public, rt, claim_id)
 
 
-@router.get("/claims/{claim_id}/assessments/{version}", response_model=schemas.AssessmentPublic)
+@router.get(
+    "/claims/{claim_id}/assessments/{version}", response_model=assessment_schemas.AssessmentPublic
+)
 async def get_assessment(
     claim_id: str, version: Version, rt: RuntimeDep, _: StaffDep
-) -> schemas.AssessmentPublic:
+) -> assessment_schemas.AssessmentPublic:
     return await run_in_threadpool(claim_views.assessment_version, rt, claim_id, version)

@@ -17,6 +17,7 @@ from mobile_api.claims import idempotency, service, submission
 from mobile_api.claims.images import CheckedPhoto, check_photo
 from mobile_api.claims.public_photos import public_photo
 from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
 
 router = APIRouter(
@@ -209,7 +210,7 @@ def _enqueue(rt: Runtime, job_id: str, retry: idempotency.Request | None) -> Non
         assess_claim.apply_async(args=[job_id])
     except Exception as exc:
         idempotency.forget(rt, retry)
-        submission.withdraw_job(rt, job_id, "")
+        jobs.withdraw(rt, job_id, "")
         raise ServiceUnavailable(
             f"the job queue is unavailable ({type(exc).__name__}); "
             "nothing was queued, retry shortly"
