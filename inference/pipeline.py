@@ -31,7 +31,8 @@ from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task, sha256_of
-from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
+from inference.runtime import SegmentationModel, damage_instances, part_instances
+from inference.serving import served_runtime
 from inference.severity import SeverityModel
 
 log = logging.getLogger(__name__)
@@ -299,12 +300,7 @@ def _runtime(
         from inference.ultralytics_runtime import UltralyticsRuntime
 
         return UltralyticsRuntime(path.with_suffix(".pt"), imgsz=entry.imgsz, config=config)
-    return OnnxRuntime(
-        path,
-        threads=threads,
-        batch_size=settings.onnx_batch_size,
-        config=config,
-    )
+    return served_runtime(registry, entry, settings, config, threads)
 
 
 def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyzer:
