@@ -143,6 +143,7 @@ class Analyzer:
 
     def _segment_batch(self, photos: list[_Photo]) -> None:
         images = [p.image for p in photos if p.image is not None]
+        started = time.perf_counter()
         if self._pool is not None:
             parts_future = self._pool.submit(_timed, self.parts, images)
             damage_raw, damage_ms = _timed(self.damage, images)
@@ -150,8 +151,13 @@ class Analyzer:
         else:
             damage_raw, damage_ms = _timed(self.damage, images)
             parts_raw, parts_ms = _timed(self.parts, images)
+        models_ms = _ms(started) / len(photos)  # wall time of both: they may overlap
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
-            photo.timings.update(damage_ms=damage_ms / len(photos), parts_ms=parts_ms / len(photos))
+            photo.timings.update(
+                damage_ms=damage_ms / len(photos),
+                parts_ms=parts_ms / len(photos),
+                models_ms=models_ms,
+            )
             self._build(photo, d_raw, p_raw)
 
     def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
