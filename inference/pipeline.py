@@ -34,6 +34,7 @@ from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import SegmentationModel, damage_instances, part_instances
 from inference.serving import served_runtime
 from inference.severity import SeverityModel
+from inference.threads import single_threaded_blas
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,7 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     if not state.ready:
         reasons = "; ".join(m.reason for m in state.models if not m.present)
         raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
+    single_threaded_blas()  # the models own the cores (inference.threads says why)
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
     return Analyzer(

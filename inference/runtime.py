@@ -24,7 +24,7 @@ from inference.errors import InferenceError, ModelUnavailable
 from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
 from inference.registry import ModelEntry
-from inference.severity import SeverityModel, severity_features
+from inference.severity import SeverityModel, SeverityView, severity_view, view_features
 
 # Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
@@ -189,12 +189,14 @@ def damage_instances(
     """Unassigned damage instances (part filled in later by `inference.assign`); `image`
     is the analysed view of the photo, which the severity stage looks at."""
     out = []
+    view: SeverityView | None = None
     for i in range(len(raw)):
         label = model.label(int(raw.class_ids[i]))
         if isinstance(label, DamageType):
             assert model.severity is not None  # checked when the model was loaded
             damage_type = label
-            features = severity_features(image, raw.masks[i], damage_type)
+            view = view or severity_view(image)  # once per photo, not per damage
+            features = view_features(view, raw.masks[i], damage_type)
             severity = model.severity.predict(features)[0]
         else:
             damage_type, severity = label

@@ -41,7 +41,9 @@ class PipelineWorker:
         from inference.postprocess import PostprocessConfig
         from inference.runtime import DetectorRuntime, SegmentationModel
         from inference.severity import SeverityModel
+        from inference.threads import single_threaded_blas
 
+        single_threaded_blas()  # as build_analyzer
         self.cfg = cfg
         parallel = threads >= 2  # as build_analyzer: the models side by side
         per_model = max(1, threads // 2) if parallel else threads
