@@ -120,7 +120,7 @@ class Registry:
 
     def save(self) -> None:
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        body = {"promoted": self.promoted, "entries": [asdict(e) for e in self.entries]}
+        body = {"promoted": self.promoted, "entries": [_stored(e) for e in self.entries]}
         tmp = self.model_dir / (REGISTRY_FILE + ".tmp")
         tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.model_dir / REGISTRY_FILE)
@@ -233,6 +233,15 @@ def compare_gate(candidate: ModelEntry, current: ModelEntry) -> tuple[list[str],
         elif old is not None and float(new) < float(old):
             worse.append(f"{metric} {float(new):.4f} < {float(old):.4f}")
     return lines, worse
+
+
+def _stored(entry: ModelEntry) -> dict[str, Any]:
+    """An entry as saved: no gate checked yet leaves out `precisions`, so that entries
+    written before the field existed stay byte for byte as they were."""
+    body = asdict(entry)
+    if not body["precisions"]:
+        del body["precisions"]
+    return body
 
 
 def sha256_of(path: Path) -> str:

@@ -137,3 +137,9 @@ def test_recording_a_verdict_keeps_the_other_precisions(tmp_path, precision):
     again = Registry.load(tmp_path).get("d-1")
     assert again.passed(precision) is None
     assert (again.passed("bf16") is None) == (precision == "bf16")
+
+
+def test_saving_leaves_entries_without_verdicts_as_they_were(tmp_path):
+    Registry(tmp_path, [entry()], {"damage": "d-1"}).save()
+    stored = json.loads((tmp_path / "registry.json").read_text())["entries"][0]
+    assert "precisions" not in stored
