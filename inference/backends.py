@@ -16,6 +16,7 @@ Both packages are imported only when a session is opened.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
@@ -140,7 +141,10 @@ class OpenVinoSession:
             compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:  # openvino raises RuntimeError for anything it cannot read
             raise ModelUnavailable(f"cannot load {path} with OpenVINO: {exc}") from exc
-        self.request = compiled.create_infer_request()
+        self.compiled = compiled
+        # One request per calling thread: a request is not safe to share, and the analyzer
+        # runs a claim's photos on two threads at once.
+        self._local = threading.local()
         self.shapes = _shapes(
             path,
             list(compiled.inputs[0].shape),
@@ -150,11 +154,14 @@ class OpenVinoSession:
         self.label = f"openvino-{precision}"
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self.request.infer({0: batch})
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer({0: batch})
         # The request reuses its output buffers on the next call: copy them out.
         return (
-            self.request.get_output_tensor(0).data.copy(),
-            self.request.get_output_tensor(1).data.copy(),
+            request.get_output_tensor(0).data.copy(),
+            request.get_output_tensor(1).data.copy(),
         )
 
 

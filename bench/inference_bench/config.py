@@ -137,6 +137,7 @@ class Samples:
     latencies_ms: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     claim_s: list[float] = field(default_factory=list)
+    claim_models_s: list[float] = field(default_factory=list)
     found: int = 0
 
     def add(self, latency: float, stages: dict[str, float], found: int) -> None:

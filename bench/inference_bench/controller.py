@@ -66,8 +66,10 @@ def _send_round_robin(workers: list[Worker], request: str, items: list[int]) -> 
             answer = worker.ask(request, item)
             if request == "photo":
                 worker.samples.add(*answer)
-            else:
+            elif request == "claim":
                 worker.samples.claim_s.append(float(answer))
+            elif answer:
+                worker.samples.claim_models_s.append(float(answer))
 
 
 def measure(cfg: BenchConfig, threads: int, photos: list[Path], last: bool) -> dict[str, Any]:
@@ -79,7 +81,9 @@ def measure(cfg: BenchConfig, threads: int, photos: list[Path], last: bool) -> d
         _send_round_robin(singles, "photo", list(range(len(photos))))
     room = max(1, len(photos) - cfg.claim_size + 1)
     starts = [(k * cfg.claim_size) % room for k in range(cfg.claims)]
-    _send_round_robin(workers, "claim", starts)
+    for start in starts:  # the served claim layout and the older one, alternating
+        _send_round_robin(workers, "claim", [start])
+        _send_round_robin(workers, "claim_models", [start])
     parity: dict[str, Any] = {}
     profile: list[str] = []
     if last:
@@ -103,6 +107,12 @@ def _row(worker: Worker, threads: int, rss: float, claim_size: int) -> dict[str,
             "claim_photos_per_s": round(claim_size / statistics.median(s.claim_s), 2),
             "claim_median_s": round(statistics.median(s.claim_s), 3),
         }
+        if s.claim_models_s:
+            claim["claim_models_side_by_side_photos_per_s"] = round(
+                claim_size / statistics.median(s.claim_models_s), 2
+            )
+        if s.latencies_ms:  # the same photos one call each, back to back
+            claim["one_by_one_photos_per_s"] = round(1000 / statistics.fmean(s.latencies_ms), 2)
     return {
         **row,
         "photos": len(s.latencies_ms),

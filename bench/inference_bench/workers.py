@@ -85,10 +85,21 @@ class PipelineWorker:
         return latency, dict(analysis.timings_ms), len(analysis.damages) + len(analysis.parts)
 
     def claim(self, start: int) -> float:
+        """A claim as one call, its photos side by side (one per core): as served."""
+        return self._claim(start, photos_side_by_side=True)
+
+    def claim_models(self, start: int) -> float:
+        """The same claim with the models side by side instead, all photos through them."""
+        return self._claim(start, photos_side_by_side=False)
+
+    def _claim(self, start: int, photos_side_by_side: bool) -> float:
         batch = self.inputs[start : start + self.cfg.claim_size]
+        self.analyzer.photos_side_by_side = photos_side_by_side
         started = time.perf_counter()
         self.analyzer.analyze(batch)
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.analyzer.photos_side_by_side = True
+        return elapsed
 
     def parity(self) -> dict[str, list[Any]]:
         from inference.imaging import decode_photo
@@ -205,6 +216,8 @@ def serve(conn: Connection, cfg: BenchConfig, variant: Variant, threads: int, ph
             conn.send(worker.photo(request[1]))
         elif kind == "claim":
             conn.send(worker.claim(request[1]))
+        elif kind == "claim_models":
+            conn.send(worker.claim_models(request[1]) if hasattr(worker, "claim_models") else 0.0)
         elif kind == "parity":
             conn.send(worker.parity())
         elif kind == "profile":

@@ -5,6 +5,7 @@ analyzer."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cdat.taxonomy import DamageType
 from inference.severity import severity_features, severity_view, view_features
@@ -50,3 +51,36 @@ def test_the_analyzer_limits_numpy_blas_to_one_thread(tmp_path):
     build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     assert blas and all(i["num_threads"] == 1 for i in blas)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_claim_analysed_one_photo_per_core_equals_photo_by_photo(tmp_path, encode, runtime):
+    from cdat.analysis import PhotoInput
+    from inference.backends import available
+    from inference.pipeline import build_analyzer
+
+    from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, write_registry
+
+    if not available(runtime):
+        pytest.skip(f"{runtime} is not installed (pip install {runtime})")
+    damage = [FakeDet(30, 40, 20, 16, DAMAGE_CLASSES.index("moderate-dent"), 0.8)]
+    parts = [FakeDet(32, 40, 60, 50, PART_CLASSES.index("hood"), 0.9)]
+    settings = write_registry(tmp_path / "m", 96, damage, parts).model_copy(
+        update={"onnx_threads": 2, "inference_runtime": runtime}
+    )
+    analyzer = build_analyzer(settings)
+    claim = [PhotoInput(f"p{k}", encode(textured(160 + 8 * k, 120, seed=k))) for k in range(5)]
+    claim.insert(2, PhotoInput("broken", b"not a photo"))
+    claim.append(PhotoInput("again", claim[0].data))
+    # when the claim is analysed as one call (one photo per core) and photo by photo
+    together = analyzer.analyze(claim)
+    alone = [analyzer.analyze([photo])[0] for photo in claim]
+    # then every photo's findings are the same, in order; the unreadable photo fails
+    # alone, and the repeated photo is still caught (a claim-wide check)
+    assert [a.photo_id for a in together] == [p.photo_id for p in claim]
+    for a, b in zip(together[:-1], alone[:-1], strict=True):
+        assert (a.damages, a.parts, a.perceptual_hash) == (b.damages, b.parts, b.perceptual_hash)
+        assert [i.code for i in a.quality_issues] == [i.code for i in b.quality_issues]
+    assert together[0].damages and together[0].parts
+    assert [i.code for i in together[2].quality_issues] == ["unreadable"]
+    assert "duplicate_photo" in [i.code for i in together[-1].quality_issues]
