@@ -94,6 +94,14 @@ class Analyzer:
     def model_versions(self) -> dict[str, str]:
         return {"damage": self.damage.version, "parts": self.parts.version}
 
+    @property
+    def runtimes(self) -> dict[str, str]:
+        """Backend and precision each model runs on, e.g. {"damage": "openvino-bf16"}."""
+        return {
+            "damage": getattr(self.damage.runtime, "label", type(self.damage.runtime).__name__),
+            "parts": getattr(self.parts.runtime, "label", type(self.parts.runtime).__name__),
+        }
+
     def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
         """A claim's photos (or one photo) -> one analysis each, in order."""
         if self._photo_pool is not None and self.photos_side_by_side and len(photos) > 1:

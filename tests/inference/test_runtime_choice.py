@@ -143,3 +143,18 @@ def test_saving_leaves_entries_without_verdicts_as_they_were(tmp_path):
     Registry(tmp_path, [entry()], {"damage": "d-1"}).save()
     stored = json.loads((tmp_path / "registry.json").read_text())["entries"][0]
     assert "precisions" not in stored
+
+
+def test_the_analyzer_names_the_runtime_each_model_serves_on(tmp_path):
+    from inference.pipeline import build_analyzer
+
+    from .conftest import FakeDet, write_registry
+
+    settings = write_registry(
+        tmp_path / "m", 64, [FakeDet(20, 20, 10, 10, 0, 0.9)], [FakeDet(30, 30, 20, 20, 0, 0.9)]
+    )
+    # an entry without gate verdicts serves FP32 on ONNX Runtime whatever the CPU offers
+    assert build_analyzer(settings).runtimes == {
+        "damage": "onnxruntime-fp32",
+        "parts": "onnxruntime-fp32",
+    }
