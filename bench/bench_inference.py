@@ -121,7 +121,22 @@ def run(cfg: BenchConfig) -> dict[str, Any]:
         "int8_quantisation": results["int8_quantisation"],
         "profile_reference_top_tottime": results["profile_reference_top_tottime"],
         "goals": goals(results["rows"], speedup),
+        "served_here": served_choice(cfg),
     }
+
+
+def served_choice(cfg: BenchConfig) -> dict[str, str]:
+    """What serving picks on this machine for each promoted model, with default settings."""
+    from inference.cpu_features import read_cpu_features
+    from inference.registry import Registry
+    from inference.runtime_choice import choose_backend
+
+    registry, cpu = Registry.load(cfg.model_dir), read_cpu_features()
+    out = {}
+    for task in ("damage", "parts"):
+        choice = choose_backend(registry.promoted_entry(task), cpu)
+        out[task] = f"{choice.backend}-{choice.precision} ({choice.reason})"
+    return out
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -154,6 +169,7 @@ def print_report(report: dict[str, Any]) -> None:
         ]
         print(f"  parity {name}: " + "; ".join(parts))
     print(f"  goals: any variant meets both: {report['goals']['any_variant_meets_both']}")
+    print(f"  served here: {report['served_here']}")
 
 
 def get_args_parser() -> argparse.ArgumentParser:

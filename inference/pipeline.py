@@ -86,9 +86,11 @@ class Analyzer:
         # models: no core waits for the slower model, and decoding and post-processing
         # overlap the other photo's models. Sessions serve concurrent calls.
         self._photo_pool = ThreadPoolExecutor(2, "cdat-photo") if parallel_models else None
-        self.photos_side_by_side = True
+        # Runtimes compiled for batches of several photos want the claim's photos together.
+        batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
+        self.photos_side_by_side = not batched
         """False: a claim's photos go through the models together, the models side by side
-        (the layout before photos were; kept to measure one against the other)."""
+        (batched runtimes; and the bench, to measure one layout against the other)."""
 
     @property
     def model_versions(self) -> dict[str, str]:

@@ -94,11 +94,12 @@ class PipelineWorker:
 
     def _claim(self, start: int, photos_side_by_side: bool) -> float:
         batch = self.inputs[start : start + self.cfg.claim_size]
-        self.analyzer.photos_side_by_side = photos_side_by_side
+        served = self.analyzer.photos_side_by_side
+        self.analyzer.photos_side_by_side = photos_side_by_side and served
         started = time.perf_counter()
         self.analyzer.analyze(batch)
         elapsed = time.perf_counter() - started
-        self.analyzer.photos_side_by_side = True
+        self.analyzer.photos_side_by_side = served
         return elapsed
 
     def parity(self) -> dict[str, list[Any]]:

@@ -84,3 +84,18 @@ def test_a_claim_analysed_one_photo_per_core_equals_photo_by_photo(tmp_path, enc
     assert together[0].damages and together[0].parts
     assert [i.code for i in together[2].quality_issues] == ["unreadable"]
     assert "duplicate_photo" in [i.code for i in together[-1].quality_issues]
+
+
+def test_a_batched_runtime_keeps_the_claim_together(tmp_path):
+    from inference.pipeline import build_analyzer
+
+    from .conftest import FakeDet, write_registry
+
+    settings = write_registry(
+        tmp_path / "m", 64, [FakeDet(20, 20, 10, 10, 0, 0.9)], [FakeDet(30, 30, 20, 20, 0, 0.9)]
+    )
+    one = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
+    batched = build_analyzer(settings.model_copy(update={"onnx_threads": 2, "onnx_batch_size": 4}))
+    # one photo per core pays off for runtimes that take one photo a call; a runtime
+    # compiled for batches would pad each photo to a whole batch
+    assert one.photos_side_by_side and not batched.photos_side_by_side
