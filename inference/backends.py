@@ -152,6 +152,12 @@ class OpenVinoSession:
         )
         self.metadata: dict[str, str] = {}
         self.label = f"openvino-{precision}"
+        # One call now, on the loading thread: openvino's first call sets up its numpy
+        # bindings (a C++ static), and two threads making their first calls at once can
+        # deadlock there (one holds the static's guard waiting for the GIL, the other holds
+        # the GIL waiting for the guard), as the two models side by side did.
+        shape = (self.shapes.batch or 1, 3, self.shapes.imgsz, self.shapes.imgsz)
+        self.run(np.zeros(shape, np.float32))
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         request = getattr(self._local, "request", None)
