@@ -18,7 +18,7 @@ Goal on the 2-core CPU: both models at least 2x faster than Ultralytics predict 
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_inference.py
     .venv/bin/python bench/bench_inference.py --limit 20 --variants onnxruntime-fp32 \\
         openvino-bf16 --out /tmp/inference-dev.json
-    python bench/bench_inference.py --gpu-only --limit 176 --out bench/results/inference-gpu.json
+    python bench/bench_inference.py --gpu-only --limit 176   # bench/results/inference-gpu.json
 """
 
 from __future__ import annotations
@@ -193,7 +193,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--damage-pt", type=Path, help="PyTorch weights of the damage model")
     parser.add_argument("--parts-pt", type=Path, help="PyTorch weights of the parts model")
     parser.add_argument("--gpu-only", action="store_true", help="batched GPU throughput only")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "inference.json")
+    parser.add_argument(
+        "--out", type=Path, help="default bench/results/inference.json (-gpu.json with --gpu-only)"
+    )
     return parser
 
 
@@ -239,9 +241,12 @@ def main(args: argparse.Namespace) -> int:
     except CdatError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = (
+        args.out or REPO / "bench" / "results" / f"inference{'-gpu' if args.gpu_only else ''}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 
