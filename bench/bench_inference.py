@@ -8,7 +8,8 @@ sent to the variants round-robin (bench/inference_bench/controller.py):
   Ultralytics `YOLO.predict` on the same weights as the reference;
 * per-photo latency of the full pipeline (`Analyzer.analyze([photo])`: decode, quality
   checks, both models, post-processing, damage-to-part) and its stages, at 1 and 2 threads;
-* photos/s for a claim of 8 photos analysed as one call; peak RSS of each worker;
+* photos/s for a claim of 8 photos analysed as one call (as served: the models side by
+  side over all 8; and one photo per core), and photo by photo; peak RSS of each worker;
 * detection parity of each variant against ONNX Runtime FP32 (matched detections, mean
   mask IoU, score drift) and the parity gate's verdict on these photos.
 

@@ -27,6 +27,7 @@ precision is served only after matching FP32), `quantize` (INT8 copies), `thread
 on the analysis grid), `assign` (damage -> part), `quality` (checks, pHash), `pipeline`
 (the analyzer), `overlay` (annotated JPEGs).
 
-A claim is one call: `analyzer.analyze(all_photos_of_the_claim)` runs them one photo per
-core (faster than photo by photo); `analyzer.runtimes` names what each model runs on.
+A claim is one call: `analyzer.analyze(all_photos_of_the_claim)` (the models side by side
+over all its photos, or one photo per core with `CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`);
+`analyzer.runtimes` names what each model runs on.
 """

@@ -73,6 +73,7 @@ class Analyzer:
         quality_config: quality.QualityConfig | None = None,
         max_pixels: int = 50_000_000,
         parallel_models: bool = False,
+        photos_side_by_side: bool = False,
     ) -> None:
         self.damage = damage
         self.parts = parts
@@ -82,15 +83,14 @@ class Analyzer:
         # at a time on two cores (small convolutions parallelise poorly); ONNX Runtime
         # releases the GIL while it runs, so a thread is enough.
         self._pool = ThreadPoolExecutor(1, "cdat-parts") if parallel_models else None
-        # A claim of several photos is faster one photo per core, each through both
-        # models: no core waits for the slower model, and decoding and post-processing
-        # overlap the other photo's models. Sessions serve concurrent calls.
+        # A claim can also run one photo per core, each through both models (no core waits
+        # for the slower model; decoding overlaps the other photo's models). Measured
+        # against the models side by side in one bench run on the loaded 2-core machine it
+        # was not faster (bench/results/inference.json), so it is opt-in
+        # (`CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`); runtimes compiled for batches never use it.
         self._photo_pool = ThreadPoolExecutor(2, "cdat-photo") if parallel_models else None
-        # Runtimes compiled for batches of several photos want the claim's photos together.
         batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
-        self.photos_side_by_side = not batched
-        """False: a claim's photos go through the models together, the models side by side
-        (batched runtimes; and the bench, to measure one layout against the other)."""
+        self.photos_side_by_side = photos_side_by_side and not batched
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -356,4 +356,5 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
+        photos_side_by_side=settings.claim_photos_side_by_side,
     )

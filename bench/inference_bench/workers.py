@@ -5,8 +5,9 @@ leak into another's: the ONNX Runtime and OpenVINO workers never import torch). 
 controller sends it one request at a time over a pipe and waits for the answer, so only
 one worker computes at any moment and the machine's load hits every variant alike.
 
-Requests: ("photo", i) -> (latency ms, stage ms, instances); ("claim", i) -> seconds for
-photos i..i+claim_size as one `analyze` call; ("parity",) -> raw detections of the first
+Requests: ("photo", i) -> (latency ms, stage ms, instances); ("claim", i) and
+("claim_models", i) -> seconds for photos i..i+claim_size as one `analyze` call, one photo
+per core or the models side by side; ("parity",) -> raw detections of the first
 `parity_photos` per task; ("profile",) -> the top of a cProfile of all photos;
 ("stop",) -> peak RSS MB.
 """
@@ -73,6 +74,7 @@ class PipelineWorker:
             models["parts"],
             quality_config=quality.QualityConfig(),
             parallel_models=parallel,
+            photos_side_by_side=variant.batch == 1,  # both claim layouts are measured
         )
         self.inputs = [PhotoInput(p.name, p.read_bytes()) for p in photos]
         for photo in self.inputs[: cfg.warmup]:
@@ -85,11 +87,12 @@ class PipelineWorker:
         return latency, dict(analysis.timings_ms), len(analysis.damages) + len(analysis.parts)
 
     def claim(self, start: int) -> float:
-        """A claim as one call, its photos side by side (one per core): as served."""
+        """A claim as one call, its photos side by side (one per core)."""
         return self._claim(start, photos_side_by_side=True)
 
     def claim_models(self, start: int) -> float:
-        """The same claim with the models side by side instead, all photos through them."""
+        """The same claim with the models side by side instead, all photos through them
+        (as served by default)."""
         return self._claim(start, photos_side_by_side=False)
 
     def _claim(self, start: int, photos_side_by_side: bool) -> float:
@@ -181,6 +184,10 @@ class UltralyticsWorker:
             self._predict(task, images)
         return time.perf_counter() - started
 
+    def claim_models(self, start: int) -> float:
+        """Ultralytics has one layout: each model predicts on the claim as a batch."""
+        return self.claim(start)
+
     def parity(self) -> dict[str, list[Any]]:
         from inference.imaging import decode_photo
         from inference.postprocess import PostprocessConfig
@@ -218,7 +225,7 @@ def serve(conn: Connection, cfg: BenchConfig, variant: Variant, threads: int, ph
         elif kind == "claim":
             conn.send(worker.claim(request[1]))
         elif kind == "claim_models":
-            conn.send(worker.claim_models(request[1]) if hasattr(worker, "claim_models") else 0.0)
+            conn.send(worker.claim_models(request[1]))
         elif kind == "parity":
             conn.send(worker.parity())
         elif kind == "profile":

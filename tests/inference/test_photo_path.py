@@ -66,7 +66,7 @@ def test_a_claim_analysed_one_photo_per_core_equals_photo_by_photo(tmp_path, enc
     damage = [FakeDet(30, 40, 20, 16, DAMAGE_CLASSES.index("moderate-dent"), 0.8)]
     parts = [FakeDet(32, 40, 60, 50, PART_CLASSES.index("hood"), 0.9)]
     settings = write_registry(tmp_path / "m", 96, damage, parts).model_copy(
-        update={"onnx_threads": 2, "inference_runtime": runtime}
+        update={"onnx_threads": 2, "inference_runtime": runtime, "claim_photos_side_by_side": True}
     )
     analyzer = build_analyzer(settings)
     claim = [PhotoInput(f"p{k}", encode(textured(160 + 8 * k, 120, seed=k))) for k in range(5)]
@@ -94,8 +94,11 @@ def test_a_batched_runtime_keeps_the_claim_together(tmp_path):
     settings = write_registry(
         tmp_path / "m", 64, [FakeDet(20, 20, 10, 10, 0, 0.9)], [FakeDet(30, 30, 20, 20, 0, 0.9)]
     )
-    one = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
-    batched = build_analyzer(settings.model_copy(update={"onnx_threads": 2, "onnx_batch_size": 4}))
-    # one photo per core pays off for runtimes that take one photo a call; a runtime
-    # compiled for batches would pad each photo to a whole batch
+    asked = {"onnx_threads": 2, "claim_photos_side_by_side": True}
+    one = build_analyzer(settings.model_copy(update=asked))
+    batched = build_analyzer(settings.model_copy(update={**asked, "onnx_batch_size": 4}))
+    default = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
+    # one photo per core can pay off for runtimes that take one photo a call; a runtime
+    # compiled for batches would pad each photo to a whole batch; unasked, it is off
     assert one.photos_side_by_side and not batched.photos_side_by_side
+    assert not default.photos_side_by_side
