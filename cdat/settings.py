@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(default=2, ge=1)
     """CPU threads of the whole analyzer; with 2+, the damage and part models run side by side."""
     onnx_batch_size: int = Field(default=1, ge=1)
+    """Photos per model call when a claim's photos are analysed together."""
+    claim_photos_side_by_side: bool = False
+    """With 2+ threads, a claim's photos run one per core, each through both models, instead
+    of all photos through the two models side by side (not faster on the 2-core CI machine
+    under load; see the README's performance section)."""
+    inference_runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    """Backend of both models. `auto`: chosen from the CPU's instruction sets at start-up
+    (inference.runtime_choice); ONNX Runtime FP32 where nothing better passed."""
+    inference_precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    """Pins the precision; served only where the model passed the parity gate in it (its
+    registry entry's `precisions`), else FP32."""
     damage_conf: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Lowest confidence at which a damage detection is reported. Unset: the promoted damage
     model's own threshold, chosen on its val split (`cdat threshold`) and recorded in its

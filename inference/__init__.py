@@ -18,8 +18,16 @@ Public API (what the service calls)::
 
     from cdat.merge import merge_findings      # claim view: tuple[PartFinding, ...]
 
-Modules: `imaging` (decode, EXIF, colour, letterbox), `runtime` (ONNX Runtime, class
-mapping), `ultralytics_runtime` (PyTorch, lazy), `postprocess` (YOLO-seg outputs -> boxes
-and masks on the analysis grid), `assign` (damage -> part), `quality` (checks, pHash),
-`pipeline` (the analyzer), `overlay` (annotated JPEGs).
+Modules: `imaging` (decode, EXIF, colour, letterbox), `runtime` (letterbox -> session ->
+decode, class mapping), `backends` (ONNX Runtime and OpenVINO sessions, fp32 / bf16 /
+int8), `cpu_features` and `runtime_choice` (which backend and precision this CPU serves),
+`serving` (the chosen runtime of a registry entry), `parity` and `precision_gate` (a
+precision is served only after matching FP32), `quantize` (INT8 copies), `threads`,
+`ultralytics_runtime` (PyTorch, lazy), `postprocess` (YOLO-seg outputs -> boxes and masks
+on the analysis grid), `assign` (damage -> part), `quality` (checks, pHash), `pipeline`
+(the analyzer), `overlay` (annotated JPEGs).
+
+A claim is one call: `analyzer.analyze(all_photos_of_the_claim)` (the models side by side
+over all its photos, or one photo per core with `CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`);
+`analyzer.runtimes` names what each model runs on.
 """

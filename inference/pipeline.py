@@ -33,8 +33,10 @@ from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task, sha256_of
-from inference.runtime import OnnxRuntime, SegmentationModel, damage_instances, part_instances
+from inference.runtime import SegmentationModel, damage_instances, part_instances
+from inference.serving import served_runtime
 from inference.severity import SeverityModel
+from inference.threads import single_threaded_blas
 from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class Analyzer:
         max_pixels: int = 50_000_000,
         parallel_models: bool = False,
         gate: VehicleGate | None = None,
+        photos_side_by_side: bool = False,
     ) -> None:
         self.damage = damage
         self.parts = parts
@@ -86,17 +89,37 @@ class Analyzer:
         # at a time on two cores (small convolutions parallelise poorly); ONNX Runtime
         # releases the GIL while it runs, so a thread is enough.
         self._pool = ThreadPoolExecutor(1, "cdat-parts") if parallel_models else None
+        # A claim can also run one photo per core, each through both models (no core waits
+        # for the slower model; decoding overlaps the other photo's models). Measured
+        # against the models side by side in one bench run on the loaded 2-core machine it
+        # was not faster (bench/results/inference.json), so it is opt-in
+        # (`CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`); runtimes compiled for batches never use it.
+        self._photo_pool = ThreadPoolExecutor(2, "cdat-photo") if parallel_models else None
+        batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
+        self.photos_side_by_side = photos_side_by_side and not batched
 
     @property
     def model_versions(self) -> dict[str, str]:
         versions = {"damage": self.damage.version, "parts": self.parts.version}
         return versions | ({"gate": self.gate.version} if self.gate else {})
 
+    @property
+    def runtimes(self) -> dict[str, str]:
+        """Backend and precision each model runs on, e.g. {"damage": "openvino-bf16"}."""
+        return {
+            "damage": getattr(self.damage.runtime, "label", type(self.damage.runtime).__name__),
+            "parts": getattr(self.parts.runtime, "label", type(self.parts.runtime).__name__),
+        }
+
     def analyze(self, photos: Sequence[PhotoInput]) -> list[PhotoAnalysis]:
-        work = [self._prepare_safely(photo) for photo in photos]
-        ready = [p for p in work if not p.blocked and p.image is not None]
-        self._check_vehicle(ready)
-        self._segment([p for p in ready if not p.blocked])
+        """A claim's photos (or one photo) -> one analysis each, in order."""
+        if self._photo_pool is not None and self.photos_side_by_side and len(photos) > 1:
+            work = list(self._photo_pool.map(self._prepare_and_segment, photos))
+        else:
+            work = [self._prepare_safely(photo) for photo in photos]
+            ready = [p for p in work if not p.blocked and p.image is not None]
+            self._check_vehicle(ready)
+            self._segment([p for p in ready if not p.blocked])
         dupes = quality.duplicate_issues(
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
@@ -152,30 +175,44 @@ class Analyzer:
             if probability < self.gate.threshold:
                 photo.issues.append(quality.no_vehicle())
 
-    def _segment(self, photos: list[_Photo]) -> None:
+    def _prepare_and_segment(self, photo: PhotoInput) -> _Photo:
+        state = self._prepare_safely(photo)
+        if not state.blocked and state.image is not None:
+            self._check_vehicle([state])
+        if not state.blocked and state.image is not None:
+            self._segment([state], side_by_side=False)
+        return state
+
+    def _segment(self, photos: list[_Photo], side_by_side: bool = True) -> None:
         if not photos:
             return
         try:
-            self._segment_batch(photos)
+            self._segment_batch(photos, side_by_side)
         except Exception as exc:
             if len(photos) == 1:
                 log.exception("analysing photo %s failed", photos[0].photo_id)
                 photos[0].issues.append(_analysis_failed(exc))
                 return
             for photo in photos:  # isolate the photo that breaks the batch
-                self._segment([photo])
+                self._segment([photo], side_by_side)
 
-    def _segment_batch(self, photos: list[_Photo]) -> None:
+    def _segment_batch(self, photos: list[_Photo], side_by_side: bool = True) -> None:
         images = [p.image for p in photos if p.image is not None]
-        if self._pool is not None:
+        started = time.perf_counter()
+        if self._pool is not None and side_by_side:
             parts_future = self._pool.submit(_timed, self.parts, images)
             damage_raw, damage_ms = _timed(self.damage, images)
             parts_raw, parts_ms = parts_future.result()
         else:
             damage_raw, damage_ms = _timed(self.damage, images)
             parts_raw, parts_ms = _timed(self.parts, images)
+        models_ms = _ms(started) / len(photos)  # wall time of both: they may overlap
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
-            photo.timings.update(damage_ms=damage_ms / len(photos), parts_ms=parts_ms / len(photos))
+            photo.timings.update(
+                damage_ms=damage_ms / len(photos),
+                parts_ms=parts_ms / len(photos),
+                models_ms=models_ms,
+            )
             self._build(photo, d_raw, p_raw)
 
     def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
@@ -325,12 +362,7 @@ def _runtime(
         from inference.ultralytics_runtime import UltralyticsRuntime
 
         return UltralyticsRuntime(path.with_suffix(".pt"), imgsz=entry.imgsz, config=config)
-    return OnnxRuntime(
-        path,
-        threads=threads,
-        batch_size=settings.onnx_batch_size,
-        config=config,
-    )
+    return served_runtime(registry, entry, settings, config, threads)
 
 
 def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyzer:
@@ -344,6 +376,7 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     if not state.ready:
         reasons = "; ".join(m.reason for m in state.models if not m.present)
         raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
+    single_threaded_blas()  # the models own the cores (inference.threads says why)
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
     return Analyzer(
@@ -353,4 +386,5 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
         gate=load_gate(settings.model_dir, settings.onnx_threads),
+        photos_side_by_side=settings.claim_photos_side_by_side,
     )

@@ -2,9 +2,10 @@
 
 On CPUs with AVX512-VNNI (or AVX-VNNI) an INT8 model runs about twice as fast as FP32.
 It is not the default: a quantised model is a new model, so it must be evaluated and
-registered like one (``cdat models register``) before it is promoted. The layers that
-produce the head's outputs (see `head_output_nodes`) stay in FP32 by default, which keeps
-boxes and scores close to the FP32 model.
+registered like one (``cdat models register``) before it is promoted, or pass the parity
+gate against its FP32 source (``python -m inference.precision_gate --precision int8``).
+The detection head stays in float by default (see `float_nodes`), which keeps boxes,
+scores and masks close to the FP32 model; the backbone and neck, most of the time, are INT8.
 
     python -m inference.quantize --model inference/models/damage.onnx \\
         --out /tmp/damage.int8.onnx --images ../shared/datasets/damage-severity/images/val
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import cv2
 
@@ -26,25 +28,28 @@ from inference.imaging import decode_photo, letterbox, to_tensor
 
 _BLOCK = re.compile(r"^/model\.(\d+)/")
 PHOTO_EXTS = {".jpg", ".jpeg", ".png"}
+FloatScope = Literal["head", "outputs", "none"]
 
 
-def head_output_nodes(model_path: Path) -> list[str]:
-    """Nodes of the head that produce its outputs: the final 1x1 convolutions of each
-    branch, the DFL and the box/score arithmetic. Quantising these costs most of the
-    accuracy (boxes move by pixels) for little speed; the inner Conv-BN-SiLU blocks of
-    the head, where the time goes, are quantised."""
+def float_nodes(model_path: Path, keep: FloatScope = "head") -> list[str]:
+    """Nodes left in float: for ``head``, the whole detection head (its box, class and
+    mask-coefficient branches, the mask prototypes and the final concat), whose outputs are
+    coordinates, scores and mask logits that 8-bit steps visibly move; for ``outputs``,
+    only the head's final arithmetic and DFL (the head's inner convolutions quantised,
+    which lost 14 of 34 damage detections on the test photos); ``none`` quantises all."""
     import onnx
 
+    if keep == "none":
+        return []
     graph = onnx.load(str(model_path), load_external_data=False).graph
     blocks = [(int(m.group(1)), n.name) for n in graph.node if (m := _BLOCK.match(n.name))]
     if not blocks:
         return []
     last = max(index for index, _ in blocks)
-    return [
-        name
-        for index, name in blocks
-        if index == last and ("/dfl/" in name or not re.search(r"/(conv|act)/", name))
-    ]
+    head = [name for index, name in blocks if index == last]
+    if keep == "head":
+        return head
+    return [n for n in head if "/dfl/" in n or not re.search(r"/(conv|act)/", n)]
 
 
 def _calibration(images: Sequence[Path], imgsz: int) -> Iterator[dict]:
@@ -54,9 +59,10 @@ def _calibration(images: Sequence[Path], imgsz: int) -> Iterator[dict]:
 
 
 def quantize_model(
-    model: Path, out: Path, images: Sequence[Path], keep_head_fp32: bool = True
+    model: Path, out: Path, images: Sequence[Path], keep: FloatScope = "head"
 ) -> Path:
-    """Write an INT8 (QDQ, per-channel) copy of `model` calibrated on `images`."""
+    """Write an INT8 (QDQ, per-channel) copy of `model` calibrated on `images`, with the
+    nodes `float_nodes(model, keep)` left in float."""
     import onnxruntime as ort
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -88,7 +94,7 @@ def quantize_model(
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=head_output_nodes(model) if keep_head_fp32 else [],
+            nodes_to_exclude=float_nodes(model, keep),
         )
     _copy_metadata(model, out)
     return out
@@ -114,7 +120,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", type=Path, required=True, help="folder of calibration photos")
     parser.add_argument("--limit", type=int, default=64, help="calibration photos to use")
     parser.add_argument(
-        "--quantize-head", action="store_true", help="also quantise the head's output layers"
+        "--keep-float",
+        choices=get_args(FloatScope),
+        default="head",
+        help="what stays in float: the whole head (default), its output layers, or nothing",
     )
     return parser
 
@@ -125,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     photos = sorted(p for p in args.images.glob("*") if p.suffix.lower() in PHOTO_EXTS)
     try:
-        out = quantize_model(args.model, args.out, photos[: args.limit], not args.quantize_head)
+        out = quantize_model(args.model, args.out, photos[: args.limit], args.keep_float)
     except (InferenceError, cv2.error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

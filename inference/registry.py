@@ -6,7 +6,8 @@ Layout of `<model_dir>/registry.json`::
      "entries": [{...ModelEntry fields...}, ...]}
 
 Serving reads it; `training` writes it (register, promote). Entries are never
-edited or deleted by the tools: a new model is a new entry, and promotion moves a
+deleted, and edited only to record the precisions a model passed the parity gate in
+(`python -m inference.precision_gate`): a new model is a new entry, and promotion moves a
 pointer. The binaries of superseded entries leave the tree (git history keeps them, and the
 entry keeps their SHA-256) so that the tree stays small enough to travel to a lent GPU; the
 entries and cards stay. `promote` refuses a candidate that is worse than the promoted model on
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,6 +84,10 @@ class ModelEntry:
     model directory (inference/severity.py)."""
     init: dict[str, str] = field(default_factory=dict)
     """The weights training started from: path, sha256, origin, licence."""
+    precisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Precisions beside fp32 this model passed the parity gate in (`inference.precision_gate`),
+    e.g. {"bf16": {"runtime": "openvino", "parity": {...}, ...}}; an int8 record names its
+    quantised `file` and `sha256`. Absent (older entries): fp32 only."""
 
     @property
     def served_conf(self) -> float:
@@ -93,6 +98,13 @@ class ModelEntry:
         if isinstance(value, int | float) and 0.0 < value < 1.0:
             return float(value)
         return DEFAULT_SERVED_CONF[self.task]
+
+    def passed(self, precision: str) -> dict[str, Any] | None:
+        """The gate's record of `precision` (fp32 always passes), or None."""
+        if precision == "fp32":
+            return {"runtime": "any"}
+        record = self.precisions.get(precision)
+        return record if isinstance(record, dict) and record.get("passed") else None
 
 
 @dataclass
@@ -115,7 +127,7 @@ class Registry:
 
     def save(self) -> None:
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        body = {"promoted": self.promoted, "entries": [asdict(e) for e in self.entries]}
+        body = {"promoted": self.promoted, "entries": [_stored(e) for e in self.entries]}
         tmp = self.model_dir / (REGISTRY_FILE + ".tmp")
         tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.model_dir / REGISTRY_FILE)
@@ -167,6 +179,14 @@ class Registry:
                 f"{path}: SHA-256 {actual[:12]}... does not match the registry's "
                 f"{entry.sha256[:12]}... for {entry.id}"
             )
+
+    def record_precision(self, entry_id: str, precision: str, record: dict[str, Any]) -> ModelEntry:
+        """Store the parity gate's verdict on one precision of an entry. The one edit the
+        tools make to an entry: the model is the same, only where it may run is learnt."""
+        entry = self.get(entry_id)
+        updated = replace(entry, precisions={**entry.precisions, precision: record})
+        self.entries[self.entries.index(entry)] = updated
+        return updated
 
     def register(self, entry: ModelEntry) -> ModelEntry:
         if entry.task not in TASKS:
@@ -222,6 +242,15 @@ def compare_gate(candidate: ModelEntry, current: ModelEntry) -> tuple[list[str],
         elif old is not None and metric not in LOWER_IS_BETTER and float(new) < float(old):
             worse.append(f"{metric} {float(new):.4f} < {float(old):.4f}")
     return lines, worse
+
+
+def _stored(entry: ModelEntry) -> dict[str, Any]:
+    """An entry as saved: no gate checked yet leaves out `precisions`, so that entries
+    written before the field existed stay byte for byte as they were."""
+    body = asdict(entry)
+    if not body["precisions"]:
+        del body["precisions"]
+    return body
 
 
 def sha256_of(path: Path) -> str:

@@ -1,8 +1,10 @@
 """Model runtimes behind one interface: photos in, `RawDetections` out.
 
-`OnnxRuntime` is the serving default (no PyTorch). `inference.ultralytics_runtime`
-holds the PyTorch one (parity checks, GPU). `SegmentationModel` pairs a runtime with
-its registry entry and turns detections into `cdat` types.
+`DetectorRuntime` runs any backend's session (`inference.backends`); `OnnxRuntime` is
+ONNX Runtime FP32, the fallback that works everywhere (no PyTorch).
+`inference.ultralytics_runtime` holds the PyTorch one (parity checks, GPU).
+`SegmentationModel` pairs a runtime with its registry entry and turns detections into
+`cdat` types.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ import numpy as np
 
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.taxonomy import CarPart, DamageType, Severity, parse_damage_class
+from inference.backends import ModelSession, OrtSession
 from inference.errors import InferenceError, ModelUnavailable
 from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
 from inference.registry import ModelEntry
-from inference.severity import SeverityModel, severity_features
-
-_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+from inference.severity import SeverityModel, SeverityView, severity_view, view_features
 
 # Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
@@ -38,53 +39,33 @@ class Runtime(Protocol):
         ...
 
 
-class OnnxRuntime:
-    """ONNX Runtime on the CPU; one session per model, reused for every call."""
+class DetectorRuntime:
+    """A model session (any backend) with the letterboxing before and decoding after it."""
 
     def __init__(
         self,
-        path: Path,
+        session: ModelSession,
         *,
-        threads: int = 2,
         batch_size: int = 1,
         config: PostprocessConfig | None = None,
-        providers: Sequence[str] | None = None,
     ) -> None:
-        import onnxruntime as ort
-
-        if providers is None:  # a CUDA build of onnxruntime on a GPU machine uses the GPU
-            available = ort.get_available_providers()
-            providers = [p for p in _PREFERRED_PROVIDERS if p in available]
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load ONNX model {path}: {exc}") from exc
+        self.session = session
         self.config = config or PostprocessConfig()
-        model_input = self.session.get_inputs()[0]
-        self.input_name = model_input.name
-        batch, _, height, width = model_input.shape
-        if not isinstance(height, int) or height != width:
-            raise ModelUnavailable(
-                f"{path}: expected a fixed square input, got {model_input.shape}"
-            )
-        self.imgsz = height
+        shapes = session.shapes
+        self.imgsz = shapes.imgsz
         # A fixed batch dimension (the default export) dictates the batch we can send.
-        self.fixed_batch = batch if isinstance(batch, int) else None
+        self.fixed_batch = shapes.batch
         self.batch_size = self.fixed_batch or max(1, batch_size)
-        outputs = self.session.get_outputs()
-        self.num_masks = int(outputs[1].shape[1])
-        width0 = outputs[0].shape[1]
+        self.num_masks = int(shapes.protos[1] or 0)
+        width0 = shapes.output0[1] or 0
         self.num_classes = (
-            -1 if outputs[0].shape[2] == 6 + self.num_masks else int(width0) - 4 - self.num_masks
+            -1 if shapes.output0[2] == 6 + self.num_masks else int(width0) - 4 - self.num_masks
         )
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = session.metadata
+
+    @property
+    def label(self) -> str:
+        return self.session.label
 
     def class_names(self) -> list[str]:
         """Class names stored by the exporter in the ONNX metadata (may be empty)."""
@@ -102,10 +83,28 @@ class OnnxRuntime:
             canvases = [canvas for canvas, _ in boxed]
             if self.fixed_batch and len(canvases) < self.fixed_batch:
                 canvases += [canvases[-1]] * (self.fixed_batch - len(canvases))
-            output0, protos = self.session.run(None, {self.input_name: to_tensor(canvases)})[:2]
+            output0, protos = self.session.run(to_tensor(canvases))
             for k, (_, box) in enumerate(boxed):
                 results.append(decode(output0[k], protos[k], box, self.config))
         return results
+
+
+class OnnxRuntime(DetectorRuntime):
+    """ONNX Runtime on the CPU; one session per model, reused for every call."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int = 2,
+        batch_size: int = 1,
+        config: PostprocessConfig | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        session = OrtSession(
+            path, threads=threads, providers=tuple(providers) if providers else None
+        )
+        super().__init__(session, batch_size=batch_size, config=config)
 
 
 DamageLabel = DamageType | tuple[DamageType, Severity]
@@ -190,12 +189,14 @@ def damage_instances(
     """Unassigned damage instances (part filled in later by `inference.assign`); `image`
     is the analysed view of the photo, which the severity stage looks at."""
     out = []
+    view: SeverityView | None = None
     for i in range(len(raw)):
         label = model.label(int(raw.class_ids[i]))
         if isinstance(label, DamageType):
             assert model.severity is not None  # checked when the model was loaded
             damage_type = label
-            features = severity_features(image, raw.masks[i], damage_type)
+            view = view or severity_view(image)  # once per photo, not per damage
+            features = view_features(view, raw.masks[i], damage_type)
             severity = model.severity.predict(features)[0]
         else:
             damage_type, severity = label

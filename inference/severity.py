@@ -9,6 +9,8 @@ stored as JSON beside the detector (no framework needed to serve or train it).
 
     model = SeverityModel.load(path)
     severity, probability = model.predict(severity_features(image, mask, DamageType.DENT))
+    view = severity_view(image)                  # once per photo, for each of its damages:
+    severity, probability = model.predict(view_features(view, mask, DamageType.DENT))
 """
 
 from __future__ import annotations
@@ -67,11 +69,42 @@ def _working_size(shape: tuple[int, ...]) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+@dataclass(frozen=True)
+class SeverityView:
+    """The planes every damage of one photo is measured on, computed once per photo: a
+    photo with five damages used to resize and filter the whole photo five times."""
+
+    size: tuple[int, int]
+    """(width, height) of the working view."""
+    gray: np.ndarray
+    hsv: np.ndarray
+    grad: np.ndarray
+    edges: np.ndarray
+    laplacian: np.ndarray
+
+
+def severity_view(image: np.ndarray) -> SeverityView:
+    """`image` BGR uint8 -> its working view (long side `WORK_SIDE`)."""
+    size = _working_size(image.shape)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.float32) / 255.0
+    grad = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    edges = cv2.Canny((gray * 255).astype(np.uint8), 60, 160) > 0
+    laplacian = np.abs(cv2.Laplacian(gray, cv2.CV_32F))
+    return SeverityView(size, gray, hsv, grad, edges, laplacian)
+
+
 def severity_features(image: np.ndarray, mask: np.ndarray, damage_type: DamageType) -> np.ndarray:
     """Scale-free features of one damage: `image` BGR uint8, `mask` bool of any size
     covering the same view (the detector's grid or the photo itself)."""
-    size = _working_size(image.shape)
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return view_features(severity_view(image), mask, damage_type)
+
+
+def view_features(view: SeverityView, mask: np.ndarray, damage_type: DamageType) -> np.ndarray:
+    """`severity_features` on a photo's precomputed `severity_view`."""
+    size, gray, hsv = view.size, view.gray, view.hsv
+    grad, edges, laplacian = view.grad, view.edges, view.laplacian
     region = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     if not region.any():  # a sliver thinner than a working pixel: keep its location
         ys, xs = np.nonzero(mask)
@@ -80,11 +113,6 @@ def severity_features(image: np.ndarray, mask: np.ndarray, damage_type: DamageTy
             region[int(ys.mean() * gy), int(xs.mean() * gx)] = True
         else:
             region[size[1] // 2, size[0] // 2] = True
-    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255.0
-    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV).astype(np.float32) / 255.0
-    grad = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
-    edges = cv2.Canny((gray * 255).astype(np.uint8), 60, 160) > 0
-    laplacian = np.abs(cv2.Laplacian(gray, cv2.CV_32F))
     ring_width = max(3, round(0.03 * WORK_SIDE))
     kernel = np.ones((2 * ring_width + 1, 2 * ring_width + 1), np.uint8)
     ring = (cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region

@@ -110,7 +110,7 @@ def test_int8_quantisation_keeps_the_head_fp32_and_the_masks_close(tiny_weights,
     import onnxruntime as ort
 
     from inference.imaging import letterbox, to_tensor
-    from inference.quantize import head_output_nodes, quantize_model
+    from inference.quantize import float_nodes, quantize_model
 
     from .conftest import textured
 
@@ -122,9 +122,15 @@ def test_int8_quantisation_keeps_the_head_fp32_and_the_masks_close(tiny_weights,
         calibration.append(path)
     # when the model is quantised
     out = quantize_model(onnx_path, tmp_path / "tiny.int8.onnx", calibration)
-    # then the head's output layers stayed FP32 and the exporter's metadata survived
-    kept = head_output_nodes(onnx_path)
-    assert any("/dfl/" in name for name in kept) and len(kept) < 100
+    # then the head (with the prototypes and the final concat) stayed in float, the
+    # backbone did not, and the exporter's metadata survived
+    kept = float_nodes(onnx_path)
+    assert any("/dfl/" in name for name in kept)
+    assert any("/proto/cv1/conv/" in name for name in kept)
+    outputs_only = float_nodes(onnx_path, "outputs")
+    assert set(outputs_only) < set(kept)
+    assert not any("/proto/cv1/conv/" in n for n in outputs_only)
+    assert not any(name.startswith("/model.0/") for name in kept)
     int8 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     meta = int8.get_modelmeta().custom_metadata_map
     assert "names" in meta and meta["quantization"].startswith("int8")

@@ -1,0 +1,1 @@
+"""The inference benchmark's parts (`bench/bench_inference.py` is the command)."""

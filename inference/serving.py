@@ -1,0 +1,50 @@
+"""The served runtime of one registry entry: backend and precision chosen for this CPU.
+
+    runtime = served_runtime(registry, entry, settings, config, threads)
+
+The CPU is read once per process (`cpu_features`) and each choice is logged, so a
+worker's log says what it serves and why.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from cdat.settings import Settings
+from inference.backends import open_session
+from inference.cpu_features import CpuFeatures, read_cpu_features
+from inference.errors import ModelUnavailable
+from inference.postprocess import PostprocessConfig
+from inference.registry import ModelEntry, Registry, sha256_of
+from inference.runtime import DetectorRuntime
+from inference.runtime_choice import choose_backend, log_choice
+
+
+@functools.cache
+def cpu_features() -> CpuFeatures:
+    """This machine's CPU, read on first use (never at import)."""
+    return read_cpu_features()
+
+
+def served_runtime(
+    registry: Registry,
+    entry: ModelEntry,
+    settings: Settings,
+    config: PostprocessConfig | None,
+    threads: int,
+) -> DetectorRuntime:
+    cpu = cpu_features()
+    choice = choose_backend(entry, cpu, settings.inference_runtime, settings.inference_precision)
+    log_choice(entry, cpu, choice, registry.model_dir)
+    path = registry.model_dir / choice.file
+    if choice.file != entry.file and choice.sha256 and sha256_of(path) != choice.sha256:
+        # The entry's own file is checked by the loader; a quantised copy is checked here.
+        raise ModelUnavailable(f"{path} does not match the checksum its gate record holds")
+    session = open_session(
+        path,
+        choice.backend,
+        choice.precision,
+        threads=threads,
+        batch_size=settings.onnx_batch_size,
+    )
+    return DetectorRuntime(session, batch_size=settings.onnx_batch_size, config=config)
