@@ -70,6 +70,8 @@ class PhotoAssessmentPublic(BaseModel):
     quality_issues: list[QualityIssuePublic]
     damages: list[DamagePublic]
     parts: list[PartSeenPublic]
+    vehicle_probability: float | None = None
+    """The vehicle gate's belief that the photo shows a vehicle (None: no gate ran)."""
 
 
 class EvidencePublic(BaseModel):

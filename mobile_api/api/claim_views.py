@@ -46,6 +46,7 @@ PLAIN_REASONS = {
     "total_loss": "The repair may cost more than the car is worth.",
     "near_total_loss": "The repair cost may come close to what the car is worth.",
     "fraud_signal": "Our routine checks on the photos need an adjuster's look.",
+    "no_vehicle": "None of the photos shows the vehicle; an adjuster will take a look.",
 }
 UNDER_REVIEW = "An adjuster is reviewing the assessment; the amount is shown once they decide."
 TOTAL_LOSS = "The repair may cost more than the car is worth: an adjuster will contact you."
