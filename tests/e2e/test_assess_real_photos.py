@@ -110,3 +110,46 @@ def test_a_close_up_is_a_vehicle_and_its_damage_is_on_a_bumper_or_unlisted(
     for damage in on_bumper:
         family = CarPart(damage["part"]).family if damage["part"] else None
         assert family in (PartFamily.BUMPER, None), damage
+
+
+CAR_PARTS_DAMAGE = Path(__file__).parents[2] / "datasets" / "car-parts-damage.yaml"
+FRONT_END = {
+    CarPart.FRONT_BUMPER,
+    CarPart.HOOD,
+    CarPart.FRONT_LEFT_LIGHT,
+    CarPart.FRONT_RIGHT_LIGHT,
+}
+
+
+def front_end_crashes(count: int) -> list[Path]:
+    """One copy (the first) of each of the first `count` car-parts-damage test photos whose
+    labels name a damaged bonnet with a damaged bumper or lamp: a front-end crash."""
+    from training.closeup import held_out_photos
+    from training.convert import source_group
+
+    chosen: dict[str, Path] = {}
+    for image, regions in held_out_photos(CAR_PARTS_DAMAGE, "test", seed=0):
+        names = {n for n, _ in regions}
+        if "Bonnet" in names and names & {"Bumper", "Light"}:
+            chosen.setdefault(source_group(image.name), image)
+    return list(chosen.values())[:count]
+
+
+def test_a_front_end_crash_is_found_on_every_photo_and_priced_on_front_parts(
+    data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (data_root / "car-parts-damage").is_dir():
+        pytest.skip("car-parts-damage not available")
+    # given four close-ups of front-end crashes (torn bumpers, pushed-in lamps, a buckled hood)
+    photos = front_end_crashes(4)
+    assert len(photos) == 4
+    # when assessed as one claim
+    body = assess_json(photos, capsys)
+    # then every photo is a vehicle photo with damage found on it
+    for photo in body["photos"]:
+        assert "no_vehicle" not in {i["code"] for i in photo["quality_issues"]}
+        assert photo["damages"], f"no damage found on {photo['photo_id']}"
+    # and the estimate prices front-end parts by name
+    priced = {CarPart(line["part"]) for line in body["estimate"]["lines"] if line["part"]}
+    assert priced & FRONT_END, f"no front-end part priced: {sorted(priced)}"
+    assert Decimal(str(body["estimate"]["total"])) > 0
