@@ -43,6 +43,7 @@ class PipelineWorker:
         from inference.runtime import DetectorRuntime, SegmentationModel
         from inference.severity import SeverityModel
         from inference.threads import single_threaded_blas
+        from inference.vehicle_gate import load_gate
 
         single_threaded_blas()  # as build_analyzer
         self.cfg = cfg
@@ -75,6 +76,8 @@ class PipelineWorker:
             quality_config=quality.QualityConfig(),
             parallel_models=parallel,
             photos_side_by_side=variant.batch == 1,  # both claim layouts are measured
+            # as served: the promoted vehicle gate runs first on every photo
+            gate=load_gate(cfg.model_dir, per_model),
         )
         self.inputs = [PhotoInput(p.name, p.read_bytes()) for p in photos]
         for photo in self.inputs[: cfg.warmup]:
