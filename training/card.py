@@ -14,7 +14,7 @@ from typing import Any
 
 from training.dataconfig import load_training_config
 from training.errors import TrainingError
-from training.evaluate import report_markdown
+from training.eval_report import report_markdown
 
 GOALS = {
     "damage": {

@@ -299,7 +299,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ),
         (
             "claims",
-            "training.claim_eval",
+            "training.claims",
             "damage measured as a claim is: found, on the right part, none where there is none",
         ),
         ("pack", "training.pack", "pack converted data small for a lent GPU"),

@@ -15,12 +15,11 @@ from training.claim_eval import (
     NO_VEHICLE,
     Outline,
     OutlineTally,
-    get_args_parser,
     headline,
-    main,
     no_vehicle_report,
     outlines_of,
 )
+from training.claims import get_args_parser, main
 from training.closeup import _polygon_mask
 from training.errors import TrainingError
 

@@ -1,0 +1,157 @@
+"""`cdat claims`: the served analyzer measured as a claim is, at one or several damage
+thresholds (the figures: `training/claim_eval.py`).
+
+    python -m training.claims --split val --out runs/eval/claims-val.json
+    python -m training.claims --damage runs/damage-new.onnx \\
+        --severity runs/severity/severity.json --damage-conf 0.1 0.15 0.2 --split val
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from cdat.findings import PhotoAnalysis
+from training.claim_eval import claim_report
+from training.errors import TrainingError
+
+
+class ThresholdSweep:
+    """Each photo analysed once, at the lowest threshold; `at(conf)` answers as if served at
+    `conf` by dropping the damages under it. That matches serving at `conf` up to NMS ties,
+    and but for the vehicle check, which counts a damage as evidence of a vehicle."""
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+        self.cache: dict[str, PhotoAnalysis] = {}
+
+    def at(self, conf: float) -> Any:
+        sweep = self
+
+        class _At:
+            def analyze(self, photos: Sequence[Any]) -> list[PhotoAnalysis]:
+                return [sweep.filtered(photo, conf) for photo in photos]
+
+        return _At()
+
+    def filtered(self, photo: Any, conf: float) -> PhotoAnalysis:
+        key = hashlib.sha1(photo.data).hexdigest()
+        if key not in self.cache:
+            self.cache[key] = self.analyzer.analyze([photo])[0]
+        analysis = self.cache[key]
+        kept = tuple(d for d in analysis.damages if d.confidence >= conf)
+        return replace(analysis, damages=kept)
+
+
+def sweep_report(
+    analyzer: Any, split: str, confs: Sequence[float], seed: int = 0, data_root: Path | None = None
+) -> dict[str, Any]:
+    """`claim_report` per damage threshold, from one pass over the photos."""
+    sweep = ThresholdSweep(analyzer)
+    return {
+        "split": split,
+        "damage_conf": {
+            f"{conf:g}": claim_report(sweep.at(conf), split, seed, data_root) for conf in confs
+        },
+    }
+
+
+def build_claim_analyzer(
+    model_dir: Path | None,
+    damage: Path | None = None,
+    severity: Path | None = None,
+    damage_conf: float | None = None,
+) -> Any:
+    """The served analyzer of a registry, with a candidate damage model in place of its
+    promoted one when `damage` is given (a candidate has no registry entry yet)."""
+    from cdat.settings import Settings
+    from inference.pipeline import build_analyzer
+    from inference.postprocess import PostprocessConfig
+    from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
+    from inference.runtime import OnnxRuntime, SegmentationModel
+    from inference.severity import SeverityModel
+
+    settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
+    analyzer = build_analyzer(settings)
+    if damage is None:
+        return analyzer
+    conf = damage_conf or settings.damage_conf or DEFAULT_SERVED_CONF["damage"]
+    runtime = OnnxRuntime(damage, config=PostprocessConfig(conf=conf, iou=settings.nms_iou))
+    entry = ModelEntry(
+        id=damage.stem,
+        task="damage",
+        file=damage.name,
+        sha256=sha256_of(damage),
+        classes=runtime.class_names(),
+        imgsz=runtime.imgsz,
+    )
+    stage = None if severity is None else SeverityModel.load(severity)
+    analyzer.damage = SegmentationModel(entry, runtime, stage)
+    return analyzer
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument(
+        "--split", default="val", choices=["val", "test"], help="held-out split to measure on"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="registry to serve (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--damage", type=Path, default=None, help="a candidate damage model (.onnx) to serve"
+    )
+    parser.add_argument(
+        "--severity", type=Path, default=None, help="the candidate's severity stage (.json)"
+    )
+    parser.add_argument(
+        "--damage-conf",
+        type=float,
+        nargs="+",
+        default=None,
+        help="damage threshold(s), each 0 < it < 1; several are compared from one pass over "
+        "the photos (choose on val, never on test). Default: the served one",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.damage is not None and (not args.damage.is_file() or args.damage.suffix != ".onnx"):
+        raise TrainingError(f"--damage {args.damage}: expected an existing .onnx damage model")
+    if args.severity is not None and not args.severity.is_file():
+        raise TrainingError(f"--severity {args.severity}: not a file")
+    confs = tuple(args.damage_conf or ())
+    if any(not 0.0 < c < 1.0 for c in confs):
+        raise TrainingError(f"--damage-conf {confs}: need 0 < conf < 1")
+    if args.out is not None and args.out.is_dir():
+        raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
+    analyzer = build_claim_analyzer(
+        args.model_dir, args.damage, args.severity, min(confs or [0]) or None
+    )
+    if len(confs) > 1:
+        report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)
+    else:
+        report = claim_report(analyzer, args.split, args.seed, args.data_root)
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
