@@ -15,7 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from training.gate_net import LinearHead
+
+@dataclass(frozen=True)
+class LinearHead:
+    """logit = ((features - mean) / scale) @ weights + bias."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(((features - self.mean) / self.scale) @ self.weights + self.bias)
+
+    def folded(self) -> tuple[np.ndarray, float]:
+        """(weights, bias) acting on raw features: the standardisation folded in."""
+        weights = self.weights / self.scale
+        return weights, float(self.bias - (self.mean * weights).sum())
 
 
 @dataclass(frozen=True)

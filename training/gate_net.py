@@ -10,7 +10,6 @@ ONNX file needs nothing but the preprocessed photo (inference/vehicle_gate.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +18,7 @@ import torch
 from torch import nn
 
 from training.errors import TrainingError
-
-
-@dataclass(frozen=True)
-class LinearHead:
-    """logit = ((features - mean) / scale) @ weights + bias."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    bias: float
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(((features - self.mean) / self.scale) @ self.weights + self.bias)
-
-    def folded(self) -> tuple[np.ndarray, float]:
-        """(weights, bias) acting on raw features: the standardisation folded in."""
-        weights = self.weights / self.scale
-        return weights, float(self.bias - (self.mean * weights).sum())
+from training.gate_fit import LinearHead
 
 
 class GateNet(nn.Module):
