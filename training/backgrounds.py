@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
-from training.convert import assign_splits, read_dataset
+from training.convert import split_records
 from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
 from training.errors import TrainingError
 from training.no_vehicle import no_vehicle_split
@@ -50,10 +50,7 @@ def read_exclusions(path: Path) -> set[str]:
 
 def split_photos(config: Path, split: str, seed: int, data_root: Path | None = None) -> list[Path]:
     """The photos of one split of a data set's (re-)split, as `training/convert.py` makes it."""
-    ds = load_dataset_config(config, data_root)
-    records = read_dataset(ds)
-    split_of = assign_splits(records, ds.resplit, seed)
-    return [rec.image for rec in records if split_of[rec.group] == split]
+    return [rec.image for rec in split_records(load_dataset_config(config, data_root), split, seed)]
 
 
 def background_photos(data_root: Path, exclude: set[str], seed: int) -> dict[str, list[Path]]:

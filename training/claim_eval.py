@@ -35,9 +35,14 @@ import numpy as np
 from cdat.findings import PhotoAnalysis
 from cdat.taxonomy import PartFamily
 from training.closeup import _polygon_mask, held_out_photos, part_families
-from training.convert import assign_splits, read_dataset
-from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
-from training.no_vehicle import no_vehicle_split
+from training.convert import split_records
+from training.dataconfig import (
+    REPO_ROOT,
+    check_data_present,
+    default_data_root,
+    load_dataset_config,
+)
+from training.no_vehicle import no_vehicle_split, read_no_vehicle
 
 RECALL_IOU = 0.3
 NO_VEHICLE = "no_vehicle"
@@ -164,14 +169,12 @@ def photo_grade(image: Path) -> str | None:
     return SEVERE if image.name.startswith("major_") else None
 
 
-def typed_photos(config: Path, split: str, seed: int) -> Iterator[tuple[Path, list]]:
+def typed_photos(
+    config: Path, split: str, seed: int, data_root: Path
+) -> Iterator[tuple[Path, list]]:
     """Photos of a typed data set (COCO classes mapped: `severe-dent`, ...) in one split."""
-    ds = load_dataset_config(config)
-    records = read_dataset(ds)
-    split_of = assign_splits(records, ds.resplit, seed)
-    for rec in records:
-        if split_of[rec.group] == split:
-            yield rec.image, rec.instances
+    for rec in split_records(load_dataset_config(config, data_root), split, seed):
+        yield rec.image, rec.instances
 
 
 def analyse(analyzer: Any, image: Path) -> PhotoAnalysis:
@@ -181,14 +184,16 @@ def analyse(analyzer: Any, image: Path) -> PhotoAnalysis:
     return analysis
 
 
-def outlined_report(analyzer: Any, source: str, split: str, seed: int) -> dict[str, Any]:
+def outlined_report(
+    analyzer: Any, source: str, split: str, seed: int, data_root: Path
+) -> dict[str, Any]:
     config = DATASETS / f"{source}.yaml"
     tally = OutlineTally()
     if source in PART_NAMED:
         families: dict[str, PartFamily] | None = part_families(config)
-        photos: Iterable[tuple[Path, list]] = held_out_photos(config, split, seed)
+        photos: Iterable[tuple[Path, list]] = held_out_photos(config, split, seed, data_root)
     else:
-        families, photos = None, typed_photos(config, split, seed)
+        families, photos = None, typed_photos(config, split, seed, data_root)
     for image, instances in photos:
         analysis = analyse(analyzer, image)
         shape = (analysis.height, analysis.width)
@@ -200,8 +205,9 @@ def outlined_report(analyzer: Any, source: str, split: str, seed: int) -> dict[s
     return report
 
 
-def intact_report(analyzer: Any, split: str, seed: int) -> dict[str, Any]:
-    photos = [image for image, _ in typed_photos(DATASETS / "car-parts.yaml", split, seed)]
+def intact_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict[str, Any]:
+    cars = typed_photos(DATASETS / "car-parts.yaml", split, seed, data_root)
+    photos = [image for image, _ in cars]
     with_damage = [image.name for image in photos if analyse(analyzer, image).damages]
     return {
         "photos": len(photos),
@@ -224,16 +230,28 @@ def no_vehicle_report(analyzer: Any, split: str, data_root: Path) -> dict[str, A
     }
 
 
+OUTLINED = ("car-parts-damage", "damaged-parts", "damage-severity")
+
+
+def check_sources(data_root: Path | None = None) -> Path:
+    """The data root, once every source is known to be there: a missing set is one error
+    before the pass over the photos, which takes minutes, not after it."""
+    root = data_root or default_data_root()
+    for source in (*OUTLINED, "car-parts"):
+        check_data_present(load_dataset_config(DATASETS / f"{source}.yaml", root))
+    read_no_vehicle(root)
+    return root
+
+
 def claim_report(
     analyzer: Any, split: str, seed: int = 0, data_root: Path | None = None
 ) -> dict[str, Any]:
     """Every source's figures, and the headline ones at the top level."""
-    root = data_root or default_data_root()
+    root = check_sources(data_root)
     per_source: dict[str, Any] = {
-        source: outlined_report(analyzer, source, split, seed)
-        for source in ("car-parts-damage", "damaged-parts", "damage-severity")
+        source: outlined_report(analyzer, source, split, seed, root) for source in OUTLINED
     }
-    per_source["car-parts"] = intact_report(analyzer, split, seed)
+    per_source["car-parts"] = intact_report(analyzer, split, seed, root)
     per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
     return {"split": split, **headline(per_source), "per_source": per_source}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cdat.findings import PhotoAnalysis
-from training.claim_eval import claim_report
+from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError
 
 
@@ -134,6 +134,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--damage-conf {confs}: need 0 < conf < 1")
     if args.out is not None and args.out.is_dir():
         raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
+    check_sources(args.data_root)
     analyzer = build_claim_analyzer(
         args.model_dir, args.damage, args.severity, min(confs or [0]) or None
     )

@@ -136,10 +136,12 @@ def _polygon_mask(points: list[float] | tuple, shape: tuple[int, int], scale: bo
     return mask.astype(bool)
 
 
-def held_out_photos(config: Path, split: str, seed: int) -> list[tuple[Path, Labelled]]:
+def held_out_photos(
+    config: Path, split: str, seed: int, data_root: Path | None = None
+) -> list[tuple[Path, Labelled]]:
     from training.convert import assign_splits
 
-    ds = load_dataset_config(config)
+    ds = load_dataset_config(config, data_root)
     records = read_dataset_raw(ds)
     split_of = assign_splits(records, ds.resplit, seed)
     return [(r.image, r.instances) for r in records if split_of[r.group] == split]

@@ -208,6 +208,14 @@ def assign_splits(
     return out
 
 
+def split_records(ds: DatasetConfig, split: str, seed: int = 0) -> list[Record]:
+    """The records of one split of a data set's (re-)split, as `write_dataset` assigns them:
+    the one way every tool that reads a held-out split finds its photos."""
+    records = read_dataset(ds)
+    split_of = assign_splits(records, ds.resplit, seed)
+    return [rec for rec in records if split_of[rec.group] == split]
+
+
 def _link(src: Path, dst: Path) -> None:
     if dst.is_symlink() or dst.exists():
         dst.unlink()

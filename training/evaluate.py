@@ -286,6 +286,10 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or Path("runs/eval") / args.model.stem
     if args.severity is not None and not args.severity.is_file():
         raise TrainingError(f"no such severity model: {args.severity}")
+    if args.claims:  # a missing source is an error now, not after the typed evaluation
+        from training.claim_eval import check_sources
+
+        check_sources(args.data_root)
     report = evaluate(args.model, data_yaml, args.split, imgsz, out, args.conf, 4, args.severity)
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))

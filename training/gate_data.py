@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.convert import IMAGE_SUFFIXES, assign_splits, read_dataset
+from training.convert import IMAGE_SUFFIXES, split_records
 from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
 from training.errors import DatasetError
 from training.no_vehicle import FOLDER as NO_VEHICLE
@@ -63,10 +63,7 @@ def vehicle_photos(source: str, split: str, data_root: Path, seed: int = 0) -> l
 def _config_split(config: Path, split: str, seed: int, data_root: Path) -> list[Path]:
     """The photos the conversion puts in `split` (every photo, labelled or not: the
     split is assigned over all of them, as `training.convert.write_dataset` does)."""
-    ds = load_dataset_config(config, data_root)
-    records = read_dataset(ds)
-    split_of = assign_splits(records, ds.resplit, seed)
-    return [r.image for r in records if split_of[r.group] == split]
+    return [r.image for r in split_records(load_dataset_config(config, data_root), split, seed)]
 
 
 def non_vehicle_photos(split: str, data_root: Path) -> list[GatePhoto]:

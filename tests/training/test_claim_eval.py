@@ -148,3 +148,12 @@ def test_bad_options_are_one_error_line(tmp_path: Path) -> None:
         with pytest.raises(TrainingError, match=message):
             main(get_args_parser().parse_args(argv))
     assert not np.any([p.suffix == ".json" for p in tmp_path.iterdir()])
+
+
+def test_a_missing_source_is_one_error_before_any_photo_is_analysed(tmp_path: Path) -> None:
+    # given a data root that holds none of the sets
+    # when the claim figures are asked for, then the first missing set is named, under it,
+    # before the analyzer is even built (no model is loaded from this empty folder)
+    args = ["--data-root", str(tmp_path), "--model-dir", str(tmp_path / "no-models")]
+    with pytest.raises(TrainingError, match=f"not found: {tmp_path}/car-parts-damage"):
+        main(get_args_parser().parse_args(args))
