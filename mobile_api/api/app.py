@@ -27,6 +27,8 @@ from mobile_api.api.request_guard import (
     too_large_response,
 )
 from mobile_api.api.routes import adjuster, claims, health
+from mobile_api.capture import staff as capture_staff
+from mobile_api.capture.app import create_capture_app
 from mobile_api.errors import error_response, retry_after, status_for
 from mobile_api.runtime import Runtime
 from mobile_api.web.app import create_web_app
@@ -71,8 +73,10 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> FastAPI:
     app.add_middleware(Hardening, settings=settings, docs_paths=docs)
     app.include_router(claims.router)
     app.include_router(adjuster.router)
+    app.include_router(capture_staff.router)
     app.include_router(health.router)
     app.mount("/adjuster", create_web_app(app))
+    app.mount("/capture", create_capture_app(app))
     install_docs(app)
     _install_error_handlers(app)
     return app

@@ -17,18 +17,22 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cdat.settings import Settings
 from mobile_api.api import claim_views
 from mobile_api.api.routes.deps import bearer_token
+from mobile_api.capture import access
 from mobile_api.claims import service
 from mobile_api.errors import ApiError, error_response
 
 # Photo uploads, and replacements of one photo: the routes that take photo-sized bodies.
 UPLOAD_PATH = re.compile(r"^/v1/claims/(?P<claim_id>[^/]+)/photos(/[^/]+)?/?$")
 UPLOAD_METHODS = frozenset({"POST", "PUT"})
+# The capture page's upload (mobile_api.capture): one photo, opened by a session cookie.
+CAPTURE_UPLOAD_PATH = re.compile(r"^/capture/claim/photos/?$")
 
 
 class RequestGuard:
@@ -47,7 +51,13 @@ class RequestGuard:
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        limit = self.upload_limit if upload is not None else self.body_limit
+        capture = scope["method"] == "POST" and CAPTURE_UPLOAD_PATH.match(scope["path"])
+        if capture:
+            refusal = await _refuse_capture_upload(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        limit = self.upload_limit if upload is not None or capture else self.body_limit
         if _declared_length(scope) > limit:
             scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
             await too_large_response(scope)(scope, receive, send)
@@ -70,6 +80,20 @@ async def _refuse_upload(scope: Scope, claim_id: str) -> Response | None:
         principal = await run_in_threadpool(service.authenticate, rt, token)
         service.authorize_claim(principal, claim_id)
         await run_in_threadpool(claim_views.claim_revision, rt, claim_id)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+    except (OperationalError, InterfaceError):
+        return database_unavailable_response()
+    return None
+
+
+async def _refuse_capture_upload(scope: Scope) -> Response | None:
+    """As `_refuse_upload`, for the capture page: its session cookie, before the body."""
+    rt = scope["app"].state.runtime
+    cookies = cookie_parser(Headers(scope=scope).get("cookie", ""))
+    try:
+        who = await run_in_threadpool(access.claimant, rt, cookies.get(access.SESSION_COOKIE))
+        await run_in_threadpool(claim_views.claim_revision, rt, who.claim_id)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.field)
     except (OperationalError, InterfaceError):

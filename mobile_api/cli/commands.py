@@ -48,7 +48,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     worker = sub.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("-Q", "--queues", default="assess,events", help="queues to consume")
+    worker.add_argument("-Q", "--queues", default="assess,checks,events", help="queues to consume")
     worker.add_argument("-c", "--concurrency", type=int, help="worker processes")
     worker.add_argument("-n", "--hostname", help="worker node name (unique per process)")
     worker.set_defaults(handler=_worker)

@@ -235,3 +235,47 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class CaptureLink(Base):
+    """A one-time link that signs a claimant into one claim's capture page (mobile_api.capture)."""
+
+    __tablename__ = "capture_links"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the link's secret: the link itself is not stored."""
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class CaptureSession(Base):
+    """A claimant's capture-page session: its cookie opens one claim until it expires."""
+
+    __tablename__ = "capture_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the cookie's value."""
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class CaptureCheck(Base):
+    """Which shot of the capture page a photo is, and its quick check's result."""
+
+    __tablename__ = "capture_checks"
+
+    photo_id: Mapped[str] = mapped_column(ForeignKey("photos.id"), primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), index=True)
+    shot: Mapped[str] = mapped_column(String(32))
+    upload_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    """HMAC of the upload's Idempotency-Key, so a retried upload answers as the first."""
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending (queued), done, or failed (the page then says the check could not run)."""
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    perceptual_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

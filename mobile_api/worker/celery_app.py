@@ -1,6 +1,7 @@
 """The Celery application. Configured from settings by whoever starts a process.
 
-Queues: `assess` (CPU or GPU workers run the models) and `events` (webhooks,
+Queues: `assess` (CPU or GPU workers run the models), `checks` (the capture page's quick
+photo checks, which must not wait behind assessments) and `events` (webhooks,
 housekeeping), so a fleet can scale them apart.
 """
 
@@ -15,6 +16,7 @@ from cdat.settings import Settings
 
 ASSESS_QUEUE = "assess"
 EVENTS_QUEUE = "events"
+CHECKS_QUEUE = "checks"
 
 celery = Celery("cdat", include=["mobile_api.worker.tasks"])
 
@@ -42,7 +44,10 @@ def configure_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=EVENTS_QUEUE,
-        task_routes={"cdat.assess": {"queue": ASSESS_QUEUE}},
+        task_routes={
+            "cdat.assess": {"queue": ASSESS_QUEUE},
+            "cdat.capture_check": {"queue": CHECKS_QUEUE},
+        },
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         worker_hijack_root_logger=False,

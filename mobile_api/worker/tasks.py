@@ -106,6 +106,16 @@ def _attempt(url: str, secret: str, payload: dict[str, Any], settings: Settings)
     return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
 
 
+@celery.task(name="cdat.capture_check", acks_late=True)
+def capture_check(photo_id: str) -> str:
+    """The capture page's quick check of one photo (`mobile_api.capture.quick_check`).
+    Idempotent: a second run writes the same result."""
+    from mobile_api.capture.quick_check import run_check
+
+    with log_context(photo_id=photo_id):
+        return run_check(runtime.current(), photo_id)
+
+
 @celery.task(name="cdat.sweep_stale_jobs")
 def sweep_stale_jobs() -> list[str]:
     return sweep(runtime.current())
