@@ -30,6 +30,7 @@ from mobile_api.capture.pages import (
     templates,
     wants_json,
 )
+from mobile_api.capture.strings import t
 from mobile_api.claims import idempotency, submission
 from mobile_api.claims.public_photos import public_photo
 from mobile_api.errors import NotFound, ValidationFailed
@@ -52,6 +53,7 @@ def _context(rt: Runtime, claim_id: str) -> dict[str, Any]:
     return {
         "claim": view,
         "mode": _mode(view.status),
+        "heading": t("claim_title") if _mode(view.status) == "capture" else t("status_title"),
         "slots": found,
         "missing": shots.missing(found),
         "names": names,

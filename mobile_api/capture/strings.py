@@ -43,6 +43,7 @@ EN: dict[str, str] = {
     # the claim page
     "claim_title": "Photos of your car",
     "claim_number": "Claim",
+    "shots_title": "Photos to take",
     "steps": "Take each photo below. Each one is checked as soon as it is uploaded.",
     "overview": "The whole car",
     "closeups": "Close-ups of the damage",
@@ -76,6 +77,7 @@ EN: dict[str, str] = {
     ),
     # status after submit
     "status_title": "Your claim",
+    "status_now": "Where your claim is",
     "status_live": "This page updates by itself.",
     "estimate": "Estimate",
     "estimate_total": "Total",
@@ -86,7 +88,7 @@ EN: dict[str, str] = {
     "decided_rejected": "Your claim was not approved.",
     "retake_asked": "The adjuster asked for more photos:",
     "take_requested": "Take the photos",
-    "photos_sent": "Photos sent: {count}",
+    "photos_sent": "Photos on your claim: {count}",
     # errors
     "error_title": "Something went wrong",
     "not_signed_in": "Open your claim from the link you were sent, or start a new claim.",
