@@ -22,13 +22,21 @@ SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y chromium
 
+# axe-core for the capture page's accessibility checks, from npm at the version in
+# tests/axe/package-lock.json (node_modules is git-ignored). npm comes from Debian if missing.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y npm; }
+	cd tests/axe && npm ci --no-audit --no-fund
+	touch $@
+
 .PHONY: serve test lint browser
 serve: $(VENV)/.installed-serve
 	$(VENV)/bin/cdat serve
 
-browser: /usr/bin/chromium
+browser: /usr/bin/chromium $(AXE)
 
-test: $(VENV)/.installed-dev /usr/bin/chromium
+test: $(VENV)/.installed-dev /usr/bin/chromium $(AXE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest

@@ -256,6 +256,12 @@ def test_one_time_link_retake_request_and_refusals(service: Service, chromium: A
     expect(asked).to_contain_text("Please retake the front-left view in daylight.")
     accessible(page, "retake request")
     screenshot(page, "11-retake-request")
+    # the same page on the narrowest phone and on a desktop: nothing spills sideways
+    for width, name in ((360, "11-narrow-360"), (1280, "11-desktop")):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+        screenshot(page, name)
+    page.set_viewport_size(PHONE["viewport"])
     take(page, asked, photos.car(7), "Looks good.")
     page.get_by_role("button", name="Send the new photos").click()
     wait_for_status(page, "needs_review", "assessed")
