@@ -128,20 +128,15 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
-@router.get("/link/{secret}")
-async def link_page(secret: str, request: Request, rt: RuntimeDep) -> Response:
-    """The link a claimant was sent. Opening it changes nothing (a messaging app's link
-    preview must not use it up); the button below redeems it."""
-    signed_in = await _signed_in_claim(request, rt)
-    owner = await run_in_threadpool(access.link_owner, rt, secret)
-    if signed_in is not None and signed_in == owner:
-        return RedirectResponse(CLAIM_PAGE, status_code=303, headers=NO_REFERRER)
-    try:
-        await run_in_threadpool(access.link_claim, rt, secret)
-    except access.LinkRefused:
-        return _refused(request)
+@router.get("/link")
+async def link_page(request: Request) -> Response:
+    """The link a claimant was sent: `/capture/link#<secret>`. The secret is in the
+    fragment, which browsers never send, so it reaches no server log, proxy or Referer;
+    the page's script moves it into the form and takes it out of the address bar and
+    history. Opening the page changes nothing (a messaging app's link preview must not
+    use the link up): the button redeems it."""
     token = new_start_csrf()
-    response = page(request, "link.html", {"secret": secret, "csrf": token})
+    response = page(request, "link.html", {"csrf": token})
     response.headers.update(NO_REFERRER)
     start_csrf(response, token)
     return response
@@ -151,8 +146,14 @@ async def link_page(secret: str, request: Request, rt: RuntimeDep) -> Response:
 async def redeem(request: Request, rt: RuntimeDep) -> Response:
     form = await request.form()
     check_csrf(request.cookies.get(access.START_CSRF_COOKIE, ""), form.get("csrf_token"))
+    secret = str(form.get("secret", ""))
+    signed_in = await _signed_in_claim(request, rt)
+    if signed_in is not None and signed_in == await run_in_threadpool(
+        access.link_owner, rt, secret
+    ):  # the device that redeemed the link opens its claim again
+        return RedirectResponse(CLAIM_PAGE, status_code=303, headers=NO_REFERRER)
     try:
-        _, token = await run_in_threadpool(access.redeem_link, rt, str(form.get("secret", "")))
+        _, token = await run_in_threadpool(access.redeem_link, rt, secret)
     except access.LinkRefused:
         return _refused(request)
     response = RedirectResponse(CLAIM_PAGE, status_code=303, headers=NO_REFERRER)

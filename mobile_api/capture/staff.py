@@ -44,5 +44,6 @@ async def create_capture_link(
     secret, expires = await run_in_threadpool(
         access.create_link, rt, claim_id, staff.display or staff.subject, hours
     )
-    url = str(request.base_url).rstrip("/") + f"/capture/link/{secret}"
+    # In the fragment: browsers never send it, so no server or proxy log holds the secret.
+    url = str(request.base_url).rstrip("/") + f"/capture/link#{secret}"
     return CaptureLink(url=url, expires_at=expires)

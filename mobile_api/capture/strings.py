@@ -38,6 +38,8 @@ EN: dict[str, str] = {
     "link_intro": "Your insurer sent you this link to take photos of the damage to your car.",
     "link_continue": "Open my claim",
     "link_note": "The link works once, on this phone only.",
+    "link_incomplete": "This link is incomplete. Open it again from the message you were sent.",
+    "link_needs_script": "Opening a link needs JavaScript: please turn it on for this page.",
     "link_refused": "This link has expired or was already used on another device.",
     "link_refused_hint": "Ask your insurer for a new link.",
     # the claim page

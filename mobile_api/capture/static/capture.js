@@ -151,7 +151,22 @@
     update();
   }
 
+  // The one-time link's secret travels in the fragment (never sent to a server): move it
+  // into the form and out of the address bar and history.
+  function linkSecret() {
+    const form = document.getElementById("redeem");
+    if (!form) return;
+    const secret = location.hash.slice(1);
+    history.replaceState(null, "", location.pathname);
+    if (secret) form.elements.secret.value = secret;
+    else {
+      form.hidden = true;
+      document.getElementById("link-incomplete").hidden = false;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    linkSecret();
     offlineBanner();
     shotList();
     liveStatus();
