@@ -51,6 +51,8 @@ EN: dict[str, str] = {
     "closeups": "Close-ups of the damage",
     "requested": "Photos the adjuster asked for",
     "take_photo": "Take photo",
+    "upload": "Upload",
+    "front": "FRONT",
     "retake": "Retake",
     "remove": "Remove",
     "uploading": "Uploading…",

@@ -52,7 +52,7 @@
       try {
         const { status, answer } = await send(form, file, key, progress);
         progress.hidden = true;
-        if (status === 200 || status === 201 || status === 409) return answer && answer.photo_id ? { status, answer } : null;
+        if (answer && answer.photo_id) return { status, answer };  // stored, or the same file
         say(slot, (answer && answer.error && answer.error.message) || words.tFailed, "warn");
         return null;
       } catch (err) {

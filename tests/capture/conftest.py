@@ -1,0 +1,61 @@
+"""The capture browser tests' module-scoped fixtures: a real server and worker, Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdat.settings import Settings
+from mobile_api.api.app import create_app
+from mobile_api.auth import Role, hash_password
+from mobile_api.claims.service import create_staff
+from mobile_api.runtime import Runtime
+from mobile_api.storage.migrate import upgrade
+from tests.capture.browser import EMAIL, PASSWORD
+from tests.conftest import make_settings
+from tests.e2e.workers import start_worker, stop_worker
+from tests.live import live_server
+from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+
+@dataclass
+class Service:
+    base: str
+    settings: Settings
+    runtime: Runtime
+    staff_token: str
+    worker_log: Path
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The API under uvicorn and one `cdat worker` process, on SQLite and its broker."""
+    tmp = tmp_path_factory.mktemp("capture")
+    settings = make_settings(tmp)
+    upgrade(settings.resolved_database_url)
+    rt = Runtime.build(settings)
+    _, token = create_staff(
+        rt, EMAIL, Role.ADJUSTER, name="Ada", password_hash=hash_password(PASSWORD)
+    )
+    log = tmp / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        with live_server(create_app(settings, rt)) as base:
+            yield Service(base, settings, rt, token, log)
+    finally:
+        stop_worker(worker)
+        rt.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
