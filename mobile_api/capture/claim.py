@@ -88,6 +88,7 @@ async def status_fragment(
 
 
 async def _wait_for(condition: Any, seconds: float) -> None:
+    """Until `condition()` holds or `seconds` pass (as the API's long-poll waits)."""
     deadline = time.monotonic() + seconds
     while not await run_in_threadpool(condition):
         if time.monotonic() >= deadline:

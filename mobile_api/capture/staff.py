@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -21,10 +21,6 @@ router = APIRouter(
 )
 
 
-class CaptureLinkCreate(BaseModel):
-    valid_hours: Annotated[int, Field(ge=1, le=access.LINK_MAX_HOURS)] = access.LINK_HOURS
-
-
 class CaptureLink(BaseModel):
     url: str = Field(description="Opens the claim's capture page once, on one device. Shown once.")
     expires_at: datetime
@@ -36,13 +32,12 @@ async def create_capture_link(
     request: Request,
     rt: RuntimeDep,
     staff: StaffDep,
-    body: CaptureLinkCreate | None = None,
+    valid_hours: Annotated[int, Query(ge=1, le=access.LINK_MAX_HOURS)] = access.LINK_HOURS,
 ) -> CaptureLink:
     """A link that signs the claimant into this claim's capture page: it works once, on
     the first device that opens it, and expires after `valid_hours` (72 by default)."""
-    hours = (body or CaptureLinkCreate()).valid_hours
     secret, expires = await run_in_threadpool(
-        access.create_link, rt, claim_id, staff.display or staff.subject, hours
+        access.create_link, rt, claim_id, staff.display or staff.subject, valid_hours
     )
     # In the fragment: browsers never send it, so no server or proxy log holds the secret.
     url = str(request.base_url).rstrip("/") + f"/capture/link#{secret}"

@@ -177,7 +177,7 @@ def test_a_link_opens_one_claim_once_and_not_after_it_expires(
     assert web.post(path, headers=owner).status_code == 403
     assert web.post(path).status_code == 401
     assert web.post("/v1/adjuster/claims/nope/capture-link", headers=staff).status_code == 404
-    assert web.post(path, headers=staff, json={"valid_hours": 999}).status_code == 422
+    assert web.post(f"{path}?valid_hours=999", headers=staff).status_code == 422
     url = web.post(path, headers=staff).json()["url"]
     # the secret is in the fragment, which no browser sends to a server
     assert url.startswith("https://testserver/capture/link#")

@@ -74,7 +74,10 @@
 
   async function follow(slot, check, words) {
     show(slot, check, words);
+    // No answer in a minute (no worker on the checks queue): say so rather than wait on.
+    const giveUp = Date.now() + 60000;
     while (check.state === "pending") {
+      if (Date.now() > giveUp) { say(slot, words.tCheckFailed, "warn"); return; }
       try {
         const r = await fetch(`/capture/claim/photos/${check.photo_id}/check?wait=10`, { headers: { Accept: "application/json" } });
         if (r.ok) check = await r.json();
