@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from cdat.errors import InvalidTransition
 
@@ -141,3 +142,21 @@ class RetakeRequest:
             photo_ids=tuple(str(p) for p in photo_ids) if isinstance(photo_ids, list) else (),
             requested_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
         )
+
+
+def exif_capture_time(exif: dict[str, Any]) -> datetime | None:
+    raw = exif.get("DateTimeOriginal") or exif.get("DateTime")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip(), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def photo_meta(photo_id: str, sha256: str, exif: dict[str, Any]) -> PhotoMeta:
+    latitude, longitude = exif.get("GPSLatitude"), exif.get("GPSLongitude")
+    location = (
+        GeoPoint(latitude, longitude) if latitude is not None and longitude is not None else None
+    )
+    return PhotoMeta(photo_id, sha256, exif_capture_time(exif), location)

@@ -27,6 +27,7 @@ from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     FRAUD_CLEARED,
     add_version,
+    claim_context,
     current_assessment,
     current_record,
     lock_claim,
@@ -35,7 +36,6 @@ from mobile_api.storage.claim_store import (
     transition,
 )
 from mobile_api.storage.db import transaction
-from mobile_api.worker.assessing import claim_context
 
 EDITABLE = frozenset(
     {ClaimStatus.NEEDS_REVIEW, ClaimStatus.ASSESSED, ClaimStatus.MORE_PHOTOS_REQUESTED}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from cdat.analysis import PhotoInput
 from cdat.assessment import Assessment
-from cdat.claims import PhotoMeta, Vehicle
+from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
 from cdat.errors import CdatError
 from cdat.phash import InMemoryPhotoHashIndex
 from cdat.pipeline import load_policy
@@ -17,7 +18,7 @@ from cdat.record import encode
 from cdat.settings import Settings
 from mobile_api.claims.images import check_photo
 from mobile_api.runtime import load_factory
-from mobile_api.worker.assessing import assess, local_context, photo_meta
+from mobile_api.worker.assessing import assess
 
 
 class LocalInputError(CdatError):
@@ -111,3 +112,13 @@ def _estimate_lines(assessment: Assessment) -> list[str]:
     for signal in assessment.fraud_signals:
         lines.append(f"Fraud signal {signal.code}: {signal.message}")
     return lines
+
+
+def local_context(vehicle: Vehicle, loss_date: date, photos: Sequence[PhotoMeta]) -> ClaimContext:
+    return ClaimContext(
+        claim_id="local",
+        vehicle=vehicle,
+        loss_date=loss_date,
+        loss_location=None,
+        photos=tuple(photos),
+    )

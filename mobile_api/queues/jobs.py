@@ -31,6 +31,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     add_version,
+    claim_context,
     current_assessment,
     fraud_history,
     latest_job_id,
@@ -40,7 +41,6 @@ from mobile_api.storage.claim_store import (
     try_transition,
 )
 from mobile_api.storage.db import transaction
-from mobile_api.worker.assessing import claim_context
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 JOBS = leases.Queue(
