@@ -11,14 +11,14 @@ from pathlib import Path
 from cdat.analysis import PhotoInput
 from cdat.assessment import Assessment
 from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
+from cdat.corrections import Corrections
 from cdat.errors import CdatError
 from cdat.phash import InMemoryPhotoHashIndex
-from cdat.pipeline import load_policy
+from cdat.pipeline import assess_claim, fraud_signals, load_policy
 from cdat.record import encode
 from cdat.settings import Settings
 from mobile_api.claims.images import check_photo
 from mobile_api.runtime import load_factory
-from mobile_api.worker.assessing import assess
 
 
 class LocalInputError(CdatError):
@@ -57,7 +57,10 @@ def assess_files(
     analyzer = load_factory(settings.analyzer)(settings)
     context = local_context(vehicle, loss_date, [meta for _, meta in read])
     inputs = [photo for photo, _ in read]
-    assessment = assess(analyzer, inputs, context, policy, InMemoryPhotoHashIndex())
+    analyses = analyzer.analyze(inputs)
+    signals = fraud_signals(analyses, context, InMemoryPhotoHashIndex(), (), policy)
+    versions = analyzer.model_versions
+    assessment = assess_claim(analyses, Corrections(), context, signals, versions, policy)
     if as_json:
         json.dump(encode(assessment), sys.stdout, indent=2)
         print()
