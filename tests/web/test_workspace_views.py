@@ -9,7 +9,7 @@ from itertools import pairwise
 from fastapi.testclient import TestClient
 
 from mobile_api.runtime import Runtime
-from mobile_api.web.queries import font_size, label_positions
+from mobile_api.web.present import font_size, label_positions
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
 
 
