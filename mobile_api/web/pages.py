@@ -19,9 +19,18 @@ from mobile_api.web.session import SESSION_COOKIE, WebUser
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["photos_named"] = present.photos_named
-templates.env.globals["label_positions"] = present.label_positions
-templates.env.globals["font_size"] = present.font_size  # one rule for labels and their placing
+templates.env.filters.update(
+    photos_named=present.photos_named,
+    words=present.words,
+    code=present.code,
+    colour=present.colour,
+)
+templates.env.globals.update(  # one rule for each label's text, size and place
+    label_positions=present.label_positions,
+    font_size=present.font_size,
+    part_label=present.part_label,
+    damage_label=present.damage_label,
+)
 
 
 def runtime(request: Request) -> Runtime:
@@ -57,7 +66,6 @@ def page(request: Request, name: str, context: dict[str, Any], status: int = 200
     csrf = websession.csrf_token(rt.settings.secret_key, user.nonce) if user else ""
     base = {
         "csrf": csrf,
-        "colours": present.DAMAGE_COLOURS,
         "damage_types": [d.value for d in DamageType],
         "severities": [s.value for s in Severity],
         "parts": [p.value for p in CarPart],
