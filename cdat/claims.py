@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
-from cdat.errors import InvalidTransition
+from pydantic import TypeAdapter, ValidationError
+
+from cdat.errors import CdatError, InvalidTransition
 
 
 class ClaimStatus(str, Enum):
@@ -116,28 +119,66 @@ class ClaimContext:
     """When the claim was opened; None where there is no claim (a local assessment)."""
 
 
+class RetakeRequestUnreadable(CdatError):
+    code = "retake_request_unreadable"
+
+
+RETAKE_FORMAT = 1
+"""Layout changes of a stored `RetakeRequest`. Format 1 is message, photo_ids and
+requested_at; rows written before the `format` key was are format 1 too (the oldest
+hold only a message)."""
+
+
 @dataclass(frozen=True)
 class RetakeRequest:
     """An adjuster's request for new photos: what to take, of which photos, and when asked.
 
-    Stored as JSON on the claim (`as_json` / `from_json`, the one place its layout is
-    written) and shown to the policyholder, whose status carries `message`.
+    Stored as JSON on the claim (`as_json` / `from_json`, the one codec of its layout,
+    versioned like `cdat.record`) and shown to the policyholder, whose status carries
+    `message`.
     """
 
     message: str
+    """What to photograph and how, in the adjuster's words to the policyholder."""
     photo_ids: tuple[str, ...] = ()
+    """The photos to retake; none when the request is for new views."""
     requested_at: datetime | None = None
 
-    def as_json(self) -> dict[str, object]:
-        at = self.requested_at.isoformat() if self.requested_at else None
-        return {"message": self.message, "photo_ids": list(self.photo_ids), "requested_at": at}
+    def as_json(self) -> dict[str, Any]:
+        layout: dict[str, Any] = _RETAKE.dump_python(self, mode="json")
+        return {"format": RETAKE_FORMAT, **layout}
 
     @classmethod
-    def from_json(cls, raw: dict[str, object]) -> RetakeRequest:
-        at = raw.get("requested_at")
-        photo_ids = raw.get("photo_ids") or []
-        return cls(
-            message=str(raw.get("message") or ""),
-            photo_ids=tuple(str(p) for p in photo_ids) if isinstance(photo_ids, list) else (),
-            requested_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
-        )
+    def from_json(cls, raw: dict[str, Any]) -> RetakeRequest:
+        version = raw.get("format", 1)
+        if not isinstance(version, int) or not 1 <= version <= RETAKE_FORMAT:
+            raise RetakeRequestUnreadable(
+                f"retake request format {version!r}: this service reads 1-{RETAKE_FORMAT}"
+            )
+        try:
+            return _RETAKE.validate_python({k: v for k, v in raw.items() if k != "format"})
+        except ValidationError as exc:
+            raise RetakeRequestUnreadable(
+                f"retake request does not match its format: {exc}"
+            ) from exc
+
+
+_RETAKE = TypeAdapter(RetakeRequest)
+
+
+def exif_capture_time(exif: dict[str, Any]) -> datetime | None:
+    raw = exif.get("DateTimeOriginal") or exif.get("DateTime")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip(), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def photo_meta(photo_id: str, sha256: str, exif: dict[str, Any]) -> PhotoMeta:
+    latitude, longitude = exif.get("GPSLatitude"), exif.get("GPSLongitude")
+    location = (
+        GeoPoint(latitude, longitude) if latitude is not None and longitude is not None else None
+    )
+    return PhotoMeta(photo_id, sha256, exif_capture_time(exif), location)

@@ -2,10 +2,10 @@
 
 Each edit takes an `Assessment` and returns an `Edit`: the corrected photos and
 operation overrides, plus what changed (before / after) for the audit trail. The caller
-prices the result again with `cdat.pipeline.assess_findings`, as the job does.
+assesses the claim again with the edit's `Corrections` (`cdat.pipeline.assess_claim`).
 
 A photo an adjuster touched is `reviewed`: its damages are the adjuster's word. When the
-claim is assessed again (the policyholder sent more photos), `keep_corrections` keeps
+claim is assessed again (the policyholder sent more photos), `Corrections.kept_on` keeps
 those damages for every photo that is still on the claim, instead of the model's guess.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -57,6 +57,11 @@ class Edit:
     overrides: dict[CarPart, Operation]
     before: Json | None
     after: Json | None
+
+    @property
+    def corrections(self) -> Corrections:
+        """Every correction on the assessment once this edit is made."""
+        return Corrections.made_on(self.photos, self.overrides)
 
 
 def parse_fields(damage_type: str, severity: str, part: str) -> DamageFields:
@@ -246,24 +251,38 @@ def _shown(operation: Operation | None) -> str:
     return operation.value if operation else "rules"
 
 
-def keep_corrections(
-    previous: Assessment, fresh: Sequence[PhotoAnalysis]
-) -> tuple[tuple[PhotoAnalysis, ...], Mapping[CarPart, Operation]]:
-    """The fresh analyses, with the adjuster's damages on every photo they reviewed.
+@dataclass(frozen=True)
+class Corrections:
+    """An adjuster's word on a claim, which every later assessment keeps over the models':
+    the damages of each photo they reviewed, and the operation they chose for a part.
 
     Photo ids never change for the same upload (a retake is a new photo), so a reviewed
-    photo still on the claim shows what the adjuster saw. What the model measures again
-    (quality, parts, hash) is taken fresh; the damages are the adjuster's.
+    photo still on the claim shows what the adjuster saw; what the models measure again
+    (quality, parts, hash) is taken fresh, the damages are the adjuster's.
     """
-    reviewed = {p.photo_id: p for p in previous.photos if p.reviewed}
-    kept = tuple(
-        dataclasses.replace(p, damages=reviewed[p.photo_id].damages, reviewed=True)
-        if p.photo_id in reviewed
-        else p
-        for p in fresh
-    )
-    return kept, dict(previous.operation_overrides)
 
+    damages: Mapping[str, tuple[DamageInstance, ...]] = field(default_factory=dict)
+    """Photo id -> the damages an adjuster settled on for that photo."""
+    overrides: Mapping[CarPart, Operation] = field(default_factory=dict)
 
-def has_corrections(assessment: Assessment) -> bool:
-    return bool(assessment.operation_overrides) or any(p.reviewed for p in assessment.photos)
+    @classmethod
+    def made_on(
+        cls, photos: Sequence[PhotoAnalysis], overrides: Mapping[CarPart, Operation]
+    ) -> Corrections:
+        return cls({p.photo_id: p.damages for p in photos if p.reviewed}, dict(overrides))
+
+    @classmethod
+    def of(cls, assessment: Assessment | None) -> Corrections:
+        """The corrections `assessment` carries (none for no assessment)."""
+        if assessment is None:
+            return cls()
+        return cls.made_on(assessment.photos, assessment.operation_overrides)
+
+    def kept_on(self, photos: Sequence[PhotoAnalysis]) -> tuple[PhotoAnalysis, ...]:
+        """`photos`, with the adjuster's damages on every photo they reviewed."""
+        return tuple(
+            dataclasses.replace(p, damages=self.damages[p.photo_id], reviewed=True)
+            if p.photo_id in self.damages
+            else p
+            for p in photos
+        )

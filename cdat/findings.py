@@ -12,6 +12,10 @@ from cdat.taxonomy import CarPart, DamageType, Severity
 
 Polygon = tuple[tuple[float, float], ...]
 
+NO_VEHICLE = "no_vehicle"
+"""The blocking photo issue of a photo in which no vehicle is seen (the vehicle gate, or no
+part at all); the claim reason of the same name counts such photos."""
+
 
 @dataclass(frozen=True)
 class Box:
@@ -80,6 +84,11 @@ class PhotoAnalysis:
     @property
     def usable(self) -> bool:
         return not any(issue.blocking for issue in self.quality_issues)
+
+    @property
+    def refused_no_vehicle(self) -> bool:
+        """Refused as showing no vehicle: the one test triage and every measurement use."""
+        return any(issue.code == NO_VEHICLE for issue in self.quality_issues)
 
 
 @dataclass(frozen=True)

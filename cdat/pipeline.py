@@ -1,15 +1,17 @@
 """From findings to a claim decision.
 
-    policy = load_policy(settings)            # once per worker process
-    assessment = build_assessment(analyses, findings, context, model_versions,
-                                  policy, hash_index)          # the assessment job
-    assessment = reprice(previous, analyses, overrides, context, policy)  # a correction
-    assessment = keeping_corrections(fresh, previous, context, policy)    # a re-assessment
+    policy = load_policy(settings)                 # once per worker process
+    # newly analysed photos (the assessment job, `cdat assess`):
+    signals = fraud_signals(analyses, context, hash_index, history, policy)
+    assessment = assess_claim(analyses, Corrections.of(previous), context, signals,
+                              model_versions, policy)
+    # an adjuster's correction (same photos, same signals and models):
+    assessment = assess_claim(previous.photos, edit.corrections, context,
+                              previous.fraud_signals, previous.model_versions, policy)
 
-`assess_findings` is the one place findings become an estimate, a total-loss check
-and a triage; the job reaches it through `build_assessment` (which adds the fraud
-signals), an adjuster's correction and a re-assessment that keeps corrections through
-`reprice`, the one entry point for re-assessment.
+`assess_claim` is the one place per-photo damages and an adjuster's corrections become
+merged findings, an estimate, a total-loss check and a triage; the service only loads
+its inputs and stores what it returns.
 
 `load_policy` reads three data files, each from `settings.catalog_dir` when it has
 that file and from the shipped defaults in `cdat/data/` otherwise:
@@ -27,21 +29,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdat.assessment import Assessment, FraudSignal, Operation
+from cdat.assessment import Assessment, FraudSignal
 from cdat.catalog import Catalog, classify_vehicle
 from cdat.claims import ClaimContext
-from cdat.corrections import has_corrections, keep_corrections
+from cdat.corrections import Corrections
 from cdat.datafiles import load_model
 from cdat.errors import ConfigurationError
 from cdat.estimate import Pricing, build_estimate
-from cdat.findings import PartFinding, PhotoAnalysis
-from cdat.fraud import detect_fraud_signals
+from cdat.findings import PhotoAnalysis
+from cdat.fraud import detect_fraud_signals, standing_signals
 from cdat.merge import merge_findings
 from cdat.phash import PhotoHashIndex
 from cdat.policy_checks import check_rules_cover_everything, check_severity_monotone
 from cdat.rules import RuleBook
 from cdat.settings import Settings
-from cdat.taxonomy import CarPart
 from cdat.total_loss import check_total_loss
 from cdat.triage import TriagePolicy, triage
 
@@ -103,44 +104,47 @@ def _pick(dirs: Sequence[Path], relative: Path) -> Path:
     raise ConfigurationError(f"no {relative} in {searched}")
 
 
-def build_assessment(
+def fraud_signals(
     analyses: Sequence[PhotoAnalysis],
-    findings: Sequence[PartFinding],
     context: ClaimContext,
-    model_versions: Mapping[str, str],
-    policy: AssessmentPolicy,
     hash_index: PhotoHashIndex,
-) -> Assessment:
-    """Estimate, total-loss check, fraud signals and triage for one claim.
+    history: Sequence[tuple[int, Sequence[FraudSignal]]],
+    policy: AssessmentPolicy,
+) -> tuple[FraudSignal, ...]:
+    """The fraud signals of newly analysed photos: theirs against every other claim's,
+    and every signal an earlier version of the claim raised that no adjuster has cleared
+    (`history`, as `cdat.fraud.standing_signals` reads it).
 
-    Side effect: after looking for duplicates in other claims, this claim's photo
-    hashes are added to `hash_index` (keyed by photo id, so a retried job adds nothing new).
+    Side effect: after looking for duplicates in other claims, this claim's photo hashes
+    are added to `hash_index` (keyed by photo id, so a retried job adds nothing new).
     """
     signals = detect_fraud_signals(analyses, context, hash_index, policy.triage.fraud)
     for analysis in analyses:
         if analysis.perceptual_hash is not None:
             hash_index.add(analysis.photo_id, context.claim_id, analysis.perceptual_hash)
-    return assess_findings(analyses, context, signals, policy, model_versions, findings=findings)
+    return standing_signals(signals, history)
 
 
-def assess_findings(
+def assess_claim(
     analyses: Sequence[PhotoAnalysis],
+    corrections: Corrections,
     context: ClaimContext,
     signals: Sequence[FraudSignal],
-    policy: AssessmentPolicy,
     model_versions: Mapping[str, str],
-    overrides: Mapping[CarPart, Operation] | None = None,
-    findings: Sequence[PartFinding] | None = None,
+    policy: AssessmentPolicy,
 ) -> Assessment:
-    """Estimate, total-loss check and triage of per-photo damages (merged unless given).
+    """The one way a claim is assessed: the per-photo damages with the adjuster's
+    corrections kept over them, merged across photos, priced, checked for a total loss
+    and triaged.
 
-    `overrides` are an adjuster's operations per part; they stay on the result so the
-    next re-pricing (a correction, or a re-assessment after more photos) keeps them.
+    The corrections stay on the result (reviewed photos, `operation_overrides`), so the
+    next assessment, after an edit or after more photos, keeps them too.
     """
-    merged = tuple(findings) if findings is not None else merge_findings(analyses)
+    photos = corrections.kept_on(analyses)
+    merged = merge_findings(photos)
     vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
     pricing = Pricing(policy.catalog, policy.rules, policy.region, vehicle)
-    estimate = build_estimate(merged, pricing, overrides)
+    estimate = build_estimate(merged, pricing, corrections.overrides)
     total_loss = check_total_loss(
         estimate,
         context.vehicle,
@@ -149,50 +153,14 @@ def assess_findings(
         policy.catalog,
         policy.region,
     )
-    decision = triage(analyses, merged, estimate, total_loss, signals, policy.triage)
+    decision = triage(photos, merged, estimate, total_loss, signals, policy.triage)
     return Assessment(
-        photos=tuple(analyses),
+        photos=photos,
         findings=merged,
         model_versions=dict(model_versions),
         estimate=estimate,
         total_loss=total_loss,
         triage=decision,
         fraud_signals=tuple(signals),
-        operation_overrides=dict(overrides or {}),
+        operation_overrides=dict(corrections.overrides),
     )
-
-
-def reprice(
-    base: Assessment,
-    analyses: Sequence[PhotoAnalysis],
-    overrides: Mapping[CarPart, Operation],
-    context: ClaimContext,
-    policy: AssessmentPolicy,
-) -> Assessment:
-    """Re-assess `base` with other per-photo damages and the adjuster's part operations.
-
-    The one entry point for re-assessment, used for an adjuster's correction and for a new
-    assessment that keeps earlier corrections: `base`'s fraud signals and model versions
-    stay, since neither depends on the findings.
-    """
-    return assess_findings(
-        analyses, context, base.fraud_signals, policy, base.model_versions, overrides
-    )
-
-
-def keeping_corrections(
-    fresh: Assessment,
-    previous: Assessment | None,
-    context: ClaimContext,
-    policy: AssessmentPolicy,
-) -> Assessment:
-    """`fresh` with the corrections an adjuster made on `previous` carried over.
-
-    Every photo the adjuster reviewed that is still assessed keeps the adjuster's damages,
-    and the part operations they chose stay (`keep_corrections`); with no corrections,
-    `fresh` is returned as it is.
-    """
-    if previous is None or not has_corrections(previous):
-        return fresh
-    photos, overrides = keep_corrections(previous, fresh.photos)
-    return reprice(fresh, photos, overrides, context, policy)

@@ -24,11 +24,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
-from cdat.findings import PartFinding, PhotoAnalysis
+from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
 
-NO_VEHICLE = "no_vehicle"
-"""The photo issue (inference.quality.NO_VEHICLE) and the claim reason of the same name."""
 ADDED_REASONS = {NO_VEHICLE: 3}
 """Reasons added after policy files were first written, with their shipped weight: an
 insurer's own `triage.yaml` that predates a reason still loads and weighs it so."""
@@ -126,7 +124,7 @@ def photo_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
 def vehicle_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
     """`no_vehicle` when no photo shows a vehicle: at least one was refused as showing
     none and every other one is unusable. Such a claim is never priced unseen."""
-    refused = [a for a in analyses if any(i.code == NO_VEHICLE for i in a.quality_issues)]
+    refused = [a for a in analyses if a.refused_no_vehicle]
     if not refused or any(a.usable for a in analyses if a not in refused):
         return []
     unusable = len(analyses) - len(refused)

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cdat.findings import QualityIssue
+from cdat.findings import NO_VEHICLE, QualityIssue
 
 UNREADABLE = "unreadable"
 TOO_SMALL = "too_small"
 BLURRY = "blurry"
 UNDEREXPOSED = "underexposed"
 OVEREXPOSED = "overexposed"
-NO_VEHICLE = "no_vehicle"
 NO_PART_VISIBLE = "no_part_visible"
 DUPLICATE = "duplicate_photo"
 ANALYSIS_FAILED = "analysis_failed"

@@ -45,7 +45,6 @@ from training.dataconfig import (
 from training.no_vehicle import no_vehicle_split, read_no_vehicle
 
 RECALL_IOU = 0.3
-NO_VEHICLE = "no_vehicle"
 DATASETS = REPO_ROOT / "datasets"
 PART_NAMED = ("car-parts-damage", "damaged-parts")
 SEVERE = "severe"
@@ -76,7 +75,7 @@ class OutlineTally:
     def add_photo(self, analysis: PhotoAnalysis, outlines: list[Outline]) -> None:
         self.photos += 1
         self.photos_with_damage += bool(analysis.damages)
-        self.refused += refused(analysis)
+        self.refused += analysis.refused_no_vehicle
         masks = damage_masks(analysis)
         for outline in outlines:
             self.add_outline(outline, analysis, masks)
@@ -136,8 +135,10 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return int((a & b).sum()) / union if union else 0.0
 
 
-def refused(analysis: PhotoAnalysis) -> bool:
-    return any(issue.code == NO_VEHICLE for issue in analysis.quality_issues)
+def refused_unpriced(analysis: PhotoAnalysis) -> bool:
+    """What `non_vehicle_refused` counts: refused as showing no vehicle, and no finding left
+    that an estimate would price."""
+    return analysis.refused_no_vehicle and not analysis.damages
 
 
 def damage_masks(analysis: PhotoAnalysis) -> list[np.ndarray]:
@@ -221,7 +222,7 @@ def no_vehicle_report(analyzer: Any, split: str, data_root: Path) -> dict[str, A
     kept = []
     for photo in photos:
         analysis = analyse(analyzer, photo.path)
-        if not (refused(analysis) and not analysis.damages):
+        if not refused_unpriced(analysis):
             kept.append(photo.path.name)
     return {
         "photos": len(photos),

@@ -170,7 +170,6 @@ def sweep_closeups(
     photo is analysed once (at the analyzer's own, lowest, threshold) and its parts are
     filtered per threshold, which matches serving at that threshold up to NMS ties."""
     from cdat.analysis import PhotoInput
-    from inference.quality import NO_VEHICLE
 
     families = part_families(config)
     tallies = {conf: CloseupTally() for conf in part_confs}
@@ -178,7 +177,7 @@ def sweep_closeups(
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
         shape = (analysis.height, analysis.width)
         regions = photo_regions(instances, families, shape, config)
-        refused = any(i.code == NO_VEHICLE for i in analysis.quality_issues)
+        refused = analysis.refused_no_vehicle
         all_masks = [_polygon_mask(p.polygon, shape, scale=False) for p in analysis.parts]
         for conf, tally in tallies.items():
             kept = [k for k, p in enumerate(analysis.parts) if p.confidence >= conf]

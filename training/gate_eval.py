@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from cdat.findings import PhotoAnalysis
+from training.claim_eval import refused_unpriced
 from training.errors import TrainingError
 from training.gate_data import (
     CLOSEUP_SOURCES,
@@ -49,11 +51,12 @@ class GateTally:
     with_damage: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     gate_ms: list[float] = field(default_factory=list)
 
-    def add(self, source: str, refused: bool, damages: int, gate_ms: float | None) -> None:
+    def add(self, source: str, analysis: PhotoAnalysis) -> None:
         self.photos[source] += 1
-        self.refused[source] += refused
-        self.refused_clean[source] += refused and damages == 0
-        self.with_damage[source] += damages > 0
+        self.refused[source] += analysis.refused_no_vehicle
+        self.refused_clean[source] += refused_unpriced(analysis)
+        self.with_damage[source] += bool(analysis.damages)
+        gate_ms = analysis.timings_ms.get("gate_ms")
         if gate_ms is not None:
             self.gate_ms.append(gate_ms)
 
@@ -81,7 +84,6 @@ class GateTally:
 def tally_photos(analyzer: Any, photos: Iterable[GatePhoto], batch: int = 4) -> GateTally:
     """Run the analyzer on the photos, a few at a time (as a claim's photos arrive)."""
     from cdat.analysis import PhotoInput
-    from inference.quality import NO_VEHICLE
 
     tally = GateTally()
     chunk: list[GatePhoto] = []
@@ -91,9 +93,7 @@ def tally_photos(analyzer: Any, photos: Iterable[GatePhoto], batch: int = 4) -> 
         if chunk and (photo is None or len(chunk) == batch):
             inputs = [PhotoInput(p.path.name, p.path.read_bytes()) for p in chunk]
             for p, analysis in zip(chunk, analyzer.analyze(inputs), strict=True):
-                refused = any(i.code == NO_VEHICLE for i in analysis.quality_issues)
-                gate_ms = analysis.timings_ms.get("gate_ms")
-                tally.add(p.source, refused, len(analysis.damages), gate_ms)
+                tally.add(p.source, analysis)
             chunk = []
     return tally
 

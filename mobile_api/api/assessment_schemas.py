@@ -1,11 +1,30 @@
-"""The public shape of an assessment: what the API and the workspace read of one."""
+"""The public shape of an assessment, derived from the domain types in one place.
+
+`PUBLIC_VIEWS` names each domain type the API shows, the fields it leaves out (each with
+the reason) and the fields it adds; `public_schema` makes the schema from the dataclass:
+every other field under its own name, with its docstring as the description, an enum as
+its value, a tuple as a list, a nested domain type as that type's public schema. A field
+added to a domain type is therefore public unless it is left out with a reason
+(tests/api/test_public_schemas.py). Every field is in every answer, so all are required.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
+import inspect
+import operator
+import textwrap
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from cdat.assessment import (
     Assessment,
@@ -16,6 +35,7 @@ from cdat.assessment import (
     TotalLossCheck,
     Triage,
 )
+from cdat.claims import RetakeRequest
 from cdat.findings import (
     Box,
     DamageInstance,
@@ -27,178 +47,126 @@ from cdat.findings import (
 )
 
 
-class BoxPublic(BaseModel):
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+@dataclass(frozen=True)
+class View:
+    """How the API shows one domain type."""
+
+    name: str
+    """The schema's name in the OpenAPI document."""
+    left_out: Mapping[str, str] = field(default_factory=dict)
+    """Field -> why the public never sees it."""
+    added: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    """Field the domain type derives (a property) -> its type and description."""
+    base: type[BaseModel] = BaseModel
 
 
-class QualityIssuePublic(BaseModel):
-    code: str
-    message: str
-    retake_hint: str
-    blocking: bool
+class PublishedVersion(BaseModel):
+    """What a stored version adds to its assessment."""
 
-
-class DamagePublic(BaseModel):
-    damage_type: str
-    severity: str
-    confidence: float
-    box: BoxPublic
-    polygon: list[tuple[float, float]]
-    part: str | None
-    part_coverage: float
-    review: str = Field(
-        default="", description="'' (model), 'confirmed', 'edited' or 'added' by an adjuster"
-    )
-
-
-class PartSeenPublic(BaseModel):
-    part: str
-    confidence: float
-    box: BoxPublic
-    polygon: list[tuple[float, float]] = []
-
-
-class PhotoAssessmentPublic(BaseModel):
-    photo_id: str
-    width: int
-    height: int
-    usable: bool
-    reviewed: bool = False
-    quality_issues: list[QualityIssuePublic]
-    damages: list[DamagePublic]
-    parts: list[PartSeenPublic]
-    vehicle_probability: float | None = None
-    """The vehicle gate's belief that the photo shows a vehicle (None: no gate ran)."""
-
-
-class EvidencePublic(BaseModel):
-    photo_id: str
-    confidence: float
-    damage_index: int
-
-
-class FindingPublic(BaseModel):
-    part: str | None
-    damage_type: str
-    severity: str
-    confidence: float
-    part_coverage: float
-    evidence: list[EvidencePublic]
-
-
-class EstimateLinePublic(BaseModel):
-    part: str | None
-    operation: str
-    rule_id: str
-    description: str
-    parts_cost: Decimal
-    labour_hours: Decimal
-    labour_rate: Decimal
-    labour_cost: Decimal
-    paint_cost: Decimal
-    total: Decimal
-    labour_kind: str = Field(default="", description="body, paint or mechanical")
-    paint_hours: Decimal = Decimal(0)
-    paint_rate: Decimal = Decimal(0)
-    paint_materials: Decimal = Field(
-        default=Decimal(0), description="paint_cost = paint_hours x paint_rate + this"
-    )
-    confidence: float = Field(
-        default=1.0, description="of the finding behind the line; drives the estimate range"
-    )
-
-
-class EstimatePublic(BaseModel):
-    currency: str
-    lines: list[EstimateLinePublic]
-    subtotal: Decimal
-    tax: Decimal
-    total: Decimal
-    low: Decimal
-    high: Decimal
-    catalog_version: str
-    rules_version: str = ""
-    region: str = ""
-    vehicle_class: str = ""
-    vehicle_class_reason: str = ""
-    parts_subtotal: Decimal = Decimal(0)
-    labour_subtotal: Decimal = Decimal(0)
-    paint_subtotal: Decimal = Decimal(0)
-
-
-class TotalLossPublic(BaseModel):
-    vehicle_value: Decimal
-    value_source: str
-    threshold_rule: str
-    is_total_loss: bool
-    explanation: str
-    repair_cost: Decimal = Decimal(0)
-    threshold_amount: Decimal = Decimal(0)
-    salvage_value: Decimal | None = None
-    currency: str = ""
-
-
-class ReasonPublic(BaseModel):
-    code: str
-    message: str
-    weight: int = Field(default=0, description="How urgent a review this reason asks for")
-
-
-class TriagePublic(BaseModel):
-    decision: str
-    priority: int
-    reasons: list[ReasonPublic]
-
-
-class FraudSignalPublic(BaseModel):
-    code: str
-    message: str
-    photo_id: str | None
-    evidence: dict[str, str]
-
-
-class AssessmentPublic(BaseModel):
     version: int
     job_id: str | None
-    source: str = Field(
-        default="model", description="'model' (assessment job) or 'adjuster' (reviewed version)"
-    )
+    source: str = Field(description="'model' (assessment job) or 'adjuster' (reviewed version)")
     created_at: datetime
     photo_ids: list[str]
-    model_versions: dict[str, str]
-    photos: list[PhotoAssessmentPublic]
-    findings: list[FindingPublic]
-    estimate: EstimatePublic | None
-    total_loss: TotalLossPublic | None
-    triage: TriagePublic | None
-    fraud_signals: list[FraudSignalPublic]
-    operation_overrides: dict[str, str] = {}
 
 
-PUBLIC_VIEWS: dict[type, tuple[type[BaseModel], dict[str, str]]] = {
-    Assessment: (AssessmentPublic, {}),
-    PhotoAnalysis: (
-        PhotoAssessmentPublic,
-        {
+PUBLIC_VIEWS: dict[type, View] = {
+    Assessment: View("AssessmentPublic", base=PublishedVersion),
+    PhotoAnalysis: View(
+        "PhotoAssessmentPublic",
+        left_out={
             "perceptual_hash": "fraud evidence: it would let a client probe the reuse check",
             "timings_ms": "operations data, in the metrics and logs",
         },
+        added={"usable": (bool, "No blocking quality issue: the photo is assessed")},
     ),
-    DamageInstance: (DamagePublic, {}),
-    Box: (BoxPublic, {}),
-    PartInstance: (PartSeenPublic, {}),
-    QualityIssue: (QualityIssuePublic, {}),
-    PartFinding: (FindingPublic, {}),
-    Evidence: (EvidencePublic, {}),
-    Estimate: (EstimatePublic, {}),
-    EstimateLine: (EstimateLinePublic, {}),
-    TotalLossCheck: (TotalLossPublic, {}),
-    Triage: (TriagePublic, {}),
-    Reason: (ReasonPublic, {}),
-    FraudSignal: (FraudSignalPublic, {}),
+    DamageInstance: View("DamagePublic"),
+    Box: View("BoxPublic"),
+    PartInstance: View("PartSeenPublic"),
+    QualityIssue: View("QualityIssuePublic"),
+    PartFinding: View("FindingPublic"),
+    Evidence: View("EvidencePublic"),
+    Estimate: View("EstimatePublic"),
+    EstimateLine: View("EstimateLinePublic"),
+    TotalLossCheck: View("TotalLossPublic"),
+    Triage: View("TriagePublic"),
+    Reason: View("ReasonPublic"),
+    FraudSignal: View("FraudSignalPublic"),
+    RetakeRequest: View("RetakeRequest"),
 }
-"""Each domain type of a stored assessment, the schema that shows it, and the fields it
-leaves out with the reason (tests/api/test_public_schemas.py holds every field to it)."""
+
+_MADE: dict[type, type[BaseModel]] = {}
+
+
+def public_schema(domain: type) -> type[BaseModel]:
+    """The schema that shows `domain` (made once, from `PUBLIC_VIEWS[domain]`)."""
+    if domain in _MADE:
+        return _MADE[domain]
+    view = PUBLIC_VIEWS[domain]
+    names = {f.name for f in dataclasses.fields(domain)}
+    if unknown := set(view.left_out) - names:
+        raise TypeError(f"{view.name} leaves out {sorted(unknown)}: {domain.__name__} has none")
+    hints = typing.get_type_hints(domain)
+    written, docs = _docstrings(domain)
+    fields: dict[str, Any] = {
+        f.name: (_public(hints[f.name]), Field(description=docs.get(f.name)))
+        for f in dataclasses.fields(domain)
+        if f.name not in view.left_out
+    }
+    for name, (kind, description) in view.added.items():
+        fields[name] = (kind, Field(description=description))
+    model = create_model(
+        view.name,
+        __base__=view.base,
+        __doc__=written,
+        __module__=__name__,
+        **fields,
+    )
+    _MADE[domain] = model
+    return model
+
+
+def _public(hint: Any) -> Any:
+    """A domain type as the public reads it: JSON-shaped, nested types by their schema."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return public_schema(hint)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return str  # the value; the domain may add members without breaking a client
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return types.GenericAlias(list, (_public(args[0]),))
+    if origin is tuple:  # fixed length: a point stays a pair
+        return types.GenericAlias(tuple, tuple(_public(a) for a in args))
+    if origin is dict:
+        return types.GenericAlias(dict, (_public(args[0]), _public(args[1])))
+    if origin in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, [_public(a) for a in args])
+    return hint
+
+
+def _docstrings(cls: type) -> tuple[str | None, dict[str, str]]:
+    """The class's docstring as written (a dataclass makes one up when there is none), and
+    field -> the docstring written under it in the class body."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    if not isinstance(body, ast.ClassDef):
+        raise TypeError(f"{cls.__name__} is not a class statement")
+    docs = {}
+    for statement, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[statement.target.id] = inspect.cleandoc(after.value.value)
+    return ast.get_docstring(body), docs
+
+
+# mypy cannot follow a class made at import time; it checks against the base instead.
+if TYPE_CHECKING:
+    AssessmentPublic = PublishedVersion
+    RetakeRequestPublic = BaseModel
+else:
+    AssessmentPublic = public_schema(Assessment)
+    RetakeRequestPublic = public_schema(RetakeRequest)

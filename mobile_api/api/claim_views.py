@@ -96,9 +96,10 @@ def _summaries(records: list[models.AssessmentRecord]) -> list[schemas.Assessmen
     ]
 
 
-def _retake(claim: models.Claim) -> schemas.RetakeRequest | None:
+def _retake(claim: models.Claim) -> assessment_schemas.RetakeRequestPublic | None:
     asked = retake_request(claim)
-    return schemas.RetakeRequest.model_validate(asked, from_attributes=True) if asked else None
+    shown = assessment_schemas.RetakeRequestPublic
+    return shown.model_validate(asked, from_attributes=True) if asked else None
 
 
 def _filed(

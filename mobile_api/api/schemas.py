@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from cdat.claims import BodyType, ClaimStatus
-from mobile_api.api.assessment_schemas import AssessmentPublic
+from mobile_api.api.assessment_schemas import AssessmentPublic, RetakeRequestPublic
 
 CONTROL_CHARS = frozenset(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
 """C0 controls but tab and line breaks, and DEL: PostgreSQL cannot store NUL, and none of
@@ -176,12 +176,6 @@ class Progress(BaseModel):
     job: JobPublic | None
 
 
-class RetakeRequest(BaseModel):
-    message: str
-    photo_ids: list[str] = []
-    requested_at: datetime | None = None
-
-
 class ClaimBase(BaseModel):
     """What every view of a claim holds: the claim as filed, its photos and versions."""
 
@@ -198,7 +192,7 @@ class ClaimBase(BaseModel):
     webhook_url: str | None
     photos: list[PhotoPublic]
     assessment_versions: list[AssessmentSummary]
-    retake_request: RetakeRequest | None
+    retake_request: RetakeRequestPublic | None
     created_at: datetime
     updated_at: datetime
 

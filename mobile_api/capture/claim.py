@@ -47,7 +47,9 @@ def _mode(status: ClaimStatus) -> str:
 
 def _context(rt: Runtime, claim_id: str) -> dict[str, Any]:
     view = claim_views.policyholder_claim(rt, claim_id)
-    asked = view.retake_request if view.status is ClaimStatus.MORE_PHOTOS_REQUESTED else None
+    asked = None
+    if view.status is ClaimStatus.MORE_PHOTOS_REQUESTED and view.retake_request is not None:
+        asked = frozenset(view.retake_request.model_dump().get("photo_ids", ()))
     found = shots.slots(view.photos, checks.claim_checks(rt, claim_id), asked)
     names = checks.shot_names()
     return {

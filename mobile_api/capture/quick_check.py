@@ -23,8 +23,8 @@ from inference.vehicle_gate import VehicleGate, load_gate
 from mobile_api.capture.checks import DONE, FAILED
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
+from mobile_api.storage.claim_store import claim_context
 from mobile_api.storage.db import transaction
-from mobile_api.worker.assessing import claim_context
 
 log = logging.getLogger("cdat.capture")
 _gates: dict[Path, VehicleGate | None] = {}

@@ -60,10 +60,11 @@ def _slot(
 def slots(
     photos: list[schemas.PhotoPublic],
     checks: dict[str, PhotoCheck],
-    retake: schemas.RetakeRequest | None,
+    retake: frozenset[str] | None,
 ) -> list[Slot]:
-    """Every slot of the page, in the order a claimant takes them."""
-    asked = frozenset(retake.photo_ids) if retake else frozenset()
+    """Every slot of the page, in the order a claimant takes them; `retake` holds the
+    photos an adjuster's open request names (None: no request open)."""
+    asked = retake or frozenset()
     by_shot: dict[str, list[schemas.PhotoPublic]] = {}
     for photo in photos:
         check = checks.get(photo.id)

@@ -16,7 +16,6 @@ import threading
 import warnings
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from PIL import ExifTags, Image, UnidentifiedImageError
@@ -333,13 +332,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, int | float | str):
         return value.strip("\x00")[:200] if isinstance(value, str) else value
     return str(value)[:200]
-
-
-def exif_capture_time(exif: dict[str, Any]) -> datetime | None:
-    raw = exif.get("DateTimeOriginal") or exif.get("DateTime")
-    if not isinstance(raw, str):
-        return None
-    try:
-        return datetime.strptime(raw.strip(), "%Y:%m:%d %H:%M:%S")
-    except ValueError:
-        return None

@@ -1,9 +1,10 @@
 """Adjuster review: corrections to an assessment's findings, and the claim decisions.
 
 A correction never edits a stored assessment. It takes the claim's current version,
-applies the change (`cdat.corrections`), re-assesses it with the core's one entry point
-(`cdat.pipeline.reprice`, which the job's re-assessment uses too) and stores it as the next
-version with `source="adjuster"`.
+applies the change (`cdat.corrections`), re-assesses the claim with the core's one entry
+point (`cdat.pipeline.assess_claim`, which the assessment job uses too) and stores it as
+the next version with `source="adjuster"`; the photos, fraud signals and model versions
+are the current version's.
 Every action writes an `AuditEvent` with who, when, and the state before and after.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus, RetakeRequest, check_transition
 from cdat.corrections import Edit
-from cdat.pipeline import reprice
+from cdat.pipeline import assess_claim
 from cdat.record import decode
 from mobile_api.errors import Conflict, ValidationFailed
 from mobile_api.runtime import Runtime
@@ -27,6 +28,7 @@ from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     FRAUD_CLEARED,
     add_version,
+    claim_context,
     current_assessment,
     current_record,
     lock_claim,
@@ -35,7 +37,6 @@ from mobile_api.storage.claim_store import (
     transition,
 )
 from mobile_api.storage.db import transaction
-from mobile_api.worker.assessing import claim_context
 
 EDITABLE = frozenset(
     {ClaimStatus.NEEDS_REVIEW, ClaimStatus.ASSESSED, ClaimStatus.MORE_PHOTOS_REQUESTED}
@@ -77,7 +78,14 @@ def correct(rt: Runtime, claim_id: str, actor: Actor, action: str, change: Chang
         previous = decode(record.body)
         edit = change(previous)
         context = claim_context(session, claim, record.photo_ids)
-        corrected = reprice(previous, edit.photos, edit.overrides, context, policy)
+        corrected = assess_claim(
+            previous.photos,
+            edit.corrections,
+            context,
+            previous.fraud_signals,
+            previous.model_versions,
+            policy,
+        )
         old_total = str(claim.estimate_total) if claim.estimate_total is not None else None
         version = add_version(session, claim, corrected, record.photo_ids, author=actor.email)
         stand_on(claim, version, corrected)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from cdat.analysis import PhotoInput
 from cdat.assessment import Assessment
-from cdat.claims import PhotoMeta, Vehicle
+from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
+from cdat.corrections import Corrections
 from cdat.errors import CdatError
 from cdat.phash import InMemoryPhotoHashIndex
-from cdat.pipeline import load_policy
+from cdat.pipeline import assess_claim, fraud_signals, load_policy
 from cdat.record import encode
 from cdat.settings import Settings
 from mobile_api.claims.images import check_photo
 from mobile_api.runtime import load_factory
-from mobile_api.worker.assessing import assess, local_context, photo_meta
 
 
 class LocalInputError(CdatError):
@@ -56,7 +57,10 @@ def assess_files(
     analyzer = load_factory(settings.analyzer)(settings)
     context = local_context(vehicle, loss_date, [meta for _, meta in read])
     inputs = [photo for photo, _ in read]
-    assessment = assess(analyzer, inputs, context, policy, InMemoryPhotoHashIndex())
+    analyses = analyzer.analyze(inputs)
+    signals = fraud_signals(analyses, context, InMemoryPhotoHashIndex(), (), policy)
+    versions = analyzer.model_versions
+    assessment = assess_claim(analyses, Corrections(), context, signals, versions, policy)
     if as_json:
         json.dump(encode(assessment), sys.stdout, indent=2)
         print()
@@ -111,3 +115,13 @@ def _estimate_lines(assessment: Assessment) -> list[str]:
     for signal in assessment.fraud_signals:
         lines.append(f"Fraud signal {signal.code}: {signal.message}")
     return lines
+
+
+def local_context(vehicle: Vehicle, loss_date: date, photos: Sequence[PhotoMeta]) -> ClaimContext:
+    return ClaimContext(
+        claim_id="local",
+        vehicle=vehicle,
+        loss_date=loss_date,
+        loss_location=None,
+        photos=tuple(photos),
+    )

@@ -12,18 +12,18 @@ its version for the record and leaves the claim where it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from threading import Event, Thread
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
-from cdat.fraud import standing_signals
-from cdat.pipeline import keeping_corrections, reprice
+from cdat.corrections import Corrections
+from cdat.findings import PhotoAnalysis
+from cdat.pipeline import assess_claim, fraud_signals
 from mobile_api.auth import new_id
 from mobile_api.queues import leases
 from mobile_api.queues.leases import Lease, LeaseLost, Seen
@@ -31,6 +31,7 @@ from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     add_version,
+    claim_context,
     current_assessment,
     fraud_history,
     latest_job_id,
@@ -40,7 +41,7 @@ from mobile_api.storage.claim_store import (
     try_transition,
 )
 from mobile_api.storage.db import transaction
-from mobile_api.worker.assessing import claim_context
+from mobile_api.storage.hash_index import SqlPhotoHashIndex
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 JOBS = leases.Queue(
@@ -111,34 +112,30 @@ def lease_kept(runtime: Runtime, lease: Lease) -> Iterator[None]:
         thread.join()
 
 
-def still_held(lease: Lease) -> Callable[[Session], None]:
-    """A check for writes made on the run's behalf (the photo-hash index): LeaseLost if
-    the lease was taken over. It locks the claim, so it comes first in the transaction."""
+def complete(
+    runtime: Runtime,
+    lease: Lease,
+    analyses: Sequence[PhotoAnalysis],
+    model_versions: Mapping[str, str],
+) -> bool:
+    """Assess what the models saw and store it as the claim's next version; False if the
+    run lost its lease (then it writes nothing, not even the photo-hash index).
 
-    def check(session: Session) -> None:
-        leases.check_held(session, JOBS, lease)
-
-    return check
-
-
-def complete(runtime: Runtime, lease: Lease, assessment: Assessment) -> bool:
-    """Store the assessment as the claim's next version; False if the run lost its lease.
-
-    The adjuster's corrections on the claim's current version are kept for the photos
-    still assessed (`cdat.pipeline.keeping_corrections`).
+    The claim's history is read under the lock, so no correction, decision or clearing
+    of fraud signals can slip in between: the fraud signals no adjuster has cleared, and
+    the adjuster's corrections on the version the claim stands on, which the core keeps.
     """
     policy = runtime.policy()
     try:
         with leases.holding(runtime, JOBS, lease) as (session, job, claim):
             context = claim_context(session, claim, job.photo_ids)
-            previous = current_assessment(session, claim)
-            # A fraud signal is the claim's history: a retake does not wash it away.
-            signals = standing_signals(assessment.fraud_signals, fraud_history(session, claim.id))
-            if signals != assessment.fraud_signals:
-                carried = replace(assessment, fraud_signals=signals)
-                overrides = assessment.operation_overrides
-                assessment = reprice(carried, assessment.photos, overrides, context, policy)
-            assessment = keeping_corrections(assessment, previous, context, policy)
+            history = fraud_history(session, claim.id)
+            hashes = SqlPhotoHashIndex(session)
+            signals = fraud_signals(analyses, context, hashes, history, policy)
+            corrections = Corrections.of(current_assessment(session, claim))
+            assessment = assess_claim(
+                analyses, corrections, context, signals, model_versions, policy
+            )
             version = add_version(session, claim, assessment, job.photo_ids, job_id=job.id)
             leases.finish(session, JOBS, lease, SUCCEEDED, finished_at=leases.now())
             if _moves_claim(session, job.id, claim) and try_transition(

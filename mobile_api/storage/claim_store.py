@@ -11,13 +11,24 @@ another instead of all passing the same check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment, FraudSignal, TriageDecision
-from cdat.claims import ClaimStatus, RetakeRequest, check_transition, sources_of
+from cdat.claims import (
+    BodyType,
+    ClaimContext,
+    ClaimStatus,
+    GeoPoint,
+    RetakeRequest,
+    Vehicle,
+    check_transition,
+    photo_meta,
+    sources_of,
+)
 from cdat.errors import InvalidTransition
 from cdat.record import decode, encode
 from mobile_api.errors import NotFound
@@ -203,3 +214,36 @@ def status_after(assessment: Assessment) -> ClaimStatus:
     if triage is None or triage.decision is TriageDecision.NEEDS_REVIEW:
         return ClaimStatus.NEEDS_REVIEW
     return ClaimStatus.ASSESSED
+
+
+def vehicle_from_json(raw: dict[str, Any]) -> Vehicle:
+    value = raw.get("market_value")
+    return Vehicle(
+        make=raw["make"],
+        model=raw["model"],
+        year=int(raw["year"]),
+        body_type=BodyType(raw["body_type"]),
+        vin=raw.get("vin"),
+        market_value=Decimal(str(value)) if value is not None else None,
+    )
+
+
+def claim_context(session: Session, claim: models.Claim, photo_ids: Sequence[str]) -> ClaimContext:
+    """What the rules need to know about the claim and those of its photos still stored."""
+    rows = session.scalars(select(models.Photo).where(models.Photo.id.in_(photo_ids))).all()
+    by_id = {row.id: row for row in rows}
+    location = (
+        GeoPoint(claim.loss_latitude, claim.loss_longitude)
+        if claim.loss_latitude is not None and claim.loss_longitude is not None
+        else None
+    )
+    return ClaimContext(
+        claim_id=claim.id,
+        vehicle=vehicle_from_json(claim.vehicle),
+        loss_date=claim.loss_date,
+        loss_location=location,
+        photos=tuple(
+            photo_meta(p.id, p.sha256, p.exif) for pid in photo_ids if (p := by_id.get(pid))
+        ),
+        reported_on=claim.created_at.date(),
+    )

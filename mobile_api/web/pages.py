@@ -13,24 +13,24 @@ from fastapi.templating import Jinja2Templates
 from cdat.estimate import OVERRIDABLE
 from cdat.taxonomy import CarPart, DamageType, Severity
 from mobile_api.runtime import Runtime
-from mobile_api.web import queries
+from mobile_api.web import present
 from mobile_api.web import session as websession
 from mobile_api.web.session import SESSION_COOKIE, WebUser
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["photos_named"] = queries.photos_named
-templates.env.globals["label_positions"] = queries.label_positions
-templates.env.globals["font_size"] = queries.font_size  # one rule for labels and their placing
-DAMAGE_COLOURS = {  # CSS versions of inference.overlay.DAMAGE_COLOURS (same hues)
-    "dent": "#e67200",
-    "scratch": "#56b4e9",
-    "crack": "#009e73",
-    "glass_shatter": "#f0e442",
-    "lamp_broken": "#0072b2",
-    "tire_flat": "#cc79a7",
-    "broken_part": "#d55e00",
-}
+templates.env.filters.update(
+    photos_named=present.photos_named,
+    words=present.words,
+    code=present.code,
+    colour=present.colour,
+)
+templates.env.globals.update(  # one rule for each label's text, size and place
+    label_positions=present.label_positions,
+    font_size=present.font_size,
+    part_label=present.part_label,
+    damage_label=present.damage_label,
+)
 
 
 def runtime(request: Request) -> Runtime:
@@ -66,7 +66,6 @@ def page(request: Request, name: str, context: dict[str, Any], status: int = 200
     csrf = websession.csrf_token(rt.settings.secret_key, user.nonce) if user else ""
     base = {
         "csrf": csrf,
-        "colours": DAMAGE_COLOURS,
         "damage_types": [d.value for d in DamageType],
         "severities": [s.value for s in Severity],
         "parts": [p.value for p in CarPart],

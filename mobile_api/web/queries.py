@@ -6,23 +6,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cdat.assessment import Assessment, Reason
-from cdat.claims import ClaimStatus
+from cdat.assessment import Assessment, Operation, Reason
+from cdat.claims import ClaimStatus, RetakeRequest
 from cdat.findings import PhotoAnalysis
-from cdat.label_layout import LabelSpot, place_labels
 from cdat.record import decode
-from mobile_api.api.serialize import assessment_public
+from cdat.taxonomy import CarPart
 from mobile_api.errors import NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import (
     current_assessment,
     photos_changed_since,
+    retake_request,
     standing_on,
     versions,
 )
@@ -158,31 +157,38 @@ def status_counts(session: Session) -> dict[str, int]:
 
 @dataclass
 class ClaimView:
+    """One claim's workspace, in domain types: the page reads nothing by key."""
+
     claim: models.Claim
     photos: list[models.Photo]
     record: models.AssessmentRecord | None
     """The version the claim stands on."""
-    versions: list[models.AssessmentRecord]
+    versions: list[tuple[models.AssessmentRecord, Assessment]]
+    """Every stored version, oldest first, with its assessment."""
     audit: list[models.AuditEvent]
     duplicates: dict[str, list[dict[str, str]]]
     """Photo id -> the other claims' photos it duplicates (claim_id, photo_id)."""
-    body: dict[str, Any] = field(default_factory=dict)
-    """The current version as the API shows it to staff (`assessment_schemas.AssessmentPublic`)."""
     assessment: Assessment | None = None
+    """The version the claim stands on, as the core made it."""
+    retake_request: RetakeRequest | None = None
     photos_added: list[str] = field(default_factory=list)
     """Photos on the claim now that the current version did not assess (added, retakes)."""
     photos_removed: list[str] = field(default_factory=list)
     """Photos the current version assessed that the policyholder removed or replaced."""
 
-    def photo_analysis(self, photo_id: str) -> dict[str, Any] | None:
-        for photo in self.body.get("photos", []):
-            if photo["photo_id"] == photo_id:
-                return dict(photo)
-        return None
-
     def analysis(self, photo_id: str) -> PhotoAnalysis | None:
         photos = self.assessment.photos if self.assessment else ()
         return next((p for p in photos if p.photo_id == photo_id), None)
+
+    @property
+    def parts_found(self) -> list[CarPart]:
+        """The parts the findings name, whose operation the adjuster may set."""
+        findings = self.assessment.findings if self.assessment else ()
+        return sorted({f.part for f in findings if f.part}, key=lambda part: part.value)
+
+    @property
+    def overrides(self) -> dict[CarPart, Operation]:
+        return dict(self.assessment.operation_overrides) if self.assessment else {}
 
     @property
     def photo_names(self) -> dict[str, str]:
@@ -206,17 +212,18 @@ def claim_view(rt: Runtime, claim_id: str) -> ClaimView:
             .limit(100)
         ).all()
         record = standing_on(claim, records)
-        assessment = decode(record.body) if record else None
+        decoded = [(r, decode(r.body)) for r in records]
+        assessment = next((a for r, a in decoded if r is record), None)
         added, removed = photos_changed_since(claim, record)
         return ClaimView(
             claim=claim,
             photos=list(claim.photos),
             record=record,
-            versions=records,
+            versions=decoded,
             audit=list(audit),
             duplicates=_duplicates(session, assessment),
-            body=assessment_public(record).model_dump(mode="json") if record else {},
             assessment=assessment,
+            retake_request=retake_request(claim),
             photos_added=added,
             photos_removed=removed,
         )
@@ -245,37 +252,3 @@ def photo_of(rt: Runtime, claim_id: str, photo_id: str) -> tuple[str, str]:
         if photo is None or photo.claim_id != claim_id:
             raise NotFound(f"no photo {photo_id} on claim {claim_id}")
         return photo.sha256, photo.content_type
-
-
-def label_positions(photo: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
-    """Where the workspace's SVG writes each part and damage label (`cdat.label_layout`)."""
-    size = font_size(photo)
-
-    def spot(x: float, y: float, text: str) -> LabelSpot:
-        return LabelSpot(x, y, len(text) * size * 0.6, size)  # about a sans-serif's width
-
-    parts = [
-        spot(p["box"]["x1"] + 4, p["box"]["y1"] + size, p["part"].replace("_", " "))
-        for p in photo.get("parts", [])
-    ]
-    damages = [
-        spot(
-            d["box"]["x1"],
-            max(d["box"]["y1"] - 4, size),
-            f"#{i} {d['severity']} {d['damage_type'].replace('_', ' ')}",
-        )
-        for i, d in enumerate(photo.get("damages", []), start=1)
-    ]
-    placed = [(round(x, 1), round(y, 1)) for x, y in place_labels(parts + damages, size * 1.2)]
-    return {"parts": placed[: len(parts)], "damages": placed[len(parts) :]}
-
-
-def font_size(photo: dict[str, Any]) -> float:
-    return round(float(photo["width"]) / 32, 1)
-
-
-def photos_named(text: str, names: dict[str, str]) -> str:
-    """Reasons name photos by id; the page calls them Photo 1, 2, ..."""
-    for photo_id, name in names.items():
-        text = text.replace(f"photo {photo_id}", name).replace(photo_id, name)
-    return text

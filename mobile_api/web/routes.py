@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cdat import corrections
-from cdat.assessment import Assessment, Operation
+from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
 from cdat.corrections import CorrectionRefused, Edit
 from mobile_api.claims import review
@@ -288,13 +288,10 @@ async def _claim_page(
         "user": user,
         "view": view,
         "claim": view.claim,
-        "body": view.body,
+        "assessment": view.assessment,
         "errors": errors or {},
         "editable": ClaimStatus(view.claim.status) in review.EDITABLE,
         "decidable": ClaimStatus(view.claim.status) in review.DECIDABLE,
-        "overrides": view.body.get("operation_overrides", {}),
-        "override_parts": sorted({f["part"] for f in view.body.get("findings", []) if f["part"]}),
-        "operation_names": {o.value: o.value.replace("_", " ") for o in Operation},
     }
     return page(request, "claim.html", context, status)
 

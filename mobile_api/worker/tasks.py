@@ -1,4 +1,4 @@
-"""Celery tasks: thin, idempotent, taking ids. The work is in `jobs`, `assessing` and `cdat`."""
+"""Celery tasks: thin, idempotent, taking ids. The work is in `assessing`, `jobs` and `cdat`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from mobile_api.logs import log_context
 from mobile_api.queues import deliveries, jobs
 from mobile_api.queues.leases import LeaseLost, backoff
 from mobile_api.queues.webhooks import check_destination, deliver
-from mobile_api.worker.assessing import assess_photos
+from mobile_api.worker.assessing import analyze_photos
 from mobile_api.worker.celery_app import celery
 
 log = logging.getLogger("cdat.tasks")
@@ -43,8 +43,9 @@ def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> 
     log.info("assessment started", extra={"attempt": leased.attempt})
     try:
         with jobs.lease_kept(rt, leased):
-            photo_ids = list(leased.photo_ids)
-            assessment = assess_photos(rt, leased.claim_id, photo_ids, jobs.still_held(leased))
+            analyses, versions = analyze_photos(rt, leased.claim_id, leased.photo_ids)
+        # Inside the try: an error while storing fails or retries the job like any other.
+        ended = jobs.complete(rt, leased, analyses, versions)
     except LeaseLost:
         ended = False
     except ModelUnavailable as exc:
@@ -60,8 +61,6 @@ def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> 
     except Exception as exc:
         log.exception("assessment job %s failed", job_id)
         ended = jobs.fail(rt, leased, "internal_error", f"{type(exc).__name__}: {exc}")
-    else:
-        ended = jobs.complete(rt, leased, assessment)
     if not ended:
         log.info("job skipped: its lease was taken over by another run")
         return "skipped: lease taken over"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from mobile_api.queues import jobs, leases
-from mobile_api.queues.leases import LeaseLost
 from mobile_api.storage import models
-from mobile_api.worker.assessing import assess_photos
+from mobile_api.worker.assessing import analyze_photos
+from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
 from tests.conftest import open_claim, submit, upload
@@ -56,18 +56,16 @@ def test_a_run_whose_lease_was_taken_over_writes_nothing(stack: Stack) -> None:
     expire_lease(stack, job_id)
     current = jobs.acquire(rt, job_id)
     assert current is not None and current.attempt == stale.attempt + 1
-    # when the stale run tries to store its photo hashes, its assessment or a failure
-    with pytest.raises(LeaseLost):
-        assess_photos(rt, stale.claim_id, list(stale.photo_ids), jobs.still_held(stale))
-    assessment = assess_photos(rt, current.claim_id, list(current.photo_ids))
-    stored_by_stale = jobs.complete(rt, stale, assessment)
+    # when the stale run tries to store its assessment or a failure
+    seen = analyze_photos(rt, current.claim_id, current.photo_ids)
+    stored_by_stale = jobs.complete(rt, stale, *seen)
     failed_by_stale = jobs.fail(rt, stale, "internal_error", "late")
     # then none of it is written, and the job is still the second run's
     assert (stored_by_stale, failed_by_stale) == (False, False)
     assert count(stack, models.AssessmentRecord) == 0
     assert (job(stack, job_id).state, job(stack, job_id).attempts) == ("running", 2)
     # and the second run stores its assessment once
-    assert jobs.complete(rt, current, assessment)
+    assert jobs.complete(rt, current, *seen)
     assert count(stack, models.AssessmentRecord) == 1
     assert job(stack, job_id).state == "succeeded"
 
@@ -80,10 +78,10 @@ def test_a_stale_run_cannot_write_the_photo_hash_index(stack: Stack) -> None:
     assert stale is not None
     expire_lease(stack, job_id)
     assert jobs.acquire(rt, job_id) is not None
-    # when the stale run reaches the photo-hash index
-    with pytest.raises(LeaseLost):
-        assess_photos(rt, stale.claim_id, list(stale.photo_ids), jobs.still_held(stale))
+    # when the stale run tries to store what it saw
+    stored = jobs.complete(rt, stale, *analyze_photos(rt, stale.claim_id, stale.photo_ids))
     # then it added no hash
+    assert not stored
     assert count(stack, models.PhotoHash) == 0
 
 
@@ -94,7 +92,7 @@ def test_the_sweep_leaves_live_and_finished_jobs_alone(stack: Stack) -> None:
     live = jobs.acquire(rt, live_id)
     done = jobs.acquire(rt, done_id)
     assert live is not None and done is not None
-    assert jobs.complete(rt, done, assess_photos(rt, done.claim_id, list(done.photo_ids)))
+    assert jobs.complete(rt, done, *analyze_photos(rt, done.claim_id, done.photo_ids))
     # when the sweep runs
     resent = jobs.sweep_stale(rt)
     # then it resends neither, and neither changed
@@ -122,3 +120,27 @@ def test_the_sweep_resends_a_lost_run_then_gives_up_on_the_last_attempt(stack: S
     assert (failed.state, failed.error_code) == ("failed", "worker_lost")
     with rt.sessions() as session:
         assert session.get_one(models.Claim, claim_id).status == "failed"
+
+
+def test_an_error_while_storing_fails_the_job_the_one_way_and_writes_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = stack.runtime
+    # given a job whose assessment cannot be stored
+    job_id = queued_job(stack)
+
+    def broken(*_: object, **__: object) -> int:
+        raise RuntimeError("the version could not be written")
+
+    monkeypatch.setattr(jobs, "add_version", broken)
+    # when a worker runs it
+    assert assess_claim.run(job_id) == "done"
+    # then the job and its claim failed with the reason, as any other error fails them
+    failed = job(stack, job_id)
+    assert (failed.state, failed.error_code) == ("failed", "internal_error")
+    assert "could not be written" in (failed.error_message or "")
+    with rt.sessions() as session:
+        assert session.get_one(models.Claim, failed.claim_id).status == "failed"
+    # and nothing of the run was kept: no version, no photo hash
+    assert count(stack, models.AssessmentRecord) == 0
+    assert count(stack, models.PhotoHash) == 0

@@ -16,7 +16,7 @@ from mobile_api.claims import review
 from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.worker.assessing import assess_photos
+from mobile_api.worker.assessing import analyze_photos
 from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
@@ -69,8 +69,8 @@ def test_a_job_finishing_after_the_decision_keeps_its_version_and_leaves_the_cla
     assert staff_view(stack, claim_id)["status"] == "needs_review"
     # when an adjuster decides the claim, and only then the slow job finishes
     review.decide(runtime, claim_id, ADJUSTER, decision, "Not covered")
-    late = assess_photos(runtime, claim_id, list(slow.photo_ids))
-    assert jobs.complete(runtime, slow, late)
+    late = analyze_photos(runtime, claim_id, slow.photo_ids)
+    assert jobs.complete(runtime, slow, *late)
     # then the claim is still decided, on the version it was decided on
     claim = staff_view(stack, claim_id)
     assert claim["status"] == decision.value

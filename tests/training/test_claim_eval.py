@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from cdat.analysis import PhotoInput
-from cdat.findings import Box, DamageInstance, PhotoAnalysis, QualityIssue
+from cdat.findings import NO_VEHICLE, Box, DamageInstance, PhotoAnalysis, QualityIssue
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from training.claim_eval import (
-    NO_VEHICLE,
     Outline,
     OutlineTally,
     headline,

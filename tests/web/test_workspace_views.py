@@ -8,8 +8,11 @@ from itertools import pairwise
 
 from fastapi.testclient import TestClient
 
+from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
+from cdat.taxonomy import CarPart, DamageType, Severity
 from mobile_api.runtime import Runtime
-from mobile_api.web.queries import font_size, label_positions
+from mobile_api.web.present import damage_label, font_size, label_positions
+from mobile_api.web.queries import claim_view
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
 
 
@@ -84,15 +87,17 @@ def test_reasons_name_photos_as_the_page_does_and_follow_corrections(
 
 
 def test_overlay_labels_of_boxes_sharing_a_corner_do_not_overlap() -> None:
-    box = {"x1": 10.0, "y1": 40.0, "x2": 200.0, "y2": 120.0}
-    photo = {
-        "width": 640,
-        "parts": [{"part": "front_bumper", "box": box}],
-        "damages": [
-            {"box": box, "severity": "severe", "damage_type": "dent"},
-            {"box": box, "severity": "minor", "damage_type": "scratch"},
-        ],
-    }
+    box = Box(10.0, 40.0, 200.0, 120.0)
+    photo = PhotoAnalysis(
+        "p1",
+        640,
+        480,
+        parts=(PartInstance(CarPart.FRONT_BUMPER, 0.9, box),),
+        damages=(
+            DamageInstance(DamageType.DENT, Severity.SEVERE, 0.9, box),
+            DamageInstance(DamageType.SCRATCH, Severity.MINOR, 0.9, box),
+        ),
+    )
     labels = label_positions(photo)
     spots = labels["parts"] + labels["damages"]
     ys = sorted(y for _, y in spots)
@@ -124,4 +129,23 @@ def test_overlay_labels_are_drawn_at_the_size_they_were_placed_for(
     # then every label is drawn at the font size `label_positions` placed it for
     drawn = set(re.findall(r'font-size="([0-9.]+)"', page))
     widths = set(re.findall(r'<div class="stage" data-width="([0-9]+)"', page))
-    assert drawn and drawn == {str(font_size({"width": width})) for width in widths}
+    sizes = {str(font_size(PhotoAnalysis("p", int(width), 1))) for width in widths}
+    assert drawn and drawn == sizes
+
+
+def test_overlay_labels_say_what_they_were_placed_for(
+    web: TestClient, runtime: Runtime, adjuster: str, flagged: Flagged
+) -> None:
+    # given a claim page with overlays
+    sign_in(web)
+    page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+    # then each damage label is the text `label_positions` placed (`present.damage_label`)
+    drawn = re.findall(r'class="layer-severity dmg-label"[^>]*>([^<]+)</text>', page)
+    assessment = claim_view(runtime, flagged.claim_id).assessment
+    assert assessment is not None
+    placed = [
+        damage_label(number, damage)
+        for photo in assessment.photos
+        for number, damage in enumerate(photo.damages, start=1)
+    ]
+    assert drawn and drawn == placed
