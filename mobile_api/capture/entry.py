@@ -76,6 +76,8 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
         body = _claim_body(values)
     except ValidationError as exc:
         return _start_form(request, values, _field_errors(exc), status=422)
+    if not (values["phone"] or values["email"]):  # the form says how we reach them: one is needed
+        return _start_form(request, values, {"phone": t("contact_needed")}, status=422)
     address = request.client.host if request.client else "unknown"
     limits = request.app.state.parent.state.limits
     try:  # the API's own limit on claims per address

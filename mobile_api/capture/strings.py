@@ -31,6 +31,7 @@ EN: dict[str, str] = {
     "phone": "Phone",
     "email": "E-mail",
     "contact_hint": "A phone number or an e-mail address, or both.",
+    "contact_needed": "Give a phone number or an e-mail address, so we can reach you.",
     "start_submit": "Start the claim",
     "form_errors": "Please correct the fields marked below.",
     # the one-time link

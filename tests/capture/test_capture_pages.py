@@ -84,6 +84,12 @@ def test_start_form_names_each_bad_field_and_opens_nothing(web: TestClient, runt
         assert session.scalars(select(models.Claim)).all() == []
 
 
+def test_start_form_needs_a_way_to_reach_the_claimant(web: TestClient) -> None:
+    answer = start(web, phone="", email="")
+    assert answer.status_code == 422
+    assert "Give a phone number or an e-mail address" in answer.text
+
+
 def test_start_form_without_its_csrf_cookie_is_refused(web: TestClient) -> None:
     token = csrf_of(web.get("/capture/").text)
     web.cookies.clear()
