@@ -53,9 +53,10 @@ def analyzer_with(path: Path, threads: int) -> Any:
 
     analyzer = build_analyzer(Settings(onnx_threads=threads))
     current = analyzer.damage
-    backend, precision = current.runtime.label.split("-")
+    served: DetectorRuntime = current.runtime  # type: ignore[assignment]
+    backend, precision = served.label.split("-")
     session = open_session(path, backend, precision, threads=max(1, threads // 2))  # type: ignore[arg-type]
-    runtime = DetectorRuntime(session, config=current.runtime.config)
+    runtime = DetectorRuntime(session, config=served.config)
     entry = replace(current.entry, file=path.name, imgsz=runtime.imgsz)
     analyzer.damage = SegmentationModel(entry, runtime, current.severity)
     return analyzer

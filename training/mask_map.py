@@ -34,7 +34,7 @@ MAP_CONFIG = PostprocessConfig(conf=0.001, iou=0.7, max_det=100)
 MATCH_IOU = 0.5
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
-Polygon = Sequence[float]
+Polygon = tuple[float, ...]
 """Normalised x, y pairs, as the data-set readers give them."""
 
 

@@ -119,7 +119,9 @@ class AccuracyVerdict:
 
 
 def judge_accuracy(
-    reference: Figures, candidate: Figures, tolerance: AccuracyTolerance | None = None
+    reference: Mapping[str, float | None],
+    candidate: Mapping[str, float | None],
+    tolerance: AccuracyTolerance | None = None,
 ) -> AccuracyVerdict:
     """Every figure FP32 has, within its tolerance in the candidate, or the reasons not."""
     tol = tolerance or AccuracyTolerance()
@@ -137,7 +139,7 @@ def judge_accuracy(
         worse = (ref - got) * direction
         if worse > limit + 1e-9:
             reasons.append(f"{figure}: {ref:.4f} in FP32, {got:.4f} in the candidate (> {limit})")
-    return AccuracyVerdict(reference, candidate, tol, tuple(reasons))
+    return AccuracyVerdict(dict(reference), dict(candidate), tol, tuple(reasons))
 
 
 MeasureClaims = Callable[[Any], Mapping[str, Any]]
