@@ -22,8 +22,10 @@ from training.claim_eval import (
     DATASETS,
     OUTLINED,
     PART_NAMED,
+    RECALL_IOU,
     Outline,
     OutlineTally,
+    _share,
     damage_masks,
     headline,
     mask_iou,
@@ -95,6 +97,8 @@ def build_records(
 def score(records: Sequence[PhotoRecord], rule: Rule) -> dict[str, Any]:
     """`claim_report`'s figures for the analyses `rule` leaves, from the records alone."""
     tallies = {source: OutlineTally() for source in OUTLINED}
+    reported = dict.fromkeys(OUTLINED, 0)
+    matched = dict.fromkeys(OUTLINED, 0)
     intact: list[str] = []
     cars = nonvehicle = refused = 0
     for rec in records:
@@ -115,9 +119,14 @@ def score(records: Sequence[PhotoRecord], rule: Rule) -> dict[str, Any]:
             assert rec.ious is not None
             for outline, ious in zip(rec.outlines, rec.ious, strict=True):
                 tally.add_outline_ious(outline, analysis, ious[index].tolist())
+            # Precision on damage photos: what lowering a close-up threshold would cost.
+            reported[rec.source] += len(index)
+            if index and len(rec.outlines):
+                matched[rec.source] += int((rec.ious[:, index].max(0) >= RECALL_IOU).sum())
     per_source: dict[str, Any] = {}
     for source, tally in tallies.items():
         per_source[source] = tally.report()
+        per_source[source]["damage_precision_iou30"] = _share(matched[source], reported[source])
         if source in PART_NAMED:
             per_source[source]["closeups_refused"] = per_source[source]["refused_no_vehicle"]
     per_source["car-parts"] = {
@@ -195,6 +204,9 @@ def sweep(records: Sequence[PhotoRecord], grid: Sequence[Candidate]) -> list[dic
                 "severe_damage_recall_iou30": {
                     s: figures["per_source"][s].get("severe_damage_recall_iou30")
                     for s in ("damaged-parts", "damage-severity")
+                },
+                "damage_precision_iou30": {
+                    s: figures["per_source"][s]["damage_precision_iou30"] for s in OUTLINED
                 },
             }
         )
