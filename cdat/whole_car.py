@@ -40,6 +40,15 @@ class WholeCarRule:
             raise ValueError(f"whole_car_conf {self.whole_car_conf}: need 0 <= conf < 1")
 
 
+SERVED = WholeCarRule(min_parts=10, whole_car_conf=0.2)
+"""Chosen on val for `damage-claims-seg-n-20261201-1` served at 0.15 (`python -m
+training.claim_rules --split val`, criterion in `training.rule_sweep.choose`): intact
+whole-car photos with damage 0.10 -> 0.02 with every damage found at 0.15 still found. A
+photo with 10+ parts is a whole car: no val close-up of a damaged panel shows as many
+(`car-parts-damage` 0 of 118, `damaged-parts` 0 of 413), 42% of intact whole-car photos do.
+The score belongs to that model: a new damage model needs its own sweep."""
+
+
 def largest_part_share(parts: tuple[PartInstance, ...], width: int, height: int) -> float:
     """The largest part's box as a share of the frame (0 with no part)."""
     frame = float(width * height)
