@@ -72,7 +72,8 @@ def one_pass(split: str, conf: float, seed: int, data_root: Path | None) -> dict
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
 
-    recorder = Recorder(build_analyzer(Settings(damage_conf=conf)))
+    # The served rule off: the candidates, the served one among them, are applied afterwards.
+    recorder = Recorder(build_analyzer(Settings(damage_conf=conf, damage_whole_car=False)))
     report = claim_report(recorder, split, seed, data_root)
     return {"split": split, "conf": conf, "report": report, "cache": recorder.cache}
 
@@ -98,10 +99,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=[0.1, 0.125, 0.15, 0.175, 0.2, 0.25],
         help="global thresholds compared (each also with the whole-car rules)",
     )
-    parser.add_argument("--min-parts", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8, 10])
-    parser.add_argument("--max-part-share", type=float, nargs="+", default=[1.0, 0.3, 0.15, 0.08])
     parser.add_argument(
-        "--whole-car-conf", type=float, nargs="+", default=[0.2, 0.25, 0.3, 0.35, 0.4, 0.5]
+        "--min-parts",
+        type=int,
+        nargs="+",
+        default=[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14],
+        help="parts found from which a photo is a whole-car view (each compared)",
+    )
+    parser.add_argument(
+        "--max-part-share",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.3, 0.15, 0.08],
+        help="largest part's box share of the frame a whole-car view may have (1.0: any)",
+    )
+    parser.add_argument(
+        "--whole-car-conf",
+        type=float,
+        nargs="+",
+        default=[0.2, 0.25, 0.3, 0.35, 0.4, 0.5],
+        help="damage scores a whole-car view may need (each compared)",
     )
     return parser
 
