@@ -11,7 +11,8 @@ sent to the variants round-robin (bench/inference_bench/controller.py):
 * photos/s for a claim of 8 photos analysed as one call (as served: the models side by
   side over all 8; and one photo per core), and photo by photo; peak RSS of each worker;
 * detection parity of each variant against ONNX Runtime FP32 (matched detections, mean
-  mask IoU, score drift) and the parity gate's verdict on these photos.
+  mask IoU, score drift), and whether it is within the parity limits on these photos
+  (information: the precision gate judges accuracy on val, `training.precision_gate`).
 
 Goal on the 2-core CPU: both models at least 2x faster than Ultralytics predict and at most
 70 ms median per photo. Prints a summary and writes JSON with the CPU named::
@@ -165,7 +166,7 @@ def print_report(report: dict[str, Any]) -> None:
         parts = [
             f"{task}: {p['matched']}/{p['reference']} matched ({p['candidate']} found), "
             f"mask IoU {p['mean_mask_iou']}, score drift {p['mean_score_drift']}"
-            f"{'' if p['gate_passed'] else ' GATE FAILS'}"
+            f"{'' if p['within_parity'] else ' (outside the parity limits)'}"
             for task, p in tasks.items()
         ]
         print(f"  parity {name}: " + "; ".join(parts))

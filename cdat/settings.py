@@ -13,6 +13,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdat.errors import ConfigurationError
+from cdat.whole_car import SERVED as SERVED_WHOLE_CAR_RULE
+from cdat.whole_car import WholeCarRule
 
 DEFAULT_SECRET = "insecure-development-secret-change-me"
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parent.parent / "inference" / "models"
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
     """Backend of both models. `auto`: chosen from the CPU's instruction sets at start-up
     (inference.runtime_choice); ONNX Runtime FP32 where nothing better passed."""
     inference_precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
-    """Pins the precision; served only where the model passed the parity gate in it (its
+    """Pins the precision; served only where the model passed the precision gate in it (its
     registry entry's `precisions`), else FP32."""
     damage_conf: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Lowest confidence at which a damage detection is reported. Unset: the promoted damage
@@ -119,6 +121,19 @@ class Settings(BaseSettings):
     """Lowest confidence at which a car part is reported (none found -> `no_vehicle`). Unset:
     the promoted part model's own threshold, as for damage."""
     nms_iou: float = Field(default=0.7, gt=0.0, le=1.0)
+    damage_whole_car: bool = True
+    """On a photo of the whole car a damage needs a higher score than on a close-up
+    (`damage_whole_car_rule`, cdat/whole_car.py). False: every damage at the served threshold
+    is reported, whatever the view, as before the rule."""
+    damage_whole_car_rule: WholeCarRule = SERVED_WHOLE_CAR_RULE
+    """What a whole-car view is and the score it needs: 10+ parts found, 0.2, chosen on val
+    for the promoted damage model (its card has the sweep). JSON, e.g.
+    `{"min_parts": 10, "whole_car_conf": 0.2}`."""
+
+    @property
+    def whole_car_rule(self) -> WholeCarRule | None:
+        """The rule the analyzer applies, or None when it is turned off."""
+        return self.damage_whole_car_rule if self.damage_whole_car else None
 
     # Estimating, total loss and triage (cdat.pipeline.load_policy; cdat/data/CATALOG.md).
     catalog_dir: Path | None = None

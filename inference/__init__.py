@@ -21,8 +21,8 @@ Public API (what the service calls)::
 Modules: `imaging` (decode, EXIF, colour, letterbox), `runtime` (letterbox -> session ->
 decode, class mapping), `backends` (ONNX Runtime and OpenVINO sessions, fp32 / bf16 /
 int8), `cpu_features` and `runtime_choice` (which backend and precision this CPU serves),
-`serving` (the chosen runtime of a registry entry), `parity` and `precision_gate` (a
-precision is served only after matching FP32), `quantize` (INT8 copies), `threads`,
+`serving` (the chosen runtime of a registry entry), `parity` (detections against FP32's;
+the precision gate itself is `training.precision_gate`), `quantize` (INT8 copies), `threads`,
 `ultralytics_runtime` (PyTorch, lazy), `postprocess` (YOLO-seg outputs -> boxes and masks
 on the analysis grid), `assign` (damage -> part), `quality` (checks, pHash), `pipeline`
 (the analyzer), `overlay` (annotated JPEGs).

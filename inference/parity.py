@@ -1,11 +1,12 @@
-"""Does a candidate runtime or precision find what FP32 finds? The gate a precision passes
-before it is served.
+"""Does a candidate runtime or precision find what FP32 finds? Detection parity, which the
+precision gate (`training.precision_gate`) measures and records as information beside the
+accuracy on labelled val that decides, and which the bench reports per variant.
 
 Detections are matched greedily, same class, highest box IoU first at >= `MATCH_IOU`;
 for each match the mask IoU on the analysis grid and the score drift are measured. The
 FP32 ONNX Runtime model is the reference: it is what the model was evaluated as.
 
-`Tolerance` holds the gate's limits. They are stated here, before any candidate is
+`Tolerance` holds the parity limits. They were stated, before any candidate is
 measured, from what the downstream stages need: a lost damage is a lost repair line
 (so most of FP32's detections must be found), a moved mask moves the damage onto another
 part, and a drifting score moves detections across the served threshold.
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.postprocess import RawDetections
+from inference.runtime import Runtime
 
 MATCH_IOU = 0.5
 
@@ -172,3 +174,13 @@ def judge(parity: Parity, tolerance: Tolerance | None = None) -> Verdict:
     if parity.max_score_drift is not None and parity.max_score_drift > tol.max_score_drift:
         reasons.append(f"largest score drift {parity.max_score_drift} > {tol.max_score_drift}")
     return Verdict(parity, tol, tuple(reasons))
+
+
+def gate(
+    reference: Runtime,
+    candidate: Runtime,
+    images: Sequence[np.ndarray],
+    tolerance: Tolerance | None = None,
+) -> Verdict:
+    """The candidate's detections against the reference's on `images`, judged."""
+    return judge(compare(reference.infer(images), candidate.infer(images)), tolerance)

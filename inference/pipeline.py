@@ -27,6 +27,7 @@ import numpy as np
 from cdat.analysis import PhotoInput
 from cdat.findings import PhotoAnalysis, QualityIssue
 from cdat.settings import Settings
+from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
 from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
@@ -79,8 +80,10 @@ class Analyzer:
         parallel_models: bool = False,
         gate: VehicleGate | None = None,
         photos_side_by_side: bool = False,
+        whole_car: WholeCarRule | None = None,
     ) -> None:
         self.damage = damage
+        self.whole_car = whole_car
         self.parts = parts
         self.gate = gate
         self.quality = quality_config or quality.QualityConfig()
@@ -223,6 +226,8 @@ class Analyzer:
         assert photo.image is not None  # only photos with an image are segmented
         damages = damage_instances(self.damage, d_raw, photo.image, w, h)
         damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)
+        if self.whole_car is not None:  # cdat/whole_car.py: whole-car views need more
+            damages = kept_damages(damages, parts, w, h, self.whole_car)
         photo.issues += quality.check_vehicle(
             len(parts), len(damages), p_raw.best_score, self.quality
         )
@@ -387,4 +392,5 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         parallel_models=parallel,
         gate=load_gate(settings.model_dir, settings.onnx_threads),
         photos_side_by_side=settings.claim_photos_side_by_side,
+        whole_car=settings.whole_car_rule,
     )

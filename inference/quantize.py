@@ -2,8 +2,8 @@
 
 On CPUs with AVX512-VNNI (or AVX-VNNI) an INT8 model runs about twice as fast as FP32.
 It is not the default: a quantised model is a new model, so it must be evaluated and
-registered like one (``cdat models register``) before it is promoted, or pass the parity
-gate against its FP32 source (``python -m inference.precision_gate --precision int8``).
+registered like one (``cdat models register``) before it is promoted, or pass the precision
+gate against its FP32 source (``python -m training.precision_gate --precision int8``).
 The detection head stays in float by default (see `float_nodes`), which keeps boxes,
 scores and masks close to the FP32 model; the backbone and neck, most of the time, are INT8.
 

@@ -6,8 +6,8 @@ Layout of `<model_dir>/registry.json`::
      "entries": [{...ModelEntry fields...}, ...]}
 
 Serving reads it; `training` writes it (register, promote). Entries are never
-deleted, and edited only to record the precisions a model passed the parity gate in
-(`python -m inference.precision_gate`): a new model is a new entry, and promotion moves a
+deleted, and edited only to record the precisions a model passed the precision gate in
+(`python -m training.precision_gate`): a new model is a new entry, and promotion moves a
 pointer. The binaries of superseded entries leave the tree (git history keeps them, and the
 entry keeps their SHA-256) so that the tree stays small enough to travel to a lent GPU; the
 entries and cards stay. `promote` refuses a candidate that is worse than the promoted model on
@@ -85,9 +85,10 @@ class ModelEntry:
     init: dict[str, str] = field(default_factory=dict)
     """The weights training started from: path, sha256, origin, licence."""
     precisions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Precisions beside fp32 this model passed the parity gate in (`inference.precision_gate`),
-    e.g. {"bf16": {"runtime": "openvino", "parity": {...}, ...}}; an int8 record names its
-    quantised `file` and `sha256`. Absent (older entries): fp32 only."""
+    """The precision gate's verdicts beside fp32 (`training.precision_gate`), e.g.
+    {"bf16": {"passed": true, "runtime": "openvino", "accuracy": {...}, "parity": {...}}};
+    an int8 record names its quantised `file` and `sha256`. Absent (older entries): fp32
+    only."""
 
     @property
     def served_conf(self) -> float:
@@ -100,11 +101,18 @@ class ModelEntry:
         return DEFAULT_SERVED_CONF[self.task]
 
     def passed(self, precision: str) -> dict[str, Any] | None:
-        """The gate's record of `precision` (fp32 always passes), or None."""
+        """The gate's record of `precision` (fp32 always passes), or None.
+
+        Only a record whose accuracy on labelled val passed counts: a parity-only record
+        (the first gate wrote those) says the detections moved little, not that damage is
+        still found, so it never serves."""
         if precision == "fp32":
             return {"runtime": "any"}
         record = self.precisions.get(precision)
-        return record if isinstance(record, dict) and record.get("passed") else None
+        if not isinstance(record, dict) or record.get("passed") is not True:
+            return None
+        accuracy = record.get("accuracy")
+        return record if isinstance(accuracy, dict) and accuracy.get("passed") is True else None
 
 
 @dataclass
@@ -181,7 +189,7 @@ class Registry:
             )
 
     def record_precision(self, entry_id: str, precision: str, record: dict[str, Any]) -> ModelEntry:
-        """Store the parity gate's verdict on one precision of an entry. The one edit the
+        """Store the precision gate's verdict on one precision of an entry. The one edit the
         tools make to an entry: the model is the same, only where it may run is learnt."""
         entry = self.get(entry_id)
         updated = replace(entry, precisions={**entry.precisions, precision: record})

@@ -1,8 +1,8 @@
 """Which backend and precision serve a model on this machine.
 
 Chosen once per model at start-up from what the CPU offers (`inference.cpu_features`),
-what is installed, and what the model passed the parity gate in (its registry entry's
-`precisions`); the operator can pin either (`CDAT_INFERENCE_RUNTIME`,
+what is installed, and what the model passed the precision gate in (accuracy on labelled
+val: its registry entry's `precisions`); the operator can pin either (`CDAT_INFERENCE_RUNTIME`,
 `CDAT_INFERENCE_PRECISION`). ONNX Runtime FP32 is the fallback everywhere: a precision
 the model did not pass is never served, whatever the setting says.
 
@@ -61,7 +61,7 @@ def _refusal(
         return "onnxruntime has no bf16 CPU path"
     record = entry.passed(precision)
     if record is None:
-        return f"{entry.id} has not passed the parity gate in {precision}"
+        return f"{entry.id} has not passed the precision gate (accuracy on val) in {precision}"
     if record.get("runtime") not in ("any", backend):
         return f"{entry.id} passed {precision} on {record.get('runtime')}, not on {backend}"
     if precision == "int8" and not record.get("file"):

@@ -25,7 +25,7 @@ Choose on `--split val`; `--split test` once, for the card::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,14 @@ class OutlineTally:
         self, outline: Outline, analysis: PhotoAnalysis, masks: list[np.ndarray]
     ) -> None:
         ious = [mask_iou(mask, outline.mask) for mask in masks]
-        hit = bool(ious) and max(ious) >= RECALL_IOU
+        self.add_outline_ious(outline, analysis, ious)
+
+    def add_outline_ious(
+        self, outline: Outline, analysis: PhotoAnalysis, ious: Sequence[float]
+    ) -> None:
+        """One region, from its IoU with each of the photo's damages (in order): a rule sweep
+        computes the IoUs once and scores each candidate's damages from them."""
+        hit = bool(len(ious)) and max(ious) >= RECALL_IOU
         self.regions += 1
         self.found += hit
         if outline.severity == SEVERE:

@@ -22,7 +22,9 @@ class Variant:
     """One way of running both models: a backend and precision, or Ultralytics predict."""
 
     backend: str
-    """onnxruntime, openvino or ultralytics."""
+    """onnxruntime, openvino, ultralytics, or served: each model in what this machine
+    serves it in (`inference.runtime_choice`, the registry's gate records), which may
+    differ between the two models."""
     precision: str = "fp32"
     batch: int = 1
 
@@ -30,13 +32,17 @@ class Variant:
     def name(self) -> str:
         if self.backend == "ultralytics":
             return "ultralytics-predict"
+        if self.backend == "served":
+            return "served"
         suffix = f"-b{self.batch}" if self.batch > 1 else ""
         return f"{self.backend}-{self.precision}{suffix}"
 
 
 REFERENCE = Variant("onnxruntime", "fp32")
+SERVED = Variant("served")
 DEFAULT_VARIANTS = (
     REFERENCE,
+    SERVED,
     Variant("openvino", "fp32"),
     Variant("openvino", "bf16"),
     Variant("onnxruntime", "int8"),

@@ -38,9 +38,11 @@ class PipelineWorker:
         from cdat.analysis import PhotoInput
         from inference import quality
         from inference.backends import open_session
+        from inference.cpu_features import read_cpu_features
         from inference.pipeline import Analyzer
         from inference.postprocess import PostprocessConfig
         from inference.runtime import DetectorRuntime, SegmentationModel
+        from inference.runtime_choice import choose_backend
         from inference.severity import SeverityModel
         from inference.threads import single_threaded_blas
         from inference.vehicle_gate import load_gate
@@ -53,13 +55,18 @@ class PipelineWorker:
         self.runtimes = {}
         for task, entry in _entries(cfg).items():
             path = cfg.model_dir / entry.file
-            if variant.precision == "int8":
+            backend, precision = variant.backend, variant.precision
+            if variant.backend == "served":
+                choice = choose_backend(entry, read_cpu_features())
+                backend, precision = choice.backend, choice.precision
+                path = cfg.model_dir / choice.file
+            elif variant.precision == "int8":
                 assert cfg.int8_dir is not None
                 path = cfg.int8_dir / f"{task}.int8.onnx"
             session = open_session(
                 path,
-                variant.backend,  # type: ignore[arg-type]
-                variant.precision,  # type: ignore[arg-type]
+                backend,  # type: ignore[arg-type]
+                precision,  # type: ignore[arg-type]
                 threads=per_model,
                 batch_size=variant.batch,
             )

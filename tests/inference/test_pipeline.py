@@ -10,6 +10,7 @@ import pytest
 from cdat.analysis import PhotoInput
 from cdat.errors import ModelUnavailable
 from cdat.taxonomy import CarPart, DamageType, Severity
+from cdat.whole_car import WholeCarRule
 from inference import quality
 from inference.pipeline import build_analyzer, readiness
 from inference.registry import Registry
@@ -291,3 +292,38 @@ def test_a_model_file_that_does_not_match_its_checksum_is_refused(scene_settings
     model.write_bytes(model.read_bytes() + b"tampered")
     with pytest.raises(ModelUnavailable, match=r"parts.*checksum"):
         build_analyzer(scene_settings)
+
+
+def test_a_whole_car_view_needs_a_higher_damage_score_unless_the_rule_is_off(tmp_path):
+    # given a photo in which the part model finds ten small parts (a whole car), a faint
+    # scratch (0.18, over the served 0.15) and a clear dent (0.5)
+    parts = [part_det(p, (40 * i, 60, 40 * i + 30, 100)) for i, p in enumerate(list(CarPart)[:10])]
+    damages = [
+        damage_det("minor-scratch", (42, 62, 52, 72), 0.18),
+        damage_det("moderate-dent", (82, 62, 98, 90), 0.5),
+    ]
+    settings = write_registry(tmp_path / "models", IMGSZ, damages, parts)
+    # when the served analyzer looks at it
+    (result,) = build_analyzer(settings).analyze([photo(textured(W, H))])
+    # then it sees a whole car, and only the dent clears the whole-car score (0.2)
+    assert len(result.parts) == 10
+    assert settings.whole_car_rule is not None and settings.whole_car_rule.min_parts == 10
+    assert [d.damage_type for d in result.damages] == [DamageType.DENT]
+    # and with the rule turned off (CDAT_DAMAGE_WHOLE_CAR=false) both are reported, as before
+    before = settings.model_copy(update={"damage_whole_car": False})
+    (result,) = build_analyzer(before).analyze([photo(textured(W, H))])
+    assert {d.damage_type for d in result.damages} == {DamageType.SCRATCH, DamageType.DENT}
+
+
+def test_the_whole_car_rule_leaves_a_close_up_as_served(scene_settings):
+    # given the scene's two parts: a close-up; a stricter whole-car score than any damage's
+    strict = scene_settings.model_copy(
+        update={"damage_whole_car_rule": WholeCarRule(min_parts=3, whole_car_conf=0.95)}
+    )
+    # then both damages are still reported
+    (result,) = build_analyzer(strict).analyze([photo(textured(W, H))])
+    assert len(result.damages) == 2
+    # and a rule that calls two parts a whole car drops them
+    wide = strict.model_copy(update={"damage_whole_car_rule": WholeCarRule(2, whole_car_conf=0.95)})
+    (result,) = build_analyzer(wide).analyze([photo(textured(W, H))])
+    assert result.damages == ()

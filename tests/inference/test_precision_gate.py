@@ -1,166 +1,214 @@
-"""The parity gate: a precision is recorded as passed only when its detections match FP32's."""
+"""The precision gate: a precision is served only where accuracy on labelled val is kept.
+
+Tiny generated data: fake models that emit known detections (conftest), photos with one
+labelled damage outline each, and a candidate "quantised" file that drops exactly the
+detection on the outline. Parity with FP32 stays within its limits (19 of 20 detections);
+the damage found does not.
+"""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from cdat.analysis import PhotoInput
-from inference import precision_gate
-from inference.backends import available
-from inference.parity import Parity, Tolerance, judge
+from inference.parity import gate
 from inference.pipeline import build_analyzer
 from inference.registry import Registry
+from inference.runtime import OnnxRuntime
 from inference.runtime_choice import choose_backend
+from training.claim_eval import OutlineTally, analyse, outlines_of
+from training.mask_map import MAP_CONFIG, LabelledPhoto, average_precision, mask_map50
+from training.precision_gate import (
+    AccuracyTolerance,
+    candidate_model,
+    claim_figures,
+    gate_accuracy,
+    judge_accuracy,
+)
 
-from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, textured, write_registry
+from .conftest import DAMAGE_CLASSES, FakeDet, make_fake_model, textured, write_registry
 from .test_runtime_choice import SAPPHIRE, everything
 
 IMGSZ = 96
+PHOTO = 192  # square, twice the model input: photo pixels = 2 x model pixels, no padding
+GRID = [(10 + 18 * i, 10 + 22 * j) for j in range(4) for i in range(5)]
+"""20 boxes of 16 x 16 model pixels that never overlap (NMS keeps them all)."""
 
 
-def dets(nc_scores: list[tuple[int, float]]) -> list[FakeDet]:
-    return [
-        FakeDet(20 + 14 * k, 30 + 9 * k, 18, 22, cls, s) for k, (cls, s) in enumerate(nc_scores)
-    ]
+def detections(drop_first: bool = False) -> list[FakeDet]:
+    # the first box scores highest and is the one on the labelled outline
+    dets = [FakeDet(cx, cy, 16, 16, 0, 0.9 - 0.02 * k) for k, (cx, cy) in enumerate(GRID)]
+    return dets[1:] if drop_first else dets
+
+
+def outline() -> tuple[float, ...]:
+    """The first box in photo pixels, normalised: (2..18 model px) x 2 / 192."""
+    lo, hi = 2 * 2 / PHOTO, 18 * 2 / PHOTO
+    return (lo, lo, hi, lo, hi, hi, lo, hi)
 
 
 @pytest.fixture
-def model_dir(tmp_path, encode):
-    """Fake damage and part models promoted, and a folder of 'val' photos."""
-    damage = dets([(0, 0.62), (1, 0.41), (3, 0.93)])
-    parts = dets([(2, 0.8), (5, 0.55)])
-    settings = write_registry(tmp_path / "models", IMGSZ, damage, parts)
-    photos = tmp_path / "val"
-    photos.mkdir()
-    for k in range(4):
-        (photos / f"p{k}.png").write_bytes(encode(textured(160 + 16 * k, 120, seed=k)))
-    return settings.model_dir, photos
+def world(tmp_path, encode):
+    settings = write_registry(
+        tmp_path / "models", IMGSZ, detections(), [FakeDet(48, 48, 80, 80, 6, 0.9)]
+    )
+    photos = []
+    for k in range(2):
+        path = tmp_path / f"val{k}.png"
+        image = textured(PHOTO, PHOTO, seed=k)
+        path.write_bytes(encode(image))
+        photos.append((path, image))
+    return settings, photos
 
 
-def args(model_dir, photos, *extra: str):
-    parser = precision_gate.get_args_parser()
-    return parser.parse_args(
-        ["--model-dir", str(model_dir), "--images", str(photos), "--threads", "1", *extra]
+def measure_claims(photos):
+    """Damage found per labelled outline, measured with claim_eval's own tally."""
+
+    def claims(analyzer):
+        tally = OutlineTally()
+        for path, _ in photos:
+            analysis = analyse(analyzer, path)
+            shape = (analysis.height, analysis.width)
+            tally.add_photo(analysis, outlines_of([("dent", list(outline()))], shape, None))
+        return {"damage_recall_iou30": {"tiny": tally.report()["damage_recall_iou30"]}}
+
+    return claims
+
+
+def run_gate(settings, photos, candidate: Path):
+    registry = Registry.load(settings.model_dir)
+    fp32 = registry.path_of(registry.promoted_entry("damage"))
+    labelled = [LabelledPhoto(image, ((0, outline()),)) for _, image in photos]
+    return gate_accuracy(
+        lambda: build_analyzer(settings),
+        "damage",
+        lambda model: candidate_model(model, candidate, "onnxruntime", "int8", 1),
+        measure_claims(photos),
+        lambda runtime: mask_map50(runtime, labelled, DAMAGE_CLASSES),
+        lambda is_candidate: OnnxRuntime(
+            candidate if is_candidate else fp32, threads=1, config=MAP_CONFIG
+        ),
     )
 
 
-def test_a_quantised_model_whose_detections_drift_is_refused_and_not_served(model_dir):
-    pytest.importorskip("onnxruntime.quantization")
-    from inference.quantize import quantize_model
-
-    folder, photos = model_dir
-    # given an INT8 copy of the damage model, every layer quantised: 8-bit steps across
-    # box coordinates of up to ~100 px cannot hold scores of 0.4-0.9
-    registry = Registry.load(folder)
-    source = registry.path_of(registry.promoted_entry("damage"))
-    quantize_model(source, folder / "damage.int8.onnx", sorted(photos.iterdir()))
-    # when the gate judges it
-    status = precision_gate.main(
-        args(
-            folder,
-            photos,
-            "--task",
-            "damage",
-            "--precision",
-            "int8",
-            "--runtime",
-            "onnxruntime",
-            "--file",
-            "damage.int8.onnx",
-        )
+def test_a_candidate_within_parity_that_loses_the_labelled_damage_is_refused(world):
+    settings, photos = world
+    candidate = make_fake_model(
+        settings.model_dir / "damage.int8.onnx", IMGSZ, len(DAMAGE_CLASSES), detections(True)
     )
-    # then it is refused, the refusal is recorded, and serving keeps FP32
-    assert status == 1
-    entry = Registry.load(folder).promoted_entry("damage")
-    record = entry.precisions["int8"]
-    assert record["passed"] is False and record["reasons"]
-    assert entry.passed("int8") is None
+    # given a candidate whose detections are within the parity limits of FP32's
+    registry = Registry.load(settings.model_dir)
+    fp32 = registry.path_of(registry.promoted_entry("damage"))
+    images = [image for _, image in photos]
+    parity = gate(OnnxRuntime(fp32, threads=1), OnnxRuntime(candidate, threads=1), images)
+    assert parity.passed, parity.reasons
+    assert parity.parity.recall == pytest.approx(0.95)
+    # when the gate measures accuracy on the labelled photos
+    verdict, raw = run_gate(settings, photos, candidate)
+    # then it is refused for the damage it no longer finds, and for its mask mAP50
+    assert not verdict.passed
+    assert verdict.reference["damage_recall_iou30/tiny"] == 1.0
+    assert verdict.candidate["damage_recall_iou30/tiny"] == 0.0
+    assert any(r.startswith("damage_recall_iou30/tiny") for r in verdict.reasons)
+    assert any(r.startswith("mask_map50/damage") for r in verdict.reasons)
+    assert raw["mask_map50"]["fp32"]["mask_map50"] == pytest.approx(1.0)
+    # and a record of it, saved, never serves
+    record = {"passed": verdict.passed, "runtime": "onnxruntime", "file": candidate.name}
+    record |= {"sha256": "x", "accuracy": verdict.as_dict(), "parity": parity.as_dict()}
+    registry.record_precision("damage-fake-1", "int8", record)
+    registry.save()
+    entry = Registry.load(settings.model_dir).promoted_entry("damage")
     choice = choose_backend(entry, SAPPHIRE, precision="int8", installed=everything)
     assert (choice.backend, choice.precision) == ("onnxruntime", "fp32")
 
 
-def test_bf16_that_matches_fp32_is_recorded_and_then_served(model_dir):
-    if not available("openvino"):
-        pytest.skip("openvino is not installed (pip install openvino)")
-    folder, photos = model_dir
-    status = precision_gate.main(args(folder, photos, "--task", "parts", "--precision", "bf16"))
-    assert status == 0
-    entry = Registry.load(folder).promoted_entry("parts")
-    assert entry.precisions["bf16"]["parity"]["matched"] == 8
-    choice = choose_backend(entry, SAPPHIRE, installed=everything)
-    assert (choice.backend, choice.precision) == ("openvino", "bf16")
+def test_a_candidate_that_keeps_accuracy_passes_and_is_served(world):
+    settings, photos = world
+    registry = Registry.load(settings.model_dir)
+    fp32 = registry.path_of(registry.promoted_entry("damage"))
+    candidate = settings.model_dir / "damage.int8.onnx"
+    shutil.copy(fp32, candidate)  # the same detections: nothing is lost
+    verdict, _ = run_gate(settings, photos, candidate)
+    assert verdict.passed, verdict.reasons
+    assert verdict.as_dict()["deltas"] == {
+        "damage_recall_iou30/tiny": 0.0,
+        "mask_map50/damage": 0.0,
+    }
+    record = {"passed": True, "runtime": "onnxruntime", "file": candidate.name, "sha256": "x"}
+    registry.record_precision("damage-fake-1", "int8", record | {"accuracy": verdict.as_dict()})
+    registry.save()
+    entry = Registry.load(settings.model_dir).promoted_entry("damage")
+    choice = choose_backend(entry, SAPPHIRE, precision="int8", installed=everything)
+    assert (choice.backend, choice.precision, choice.file) == (
+        "onnxruntime",
+        "int8",
+        "damage.int8.onnx",
+    )
 
 
-def test_a_dry_run_records_nothing(model_dir):
-    if not available("openvino"):
-        pytest.skip("openvino is not installed (pip install openvino)")
-    folder, photos = model_dir
-    before = (folder / "registry.json").read_text()
+def test_each_figure_is_judged_in_its_own_direction_and_tolerance():
+    reference = {
+        "damage_recall_iou30/damaged-parts": 0.50,
+        "part_family_accuracy/damaged-parts": 0.80,
+        "intact_photos_with_damage": 0.10,
+        "closeups_refused": 0.00,
+        "non_vehicle_refused": 0.97,
+        "mask_map50/parts": 0.70,
+        "part_family_accuracy/car-parts-damage": None,  # not measured: not judged
+    }
+    within = {
+        "damage_recall_iou30/damaged-parts": 0.485,  # 0.015 lower: within 0.02
+        "part_family_accuracy/damaged-parts": 0.90,  # better: never refuses
+        "intact_photos_with_damage": 0.12,  # one intact photo more of 50: within 0.02
+        "closeups_refused": 0.005,
+        "non_vehicle_refused": 0.965,
+        "mask_map50/parts": 0.69,
+    }
+    assert judge_accuracy(reference, within).passed
+    worse = {**within, "intact_photos_with_damage": 0.14, "closeups_refused": 0.02}
+    verdict = judge_accuracy(reference, worse)
+    assert [r.split(":")[0] for r in verdict.reasons] == [
+        "closeups_refused",
+        "intact_photos_with_damage",
+    ]
+    missing = {k: v for k, v in within.items() if k != "mask_map50/parts"}
     assert (
-        precision_gate.main(
-            args(folder, photos, "--task", "parts", "--precision", "bf16", "--dry-run")
-        )
-        == 0
+        "mask_map50/parts: FP32 has 0.7000, the candidate nothing"
+        in judge_accuracy(reference, missing).reasons
     )
-    assert (folder / "registry.json").read_text() == before
+    strict = AccuracyTolerance(max_recall_drop=0.01)
+    assert not judge_accuracy(reference, within, strict).passed
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--precision", "int8"], "needs --file"),
-        (["--precision", "int8", "--file", "nope.onnx"], "no such model file"),
-        (["--precision", "bf16", "--runtime", "onnxruntime"], "openvino only"),
-    ],
-)
-def test_bad_input_is_one_error_line(model_dir, capsys, extra, message):
-    folder, photos = model_dir
-    assert precision_gate.main(args(folder, photos, "--task", "damage", *extra)) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0]
+def test_fp32_that_measured_nothing_cannot_pass_anything():
+    assert not judge_accuracy({"closeups_refused": None}, {"closeups_refused": None}).passed
 
 
-def test_judge_names_each_limit_a_candidate_misses():
-    lost = Parity(
-        10,
-        reference=20,
-        candidate=15,
-        matched=12,
-        mean_box_iou=0.9,
-        mean_mask_iou=0.7,
-        mean_score_drift=0.05,
-        max_score_drift=0.3,
-    )
-    verdict = judge(lost, Tolerance())
-    assert not verdict.passed
-    text = " ".join(verdict.reasons)
-    for words in (
-        "found 12 of the reference's 20",
-        "3 of its 15",
-        "mask IoU",
-        "mean score",
-        "largest score",
-    ):
-        assert words in text
-    close = Parity(10, 20, 20, 20, 0.98, 0.95, 0.005, 0.03)
-    assert judge(close).passed
-    assert not judge(Parity(10, 0, 0, 0, None, None, None, None)).passed
+def test_claim_figures_flatten_the_claim_headline():
+    headline = {
+        "damage_recall_iou30": {"car-parts-damage": 0.5, "damage-severity": 0.2},
+        "part_family_accuracy": {"damaged-parts": 0.8},
+        "intact_photos_with_damage": 0.1,
+        "non_vehicle_refused": 0.97,
+        "closeups_refused": 0.0,
+        "per_source": {},
+    }
+    assert claim_figures(headline) == {
+        "damage_recall_iou30/car-parts-damage": 0.5,
+        "damage_recall_iou30/damage-severity": 0.2,
+        "part_family_accuracy/damaged-parts": 0.8,
+        "intact_photos_with_damage": 0.1,
+        "non_vehicle_refused": 0.97,
+        "closeups_refused": 0.0,
+    }
 
 
-def test_the_analyzer_serves_openvino_when_pinned_with_the_same_findings(tmp_path):
-    if not available("openvino"):
-        pytest.skip("openvino is not installed (pip install openvino)")
-    damage = dets([(0, 0.8)])
-    parts = dets([(PART_CLASSES.index("hood"), 0.9)])
-    assert DAMAGE_CLASSES[0] == "minor-dent"
-    settings = write_registry(tmp_path / "m", IMGSZ, damage, parts)
-    import cv2
-
-    _, data = cv2.imencode(".png", textured(200, 150, seed=5))
-    photo = PhotoInput("p", data.tobytes())
-    served = build_analyzer(settings).analyze([photo])[0]
-    pinned = settings.model_copy(update={"inference_runtime": "openvino"})
-    other = build_analyzer(pinned).analyze([photo])[0]
-    assert served.damages and served.parts
-    assert [d.box for d in served.damages] == [d.box for d in other.damages]
-    assert [p.part for p in served.parts] == [p.part for p in other.parts]
+def test_average_precision_by_hand():
+    # two truths; detections by score: hit, miss, hit -> precision 1, 1/2, 2/3 at recall
+    # 0.5, 0.5, 1.0; the envelope is 1 up to recall 0.5 and 2/3 beyond
+    ap = average_precision([0.9, 0.8, 0.7], [True, False, True], 2)
+    assert ap == pytest.approx((51 * 1.0 + 50 * 2 / 3) / 101)
+    assert average_precision([], [], 3) == 0.0
+    assert average_precision([0.5], [True], 0) == 0.0

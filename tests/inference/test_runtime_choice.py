@@ -1,5 +1,5 @@
 """The served backend and precision follow the CPU's features, what is installed, the
-operator's settings and what the model passed the parity gate in."""
+operator's settings and what the model passed the precision gate in (accuracy on val)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,15 @@ VNNI = CpuFeatures("cascade lake", frozenset({"avx2", "avx512f", "avx512_vnni"})
 SAPPHIRE = CpuFeatures(
     "sapphire rapids", frozenset({"avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16"}), 2
 )
-BF16_RECORD = {"passed": True, "runtime": "openvino", "parity": {}}
-INT8_RECORD = {"passed": True, "runtime": "openvino", "file": "d.int8.onnx", "sha256": "ab"}
+ACCURACY_KEPT = {"passed": True, "reasons": []}
+BF16_RECORD = {"passed": True, "runtime": "openvino", "accuracy": ACCURACY_KEPT, "parity": {}}
+INT8_RECORD = {
+    "passed": True,
+    "runtime": "openvino",
+    "accuracy": ACCURACY_KEPT,
+    "file": "d.int8.onnx",
+    "sha256": "ab",
+}
 
 
 def entry(**precisions) -> ModelEntry:
@@ -45,7 +52,22 @@ def test_bf16_cpu_serves_openvino_bf16_where_the_model_passed_it():
 def test_an_entry_without_precisions_is_fp32_only_on_any_cpu():
     choice = choose_backend(entry(), SAPPHIRE, installed=everything)
     assert (choice.backend, choice.precision) == ("onnxruntime", "fp32")
-    assert "not passed the parity gate in bf16" in choice.reason
+    assert "not passed the precision gate (accuracy on val) in bf16" in choice.reason
+
+
+def test_a_parity_only_record_is_not_served():
+    # given a bf16 record from the parity-only gate: detections close to FP32's, but no
+    # accuracy on labelled val measured
+    parity_only = {"passed": True, "runtime": "openvino", "parity": {"recall": 0.99}}
+    choice = choose_backend(entry(bf16=parity_only), SAPPHIRE, installed=everything)
+    # then it does not serve: parity is information, accuracy is the gate
+    assert (choice.backend, choice.precision) == ("onnxruntime", "fp32")
+
+
+def test_a_record_whose_accuracy_failed_is_not_served():
+    lost = {**BF16_RECORD, "accuracy": {"passed": False, "reasons": ["recall fell"]}}
+    choice = choose_backend(entry(bf16=lost), SAPPHIRE, installed=everything)
+    assert (choice.backend, choice.precision) == ("onnxruntime", "fp32")
 
 
 def test_a_failed_gate_record_is_not_served():

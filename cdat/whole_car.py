@@ -1,0 +1,88 @@
+"""Damage on a whole-car view needs more evidence than damage on a close-up.
+
+A claim's damage photos are close-ups: a few large parts fill the frame. A photo that shows
+the whole car (many parts, each small in the frame) is where an intact car's reflections,
+lettering, wraps and side windows were reported as damage (issue 29), and a damage there is
+a few pixels wide, so the damage model's score means less. On such a view a damage is kept
+only with a higher score (`whole_car_conf`), and optionally only when it lies on a listed
+part (`drop_off_part`): the part model sees the whole car there, so a damage on none of its
+parts is mostly background. Close-ups keep the served threshold, so the recall on damage
+photos is what it was.
+
+The parameters were chosen on val (`python -m training.claim_rules`; the damage model card
+has the sweep); `Settings.damage_whole_car_rule` turns the rule off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
+
+
+@dataclass(frozen=True)
+class WholeCarRule:
+    min_parts: int
+    """A photo in which the part model finds at least this many parts is a whole-car view."""
+    max_part_share: float = 1.0
+    """...and whose largest part's box fills at most this share of the frame (1.0: any)."""
+    whole_car_conf: float = 0.0
+    """Lowest damage score reported on a whole-car view."""
+    drop_off_part: bool = False
+    """On a whole-car view, drop a damage that lies on no listed part."""
+
+    def __post_init__(self) -> None:
+        if self.min_parts < 1:
+            raise ValueError(f"min_parts {self.min_parts}: need at least 1")
+        if not 0.0 < self.max_part_share <= 1.0:
+            raise ValueError(f"max_part_share {self.max_part_share}: need 0 < share <= 1")
+        if not 0.0 <= self.whole_car_conf < 1.0:
+            raise ValueError(f"whole_car_conf {self.whole_car_conf}: need 0 <= conf < 1")
+
+
+SERVED = WholeCarRule(min_parts=10, whole_car_conf=0.2)
+"""Chosen on val for `damage-claims-seg-n-20261201-1` served at 0.15 (`python -m
+training.claim_rules --split val`, criterion in `training.rule_sweep.choose`): intact
+whole-car photos with damage 0.10 -> 0.02 with every damage found at 0.15 still found. A
+photo with 10+ parts is a whole car: no val close-up of a damaged panel shows as many
+(`car-parts-damage` 0 of 118, `damaged-parts` 0 of 413), 42% of intact whole-car photos do.
+The score belongs to that model: a new damage model needs its own sweep."""
+
+
+def largest_part_share(parts: tuple[PartInstance, ...], width: int, height: int) -> float:
+    """The largest part's box as a share of the frame (0 with no part)."""
+    frame = float(width * height)
+    if not parts or frame <= 0:
+        return 0.0
+    return max(p.box.area for p in parts) / frame
+
+
+def is_whole_car_view(
+    parts: tuple[PartInstance, ...], width: int, height: int, rule: WholeCarRule
+) -> bool:
+    return (
+        len(parts) >= rule.min_parts
+        and largest_part_share(parts, width, height) <= rule.max_part_share
+    )
+
+
+def kept_damages(
+    damages: tuple[DamageInstance, ...],
+    parts: tuple[PartInstance, ...],
+    width: int,
+    height: int,
+    rule: WholeCarRule,
+) -> tuple[DamageInstance, ...]:
+    """The damages a photo reports under the rule; a close-up keeps all of them."""
+    if not damages or not is_whole_car_view(parts, width, height, rule):
+        return damages
+    return tuple(
+        d
+        for d in damages
+        if d.confidence >= rule.whole_car_conf and not (rule.drop_off_part and d.part is None)
+    )
+
+
+def apply_whole_car_rule(analysis: PhotoAnalysis, rule: WholeCarRule) -> PhotoAnalysis:
+    kept = kept_damages(analysis.damages, analysis.parts, analysis.width, analysis.height, rule)
+    return analysis if kept == analysis.damages else replace(analysis, damages=kept)

@@ -1,0 +1,200 @@
+"""`python -m training.claim_rules`: served damage rules compared from one pass over a split.
+
+`cdat claims --damage-conf` compares global thresholds; a rule that needs more than a
+damage's own score (how much of the frame the car's parts fill, the part a damage lies on)
+is compared here. The served analyzer runs once over the split at the lowest threshold
+(`--pass`, analyses pickled under `runs/`); each candidate rule is then applied to the
+cached analyses and measured by `training.claim_eval.claim_report`, as a claim is. Choose
+on val, never on test::
+
+    python -m training.claim_rules --split val --pass --conf 0.1 \\
+        --cache runs/eval/claim-rules-val.pkl
+    python -m training.claim_rules --split val --cache runs/eval/claim-rules-val.pkl \\
+        --out runs/eval/claim-rules-val.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cdat.findings import PhotoAnalysis
+from cdat.whole_car import WholeCarRule
+from training.claim_eval import check_sources, claim_report
+from training.errors import TrainingError
+from training.rule_sweep import (
+    Candidate,
+    Rule,
+    build_records,
+    candidates,
+    choose,
+    photo_key,
+    score,
+    sweep,
+)
+
+
+class Recorder:
+    """The served analyzer, each answer kept by the photo's bytes."""
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+        self.cache: dict[str, PhotoAnalysis] = {}
+
+    def analyze(self, photos: Sequence[Any]) -> list[PhotoAnalysis]:
+        out = []
+        for photo in photos:
+            key = photo_key(photo.data)
+            if key not in self.cache:
+                self.cache[key] = self.analyzer.analyze([photo])[0]
+            out.append(self.cache[key])
+        return out
+
+
+class Replay:
+    """Cached analyses answered through a candidate rule, as if it were served."""
+
+    def __init__(self, cache: dict[str, PhotoAnalysis], rule: Rule) -> None:
+        self.cache = cache
+        self.rule = rule
+
+    def analyze(self, photos: Sequence[Any]) -> list[PhotoAnalysis]:
+        return [self.rule(self.cache[photo_key(photo.data)]) for photo in photos]
+
+
+def one_pass(split: str, conf: float, seed: int, data_root: Path | None) -> dict[str, Any]:
+    """The served analyzer (registry, gate, part model) with damage reported from `conf`."""
+    from cdat.settings import Settings
+    from inference.pipeline import build_analyzer
+
+    # The served rule off: the candidates, the served one among them, are applied afterwards.
+    recorder = Recorder(build_analyzer(Settings(damage_conf=conf, damage_whole_car=False)))
+    report = claim_report(recorder, split, seed, data_root)
+    return {"split": split, "conf": conf, "report": report, "cache": recorder.cache}
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--split", default="val", choices=["val", "test"])
+    parser.add_argument("--cache", type=Path, required=True, help="pickled analyses (.pkl)")
+    parser.add_argument(
+        "--pass", dest="run_pass", action="store_true", help="analyse the split, write --cache"
+    )
+    parser.add_argument("--conf", type=float, default=0.1, help="damage threshold of the pass")
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
+    parser.add_argument(
+        "--served-conf", type=float, default=0.15, help="the damage model's served threshold"
+    )
+    parser.add_argument(
+        "--confs",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.125, 0.15, 0.175, 0.2, 0.25],
+        help="global thresholds compared (each also with the whole-car rules)",
+    )
+    parser.add_argument(
+        "--min-parts",
+        type=int,
+        nargs="+",
+        default=[2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14],
+        help="parts found from which a photo is a whole-car view (each compared)",
+    )
+    parser.add_argument(
+        "--max-part-share",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.3, 0.15, 0.08],
+        help="largest part's box share of the frame a whole-car view may have (1.0: any)",
+    )
+    parser.add_argument(
+        "--whole-car-conf",
+        type=float,
+        nargs="+",
+        default=[0.2, 0.25, 0.3, 0.35, 0.4, 0.5],
+        help="damage scores a whole-car view may need (each compared)",
+    )
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    if not 0.0 < args.conf < 1.0:
+        raise TrainingError(f"--conf {args.conf}: need 0 < conf < 1")
+    check_sources(args.data_root)
+    if args.run_pass:
+        if args.cache.exists():
+            raise TrainingError(f"--cache {args.cache} exists: one pass per split is enough")
+        state = one_pass(args.split, args.conf, args.seed, args.data_root)
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        args.cache.write_bytes(pickle.dumps(state))
+        print(json.dumps(state["report"], indent=1))
+        return 0
+    if not args.cache.is_file():
+        raise TrainingError(f"--cache {args.cache}: run the pass first (--pass)")
+    state = pickle.loads(args.cache.read_bytes())
+    if state["split"] != args.split:
+        raise TrainingError(f"--cache {args.cache} holds {state['split']}, not {args.split}")
+    root = check_sources(args.data_root)
+    records = build_records(state["cache"], args.split, args.seed, root)
+    grid = candidates(
+        sorted({*args.confs, args.served_conf}),
+        args.min_parts,
+        args.max_part_share,
+        args.whole_car_conf,
+    )
+    rows = sweep(records, grid)
+    chosen = choose(rows, args.served_conf)
+    # The records' figures must be claim_report's own: checked on the threshold alone and on
+    # the chosen rule by replaying the cached analyses through the full report.
+    checks = [Candidate(args.served_conf)]
+    if chosen is not None and chosen["whole_car"] is not None:
+        checks.append(Candidate(chosen["conf"], WholeCarRule(**chosen["whole_car"])))
+    for candidate in checks:
+        full = claim_report(Replay(state["cache"], candidate.rule), args.split, args.seed, root)
+        fast = score(records, candidate.rule)
+        for name in (
+            "damage_recall_iou30",
+            "part_family_accuracy",
+            "intact_photos_with_damage",
+            "non_vehicle_refused",
+            "closeups_refused",
+        ):
+            if full[name] != fast[name]:
+                raise TrainingError(f"{name}: sweep {fast[name]} != claim_report {full[name]}")
+    out = {
+        "split": args.split,
+        "pass_conf": state["conf"],
+        "served_conf": args.served_conf,
+        "criterion": choose.__doc__,
+        "chosen": chosen,
+        "candidates": rows,
+    }
+    if chosen is not None:
+        full = score(
+            records,
+            Candidate(
+                chosen["conf"],
+                None if chosen["whole_car"] is None else WholeCarRule(**chosen["whole_car"]),
+            ).rule,
+        )
+        out["chosen_per_source"] = full["per_source"]
+    text = json.dumps(out, indent=1)
+    print(json.dumps({"chosen": chosen}, indent=1))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(get_args_parser().parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,310 @@
+"""The precision gate: may a promoted model be served in bf16 (or int8)? Judged on val.
+
+The served analyzer runs the held-out val photos as a claim is measured
+(`training.claim_eval`: damage found per source, part family, intact cars with damage,
+photos refused) twice, once all FP32 on ONNX Runtime and once with the model under test
+in the candidate backend and precision, and the model's mask mAP50 is measured both ways
+on its labelled val photos (`training.mask_map`). The candidate passes when no figure
+worsens by more than `AccuracyTolerance` allows. Detection parity against FP32
+(`inference.parity`) is measured as well and recorded as information: a precision that
+moves a few low-scored detections but finds the same damage is not refused for it.
+The verdict goes into the registry entry's `precisions`, which serving reads
+(`inference.runtime_choice`); only a record whose accuracy passed is ever served::
+
+    python -m training.precision_gate --task damage parts --precision bf16 --report runs/gate
+    python -m inference.quantize --model inference/models/D.onnx \\
+        --out inference/models/D.int8.onnx --images ../shared/datasets/damage-severity/images/train
+    python -m training.precision_gate --task damage --precision int8 --file D.int8.onnx
+
+The vehicle gate is not judged here: it runs on ONNX Runtime FP32 only (its model is
+~7 ms of a photo). Exit status 0 when it passed, 1 when refused, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cdat.errors import CdatError
+from inference.backends import BACKENDS, BackendName, Precision, open_session
+from inference.registry import ModelEntry, Registry, sha256_of
+from inference.runtime import DetectorRuntime, Runtime, SegmentationModel
+
+Figures = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class AccuracyTolerance:
+    """How much worse than FP32 a candidate precision may do on val, in absolute points of
+    each figure; a figure that gets better never refuses. Stated before any candidate was
+    measured, from the size of val and what each figure costs a claim:
+
+    * damage found (recall at IoU 0.3, per source) and the part family it lands on: 0.02.
+      The smallest val sources hold ~100-170 regions, so 0.02 is two to three regions, the
+      most two runs of one model on re-encoded photos have moved; the goals these figures
+      chase (0.85, 0.50) are ten times further away than that;
+    * mask mAP50 of the model under test: 0.02, the same reasoning, for masks;
+    * intact photos with damage: 0.02, one more photo of ~50 intact val cars (a false
+      repair line on an intact car is the costliest error, so no more than one);
+    * photos refused (non-vehicle photos refused; damage close-ups refused): 0.01, as the
+      vehicle gate's own goals are stated to a hundredth and it runs FP32 either way (a
+      change here means the models' evidence of a vehicle moved).
+    """
+
+    max_recall_drop: float = 0.02
+    max_family_drop: float = 0.02
+    max_map50_drop: float = 0.02
+    max_intact_rise: float = 0.02
+    max_refusal_change: float = 0.01
+
+    def limit(self, figure: str) -> tuple[int, float]:
+        """(direction, largest allowed worsening): +1 when higher is better."""
+        name = figure.split("/")[0]
+        rules = {
+            "damage_recall_iou30": (1, self.max_recall_drop),
+            "part_family_accuracy": (1, self.max_family_drop),
+            "mask_map50": (1, self.max_map50_drop),
+            "intact_photos_with_damage": (-1, self.max_intact_rise),
+            "non_vehicle_refused": (1, self.max_refusal_change),
+            "closeups_refused": (-1, self.max_refusal_change),
+        }
+        if name not in rules:
+            raise KeyError(f"no tolerance stated for {figure}")
+        return rules[name]
+
+
+def claim_figures(claims: Mapping[str, Any]) -> Figures:
+    """The headline of `claim_eval.claim_report`, flattened: `damage_recall_iou30/<source>`."""
+    out: Figures = {}
+    for key in ("damage_recall_iou30", "part_family_accuracy"):
+        for source, value in (claims.get(key) or {}).items():
+            out[f"{key}/{source}"] = value
+    for key in ("intact_photos_with_damage", "non_vehicle_refused", "closeups_refused"):
+        if key in claims:
+            out[key] = claims[key]
+    return out
+
+
+@dataclass(frozen=True)
+class AccuracyVerdict:
+    reference: Figures
+    candidate: Figures
+    tolerance: AccuracyTolerance
+    reasons: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def as_dict(self) -> dict[str, Any]:
+        deltas = {
+            k: round(c - r, 4)
+            for k, r in self.reference.items()
+            if (c := self.candidate.get(k)) is not None and r is not None
+        }
+        return {
+            "passed": self.passed,
+            "reasons": list(self.reasons),
+            "fp32": self.reference,
+            "candidate": self.candidate,
+            "deltas": deltas,
+            "tolerance": asdict(self.tolerance),
+        }
+
+
+def judge_accuracy(
+    reference: Mapping[str, float | None],
+    candidate: Mapping[str, float | None],
+    tolerance: AccuracyTolerance | None = None,
+) -> AccuracyVerdict:
+    """Every figure FP32 has, within its tolerance in the candidate, or the reasons not."""
+    tol = tolerance or AccuracyTolerance()
+    reasons = []
+    if not any(v is not None for v in reference.values()):
+        reasons.append("FP32 measured nothing on these photos: nothing to compare")
+    for figure, ref in sorted(reference.items()):
+        if ref is None:
+            continue
+        got = candidate.get(figure)
+        if got is None:
+            reasons.append(f"{figure}: FP32 has {ref:.4f}, the candidate nothing")
+            continue
+        direction, limit = tol.limit(figure)
+        worse = (ref - got) * direction
+        if worse > limit + 1e-9:
+            reasons.append(f"{figure}: {ref:.4f} in FP32, {got:.4f} in the candidate (> {limit})")
+    return AccuracyVerdict(dict(reference), dict(candidate), tol, tuple(reasons))
+
+
+MeasureClaims = Callable[[Any], Mapping[str, Any]]
+"""The served analyzer -> `claim_report`'s headline figures."""
+MeasureMap = Callable[[Runtime], Mapping[str, Any]]
+"""A runtime of the model under test -> `mask_map.mask_map50`'s report."""
+
+
+def candidate_model(
+    model: SegmentationModel, path: Path, backend: BackendName, precision: Precision, threads: int
+) -> SegmentationModel:
+    """The same model, entry and severity stage, run in the candidate backend and precision
+    with the served post-processing (threshold, NMS)."""
+    config = getattr(model.runtime, "config", None)
+    session = open_session(path, backend, precision, threads=threads)
+    return SegmentationModel(model.entry, DetectorRuntime(session, config=config), model.severity)
+
+
+def gate_accuracy(
+    build: Callable[[], Any],
+    task: str,
+    swap: Callable[[SegmentationModel], SegmentationModel],
+    claims: MeasureClaims,
+    map50: MeasureMap,
+    map_runtime: Callable[[bool], Runtime],
+    tolerance: AccuracyTolerance | None = None,
+    reference_claims: Mapping[str, Any] | None = None,
+) -> tuple[AccuracyVerdict, dict[str, Any]]:
+    """FP32 and candidate measured the same way, judged. `build()` makes the FP32 analyzer;
+    `swap` puts the candidate in place of its `task` model; `map_runtime(candidate)` gives
+    the model under test at mAP settings; `reference_claims`, FP32's claim figures when
+    another model's gate already measured them. Returns the verdict and the raw reports."""
+    if reference_claims is None:
+        reference_claims = claims(build())
+    analyzer = build()
+    setattr(analyzer, task, swap(getattr(analyzer, task)))
+    candidate_claims = claims(analyzer)
+    reference_map = map50(map_runtime(False))
+    candidate_map = map50(map_runtime(True))
+    ref = {**claim_figures(reference_claims), f"mask_map50/{task}": reference_map["mask_map50"]}
+    cand = {**claim_figures(candidate_claims), f"mask_map50/{task}": candidate_map["mask_map50"]}
+    raw = {
+        "claims": {"fp32": dict(reference_claims), "candidate": dict(candidate_claims)},
+        "mask_map50": {"fp32": dict(reference_map), "candidate": dict(candidate_map)},
+    }
+    return judge_accuracy(ref, cand, tolerance), raw
+
+
+MAP_DATA = {"damage": "damage-severity.yaml", "parts": "car-parts.yaml"}
+"""The labelled val set mask mAP50 is measured on: typed damage outlines (the one source
+that names damage types), and the part model's own data set."""
+
+
+def run_gate(
+    args: argparse.Namespace, task: str, fp32_claims: dict[str, Any]
+) -> tuple[ModelEntry, dict[str, Any]]:
+    """One model's gate; `fp32_claims` holds FP32's claim figures once measured (the same
+    for every model of one registry), so that gating both models measures them once."""
+    from cdat.settings import Settings
+    from inference.parity import gate
+    from inference.pipeline import build_analyzer
+    from inference.runtime import OnnxRuntime
+    from training.claim_eval import DATASETS, check_sources, claim_report
+    from training.mask_map import MAP_CONFIG, labelled_split, mask_map50
+
+    registry = Registry.load(args.model_dir)
+    entry = registry.promoted_entry(task)  # type: ignore[arg-type]
+    fp32_path = registry.path_of(entry)
+    path = registry.model_dir / (args.file or entry.file)
+    root = check_sources(args.data_root)
+    settings = Settings(
+        model_dir=args.model_dir,
+        inference_runtime="onnxruntime",
+        inference_precision="fp32",
+        onnx_threads=args.threads,
+    )
+    per_model = max(1, args.threads // 2)  # as build_analyzer splits them, models side by side
+    photos = labelled_split(DATASETS / MAP_DATA[task], "val", entry.classes, 0, root)
+
+    def map_runtime(candidate: bool) -> Runtime:
+        if not candidate:
+            return OnnxRuntime(fp32_path, threads=args.threads, config=MAP_CONFIG)
+        session = open_session(path, args.runtime, args.precision, threads=args.threads)
+        return DetectorRuntime(session, config=MAP_CONFIG)
+
+    verdict, raw = gate_accuracy(
+        lambda: build_analyzer(settings),
+        task,
+        lambda model: candidate_model(model, path, args.runtime, args.precision, per_model),
+        lambda analyzer: claim_report(analyzer, "val", 0, root),
+        lambda runtime: mask_map50(runtime, photos, entry.classes),
+        map_runtime,
+        reference_claims=fp32_claims.get("report"),
+    )
+    fp32_claims["report"] = raw["claims"]["fp32"]
+    # Parity, for information: the served threshold, the first 60 labelled val photos.
+    from inference.postprocess import PostprocessConfig
+
+    served = PostprocessConfig(conf=entry.served_conf)
+    reference = OnnxRuntime(fp32_path, threads=args.threads, config=served)
+    session = open_session(path, args.runtime, args.precision, threads=args.threads)
+    images = [p.image for p in photos[:60]]
+    parity = gate(reference, DetectorRuntime(session, config=served), images)
+    record: dict[str, Any] = {
+        "passed": verdict.passed,
+        "reasons": list(verdict.reasons),
+        "runtime": args.runtime,
+        "conf": entry.served_conf,
+        "split": "val",
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(["python -m training.precision_gate", *sys.argv[1:]]),
+        "accuracy": verdict.as_dict(),
+        "parity": {**parity.as_dict(), "photos": f"{MAP_DATA[task]} val"},
+    }
+    if args.file:
+        record.update(file=args.file, sha256=sha256_of(path))
+    if args.report:
+        out = args.report / f"{entry.id}.{args.precision}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"entry": entry.id, **record, "raw": raw}, indent=1) + "\n")
+    return entry, record
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_dir = Path(__file__).resolve().parents[1] / "inference" / "models"
+    parser.add_argument("--model-dir", type=Path, default=default_dir)
+    parser.add_argument("--task", choices=("damage", "parts"), nargs="+", required=True)
+    parser.add_argument("--precision", choices=("bf16", "int8"), required=True)
+    parser.add_argument("--runtime", choices=BACKENDS, default="openvino")
+    parser.add_argument("--file", help="int8: the quantised file, relative to the model dir")
+    parser.add_argument("--threads", type=int, default=2, help="the analyzer's CPU budget")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--report", type=Path, help="folder: each model's full figures (JSON)")
+    parser.add_argument("--dry-run", action="store_true", help="judge without recording")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        if args.precision == "int8" and not args.file:
+            raise CdatError("--precision int8 needs --file, the quantised model")
+        if args.precision == "bf16" and args.runtime != "openvino":
+            raise CdatError("bf16 runs on openvino only")
+        if args.file and not (args.model_dir / args.file).is_file():
+            raise CdatError(f"no such model file in {args.model_dir}: {args.file}")
+        if args.file and len(args.task) > 1:
+            raise CdatError("--file names one quantised model: give one --task with it")
+        fp32_claims: dict[str, Any] = {}
+        passed = True
+        for task in args.task:
+            entry, record = run_gate(args, task, fp32_claims)
+            print(json.dumps({"entry": entry.id, "precision": args.precision, **record}, indent=2))
+            passed &= record["passed"]
+            if not args.dry_run:
+                # Loaded again: another tool may have written it in the minutes this ran.
+                registry = Registry.load(args.model_dir)
+                registry.record_precision(entry.id, args.precision, record)
+                registry.save()
+                print(f"recorded in {registry.model_dir / 'registry.json'}")
+    except CdatError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(get_args_parser().parse_args()))
