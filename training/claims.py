@@ -72,6 +72,7 @@ def build_claim_analyzer(
     severity: Path | None = None,
     damage_conf: float | None = None,
     parts: Path | None = None,
+    parts_conf: float | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -87,7 +88,8 @@ def build_claim_analyzer(
         stage = None if severity is None else SeverityModel.load(severity)
         analyzer.damage = candidate_model(damage, "damage", settings, conf, stage)
     if parts is not None:
-        analyzer.parts = candidate_model(parts, "parts", settings, settings.parts_conf)
+        conf = parts_conf or settings.parts_conf
+        analyzer.parts = candidate_model(parts, "parts", settings, conf)
     return analyzer
 
 
