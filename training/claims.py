@@ -4,6 +4,7 @@ thresholds (the figures: `training/claim_eval.py`).
     python -m training.claims --split val --out runs/eval/claims-val.json
     python -m training.claims --damage runs/damage-new.onnx \\
         --severity runs/severity/severity.json --damage-conf 0.1 0.15 0.2 --split val
+    python -m training.claims --parts runs/parts-new.onnx --split val
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdat.findings import PhotoAnalysis
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError
+
+if TYPE_CHECKING:
+    from inference.registry import Task
 
 
 class ThresholdSweep:
@@ -67,33 +71,47 @@ def build_claim_analyzer(
     damage: Path | None = None,
     severity: Path | None = None,
     damage_conf: float | None = None,
+    parts: Path | None = None,
+    parts_conf: float | None = None,
 ) -> Any:
-    """The served analyzer of a registry, with a candidate damage model in place of its
-    promoted one when `damage` is given (a candidate has no registry entry yet)."""
+    """The served analyzer of a registry, with a candidate damage and/or part model in
+    place of its promoted one when `damage` / `parts` is given (a candidate has no registry
+    entry yet: it serves at the operator's threshold, else the task's default)."""
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
-    from inference.postprocess import PostprocessConfig
-    from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
-    from inference.runtime import OnnxRuntime, SegmentationModel
     from inference.severity import SeverityModel
 
     settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
     analyzer = build_analyzer(settings)
-    if damage is None:
-        return analyzer
-    conf = damage_conf or settings.damage_conf or DEFAULT_SERVED_CONF["damage"]
-    runtime = OnnxRuntime(damage, config=PostprocessConfig(conf=conf, iou=settings.nms_iou))
+    if damage is not None:
+        conf = damage_conf or settings.damage_conf
+        stage = None if severity is None else SeverityModel.load(severity)
+        analyzer.damage = candidate_model(damage, "damage", settings, conf, stage)
+    if parts is not None:
+        conf = parts_conf or settings.parts_conf
+        analyzer.parts = candidate_model(parts, "parts", settings, conf)
+    return analyzer
+
+
+def candidate_model(
+    path: Path, task: Task, settings: Any, conf: float | None, stage: Any = None
+) -> Any:
+    """An unregistered .onnx model served as the promoted one of `task` would be."""
+    from inference.postprocess import PostprocessConfig
+    from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
+    from inference.runtime import OnnxRuntime, SegmentationModel
+
+    conf = conf or DEFAULT_SERVED_CONF[task]
+    runtime = OnnxRuntime(path, config=PostprocessConfig(conf=conf, iou=settings.nms_iou))
     entry = ModelEntry(
-        id=damage.stem,
-        task="damage",
-        file=damage.name,
-        sha256=sha256_of(damage),
+        id=path.stem,
+        task=task,
+        file=path.name,
+        sha256=sha256_of(path),
         classes=runtime.class_names(),
         imgsz=runtime.imgsz,
     )
-    stage = None if severity is None else SeverityModel.load(severity)
-    analyzer.damage = SegmentationModel(entry, runtime, stage)
-    return analyzer
+    return SegmentationModel(entry, runtime, stage)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -109,6 +127,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--severity", type=Path, default=None, help="the candidate's severity stage (.json)"
+    )
+    parser.add_argument(
+        "--parts",
+        type=Path,
+        default=None,
+        help="a candidate part model (.onnx) to serve, at the served parts threshold "
+        "($CDAT_PARTS_CONF, else the task's default)",
     )
     parser.add_argument(
         "--damage-conf",
@@ -127,6 +152,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if args.damage is not None and (not args.damage.is_file() or args.damage.suffix != ".onnx"):
         raise TrainingError(f"--damage {args.damage}: expected an existing .onnx damage model")
+    if args.parts is not None and (not args.parts.is_file() or args.parts.suffix != ".onnx"):
+        raise TrainingError(f"--parts {args.parts}: expected an existing .onnx part model")
     if args.severity is not None and not args.severity.is_file():
         raise TrainingError(f"--severity {args.severity}: not a file")
     confs = tuple(args.damage_conf or ())
@@ -136,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
     check_sources(args.data_root)
     analyzer = build_claim_analyzer(
-        args.model_dir, args.damage, args.severity, min(confs or [0]) or None
+        args.model_dir, args.damage, args.severity, min(confs or [0]) or None, args.parts
     )
     if len(confs) > 1:
         report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)

@@ -16,6 +16,7 @@ stays light.
     cdat damage-labels --damage inference/models/damage.onnx --out runs/pseudo/damage-panels
     cdat backgrounds --out runs/backgrounds          # intact cars, photos without a vehicle
     cdat claims --split val --damage runs/damage-new.onnx --damage-conf 0.15 0.25
+    cdat claims --split val --parts runs/parts-new.onnx   # a candidate part model
     cdat export --weights runs/train/damage/weights/best.pt --out inference/models/x.onnx \
         --check-images runs/data/damage/images/test
     cdat models register --file inference/models/x.onnx --task damage \

@@ -1,12 +1,14 @@
 """Part labels for damage close-ups: the part model's own masks, kept where the photo agrees.
 
-`damaged-parts` close-ups name the part family each damaged region lies on (`Door`,
-`Light`, ...) but outline the damage, not the part. The part model, trained on whole
-cars, finds the part on about half of such regions. This tool turns that agreement into
-part labels on close-ups, so the model can learn what close-ups of parts look like:
+Close-up sets (`damaged-parts`, `car-parts-damage`) name the part family each damaged
+region lies on (`Door`, `Light`, ...) but outline the damage, not the part. The part model,
+trained on whole cars, finds the part on only some of such regions. This tool turns that
+agreement into part labels on close-ups, so the model can learn what close-ups of parts
+look like:
 
-* the part model runs on every photo of the *train* split of the close-up config's
-  re-split (the same groups as `training/closeup.py`; val and test photos are never read);
+* the part model runs on every photo of the *train* split of the close-up config: its
+  re-split when it has one (`damaged-parts`: the same groups as `training/closeup.py`),
+  else its published train split (`car-parts-damage`); val and test photos are never read;
 * a photo is kept only when every labelled region is confirmed: the served assignment rule
   (`inference.assign.region_part`) puts it on a part of the family the region names, or,
   for a region naming no listed part (`Fender` -> unlisted panel), on no part at all;
@@ -18,12 +20,16 @@ part labels on close-ups, so the model can learn what close-ups of parts look li
   of another family does): the labeller named the family, the model picks which of its
   parts. These are the close-ups the model gets wrong today, so they teach the most.
 
-It writes a YOLO data set and its dataset config (`dataset.yaml`), which a parts training
-config lists beside `car-parts.yaml` (`datasets/parts-closeups.yaml`)::
+It writes a YOLO data set named `<source>-pseudo` (card `datasets/<source>-pseudo.md`) and
+its dataset config (`dataset.yaml`), which a parts training config lists beside
+`car-parts.yaml` (`datasets/parts-closeups-cpd.yaml`)::
 
     python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
         --out runs/pseudo/damaged-parts [--fallback-conf 0.02]
-    python -m training.train --config datasets/parts-closeups.yaml \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
+        --config datasets/car-parts-damage.yaml --out runs/pseudo/car-parts-damage \
+        [--fallback-conf 0.02]
+    python -m training.train --config datasets/parts-closeups-cpd.yaml \
         --init inference/models/parts-seg-n-20261128b.pt --imgsz 384
 """
 
@@ -45,11 +51,12 @@ from cdat.findings import PartInstance
 from cdat.taxonomy import CarPart, PartFamily
 from training.closeup import (
     DEFAULT_CONFIG,
+    Labelled,
     Region,
     _polygon_mask,
-    held_out_photos,
     part_families,
     photo_regions,
+    read_dataset_raw,
     region_owner,
 )
 from training.dataconfig import load_dataset_config
@@ -58,7 +65,13 @@ from training.errors import TrainingError
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
 """What the tool writes: a folder holding anything else is not its output, and is refused."""
-CARD = "damaged-parts-pseudo.md"
+
+
+def pseudo_name(source_name: str) -> str:
+    """The labelled set's name, and its card's (`datasets/<name>.md`): one per source, so
+    a training config listing the labels of two close-up sets keeps them apart (converted
+    files are named after their data set)."""
+    return f"{source_name}-pseudo"
 
 
 @dataclass(frozen=True)
@@ -169,14 +182,14 @@ def dataset_config(out: Path, source: Path) -> dict[str, Any]:
     ds = load_dataset_config(source)
     names = [p.value for p in CarPart]
     return {
-        "name": "damaged-parts-pseudo",
+        "name": pseudo_name(ds.name),
         "task": "parts",
         "format": "yolo",
         "root": str(out.resolve()),
         "licence": ds.licence,
         "attribution": f"part labels made by training/closeup_pseudo.py on {ds.name}: "
         + ds.attribution.strip(),
-        "card": CARD,
+        "card": f"{pseudo_name(ds.name)}.md",
         "names": names,
         "splits": {"train": {"images": "train/images", "labels": "train/labels"}},
         "classes": {n: n for n in names},
@@ -192,7 +205,7 @@ def make_pseudo_labels(
     class_ids = {p: k for k, p in enumerate(CarPart)}
     images, labels = fresh_label_folders(out, SPLIT)
     tally = PseudoTally()
-    for image, instances in held_out_photos(config, SPLIT, seed):
+    for image, instances in train_photos(config, seed):
         analysis = analyzer.analyze([PhotoInput(image.name, image.read_bytes())])[0]
         tally.photos += 1
         shape = (analysis.height, analysis.width)
@@ -223,6 +236,24 @@ def make_pseudo_labels(
     return report
 
 
+def train_photos(config: Path, seed: int) -> list[tuple[Path, Labelled]]:
+    """The photos labels may be made from: the train split as the converter assigns it
+    (`training.convert.assign_splits`, as `training.closeup` reads its held-out photos).
+    A set kept in its published splits sends a photo group found in several to train; the
+    copies published in val or test are left out even then, so no label is ever made from
+    a photo its publisher held out."""
+    from training.convert import assign_splits
+
+    ds = load_dataset_config(config)
+    records = read_dataset_raw(ds)
+    split_of = assign_splits(records, ds.resplit, seed)
+    return [
+        (r.image, r.instances)
+        for r in records
+        if split_of[r.group] == SPLIT and (ds.resplit is not None or r.source_split == SPLIT)
+    ]
+
+
 def fresh_label_folders(out: Path, split: str) -> tuple[Path, Path]:
     """Empty `images` and `labels` folders of `split` under an earlier output (already
     checked by `refuse_foreign_output`); its dataset.yaml goes first, so an interrupted run
@@ -249,7 +280,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
     parser.add_argument("--parts", type=Path, required=True, help="part model (.onnx) to ask")
     parser.add_argument(
-        "--config", type=Path, default=DEFAULT_CONFIG, help="close-up data set config"
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="close-up data set config with part_families (damaged-parts, car-parts-damage); "
+        "only its train split is read",
     )
     parser.add_argument(
         "--out",
@@ -257,7 +292,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         required=True,
         help="folder to write (an earlier output there is replaced)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="re-split seed (as converted; unused by a set kept in its published splits)",
+    )
     parser.add_argument(
         "--conf", type=float, default=PseudoSettings.conf, help="lowest part score considered"
     )

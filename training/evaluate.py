@@ -255,8 +255,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--claims",
         action="store_true",
-        help="damage models (.onnx): also measure as a claim is, per source, served with the "
-        "promoted part model and vehicle gate at --conf (training/claim_eval.py)",
+        help="damage or part models (.onnx): also measure as a claim is, per source, served "
+        "with the other task's promoted model and the vehicle gate, the candidate at --conf "
+        "(training/claim_eval.py)",
     )
     return parser
 
@@ -317,9 +318,12 @@ def _claims(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from training.claim_eval import claim_report
     from training.claims import build_claim_analyzer
 
-    if task != "damage" or args.model.suffix != ".onnx":
-        raise TrainingError("--claims measures a damage model's .onnx file")
-    analyzer = build_claim_analyzer(args.model_dir, args.model, args.severity, args.conf)
+    if task not in ("damage", "parts") or args.model.suffix != ".onnx":
+        raise TrainingError("--claims measures a damage or part model's .onnx file")
+    if task == "parts":  # served with the promoted damage model, at --conf for its parts
+        analyzer = build_claim_analyzer(args.model_dir, parts=args.model, parts_conf=args.conf)
+    else:
+        analyzer = build_claim_analyzer(args.model_dir, args.model, args.severity, args.conf)
     return claim_report(analyzer, args.split, args.seed, args.data_root)
 
 

@@ -156,3 +156,64 @@ def test_a_missing_source_is_one_error_before_any_photo_is_analysed(tmp_path: Pa
     args = ["--data-root", str(tmp_path), "--model-dir", str(tmp_path / "no-models")]
     with pytest.raises(TrainingError, match=f"not found: {tmp_path}/car-parts-damage"):
         main(get_args_parser().parse_args(args))
+
+
+def test_a_candidate_part_model_serves_in_place_of_the_promoted_one(tmp_path: Path) -> None:
+    from inference.registry import Registry
+    from training.claims import build_claim_analyzer
+
+    # given the shipped registry and a copy of its part model under a candidate's name
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("parts")
+    candidate = tmp_path / "parts-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
+    # when the claim analyzer is built with it
+    analyzer = build_claim_analyzer(None, parts=candidate)
+    # then the candidate serves the parts, at the served parts threshold, beside the
+    # promoted damage model
+    assert analyzer.model_versions["parts"] == "parts-candidate" != promoted.id
+    assert analyzer.parts.runtime.config.conf == pytest.approx(0.25)
+    assert analyzer.model_versions["damage"] == shipped.promoted_entry("damage").id
+
+
+def test_a_candidate_part_model_that_is_not_onnx_is_one_error_line(tmp_path: Path) -> None:
+    not_onnx = tmp_path / "parts.pt"
+    not_onnx.write_bytes(b"x")
+    for path in (not_onnx, tmp_path / "missing.onnx"):
+        with pytest.raises(TrainingError, match=r"--parts .*expected an existing \.onnx part"):
+            main(get_args_parser().parse_args(["--parts", str(path)]))
+
+
+def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    import training.claim_eval
+    from inference.registry import Registry
+    from training.evaluate import _claims
+
+    # given a candidate part model (a copy of the shipped one under a new name)
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    candidate = tmp_path / "parts-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(shipped.promoted_entry("parts")).read_bytes())
+    served: list[dict[str, str]] = []
+    monkeypatch.setattr(
+        training.claim_eval,
+        "claim_report",
+        lambda analyzer, *rest: served.append(analyzer.model_versions) or {"measured": True},
+    )
+    args = argparse.Namespace(
+        model=candidate, model_dir=None, severity=None, conf=0.3, split="val", seed=0,
+        data_root=None,
+    )  # fmt: skip
+    # when cdat evaluate --claims measures it
+    report = _claims(args, "parts")
+    # then the claim figures come from the candidate parts beside the promoted damage model
+    assert report == {"measured": True}
+    assert served[0]["parts"] == "parts-candidate"
+    assert served[0]["damage"] == shipped.promoted_entry("damage").id
+    # and a part model not exported to ONNX is refused
+    args.model = tmp_path / "parts.pt"
+    with pytest.raises(TrainingError, match=r"damage or part model's \.onnx"):
+        _claims(args, "parts")

@@ -12,8 +12,8 @@ from cdat.findings import Box, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, PartFamily
 from training.closeup import Region, _polygon_mask
 from training.closeup_pseudo import PseudoSettings, make_pseudo_labels, photo_labels
-from training.convert import read_dataset
-from training.dataconfig import load_dataset_config
+from training.convert import read_dataset, write_dataset
+from training.dataconfig import load_dataset_config, load_training_config
 
 from .conftest import write_yaml
 
@@ -114,6 +114,72 @@ class DoorOnTheLeft:
     def analyze(self, photos):
         door = _part(CarPart.FRONT_LEFT_DOOR, 0.9)
         return [PhotoAnalysis(p.photo_id, SIZE, SIZE, parts=(door,)) for p in photos]
+
+
+class DoorOnTheLeftSeen(DoorOnTheLeft):
+    """Also remembers which photos it was shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def analyze(self, photos):
+        self.seen += [p.photo_id for p in photos]
+        return super().analyze(photos)
+
+
+def _closeup_set(tmp_path: Path, name: str, rows: dict[str, str], **config: object) -> Path:
+    """A YOLO close-up set `name`: photo stem -> class id (0 Door, 1 Light), one 20 px
+    square each; a stem starting with `v` is in the published val split, `t` in test, or
+    `split:stem` names its split."""
+    root = tmp_path / name
+    splits = {"t": "test", "v": "val"}
+    for key, cls in rows.items():
+        split, _, stem = key.rpartition(":")
+        split = split or splits.get(stem[0], "train")
+        for sub in ("images", "labels"):
+            (root / split / sub).mkdir(parents=True, exist_ok=True)
+        image = np.full((SIZE, SIZE, 3), 90, np.uint8)
+        cv2.imwrite(str(root / split / "images" / f"{stem}.jpg"), image)
+        square = " ".join(f"{v:.4f}" for v in _square(10, 10))
+        (root / split / "labels" / f"{stem}.txt").write_text(f"{cls} {square}\n")
+    return write_yaml(tmp_path / f"{name}.yaml", {
+        "name": name, "task": "damage", "format": "yolo", "root": str(root),
+        "licence": "generated", "attribution": "made by the test", "names": ["Door", "Light"],
+        "splits": {s: {"images": f"{s}/images", "labels": f"{s}/labels"}
+                   for s in ("train", "val", "test")},
+        "classes": {"Door": None, "Light": None},
+        "part_families": {"Door": "door", "Light": "light"},
+        **config,
+    })  # fmt: skip
+
+
+def test_labels_of_two_close_up_sets_train_side_by_side(tmp_path: Path) -> None:
+    # given a set with its own published train/val/test split (car-parts-damage-like) and a
+    # set re-split by photo group (damaged-parts-like), whose photos share file names
+    # (a Roboflow copy of p1 is published in val: the converter counts it as train)
+    rows = {"p0": "0", "p1.rf.a": "0", "val:p1.rf.b": "0", "v0": "0", "t0": "0"}
+    published = _closeup_set(tmp_path, "gen-published", rows)
+    regrouped = {"p0": "0", "v1": "0", "t1": "0"}  # all train once re-split
+    resplit = _closeup_set(tmp_path, "gen-resplit", regrouped, resplit={"train": 1.0})
+    # when labels are made from each
+    seen = DoorOnTheLeftSeen()
+    make_pseudo_labels(seen, published, tmp_path / "pseudo-published", SETTINGS)
+    make_pseudo_labels(DoorOnTheLeft(), resplit, tmp_path / "pseudo-resplit", SETTINGS)
+    # then only the published train photos were read
+    assert sorted(seen.seen) == ["p0.jpg", "p1.rf.a.jpg"]
+    # and each labelled set is named (and carded) after its source
+    a = load_dataset_config(tmp_path / "pseudo-published" / "dataset.yaml")
+    b = load_dataset_config(tmp_path / "pseudo-resplit" / "dataset.yaml")
+    assert (a.name, a.card) == ("gen-published-pseudo", "gen-published-pseudo.md")
+    assert (b.name, b.card) == ("gen-resplit-pseudo", "gen-resplit-pseudo.md")
+    # and a training config listing both converts all five photos, none overwriting another
+    config = write_yaml(tmp_path / "both.yaml", {
+        "name": "both", "task": "parts",
+        "datasets": ["pseudo-published/dataset.yaml", "pseudo-resplit/dataset.yaml"],
+    })  # fmt: skip
+    manifest = write_dataset(load_training_config(config), tmp_path / "converted")
+    assert manifest["images"] == {"train": 5}
+    assert len(list((tmp_path / "converted" / "images" / "train").iterdir())) == 5
 
 
 @pytest.fixture
