@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from cdat.claims import ClaimStatus
 from mobile_api.api import claim_views
 from mobile_api.api.routes.claims import _checked, _enqueue
-from mobile_api.capture import checks, shots
+from mobile_api.capture import access, checks, shots
 from mobile_api.capture.pages import (
     ClaimantDep,
     FormClaimantDep,
@@ -211,3 +211,14 @@ async def submit(
         retry = submission.submit_request(who.claim_id, key)
         await run_in_threadpool(_enqueue, rt, job_id, retry)  # 503 page when it is down
     return RedirectResponse(HERE, status_code=303)
+
+
+@router.post("/sign-out")
+async def sign_out(rt: RuntimeDep, who: FormClaimantDep) -> Response:
+    """End the session here and on the server, for a shared or borrowed phone. The page's
+    kept copies go too (`Clear-Site-Data`), so the claim cannot be read offline after it."""
+    await run_in_threadpool(access.close_session, rt, who.session_id)
+    headers = {"Clear-Site-Data": '"cache", "storage"'}
+    response = RedirectResponse("/capture/?signed_out=1", status_code=303, headers=headers)
+    response.delete_cookie(access.SESSION_COOKIE, **access.cookie_args())  # type: ignore[arg-type]
+    return response

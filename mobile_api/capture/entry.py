@@ -54,6 +54,7 @@ def _start_form(
         "errors": errors,
         "body_types": [b.value for b in BodyType],
         "csrf": token,
+        "signed_out": request.query_params.get("signed_out") == "1",
     }
     response = page(request, "start.html", context, status)
     start_csrf(response, token)
@@ -90,7 +91,7 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
     response.set_cookie(
         access.SESSION_COOKIE,
         token,
-        max_age=access.SESSION_SECONDS,
+        max_age=access.session_seconds(rt),
         **access.cookie_args(),  # type: ignore[arg-type]
     )
     response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)
@@ -162,7 +163,7 @@ async def redeem(request: Request, rt: RuntimeDep) -> Response:
     response.set_cookie(
         access.SESSION_COOKIE,
         token,
-        max_age=access.SESSION_SECONDS,
+        max_age=access.session_seconds(rt),
         **access.cookie_args(),  # type: ignore[arg-type]
     )
     response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)
