@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from cdat.claims import ClaimStatus
 from mobile_api.api import claim_views
 from mobile_api.api.routes.claims import _checked, _enqueue
+from mobile_api.api.serialize import submit_accepted
 from mobile_api.capture import access, checks, shots
 from mobile_api.capture.pages import (
     ClaimantDep,
@@ -127,7 +128,7 @@ async def upload(
     photo = dataclasses.replace(photo, filename=f"{shot}{_suffix(photo.content_type)}")
     if replaces:
         done = await run_in_threadpool(submission.replace_photo, rt, claim_id, replaces, photo)
-        photo_id = done.photo.id
+        photo_id = done.id
     else:
         added = await run_in_threadpool(submission.add_photos, rt, claim_id, [photo])
         photo_id = added.photos[0].id if added.photos else added.duplicates[0]
@@ -206,7 +207,7 @@ async def submit(
     rt: RuntimeDep, who: FormClaimantDep, submit_key: Annotated[str, Form()] = ""
 ) -> Response:
     key = submit_key or None
-    _, job_id = await run_in_threadpool(submission.submit, rt, who.claim_id, key)
+    _, job_id = await run_in_threadpool(submission.submit, rt, who.claim_id, key, submit_accepted)
     if job_id is not None:
         retry = submission.submit_request(who.claim_id, key)
         await run_in_threadpool(_enqueue, rt, job_id, retry)  # 503 page when it is down

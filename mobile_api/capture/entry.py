@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cdat.claims import BodyType
 from mobile_api.api import schemas
+from mobile_api.api.serialize import claim_created, new_claim
 from mobile_api.capture import access
 from mobile_api.capture.pages import RuntimeDep, new_start_csrf, page, start_csrf
 from mobile_api.capture.strings import t
@@ -85,7 +86,9 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
         limits.claims.hit(address, "claims opened from this address")
     except RateLimited as exc:
         return _start_form(request, values, {"form": exc.message}, status=429)
-    _, created = await run_in_threadpool(service.create_claim, rt, body, None)
+    _, created = await run_in_threadpool(
+        service.create_claim, rt, new_claim(body), None, claim_created
+    )
     token = await run_in_threadpool(access.open_session, rt, created["id"])
     response = RedirectResponse(CLAIM_PAGE, status_code=303)
     response.set_cookie(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from mobile_api.api import schemas
 from mobile_api.api.routes.claims import ERRORS
 from mobile_api.api.routes.deps import RuntimeDep, StaffDep, single_valued_query
+from mobile_api.api.serialize import claim_created, new_claim
 from mobile_api.auth import Principal
 from mobile_api.capture import access
 from mobile_api.claims import service
@@ -83,7 +84,9 @@ async def open_claim_with_link(
 ) -> JSONResponse:
     """Open a claim for a claimant and make its one-time capture link, in one call: the
     policyholder API's claim creation, then the link, as the two separate calls would."""
-    status, created = await run_in_threadpool(service.create_claim, rt, body, idempotency_key)
+    status, created = await run_in_threadpool(
+        service.create_claim, rt, new_claim(body), idempotency_key, claim_created
+    )
     link = await _link(request, rt, created["id"], _by(staff), valid_hours)
     answer = {"claim": created, "capture_link": link.model_dump(mode="json")}
     return JSONResponse(answer, status_code=status)
