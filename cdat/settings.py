@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     long_poll_max_seconds: float = 30.0
     idempotency_ttl_seconds: float = Field(default=24 * 3600, gt=0)
     """How long a retry with the same Idempotency-Key replays the first answer."""
+    capture_session_hours: int = Field(default=48, ge=1, le=14 * 24)
+    """How long a claimant stays signed in to the capture page (mobile_api.capture). Two days
+    covers taking the photos, a retake the adjuster asks for, and most decisions, while a
+    lost or shared phone does not keep a claim with a name, phone and policy open for
+    weeks. After it, staff send a new one-time link (one button in the workspace)."""
 
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6

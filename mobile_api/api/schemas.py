@@ -19,18 +19,7 @@ from pydantic import (
 
 from cdat.claims import BodyType, ClaimStatus
 from mobile_api.api.assessment_schemas import AssessmentPublic, RetakeRequestPublic
-
-CONTROL_CHARS = frozenset(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
-"""C0 controls but tab and line breaks, and DEL: PostgreSQL cannot store NUL, and none of
-them belongs in a description, a name or a file name."""
-PRINTABLE_PATTERN = "^[^" + "".join(f"\\x{ord(c):02x}" for c in sorted(CONTROL_CHARS)) + "]*$"
-
-
-def printable(value: str) -> str:
-    if not CONTROL_CHARS.isdisjoint(value):
-        raise ValueError("must not contain control characters such as NUL")
-    return value
-
+from mobile_api.claims.text import PRINTABLE_PATTERN, printable
 
 Text = Annotated[
     str, AfterValidator(printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})

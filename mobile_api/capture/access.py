@@ -22,8 +22,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from mobile_api.claims.review import Actor, audit
 from mobile_api.errors import ApiError, NotFound
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
@@ -32,8 +33,6 @@ from mobile_api.storage.db import transaction
 SESSION_COOKIE = "cdat_capture_session"
 START_CSRF_COOKIE = "cdat_capture_csrf"
 COOKIE_PATH = "/capture"
-SESSION_SECONDS = 14 * 24 * 3600
-"""Long enough to follow a claim to its decision; the claim's own page is all it opens."""
 LINK_HOURS, LINK_MAX_HOURS = 72, 14 * 24
 
 
@@ -53,6 +52,13 @@ class Claimant:
     session_id: str
 
 
+@dataclass(frozen=True)
+class IssuedLink:
+    url: str
+    """Shown once: only its digest is stored."""
+    expires_at: datetime
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -65,6 +71,11 @@ def cookie_args() -> dict[str, object]:
     return {"httponly": True, "secure": True, "samesite": "strict", "path": COOKIE_PATH}
 
 
+def session_seconds(rt: Runtime) -> int:
+    """How long a capture session (and its cookie) lasts: `capture_session_hours`."""
+    return rt.settings.capture_session_hours * 3600
+
+
 def open_session(rt: Runtime, claim_id: str) -> str:
     """A new session for `claim_id`; returns the cookie's value (shown once)."""
     token = secrets.token_urlsafe(32)
@@ -73,10 +84,17 @@ def open_session(rt: Runtime, claim_id: str) -> str:
             models.CaptureSession(
                 id=_digest(token),
                 claim_id=claim_id,
-                expires_at=_now() + timedelta(seconds=SESSION_SECONDS),
+                expires_at=_now() + timedelta(seconds=session_seconds(rt)),
             )
         )
     return token
+
+
+def close_session(rt: Runtime, session_id: str) -> None:
+    """Sign out: the stored session goes, so the cookie opens nothing even if a copy of it
+    survives (a shared phone, a browser that keeps cookies)."""
+    with transaction(rt.sessions) as session:
+        session.execute(delete(models.CaptureSession).where(models.CaptureSession.id == session_id))
 
 
 def claimant(rt: Runtime, token: str | None) -> Claimant:
@@ -96,18 +114,35 @@ def csrf_token(secret_key: str, session_id: str) -> str:
 
 
 def create_link(rt: Runtime, claim_id: str, created_by: str, hours: int) -> tuple[str, datetime]:
-    """A one-time link secret for the claim and when it expires. The claim must exist."""
+    """A one-time link secret for the claim and when it expires. The claim must exist.
+
+    Audited as `capture_link.created`, with the expiry and the first characters of the
+    stored digest (never the secret), so the claim's history says who let whom in, and until
+    when.
+    """
     secret = secrets.token_urlsafe(32)
     expires = _now() + timedelta(hours=hours)
+    digest = _digest(secret)
     with transaction(rt.sessions) as session:
         if session.get(models.Claim, claim_id) is None:
             raise NotFound(f"no claim {claim_id}")
         session.add(
             models.CaptureLink(
-                id=_digest(secret), claim_id=claim_id, expires_at=expires, created_by=created_by
+                id=digest, claim_id=claim_id, expires_at=expires, created_by=created_by
             )
         )
+        after = {"link": digest[:12], "expires_at": expires.isoformat()}
+        audit(session, claim_id, Actor("", created_by), "capture_link.created", None, after)
     return secret, expires
+
+
+def issue_link(
+    rt: Runtime, base_url: str, claim_id: str, created_by: str, hours: int
+) -> IssuedLink:
+    """`create_link` as the URL to send: the staff API and the workspace both give this."""
+    secret, expires = create_link(rt, claim_id, created_by, hours)
+    # In the fragment: browsers never send it, so no server or proxy log holds the secret.
+    return IssuedLink(base_url.rstrip("/") + f"{COOKIE_PATH}/link#{secret}", expires)
 
 
 def link_owner(rt: Runtime, secret: str) -> str | None:
@@ -150,7 +185,7 @@ def redeem_link(rt: Runtime, secret: str) -> tuple[str, str]:
             models.CaptureSession(
                 id=_digest(token),
                 claim_id=claim_id,
-                expires_at=now + timedelta(seconds=SESSION_SECONDS),
+                expires_at=now + timedelta(seconds=session_seconds(rt)),
             )
         )
     return claim_id, token

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from cdat.claims import ClaimStatus
 from mobile_api.api import claim_views
 from mobile_api.api.routes.claims import _checked, _enqueue
-from mobile_api.capture import checks, shots
+from mobile_api.api.serialize import submit_accepted
+from mobile_api.capture import access, checks, shots
 from mobile_api.capture.pages import (
     ClaimantDep,
     FormClaimantDep,
@@ -127,7 +128,7 @@ async def upload(
     photo = dataclasses.replace(photo, filename=f"{shot}{_suffix(photo.content_type)}")
     if replaces:
         done = await run_in_threadpool(submission.replace_photo, rt, claim_id, replaces, photo)
-        photo_id = done.photo.id
+        photo_id = done.id
     else:
         added = await run_in_threadpool(submission.add_photos, rt, claim_id, [photo])
         photo_id = added.photos[0].id if added.photos else added.duplicates[0]
@@ -206,8 +207,19 @@ async def submit(
     rt: RuntimeDep, who: FormClaimantDep, submit_key: Annotated[str, Form()] = ""
 ) -> Response:
     key = submit_key or None
-    _, job_id = await run_in_threadpool(submission.submit, rt, who.claim_id, key)
+    _, job_id = await run_in_threadpool(submission.submit, rt, who.claim_id, key, submit_accepted)
     if job_id is not None:
         retry = submission.submit_request(who.claim_id, key)
         await run_in_threadpool(_enqueue, rt, job_id, retry)  # 503 page when it is down
     return RedirectResponse(HERE, status_code=303)
+
+
+@router.post("/sign-out")
+async def sign_out(rt: RuntimeDep, who: FormClaimantDep) -> Response:
+    """End the session here and on the server, for a shared or borrowed phone. The page's
+    kept copies go too (`Clear-Site-Data`), so the claim cannot be read offline after it."""
+    await run_in_threadpool(access.close_session, rt, who.session_id)
+    headers = {"Clear-Site-Data": '"cache", "storage"'}
+    response = RedirectResponse("/capture/?signed_out=1", status_code=303, headers=headers)
+    response.delete_cookie(access.SESSION_COOKIE, **access.cookie_args())  # type: ignore[arg-type]
+    return response

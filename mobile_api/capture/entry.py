@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cdat.claims import BodyType
 from mobile_api.api import schemas
+from mobile_api.api.serialize import claim_created, new_claim
 from mobile_api.capture import access
 from mobile_api.capture.pages import RuntimeDep, new_start_csrf, page, start_csrf
 from mobile_api.capture.strings import t
@@ -54,6 +55,7 @@ def _start_form(
         "errors": errors,
         "body_types": [b.value for b in BodyType],
         "csrf": token,
+        "signed_out": request.query_params.get("signed_out") == "1",
     }
     response = page(request, "start.html", context, status)
     start_csrf(response, token)
@@ -84,13 +86,15 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
         limits.claims.hit(address, "claims opened from this address")
     except RateLimited as exc:
         return _start_form(request, values, {"form": exc.message}, status=429)
-    _, created = await run_in_threadpool(service.create_claim, rt, body, None)
+    _, created = await run_in_threadpool(
+        service.create_claim, rt, new_claim(body), None, claim_created
+    )
     token = await run_in_threadpool(access.open_session, rt, created["id"])
     response = RedirectResponse(CLAIM_PAGE, status_code=303)
     response.set_cookie(
         access.SESSION_COOKIE,
         token,
-        max_age=access.SESSION_SECONDS,
+        max_age=access.session_seconds(rt),
         **access.cookie_args(),  # type: ignore[arg-type]
     )
     response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)
@@ -162,7 +166,7 @@ async def redeem(request: Request, rt: RuntimeDep) -> Response:
     response.set_cookie(
         access.SESSION_COOKIE,
         token,
-        max_age=access.SESSION_SECONDS,
+        max_age=access.session_seconds(rt),
         **access.cookie_args(),  # type: ignore[arg-type]
     )
     response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)

@@ -96,6 +96,9 @@ EN: dict[str, str] = {
     "photos_sent": "Photos on your claim: {count}",
     # errors
     "error_title": "Something went wrong",
+    "sign_out": "Sign out",
+    "sign_out_hint": "On a shared or borrowed phone, sign out when you are done.",
+    "signed_out": "You are signed out. Open your claim again from the link you were sent.",
     "not_signed_in": "Open your claim from the link you were sent, or start a new claim.",
     "start_new": "Start a new claim",
     "back": "Back to your claim",

@@ -20,8 +20,8 @@ from typing import Any
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from mobile_api.api.schemas import CONTROL_CHARS
 from mobile_api.claims.privacy import png_chunks, strip_location
+from mobile_api.claims.text import CONTROL_CHARS
 from mobile_api.errors import (
     ImageTooLarge,
     ImageTooSmall,

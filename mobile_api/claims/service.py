@@ -8,12 +8,15 @@ Every write either commits whole or leaves stored data as it was.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdat.claims import ClaimStatus
-from mobile_api.api import schemas
 from mobile_api.auth import (
     CLAIM_TOKEN_PREFIX,
     STAFF_TOKEN_PREFIX,
@@ -33,8 +36,37 @@ from mobile_api.storage.db import transaction
 Outcome = idempotency.Outcome
 
 
-def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Outcome:
-    webhook_url = str(body.webhook_url) if body.webhook_url else None
+@dataclass(frozen=True)
+class NewClaim:
+    """A claim to open, as the HTTP edge parsed and checked it."""
+
+    policy_number: str
+    loss_date: date
+    description: str
+    vehicle: dict[str, Any]
+    contact: dict[str, Any]
+    loss_latitude: float | None
+    loss_longitude: float | None
+    webhook_url: str | None
+    request: dict[str, Any]
+    """The request as sent: a retry with the same Idempotency-Key must repeat it."""
+
+
+@dataclass(frozen=True)
+class ClaimOpened:
+    id: str
+    status: ClaimStatus
+    access_token: str
+    """The claim's bearer token, shown once: only its hash is stored."""
+    webhook_secret: str | None
+
+
+def create_claim(
+    rt: Runtime, body: NewClaim, key: str | None, answer: Callable[[ClaimOpened], Outcome]
+) -> Outcome:
+    """Open a claim. `answer` writes the response inside the transaction, where an
+    Idempotency-Key stores it for a retry to replay."""
+    webhook_url = body.webhook_url
     if webhook_url:
         check_destination(
             webhook_url,
@@ -52,10 +84,10 @@ def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Out
             policy_number=body.policy_number,
             loss_date=body.loss_date,
             description=body.description,
-            loss_latitude=body.loss_location.latitude if body.loss_location else None,
-            loss_longitude=body.loss_location.longitude if body.loss_location else None,
-            vehicle=body.vehicle.model_dump(mode="json"),
-            contact=body.contact.model_dump(mode="json"),
+            loss_latitude=body.loss_latitude,
+            loss_longitude=body.loss_longitude,
+            vehicle=body.vehicle,
+            contact=body.contact,
             status=ClaimStatus.RECEIVED.value,
             webhook_url=webhook_url,
             webhook_secret=(
@@ -65,16 +97,10 @@ def create_claim(rt: Runtime, body: schemas.ClaimCreate, key: str | None) -> Out
             ),
         )
         session.add(claim)
-        created = schemas.ClaimCreated(
-            id=claim.id,
-            status=ClaimStatus.RECEIVED,
-            access_token=token,
-            webhook_secret=webhook_secret,
-        )
-        return 201, created.model_dump(mode="json")
+        return answer(ClaimOpened(claim.id, ClaimStatus.RECEIVED, token, webhook_secret))
 
     # Nobody is signed in yet: the key and the identical request prove who made it.
-    retry = idempotency.request_for("claims.create", "", key, body.model_dump(mode="json"))
+    retry = idempotency.request_for("claims.create", "", key, body.request)
     return idempotency.run_once(rt, retry, action)
 
 
@@ -172,11 +198,12 @@ def ensure_staff_token(rt: Runtime, email: str, token: str) -> None:
 
 def list_claims(
     rt: Runtime, status: ClaimStatus | None, limit: int, offset: int
-) -> list[schemas.ClaimSummary]:
+) -> list[models.Claim]:
+    """A page of the review queue, most urgent first."""
     with rt.sessions() as session:
         query = select(models.Claim)
         if status is not None:
             query = query.where(models.Claim.status == status.value)
         query = query.order_by(models.Claim.review_priority.desc(), models.Claim.created_at)
         rows = session.scalars(query.limit(limit).offset(offset)).all()
-        return [schemas.ClaimSummary.model_validate(r, from_attributes=True) for r in rows]
+        return list(rows)

@@ -3,18 +3,20 @@ and submit it for assessment.
 
 Every operation locks the claim first (`claim_store.lock_claim`), so the per-claim photo
 limit and "one job per submit" hold under concurrent requests on SQLite and PostgreSQL.
+Results are stored rows and plain values; the HTTP edge turns them into responses. A
+submit's answer, which an Idempotency-Key replays, is written by the caller's `answer`
+inside the submit's transaction, so the stored answer and the job commit together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdat.claims import DECIDED, ClaimStatus, can_submit
-from mobile_api.api import schemas
-from mobile_api.api.serialize import job_public, photo_public
 from mobile_api.auth import new_id
 from mobile_api.claims import idempotency
 from mobile_api.claims.images import CheckedPhoto
@@ -26,12 +28,30 @@ from mobile_api.storage.claim_store import latest_job_id, lock_claim
 from mobile_api.storage.db import transaction
 
 
+@dataclass(frozen=True)
+class PhotosAdded:
+    photos: list[models.Photo]
+    """The photos this request stored, in the order sent."""
+    duplicates: list[str]
+    """Ids of photos the claim already had with the same bytes: stored once."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    claim_id: str
+    job: models.Job
+    status: ClaimStatus
+
+
+SubmitAnswer = Callable[[Submitted], idempotency.Outcome]
+
+
 def _open_for_photos(claim: models.Claim) -> None:
     if ClaimStatus(claim.status) in DECIDED:
         raise Conflict(f"claim is {claim.status}: its photos can no longer change")
 
 
-def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schemas.PhotosUploaded:
+def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> PhotosAdded:
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         _open_for_photos(claim)
@@ -46,9 +66,7 @@ def add_photos(rt: Runtime, claim_id: str, checked: list[CheckedPhoto]) -> schem
         if added:
             claim.touch()
         duplicates = [existing[p.sha256].id for p in checked if p.sha256 in existing]
-        return schemas.PhotosUploaded(
-            photos=[photo_public(row) for row in added], duplicates=duplicates
-        )
+        return PhotosAdded(added, duplicates)
 
 
 def _put_blobs(rt: Runtime, photo: CheckedPhoto) -> None:
@@ -124,10 +142,9 @@ def remove_photo(rt: Runtime, claim_id: str, photo_id: str) -> None:
         claim.touch()
 
 
-def replace_photo(
-    rt: Runtime, claim_id: str, photo_id: str, checked: CheckedPhoto
-) -> schemas.PhotoReplaced:
-    """A retake in place of a photo: one step, so the claim never holds both or neither."""
+def replace_photo(rt: Runtime, claim_id: str, photo_id: str, checked: CheckedPhoto) -> models.Photo:
+    """A retake in place of a photo: one step, so the claim never holds both or neither.
+    Returns the new photo."""
     with transaction(rt.sessions) as session:
         claim = lock_claim(session, claim_id)
         _open_for_photos(claim)
@@ -142,11 +159,14 @@ def replace_photo(
         new = _stored(session, claim, checked)
         session.flush()
         claim.touch()
-        return schemas.PhotoReplaced(replaced=photo_id, photo=photo_public(new))
+        return new
 
 
-def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[idempotency.Outcome, str | None]:
-    """Queue an assessment. Returns the response and the job id to send (None on a replay)."""
+def submit(
+    rt: Runtime, claim_id: str, key: str | None, answer: SubmitAnswer
+) -> tuple[idempotency.Outcome, str | None]:
+    """Queue an assessment. Returns `answer`'s response (or the first one's, on a replay)
+    and the job id to send (None on a replay)."""
     created: list[str] = []
 
     def action(session: Session) -> idempotency.Outcome:
@@ -159,10 +179,7 @@ def submit(rt: Runtime, claim_id: str, key: str | None) -> tuple[idempotency.Out
         job = jobs.create_job(session, claim)
         session.flush()
         created.append(job.id)
-        accepted = schemas.SubmitAccepted(
-            claim_id=claim.id, job=job_public(job), status=ClaimStatus(claim.status)
-        )
-        return 202, accepted.model_dump(mode="json")
+        return answer(Submitted(claim.id, job, ClaimStatus(claim.status)))
 
     outcome = idempotency.run_once(rt, submit_request(claim_id, key), action)
     return outcome, (created[0] if created else None)

@@ -19,6 +19,7 @@ from cdat import corrections
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
 from cdat.corrections import CorrectionRefused, Edit
+from mobile_api.capture import access
 from mobile_api.claims import review
 from mobile_api.errors import Conflict, NotFound, ValidationFailed
 from mobile_api.runtime import Runtime
@@ -253,6 +254,30 @@ async def request_photos(
     )
 
 
+@router.post("/claims/{claim_id}/capture-link", response_class=HTMLResponse)
+async def capture_link(
+    request: Request,
+    claim_id: str,
+    rt: RuntimeDep,
+    user: FormUserDep,
+    valid_hours: Annotated[str, Form()] = str(access.LINK_HOURS),
+) -> HTMLResponse:
+    """A one-time link for the claimant (the staff API's service), shown on the page once:
+    answered here rather than by a redirect, since only the digest is stored."""
+    try:
+        hours = int(valid_hours)
+        if not 1 <= hours <= access.LINK_MAX_HOURS:
+            raise ValueError
+    except ValueError:
+        message = (
+            f"give the hours the link is valid as a whole number from 1 to {access.LINK_MAX_HOURS}"
+        )
+        return await _claim_page(request, rt, user, claim_id, {"capture-link": message}, 422)
+    base = str(request.base_url)
+    issued = await run_in_threadpool(access.issue_link, rt, base, claim_id, user.email, hours)
+    return await _claim_page(request, rt, user, claim_id, link=issued)
+
+
 async def _correct(
     request: Request, user: WebUser, claim_id: str, action: str, change: Any, form_id: str
 ) -> Response:
@@ -282,6 +307,7 @@ async def _claim_page(
     claim_id: str,
     errors: dict[str, str] | None = None,
     status: int = 200,
+    link: access.IssuedLink | None = None,
 ) -> HTMLResponse:
     view = await run_in_threadpool(queries.claim_view, rt, claim_id)
     context = {
@@ -290,6 +316,8 @@ async def _claim_page(
         "claim": view.claim,
         "assessment": view.assessment,
         "errors": errors or {},
+        "capture_link": link,
+        "link_hours": (access.LINK_HOURS, access.LINK_MAX_HOURS),
         "editable": ClaimStatus(view.claim.status) in review.EDITABLE,
         "decidable": ClaimStatus(view.claim.status) in review.DECIDABLE,
     }

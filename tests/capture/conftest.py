@@ -1,4 +1,5 @@
-"""The capture browser tests' module-scoped fixtures: a real server and worker, Chromium."""
+"""The capture tests' fixtures: the app over HTTPS for the HTTP tests; for the browser
+tests, a real server and worker and Chromium, module-scoped."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ class Service:
     runtime: Runtime
     staff_token: str
     worker_log: Path
+
+
+@pytest.fixture
+def web(settings: Settings, runtime: Runtime) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    # https: the session cookie is Secure, and httpx sends it over https only.
+    with TestClient(create_app(settings, runtime), base_url="https://testserver") as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

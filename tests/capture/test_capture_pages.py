@@ -35,15 +35,6 @@ FORM = {
 }
 
 
-@pytest.fixture
-def web(settings: Any, runtime: Runtime) -> Any:
-    from mobile_api.api.app import create_app
-
-    # https: the session cookie is Secure, and httpx sends it over https only.
-    with TestClient(create_app(settings, runtime), base_url="https://testserver") as client:
-        yield client
-
-
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "the page has no CSRF token"

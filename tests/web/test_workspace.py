@@ -36,6 +36,7 @@ def action_urls(f: Flagged) -> list[str]:
         f"{base}/approve",
         f"{base}/reject",
         f"{base}/request-photos",
+        f"{base}/capture-link",
         "/adjuster/logout",
     ]
 

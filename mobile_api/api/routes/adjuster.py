@@ -11,6 +11,7 @@ from cdat.claims import ClaimStatus
 from mobile_api.api import assessment_schemas, claim_views, schemas
 from mobile_api.api.routes.claims import Version
 from mobile_api.api.routes.deps import RuntimeDep, StaffDep, single_valued_query
+from mobile_api.api.serialize import claim_summary
 from mobile_api.claims import service
 
 router = APIRouter(
@@ -30,7 +31,8 @@ async def list_claims(
     # Bounded: an offset past the database's integer range is a 422, not a driver overflow (500).
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[schemas.ClaimSummary]:
-    return await run_in_threadpool(service.list_claims, rt, status, limit, offset)
+    claims = await run_in_threadpool(service.list_claims, rt, status, limit, offset)
+    return [claim_summary(claim) for claim in claims]
 
 
 @router.get("/claims/{claim_id}", response_model=schemas.ClaimPublic)

@@ -13,6 +13,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from mobile_api.api import claim_views, schemas
 from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.api.routes.deps import PrincipalDep, RuntimeDep, single_valued_query
+from mobile_api.api.serialize import (
+    claim_created,
+    new_claim,
+    photo_public,
+    photos_uploaded,
+    submit_accepted,
+)
 from mobile_api.claims import idempotency, service, submission
 from mobile_api.claims.images import CheckedPhoto, check_photo
 from mobile_api.claims.public_photos import public_photo
@@ -46,7 +53,9 @@ async def create_claim(
 ) -> JSONResponse:
     address = request.client.host if request.client else "unknown"
     request.app.state.limits.claims.hit(address, "claims opened from this address")
-    status, payload = await run_in_threadpool(service.create_claim, rt, body, idempotency_key)
+    status, payload = await run_in_threadpool(
+        service.create_claim, rt, new_claim(body), idempotency_key, claim_created
+    )
     return JSONResponse(payload, status_code=status)
 
 
@@ -94,7 +103,8 @@ async def upload_photos(
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
     checked = [await _checked(rt, request, upload) for upload in files]
-    uploaded = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
+    added = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
+    uploaded = photos_uploaded(added)
     if principal.is_staff:
         return uploaded
     return uploaded.model_copy(update={"photos": [_without_location(p) for p in uploaded.photos]})
@@ -128,7 +138,8 @@ async def replace_photo(
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
     checked = await _checked(rt, request, file)
-    replaced = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
+    new = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
+    replaced = schemas.PhotoReplaced(replaced=photo_id, photo=photo_public(new))
     if principal.is_staff:
         return replaced
     return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
@@ -194,7 +205,7 @@ async def submit_claim(
     """Queue an assessment of every photo on the claim; each submit makes a new version."""
     service.authorize_claim(principal, claim_id)
     (status, payload), job_id = await run_in_threadpool(
-        submission.submit, rt, claim_id, idempotency_key
+        submission.submit, rt, claim_id, idempotency_key, submit_accepted
     )
     if job_id is not None:
         await run_in_threadpool(
