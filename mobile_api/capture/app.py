@@ -10,19 +10,15 @@ tokens are never read. Errors are pages, or JSON for the page's scripts.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdat.errors import CdatError
 from mobile_api.capture import claim, entry
 from mobile_api.capture.access import NotSignedIn
 from mobile_api.capture.pages import HERE, error
 from mobile_api.capture.strings import t
-from mobile_api.errors import retry_after, status_for
 from mobile_api.web.headers import WorkspaceHeaders
+from mobile_api.web.page_errors import install_page_errors
 
 
 def create_capture_app(parent: FastAPI) -> FastAPI:
@@ -52,25 +48,4 @@ def _errors(capture: FastAPI) -> None:
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         return error(request, 401, t("not_signed_in"), exc.code)
 
-    @capture.exception_handler(CdatError)
-    async def domain_error(request: Request, exc: CdatError) -> Response:
-        response = error(request, status_for(exc), exc.message, exc.code)
-        wait = retry_after(exc, response.status_code)
-        if wait:
-            response.headers["Retry-After"] = wait
-        return response
-
-    @capture.exception_handler(DataError)
-    async def unstorable(request: Request, exc: DataError) -> Response:
-        return error(request, 422, "The form holds a character that cannot be stored.")
-
-    @capture.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {404: "There is no such page."}.get(exc.status_code, str(exc.detail))
-        return error(request, exc.status_code, message)
-
-    @capture.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
-        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-        return error(request, 422, f"{field or 'request'}: {first['msg']}", "validation_error")
+    install_page_errors(capture, error)

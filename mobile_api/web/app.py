@@ -17,18 +17,15 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cdat.errors import CdatError
-from mobile_api.errors import RateLimited, status_for
+from mobile_api.errors import RateLimited
 from mobile_api.runtime import Runtime
 from mobile_api.web import routes
 from mobile_api.web import session as websession
 from mobile_api.web.headers import WorkspaceHeaders
+from mobile_api.web.page_errors import install_page_errors
 from mobile_api.web.pages import HERE, FormUserDep, RuntimeDep, page, runtime, templates
 from mobile_api.web.session import (
     COOKIE_PATH,
@@ -73,7 +70,9 @@ def _auth_routes(web: FastAPI) -> None:
         try:  # counted before the password hash work, so concurrent guesses cannot overrun it
             await run_in_threadpool(throttle.attempt, client, email)
         except RateLimited as exc:
-            return _login_form(request, next, email, exc.message, status=429)
+            refused = _login_form(request, next, email, exc.message, status=429)
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         try:
             token = await run_in_threadpool(websession.sign_in, rt, email, password)
         except websession.SignInFailed as exc:
@@ -121,26 +120,10 @@ def _error_pages(web: FastAPI) -> None:
             return RedirectResponse(f"/adjuster/login?next={target}", status_code=303)
         return _error(request, 401, exc.message)
 
-    @web.exception_handler(CdatError)
-    async def domain_error(request: Request, exc: CdatError) -> Response:
-        return _error(request, status_for(exc), exc.message)
-
-    @web.exception_handler(DataError)
-    async def unstorable_value(request: Request, exc: DataError) -> Response:
-        # A form value the database refuses, such as a NUL in text on PostgreSQL.
-        return _error(request, 422, "The form holds a character that cannot be stored.")
-
-    @web.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = {404: "There is no such page."}.get(exc.status_code, str(exc.detail))
-        return _error(request, exc.status_code, message)
-
-    @web.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request"}
-        return _error(request, 422, f"The request was not understood: {first['msg']}")
+    install_page_errors(web, _error)
 
 
-def _error(request: Request, status: int, message: str) -> HTMLResponse:
+def _error(request: Request, status: int, message: str, code: str = "error") -> HTMLResponse:
+    # `code` is for the capture page's scripts; an adjuster reads the words.
     context = {"status": status, "message": message}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)

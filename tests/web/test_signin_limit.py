@@ -36,6 +36,8 @@ def test_password_spraying_across_accounts_is_limited_per_address(tmp_path: Path
     # then after five failures it is slowed down, whatever the account
     assert [a.status_code for a in answers] == [401] * 5 + [429] * 2
     assert "too many failed sign-ins from this address" in answers[-1].text
+    # and told when to try again, as the API tells a client it has limited
+    assert int(answers[-1].headers["retry-after"]) > 0
     assert SESSION_COOKIE not in answers[-1].headers.get("set-cookie", "")
 
 
