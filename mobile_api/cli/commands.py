@@ -1,7 +1,7 @@
 """The `cdat` command line: serve, worker, db, adjuster, assess, and the training tools.
 
 cdat serve                  # API + worker on SQLite, local files, SQLite broker
-cdat worker -Q assess       # a worker for a production fleet
+cdat worker -Q assess,checks  # a worker for a production fleet
 cdat db upgrade             # apply database migrations
 cdat adjuster create a@b.c  # make an adjuster and print its API token
 cdat assess car1.jpg car2.jpg [--json]
