@@ -13,7 +13,7 @@ Coverage is the share of the assigned part's visible area that the damage covers
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,27 +25,39 @@ MIN_WHEEL_OVERLAP = 0.6
 MIN_ENGULFED = 0.5
 
 
+@dataclass(frozen=True)
+class AssignRule:
+    """The thresholds above, as one value a sweep can vary (`training.assign_sweep`)."""
+
+    min_overlap: float = MIN_OVERLAP
+    min_wheel_overlap: float = MIN_WHEEL_OVERLAP
+    min_engulfed: float = MIN_ENGULFED
+
+
+SERVED = AssignRule()
+
+
 def region_part(
     overlap: np.ndarray,
     region_area: float,
     parts: tuple[CarPart, ...],
     part_areas: np.ndarray,
-    min_overlap: float = MIN_OVERLAP,
-    min_wheel_overlap: float = MIN_WHEEL_OVERLAP,
+    rule: AssignRule = SERVED,
 ) -> int | None:
     """Index of the part a region lies on, from its overlap (pixels) with each part and
     each part's area; None for an unlisted panel."""
     if region_area <= 0 or not len(parts):
         return None
     best = int(overlap.argmax())
-    need = min_wheel_overlap if parts[best] is CarPart.WHEEL else min_overlap
-    if overlap[best] >= need * region_area:
+    need = rule.min_wheel_overlap if parts[best] is CarPart.WHEEL else rule.min_overlap
+    # `> 0`: a region touching no part is never on one, even with `min_overlap` 0.
+    if overlap[best] > 0 and overlap[best] >= need * region_area:
         return best
     engulfed = np.where(
         [p is not CarPart.WHEEL for p in parts], overlap / np.maximum(part_areas, 1.0), 0.0
     )
     most = int(engulfed.argmax())
-    return most if engulfed[most] >= MIN_ENGULFED else None
+    return most if engulfed[most] > 0 and engulfed[most] >= rule.min_engulfed else None
 
 
 def assign_parts(
@@ -53,6 +65,7 @@ def assign_parts(
     damage_masks: np.ndarray,
     parts: tuple[PartInstance, ...],
     part_masks: np.ndarray,
+    rule: AssignRule = SERVED,
 ) -> tuple[DamageInstance, ...]:
     """Fill `part` and `part_coverage` of each damage; masks are (N, gh, gw) bool."""
     if not damages:
@@ -67,7 +80,7 @@ def assign_parts(
     labels = tuple(p.part for p in parts)
     out = []
     for i, damage in enumerate(damages):
-        j = region_part(overlap[i], float(damage_area[i]), labels, part_area)
+        j = region_part(overlap[i], float(damage_area[i]), labels, part_area, rule)
         if j is None:
             out.append(replace(damage, part=None, part_coverage=0.0))
             continue
