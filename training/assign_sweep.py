@@ -138,7 +138,7 @@ def sweep(
                 "rule": asdict(rule),
                 "damage_recall_iou30": figures["damage_recall_iou30"],
                 "part_family_accuracy": figures["part_family_accuracy"],
-                "per_family": {s: figures["per_source"][s]["per_family"] for s in PART_NAMED},
+                "per_family": {s: figures["per_source"][s].get("per_family") for s in PART_NAMED},
                 "priced": priced_changes(moved, served),
             }
         )
@@ -231,12 +231,15 @@ def main(args: argparse.Namespace) -> int:
         "pass_conf": state["conf"],
         "served_conf": args.served_conf,
         "served_agreement": served_agreement(records, masks),
+        # The cached parts as serving gave them (grid masks, not drawn polygons).
+        "as_served": {k: v for k, v in score(records, served).items() if k != "per_source"},
         "criterion": choose.__doc__,
         "served": next(r for r in rows if r["rule"] == asdict(SERVED)),
         "chosen": chosen,
         "candidates": rows,
     }
-    print(json.dumps({k: out[k] for k in ("served_agreement", "served", "chosen")}, indent=1))
+    shown = ("served_agreement", "as_served", "served", "chosen")
+    print(json.dumps({k: out[k] for k in shown}, indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")

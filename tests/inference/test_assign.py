@@ -7,7 +7,7 @@ import pytest
 
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.taxonomy import CarPart, DamageType, Severity
-from inference.assign import assign_parts
+from inference.assign import AssignRule, assign_parts
 
 GRID = (100, 100)
 
@@ -74,14 +74,54 @@ def test_a_smashed_front_end_belongs_to_the_part_it_engulfs_never_the_wheel():
     parts = (part(CarPart.WHEEL), part(CarPart.FRONT_LEFT_LIGHT), part(CarPart.HOOD))
     wide = np.stack([mask(0, 60, 0, 100)])
     part_masks = np.stack([mask(50, 70, 0, 20), mask(0, 10, 0, 10), mask(60, 100, 0, 100)])
-    out = assign_parts((damage(),), wide, parts, part_masks)
-    # then the lamp it engulfs is the damaged part, with its coverage
+    engulfing = AssignRule(min_engulfed=0.5)
+    out = assign_parts((damage(),), wide, parts, part_masks, engulfing)
+    # then, with the fallback on, the lamp it engulfs is the damaged part, with its coverage
     assert out[0].part is CarPart.FRONT_LEFT_LIGHT and out[0].part_coverage == 1.0
     # and with only the wheel in sight, it is an unlisted panel, not a new wheel
-    out = assign_parts((damage(),), wide, parts[:1], part_masks[:1])
+    out = assign_parts((damage(),), wide, parts[:1], part_masks[:1], engulfing)
     assert out[0].part is None
+    # and served, the fallback is on (the sweep's candidate without it was not served)
+    assert assign_parts((damage(),), wide, parts, part_masks)[0].part is CarPart.FRONT_LEFT_LIGHT
 
 
 def test_no_parts_at_all():
     out = assign_parts((damage(),), np.stack([mask(0, 5, 0, 5)]), (), np.zeros((0, *GRID), bool))
+    assert out[0].part is None
+
+
+def test_the_thresholds_are_a_rule_a_sweep_can_vary():
+    # given a damage of 1000 px, 250 px of it on the hood
+    parts = (part(CarPart.HOOD),)
+    dent = np.stack([mask(0, 10, 0, 100)])
+    hood = np.stack([mask(0, 10, 0, 25) | mask(10, 100, 0, 100)])  # too big to be engulfed
+    # when the served rule needs 30% of the damage on the part: an unlisted panel
+    assert assign_parts((damage(),), dent, parts, hood)[0].part is None
+    # when a rule needs 20%: the hood
+    rule = AssignRule(min_overlap=0.2)
+    assert assign_parts((damage(),), dent, parts, hood, rule)[0].part is CarPart.HOOD
+
+
+def test_min_engulfed_decides_whether_a_wide_damage_falls_back_to_a_part():
+    # given a wide damage (6000 px) covering 40% of a lamp (rows 50-60 of its rows 50-75)
+    parts = (part(CarPart.FRONT_LEFT_LIGHT),)
+    wide = np.stack([mask(0, 60, 0, 100)])
+    lamp = np.stack([mask(50, 75, 0, 10)])
+    # then at 50% it is an unlisted panel, and at 30% the lamp
+    assert (
+        assign_parts((damage(),), wide, parts, lamp, AssignRule(min_engulfed=0.5))[0].part is None
+    )
+    out = assign_parts((damage(),), wide, parts, lamp, AssignRule(min_engulfed=0.3))
+    assert out[0].part is CarPart.FRONT_LEFT_LIGHT
+
+
+def test_a_damage_touching_no_part_is_never_on_one_even_with_no_threshold():
+    parts = (part(CarPart.HOOD),)
+    out = assign_parts(
+        (damage(),),
+        np.stack([mask(0, 10, 0, 10)]),
+        parts,
+        np.stack([mask(50, 60, 50, 60)]),
+        AssignRule(min_overlap=0.0, min_engulfed=0.0),
+    )
     assert out[0].part is None
