@@ -34,7 +34,7 @@ from cdat.whole_car import SERVED as SERVED_WHOLE_CAR
 from inference.assign import SERVED, AssignRule, assign_parts
 from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.rule_sweep import PhotoRecord, Rule, build_records, score, with_whole_car
 
 
@@ -247,8 +247,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

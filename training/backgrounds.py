@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import yaml
 from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
 from training.convert import split_records
 from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.no_vehicle import no_vehicle_split
 
 SPLIT = "train"
@@ -117,8 +116,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

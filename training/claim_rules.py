@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from cdat.findings import PhotoAnalysis
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.rule_sweep import (
     Candidate,
     Rule,
@@ -193,8 +192,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

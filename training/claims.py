@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdat.findings import PhotoAnalysis
 from training.claim_eval import check_sources, claim_report
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 
 if TYPE_CHECKING:
     from inference.registry import Task
@@ -178,8 +177,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 
 from cdat.taxonomy import PartFamily
 from training.dataconfig import REPO_ROOT, load_dataset_config
-from training.errors import DatasetConfigError, TrainingError
+from training.errors import DatasetConfigError, TrainingError, run_script
 
 DEFAULT_CONFIG = REPO_ROOT / "datasets" / "damaged-parts.yaml"
 
@@ -277,8 +276,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

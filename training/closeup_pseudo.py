@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +59,7 @@ from training.closeup import (
     region_owner,
 )
 from training.dataconfig import load_dataset_config
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
@@ -338,8 +337,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

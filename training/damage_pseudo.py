@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from cdat.taxonomy import DamageType
 from training.closeup import DEFAULT_CONFIG, _polygon_mask, held_out_photos
 from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
 from training.dataconfig import load_dataset_config
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
@@ -283,8 +282,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
 from cdat.errors import CdatError
 
 
@@ -27,3 +32,15 @@ class DatasetError(TrainingError):
 
 class PromotionRefused(TrainingError):
     code = "promotion_refused"
+
+
+def run_script(
+    main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser
+) -> NoReturn:
+    """`python -m training.X`: exit with `main`'s status; a TrainingError is one error line
+    and status 2, as `cdat` gives it, never a traceback."""
+    try:
+        sys.exit(main(parser.parse_args()))
+    except TrainingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)

@@ -13,7 +13,6 @@ on the same split.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 from inference.severity import SeverityModel
 from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.eval_report import report_markdown, write_report
 from training.matching import SEVERITIES, Instance, MatchStats
 
@@ -353,8 +352,4 @@ def _promoted_baseline(
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

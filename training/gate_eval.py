@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 
 from cdat.findings import PhotoAnalysis
 from training.claim_eval import refused_unpriced
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.gate_data import (
     CLOSEUP_SOURCES,
     VEHICLE_SOURCES,
@@ -189,8 +188,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 
 FORMATS = ("webp", "jpg")
 SIMPLIFY_PX = 0.5
@@ -155,8 +154,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

@@ -35,6 +35,7 @@ from cdat.errors import CdatError
 from inference.backends import BACKENDS, BackendName, Precision, open_session
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.runtime import DetectorRuntime, Runtime, SegmentationModel
+from training.errors import run_script
 
 Figures = dict[str, float | None]
 
@@ -266,10 +267,22 @@ def run_gate(
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_dir = Path(__file__).resolve().parents[1] / "inference" / "models"
-    parser.add_argument("--model-dir", type=Path, default=default_dir)
-    parser.add_argument("--task", choices=("damage", "parts"), nargs="+", required=True)
-    parser.add_argument("--precision", choices=("bf16", "int8"), required=True)
-    parser.add_argument("--runtime", choices=BACKENDS, default="openvino")
+    parser.add_argument(
+        "--model-dir", type=Path, default=default_dir, help="the registry whose models to judge"
+    )
+    parser.add_argument(
+        "--task",
+        choices=("damage", "parts"),
+        nargs="+",
+        required=True,
+        help="the promoted model(s) to judge, each against all FP32",
+    )
+    parser.add_argument(
+        "--precision", choices=("bf16", "int8"), required=True, help="the candidate precision"
+    )
+    parser.add_argument(
+        "--runtime", choices=BACKENDS, default="openvino", help="the candidate's runtime"
+    )
     parser.add_argument("--file", help="int8: the quantised file, relative to the model dir")
     parser.add_argument("--threads", type=int, default=2, help="the analyzer's CPU budget")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
@@ -307,4 +320,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(get_args_parser().parse_args()))
+    run_script(main, get_args_parser())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ import yaml
 from cdat.taxonomy import DamageType, Severity
 from inference.severity import SEVERITIES, SeverityModel, severity_features
 from training.dataconfig import DAMAGE_TYPE_NAMES
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 
 
 @dataclass
@@ -251,8 +250,4 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

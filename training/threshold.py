@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import yaml
 
 from training.damage_eval import DamageTally
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.matching import Instance, MatchStats
 
 DEFAULT_CANDIDATES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -236,8 +235,4 @@ def write_choice(
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

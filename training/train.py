@@ -44,7 +44,7 @@ from typing import Any
 
 from training.convert import ensure_dataset
 from training.dataconfig import Task, load_training_config
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.init_weights import SCRATCH, resolve_init
 
 
@@ -295,8 +295,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())

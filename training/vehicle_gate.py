@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from training.errors import TrainingError
+from training.errors import TrainingError, run_script
 from training.gate_data import GatePhoto, gate_photos
 from training.gate_fit import Examples, probabilities, refused_shares, select_head
 
@@ -322,8 +322,4 @@ def _counts(examples: Examples) -> dict[str, int]:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(get_args_parser().parse_args()))
-    except TrainingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, get_args_parser())
