@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -34,8 +33,8 @@ from cdat.whole_car import SERVED as SERVED_WHOLE_CAR
 from inference.assign import SERVED, AssignRule, assign_parts
 from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
-from training.errors import TrainingError, run_script
-from training.rule_sweep import PhotoRecord, Rule, build_records, score, with_whole_car
+from training.errors import run_script
+from training.rule_sweep import PhotoRecord, Rule, score, with_whole_car
 
 
 @dataclass(frozen=True)
@@ -210,15 +209,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if args.split != "val":
         print("warning: choosing on test is not allowed; figures only", file=sys.stderr)
-    if not args.cache.is_file():
-        raise TrainingError(f"--cache {args.cache}: run `training.claim_rules --pass` first")
-    from training.claim_eval import check_sources
+    from training.claim_rules import cached_records
 
-    state = pickle.loads(args.cache.read_bytes())
-    if state["split"] != args.split:
-        raise TrainingError(f"--cache {args.cache} holds {state['split']}, not {args.split}")
-    root = check_sources(args.data_root)
-    records = build_records(state["cache"], args.split, args.seed, root)
+    state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     masks = [grid_masks(rec.analysis) for rec in records]
     served = with_whole_car(args.served_conf, SERVED_WHOLE_CAR)
     grid = rule_grid(args.min_overlap, args.min_engulfed, args.min_wheel_overlap)

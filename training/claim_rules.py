@@ -28,6 +28,7 @@ from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
 from training.rule_sweep import (
     Candidate,
+    PhotoRecord,
     Rule,
     build_records,
     candidates,
@@ -75,6 +76,19 @@ def one_pass(split: str, conf: float, seed: int, data_root: Path | None) -> dict
     recorder = Recorder(build_analyzer(Settings(damage_conf=conf, damage_whole_car=False)))
     report = claim_report(recorder, split, seed, data_root)
     return {"split": split, "conf": conf, "report": report, "cache": recorder.cache}
+
+
+def cached_records(
+    cache: Path, split: str, seed: int, data_root: Path | None
+) -> tuple[dict[str, Any], list[PhotoRecord], Path]:
+    """The pass saved by `--pass` (its state), its photos as records, and the data root."""
+    if not cache.is_file():
+        raise TrainingError(f"--cache {cache}: run `training.claim_rules --pass` first")
+    state = pickle.loads(cache.read_bytes())
+    if state["split"] != split:
+        raise TrainingError(f"--cache {cache} holds {state['split']}, not {split}")
+    root = check_sources(data_root)
+    return state, build_records(state["cache"], split, seed, root), root
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -134,13 +148,7 @@ def main(args: argparse.Namespace) -> int:
         args.cache.write_bytes(pickle.dumps(state))
         print(json.dumps(state["report"], indent=1))
         return 0
-    if not args.cache.is_file():
-        raise TrainingError(f"--cache {args.cache}: run the pass first (--pass)")
-    state = pickle.loads(args.cache.read_bytes())
-    if state["split"] != args.split:
-        raise TrainingError(f"--cache {args.cache} holds {state['split']}, not {args.split}")
-    root = check_sources(args.data_root)
-    records = build_records(state["cache"], args.split, args.seed, root)
+    state, records, root = cached_records(args.cache, args.split, args.seed, args.data_root)
     grid = candidates(
         sorted({*args.confs, args.served_conf}),
         args.min_parts,
