@@ -17,6 +17,7 @@ from mobile_api.capture.pages import RuntimeDep, new_start_csrf, page, start_csr
 from mobile_api.capture.strings import t
 from mobile_api.claims import service
 from mobile_api.errors import RateLimited
+from mobile_api.runtime import Runtime
 from mobile_api.web.session import check_csrf
 
 router = APIRouter()
@@ -90,15 +91,7 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
         service.create_claim, rt, new_claim(body), None, claim_created
     )
     token = await run_in_threadpool(access.open_session, rt, created["id"])
-    response = RedirectResponse(CLAIM_PAGE, status_code=303)
-    response.set_cookie(
-        access.SESSION_COOKIE,
-        token,
-        max_age=access.session_seconds(rt),
-        **access.cookie_args(),  # type: ignore[arg-type]
-    )
-    response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)
-    return response
+    return _signed_in(rt, token)
 
 
 def _claim_body(values: dict[str, str]) -> schemas.ClaimCreate:
@@ -162,7 +155,20 @@ async def redeem(request: Request, rt: RuntimeDep) -> Response:
         _, token = await run_in_threadpool(access.redeem_link, rt, secret)
     except access.LinkRefused:
         return _refused(request)
-    response = RedirectResponse(CLAIM_PAGE, status_code=303, headers=NO_REFERRER)
+    return _signed_in(rt, token, NO_REFERRER)
+
+
+def _refused(request: Request) -> Response:
+    context = {"status": 403, "message": t("link_refused"), "hint": t("link_refused_hint")}
+    response = page(request, "error.html", context, 403)
+    response.headers.update(NO_REFERRER)
+    return response
+
+
+def _signed_in(rt: Runtime, token: str, headers: dict[str, str] | None = None) -> Response:
+    """To the claim page with the new session's cookie; the start form's CSRF cookie is
+    spent."""
+    response = RedirectResponse(CLAIM_PAGE, status_code=303, headers=headers)
     response.set_cookie(
         access.SESSION_COOKIE,
         token,
@@ -170,11 +176,4 @@ async def redeem(request: Request, rt: RuntimeDep) -> Response:
         **access.cookie_args(),  # type: ignore[arg-type]
     )
     response.delete_cookie(access.START_CSRF_COOKIE, path=access.COOKIE_PATH)
-    return response
-
-
-def _refused(request: Request) -> Response:
-    context = {"status": 403, "message": t("link_refused"), "hint": t("link_refused_hint")}
-    response = page(request, "error.html", context, 403)
-    response.headers.update(NO_REFERRER)
     return response
