@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,14 +13,24 @@ from inference.registry import ModelEntry, PromotionRefused, Registry, sha256_of
 from training.cli import main as cli_main
 
 
-def _entry(model_dir: Path, entry_id: str, task: str = "damage", **metrics: float) -> ModelEntry:
+def _entry(model_dir: Path, entry_id: str, task: str = "damage", **metrics: Any) -> ModelEntry:
     path = model_dir / f"{entry_id}.onnx"
     path.write_bytes(entry_id.encode() * 10)
     return ModelEntry(entry_id, task, path.name, sha256_of(path), ["minor-dent"], 64,  # type: ignore[arg-type]
                       metrics=dict(metrics))  # fmt: skip
 
 
-BASE = {"type_mask_map50": 0.5, "damage_recall_iou30": 0.6, "severity_balanced_accuracy": 0.7}
+def _claims(cpd: float = 0.6, dp: float = 0.45, ds: float = 0.23, intact: float = 0.19) -> dict:
+    """The claim figures `cdat evaluate --claims` stores, per test source."""
+    recall = {"car-parts-damage": cpd, "damaged-parts": dp, "damage-severity": ds}
+    return {"damage_recall_iou30": recall, "intact_photos_with_damage": intact}
+
+
+BASE: dict[str, Any] = {
+    "type_mask_map50": 0.5,
+    "severity_balanced_accuracy": 0.7,
+    "claims": _claims(),
+}
 
 
 @pytest.fixture
@@ -31,17 +43,18 @@ def registry(tmp_path: Path) -> Registry:
 
 
 def test_better_candidate_is_promoted(registry: Registry) -> None:
-    registry.register(_entry(registry.model_dir, "new", **{**BASE, "type_mask_map50": 0.6}))
+    registry.register(_entry(registry.model_dir, "new", **{**BASE, "claims": _claims(cpd=0.7)}))
     lines = registry.promote("new")
     assert registry.promoted["damage"] == "new"
-    assert any("type_mask_map50" in line for line in lines)
-    assert any("damage_recall_iou30" in line for line in lines)
+    assert any("claims.damage_recall_iou30.car-parts-damage: 0.6" in line for line in lines)
+    assert any("claims.intact_photos_with_damage" in line for line in lines)
 
 
 @pytest.mark.parametrize(
     "metrics",
-    [{**BASE, "type_mask_map50": 0.4}, {**BASE, "damage_recall_iou30": 0.5},
-     {**BASE, "severity_balanced_accuracy": 0.6}, {"type_mask_map50": 0.9}],
+    [{**BASE, "claims": _claims(cpd=0.5)}, {**BASE, "claims": _claims(ds=0.2)},
+     {**BASE, "claims": _claims(intact=0.25)}, {**BASE, "severity_balanced_accuracy": 0.6},
+     {"type_mask_map50": 0.9, "severity_balanced_accuracy": 0.9}],
 )  # fmt: skip
 def test_worse_candidate_is_refused_unless_forced(registry: Registry, metrics: dict) -> None:
     registry.register(_entry(registry.model_dir, "new", **metrics))
@@ -52,15 +65,37 @@ def test_worse_candidate_is_refused_unless_forced(registry: Registry, metrics: d
     assert registry.promoted["damage"] == "new"
 
 
+def test_a_damage_model_is_judged_as_a_claim_not_on_typed_map(registry: Registry) -> None:
+    # given a candidate that finds more damage on every claim-like source but scores a lower
+    # mask mAP on the typed split, which faint scratches on intact cars dominate
+    better = {**BASE, "type_mask_map50": 0.35, "claims": _claims(0.65, 0.5, 0.25, 0.1)}
+    registry.register(_entry(registry.model_dir, "new", **better))
+    # when promoted, then it is: what a claim looks like decides
+    registry.promote("new")
+    assert registry.promoted["damage"] == "new"
+
+
 def test_same_split_baseline_wins_over_stored_metrics(registry: Registry) -> None:
-    # given a candidate whose report measured the promoted model on its own split
-    entry = _entry(registry.model_dir, "new", **{**BASE, "type_mask_map50": 0.45})
-    entry.metrics["baseline"] = {"id": "old", **BASE, "type_mask_map50": 0.40}
+    # given a candidate whose report measured the promoted model's severity on its own split
+    entry = _entry(registry.model_dir, "new", **{**BASE, "severity_balanced_accuracy": 0.65})
+    entry.metrics["baseline"] = {"id": "old", **BASE, "severity_balanced_accuracy": 0.60}
+    del entry.metrics["baseline"]["claims"]
     registry.register(entry)
-    # when promoted, then the same-split numbers decide (0.45 > 0.40)
+    # when promoted, then the same-split numbers decide (0.65 > 0.60), and the claim figures
+    # the baseline lacks come from the promoted model's stored ones
     lines = registry.promote("new")
     assert registry.promoted["damage"] == "new"
-    assert "same split" in lines[0]
+    assert any("severity_balanced_accuracy: 0.6 (old, same split)" in line for line in lines)
+    assert any("car-parts-damage: 0.6 (old, stored metrics)" in line for line in lines)
+
+
+def test_a_same_split_baseline_does_not_hide_worse_claim_figures(registry: Registry) -> None:
+    entry = _entry(registry.model_dir, "new", **{**BASE, "claims": _claims(intact=0.3)})
+    entry.metrics["baseline"] = {"id": "old", "severity_balanced_accuracy": 0.7}
+    registry.register(entry)
+    refusal = re.escape("claims.intact_photos_with_damage 0.3000 > 0.1900")
+    with pytest.raises(PromotionRefused, match=refusal):
+        registry.promote("new")
 
 
 def test_tampered_file_fails_verification(registry: Registry) -> None:
