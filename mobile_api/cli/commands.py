@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cdat.claims import BodyType, Vehicle
 from cdat.errors import CdatError
@@ -122,6 +122,9 @@ def _serve(args: argparse.Namespace) -> int:
 
         ensure_staff_token(rt, "adjuster@localhost", settings.bootstrap_adjuster_token)
     worker = None if args.no_worker else _spawn_worker()
+    # uvicorn shuts down on SIGTERM, then raises the signal again; by default that ends the
+    # process at once, skipping the `finally` below and leaving the worker running alone.
+    signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.run(
             create_app(settings, rt),
@@ -135,6 +138,10 @@ def _serve(args: argparse.Namespace) -> int:
             _stop(worker)
         rt.dispose()
     return 0
+
+
+def _stopped(signum: int, frame: object) -> NoReturn:
+    raise SystemExit(0)  # a requested stop is a clean exit
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
