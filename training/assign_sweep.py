@@ -34,6 +34,7 @@ from inference.assign import SERVED, AssignRule, assign_parts
 from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
 from training.errors import run_script
+from training.eval_report import check_json_out, write_json
 from training.rule_sweep import PhotoRecord, Rule, score, with_whole_car
 
 
@@ -211,6 +212,8 @@ def main(args: argparse.Namespace) -> int:
         print("warning: choosing on test is not allowed; figures only", file=sys.stderr)
     from training.claim_rules import cached_records
 
+    check_json_out(args.out)
+
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     masks = [grid_masks(rec.analysis) for rec in records]
     served = with_whole_car(args.served_conf, SERVED_WHOLE_CAR)
@@ -234,8 +237,7 @@ def main(args: argparse.Namespace) -> int:
     shown = ("served_agreement", "as_served", "served", "chosen")
     print(json.dumps({k: out[k] for k in shown}, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        write_json(args.out, out)
     return 0
 
 

@@ -26,6 +26,7 @@ from cdat.findings import PhotoAnalysis
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out, write_json
 from training.rule_sweep import (
     Candidate,
     PhotoRecord,
@@ -84,9 +85,13 @@ def cached_records(
     """The pass saved by `--pass` (its state), its photos as records, and the data root."""
     if not cache.is_file():
         raise TrainingError(f"--cache {cache}: run `training.claim_rules --pass` first")
-    state = pickle.loads(cache.read_bytes())
-    if state["split"] != split:
-        raise TrainingError(f"--cache {cache} holds {state['split']}, not {split}")
+    try:
+        state = pickle.loads(cache.read_bytes())
+        split_of = state["split"]
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
+        raise TrainingError(f"--cache {cache}: not a pass saved by --pass ({exc})") from exc
+    if split_of != split:
+        raise TrainingError(f"--cache {cache} holds {split_of}, not {split}")
     root = check_sources(data_root)
     return state, build_records(state["cache"], split, seed, root), root
 
@@ -139,6 +144,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if not 0.0 < args.conf < 1.0:
         raise TrainingError(f"--conf {args.conf}: need 0 < conf < 1")
+    check_json_out(args.out)
     check_sources(args.data_root)
     if args.run_pass:
         if args.cache.exists():
@@ -191,11 +197,9 @@ def main(args: argparse.Namespace) -> int:
             ).rule,
         )
         out["chosen_per_source"] = full["per_source"]
-    text = json.dumps(out, indent=1)
     print(json.dumps({"chosen": chosen}, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_json(args.out, out)
     return 0
 
 

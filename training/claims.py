@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cdat.findings import PhotoAnalysis
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out, write_json
 
 if TYPE_CHECKING:
     from inference.registry import Task
@@ -158,8 +159,7 @@ def main(args: argparse.Namespace) -> int:
     confs = tuple(args.damage_conf or ())
     if any(not 0.0 < c < 1.0 for c in confs):
         raise TrainingError(f"--damage-conf {confs}: need 0 < conf < 1")
-    if args.out is not None and args.out.is_dir():
-        raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
+    check_json_out(args.out)
     check_sources(args.data_root)
     analyzer = build_claim_analyzer(
         args.model_dir, args.damage, args.severity, min(confs or [0]) or None, args.parts
@@ -168,11 +168,9 @@ def main(args: argparse.Namespace) -> int:
         report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)
     else:
         report = claim_report(analyzer, args.split, args.seed, args.data_root)
-    text = json.dumps(report, indent=1)
-    print(text)
+    print(json.dumps(report, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_json(args.out, report)
     return 0
 
 

@@ -28,6 +28,7 @@ import yaml
 from cdat.taxonomy import PartFamily
 from training.dataconfig import REPO_ROOT, load_dataset_config
 from training.errors import DatasetConfigError, TrainingError, run_script
+from training.eval_report import check_json_out, write_json
 
 DEFAULT_CONFIG = REPO_ROOT / "datasets" / "damaged-parts.yaml"
 
@@ -250,6 +251,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if not args.parts.is_file() or args.parts.suffix != ".onnx":
         raise TrainingError(f"--parts {args.parts}: expected an existing .onnx part model")
+    check_json_out(args.out)
     confs = tuple(args.parts_conf or ())
     if any(not 0.0 < c < 1.0 for c in confs):
         raise TrainingError(f"--parts-conf {confs}: each threshold must lie in (0, 1)")
@@ -267,11 +269,9 @@ def main(args: argparse.Namespace) -> int:
             )
     else:
         report = evaluate_closeups(analyzer, args.config, args.split, args.seed)
-    text = json.dumps(report, indent=1)
-    print(text)
+    print(json.dumps(report, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_json(args.out, report)
     return 0
 
 

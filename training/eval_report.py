@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.registry import EXTRA_METRICS
+from training.errors import TrainingError
 
 
 def _fmt(value: Any) -> str:
@@ -88,3 +89,14 @@ def write_report(report: dict[str, Any], out: Path, baseline: dict[str, Any] | N
     body = dict(report, baseline=baseline)
     (out / "report.json").write_text(json.dumps(body, indent=1) + "\n")
     (out / "report.md").write_text(report_markdown(report, baseline))
+
+
+def check_json_out(out: Path | None) -> None:
+    """Refuse an `--out` a JSON file cannot be written to before minutes of work, not after."""
+    if out is not None and out.is_dir():
+        raise TrainingError(f"--out {out}: is a folder; give a JSON file's path")
+
+
+def write_json(out: Path, body: Any) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, indent=1) + "\n")

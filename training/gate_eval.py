@@ -32,6 +32,7 @@ import numpy as np
 from cdat.findings import PhotoAnalysis
 from training.claim_eval import refused_unpriced
 from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out, write_json
 from training.gate_data import (
     CLOSEUP_SOURCES,
     VEHICLE_SOURCES,
@@ -175,15 +176,12 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--gate {args.gate}: not a file, or given with --no-gate")
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise TrainingError(f"--threshold {args.threshold}: must lie in (0, 1)")
-    if args.out.is_dir():
-        raise TrainingError(f"--out {args.out}: is a folder; give a JSON file's path")
+    check_json_out(args.out)
     analyzer = build_gate_analyzer(args.gate, args.threshold, args.no_gate, args.model_dir)
     report = gate_metrics(analyzer, args.split, args.data_root)
     report["per_class"] = {}  # `cdat models register --report` reads it beside the figures
-    text = json.dumps(report, indent=1)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    print(json.dumps(report, indent=1))
+    write_json(args.out, report)
     return 0
 
 

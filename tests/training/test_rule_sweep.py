@@ -11,6 +11,7 @@ from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import Outline
 from training.closeup import _polygon_mask
+from training.errors import TrainingError
 from training.rule_sweep import (
     Candidate,
     PhotoRecord,
@@ -117,3 +118,24 @@ def test_a_threshold_that_meets_the_bound_wins_over_a_rule_that_finds_no_more() 
     # then the simpler candidate, the threshold alone, is chosen
     assert chosen is not None and chosen["whole_car"] is None
     assert chosen["conf"] == pytest.approx(0.25)
+
+
+def test_a_cache_that_is_not_a_saved_pass_is_one_error(tmp_path: Path) -> None:
+    from training.claim_rules import cached_records
+
+    # given a file that is not a pickle saved by --pass
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(b"not a pickle")
+    # then reading it is the package's error, naming the file
+    with pytest.raises(TrainingError, match="not a pass saved by --pass"):
+        cached_records(cache, "val", 0, tmp_path)
+
+
+def test_an_out_that_is_a_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    from training.claim_rules import get_args_parser, main
+
+    args = get_args_parser().parse_args(
+        ["--split", "val", "--cache", str(tmp_path / "none.pkl"), "--out", str(tmp_path)]
+    )
+    with pytest.raises(TrainingError, match="is a folder"):
+        main(args)
