@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from cdat.claims import ClaimStatus
 from mobile_api.api import claim_views
-from mobile_api.api.routes.claims import _checked, _enqueue
+from mobile_api.api.routes.claims import checked_upload, enqueue_assessment
 from mobile_api.api.serialize import submit_accepted
 from mobile_api.capture import access, checks, shots
 from mobile_api.capture.pages import (
@@ -123,7 +123,7 @@ async def upload(
             return _answer(request, replay, 200)
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
-    photo = await _checked(rt, request, file)
+    photo = await checked_upload(rt, request, file)
     # Named after its shot, so an adjuster reading the claim sees which view it is.
     photo = dataclasses.replace(photo, filename=f"{shot}{_suffix(photo.content_type)}")
     if replaces:
@@ -210,7 +210,7 @@ async def submit(
     _, job_id = await run_in_threadpool(submission.submit, rt, who.claim_id, key, submit_accepted)
     if job_id is not None:
         retry = submission.submit_request(who.claim_id, key)
-        await run_in_threadpool(_enqueue, rt, job_id, retry)  # 503 page when it is down
+        await run_in_threadpool(enqueue_assessment, rt, job_id, retry)  # 503 page when it is down
     return RedirectResponse(HERE, status_code=303)
 
 

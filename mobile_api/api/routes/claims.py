@@ -102,7 +102,7 @@ async def upload_photos(
     limit = rt.settings.max_photos_per_request
     if len(files) > limit:
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
-    checked = [await _checked(rt, request, upload) for upload in files]
+    checked = [await checked_upload(rt, request, upload) for upload in files]
     added = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
     uploaded = photos_uploaded(added)
     if principal.is_staff:
@@ -137,7 +137,7 @@ async def replace_photo(
     service.authorize_claim(principal, claim_id)
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
-    checked = await _checked(rt, request, file)
+    checked = await checked_upload(rt, request, file)
     new = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
     replaced = schemas.PhotoReplaced(replaced=photo_id, photo=photo_public(new))
     if principal.is_staff:
@@ -145,7 +145,9 @@ async def replace_photo(
     return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
 
 
-async def _checked(rt: Runtime, request: Request, upload: UploadFile) -> CheckedPhoto:
+async def checked_upload(rt: Runtime, request: Request, upload: UploadFile) -> CheckedPhoto:
+    """One uploaded photo read within the size limit and checked in the photo-check pool:
+    the API's uploads and the capture page's go through here alike."""
     settings = rt.settings
     name = upload.filename or "photo"
     data = await upload.read(settings.max_upload_bytes + 1)
@@ -209,12 +211,14 @@ async def submit_claim(
     )
     if job_id is not None:
         await run_in_threadpool(
-            _enqueue, rt, job_id, submission.submit_request(claim_id, idempotency_key)
+            enqueue_assessment, rt, job_id, submission.submit_request(claim_id, idempotency_key)
         )
     return JSONResponse(payload, status_code=status)
 
 
-def _enqueue(rt: Runtime, job_id: str, retry: idempotency.Request | None) -> None:
+def enqueue_assessment(rt: Runtime, job_id: str, retry: idempotency.Request | None) -> None:
+    """Queue the job; a broker that is down withdraws it and forgets the idempotent retry, so
+    the caller's 503 leaves nothing half done (the API's submit and the capture page's)."""
     from mobile_api.worker.tasks import assess_claim
 
     try:
