@@ -7,10 +7,8 @@ what the policyholder API can, no more.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import secrets
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
@@ -19,6 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 
 from cdat.claims import ClaimStatus
 from mobile_api.api import claim_views
+from mobile_api.api.long_poll import wait_until
 from mobile_api.api.routes.claims import checked_upload, enqueue_assessment
 from mobile_api.api.serialize import submit_accepted
 from mobile_api.capture import access, checks, shots
@@ -85,18 +84,9 @@ async def status_fragment(
     if since_revision is not None and wait:
         limit = min(wait, rt.settings.long_poll_max_seconds)
         since = since_revision
-        await _wait_for(lambda: claim_views.claim_revision(rt, who.claim_id) > since, limit)
+        await wait_until(lambda: claim_views.claim_revision(rt, who.claim_id) > since, limit)
     context = await run_in_threadpool(_context, rt, who.claim_id)
     return templates.TemplateResponse(request, "status.html", context)
-
-
-async def _wait_for(condition: Any, seconds: float) -> None:
-    """Until `condition()` holds or `seconds` pass (as the API's long-poll waits)."""
-    deadline = time.monotonic() + seconds
-    while not await run_in_threadpool(condition):
-        if time.monotonic() >= deadline:
-            return
-        await asyncio.sleep(0.25)
 
 
 @router.post("/photos")
@@ -183,7 +173,7 @@ async def photo_check(
             raise NotFound(f"no photo {photo_id} on this claim")
         return found
 
-    await _wait_for(lambda: current().state != checks.PENDING, wait)
+    await wait_until(lambda: current().state != checks.PENDING, wait)
     result = await run_in_threadpool(current)
     return JSONResponse(result.as_json(checks.shot_names()))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
@@ -11,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from mobile_api.api import claim_views, schemas
+from mobile_api.api.long_poll import wait_until
 from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.api.routes.deps import PrincipalDep, RuntimeDep, single_valued_query
 from mobile_api.api.serialize import (
@@ -72,18 +71,12 @@ async def get_claim(
     past `since_revision`, or after `wait` s."""
     service.authorize_claim(principal, claim_id)
     if wait and since_revision is not None:
-        await _wait_for_change(
-            rt, claim_id, since_revision, min(wait, rt.settings.long_poll_max_seconds)
+        since = since_revision
+        await wait_until(
+            lambda: claim_views.claim_revision(rt, claim_id) > since,
+            min(wait, rt.settings.long_poll_max_seconds),
         )
     return await run_in_threadpool(claim_views.policyholder_claim, rt, claim_id)
-
-
-async def _wait_for_change(rt: Runtime, claim_id: str, since: int, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    while await run_in_threadpool(claim_views.claim_revision, rt, claim_id) <= since:
-        if time.monotonic() >= deadline:
-            return
-        await asyncio.sleep(0.25)
 
 
 @router.post(
