@@ -13,7 +13,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdat.errors import ConfigurationError
-from cdat.whole_car import SERVED as SERVED_WHOLE_CAR_RULE
 from cdat.whole_car import WholeCarRule
 
 DEFAULT_SECRET = "insecure-development-secret-change-me"
@@ -127,18 +126,19 @@ class Settings(BaseSettings):
     the promoted part model's own threshold, as for damage."""
     nms_iou: float = Field(default=0.7, gt=0.0, le=1.0)
     damage_whole_car: bool = True
-    """On a photo of the whole car a damage needs a higher score than on a close-up
-    (`damage_whole_car_rule`, cdat/whole_car.py). False: every damage at the served threshold
-    is reported, whatever the view, as before the rule."""
-    damage_whole_car_rule: WholeCarRule = SERVED_WHOLE_CAR_RULE
-    """What a whole-car view is and the score it needs: 10+ parts found, 0.2, chosen on val
-    for the promoted damage model (its card has the sweep). JSON, e.g.
-    `{"min_parts": 10, "whole_car_conf": 0.2}`."""
+    """On a photo of the whole car a damage needs a higher score than on a close-up, by the
+    promoted damage model's own rule (`whole_car_rule` in its registry entry, chosen on val
+    for its scores: cdat/whole_car.py). False: every damage at the served threshold is
+    reported, whatever the view, as before the rule."""
+    damage_whole_car_rule: WholeCarRule | None = None
+    """The operator's whole-car rule over the model's own. JSON, e.g.
+    `{"min_parts": 10, "whole_car_conf": 0.2}`. Unset: the promoted damage model's."""
 
-    @property
-    def whole_car_rule(self) -> WholeCarRule | None:
-        """The rule the analyzer applies, or None when it is turned off."""
-        return self.damage_whole_car_rule if self.damage_whole_car else None
+    def whole_car_rule(self, model_rule: WholeCarRule | None) -> WholeCarRule | None:
+        """The rule the analyzer applies: the operator's, else the model's; None when off."""
+        if not self.damage_whole_car:
+            return None
+        return self.damage_whole_car_rule or model_rule
 
     # Estimating, total loss and triage (cdat.pipeline.load_policy; cdat/data/CATALOG.md).
     catalog_dir: Path | None = None

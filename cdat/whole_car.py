@@ -9,13 +9,16 @@ part (`drop_off_part`): the part model sees the whole car there, so a damage on 
 parts is mostly background. Close-ups keep the served threshold, so the recall on damage
 photos is what it was.
 
-The parameters were chosen on val (`python -m training.claim_rules`; the damage model card
-has the sweep); `Settings.damage_whole_car_rule` turns the rule off.
+The parameters belong to one damage model's scores: they are chosen on val for it (`python -m
+training.claim_rules`; its card has the sweep) and recorded in its registry entry, so a model
+is served with its own rule (`Settings.damage_whole_car_rule` overrides it,
+`Settings.damage_whole_car` turns it off).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
 
@@ -32,6 +35,12 @@ class WholeCarRule:
     """On a whole-car view, drop a damage that lies on no listed part."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.min_parts, int) or isinstance(self.min_parts, bool):
+            raise ValueError(f"min_parts {self.min_parts!r}: need a whole number")
+        if not all(isinstance(v, int | float) for v in (self.max_part_share, self.whole_car_conf)):
+            raise ValueError("max_part_share and whole_car_conf: need numbers")
+        if not isinstance(self.drop_off_part, bool):
+            raise ValueError(f"drop_off_part {self.drop_off_part!r}: need true or false")
         if self.min_parts < 1:
             raise ValueError(f"min_parts {self.min_parts}: need at least 1")
         if not 0.0 < self.max_part_share <= 1.0:
@@ -39,14 +48,20 @@ class WholeCarRule:
         if not 0.0 <= self.whole_car_conf < 1.0:
             raise ValueError(f"whole_car_conf {self.whole_car_conf}: need 0 <= conf < 1")
 
+    def to_record(self) -> dict[str, Any]:
+        """As a registry entry stores it (`whole_car_rule`)."""
+        return asdict(self)
 
-SERVED = WholeCarRule(min_parts=10, whole_car_conf=0.2)
-"""Chosen on val for `damage-claims-seg-n-20261201-1` served at 0.15 (`python -m
-training.claim_rules --split val`, criterion in `training.rule_sweep.choose`): intact
-whole-car photos with damage 0.10 -> 0.02 with every damage found at 0.15 still found. A
-photo with 10+ parts is a whole car: no val close-up of a damaged panel shows as many
-(`car-parts-damage` 0 of 118, `damaged-parts` 0 of 413), 42% of intact whole-car photos do.
-The score belongs to that model: a new damage model needs its own sweep."""
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> WholeCarRule:
+        """The one reader of a stored rule; an unknown or missing field is a ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ValueError(f"whole-car rule: unknown field(s) {', '.join(unknown)}")
+        if "min_parts" not in record:
+            raise ValueError("whole-car rule: min_parts is required")
+        return cls(**record)
 
 
 def largest_part_share(parts: tuple[PartInstance, ...], width: int, height: int) -> float:

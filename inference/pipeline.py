@@ -384,13 +384,14 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     single_threaded_blas()  # the models own the cores (inference.threads says why)
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
+    damage = load_model(settings, "damage", runtime, threads=threads)
     return Analyzer(
-        load_model(settings, "damage", runtime, threads=threads),
+        damage,
         load_model(settings, "parts", runtime, threads=threads),
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
         gate=load_gate(settings.model_dir, settings.onnx_threads),
         photos_side_by_side=settings.claim_photos_side_by_side,
-        whole_car=settings.whole_car_rule,
+        whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
     )

@@ -7,11 +7,14 @@ Layout of `<model_dir>/registry.json`::
 
 Serving reads it; `training` writes it (register, promote). Entries are never
 deleted, and edited only to record the precisions a model passed the precision gate in
-(`python -m training.precision_gate`): a new model is a new entry, and promotion moves a
-pointer. The binaries of superseded entries leave the tree (git history keeps them, and the
-entry keeps their SHA-256) so that the tree stays small enough to travel to a lent GPU; the
-entries and cards stay. `promote` refuses a candidate that is worse than the promoted model on
-the task's gate metrics (`GATE_METRICS`) unless forced.
+(`python -m training.precision_gate`): a new model, or a model served at a new threshold or
+whole-car rule, is a new entry, and promotion moves a pointer. (Once, on 2026-12-02,
+`damage-claims-seg-n-20261201-1` was given the whole-car rule it was already served with,
+when the rule moved from a constant into the entry.) The binaries of superseded entries
+leave the tree (git history keeps them, and the entry keeps their SHA-256) so that the tree
+stays small enough to travel to a lent GPU; the entries and cards stay. `promote` refuses
+a candidate that is worse than the promoted model on the task's gate metrics
+(`GATE_METRICS`) unless forced.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
 
 Task = Literal["damage", "parts", "gate"]
@@ -106,6 +110,9 @@ class ModelEntry:
     {"bf16": {"passed": true, "runtime": "openvino", "accuracy": {...}, "parity": {...}}};
     an int8 record names its quantised `file` and `sha256`. Absent (older entries): fp32
     only."""
+    whole_car_rule: dict[str, Any] = field(default_factory=dict)
+    """Damage models: the whole-car rule chosen on val for this model's scores
+    (cdat/whole_car.py, `WholeCarRule.to_record`), served with it. Absent: no rule."""
 
     @property
     def served_conf(self) -> float:
@@ -116,6 +123,16 @@ class ModelEntry:
         if isinstance(value, int | float) and 0.0 < value < 1.0:
             return float(value)
         return DEFAULT_SERVED_CONF[self.task]
+
+    @property
+    def served_whole_car_rule(self) -> WholeCarRule | None:
+        """The whole-car rule this model is served with (None: every view alike)."""
+        if not self.whole_car_rule:
+            return None
+        try:
+            return WholeCarRule.from_record(self.whole_car_rule)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: whole_car_rule: {exc}") from exc
 
     def passed(self, precision: str) -> dict[str, Any] | None:
         """The gate's record of `precision` (fp32 always passes), or None.
@@ -284,11 +301,13 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 
 
 def _stored(entry: ModelEntry) -> dict[str, Any]:
-    """An entry as saved: no gate checked yet leaves out `precisions`, so that entries
-    written before the field existed stay byte for byte as they were."""
+    """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
+    `whole_car_rule`, so that entries written before the fields existed stay byte for byte
+    as they were."""
     body = asdict(entry)
-    if not body["precisions"]:
-        del body["precisions"]
+    for optional in ("precisions", "whole_car_rule"):
+        if not body[optional]:
+            del body[optional]
     return body
 
 

@@ -29,7 +29,6 @@ import numpy as np
 
 from cdat.findings import PhotoAnalysis
 from cdat.taxonomy import PartFamily
-from cdat.whole_car import SERVED as SERVED_WHOLE_CAR
 from inference.assign import SERVED, AssignRule, assign_parts
 from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
@@ -191,7 +190,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
     parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
     parser.add_argument(
-        "--served-conf", type=float, default=0.15, help="the damage model's served threshold"
+        "--served-conf",
+        type=float,
+        default=None,
+        help="the damage model's served threshold (default: the promoted model's)",
     )
     parser.add_argument(
         "--min-overlap", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
@@ -207,6 +209,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def promoted_damage_entry() -> Any:
+    """The served damage model's registry entry: its threshold and whole-car rule."""
+    from cdat.settings import Settings
+    from inference.registry import Registry
+
+    return Registry.load(Settings().model_dir).promoted_entry("damage")
+
+
 def main(args: argparse.Namespace) -> int:
     if args.split != "val":
         print("warning: choosing on test is not allowed; figures only", file=sys.stderr)
@@ -216,7 +226,9 @@ def main(args: argparse.Namespace) -> int:
 
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     masks = [grid_masks(rec.analysis) for rec in records]
-    served = with_whole_car(args.served_conf, SERVED_WHOLE_CAR)
+    damage = promoted_damage_entry()
+    served_conf = args.served_conf or damage.served_conf
+    served = with_whole_car(served_conf, damage.served_whole_car_rule)
     grid = rule_grid(args.min_overlap, args.min_engulfed, args.min_wheel_overlap)
     if SERVED not in grid:
         grid.append(SERVED)
@@ -225,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
     out = {
         "split": args.split,
         "pass_conf": state["conf"],
-        "served_conf": args.served_conf,
+        "served_conf": served_conf,
         "served_agreement": served_agreement(records, masks),
         # The cached parts as serving gave them (grid masks, not drawn polygons).
         "as_served": {k: v for k, v in score(records, served).items() if k != "per_source"},

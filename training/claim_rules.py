@@ -11,6 +11,14 @@ on val, never on test::
         --cache runs/eval/claim-rules-val.pkl
     python -m training.claim_rules --split val --cache runs/eval/claim-rules-val.pkl \\
         --out runs/eval/claim-rules-val.json
+
+A candidate damage model gets its threshold and rule chosen together, from a pass of its own::
+
+    python -m training.claim_rules --split val --pass --conf 0.1 --damage runs/new.onnx \\
+        --severity inference/models/damage-type-seg-n-20261127.severity.json \\
+        --cache runs/eval/claim-rules-new-val.pkl
+    python -m training.claim_rules --split val --cache runs/eval/claim-rules-new-val.pkl \\
+        --choose threshold-and-rule --out runs/eval/claim-rules-new-val.json
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from training.rule_sweep import (
     build_records,
     candidates,
     choose,
+    choose_served,
     photo_key,
     score,
     sweep,
@@ -68,15 +77,34 @@ class Replay:
         return [self.rule(self.cache[photo_key(photo.data)]) for photo in photos]
 
 
-def one_pass(split: str, conf: float, seed: int, data_root: Path | None) -> dict[str, Any]:
-    """The served analyzer (registry, gate, part model) with damage reported from `conf`."""
+def one_pass(
+    split: str,
+    conf: float,
+    seed: int,
+    data_root: Path | None,
+    damage: Path | None = None,
+    severity: Path | None = None,
+) -> dict[str, Any]:
+    """The served analyzer (registry, gate, part model) with damage reported from `conf`,
+    by the promoted damage model or the candidate `damage`."""
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
+    from training.claims import build_claim_analyzer
 
-    # The served rule off: the candidates, the served one among them, are applied afterwards.
-    recorder = Recorder(build_analyzer(Settings(damage_conf=conf, damage_whole_car=False)))
+    # No whole-car rule: the candidates, the served one among them, are applied afterwards.
+    if damage is None:
+        analyzer = build_analyzer(Settings(damage_conf=conf, damage_whole_car=False))
+    else:
+        analyzer = build_claim_analyzer(None, damage, severity, conf)
+    recorder = Recorder(analyzer)
     report = claim_report(recorder, split, seed, data_root)
-    return {"split": split, "conf": conf, "report": report, "cache": recorder.cache}
+    return {
+        "split": split,
+        "conf": conf,
+        "damage": analyzer.model_versions["damage"],
+        "report": report,
+        "cache": recorder.cache,
+    }
 
 
 def cached_records(
@@ -104,6 +132,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--pass", dest="run_pass", action="store_true", help="analyse the split, write --cache"
     )
     parser.add_argument("--conf", type=float, default=0.1, help="damage threshold of the pass")
+    parser.add_argument(
+        "--damage",
+        type=Path,
+        default=None,
+        help="--pass with a candidate damage model (.onnx) instead of the promoted one",
+    )
+    parser.add_argument(
+        "--severity", type=Path, default=None, help="the candidate's severity stage (.json)"
+    )
+    parser.add_argument(
+        "--choose",
+        choices=["rule", "threshold-and-rule"],
+        default="rule",
+        help="rule: a whole-car rule at --served-conf (training.rule_sweep.choose); "
+        "threshold-and-rule: both together (rule_sweep.choose_served), for a new model",
+    )
     parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
     parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
@@ -146,10 +190,16 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--conf {args.conf}: need 0 < conf < 1")
     check_json_out(args.out)
     check_sources(args.data_root)
+    if args.damage is not None and not (args.run_pass and args.damage.suffix == ".onnx"):
+        raise TrainingError("--damage: a candidate's .onnx file, analysed by --pass")
+    if args.damage is not None and not args.damage.is_file():
+        raise TrainingError(f"--damage {args.damage}: no such file")
     if args.run_pass:
         if args.cache.exists():
             raise TrainingError(f"--cache {args.cache} exists: one pass per split is enough")
-        state = one_pass(args.split, args.conf, args.seed, args.data_root)
+        state = one_pass(
+            args.split, args.conf, args.seed, args.data_root, args.damage, args.severity
+        )
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         args.cache.write_bytes(pickle.dumps(state))
         print(json.dumps(state["report"], indent=1))
@@ -162,7 +212,8 @@ def main(args: argparse.Namespace) -> int:
         args.whole_car_conf,
     )
     rows = sweep(records, grid)
-    chosen = choose(rows, args.served_conf)
+    criterion = choose if args.choose == "rule" else choose_served
+    chosen = criterion(rows, args.served_conf)
     # The records' figures must be claim_report's own: checked on the threshold alone and on
     # the chosen rule by replaying the cached analyses through the full report.
     checks = [Candidate(args.served_conf)]
@@ -183,8 +234,9 @@ def main(args: argparse.Namespace) -> int:
     out = {
         "split": args.split,
         "pass_conf": state["conf"],
+        "damage_model": state.get("damage"),
         "served_conf": args.served_conf,
-        "criterion": choose.__doc__,
+        "criterion": criterion.__doc__,
         "chosen": chosen,
         "candidates": rows,
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdat.findings import PhotoAnalysis
+from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
@@ -73,10 +74,13 @@ def build_claim_analyzer(
     damage_conf: float | None = None,
     parts: Path | None = None,
     parts_conf: float | None = None,
+    whole_car: WholeCarRule | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
-    entry yet: it serves at the operator's threshold, else the task's default)."""
+    entry yet: it serves at the operator's threshold, else the task's default). A candidate
+    damage model is served with `whole_car` (its own rule, or none): the promoted model's
+    rule belongs to the promoted model's scores."""
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
     from inference.severity import SeverityModel
@@ -87,6 +91,7 @@ def build_claim_analyzer(
         conf = damage_conf or settings.damage_conf
         stage = None if severity is None else SeverityModel.load(severity)
         analyzer.damage = candidate_model(damage, "damage", settings, conf, stage)
+        analyzer.whole_car = settings.whole_car_rule(whole_car)
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
@@ -112,6 +117,23 @@ def candidate_model(
         imgsz=runtime.imgsz,
     )
     return SegmentationModel(entry, runtime, stage)
+
+
+def whole_car_rule_arg(text: str) -> WholeCarRule:
+    """`--whole-car-rule` as JSON, e.g. '{"min_parts": 6, "whole_car_conf": 0.2}'."""
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("need a JSON object")
+        return WholeCarRule.from_record(record)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
+WHOLE_CAR_RULE_HELP = (
+    "a candidate damage model's whole-car rule, JSON (cdat/whole_car.py), e.g. "
+    '\'{"min_parts": 6, "whole_car_conf": 0.2}\'; default: none for a candidate'
+)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -143,6 +165,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="damage threshold(s), each 0 < it < 1; several are compared from one pass over "
         "the photos (choose on val, never on test). Default: the served one",
     )
+    parser.add_argument(
+        "--whole-car-rule", type=whole_car_rule_arg, default=None, help=WHOLE_CAR_RULE_HELP
+    )
     parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -161,8 +186,15 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--damage-conf {confs}: need 0 < conf < 1")
     check_json_out(args.out)
     check_sources(args.data_root)
+    if args.whole_car_rule is not None and args.damage is None:
+        raise TrainingError("--whole-car-rule is a candidate damage model's (--damage)")
     analyzer = build_claim_analyzer(
-        args.model_dir, args.damage, args.severity, min(confs or [0]) or None, args.parts
+        args.model_dir,
+        args.damage,
+        args.severity,
+        min(confs or [0]) or None,
+        args.parts,
+        whole_car=args.whole_car_rule,
     )
     if len(confs) > 1:
         report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)

@@ -159,6 +159,24 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     return metrics, []
 
 
+def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any]:
+    """The whole-car rule the report's claim figures were measured with: the model is
+    served as it was measured (`cdat evaluate --claims --whole-car-rule`)."""
+    if report_path is None:
+        return {}
+    from cdat.whole_car import WholeCarRule
+
+    record = json.loads(report_path.read_text()).get("whole_car_rule")
+    if not record:
+        return {}
+    if task != "damage":
+        raise CdatError(f"{report_path}: a whole-car rule belongs to a damage model, not {task}")
+    try:
+        return WholeCarRule.from_record(record).to_record()
+    except (ValueError, TypeError) as exc:
+        raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
+
+
 def _run_facts(run_dir: Path | None) -> dict[str, Any]:
     if run_dir is None:
         return {}
@@ -206,6 +224,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         card=_card(args.card, registry.model_dir),
         severity_model=severity,
         init=run.get("init", {}),
+        whole_car_rule=_report_whole_car_rule(args.report, args.task),
     )
     registry.register(entry)
     registry.save()

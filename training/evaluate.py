@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from inference.severity import SeverityModel
+from training.claims import WHOLE_CAR_RULE_HELP, whole_car_rule_arg
 from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
@@ -258,6 +259,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "with the other task's promoted model and the vehicle gate, the candidate at --conf "
         "(training/claim_eval.py)",
     )
+    parser.add_argument(
+        "--whole-car-rule",
+        type=whole_car_rule_arg,
+        default=None,
+        help=WHOLE_CAR_RULE_HELP + "; recorded in the report, which registering copies",
+    )
     return parser
 
 
@@ -281,6 +288,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise TrainingError(f"no such model file: {args.model}")
     cfg = load_training_config(args.config, args.data_root)
+    if args.whole_car_rule is not None and not (args.claims and cfg.task == "damage"):
+        raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -295,6 +304,8 @@ def main(args: argparse.Namespace) -> int:
         report.update(_closeups(args, cfg.task))
     if args.claims:
         report["claims"] = _claims(args, cfg.task)
+        if args.whole_car_rule is not None:
+            report["whole_car_rule"] = args.whole_car_rule.to_record()
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)
@@ -322,7 +333,9 @@ def _claims(args: argparse.Namespace, task: str) -> dict[str, Any]:
     if task == "parts":  # served with the promoted damage model, at --conf for its parts
         analyzer = build_claim_analyzer(args.model_dir, parts=args.model, parts_conf=args.conf)
     else:
-        analyzer = build_claim_analyzer(args.model_dir, args.model, args.severity, args.conf)
+        analyzer = build_claim_analyzer(
+            args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule
+        )
     return claim_report(analyzer, args.split, args.seed, args.data_root)
 
 

@@ -151,9 +151,11 @@ def at_conf(conf: float) -> Rule:
     return rule
 
 
-def with_whole_car(conf: float, whole_car: WholeCarRule) -> Rule:
-    """The served threshold `conf`, then the whole-car rule, as serving applies them."""
+def with_whole_car(conf: float, whole_car: WholeCarRule | None) -> Rule:
+    """The served threshold `conf`, then the whole-car rule (if any), as serving applies them."""
     base = at_conf(conf)
+    if whole_car is None:
+        return base
     return lambda analysis: apply_whole_car_rule(base(analysis), whole_car)
 
 
@@ -259,5 +261,50 @@ def choose(rows: Sequence[dict[str, Any]], served_conf: float) -> dict[str, Any]
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
         severe = row["severe_damage_recall_iou30"].get("damaged-parts") or 0.0
         return (round(mean_recall(row), 6), round(severe, 6), tuple(-x for x in simplicity(row)))
+
+    return max(fit, key=key)
+
+
+MAX_PRECISION_LOSS = 0.05
+"""How much of the served threshold's mean precision on damage photos (the share of reported
+damage that overlaps a labelled region, over the outlined sources) a threshold chosen with
+its rule may give up. A finding under confidence 0.6 goes to an adjuster in any case, so a
+false one costs a reviewer a line to strike, while missed heavy damage is under-priced
+(issue 29's first complaint); the bound keeps that trade from running away."""
+
+
+def mean_precision(row: dict[str, Any]) -> float:
+    values = [v for v in row["damage_precision_iou30"].values() if v is not None]
+    return sum(values) / len(values) if values else 0.0
+
+
+def choose_served(rows: Sequence[dict[str, Any]], served_conf: float) -> dict[str, Any] | None:
+    """The criterion for choosing a threshold and a whole-car rule together (a new damage
+    model, or the served threshold revisited), written before the sweeps it was first used
+    on were run (2026-12-02): of every candidate, those with val
+    `intact_photos_with_damage` <= 0.05, no more close-ups refused than `served_conf` alone,
+    and a mean precision on damage photos at most `MAX_PRECISION_LOSS` below it; of these
+    the highest mean `damage_recall_iou30` over the three damage sources; then the higher
+    severe recall on `damaged-parts`; then the higher threshold; then the simpler rule."""
+    base = next(r for r in rows if r["conf"] == served_conf and r["whole_car"] is None)
+    fit = [
+        r
+        for r in rows
+        if r["intact_photos_with_damage"] is not None
+        and r["intact_photos_with_damage"] <= MAX_INTACT
+        and (r["closeups_refused"] or 0.0) <= (base["closeups_refused"] or 0.0)
+        and mean_precision(r) >= mean_precision(base) - MAX_PRECISION_LOSS
+    ]
+    if not fit:
+        return None
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        severe = row["severe_damage_recall_iou30"].get("damaged-parts") or 0.0
+        return (
+            round(mean_recall(row), 6),
+            round(severe, 6),
+            row["conf"],
+            tuple(-x for x in simplicity(row)),
+        )
 
     return max(fit, key=key)

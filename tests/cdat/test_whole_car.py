@@ -90,3 +90,27 @@ def test_damage_on_no_part_of_a_whole_car_view_is_dropped_only_when_asked() -> N
 def test_a_rule_out_of_range_is_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         WholeCarRule(**{"min_parts": 5, **kwargs})
+
+
+def test_a_rule_is_stored_and_read_back_by_one_codec() -> None:
+    # given a rule as a registry entry stores it
+    record = RULE.to_record()
+    # then it reads back as the same rule, and a partial record takes the defaults
+    assert WholeCarRule.from_record(record) == RULE
+    assert WholeCarRule.from_record({"min_parts": 6}) == WholeCarRule(6)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"whole_car_conf": 0.2}, "min_parts is required"),
+        ({"min_parts": 6, "min_part": 3}, "unknown field"),
+        ({"min_parts": "six"}, "whole number"),
+        ({"min_parts": 6, "whole_car_conf": "high"}, "need numbers"),
+        ({"min_parts": 6, "whole_car_conf": 1.5}, "need 0 <= conf < 1"),
+        ({"min_parts": 6, "drop_off_part": "yes"}, "true or false"),
+    ],
+)
+def test_a_bad_stored_rule_is_a_clear_error(record: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        WholeCarRule.from_record(record)

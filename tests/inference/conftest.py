@@ -7,7 +7,7 @@ ignore the pixels, so tests can assert where boxes and masks land in the photo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart
+from cdat.whole_car import WholeCarRule
 from inference.registry import ModelEntry, Registry, sha256_of
 
 NUM_MASKS = 32
@@ -95,8 +96,10 @@ def write_registry(
     imgsz: int,
     damage: list[FakeDet] | None,
     parts: list[FakeDet] | None,
+    whole_car_rule: WholeCarRule | None = None,
 ) -> Settings:
-    """A model dir with the fake models promoted; None leaves that task out."""
+    """A model dir with the fake models promoted; None leaves that task out. The damage
+    model's entry carries `whole_car_rule` as its own."""
     model_dir.mkdir(parents=True, exist_ok=True)
     entries, promoted = [], {}
     for task, classes, dets in (("damage", DAMAGE_CLASSES, damage), ("parts", PART_CLASSES, parts)):
@@ -104,9 +107,10 @@ def write_registry(
             continue
         path = make_fake_model(model_dir / f"{task}.onnx", imgsz, len(classes), dets)
         entry_id = f"{task}-fake-1"
-        entries.append(
-            ModelEntry(entry_id, task, path.name, sha256_of(path), classes, imgsz)  # type: ignore[arg-type]
-        )
+        entry = ModelEntry(entry_id, task, path.name, sha256_of(path), classes, imgsz)  # type: ignore[arg-type]
+        if task == "damage" and whole_car_rule is not None:
+            entry = replace(entry, whole_car_rule=whole_car_rule.to_record())
+        entries.append(entry)
         promoted[task] = entry_id
     Registry(model_dir, entries, promoted).save()
     return Settings(model_dir=model_dir, onnx_threads=1, min_image_side=64)

@@ -294,25 +294,47 @@ def test_a_model_file_that_does_not_match_its_checksum_is_refused(scene_settings
         build_analyzer(scene_settings)
 
 
-def test_a_whole_car_view_needs_a_higher_damage_score_unless_the_rule_is_off(tmp_path):
+def test_a_whole_car_view_needs_the_models_own_higher_score_unless_the_rule_is_off(tmp_path):
     # given a photo in which the part model finds ten small parts (a whole car), a faint
-    # scratch (0.18, over the served 0.15) and a clear dent (0.5)
+    # scratch (0.18, over the served 0.15) and a clear dent (0.5), and a damage model whose
+    # registry entry carries the rule chosen for its scores: 10+ parts need 0.2
     parts = [part_det(p, (40 * i, 60, 40 * i + 30, 100)) for i, p in enumerate(list(CarPart)[:10])]
     damages = [
         damage_det("minor-scratch", (42, 62, 52, 72), 0.18),
         damage_det("moderate-dent", (82, 62, 98, 90), 0.5),
     ]
-    settings = write_registry(tmp_path / "models", IMGSZ, damages, parts)
+    rule = WholeCarRule(min_parts=10, whole_car_conf=0.2)
+    settings = write_registry(tmp_path / "models", IMGSZ, damages, parts, whole_car_rule=rule)
     # when the served analyzer looks at it
-    (result,) = build_analyzer(settings).analyze([photo(textured(W, H))])
-    # then it sees a whole car, and only the dent clears the whole-car score (0.2)
+    analyzer = build_analyzer(settings)
+    (result,) = analyzer.analyze([photo(textured(W, H))])
+    # then it serves the model's rule, sees a whole car, and only the dent clears 0.2
+    assert analyzer.whole_car == rule
     assert len(result.parts) == 10
-    assert settings.whole_car_rule is not None and settings.whole_car_rule.min_parts == 10
     assert [d.damage_type for d in result.damages] == [DamageType.DENT]
     # and with the rule turned off (CDAT_DAMAGE_WHOLE_CAR=false) both are reported, as before
     before = settings.model_copy(update={"damage_whole_car": False})
     (result,) = build_analyzer(before).analyze([photo(textured(W, H))])
     assert {d.damage_type for d in result.damages} == {DamageType.SCRATCH, DamageType.DENT}
+    # and the operator's rule (CDAT_DAMAGE_WHOLE_CAR_RULE) is served over the model's
+    lenient = settings.model_copy(
+        update={"damage_whole_car_rule": WholeCarRule(min_parts=10, whole_car_conf=0.1)}
+    )
+    (result,) = build_analyzer(lenient).analyze([photo(textured(W, H))])
+    assert len(result.damages) == 2
+
+
+def test_a_damage_model_registered_without_a_rule_serves_every_view_alike(tmp_path):
+    # given the same whole-car photo, and a damage model whose entry has no whole-car rule
+    parts = [part_det(p, (40 * i, 60, 40 * i + 30, 100)) for i, p in enumerate(list(CarPart)[:10])]
+    damages = [damage_det("minor-scratch", (42, 62, 52, 72), 0.18)]
+    settings = write_registry(tmp_path / "models", IMGSZ, damages, parts)
+    # when it is analysed
+    analyzer = build_analyzer(settings)
+    (result,) = analyzer.analyze([photo(textured(W, H))])
+    # then no other model's rule is applied to its scores: the faint scratch is reported
+    assert analyzer.whole_car is None
+    assert [d.damage_type for d in result.damages] == [DamageType.SCRATCH]
 
 
 def test_the_whole_car_rule_leaves_a_close_up_as_served(scene_settings):

@@ -217,3 +217,71 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     args.model = tmp_path / "parts.pt"
     with pytest.raises(TrainingError, match=r"damage or part model's \.onnx"):
         _claims(args, "parts")
+
+
+def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(
+    tmp_path: Path,
+) -> None:
+    from cdat.whole_car import WholeCarRule
+    from inference.registry import Registry
+    from training.claims import build_claim_analyzer
+
+    # given the shipped registry, whose promoted damage model has a rule for its scores,
+    # and a candidate damage model (a copy under a new name)
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("damage")
+    assert promoted.served_whole_car_rule is not None
+    candidate = tmp_path / "damage-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
+    severity = shipped.model_dir / promoted.severity_model
+    # when the claim analyzer is built with the candidate and no rule, then it serves none
+    assert build_claim_analyzer(None, candidate, severity, 0.1).whole_car is None
+    # and with a rule, that rule
+    rule = WholeCarRule(min_parts=6, whole_car_conf=0.2)
+    assert build_claim_analyzer(None, candidate, severity, 0.1, whole_car=rule).whole_car == rule
+    # and the served analyzer (no candidate) serves the promoted model's own
+    assert build_claim_analyzer(None).whole_car == promoted.served_whole_car_rule
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--whole-car-rule", '{"min_parts": 6}'], "--whole-car-rule is a candidate damage"),
+    ],
+)
+def test_a_whole_car_rule_without_a_candidate_is_one_error_line(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    with pytest.raises(TrainingError, match=message):
+        main(get_args_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("text", ["{", "[6]", '{"min_parts": 0}', '{"parts": 6}'])
+def test_an_unreadable_whole_car_rule_is_refused_by_the_parser(
+    text: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        get_args_parser().parse_args(["--whole-car-rule", text])
+    assert stop.value.code == 2
+    assert "--whole-car-rule" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("config", "claims"), [("car-parts.yaml", True), ("damage-severity.yaml", False)]
+)
+def test_evaluate_takes_a_whole_car_rule_only_for_a_damage_models_claim_figures(
+    tmp_path: Path, config: str, claims: bool, capsys: pytest.CaptureFixture
+) -> None:
+    from training.cli import main as cli
+
+    # given a part model's config, or a damage model measured without --claims
+    root = Path(__file__).resolve().parents[2]
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not read")
+    argv = ["evaluate", "--config", str(root / "datasets" / config), "--model", str(model),
+            "--whole-car-rule", '{"min_parts": 6}', *(["--claims"] if claims else [])]  # fmt: skip
+    # when evaluated with a whole-car rule, then it is one error line, before any work
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "--whole-car-rule applies to a damage model measured with --claims" in err
+    assert not (tmp_path / "runs").exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cdat.whole_car import WholeCarRule
 from inference.errors import RegistryError
 from inference.registry import ModelEntry, PromotionRefused, Registry, sha256_of
 from training.cli import main as cli_main
@@ -145,3 +148,59 @@ def test_cli_resume_without_a_run_is_one_error_line(
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "nothing to resume" in err
+
+
+def _named_onnx(path: Path, task: str) -> Path:
+    """A loadable ONNX file with the class names and input size the exporter stores."""
+    import onnx
+
+    from tests.inference.conftest import make_fake_model
+
+    make_fake_model(path, 64, 1, [])
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"names": "{0: 'dent'}", "description": task})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a damage model and the report of `cdat evaluate --claims --whole-car-rule`
+    onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    report = {"split": "test", "per_class": {}, "whole_car_rule": {"min_parts": 6,
+              "whole_car_conf": 0.2}}  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    # when it is registered
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--report", str(tmp_path / "report.json")]) == 0  # fmt: skip
+    # then the entry serves that rule
+    (entry,) = Registry.load(tmp_path / "models").entries
+    assert entry.served_whole_car_rule == WholeCarRule(min_parts=6, whole_car_conf=0.2)
+    # and a report whose rule cannot be read is one error line, the registry unchanged
+    (tmp_path / "bad.json").write_text(json.dumps(dict(report, whole_car_rule={"min_parts": 0})))
+    capsys.readouterr()
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--report", str(tmp_path / "bad.json")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "whole_car_rule: min_parts 0" in err and len(err.strip().splitlines()) == 1
+    # and a part model's report may not carry one
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "parts",
+                     "--report", str(tmp_path / "report.json")]) == 2  # fmt: skip
+    assert "belongs to a damage model" in capsys.readouterr().err
+    assert len(Registry.load(tmp_path / "models").entries) == 1
+
+
+def test_an_entry_without_a_rule_is_stored_as_before(registry: Registry) -> None:
+    # given an entry registered with no whole-car rule, saved
+    stored = json.loads((registry.model_dir / "registry.json").read_text())["entries"][0]
+    # then its stored layout has no new field, and it serves no rule
+    assert "whole_car_rule" not in stored
+    assert registry.get("old").served_whole_car_rule is None
+
+
+def test_a_damaged_stored_rule_is_a_registry_error(registry: Registry) -> None:
+    entry = replace(registry.get("old"), whole_car_rule={"min_parts": 6, "speed": 1})
+    with pytest.raises(RegistryError, match=r"old: whole_car_rule: .*unknown field"):
+        _ = entry.served_whole_car_rule

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from training.rule_sweep import (
     _record,
     candidates,
     choose,
+    choose_served,
     score,
     sweep,
 )
@@ -120,6 +122,54 @@ def test_a_threshold_that_meets_the_bound_wins_over_a_rule_that_finds_no_more() 
     assert chosen["conf"] == pytest.approx(0.25)
 
 
+SQUARE_2 = ((120.0, 40.0), (160.0, 40.0), (160.0, 80.0), (120.0, 80.0))
+
+
+def faint_records(false_faint: int = 0) -> list[PhotoRecord]:
+    """A close-up with two real dents, one scored 0.3 and one 0.12 (and `false_faint` false
+    damages at 0.11), and an intact whole car with a 0.2 false damage: the second dent is
+    found only below the served 0.15, the whole car kept clean there only by a rule."""
+    second = replace(damage(0.12), box=Box(120, 40, 160, 80), polygon=SQUARE_2)
+    faint = tuple(
+        replace(damage(0.11), box=Box(10 + 30 * i, 85, 30 + 30 * i, 95), polygon=())
+        for i in range(false_faint)
+    )
+    closeup = PhotoAnalysis("c", W, H, damages=(damage(0.3), second, *faint), parts=DOOR)
+    outlines = [
+        Outline(_polygon_mask(square, (H, W), scale=False), PartFamily.DOOR, "severe")
+        for square in (SQUARE, SQUARE_2)
+    ]
+    intact = PhotoAnalysis("i", W, H, damages=(damage(0.2),), parts=SMALL_PARTS)
+    return [
+        _record("car-parts-damage", Path("c.jpg"), closeup, outlines),
+        PhotoRecord("car-parts", "i.jpg", intact),
+    ]
+
+
+def test_a_lower_threshold_is_chosen_with_the_rule_that_keeps_intact_cars_clean() -> None:
+    # given the threshold-and-rule criterion over thresholds 0.1 and 0.15 (served) and a
+    # whole-car rule of 5+ parts at 0.25
+    rows = sweep(faint_records(), candidates([0.1, 0.15], [5], [1.0], [0.25], (False,)))
+    chosen = choose_served(rows, served_conf=0.15)
+    # then 0.1 finds the second dent, its rule keeps the intact car clean: both are chosen
+    assert chosen is not None and chosen["conf"] == 0.1
+    assert chosen["whole_car"] is not None and chosen["whole_car"]["min_parts"] == 5
+    assert chosen["damage_recall_iou30"]["car-parts-damage"] == 1.0
+    # while the rule-only criterion keeps the served threshold, which misses it
+    kept = choose(rows, served_conf=0.15)
+    assert kept is not None and kept["conf"] == 0.15
+
+
+def test_a_lower_threshold_that_costs_too_much_precision_is_not_chosen() -> None:
+    # given the close-up also holds three more false damages at 0.11
+    rows = sweep(
+        faint_records(false_faint=3), candidates([0.1, 0.15], [5], [1.0], [0.25], (False,))
+    )
+    # then precision at 0.1 falls from 1.0 to 0.4, more than 0.05: the served threshold stays
+    chosen = choose_served(rows, served_conf=0.15)
+    assert chosen is not None and chosen["conf"] == 0.15
+
+
 def test_a_cache_that_is_not_a_saved_pass_is_one_error(tmp_path: Path) -> None:
     from training.claim_rules import cached_records
 
@@ -129,6 +179,27 @@ def test_a_cache_that_is_not_a_saved_pass_is_one_error(tmp_path: Path) -> None:
     # then reading it is the package's error, naming the file
     with pytest.raises(TrainingError, match="not a pass saved by --pass"):
         cached_records(cache, "val", 0, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--damage", "model.pt", "--pass"], "a candidate's .onnx file"),
+        (["--damage", "model.onnx"], "a candidate's .onnx file"),
+        (["--damage", "missing.onnx", "--pass"], "no such file"),
+    ],
+)
+def test_a_candidate_pass_that_cannot_run_is_one_error(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    from training.claim_rules import get_args_parser, main
+
+    (tmp_path / "model.pt").write_bytes(b"x")
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    argv = ["--cache", str(tmp_path / "c.pkl"), *[a if a.startswith("--") else
+            str(tmp_path / a) for a in extra]]  # fmt: skip
+    with pytest.raises(TrainingError, match=message):
+        main(get_args_parser().parse_args(argv))
 
 
 def test_an_out_that_is_a_folder_is_refused_before_any_work(tmp_path: Path) -> None:
