@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     """Lowest confidence at which a car part is reported (none found -> `no_vehicle`). Unset:
     the promoted part model's own threshold, as for damage."""
     nms_iou: float = Field(default=0.7, gt=0.0, le=1.0)
+    damage_flip_tta: bool = False
+    """Look at each photo a second time, mirrored, and report damage either view finds
+    (inference/flip_tta.py): one more pass of the damage model per photo."""
     damage_whole_car: bool = True
     """On a photo of the whole car a damage needs a higher score than on a close-up, by the
     promoted damage model's own rule (`whole_car_rule` in its registry entry, chosen on val

@@ -31,6 +31,7 @@ from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
 from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
+from inference.flip_tta import FlipMergedRuntime
 from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.registry import ModelEntry, Registry, Task, sha256_of
@@ -343,9 +344,10 @@ def load_model(
     severity = None
     if entry.severity_model:
         severity = SeverityModel.load(registry.model_dir / entry.severity_model)
-    return SegmentationModel(
-        entry, _runtime(registry, entry, settings, runtime, config, threads), severity
-    )
+    loaded = _runtime(registry, entry, settings, runtime, config, threads)
+    if task == "damage" and settings.damage_flip_tta:
+        loaded = FlipMergedRuntime(loaded, config)
+    return SegmentationModel(entry, loaded, severity)
 
 
 def served_conf(settings: Settings, entry: ModelEntry) -> float:

@@ -95,7 +95,7 @@ def _candidates_classic(pred: np.ndarray, nm: int, cfg: PostprocessConfig) -> tu
     scores, class_ids = scores[keep], class_ids[keep]
     cx, cy, w, h = cand[0], cand[1], cand[2], cand[3]
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
-    kept = _nms(xyxy, scores, class_ids, cfg)
+    kept = nms(xyxy, scores, class_ids, cfg)
     return xyxy[kept], scores[kept], class_ids[kept], cand[4 + nc :, kept].T
 
 
@@ -107,7 +107,10 @@ def _candidates_end2end(pred: np.ndarray, cfg: PostprocessConfig) -> tuple | Non
     return cand[:, :4], cand[:, 4], cand[:, 5].astype(np.int64), cand[:, 6:]
 
 
-def _nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, cfg: PostprocessConfig):
+def nms(
+    xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, cfg: PostprocessConfig
+) -> np.ndarray:
+    """Indices of the boxes kept, best first (class-aware unless `cfg.agnostic`)."""
     # Offsetting boxes per class makes one NMS pass class-aware (as Ultralytics does).
     offset = 0 if cfg.agnostic else class_ids[:, None].astype(np.float32) * 7680.0
     boxes = xyxy + offset

@@ -107,14 +107,20 @@ def candidate_model(
     from inference.runtime import OnnxRuntime, SegmentationModel
 
     conf = conf or DEFAULT_SERVED_CONF[task]
-    runtime = OnnxRuntime(path, config=PostprocessConfig(conf=conf, iou=settings.nms_iou))
+    config = PostprocessConfig(conf=conf, iou=settings.nms_iou)
+    runtime: Any = OnnxRuntime(path, config=config)
+    names, imgsz = runtime.class_names(), runtime.imgsz
+    if task == "damage" and settings.damage_flip_tta:
+        from inference.flip_tta import FlipMergedRuntime
+
+        runtime = FlipMergedRuntime(runtime, config)
     entry = ModelEntry(
         id=path.stem,
         task=task,
         file=path.name,
         sha256=sha256_of(path),
-        classes=runtime.class_names(),
-        imgsz=runtime.imgsz,
+        classes=names,
+        imgsz=imgsz,
     )
     return SegmentationModel(entry, runtime, stage)
 

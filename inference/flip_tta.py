@@ -1,0 +1,73 @@
+"""A second look at each photo, mirrored left to right, for the damage model.
+
+The damage model misses much of what a claim shows (issue 29), and most of what it misses
+it scores just under the threshold. A mirrored photo is the same damage seen by a model that
+was trained on mirrored photos too (`fliplr` 0.5): where one view scores a damage under the
+threshold the other often scores it over. The two views' detections are merged as one
+photo's: mirrored back, pooled, and reduced by the same non-maximum suppression as a single
+view, so a damage both views find is reported once, at the higher score.
+
+It costs one more pass of the damage model per photo (`Settings.damage_flip_tta`), bought
+with the time the served runtime saves (issue 30); whether it is worth it is measured on val
+as a claim is (`docs/model-experiments.md`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from inference.postprocess import PostprocessConfig, RawDetections, nms
+from inference.runtime import Runtime
+
+
+def mirrored(raw: RawDetections, width: int) -> RawDetections:
+    """Detections on a left-right mirrored photo, as seen on the photo itself."""
+    boxes = raw.boxes.copy()
+    boxes[:, 0], boxes[:, 2] = width - raw.boxes[:, 2], width - raw.boxes[:, 0]
+    masks = np.ascontiguousarray(raw.masks[:, :, ::-1])
+    return RawDetections(boxes, raw.scores, raw.class_ids, masks, raw.best_score)
+
+
+def merge_views(
+    upright: RawDetections, flipped: RawDetections, width: int, config: PostprocessConfig
+) -> RawDetections:
+    """One photo's detections from its two views (`flipped` as the model saw it)."""
+    back = mirrored(flipped, width)
+    best = max(upright.best_score, back.best_score)
+    if not len(back):
+        return RawDetections(upright.boxes, upright.scores, upright.class_ids, upright.masks, best)
+    boxes = np.concatenate([upright.boxes, back.boxes])
+    scores = np.concatenate([upright.scores, back.scores])
+    class_ids = np.concatenate([upright.class_ids, back.class_ids])
+    masks = np.concatenate([upright.masks, back.masks])
+    keep = nms(boxes, scores, class_ids, config)
+    return RawDetections(boxes[keep], scores[keep], class_ids[keep], masks[keep], best)
+
+
+class FlipMergedRuntime:
+    """A runtime whose every photo is looked at upright and mirrored, the views merged."""
+
+    def __init__(self, inner: Runtime, config: PostprocessConfig) -> None:
+        self.inner = inner
+        self.config = config
+        self.imgsz = inner.imgsz
+        self.num_classes = inner.num_classes
+
+    @property
+    def label(self) -> str:
+        return f"{getattr(self.inner, 'label', type(self.inner).__name__)} + mirrored view"
+
+    def class_names(self) -> list[str]:
+        names = getattr(self.inner, "class_names", None)
+        return list(names()) if callable(names) else []
+
+    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
+        views = [*images, *(np.ascontiguousarray(image[:, ::-1]) for image in images)]
+        found = self.inner.infer(views)
+        n = len(images)
+        return [
+            merge_views(found[k], found[n + k], int(images[k].shape[1]), self.config)
+            for k in range(n)
+        ]
