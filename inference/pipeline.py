@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cdat.analysis import PhotoInput
-from cdat.findings import PhotoAnalysis, QualityIssue
+from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
 from cdat.settings import Settings
 from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
@@ -33,6 +34,7 @@ from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.imaging import load_photo
 from inference.postprocess import PostprocessConfig, RawDetections
+from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import SegmentationModel, damage_instances, part_instances
 from inference.serving import served_runtime
@@ -42,7 +44,8 @@ from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
 
-TASKS: tuple[Task, ...] = ("damage", "parts")
+_Damages = tuple[RawDetections, tuple[DamageInstance, ...]]
+"""A photo's damage model output, in photo coordinates, and its unassigned damages."""
 RuntimeName = Literal["onnx", "ultralytics"]
 
 
@@ -98,8 +101,8 @@ class Analyzer:
         # was not faster (bench/results/inference.json), so it is opt-in
         # (`CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`); runtimes compiled for batches never use it.
         self._photo_pool = ThreadPoolExecutor(2, "cdat-photo") if parallel_models else None
-        batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
-        self.photos_side_by_side = photos_side_by_side and not batched
+        self._batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
+        self.photos_side_by_side = photos_side_by_side and not self._batched
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -121,8 +124,11 @@ class Analyzer:
         else:
             work = [self._prepare_safely(photo) for photo in photos]
             ready = [p for p in work if not p.blocked and p.image is not None]
-            self._check_vehicle(ready)
-            self._segment([p for p in ready if not p.blocked])
+            if self.gate is not None and self._pool is not None and not self._batched:
+                self._gate_beside_parts(ready, self._pool)
+            else:
+                self._check_vehicle(ready)
+                self._segment([p for p in ready if not p.blocked])
         dupes = quality.duplicate_issues(
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
@@ -178,6 +184,41 @@ class Analyzer:
             if probability < self.gate.threshold:
                 photo.issues.append(quality.no_vehicle())
 
+    def _gate_beside_parts(self, photos: list[_Photo], pool: ThreadPoolExecutor) -> None:
+        """The gate, then the damage model and its post-processing, on this thread while
+        the slower part model runs on the other (it used to wait for the gate): a photo
+        the gate refuses is never given to the damage model, and the part model's output
+        for it is dropped unread, so it is refused exactly as before. Runtimes run photo
+        by photo here (no batches), so every kept photo's outputs are those it had alone.
+        `models_ms` is then the wall time of the gate and both models, side by side."""
+        if not photos:
+            return
+        images = [p.image for p in photos if p.image is not None]  # all: `ready` photos
+        started = time.perf_counter()
+        parts_future = pool.submit(_timed, self.parts, images)
+        try:
+            self._check_vehicle(photos)
+            kept = [k for k, p in enumerate(photos) if not p.blocked]
+            damage_raw, damage_ms = (
+                _timed(self.damage, [images[k] for k in kept]) if kept else ([], 0.0)
+            )
+            damages = [
+                self._damages(photos[k], raw) for k, raw in zip(kept, damage_raw, strict=True)
+            ]
+            parts_raw, parts_ms = parts_future.result()
+        except Exception:  # as `_segment` does: again photo by photo, each failure its own
+            futures.wait([parts_future])
+            self._segment([p for p in photos if not p.blocked])
+            return
+        models_ms = _ms(started) / len(photos)
+        for k, found in zip(kept, damages, strict=True):
+            photos[k].timings.update(
+                damage_ms=damage_ms / len(kept),
+                parts_ms=parts_ms / len(photos),
+                models_ms=models_ms,
+            )
+            self._build(photos[k], found, parts_raw[k])
+
     def _prepare_and_segment(self, photo: PhotoInput) -> _Photo:
         state = self._prepare_safely(photo)
         if not state.blocked and state.image is not None:
@@ -216,23 +257,30 @@ class Analyzer:
                 parts_ms=parts_ms / len(photos),
                 models_ms=models_ms,
             )
-            self._build(photo, d_raw, p_raw)
+            self._build(photo, self._damages(photo, d_raw), p_raw)
 
-    def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
+    def _damages(self, photo: _Photo, d_raw: RawDetections) -> _Damages:
+        """The damage model's output in photo coordinates and its unassigned damages."""
+        started = time.perf_counter()
+        d_raw = d_raw.rescaled(*photo.scale)
+        assert photo.image is not None  # only photos with an image are segmented
+        found = damage_instances(self.damage, d_raw, photo.image, photo.width, photo.height)
+        photo.timings["postprocess_ms"] = _ms(started)
+        return d_raw, found
+
+    def _build(self, photo: _Photo, damages: _Damages, p_raw: RawDetections) -> None:
+        d_raw, found = damages
         started = time.perf_counter()
         w, h = photo.width, photo.height
-        d_raw, p_raw = d_raw.rescaled(*photo.scale), p_raw.rescaled(*photo.scale)
+        p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
-        assert photo.image is not None  # only photos with an image are segmented
-        damages = damage_instances(self.damage, d_raw, photo.image, w, h)
-        damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)
+        found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
         if self.whole_car is not None:  # cdat/whole_car.py: whole-car views need more
-            damages = kept_damages(damages, parts, w, h, self.whole_car)
-        photo.issues += quality.check_vehicle(
-            len(parts), len(damages), p_raw.best_score, self.quality
-        )
-        photo.timings["postprocess_ms"] = _ms(started)
-        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=damages, parts=parts)
+            found = kept_damages(found, parts, w, h, self.whole_car)
+        evidence = p_raw.best_score
+        photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
+        photo.timings["postprocess_ms"] += _ms(started)
+        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
 
     def _finish(self, photo: _Photo, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]
@@ -270,55 +318,6 @@ def _analysis_failed(exc: Exception) -> QualityIssue:
 
 
 # --- loading -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    task: str
-    present: bool
-    entry_id: str | None = None
-    file: str | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Which promoted models are installed, checked without loading them."""
-
-    models: tuple[ModelStatus, ...]
-
-    @property
-    def ready(self) -> bool:
-        return all(m.present for m in self.models)
-
-    @property
-    def missing(self) -> list[str]:
-        return [m.task for m in self.models if not m.present]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ready": self.ready,
-            "models": {
-                m.task: {"present": m.present, "id": m.entry_id, "file": m.file, "reason": m.reason}
-                for m in self.models
-            },
-        }
-
-
-def readiness(settings: Settings) -> Readiness:
-    statuses = []
-    try:
-        registry = Registry.load(settings.model_dir)
-    except RegistryError as exc:
-        return Readiness(tuple(ModelStatus(t, False, reason=exc.message) for t in TASKS))
-    for task in TASKS:
-        try:
-            entry = registry.promoted_entry(task)
-        except (ModelUnavailable, RegistryError) as exc:
-            statuses.append(ModelStatus(task, False, reason=exc.message))
-            continue
-        statuses.append(ModelStatus(task, True, entry.id, entry.file))
-    return Readiness(tuple(statuses))
 
 
 def load_model(

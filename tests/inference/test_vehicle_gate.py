@@ -167,3 +167,51 @@ def test_a_gate_threshold_out_of_range_is_refused(tmp_path) -> None:
     path = make_gate(tmp_path / "gate.onnx")
     with pytest.raises(ModelUnavailable, match="threshold"):
         VehicleGate.load(path, threshold=1.0)
+
+
+def _spy(model, calls: list[int]) -> None:
+    """Record how many photos each call of `model` is given."""
+    infer = model.infer
+
+    def counted(images):
+        calls.append(len(images))
+        return infer(images)
+
+    model.infer = counted
+
+
+def test_the_part_model_runs_beside_the_gate_and_a_refusal_still_stops_pricing(scene) -> None:
+    # given the analyzer as served on two threads (the gate and the damage model on one,
+    # the part model beside them on the other) and on one thread (the gate first)
+    settings = add_gate(scene)
+    beside = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
+    first = build_analyzer(settings.model_copy(update={"onnx_threads": 1}))
+    seen: dict[str, list[int]] = {"damage": [], "parts": []}
+    _spy(beside.damage, seen["damage"])
+    _spy(beside.parts, seen["parts"])
+    claim = [png(coloured(RED), "a"), png(coloured(BLUE, 1), "b"), png(coloured(RED, 2), "c")]
+    # when both analyse a claim with a photo the gate refuses
+    got, want = beside.analyze(claim), first.analyze(claim)
+    # then the part model saw every photo, the damage model only the two the gate kept
+    assert seen == {"damage": [2], "parts": [3]}
+    # and the findings are those of the gate first: the refused photo is not priced
+    assert [replace(a, timings_ms={}) for a in got] == [replace(a, timings_ms={}) for a in want]
+    assert [i.code for i in got[1].quality_issues] == [quality.NO_VEHICLE]
+    assert got[1].damages == () and got[1].parts == () and "damage_ms" not in got[1].timings_ms
+    assert got[0].damages and got[0].parts and got[2].damages and got[2].parts
+
+
+def test_a_model_failure_beside_the_gate_fails_only_the_photos_it_kept(scene) -> None:
+    # given the served analyzer with a gate and a damage model that fails
+    analyzer = build_analyzer(add_gate(scene))
+
+    def broken(images):
+        raise RuntimeError("the damage model failed")
+
+    analyzer.damage.infer = broken
+    # when it analyses a photo the gate keeps and one it refuses
+    kept, refused = analyzer.analyze([png(coloured(RED), "red"), png(coloured(BLUE, 1), "blue")])
+    # then the kept photo cannot be analysed and the refused one is still refused, no more
+    assert [i.code for i in kept.quality_issues] == [quality.ANALYSIS_FAILED]
+    assert [i.code for i in refused.quality_issues] == [quality.NO_VEHICLE]
+    assert kept.damages == refused.damages == () and kept.parts == refused.parts == ()
