@@ -20,19 +20,17 @@ import time
 from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from cdat.analysis import PhotoInput
-from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
+from cdat.findings import PhotoAnalysis, QualityIssue
 from cdat.settings import Settings
 from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
 from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.imaging import load_photo
+from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
@@ -44,30 +42,7 @@ from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
 
-_Damages = tuple[RawDetections, tuple[DamageInstance, ...]]
-"""A photo's damage model output, in photo coordinates, and its unassigned damages."""
 RuntimeName = Literal["onnx", "ultralytics"]
-
-
-@dataclass
-class _Photo:
-    """Working state of one photo through the pipeline."""
-
-    photo_id: str
-    image: np.ndarray | None = None
-    """Upright BGR, possibly decoded at reduced size (`scale` maps it to the photo)."""
-    scale: tuple[float, float] = (1.0, 1.0)
-    width: int = 0
-    height: int = 0
-    issues: list[QualityIssue] = field(default_factory=list)
-    phash: str | None = None
-    vehicle_probability: float | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    result: PhotoAnalysis | None = None
-
-    @property
-    def blocked(self) -> bool:
-        return any(i.blocking for i in self.issues)
 
 
 class Analyzer:
@@ -121,28 +96,40 @@ class Analyzer:
         """A claim's photos (or one photo) -> one analysis each, in order."""
         if self._photo_pool is not None and self.photos_side_by_side and len(photos) > 1:
             work = list(self._photo_pool.map(self._prepare_and_segment, photos))
+        elif self.gate is not None and self._pool is not None and not self._batched:
+            work = [self._prepare_safely(photo, checks=False) for photo in photos]
+            self._checks_beside_parts(work, self._pool)
         else:
             work = [self._prepare_safely(photo) for photo in photos]
             ready = [p for p in work if not p.blocked and p.image is not None]
-            if self.gate is not None and self._pool is not None and not self._batched:
-                self._gate_beside_parts(ready, self._pool)
-            else:
-                self._check_vehicle(ready)
-                self._segment([p for p in ready if not p.blocked])
+            self._check_vehicle(ready)
+            self._segment([p for p in ready if not p.blocked])
         dupes = quality.duplicate_issues(
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
         return [self._finish(p, dupes.get(k)) for k, p in enumerate(work)]
 
-    def _prepare_safely(self, photo: PhotoInput) -> _Photo:
+    def _prepare_safely(self, photo: PhotoInput, checks: bool = True) -> PhotoState:
+        """Decoded and, with `checks`, quality-checked (else `_checked_safely` later)."""
         try:
-            return self._prepare(photo)
+            state = self._decode(photo)
+            if checks and state.image is not None:
+                self._check_quality(state)
+            return state
         except Exception as exc:  # one photo's failure must never fail the claim
             log.exception("preparing photo %s failed", photo.photo_id)
-            return _Photo(photo.photo_id, issues=[_analysis_failed(exc)])
+            return PhotoState(photo.photo_id, issues=[analysis_failed(exc)])
 
-    def _prepare(self, photo: PhotoInput) -> _Photo:
-        state = _Photo(photo.photo_id)
+    def _checked_safely(self, state: PhotoState) -> PhotoState:
+        try:
+            self._check_quality(state)
+            return state
+        except Exception as exc:  # as `_prepare_safely`: the photo fails, alone
+            log.exception("preparing photo %s failed", state.photo_id)
+            return PhotoState(state.photo_id, issues=[analysis_failed(exc)])
+
+    def _decode(self, photo: PhotoInput) -> PhotoState:
+        state = PhotoState(photo.photo_id)
         started = time.perf_counter()
         try:
             decoded = load_photo(photo.data, self.max_pixels)
@@ -153,21 +140,24 @@ class Analyzer:
             log.warning("decoding photo %s failed: %r", photo.photo_id, exc)
             state.issues.append(quality.unreadable(type(exc).__name__))
             return state
-        image, state.scale = decoded.image, decoded.scale
+        state.image, state.scale = decoded.image, decoded.scale
         state.width, state.height = decoded.width, decoded.height
-        state.timings["decode_ms"] = _ms(started)
+        state.timings["decode_ms"] = ms(started)
+        return state
+
+    def _check_quality(self, state: PhotoState) -> None:
+        """Size, exposure and blur (blocking issues), and the perceptual hash."""
+        assert state.image is not None  # decoded
         started = time.perf_counter()
         state.issues += quality.check_size(state.width, state.height, self.quality)
         if not state.blocked:
-            gray = quality.analysis_gray(image, self.quality.analysis_side)
+            gray = quality.analysis_gray(state.image, self.quality.analysis_side)
             state.issues += quality.check_exposure(gray, self.quality)
             state.issues += quality.check_blur(gray, self.quality)
             state.phash = quality.perceptual_hash(gray)
-        state.image = image
-        state.timings["quality_ms"] = _ms(started)
-        return state
+        state.timings["quality_ms"] = ms(started)
 
-    def _check_vehicle(self, photos: list[_Photo]) -> None:
+    def _check_vehicle(self, photos: list[PhotoState]) -> None:
         """The vehicle gate on the photos' images: a refused photo gets the blocking
         `no_vehicle` issue, so it is never segmented and nothing is priced for it."""
         if self.gate is None or not photos:
@@ -180,46 +170,52 @@ class Analyzer:
             return
         for photo, probability in zip(photos, found, strict=True):
             photo.vehicle_probability = round(float(probability), 4)
-            photo.timings["gate_ms"] = _ms(started) / len(photos)
+            photo.timings["gate_ms"] = ms(started) / len(photos)
             if probability < self.gate.threshold:
                 photo.issues.append(quality.no_vehicle())
 
-    def _gate_beside_parts(self, photos: list[_Photo], pool: ThreadPoolExecutor) -> None:
-        """The gate, then the damage model and its post-processing, on this thread while
-        the slower part model runs on the other (it used to wait for the gate): a photo
-        the gate refuses is never given to the damage model, and the part model's output
-        for it is dropped unread, so it is refused exactly as before. Runtimes run photo
-        by photo here (no batches), so every kept photo's outputs are those it had alone.
-        `models_ms` is then the wall time of the gate and both models, side by side."""
-        if not photos:
+    def _checks_beside_parts(self, work: list[PhotoState], pool: ThreadPoolExecutor) -> None:
+        """The part model starts on the other thread as soon as the photos are decoded,
+        while the quality checks, the gate, then the damage model and its post-processing
+        run on this one (they all came before it, and it is the slower model). A photo
+        that a check or the gate blocks is never given to the damage model and the part
+        model's output for it is dropped unread, so it is blocked exactly as before.
+        Runtimes run photo by photo here (no batches), so a kept photo's outputs are those
+        it had alone. `models_ms` is the wall time of all of it."""
+        decoded = [k for k, p in enumerate(work) if p.image is not None and not p.blocked]
+        images = [im for k in decoded if (im := work[k].image) is not None]
+        if not images:
             return
-        images = [p.image for p in photos if p.image is not None]  # all: `ready` photos
         started = time.perf_counter()
-        parts_future = pool.submit(_timed, self.parts, images)
+        parts_future = pool.submit(timed, self.parts, images)
+        for k in decoded:
+            work[k] = self._checked_safely(work[k])
+        self._check_vehicle([work[k] for k in decoded if not work[k].blocked])
+        kept = [j for j, k in enumerate(decoded) if not work[k].blocked]
         try:
-            self._check_vehicle(photos)
-            kept = [k for k, p in enumerate(photos) if not p.blocked]
             damage_raw, damage_ms = (
-                _timed(self.damage, [images[k] for k in kept]) if kept else ([], 0.0)
+                timed(self.damage, [images[j] for j in kept]) if kept else ([], 0.0)
             )
             damages = [
-                self._damages(photos[k], raw) for k, raw in zip(kept, damage_raw, strict=True)
+                self._damages(work[decoded[j]], raw)
+                for j, raw in zip(kept, damage_raw, strict=True)
             ]
             parts_raw, parts_ms = parts_future.result()
         except Exception:  # as `_segment` does: again photo by photo, each failure its own
             futures.wait([parts_future])
-            self._segment([p for p in photos if not p.blocked])
+            self._segment([work[decoded[j]] for j in kept])
             return
-        models_ms = _ms(started) / len(photos)
-        for k, found in zip(kept, damages, strict=True):
-            photos[k].timings.update(
+        models_ms = ms(started) / len(images)
+        for j, found in zip(kept, damages, strict=True):
+            photo = work[decoded[j]]
+            photo.timings.update(
                 damage_ms=damage_ms / len(kept),
-                parts_ms=parts_ms / len(photos),
+                parts_ms=parts_ms / len(images),
                 models_ms=models_ms,
             )
-            self._build(photos[k], found, parts_raw[k])
+            self._build(photo, found, parts_raw[j])
 
-    def _prepare_and_segment(self, photo: PhotoInput) -> _Photo:
+    def _prepare_and_segment(self, photo: PhotoInput) -> PhotoState:
         state = self._prepare_safely(photo)
         if not state.blocked and state.image is not None:
             self._check_vehicle([state])
@@ -227,7 +223,7 @@ class Analyzer:
             self._segment([state], side_by_side=False)
         return state
 
-    def _segment(self, photos: list[_Photo], side_by_side: bool = True) -> None:
+    def _segment(self, photos: list[PhotoState], side_by_side: bool = True) -> None:
         if not photos:
             return
         try:
@@ -235,22 +231,22 @@ class Analyzer:
         except Exception as exc:
             if len(photos) == 1:
                 log.exception("analysing photo %s failed", photos[0].photo_id)
-                photos[0].issues.append(_analysis_failed(exc))
+                photos[0].issues.append(analysis_failed(exc))
                 return
             for photo in photos:  # isolate the photo that breaks the batch
                 self._segment([photo], side_by_side)
 
-    def _segment_batch(self, photos: list[_Photo], side_by_side: bool = True) -> None:
+    def _segment_batch(self, photos: list[PhotoState], side_by_side: bool = True) -> None:
         images = [p.image for p in photos if p.image is not None]
         started = time.perf_counter()
         if self._pool is not None and side_by_side:
-            parts_future = self._pool.submit(_timed, self.parts, images)
-            damage_raw, damage_ms = _timed(self.damage, images)
+            parts_future = self._pool.submit(timed, self.parts, images)
+            damage_raw, damage_ms = timed(self.damage, images)
             parts_raw, parts_ms = parts_future.result()
         else:
-            damage_raw, damage_ms = _timed(self.damage, images)
-            parts_raw, parts_ms = _timed(self.parts, images)
-        models_ms = _ms(started) / len(photos)  # wall time of both: they may overlap
+            damage_raw, damage_ms = timed(self.damage, images)
+            parts_raw, parts_ms = timed(self.parts, images)
+        models_ms = ms(started) / len(photos)  # wall time of both: they may overlap
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
             photo.timings.update(
                 damage_ms=damage_ms / len(photos),
@@ -259,16 +255,16 @@ class Analyzer:
             )
             self._build(photo, self._damages(photo, d_raw), p_raw)
 
-    def _damages(self, photo: _Photo, d_raw: RawDetections) -> _Damages:
+    def _damages(self, photo: PhotoState, d_raw: RawDetections) -> Damages:
         """The damage model's output in photo coordinates and its unassigned damages."""
         started = time.perf_counter()
         d_raw = d_raw.rescaled(*photo.scale)
         assert photo.image is not None  # only photos with an image are segmented
         found = damage_instances(self.damage, d_raw, photo.image, photo.width, photo.height)
-        photo.timings["postprocess_ms"] = _ms(started)
+        photo.timings["postprocess_ms"] = ms(started)
         return d_raw, found
 
-    def _build(self, photo: _Photo, damages: _Damages, p_raw: RawDetections) -> None:
+    def _build(self, photo: PhotoState, damages: Damages, p_raw: RawDetections) -> None:
         d_raw, found = damages
         started = time.perf_counter()
         w, h = photo.width, photo.height
@@ -279,10 +275,10 @@ class Analyzer:
             found = kept_damages(found, parts, w, h, self.whole_car)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
-        photo.timings["postprocess_ms"] += _ms(started)
+        photo.timings["postprocess_ms"] += ms(started)
         photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
 
-    def _finish(self, photo: _Photo, duplicate: QualityIssue | None) -> PhotoAnalysis:
+    def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]
         timings = {k: round(v, 2) for k, v in photo.timings.items()}
         base = photo.result or PhotoAnalysis(photo.photo_id, photo.width, photo.height)
@@ -297,24 +293,6 @@ class Analyzer:
             timings_ms=timings,
             vehicle_probability=photo.vehicle_probability,
         )
-
-
-def _timed(model: SegmentationModel, images: list[np.ndarray]) -> tuple[list[RawDetections], float]:
-    started = time.perf_counter()
-    return model.infer(images), _ms(started)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-def _analysis_failed(exc: Exception) -> QualityIssue:
-    return quality.issue(
-        quality.ANALYSIS_FAILED,
-        f"The photo could not be analysed ({type(exc).__name__}).",
-        "Take the photo again; if it keeps failing, send it to your adjuster.",
-        blocking=True,
-    )
 
 
 # --- loading -------------------------------------------------------------------------

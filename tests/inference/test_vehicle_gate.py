@@ -180,25 +180,50 @@ def _spy(model, calls: list[int]) -> None:
     model.infer = counted
 
 
-def test_the_part_model_runs_beside_the_gate_and_a_refusal_still_stops_pricing(scene) -> None:
-    # given the analyzer as served on two threads (the gate and the damage model on one,
-    # the part model beside them on the other) and on one thread (the gate first)
+def test_the_part_model_runs_beside_the_checks_and_a_refusal_still_stops_pricing(
+    scene, monkeypatch
+) -> None:
+    # given the analyzer as served on two threads (the quality checks, the gate and the
+    # damage model on one, the part model beside them on the other) and on one thread
+    # (the checks and the gate first, then the models)
     settings = add_gate(scene)
     beside = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
     first = build_analyzer(settings.model_copy(update={"onnx_threads": 1}))
     seen: dict[str, list[int]] = {"damage": [], "parts": []}
     _spy(beside.damage, seen["damage"])
     _spy(beside.parts, seen["parts"])
-    claim = [png(coloured(RED), "a"), png(coloured(BLUE, 1), "b"), png(coloured(RED, 2), "c")]
-    # when both analyse a claim with a photo the gate refuses
+    # and a claim: two photos the gate keeps, one it refuses, one too dark to show
+    # anything, one a quality check fails on, one that is not a photo
+    black = np.zeros((H, W, 3), np.uint8)
+    names = ["kept", "refused", "black", "check-fails", "unreadable", "kept-too"]
+    green = coloured((40, 200, 60), 3)  # reddish enough to pass the gate; brighter in gray
+    photos = [coloured(RED), coloured(BLUE, 1), black, green, None, coloured(RED, 2)]
+    claim = [
+        png(im, name) if im is not None else PhotoInput(name, b"not a photo")
+        for im, name in zip(photos, names, strict=True)
+    ]
+    check_blur = quality.check_blur
+
+    def failing_check(gray, cfg):
+        if float(gray.mean()) > 120:  # the green photo alone
+            raise ValueError("a quality check failed")
+        return check_blur(gray, cfg)
+
+    monkeypatch.setattr(quality, "check_blur", failing_check)
+    # when both analyse it
     got, want = beside.analyze(claim), first.analyze(claim)
-    # then the part model saw every photo, the damage model only the two the gate kept
-    assert seen == {"damage": [2], "parts": [3]}
-    # and the findings are those of the gate first: the refused photo is not priced
+    # then the part model saw every decoded photo, the damage model only the two kept
+    assert seen == {"damage": [2], "parts": [5]}
+    # and the findings are those of the checks and the gate first: nothing is priced
+    # for a photo they block
     assert [replace(a, timings_ms={}) for a in got] == [replace(a, timings_ms={}) for a in want]
-    assert [i.code for i in got[1].quality_issues] == [quality.NO_VEHICLE]
-    assert got[1].damages == () and got[1].parts == () and "damage_ms" not in got[1].timings_ms
-    assert got[0].damages and got[0].parts and got[2].damages and got[2].parts
+    codes = [[i.code for i in a.quality_issues] for a in got]
+    assert codes[1] == [quality.NO_VEHICLE] and codes[3] == [quality.ANALYSIS_FAILED]
+    assert codes[2] == [quality.UNDEREXPOSED] and codes[4] == [quality.UNREADABLE]
+    for blocked in got[1:5]:
+        assert blocked.damages == () and blocked.parts == ()
+        assert "damage_ms" not in blocked.timings_ms
+    assert got[0].damages and got[0].parts and got[5].damages and got[5].parts
 
 
 def test_a_model_failure_beside_the_gate_fails_only_the_photos_it_kept(scene) -> None:
