@@ -367,7 +367,8 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
-        gate=load_gate(settings.model_dir, settings.onnx_threads),
+        # beside the part model (or another photo's) with the damage model's share of cores
+        gate=load_gate(settings.model_dir, threads),
         photos_side_by_side=settings.claim_photos_side_by_side,
         whole_car=settings.whole_car_rule,
     )

@@ -240,3 +240,13 @@ def test_a_model_failure_beside_the_gate_fails_only_the_photos_it_kept(scene) ->
     assert [i.code for i in kept.quality_issues] == [quality.ANALYSIS_FAILED]
     assert [i.code for i in refused.quality_issues] == [quality.NO_VEHICLE]
     assert kept.damages == refused.damages == () and kept.parts == refused.parts == ()
+
+
+def test_the_gate_takes_the_damage_model_s_share_of_the_cores(scene) -> None:
+    # given the gate, which runs beside the part model when the models run side by side
+    settings = add_gate(scene)
+    for budget, share in ((1, 1), (2, 1), (4, 2)):
+        analyzer = build_analyzer(settings.model_copy(update={"onnx_threads": budget}))
+        # then it has as many threads as each model, not the whole budget
+        assert analyzer.gate is not None
+        assert analyzer.gate.session.get_session_options().intra_op_num_threads == share
