@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     inference_runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
     """Backend of both models. `auto`: chosen from the CPU's instruction sets at start-up
     (inference.runtime_choice); ONNX Runtime FP32 where nothing better passed."""
-    inference_precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    inference_precision: Literal["auto", "fp32", "bf16", "int8", "bf16-fp32-head"] = "auto"
     """Pins the precision; served only where the model passed the precision gate in it (its
     registry entry's `precisions`), else FP32."""
     damage_conf: float | None = Field(default=None, gt=0.0, lt=1.0)

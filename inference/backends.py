@@ -9,6 +9,8 @@ letterboxing and decoding around it, the same for every backend.
   precision hint, which runs convolutions in bf16 on CPUs with AVX512-BF16 or AMX.
 * ``int8``: a separate, quantised file (`inference.quantize`, QDQ ONNX), which either
   backend runs.
+* ``openvino`` / ``bf16-fp32-head``: the same weights, the network in bf16 but its
+  segmentation head in FP32 (`inference.openvino_split`).
 
 Both packages are imported only when a session is opened.
 """
@@ -26,7 +28,7 @@ import numpy as np
 from inference.errors import ModelUnavailable
 
 BackendName = Literal["onnxruntime", "openvino"]
-Precision = Literal["fp32", "bf16", "int8"]
+Precision = Literal["fp32", "bf16", "int8", "bf16-fp32-head"]
 BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -183,7 +185,11 @@ def open_session(
     if not available(backend):
         raise ModelUnavailable(f"runtime {backend} is not installed (pip install {backend})")
     if backend == "onnxruntime":
-        if precision == "bf16":
-            raise ModelUnavailable("onnxruntime serves fp32 and int8 models here, not bf16")
+        if precision not in ("fp32", "int8"):
+            raise ModelUnavailable(f"onnxruntime serves fp32 and int8 models here, not {precision}")
         return OrtSession(path, threads=threads)
+    if precision == "bf16-fp32-head":
+        from inference.openvino_split import SplitSession
+
+        return SplitSession(path, threads=threads, batch_size=batch_size)
     return OpenVinoSession(path, threads=threads, precision=precision, batch_size=batch_size)

@@ -9,7 +9,9 @@ Service entry points (nothing loads at import time)::
 Per photo: decode (EXIF, colour, depth) -> quality checks and perceptual hash ->
 the vehicle gate, when one is promoted (a photo without a vehicle stops there, refused as
 `no_vehicle`: inference/vehicle_gate.py) -> damage and part segmentation -> damage
-assigned to parts -> vehicle and duplicate checks.
+assigned to parts -> vehicle and duplicate checks. With a gate and two threads, the part
+model (the slower) starts right after decoding, beside the checks, the gate and the damage
+model; its output for a photo they block is dropped (`Analyzer._checks_beside_parts`).
 A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
 """
 
@@ -18,11 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import numpy as np
 
 from cdat.analysis import PhotoInput
 from cdat.findings import PhotoAnalysis, QualityIssue
@@ -33,7 +33,9 @@ from inference.assign import assign_parts
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.flip_tta import FlipMergedRuntime
 from inference.imaging import load_photo
+from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.postprocess import PostprocessConfig, RawDetections
+from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import SegmentationModel, damage_instances, part_instances
 from inference.serving import served_runtime
@@ -43,29 +45,7 @@ from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
 
-TASKS: tuple[Task, ...] = ("damage", "parts")
 RuntimeName = Literal["onnx", "ultralytics"]
-
-
-@dataclass
-class _Photo:
-    """Working state of one photo through the pipeline."""
-
-    photo_id: str
-    image: np.ndarray | None = None
-    """Upright BGR, possibly decoded at reduced size (`scale` maps it to the photo)."""
-    scale: tuple[float, float] = (1.0, 1.0)
-    width: int = 0
-    height: int = 0
-    issues: list[QualityIssue] = field(default_factory=list)
-    phash: str | None = None
-    vehicle_probability: float | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    result: PhotoAnalysis | None = None
-
-    @property
-    def blocked(self) -> bool:
-        return any(i.blocking for i in self.issues)
 
 
 class Analyzer:
@@ -99,8 +79,8 @@ class Analyzer:
         # was not faster (bench/results/inference.json), so it is opt-in
         # (`CDAT_CLAIM_PHOTOS_SIDE_BY_SIDE`); runtimes compiled for batches never use it.
         self._photo_pool = ThreadPoolExecutor(2, "cdat-photo") if parallel_models else None
-        batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
-        self.photos_side_by_side = photos_side_by_side and not batched
+        self._batched = any(getattr(m.runtime, "batch_size", 1) > 1 for m in (damage, parts))
+        self.photos_side_by_side = photos_side_by_side and not self._batched
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -119,6 +99,9 @@ class Analyzer:
         """A claim's photos (or one photo) -> one analysis each, in order."""
         if self._photo_pool is not None and self.photos_side_by_side and len(photos) > 1:
             work = list(self._photo_pool.map(self._prepare_and_segment, photos))
+        elif self.gate is not None and self._pool is not None and not self._batched:
+            work = [self._prepare_safely(photo, checks=False) for photo in photos]
+            self._checks_beside_parts(work, self._pool)
         else:
             work = [self._prepare_safely(photo) for photo in photos]
             ready = [p for p in work if not p.blocked and p.image is not None]
@@ -129,15 +112,27 @@ class Analyzer:
         )
         return [self._finish(p, dupes.get(k)) for k, p in enumerate(work)]
 
-    def _prepare_safely(self, photo: PhotoInput) -> _Photo:
+    def _prepare_safely(self, photo: PhotoInput, checks: bool = True) -> PhotoState:
+        """Decoded and, with `checks`, quality-checked (else `_checked_safely` later)."""
         try:
-            return self._prepare(photo)
+            state = self._decode(photo)
+            if checks and state.image is not None:
+                self._check_quality(state)
+            return state
         except Exception as exc:  # one photo's failure must never fail the claim
             log.exception("preparing photo %s failed", photo.photo_id)
-            return _Photo(photo.photo_id, issues=[_analysis_failed(exc)])
+            return PhotoState(photo.photo_id, issues=[analysis_failed(exc)])
 
-    def _prepare(self, photo: PhotoInput) -> _Photo:
-        state = _Photo(photo.photo_id)
+    def _checked_safely(self, state: PhotoState) -> PhotoState:
+        try:
+            self._check_quality(state)
+            return state
+        except Exception as exc:  # as `_prepare_safely`: the photo fails, alone
+            log.exception("preparing photo %s failed", state.photo_id)
+            return PhotoState(state.photo_id, issues=[analysis_failed(exc)])
+
+    def _decode(self, photo: PhotoInput) -> PhotoState:
+        state = PhotoState(photo.photo_id)
         started = time.perf_counter()
         try:
             decoded = load_photo(photo.data, self.max_pixels)
@@ -148,21 +143,24 @@ class Analyzer:
             log.warning("decoding photo %s failed: %r", photo.photo_id, exc)
             state.issues.append(quality.unreadable(type(exc).__name__))
             return state
-        image, state.scale = decoded.image, decoded.scale
+        state.image, state.scale = decoded.image, decoded.scale
         state.width, state.height = decoded.width, decoded.height
-        state.timings["decode_ms"] = _ms(started)
+        state.timings["decode_ms"] = ms(started)
+        return state
+
+    def _check_quality(self, state: PhotoState) -> None:
+        """Size, exposure and blur (blocking issues), and the perceptual hash."""
+        assert state.image is not None  # decoded
         started = time.perf_counter()
         state.issues += quality.check_size(state.width, state.height, self.quality)
         if not state.blocked:
-            gray = quality.analysis_gray(image, self.quality.analysis_side)
+            gray = quality.analysis_gray(state.image, self.quality.analysis_side)
             state.issues += quality.check_exposure(gray, self.quality)
             state.issues += quality.check_blur(gray, self.quality)
             state.phash = quality.perceptual_hash(gray)
-        state.image = image
-        state.timings["quality_ms"] = _ms(started)
-        return state
+        state.timings["quality_ms"] = ms(started)
 
-    def _check_vehicle(self, photos: list[_Photo]) -> None:
+    def _check_vehicle(self, photos: list[PhotoState]) -> None:
         """The vehicle gate on the photos' images: a refused photo gets the blocking
         `no_vehicle` issue, so it is never segmented and nothing is priced for it."""
         if self.gate is None or not photos:
@@ -175,11 +173,52 @@ class Analyzer:
             return
         for photo, probability in zip(photos, found, strict=True):
             photo.vehicle_probability = round(float(probability), 4)
-            photo.timings["gate_ms"] = _ms(started) / len(photos)
+            photo.timings["gate_ms"] = ms(started) / len(photos)
             if probability < self.gate.threshold:
                 photo.issues.append(quality.no_vehicle())
 
-    def _prepare_and_segment(self, photo: PhotoInput) -> _Photo:
+    def _checks_beside_parts(self, work: list[PhotoState], pool: ThreadPoolExecutor) -> None:
+        """The part model starts on the other thread as soon as the photos are decoded,
+        while the quality checks, the gate, then the damage model and its post-processing
+        run on this one (they all came before it, and it is the slower model). A photo
+        that a check or the gate blocks is never given to the damage model and the part
+        model's output for it is dropped unread, so it is blocked exactly as before.
+        Runtimes run photo by photo here (no batches), so a kept photo's outputs are those
+        it had alone. `models_ms` is the wall time of all of it."""
+        decoded = [k for k, p in enumerate(work) if p.image is not None and not p.blocked]
+        images = [im for k in decoded if (im := work[k].image) is not None]
+        if not images:
+            return
+        started = time.perf_counter()
+        parts_future = pool.submit(timed, self.parts, images)
+        for k in decoded:
+            work[k] = self._checked_safely(work[k])
+        self._check_vehicle([work[k] for k in decoded if not work[k].blocked])
+        kept = [j for j, k in enumerate(decoded) if not work[k].blocked]
+        try:
+            damage_raw, damage_ms = (
+                timed(self.damage, [images[j] for j in kept]) if kept else ([], 0.0)
+            )
+            damages = [
+                self._damages(work[decoded[j]], raw)
+                for j, raw in zip(kept, damage_raw, strict=True)
+            ]
+            parts_raw, parts_ms = parts_future.result()
+        except Exception:  # as `_segment` does: again photo by photo, each failure its own
+            futures.wait([parts_future])
+            self._segment([work[decoded[j]] for j in kept])
+            return
+        models_ms = ms(started) / len(images)
+        for j, found in zip(kept, damages, strict=True):
+            photo = work[decoded[j]]
+            photo.timings.update(
+                damage_ms=damage_ms / len(kept),
+                parts_ms=parts_ms / len(images),
+                models_ms=models_ms,
+            )
+            self._build(photo, found, parts_raw[j])
+
+    def _prepare_and_segment(self, photo: PhotoInput) -> PhotoState:
         state = self._prepare_safely(photo)
         if not state.blocked and state.image is not None:
             self._check_vehicle([state])
@@ -187,7 +226,7 @@ class Analyzer:
             self._segment([state], side_by_side=False)
         return state
 
-    def _segment(self, photos: list[_Photo], side_by_side: bool = True) -> None:
+    def _segment(self, photos: list[PhotoState], side_by_side: bool = True) -> None:
         if not photos:
             return
         try:
@@ -195,47 +234,54 @@ class Analyzer:
         except Exception as exc:
             if len(photos) == 1:
                 log.exception("analysing photo %s failed", photos[0].photo_id)
-                photos[0].issues.append(_analysis_failed(exc))
+                photos[0].issues.append(analysis_failed(exc))
                 return
             for photo in photos:  # isolate the photo that breaks the batch
                 self._segment([photo], side_by_side)
 
-    def _segment_batch(self, photos: list[_Photo], side_by_side: bool = True) -> None:
+    def _segment_batch(self, photos: list[PhotoState], side_by_side: bool = True) -> None:
         images = [p.image for p in photos if p.image is not None]
         started = time.perf_counter()
         if self._pool is not None and side_by_side:
-            parts_future = self._pool.submit(_timed, self.parts, images)
-            damage_raw, damage_ms = _timed(self.damage, images)
+            parts_future = self._pool.submit(timed, self.parts, images)
+            damage_raw, damage_ms = timed(self.damage, images)
             parts_raw, parts_ms = parts_future.result()
         else:
-            damage_raw, damage_ms = _timed(self.damage, images)
-            parts_raw, parts_ms = _timed(self.parts, images)
-        models_ms = _ms(started) / len(photos)  # wall time of both: they may overlap
+            damage_raw, damage_ms = timed(self.damage, images)
+            parts_raw, parts_ms = timed(self.parts, images)
+        models_ms = ms(started) / len(photos)  # wall time of both: they may overlap
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
             photo.timings.update(
                 damage_ms=damage_ms / len(photos),
                 parts_ms=parts_ms / len(photos),
                 models_ms=models_ms,
             )
-            self._build(photo, d_raw, p_raw)
+            self._build(photo, self._damages(photo, d_raw), p_raw)
 
-    def _build(self, photo: _Photo, d_raw: RawDetections, p_raw: RawDetections) -> None:
+    def _damages(self, photo: PhotoState, d_raw: RawDetections) -> Damages:
+        """The damage model's output in photo coordinates and its unassigned damages."""
+        started = time.perf_counter()
+        d_raw = d_raw.rescaled(*photo.scale)
+        assert photo.image is not None  # only photos with an image are segmented
+        found = damage_instances(self.damage, d_raw, photo.image, photo.width, photo.height)
+        photo.timings["postprocess_ms"] = ms(started)
+        return d_raw, found
+
+    def _build(self, photo: PhotoState, damages: Damages, p_raw: RawDetections) -> None:
+        d_raw, found = damages
         started = time.perf_counter()
         w, h = photo.width, photo.height
-        d_raw, p_raw = d_raw.rescaled(*photo.scale), p_raw.rescaled(*photo.scale)
+        p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
-        assert photo.image is not None  # only photos with an image are segmented
-        damages = damage_instances(self.damage, d_raw, photo.image, w, h)
-        damages = assign_parts(damages, d_raw.masks, parts, p_raw.masks)
+        found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
         if self.whole_car is not None:  # cdat/whole_car.py: whole-car views need more
-            damages = kept_damages(damages, parts, w, h, self.whole_car)
-        photo.issues += quality.check_vehicle(
-            len(parts), len(damages), p_raw.best_score, self.quality
-        )
-        photo.timings["postprocess_ms"] = _ms(started)
-        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=damages, parts=parts)
+            found = kept_damages(found, parts, w, h, self.whole_car)
+        evidence = p_raw.best_score
+        photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
+        photo.timings["postprocess_ms"] += ms(started)
+        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
 
-    def _finish(self, photo: _Photo, duplicate: QualityIssue | None) -> PhotoAnalysis:
+    def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]
         timings = {k: round(v, 2) for k, v in photo.timings.items()}
         base = photo.result or PhotoAnalysis(photo.photo_id, photo.width, photo.height)
@@ -252,74 +298,7 @@ class Analyzer:
         )
 
 
-def _timed(model: SegmentationModel, images: list[np.ndarray]) -> tuple[list[RawDetections], float]:
-    started = time.perf_counter()
-    return model.infer(images), _ms(started)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-def _analysis_failed(exc: Exception) -> QualityIssue:
-    return quality.issue(
-        quality.ANALYSIS_FAILED,
-        f"The photo could not be analysed ({type(exc).__name__}).",
-        "Take the photo again; if it keeps failing, send it to your adjuster.",
-        blocking=True,
-    )
-
-
 # --- loading -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    task: str
-    present: bool
-    entry_id: str | None = None
-    file: str | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Which promoted models are installed, checked without loading them."""
-
-    models: tuple[ModelStatus, ...]
-
-    @property
-    def ready(self) -> bool:
-        return all(m.present for m in self.models)
-
-    @property
-    def missing(self) -> list[str]:
-        return [m.task for m in self.models if not m.present]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ready": self.ready,
-            "models": {
-                m.task: {"present": m.present, "id": m.entry_id, "file": m.file, "reason": m.reason}
-                for m in self.models
-            },
-        }
-
-
-def readiness(settings: Settings) -> Readiness:
-    statuses = []
-    try:
-        registry = Registry.load(settings.model_dir)
-    except RegistryError as exc:
-        return Readiness(tuple(ModelStatus(t, False, reason=exc.message) for t in TASKS))
-    for task in TASKS:
-        try:
-            entry = registry.promoted_entry(task)
-        except (ModelUnavailable, RegistryError) as exc:
-            statuses.append(ModelStatus(task, False, reason=exc.message))
-            continue
-        statuses.append(ModelStatus(task, True, entry.id, entry.file))
-    return Readiness(tuple(statuses))
 
 
 def load_model(
@@ -393,7 +372,8 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
-        gate=load_gate(settings.model_dir, settings.onnx_threads),
+        # beside the part model (or another photo's) with the damage model's share of cores
+        gate=load_gate(settings.model_dir, threads),
         photos_side_by_side=settings.claim_photos_side_by_side,
         whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
     )

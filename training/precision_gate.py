@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cdat.errors import CdatError
-from inference.backends import BACKENDS, BackendName, Precision, open_session
+from inference.backends import BACKENDS, PRECISIONS, BackendName, Precision, open_session
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.runtime import DetectorRuntime, Runtime, SegmentationModel
 from training.errors import run_script
@@ -278,7 +278,10 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="the promoted model(s) to judge, each against all FP32",
     )
     parser.add_argument(
-        "--precision", choices=("bf16", "int8"), required=True, help="the candidate precision"
+        "--precision",
+        choices=[p for p in PRECISIONS if p != "fp32"],
+        required=True,
+        help="the candidate precision (bf16-fp32-head: bf16 with the segmentation head in FP32)",
     )
     parser.add_argument(
         "--runtime", choices=BACKENDS, default="openvino", help="the candidate's runtime"
@@ -295,8 +298,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.precision == "int8" and not args.file:
             raise CdatError("--precision int8 needs --file, the quantised model")
-        if args.precision == "bf16" and args.runtime != "openvino":
-            raise CdatError("bf16 runs on openvino only")
+        if args.precision.startswith("bf16") and args.runtime != "openvino":
+            raise CdatError(f"{args.precision} runs on openvino only")
         if args.file and not (args.model_dir / args.file).is_file():
             raise CdatError(f"no such model file in {args.model_dir}: {args.file}")
         if args.file and len(args.task) > 1:

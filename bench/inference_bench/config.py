@@ -45,6 +45,7 @@ DEFAULT_VARIANTS = (
     SERVED,
     Variant("openvino", "fp32"),
     Variant("openvino", "bf16"),
+    Variant("openvino", "bf16-fp32-head"),
     Variant("onnxruntime", "int8"),
     Variant("openvino", "int8"),
     Variant("ultralytics"),

@@ -180,3 +180,26 @@ def test_the_analyzer_names_the_runtime_each_model_serves_on(tmp_path):
         "damage": "onnxruntime-fp32",
         "parts": "onnxruntime-fp32",
     }
+
+
+def test_bf16_with_the_head_in_fp32_serves_where_only_it_passed():
+    # given a model refused in bf16 throughout that passed with its head in FP32
+    refused = {**BF16_RECORD, "passed": False}
+    model = entry(bf16=refused, **{"bf16-fp32-head": BF16_RECORD})
+    # then a bf16 CPU serves it that way, and bf16 throughout is preferred where it passed
+    choice = choose_backend(model, SAPPHIRE, installed=everything)
+    assert (choice.backend, choice.precision, choice.file) == (
+        "openvino",
+        "bf16-fp32-head",
+        "d.onnx",
+    )
+    both = entry(bf16=BF16_RECORD, **{"bf16-fp32-head": BF16_RECORD})
+    assert choose_backend(both, SAPPHIRE, installed=everything).precision == "bf16"
+    # and a CPU without bf16 serves FP32, unless the operator pins it (never on onnxruntime)
+    assert choose_backend(model, VNNI, installed=everything).precision == "fp32"
+    pinned = choose_backend(model, VNNI, precision="bf16-fp32-head", installed=everything)
+    assert (pinned.backend, pinned.precision) == ("openvino", "bf16-fp32-head")
+    ort = choose_backend(
+        model, SAPPHIRE, runtime="onnxruntime", precision="bf16-fp32-head", installed=everything
+    )
+    assert (ort.backend, ort.precision) == ("onnxruntime", "fp32")

@@ -167,3 +167,86 @@ def test_a_gate_threshold_out_of_range_is_refused(tmp_path) -> None:
     path = make_gate(tmp_path / "gate.onnx")
     with pytest.raises(ModelUnavailable, match="threshold"):
         VehicleGate.load(path, threshold=1.0)
+
+
+def _spy(model, calls: list[int]) -> None:
+    """Record how many photos each call of `model` is given."""
+    infer = model.infer
+
+    def counted(images):
+        calls.append(len(images))
+        return infer(images)
+
+    model.infer = counted
+
+
+def test_the_part_model_runs_beside_the_checks_and_a_refusal_still_stops_pricing(
+    scene, monkeypatch
+) -> None:
+    # given the analyzer as served on two threads (the quality checks, the gate and the
+    # damage model on one, the part model beside them on the other) and on one thread
+    # (the checks and the gate first, then the models)
+    settings = add_gate(scene)
+    beside = build_analyzer(settings.model_copy(update={"onnx_threads": 2}))
+    first = build_analyzer(settings.model_copy(update={"onnx_threads": 1}))
+    seen: dict[str, list[int]] = {"damage": [], "parts": []}
+    _spy(beside.damage, seen["damage"])
+    _spy(beside.parts, seen["parts"])
+    # and a claim: two photos the gate keeps, one it refuses, one too dark to show
+    # anything, one a quality check fails on, one that is not a photo
+    black = np.zeros((H, W, 3), np.uint8)
+    names = ["kept", "refused", "black", "check-fails", "unreadable", "kept-too"]
+    green = coloured((40, 200, 60), 3)  # reddish enough to pass the gate; brighter in gray
+    photos = [coloured(RED), coloured(BLUE, 1), black, green, None, coloured(RED, 2)]
+    claim = [
+        png(im, name) if im is not None else PhotoInput(name, b"not a photo")
+        for im, name in zip(photos, names, strict=True)
+    ]
+    check_blur = quality.check_blur
+
+    def failing_check(gray, cfg):
+        if float(gray.mean()) > 120:  # the green photo alone
+            raise ValueError("a quality check failed")
+        return check_blur(gray, cfg)
+
+    monkeypatch.setattr(quality, "check_blur", failing_check)
+    # when both analyse it
+    got, want = beside.analyze(claim), first.analyze(claim)
+    # then the part model saw every decoded photo, the damage model only the two kept
+    assert seen == {"damage": [2], "parts": [5]}
+    # and the findings are those of the checks and the gate first: nothing is priced
+    # for a photo they block
+    assert [replace(a, timings_ms={}) for a in got] == [replace(a, timings_ms={}) for a in want]
+    codes = [[i.code for i in a.quality_issues] for a in got]
+    assert codes[1] == [quality.NO_VEHICLE] and codes[3] == [quality.ANALYSIS_FAILED]
+    assert codes[2] == [quality.UNDEREXPOSED] and codes[4] == [quality.UNREADABLE]
+    for blocked in got[1:5]:
+        assert blocked.damages == () and blocked.parts == ()
+        assert "damage_ms" not in blocked.timings_ms
+    assert got[0].damages and got[0].parts and got[5].damages and got[5].parts
+
+
+def test_a_model_failure_beside_the_gate_fails_only_the_photos_it_kept(scene) -> None:
+    # given the served analyzer with a gate and a damage model that fails
+    analyzer = build_analyzer(add_gate(scene))
+
+    def broken(images):
+        raise RuntimeError("the damage model failed")
+
+    analyzer.damage.infer = broken
+    # when it analyses a photo the gate keeps and one it refuses
+    kept, refused = analyzer.analyze([png(coloured(RED), "red"), png(coloured(BLUE, 1), "blue")])
+    # then the kept photo cannot be analysed and the refused one is still refused, no more
+    assert [i.code for i in kept.quality_issues] == [quality.ANALYSIS_FAILED]
+    assert [i.code for i in refused.quality_issues] == [quality.NO_VEHICLE]
+    assert kept.damages == refused.damages == () and kept.parts == refused.parts == ()
+
+
+def test_the_gate_takes_the_damage_model_s_share_of_the_cores(scene) -> None:
+    # given the gate, which runs beside the part model when the models run side by side
+    settings = add_gate(scene)
+    for budget, share in ((1, 1), (2, 1), (4, 2)):
+        analyzer = build_analyzer(settings.model_copy(update={"onnx_threads": budget}))
+        # then it has as many threads as each model, not the whole budget
+        assert analyzer.gate is not None
+        assert analyzer.gate.session.get_session_options().intra_op_num_threads == share

@@ -1,0 +1,56 @@
+"""One photo's working state through the analyzer (`inference.pipeline`), and the small
+helpers its stages share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
+from inference import quality
+from inference.postprocess import RawDetections
+from inference.runtime import SegmentationModel
+
+Damages = tuple[RawDetections, tuple[DamageInstance, ...]]
+"""A photo's damage model output, in photo coordinates, and its unassigned damages."""
+
+
+@dataclass
+class PhotoState:
+    """Working state of one photo through the pipeline."""
+
+    photo_id: str
+    image: np.ndarray | None = None
+    """Upright BGR, possibly decoded at reduced size (`scale` maps it to the photo)."""
+    scale: tuple[float, float] = (1.0, 1.0)
+    width: int = 0
+    height: int = 0
+    issues: list[QualityIssue] = field(default_factory=list)
+    phash: str | None = None
+    vehicle_probability: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    result: PhotoAnalysis | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return any(i.blocking for i in self.issues)
+
+
+def timed(model: SegmentationModel, images: list[np.ndarray]) -> tuple[list[RawDetections], float]:
+    started = time.perf_counter()
+    return model.infer(images), ms(started)
+
+
+def ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def analysis_failed(exc: Exception) -> QualityIssue:
+    return quality.issue(
+        quality.ANALYSIS_FAILED,
+        f"The photo could not be analysed ({type(exc).__name__}).",
+        "Take the photo again; if it keeps failing, send it to your adjuster.",
+        blocking=True,
+    )
