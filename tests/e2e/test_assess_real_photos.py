@@ -75,8 +75,8 @@ def held_out_bumper_closeups(count: int) -> list[tuple[Path, list[float]]]:
     return list(chosen.values())[:count]
 
 
-def on_region(damage: dict, region: list[float], width: int, height: int) -> bool:
-    """Does at least a third of the damage's outline lie in the labelled region?"""
+def region_overlap(damage: dict, region: list[float], width: int, height: int) -> float:
+    """The share of the damage's outline that lies in the labelled region."""
     import cv2
     import numpy as np
 
@@ -87,7 +87,12 @@ def on_region(damage: dict, region: list[float], width: int, height: int) -> boo
 
     labelled = fill(np.asarray(region).reshape(-1, 2) * [width, height])
     found = fill(np.asarray(damage["polygon"], float).reshape(-1, 2))
-    return bool(found.any()) and (found & labelled).sum() >= found.sum() / 3
+    return float((found & labelled).sum() / found.sum()) if found.any() else 0.0
+
+
+def on_region(damage: dict, region: list[float], width: int, height: int) -> bool:
+    """Does at least a third of the damage's outline lie in the labelled region?"""
+    return region_overlap(damage, region, width, height) >= 1 / 3
 
 
 def test_a_close_up_is_a_vehicle_and_its_damage_is_on_a_bumper_or_unlisted(
@@ -102,10 +107,13 @@ def test_a_close_up_is_a_vehicle_and_its_damage_is_on_a_bumper_or_unlisted(
     for photo, (_, region) in zip(body["photos"], closeups, strict=True):
         # never refused as showing no vehicle
         assert "no_vehicle" not in {i["code"] for i in photo["quality_issues"]}
-        for damage in photo["damages"]:
-            if on_region(damage, region, photo["width"], photo["height"]):
-                on_bumper.append(damage)
-    # the labelled bumper damage is found, and put on a bumper or an unlisted panel
+        size = (photo["width"], photo["height"])
+        found = [d for d in photo["damages"] if on_region(d, region, *size)]
+        if found:  # the damage reported for the labelled region: the one most inside it
+            on_bumper.append(max(found, key=lambda d: region_overlap(d, region, *size)))
+    # the labelled bumper damage is found, and put on a bumper or an unlisted panel (a
+    # fainter second damage reaching over the bumper's edge may lie on the hood: the
+    # part family figure counts the region's best match, as this does)
     assert on_bumper, "the labelled damage was not found on any of the close-ups"
     for damage in on_bumper:
         family = CarPart(damage["part"]).family if damage["part"] else None
