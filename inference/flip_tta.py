@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inference.postprocess import PostprocessConfig, RawDetections, nms
+from inference.postprocess import PostprocessConfig, RawDetections, pooled
 from inference.runtime import Runtime
 
 
@@ -34,16 +34,7 @@ def merge_views(
     upright: RawDetections, flipped: RawDetections, width: int, config: PostprocessConfig
 ) -> RawDetections:
     """One photo's detections from its two views (`flipped` as the model saw it)."""
-    back = mirrored(flipped, width)
-    best = max(upright.best_score, back.best_score)
-    if not len(back):
-        return RawDetections(upright.boxes, upright.scores, upright.class_ids, upright.masks, best)
-    boxes = np.concatenate([upright.boxes, back.boxes])
-    scores = np.concatenate([upright.scores, back.scores])
-    class_ids = np.concatenate([upright.class_ids, back.class_ids])
-    masks = np.concatenate([upright.masks, back.masks])
-    keep = nms(boxes, scores, class_ids, config)
-    return RawDetections(boxes[keep], scores[keep], class_ids[keep], masks[keep], best)
+    return pooled(upright, mirrored(flipped, width), config)
 
 
 class FlipMergedRuntime:

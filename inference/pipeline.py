@@ -30,6 +30,7 @@ from cdat.settings import Settings
 from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
 from inference.assign import assign_parts
+from inference.crop_look import CropMergedRuntime
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.flip_tta import FlipMergedRuntime
 from inference.imaging import load_photo
@@ -326,6 +327,8 @@ def load_model(
     loaded = _runtime(registry, entry, settings, runtime, config, threads)
     if task == "damage" and settings.damage_flip_tta:
         loaded = FlipMergedRuntime(loaded, config)
+    if task == "damage" and settings.damage_crop_look:
+        loaded = CropMergedRuntime(loaded, config)
     return SegmentationModel(entry, loaded, severity)
 
 

@@ -131,6 +131,21 @@ def nms(
     return np.asarray(kept, dtype=np.int64)
 
 
+def pooled(first: RawDetections, second: RawDetections, cfg: PostprocessConfig) -> RawDetections:
+    """Two looks at one photo (both in its coordinates, masks on its grid) as one: pooled
+    and reduced by the same NMS as a single look, so what both find is reported once, at
+    the higher score."""
+    best = max(first.best_score, second.best_score)
+    if not len(second):
+        return RawDetections(first.boxes, first.scores, first.class_ids, first.masks, best)
+    boxes = np.concatenate([first.boxes, second.boxes])
+    scores = np.concatenate([first.scores, second.scores])
+    class_ids = np.concatenate([first.class_ids, second.class_ids])
+    masks = np.concatenate([first.masks, second.masks])
+    keep = nms(boxes, scores, class_ids, cfg)
+    return RawDetections(boxes[keep], scores[keep], class_ids[keep], masks[keep], best)
+
+
 def decode(
     output0: np.ndarray, protos: np.ndarray, box: Letterbox, cfg: PostprocessConfig
 ) -> RawDetections:

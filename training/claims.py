@@ -114,6 +114,10 @@ def candidate_model(
         from inference.flip_tta import FlipMergedRuntime
 
         runtime = FlipMergedRuntime(runtime, config)
+    if task == "damage" and settings.damage_crop_look:
+        from inference.crop_look import CropMergedRuntime
+
+        runtime = CropMergedRuntime(runtime, config)
     entry = ModelEntry(
         id=path.stem,
         task=task,
