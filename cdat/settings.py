@@ -128,9 +128,11 @@ class Settings(BaseSettings):
     damage_flip_tta: bool = False
     """Look at each photo a second time, mirrored, and report damage either view finds
     (inference/flip_tta.py): one more pass of the damage model per photo."""
-    damage_crop_look: bool = False
+    damage_crop_look: bool | None = None
     """Look at the middle of each photo a second time, magnified, and report damage either
-    look finds (inference/crop_look.py): one more pass of the damage model per photo."""
+    look finds (inference/crop_look.py): one more pass of the damage model per photo.
+    Unset: as the promoted damage model was chosen and measured (`crop_look` in its
+    registry entry)."""
     damage_whole_car: bool = True
     """On a photo of the whole car a damage needs a higher score than on a close-up, by the
     promoted damage model's own rule (`whole_car_rule` in its registry entry, chosen on val

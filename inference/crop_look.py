@@ -6,8 +6,9 @@ size (a `CROP_SHARE` of each side, so magnified by 1 / `CROP_SHARE`), and its de
 are pooled with the whole photo's by the same NMS as one look (`postprocess.pooled`).
 
 It costs one more pass of the damage model per photo (`Settings.damage_crop_look`), bought
-with the time the served runtime saves (issue 30); whether it is worth it is measured on val
-as a claim is (`docs/model-experiments.md`).
+with the time the served runtime saves (issue 30). Measured on 2026-12-02 (val found more,
+test less severe damage; the promotion gate refused it: `docs/model-experiments.md`), so
+no shipped model is served with it; a model whose entry says `crop_look` is.
 """
 
 from __future__ import annotations

@@ -327,9 +327,14 @@ def load_model(
     loaded = _runtime(registry, entry, settings, runtime, config, threads)
     if task == "damage" and settings.damage_flip_tta:
         loaded = FlipMergedRuntime(loaded, config)
-    if task == "damage" and settings.damage_crop_look:
+    if task == "damage" and served_crop_look(settings, entry):
         loaded = CropMergedRuntime(loaded, config)
     return SegmentationModel(entry, loaded, severity)
+
+
+def served_crop_look(settings: Settings, entry: ModelEntry) -> bool:
+    """The operator's choice (`CDAT_DAMAGE_CROP_LOOK`) over the model's own."""
+    return entry.crop_look if settings.damage_crop_look is None else settings.damage_crop_look
 
 
 def served_conf(settings: Settings, entry: ModelEntry) -> float:

@@ -113,6 +113,9 @@ class ModelEntry:
     whole_car_rule: dict[str, Any] = field(default_factory=dict)
     """Damage models: the whole-car rule chosen on val for this model's scores
     (cdat/whole_car.py, `WholeCarRule.to_record`), served with it. Absent: no rule."""
+    crop_look: bool = False
+    """Damage models: served with a closer second look at each photo's middle
+    (inference/crop_look.py), as it was chosen and measured. Absent: one look."""
 
     @property
     def served_conf(self) -> float:
@@ -302,10 +305,10 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
-    `whole_car_rule`, so that entries written before the fields existed stay byte for byte
-    as they were."""
+    `whole_car_rule`, one look leaves out `crop_look`, so that entries written before the
+    fields existed stay byte for byte as they were."""
     body = asdict(entry)
-    for optional in ("precisions", "whole_car_rule"):
+    for optional in ("precisions", "whole_car_rule", "crop_look"):
         if not body[optional]:
             del body[optional]
     return body

@@ -177,6 +177,13 @@ def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any
         raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
 
 
+def _report_flag(report_path: Path | None, name: str) -> bool:
+    """A serving choice the report's figures were measured with (true only if stated)."""
+    if report_path is None:
+        return False
+    return json.loads(report_path.read_text()).get(name) is True
+
+
 def _run_facts(run_dir: Path | None) -> dict[str, Any]:
     if run_dir is None:
         return {}
@@ -225,6 +232,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         severity_model=severity,
         init=run.get("init", {}),
         whole_car_rule=_report_whole_car_rule(args.report, args.task),
+        crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
     )
     registry.register(entry)
     registry.save()

@@ -306,6 +306,10 @@ def main(args: argparse.Namespace) -> int:
         report["claims"] = _claims(args, cfg.task)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
+        if cfg.task == "damage":  # measured with the closer look: served with it
+            from cdat.settings import Settings
+
+            report["crop_look"] = bool(Settings().damage_crop_look)
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)

@@ -27,13 +27,16 @@ class Variant:
     differ between the two models."""
     precision: str = "fp32"
     batch: int = 1
+    second_look: bool = False
+    """The damage model also looks at each photo's middle (inference/crop_look.py): what the
+    saved time is spent on, where the promoted damage model was chosen with it."""
 
     @property
     def name(self) -> str:
         if self.backend == "ultralytics":
             return "ultralytics-predict"
         if self.backend == "served":
-            return "served"
+            return "served-with-second-look" if self.second_look else "served"
         suffix = f"-b{self.batch}" if self.batch > 1 else ""
         return f"{self.backend}-{self.precision}{suffix}"
 
@@ -43,6 +46,7 @@ SERVED = Variant("served")
 DEFAULT_VARIANTS = (
     REFERENCE,
     SERVED,
+    Variant("served", second_look=True),
     Variant("openvino", "fp32"),
     Variant("openvino", "bf16"),
     Variant("openvino", "bf16-fp32-head"),

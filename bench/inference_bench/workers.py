@@ -71,7 +71,11 @@ class PipelineWorker:
                 batch_size=variant.batch,
             )
             config = PostprocessConfig(conf=entry.served_conf)
-            runtime = DetectorRuntime(session, batch_size=variant.batch, config=config)
+            runtime: Any = DetectorRuntime(session, batch_size=variant.batch, config=config)
+            if task == "damage" and variant.second_look:
+                from inference.crop_look import CropMergedRuntime
+
+                runtime = CropMergedRuntime(runtime, config)
             severity = None
             if entry.severity_model:
                 severity = SeverityModel.load(cfg.model_dir / entry.severity_model)

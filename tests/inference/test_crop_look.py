@@ -59,3 +59,26 @@ def test_the_served_analyzer_reports_damage_either_look_finds(tmp_path) -> None:
     assert sorted(round(d.box.x1) for d in result.damages)[0] == 20
     assert sorted(round(d.box.x1) for d in result.damages)[1] > x0
     assert all(d.part is CarPart.FRONT_LEFT_DOOR for d in result.damages)
+
+
+def test_a_model_chosen_with_the_closer_look_is_served_with_it_unless_turned_off(
+    tmp_path,
+) -> None:
+    from dataclasses import replace
+
+    from inference.registry import Registry
+
+    # given a damage model whose registry entry says it was chosen with the closer look
+    parts = [part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 400, 200))]
+    damages = [damage_det("moderate-dent", (20, 50, 100, 150), 0.8)]
+    settings = write_registry(tmp_path / "models", IMGSZ, damages, parts)
+    registry = Registry.load(settings.model_dir)
+    entry = registry.get("damage-fake-1")
+    registry.entries[registry.entries.index(entry)] = replace(entry, crop_look=True)
+    registry.save()
+    # then the served analyzer looks twice, and CDAT_DAMAGE_CROP_LOOK=false turns it off
+    assert isinstance(build_analyzer(settings).damage.runtime, CropMergedRuntime)
+    off = settings.model_copy(update={"damage_crop_look": False})
+    assert not isinstance(build_analyzer(off).damage.runtime, CropMergedRuntime)
+    # and an entry without the field (every older one) looks once
+    assert Registry.load(settings.model_dir).get("parts-fake-1").crop_look is False

@@ -175,9 +175,15 @@ def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_wi
     # when it is registered
     assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
                      "--report", str(tmp_path / "report.json")]) == 0  # fmt: skip
-    # then the entry serves that rule
+    # then the entry serves that rule, with one look (the report does not say two)
     (entry,) = Registry.load(tmp_path / "models").entries
     assert entry.served_whole_car_rule == WholeCarRule(min_parts=6, whole_car_conf=0.2)
+    assert entry.crop_look is False
+    # and a report measured with the closer look registers a model served with it
+    (tmp_path / "crop.json").write_text(json.dumps(dict(report, crop_look=True)))
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--report", str(tmp_path / "crop.json"), "--id", "crop-1"]) == 0  # fmt: skip
+    assert Registry.load(tmp_path / "models").get("crop-1").crop_look is True
     # and a report whose rule cannot be read is one error line, the registry unchanged
     (tmp_path / "bad.json").write_text(json.dumps(dict(report, whole_car_rule={"min_parts": 0})))
     capsys.readouterr()
@@ -189,14 +195,14 @@ def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_wi
     assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "parts",
                      "--report", str(tmp_path / "report.json")]) == 2  # fmt: skip
     assert "belongs to a damage model" in capsys.readouterr().err
-    assert len(Registry.load(tmp_path / "models").entries) == 1
+    assert len(Registry.load(tmp_path / "models").entries) == 2
 
 
 def test_an_entry_without_a_rule_is_stored_as_before(registry: Registry) -> None:
     # given an entry registered with no whole-car rule, saved
     stored = json.loads((registry.model_dir / "registry.json").read_text())["entries"][0]
     # then its stored layout has no new field, and it serves no rule
-    assert "whole_car_rule" not in stored
+    assert "whole_car_rule" not in stored and "crop_look" not in stored
     assert registry.get("old").served_whole_car_rule is None
 
 
