@@ -325,16 +325,22 @@ def load_model(
     if entry.severity_model:
         severity = SeverityModel.load(registry.model_dir / entry.severity_model)
     loaded = _runtime(registry, entry, settings, runtime, config, threads)
-    if task == "damage" and settings.damage_flip_tta:
-        loaded = FlipMergedRuntime(loaded, config)
-    if task == "damage" and served_crop_look(settings, entry):
-        loaded = CropMergedRuntime(loaded, config)
-    return SegmentationModel(entry, loaded, severity)
+    return SegmentationModel(entry, with_second_looks(loaded, config, settings, entry), severity)
 
 
-def served_crop_look(settings: Settings, entry: ModelEntry) -> bool:
-    """The operator's choice (`CDAT_DAMAGE_CROP_LOOK`) over the model's own."""
-    return entry.crop_look if settings.damage_crop_look is None else settings.damage_crop_look
+def with_second_looks(
+    runtime: Any, config: PostprocessConfig, settings: Settings, entry: ModelEntry
+) -> Any:
+    """A damage model's runtime with the second looks it is served with: the mirrored one
+    where the operator asks (`CDAT_DAMAGE_FLIP_TTA`), the closer one where the model was
+    chosen with it (`crop_look` in its entry) unless the operator says otherwise
+    (`CDAT_DAMAGE_CROP_LOOK`). Other tasks' runtimes are returned as they are."""
+    if entry.task != "damage":
+        return runtime
+    if settings.damage_flip_tta:
+        runtime = FlipMergedRuntime(runtime, config)
+    crop = entry.crop_look if settings.damage_crop_look is None else settings.damage_crop_look
+    return CropMergedRuntime(runtime, config) if crop else runtime
 
 
 def served_conf(settings: Settings, entry: ModelEntry) -> float:

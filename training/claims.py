@@ -102,31 +102,23 @@ def candidate_model(
     path: Path, task: Task, settings: Any, conf: float | None, stage: Any = None
 ) -> Any:
     """An unregistered .onnx model served as the promoted one of `task` would be."""
+    from inference.pipeline import with_second_looks
     from inference.postprocess import PostprocessConfig
     from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
     from inference.runtime import OnnxRuntime, SegmentationModel
 
     conf = conf or DEFAULT_SERVED_CONF[task]
     config = PostprocessConfig(conf=conf, iou=settings.nms_iou)
-    runtime: Any = OnnxRuntime(path, config=config)
-    names, imgsz = runtime.class_names(), runtime.imgsz
-    if task == "damage" and settings.damage_flip_tta:
-        from inference.flip_tta import FlipMergedRuntime
-
-        runtime = FlipMergedRuntime(runtime, config)
-    if task == "damage" and settings.damage_crop_look:
-        from inference.crop_look import CropMergedRuntime
-
-        runtime = CropMergedRuntime(runtime, config)
+    runtime = OnnxRuntime(path, config=config)
     entry = ModelEntry(
         id=path.stem,
         task=task,
         file=path.name,
         sha256=sha256_of(path),
-        classes=names,
-        imgsz=imgsz,
+        classes=runtime.class_names(),
+        imgsz=runtime.imgsz,
     )
-    return SegmentationModel(entry, runtime, stage)
+    return SegmentationModel(entry, with_second_looks(runtime, config, settings, entry), stage)
 
 
 def whole_car_rule_arg(text: str) -> WholeCarRule:

@@ -285,3 +285,25 @@ def test_evaluate_takes_a_whole_car_rule_only_for_a_damage_models_claim_figures(
     err = capsys.readouterr().err
     assert "--whole-car-rule applies to a damage model measured with --claims" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_candidate_measured_with_the_closer_look_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.crop_look import CropMergedRuntime
+    from inference.registry import Registry
+    from training.claims import build_claim_analyzer
+
+    # given a candidate damage model (a copy of the shipped one under a new name)
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("damage")
+    candidate = tmp_path / "damage-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
+    severity = shipped.model_dir / promoted.severity_model
+    # when measured with CDAT_DAMAGE_CROP_LOOK=true, then it looks twice; without, once
+    monkeypatch.setenv("CDAT_DAMAGE_CROP_LOOK", "true")
+    closer = build_claim_analyzer(None, candidate, severity, 0.1)
+    assert isinstance(closer.damage.runtime, CropMergedRuntime)
+    monkeypatch.delenv("CDAT_DAMAGE_CROP_LOOK")
+    once = build_claim_analyzer(None, candidate, severity, 0.1)
+    assert not isinstance(once.damage.runtime, CropMergedRuntime)
