@@ -13,13 +13,11 @@ no shipped model is served with it; a model whose entry says `crop_look` is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 
-from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, pooled
-from inference.runtime import Runtime
+from inference.postprocess import RawDetections, grid_shape
+from inference.second_look import SecondLookRuntime
 
 CROP_SHARE = 2 / 3
 """Each side of the middle crop, as a share of the photo's."""
@@ -50,33 +48,15 @@ def placed(
     return RawDetections(boxes, raw.scores, raw.class_ids, masks, raw.best_score)
 
 
-class CropMergedRuntime:
+class CropMergedRuntime(SecondLookRuntime):
     """A runtime whose every photo is also looked at in its middle, the looks pooled."""
 
-    def __init__(self, inner: Runtime, config: PostprocessConfig) -> None:
-        self.inner = inner
-        self.config = config
-        self.imgsz = inner.imgsz
-        self.num_classes = inner.num_classes
+    look = "middle crop"
 
-    @property
-    def label(self) -> str:
-        return f"{getattr(self.inner, 'label', type(self.inner).__name__)} + middle crop"
+    def view(self, image: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = middle_crop(int(image.shape[1]), int(image.shape[0]))
+        return image[y0:y1, x0:x1]
 
-    def class_names(self) -> list[str]:
-        names = getattr(self.inner, "class_names", None)
-        return list(names()) if callable(names) else []
-
-    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
-        crops = [middle_crop(int(image.shape[1]), int(image.shape[0])) for image in images]
-        views = [image[y0:y1, x0:x1] for image, (x0, y0, x1, y1) in zip(images, crops, strict=True)]
-        found = self.inner.infer([*images, *(np.ascontiguousarray(v) for v in views)])
-        n = len(images)
-        return [
-            pooled(
-                found[k],
-                placed(found[n + k], crops[k], int(images[k].shape[1]), int(images[k].shape[0])),
-                self.config,
-            )
-            for k in range(n)
-        ]
+    def back(self, raw: RawDetections, image: np.ndarray) -> RawDetections:
+        width, height = int(image.shape[1]), int(image.shape[0])
+        return placed(raw, middle_crop(width, height), width, height)

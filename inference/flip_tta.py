@@ -14,12 +14,10 @@ the same bound on intact cars it found no more (`docs/model-experiments.md`); of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from inference.postprocess import PostprocessConfig, RawDetections, pooled
-from inference.runtime import Runtime
+from inference.second_look import SecondLookRuntime
 
 
 def mirrored(raw: RawDetections, width: int) -> RawDetections:
@@ -37,28 +35,13 @@ def merge_views(
     return pooled(upright, mirrored(flipped, width), config)
 
 
-class FlipMergedRuntime:
+class FlipMergedRuntime(SecondLookRuntime):
     """A runtime whose every photo is looked at upright and mirrored, the views merged."""
 
-    def __init__(self, inner: Runtime, config: PostprocessConfig) -> None:
-        self.inner = inner
-        self.config = config
-        self.imgsz = inner.imgsz
-        self.num_classes = inner.num_classes
+    look = "mirrored view"
 
-    @property
-    def label(self) -> str:
-        return f"{getattr(self.inner, 'label', type(self.inner).__name__)} + mirrored view"
+    def view(self, image: np.ndarray) -> np.ndarray:
+        return image[:, ::-1]
 
-    def class_names(self) -> list[str]:
-        names = getattr(self.inner, "class_names", None)
-        return list(names()) if callable(names) else []
-
-    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
-        views = [*images, *(np.ascontiguousarray(image[:, ::-1]) for image in images)]
-        found = self.inner.infer(views)
-        n = len(images)
-        return [
-            merge_views(found[k], found[n + k], int(images[k].shape[1]), self.config)
-            for k in range(n)
-        ]
+    def back(self, raw: RawDetections, image: np.ndarray) -> RawDetections:
+        return mirrored(raw, int(image.shape[1]))
