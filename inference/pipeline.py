@@ -313,6 +313,7 @@ def load_model(
     registry = Registry.load(settings.model_dir)
     try:
         entry = registry.promoted_entry(task)
+        _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)

@@ -349,3 +349,17 @@ def test_the_whole_car_rule_leaves_a_close_up_as_served(scene_settings):
     wide = strict.model_copy(update={"damage_whole_car_rule": WholeCarRule(2, whole_car_conf=0.95)})
     (result,) = build_analyzer(wide).analyze([photo(textured(W, H))])
     assert result.damages == ()
+
+
+def test_a_damaged_whole_car_rule_in_the_registry_makes_the_model_unavailable(tmp_path):
+    # given a registry whose damage entry stores a rule that cannot be read
+    parts = [part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 200, 200))]
+    settings = write_registry(tmp_path / "models", IMGSZ, [], parts)
+    registry = Registry.load(settings.model_dir)
+    entry = registry.get("damage-fake-1")
+    damaged = replace(entry, whole_car_rule={"min_parts": "ten"})
+    registry.entries[registry.entries.index(entry)] = damaged
+    registry.save()
+    # then the analyzer is not built, and the error names the model and the field
+    with pytest.raises(ModelUnavailable, match=r"damage model: damage-fake-1: whole_car_rule"):
+        build_analyzer(settings)
