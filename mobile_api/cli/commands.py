@@ -20,6 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
 from cdat.claims import BodyType, Vehicle
 from cdat.errors import CdatError
 from cdat.settings import Settings
@@ -247,6 +249,16 @@ def _assess(args: argparse.Namespace) -> int:
     return assess_files(Settings(), args.photos, vehicle, args.loss_date, as_json=args.json)
 
 
+def setting_errors(exc: ValidationError) -> list[str]:
+    """One line per unreadable setting, named as the operator sets it (CDAT_...)."""
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = f"CDAT_{field.upper()}" if exc.title == "Settings" and field else field
+        lines.append(f"{name}: {error['msg']}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = get_args_parser()
     args = parser.parse_args(argv)
@@ -259,6 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except CdatError as exc:
         print(f"cdat: error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a CDAT_* setting the typed Settings cannot read
+        for line in setting_errors(exc):
+            print(f"cdat: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

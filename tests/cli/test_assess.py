@@ -27,3 +27,23 @@ def test_assess_reads_the_capture_time_the_photo_carries(
     signals = json.loads(capsys.readouterr().out)["fraud_signals"]
     missing = [s["photo_id"] for s in signals if s["code"] == "capture_time_missing"]
     assert missing == ["2:bare.jpg"]
+
+
+def test_an_unreadable_setting_is_one_error_line_each_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given two settings the typed Settings cannot read
+    monkeypatch.setenv("CDAT_DAMAGE_WHOLE_CAR_RULE", '{"min_parts": 0}')
+    monkeypatch.setenv("CDAT_DAMAGE_CROP_LOOK", "maybe")
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(images.jpeg(320, 240))
+    # when a command reads them
+    code = main(["assess", str(photo)])
+    # then it stops with a usage error, one line per setting, named as it is set, no traceback
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "cdat: error: CDAT_DAMAGE_WHOLE_CAR_RULE: Value error, min_parts 0: need at least 1",
+        "cdat: error: CDAT_DAMAGE_CROP_LOOK: Input should be a valid boolean, unable to "
+        "interpret input",
+    ]
