@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     look finds (inference/crop_look.py): one more pass of the damage model per photo.
     Unset: as the promoted damage model was chosen and measured (`crop_look` in its
     registry entry)."""
+    part_family: bool = True
+    """Where the promoted part model has a part-family stage (`family_stage` in its registry
+    entry: a classifier on each damage's crop, inference/part_family.py), its confident answer
+    overrules the part masks by the entry's rule. False: the masks alone, as before."""
     damage_whole_car: bool = True
     """On a photo of the whole car a damage needs a higher score than on a close-up, by the
     promoted damage model's own rule (`whole_car_rule` in its registry entry, chosen on val

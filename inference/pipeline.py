@@ -34,6 +34,7 @@ from inference.crop_look import CropMergedRuntime
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.flip_tta import FlipMergedRuntime
 from inference.imaging import load_photo
+from inference.part_family import FamilyStage, load_family_stage
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.postprocess import PostprocessConfig, RawDetections
 from inference.readiness import readiness
@@ -63,8 +64,10 @@ class Analyzer:
         gate: VehicleGate | None = None,
         photos_side_by_side: bool = False,
         whole_car: WholeCarRule | None = None,
+        family: FamilyStage | None = None,
     ) -> None:
         self.damage = damage
+        self.family = family
         self.whole_car = whole_car
         self.parts = parts
         self.gate = gate
@@ -275,6 +278,10 @@ class Analyzer:
         p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
         found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
+        if self.family is not None and found:  # cdat/part_family.py: the crop's own verdict
+            assert photo.image is not None  # only photos with an image are segmented
+            masks = (d_raw.masks, p_raw.masks)
+            found = self.family.refine(photo.image, photo.scale, found, masks[0], parts, masks[1])
         if self.whole_car is not None:  # cdat/whole_car.py: whole-car views need more
             found = kept_damages(found, parts, w, h, self.whole_car)
         evidence = p_raw.best_score
@@ -314,6 +321,7 @@ def load_model(
     try:
         entry = registry.promoted_entry(task)
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
+        _ = entry.served_family_stage
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -381,9 +389,10 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
     damage = load_model(settings, "damage", runtime, threads=threads)
+    parts = load_model(settings, "parts", runtime, threads=threads)
     return Analyzer(
         damage,
-        load_model(settings, "parts", runtime, threads=threads),
+        parts,
         quality_config=quality.QualityConfig(min_side=settings.min_image_side),
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
@@ -391,4 +400,11 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         gate=load_gate(settings.model_dir, threads),
         photos_side_by_side=settings.claim_photos_side_by_side,
         whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
+        family=served_family_stage(settings, parts.entry, threads),
     )
+
+
+def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:
+    """The part model's part-family stage, unless the operator turned it off."""
+    record = entry.served_family_stage if settings.part_family else None
+    return None if record is None else load_family_stage(settings.model_dir, record, threads)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
+from inference.part_family import StageRecord
 
 Task = Literal["damage", "parts", "gate"]
 TASKS: tuple[Task, ...] = ("damage", "parts", "gate")
@@ -116,6 +117,9 @@ class ModelEntry:
     crop_look: bool = False
     """Damage models: served with a closer second look at each photo's middle
     (inference/crop_look.py), as it was chosen and measured. Absent: one look."""
+    family_stage: dict[str, Any] = field(default_factory=dict)
+    """Part models: the part-family stage served beside it (inference/part_family.py,
+    `StageRecord.to_record`: file, sha256, rule), as it was measured. Absent: masks alone."""
 
     @property
     def served_conf(self) -> float:
@@ -136,6 +140,16 @@ class ModelEntry:
             return WholeCarRule.from_record(self.whole_car_rule)
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"{self.id}: whole_car_rule: {exc}") from exc
+
+    @property
+    def served_family_stage(self) -> StageRecord | None:
+        """The part-family stage this part model is served with (None: masks alone)."""
+        if not self.family_stage:
+            return None
+        try:
+            return StageRecord.from_record(self.family_stage)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: family_stage: {exc}") from exc
 
     def passed(self, precision: str) -> dict[str, Any] | None:
         """The gate's record of `precision` (fp32 always passes), or None.
@@ -305,10 +319,10 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
-    `whole_car_rule`, one look leaves out `crop_look`, so that entries written before the
-    fields existed stay byte for byte as they were."""
+    `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
+    so that entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
-    for optional in ("precisions", "whole_car_rule", "crop_look"):
+    for optional in ("precisions", "whole_car_rule", "crop_look", "family_stage"):
         if not body[optional]:
             del body[optional]
     return body

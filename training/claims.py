@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdat.findings import PhotoAnalysis
+from cdat.part_family import FamilyRule
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
@@ -75,12 +76,14 @@ def build_claim_analyzer(
     parts: Path | None = None,
     parts_conf: float | None = None,
     whole_car: WholeCarRule | None = None,
+    family: Any = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
     entry yet: it serves at the operator's threshold, else the task's default). A candidate
     damage model is served with `whole_car` (its own rule, or none): the promoted model's
-    rule belongs to the promoted model's scores."""
+    rule belongs to the promoted model's scores. A candidate part model likewise is served
+    with `family` (its own part-family stage, inference/part_family.py) or none."""
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
     from inference.severity import SeverityModel
@@ -95,6 +98,7 @@ def build_claim_analyzer(
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
+        analyzer.family = family
     return analyzer
 
 
@@ -128,6 +132,17 @@ def whole_car_rule_arg(text: str) -> WholeCarRule:
         if not isinstance(record, dict):
             raise ValueError("need a JSON object")
         return WholeCarRule.from_record(record)
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
+def family_rule_arg(text: str) -> FamilyRule:
+    """`--family-rule` as JSON, e.g. '{"min_probability": 0.9}'."""
+    try:
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("need a JSON object")
+        return FamilyRule.from_record(record)
     except (ValueError, TypeError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
 

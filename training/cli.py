@@ -177,6 +177,34 @@ def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any
         raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
 
 
+def _report_family_stage(report_path: Path | None, task: str, model_dir: Path) -> dict[str, Any]:
+    """The part-family stage the report's claim figures were measured with, copied beside
+    the model (`cdat evaluate --claims --family-stage`): the model is served as measured."""
+    if report_path is None:
+        return {}
+    from inference.part_family import StageRecord
+    from inference.registry import sha256_of
+
+    record = json.loads(report_path.read_text()).get("family_stage")
+    if not record:
+        return {}
+    if task != "parts":
+        raise CdatError(f"{report_path}: a part-family stage belongs to a part model, not {task}")
+    try:
+        stage = StageRecord.from_record(record)
+    except (ValueError, TypeError) as exc:
+        raise CdatError(f"{report_path}: family_stage: {exc}") from exc
+    source = Path(stage.file)
+    if not source.is_file() or sha256_of(source) != stage.sha256:
+        raise CdatError(f"{report_path}: family_stage {source} is missing or not the file measured")
+    target = model_dir / source.name
+    elsewhere = target.is_file() and source.resolve() != target.resolve()
+    if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
+        raise CdatError(f"{target} exists: give the new part-family stage another name")
+    file = _copy_beside(source, model_dir, "part-family stage")
+    return StageRecord(file, stage.sha256, stage.rule).to_record()
+
+
 def _report_flag(report_path: Path | None, name: str) -> bool:
     """A serving choice the report's figures were measured with (true only if stated)."""
     if report_path is None:
@@ -233,6 +261,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         init=run.get("init", {}),
         whole_car_rule=_report_whole_car_rule(args.report, args.task),
         crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
+        family_stage=_report_family_stage(args.report, args.task, registry.model_dir),
     )
     registry.register(entry)
     registry.save()

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from inference.part_family import StageRecord
 from inference.severity import SeverityModel
-from training.claims import WHOLE_CAR_RULE_HELP, whole_car_rule_arg
+from training.claims import WHOLE_CAR_RULE_HELP, family_rule_arg, whole_car_rule_arg
 from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
@@ -265,6 +266,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help=WHOLE_CAR_RULE_HELP + "; recorded in the report, which registering copies",
     )
+    parser.add_argument(
+        "--family-stage",
+        type=Path,
+        default=None,
+        help="a part model measured with --claims: serve it with this part-family stage "
+        "(.onnx, python -m training.part_family); recorded in the report, which registering "
+        "copies with the model",
+    )
+    parser.add_argument(
+        "--family-rule",
+        type=family_rule_arg,
+        default=None,
+        help="the stage's rule, JSON (cdat/part_family.py), e.g. '{\"min_probability\": 0.9}'",
+    )
     return parser
 
 
@@ -290,6 +305,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not (args.claims and cfg.task == "damage"):
         raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
+    family = _family_stage(args, cfg.task)
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -303,9 +319,11 @@ def main(args: argparse.Namespace) -> int:
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
     if args.claims:
-        report["claims"] = _claims(args, cfg.task)
+        report["claims"] = _claims(args, cfg.task, family)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
+        if family is not None:
+            report["family_stage"] = family.to_record()
         if cfg.task == "damage":  # measured with the closer look: served with it
             from cdat.settings import Settings
 
@@ -328,14 +346,34 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
     return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
 
 
-def _claims(args: argparse.Namespace, task: str) -> dict[str, Any]:
+def _family_stage(args: argparse.Namespace, task: str) -> StageRecord | None:
+    """The part-family stage a part model is measured with, as its entry would store it
+    (`file` is the path given: registering copies it beside the model)."""
+    from inference.registry import sha256_of
+
+    if args.family_stage is None and args.family_rule is None:
+        return None
+    if args.family_stage is None or args.family_rule is None:
+        raise TrainingError("--family-stage and --family-rule go together")
+    if not (args.claims and task == "parts"):
+        raise TrainingError("--family-stage applies to a part model measured with --claims")
+    if not args.family_stage.is_file():
+        raise TrainingError(f"--family-stage {args.family_stage}: no such file")
+    return StageRecord(str(args.family_stage), sha256_of(args.family_stage), args.family_rule)
+
+
+def _claims(args: argparse.Namespace, task: str, family: StageRecord | None) -> dict[str, Any]:
+    from inference.part_family import FamilyStage
     from training.claim_eval import claim_report
     from training.claims import build_claim_analyzer
 
     if task not in ("damage", "parts") or args.model.suffix != ".onnx":
         raise TrainingError("--claims measures a damage or part model's .onnx file")
     if task == "parts":  # served with the promoted damage model, at --conf for its parts
-        analyzer = build_claim_analyzer(args.model_dir, parts=args.model, parts_conf=args.conf)
+        stage = None if family is None else FamilyStage.load(Path(family.file), family.rule)
+        analyzer = build_claim_analyzer(
+            args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
+        )
     else:
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule

@@ -94,12 +94,14 @@ def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None 
     return net
 
 
-def export_onnx(net: GateNet, out: Path, side: int, metadata: dict[str, str]) -> None:
+def export_onnx(
+    net: nn.Module, out: Path, side: int, metadata: dict[str, str], output: str = "vehicle"
+) -> None:
     """The net with its head as ONNX: input `images` (N, 3, side, side) RGB in [0, 1],
-    output `vehicle` (N, 1)."""
+    output `output` (N, outputs): the gate's `vehicle` (N, 1) by default."""
     import onnx
 
-    if net.linear is None:
+    if isinstance(net, GateNet) and net.linear is None:
         raise TrainingError("only a gate with a fitted head can be exported")
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 3, side, side)
@@ -108,8 +110,8 @@ def export_onnx(net: GateNet, out: Path, side: int, metadata: dict[str, str]) ->
         (dummy,),
         str(out),
         input_names=["images"],
-        output_names=["vehicle"],
-        dynamic_axes={"images": {0: "batch"}, "vehicle": {0: "batch"}},
+        output_names=[output],
+        dynamic_axes={"images": {0: "batch"}, output: {0: "batch"}},
         opset_version=17,
         dynamo=False,
     )

@@ -55,13 +55,15 @@ class PhotoRecord:
     analysis: PhotoAnalysis
     outlines: tuple[Outline, ...] = ()
     ious: np.ndarray | None = None
+    path: Path | None = None
+    """The photo, for sweeps that look at it again (`training.family_sweep`)."""
 
 
 def _record(source: str, image: Path, analysis: PhotoAnalysis, outlines: list[Outline]) -> Any:
     masks = damage_masks(analysis)
     ious = np.array([[mask_iou(m, o.mask) for m in masks] for o in outlines], dtype=np.float32)
     light = tuple(replace(o, mask=np.zeros((0, 0), bool)) for o in outlines)  # masks done with
-    return PhotoRecord(source, image.name, analysis, light, ious.reshape(len(outlines), -1))
+    return PhotoRecord(source, image.name, analysis, light, ious.reshape(len(outlines), -1), image)
 
 
 def build_records(
@@ -88,9 +90,11 @@ def build_records(
             outlines = outlines_of(instances, shape, families, grade)
             records.append(_record(source, image, analysis, outlines))
     for image, _ in typed_photos(DATASETS / "car-parts.yaml", split, seed, root):
-        records.append(PhotoRecord("car-parts", image.name, cached(image)))
+        records.append(PhotoRecord("car-parts", image.name, cached(image), path=image))
     for photo in no_vehicle_split(root, split):
-        records.append(PhotoRecord("no-vehicle", photo.path.name, cached(photo.path)))
+        records.append(
+            PhotoRecord("no-vehicle", photo.path.name, cached(photo.path), path=photo.path)
+        )
     return records
 
 

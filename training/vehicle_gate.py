@@ -100,13 +100,19 @@ def photo_views(image: np.ndarray, views: int, rng: np.random.Generator) -> list
 
 def read_photo(path: Path) -> np.ndarray:
     """The photo as the served pipeline decodes it (EXIF upright, BGR)."""
+    return read_photo_scaled(path)[0]
+
+
+def read_photo_scaled(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
+    """`read_photo`, with the scale that maps the decoded image to the photo's pixels."""
     from inference.errors import UnreadableImage
     from inference.imaging import load_photo
 
     try:
-        return load_photo(path.read_bytes()).image
+        decoded = load_photo(path.read_bytes())
     except (OSError, UnreadableImage) as exc:
         raise TrainingError(f"cannot read {path}: {exc}") from exc
+    return decoded.image, decoded.scale
 
 
 def extract(

@@ -198,25 +198,32 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     candidate = tmp_path / "parts-candidate.onnx"
     candidate.write_bytes(shipped.path_of(shipped.promoted_entry("parts")).read_bytes())
     served: list[dict[str, str]] = []
+    stages: list[object] = []
     monkeypatch.setattr(
         training.claim_eval,
         "claim_report",
-        lambda analyzer, *rest: served.append(analyzer.model_versions) or {"measured": True},
+        lambda analyzer, *rest: (
+            served.append(analyzer.model_versions)
+            or stages.append(analyzer.family)
+            or {"measured": True}
+        ),
     )
     args = argparse.Namespace(
         model=candidate, model_dir=None, severity=None, conf=0.3, split="val", seed=0,
         data_root=None,
     )  # fmt: skip
     # when cdat evaluate --claims measures it
-    report = _claims(args, "parts")
-    # then the claim figures come from the candidate parts beside the promoted damage model
+    report = _claims(args, "parts", None)
+    # then the claim figures come from the candidate parts beside the promoted damage model,
+    # without the promoted part model's part-family stage (a candidate brings its own or none)
     assert report == {"measured": True}
+    assert stages == [None]
     assert served[0]["parts"] == "parts-candidate"
     assert served[0]["damage"] == shipped.promoted_entry("damage").id
     # and a part model not exported to ONNX is refused
     args.model = tmp_path / "parts.pt"
     with pytest.raises(TrainingError, match=r"damage or part model's \.onnx"):
-        _claims(args, "parts")
+        _claims(args, "parts", None)
 
 
 def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(

@@ -1,0 +1,130 @@
+"""What a damage's own crop says about the part it lies on, weighed against the part masks.
+
+The part model segments whole cars well, but on a close-up of a damaged panel it sees only
+a piece of one or two parts and often names the wrong one (a fender called the front
+bumper, a door called a bumper: issue 29). A second opinion looks at the damage itself: a
+classifier on the crop around each damage gives the probability of each part *family*
+(`PartFamily`: hood, bumper, door, light, glass, boot, or an unlisted panel such as a fender).
+
+`FamilyRule` says when that opinion overrules the masks: only when the crop's most likely
+family is at least `min_probability`, differs from the family of the part the masks gave, and
+the crop gives the masks' family at most `max_masks_probability`.
+The damage then goes to the part of that family the masks rank nearest to it; to the one
+part a family has when it has one (hood, boot); to the bumper or glass at the end of the car
+the photo's parts point to; or, for an unlisted panel, to no part (kept for the adjuster,
+never priced as its neighbour). Where the crop's family cannot be placed on a part (a door
+on a photo whose parts name no side) the masks' answer stands.
+
+The threshold belongs to one classifier's scores: it is chosen on val (`python -m
+training.family_sweep`) and stored with the classifier in the part model's registry entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from cdat.taxonomy import CarPart, PartFamily, Position, Side
+
+
+@dataclass(frozen=True)
+class FamilyRule:
+    min_probability: float
+    """The crop's family overrules the masks' only at or above this probability..."""
+    max_masks_probability: float = 1.0
+    """...and only where the crop gives the masks' own family at most this probability: the
+    crop must contradict the masks, not merely prefer another family (1.0: any)."""
+
+    def __post_init__(self) -> None:
+        for name in ("min_probability", "max_masks_probability"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"{name} {value!r}: need a number")
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} {value}: need 0 < probability <= 1")
+
+    def to_record(self) -> dict[str, Any]:
+        """As a registry entry stores it."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> FamilyRule:
+        """The one reader of a stored rule; an unknown or missing field is a ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ValueError(f"part-family rule: unknown field(s) {', '.join(unknown)}")
+        if "min_probability" not in record:
+            raise ValueError("part-family rule: min_probability is required")
+        return cls(**record)
+
+
+def family_of(part: CarPart | None) -> PartFamily:
+    """A damage on no listed part lies on an unlisted panel."""
+    return PartFamily.UNLISTED_PANEL if part is None else part.family
+
+
+def choose_part(
+    assigned: CarPart | None,
+    probabilities: Mapping[PartFamily, float],
+    nearby: Sequence[CarPart],
+    rule: FamilyRule,
+) -> CarPart | None:
+    """The part a damage is put on: the masks' `assigned` part, unless the crop's family
+    overrules it (module docstring). `nearby` are the parts the part model found in the
+    photo, nearest to the damage first."""
+    if not probabilities:
+        return assigned
+    family = max(probabilities, key=lambda f: probabilities[f])
+    if probabilities[family] < rule.min_probability or family is family_of(assigned):
+        return assigned
+    if probabilities.get(family_of(assigned), 0.0) > rule.max_masks_probability:
+        return assigned
+    if family is PartFamily.UNLISTED_PANEL:
+        return None
+    for part in nearby:
+        if part.family is family:
+            return part
+    placed = _placed(family, [p for p in (assigned, *nearby) if p is not None])
+    return assigned if placed is None else placed
+
+
+_ONLY_PART = {PartFamily.HOOD: CarPart.HOOD, PartFamily.BOOT: CarPart.TRUNK}
+_MIRROR = {Side.LEFT: CarPart.LEFT_MIRROR, Side.RIGHT: CarPart.RIGHT_MIRROR}
+_BY_END = {
+    PartFamily.BUMPER: {Position.FRONT: CarPart.FRONT_BUMPER, Position.REAR: CarPart.BACK_BUMPER},
+    PartFamily.GLASS: {Position.FRONT: CarPart.FRONT_GLASS, Position.REAR: CarPart.BACK_GLASS},
+}
+_BY_END_AND_SIDE = {
+    PartFamily.DOOR: {
+        (Position.FRONT, Side.LEFT): CarPart.FRONT_LEFT_DOOR,
+        (Position.FRONT, Side.RIGHT): CarPart.FRONT_RIGHT_DOOR,
+        (Position.REAR, Side.LEFT): CarPart.BACK_LEFT_DOOR,
+        (Position.REAR, Side.RIGHT): CarPart.BACK_RIGHT_DOOR,
+    },
+    PartFamily.LIGHT: {
+        (Position.FRONT, Side.LEFT): CarPart.FRONT_LEFT_LIGHT,
+        (Position.FRONT, Side.RIGHT): CarPart.FRONT_RIGHT_LIGHT,
+        (Position.REAR, Side.LEFT): CarPart.BACK_LEFT_LIGHT,
+        (Position.REAR, Side.RIGHT): CarPart.BACK_RIGHT_LIGHT,
+    },
+}
+
+
+def _placed(family: PartFamily, hints: Sequence[CarPart]) -> CarPart | None:
+    """A part of `family` not seen in the photo, placed by the parts that were (nearest
+    first): the end of the car they lie at, and their side. None where they do not say."""
+    if family in _ONLY_PART:
+        return _ONLY_PART[family]
+    end = next((p.position for p in hints if p.position is not Position.MIDDLE), None)
+    side = next((p.side for p in hints if p.side is not Side.CENTRE), None)
+    if family is PartFamily.MIRROR:
+        return None if side is None else _MIRROR[side]
+    if end is None:
+        return None
+    if family in _BY_END:
+        return _BY_END[family][end]
+    if family not in _BY_END_AND_SIDE or side is None:
+        return None
+    return _BY_END_AND_SIDE[family][(end, side)]

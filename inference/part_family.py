@@ -1,0 +1,198 @@
+"""The part-family stage: a classifier on the crop around each damage, and its verdict.
+
+One small ONNX model (`python -m training.part_family` makes it): the part model's own
+layers, their feature maps averaged over space, a linear head and a softmax over part
+families (`cdat.taxonomy.PartFamily`, in the order its `families` metadata names). It sees
+the damage with some of the panel around it (`family_crop`): enough to tell a wheel arch
+(a fender) from a door seam on a close-up, where the part masks are often wrong.
+`cdat.part_family.choose_part` decides whether its answer overrules the masks'; this module
+only measures and applies it.
+
+    stage = FamilyStage.load(path, FamilyRule(0.7))
+    damages = stage.refine(image, scale, damages, damage_masks, parts, part_masks)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cdat.findings import Box, DamageInstance, PartInstance
+from cdat.part_family import FamilyRule, choose_part
+from cdat.taxonomy import CarPart, PartFamily
+from inference.errors import ModelUnavailable
+
+CROP_EXPAND = 1.6
+"""The crop's side is this many times the damage box's longer side..."""
+CROP_MIN_SHARE = 0.35
+"""...and at least this share of the photo's shorter side: a scratch a few pixels wide is
+told apart by the panel around it, not by itself."""
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """The stage as a part model's registry entry stores it (`family_stage`)."""
+
+    file: str
+    """The stage's .onnx, relative to the model directory."""
+    sha256: str
+    rule: FamilyRule
+
+    def to_record(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "rule": self.rule.to_record()}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> StageRecord:
+        """The one reader of a stored stage; an unknown or missing field is a ValueError."""
+        unknown = sorted(set(record) - {"file", "sha256", "rule"})
+        if unknown:
+            raise ValueError(f"part-family stage: unknown field(s) {', '.join(unknown)}")
+        missing = [k for k in ("file", "sha256", "rule") if k not in record]
+        if missing:
+            raise ValueError(f"part-family stage: {', '.join(missing)} required")
+        if not isinstance(record["rule"], Mapping):
+            raise ValueError("part-family stage: rule must be a record")
+        return cls(
+            str(record["file"]), str(record["sha256"]), FamilyRule.from_record(record["rule"])
+        )
+
+
+def family_crop(image: np.ndarray, box: Box, side: int) -> np.ndarray:
+    """(3, side, side) float32 RGB in [0, 1]: the square around `box` (image pixels),
+    clipped to the photo and resized."""
+    height, width = image.shape[:2]
+    cx, cy = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
+    extent = max(box.x2 - box.x1, box.y2 - box.y1) * CROP_EXPAND
+    extent = min(max(extent, CROP_MIN_SHARE * min(height, width)), max(height, width))
+    left, top = int(max(0, cx - extent / 2)), int(max(0, cy - extent / 2))
+    right, bottom = int(min(width, cx + extent / 2)), int(min(height, cy + extent / 2))
+    crop = image[top : max(bottom, top + 1), left : max(right, left + 1)]
+    if crop.ndim == 2:
+        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def nearby_parts(
+    damage_mask: np.ndarray, damage_box: Box, parts: Sequence[PartInstance], part_masks: np.ndarray
+) -> list[CarPart]:
+    """The photo's parts, nearest to one damage first: most overlap with its mask (on the
+    analysis grid), then nearest box centre."""
+    if not parts:
+        return []
+    overlap = part_masks.reshape(len(parts), -1).astype(np.float32) @ damage_mask.reshape(-1)
+    cx, cy = (damage_box.x1 + damage_box.x2) / 2, (damage_box.y1 + damage_box.y2) / 2
+
+    def distance(p: PartInstance) -> float:
+        return float(np.hypot((p.box.x1 + p.box.x2) / 2 - cx, (p.box.y1 + p.box.y2) / 2 - cy))
+
+    order = sorted(range(len(parts)), key=lambda k: (-float(overlap[k]), distance(parts[k])))
+    seen: list[CarPart] = []
+    for k in order:
+        if parts[k].part not in seen:
+            seen.append(parts[k].part)
+    return seen
+
+
+@dataclass
+class FamilyStage:
+    session: Any
+    side: int
+    families: tuple[PartFamily, ...]
+    rule: FamilyRule
+    version: str = ""
+
+    @classmethod
+    def load(cls, path: Path, rule: FamilyRule, threads: int = 1, version: str = "") -> FamilyStage:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            names = session.get_modelmeta().custom_metadata_map.get("families", "")
+            families = tuple(PartFamily(n) for n in names.split(",") if n)
+        except ValueError as exc:
+            raise ModelUnavailable(f"part-family stage {path}: {exc}") from exc
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelUnavailable(f"cannot load part-family stage {path}: {exc}") from exc
+        shape = session.get_inputs()[0].shape
+        if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
+            raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")
+        width = session.get_outputs()[0].shape[-1]
+        if not families or width != len(families) or len(set(families)) != len(families):
+            raise ModelUnavailable(
+                f"{path}: its `families` metadata does not name its outputs, once each"
+            )
+        return cls(session, int(shape[2]), families, rule, version or path.stem)
+
+    def probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """(len(boxes), families) probabilities; boxes in `image` pixels."""
+        if not boxes:
+            return np.zeros((0, len(self.families)), np.float32)
+        batch = np.stack([family_crop(image, b, self.side) for b in boxes])
+        name = self.session.get_inputs()[0].name
+        return np.asarray(self.session.run(None, {name: batch})[0])
+
+    def refine(
+        self,
+        image: np.ndarray,
+        scale: tuple[float, float],
+        damages: tuple[DamageInstance, ...],
+        damage_masks: np.ndarray,
+        parts: tuple[PartInstance, ...],
+        part_masks: np.ndarray,
+    ) -> tuple[DamageInstance, ...]:
+        """Each damage on the part `choose_part` gives; boxes are photo pixels, `scale`
+        maps `image` to the photo."""
+        sx, sy = scale
+        boxes = [Box(d.box.x1 / sx, d.box.y1 / sy, d.box.x2 / sx, d.box.y2 / sy) for d in damages]
+        table = self.probabilities(image, boxes)
+        out = []
+        for k, damage in enumerate(damages):
+            probabilities = dict(zip(self.families, map(float, table[k]), strict=True))
+            near = nearby_parts(damage_masks[k], damage.box, parts, part_masks)
+            part = choose_part(damage.part, probabilities, near, self.rule)
+            out.append(
+                damage
+                if part is damage.part
+                else moved(damage, part, parts, part_masks, damage_masks[k])
+            )
+        return tuple(out)
+
+
+def moved(
+    damage: DamageInstance,
+    part: CarPart | None,
+    parts: Sequence[PartInstance],
+    part_masks: np.ndarray,
+    damage_mask: np.ndarray,
+) -> DamageInstance:
+    """The damage on `part`, its coverage measured against that part's masks (0 where the
+    part was placed without being seen)."""
+    seen = [k for k, p in enumerate(parts) if p.part is part]
+    if part is None or not seen:
+        return replace(damage, part=part, part_coverage=0.0)
+    area = part_masks[seen].any(0)
+    coverage = float((area & damage_mask).sum() / max(float(area.sum()), 1.0))
+    return replace(damage, part=part, part_coverage=round(min(coverage, 1.0), 4))
+
+
+def load_family_stage(model_dir: Path, record: StageRecord, threads: int = 1) -> FamilyStage:
+    """A part model's stage from its registry record, checked against its checksum."""
+    from inference.registry import sha256_of
+
+    path = model_dir / record.file
+    if not path.is_file():
+        raise ModelUnavailable(f"part-family stage file missing: {path}")
+    # a truncated copy or a file swapped under the registry must not serve silently
+    if sha256_of(path) != record.sha256:
+        raise ModelUnavailable(f"part-family stage {path} does not match its registry checksum")
+    return FamilyStage.load(path, record.rule, threads, path.stem)

@@ -1,0 +1,299 @@
+"""Train the part-family stage (inference/part_family.py): which kind of part a damage is on.
+
+The part model's own layers (`--parts`, its .pt) are kept frozen; their feature maps at
+`--taps`, averaged over space, feed a class-balanced softmax regression over part families.
+Examples are the labelled damaged regions of the part-named sets' train splits
+(`car-parts-damage`, `damaged-parts`: each region names its part, `Fender` an unlisted
+panel), each cropped as serving crops a detected damage (`inference.part_family.family_crop`)
+and also mirrored (a family has no side). The L2 strength is chosen on the val splits (mean
+of the per-source accuracy); the threshold at which the stage overrules the part masks is
+chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is one
+ONNX file (layers, pooling, head, softmax) and a report beside it::
+
+    python -m training.part_family --out runs/family/part-family.onnx
+    python -m training.part_family --out runs/family/a.onnx --side 160 --taps 4 6 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import Box
+from cdat.taxonomy import PartFamily
+from training.closeup import held_out_photos, part_families
+from training.dataconfig import REPO_ROOT
+from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out
+
+SOURCES = ("car-parts-damage", "damaged-parts")
+DEFAULT_PARTS = REPO_ROOT / "inference" / "models" / "parts-seg-n-20261128b.pt"
+
+
+@dataclass
+class FamilyHyperparameters:
+    side: int = 224
+    """Crop side in pixels."""
+    taps: tuple[int, ...] = (4, 6, 10, 13, 16, 19, 22)
+    """Layers whose maps are pooled: backbone (4, 6, 10) and neck (13-22); measured on val,
+    the neck adds about 0.02 accuracy on car-parts-damage."""
+    l2_strengths: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2)
+    """Candidate L2 penalties on the standardised weights, chosen on val."""
+    mirrored: bool = True
+    """Also learn from each crop mirrored."""
+    seed: int = 0
+    """Seed of the sets' re-split (as converted)."""
+
+
+@dataclass(frozen=True)
+class Region:
+    image: Path
+    box: Box
+    """Normalised to the photo (0..1)."""
+    family: PartFamily
+    source: str
+
+
+def regions(split: str, seed: int, data_root: Path | None) -> list[Region]:
+    """Every labelled region of the part-named sets in one split."""
+    out = []
+    for source in SOURCES:
+        config = REPO_ROOT / "datasets" / f"{source}.yaml"
+        families = part_families(config)
+        for image, instances in held_out_photos(config, split, seed, data_root):
+            for name, polygon in instances:
+                xy = np.asarray(polygon, np.float64).reshape(-1, 2)
+                if len(xy) < 3:
+                    continue
+                (x1, y1), (x2, y2) = xy.min(0), xy.max(0)
+                out.append(Region(image, Box(x1, y1, x2, y2), families[name], source))
+    return out
+
+
+def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
+    """Pooled features of each region's crop (then, with `mirrored`, of each mirrored)."""
+    import torch
+
+    from inference.part_family import family_crop
+    from training.vehicle_gate import read_photo
+
+    crops: list[np.ndarray] = []
+    photo, path = None, None
+    for item in items:
+        if item.image != path:
+            photo, path = read_photo(item.image), item.image
+        assert photo is not None
+        h, w = photo.shape[:2]
+        b = item.box
+        crops.append(family_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
+    views = [crops, [c[:, :, ::-1].copy() for c in crops]] if mirrored else [crops]
+    out = []
+    for view in views:
+        for start in range(0, len(view), 32):
+            with torch.no_grad():
+                batch = torch.from_numpy(np.stack(view[start : start + 32]))
+                out.append(net.features(batch).numpy().astype(np.float64))
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+@dataclass(frozen=True)
+class SoftmaxHead:
+    """probabilities = softmax(((features - mean) / scale) @ weights + bias)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = ((features - self.mean) / self.scale) @ self.weights + self.bias
+        z = np.exp(z - z.max(1, keepdims=True))
+        return np.asarray(z / z.sum(1, keepdims=True))
+
+    def folded(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, bias) on raw features: the standardisation folded in."""
+        weights = self.weights / self.scale[:, None]
+        return weights, self.bias - self.mean @ weights
+
+
+def fit_head(features: np.ndarray, labels: np.ndarray, classes: int, l2: float) -> SoftmaxHead:
+    """Class-balanced softmax regression with an L2 penalty (L-BFGS)."""
+    import torch
+
+    mean, scale = features.mean(0), features.std(0) + 1e-6
+    x = torch.from_numpy((features - mean) / scale)
+    y = torch.from_numpy(labels)
+    counts = np.maximum(np.bincount(labels, minlength=classes), 1)
+    sample = torch.from_numpy((len(labels) / (classes * counts))[labels])
+    w = torch.zeros(x.shape[1] + 1, classes, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w[:-1] + w[-1], y, reduction="none")
+        total = (loss * sample).sum() / sample.sum() + l2 * (w[:-1] ** 2).sum()
+        total.backward()
+        return total
+
+    optimiser.step(closure)
+    fitted = w.detach().numpy()
+    return SoftmaxHead(mean, scale, fitted[:-1], fitted[-1])
+
+
+def accuracy_report(
+    head: SoftmaxHead, features: np.ndarray, items: Sequence[Region], families: Sequence[PartFamily]
+) -> dict[str, Any]:
+    """Accuracy per source and per family on labelled crops (not yet a claim's figure)."""
+    predicted = head.probabilities(features).argmax(1)
+    truth = np.array([families.index(r.family) for r in items])
+    sources = np.array([r.source for r in items])
+    out: dict[str, Any] = {}
+    for source in SOURCES:
+        keep = sources == source
+        if not keep.any():
+            continue
+        right = predicted[keep] == truth[keep]
+        out[source] = {
+            "regions": int(keep.sum()),
+            "accuracy": round(float(right.mean()), 4),
+            "per_family": {
+                f.value: round(float(right[truth[keep] == k].mean()), 4)
+                for k, f in enumerate(families)
+                if (truth[keep] == k).any()
+            },
+        }
+    return out
+
+
+def _mean_accuracy(report: dict[str, Any]) -> float:
+    return float(np.mean([r["accuracy"] for r in report.values()]))
+
+
+class FamilyNetFactory:
+    """The exported net: the part model's pooled layers, a linear layer, a softmax."""
+
+    @staticmethod
+    def build(parts: Path, taps: tuple[int, ...], head: SoftmaxHead) -> Any:
+        import torch
+        from torch import nn
+
+        from training.gate_net import load_gate_net
+
+        body = load_gate_net(parts, taps)
+        weights, bias = head.folded()
+
+        class FamilyNet(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.body = body
+                self.linear = nn.Linear(weights.shape[0], weights.shape[1])
+                with torch.no_grad():
+                    self.linear.weight.copy_(torch.from_numpy(weights.T).float())
+                    self.linear.bias.copy_(torch.from_numpy(bias).float())
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.softmax(self.linear(self.body.features(x)), dim=1)
+
+        return FamilyNet().float().eval()
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    hp = FamilyHyperparameters()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--out", type=Path, required=True, help="the stage's .onnx file to write")
+    parser.add_argument("--parts", type=Path, default=DEFAULT_PARTS,
+                        help="the part model's Ultralytics .pt whose layers are used")  # fmt: skip
+    parser.add_argument("--taps", type=int, nargs="+", default=list(hp.taps),
+                        help="layers whose feature maps are pooled")  # fmt: skip
+    parser.add_argument("--side", type=int, default=hp.side, help="crop side in pixels")
+    parser.add_argument("--l2", type=float, nargs="+", default=list(hp.l2_strengths),
+                        help="candidate L2 strengths, chosen on val")  # fmt: skip
+    parser.add_argument("--no-mirror", action="store_true", help="do not add mirrored crops")
+    parser.add_argument("--seed", type=int, default=hp.seed, help="the sets' re-split seed")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for extraction")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.gate_net import export_onnx, load_gate_net
+
+    if args.out.suffix != ".onnx":
+        raise TrainingError(f"--out {args.out}: name an .onnx file")
+    check_json_out(args.out.with_suffix(".report.json"))
+    if not args.parts.is_file():
+        raise TrainingError(f"--parts {args.parts}: no such checkpoint")
+    if not 32 <= args.side <= 640 or args.side % 32:
+        raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
+    if any(v <= 0 for v in args.l2):
+        raise TrainingError("--l2: strengths must be above 0")
+    hp = FamilyHyperparameters(args.side, tuple(sorted(set(args.taps))), tuple(args.l2),
+                               not args.no_mirror, args.seed)  # fmt: skip
+    torch.set_num_threads(max(1, args.threads))
+    net = load_gate_net(args.parts, hp.taps)
+    started = time.perf_counter()
+    train, val = (regions(s, hp.seed, args.data_root) for s in ("train", "val"))
+    if not train or not val:
+        raise TrainingError("no labelled regions: is $CDAT_DATA_ROOT set to the shared data sets?")
+    families = [f for f in PartFamily if any(r.family is f for r in train)]
+    x_train = extract(net, train, hp.side, hp.mirrored)
+    y_train = np.array([families.index(r.family) for r in train] * (2 if hp.mirrored else 1))
+    x_val = extract(net, val, hp.side, False)
+    trials = []
+    for l2 in hp.l2_strengths:
+        head = fit_head(x_train, y_train, len(families), l2)
+        trials.append((l2, head, accuracy_report(head, x_val, val, families)))
+    l2, head, chosen = max(trials, key=lambda t: (_mean_accuracy(t[2]), t[0]))
+    model = FamilyNetFactory.build(args.parts, hp.taps, head)
+    metadata = {"families": ",".join(f.value for f in families), "side": str(hp.side),
+                "description": f"CDAT part-family stage: {args.parts.name} layers pooled at "
+                f"{list(hp.taps)}, softmax head"}  # fmt: skip
+    export_onnx(model, args.out, hp.side, metadata, output="families")
+    report = {
+        "hyperparameters": asdict(hp),
+        "parts": str(args.parts),
+        "families": [f.value for f in families],
+        "train_regions": {s: sum(r.source == s for r in train) for s in SOURCES},
+        "l2": l2,
+        "val": chosen,
+        "trials": {str(t[0]): t[2] for t in trials},
+        "onnx_parity_max_abs": _parity(args.out, model, hp.side),
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": "python -m training.part_family " + " ".join(map(shlex.quote, sys.argv[1:])),
+    }
+    args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({"l2": l2, "val": chosen}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _parity(path: Path, model: Any, side: int) -> float:
+    """Largest difference between the ONNX file and PyTorch on generated inputs."""
+    import onnxruntime as ort
+    import torch
+
+    inputs = np.random.default_rng(0).random((3, 3, side, side), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    served = session.run(None, {"images": inputs})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(inputs)).numpy()
+    parity = float(np.abs(served - expected).max())
+    if parity > 1e-3:
+        raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
+    return parity
+
+
+if __name__ == "__main__":
+    run_script(main, get_args_parser())
