@@ -3,8 +3,8 @@
 One small ONNX model (`python -m training.part_family` makes it): the part model's own
 layers, their feature maps averaged over space, a linear head and a softmax over part
 families (`cdat.taxonomy.PartFamily`, in the order its `families` metadata names). It sees
-the damage with some of the panel around it (`family_crop`): enough to tell a wheel arch
-(a fender) from a door seam on a close-up, where the part masks are often wrong.
+the damage with some of the panel around it (`inference.crops.damage_crop`): enough to tell
+a wheel arch (a fender) from a door seam on a close-up, where the part masks are often wrong.
 `cdat.part_family.choose_part` decides whether its answer overrules the masks'; this module
 only measures and applies it.
 
@@ -14,69 +14,19 @@ only measures and applies it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.part_family import FamilyRule, choose_part
 from cdat.taxonomy import CarPart, PartFamily
+from inference.crops import damage_crop
 from inference.errors import ModelUnavailable
-
-CROP_EXPAND = 1.6
-"""The crop's side is this many times the damage box's longer side..."""
-CROP_MIN_SHARE = 0.35
-"""...and at least this share of the photo's shorter side: a scratch a few pixels wide is
-told apart by the panel around it, not by itself."""
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    """The stage as a part model's registry entry stores it (`family_stage`)."""
-
-    file: str
-    """The stage's .onnx, relative to the model directory."""
-    sha256: str
-    rule: FamilyRule
-
-    def to_record(self) -> dict[str, Any]:
-        return {"file": self.file, "sha256": self.sha256, "rule": self.rule.to_record()}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> StageRecord:
-        """The one reader of a stored stage; an unknown or missing field is a ValueError."""
-        unknown = sorted(set(record) - {"file", "sha256", "rule"})
-        if unknown:
-            raise ValueError(f"part-family stage: unknown field(s) {', '.join(unknown)}")
-        missing = [k for k in ("file", "sha256", "rule") if k not in record]
-        if missing:
-            raise ValueError(f"part-family stage: {', '.join(missing)} required")
-        if not isinstance(record["rule"], Mapping):
-            raise ValueError("part-family stage: rule must be a record")
-        return cls(
-            str(record["file"]), str(record["sha256"]), FamilyRule.from_record(record["rule"])
-        )
-
-
-def family_crop(image: np.ndarray, box: Box, side: int) -> np.ndarray:
-    """(3, side, side) float32 RGB in [0, 1]: the square around `box` (image pixels),
-    clipped to the photo and resized."""
-    height, width = image.shape[:2]
-    cx, cy = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
-    extent = max(box.x2 - box.x1, box.y2 - box.y1) * CROP_EXPAND
-    extent = min(max(extent, CROP_MIN_SHARE * min(height, width)), max(height, width))
-    left, top = int(max(0, cx - extent / 2)), int(max(0, cy - extent / 2))
-    right, bottom = int(min(width, cx + extent / 2)), int(min(height, cy + extent / 2))
-    crop = image[top : max(bottom, top + 1), left : max(right, left + 1)]
-    if crop.ndim == 2:
-        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
-    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+from inference.stage_record import StageRecord
 
 
 def nearby_parts(
@@ -137,7 +87,7 @@ class FamilyStage:
         """(len(boxes), families) probabilities; boxes in `image` pixels."""
         if not boxes:
             return np.zeros((0, len(self.families)), np.float32)
-        batch = np.stack([family_crop(image, b, self.side) for b in boxes])
+        batch = np.stack([damage_crop(image, b, self.side) for b in boxes])
         name = self.session.get_inputs()[0].name
         return np.asarray(self.session.run(None, {name: batch})[0])
 
@@ -185,7 +135,9 @@ def moved(
     return replace(damage, part=part, part_coverage=round(min(coverage, 1.0), 4))
 
 
-def load_family_stage(model_dir: Path, record: StageRecord, threads: int = 1) -> FamilyStage:
+def load_family_stage(
+    model_dir: Path, record: StageRecord[FamilyRule], threads: int = 1
+) -> FamilyStage:
     """A part model's stage from its registry record, checked against its checksum."""
     from inference.registry import sha256_of
 

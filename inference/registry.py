@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from cdat.part_family import FamilyRule
 from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
-from inference.part_family import StageRecord
+from inference.stage_record import StageRecord
 
 Task = Literal["damage", "parts", "gate"]
 TASKS: tuple[Task, ...] = ("damage", "parts", "gate")
@@ -142,12 +143,12 @@ class ModelEntry:
             raise RegistryError(f"{self.id}: whole_car_rule: {exc}") from exc
 
     @property
-    def served_family_stage(self) -> StageRecord | None:
+    def served_family_stage(self) -> StageRecord[FamilyRule] | None:
         """The part-family stage this part model is served with (None: masks alone)."""
         if not self.family_stage:
             return None
         try:
-            return StageRecord.from_record(self.family_stage)
+            return StageRecord.from_record(self.family_stage, FamilyRule.from_record)
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"{self.id}: family_stage: {exc}") from exc
 

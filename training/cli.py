@@ -182,8 +182,9 @@ def _report_family_stage(report_path: Path | None, task: str, model_dir: Path) -
     the model (`cdat evaluate --claims --family-stage`): the model is served as measured."""
     if report_path is None:
         return {}
-    from inference.part_family import StageRecord
+    from cdat.part_family import FamilyRule
     from inference.registry import sha256_of
+    from inference.stage_record import StageRecord
 
     record = json.loads(report_path.read_text()).get("family_stage")
     if not record:
@@ -191,7 +192,7 @@ def _report_family_stage(report_path: Path | None, task: str, model_dir: Path) -
     if task != "parts":
         raise CdatError(f"{report_path}: a part-family stage belongs to a part model, not {task}")
     try:
-        stage = StageRecord.from_record(record)
+        stage = StageRecord.from_record(record, FamilyRule.from_record)
     except (ValueError, TypeError) as exc:
         raise CdatError(f"{report_path}: family_stage: {exc}") from exc
     source = Path(stage.file)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from inference.part_family import StageRecord
+from cdat.part_family import FamilyRule
 from inference.severity import SeverityModel
+from inference.stage_record import StageRecord
 from training.claims import WHOLE_CAR_RULE_HELP, family_rule_arg, whole_car_rule_arg
 from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
@@ -346,7 +347,7 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
     return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
 
 
-def _family_stage(args: argparse.Namespace, task: str) -> StageRecord | None:
+def _family_stage(args: argparse.Namespace, task: str) -> StageRecord[FamilyRule] | None:
     """The part-family stage a part model is measured with, as its entry would store it
     (`file` is the path given: registering copies it beside the model)."""
     from inference.registry import sha256_of
@@ -362,7 +363,9 @@ def _family_stage(args: argparse.Namespace, task: str) -> StageRecord | None:
     return StageRecord(str(args.family_stage), sha256_of(args.family_stage), args.family_rule)
 
 
-def _claims(args: argparse.Namespace, task: str, family: StageRecord | None) -> dict[str, Any]:
+def _claims(
+    args: argparse.Namespace, task: str, family: StageRecord[FamilyRule] | None
+) -> dict[str, Any]:
     from inference.part_family import FamilyStage
     from training.claim_eval import claim_report
     from training.claims import build_claim_analyzer

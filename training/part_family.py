@@ -4,7 +4,7 @@ The part model's own layers (`--parts`, its .pt) are kept frozen; their feature 
 `--taps`, averaged over space, feed a class-balanced softmax regression over part families.
 Examples are the labelled damaged regions of the part-named sets' train splits
 (`car-parts-damage`, `damaged-parts`: each region names its part, `Fender` an unlisted
-panel), each cropped as serving crops a detected damage (`inference.part_family.family_crop`)
+panel), each cropped as serving crops a detected damage (`inference.crops.damage_crop`)
 and also mirrored (a family has no side). The L2 strength is chosen on the val splits (mean
 of the per-source accuracy); the threshold at which the stage overrules the part masks is
 chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is one
@@ -83,7 +83,7 @@ def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.
     """Pooled features of each region's crop (then, with `mirrored`, of each mirrored)."""
     import torch
 
-    from inference.part_family import family_crop
+    from inference.crops import damage_crop
     from training.vehicle_gate import read_photo
 
     crops: list[np.ndarray] = []
@@ -94,7 +94,7 @@ def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.
         assert photo is not None
         h, w = photo.shape[:2]
         b = item.box
-        crops.append(family_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
+        crops.append(damage_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
     views = [crops, [c[:, :, ::-1].copy() for c in crops]] if mirrored else [crops]
     out = []
     for view in views:

@@ -23,18 +23,12 @@ from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.part_family import FamilyRule
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
+from inference.crops import CROP_MIN_SHARE, damage_crop
 from inference.errors import RegistryError
-from inference.part_family import (
-    CROP_MIN_SHARE,
-    FamilyStage,
-    StageRecord,
-    family_crop,
-    load_family_stage,
-    moved,
-    nearby_parts,
-)
+from inference.part_family import FamilyStage, load_family_stage, moved, nearby_parts
 from inference.pipeline import build_analyzer, served_family_stage
 from inference.registry import ModelEntry, Registry, sha256_of
+from inference.stage_record import StageRecord
 
 from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, to_model, write_registry
 
@@ -113,7 +107,7 @@ def test_a_stage_record_round_trips() -> None:
         "sha256": "ab" * 32,
         "rule": {"min_probability": 0.8, "max_masks_probability": 0.1},
     }
-    assert StageRecord.from_record(stored) == record
+    assert StageRecord.from_record(stored, FamilyRule.from_record) == record
 
 
 @pytest.mark.parametrize(
@@ -129,17 +123,17 @@ def test_a_stage_record_round_trips() -> None:
 )
 def test_a_damaged_stage_record_is_refused(record: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        StageRecord.from_record(record)
+        StageRecord.from_record(record, FamilyRule.from_record)
 
 
-# --- family_crop ---------------------------------------------------------------------------
+# --- damage_crop ---------------------------------------------------------------------------
 
 
 def test_a_crop_is_a_square_rgb_float_in_the_unit_range() -> None:
     # given a pure red BGR photo
     image = solid(100, 200, RED)
     # when a damage on it is cropped
-    crop = family_crop(image, Box(50, 20, 90, 60), SIDE)
+    crop = damage_crop(image, Box(50, 20, 90, 60), SIDE)
     # then the crop is (3, side, side) float32, red in RGB order
     assert crop.shape == (3, SIDE, SIDE) and crop.dtype == np.float32
     assert crop.flags["C_CONTIGUOUS"]
@@ -148,7 +142,7 @@ def test_a_crop_is_a_square_rgb_float_in_the_unit_range() -> None:
 
 def test_a_crop_of_a_noisy_photo_stays_in_the_unit_range() -> None:
     image = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
-    crop = family_crop(image, Box(10, 10, 80, 100), 64)
+    crop = damage_crop(image, Box(10, 10, 80, 100), 64)
     assert crop.shape == (3, 64, 64)
     assert float(crop.min()) >= 0.0 and float(crop.max()) <= 1.0
     assert float(crop.max()) > 0.5  # not all black: the pixels were read
@@ -160,7 +154,7 @@ def test_a_crop_at_the_photo_corner_is_clipped_to_the_photo() -> None:
     image = solid(100, 200, BLUE)
     image[:22, :22] = RED  # exactly what lies inside the photo of that square
     # when it is cropped
-    crop = family_crop(image, Box(0, 0, 10, 10), SIDE)
+    crop = damage_crop(image, Box(0, 0, 10, 10), SIDE)
     # then the crop is the part of the square inside the photo, stretched: all red
     assert np.allclose(crop[0], 1.0) and np.allclose(crop[2], 0.0)
 
@@ -168,7 +162,7 @@ def test_a_crop_at_the_photo_corner_is_clipped_to_the_photo() -> None:
 def test_a_crop_at_the_opposite_corner_is_clipped_as_well() -> None:
     image = solid(100, 200, BLUE)
     image[77:, 177:] = RED  # the square around (195, 95) reaches from 177.5 to 212.5
-    crop = family_crop(image, Box(190, 90, 200, 100), SIDE)
+    crop = damage_crop(image, Box(190, 90, 200, 100), SIDE)
     assert crop.shape == (3, SIDE, SIDE)
     assert float(crop[0].mean()) > 0.95 and float(crop[2].mean()) < 0.05
 
@@ -181,7 +175,7 @@ def test_a_tiny_damage_is_seen_with_the_panel_around_it() -> None:
     image[32:67, 82:117] = GREEN
     image[49:51, 99:101] = RED
     # when it is cropped
-    crop = family_crop(image, Box(99, 49, 101, 51), SIDE)
+    crop = damage_crop(image, Box(99, 49, 101, 51), SIDE)
     # then the crop is that square: mostly panel, none of what lies beyond it
     assert float(crop[1].mean()) > 0.95
     assert float(crop[2].max()) < 0.05
@@ -191,14 +185,14 @@ def test_a_tiny_damage_is_seen_with_the_panel_around_it() -> None:
 def test_a_damage_larger_than_the_photo_is_cropped_to_the_whole_photo() -> None:
     image = solid(100, 200, BLUE)
     image[:, :100] = RED
-    crop = family_crop(image, Box(0, 0, 200, 100), SIDE)
+    crop = damage_crop(image, Box(0, 0, 200, 100), SIDE)
     assert float(crop[0].mean()) == pytest.approx(0.5, abs=0.02)
     assert float(crop[2].mean()) == pytest.approx(0.5, abs=0.02)
 
 
 def test_a_grayscale_photo_gives_three_equal_channels() -> None:
     image = np.full((100, 200), 128, np.uint8)
-    crop = family_crop(image, Box(50, 20, 90, 60), SIDE)
+    crop = damage_crop(image, Box(50, 20, 90, 60), SIDE)
     assert crop.shape == (3, SIDE, SIDE)
     assert np.allclose(crop, 128 / 255)
 
