@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     look finds (inference/crop_look.py): one more pass of the damage model per photo.
     Unset: as the promoted damage model was chosen and measured (`crop_look` in its
     registry entry)."""
+    damage_verifier: bool = True
+    """Where the promoted damage model has a damage verifier (`verifier` in its registry
+    entry: cdat/verified.py), damage under the model's usual threshold is reported when the
+    verifier confirms it. False: the model is served at the verifier rule's `base_conf` with
+    no second look, as before."""
     part_family: bool = True
     """Where the promoted part model has a part-family stage (`family_stage` in its registry
     entry: a classifier on each damage's crop, inference/part_family.py), its confident answer

@@ -26,7 +26,7 @@ from cdat.part_family import FamilyRule, choose_part
 from cdat.taxonomy import CarPart, PartFamily
 from inference.crops import damage_crop
 from inference.errors import ModelUnavailable
-from inference.stage_record import StageRecord
+from inference.stage_record import StageRecord, checked_file
 
 
 def nearby_parts(
@@ -139,12 +139,5 @@ def load_family_stage(
     model_dir: Path, record: StageRecord[FamilyRule], threads: int = 1
 ) -> FamilyStage:
     """A part model's stage from its registry record, checked against its checksum."""
-    from inference.registry import sha256_of
-
-    path = model_dir / record.file
-    if not path.is_file():
-        raise ModelUnavailable(f"part-family stage file missing: {path}")
-    # a truncated copy or a file swapped under the registry must not serve silently
-    if sha256_of(path) != record.sha256:
-        raise ModelUnavailable(f"part-family stage {path} does not match its registry checksum")
+    path = checked_file(model_dir, record, "part-family stage")
     return FamilyStage.load(path, record.rule, threads, path.stem)

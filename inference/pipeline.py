@@ -25,12 +25,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from cdat.analysis import PhotoInput
-from cdat.findings import PhotoAnalysis, QualityIssue
+from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
 from cdat.settings import Settings
 from cdat.whole_car import WholeCarRule, kept_damages
 from inference import quality
 from inference.assign import assign_parts
 from inference.crop_look import CropMergedRuntime
+from inference.damage_verifier import DamageVerifier, load_verifier
 from inference.errors import ModelUnavailable, RegistryError, UnreadableImage
 from inference.flip_tta import FlipMergedRuntime
 from inference.imaging import load_photo
@@ -65,9 +66,11 @@ class Analyzer:
         photos_side_by_side: bool = False,
         whole_car: WholeCarRule | None = None,
         family: FamilyStage | None = None,
+        verifier: DamageVerifier | None = None,
     ) -> None:
         self.damage = damage
         self.family = family
+        self.verifier = verifier
         self.whole_car = whole_car
         self.parts = parts
         self.gate = gate
@@ -278,16 +281,34 @@ class Analyzer:
         p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
         found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
+        damage_masks = d_raw.masks
+        if self.verifier is not None and found:  # cdat/verified.py: is it damage at all?
+            keep = self._verified(photo, found, parts)
+            found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
         if self.family is not None and found:  # cdat/part_family.py: the crop's own verdict
             assert photo.image is not None  # only photos with an image are segmented
-            masks = (d_raw.masks, p_raw.masks)
+            masks = (damage_masks, p_raw.masks)
             found = self.family.refine(photo.image, photo.scale, found, masks[0], parts, masks[1])
-        if self.whole_car is not None:  # cdat/whole_car.py: whole-car views need more
+        if self.whole_car is not None and self.verifier is None:  # cdat/whole_car.py
             found = kept_damages(found, parts, w, h, self.whole_car)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
         photo.timings["postprocess_ms"] += ms(started)
         photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
+
+    def _verified(
+        self, photo: PhotoState, found: tuple[DamageInstance, ...], parts: tuple[PartInstance, ...]
+    ) -> list[int]:
+        """Indices of the damages the verifier's rule keeps. What the model's threshold and
+        the whole-car rule keep (whole-car views need more: cdat/whole_car.py) is its base."""
+        assert self.verifier is not None and photo.image is not None
+        size = (photo.width, photo.height)
+        base = tuple(d for d in found if d.confidence >= self.verifier.rule.base_conf)
+        if self.whole_car is not None:
+            base = kept_damages(base, parts, *size, self.whole_car)
+        kept_by_base = {id(d) for d in base}
+        base_kept = [id(d) in kept_by_base for d in found]
+        return self.verifier.kept(photo.image, photo.scale, found, parts, size, base_kept)
 
     def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]
@@ -321,7 +342,7 @@ def load_model(
     try:
         entry = registry.promoted_entry(task)
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
-        _ = entry.served_family_stage
+        _ = entry.served_family_stage, entry.served_verifier
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -353,9 +374,14 @@ def with_second_looks(
 
 
 def served_conf(settings: Settings, entry: ModelEntry) -> float:
-    """The operator's threshold (`CDAT_DAMAGE_CONF`, `CDAT_PARTS_CONF`) over the model's own."""
+    """The operator's threshold (`CDAT_DAMAGE_CONF`, `CDAT_PARTS_CONF`) over the model's own;
+    a damage model served without its verifier runs at the verifier rule's `base_conf`."""
     override = settings.damage_conf if entry.task == "damage" else settings.parts_conf
-    return entry.served_conf if override is None else override
+    if override is not None:
+        return override
+    if entry.task == "damage" and not settings.damage_verifier:
+        return entry.base_conf
+    return entry.served_conf
 
 
 def _runtime(
@@ -401,7 +427,14 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         photos_side_by_side=settings.claim_photos_side_by_side,
         whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
         family=served_family_stage(settings, parts.entry, threads),
+        verifier=served_verifier(settings, damage.entry, threads),
     )
+
+
+def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> DamageVerifier | None:
+    """The damage model's verifier, unless the operator turned it off."""
+    record = entry.served_verifier if settings.damage_verifier else None
+    return None if record is None else load_verifier(settings.model_dir, record, threads)
 
 
 def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:

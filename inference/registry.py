@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cdat.part_family import FamilyRule
+from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
 from inference.stage_record import StageRecord
@@ -118,6 +119,11 @@ class ModelEntry:
     crop_look: bool = False
     """Damage models: served with a closer second look at each photo's middle
     (inference/crop_look.py), as it was chosen and measured. Absent: one look."""
+    verifier: dict[str, Any] = field(default_factory=dict)
+    """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
+    `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
+    measured; the model then runs at its `served_conf`, below the rule's `base_conf`.
+    Absent: no verifier."""
     family_stage: dict[str, Any] = field(default_factory=dict)
     """Part models: the part-family stage served beside it (inference/part_family.py,
     `StageRecord.to_record`: file, sha256, rule), as it was measured. Absent: masks alone."""
@@ -131,6 +137,14 @@ class ModelEntry:
         if isinstance(value, int | float) and 0.0 < value < 1.0:
             return float(value)
         return DEFAULT_SERVED_CONF[self.task]
+
+    @property
+    def base_conf(self) -> float:
+        """The threshold the model reports from on its own: its verifier rule's `base_conf`
+        where it is served with a damage verifier (it then runs at `served_conf`, lower, and
+        the verifier confirms what lies between), else `served_conf`."""
+        verifier = self.served_verifier
+        return self.served_conf if verifier is None else verifier.rule.base_conf
 
     @property
     def served_whole_car_rule(self) -> WholeCarRule | None:
@@ -151,6 +165,16 @@ class ModelEntry:
             return StageRecord.from_record(self.family_stage, FamilyRule.from_record)
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"{self.id}: family_stage: {exc}") from exc
+
+    @property
+    def served_verifier(self) -> StageRecord[VerifierRule] | None:
+        """The damage verifier this damage model is served with (None: none)."""
+        if not self.verifier:
+            return None
+        try:
+            return StageRecord.from_record(self.verifier, VerifierRule.from_record)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: verifier: {exc}") from exc
 
     def passed(self, precision: str) -> dict[str, Any] | None:
         """The gate's record of `precision` (fp32 always passes), or None.
@@ -321,9 +345,10 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
-    so that entries written before the fields existed stay byte for byte as they were."""
+    no verifier leaves out `verifier`, so that entries written before the fields existed stay
+    byte for byte as they were."""
     body = asdict(entry)
-    for optional in ("precisions", "whole_car_rule", "crop_look", "family_stage"):
+    for optional in ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier"):
         if not body[optional]:
             del body[optional]
     return body

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
+
+from inference.errors import ModelUnavailable
 
 
 class StageRule(Protocol):
@@ -41,3 +44,16 @@ class StageRecord(Generic[Rule]):
         if not isinstance(record["rule"], Mapping):
             raise ValueError("stage: rule must be a record")
         return cls(str(record["file"]), str(record["sha256"]), read_rule(record["rule"]))
+
+
+def checked_file(model_dir: Path, record: StageRecord[Any], what: str) -> Path:
+    """The stage's file, present and matching its recorded checksum; else ModelUnavailable."""
+    from inference.registry import sha256_of
+
+    path = model_dir / record.file
+    if not path.is_file():
+        raise ModelUnavailable(f"{what} file missing: {path}")
+    # a truncated copy or a file swapped under the registry must not serve silently
+    if sha256_of(path) != record.sha256:
+        raise ModelUnavailable(f"{what} {path} does not match its registry checksum")
+    return path

@@ -227,7 +227,8 @@ def main(args: argparse.Namespace) -> int:
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     masks = [grid_masks(rec.analysis) for rec in records]
     damage = promoted_damage_entry()
-    served_conf = args.served_conf or damage.served_conf
+    # the model's threshold and rule, without a verifier's extra damage (the pass has none)
+    served_conf = args.served_conf or damage.base_conf
     served = with_whole_car(served_conf, damage.served_whole_car_rule)
     grid = rule_grid(args.min_overlap, args.min_engulfed, args.min_wheel_overlap)
     if SERVED not in grid:

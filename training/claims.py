@@ -12,17 +12,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cdat.findings import PhotoAnalysis
 from cdat.part_family import FamilyRule
+from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
+
+Rule = TypeVar("Rule")
 
 if TYPE_CHECKING:
     from inference.registry import Task
@@ -77,13 +80,15 @@ def build_claim_analyzer(
     parts_conf: float | None = None,
     whole_car: WholeCarRule | None = None,
     family: Any = None,
+    verifier: Any = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
     entry yet: it serves at the operator's threshold, else the task's default). A candidate
     damage model is served with `whole_car` (its own rule, or none): the promoted model's
     rule belongs to the promoted model's scores. A candidate part model likewise is served
-    with `family` (its own part-family stage, inference/part_family.py) or none."""
+    with `family` (its own part-family stage, inference/part_family.py) or none, and a
+    candidate damage model with `verifier` (its own damage verifier) or none."""
     from cdat.settings import Settings
     from inference.pipeline import build_analyzer
     from inference.severity import SeverityModel
@@ -95,6 +100,7 @@ def build_claim_analyzer(
         stage = None if severity is None else SeverityModel.load(severity)
         analyzer.damage = candidate_model(damage, "damage", settings, conf, stage)
         analyzer.whole_car = settings.whole_car_rule(whole_car)
+        analyzer.verifier = verifier
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
@@ -127,24 +133,27 @@ def candidate_model(
 
 def whole_car_rule_arg(text: str) -> WholeCarRule:
     """`--whole-car-rule` as JSON, e.g. '{"min_parts": 6, "whole_car_conf": 0.2}'."""
+    return _json_record(text, WholeCarRule.from_record)
+
+
+def _json_record(text: str, read: Callable[[dict[str, Any]], Rule]) -> Rule:
     try:
         record = json.loads(text)
         if not isinstance(record, dict):
             raise ValueError("need a JSON object")
-        return WholeCarRule.from_record(record)
+        return read(record)
     except (ValueError, TypeError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
 
 
 def family_rule_arg(text: str) -> FamilyRule:
     """`--family-rule` as JSON, e.g. '{"min_probability": 0.9}'."""
-    try:
-        record = json.loads(text)
-        if not isinstance(record, dict):
-            raise ValueError("need a JSON object")
-        return FamilyRule.from_record(record)
-    except (ValueError, TypeError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+    return _json_record(text, FamilyRule.from_record)
+
+
+def verifier_rule_arg(text: str) -> VerifierRule:
+    """`--verifier-rule` as JSON, e.g. '{"base_conf": 0.1, "min_probability": 0.7}'."""
+    return _json_record(text, VerifierRule.from_record)
 
 
 WHOLE_CAR_RULE_HELP = (

@@ -177,32 +177,43 @@ def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any
         raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
 
 
-def _report_family_stage(report_path: Path | None, task: str, model_dir: Path) -> dict[str, Any]:
-    """The part-family stage the report's claim figures were measured with, copied beside
-    the model (`cdat evaluate --claims --family-stage`): the model is served as measured."""
+STAGES = {
+    # report key: (the task whose entry carries it, what it is)
+    "family_stage": ("parts", "part-family stage"),
+    "verifier": ("damage", "damage verifier"),
+}
+
+
+def _report_stage(report_path: Path | None, key: str, task: str, model_dir: Path) -> dict[str, Any]:
+    """A stage the report's claim figures were measured with (`cdat evaluate --claims
+    --family-stage` / `--verifier`), its file copied beside the model: the model is served
+    as measured."""
     if report_path is None:
         return {}
     from cdat.part_family import FamilyRule
+    from cdat.verified import VerifierRule
     from inference.registry import sha256_of
     from inference.stage_record import StageRecord
 
-    record = json.loads(report_path.read_text()).get("family_stage")
+    record = json.loads(report_path.read_text()).get(key)
     if not record:
         return {}
-    if task != "parts":
-        raise CdatError(f"{report_path}: a part-family stage belongs to a part model, not {task}")
+    owner, what = STAGES[key]
+    if task != owner:
+        raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
+    read_rule: Any = FamilyRule.from_record if key == "family_stage" else VerifierRule.from_record
     try:
-        stage = StageRecord.from_record(record, FamilyRule.from_record)
+        stage = StageRecord.from_record(record, read_rule)
     except (ValueError, TypeError) as exc:
-        raise CdatError(f"{report_path}: family_stage: {exc}") from exc
+        raise CdatError(f"{report_path}: {key}: {exc}") from exc
     source = Path(stage.file)
     if not source.is_file() or sha256_of(source) != stage.sha256:
-        raise CdatError(f"{report_path}: family_stage {source} is missing or not the file measured")
+        raise CdatError(f"{report_path}: {key} {source} is missing or not the file measured")
     target = model_dir / source.name
     elsewhere = target.is_file() and source.resolve() != target.resolve()
     if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
-        raise CdatError(f"{target} exists: give the new part-family stage another name")
-    file = _copy_beside(source, model_dir, "part-family stage")
+        raise CdatError(f"{target} exists: give the new {what} another name")
+    file = _copy_beside(source, model_dir, what)
     return StageRecord(file, stage.sha256, stage.rule).to_record()
 
 
@@ -262,7 +273,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         init=run.get("init", {}),
         whole_car_rule=_report_whole_car_rule(args.report, args.task),
         crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
-        family_stage=_report_family_stage(args.report, args.task, registry.model_dir),
+        family_stage=_report_stage(args.report, "family_stage", args.task, registry.model_dir),
+        verifier=_report_stage(args.report, "verifier", args.task, registry.model_dir),
     )
     registry.register(entry)
     registry.save()

@@ -20,9 +20,15 @@ import numpy as np
 import yaml
 
 from cdat.part_family import FamilyRule
+from cdat.verified import VerifierRule
 from inference.severity import SeverityModel
 from inference.stage_record import StageRecord
-from training.claims import WHOLE_CAR_RULE_HELP, family_rule_arg, whole_car_rule_arg
+from training.claims import (
+    WHOLE_CAR_RULE_HELP,
+    family_rule_arg,
+    verifier_rule_arg,
+    whole_car_rule_arg,
+)
 from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
@@ -281,6 +287,21 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="the stage's rule, JSON (cdat/part_family.py), e.g. '{\"min_probability\": 0.9}'",
     )
+    parser.add_argument(
+        "--verifier",
+        type=Path,
+        default=None,
+        help="a damage model measured with --claims: serve it with this damage verifier "
+        "(.onnx, python -m training.damage_verifier) from --conf; recorded in the report, "
+        "which registering copies with the model",
+    )
+    parser.add_argument(
+        "--verifier-rule",
+        type=verifier_rule_arg,
+        default=None,
+        help="the verifier's rule, JSON (cdat/verified.py), e.g. "
+        '\'{"base_conf": 0.1, "min_probability": 0.7}\'',
+    )
     return parser
 
 
@@ -306,7 +327,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not (args.claims and cfg.task == "damage"):
         raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
-    family = _family_stage(args, cfg.task)
+    family = _stage(args, cfg.task, "family-stage")
+    verifier = _stage(args, cfg.task, "verifier")
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -320,11 +342,13 @@ def main(args: argparse.Namespace) -> int:
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
     if args.claims:
-        report["claims"] = _claims(args, cfg.task, family)
+        report["claims"] = _claims(args, cfg.task, family, verifier)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
         if family is not None:
             report["family_stage"] = family.to_record()
+        if verifier is not None:
+            report["verifier"] = verifier.to_record()
         if cfg.task == "damage":  # measured with the closer look: served with it
             from cdat.settings import Settings
 
@@ -347,25 +371,37 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
     return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
 
 
-def _family_stage(args: argparse.Namespace, task: str) -> StageRecord[FamilyRule] | None:
-    """The part-family stage a part model is measured with, as its entry would store it
-    (`file` is the path given: registering copies it beside the model)."""
+def _stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any] | None:
+    """A stage the model is measured with (`--family-stage` for a part model, `--verifier`
+    for a damage model), as its entry would store it (`file` is the path given: registering
+    copies it beside the model)."""
     from inference.registry import sha256_of
 
-    if args.family_stage is None and args.family_rule is None:
+    path, rule = (
+        (args.family_stage, args.family_rule)
+        if option == "family-stage"
+        else (args.verifier, args.verifier_rule)
+    )
+    rule_option = "family-rule" if option == "family-stage" else "verifier-rule"
+    owner = "parts" if option == "family-stage" else "damage"
+    if path is None and rule is None:
         return None
-    if args.family_stage is None or args.family_rule is None:
-        raise TrainingError("--family-stage and --family-rule go together")
-    if not (args.claims and task == "parts"):
-        raise TrainingError("--family-stage applies to a part model measured with --claims")
-    if not args.family_stage.is_file():
-        raise TrainingError(f"--family-stage {args.family_stage}: no such file")
-    return StageRecord(str(args.family_stage), sha256_of(args.family_stage), args.family_rule)
+    if path is None or rule is None:
+        raise TrainingError(f"--{option} and --{rule_option} go together")
+    if not (args.claims and task == owner):
+        raise TrainingError(f"--{option} applies to a {owner} model measured with --claims")
+    if not path.is_file():
+        raise TrainingError(f"--{option} {path}: no such file")
+    return StageRecord(str(path), sha256_of(path), rule)
 
 
 def _claims(
-    args: argparse.Namespace, task: str, family: StageRecord[FamilyRule] | None
+    args: argparse.Namespace,
+    task: str,
+    family: StageRecord[FamilyRule] | None,
+    verifier: StageRecord[VerifierRule] | None = None,
 ) -> dict[str, Any]:
+    from inference.damage_verifier import DamageVerifier
     from inference.part_family import FamilyStage
     from training.claim_eval import claim_report
     from training.claims import build_claim_analyzer
@@ -378,9 +414,13 @@ def _claims(
             args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
         )
     else:
-        analyzer = build_claim_analyzer(
-            args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule
+        check = (
+            None if verifier is None else DamageVerifier.load(Path(verifier.file), verifier.rule)
         )
+        analyzer = build_claim_analyzer(
+            args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
+            verifier=check,
+        )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root)
 
 
@@ -405,7 +445,7 @@ def _promoted_baseline(
         return None
     # as served: at the promoted model's own threshold, which the report's table shows
     return evaluate(
-        path, data_yaml, args.split, entry.imgsz, out / "promoted", entry.served_conf, 4, severity
+        path, data_yaml, args.split, entry.imgsz, out / "promoted", entry.base_conf, 4, severity
     )
 
 

@@ -178,7 +178,8 @@ def main(args: argparse.Namespace) -> int:
     stage = FamilyStage.load(args.stage, FamilyRule(1.0))
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     damage = promoted_damage_entry()
-    served = with_whole_car(damage.served_conf, damage.served_whole_car_rule)
+    # the model's threshold and rule, without a verifier's extra damage (the pass has none)
+    served = with_whole_car(damage.base_conf, damage.served_whole_car_rule)
     rows = sweep(records, probability_tables(stage, records), stage, grid, served)
     out = {
         "split": args.split,

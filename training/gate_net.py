@@ -95,23 +95,32 @@ def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None 
 
 
 def export_onnx(
-    net: nn.Module, out: Path, side: int, metadata: dict[str, str], output: str = "vehicle"
+    net: nn.Module,
+    out: Path,
+    side: int,
+    metadata: dict[str, str],
+    output: str = "vehicle",
+    extras: int = 0,
 ) -> None:
-    """The net with its head as ONNX: input `images` (N, 3, side, side) RGB in [0, 1],
-    output `output` (N, outputs): the gate's `vehicle` (N, 1) by default."""
+    """The net with its head as ONNX: input `images` (N, 3, side, side) RGB in [0, 1] (and,
+    with `extras`, a second input `extras` (N, extras)), output `output` (N, outputs): the
+    gate's `vehicle` (N, 1) by default."""
     import onnx
 
     if isinstance(net, GateNet) and net.linear is None:
         raise TrainingError("only a gate with a fitted head can be exported")
     out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, side, side)
+    inputs: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, side, side),)
+    names = ["images"]
+    if extras:
+        inputs, names = (*inputs, torch.zeros(1, extras)), [*names, "extras"]
     torch.onnx.export(
         net,
-        (dummy,),
+        inputs,
         str(out),
-        input_names=["images"],
+        input_names=names,
         output_names=[output],
-        dynamic_axes={"images": {0: "batch"}, output: {0: "batch"}},
+        dynamic_axes={**{n: {0: "batch"} for n in names}, output: {0: "batch"}},
         opset_version=17,
         dynamo=False,
     )

@@ -1,0 +1,78 @@
+"""A second look at each detected damage: is it damage at all?
+
+The damage model finds most labelled damage only well under its served threshold (on val, at
+0.02 it finds 0.91 of car-parts-damage regions against 0.71 at 0.1), but there it also
+reports reflections, lettering and badges on intact cars. The damage verifier (a classifier
+on the crop around each detection, with its score, size and the view it is in:
+inference/damage_verifier.py) tells the two apart better than the score alone.
+
+`VerifierRule` says what is kept: every damage the model's own threshold (`base_conf`) and
+whole-car rule keep, unless the verifier gives it less than `min_base_probability`; and, of
+the damages below that, those the verifier gives at least `min_probability`. The model then
+runs at a lower threshold than `base_conf` (its registry entry's `served_conf`), so the
+verifier has something to add.
+
+The parameters belong to one damage model and one verifier: they are chosen on val together
+(`python -m training.verifier_sweep`) and recorded in the damage model's registry entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from cdat.findings import DamageInstance
+
+
+@dataclass(frozen=True)
+class VerifierRule:
+    base_conf: float
+    """Damage at or above this score is kept as the model's threshold would keep it..."""
+    min_probability: float
+    """...and damage below it is kept where the verifier gives at least this."""
+    min_base_probability: float = 0.0
+    """Damage the threshold keeps is dropped where the verifier gives less (0: never)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"{f.name} {value!r}: need a number")
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{f.name} {value}: need a value from 0 to 1")
+        if self.base_conf <= 0.0:
+            raise ValueError(f"base_conf {self.base_conf}: need a score above 0")
+
+    def to_record(self) -> dict[str, Any]:
+        """As a registry entry stores it."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> VerifierRule:
+        """The one reader of a stored rule; an unknown or missing field is a ValueError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(record) - known)
+        if unknown:
+            raise ValueError(f"verifier rule: unknown field(s) {', '.join(unknown)}")
+        missing = [k for k in ("base_conf", "min_probability") if k not in record]
+        if missing:
+            raise ValueError(f"verifier rule: {', '.join(missing)} required")
+        return cls(**record)
+
+
+def verified(
+    damages: Sequence[DamageInstance],
+    probabilities: Sequence[float],
+    base_kept: Sequence[bool],
+    rule: VerifierRule,
+) -> tuple[DamageInstance, ...]:
+    """The damages the rule keeps, in order. `probabilities[k]` is the verifier's answer for
+    `damages[k]`; `base_kept[k]` says whether the model's threshold and whole-car rule keep it."""
+    if not len(damages) == len(probabilities) == len(base_kept):
+        raise ValueError("one probability and one base verdict per damage")
+    return tuple(
+        damage
+        for damage, p, base in zip(damages, probabilities, base_kept, strict=True)
+        if (p >= rule.min_base_probability if base else p >= rule.min_probability)
+    )

@@ -1,0 +1,143 @@
+"""The damage verifier: is a detected damage damage at all? (cdat/verified.py says why.)
+
+One small ONNX model (`python -m training.damage_verifier` makes it) with two inputs: the
+crop around each damage (`inference.crops.damage_crop`), which the damage model's own first
+layers pool into features, and a few numbers about the detection (`verifier_extras`: its
+score, its size in the frame, how many parts the photo shows and the largest one's size,
+its type). A small multilayer perceptron over both ends in a sigmoid: the probability that
+the detection overlaps labelled damage. `cdat.verified.verified` decides what is kept.
+
+    verifier = load_verifier(model_dir, entry.served_verifier)
+    keep = verifier.kept(image, scale, damages, parts, width, height, base_kept)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import Box, DamageInstance, PartInstance
+from cdat.verified import VerifierRule, verified
+from inference.crops import damage_crop
+from inference.errors import ModelUnavailable
+from inference.stage_record import StageRecord, checked_file
+
+BASE_EXTRAS = ("score_logit", "log_area_share", "log_parts", "largest_part_share")
+
+
+def extra_names(classes: Sequence[str]) -> tuple[str, ...]:
+    return (*BASE_EXTRAS, *(f"type_{c}" for c in classes))
+
+
+def verifier_extras(
+    damage: DamageInstance,
+    parts: Sequence[PartInstance],
+    width: int,
+    height: int,
+    classes: Sequence[str],
+) -> list[float]:
+    """The numbers beside the crop, in `extra_names(classes)` order; boxes in photo pixels."""
+    frame = max(1.0, float(width * height))
+    score = min(max(damage.confidence, 1e-4), 1 - 1e-4)
+    largest = max((p.box.area for p in parts), default=0.0) / frame
+    return [
+        math.log(score / (1 - score)),
+        math.log(damage.box.area / frame + 1e-5),
+        math.log1p(len(parts)),
+        largest,
+        *(float(damage.damage_type.value == c) for c in classes),
+    ]
+
+
+@dataclass
+class DamageVerifier:
+    session: Any
+    side: int
+    classes: tuple[str, ...]
+    rule: VerifierRule
+    version: str = ""
+
+    @classmethod
+    def load(
+        cls, path: Path, rule: VerifierRule, threads: int = 1, version: str = ""
+    ) -> DamageVerifier:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelUnavailable(f"cannot load damage verifier {path}: {exc}") from exc
+        names = session.get_modelmeta().custom_metadata_map.get("classes", "")
+        classes = tuple(n for n in names.split(",") if n)
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        images, extras = inputs.get("images"), inputs.get("extras")
+        if images is None or len(images) != 4 or not isinstance(images[2], int):
+            raise ModelUnavailable(f"{path}: expects a square `images` input, has {inputs}")
+        if images[2] != images[3]:
+            raise ModelUnavailable(f"{path}: expects a square `images` input, has {images}")
+        if not classes or extras is None or extras[-1] != len(extra_names(classes)):
+            raise ModelUnavailable(f"{path}: its `classes` metadata does not match its `extras`")
+        return cls(session, int(images[2]), classes, rule, version or path.stem)
+
+    def probabilities(
+        self,
+        image: np.ndarray,
+        scale: tuple[float, float],
+        damages: Sequence[DamageInstance],
+        parts: Sequence[PartInstance],
+        width: int,
+        height: int,
+    ) -> np.ndarray:
+        """The verifier's probability for each damage; boxes in photo pixels, `scale` maps
+        `image` to the photo."""
+        if not damages:
+            return np.zeros(0, np.float32)
+        sx, sy = scale
+        crops = np.stack(
+            [
+                damage_crop(image, Box(d.box.x1 / sx, d.box.y1 / sy, d.box.x2 / sx, d.box.y2 / sy),
+                            self.side)
+                for d in damages
+            ]
+        )  # fmt: skip
+        extras = np.array(
+            [verifier_extras(d, parts, width, height, self.classes) for d in damages], np.float32
+        )
+        out = self.session.run(None, {"images": crops, "extras": extras})[0]
+        return np.asarray(out, np.float32).reshape(-1)
+
+    def kept(
+        self,
+        image: np.ndarray,
+        scale: tuple[float, float],
+        damages: Sequence[DamageInstance],
+        parts: Sequence[PartInstance],
+        size: tuple[int, int],
+        base_kept: Sequence[bool],
+    ) -> list[int]:
+        """Indices of the damages the rule keeps (`size` is the photo's width, height). Only
+        damages whose fate the answer decides are looked at: with `min_base_probability` 0,
+        what the base keeps stays whatever the verifier says."""
+        asked = [
+            k for k, base in enumerate(base_kept) if not base or self.rule.min_base_probability
+        ]
+        p = np.ones(len(damages), np.float32)
+        p[asked] = self.probabilities(image, scale, [damages[k] for k in asked], parts, *size)
+        kept = {id(d) for d in verified(damages, p.tolist(), base_kept, self.rule)}
+        return [k for k, d in enumerate(damages) if id(d) in kept]
+
+
+def load_verifier(
+    model_dir: Path, record: StageRecord[VerifierRule], threads: int = 1
+) -> DamageVerifier:
+    """A damage model's verifier from its registry record, checked against its checksum."""
+    path = checked_file(model_dir, record, "damage verifier")
+    return DamageVerifier.load(path, record.rule, threads, path.stem)

@@ -1,0 +1,283 @@
+"""A stage measured with a model and registered beside it: `cdat evaluate --family-stage /
+--verifier` (training/evaluate.py `_stage`) and `cdat register --report`
+(training/cli.py `_report_stage`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdat.errors import CdatError
+from cdat.part_family import FamilyRule
+from cdat.verified import VerifierRule
+from inference.registry import sha256_of
+from inference.stage_record import StageRecord
+from training.cli import _report_stage
+from training.errors import TrainingError
+from training.evaluate import _stage, get_args_parser
+
+VERIFIER_RULE = VerifierRule(base_conf=0.3, min_probability=0.7)
+FAMILY_RULE = FamilyRule(0.8)
+
+
+def stage_file(path: Path, body: bytes = b"a stage") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return path
+
+
+# --- _stage --------------------------------------------------------------------------------
+
+
+def namespace(**given: Any) -> argparse.Namespace:
+    """The evaluate options `_stage` reads, none given unless named."""
+    values: dict[str, Any] = {"claims": False, "family_stage": None, "family_rule": None,
+                              "verifier": None, "verifier_rule": None}  # fmt: skip
+    values.update(given)
+    return argparse.Namespace(**values)
+
+
+OPTIONS: dict[str, tuple[str, str, Any, str, str]] = {
+    # option: (path attribute, rule attribute, a rule, the task it belongs to, another task)
+    "verifier": ("verifier", "verifier_rule", VERIFIER_RULE, "damage", "parts"),
+    "family-stage": ("family_stage", "family_rule", FAMILY_RULE, "parts", "damage"),
+}
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_neither_file_nor_rule_measures_without_a_stage(option: str) -> None:
+    _, _, _, task, _ = OPTIONS[option]
+    assert _stage(namespace(claims=True), task, option) is None
+    assert _stage(namespace(), task, option) is None
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_a_stage_is_recorded_as_its_entry_would_store_it(tmp_path: Path, option: str) -> None:
+    # given the stage's file and rule, for a model of its task measured with --claims
+    path_key, rule_key, rule, task, _ = OPTIONS[option]
+    path = stage_file(tmp_path / "stage.onnx")
+    args = namespace(claims=True, **{path_key: path, rule_key: rule})
+    # when the option is read, then it is the path given, its checksum and its rule
+    assert _stage(args, task, option) == StageRecord(str(path), sha256_of(path), rule)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_a_file_without_its_rule_or_a_rule_without_its_file_is_refused(
+    tmp_path: Path, option: str
+) -> None:
+    path_key, rule_key, rule, task, _ = OPTIONS[option]
+    rule_option = "verifier-rule" if option == "verifier" else "family-rule"
+    path = stage_file(tmp_path / "stage.onnx")
+    for given in ({path_key: path}, {rule_key: rule}):
+        with pytest.raises(TrainingError, match=f"--{option} and --{rule_option} go together"):
+            _stage(namespace(claims=True, **given), task, option)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_a_stage_applies_only_to_its_task_measured_with_claims(tmp_path: Path, option: str) -> None:
+    path_key, rule_key, rule, task, other = OPTIONS[option]
+    path = stage_file(tmp_path / "stage.onnx")
+    message = f"--{option} applies to a {task} model measured with --claims"
+    with pytest.raises(TrainingError, match=message):
+        _stage(namespace(claims=False, **{path_key: path, rule_key: rule}), task, option)
+    with pytest.raises(TrainingError, match=message):
+        _stage(namespace(claims=True, **{path_key: path, rule_key: rule}), other, option)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_a_missing_stage_file_is_refused(tmp_path: Path, option: str) -> None:
+    path_key, rule_key, rule, task, _ = OPTIONS[option]
+    args = namespace(claims=True, **{path_key: tmp_path / "gone.onnx", rule_key: rule})
+    with pytest.raises(TrainingError, match=rf"--{option} .*gone\.onnx: no such file"):
+        _stage(args, task, option)
+
+
+def test_the_options_of_one_stage_do_not_touch_the_other(tmp_path: Path) -> None:
+    # given a verifier for a damage model, then it is no part-family stage, and vice versa
+    path = stage_file(tmp_path / "stage.onnx")
+    damage = namespace(claims=True, verifier=path, verifier_rule=VERIFIER_RULE)
+    assert _stage(damage, "damage", "family-stage") is None
+    parts = namespace(claims=True, family_stage=path, family_rule=FAMILY_RULE)
+    assert _stage(parts, "parts", "verifier") is None
+
+
+def test_the_family_stage_options_are_read_from_the_command_line(tmp_path: Path) -> None:
+    path = stage_file(tmp_path / "stage.onnx")
+    args = get_args_parser().parse_args(
+        ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--family-stage", str(path),
+         "--family-rule", '{"min_probability": 0.8}']
+    )  # fmt: skip
+    assert _stage(args, "parts", "family-stage") == StageRecord(
+        str(path), sha256_of(path), FAMILY_RULE
+    )
+
+
+def test_the_verifier_options_are_read_from_the_command_line(tmp_path: Path) -> None:
+    # given an evaluation without a verifier: main reads the verifier options all the same
+    args = get_args_parser().parse_args(["--config", "c.yaml", "--model", "m.onnx"])
+    assert _stage(args, "damage", "verifier") is None
+    # and with one, it is recorded
+    path = stage_file(tmp_path / "stage.onnx")
+    args = get_args_parser().parse_args(
+        ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--verifier", str(path),
+         "--verifier-rule", '{"base_conf": 0.3, "min_probability": 0.7}']
+    )  # fmt: skip
+    assert _stage(args, "damage", "verifier") == StageRecord(
+        str(path), sha256_of(path), VERIFIER_RULE
+    )
+
+
+# --- _report_stage -------------------------------------------------------------------------
+
+KEYS: dict[str, tuple[Any, str, str, str]] = {
+    # report key: (a rule, the task it belongs to, another task, what it is called)
+    "verifier": (VERIFIER_RULE, "damage", "parts", "damage verifier"),
+    "family_stage": (FAMILY_RULE, "parts", "damage", "part-family stage"),
+}
+
+
+def report(tmp_path: Path, key: str, record: dict[str, Any] | None) -> Path:
+    """`cdat evaluate`'s report.json, carrying `record` under `key` (when given)."""
+    body: dict[str, Any] = {"claims": {"split": "test"}}
+    if record is not None:
+        body[key] = record
+    path = tmp_path / "eval" / "report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body))
+    return path
+
+
+def measured(tmp_path: Path, key: str, body: bytes = b"a stage") -> tuple[Path, dict[str, Any]]:
+    """A stage file where evaluating found it, and the record the report keeps of it."""
+    rule = KEYS[key][0]
+    source = stage_file(tmp_path / "runs" / "stage-1.onnx", body)
+    return source, StageRecord(str(source), sha256_of(source), rule).to_record()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "models"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_the_measured_stage_is_copied_beside_the_model(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    # given a report measured with a stage kept outside the model directory
+    rule, task, _, _ = KEYS[key]
+    source, record = measured(tmp_path, key)
+    # when the model is registered from it
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    # then the stage is copied beside the model and recorded by its name there
+    assert got == StageRecord("stage-1.onnx", sha256_of(source), rule).to_record()
+    assert (model_dir / "stage-1.onnx").read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_stage_already_in_the_model_directory_is_recorded_where_it_is(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    rule, task, _, _ = KEYS[key]
+    source = stage_file(model_dir / "stages" / "stage-1.onnx")
+    record = StageRecord(str(source), sha256_of(source), rule).to_record()
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    assert got["file"] == str(Path("stages") / "stage-1.onnx")
+    assert sorted(p.name for p in model_dir.iterdir()) == ["stages"]
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_an_identical_file_of_the_same_name_is_no_conflict(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    _, task, _, _ = KEYS[key]
+    source, record = measured(tmp_path, key)
+    stage_file(model_dir / "stage-1.onnx", source.read_bytes())
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    assert got["file"] == "stage-1.onnx"
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_no_report_or_no_stage_in_it_registers_none(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    _, task, _, _ = KEYS[key]
+    assert _report_stage(None, key, task, model_dir) == {}
+    assert _report_stage(report(tmp_path, key, None), key, task, model_dir) == {}
+    assert _report_stage(report(tmp_path, key, {}), key, task, model_dir) == {}
+    assert list(model_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_stage_for_another_task_is_refused(tmp_path: Path, model_dir: Path, key: str) -> None:
+    _, task, other, what = KEYS[key]
+    _, record = measured(tmp_path, key)
+    with pytest.raises(CdatError, match=f"a {what} belongs to a {task} model, not {other}"):
+        _report_stage(report(tmp_path, key, record), key, other, model_dir)
+    assert list(model_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda r: {k: v for k, v in r.items() if k != "rule"}, "stage: rule required"),
+        (lambda r: {**r, "rule": {"unknown": 1}}, "unknown field"),
+        (lambda r: {**r, "rule": 0.5}, "rule must be a record"),
+        (lambda r: {**r, "extra": 1}, "stage: unknown field.*extra"),
+    ],
+)
+def test_a_damaged_stage_record_is_refused_naming_the_key(
+    tmp_path: Path, model_dir: Path, key: str, damage: Any, message: str
+) -> None:
+    _, task, _, _ = KEYS[key]
+    _, record = measured(tmp_path, key)
+    path = report(tmp_path, key, damage(record))
+    with pytest.raises(CdatError, match=rf"report\.json: {key}: .*{message}"):
+        _report_stage(path, key, task, model_dir)
+    assert list(model_dir.iterdir()) == []
+
+
+def test_a_rule_of_the_other_stage_is_refused(tmp_path: Path, model_dir: Path) -> None:
+    # given a verifier recorded with a part-family rule
+    _, record = measured(tmp_path, "verifier")
+    record["rule"] = FAMILY_RULE.to_record()
+    with pytest.raises(CdatError, match=r"verifier: verifier rule: unknown .*max_masks"):
+        _report_stage(report(tmp_path, "verifier", record), "verifier", "damage", model_dir)
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_missing_or_changed_stage_file_is_refused(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    _, task, _, _ = KEYS[key]
+    source, record = measured(tmp_path, key)
+    path = report(tmp_path, key, record)
+    # given the stage file changed after it was measured
+    source.write_bytes(b"another stage")
+    with pytest.raises(CdatError, match=f"{key} .*stage-1.onnx is missing or not the file"):
+        _report_stage(path, key, task, model_dir)
+    # or removed
+    source.unlink()
+    with pytest.raises(CdatError, match="is missing or not the file measured"):
+        _report_stage(path, key, task, model_dir)
+    assert list(model_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_another_entrys_stage_of_the_same_name_is_never_overwritten(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    # given another file of the stage's name beside the models already
+    _, task, _, what = KEYS[key]
+    taken = stage_file(model_dir / "stage-1.onnx", b"another entry's stage")
+    _, record = measured(tmp_path, key)
+    # when the model is registered, then it is refused, and the file left as it was
+    with pytest.raises(CdatError, match=f"stage-1.onnx exists: give the new {what} another name"):
+        _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    assert taken.read_bytes() == b"another entry's stage"

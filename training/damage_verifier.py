@@ -1,0 +1,327 @@
+"""Train the damage verifier (inference/damage_verifier.py): is a detected damage real?
+
+The served analyzer runs over the **train** splits at a low damage threshold (`--pass-conf`;
+up to `--max-photos` photos of each outlined source, and the intact `car-parts` train photos,
+less those in `datasets/car-parts-damaged.txt`); its analyses are kept under `--cache`, so a
+second run with other head settings analyses nothing. Each detection is an example: real
+where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures' bar), not where it
+overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
+(`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
+its .pt) and joined with `verifier_extras`; a small multilayer perceptron learns from both.
+What the verifier keeps is chosen afterwards on val (`python -m training.verifier_sweep`).
+The result is one ONNX file (layers, pooling, perceptron, sigmoid) and a report beside it::
+
+    python -m training.damage_verifier --out runs/verifier/damage-verifier.onnx
+    python -m training.damage_verifier --out runs/verifier/b.onnx --hidden 128 --epochs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import Box, PhotoAnalysis
+from training.claim_eval import DATASETS, PART_NAMED, damage_masks, mask_iou, outlines_of
+from training.dataconfig import REPO_ROOT
+from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out
+
+OUTLINED = ("car-parts-damage", "damaged-parts", "damage-severity")
+DEFAULT_DAMAGE = REPO_ROOT / "inference" / "models" / "damage-claims-seg-n-20261201.pt"
+
+
+@dataclass
+class VerifierHyperparameters:
+    pass_conf: float = 0.02
+    """Damage threshold of the train pass: the lowest the verifier is meant to serve from."""
+    max_photos: int = 1000
+    """Photos per outlined source (a seeded sample where a split has more)."""
+    side: int = 160
+    """Crop side in pixels."""
+    taps: tuple[int, ...] = (4, 6, 10, 13, 16, 19, 22)
+    """Layers of the damage model whose maps are pooled."""
+    hidden: int = 64
+    """Width of the perceptron's hidden layer (a linear head found less on val)."""
+    dropout: float = 0.2
+    weight_decay: float = 0.05
+    epochs: int = 30
+    lr: float = 1e-3
+    positive_iou: float = 0.3
+    negative_iou: float = 0.1
+    seed: int = 0
+    """Seed of the photo sample, of the sets' re-split (as converted) and of training."""
+
+
+@dataclass(frozen=True)
+class TrainPhoto:
+    source: str
+    path: Path
+    instances: list[Any]
+
+
+def train_photos(hp: VerifierHyperparameters, data_root: Path | None) -> list[TrainPhoto]:
+    from training.backgrounds import read_exclusions, split_photos
+    from training.claim_eval import check_sources, typed_photos
+    from training.closeup import held_out_photos
+
+    data_root = check_sources(data_root)
+    rng = np.random.default_rng(hp.seed)
+    photos: list[TrainPhoto] = []
+    for source in OUTLINED:
+        config = DATASETS / f"{source}.yaml"
+        split = (
+            held_out_photos(config, "train", hp.seed, data_root)
+            if source in PART_NAMED
+            else list(typed_photos(config, "train", hp.seed, data_root))
+        )
+        if len(split) > hp.max_photos:
+            keep = sorted(rng.permutation(len(split))[: hp.max_photos])
+            split = [split[k] for k in keep]
+        photos += [TrainPhoto(source, path, list(instances)) for path, instances in split]
+    damaged = read_exclusions(DATASETS / "car-parts-damaged.txt")
+    cars = split_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
+    photos += [TrainPhoto("car-parts", p, []) for p in cars if p.name not in damaged]
+    return photos
+
+
+def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[str, PhotoAnalysis]:
+    """The served analyzer's answer for each photo (by path), read from `cache` if made at
+    the same threshold; no verifier, whole-car rule or part-family stage (they come after)."""
+    if cache.is_file():
+        state = pickle.loads(cache.read_bytes())
+        if state.get("conf") == conf and all(str(p.path) in state["photos"] for p in photos):
+            return dict(state["photos"])
+    from cdat.analysis import PhotoInput
+    from cdat.settings import Settings
+    from inference.pipeline import build_analyzer
+
+    settings = Settings(
+        damage_conf=conf, damage_whole_car=False, damage_verifier=False, part_family=False
+    )
+    analyzer = build_analyzer(settings)
+    out = {}
+    for photo in photos:
+        data = photo.path.read_bytes()
+        out[str(photo.path)] = analyzer.analyze([PhotoInput(photo.path.name, data)])[0]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps({"conf": conf, "photos": out}))
+    return out
+
+
+def labels(photo: TrainPhoto, analysis: PhotoAnalysis, hp: VerifierHyperparameters) -> np.ndarray:
+    """1 real, 0 not damage, -1 left out, per detection."""
+    from training.closeup import part_families
+
+    if photo.source == "car-parts":
+        return np.zeros(len(analysis.damages), int)
+    families = (
+        part_families(DATASETS / f"{photo.source}.yaml") if photo.source in PART_NAMED else None
+    )
+    outlines = outlines_of(photo.instances, (analysis.height, analysis.width), families)
+    best = np.array(
+        [max((mask_iou(m, o.mask) for o in outlines), default=0.0) for m in damage_masks(analysis)]
+    )
+    return np.where(best >= hp.positive_iou, 1, np.where(best < hp.negative_iou, 0, -1))
+
+
+def features(
+    net: Any, photo: Path, analysis: PhotoAnalysis, classes: Sequence[str], side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled crop features, extras) of each detection of one photo."""
+    import torch
+
+    from inference.crops import damage_crop
+    from inference.damage_verifier import verifier_extras
+    from training.vehicle_gate import read_photo_scaled
+
+    image, (sx, sy) = read_photo_scaled(photo)
+    boxes = [Box(d.box.x1 / sx, d.box.y1 / sy, d.box.x2 / sx, d.box.y2 / sy)
+             for d in analysis.damages]  # fmt: skip
+    crops = np.stack([damage_crop(image, b, side) for b in boxes])
+    with torch.no_grad():
+        pooled = net.features(torch.from_numpy(crops)).numpy()
+    size = (analysis.width, analysis.height)
+    extras = [verifier_extras(d, analysis.parts, *size, classes) for d in analysis.damages]
+    return pooled, np.array(extras, np.float32)
+
+
+def fit_perceptron(x: np.ndarray, y: np.ndarray, hp: VerifierHyperparameters) -> Any:
+    """Standardised inputs -> hidden layer -> logit; returns (module, mean, scale)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(hp.seed)
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    inputs = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+    target = torch.from_numpy(y.astype(np.float32))
+    mlp = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(x.shape[1], hp.hidden), nn.ReLU(),
+                        nn.Linear(hp.hidden, 1))  # fmt: skip
+    optimiser = torch.optim.AdamW(mlp.parameters(), hp.lr, weight_decay=hp.weight_decay)
+    for _ in range(hp.epochs):
+        order = torch.randperm(len(inputs))
+        for start in range(0, len(inputs), 256):
+            batch = order[start : start + 256]
+            optimiser.zero_grad()
+            logits = mlp(inputs[batch]).squeeze(1)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, target[batch])
+            loss.backward()
+            optimiser.step()
+    return mlp.eval(), mean, scale
+
+
+def verifier_net(damage: Path, taps: tuple[int, ...], fitted: Any) -> Any:
+    """The exported net: pooled crop features and extras, standardised, the perceptron."""
+    import torch
+    from torch import nn
+
+    from training.gate_net import load_gate_net
+
+    body = load_gate_net(damage, taps)
+    mlp, mean, scale = fitted
+
+    class VerifierNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.mlp = body, mlp
+            self.mean = nn.Parameter(torch.from_numpy(mean.astype(np.float32)), False)
+            self.scale = nn.Parameter(torch.from_numpy(scale.astype(np.float32)), False)
+
+        def forward(self, images: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
+            joined = torch.cat([self.body.features(images), extras], dim=1)
+            return torch.sigmoid(self.mlp((joined - self.mean) / self.scale)).squeeze(1)
+
+    return VerifierNet().float().eval()
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    hp = VerifierHyperparameters()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--out", type=Path, required=True, help="the verifier's .onnx to write")
+    parser.add_argument("--damage", type=Path, default=DEFAULT_DAMAGE,
+                        help="the damage model's .pt whose layers are used")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
+                        help="where the train pass is kept (.pkl)")  # fmt: skip
+    parser.add_argument("--pass-conf", type=float, default=hp.pass_conf,
+                        help="damage threshold of the train pass")  # fmt: skip
+    parser.add_argument("--max-photos", type=int, default=hp.max_photos,
+                        help="photos per outlined source")  # fmt: skip
+    parser.add_argument("--side", type=int, default=hp.side, help="crop side in pixels")
+    parser.add_argument("--hidden", type=int, default=hp.hidden, help="hidden layer width")
+    parser.add_argument("--epochs", type=int, default=hp.epochs, help="training epochs")
+    parser.add_argument("--weight-decay", type=float, default=hp.weight_decay,
+                        help="AdamW weight decay")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
+    return parser
+
+
+def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
+    if args.out.suffix != ".onnx":
+        raise TrainingError(f"--out {args.out}: name an .onnx file")
+    if not args.damage.is_file():
+        raise TrainingError(f"--damage {args.damage}: no such checkpoint")
+    if not 0.0 < args.pass_conf < 1.0:
+        raise TrainingError(f"--pass-conf {args.pass_conf}: need 0 < conf < 1")
+    if not 32 <= args.side <= 640 or args.side % 32:
+        raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
+    if min(args.max_photos, args.hidden, args.epochs) < 1 or args.weight_decay < 0:
+        raise TrainingError("--max-photos, --hidden, --epochs: at least 1; --weight-decay >= 0")
+    return VerifierHyperparameters(
+        pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
+        hidden=args.hidden, weight_decay=args.weight_decay, epochs=args.epochs, seed=args.seed,
+    )  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from inference.damage_verifier import extra_names
+    from training.gate_net import export_onnx, load_gate_net
+
+    hp = hyperparameters(args)
+    check_json_out(args.out.with_suffix(".report.json"))
+    torch.set_num_threads(max(1, args.threads))
+    started = time.perf_counter()
+    photos = train_photos(hp, args.data_root)
+    analyses = train_pass(photos, hp.pass_conf, args.cache)
+    classes = _classes(args.damage)
+    net = load_gate_net(args.damage, hp.taps)
+    rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, "car-parts")}
+    for photo in photos:
+        analysis = analyses[str(photo.path)]
+        if not analysis.damages:
+            continue
+        y = labels(photo, analysis, hp)
+        pooled, more = features(net, photo.path, analysis, classes, hp.side)
+        keep = y >= 0
+        rows.append(pooled[keep])
+        extras.append(more[keep])
+        ys.append(y[keep])
+        counts[photo.source][0] += int((y == 1).sum())
+        counts[photo.source][1] += int((y == 0).sum())
+    if not ys or len(set(np.concatenate(ys).tolist())) < 2:
+        raise TrainingError("the train pass found no real and no false damage to learn from")
+    x = np.hstack([np.vstack(rows), np.vstack(extras)]).astype(np.float64)
+    fitted = fit_perceptron(x, np.concatenate(ys), hp)
+    model = verifier_net(args.damage, hp.taps, fitted)
+    names = extra_names(classes)
+    metadata = {"classes": ",".join(classes), "extras": ",".join(names), "side": str(hp.side),
+                "description": f"CDAT damage verifier: {args.damage.name} layers pooled at "
+                f"{list(hp.taps)} with {len(names)} extras, perceptron"}  # fmt: skip
+    export_onnx(model, args.out, hp.side, metadata, output="damage", extras=len(names))
+    report = {
+        "hyperparameters": asdict(hp),
+        "damage": str(args.damage),
+        "classes": list(classes),
+        "examples": {s: {"real": r, "not_damage": n} for s, (r, n) in counts.items()},
+        "onnx_parity_max_abs": _parity(args.out, model, hp.side, len(names)),
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": "python -m training.damage_verifier " + " ".join(map(shlex.quote, sys.argv[1:])),
+    }
+    args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: report[k] for k in ("examples", "seconds")}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _classes(damage: Path) -> tuple[str, ...]:
+    """The damage model's class names, in its output order."""
+    import torch
+
+    checkpoint = torch.load(damage, map_location="cpu", weights_only=False)
+    names = checkpoint["model"].names
+    return tuple(names[k] for k in sorted(names))
+
+
+def _parity(path: Path, model: Any, side: int, extras: int) -> float:
+    """Largest difference between the ONNX file and PyTorch on generated inputs."""
+    import onnxruntime as ort
+    import torch
+
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 3, side, side), dtype=np.float32)
+    more = rng.random((3, extras), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    served = session.run(None, {"images": images, "extras": more})[0]
+    with torch.no_grad():
+        expected = model(torch.from_numpy(images), torch.from_numpy(more)).numpy()
+    parity = float(np.abs(served - expected).max())
+    if parity > 1e-3:
+        raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
+    return parity
+
+
+if __name__ == "__main__":
+    run_script(main, get_args_parser())

@@ -1,0 +1,190 @@
+"""`python -m training.verifier_sweep`: what the damage verifier keeps, chosen on one cached
+pass and measured as a claim is.
+
+The pass of `training.claim_rules --pass` at a low threshold (0.02) keeps every photo's
+detections. The candidate verifier (`--verifier`, made by `training.damage_verifier`) answers
+once for every detection of every photo that was not refused; each `VerifierRule` then keeps
+what `cdat.verified.verified` keeps, its base being the promoted damage model's served
+threshold and whole-car rule, from a floor (`--floors`: the threshold the model would be
+served at). `training.rule_sweep.score` gives `claim_report`'s figures and
+`training.rule_sweep.choose_served` chooses, by the criterion written for a threshold and
+rule chosen together (2026-12-02), against the served threshold alone. Choose on val::
+
+    python -m training.claim_rules --split val --pass --conf 0.02 \\
+        --cache runs/eval/claim-rules-val-002.pkl
+    python -m training.verifier_sweep --split val --cache runs/eval/claim-rules-val-002.pkl \\
+        --verifier runs/verifier/damage-verifier.onnx --out runs/eval/verifier-sweep-val.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import PhotoAnalysis
+from cdat.verified import VerifierRule, verified
+from cdat.whole_car import WholeCarRule
+from inference.damage_verifier import DamageVerifier
+from training.assign_sweep import promoted_damage_entry
+from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out, write_json
+from training.rule_sweep import OUTLINED, PhotoRecord, Rule, choose_served, score, with_whole_car
+
+Table = dict[int, np.ndarray]
+"""id(analysis) -> the verifier's probability for each of its detections."""
+
+
+def probability_table(verifier: DamageVerifier, records: Sequence[PhotoRecord]) -> Table:
+    from training.vehicle_gate import read_photo_scaled
+
+    out: Table = {}
+    for rec in records:
+        analysis = rec.analysis
+        if not analysis.damages or analysis.refused_no_vehicle:
+            continue
+        if rec.path is None:
+            raise TrainingError(f"{rec.name}: the pass record names no photo file")
+        image, scale = read_photo_scaled(rec.path)
+        size = (analysis.width, analysis.height)
+        out[id(analysis)] = verifier.probabilities(
+            image, scale, analysis.damages, analysis.parts, *size
+        )
+    return out
+
+
+def verified_rule(
+    table: Table, floor: float, rule: VerifierRule, whole_car: WholeCarRule | None
+) -> Rule:
+    """Serving with the verifier, from a pass made at or under `floor`."""
+    base = with_whole_car(rule.base_conf, whole_car)
+
+    def apply(analysis: PhotoAnalysis) -> PhotoAnalysis:
+        found = tuple(d for d in analysis.damages if d.confidence >= floor)
+        p = table.get(id(analysis))
+        if p is None or not found:
+            return base(analysis)
+        index = [k for k, d in enumerate(analysis.damages) if d.confidence >= floor]
+        kept_by_base = {id(d) for d in base(analysis).damages}
+        base_kept = [id(d) in kept_by_base for d in found]
+        kept = verified(found, p[index].tolist(), base_kept, rule)
+        return replace(analysis, damages=kept)
+
+    return apply
+
+
+def row(records: Sequence[PhotoRecord], rule: Rule, **described: Any) -> dict[str, Any]:
+    """The figures `choose_served` reads, beside what the candidate is."""
+    figures = score(records, rule)
+    return {
+        **described,
+        **{k: v for k, v in figures.items() if k != "per_source"},
+        "severe_damage_recall_iou30": {
+            s: figures["per_source"][s].get("severe_damage_recall_iou30")
+            for s in ("damaged-parts", "damage-severity")
+        },
+        "damage_precision_iou30": {
+            s: figures["per_source"][s]["damage_precision_iou30"] for s in OUTLINED
+        },
+    }
+
+
+def sweep(
+    records: Sequence[PhotoRecord],
+    table: Table,
+    floors: Sequence[float],
+    min_probabilities: Sequence[float],
+    min_base_probabilities: Sequence[float],
+) -> list[dict[str, Any]]:
+    """The served threshold alone (the criterion's base), the served rule, then every
+    candidate; stricter candidates first, so that equal ones resolve to the stricter."""
+    damage = promoted_damage_entry()
+    conf, whole_car = damage.base_conf, damage.served_whole_car_rule
+    record = None if whole_car is None else whole_car.to_record()
+    rows = [
+        row(records, with_whole_car(conf, None), conf=conf, whole_car=None, verifier=None),
+        row(records, with_whole_car(conf, whole_car), conf=conf, whole_car=record, verifier=None),
+    ]
+    grid = itertools.product(
+        sorted(floors, reverse=True),
+        sorted(min_probabilities, reverse=True),
+        sorted(min_base_probabilities, reverse=True),
+    )
+    for floor, p, base_p in grid:
+        rule = VerifierRule(conf, p, base_p)
+        rows.append(
+            row(records, verified_rule(table, floor, rule, whole_car),
+                conf=floor, whole_car=record, verifier=rule.to_record())
+        )  # fmt: skip
+    return rows
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--split", default="val", choices=["val", "test"],
+                        help="the split of the cached pass (choose on val)")  # fmt: skip
+    parser.add_argument("--cache", type=Path, required=True, help="claim_rules --pass output")
+    parser.add_argument("--verifier", type=Path, required=True,
+                        help="the verifier's .onnx (training.damage_verifier)")  # fmt: skip
+    parser.add_argument("--floors", type=float, nargs="+", default=[0.02, 0.03, 0.05],
+                        help="thresholds the damage model would be served at")  # fmt: skip
+    parser.add_argument("--min-probabilities", type=float, nargs="+",
+                        default=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+                        help="verifier probability keeping damage under the threshold")  # fmt: skip
+    parser.add_argument("--min-base-probabilities", type=float, nargs="+",
+                        default=[0.0, 0.1, 0.2, 0.3],
+                        help="verifier probability under which kept damage is dropped")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.split != "val":
+        print("warning: choosing on test is not allowed; figures only", file=sys.stderr)
+    from training.claim_rules import cached_records
+
+    check_json_out(args.out)
+    if not args.verifier.is_file():
+        raise TrainingError(f"--verifier {args.verifier}: no such file")
+    state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
+    if any(f < state["conf"] for f in args.floors):
+        raise TrainingError(f"--floors: the pass was made at {state['conf']}; none may be lower")
+    try:
+        for p in (*args.min_probabilities, *args.min_base_probabilities):
+            VerifierRule(0.5, p, 0.0)
+    except ValueError as exc:
+        raise TrainingError(f"--min-probabilities / --min-base-probabilities: {exc}") from None
+    verifier = DamageVerifier.load(args.verifier, VerifierRule(0.5, 0.5))
+    table = probability_table(verifier, records)
+    rows = sweep(records, table, args.floors, args.min_probabilities, args.min_base_probabilities)
+    served_conf = rows[0]["conf"]
+    out = {
+        "split": args.split,
+        "pass_conf": state["conf"],
+        "verifier": str(args.verifier),
+        "criterion": choose_served.__doc__,
+        "threshold_alone": rows[0],
+        "served": rows[1],
+        "chosen": choose_served(rows, served_conf) if args.split == "val" else None,
+        "candidates": rows,
+    }
+    shown = ("damage_recall_iou30", "intact_photos_with_damage", "part_family_accuracy")
+    for name in ("served", "chosen"):
+        chosen = out[name] or {}
+        print(name, json.dumps({k: chosen.get(k) for k in ("conf", "verifier", *shown)}))
+    if args.out:
+        write_json(args.out, out)
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main, get_args_parser())
