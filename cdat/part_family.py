@@ -22,9 +22,10 @@ training.family_sweep`) and stored with the classifier in the part model's regis
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from cdat.rule_record import rule_from_record
 from cdat.taxonomy import CarPart, PartFamily, Position, Side
 
 
@@ -51,13 +52,7 @@ class FamilyRule:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> FamilyRule:
         """The one reader of a stored rule; an unknown or missing field is a ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(record) - known)
-        if unknown:
-            raise ValueError(f"part-family rule: unknown field(s) {', '.join(unknown)}")
-        if "min_probability" not in record:
-            raise ValueError("part-family rule: min_probability is required")
-        return cls(**record)
+        return rule_from_record(cls, record, ("min_probability",), "part-family rule")
 
 
 def family_of(part: CarPart | None) -> PartFamily:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from cdat.findings import DamageInstance
+from cdat.rule_record import rule_from_record
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,7 @@ class VerifierRule:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> VerifierRule:
         """The one reader of a stored rule; an unknown or missing field is a ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(record) - known)
-        if unknown:
-            raise ValueError(f"verifier rule: unknown field(s) {', '.join(unknown)}")
-        missing = [k for k in ("base_conf", "min_probability") if k not in record]
-        if missing:
-            raise ValueError(f"verifier rule: {', '.join(missing)} required")
-        return cls(**record)
+        return rule_from_record(cls, record, ("base_conf", "min_probability"), "verifier rule")
 
 
 def verified(

@@ -17,10 +17,11 @@ is served with its own rule (`Settings.damage_whole_car_rule` overrides it,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
+from cdat.rule_record import rule_from_record
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,7 @@ class WholeCarRule:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> WholeCarRule:
         """The one reader of a stored rule; an unknown or missing field is a ValueError."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(record) - known)
-        if unknown:
-            raise ValueError(f"whole-car rule: unknown field(s) {', '.join(unknown)}")
-        if "min_parts" not in record:
-            raise ValueError("whole-car rule: min_parts is required")
-        return cls(**record)
+        return rule_from_record(cls, record, ("min_parts",), "whole-car rule")
 
 
 def largest_part_share(parts: tuple[PartInstance, ...], width: int, height: int) -> float:

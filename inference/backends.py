@@ -77,6 +77,21 @@ def _shapes(path: Path, inputs: list[Any], outputs: list[Any]) -> Shapes:
     )
 
 
+def small_cpu_session(path: Path, threads: int, what: str) -> Any:
+    """An ONNX Runtime CPU session for one of the small models beside the detectors (the
+    vehicle gate, the part-family stage, the damage verifier): `what` names it in the error
+    a file that cannot be loaded gives."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelUnavailable(f"cannot load {what} {path}: {exc}") from exc
+
+
 class OrtSession:
     """ONNX Runtime on the CPU (or CUDA where a CUDA build finds a GPU)."""
 

@@ -66,15 +66,9 @@ class DamageVerifier:
     def load(
         cls, path: Path, rule: VerifierRule, threads: int = 1, version: str = ""
     ) -> DamageVerifier:
-        import onnxruntime as ort
+        from inference.backends import small_cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load damage verifier {path}: {exc}") from exc
+        session = small_cpu_session(path, threads, "damage verifier")
         names = session.get_modelmeta().custom_metadata_map.get("classes", "")
         classes = tuple(n for n in names.split(",") if n)
         inputs = {i.name: i.shape for i in session.get_inputs()}

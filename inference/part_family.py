@@ -60,19 +60,14 @@ class FamilyStage:
 
     @classmethod
     def load(cls, path: Path, rule: FamilyRule, threads: int = 1, version: str = "") -> FamilyStage:
-        import onnxruntime as ort
+        from inference.backends import small_cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        session = small_cpu_session(path, threads, "part-family stage")
+        names = session.get_modelmeta().custom_metadata_map.get("families", "")
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            names = session.get_modelmeta().custom_metadata_map.get("families", "")
             families = tuple(PartFamily(n) for n in names.split(",") if n)
         except ValueError as exc:
             raise ModelUnavailable(f"part-family stage {path}: {exc}") from exc
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load part-family stage {path}: {exc}") from exc
         shape = session.get_inputs()[0].shape
         if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")

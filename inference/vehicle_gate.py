@@ -54,15 +54,9 @@ class VehicleGate:
 
     @classmethod
     def load(cls, path: Path, threshold: float, threads: int = 1, version: str = "") -> VehicleGate:
-        import onnxruntime as ort
+        from inference.backends import small_cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load vehicle gate {path}: {exc}") from exc
+        session = small_cpu_session(path, threads, "vehicle gate")
         shape = session.get_inputs()[0].shape
         if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")

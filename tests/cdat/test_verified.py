@@ -42,9 +42,9 @@ def test_whole_numbers_and_the_ends_of_the_range_are_accepted() -> None:
     [
         ({"base_conf": 0.1, "min_probability": 0.7, "conf": 0.2}, "unknown field.*conf"),
         ({"base_conf": 0.1, "min_probability": 0.7, "b": 1, "a": 2}, r"unknown field\(s\) a, b"),
-        ({"min_probability": 0.7}, "base_conf required"),
-        ({"base_conf": 0.1}, "min_probability required"),
-        ({}, "base_conf, min_probability required"),
+        ({"min_probability": 0.7}, "base_conf is required"),
+        ({"base_conf": 0.1}, "min_probability is required"),
+        ({}, "base_conf, min_probability are required"),
         ({"base_conf": "0.1", "min_probability": 0.7}, "base_conf '0.1': need a number"),
         ({"base_conf": 0.1, "min_probability": None}, "min_probability None: need a number"),
         ({"base_conf": True, "min_probability": 0.7}, "base_conf True: need a number"),
