@@ -22,7 +22,6 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
 from training.errors import run_script
 from training.eval_report import check_json_out, write_json
-from training.rule_sweep import PhotoRecord, Rule, score, with_whole_car
+from training.rule_sweep import PhotoRecord, Rule, pass_sweep_parser, score, with_whole_car
 
 
 @dataclass(frozen=True)
@@ -183,12 +182,7 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
-    parser.add_argument("--split", default="val", choices=["val", "test"])
-    parser.add_argument("--cache", type=Path, required=True, help="claim_rules --pass output")
-    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
-    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
-    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
+    parser = pass_sweep_parser(__doc__, add_help)
     parser.add_argument(
         "--served-conf",
         type=float,

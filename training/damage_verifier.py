@@ -248,7 +248,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
 
     from inference.damage_verifier import extra_names
-    from training.gate_net import export_onnx, load_gate_net
+    from training.gate_net import export_onnx, load_gate_net, onnx_parity
 
     hp = hyperparameters(args)
     check_json_out(args.out.with_suffix(".report.json"))
@@ -286,7 +286,7 @@ def main(args: argparse.Namespace) -> int:
         "damage": str(args.damage),
         "classes": list(classes),
         "examples": {s: {"real": r, "not_damage": n} for s, (r, n) in counts.items()},
-        "onnx_parity_max_abs": _parity(args.out, model, hp.side, len(names)),
+        "onnx_parity_max_abs": onnx_parity(args.out, model, hp.side, len(names)),
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.damage_verifier " + " ".join(map(shlex.quote, sys.argv[1:])),
     }
@@ -303,24 +303,6 @@ def _classes(damage: Path) -> tuple[str, ...]:
     checkpoint = torch.load(damage, map_location="cpu", weights_only=False)
     names = checkpoint["model"].names
     return tuple(names[k] for k in sorted(names))
-
-
-def _parity(path: Path, model: Any, side: int, extras: int) -> float:
-    """Largest difference between the ONNX file and PyTorch on generated inputs."""
-    import onnxruntime as ort
-    import torch
-
-    rng = np.random.default_rng(0)
-    images = rng.random((3, 3, side, side), dtype=np.float32)
-    more = rng.random((3, extras), dtype=np.float32)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    served = session.run(None, {"images": images, "extras": more})[0]
-    with torch.no_grad():
-        expected = model(torch.from_numpy(images), torch.from_numpy(more)).numpy()
-    parity = float(np.abs(served - expected).max())
-    if parity > 1e-3:
-        raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
-    return parity
 
 
 if __name__ == "__main__":

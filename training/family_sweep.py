@@ -33,7 +33,7 @@ from training.assign_sweep import GridMasks, grid_masks, priced_changes, promote
 from training.claim_eval import PART_NAMED
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
-from training.rule_sweep import PhotoRecord, Rule, score, with_whole_car
+from training.rule_sweep import PhotoRecord, Rule, pass_sweep_parser, score, with_whole_car
 
 Table = dict[int, np.ndarray]
 """Record index -> (damages, families) probabilities."""
@@ -142,10 +142,7 @@ def choose(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
-    parser.add_argument("--split", default="val", choices=["val", "test"],
-                        help="the split of the cached pass (choose on val)")  # fmt: skip
-    parser.add_argument("--cache", type=Path, required=True, help="claim_rules --pass output")
+    parser = pass_sweep_parser(__doc__, add_help)
     parser.add_argument("--stage", type=Path, required=True,
                         help="the part-family stage's .onnx (training.part_family)")  # fmt: skip
     parser.add_argument("--thresholds", type=float, nargs="+",
@@ -154,9 +151,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--masks-probabilities", type=float, nargs="+",
                         default=[0.05, 0.1, 0.2, 1.0],
                         help="max_masks_probability values to compare")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
-    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
-    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
     return parser
 
 

@@ -129,3 +129,22 @@ def export_onnx(
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(out))
+
+
+def onnx_parity(path: Path, net: nn.Module, side: int, extras: int = 0) -> float:
+    """Largest difference between an exported file and its PyTorch net on generated inputs
+    (`images`, and `extras` columns where the net takes them); a TrainingError above 1e-3."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    feeds = {"images": rng.random((3, 3, side, side), dtype=np.float32)}
+    if extras:
+        feeds["extras"] = rng.random((3, extras), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    served = session.run(None, feeds)[0]
+    with torch.no_grad():
+        expected = net(*(torch.from_numpy(v) for v in feeds.values())).numpy()
+    parity = float(np.abs(served - expected).max())
+    if parity > 1e-3:
+        raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
+    return parity

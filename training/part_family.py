@@ -228,7 +228,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from training.gate_net import export_onnx, load_gate_net
+    from training.gate_net import export_onnx, load_gate_net, onnx_parity
 
     if args.out.suffix != ".onnx":
         raise TrainingError(f"--out {args.out}: name an .onnx file")
@@ -269,7 +269,7 @@ def main(args: argparse.Namespace) -> int:
         "l2": l2,
         "val": chosen,
         "trials": {str(t[0]): t[2] for t in trials},
-        "onnx_parity_max_abs": _parity(args.out, model, hp.side),
+        "onnx_parity_max_abs": onnx_parity(args.out, model, hp.side),
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.part_family " + " ".join(map(shlex.quote, sys.argv[1:])),
     }
@@ -277,22 +277,6 @@ def main(args: argparse.Namespace) -> int:
     print(json.dumps({"l2": l2, "val": chosen}, indent=1))
     print(f"wrote {args.out}")
     return 0
-
-
-def _parity(path: Path, model: Any, side: int) -> float:
-    """Largest difference between the ONNX file and PyTorch on generated inputs."""
-    import onnxruntime as ort
-    import torch
-
-    inputs = np.random.default_rng(0).random((3, 3, side, side), dtype=np.float32)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    served = session.run(None, {"images": inputs})[0]
-    with torch.no_grad():
-        expected = model(torch.from_numpy(inputs)).numpy()
-    parity = float(np.abs(served - expected).max())
-    if parity > 1e-3:
-        raise TrainingError(f"{path}: ONNX and PyTorch disagree by {parity:.2e}")
-    return parity
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ rule then only decides which damages a photo keeps, and `score` turns that into 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -312,3 +313,15 @@ def choose_served(rows: Sequence[dict[str, Any]], served_conf: float) -> dict[st
         )
 
     return max(fit, key=key)
+
+
+def pass_sweep_parser(doc: str | None, add_help: bool) -> argparse.ArgumentParser:
+    """The options every sweep over a cached pass shares (`training.claim_rules --pass`)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0], add_help=add_help)
+    parser.add_argument("--split", default="val", choices=["val", "test"],
+                        help="the split of the cached pass (choose on val)")  # fmt: skip
+    parser.add_argument("--cache", type=Path, required=True, help="claim_rules --pass output")
+    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
+    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
+    return parser

@@ -36,7 +36,15 @@ from inference.damage_verifier import DamageVerifier
 from training.assign_sweep import promoted_damage_entry
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
-from training.rule_sweep import OUTLINED, PhotoRecord, Rule, choose_served, score, with_whole_car
+from training.rule_sweep import (
+    OUTLINED,
+    PhotoRecord,
+    Rule,
+    choose_served,
+    pass_sweep_parser,
+    score,
+    with_whole_car,
+)
 
 Table = dict[int, np.ndarray]
 """id(analysis) -> the verifier's probability for each of its detections."""
@@ -127,10 +135,7 @@ def sweep(
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
-    parser.add_argument("--split", default="val", choices=["val", "test"],
-                        help="the split of the cached pass (choose on val)")  # fmt: skip
-    parser.add_argument("--cache", type=Path, required=True, help="claim_rules --pass output")
+    parser = pass_sweep_parser(__doc__, add_help)
     parser.add_argument("--verifier", type=Path, required=True,
                         help="the verifier's .onnx (training.damage_verifier)")  # fmt: skip
     parser.add_argument("--floors", type=float, nargs="+", default=[0.02, 0.03, 0.05],
@@ -141,9 +146,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--min-base-probabilities", type=float, nargs="+",
                         default=[0.0, 0.1, 0.2, 0.3],
                         help="verifier probability under which kept damage is dropped")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="re-split seed (as converted)")
-    parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
-    parser.add_argument("--out", type=Path, default=None, help="write the sweep as JSON here")
     return parser
 
 

@@ -216,8 +216,8 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
     from inference.crops import damage_crop
     from inference.damage_verifier import DamageVerifier, extra_names, verifier_extras
     from tests.training.test_vehicle_gate import _tiny_checkpoint
-    from training.damage_verifier import _classes, _parity, verifier_net
-    from training.gate_net import export_onnx, load_gate_net
+    from training.damage_verifier import _classes, verifier_net
+    from training.gate_net import export_onnx, load_gate_net, onnx_parity
 
     # given a tiny generated backbone and a perceptron fitted on its pooled features + extras
     weights = _tiny_checkpoint(tmp_path)
@@ -235,7 +235,7 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
     out = tmp_path / "damage-verifier.onnx"
     export_onnx(net, out, SIDE, {"classes": ",".join(CLASSES)}, output="damage",
                 extras=len(names))  # fmt: skip
-    assert _parity(out, net, SIDE, len(names)) < 1e-3
+    assert onnx_parity(out, net, SIDE, len(names)) < 1e-3
     # then the served verifier loads it, and answers on a photo as the net does
     verifier = DamageVerifier.load(out, VerifierRule(0.3, 0.7))
     assert verifier.side == SIDE and verifier.classes == CLASSES
