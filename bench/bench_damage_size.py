@@ -48,7 +48,7 @@ def analyzer_with(path: Path, threads: int) -> Any:
     this machine serves the promoted damage model in (the registry's gate records)."""
     from cdat.settings import Settings
     from inference.backends import open_session
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
     from inference.runtime import DetectorRuntime, SegmentationModel
 
     analyzer = build_analyzer(Settings(onnx_threads=threads))

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/5"
 FAKE_ANALYZER = "tests.fakes:build_fake_analyzer"
-REAL_ANALYZER = "inference.pipeline:build_analyzer"
+REAL_ANALYZER = "inference.loading:build_analyzer"
 REDIS_START = [
     "redis-server",
     "--daemonize",

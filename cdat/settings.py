@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     """Where rate-limit counters live, e.g. `redis://redis:6379/1`, shared by every API replica.
     Unset: the broker when it is Redis, else each API process's memory (per-process limits)."""
 
-    analyzer: str = "inference.pipeline:build_analyzer"
+    analyzer: str = "inference.loading:build_analyzer"
     """Import path of a factory `(Settings) -> PhotoAnalyzer`."""
     model_dir: Path = SHIPPED_MODEL_DIR
     onnx_threads: int = Field(default=2, ge=1)

@@ -4,7 +4,8 @@ Model output becomes `cdat` types here, at the boundary. Nothing loads at import
 
 Public API (what the service calls)::
 
-    from inference.pipeline import build_analyzer, readiness
+    from inference.loading import build_analyzer
+    from inference.readiness import readiness
     analyzer = build_analyzer(settings)        # once per worker process (after fork);
                                                # raises cdat.errors.ModelUnavailable
     analyses = analyzer.analyze(photos)        # list[PhotoAnalysis], one per PhotoInput

@@ -88,7 +88,7 @@ def one_pass(
     """The served analyzer (registry, gate, part model) with damage reported from `conf`,
     by the promoted damage model or the candidate `damage`."""
     from cdat.settings import Settings
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
     from training.claims import build_claim_analyzer
 
     # No whole-car rule: the candidates, the served one among them, are applied afterwards.

@@ -90,7 +90,7 @@ def build_claim_analyzer(
     with `family` (its own part-family stage, inference/part_family.py) or none, and a
     candidate damage model with `verifier` (its own damage verifier) or none."""
     from cdat.settings import Settings
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
     from inference.severity import SeverityModel
 
     settings = Settings() if model_dir is None else Settings(model_dir=model_dir)
@@ -112,7 +112,7 @@ def candidate_model(
     path: Path, task: Task, settings: Any, conf: float | None, stage: Any = None
 ) -> Any:
     """An unregistered .onnx model served as the promoted one of `task` would be."""
-    from inference.pipeline import with_second_looks
+    from inference.loading import with_second_looks
     from inference.postprocess import PostprocessConfig
     from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
     from inference.runtime import OnnxRuntime, SegmentationModel

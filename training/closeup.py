@@ -199,7 +199,8 @@ def build_closeup_analyzer(
     of any size are analysed: these close-ups are at most 256 px, and the test is of parts."""
     from cdat.settings import Settings
     from inference import quality
-    from inference.pipeline import Analyzer, load_model
+    from inference.loading import load_model
+    from inference.pipeline import Analyzer
     from inference.postprocess import PostprocessConfig
     from inference.registry import DEFAULT_SERVED_CONF, ModelEntry, sha256_of
     from inference.runtime import OnnxRuntime, SegmentationModel

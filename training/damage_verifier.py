@@ -103,7 +103,7 @@ def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[s
             return dict(state["photos"])
     from cdat.analysis import PhotoInput
     from cdat.settings import Settings
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
 
     settings = Settings(
         damage_conf=conf, damage_whole_car=False, damage_verifier=False, part_family=False

@@ -117,7 +117,7 @@ def build_gate_analyzer(
 ) -> Any:
     """The served analyzer; with `gate_file`, that candidate gate instead of the promoted."""
     from cdat.settings import Settings
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
     from inference.vehicle_gate import VehicleGate
 
     settings = Settings() if model_dir is None else Settings(model_dir=model_dir)

@@ -200,8 +200,8 @@ def run_gate(
     """One model's gate; `fp32_claims` holds FP32's claim figures once measured (the same
     for every model of one registry), so that gating both models measures them once."""
     from cdat.settings import Settings
+    from inference.loading import build_analyzer
     from inference.parity import gate
-    from inference.pipeline import build_analyzer
     from inference.runtime import OnnxRuntime
     from training.claim_eval import DATASETS, check_sources, claim_report
     from training.mask_map import MAP_CONFIG, labelled_split, mask_map50

@@ -16,7 +16,7 @@ import pytest
 
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart, PartFamily
-from inference.pipeline import readiness
+from inference.readiness import readiness
 from mobile_api.cli import main
 
 pytestmark = pytest.mark.slow

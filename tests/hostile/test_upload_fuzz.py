@@ -194,7 +194,7 @@ def test_mutation_helper_changes_the_bytes() -> None:
 def real_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     settings = make_settings(
         tmp_path_factory.mktemp("hostile-real"),
-        analyzer="inference.pipeline:build_analyzer",
+        analyzer="inference.loading:build_analyzer",
         max_upload_bytes=MAX_UPLOAD_BYTES,
         max_image_pixels=MAX_PIXELS,
     )

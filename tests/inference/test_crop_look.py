@@ -7,7 +7,7 @@ import pytest
 
 from cdat.taxonomy import CarPart
 from inference.crop_look import CropMergedRuntime, middle_crop, placed
-from inference.pipeline import build_analyzer
+from inference.loading import build_analyzer
 from inference.postprocess import RawDetections, grid_shape
 
 from .conftest import textured, write_registry

@@ -32,7 +32,7 @@ from inference.damage_verifier import (
     verifier_extras,
 )
 from inference.errors import RegistryError
-from inference.pipeline import build_analyzer, served_conf, served_verifier
+from inference.loading import build_analyzer, served_conf, served_verifier
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.stage_record import StageRecord
 

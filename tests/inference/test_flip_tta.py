@@ -7,7 +7,7 @@ import pytest
 
 from cdat.taxonomy import CarPart
 from inference.flip_tta import FlipMergedRuntime, merge_views, mirrored
-from inference.pipeline import build_analyzer
+from inference.loading import build_analyzer
 from inference.postprocess import PostprocessConfig, RawDetections
 
 from .conftest import textured, write_registry

@@ -25,8 +25,8 @@ from cdat.settings import Settings
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from inference.crops import CROP_MIN_SHARE, damage_crop
 from inference.errors import RegistryError
+from inference.loading import build_analyzer, served_family_stage
 from inference.part_family import FamilyStage, load_family_stage, moved, nearby_parts
-from inference.pipeline import build_analyzer, served_family_stage
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.stage_record import StageRecord
 

@@ -41,7 +41,7 @@ def test_one_view_per_photo_gives_each_damage_its_own_features():
 def test_the_analyzer_limits_numpy_blas_to_one_thread(tmp_path):
     from threadpoolctl import threadpool_info
 
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
 
     from .conftest import FakeDet, write_registry
 
@@ -57,7 +57,7 @@ def test_the_analyzer_limits_numpy_blas_to_one_thread(tmp_path):
 def test_a_claim_analysed_one_photo_per_core_equals_photo_by_photo(tmp_path, encode, runtime):
     from cdat.analysis import PhotoInput
     from inference.backends import available
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
 
     from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, write_registry
 
@@ -87,7 +87,7 @@ def test_a_claim_analysed_one_photo_per_core_equals_photo_by_photo(tmp_path, enc
 
 
 def test_a_batched_runtime_keeps_the_claim_together(tmp_path):
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
 
     from .conftest import FakeDet, write_registry
 

@@ -12,7 +12,8 @@ from cdat.errors import ModelUnavailable
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.whole_car import WholeCarRule
 from inference import quality
-from inference.pipeline import build_analyzer, readiness
+from inference.loading import build_analyzer
+from inference.readiness import readiness
 from inference.registry import Registry
 
 from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, textured, to_model, write_registry
@@ -209,10 +210,10 @@ def test_serving_path_never_imports_torch_or_ultralytics(scene_settings):
         "import sys, cv2, numpy as np\n"
         "from cdat.analysis import PhotoInput\n"
         "from cdat.settings import Settings\n"
-        "import inference.pipeline, inference.overlay, inference.quality\n"
+        "import inference.loading, inference.overlay, inference.quality\n"
         "assert not any(m in sys.modules for m in ('torch', 'ultralytics')), 'at import'\n"
         f"s = Settings(model_dir={str(scene_settings.model_dir)!r}, onnx_threads=2)\n"
-        "a = inference.pipeline.build_analyzer(s)\n"
+        "a = inference.loading.build_analyzer(s)\n"
         "img = (np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)\n"
         "r = a.analyze([PhotoInput('p', cv2.imencode('.png', img)[1].tobytes())])\n"
         "assert len(r) == 1 and r[0].damages\n"

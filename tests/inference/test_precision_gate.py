@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from inference.loading import build_analyzer
 from inference.parity import gate
-from inference.pipeline import build_analyzer
 from inference.registry import Registry
 from inference.runtime import OnnxRuntime
 from inference.runtime_choice import choose_backend

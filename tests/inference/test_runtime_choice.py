@@ -168,7 +168,7 @@ def test_saving_leaves_entries_without_verdicts_as_they_were(tmp_path):
 
 
 def test_the_analyzer_names_the_runtime_each_model_serves_on(tmp_path):
-    from inference.pipeline import build_analyzer
+    from inference.loading import build_analyzer
 
     from .conftest import FakeDet, write_registry
 

@@ -7,8 +7,9 @@ import pytest
 from cdat.analysis import PhotoInput
 from cdat.merge import merge_findings
 from cdat.settings import Settings
+from inference.loading import build_analyzer
 from inference.overlay import render_overlay
-from inference.pipeline import build_analyzer, readiness
+from inference.readiness import readiness
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from cdat.analysis import PhotoInput
 from cdat.errors import ModelUnavailable
 from cdat.taxonomy import CarPart
 from inference import quality
-from inference.pipeline import build_analyzer
+from inference.loading import build_analyzer
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.vehicle_gate import VehicleGate, gate_input, load_gate
 

@@ -16,7 +16,7 @@ import pytest
 
 from cdat.settings import Settings
 from cdat.taxonomy import DamageType, Severity
-from inference.pipeline import load_model
+from inference.loading import load_model
 from inference.postprocess import PostprocessConfig
 from inference.registry import Registry
 from inference.runtime import damage_instances

@@ -1,0 +1,141 @@
+"""Loading the promoted models into the analyzer the claim service uses
+(`inference.pipeline.Analyzer`): each model at its served threshold, runtime and precision,
+with the stages its registry entry names (second looks, whole-car rule, verifier,
+part-family stage). Nothing loads at import time::
+
+    analyzer = build_analyzer(settings)          # once per process; ModelUnavailable if missing
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdat.settings import Settings
+from inference import quality
+from inference.crop_look import CropMergedRuntime
+from inference.damage_verifier import DamageVerifier, load_verifier
+from inference.errors import ModelUnavailable, RegistryError
+from inference.flip_tta import FlipMergedRuntime
+from inference.part_family import FamilyStage, load_family_stage
+from inference.pipeline import Analyzer, RuntimeName
+from inference.postprocess import PostprocessConfig
+from inference.readiness import readiness
+from inference.registry import ModelEntry, Registry, Task, sha256_of
+from inference.runtime import SegmentationModel
+from inference.serving import served_runtime
+from inference.severity import SeverityModel
+from inference.threads import single_threaded_blas
+from inference.vehicle_gate import load_gate
+
+
+def load_model(
+    settings: Settings,
+    task: Task,
+    runtime: RuntimeName = "onnx",
+    config: PostprocessConfig | None = None,
+    threads: int | None = None,
+) -> SegmentationModel:
+    """The promoted model of one task, loaded; ModelUnavailable naming the task otherwise."""
+    registry = Registry.load(settings.model_dir)
+    try:
+        entry = registry.promoted_entry(task)
+        _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
+        _ = entry.served_family_stage, entry.served_verifier
+    except RegistryError as exc:
+        raise ModelUnavailable(f"{task} model: {exc.message}") from exc
+    path = registry.path_of(entry)
+    # A truncated copy or a file swapped under the registry must not serve silently.
+    if runtime == "onnx" and entry.sha256 and sha256_of(path) != entry.sha256:
+        raise ModelUnavailable(f"{task} model {path} does not match its registry checksum")
+    threads = threads or settings.onnx_threads
+    config = config or PostprocessConfig(conf=served_conf(settings, entry), iou=settings.nms_iou)
+    severity = None
+    if entry.severity_model:
+        severity = SeverityModel.load(registry.model_dir / entry.severity_model)
+    loaded = _runtime(registry, entry, settings, runtime, config, threads)
+    return SegmentationModel(entry, with_second_looks(loaded, config, settings, entry), severity)
+
+
+def with_second_looks(
+    runtime: Any, config: PostprocessConfig, settings: Settings, entry: ModelEntry
+) -> Any:
+    """A damage model's runtime with the second looks it is served with: the mirrored one
+    where the operator asks (`CDAT_DAMAGE_FLIP_TTA`), the closer one where the model was
+    chosen with it (`crop_look` in its entry) unless the operator says otherwise
+    (`CDAT_DAMAGE_CROP_LOOK`). Other tasks' runtimes are returned as they are."""
+    if entry.task != "damage":
+        return runtime
+    if settings.damage_flip_tta:
+        runtime = FlipMergedRuntime(runtime, config)
+    crop = entry.crop_look if settings.damage_crop_look is None else settings.damage_crop_look
+    return CropMergedRuntime(runtime, config) if crop else runtime
+
+
+def served_conf(settings: Settings, entry: ModelEntry) -> float:
+    """The operator's threshold (`CDAT_DAMAGE_CONF`, `CDAT_PARTS_CONF`) over the model's own;
+    a damage model served without its verifier runs at the verifier rule's `base_conf`."""
+    override = settings.damage_conf if entry.task == "damage" else settings.parts_conf
+    if override is not None:
+        return override
+    if entry.task == "damage" and not settings.damage_verifier:
+        return entry.base_conf
+    return entry.served_conf
+
+
+def _runtime(
+    registry: Registry,
+    entry: ModelEntry,
+    settings: Settings,
+    runtime: RuntimeName,
+    config: PostprocessConfig | None,
+    threads: int,
+) -> Any:
+    path = registry.path_of(entry)
+    if runtime == "ultralytics":
+        from inference.ultralytics_runtime import UltralyticsRuntime
+
+        return UltralyticsRuntime(path.with_suffix(".pt"), imgsz=entry.imgsz, config=config)
+    return served_runtime(registry, entry, settings, config, threads)
+
+
+def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyzer:
+    """Load both promoted models once; raises ModelUnavailable naming what is missing.
+
+    `settings.onnx_threads` is the analyzer's whole CPU budget: with 2 or more, the two
+    models run side by side with half the threads each. Build it after the worker
+    process has forked (Celery `worker_process_init`), never before.
+    """
+    state = readiness(settings)
+    if not state.ready:
+        reasons = "; ".join(m.reason for m in state.models if not m.present)
+        raise ModelUnavailable(f"missing model(s) {', '.join(state.missing)}: {reasons}")
+    single_threaded_blas()  # the models own the cores (inference.threads says why)
+    parallel = runtime == "onnx" and settings.onnx_threads >= 2
+    threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
+    damage = load_model(settings, "damage", runtime, threads=threads)
+    parts = load_model(settings, "parts", runtime, threads=threads)
+    return Analyzer(
+        damage,
+        parts,
+        quality_config=quality.QualityConfig(min_side=settings.min_image_side),
+        max_pixels=settings.max_image_pixels,
+        parallel_models=parallel,
+        # beside the part model (or another photo's) with the damage model's share of cores
+        gate=load_gate(settings.model_dir, threads),
+        photos_side_by_side=settings.claim_photos_side_by_side,
+        whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
+        family=served_family_stage(settings, parts.entry, threads),
+        verifier=served_verifier(settings, damage.entry, threads),
+    )
+
+
+def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> DamageVerifier | None:
+    """The damage model's verifier, unless the operator turned it off."""
+    record = entry.served_verifier if settings.damage_verifier else None
+    return None if record is None else load_verifier(settings.model_dir, record, threads)
+
+
+def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:
+    """The part model's part-family stage, unless the operator turned it off."""
+    record = entry.served_family_stage if settings.part_family else None
+    return None if record is None else load_family_stage(settings.model_dir, record, threads)
