@@ -77,6 +77,15 @@ class Replay:
         return [self.rule(self.cache[photo_key(photo.data)]) for photo in photos]
 
 
+def pass_settings(conf: float, **given: Any) -> Any:
+    """The promoted models as a pass sees them: damage reported from `conf`, with no
+    whole-car rule and no damage verifier, since every rule compared afterwards (the served
+    one among them; `training.verifier_sweep` for a verifier) is applied to what it keeps."""
+    from cdat.settings import Settings
+
+    return Settings(damage_conf=conf, damage_whole_car=False, damage_verifier=False, **given)
+
+
 def one_pass(
     split: str,
     conf: float,
@@ -87,13 +96,11 @@ def one_pass(
 ) -> dict[str, Any]:
     """The served analyzer (registry, gate, part model) with damage reported from `conf`,
     by the promoted damage model or the candidate `damage`."""
-    from cdat.settings import Settings
     from inference.loading import build_analyzer
     from training.claims import build_claim_analyzer
 
-    # No whole-car rule: the candidates, the served one among them, are applied afterwards.
     if damage is None:
-        analyzer = build_analyzer(Settings(damage_conf=conf, damage_whole_car=False))
+        analyzer = build_analyzer(pass_settings(conf))
     else:
         analyzer = build_claim_analyzer(None, damage, severity, conf)
     recorder = Recorder(analyzer)

@@ -102,13 +102,10 @@ def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[s
         if state.get("conf") == conf and all(str(p.path) in state["photos"] for p in photos):
             return dict(state["photos"])
     from cdat.analysis import PhotoInput
-    from cdat.settings import Settings
     from inference.loading import build_analyzer
+    from training.claim_rules import pass_settings
 
-    settings = Settings(
-        damage_conf=conf, damage_whole_car=False, damage_verifier=False, part_family=False
-    )
-    analyzer = build_analyzer(settings)
+    analyzer = build_analyzer(pass_settings(conf, part_family=False))
     out = {}
     for photo in photos:
         data = photo.path.read_bytes()

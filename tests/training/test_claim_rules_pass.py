@@ -1,0 +1,33 @@
+"""A pass over a split keeps every detection from its threshold, whatever the promoted model
+is served with: the rules compared afterwards (a verifier's among them) apply to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inference.loading import build_analyzer
+from tests.inference.test_damage_verifier import (
+    BLUE_HIGH,
+    BLUE_LOW,
+    RED_LOW,
+    boxes,
+    png,
+    red_and_blue,
+    verified_scene,
+)
+from training.claim_rules import pass_settings
+
+
+def test_a_pass_keeps_what_a_served_verifier_would_drop(tmp_path: Path) -> None:
+    # given a damage model promoted with a verifier that drops the unconfirmed low dent
+    served = verified_scene(tmp_path / "models")
+    photo = png(red_and_blue(), "p")
+    (as_served,) = build_analyzer(served).analyze([photo])
+    assert BLUE_LOW not in boxes(as_served.damages)
+    # when a pass is made from 0.02 over the same registry
+    settings = pass_settings(0.02).model_copy(update={"model_dir": served.model_dir})
+    analyzer = build_analyzer(settings)
+    (raw,) = analyzer.analyze([photo])
+    # then no verifier runs and every detection from 0.02 is there for the sweeps to judge
+    assert analyzer.verifier is None and analyzer.whole_car is None
+    assert boxes(raw.damages) == sorted([RED_LOW, BLUE_LOW, BLUE_HIGH])
