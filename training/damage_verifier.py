@@ -98,9 +98,14 @@ def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[s
     """The served analyzer's answer for each photo (by path), read from `cache` if made at
     the same threshold; no verifier, whole-car rule or part-family stage (they come after)."""
     if cache.is_file():
-        state = pickle.loads(cache.read_bytes())
-        if state.get("conf") == conf and all(str(p.path) in state["photos"] for p in photos):
-            return dict(state["photos"])
+        try:
+            state = pickle.loads(cache.read_bytes())
+            kept = state["photos"] if state.get("conf") == conf else {}
+        except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
+            problem = f"--cache {cache}: not a train pass this script saved ({exc})"
+            raise TrainingError(problem) from exc
+        if all(str(p.path) in kept for p in photos):
+            return dict(kept)
     from cdat.analysis import PhotoInput
     from inference.loading import build_analyzer
     from training.claim_rules import pass_settings

@@ -37,10 +37,11 @@ class PromotionRefused(TrainingError):
 def run_script(
     main: Callable[[argparse.Namespace], int], parser: argparse.ArgumentParser
 ) -> NoReturn:
-    """`python -m training.X`: exit with `main`'s status; a TrainingError is one error line
-    and status 2, as `cdat` gives it, never a traceback."""
+    """`python -m training.X`: exit with `main`'s status; a TrainingError, or any project
+    error (a model file that cannot be served, a registry fault), is one error line and
+    status 2, as `cdat` gives it, never a traceback."""
     try:
         sys.exit(main(parser.parse_args()))
-    except TrainingError as exc:
+    except CdatError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         sys.exit(2)

@@ -157,6 +157,7 @@ def main(args: argparse.Namespace) -> int:
     check_json_out(args.out)
     if not args.verifier.is_file():
         raise TrainingError(f"--verifier {args.verifier}: no such file")
+    verifier = DamageVerifier.load(args.verifier, VerifierRule(0.5, 0.5))  # before the pass
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     if any(f < state["conf"] for f in args.floors):
         raise TrainingError(f"--floors: the pass was made at {state['conf']}; none may be lower")
@@ -165,7 +166,6 @@ def main(args: argparse.Namespace) -> int:
             VerifierRule(0.5, p, 0.0)
     except ValueError as exc:
         raise TrainingError(f"--min-probabilities / --min-base-probabilities: {exc}") from None
-    verifier = DamageVerifier.load(args.verifier, VerifierRule(0.5, 0.5))
     table = probability_table(verifier, records)
     rows = sweep(records, table, args.floors, args.min_probabilities, args.min_base_probabilities)
     served_conf = rows[0]["conf"]

@@ -261,3 +261,15 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
     assert served == pytest.approx(direct, abs=1e-4)
     assert direct == pytest.approx(by_hand, abs=1e-5)
     assert ((served > 0) & (served < 1)).all()
+
+
+def test_a_cache_that_is_not_a_train_pass_is_one_clear_error(tmp_path: Path) -> None:
+    from training.damage_verifier import train_pass
+
+    # given a --cache file that is not a pickled train pass
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(b"not a pickle")
+    # when the train pass would read it, then the error names the file, before any analysis
+    with pytest.raises(TrainingError, match=r"pass\.pkl: not a train pass"):
+        train_pass([], 0.02, cache)
+    assert cache.read_bytes() == b"not a pickle"

@@ -52,3 +52,18 @@ def test_a_real_script_reports_a_missing_data_root_in_one_line(tmp_path) -> None
     # then it says what is missing, in one line, with status 2
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+
+
+def test_a_stage_file_that_is_not_one_is_one_line(tmp_path) -> None:
+    # given a part-family stage's file named where a damage verifier is expected
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(b"")
+    command = [sys.executable, "-m", "training.verifier_sweep", "--cache", str(cache)]
+    command += ["--verifier", "inference/models/part-family-20261202.onnx"]
+    command += ["--data-root", str(tmp_path)]
+    # when the sweep loads it
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    # then the model's own complaint is one line with status 2, not a traceback
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert "classes" in done.stderr
