@@ -92,6 +92,16 @@ def small_cpu_session(path: Path, threads: int, what: str) -> Any:
         raise ModelUnavailable(f"cannot load {what} {path}: {exc}") from exc
 
 
+def square_input_side(session: Any, path: Path, name: str | None = None) -> int:
+    """The side of a small model's square (N, 3, side, side) image input (the first input,
+    or the one called `name`); ModelUnavailable for any other shape."""
+    inputs = session.get_inputs()
+    shape = next((i.shape for i in inputs if i.name == name), None) if name else inputs[0].shape
+    if shape is None or len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
+        raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")
+    return int(shape[2])
+
+
 class OrtSession:
     """ONNX Runtime on the CPU (or CUDA where a CUDA build finds a GPU)."""
 

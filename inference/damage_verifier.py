@@ -66,20 +66,16 @@ class DamageVerifier:
     def load(
         cls, path: Path, rule: VerifierRule, threads: int = 1, version: str = ""
     ) -> DamageVerifier:
-        from inference.backends import small_cpu_session
+        from inference.backends import small_cpu_session, square_input_side
 
         session = small_cpu_session(path, threads, "damage verifier")
         names = session.get_modelmeta().custom_metadata_map.get("classes", "")
         classes = tuple(n for n in names.split(",") if n)
-        inputs = {i.name: i.shape for i in session.get_inputs()}
-        images, extras = inputs.get("images"), inputs.get("extras")
-        if images is None or len(images) != 4 or not isinstance(images[2], int):
-            raise ModelUnavailable(f"{path}: expects a square `images` input, has {inputs}")
-        if images[2] != images[3]:
-            raise ModelUnavailable(f"{path}: expects a square `images` input, has {images}")
+        side = square_input_side(session, path, "images")
+        extras = next((i.shape for i in session.get_inputs() if i.name == "extras"), None)
         if not classes or extras is None or extras[-1] != len(extra_names(classes)):
             raise ModelUnavailable(f"{path}: its `classes` metadata does not match its `extras`")
-        return cls(session, int(images[2]), classes, rule, version or path.stem)
+        return cls(session, side, classes, rule, version or path.stem)
 
     def probabilities(
         self,

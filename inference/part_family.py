@@ -60,7 +60,7 @@ class FamilyStage:
 
     @classmethod
     def load(cls, path: Path, rule: FamilyRule, threads: int = 1, version: str = "") -> FamilyStage:
-        from inference.backends import small_cpu_session
+        from inference.backends import small_cpu_session, square_input_side
 
         session = small_cpu_session(path, threads, "part-family stage")
         names = session.get_modelmeta().custom_metadata_map.get("families", "")
@@ -68,15 +68,13 @@ class FamilyStage:
             families = tuple(PartFamily(n) for n in names.split(",") if n)
         except ValueError as exc:
             raise ModelUnavailable(f"part-family stage {path}: {exc}") from exc
-        shape = session.get_inputs()[0].shape
-        if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
-            raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")
+        side = square_input_side(session, path)
         width = session.get_outputs()[0].shape[-1]
         if not families or width != len(families) or len(set(families)) != len(families):
             raise ModelUnavailable(
                 f"{path}: its `families` metadata does not name its outputs, once each"
             )
-        return cls(session, int(shape[2]), families, rule, version or path.stem)
+        return cls(session, side, families, rule, version or path.stem)
 
     def probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """(len(boxes), families) probabilities; boxes in `image` pixels."""

@@ -54,15 +54,13 @@ class VehicleGate:
 
     @classmethod
     def load(cls, path: Path, threshold: float, threads: int = 1, version: str = "") -> VehicleGate:
-        from inference.backends import small_cpu_session
+        from inference.backends import small_cpu_session, square_input_side
 
         session = small_cpu_session(path, threads, "vehicle gate")
-        shape = session.get_inputs()[0].shape
-        if len(shape) != 4 or not isinstance(shape[2], int) or shape[2] != shape[3]:
-            raise ModelUnavailable(f"{path}: expects a square image input, has {shape}")
+        side = square_input_side(session, path)
         if not 0.0 < threshold < 1.0:
             raise ModelUnavailable(f"vehicle gate threshold {threshold} is not in (0, 1)")
-        return cls(session, int(shape[2]), threshold, version or path.stem)
+        return cls(session, side, threshold, version or path.stem)
 
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The probability that each photo shows a vehicle, in order."""
