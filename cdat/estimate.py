@@ -4,7 +4,10 @@ Per part (findings grouped by part, most severe first):
 
 * a finding whose rule says *replace* replaces the part: a REPLACE line (new part),
   a REMOVE_AND_INSTALL line (catalog hours at the part's trade) and, for painted
-  panels, a REFINISH line for the new panel; other findings on the part are absorbed;
+  panels, a REFINISH line for the new panel; other findings on the part are absorbed.
+  Only a finding credible beside the part's surest one (`cdat.merge.credible`) may
+  replace it: a weak "broken" guess beside a sure dent is priced by the first rule that
+  does not replace, its line saying so (triage already sends such a claim to review);
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
   share) and the part is refinished once, on the first line whose rule refinishes;
 * economic replacement: when those repair lines cost at least as much as replacing,
@@ -27,6 +30,7 @@ from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.catalog import Catalog, ClassDecision, LabourKind, Region
 from cdat.errors import ConfigurationError
 from cdat.findings import PartFinding
+from cdat.merge import credible
 from cdat.rules import Rule, RuleBook
 from cdat.taxonomy import CarPart
 
@@ -94,20 +98,53 @@ def _by_part(findings: Sequence[PartFinding]) -> dict[CarPart, list[PartFinding]
     }
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The rule one finding on a part is priced by."""
+
+    finding: PartFinding
+    rule: Rule
+    replace_held_back: bool = False
+    """Its own rule would replace the part, but it is too unsure beside the part's surest
+    finding to decide that."""
+
+
+def decide(
+    findings: Sequence[PartFinding], rules: RuleBook, *, surest: float | None = None
+) -> list[Decision]:
+    """`surest`: the confidence of the part's surest finding (default: the surest of
+    `findings`; the load checks price a finding as if a far surer one stood beside it)."""
+    if surest is None:
+        surest = max((f.confidence for f in findings), default=0.0)
+    decisions = []
+    for finding in findings:
+        rule = _rule_for(finding, rules)
+        if rule.replaces and not credible(finding.confidence, surest):
+            decisions.append(Decision(finding, _rule_for(finding, rules, may_replace=False), True))
+        else:
+            decisions.append(Decision(finding, rule))
+    return decisions
+
+
 def price_part(
     part: CarPart, findings: Sequence[PartFinding], pricing: Pricing
 ) -> list[EstimateLine]:
     """Lines for one part's findings (no blending: that depends on the neighbours)."""
-    decisions = [(finding, _rule_for(finding, pricing.rules)) for finding in findings]
-    for finding, rule in decisions:
-        if rule.replaces:
-            absorbed = [f for f, _ in decisions if f is not finding]
-            return _replace_lines(part, rule.id, finding, absorbed, pricing)
+    return price_decided(part, decide(findings, pricing.rules), pricing)
+
+
+def price_decided(
+    part: CarPart, decisions: Sequence[Decision], pricing: Pricing
+) -> list[EstimateLine]:
+    for decision in decisions:
+        if decision.rule.replaces:
+            absorbed = [d.finding for d in decisions if d is not decision]
+            return _replace_lines(part, decision.rule.id, decision.finding, absorbed, pricing)
     repair = _repair_lines(part, decisions, pricing)
     economic = pricing.rules.economic_replace
     if economic.enabled and repair:
-        lead = decisions[0][0]
-        replacing = _replace_lines(part, economic.id, lead, [f for f, _ in decisions[1:]], pricing)
+        lead, *others = [d.finding for d in decisions]
+        replacing = _replace_lines(part, economic.id, lead, others, pricing)
         if _sum(replacing) <= _sum(repair):
             return replacing
     return repair
@@ -126,11 +163,11 @@ def price_part_as(
         description=f"{operation.value} chosen by the adjuster",
         operation=operation.value,
     )
-    return _repair_lines(part, [(finding, rule) for finding in findings], pricing)
+    return _repair_lines(part, [Decision(finding, rule) for finding in findings], pricing)
 
 
-def _rule_for(finding: PartFinding, rules: RuleBook) -> Rule:
-    rule = rules.match(finding)
+def _rule_for(finding: PartFinding, rules: RuleBook, *, may_replace: bool = True) -> Rule:
+    rule = rules.match(finding, may_replace=may_replace)
     if rule is None:
         raise ConfigurationError(
             f"no repair rule matches {finding.part} {finding.damage_type.value} "
@@ -185,22 +222,27 @@ def _replace_lines(
     return lines
 
 
+HELD_BACK_NOTE = " (too unsure beside surer findings to replace the part: an adjuster decides)"
+
+
 def _repair_lines(
-    part: CarPart, decisions: Sequence[tuple[PartFinding, Rule]], pricing: Pricing
+    part: CarPart, decisions: Sequence[Decision], pricing: Pricing
 ) -> list[EstimateLine]:
     entry = pricing.catalog.parts[part]
     can_paint = part.is_painted_panel and entry.refinish_hours > 0
     painted = False
     lines: list[EstimateLine] = []
-    for finding, rule in decisions:
+    for decision in decisions:
+        finding, rule = decision.finding, decision.rule
         hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
         hours = hours if rule.repairs else ZERO
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
         op = _operation(hours > 0, paint)
-        text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {_describe(finding)}"
+        seen = _describe(finding) + (HELD_BACK_NOTE if decision.replace_held_back else "")
+        text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {seen}"
         if op is Operation.REFINISH and hours == 0 and not paint:
-            lines = _note(lines, f"; also covers {_describe(finding)}")
+            lines = _note(lines, f"; also covers {seen}")
             continue
         maker = _LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO

@@ -85,10 +85,16 @@ def _single(sighting: _Sighting) -> PartFinding:
     )
 
 
+def credible(confidence: float, surest: float) -> bool:
+    """Is a sighting sure enough, beside the surest one of its group, to decide how bad the
+    damage is? (A weak "severe" guess must not override confident "moderate" sightings.)"""
+    return confidence >= SEVERITY_CREDIBLE_RATIO * surest
+
+
 def merged_severity(damages: Sequence[DamageInstance]) -> Severity:
-    best = max(d.confidence for d in damages)
-    credible = [d for d in damages if d.confidence >= SEVERITY_CREDIBLE_RATIO * best]
-    return max((d.severity for d in credible), key=lambda s: s.rank)
+    surest = max(d.confidence for d in damages)
+    sure = [d for d in damages if credible(d.confidence, surest)]
+    return max((d.severity for d in sure), key=lambda s: s.rank)
 
 
 def _best_per_photo(sightings: Sequence[_Sighting], value) -> dict[str, float]:

@@ -1,18 +1,21 @@
 """Load-time checks that a rule book and a catalog make sense together.
 
 Schemas check each file alone; these check what only shows when rules are applied
-to prices: every (part, damage, severity, coverage) has a rule, and a single
-finding's cost and paintwork never fall as its severity rises. The estimator's
+to prices: every (part, damage, severity, coverage) has a rule, and one that does not
+replace the part (for a finding too unsure to decide a replacement), and a single
+finding's cost and paintwork never fall as its severity rises, whether it is the part's
+surest finding or stands beside a far surer one. The estimator's
 monotonicity for whole claims rests on the second check (see `cdat.estimate`).
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from cdat.catalog import Catalog, ClassDecision, VehicleClass
 from cdat.datafiles import DataFile
-from cdat.estimate import Pricing, price_part
+from cdat.estimate import Pricing, decide, price_decided
 from cdat.findings import PartFinding
 from cdat.rules import RuleBook
 from cdat.taxonomy import CarPart, DamageType, Severity
@@ -31,6 +34,15 @@ def check_rules_cover_everything(rules: RuleBook, file: DataFile) -> None:
                             f"no rule matches {part.value} / {damage.value} / {severity.value} "
                             f"at coverage {coverage:g}; add a catch-all rule at the end",
                         )
+                    if rules.first_match(part, damage, severity, coverage, may_replace=False):
+                        continue
+                    raise file.error(
+                        ("rules",),
+                        f"only rules that replace match {part.value} / {damage.value} / "
+                        f"{severity.value} at coverage {coverage:g}, so a finding too unsure "
+                        "to decide a replacement has no price; end with a catch-all that "
+                        "repairs",
+                    )
 
 
 def check_severity_monotone(rules: RuleBook, catalog: Catalog, region: str, file: DataFile) -> None:
@@ -40,16 +52,24 @@ def check_severity_monotone(rules: RuleBook, catalog: Catalog, region: str, file
         for part in CarPart:
             for damage in DamageType:
                 for coverage in rules.coverage_breakpoints():
-                    _check_one(part, damage, coverage, pricing, file)
+                    for surest in (None, math.inf):
+                        _check_one(part, damage, coverage, pricing, file, surest)
 
 
 def _check_one(
-    part: CarPart, damage: DamageType, coverage: float, pricing: Pricing, file: DataFile
+    part: CarPart,
+    damage: DamageType,
+    coverage: float,
+    pricing: Pricing,
+    file: DataFile,
+    surest: float | None,
 ) -> None:
+    """`surest`: None prices the finding as the part's surest; `math.inf` as one beside a
+    far surer finding (too unsure to decide a replacement)."""
     previous: tuple[Decimal, bool, str] | None = None
     for severity in SEVERITIES:
         finding = PartFinding(part, damage, severity, 1.0, coverage, ())
-        lines = price_part(part, [finding], pricing)
+        lines = price_decided(part, decide([finding], pricing.rules, surest=surest), pricing)
         cost = sum((line.total for line in lines), Decimal(0))
         paints = any(line.paint_hours > 0 for line in lines)
         rule_id = lines[0].rule_id if lines else "-"
@@ -58,10 +78,12 @@ def _check_one(
             loc: tuple[str | int, ...] = (
                 ("rules", ids.index(rule_id)) if rule_id in ids else ("rules",)
             )
+            unsure = "" if surest is None else ", too unsure to replace"
             raise file.error(
                 loc,
                 f"{part.value} / {damage.value} at coverage {coverage:g} "
-                f"({pricing.vehicle.vehicle_class.value}): {severity.value} damage under rule "
+                f"({pricing.vehicle.vehicle_class.value}{unsure}): "
+                f"{severity.value} damage under rule "
                 f"{rule_id} costs {cost} (paint: {paints}) but the lower severity under rule "
                 f"{previous[2]} costs {previous[0]} (paint: {previous[1]}); cost and "
                 "paintwork must not fall as severity rises",

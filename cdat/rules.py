@@ -165,17 +165,31 @@ class RuleBook(_Strict):
                 raise ValueError(f"{part.value} lists itself as its neighbour")
         return adjacency
 
-    def match(self, finding: PartFinding) -> Rule | None:
+    def match(self, finding: PartFinding, *, may_replace: bool = True) -> Rule | None:
+        """`may_replace=False`: the first rule that does not replace the part (the one a
+        finding too unsure to decide a replacement is priced by)."""
         if finding.part is None:
             return None
         return self.first_match(
-            finding.part, finding.damage_type, finding.severity, finding.part_coverage
+            finding.part,
+            finding.damage_type,
+            finding.severity,
+            finding.part_coverage,
+            may_replace=may_replace,
         )
 
     def first_match(
-        self, part: CarPart, damage: DamageType, severity: Severity, coverage: float
+        self,
+        part: CarPart,
+        damage: DamageType,
+        severity: Severity,
+        coverage: float,
+        *,
+        may_replace: bool = True,
     ) -> Rule | None:
         for rule in self.rules:
+            if rule.replaces and not may_replace:
+                continue
             if rule.when.matches(part, damage, severity, coverage):
                 return rule
         return None

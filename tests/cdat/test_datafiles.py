@@ -84,6 +84,22 @@ def test_rules_without_catch_all_are_rejected(tmp_path: Path) -> None:
     assert "no rule matches" in error.problem
 
 
+def test_rules_whose_catch_all_replaces_are_rejected(tmp_path: Path) -> None:
+    # given a rule book whose last word on any damage is a new part
+    _override(
+        tmp_path,
+        "rules.yaml",
+        "description: Catch-all; damage with no specific rule is quoted as body repair hours\n"
+        "    operation: repair",
+        "description: Catch-all; damage with no specific rule is quoted as body repair hours\n"
+        "    operation: replace",
+    )
+    # then a finding too unsure to decide a replacement would have no price: refused at load
+    error = _load_error(tmp_path)
+    assert error.field == "rules"
+    assert "only rules that replace match" in error.problem
+
+
 def test_rule_making_cost_fall_with_severity_is_rejected(tmp_path: Path) -> None:
     # given moderate broken parts polished instead of replaced: cheaper than a minor break
     _override(

@@ -148,6 +148,42 @@ def test_economic_replace_when_repair_costs_more_than_a_new_part(inr_policy) -> 
     assert normal[0].operation is Operation.REPAIR_AND_REFINISH
 
 
+def test_a_weak_broken_guess_beside_a_sure_dent_does_not_replace_the_part(inr_policy) -> None:
+    # given the crash claim's hood: a sure moderate dent and a weak "severe broken part"
+    # guess (the verifier's kind of finding, 0.05 beside 0.23)
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.23, coverage=0.2)
+    guess = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.05, coverage=0.1)
+    # when estimated
+    lines = build_estimate([dent, guess], _pricing(inr_policy)).lines
+    hood = [line for line in lines if line.part is CarPart.HOOD]
+    # then the hood is repaired, not replaced: the guess is priced as the repair its
+    # damage would need and says an adjuster decides on a replacement
+    assert Operation.REPLACE not in {line.operation for line in hood}
+    assert {line.rule_id for line in hood} == {"PANEL-REPAIR-REFINISH"}
+    guessed = [line for line in hood if "broken part" in line.description]
+    assert len(guessed) == 1 and "an adjuster decides" in guessed[0].description
+    assert guessed[0].labour_hours == inr_policy.rules.repair_hours[S.SEVERE].hours(0.1)
+
+
+def test_a_credible_broken_part_still_replaces(inr_policy) -> None:
+    # given a broken-part finding at exactly half the confidence of the part's surest
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.4, coverage=0.2)
+    broken = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.2, coverage=0.1)
+    # when estimated, then it is credible enough to decide: the hood is replaced
+    lines = build_estimate([dent, broken], _pricing(inr_policy)).lines
+    assert lines[0].operation is Operation.REPLACE
+    assert lines[0].rule_id == "BROKEN-PART-REPLACE"
+    assert "an adjuster decides" not in lines[0].description
+
+
+def test_a_weak_lamp_guess_alone_with_its_own_kind_stays_a_replacement(inr_policy) -> None:
+    # given one weak broken-lamp finding and nothing surer on the lamp
+    lamp = finding(CarPart.FRONT_LEFT_LIGHT, D.LAMP_BROKEN, S.MODERATE, confidence=0.05)
+    # then it is the part's surest finding and its rule decides
+    lines = build_estimate([lamp], _pricing(inr_policy)).lines
+    assert lines[0].operation is Operation.REPLACE
+
+
 def test_region_prices_apply(usd_policy) -> None:
     dent = finding(CarPart.HOOD, D.DENT, S.SEVERE, coverage=0.8)
     base = build_estimate([dent], _pricing(usd_policy))
