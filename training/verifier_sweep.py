@@ -8,7 +8,9 @@ what `cdat.verified.verified` keeps, its base being the promoted damage model's 
 threshold and whole-car rule, from a floor (`--floors`: the threshold the model would be
 served at). `training.rule_sweep.score` gives `claim_report`'s figures and
 `training.rule_sweep.choose_served` chooses, by the criterion written for a threshold and
-rule chosen together (2026-12-02), against the served threshold alone. Choose on val::
+rule chosen together (2026-12-02), against the served threshold alone, over the rules that
+drop no overlapping damage; then, for that rule, `choose_overlap` picks how much an added
+damage may overlap a surer one (`--max-overlaps`). Choose on val::
 
     python -m training.claim_rules --split val --pass --conf 0.02 \\
         --cache runs/eval/claim-rules-val-002.pkl
@@ -91,8 +93,11 @@ def verified_rule(
 def row(records: Sequence[PhotoRecord], rule: Rule, **described: Any) -> dict[str, Any]:
     """The figures `choose_served` reads, beside what the candidate is."""
     figures = score(records, rule)
+    damaged = [rec for rec in records if rec.source in OUTLINED]
+    reported = sum(len(rule(rec.analysis).damages) for rec in damaged)
     return {
         **described,
+        "damages_per_damage_photo": round(reported / max(len(damaged), 1), 4),
         **{k: v for k, v in figures.items() if k != "per_source"},
         "severe_damage_recall_iou30": {
             s: figures["per_source"][s].get("severe_damage_recall_iou30")
@@ -110,6 +115,7 @@ def sweep(
     floors: Sequence[float],
     min_probabilities: Sequence[float],
     min_base_probabilities: Sequence[float],
+    max_overlaps: Sequence[float] = (1.0,),
 ) -> list[dict[str, Any]]:
     """The served threshold alone (the criterion's base), the served rule, then every
     candidate; stricter candidates first, so that equal ones resolve to the stricter."""
@@ -124,14 +130,44 @@ def sweep(
         sorted(floors, reverse=True),
         sorted(min_probabilities, reverse=True),
         sorted(min_base_probabilities, reverse=True),
+        sorted(max_overlaps, reverse=True),
     )
-    for floor, p, base_p in grid:
-        rule = VerifierRule(conf, p, base_p)
+    for floor, p, base_p, overlap in grid:
+        rule = VerifierRule(conf, p, base_p, overlap)
         rows.append(
             row(records, verified_rule(table, floor, rule, whole_car),
                 conf=floor, whole_car=record, verifier=rule.to_record())
         )  # fmt: skip
     return rows
+
+
+def choose_overlap(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The criterion for `max_overlap`, written before its first sweep was run (2026-12-02):
+    of the candidates that differ from `chosen` (a rule that drops no overlapping damage) only
+    in `max_overlap`, the lowest whose val `damage_recall_iou30` on every damage source and
+    severe recall on `damaged-parts` are each at most `MAX_OVERLAP_LOSS` below `chosen`'s:
+    fewer names for the same damage, for (almost) the same damage found."""
+
+    def same_but_overlap(row: dict[str, Any]) -> bool:
+        if row["verifier"] is None or row["conf"] != chosen["conf"]:
+            return False
+        if row["whole_car"] != chosen["whole_car"]:
+            return False
+        return {**row["verifier"], "max_overlap": 1.0} == chosen["verifier"]
+
+    def holds(row: dict[str, Any]) -> bool:
+        pairs = [
+            (row["damage_recall_iou30"][s], chosen["damage_recall_iou30"][s]) for s in OUTLINED
+        ]
+        severe = ("severe_damage_recall_iou30", "damaged-parts")
+        pairs.append((row[severe[0]][severe[1]] or 0.0, chosen[severe[0]][severe[1]] or 0.0))
+        return all(new >= old - MAX_OVERLAP_LOSS for new, old in pairs)
+
+    fit = [r for r in rows if same_but_overlap(r) and holds(r)]
+    return min(fit, key=lambda r: r["verifier"]["max_overlap"], default=chosen)
+
+
+MAX_OVERLAP_LOSS = 0.01
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -146,6 +182,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--min-base-probabilities", type=float, nargs="+",
                         default=[0.0, 0.1, 0.2, 0.3],
                         help="verifier probability under which kept damage is dropped")  # fmt: skip
+    parser.add_argument("--max-overlaps", type=float, nargs="+", default=[1.0],
+                        help="box IoU with a surer damage above which added damage is "
+                        "dropped (1: never)")  # fmt: skip
     return parser
 
 
@@ -164,11 +203,18 @@ def main(args: argparse.Namespace) -> int:
     try:
         for p in (*args.min_probabilities, *args.min_base_probabilities):
             VerifierRule(0.5, p, 0.0)
+        for overlap in args.max_overlaps:
+            VerifierRule(0.5, 0.5, 0.0, overlap)
     except ValueError as exc:
-        raise TrainingError(f"--min-probabilities / --min-base-probabilities: {exc}") from None
+        raise TrainingError(
+            f"--min-probabilities / --min-base-probabilities / --max-overlaps: {exc}"
+        ) from None
     table = probability_table(verifier, records)
-    rows = sweep(records, table, args.floors, args.min_probabilities, args.min_base_probabilities)
+    rows = sweep(records, table, args.floors, args.min_probabilities,
+                 args.min_base_probabilities, args.max_overlaps)  # fmt: skip
     served_conf = rows[0]["conf"]
+    unmerged = [r for r in rows if r["verifier"] is None or r["verifier"]["max_overlap"] == 1.0]
+    chosen = choose_served(unmerged, served_conf) if args.split == "val" else None
     out = {
         "split": args.split,
         "pass_conf": state["conf"],
@@ -176,10 +222,12 @@ def main(args: argparse.Namespace) -> int:
         "criterion": choose_served.__doc__,
         "threshold_alone": rows[0],
         "served": rows[1],
-        "chosen": choose_served(rows, served_conf) if args.split == "val" else None,
+        "overlap_criterion": choose_overlap.__doc__,
+        "chosen": None if chosen is None else choose_overlap(rows, chosen),
         "candidates": rows,
     }
-    shown = ("damage_recall_iou30", "intact_photos_with_damage", "part_family_accuracy")
+    shown = ("damage_recall_iou30", "intact_photos_with_damage", "part_family_accuracy",
+             "damages_per_damage_photo")  # fmt: skip
     for name in ("served", "chosen"):
         chosen = out[name] or {}
         print(name, json.dumps({k: chosen.get(k) for k in ("conf", "verifier", *shown)}))

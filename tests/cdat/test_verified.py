@@ -23,13 +23,23 @@ def test_a_rule_round_trips_as_plain_data() -> None:
     rule = VerifierRule(base_conf=0.1, min_probability=0.7, min_base_probability=0.2)
     # when it is stored, then it is a plain record that reads back as the same rule
     assert rule.to_record() == {"base_conf": 0.1, "min_probability": 0.7,
-                                "min_base_probability": 0.2}  # fmt: skip
+                                "min_base_probability": 0.2, "max_overlap": 1.0}  # fmt: skip
     assert VerifierRule.from_record(rule.to_record()) == rule
 
 
 def test_a_stored_rule_without_a_base_probability_never_drops_base_damage() -> None:
     rule = VerifierRule.from_record({"base_conf": 0.1, "min_probability": 0.7})
     assert rule == VerifierRule(0.1, 0.7, 0.0)
+
+
+def test_a_rule_stored_before_overlaps_were_judged_drops_no_overlapping_damage() -> None:
+    # given a rule stored without max_overlap (entry -4's) and two confirmed damages
+    # under the base with the very same box
+    rule = VerifierRule.from_record({"base_conf": 0.1, "min_probability": 0.7})
+    twins = (damage(0.06, 0), damage(0.05, 0))
+    # then both are kept, as they were when the rule was chosen
+    assert rule.max_overlap == 1.0
+    assert verified(twins, [0.9, 0.9], [False, False], rule) == twins
 
 
 def test_whole_numbers_and_the_ends_of_the_range_are_accepted() -> None:
@@ -54,6 +64,7 @@ def test_whole_numbers_and_the_ends_of_the_range_are_accepted() -> None:
         ({"base_conf": 0.1, "min_probability": 0.7, "min_base_probability": 2}, "from 0 to 1"),
         ({"base_conf": 1.01, "min_probability": 0.7}, "base_conf 1.01: need a value"),
         ({"base_conf": 0.0, "min_probability": 0.7}, "base_conf 0.0: need a score above 0"),
+        ({"base_conf": 0.1, "min_probability": 0.7, "max_overlap": 1.2}, "max_overlap 1.2"),
         ({"base_conf": float("nan"), "min_probability": 0.7}, "base_conf nan"),
     ],
 )
@@ -131,3 +142,42 @@ def test_one_probability_and_one_base_verdict_are_needed_per_damage(
 ) -> None:
     with pytest.raises(ValueError, match="one probability and one base verdict per damage"):
         verified((damage(0.5, 0), damage(0.5, 20)), probabilities, base_kept, RULE)
+
+
+def boxed(conf: float, box: tuple[float, float, float, float]) -> DamageInstance:
+    return DamageInstance(DamageType.DENT, Severity.MINOR, conf, Box(*box))
+
+
+def test_damage_added_under_the_base_is_not_another_name_for_damage_already_found() -> None:
+    # given a damage the base keeps and three the verifier confirms under it: one over the
+    # same area (box IoU 0.81), one a little offset (IoU 0.25) and one apart
+    rule = VerifierRule(base_conf=0.3, min_probability=0.7, max_overlap=0.5)
+    found = boxed(0.6, (0, 0, 100, 100))
+    same = boxed(0.05, (0, 0, 100, 81))
+    offset = boxed(0.04, (60, 0, 160, 100))
+    apart = boxed(0.03, (300, 0, 400, 100))
+    damages = (found, same, offset, apart)
+    # when the rule decides
+    got = verified(damages, [0.9, 0.9, 0.9, 0.9], [True, False, False, False], rule)
+    # then the one over the found damage is dropped; the others add damage
+    assert got == (found, offset, apart)
+
+
+def test_of_two_overlapping_added_damages_the_surer_is_kept() -> None:
+    rule = VerifierRule(base_conf=0.3, min_probability=0.7, max_overlap=0.5)
+    weaker, surer = boxed(0.04, (0, 0, 100, 100)), boxed(0.08, (5, 0, 105, 100))
+    # given in either order, then only the surer one of the pair is kept
+    assert verified((weaker, surer), [0.9, 0.9], [False, False], rule) == (surer,)
+    assert verified((surer, weaker), [0.9, 0.9], [False, False], rule) == (surer,)
+
+
+def test_an_overlap_exactly_at_the_bound_is_kept_and_base_damage_is_never_dropped_for_it() -> None:
+    rule = VerifierRule(base_conf=0.3, min_probability=0.7, max_overlap=0.5)
+    # given two base damages overlapping each other, and an added one at IoU exactly 0.5
+    a, b = boxed(0.9, (0, 0, 100, 100)), boxed(0.8, (0, 0, 100, 90))
+    half = boxed(0.05, (300, 0, 400, 100))
+    other = boxed(0.06, (300, 0, 400, 50))
+    got = verified((a, b, other, half), [0.9] * 4, [True, True, False, False], rule)
+    # then both base damages stay and the added one at exactly the bound stays too
+    assert half.box.iou(other.box) == 0.5
+    assert got == (a, b, other, half)

@@ -22,7 +22,14 @@ from training import verifier_sweep
 from training.claim_eval import Outline
 from training.errors import TrainingError
 from training.rule_sweep import PhotoRecord
-from training.verifier_sweep import get_args_parser, main, probability_table, sweep, verified_rule
+from training.verifier_sweep import (
+    choose_overlap,
+    get_args_parser,
+    main,
+    probability_table,
+    sweep,
+    verified_rule,
+)
 
 W, H = 400, 200
 RULE = VerifierRule(base_conf=0.3, min_probability=0.7)
@@ -213,6 +220,52 @@ def test_a_promoted_model_served_with_a_verifier_is_swept_from_its_base(
     assert rows[2]["verifier"]["base_conf"] == 0.3
 
 
+def test_overlapping_added_damage_is_swept_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a promoted model served at 0.3 and a labelled photo: a found damage (0.5) over
+    # its region and, under the threshold, a second name for it (0.05, the same box) and a
+    # damage elsewhere (0.04), both confirmed
+    entry = ModelEntry("damage-x-1", "damage", "d.onnx", "0" * 64, ["dent"], 320,
+                       metrics={"served_conf": 0.3})  # fmt: skip
+    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+    found, twin, other = damage(0.5, 0), damage(0.05, 0), damage(0.04, 200)
+    analysis = replace(close_up(), damages=(found, twin, other))
+    outline = Outline(np.zeros((0, 0), bool), None, "minor")
+    ious = np.array([[0.5, 0.5, 0.0]], np.float32)
+    records = [PhotoRecord("damage-severity", "a", analysis, (outline,), ious)]
+    table = {id(analysis): np.array([0.9, 0.9, 0.9], np.float32)}
+    # when swept with overlaps of 1.0 and 0.5
+    rows = sweep(records, table, [0.02], [0.8], [0.0], [1.0, 0.5])
+    # then the looser rule comes first and reports all three; the stricter one drops the twin
+    assert [r["verifier"]["max_overlap"] for r in rows[2:]] == [1.0, 0.5]
+    assert [r["damages_per_damage_photo"] for r in rows[2:]] == [3.0, 2.0]
+    # and the labelled region is found by both
+    assert [r["damage_recall_iou30"]["damage-severity"] for r in rows[2:]] == [1.0, 1.0]
+
+
+def sweep_row(overlap: float, recall: float, severe: float = 0.8, conf: float = 0.02):
+    rule = {"base_conf": 0.1, "min_probability": 0.7, "min_base_probability": 0.0,
+            "max_overlap": overlap}  # fmt: skip
+    return {"conf": conf, "whole_car": None, "verifier": rule,
+            "damage_recall_iou30": dict.fromkeys(verifier_sweep.OUTLINED, recall),
+            "severe_damage_recall_iou30": {"damaged-parts": severe}}  # fmt: skip
+
+
+def test_the_lowest_overlap_that_loses_no_more_than_the_bound_is_chosen() -> None:
+    # given the chosen rule (no overlap dropped) and its overlap variants: 0.7 loses 0.005,
+    # 0.5 loses 0.01 (the bound), 0.3 loses 0.02; and a variant of another rule at 0.1
+    chosen = sweep_row(1.0, 0.80)
+    rows = [chosen, sweep_row(0.7, 0.795), sweep_row(0.5, 0.79), sweep_row(0.3, 0.78),
+            sweep_row(0.1, 0.80, conf=0.03)]  # fmt: skip
+    # then 0.5 is chosen: the lowest within the bound, of the same rule
+    assert choose_overlap(rows, chosen)["verifier"]["max_overlap"] == 0.5
+
+
+def test_an_overlap_losing_severe_damage_is_not_chosen() -> None:
+    chosen = sweep_row(1.0, 0.80, severe=0.80)
+    rows = [chosen, sweep_row(0.5, 0.80, severe=0.78)]
+    assert choose_overlap(rows, chosen) is chosen
+
+
 # --- the script's arguments ----------------------------------------------------------------
 
 
@@ -258,6 +311,7 @@ def cached_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[A
         (["--min-probabilities", "0.5", "1.5"], "--min-probabilities / --min-base-probabilities"),
         (["--min-probabilities", "-0.1"], r"min_probability -0\.1"),
         (["--min-base-probabilities", "0.0", "1.2"], r"min_probability 1\.2"),
+        (["--max-overlaps", "0.5", "1.5"], r"--max-overlaps: max_overlap 1\.5"),
     ],
 )
 def test_floors_under_the_pass_and_bad_probabilities_are_refused(
@@ -294,5 +348,5 @@ def test_floors_at_the_pass_threshold_are_accepted(
     written = json.loads(out.read_text())
     assert written["pass_conf"] == 0.02 and len(written["candidates"]) == 3
     assert written["candidates"][2]["verifier"] == {
-        "base_conf": 0.3, "min_probability": 0.9, "min_base_probability": 0.0
+        "base_conf": 0.3, "min_probability": 0.9, "min_base_probability": 0.0, "max_overlap": 1.0
     }  # fmt: skip
