@@ -79,11 +79,14 @@ class Replay:
 
 def pass_settings(conf: float, **given: Any) -> Any:
     """The promoted models as a pass sees them: damage reported from `conf`, with no
-    whole-car rule and no damage verifier, since every rule compared afterwards (the served
-    one among them; `training.verifier_sweep` for a verifier) is applied to what it keeps."""
+    whole-car rule, no damage verifier and no part-family stage, since every rule compared
+    afterwards (the served one among them; `training.verifier_sweep` for a verifier,
+    `training.family_sweep` and `training.assign_sweep` re-choosing parts from the masks) is
+    applied to what it keeps."""
     from cdat.settings import Settings
 
-    return Settings(damage_conf=conf, damage_whole_car=False, damage_verifier=False, **given)
+    raw = {"damage_whole_car": False, "damage_verifier": False, "part_family": False}
+    return Settings(damage_conf=conf, **{**raw, **given})
 
 
 def one_pass(

@@ -110,7 +110,7 @@ def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[s
     from inference.loading import build_analyzer
     from training.claim_rules import pass_settings
 
-    analyzer = build_analyzer(pass_settings(conf, part_family=False))
+    analyzer = build_analyzer(pass_settings(conf))
     out = {}
     for photo in photos:
         data = photo.path.read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cdat.taxonomy import CarPart
 from inference.loading import build_analyzer
 from tests.inference.test_damage_verifier import (
     BLUE_HIGH,
@@ -31,3 +32,31 @@ def test_a_pass_keeps_what_a_served_verifier_would_drop(tmp_path: Path) -> None:
     # then no verifier runs and every detection from 0.02 is there for the sweeps to judge
     assert analyzer.verifier is None and analyzer.whole_car is None
     assert boxes(raw.damages) == sorted([RED_LOW, BLUE_LOW, BLUE_HIGH])
+
+
+def test_a_pass_keeps_the_part_masks_answer_where_a_served_part_family_stage_moves_damage(
+    tmp_path: Path,
+) -> None:
+    from cdat.part_family import FamilyRule
+    from inference.registry import sha256_of
+    from inference.stage_record import StageRecord
+    from tests.inference.test_part_family import make_stage, noisy, served_scene
+    from tests.inference.test_part_family import png as part_png
+
+    # given a part model promoted with a stage that moves the dent on a reddish photo from
+    # the bumper (the masks' answer) to the door
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    stage = make_stage(model_dir / "part-family-1.onnx")
+    record = StageRecord(stage.name, sha256_of(stage), FamilyRule(0.8)).to_record()
+    served = served_scene(model_dir, record)
+    photo = part_png(noisy((40, 60, 200)), "red")
+    (as_served,) = build_analyzer(served).analyze([photo])
+    assert [d.part for d in as_served.damages] == [CarPart.FRONT_LEFT_DOOR]
+    # when a pass is made over the same registry
+    settings = pass_settings(0.1).model_copy(update={"model_dir": served.model_dir})
+    analyzer = build_analyzer(settings)
+    (raw,) = analyzer.analyze([photo])
+    # then no stage runs: the family and assignment sweeps re-choose parts from the masks
+    assert analyzer.family is None
+    assert [d.part for d in raw.damages] == [CarPart.FRONT_BUMPER]
