@@ -5,13 +5,18 @@ The part model's own layers (`--parts`, its .pt) are kept frozen; their feature 
 Examples are the labelled damaged regions of the part-named sets' train splits
 (`car-parts-damage`, `damaged-parts`: each region names its part, `Fender` an unlisted
 panel), each cropped as serving crops a detected damage (`inference.crops.damage_crop`)
-and also mirrored (a family has no side). The L2 strength is chosen on the val splits (mean
+and also mirrored (a family has no side). With `--detections`, the damage model's own
+detections on those train photos are examples too, each named by the family of the labelled
+region it overlaps (serving crops a detection's box, often wider or narrower than the
+outline: the train pass of `training.damage_verifier`, shared through its `--cache`). The L2
+strength is chosen on the val splits (mean
 of the per-source accuracy); the threshold at which the stage overrules the part masks is
 chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is one
 ONNX file (layers, pooling, head, softmax) and a report beside it::
 
     python -m training.part_family --out runs/family/part-family.onnx
     python -m training.part_family --out runs/family/a.onnx --side 160 --taps 4 6 10
+    python -m training.part_family --out runs/family/d.onnx --detections
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ class FamilyHyperparameters:
     """Candidate L2 penalties on the standardised weights, chosen on val."""
     mirrored: bool = True
     """Also learn from each crop mirrored."""
+    detections: bool = False
+    """Also learn from the damage model's detections that overlap a labelled region."""
+    detection_iou: float = 0.3
+    """Mask IoU at which a detection is named by the region it overlaps (the claim figures' bar)."""
     seed: int = 0
     """Seed of the sets' re-split (as converted)."""
 
@@ -79,29 +88,58 @@ def regions(split: str, seed: int, data_root: Path | None) -> list[Region]:
     return out
 
 
+def detection_regions(seed: int, data_root: Path | None, cache: Path, iou: float) -> list[Region]:
+    """The damage model's detections on the part-named train photos (the verifier's train
+    pass), each named by the family of the labelled region it best overlaps at `iou` or more."""
+    from training.claim_eval import damage_masks, mask_iou, outlines_of
+    from training.damage_verifier import VerifierHyperparameters, train_pass, train_photos
+
+    hp = VerifierHyperparameters(seed=seed)
+    photos = train_photos(hp, data_root)  # all of them: the verifier reads the same cache
+    analyses = train_pass(photos, hp.pass_conf, cache)
+    out = []
+    for photo in (p for p in photos if p.source in SOURCES):
+        analysis = analyses[str(photo.path)]
+        families = part_families(REPO_ROOT / "datasets" / f"{photo.source}.yaml")
+        outlines = outlines_of(photo.instances, (analysis.height, analysis.width), families)
+        for damage, mask in zip(analysis.damages, damage_masks(analysis), strict=True):
+            best = max(outlines, key=lambda o: mask_iou(mask, o.mask), default=None)
+            if best is None or best.family is None or mask_iou(mask, best.mask) < iou:
+                continue
+            b, w, h = damage.box, analysis.width, analysis.height
+            box = Box(b.x1 / w, b.y1 / h, b.x2 / w, b.y2 / h)
+            out.append(Region(photo.path, box, best.family, photo.source))
+    return out
+
+
 def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
-    """Pooled features of each region's crop (then, with `mirrored`, of each mirrored)."""
+    """Pooled features of each region's crop (then, with `mirrored`, of each mirrored),
+    a batch at a time: the crops of every detection would not fit in memory."""
     import torch
 
     from inference.crops import damage_crop
     from training.vehicle_gate import read_photo
 
-    crops: list[np.ndarray] = []
+    def pooled(crops: list[np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return net.features(torch.from_numpy(np.stack(crops))).numpy().astype(np.float64)
+
+    plain: list[np.ndarray] = []
+    flipped: list[np.ndarray] = []
     photo, path = None, None
-    for item in items:
-        if item.image != path:
-            photo, path = read_photo(item.image), item.image
-        assert photo is not None
-        h, w = photo.shape[:2]
-        b = item.box
-        crops.append(damage_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
-    views = [crops, [c[:, :, ::-1].copy() for c in crops]] if mirrored else [crops]
-    out = []
-    for view in views:
-        for start in range(0, len(view), 32):
-            with torch.no_grad():
-                batch = torch.from_numpy(np.stack(view[start : start + 32]))
-                out.append(net.features(batch).numpy().astype(np.float64))
+    for start in range(0, len(items), 32):
+        crops = []
+        for item in items[start : start + 32]:
+            if item.image != path:
+                photo, path = read_photo(item.image), item.image
+            assert photo is not None
+            h, w = photo.shape[:2]
+            b = item.box
+            crops.append(damage_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
+        plain.append(pooled(crops))
+        if mirrored:
+            flipped.append(pooled([c[:, :, ::-1].copy() for c in crops]))
+    out = plain + flipped
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -218,6 +256,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--l2", type=float, nargs="+", default=list(hp.l2_strengths),
                         help="candidate L2 strengths, chosen on val")  # fmt: skip
     parser.add_argument("--no-mirror", action="store_true", help="do not add mirrored crops")
+    parser.add_argument("--detections", action="store_true",
+                        help="also learn from the damage model's detections on the train "
+                        "photos, named by the labelled region each overlaps")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
+                        help="the damage model's train pass (.pkl, shared with "
+                        "training.damage_verifier), with --detections")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="the sets' re-split seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for extraction")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -240,13 +284,15 @@ def main(args: argparse.Namespace) -> int:
     if any(v <= 0 for v in args.l2):
         raise TrainingError("--l2: strengths must be above 0")
     hp = FamilyHyperparameters(args.side, tuple(sorted(set(args.taps))), tuple(args.l2),
-                               not args.no_mirror, args.seed)  # fmt: skip
+                               not args.no_mirror, args.detections, seed=args.seed)  # fmt: skip
     torch.set_num_threads(max(1, args.threads))
     net = load_gate_net(args.parts, hp.taps)
     started = time.perf_counter()
     train, val = (regions(s, hp.seed, args.data_root) for s in ("train", "val"))
     if not train or not val:
         raise TrainingError("no labelled regions: is $CDAT_DATA_ROOT set to the shared data sets?")
+    if hp.detections:
+        train += detection_regions(hp.seed, args.data_root, args.cache, hp.detection_iou)
     families = [f for f in PartFamily if any(r.family is f for r in train)]
     x_train = extract(net, train, hp.side, hp.mirrored)
     y_train = np.array([families.index(r.family) for r in train] * (2 if hp.mirrored else 1))

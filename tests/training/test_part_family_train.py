@@ -133,3 +133,79 @@ def test_the_defaults_are_valid_arguments(tmp_path: Path) -> None:
     args = get_args_parser().parse_args(["--out", str(tmp_path / "stage.onnx")])
     assert args.side % 32 == 0 and 32 <= args.side <= 640
     assert all(v > 0 for v in args.l2) and args.taps and not args.no_mirror
+
+
+def test_detections_are_named_by_the_labelled_region_they_overlap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.taxonomy import DamageType, PartFamily, Severity
+    from training import damage_verifier
+    from training.damage_verifier import TrainPhoto
+    from training.part_family import detection_regions
+
+    def dent(x1: float, y1: float, x2: float, y2: float) -> DamageInstance:
+        polygon = ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
+        return DamageInstance(DamageType.DENT, Severity.MINOR, 0.1, Box(x1, y1, x2, y2), polygon)
+
+    # given a close-up (200 x 100) whose labelled bumper is the left half, and the damage
+    # model's detections on it: one over the bumper (IoU 0.8), one a third over it (IoU 0.18)
+    # and one on plain panel; and a damage-severity photo, which names no part
+    bumper = [0.0, 0.0, 0.5, 0.0, 0.5, 1.0, 0.0, 1.0]
+    closeup = TrainPhoto("car-parts-damage", tmp_path / "a.jpg", [("Bumper", bumper)])
+    typed = TrainPhoto("damage-severity", tmp_path / "b.jpg", [("minor-dent", bumper)])
+    found = (dent(0, 0, 80, 100), dent(70, 0, 170, 100), dent(175, 10, 195, 90))
+    analyses = {
+        str(closeup.path): PhotoAnalysis("a", 200, 100, damages=found),
+        str(typed.path): PhotoAnalysis("b", 200, 100, damages=found),
+    }
+    monkeypatch.setattr(damage_verifier, "train_photos", lambda hp, root: [closeup, typed])
+    passes: list[tuple[Path, list[str]]] = []
+
+    def train_pass(photos: list[TrainPhoto], conf: float, cache: Path) -> dict:
+        passes.append((cache, [p.source for p in photos]))
+        return analyses
+
+    monkeypatch.setattr(damage_verifier, "train_pass", train_pass)
+    # when the detections become examples
+    regions = detection_regions(0, None, tmp_path / "pass.pkl", 0.3)
+    # then only the one over the bumper is, named a bumper, its box normalised to the photo
+    # (the pass is asked for every train photo: the verifier shares its cache)
+    assert passes == [(tmp_path / "pass.pkl", ["car-parts-damage", "damage-severity"])]
+    assert [(r.image, r.family, r.source) for r in regions] == [
+        (closeup.path, PartFamily.BUMPER, "car-parts-damage")
+    ]
+    assert regions[0].box == Box(0.0, 0.0, 0.4, 1.0)
+
+
+def test_crops_are_pooled_in_order_a_batch_at_a_time_then_mirrored(tmp_path: Path) -> None:
+    import cv2
+    import torch
+
+    from cdat.findings import Box
+    from cdat.taxonomy import PartFamily
+    from training.part_family import Region, extract
+
+    class LeftMinusRight:
+        """A stand-in for the pooled layers: a crop's left half's mean less its right's."""
+
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            half = x.shape[-1] // 2
+            return (x[..., :half].mean((1, 2, 3)) - x[..., half:].mean((1, 2, 3)))[:, None]
+
+    # given a photo dark on its left and bright on its right, and 40 regions (more than one
+    # batch of 32) sliding from left to right
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[:, 100:] = 255
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), image)
+    items = [Region(path, Box(k / 50, 0.2, k / 50 + 0.2, 0.4), PartFamily.DOOR, "x")
+             for k in range(40)]  # fmt: skip
+    # when their crops are pooled, mirrored too
+    out = extract(LeftMinusRight(), items, 32, mirrored=True)
+    # then every crop comes first, in order, then each mirrored in the same order
+    assert out.shape == (80, 1)
+    single = [extract(LeftMinusRight(), [item], 32, mirrored=False)[0, 0] for item in items]
+    assert np.allclose(out[:40, 0], single)
+    assert np.allclose(out[40:, 0], -out[:40, 0])
+    assert np.abs(out[:40, 0]).max() > 0.1  # crops over the dark-bright edge: not all zero
