@@ -10,9 +10,10 @@ Per part (findings grouped by part, most severe first):
   does not replace, its line saying so (triage already sends such a claim to review);
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
   share) and the part is refinished once, on the first line whose rule refinishes;
-* economic replacement: when those repair lines cost at least as much as replacing,
-  the part is replaced under the `economic_replace` rule id. This also keeps the
-  estimate from ever falling when a severity rises;
+* economic replacement: when those repair lines (with the blend the part would get, if
+  it is left unpainted beside a painted panel) cost at least as much as replacing, the
+  part is replaced under the `economic_replace` rule id. This also keeps the estimate
+  from ever falling when a severity rises;
 * blending: every painted panel next to a refinished panel (`adjacency`) that is not
   itself refinished gets a BLEND line of `blend.fraction` of its refinish hours.
 
@@ -68,22 +69,52 @@ def build_estimate(
 ) -> Estimate:
     """`overrides`: an adjuster's operation for a part, priced instead of what the rules say
     (under rule id `OVERRIDE_RULE_ID`); blending and totals follow as usual."""
-    lines: list[EstimateLine] = []
-    painted: set[CarPart] = set()
-    for part, group in _by_part(findings).items():
-        chosen = (overrides or {}).get(part)
-        part_lines = (
-            price_part(part, group, pricing)
-            if chosen is None
-            else price_part_as(part, group, chosen, pricing)
-        )
-        lines += part_lines
-        if any(
-            line.paint_hours > 0 and line.operation is not Operation.BLEND for line in part_lines
-        ):
-            painted.add(part)
-    lines += _blend_lines(lines, painted, pricing)
+    chosen = overrides or {}
+    groups = _by_part(findings)
+    priced = {
+        part: price_part(part, group, pricing)
+        if part not in chosen
+        else price_part_as(part, group, chosen[part], pricing)
+        for part, group in groups.items()
+    }
+    ruled = {part: group for part, group in groups.items() if part not in chosen}
+    _replace_where_the_blend_tips_it(priced, ruled, pricing)
+    lines = [line for part_lines in priced.values() for line in part_lines]
+    lines += _blend_lines(lines, _painted(priced), pricing)
     return _totals(lines, pricing)
+
+
+def _painted(priced: Mapping[CarPart, Sequence[EstimateLine]]) -> set[CarPart]:
+    return {
+        part
+        for part, lines in priced.items()
+        if any(line.paint_hours > 0 and line.operation is not Operation.BLEND for line in lines)
+    }
+
+
+def _replace_where_the_blend_tips_it(
+    priced: dict[CarPart, list[EstimateLine]],
+    ruled: Mapping[CarPart, Sequence[PartFinding]],
+    pricing: Pricing,
+) -> None:
+    """Economic replacement, counting the blend a repaired but unpainted panel gets from a
+    painted neighbour: repair lines alone may cost less than a new part while repair plus
+    blend costs more, and then a severity rising far enough to replace the part would lower
+    the estimate. Replacing paints the part, so its own neighbours may tip in turn."""
+    economic = pricing.rules.economic_replace
+    changed = economic.enabled
+    while changed:
+        changed = False
+        lines = [line for part_lines in priced.values() for line in part_lines]
+        for blend in _blend_lines(lines, _painted(priced), pricing):
+            part = blend.part
+            if part is None or part not in ruled:
+                continue
+            lead, *others = ruled[part]
+            replacing = _replace_lines(part, economic.id, lead, others, pricing)
+            if _sum(replacing) <= _sum(priced[part]) + blend.total:
+                priced[part] = replacing
+                changed = True
 
 
 def _by_part(findings: Sequence[PartFinding]) -> dict[CarPart, list[PartFinding]]:

@@ -184,6 +184,36 @@ def test_a_weak_lamp_guess_alone_with_its_own_kind_stays_a_replacement(inr_polic
     assert lines[0].operation is Operation.REPLACE
 
 
+def test_a_repaired_panel_that_would_be_blended_is_replaced_when_that_costs_less(
+    inr_policy,
+) -> None:
+    # given a bumper whose damage the rules repair without paint (broken glass and a broken
+    # lamp on a panel: the catch-all) to a little under a new bumper's price, next to a
+    # hood that is repainted, so the bumper would also get a blend line
+    def bumper(kind, severity, confidence, coverage):
+        return finding(CarPart.FRONT_BUMPER, kind, severity, confidence, coverage)
+
+    findings = [
+        bumper(D.GLASS_SHATTER, S.SEVERE, 0.2, 1.0),
+        bumper(D.LAMP_BROKEN, S.MODERATE, 1.0, 0.2),
+        finding(CarPart.HOOD, D.SCRATCH, S.SEVERE, 0.5, 0.0),
+        bumper(D.GLASS_SHATTER, S.SEVERE, 0.5, 0.0),
+    ]
+    pricing = _pricing(inr_policy)
+    # when estimated
+    lines = build_estimate(findings, pricing).lines
+    # then repair plus blend costs more than a new bumper: the bumper is replaced under the
+    # economic rule, and gets no blend
+    on_bumper = [line for line in lines if line.part is CarPart.FRONT_BUMPER]
+    assert on_bumper[0].operation is Operation.REPLACE
+    assert {line.rule_id for line in on_bumper} == {inr_policy.rules.economic_replace.id}
+    assert Operation.BLEND not in {line.operation for line in on_bumper}
+    # and the broken lamp growing worse (which tips repair alone over a new part) does
+    # not make the estimate cheaper: it was that before the fix
+    worse = [findings[0], bumper(D.LAMP_BROKEN, S.SEVERE, 1.0, 0.2), *findings[2:]]
+    assert build_estimate(worse, pricing).total >= build_estimate(findings, pricing).total
+
+
 def test_region_prices_apply(usd_policy) -> None:
     dent = finding(CarPart.HOOD, D.DENT, S.SEVERE, coverage=0.8)
     base = build_estimate([dent], _pricing(usd_policy))
