@@ -88,7 +88,8 @@ def _single(sighting: _Sighting) -> PartFinding:
 def credible(confidence: float, surest: float) -> bool:
     """Is a sighting sure enough, beside the surest one of its group, to decide how bad the
     damage is? (A weak "severe" guess must not override confident "moderate" sightings.)"""
-    return confidence >= SEVERITY_CREDIBLE_RATIO * surest
+    # A hair of slack: confidences scaled together must not cross the bound by rounding.
+    return confidence >= SEVERITY_CREDIBLE_RATIO * surest * (1.0 - 1e-9)
 
 
 def merged_severity(damages: Sequence[DamageInstance]) -> Severity:

@@ -99,10 +99,12 @@ def test_cost_never_falls_as_severity_rises(
 
 
 @RELAXED
-@given(findings=findings_strategy, klass=classes, factor=st.floats(0.0, 1.0))
+@given(findings=findings_strategy, klass=classes, factor=st.floats(0.01, 1.0))
 def test_lower_confidence_never_narrows_the_range(
     policy: AssessmentPolicy, findings, klass, factor
 ) -> None:
+    # (scaled to zero, a weak guess is no weaker than the rest and may replace its part:
+    # which finding is credible depends on the confidences' ratios, kept here)
     unsure = [replace(f, confidence=f.confidence * factor) for f in findings]
     before, after = _estimate(policy, findings, klass), _estimate(policy, unsure, klass)
     assert after.total == before.total
