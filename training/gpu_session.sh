@@ -3,26 +3,33 @@
 # warm-started from the promoted models, then export them and record photos/s; results go
 # to $OUT. Evaluation runs here afterwards, on the full-size test photos.
 #
-# Here, before the session (the packs and the wheels travel as carried paths):
-#   python -m training.pack --config datasets/damage.yaml --imgsz 416 --out runs/pack/damage
+# Here, before the session (the packs and the wheels travel as carried paths). The damage
+# model trains on what the served one did (datasets/damage-claims.yaml: make its pseudo
+# labels and backgrounds first, by the commands at the top of that file):
+#   python -m training.pack --config datasets/damage-claims.yaml --imgsz 416 --quality 60 \
+#       --shards 3 --out runs/pack/damage
 #   python -m training.closeup_pseudo --parts inference/models/<promoted parts>.onnx \
 #       --out runs/pseudo/damaged-parts
 #   python -m training.pack --config datasets/parts-closeups.yaml --imgsz 384 --quality 60 \
 #       --out runs/pack/parts
 #   pip download --no-deps -d .whl ultralytics ultralytics-thop
-# The part model trains on car-parts plus the close-up labels (datasets/parts-closeups.yaml),
-# as the promoted one did; that config names the close-up labels' dataset.yaml, which travels
-# as a carried file (without it the script falls back to datasets/parts.yaml and says so).
-# Measured (bytes, 2026-11-28): damage pack 22.0 MiB; parts-closeups pack 24.0 MiB at
-# --quality 65 (26.3 at the default 75), so 60 leaves a margin; working tree about 36 MiB.
-# The tree and the carried paths travel together, 64 MiB at most per call, so the packs go in
-# two calls on one warm machine (a warm machine keeps ignored paths between calls; it stays
-# warm 30 s after a call):
-#   1. run(command="du -sh runs/pack/damage", carry=["runs/pack/damage"])
-#   2. at once: run(command="MINUTES=9 bash training/gpu_session.sh", timeout_s=600,
-#                   carry=["runs/pack/parts", ".whl", "runs/pseudo/damaged-parts/dataset.yaml"])
-# The script trains each task whose pack is on the machine, so if the machine went cold
-# between the calls it still trains the part model. This script has not yet run on a GPU;
+# Each pack records the config it was made from (pack.json), and the run records that
+# config; a config naming made data sets needs their dataset.yaml files carried too
+# (runs/pseudo/*/dataset.yaml, runs/backgrounds/dataset.yaml).
+# Measured (bytes): damage-claims pack 50.3 MiB at --quality 60, all shards together
+# (2026-12-02; about 17 MiB a shard in three); parts-closeups pack 24.0 MiB at --quality 65
+# (2026-11-28). The tree and a call's carried paths travel together, 64 MiB at most per call,
+# and a warm machine keeps ignored paths between calls (it stays warm 30 s after a call), so
+# each shard goes in a call of its own, the last one running this script:
+#   run(command="du -sh runs/pack/damage-2", carry=["runs/pack/damage-2"]), then -3, then
+#   run(command="MINUTES=9 bash training/gpu_session.sh", timeout_s=600, carry=[
+#       "runs/pack/damage", ".whl", "runs/pseudo/damaged-parts-types/dataset.yaml",
+#       "runs/pseudo/car-parts-damage-types/dataset.yaml", "runs/backgrounds/dataset.yaml"])
+# NOT YET POSSIBLE (2026-12-02): the tracked tree alone is 76 MiB (the shipped models, the
+# two crop stages each holding a copy of a backbone), over the 64 MiB a call may carry, so
+# the device tool would refuse every call until the tree is slimmer.
+# The script trains each task whose pack is on the machine, on the shards that reached it
+# (saying which did not). This script has not yet run on a GPU;
 # tests/training/test_gpu_session.py runs it whole on the CPU on a tiny pack (DEVICE=cpu).
 # Knobs (environment): MINUTES of training, TASKS, DEVICE (default 0), DAMAGE_IMGSZ and
 # PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at).
@@ -69,7 +76,9 @@ PY
 }
 
 config_of() {  # the training config the pack was made from, as the run record names it
-  if [ "$1" = parts ] && [ -f runs/pseudo/damaged-parts/dataset.yaml ]; then
+  if [ -f "runs/pack/$1/pack.json" ]; then
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"])' "runs/pack/$1/pack.json"
+  elif [ "$1" = parts ] && [ -f runs/pseudo/damaged-parts/dataset.yaml ]; then
     echo datasets/parts-closeups.yaml
   else
     [ "$1" = parts ] && echo "no runs/pseudo/damaged-parts/dataset.yaml: recording datasets/parts.yaml" >&2
@@ -77,11 +86,29 @@ config_of() {  # the training config the pack was made from, as the run record n
   fi
 }
 
+present_shards() {  # the pack's data.yaml with only the train shards that reached the machine
+  python3 - "runs/pack/$1" <<'PY'
+import sys
+from pathlib import Path
+import yaml
+pack = Path(sys.argv[1])
+data = yaml.safe_load((pack / "data.yaml").read_text())
+train = data["train"] if isinstance(data["train"], list) else [data["train"]]
+here = [t for t in train if (pack / t).is_dir()]
+for t in train:
+    if t not in here:
+        print(f"shard {pack / t} did not reach this machine: training without it", file=sys.stderr)
+(pack / "data-present.yaml").write_text(yaml.safe_dump({**data, "train": here}, sort_keys=False))
+print(pack / "data-present.yaml")
+PY
+}
+
 train_one() {
-  local task=$1 imgsz=$2 batch=$3 init
+  local task=$1 imgsz=$2 batch=$3 init data
   init=$(promoted_pt "$task")
+  data=$(present_shards "$task")
   # A warm start needs the same classes; otherwise start from the shared COCO weights.
-  python3 -m training.train --config "$(config_of "$task")" --prepared-data "runs/pack/$task/data.yaml" \
+  python3 -m training.train --config "$(config_of "$task")" --prepared-data "$data" \
     --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device "$DEVICE" \
     --epochs 1000 --time "$hours" --close-mosaic 5 --name "$task-gpu" \
     ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1
@@ -108,9 +135,11 @@ for task in $TASKS; do
   python3 - "$run" "$seconds" "runs/pack/$task" >"$OUT/$task-speed.json" <<'PY'
 import csv, json, sys
 from pathlib import Path
+import yaml
 run, seconds, pack = Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3])
 epochs = len(list(csv.DictReader((run / "results.csv").open())))
-images = len(list((pack / "images" / "train").iterdir()))
+shards = yaml.safe_load((pack / "data-present.yaml").read_text())["train"]
+images = sum(len(list((pack / shard).iterdir())) for shard in shards)
 print(json.dumps({"epochs": epochs, "train_images": images, "seconds": seconds,
                   "photos_per_second": round(epochs * images / seconds, 1)}))
 PY

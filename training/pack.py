@@ -16,6 +16,7 @@ and val): the test split is evaluated here, on the full-size photos.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,42 +70,61 @@ class PackSpec:
     quality: int
     image_format: str = "webp"
     splits: tuple[str, ...] = ("train", "val")
+    shards: int = 1
+    """The train photos are dealt round-robin into this many folders, each small enough to
+    travel in one call: `out` (with val and data.yaml, which lists every shard's train
+    folder) and `out-2` ... `out-N`."""
 
 
-def pack(data_yaml: Path, out: Path, spec: PackSpec) -> int:
-    """Copy the given splits of a converted data set into `out`; returns its size in bytes."""
+def shard_dirs(out: Path, shards: int) -> list[Path]:
+    return [out, *(out.parent / f"{out.name}-{k}" for k in range(2, shards + 1))]
+
+
+def pack(data_yaml: Path, out: Path, spec: PackSpec) -> list[int]:
+    """Copy the given splits of a converted data set into `out` (and its shards); returns
+    each shard's size in bytes."""
     data = yaml.safe_load(data_yaml.read_text())
     root = Path(data["path"])
-    if out.exists():
-        shutil.rmtree(out)
+    folders = shard_dirs(out, spec.shards)
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
     for split in spec.splits:
         images = root / str(data.get(split, f"images/{split}"))
         if not images.is_dir():
             continue
         for sub in ("images", "labels", "severity"):
             (out / sub / split).mkdir(parents=True, exist_ok=True)
-        for image in sorted(images.iterdir()):
-            target = out / "images" / split / f"{image.stem}.{spec.image_format}"
-            width, height = shrink(image, target, spec.imgsz, spec.quality)
-            labels = root / "labels" / split / f"{image.stem}.txt"
-            if labels.exists():
-                lines = [ln for ln in labels.read_text().splitlines() if ln.strip()]
-                try:
-                    compact = [compact_label_line(ln, width, height) for ln in lines]
-                except ValueError as exc:
-                    raise TrainingError(f"{labels}: not a YOLO label line ({exc})") from exc
-                (out / "labels" / split / labels.name).write_text(
-                    "".join(f"{c}\n" for c in compact)
-                )
-            severity = root / "severity" / split / f"{image.stem}.txt"
-            if severity.exists():
-                shutil.copyfile(severity, out / "severity" / split / severity.name)
+        for k, image in enumerate(sorted(images.iterdir())):
+            folder = folders[k % len(folders)] if split == "train" else out
+            _pack_one(root, image, split, folder, spec)
     travelling = {k: v for k, v in data.items() if k not in ("train", "val", "test")}
     travelling.update({s: data.get(s, f"images/{s}") for s in spec.splits if s in data})
+    if "train" in travelling and len(folders) > 1:
+        train = str(travelling["train"])
+        travelling["train"] = [train, *(f"../{f.name}/{train}" for f in folders[1:])]
     # Ultralytics resolves a relative `path` against the working directory: the repo root.
     body = {**travelling, "path": str(out)}
     (out / "data.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
-    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return [sum(p.stat().st_size for p in f.rglob("*") if p.is_file()) for f in folders]
+
+
+def _pack_one(root: Path, image: Path, split: str, out: Path, spec: PackSpec) -> None:
+    for sub in ("images", "labels", "severity"):
+        (out / sub / split).mkdir(parents=True, exist_ok=True)
+    target = out / "images" / split / f"{image.stem}.{spec.image_format}"
+    width, height = shrink(image, target, spec.imgsz, spec.quality)
+    labels = root / "labels" / split / f"{image.stem}.txt"
+    if labels.exists():
+        lines = [ln for ln in labels.read_text().splitlines() if ln.strip()]
+        try:
+            compact = [compact_label_line(ln, width, height) for ln in lines]
+        except ValueError as exc:
+            raise TrainingError(f"{labels}: not a YOLO label line ({exc})") from exc
+        (out / "labels" / split / labels.name).write_text("".join(f"{c}\n" for c in compact))
+    severity = root / "severity" / split / f"{image.stem}.txt"
+    if severity.exists():
+        shutil.copyfile(severity, out / "severity" / split / severity.name)
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -124,7 +144,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="splits that travel (training reads train and val)",
     )
     parser.add_argument(
-        "--budget-mib", type=float, default=24.0, help="refuse a pack larger than this (MiB)"
+        "--budget-mib", type=float, default=24.0, help="refuse a shard larger than this (MiB)"
+    )
+    parser.add_argument(
+        "--shards", type=int, default=1, help="train-photo folders, each travelling in a call"
     )
     parser.add_argument("--data-dir", type=Path, default=Path("runs/data"), help="conversions")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
@@ -135,20 +158,29 @@ def main(args: argparse.Namespace) -> int:
     from training.convert import ensure_dataset
     from training.dataconfig import load_training_config
 
-    if not 1 <= args.quality <= 100 or args.imgsz < 32:
-        raise TrainingError("--quality must be 1-100 and --imgsz at least 32")
+    if not 1 <= args.quality <= 100 or args.imgsz < 32 or args.shards < 1:
+        raise TrainingError("--quality must be 1-100, --imgsz at least 32, --shards at least 1")
     if args.out.is_absolute():
         raise TrainingError("--out must be relative to the repository root (it travels)")
     cfg = load_training_config(args.config, args.data_root)
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name)
-    spec = PackSpec(args.imgsz, args.quality, args.format, tuple(args.splits))
-    size = pack(data_yaml, args.out, spec)
-    mib = size / 2**20
-    print(f"packed {cfg.name} into {args.out}: {mib:.1f} MiB")
-    if mib > args.budget_mib:
+    spec = PackSpec(args.imgsz, args.quality, args.format, tuple(args.splits), args.shards)
+    sizes = pack(data_yaml, args.out, spec)
+    folders = shard_dirs(args.out, spec.shards)
+    # The lent machine records the run's config from here (training/gpu_session.sh).
+    record = {"config": str(args.config), "imgsz": spec.imgsz, "quality": spec.quality,
+              "format": spec.image_format, "splits": list(spec.splits),
+              "shards": [str(f) for f in folders]}  # fmt: skip
+    (args.out / "pack.json").write_text(json.dumps(record, indent=1) + "\n")
+    for folder, size in zip(folders, sizes, strict=True):
+        print(f"packed {cfg.name} into {folder}: {size / 2**20:.1f} MiB")
+    over = [f"{f} ({n / 2**20:.1f} MiB)" for f, n in zip(folders, sizes, strict=True)
+            if n / 2**20 > args.budget_mib]  # fmt: skip
+    if over:
         raise TrainingError(
-            f"pack is {mib:.1f} MiB, over the {args.budget_mib} MiB budget: lower --imgsz or "
-            "--quality (the tree and the packs travel together, 64 MiB at most)"
+            f"over the {args.budget_mib} MiB budget: {', '.join(over)}; raise --shards or lower "
+            "--imgsz or --quality (the tree and a call's carried paths travel together, 64 MiB "
+            "at most)"
         )
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,15 +27,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning"
 
 def _lent_machine_tree(tmp_path: Path) -> Path:
     """A repository root like the one the device tool copies: the code and models, and
-    a damage pack made from a tiny generated data set standing in for damage.yaml."""
+    a damage pack in two shards made from a tiny generated data set standing in for
+    damage-claims.yaml."""
     root = tmp_path / "repo"
     root.mkdir()
     for package in ("cdat", "inference", "training"):
         (root / package).symlink_to(REPO / package)
     coco = make_coco(tmp_path / "coco", {"train": 6, "val": 2, "test": 2})
     (root / "datasets").mkdir()
-    config = write_yaml(root / "datasets" / "damage.yaml", coco_config(coco, name="damage"))
-    args = ["--config", str(config), "--out", "runs/pack/damage", "--imgsz", "64"]
+    write_yaml(root / "datasets" / "damage-claims.yaml", coco_config(coco, name="damage"))
+    args = ["--config", "datasets/damage-claims.yaml", "--out", "runs/pack/damage"]
+    args += ["--imgsz", "64", "--shards", "2"]
     args += ["--data-dir", str(tmp_path / "converted")]
     cwd = Path.cwd()
     os.chdir(root)
@@ -91,10 +94,28 @@ def test_gpu_session_trains_warm_exports_and_records_photos_per_second(tmp_path:
     assert run["init"]["path"] == f"inference/models/{_promoted_damage_pt()}"
     assert run["hyperparameters"]["device"] == "cpu"
     assert run["hyperparameters"]["imgsz"] == 64
-    # and the speed record counts the epochs it trained over the pack's photos
+    # and it names the config the pack was made from, not the one a pack used to be
+    assert run["config"] == "datasets/damage-claims.yaml"
+    # and the speed record counts the epochs it trained over both shards' photos
     speed = json.loads((out / "damage-speed.json").read_text())
     assert speed["epochs"] >= 1 and speed["train_images"] == 12
     assert speed["photos_per_second"] > 0
+
+
+def test_gpu_session_trains_on_the_shards_that_reached_the_machine(tmp_path: Path) -> None:
+    pytest.importorskip("ultralytics")
+    # given a lent machine that went cold before the second shard's call
+    root = _lent_machine_tree(tmp_path)
+    shutil.rmtree(root / "runs" / "pack" / "damage-2")
+    out = tmp_path / "out"
+    # when the session script runs
+    done = _run_session(root, out)
+    # then it trains on the first shard alone and says which shard it went without
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "damage-2/images/train did not reach this machine" in done.stderr
+    speed = json.loads((out / "damage-speed.json").read_text())
+    first = len(list((root / "runs" / "pack" / "damage" / "images" / "train").iterdir()))
+    assert 0 < first < 12 and speed["train_images"] == first
 
 
 def test_gpu_session_without_a_pack_says_what_to_carry(tmp_path: Path) -> None:

@@ -38,6 +38,43 @@ def test_pack_shrinks_photos_keeps_labels_and_refuses_over_budget(
         pack_cli.main(tight)
 
 
+def test_a_pack_in_shards_deals_the_train_photos_out_and_lists_every_shard(
+    coco_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    # given a converted data set, packed whole and packed in two shards
+    monkeypatch.chdir(tmp_path)
+    config = write_yaml(tmp_path / "d.yaml", coco_config(coco_root))
+    base = ["--config", str(config), "--imgsz", "48", "--data-dir", "conv"]
+    parse = pack_cli.get_args_parser().parse_args
+    assert pack_cli.main(parse([*base, "--out", "whole"])) == 0
+    assert pack_cli.main(parse([*base, "--out", "pack", "--shards", "2"])) == 0
+    # then the train photos are split between `pack` and `pack-2`, none lost, none twice
+    whole = {p.name for p in (tmp_path / "whole" / "images" / "train").iterdir()}
+    first = {p.name for p in (tmp_path / "pack" / "images" / "train").iterdir()}
+    second = {p.name for p in (tmp_path / "pack-2" / "images" / "train").iterdir()}
+    assert first and second and not first & second and first | second == whole
+    for shard, names in (("pack", first), ("pack-2", second)):
+        labels = {p.stem for p in (tmp_path / shard / "labels" / "train").iterdir()}
+        assert labels == {Path(n).stem for n in names}
+    # and val travels with the first shard only, whose data.yaml lists both train folders
+    assert not (tmp_path / "pack-2" / "images" / "val").exists()
+    data = yaml.safe_load((tmp_path / "pack" / "data.yaml").read_text())
+    assert data["train"] == ["images/train", "../pack-2/images/train"]
+    assert data["path"] == "pack"
+    # and the pack says what it was made from, for the lent machine's run record
+    record = json.loads((tmp_path / "pack" / "pack.json").read_text())
+    assert record["config"] == str(config) and record["shards"] == ["pack", "pack-2"]
+
+
+def test_zero_shards_are_refused(coco_root: Path, tmp_path: Path) -> None:
+    config = write_yaml(tmp_path / "d.yaml", coco_config(coco_root))
+    args = ["--config", str(config), "--out", "p", "--shards", "0"]
+    with pytest.raises(TrainingError, match="--shards at least 1"):
+        pack_cli.main(pack_cli.get_args_parser().parse_args(args))
+
+
 def test_label_polygon_loses_its_pixel_staircase_but_not_its_shape() -> None:
     # given a 40 x 20 px rectangle outlined by a vertex every pixel along its top edge
     width, height = 100, 50
