@@ -110,8 +110,7 @@ def _replace_where_the_blend_tips_it(
             part = blend.part
             if part is None or part not in ruled:
                 continue
-            lead, *others = ruled[part]
-            replacing = _replace_lines(part, economic.id, lead, others, pricing)
+            replacing = economic_replacement(part, decide(ruled[part], pricing.rules), pricing)
             if _sum(replacing) <= _sum(priced[part]) + blend.total:
                 priced[part] = replacing
                 changed = True
@@ -174,11 +173,20 @@ def price_decided(
     repair = _repair_lines(part, decisions, pricing)
     economic = pricing.rules.economic_replace
     if economic.enabled and repair:
-        lead, *others = [d.finding for d in decisions]
-        replacing = _replace_lines(part, economic.id, lead, others, pricing)
+        replacing = economic_replacement(part, decisions, pricing)
         if _sum(replacing) <= _sum(repair):
             return replacing
     return repair
+
+
+def economic_replacement(
+    part: CarPart, decisions: Sequence[Decision], pricing: Pricing
+) -> list[EstimateLine]:
+    """A new part instead of repairs, named for the worst finding sure enough to decide a
+    replacement (not a weak guess the rules held back), the others absorbed."""
+    lead = next((d for d in decisions if not d.replace_held_back), decisions[0])
+    others = [d.finding for d in decisions if d is not lead]
+    return _replace_lines(part, pricing.rules.economic_replace.id, lead.finding, others, pricing)
 
 
 def price_part_as(

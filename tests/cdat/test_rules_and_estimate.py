@@ -165,6 +165,23 @@ def test_a_weak_broken_guess_beside_a_sure_dent_does_not_replace_the_part(inr_po
     assert guessed[0].labour_hours == inr_policy.rules.repair_hours[S.SEVERE].hours(0.1)
 
 
+def test_a_part_replaced_for_its_repair_cost_is_named_for_a_sure_finding(inr_policy) -> None:
+    # given the crash claim's hood: a sure dent and a weak "severe broken part" guess, both
+    # over most of the hood, whose repairs together cost more than a new hood
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.28, coverage=1.0)
+    guess = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.05, coverage=1.0)
+    scratch = finding(CarPart.HOOD, D.SCRATCH, S.MODERATE, confidence=0.24, coverage=1.0)
+    lines = build_estimate([dent, guess, scratch], _pricing(inr_policy)).lines
+    # then the hood is replaced under the economic rule, the new hood being for the dent
+    # (the most severe of the findings sure enough to decide), the guess only absorbed
+    replaced = lines[0]
+    assert replaced.operation is Operation.REPLACE
+    assert replaced.rule_id == inr_policy.rules.economic_replace.id
+    assert "for moderate dent" in replaced.description
+    assert "also covers severe broken part" in replaced.description
+    assert replaced.confidence == 0.28
+
+
 def test_a_credible_broken_part_still_replaces(inr_policy) -> None:
     # given a broken-part finding at exactly half the confidence of the part's surest
     dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.4, coverage=0.2)
