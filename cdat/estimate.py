@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.catalog import Catalog, ClassDecision, LabourKind, Region
@@ -34,6 +34,7 @@ from cdat.findings import PartFinding
 from cdat.merge import credible
 from cdat.rules import Rule, RuleBook
 from cdat.taxonomy import CarPart
+from cdat.totals import totals
 
 ZERO = Decimal(0)
 HOURS = Decimal("0.01")
@@ -81,7 +82,7 @@ def build_estimate(
     _replace_where_the_blend_tips_it(priced, ruled, pricing)
     lines = [line for part_lines in priced.values() for line in part_lines]
     lines += _blend_lines(lines, _painted(priced), pricing)
-    return _totals(lines, pricing)
+    return totals(lines, pricing)
 
 
 def _painted(priced: Mapping[CarPart, Sequence[EstimateLine]]) -> set[CarPart]:
@@ -373,56 +374,3 @@ class _LineMaker:
 
 def _sum(lines: Sequence[EstimateLine]) -> Decimal:
     return sum((line.total for line in lines), ZERO)
-
-
-def _totals(lines: Sequence[EstimateLine], pricing: Pricing) -> Estimate:
-    catalog, tax_rates = pricing.catalog, pricing.region.tax
-    zero = catalog.money(ZERO)
-    parts = sum((line.parts_cost for line in lines), zero)
-    labour = sum((line.labour_cost for line in lines), zero)
-    paint = sum((line.paint_cost for line in lines), zero)
-    tax = sum(
-        (
-            catalog.money(amount * pct / 100)
-            for amount, pct in (
-                (parts, tax_rates.parts_pct),
-                (labour, tax_rates.labour_pct),
-                (paint, tax_rates.paint_pct),
-            )
-        ),
-        zero,
-    )
-    subtotal = parts + labour + paint
-    total = subtotal + tax
-    spread = _relative_spread(lines, pricing.rules, subtotal)
-    unit = Decimal(1).scaleb(-catalog.minor_unit)
-    return Estimate(
-        currency=catalog.currency,
-        lines=tuple(lines),
-        subtotal=subtotal,
-        tax=tax,
-        total=total,
-        low=(total * (1 - spread)).quantize(unit, rounding=ROUND_FLOOR),
-        high=(total * (1 + spread)).quantize(unit, rounding=ROUND_CEILING),
-        catalog_version=catalog.version,
-        rules_version=pricing.rules.version,
-        region=pricing.region_name,
-        vehicle_class=pricing.vehicle.vehicle_class.value,
-        vehicle_class_reason=pricing.vehicle.reason,
-        parts_subtotal=parts,
-        labour_subtotal=labour,
-        paint_subtotal=paint,
-    )
-
-
-def _relative_spread(lines: Sequence[EstimateLine], rules: RuleBook, subtotal: Decimal) -> Decimal:
-    """Cost-weighted range half-width: a line's share widens as its confidence falls."""
-    if subtotal <= 0:
-        return ZERO
-    policy = rules.estimate_range
-    weighted = ZERO
-    for line in lines:
-        missing = Decimal(str(round(1.0 - min(max(line.confidence, 0.0), 1.0), 4)))
-        pct = min(policy.base_pct + policy.per_missing_confidence_pct * missing, policy.max_pct)
-        weighted += line.total * pct / 100
-    return weighted / subtotal
