@@ -22,12 +22,17 @@ from typing import Any
 import numpy as np
 
 from cdat.findings import Box, DamageInstance, PartInstance
+from cdat.taxonomy import DamageType
 from cdat.verified import VerifierRule, verified
 from inference.crops import damage_crop
 from inference.errors import ModelUnavailable
 from inference.stage_record import StageRecord, checked_file
 
 BASE_EXTRAS = ("score_logit", "log_area_share", "log_parts", "largest_part_share")
+
+
+TYPE_NAMES = frozenset(t.value for t in DamageType)
+"""What a verifier's `classes` may name: the type one-hot compares each damage's type."""
 
 
 def extra_names(classes: Sequence[str]) -> tuple[str, ...]:
@@ -75,6 +80,12 @@ class DamageVerifier:
         extras = next((i.shape for i in session.get_inputs() if i.name == "extras"), None)
         if not classes or extras is None or extras[-1] != len(extra_names(classes)):
             raise ModelUnavailable(f"{path}: its `classes` metadata does not match its `extras`")
+        unknown = [c for c in classes if c not in TYPE_NAMES]
+        if unknown:  # the type one-hot compares damage types: it would be all zero
+            raise ModelUnavailable(
+                f"{path}: its classes {', '.join(unknown)} are not damage types "
+                f"({', '.join(sorted(TYPE_NAMES))}): trained on a model whose classes are not"
+            )
         return cls(session, side, classes, rule, version or path.stem)
 
     def probabilities(

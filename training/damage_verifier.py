@@ -249,16 +249,21 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from inference.damage_verifier import extra_names
+    from inference.damage_verifier import TYPE_NAMES, extra_names
     from training.gate_net import export_onnx, load_gate_net, onnx_parity
 
     hp = hyperparameters(args)
     check_json_out(args.out.with_suffix(".report.json"))
+    classes = _classes(args.damage)
+    if not set(classes) <= TYPE_NAMES:
+        raise TrainingError(
+            f"--damage {args.damage}: its classes ({', '.join(classes)}) are not all damage "
+            "types; the verifier's type one-hot needs a model that names plain types"
+        )
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
     photos = train_photos(hp, args.data_root)
     analyses = train_pass(photos, hp.pass_conf, args.cache)
-    classes = _classes(args.damage)
     net = load_gate_net(args.damage, hp.taps)
     rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, "car-parts")}
     for photo in photos:

@@ -212,6 +212,7 @@ def test_no_damages_give_no_answers(tmp_path: Path) -> None:
         ("dent,scratch", ("batch", 3, SIDE, 2 * SIDE), 6, "square"),
         ("dent,scratch", ("batch", 3, "side", "side"), 6, "square"),
         ("dent,scratch", ("batch", 3, SIDE, "side"), 6, "square"),
+        ("minor-dent,scratch", ("batch", 3, SIDE, SIDE), 6, "classes minor-dent are not damage"),
     ],
 )
 def test_a_verifier_that_does_not_say_what_it_reads_is_not_served(

@@ -69,9 +69,9 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     from inference.damage_verifier import DamageVerifier, extra_names
     from training import damage_verifier
 
-    # given a tiny damage model's checkpoint, a served analyzer of fake models (read from
-    # the environment, as the script reads it) ...
-    weights = _tiny_checkpoint(tmp_path)
+    # given a tiny damage model's checkpoint naming two damage types, a served analyzer of
+    # fake models (read from the environment, as the script reads it) ...
+    weights = _tiny_checkpoint(tmp_path, ("dent", "scratch"))
     fake_models(tmp_path / "models")
     monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
     # ... four damaged photos whose red blob is labelled a dent, and two intact cars
@@ -98,11 +98,11 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     # and each detection on the blob is real, each elsewhere or on an intact car is not
     assert report["examples"]["damage-severity"] == {"real": 4, "not_damage": 4}
     assert report["examples"]["car-parts"] == {"real": 0, "not_damage": 4}
-    assert report["classes"] == ["0", "1"] and report["hyperparameters"]["side"] == 32
+    assert report["classes"] == ["dent", "scratch"] and report["hyperparameters"]["side"] == 32
     assert report["onnx_parity_max_abs"] < 1e-3
     # and the served verifier loads it and answers one probability per damage
     verifier = DamageVerifier.load(out, VerifierRule(0.1, 0.5))
-    assert verifier.side == 32 and verifier.classes == ("0", "1")
+    assert verifier.side == 32 and verifier.classes == ("dent", "scratch")
     assert len(extra_names(verifier.classes)) == 6
     image = cv2.imread(str(damaged[0].path))
     found = [DamageInstance(DamageType.DENT, Severity.MINOR, s, b)
@@ -110,6 +110,25 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     assert image is not None
     p = verifier.probabilities(image, (1.0, 1.0), found, [], W, H)
     assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
+
+
+def test_the_verifier_refuses_a_damage_model_that_does_not_name_damage_types(
+    tmp_path: Path,
+) -> None:
+    from training import damage_verifier
+    from training.errors import TrainingError
+
+    # given a damage model whose classes are not damage types (the type one-hot of every
+    # detection would be all zero)
+    weights = _tiny_checkpoint(tmp_path, ("minor-dent", "scratch"))
+    args = damage_verifier.get_args_parser().parse_args(
+        ["--out", str(tmp_path / "v.onnx"), "--damage", str(weights),
+         "--cache", str(tmp_path / "pass.pkl")]
+    )  # fmt: skip
+    # when the script runs, then it stops with one error naming them, before any pass
+    with pytest.raises(TrainingError, match=r"its classes \(minor-dent, scratch\) are not all"):
+        damage_verifier.main(args)
+    assert not (tmp_path / "pass.pkl").exists()
 
 
 # --- the part-family stage -----------------------------------------------------------------

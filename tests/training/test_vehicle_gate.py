@@ -121,9 +121,10 @@ def test_gate_metrics_on_a_set_whose_answer_is_known(tmp_path) -> None:
 # --- the whole training loop on tiny generated photos ------------------------------------
 
 
-def _tiny_checkpoint(folder: Path) -> Path:
+def _tiny_checkpoint(folder: Path, names: tuple[str, str] | None = None) -> Path:
     """A freshly built YOLO11n-seg whose BatchNorm statistics are set on noise, so its
-    pooled features depend on the photo (untrained layers alone would flatten them)."""
+    pooled features depend on the photo (untrained layers alone would flatten them); its
+    two classes named `names` where given."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     torch = pytest.importorskip("torch")
     ultralytics = pytest.importorskip("ultralytics")
@@ -142,6 +143,8 @@ def _tiny_checkpoint(folder: Path) -> Path:
     with torch.no_grad():
         model.model(torch.rand(2, 3, SIDE, SIDE))
     model.model.eval()
+    if names is not None:
+        model.model.names = dict(enumerate(names))
     model.save(str(folder / "tiny.pt"))
     return folder / "tiny.pt"
 
