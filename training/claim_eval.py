@@ -11,6 +11,8 @@ question at the served thresholds:
   in the config; no listed part is `unlisted_panel`, right for a fender);
   `closeups_refused`, the share of these photos of damaged cars refused as `no_vehicle`;
 * `damage-severity`: `damage_recall_iou30`, and the same for the damages labelled severe;
+* each of these three: `damages_per_photo`, how many damages an adjuster reads a photo (one
+  damage reported several times, as several types and boxes, counts each time);
 * `car-parts` (whole cars, all intact: its card): `intact_photos_with_damage`, the share of
   photos with any reported damage;
 * `no-vehicle` (`training/no_vehicle.py`; its `test` split holds every photo whose licence
@@ -69,6 +71,9 @@ class OutlineTally:
     family_right: int = 0
     severe: int = 0
     severe_found: int = 0
+    damages: int = 0
+    """Damages reported over the source's photos: one damage named several times (several
+    types and boxes over one dent) is more of them for an adjuster to read."""
     per_family: dict[str, list[int]] = field(default_factory=dict)
     """Named family -> [regions, found, found on the right family]."""
 
@@ -76,6 +81,7 @@ class OutlineTally:
         self.photos += 1
         self.photos_with_damage += bool(analysis.damages)
         self.refused += analysis.refused_no_vehicle
+        self.damages += len(analysis.damages)
         masks = damage_masks(analysis)
         for outline in outlines:
             self.add_outline(outline, analysis, masks)
@@ -116,6 +122,7 @@ class OutlineTally:
             "damage_recall_iou30": _share(self.found, self.regions),
             "photos_with_damage": _share(self.photos_with_damage, self.photos),
             "refused_no_vehicle": _share(self.refused, self.photos),
+            "damages_per_photo": _share(self.damages, self.photos),
         }
         if self.severe:
             out["severe_regions"] = self.severe
@@ -290,8 +297,9 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         f"Measured as a claim is (`{claims['split']}`; closeups_refused "
         f"{fmt(claims['closeups_refused'])}):",
         "",
-        "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused "
+        "| damages a photo |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for source, r in claims["per_source"].items():
         with_damage = r.get("intact_photos_with_damage", r.get("photos_with_damage"))
@@ -299,6 +307,7 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         recall, severe = r.get("damage_recall_iou30"), r.get("severe_damage_recall_iou30")
         lines.append(
             f"| {source} | {r['photos']} | {fmt(recall)} | {fmt(severe)} "
-            f"| {fmt(r.get('part_family_accuracy'))} | {fmt(with_damage)} | {fmt(refusals)} |"
+            f"| {fmt(r.get('part_family_accuracy'))} | {fmt(with_damage)} | {fmt(refusals)} "
+            f"| {fmt(r.get('damages_per_photo'))} |"
         )
     return lines

@@ -118,6 +118,7 @@ def score(records: Sequence[PhotoRecord], rule: Rule) -> dict[str, Any]:
             tally = tallies[rec.source]
             tally.photos += 1
             tally.photos_with_damage += bool(analysis.damages)
+            tally.damages += len(analysis.damages)
             tally.refused += analysis.refused_no_vehicle
             kept = {id(d) for d in analysis.damages}
             index = [i for i, d in enumerate(rec.analysis.damages) if id(d) in kept]

@@ -93,11 +93,12 @@ def verified_rule(
 def row(records: Sequence[PhotoRecord], rule: Rule, **described: Any) -> dict[str, Any]:
     """The figures `choose_served` reads, beside what the candidate is."""
     figures = score(records, rule)
-    damaged = [rec for rec in records if rec.source in OUTLINED]
-    reported = sum(len(rule(rec.analysis).damages) for rec in damaged)
+    sources = [figures["per_source"][s] for s in OUTLINED]
+    photos = sum(f["photos"] for f in sources)
+    reported = sum(f["photos"] * (f["damages_per_photo"] or 0.0) for f in sources)
     return {
         **described,
-        "damages_per_damage_photo": round(reported / max(len(damaged), 1), 4),
+        "damages_per_damage_photo": round(reported / max(photos, 1), 4),
         **{k: v for k, v in figures.items() if k != "per_source"},
         "severe_damage_recall_iou30": {
             s: figures["per_source"][s].get("severe_damage_recall_iou30")

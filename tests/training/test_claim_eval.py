@@ -69,6 +69,8 @@ def test_regions_found_and_the_family_they_land_on() -> None:
     assert report["severe_damage_recall_iou30"] == pytest.approx(1 / 2)
     assert report["photos_with_damage"] == pytest.approx(1 / 2)
     assert report["refused_no_vehicle"] == pytest.approx(1 / 2)
+    # and an adjuster reads three damages over the two photos
+    assert report["damages_per_photo"] == pytest.approx(3 / 2)
     assert report["per_family"]["bumper"] == {
         "regions": 1, "damage_recall_iou30": 1.0, "part_family_accuracy": 0.0
     }  # fmt: skip
@@ -314,3 +316,20 @@ def test_a_candidate_measured_with_the_closer_look_gets_it(
     monkeypatch.delenv("CDAT_DAMAGE_CROP_LOOK")
     once = build_claim_analyzer(None, candidate, severity, 0.1)
     assert not isinstance(once.damage.runtime, CropMergedRuntime)
+
+
+def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> None:
+    from training.claim_eval import claims_markdown
+
+    claims = {
+        "split": "val",
+        "closeups_refused": 0.0,
+        "per_source": {
+            "damaged-parts": {"photos": 4, "damage_recall_iou30": 0.5, "damages_per_photo": 2.25},
+            "car-parts": {"photos": 2, "intact_photos_with_damage": 0.5},
+        },
+    }
+    rows = [line for line in claims_markdown(claims) if line.startswith("| ")]
+    assert rows[0].endswith("| refused | damages a photo |")
+    assert rows[2].startswith("| damaged-parts | 4 | 0.500 |") and rows[2].endswith("| 2.250 |")
+    assert rows[3].endswith("| n/a |")
