@@ -268,7 +268,10 @@ def claim_report(
     }
     per_source["car-parts"] = intact_report(analyzer, split, seed, root)
     per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
-    return {"split": split, **headline(per_source), "per_source": per_source}
+    # The figures hold for the backend and precision they ran in: a candidate runs in FP32,
+    # while serving may run the promoted damage model in bf16 (its precision gate).
+    runtimes = dict(getattr(analyzer, "runtimes", {}) or {})
+    return {"split": split, "runtimes": runtimes, **headline(per_source), "per_source": per_source}
 
 
 def headline(per_source: dict[str, Any]) -> dict[str, Any]:
@@ -292,10 +295,11 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
     def fmt(value: Any) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
+    ran = ", ".join(f"{task} in {runtime}" for task, runtime in claims.get("runtimes", {}).items())
     lines = [
         "",
-        f"Measured as a claim is (`{claims['split']}`; closeups_refused "
-        f"{fmt(claims['closeups_refused'])}):",
+        f"Measured as a claim is (`{claims['split']}`{'; ' + ran if ran else ''}; "
+        f"closeups_refused {fmt(claims['closeups_refused'])}):",
         "",
         "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused "
         "| damages a photo |",
