@@ -84,6 +84,21 @@ def test_every_file_and_link_in_the_readme_exists() -> None:
     # given the repository paths the README names: scripts it runs and documents it links
     scripts = re.findall(r"python (bench/\w+\.py)", README)
     links = re.findall(r"\]\(((?:docs|datasets|inference|training)/[^)]+)\)", README)
-    # then each of them is in the tree
-    missing = [path for path in scripts + links if not (ROOT / path).exists()]
+    # then each of them is in the tree, and a link's #section is a heading of its file
+    missing = [path for path in scripts + links if not _resolves(path)]
     assert scripts and links and missing == []
+
+
+def _resolves(link: str) -> bool:
+    path, _, section = link.partition("#")
+    if not (ROOT / path).exists():
+        return False
+    if not section:
+        return True
+    headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(), re.MULTILINE)
+    return section in {_slug(heading) for heading in headings}
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub writes it."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
