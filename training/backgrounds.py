@@ -14,7 +14,7 @@ config lists beside the labelled sets (`datasets/damage-claims.yaml`)::
 
     python -m training.backgrounds --out runs/backgrounds
     python -m training.train --config datasets/damage-claims.yaml \\
-        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 416
+        --init inference/models/damage-claims-seg-n-20261201.pt --imgsz 416 --freeze 10
 """
 
 from __future__ import annotations

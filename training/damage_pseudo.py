@@ -19,7 +19,9 @@ photos of damaged panels it does not see today:
   so nothing the labeller marked as damage is taught as background.
 
 It writes a YOLO data set and its dataset config, which a damage training config lists
-beside the human-typed sets (`datasets/damage-panels.yaml`)::
+beside the human-typed sets (`datasets/damage-panels.yaml`). The damage-claims labels were
+made with a model since superseded, whose file its card restores from history
+(`inference/models/damage-type-seg-n-20261127.md`)::
 
     python -m training.damage_pseudo --damage inference/models/damage-type-seg-n-20261127.onnx \
         --out runs/pseudo/damage-panels

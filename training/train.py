@@ -5,18 +5,19 @@ Converts the config's data sets (cached under runs/data/<name>), trains from the
 weights; a promoted model's .pt for a warm start), then renders offline plots.
 
 The shipped models were fine-tuned on a 2-core CPU (their cards give the exact commands).
-A warm continuation of the shipped damage model, as the README's damage experiments ran::
+A warm continuation of the shipped damage model, as its experiments ran
+(docs/model-experiments.md)::
 
-    python -m training.train --config datasets/damage.yaml \
-        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 416 --batch 16 \
-        --cache --threads 2 --time 1.7 --close-mosaic 2 --warmup-epochs 0 \
-        --optimizer AdamW --lr0 0.0005 --cos-lr
+    python -m training.train --config datasets/damage-claims.yaml \
+        --init inference/models/damage-claims-seg-n-20261201.pt --imgsz 416 --freeze 10 \
+        --batch 16 --cache --threads 2 --time 1.3 --close-mosaic 1 --warmup-epochs 0 \
+        --optimizer AdamW --lr0 0.0003 --cos-lr
 
 At the photos' own resolution with YOLO11's backbone frozen (half the seconds per epoch;
-tried as a warm continuation, not shipped: the README's damage section)::
+tried as a warm continuation of the model before, not shipped: docs/model-experiments.md)::
 
-    python -m training.train --config datasets/damage.yaml \
-        --init inference/models/damage-type-seg-n-20261127.pt --imgsz 640 --freeze 10 \
+    python -m training.train --config datasets/damage-claims.yaml \
+        --init inference/models/damage-claims-seg-n-20261201.pt --imgsz 640 --freeze 10 \
         --batch 16 --cache --threads 2 --time 1.9 --close-mosaic 2 --warmup-epochs 0 \
         --optimizer AdamW --lr0 0.0005 --cos-lr
 
