@@ -7,7 +7,7 @@ score, its size in the frame, how many parts the photo shows and the largest one
 its type). A small multilayer perceptron over both ends in a sigmoid: the probability that
 the detection overlaps labelled damage. `cdat.verified.verified` decides what is kept.
 
-    verifier = load_verifier(model_dir, entry.served_verifier)
+    verifier = load_verifier(model_dir, entry.served_verifier, model_dir / entry.file)
     keep = verifier.kept(image, scale, damages, parts, width, height, base_kept)
 """
 
@@ -17,7 +17,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from cdat.taxonomy import DamageType
 from cdat.verified import VerifierRule, verified
 from inference.crops import damage_crop
 from inference.errors import ModelUnavailable
+from inference.stage_net import StageNet
 from inference.stage_record import StageRecord, checked_file
 
 BASE_EXTRAS = ("score_logit", "log_area_share", "log_parts", "largest_part_share")
@@ -61,7 +61,7 @@ def verifier_extras(
 
 @dataclass
 class DamageVerifier:
-    session: Any
+    net: StageNet
     side: int
     classes: tuple[str, ...]
     rule: VerifierRule
@@ -69,16 +69,18 @@ class DamageVerifier:
 
     @classmethod
     def load(
-        cls, path: Path, rule: VerifierRule, threads: int = 1, version: str = ""
+        cls,
+        path: Path,
+        rule: VerifierRule,
+        threads: int = 1,
+        version: str = "",
+        backbone: Path | None = None,
     ) -> DamageVerifier:
-        from inference.backends import small_cpu_session, square_input_side
-
-        session = small_cpu_session(path, threads, "damage verifier")
-        names = session.get_modelmeta().custom_metadata_map.get("classes", "")
-        classes = tuple(n for n in names.split(",") if n)
-        side = square_input_side(session, path, "images")
-        extras = next((i.shape for i in session.get_inputs() if i.name == "extras"), None)
-        if not classes or extras is None or extras[-1] != len(extra_names(classes)):
+        """A verifier file; one stored as a head reads `backbone`'s layers (the damage
+        model it was trained on: inference/stage_net.py)."""
+        net = StageNet.load(path, threads, "damage verifier", backbone)
+        classes = tuple(n for n in net.metadata.get("classes", "").split(",") if n)
+        if not classes or net.input_width("extras") != len(extra_names(classes)):
             raise ModelUnavailable(f"{path}: its `classes` metadata does not match its `extras`")
         unknown = [c for c in classes if c not in TYPE_NAMES]
         if unknown:  # the type one-hot compares damage types: it would be all zero
@@ -86,7 +88,7 @@ class DamageVerifier:
                 f"{path}: its classes {', '.join(unknown)} are not damage types "
                 f"({', '.join(sorted(TYPE_NAMES))}): trained on a model whose classes are not"
             )
-        return cls(session, side, classes, rule, version or path.stem)
+        return cls(net, net.side, classes, rule, version or path.stem)
 
     def probabilities(
         self,
@@ -112,8 +114,7 @@ class DamageVerifier:
         extras = np.array(
             [verifier_extras(d, parts, width, height, self.classes) for d in damages], np.float32
         )
-        out = self.session.run(None, {"images": crops, "extras": extras})[0]
-        return np.asarray(out, np.float32).reshape(-1)
+        return np.asarray(self.net.run(crops, extras), np.float32).reshape(-1)
 
     def kept(
         self,
@@ -137,8 +138,9 @@ class DamageVerifier:
 
 
 def load_verifier(
-    model_dir: Path, record: StageRecord[VerifierRule], threads: int = 1
+    model_dir: Path, record: StageRecord[VerifierRule], backbone: Path, threads: int = 1
 ) -> DamageVerifier:
-    """A damage model's verifier from its registry record, checked against its checksum."""
+    """A damage model's verifier from its registry record, checked against its checksum;
+    `backbone` is the damage model's file."""
     path = checked_file(model_dir, record, "damage verifier")
-    return DamageVerifier.load(path, record.rule, threads, path.stem)
+    return DamageVerifier.load(path, record.rule, threads, path.stem, backbone)

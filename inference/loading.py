@@ -132,10 +132,18 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
 def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> DamageVerifier | None:
     """The damage model's verifier, unless the operator turned it off."""
     record = entry.served_verifier if settings.damage_verifier else None
-    return None if record is None else load_verifier(settings.model_dir, record, threads)
+    return (
+        None
+        if record is None
+        else load_verifier(settings.model_dir, record, settings.model_dir / entry.file, threads)
+    )
 
 
 def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:
     """The part model's part-family stage, unless the operator turned it off."""
     record = entry.served_family_stage if settings.part_family else None
-    return None if record is None else load_family_stage(settings.model_dir, record, threads)
+    return (
+        None
+        if record is None
+        else load_family_stage(settings.model_dir, record, settings.model_dir / entry.file, threads)
+    )

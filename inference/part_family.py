@@ -8,7 +8,7 @@ a wheel arch (a fender) from a door seam on a close-up, where the part masks are
 `cdat.part_family.choose_part` decides whether its answer overrules the masks'; this module
 only measures and applies it.
 
-    stage = FamilyStage.load(path, FamilyRule(0.7))
+    stage = FamilyStage.load(path, FamilyRule(0.7), backbone=part_model_path)
     damages = stage.refine(image, scale, damages, damage_masks, parts, part_masks)
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from cdat.part_family import FamilyRule, choose_part
 from cdat.taxonomy import CarPart, PartFamily
 from inference.crops import damage_crop
 from inference.errors import ModelUnavailable
+from inference.stage_net import StageNet
 from inference.stage_record import StageRecord, checked_file
 
 
@@ -52,37 +52,40 @@ def nearby_parts(
 
 @dataclass
 class FamilyStage:
-    session: Any
+    net: StageNet
     side: int
     families: tuple[PartFamily, ...]
     rule: FamilyRule
     version: str = ""
 
     @classmethod
-    def load(cls, path: Path, rule: FamilyRule, threads: int = 1, version: str = "") -> FamilyStage:
-        from inference.backends import small_cpu_session, square_input_side
-
-        session = small_cpu_session(path, threads, "part-family stage")
-        names = session.get_modelmeta().custom_metadata_map.get("families", "")
+    def load(
+        cls,
+        path: Path,
+        rule: FamilyRule,
+        threads: int = 1,
+        version: str = "",
+        backbone: Path | None = None,
+    ) -> FamilyStage:
+        """A stage file; one stored as a head reads `backbone`'s layers (the part model it
+        was trained on: inference/stage_net.py)."""
+        net = StageNet.load(path, threads, "part-family stage", backbone)
+        names = net.metadata.get("families", "")
         try:
             families = tuple(PartFamily(n) for n in names.split(",") if n)
         except ValueError as exc:
             raise ModelUnavailable(f"part-family stage {path}: {exc}") from exc
-        side = square_input_side(session, path)
-        width = session.get_outputs()[0].shape[-1]
-        if not families or width != len(families) or len(set(families)) != len(families):
+        if not families or net.output_width != len(families) or len(set(families)) != len(families):
             raise ModelUnavailable(
                 f"{path}: its `families` metadata does not name its outputs, once each"
             )
-        return cls(session, side, families, rule, version or path.stem)
+        return cls(net, net.side, families, rule, version or path.stem)
 
     def probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """(len(boxes), families) probabilities; boxes in `image` pixels."""
         if not boxes:
             return np.zeros((0, len(self.families)), np.float32)
-        batch = np.stack([damage_crop(image, b, self.side) for b in boxes])
-        name = self.session.get_inputs()[0].name
-        return np.asarray(self.session.run(None, {name: batch})[0])
+        return self.net.run(np.stack([damage_crop(image, b, self.side) for b in boxes]))
 
     def refine(
         self,
@@ -129,8 +132,9 @@ def moved(
 
 
 def load_family_stage(
-    model_dir: Path, record: StageRecord[FamilyRule], threads: int = 1
+    model_dir: Path, record: StageRecord[FamilyRule], backbone: Path, threads: int = 1
 ) -> FamilyStage:
-    """A part model's stage from its registry record, checked against its checksum."""
+    """A part model's stage from its registry record, checked against its checksum;
+    `backbone` is the part model's file."""
     path = checked_file(model_dir, record, "part-family stage")
-    return FamilyStage.load(path, record.rule, threads, path.stem)
+    return FamilyStage.load(path, record.rule, threads, path.stem, backbone)

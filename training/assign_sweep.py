@@ -22,6 +22,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,6 +210,15 @@ def promoted_damage_entry() -> Any:
     from inference.registry import Registry
 
     return Registry.load(Settings().model_dir).promoted_entry("damage")
+
+
+def promoted_model_file(task: str) -> Path:
+    """The served model's file of a task: the layers a stage stored as a head reads."""
+    from cdat.settings import Settings
+    from inference.registry import Registry
+
+    registry = Registry.load(Settings().model_dir)
+    return registry.path_of(registry.promoted_entry(task))  # type: ignore[arg-type]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -184,10 +184,12 @@ STAGES = {
 }
 
 
-def _report_stage(report_path: Path | None, key: str, task: str, model_dir: Path) -> dict[str, Any]:
+def _report_stage(
+    report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
+) -> dict[str, Any]:
     """A stage the report's claim figures were measured with (`cdat evaluate --claims
     --family-stage` / `--verifier`), its file copied beside the model: the model is served
-    as measured."""
+    as measured. A stage stored as a head must read `model`'s own layers."""
     if report_path is None:
         return {}
     from cdat.part_family import FamilyRule
@@ -209,6 +211,13 @@ def _report_stage(report_path: Path | None, key: str, task: str, model_dir: Path
     source = Path(stage.file)
     if not source.is_file() or sha256_of(source) != stage.sha256:
         raise CdatError(f"{report_path}: {key} {source} is missing or not the file measured")
+    from inference.errors import ModelUnavailable
+    from inference.stage_net import StageNet
+
+    try:
+        StageNet.load(source, 1, what, backbone=model)
+    except ModelUnavailable as exc:
+        raise CdatError(f"{report_path}: {key}: {exc}") from exc
     target = model_dir / source.name
     elsewhere = target.is_file() and source.resolve() != target.resolve()
     if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
@@ -273,8 +282,10 @@ def cmd_register(args: argparse.Namespace) -> int:
         init=run.get("init", {}),
         whole_car_rule=_report_whole_car_rule(args.report, args.task),
         crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
-        family_stage=_report_stage(args.report, "family_stage", args.task, registry.model_dir),
-        verifier=_report_stage(args.report, "verifier", args.task, registry.model_dir),
+        family_stage=_report_stage(
+            args.report, "family_stage", args.task, registry.model_dir, target
+        ),
+        verifier=_report_stage(args.report, "verifier", args.task, registry.model_dir, target),
     )
     registry.register(entry)
     registry.save()

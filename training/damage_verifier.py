@@ -9,7 +9,8 @@ overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
 (`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
 its .pt) and joined with `verifier_extras`; a small multilayer perceptron learns from both.
 What the verifier keeps is chosen afterwards on val (`python -m training.verifier_sweep`).
-The result is one ONNX file (layers, pooling, perceptron, sigmoid) and a report beside it::
+The result is the perceptron as an ONNX head (inference/stage_net.py: served on the pooled
+layers of `--backbone`, the damage model's own .onnx) and a report beside it::
 
     python -m training.damage_verifier --out runs/verifier/damage-verifier.onnx
     python -m training.damage_verifier --out runs/verifier/b.onnx --hidden 128 --epochs 20
@@ -198,9 +199,12 @@ def verifier_net(damage: Path, taps: tuple[int, ...], fitted: Any) -> Any:
             self.mean = nn.Parameter(torch.from_numpy(mean.astype(np.float32)), False)
             self.scale = nn.Parameter(torch.from_numpy(scale.astype(np.float32)), False)
 
-        def forward(self, images: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
-            joined = torch.cat([self.body.features(images), extras], dim=1)
+        def head(self, features: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
+            joined = torch.cat([features, extras], dim=1)
             return torch.sigmoid(self.mlp((joined - self.mean) / self.scale)).squeeze(1)
+
+        def forward(self, images: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body.features(images), extras)
 
     return VerifierNet().float().eval()
 
@@ -211,6 +215,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="the verifier's .onnx to write")
     parser.add_argument("--damage", type=Path, default=DEFAULT_DAMAGE,
                         help="the damage model's .pt whose layers are used")  # fmt: skip
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="that model's served .onnx, which the verifier's head reads "
+                        "(default: the .onnx beside --damage)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
                         help="where the train pass is kept (.pkl)")  # fmt: skip
     parser.add_argument("--pass-conf", type=float, default=hp.pass_conf,
@@ -234,6 +241,8 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
         raise TrainingError(f"--out {args.out}: name an .onnx file")
     if not args.damage.is_file():
         raise TrainingError(f"--damage {args.damage}: no such checkpoint")
+    if not backbone_of(args).is_file():
+        raise TrainingError(f"--backbone {backbone_of(args)}: no such file (the served .onnx)")
     if not 0.0 < args.pass_conf < 1.0:
         raise TrainingError(f"--pass-conf {args.pass_conf}: need 0 < conf < 1")
     if not 32 <= args.side <= 640 or args.side % 32:
@@ -246,11 +255,16 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
     )  # fmt: skip
 
 
+def backbone_of(args: argparse.Namespace) -> Path:
+    return Path(args.backbone or args.damage.with_suffix(".onnx"))
+
+
 def main(args: argparse.Namespace) -> int:
     import torch
 
     from inference.damage_verifier import TYPE_NAMES, extra_names
-    from training.gate_net import export_onnx, load_gate_net, onnx_parity
+    from training.gate_net import load_gate_net
+    from training.stage_head import export_head
 
     hp = hyperparameters(args)
     check_json_out(args.out.with_suffix(".report.json"))
@@ -287,13 +301,14 @@ def main(args: argparse.Namespace) -> int:
     metadata = {"classes": ",".join(classes), "extras": ",".join(names), "side": str(hp.side),
                 "description": f"CDAT damage verifier: {args.damage.name} layers pooled at "
                 f"{list(hp.taps)} with {len(names)} extras, perceptron"}  # fmt: skip
-    export_onnx(model, args.out, hp.side, metadata, output="damage", extras=len(names))
+    parity = export_head(model, args.out, backbone_of(args), metadata, "damage", len(names))
     report = {
         "hyperparameters": asdict(hp),
         "damage": str(args.damage),
         "classes": list(classes),
         "examples": {s: {"real": r, "not_damage": n} for s, (r, n) in counts.items()},
-        "onnx_parity_max_abs": onnx_parity(args.out, model, hp.side, len(names)),
+        "backbone": str(backbone_of(args)),
+        "onnx_parity_max_abs": parity,
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.damage_verifier " + " ".join(map(shlex.quote, sys.argv[1:])),
     }

@@ -409,13 +409,19 @@ def _claims(
     if task not in ("damage", "parts") or args.model.suffix != ".onnx":
         raise TrainingError("--claims measures a damage or part model's .onnx file")
     if task == "parts":  # served with the promoted damage model, at --conf for its parts
-        stage = None if family is None else FamilyStage.load(Path(family.file), family.rule)
+        stage = (
+            None
+            if family is None
+            else FamilyStage.load(Path(family.file), family.rule, backbone=args.model)
+        )
         analyzer = build_claim_analyzer(
             args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
         )
     else:
         check = (
-            None if verifier is None else DamageVerifier.load(Path(verifier.file), verifier.rule)
+            None
+            if verifier is None
+            else DamageVerifier.load(Path(verifier.file), verifier.rule, backbone=args.model)
         )
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,

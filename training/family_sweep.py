@@ -29,7 +29,13 @@ import numpy as np
 from cdat.findings import Box, PhotoAnalysis
 from cdat.part_family import FamilyRule, choose_part
 from inference.part_family import FamilyStage, moved, nearby_parts
-from training.assign_sweep import GridMasks, grid_masks, priced_changes, promoted_damage_entry
+from training.assign_sweep import (
+    GridMasks,
+    grid_masks,
+    priced_changes,
+    promoted_damage_entry,
+    promoted_model_file,
+)
 from training.claim_eval import PART_NAMED
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
@@ -145,6 +151,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = pass_sweep_parser(__doc__, add_help)
     parser.add_argument("--stage", type=Path, required=True,
                         help="the part-family stage's .onnx (training.part_family)")  # fmt: skip
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="the part model a stage stored as a head reads (default: the "
+                        "served one)")  # fmt: skip
     parser.add_argument("--thresholds", type=float, nargs="+",
                         default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                         help="min_probability values to compare")  # fmt: skip
@@ -169,7 +178,8 @@ def main(args: argparse.Namespace) -> int:
         ]
     except ValueError as exc:
         raise TrainingError(f"--thresholds / --masks-probabilities: {exc}") from None
-    stage = FamilyStage.load(args.stage, FamilyRule(1.0))
+    backbone = args.backbone or promoted_model_file("parts")
+    stage = FamilyStage.load(args.stage, FamilyRule(1.0), backbone=backbone)
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     damage = promoted_damage_entry()
     # the model's threshold and rule, without a verifier's extra damage (the pass has none)

@@ -11,8 +11,9 @@ region it overlaps (serving crops a detection's box, often wider or narrower tha
 outline: the train pass of `training.damage_verifier`, shared through its `--cache`). The L2
 strength is chosen on the val splits (mean
 of the per-source accuracy); the threshold at which the stage overrules the part masks is
-chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is one
-ONNX file (layers, pooling, head, softmax) and a report beside it::
+chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is the
+head as an ONNX file (inference/stage_net.py: served on the pooled layers of `--backbone`,
+the part model's own .onnx) and a report beside it::
 
     python -m training.part_family --out runs/family/part-family.onnx
     python -m training.part_family --out runs/family/a.onnx --side 160 --taps 4 6 10
@@ -238,8 +239,11 @@ class FamilyNetFactory:
                     self.linear.weight.copy_(torch.from_numpy(weights.T).float())
                     self.linear.bias.copy_(torch.from_numpy(bias).float())
 
+            def head(self, features: torch.Tensor) -> torch.Tensor:
+                return torch.softmax(self.linear(features), dim=1)
+
             def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return torch.softmax(self.linear(self.body.features(x)), dim=1)
+                return self.head(self.body.features(x))
 
         return FamilyNet().float().eval()
 
@@ -250,6 +254,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="the stage's .onnx file to write")
     parser.add_argument("--parts", type=Path, default=DEFAULT_PARTS,
                         help="the part model's Ultralytics .pt whose layers are used")  # fmt: skip
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="that model's served .onnx, which the stage's head reads "
+                        "(default: the .onnx beside --parts)")  # fmt: skip
     parser.add_argument("--taps", type=int, nargs="+", default=list(hp.taps),
                         help="layers whose feature maps are pooled")  # fmt: skip
     parser.add_argument("--side", type=int, default=hp.side, help="crop side in pixels")
@@ -272,13 +279,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from training.gate_net import export_onnx, load_gate_net, onnx_parity
+    from training.gate_net import load_gate_net
+    from training.stage_head import export_head
 
     if args.out.suffix != ".onnx":
         raise TrainingError(f"--out {args.out}: name an .onnx file")
     check_json_out(args.out.with_suffix(".report.json"))
     if not args.parts.is_file():
         raise TrainingError(f"--parts {args.parts}: no such checkpoint")
+    backbone = Path(args.backbone or args.parts.with_suffix(".onnx"))
+    if not backbone.is_file():
+        raise TrainingError(f"--backbone {backbone}: no such file (the served .onnx)")
     if not 32 <= args.side <= 640 or args.side % 32:
         raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
     if any(v <= 0 for v in args.l2):
@@ -306,7 +317,7 @@ def main(args: argparse.Namespace) -> int:
     metadata = {"families": ",".join(f.value for f in families), "side": str(hp.side),
                 "description": f"CDAT part-family stage: {args.parts.name} layers pooled at "
                 f"{list(hp.taps)}, softmax head"}  # fmt: skip
-    export_onnx(model, args.out, hp.side, metadata, output="families")
+    parity = export_head(model, args.out, backbone, metadata, "families")
     report = {
         "hyperparameters": asdict(hp),
         "parts": str(args.parts),
@@ -315,7 +326,8 @@ def main(args: argparse.Namespace) -> int:
         "l2": l2,
         "val": chosen,
         "trials": {str(t[0]): t[2] for t in trials},
-        "onnx_parity_max_abs": onnx_parity(args.out, model, hp.side),
+        "backbone": str(backbone),
+        "onnx_parity_max_abs": parity,
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.part_family " + " ".join(map(shlex.quote, sys.argv[1:])),
     }

@@ -35,7 +35,7 @@ from cdat.findings import PhotoAnalysis
 from cdat.verified import VerifierRule, verified
 from cdat.whole_car import WholeCarRule
 from inference.damage_verifier import DamageVerifier
-from training.assign_sweep import promoted_damage_entry
+from training.assign_sweep import promoted_damage_entry, promoted_model_file
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
 from training.rule_sweep import (
@@ -175,6 +175,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = pass_sweep_parser(__doc__, add_help)
     parser.add_argument("--verifier", type=Path, required=True,
                         help="the verifier's .onnx (training.damage_verifier)")  # fmt: skip
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="the damage model a verifier stored as a head reads (default: "
+                        "the served one)")  # fmt: skip
     parser.add_argument("--floors", type=float, nargs="+", default=[0.02, 0.03, 0.05],
                         help="thresholds the damage model would be served at")  # fmt: skip
     parser.add_argument("--min-probabilities", type=float, nargs="+",
@@ -197,7 +200,10 @@ def main(args: argparse.Namespace) -> int:
     check_json_out(args.out)
     if not args.verifier.is_file():
         raise TrainingError(f"--verifier {args.verifier}: no such file")
-    verifier = DamageVerifier.load(args.verifier, VerifierRule(0.5, 0.5))  # before the pass
+    backbone = args.backbone or promoted_model_file("damage")
+    verifier = DamageVerifier.load(  # before the pass
+        args.verifier, VerifierRule(0.5, 0.5), backbone=backbone
+    )
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     if any(f < state["conf"] for f in args.floors):
         raise TrainingError(f"--floors: the pass was made at {state['conf']}; none may be lower")

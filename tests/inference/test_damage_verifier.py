@@ -291,7 +291,7 @@ def test_kept_wants_one_base_verdict_per_damage(tmp_path: Path) -> None:
 def test_a_verifier_is_loaded_from_its_record_beside_the_model(tmp_path: Path) -> None:
     path = make_verifier(tmp_path / "damage-verifier-1.onnx")
     record = StageRecord(path.name, sha256_of(path), RULE)
-    verifier = load_verifier(tmp_path, record, threads=1)
+    verifier = load_verifier(tmp_path, record, tmp_path / "damage.onnx", threads=1)
     assert verifier.rule == RULE and verifier.version == "damage-verifier-1"
     assert verifier.classes == CLASSES
 
@@ -300,13 +300,13 @@ def test_a_verifier_file_that_changed_after_registering_is_not_served(tmp_path: 
     path = make_verifier(tmp_path / "v.onnx")
     record = StageRecord(path.name, "0" * 64, RULE)
     with pytest.raises(ModelUnavailable, match=r"damage verifier .*v\.onnx does not match"):
-        load_verifier(tmp_path, record)
+        load_verifier(tmp_path, record, tmp_path / "damage.onnx")
 
 
 def test_a_missing_verifier_file_is_not_served(tmp_path: Path) -> None:
     record = StageRecord("gone.onnx", "0" * 64, RULE)
     with pytest.raises(ModelUnavailable, match=r"damage verifier file missing: .*gone\.onnx"):
-        load_verifier(tmp_path, record)
+        load_verifier(tmp_path, record, tmp_path / "damage.onnx")
 
 
 # --- the registry entry --------------------------------------------------------------------

@@ -367,7 +367,7 @@ def test_refine_leaves_the_masks_part_under_a_stricter_rule(tmp_path: Path) -> N
 def test_a_stage_is_loaded_from_its_record_beside_the_model(tmp_path: Path) -> None:
     path = make_stage(tmp_path / "part-family-1.onnx")
     record = StageRecord(path.name, sha256_of(path), FamilyRule(0.75))
-    stage = load_family_stage(tmp_path, record, threads=1)
+    stage = load_family_stage(tmp_path, record, tmp_path / "parts.onnx", threads=1)
     assert stage.rule == FamilyRule(0.75) and stage.version == "part-family-1"
     assert stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
 
@@ -378,13 +378,13 @@ def test_a_stage_file_that_changed_after_registering_is_not_served(tmp_path: Pat
     record = StageRecord(path.name, "0" * 64, FamilyRule(0.7))
     # then loading it is refused, naming the file
     with pytest.raises(ModelUnavailable, match=r"stage\.onnx does not match"):
-        load_family_stage(tmp_path, record)
+        load_family_stage(tmp_path, record, tmp_path / "parts.onnx")
 
 
 def test_a_missing_stage_file_is_not_served(tmp_path: Path) -> None:
     record = StageRecord("gone.onnx", "0" * 64, FamilyRule(0.7))
     with pytest.raises(ModelUnavailable, match=r"missing: .*gone\.onnx"):
-        load_family_stage(tmp_path, record)
+        load_family_stage(tmp_path, record, tmp_path / "parts.onnx")
 
 
 # --- the registry entry --------------------------------------------------------------------

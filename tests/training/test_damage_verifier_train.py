@@ -28,10 +28,11 @@ from training.errors import TrainingError
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    """A file where the damage model's checkpoint is expected (never read: the checks come
-    first)."""
+    """A file where the damage model's checkpoint is expected, and its served .onnx beside it
+    (neither read: the checks come first)."""
     path = tmp_path / "damage.pt"
     path.write_bytes(b"not a checkpoint")
+    path.with_suffix(".onnx").write_bytes(b"not a model")
     return path
 
 
@@ -45,6 +46,7 @@ def parsed(*argv: str) -> argparse.Namespace:
         (["--out", "{tmp}/v.pt"], r"--out .*v\.pt: name an \.onnx file"),
         (["--out", "{tmp}/v"], r"--out .*: name an \.onnx file"),
         (["--damage", "{tmp}/missing.pt"], r"--damage .*missing\.pt: no such checkpoint"),
+        (["--backbone", "{tmp}/gone.onnx"], r"--backbone .*gone\.onnx: no such file"),
         (["--pass-conf", "0"], "--pass-conf 0.0: need 0 < conf < 1"),
         (["--pass-conf", "1"], "--pass-conf 1.0"),
         (["--pass-conf", "-0.1"], "--pass-conf -0.1"),
@@ -71,7 +73,7 @@ def test_argument_errors_are_refused_before_any_work(
     with pytest.raises(TrainingError, match=message):
         main(args)
     # and nothing was written
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["damage.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damage.onnx", "damage.pt"]
 
 
 def test_valid_arguments_become_the_hyperparameters(tmp_path: Path, checkpoint: Path) -> None:
@@ -215,12 +217,14 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
 
     from inference.crops import damage_crop
     from inference.damage_verifier import DamageVerifier, extra_names, verifier_extras
-    from tests.training.test_vehicle_gate import _tiny_checkpoint
+    from tests.training.test_stage_loops import tiny_model
     from training.damage_verifier import _classes, verifier_net
-    from training.gate_net import export_onnx, load_gate_net, onnx_parity
+    from training.gate_net import load_gate_net
+    from training.stage_head import export_head
 
-    # given a tiny generated backbone and a perceptron fitted on its pooled features + extras
-    weights = _tiny_checkpoint(tmp_path)
+    # given a tiny generated backbone (.pt and its .onnx) and a perceptron fitted on its
+    # pooled features + extras
+    weights = tiny_model(tmp_path)
     assert _classes(weights) == ("0", "1")
     body = load_gate_net(weights, TAPS)
     with torch.no_grad():
@@ -233,11 +237,11 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
     # when the verifier net is made and exported as training does
     net = verifier_net(weights, TAPS, fitted)
     out = tmp_path / "damage-verifier.onnx"
-    export_onnx(net, out, SIDE, {"classes": ",".join(CLASSES)}, output="damage",
-                extras=len(names))  # fmt: skip
-    assert onnx_parity(out, net, SIDE, len(names)) < 1e-3
-    # then the served verifier loads it, and answers on a photo as the net does
-    verifier = DamageVerifier.load(out, VerifierRule(0.3, 0.7))
+    metadata = {"classes": ",".join(CLASSES), "side": str(SIDE)}
+    backbone = weights.with_suffix(".onnx")
+    assert export_head(net, out, backbone, metadata, "damage", len(names)) < 1e-3
+    # then the served verifier loads it on the backbone, and answers on a photo as the net does
+    verifier = DamageVerifier.load(out, VerifierRule(0.3, 0.7), backbone=backbone)
     assert verifier.side == SIDE and verifier.classes == CLASSES
     image = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (160, 120),
                        interpolation=cv2.INTER_NEAREST)  # fmt: skip

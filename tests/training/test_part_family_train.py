@@ -92,10 +92,11 @@ def test_a_fitted_head_folds_as_well() -> None:
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    """A file where the part model's checkpoint is expected (never read: the checks come
-    first)."""
+    """A file where the part model's checkpoint is expected, and its served .onnx beside it
+    (neither read: the checks come first)."""
     path = tmp_path / "parts.pt"
     path.write_bytes(b"not a checkpoint")
+    path.with_suffix(".onnx").write_bytes(b"not a model")
     return path
 
 
@@ -109,6 +110,10 @@ def run(*argv: str) -> None:
     [
         (["--out", "{tmp}/stage.pt", "--parts", "{parts}"], r"--out .*\.onnx"),
         (["--out", "{tmp}/stage.onnx", "--parts", "{tmp}/missing.pt"], r"--parts .*missing\.pt"),
+        (
+            ["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--backbone", "{tmp}/gone.onnx"],
+            r"--backbone .*gone\.onnx: no such file",
+        ),
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--side", "33"], "--side 33"),
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--side", "0"], "--side 0"),
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--side", "672"], "--side 672"),
@@ -126,7 +131,11 @@ def test_argument_errors_are_refused_before_any_work(
     with pytest.raises(TrainingError, match=message):
         run(*args)
     # then nothing was written
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.report.json", "parts.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "folder.report.json",
+        "parts.onnx",
+        "parts.pt",
+    ]
 
 
 def test_the_defaults_are_valid_arguments(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from cdat.findings import Box, DamageInstance
 from cdat.part_family import FamilyRule
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from cdat.verified import VerifierRule
+from inference.errors import ModelUnavailable
 from tests.inference.conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, to_model, write_registry
 from tests.training.test_vehicle_gate import _tiny_checkpoint
 from training.damage_verifier import TrainPhoto
@@ -22,6 +23,18 @@ from training.part_family import SOURCES, Region
 
 W, H = 160, 120
 IMGSZ = 64
+
+
+def tiny_model(folder: Path, names: tuple[str, str] | None = None) -> Path:
+    """A tiny generated checkpoint and, beside it, its served .onnx (as `cdat export` writes
+    it), whose layers a stage's head reads."""
+    from training.export import export_onnx
+
+    weights = _tiny_checkpoint(folder, names)
+    export_onnx(weights, weights.with_suffix(".onnx"), IMGSZ)
+    return weights
+
+
 RED, BLUE = (40, 40, 210), (210, 60, 40)  # BGR
 
 
@@ -71,7 +84,7 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
 
     # given a tiny damage model's checkpoint naming two damage types, a served analyzer of
     # fake models (read from the environment, as the script reads it) ...
-    weights = _tiny_checkpoint(tmp_path, ("dent", "scratch"))
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
     fake_models(tmp_path / "models")
     monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
     # ... four damaged photos whose red blob is labelled a dent, and two intact cars
@@ -100,8 +113,13 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     assert report["examples"]["car-parts"] == {"real": 0, "not_damage": 4}
     assert report["classes"] == ["dent", "scratch"] and report["hyperparameters"]["side"] == 32
     assert report["onnx_parity_max_abs"] < 1e-3
+    # and it is a head on the damage model's own layers, which it needs to load
+    with pytest.raises(ModelUnavailable, match="is a head"):
+        DamageVerifier.load(out, VerifierRule(0.1, 0.5))
+    assert out.stat().st_size < weights.with_suffix(".onnx").stat().st_size / 10
     # and the served verifier loads it and answers one probability per damage
-    verifier = DamageVerifier.load(out, VerifierRule(0.1, 0.5))
+    backbone = weights.with_suffix(".onnx")
+    verifier = DamageVerifier.load(out, VerifierRule(0.1, 0.5), backbone=backbone)
     assert verifier.side == 32 and verifier.classes == ("dent", "scratch")
     assert len(extra_names(verifier.classes)) == 6
     image = cv2.imread(str(damaged[0].path))
@@ -121,6 +139,7 @@ def test_the_verifier_refuses_a_damage_model_that_does_not_name_damage_types(
     # given a damage model whose classes are not damage types (the type one-hot of every
     # detection would be all zero)
     weights = _tiny_checkpoint(tmp_path, ("minor-dent", "scratch"))
+    weights.with_suffix(".onnx").write_bytes(b"its served model (never read)")
     args = damage_verifier.get_args_parser().parse_args(
         ["--out", str(tmp_path / "v.onnx"), "--damage", str(weights),
          "--cache", str(tmp_path / "pass.pkl")]
@@ -165,7 +184,7 @@ def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
 
     # given a tiny part model's checkpoint and labelled regions of both part-named sources:
     # red crops are doors, blue crops unlisted panels
-    weights = _tiny_checkpoint(tmp_path)
+    weights = tiny_model(tmp_path)
     train, val = regions_of(tmp_path / "train", 4, 0), regions_of(tmp_path / "val", 2, 100)
     splits = {"train": train, "val": val}
     monkeypatch.setattr(part_family, "regions", lambda split, seed, root: splits[split])
@@ -189,7 +208,9 @@ def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
         assert set(source["per_family"]) == {"door", "unlisted_panel"}
     assert report["onnx_parity_max_abs"] < 1e-3
     # and the served stage loads it and answers a distribution over the families per crop
-    stage = FamilyStage.load(out, FamilyRule(0.5))
+    with pytest.raises(ModelUnavailable, match="is a head"):
+        FamilyStage.load(out, FamilyRule(0.5))
+    stage = FamilyStage.load(out, FamilyRule(0.5), backbone=weights.with_suffix(".onnx"))
     assert stage.side == 32 and stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
     image = cv2.imread(str(photo(tmp_path / "new.png", 999, {RED: LEFT, BLUE: RIGHT})))
     assert image is not None

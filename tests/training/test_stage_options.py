@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,26 @@ from training.evaluate import _stage, get_args_parser
 
 VERIFIER_RULE = VerifierRule(base_conf=0.3, min_probability=0.7)
 FAMILY_RULE = FamilyRule(0.8)
+MODEL = Path("model-registered.onnx")
+"""The model being registered: a whole stage never reads it."""
 
 
 def stage_file(path: Path, body: bytes = b"a stage") -> Path:
+    """A tiny whole stage (crop in, one number out), told apart from others by `body`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["images"], ["answer"], axes=[1, 2, 3], keepdims=0)],
+        "stage",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("answer", TensorProto.FLOAT, ["batch"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "description", body.decode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
+    onnx.save(model, str(path))
     return path
 
 
@@ -173,7 +189,7 @@ def test_the_measured_stage_is_copied_beside_the_model(
     rule, task, _, _ = KEYS[key]
     source, record = measured(tmp_path, key)
     # when the model is registered from it
-    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir, MODEL)
     # then the stage is copied beside the model and recorded by its name there
     assert got == StageRecord("stage-1.onnx", sha256_of(source), rule).to_record()
     assert (model_dir / "stage-1.onnx").read_bytes() == source.read_bytes()
@@ -186,7 +202,7 @@ def test_a_stage_already_in_the_model_directory_is_recorded_where_it_is(
     rule, task, _, _ = KEYS[key]
     source = stage_file(model_dir / "stages" / "stage-1.onnx")
     record = StageRecord(str(source), sha256_of(source), rule).to_record()
-    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir, MODEL)
     assert got["file"] == str(Path("stages") / "stage-1.onnx")
     assert sorted(p.name for p in model_dir.iterdir()) == ["stages"]
 
@@ -197,8 +213,8 @@ def test_an_identical_file_of_the_same_name_is_no_conflict(
 ) -> None:
     _, task, _, _ = KEYS[key]
     source, record = measured(tmp_path, key)
-    stage_file(model_dir / "stage-1.onnx", source.read_bytes())
-    got = _report_stage(report(tmp_path, key, record), key, task, model_dir)
+    shutil.copyfile(source, model_dir / "stage-1.onnx")
+    got = _report_stage(report(tmp_path, key, record), key, task, model_dir, MODEL)
     assert got["file"] == "stage-1.onnx"
 
 
@@ -207,9 +223,9 @@ def test_no_report_or_no_stage_in_it_registers_none(
     tmp_path: Path, model_dir: Path, key: str
 ) -> None:
     _, task, _, _ = KEYS[key]
-    assert _report_stage(None, key, task, model_dir) == {}
-    assert _report_stage(report(tmp_path, key, None), key, task, model_dir) == {}
-    assert _report_stage(report(tmp_path, key, {}), key, task, model_dir) == {}
+    assert _report_stage(None, key, task, model_dir, MODEL) == {}
+    assert _report_stage(report(tmp_path, key, None), key, task, model_dir, MODEL) == {}
+    assert _report_stage(report(tmp_path, key, {}), key, task, model_dir, MODEL) == {}
     assert list(model_dir.iterdir()) == []
 
 
@@ -218,7 +234,7 @@ def test_a_stage_for_another_task_is_refused(tmp_path: Path, model_dir: Path, ke
     _, task, other, what = KEYS[key]
     _, record = measured(tmp_path, key)
     with pytest.raises(CdatError, match=f"a {what} belongs to a {task} model, not {other}"):
-        _report_stage(report(tmp_path, key, record), key, other, model_dir)
+        _report_stage(report(tmp_path, key, record), key, other, model_dir, MODEL)
     assert list(model_dir.iterdir()) == []
 
 
@@ -239,7 +255,7 @@ def test_a_damaged_stage_record_is_refused_naming_the_key(
     _, record = measured(tmp_path, key)
     path = report(tmp_path, key, damage(record))
     with pytest.raises(CdatError, match=rf"report\.json: {key}: .*{message}"):
-        _report_stage(path, key, task, model_dir)
+        _report_stage(path, key, task, model_dir, MODEL)
     assert list(model_dir.iterdir()) == []
 
 
@@ -248,7 +264,7 @@ def test_a_rule_of_the_other_stage_is_refused(tmp_path: Path, model_dir: Path) -
     _, record = measured(tmp_path, "verifier")
     record["rule"] = FAMILY_RULE.to_record()
     with pytest.raises(CdatError, match=r"verifier: verifier rule: unknown .*max_masks"):
-        _report_stage(report(tmp_path, "verifier", record), "verifier", "damage", model_dir)
+        _report_stage(report(tmp_path, "verifier", record), "verifier", "damage", model_dir, MODEL)
 
 
 @pytest.mark.parametrize("key", list(KEYS))
@@ -261,11 +277,11 @@ def test_a_missing_or_changed_stage_file_is_refused(
     # given the stage file changed after it was measured
     source.write_bytes(b"another stage")
     with pytest.raises(CdatError, match=f"{key} .*stage-1.onnx is missing or not the file"):
-        _report_stage(path, key, task, model_dir)
+        _report_stage(path, key, task, model_dir, MODEL)
     # or removed
     source.unlink()
     with pytest.raises(CdatError, match="is missing or not the file measured"):
-        _report_stage(path, key, task, model_dir)
+        _report_stage(path, key, task, model_dir, MODEL)
     assert list(model_dir.iterdir()) == []
 
 
@@ -276,8 +292,35 @@ def test_another_entrys_stage_of_the_same_name_is_never_overwritten(
     # given another file of the stage's name beside the models already
     _, task, _, what = KEYS[key]
     taken = stage_file(model_dir / "stage-1.onnx", b"another entry's stage")
+    before = taken.read_bytes()
     _, record = measured(tmp_path, key)
     # when the model is registered, then it is refused, and the file left as it was
     with pytest.raises(CdatError, match=f"stage-1.onnx exists: give the new {what} another name"):
-        _report_stage(report(tmp_path, key, record), key, task, model_dir)
-    assert taken.read_bytes() == b"another entry's stage"
+        _report_stage(report(tmp_path, key, record), key, task, model_dir, MODEL)
+    assert taken.read_bytes() == before
+
+
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_head_is_registered_only_beside_the_model_whose_layers_it_reads(
+    tmp_path: Path, model_dir: Path, key: str
+) -> None:
+    from tests.inference.test_stage_net import W0, _convert, make_backbone
+
+    # given a stage stored as its head, measured on the model it was trained on
+    rule, task, _, _ = KEYS[key]
+    trained_on = make_backbone(tmp_path / "model.onnx")
+    head = _convert(tmp_path, trained_on)
+    record = StageRecord(str(head), sha256_of(head), rule).to_record()
+    path = report(tmp_path, key, record)
+    # when registered beside another model (retrained: other weights), then it is refused
+    W0[0, 0, 0, 0] += 1.0
+    try:
+        other = make_backbone(tmp_path / "other.onnx")
+    finally:
+        W0[0, 0, 0, 0] -= 1.0
+    with pytest.raises(CdatError, match=f"{key}: .*reads the layers of another model"):
+        _report_stage(path, key, task, model_dir, other)
+    assert list(model_dir.iterdir()) == []
+    # and beside its own model it is recorded
+    got = _report_stage(path, key, task, model_dir, trained_on)
+    assert got == StageRecord("head.onnx", sha256_of(head), rule).to_record()

@@ -1,0 +1,172 @@
+"""A crop stage's network: its head, on the pooled layers of the model it serves beside.
+
+The damage verifier reads the damage model's layers, the part-family stage the part
+model's: each averages some layers' feature maps over space on a crop, joins them, and runs
+a small head (training/gate_net.py `GateNet.features` is the same pooling in PyTorch). A
+stage is stored as its head alone, an ONNX file whose input `features` is that pooled vector
+(and, for the verifier, `extras`); its metadata names the layers (`layers`), the crop side
+(`side`) and the checksum of the model file it reads (`backbone_sha256`). At load, that
+model's own graph is cut after its last tapped layer and the pooling appended
+(`features_model`), so the tree holds one copy of each backbone, not three. A stage stored
+whole (input `images`: crop in, answer out) still loads as it is.
+
+    net = StageNet.load(head_path, threads=1, what="damage verifier", backbone=damage_onnx)
+    answers = net.run(crops, extras)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.errors import ModelUnavailable
+
+FEATURES = "features"
+
+
+def layer_outputs(graph: Any, layers: Sequence[int]) -> list[str]:
+    """The output tensor of each layer of an Ultralytics export: its nodes are named
+    `/model.<k>/...`, and the last of them in the graph's (topological) order is the one the
+    next layer reads."""
+    last: dict[int, str] = {}
+    for node in graph.node:
+        parts = node.name.split("/")
+        if len(parts) > 2 and parts[1].startswith("model.") and parts[1][6:].isdigit():
+            last[int(parts[1][6:])] = node.output[0]
+    missing = [k for k in layers if k not in last]
+    if missing:
+        raise ModelUnavailable(f"no layer(s) {missing} in the model (an Ultralytics export?)")
+    return [last[k] for k in layers]
+
+
+def features_model(backbone: Path, layers: Sequence[int]) -> Any:
+    """The model's graph from `images` to the given layers, each averaged over space, joined
+    along channels into `features` (N, sum of the layers' channels); any image side."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(backbone))
+    tapped = layer_outputs(model.graph, sorted(layers))
+    # the cut needs each tensor's type; an export may not record them all
+    model = onnx.shape_inference.infer_shapes(model)
+    cut = onnx.utils.Extractor(model).extract_model(["images"], tapped)
+    # shapes inferred at the export's side would contradict a crop's
+    del cut.graph.value_info[:]
+    for dim in cut.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_param = "side"
+    pooled = [f"{name}_pooled" for name in tapped]
+    nodes = [
+        helper.make_node("GlobalAveragePool", [t], [f"{t}_gap"]) for t in tapped
+    ] + [
+        helper.make_node("Flatten", [f"{t}_gap"], [p], axis=1)
+        for t, p in zip(tapped, pooled, strict=True)
+    ]  # fmt: skip
+    nodes.append(helper.make_node("Concat", pooled, [FEATURES], axis=1))
+    cut.graph.node.extend(nodes)
+    del cut.graph.output[:]
+    cut.graph.output.append(
+        helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, ["batch", "width"])
+    )
+    return cut
+
+
+def _session(model: Any, threads: int, what: str, where: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelUnavailable(f"cannot load {what} {where}: {exc}") from exc
+
+
+def features_session(backbone: Path, layers: Sequence[int], threads: int, what: str) -> Any:
+    """An ONNX Runtime session of `features_model`."""
+    try:
+        model = features_model(backbone, layers)
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"{what}: {backbone}: {exc}") from exc
+    except Exception as exc:  # onnx raises its own errors for a file that is not a model
+        raise ModelUnavailable(f"{what}: cannot read {backbone}: {exc}") from exc
+    return _session(model.SerializeToString(), threads, what, backbone)
+
+
+def _int_list(text: str, path: Path, key: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise ModelUnavailable(f"{path}: its `{key}` metadata is not a list of integers")
+    return values
+
+
+@dataclass
+class StageNet:
+    head: Any
+    """The stage's own session: `images` (a whole stage) or `features` in."""
+    side: int
+    metadata: dict[str, str]
+    body: Any = None
+    """For a head: the backbone's `features_model` session."""
+    crops: str = "images"
+    """A whole stage's crop input."""
+
+    @classmethod
+    def load(cls, path: Path, threads: int, what: str, backbone: Path | None = None) -> StageNet:
+        """A stage file; a head needs `backbone`, the very model file it was trained on."""
+        from inference.backends import small_cpu_session, square_input_side
+        from inference.registry import sha256_of
+
+        head = small_cpu_session(path, threads, what)
+        metadata = dict(head.get_modelmeta().custom_metadata_map)
+        names = [i.name for i in head.get_inputs()]
+        if FEATURES not in names:
+            crops = "images" if "images" in names else names[0]
+            return cls(head, square_input_side(head, path, crops), metadata, crops=crops)
+        if backbone is None:
+            raise ModelUnavailable(f"{what} {path} is a head: name the model whose layers it reads")
+        if not backbone.is_file():
+            raise ModelUnavailable(f"{what} {path}: its model {backbone} is missing")
+        if sha256_of(backbone) != metadata.get("backbone_sha256"):
+            raise ModelUnavailable(
+                f"{what} {path} reads the layers of another model than {backbone} "
+                "(its backbone_sha256): train it again on this one"
+            )
+        side = _int_list(metadata.get("side", ""), path, "side")[0]
+        layers = _int_list(metadata.get("layers", ""), path, "layers")
+        body = features_session(backbone, layers, threads, what)
+        net = cls(head, side, metadata, body)
+        width = next(i.shape[-1] for i in head.get_inputs() if i.name == FEATURES)
+        got = net.features(np.zeros((1, 3, side, side), np.float32)).shape[-1]
+        if got != width:
+            raise ModelUnavailable(
+                f"{what} {path}: its head reads {width} features, {backbone}'s layers "
+                f"{layers} give {got}"
+            )
+        return net
+
+    def input_width(self, name: str) -> int | None:
+        """The last dimension of the stage's input `name` (None where it has none)."""
+        return next((i.shape[-1] for i in self.head.get_inputs() if i.name == name), None)
+
+    @property
+    def output_width(self) -> Any:
+        return self.head.get_outputs()[0].shape[-1]
+
+    def features(self, crops: np.ndarray) -> np.ndarray:
+        return np.asarray(self.body.run([FEATURES], {"images": crops})[0], np.float32)
+
+    def run(self, crops: np.ndarray, extras: np.ndarray | None = None) -> np.ndarray:
+        """The stage's first output for (N, 3, side, side) crops (and their extras)."""
+        whole = self.body is None
+        feeds = {self.crops: crops} if whole else {FEATURES: self.features(crops)}
+        if extras is not None:
+            feeds["extras"] = extras
+        return np.asarray(self.head.run(None, feeds)[0])

@@ -1,0 +1,177 @@
+"""A crop stage stored as its head reads the served model's own layers (inference/stage_net.py),
+and a whole stage converts to one (training/stage_head.py) that answers as it did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from cdat.findings import Box
+from cdat.part_family import FamilyRule
+from cdat.taxonomy import PartFamily
+from inference.errors import ModelUnavailable
+from inference.part_family import FamilyStage
+from inference.registry import sha256_of
+from inference.stage_net import StageNet, features_model, layer_outputs
+from training import stage_head
+from training.errors import TrainingError
+
+SIDE = 32
+FAMILIES = (PartFamily.DOOR, PartFamily.HOOD, PartFamily.LIGHT)
+RNG = np.random.default_rng(7)
+W0 = RNG.normal(size=(4, 3, 3, 3)).astype(np.float32)
+W1 = RNG.normal(size=(2, 4, 3, 3)).astype(np.float32)
+W2 = RNG.normal(size=(5, 2, 1, 1)).astype(np.float32)
+HEAD = RNG.normal(size=(6, len(FAMILIES))).astype(np.float32)
+
+
+def _layers() -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Three layers named as an Ultralytics export names them: conv, then SiLU (x * sigmoid);
+    the third stands for the detection head, which no stage reads."""
+    nodes, inits, x = [], [], "images"
+    for k, (w, stride) in enumerate(((W0, 2), (W1, 2), (W2, 1))):
+        inits.append(numpy_helper.from_array(w, f"w{k}"))
+        pad = w.shape[-1] // 2
+        nodes += [
+            helper.make_node("Conv", [x, f"w{k}"], [f"/model.{k}/conv/Conv_output_0"],
+                             name=f"/model.{k}/conv/Conv", strides=[stride, stride],
+                             pads=[pad] * 4),
+            helper.make_node("Sigmoid", [f"/model.{k}/conv/Conv_output_0"],
+                             [f"/model.{k}/act/Sigmoid_output_0"], name=f"/model.{k}/act/Sigmoid"),
+            helper.make_node("Mul", [f"/model.{k}/conv/Conv_output_0",
+                                     f"/model.{k}/act/Sigmoid_output_0"],
+                             [f"/model.{k}/act/Mul_output_0"], name=f"/model.{k}/act/Mul"),
+        ]  # fmt: skip
+        x = f"/model.{k}/act/Mul_output_0"
+    return nodes, inits
+
+
+def make_backbone(path: Path, side: int = 64) -> Path:
+    """A served model stand-in: fixed input side, as exported."""
+    nodes, inits = _layers()
+    graph = helper.make_graph(
+        nodes,
+        "detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, side, side])],
+        [helper.make_tensor_value_info("/model.2/act/Mul_output_0", TensorProto.FLOAT, None)],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def make_whole_stage(path: Path) -> Path:
+    """A part-family stage as training exported it before heads: the backbone's layers 0
+    and 1, each averaged over space (ReduceMean), joined, a linear head and a softmax."""
+    nodes, inits = _layers()
+    nodes = nodes[:6]  # layers 0 and 1
+    nodes += [
+        helper.make_node("ReduceMean", ["/model.0/act/Mul_output_0"], ["m0"], axes=[2, 3],
+                         keepdims=0),
+        helper.make_node("ReduceMean", ["/model.1/act/Mul_output_0"], ["m1"], axes=[2, 3],
+                         keepdims=0),
+        helper.make_node("Concat", ["m0", "m1"], ["pooled"], axis=1),
+        helper.make_node("MatMul", ["pooled", "head"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["families"], axis=1),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes,
+        "part_family",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, SIDE, SIDE])],
+        [helper.make_tensor_value_info("families", TensorProto.FLOAT, ["batch", len(FAMILIES)])],
+        [*inits[:2], numpy_helper.from_array(HEAD, "head")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "families", ",".join(f.value for f in FAMILIES)
+    onnx.save(model, str(path))
+    return path
+
+
+def _convert(tmp_path: Path, backbone: Path) -> Path:
+    whole = make_whole_stage(tmp_path / "whole.onnx")
+    out = tmp_path / "head.onnx"
+    args = ["--stage", str(whole), "--backbone", str(backbone), "--out", str(out)]
+    args += ["--layers", "0", "1"]
+    assert stage_head.main(stage_head.get_args_parser().parse_args(args)) == 0
+    return out
+
+
+def test_layer_outputs_are_the_last_node_of_each_layer(tmp_path: Path) -> None:
+    model = onnx.load(str(make_backbone(tmp_path / "m.onnx")))
+    assert layer_outputs(model.graph, [0, 2]) == [
+        "/model.0/act/Mul_output_0",
+        "/model.2/act/Mul_output_0",
+    ]
+    with pytest.raises(ModelUnavailable, match=r"\[7\]"):
+        layer_outputs(model.graph, [0, 7])
+
+
+def test_features_are_the_spatial_means_of_the_tapped_layers_at_any_side(
+    tmp_path: Path,
+) -> None:
+    # given a backbone exported at 64 px; when its layers 0 and 1 are pooled on 32 px crops
+    import onnxruntime as ort
+
+    backbone = make_backbone(tmp_path / "m.onnx")
+    session = ort.InferenceSession(features_model(backbone, [1, 0]).SerializeToString())
+    crops = RNG.random((2, 3, SIDE, SIDE), dtype=np.float32)
+    features = session.run(["features"], {"images": crops})[0]
+    # then 4 + 2 columns, layer 0's first, each the mean of that layer's map
+    assert features.shape == (2, 6)
+    whole = onnx.load(str(make_whole_stage(tmp_path / "w.onnx")))
+    whole.graph.output.append(helper.make_tensor_value_info("pooled", TensorProto.FLOAT, None))
+    pooled = ort.InferenceSession(whole.SerializeToString()).run(["pooled"], {"images": crops})[0]
+    np.testing.assert_allclose(features, pooled, atol=1e-6)
+
+
+def test_a_converted_head_on_the_backbone_answers_as_the_whole_stage(tmp_path: Path) -> None:
+    # given a whole stage and the served model it was trained on
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    head = _convert(tmp_path, backbone)
+    # then the head is a fraction of the stage and records what it reads
+    meta = {p.key: p.value for p in onnx.load(str(head)).metadata_props}
+    assert meta["layers"] == "0,1" and meta["side"] == str(SIDE)
+    assert meta["backbone_sha256"] == sha256_of(backbone) and meta["families"]
+    # and, loaded as the part-family stage, answers as the whole one did
+    stage = FamilyStage.load(head, FamilyRule(0.5), backbone=backbone)
+    whole = FamilyStage.load(tmp_path / "whole.onnx", FamilyRule(0.5))
+    image = (RNG.random((80, 96, 3)) * 255).astype(np.uint8)
+    boxes = [Box(10, 10, 40, 50), Box(0, 0, 96, 80)]
+    got, expected = stage.probabilities(image, boxes), whole.probabilities(image, boxes)
+    assert stage.families == whole.families == FAMILIES and stage.side == SIDE
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got[0], got[1])  # the crops differ, so must the answers
+
+
+def test_a_head_refuses_to_load_without_or_on_another_model(tmp_path: Path) -> None:
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    head = _convert(tmp_path, backbone)
+    with pytest.raises(ModelUnavailable, match="is a head"):
+        StageNet.load(head, 1, "stage")
+    with pytest.raises(ModelUnavailable, match="missing"):
+        StageNet.load(head, 1, "stage", tmp_path / "gone.onnx")
+    # a model whose weights differ (a retrained part model) gives other features
+    W0[0, 0, 0, 0] += 1.0
+    try:
+        other = make_backbone(tmp_path / "other.onnx")
+    finally:
+        W0[0, 0, 0, 0] -= 1.0
+    with pytest.raises(ModelUnavailable, match="another model"):
+        StageNet.load(head, 1, "stage", other)
+
+
+def test_converting_refuses_a_head_and_a_missing_file(tmp_path: Path) -> None:
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    head = _convert(tmp_path, backbone)
+    parser = stage_head.get_args_parser()
+    again = ["--stage", str(head), "--backbone", str(backbone), "--out", str(tmp_path / "x.onnx")]
+    with pytest.raises(TrainingError, match="already a head"):
+        stage_head.main(parser.parse_args([*again, "--layers", "0", "1"]))
+    missing = ["--stage", str(tmp_path / "no.onnx"), "--backbone", str(backbone)]
+    with pytest.raises(TrainingError, match="no such file"):
+        stage_head.main(parser.parse_args([*missing, "--out", str(tmp_path / "y.onnx")]))
