@@ -33,6 +33,7 @@ from typing import Any
 
 from cdat.errors import CdatError
 from inference.backends import BACKENDS, PRECISIONS, BackendName, Precision, open_session
+from inference.cpu_features import read_cpu_features
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.runtime import DetectorRuntime, Runtime, SegmentationModel
 from training.errors import run_script
@@ -300,6 +301,14 @@ def main(args: argparse.Namespace) -> int:
             raise CdatError("--precision int8 needs --file, the quantised model")
         if args.precision.startswith("bf16") and args.runtime != "openvino":
             raise CdatError(f"{args.precision} runs on openvino only")
+        cpu = read_cpu_features()
+        if args.precision.startswith("bf16") and not cpu.bf16:
+            # OpenVINO would run the bf16 hint in FP32 here: the candidate would be the
+            # reference, and pass whatever bf16 itself would do
+            raise CdatError(
+                f"{cpu.summary()} has no native bf16 (AVX512-BF16 or AMX): {args.precision} "
+                "would run in FP32 here; judge it on a CPU that has it"
+            )
         if args.file and not (args.model_dir / args.file).is_file():
             raise CdatError(f"no such model file in {args.model_dir}: {args.file}")
         if args.file and len(args.task) > 1:

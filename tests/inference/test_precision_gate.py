@@ -212,3 +212,25 @@ def test_average_precision_by_hand():
     assert ap == pytest.approx((51 * 1.0 + 50 * 2 / 3) / 101)
     assert average_precision([], [], 3) == 0.0
     assert average_precision([0.5], [True], 0) == 0.0
+
+
+def test_bf16_is_never_judged_on_a_cpu_that_would_run_it_in_fp32(world, monkeypatch, capsys):
+    # given a CPU without native bf16 (OpenVINO's bf16 hint then runs FP32: a "bf16"
+    # candidate would be the reference itself, and pass whatever bf16 would do)
+    from inference.cpu_features import CpuFeatures
+    from training import precision_gate
+
+    settings, _ = world
+    before = (settings.model_dir / "registry.json").read_bytes()
+    plain = CpuFeatures("a CPU without bf16", frozenset({"avx2", "avx512f"}), 2)
+    monkeypatch.setattr(precision_gate, "read_cpu_features", lambda: plain)
+    for precision in ("bf16", "bf16-fp32-head"):
+        args = precision_gate.get_args_parser().parse_args(
+            ["--model-dir", str(settings.model_dir), "--task", "damage", "--precision", precision]
+        )
+        # when the gate is asked to judge bf16, then it refuses in one line, before any work
+        assert precision_gate.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "no native bf16" in err and err.count("\n") == 1
+    # and nothing was recorded
+    assert (settings.model_dir / "registry.json").read_bytes() == before
