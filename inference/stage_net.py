@@ -43,9 +43,10 @@ def layer_outputs(graph: Any, layers: Sequence[int]) -> list[str]:
     return [last[k] for k in layers]
 
 
-def features_model(backbone: Path, layers: Sequence[int]) -> Any:
+def features_model(backbone: Path, layers: Sequence[int], side: int | None = None) -> Any:
     """The model's graph from `images` to the given layers, each averaged over space, joined
-    along channels into `features` (N, sum of the layers' channels); any image side."""
+    along channels into `features` (N, sum of the layers' channels); for crops of `side`
+    pixels (None: any side)."""
     import onnx
     from onnx import helper
 
@@ -54,10 +55,14 @@ def features_model(backbone: Path, layers: Sequence[int]) -> Any:
     # the cut needs each tensor's type; an export may not record them all
     model = onnx.shape_inference.infer_shapes(model)
     cut = onnx.utils.Extractor(model).extract_model(["images"], tapped)
-    # shapes inferred at the export's side would contradict a crop's
+    # shapes inferred at the export's side would contradict a crop's; a fixed side lets
+    # ONNX Runtime plan the graph for it (a quarter faster on 160 px crops)
     del cut.graph.value_info[:]
     for dim in cut.graph.input[0].type.tensor_type.shape.dim[2:]:
-        dim.dim_param = "side"
+        if side is None:
+            dim.dim_param = "side"
+        else:
+            dim.dim_value = side
     pooled = [f"{name}_pooled" for name in tapped]
     nodes = [
         helper.make_node("GlobalAveragePool", [t], [f"{t}_gap"]) for t in tapped
@@ -86,10 +91,12 @@ def _session(model: Any, threads: int, what: str, where: Path) -> Any:
         raise ModelUnavailable(f"cannot load {what} {where}: {exc}") from exc
 
 
-def features_session(backbone: Path, layers: Sequence[int], threads: int, what: str) -> Any:
-    """An ONNX Runtime session of `features_model`."""
+def features_session(
+    backbone: Path, layers: Sequence[int], side: int, threads: int, what: str
+) -> Any:
+    """An ONNX Runtime session of `features_model` for crops of `side` pixels."""
     try:
-        model = features_model(backbone, layers)
+        model = features_model(backbone, layers, side)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{what}: {backbone}: {exc}") from exc
     except Exception as exc:  # onnx raises its own errors for a file that is not a model
@@ -141,7 +148,10 @@ class StageNet:
             )
         side = _int_list(metadata.get("side", ""), path, "side")[0]
         layers = _int_list(metadata.get("layers", ""), path, "layers")
-        body = features_session(backbone, layers, threads, what)
+        body = features_session(backbone, layers, side, threads, what)
+        # the head is a few small matrix products: its own threads would only wait on the
+        # backbone's, still spinning on the same cores
+        head = small_cpu_session(path, 1, what)
         net = cls(head, side, metadata, body)
         width = next(i.shape[-1] for i in head.get_inputs() if i.name == FEATURES)
         got = net.features(np.zeros((1, 3, side, side), np.float32)).shape[-1]
