@@ -5,14 +5,20 @@ pools: 8-9 MB each, most of what keeps the tree over a lent GPU's transfer limit
 the stage's graph where its pooled layers meet its head, feeds the head from a `features`
 input instead, writes the head with the metadata the loader checks (the layers, the crop
 side, the backbone file's checksum), and checks the head on the backbone's own layers
-against the whole stage on the same crops (generated, and `--photo` crops where given)::
+against the whole stage on the same crops (generated, and `--photo` crops where given). The
+served stages were cut from their whole files, which are in history::
+
+    git show 04f00c5:inference/models/damage-verifier-20261202.onnx \\
+        > runs/stages/damage-verifier-20261202.onnx
+    git show 04f00c5:inference/models/part-family-20261202.onnx \\
+        > runs/stages/part-family-20261202.onnx
 
     python -m training.stage_head --stage runs/stages/damage-verifier-20261202.onnx \\
         --backbone inference/models/damage-claims-seg-n-20261201.onnx \\
-        --out inference/models/damage-verifier-20261202h.onnx
+        --out runs/stages/damage-verifier-20261202-head.onnx
     python -m training.stage_head --stage runs/stages/part-family-20261202.onnx \\
         --backbone inference/models/parts-seg-n-20261128b.onnx \\
-        --out inference/models/part-family-20261202h.onnx
+        --out runs/stages/part-family-20261202-head.onnx
 """
 
 from __future__ import annotations

@@ -127,3 +127,22 @@ def test_gpu_session_without_a_pack_says_what_to_carry(tmp_path: Path) -> None:
     done = _run_session(root, tmp_path / "out")
     assert done.returncode == 2
     assert "carry runs/pack/damage or runs/pack/parts" in done.stderr
+
+
+CALL_LIMIT = 64 * 2**20
+"""What one device call may carry: the tracked tree and the call's carried paths together."""
+SHARD = 20 * 2**20
+"""Room for one damage-claims pack shard (about 17 MiB each in three: gpu_session.sh)."""
+
+
+def test_the_tracked_tree_leaves_each_call_room_for_a_shard() -> None:
+    # given the files this checkout tracks (they all travel to a lent machine on every call)
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: what travels is a checkout's tracked tree")
+    files = [REPO / name for name in listed.stdout.decode().split("\0") if name]
+    sizes = sorted(((p.stat().st_size, p) for p in files if p.is_file()), reverse=True)
+    # then, with a shard carried beside them, a call stays under the limit
+    largest = ", ".join(f"{p.relative_to(REPO)} {s / 2**20:.1f} MiB" for s, p in sizes[:5])
+    total = sum(s for s, _ in sizes)
+    assert total + SHARD <= CALL_LIMIT, f"tree {total / 2**20:.1f} MiB; largest: {largest}"

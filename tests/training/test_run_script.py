@@ -55,11 +55,11 @@ def test_a_real_script_reports_a_missing_data_root_in_one_line(tmp_path) -> None
 
 
 def test_a_stage_file_that_is_not_one_is_one_line(tmp_path) -> None:
-    # given a part-family stage's file named where a damage verifier is expected
+    # given the vehicle gate's file named where a damage verifier is expected
     cache = tmp_path / "pass.pkl"
     cache.write_bytes(b"")
     command = [sys.executable, "-m", "training.verifier_sweep", "--cache", str(cache)]
-    command += ["--verifier", "inference/models/part-family-20261202.onnx"]
+    command += ["--verifier", "inference/models/vehicle-gate-20261201.onnx"]
     command += ["--data-root", str(tmp_path)]
     # when the sweep loads it
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
