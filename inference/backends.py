@@ -77,17 +77,19 @@ def _shapes(path: Path, inputs: list[Any], outputs: list[Any]) -> Shapes:
     )
 
 
-def small_cpu_session(path: Path, threads: int, what: str) -> Any:
+def small_cpu_session(path: Path, threads: int, what: str, model: bytes | None = None) -> Any:
     """An ONNX Runtime CPU session for one of the small models beside the detectors (the
-    vehicle gate, the part-family stage, the damage verifier): `what` names it in the error
-    a file that cannot be loaded gives."""
+    vehicle gate, the part-family stage, the damage verifier, a stage's cut backbone:
+    `model`, serialised, made from `path`): `what` names it in the error a file that cannot
+    be loaded gives."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    source = str(path) if model is None else model
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelUnavailable(f"cannot load {what} {path}: {exc}") from exc
 

@@ -79,29 +79,19 @@ def features_model(backbone: Path, layers: Sequence[int], side: int | None = Non
     return cut
 
 
-def _session(model: Any, threads: int, what: str, where: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelUnavailable(f"cannot load {what} {where}: {exc}") from exc
-
-
 def features_session(
     backbone: Path, layers: Sequence[int], side: int, threads: int, what: str
 ) -> Any:
     """An ONNX Runtime session of `features_model` for crops of `side` pixels."""
+    from inference.backends import small_cpu_session
+
     try:
         model = features_model(backbone, layers, side)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{what}: {backbone}: {exc}") from exc
     except Exception as exc:  # onnx raises its own errors for a file that is not a model
         raise ModelUnavailable(f"{what}: cannot read {backbone}: {exc}") from exc
-    return _session(model.SerializeToString(), threads, what, backbone)
+    return small_cpu_session(backbone, threads, what, model.SerializeToString())
 
 
 def _int_list(text: str, path: Path, key: str) -> list[int]:
@@ -131,10 +121,13 @@ class StageNet:
         from inference.backends import small_cpu_session, square_input_side
         from inference.registry import sha256_of
 
-        head = small_cpu_session(path, threads, what)
+        # a head is a few small matrix products: threads of its own would only wait on
+        # the backbone's, still spinning on the same cores
+        head = small_cpu_session(path, 1, what)
         metadata = dict(head.get_modelmeta().custom_metadata_map)
         names = [i.name for i in head.get_inputs()]
-        if FEATURES not in names:
+        if FEATURES not in names:  # a whole stage runs its backbone itself
+            head = head if threads == 1 else small_cpu_session(path, threads, what)
             crops = "images" if "images" in names else names[0]
             return cls(head, square_input_side(head, path, crops), metadata, crops=crops)
         if backbone is None:
@@ -149,9 +142,6 @@ class StageNet:
         side = _int_list(metadata.get("side", ""), path, "side")[0]
         layers = _int_list(metadata.get("layers", ""), path, "layers")
         body = features_session(backbone, layers, side, threads, what)
-        # the head is a few small matrix products: its own threads would only wait on the
-        # backbone's, still spinning on the same cores
-        head = small_cpu_session(path, 1, what)
         net = cls(head, side, metadata, body)
         width = next(i.shape[-1] for i in head.get_inputs() if i.name == FEATURES)
         got = net.features(np.zeros((1, 3, side, side), np.float32)).shape[-1]

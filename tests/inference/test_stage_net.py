@@ -175,3 +175,15 @@ def test_converting_refuses_a_head_and_a_missing_file(tmp_path: Path) -> None:
     missing = ["--stage", str(tmp_path / "no.onnx"), "--backbone", str(backbone)]
     with pytest.raises(TrainingError, match="no such file"):
         stage_head.main(parser.parse_args([*missing, "--out", str(tmp_path / "y.onnx")]))
+
+
+def test_a_heads_backbone_gets_the_threads_and_the_head_one(tmp_path: Path) -> None:
+    # given a head and its backbone, loaded with a share of two threads
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    net = StageNet.load(_convert(tmp_path, backbone), 2, "stage", backbone)
+    # then the backbone runs on both, the tiny head on one (its pool would only spin beside it)
+    assert net.body.get_session_options().intra_op_num_threads == 2
+    assert net.head.get_session_options().intra_op_num_threads == 1
+    # and a whole stage keeps the share for its own backbone
+    whole = StageNet.load(tmp_path / "whole.onnx", 2, "stage")
+    assert whole.body is None and whole.head.get_session_options().intra_op_num_threads == 2
