@@ -85,13 +85,18 @@ def features_session(
     """An ONNX Runtime session of `features_model` for crops of `side` pixels."""
     from inference.backends import small_cpu_session
 
+    model = read_features_model(backbone, layers, side, what)
+    return small_cpu_session(backbone, threads, what, model.SerializeToString())
+
+
+def read_features_model(backbone: Path, layers: Sequence[int], side: int | None, what: str) -> Any:
+    """`features_model`, any failure to read `backbone` one ModelUnavailable naming it."""
     try:
-        model = features_model(backbone, layers, side)
+        return features_model(backbone, layers, side)
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{what}: {backbone}: {exc}") from exc
     except Exception as exc:  # onnx raises its own errors for a file that is not a model
         raise ModelUnavailable(f"{what}: cannot read {backbone}: {exc}") from exc
-    return small_cpu_session(backbone, threads, what, model.SerializeToString())
 
 
 def _int_list(text: str, path: Path, key: str) -> list[int]:

@@ -41,9 +41,9 @@ def pooled_widths(backbone: Path, layers: tuple[int, ...]) -> list[int]:
     import onnx
     import onnxruntime as ort
 
-    from inference.stage_net import features_model
+    from inference.stage_net import read_features_model
 
-    model = features_model(backbone, layers)
+    model = read_features_model(backbone, layers, None, "--backbone")
     pooled = [n.output[0] for n in model.graph.node if n.op_type == "Flatten"][-len(layers) :]
     model.graph.output.extend(
         onnx.helper.make_tensor_value_info(p, onnx.TensorProto.FLOAT, None) for p in pooled

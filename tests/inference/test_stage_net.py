@@ -172,6 +172,15 @@ def test_converting_refuses_a_head_and_a_missing_file(tmp_path: Path) -> None:
     again = ["--stage", str(head), "--backbone", str(backbone), "--out", str(tmp_path / "x.onnx")]
     with pytest.raises(TrainingError, match="already a head"):
         stage_head.main(parser.parse_args([*again, "--layers", "0", "1"]))
+    # a backbone that is not a model, or lacks a tapped layer, is one error naming it
+    whole = str(make_whole_stage(tmp_path / "w.onnx"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    for bad, message in ((notes, "cannot read"), (backbone, "no layer")):
+        args = ["--stage", whole, "--backbone", str(bad), "--out", str(tmp_path / "z.onnx")]
+        with pytest.raises(ModelUnavailable, match=f"--backbone: .*{message}"):
+            stage_head.main(parser.parse_args([*args, "--layers", "0", "7"]))
+    assert not (tmp_path / "z.onnx").exists()
     missing = ["--stage", str(tmp_path / "no.onnx"), "--backbone", str(backbone)]
     with pytest.raises(TrainingError, match="no such file"):
         stage_head.main(parser.parse_args([*missing, "--out", str(tmp_path / "y.onnx")]))
