@@ -10,8 +10,8 @@ stage's fit) also reads:
 - `pos`: where the region lies in the photo (its centre, width and height, as fractions).
 
 Train regions are those training.part_family learns from (train splits, no mirrored copies
-here); each variant is fitted at three L2 strengths. Exploration only: a stage built on it
-is chosen on a claim pass and measured on test as usual.
+here); each variant is fitted at three L2 strengths. The stage built on it is
+`python -m training.part_family --context`, chosen on a claim pass and measured on test.
 
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_family_context.py
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,47 +31,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cdat.findings import Box  # noqa: E402
 from cdat.taxonomy import PartFamily  # noqa: E402
 from training.part_family import (  # noqa: E402
     DEFAULT_PARTS,
     FamilyHyperparameters,
-    Region,
     accuracy_report,
     extract,
     fit_head,
+    photo_features,
+    positions,
     regions,
 )
 
 L2 = (3e-3, 1e-2, 3e-2)
-
-
-def photo_features(net: object, items: Sequence[Region], side: int) -> np.ndarray:
-    """The pooled layers of each region's whole photo (computed once a photo)."""
-    import torch
-
-    from inference.crops import damage_crop
-    from training.vehicle_gate import read_photo
-
-    paths = sorted({r.image for r in items})
-    pooled: dict[Path, np.ndarray] = {}
-    for start in range(0, len(paths), 32):
-        crops = []
-        for path in paths[start : start + 32]:
-            photo = read_photo(path)
-            h, w = photo.shape[:2]
-            crops.append(damage_crop(photo, Box(0, 0, w, h), side))
-        with torch.no_grad():
-            batch = net.features(torch.from_numpy(np.stack(crops)))  # type: ignore[attr-defined]
-        pooled.update(zip(paths[start : start + 32], batch.numpy().astype(np.float64), strict=True))
-    return np.stack([pooled[r.image] for r in items])
-
-
-def position(items: Sequence[Region]) -> np.ndarray:
-    return np.array(
-        [[(r.box.x1 + r.box.x2) / 2, (r.box.y1 + r.box.y2) / 2, r.box.x2 - r.box.x1,
-          r.box.y2 - r.box.y1] for r in items]
-    )  # fmt: skip
 
 
 def main() -> int:
@@ -89,8 +60,8 @@ def main() -> int:
     net = load_gate_net(DEFAULT_PARTS, hp.taps)
     train, val = regions("train", hp.seed, None), regions("val", hp.seed, None)
     crops = extract(net, train, hp.side, False), extract(net, val, hp.side, False)
-    context = photo_features(net, train, hp.side), photo_features(net, val, hp.side)
-    where = position(train), position(val)
+    context = photo_features(net, train, hp.side, False), photo_features(net, val, hp.side, False)
+    where = positions(train, False), positions(val, False)
     variants = {
         "crop": (crops,),
         "crop+context": (crops, context),

@@ -1,7 +1,8 @@
 """The crop around one detected damage, as the stages that look at a damage again see it
 (the part-family stage, inference/part_family.py) and as their training crops labelled
 regions (training/part_family.py): the same geometry in both, so a stage is served on what it
-learnt from."""
+learnt from. A stage that also reads the whole photo and where the damage lies in it sees
+`photo_crop` and `box_position`, made the same way in both."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def damage_crop(image: np.ndarray, box: Box, side: int) -> np.ndarray:
     small = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def photo_crop(image: np.ndarray, side: int) -> np.ndarray:
+    """The whole photo as `damage_crop` gives a crop: (3, side, side), squeezed square."""
+    height, width = image.shape[:2]
+    return damage_crop(image, Box(0, 0, width, height), side)
+
+
+def box_position(box: Box, width: float, height: float) -> tuple[float, float, float, float]:
+    """Where `box` lies in a `width` x `height` photo: its centre, width and height, each a
+    fraction of the photo's."""
+    return (
+        (box.x1 + box.x2) / 2 / width,
+        (box.y1 + box.y2) / 2 / height,
+        (box.x2 - box.x1) / width,
+        (box.y2 - box.y1) / height,
+    )

@@ -5,6 +5,9 @@ layers, their feature maps averaged over space, a linear head and a softmax over
 families (`cdat.taxonomy.PartFamily`, in the order its `families` metadata names). It sees
 the damage with some of the panel around it (`inference.crops.damage_crop`): enough to tell
 a wheel arch (a fender) from a door seam on a close-up, where the part masks are often wrong.
+A stage trained with `--context` also reads the whole photo's pooled layers and where the
+damage lies in it (`extras`: `inference.crops.photo_crop`'s features, then `box_position`),
+once a photo: on a close-up, the crop alone often cannot tell which panel it is.
 `cdat.part_family.choose_part` decides whether its answer overrules the masks'; this module
 only measures and applies it.
 
@@ -23,9 +26,9 @@ import numpy as np
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.part_family import FamilyRule, choose_part
 from cdat.taxonomy import CarPart, PartFamily
-from inference.crops import damage_crop
+from inference.crops import box_position, damage_crop, photo_crop
 from inference.errors import ModelUnavailable
-from inference.stage_net import StageNet
+from inference.stage_net import FEATURES, StageNet
 from inference.stage_record import StageRecord, checked_file
 
 
@@ -57,6 +60,8 @@ class FamilyStage:
     families: tuple[PartFamily, ...]
     rule: FamilyRule
     version: str = ""
+    context: bool = False
+    """Its head also reads the whole photo and the damage's place in it."""
 
     @classmethod
     def load(
@@ -79,13 +84,21 @@ class FamilyStage:
             raise ModelUnavailable(
                 f"{path}: its `families` metadata does not name its outputs, once each"
             )
-        return cls(net, net.side, families, rule, version or path.stem)
+        return cls(net, net.side, families, rule, version or path.stem, reads_context(net, path))
 
     def probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """(len(boxes), families) probabilities; boxes in `image` pixels."""
         if not boxes:
             return np.zeros((0, len(self.families)), np.float32)
-        return self.net.run(np.stack([damage_crop(image, b, self.side) for b in boxes]))
+        crops = np.stack([damage_crop(image, b, self.side) for b in boxes])
+        if not self.context:
+            return self.net.run(crops)
+        height, width = image.shape[:2]
+        # the photo rides in the crops' batch: one pass of the layers, not two
+        pooled = self.net.features(np.concatenate([photo_crop(image, self.side)[None], crops]))
+        where = np.array([box_position(b, width, height) for b in boxes], np.float32)
+        extras = np.hstack([np.repeat(pooled[:1], len(boxes), 0), where])
+        return self.net.run_head(pooled[1:], extras)
 
     def refine(
         self,
@@ -112,6 +125,20 @@ class FamilyStage:
                 else moved(damage, part, parts, part_masks, damage_masks[k])
             )
         return tuple(out)
+
+
+def reads_context(net: StageNet, path: Path) -> bool:
+    """Whether the stage's head reads `extras`: the photo's pooled layers (as wide as a
+    crop's) and the four numbers of `box_position`."""
+    width, crop_width = net.input_width("extras"), net.input_width(FEATURES)
+    if width is None:
+        return False
+    if net.body is None or crop_width is None or width != crop_width + 4:
+        raise ModelUnavailable(
+            f"part-family stage {path}: its `extras` are not the photo's pooled layers and "
+            "the damage's position (a head trained by training.part_family --context)"
+        )
+    return True
 
 
 def moved(

@@ -170,8 +170,12 @@ class StageNet:
 
     def run(self, crops: np.ndarray, extras: np.ndarray | None = None) -> np.ndarray:
         """The stage's first output for (N, 3, side, side) crops (and their extras)."""
-        whole = self.body is None
-        feeds = {self.crops: crops} if whole else {FEATURES: self.features(crops)}
-        if extras is not None:
-            feeds["extras"] = extras
+        if self.body is not None:
+            return self.run_head(self.features(crops), extras)
+        feeds = {self.crops: crops} if extras is None else {self.crops: crops, "extras": extras}
+        return np.asarray(self.head.run(None, feeds)[0])
+
+    def run_head(self, features: np.ndarray, extras: np.ndarray | None = None) -> np.ndarray:
+        """A head's first output on pooled features already computed (`features`)."""
+        feeds = {FEATURES: features} if extras is None else {FEATURES: features, "extras": extras}
         return np.asarray(self.head.run(None, feeds)[0])

@@ -8,7 +8,10 @@ panel), each cropped as serving crops a detected damage (`inference.crops.damage
 and also mirrored (a family has no side). With `--detections`, the damage model's own
 detections on those train photos are examples too, each named by the family of the labelled
 region it overlaps (serving crops a detection's box, often wider or narrower than the
-outline: the train pass of `training.damage_verifier`, shared through its `--cache`). The L2
+outline: the train pass of `training.damage_verifier`, shared through its `--cache`). With
+`--context` the head also reads the whole photo's pooled layers and where the region lies in
+it (measured on val by bench/bench_family_context.py: about eight points of crop accuracy on
+close-ups, whose crop alone often cannot tell a fender from a door). The L2
 strength is chosen on the val splits (mean
 of the per-source accuracy); the threshold at which the stage overrules the part masks is
 chosen afterwards, on a claim pass (`python -m training.family_sweep`). The result is the
@@ -18,6 +21,7 @@ the part model's own .onnx) and a report beside it::
     python -m training.part_family --out runs/family/part-family.onnx
     python -m training.part_family --out runs/family/a.onnx --side 160 --taps 4 6 10
     python -m training.part_family --out runs/family/d.onnx --detections
+    python -m training.part_family --out runs/family/c.onnx --context --no-mirror
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class FamilyHyperparameters:
     """Also learn from the damage model's detections that overlap a labelled region."""
     detection_iou: float = 0.3
     """Mask IoU at which a detection is named by the region it overlaps (the claim figures' bar)."""
+    context: bool = False
+    """The head also reads the whole photo's pooled layers and the region's position."""
     seed: int = 0
     """Seed of the sets' re-split (as converted)."""
 
@@ -113,17 +119,19 @@ def detection_regions(seed: int, data_root: Path | None, cache: Path, iou: float
     return out
 
 
+def pooled(net: Any, crops: list[np.ndarray]) -> np.ndarray:
+    """The net's pooled layers on (3, side, side) crops."""
+    import torch
+
+    with torch.no_grad():
+        return np.asarray(net.features(torch.from_numpy(np.stack(crops))).numpy(), np.float64)
+
+
 def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
     """Pooled features of each region's crop (then, with `mirrored`, of each mirrored),
     a batch at a time: the crops of every detection would not fit in memory."""
-    import torch
-
     from inference.crops import damage_crop
     from training.vehicle_gate import read_photo
-
-    def pooled(crops: list[np.ndarray]) -> np.ndarray:
-        with torch.no_grad():
-            return net.features(torch.from_numpy(np.stack(crops))).numpy().astype(np.float64)
 
     plain: list[np.ndarray] = []
     flipped: list[np.ndarray] = []
@@ -137,11 +145,51 @@ def extract(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.
             h, w = photo.shape[:2]
             b = item.box
             crops.append(damage_crop(photo, Box(b.x1 * w, b.y1 * h, b.x2 * w, b.y2 * h), side))
-        plain.append(pooled(crops))
+        plain.append(pooled(net, crops))
         if mirrored:
-            flipped.append(pooled([c[:, :, ::-1].copy() for c in crops]))
+            flipped.append(pooled(net, [c[:, :, ::-1].copy() for c in crops]))
     out = plain + flipped
     return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def photo_features(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
+    """The pooled layers of each region's whole photo (`inference.crops.photo_crop`, once a
+    photo), in `extract`'s order: plain, then (with `mirrored`) of the mirrored photo."""
+    from inference.crops import photo_crop
+    from training.vehicle_gate import read_photo
+
+    paths = sorted({r.image for r in items})
+    plain: dict[Path, np.ndarray] = {}
+    flipped: dict[Path, np.ndarray] = {}
+    for start in range(0, len(paths), 32):
+        batch = paths[start : start + 32]
+        crops = [photo_crop(read_photo(path), side) for path in batch]
+        plain.update(zip(batch, pooled(net, crops), strict=True))
+        if mirrored:
+            mirror = [c[:, :, ::-1].copy() for c in crops]
+            flipped.update(zip(batch, pooled(net, mirror), strict=True))
+    rows = [np.stack([plain[r.image] for r in items])]
+    if mirrored:
+        rows.append(np.stack([flipped[r.image] for r in items]))
+    return np.concatenate(rows)
+
+
+def positions(items: Sequence[Region], mirrored: bool) -> np.ndarray:
+    """Where each region lies in its photo (`inference.crops.box_position`), in `extract`'s
+    order: a mirrored region's centre is mirrored too."""
+    from inference.crops import box_position
+
+    where = np.array([box_position(r.box, 1.0, 1.0) for r in items], np.float64).reshape(-1, 4)
+    if not mirrored:
+        return where
+    mirror = where.copy()
+    mirror[:, 0] = 1.0 - mirror[:, 0]
+    return np.concatenate([where, mirror])
+
+
+def context_extras(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
+    """A `--context` head's `extras` for each region: its photo's features, its position."""
+    return np.hstack([photo_features(net, items, side, mirrored), positions(items, mirrored)])
 
 
 @dataclass(frozen=True)
@@ -239,11 +287,11 @@ class FamilyNetFactory:
                     self.linear.weight.copy_(torch.from_numpy(weights.T).float())
                     self.linear.bias.copy_(torch.from_numpy(bias).float())
 
-            def head(self, features: torch.Tensor) -> torch.Tensor:
-                return torch.softmax(self.linear(features), dim=1)
+            def head(self, features: torch.Tensor, *extras: torch.Tensor) -> torch.Tensor:
+                return torch.softmax(self.linear(torch.cat([features, *extras], dim=1)), dim=1)
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.head(self.body.features(x))
+            def forward(self, x: torch.Tensor, *extras: torch.Tensor) -> torch.Tensor:
+                return self.head(self.body.features(x), *extras)
 
         return FamilyNet().float().eval()
 
@@ -266,6 +314,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--detections", action="store_true",
                         help="also learn from the damage model's detections on the train "
                         "photos, named by the labelled region each overlaps")  # fmt: skip
+    parser.add_argument("--context", action="store_true",
+                        help="the head also reads the whole photo's pooled layers and where "
+                        "the damage lies in it")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
                         help="the damage model's train pass (.pkl, shared with "
                         "training.damage_verifier), with --detections")  # fmt: skip
@@ -295,7 +346,8 @@ def main(args: argparse.Namespace) -> int:
     if any(v <= 0 for v in args.l2):
         raise TrainingError("--l2: strengths must be above 0")
     hp = FamilyHyperparameters(args.side, tuple(sorted(set(args.taps))), tuple(args.l2),
-                               not args.no_mirror, args.detections, seed=args.seed)  # fmt: skip
+                               not args.no_mirror, args.detections, context=args.context,
+                               seed=args.seed)  # fmt: skip
     torch.set_num_threads(max(1, args.threads))
     net = load_gate_net(args.parts, hp.taps)
     started = time.perf_counter()
@@ -308,6 +360,11 @@ def main(args: argparse.Namespace) -> int:
     x_train = extract(net, train, hp.side, hp.mirrored)
     y_train = np.array([families.index(r.family) for r in train] * (2 if hp.mirrored else 1))
     x_val = extract(net, val, hp.side, False)
+    extras = 0
+    if hp.context:  # the photo's features are as wide as a crop's
+        extras = x_train.shape[1] + 4
+        x_train = np.hstack([x_train, context_extras(net, train, hp.side, hp.mirrored)])
+        x_val = np.hstack([x_val, context_extras(net, val, hp.side, False)])
     trials = []
     for l2 in hp.l2_strengths:
         head = fit_head(x_train, y_train, len(families), l2)
@@ -317,7 +374,10 @@ def main(args: argparse.Namespace) -> int:
     metadata = {"families": ",".join(f.value for f in families), "side": str(hp.side),
                 "description": f"CDAT part-family stage: {args.parts.name} layers pooled at "
                 f"{list(hp.taps)}, softmax head"}  # fmt: skip
-    parity = export_head(model, args.out, backbone, metadata, "families")
+    if extras:
+        metadata["extras"] = "photo_features,box_position"
+        metadata["description"] += " also reading the whole photo and the damage's position"
+    parity = export_head(model, args.out, backbone, metadata, "families", extras)
     report = {
         "hyperparameters": asdict(hp),
         "parts": str(args.parts),

@@ -196,3 +196,77 @@ def test_a_heads_backbone_gets_the_threads_and_the_head_one(tmp_path: Path) -> N
     # and a whole stage keeps the share for its own backbone
     whole = StageNet.load(tmp_path / "whole.onnx", 2, "stage")
     assert whole.body is None and whole.head.get_session_options().intra_op_num_threads == 2
+
+
+def make_context_head(path: Path, backbone: Path, extras: int = 10) -> Path:
+    """A part-family head trained with --context, by hand: softmax(joined @ weights), where
+    joined is the crop's 6 pooled values, then `extras` (the photo's 6 and the 4 position
+    numbers). The crop's rows are zero, the photo's are CONTEXT, and the position's give
+    door K * cx and hood K * cy: every answer is known without the crop."""
+    weights = np.zeros((16, len(FAMILIES)), np.float32)
+    weights[6:12] = CONTEXT
+    weights[12, 0], weights[13, 1] = K, K
+    graph = helper.make_graph(
+        [
+            helper.make_node("Concat", ["features", "extras"], ["joined"], axis=1),
+            helper.make_node("MatMul", ["joined", "w"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["families"], axis=1),
+        ],
+        "part_family_head",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 6]),
+         helper.make_tensor_value_info("extras", TensorProto.FLOAT, ["batch", extras])],
+        [helper.make_tensor_value_info("families", TensorProto.FLOAT, ["batch", len(FAMILIES)])],
+        [numpy_helper.from_array(weights[: 6 + extras], "w")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    meta = {"families": ",".join(f.value for f in FAMILIES), "layers": "0,1", "side": str(SIDE),
+            "backbone_sha256": sha256_of(backbone)}  # fmt: skip
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+K = 3.0
+CONTEXT = RNG.normal(size=(6, len(FAMILIES))).astype(np.float32)
+
+
+def test_a_context_stage_reads_the_whole_photo_and_where_the_damage_lies(
+    tmp_path: Path,
+) -> None:
+    import cv2
+    import onnxruntime as ort
+
+    # given a context head (its answer ignores the crop) on the served model's layers
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    stage = FamilyStage.load(
+        make_context_head(tmp_path / "head.onnx", backbone), FamilyRule(0.5), backbone=backbone
+    )
+    assert stage.context
+    # when two damages of a 96 x 80 photo are placed: one top left, one bottom right
+    image = (RNG.random((80, 96, 3)) * 255).astype(np.uint8)
+    got = stage.probabilities(image, [Box(0, 0, 24, 16), Box(48, 40, 96, 80)])
+    # then each answer is softmax(the whole photo's pooled layers @ CONTEXT + position):
+    # the photo squeezed to the crop side, its layers pooled by a session of their own
+    whole = (
+        cv2.cvtColor(
+            cv2.resize(image, (SIDE, SIDE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        )
+        .transpose(2, 0, 1)[None]
+        .astype(np.float32)
+        / 255
+    )
+    session = ort.InferenceSession(features_model(backbone, [0, 1]).SerializeToString())
+    photo = session.run(["features"], {"images": whole})[0] @ CONTEXT
+    for k, (cx, cy) in enumerate(((12 / 96, 8 / 80), (72 / 96, 60 / 80))):
+        logits = photo[0] + np.array([K * cx, K * cy, 0.0])
+        expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        np.testing.assert_allclose(got[k], expected, atol=1e-5)
+
+
+def test_a_head_whose_extras_are_not_the_photo_and_position_is_refused(tmp_path: Path) -> None:
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    head = make_context_head(tmp_path / "head.onnx", backbone, extras=7)
+    with pytest.raises(ModelUnavailable, match="extras"):
+        FamilyStage.load(head, FamilyRule(0.5), backbone=backbone)

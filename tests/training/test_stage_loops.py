@@ -219,3 +219,47 @@ def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
     assert ((p >= 0) & (p <= 1)).all()
     # (which colour wins is not asserted: on 16 crops of an untrained backbone it is not
     # stable across data and backbone seeds)
+
+
+@pytest.mark.slow
+def test_a_context_stage_trains_and_is_served_reading_the_photo_and_the_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.crops import box_position, damage_crop, photo_crop
+    from inference.part_family import FamilyStage
+    from training import part_family
+
+    # given the same tiny part model and labelled regions, trained with --context
+    weights = tiny_model(tmp_path)
+    train, val = regions_of(tmp_path / "train", 4, 0), regions_of(tmp_path / "val", 2, 100)
+    splits = {"train": train, "val": val}
+    monkeypatch.setattr(part_family, "regions", lambda split, seed, root: splits[split])
+    out = tmp_path / "part-family.onnx"
+    args = part_family.get_args_parser().parse_args(
+        ["--out", str(out), "--parts", str(weights), "--side", "32", "--l2", "0.01",
+         "--threads", "1", "--context"]
+    )  # fmt: skip
+    # when the script runs
+    assert part_family.main(args) == 0
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["hyperparameters"]["context"] is True
+    assert report["onnx_parity_max_abs"] < 1e-3
+    # then the served stage reads the photo: its head's extras are the photo's pooled
+    # layers (as wide as a crop's) and the damage's four position numbers
+    stage = FamilyStage.load(out, FamilyRule(0.5), backbone=weights.with_suffix(".onnx"))
+    assert stage.context
+    crop_width = stage.net.input_width("features")
+    assert crop_width is not None and stage.net.input_width("extras") == crop_width + 4
+    # and its answer is the head on the crop's layers, the photo's and the position
+    image = cv2.imread(str(photo(tmp_path / "new.png", 999, {RED: LEFT, BLUE: RIGHT})))
+    assert image is not None
+    got = stage.probabilities(image, [LEFT, RIGHT])
+    crops = np.stack([damage_crop(image, b, 32) for b in (LEFT, RIGHT)])
+    whole = stage.net.features(photo_crop(image, 32)[None])
+    where = np.array([box_position(b, W, H) for b in (LEFT, RIGHT)], np.float32)
+    extras = np.hstack([np.repeat(whole, 2, 0), where])
+    expected = stage.net.run_head(stage.net.features(crops), extras)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert got.shape == (2, 2) and np.allclose(got.sum(1), 1.0, atol=1e-5)
+    # and the same crop elsewhere in the photo gets another answer: the position counts
+    assert not np.allclose(stage.net.run_head(stage.net.features(crops[:1]), extras[1:]), got[:1])
