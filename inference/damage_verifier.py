@@ -4,8 +4,10 @@ One small ONNX model (`python -m training.damage_verifier` makes it) with two in
 crop around each damage (`inference.crops.damage_crop`), which the damage model's own first
 layers pool into features, and a few numbers about the detection (`verifier_extras`: its
 score, its size in the frame, how many parts the photo shows and the largest one's size,
-its type). A small multilayer perceptron over both ends in a sigmoid: the probability that
-the detection overlaps labelled damage. `cdat.verified.verified` decides what is kept.
+its type); one trained with `--context` also reads the whole photo's pooled layers (an
+intact car's lettering looks like a scratch in a crop, less so beside the whole car). A small
+multilayer perceptron over both ends in a sigmoid: the probability that the detection
+overlaps labelled damage. `cdat.verified.verified` decides what is kept.
 
     verifier = load_verifier(model_dir, entry.served_verifier, model_dir / entry.file)
     keep = verifier.kept(image, scale, damages, parts, width, height, base_kept)
@@ -23,9 +25,9 @@ import numpy as np
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.taxonomy import DamageType
 from cdat.verified import VerifierRule, verified
-from inference.crops import damage_crop
+from inference.crops import damage_crop, photo_crop
 from inference.errors import ModelUnavailable
-from inference.stage_net import StageNet
+from inference.stage_net import FEATURES, StageNet
 from inference.stage_record import StageRecord, checked_file
 
 BASE_EXTRAS = ("score_logit", "log_area_share", "log_parts", "largest_part_share")
@@ -66,6 +68,8 @@ class DamageVerifier:
     classes: tuple[str, ...]
     rule: VerifierRule
     version: str = ""
+    context: bool = False
+    """Its extras end with the whole photo's pooled layers (`inference.crops.photo_crop`)."""
 
     @classmethod
     def load(
@@ -80,7 +84,10 @@ class DamageVerifier:
         model it was trained on: inference/stage_net.py)."""
         net = StageNet.load(path, threads, "damage verifier", backbone)
         classes = tuple(n for n in net.metadata.get("classes", "").split(",") if n)
-        if not classes or net.input_width("extras") != len(extra_names(classes)):
+        named, width = len(extra_names(classes)), net.input_width("extras")
+        # a head trained with --context also reads the photo's layers, as wide as a crop's
+        context = net.body is not None and width == named + (net.input_width(FEATURES) or 0)
+        if not classes or (width != named and not context):
             raise ModelUnavailable(f"{path}: its `classes` metadata does not match its `extras`")
         unknown = [c for c in classes if c not in TYPE_NAMES]
         if unknown:  # the type one-hot compares damage types: it would be all zero
@@ -88,7 +95,7 @@ class DamageVerifier:
                 f"{path}: its classes {', '.join(unknown)} are not damage types "
                 f"({', '.join(sorted(TYPE_NAMES))}): trained on a model whose classes are not"
             )
-        return cls(net, net.side, classes, rule, version or path.stem)
+        return cls(net, net.side, classes, rule, version or path.stem, context)
 
     def probabilities(
         self,
@@ -114,7 +121,11 @@ class DamageVerifier:
         extras = np.array(
             [verifier_extras(d, parts, width, height, self.classes) for d in damages], np.float32
         )
-        return np.asarray(self.net.run(crops, extras), np.float32).reshape(-1)
+        if not self.context:
+            return np.asarray(self.net.run(crops, extras), np.float32).reshape(-1)
+        photo, pooled = self.net.pooled_with_photo(photo_crop(image, self.side), crops)
+        extras = np.hstack([extras, np.repeat(photo, len(damages), 0)])
+        return np.asarray(self.net.run_head(pooled, extras), np.float32).reshape(-1)
 
     def kept(
         self,

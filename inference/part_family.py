@@ -94,11 +94,9 @@ class FamilyStage:
         if not self.context:
             return self.net.run(crops)
         height, width = image.shape[:2]
-        # the photo rides in the crops' batch: one pass of the layers, not two
-        pooled = self.net.features(np.concatenate([photo_crop(image, self.side)[None], crops]))
+        photo, pooled = self.net.pooled_with_photo(photo_crop(image, self.side), crops)
         where = np.array([box_position(b, width, height) for b in boxes], np.float32)
-        extras = np.hstack([np.repeat(pooled[:1], len(boxes), 0), where])
-        return self.net.run_head(pooled[1:], extras)
+        return self.net.run_head(pooled, np.hstack([np.repeat(photo, len(boxes), 0), where]))
 
     def refine(
         self,

@@ -168,6 +168,14 @@ class StageNet:
     def features(self, crops: np.ndarray) -> np.ndarray:
         return np.asarray(self.body.run([FEATURES], {"images": crops})[0], np.float32)
 
+    def pooled_with_photo(
+        self, photo: np.ndarray, crops: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(the photo's pooled layers (1, width), the crops' (N, width)) for a head that reads
+        the whole photo too: the photo rides in the crops' batch, one pass, not two."""
+        pooled = self.features(np.concatenate([photo[None], crops]))
+        return pooled[:1], pooled[1:]
+
     def run(self, crops: np.ndarray, extras: np.ndarray | None = None) -> np.ndarray:
         """The stage's first output for (N, 3, side, side) crops (and their extras)."""
         if self.body is not None:

@@ -7,13 +7,15 @@ second run with other head settings analyses nothing. Each detection is an examp
 where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures' bar), not where it
 overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
 (`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
-its .pt) and joined with `verifier_extras`; a small multilayer perceptron learns from both.
+its .pt) and joined with `verifier_extras` (with `--context`, also with the whole photo's pooled
+layers); a small multilayer perceptron learns from both.
 What the verifier keeps is chosen afterwards on val (`python -m training.verifier_sweep`).
 The result is the perceptron as an ONNX head (inference/stage_net.py: served on the pooled
 layers of `--backbone`, the damage model's own .onnx) and a report beside it::
 
     python -m training.damage_verifier --out runs/verifier/damage-verifier.onnx
     python -m training.damage_verifier --out runs/verifier/b.onnx --hidden 128 --epochs 20
+    python -m training.damage_verifier --out runs/verifier/c.onnx --context
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class VerifierHyperparameters:
     negative_iou: float = 0.1
     seed: int = 0
     """Seed of the photo sample, of the sets' re-split (as converted) and of training."""
+    context: bool = False
+    """The perceptron also reads the whole photo's pooled layers."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,18 @@ def labels(photo: TrainPhoto, analysis: PhotoAnalysis, hp: VerifierHyperparamete
 
 
 def features(
-    net: Any, photo: Path, analysis: PhotoAnalysis, classes: Sequence[str], side: int
+    net: Any,
+    photo: Path,
+    analysis: PhotoAnalysis,
+    classes: Sequence[str],
+    side: int,
+    context: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pooled crop features, extras) of each detection of one photo."""
+    """(pooled crop features, extras) of each detection of one photo; with `context` the
+    extras end with the whole photo's pooled layers, as the served verifier joins them."""
     import torch
 
-    from inference.crops import damage_crop
+    from inference.crops import damage_crop, photo_crop
     from inference.damage_verifier import verifier_extras
     from training.vehicle_gate import read_photo_scaled
 
@@ -151,11 +161,18 @@ def features(
     boxes = [Box(d.box.x1 / sx, d.box.y1 / sy, d.box.x2 / sx, d.box.y2 / sy)
              for d in analysis.damages]  # fmt: skip
     crops = np.stack([damage_crop(image, b, side) for b in boxes])
+    if context:
+        crops = np.concatenate([photo_crop(image, side)[None], crops])
     with torch.no_grad():
         pooled = net.features(torch.from_numpy(crops)).numpy()
     size = (analysis.width, analysis.height)
-    extras = [verifier_extras(d, analysis.parts, *size, classes) for d in analysis.damages]
-    return pooled, np.array(extras, np.float32)
+    extras = np.array(
+        [verifier_extras(d, analysis.parts, *size, classes) for d in analysis.damages], np.float32
+    )
+    if context:
+        extras = np.hstack([extras, np.repeat(pooled[:1], len(boxes), 0)])
+        pooled = pooled[1:]
+    return pooled, extras
 
 
 def fit_perceptron(x: np.ndarray, y: np.ndarray, hp: VerifierHyperparameters) -> Any:
@@ -229,6 +246,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=hp.epochs, help="training epochs")
     parser.add_argument("--weight-decay", type=float, default=hp.weight_decay,
                         help="AdamW weight decay")  # fmt: skip
+    parser.add_argument("--context", action="store_true",
+                        help="the perceptron also reads the whole photo's layers")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -252,6 +271,7 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
     return VerifierHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         hidden=args.hidden, weight_decay=args.weight_decay, epochs=args.epochs, seed=args.seed,
+        context=args.context,
     )  # fmt: skip
 
 
@@ -285,7 +305,7 @@ def main(args: argparse.Namespace) -> int:
         if not analysis.damages:
             continue
         y = labels(photo, analysis, hp)
-        pooled, more = features(net, photo.path, analysis, classes, hp.side)
+        pooled, more = features(net, photo.path, analysis, classes, hp.side, hp.context)
         keep = y >= 0
         rows.append(pooled[keep])
         extras.append(more[keep])
@@ -301,7 +321,11 @@ def main(args: argparse.Namespace) -> int:
     metadata = {"classes": ",".join(classes), "extras": ",".join(names), "side": str(hp.side),
                 "description": f"CDAT damage verifier: {args.damage.name} layers pooled at "
                 f"{list(hp.taps)} with {len(names)} extras, perceptron"}  # fmt: skip
-    parity = export_head(model, args.out, backbone_of(args), metadata, "damage", len(names))
+    if hp.context:
+        metadata["context"] = "photo_features"
+        metadata["description"] += ", also reading the whole photo"
+    width = extras[0].shape[1]
+    parity = export_head(model, args.out, backbone_of(args), metadata, "damage", width)
     report = {
         "hyperparameters": asdict(hp),
         "damage": str(args.damage),

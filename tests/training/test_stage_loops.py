@@ -76,8 +76,9 @@ def fake_models(model_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("context", [False, True], ids=["crop", "crop-and-photo"])
 def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: bool
 ) -> None:
     from inference.damage_verifier import DamageVerifier, extra_names
     from training import damage_verifier
@@ -102,6 +103,7 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     args = damage_verifier.get_args_parser().parse_args(
         ["--out", str(out), "--damage", str(weights), "--cache", str(cache),
          "--side", "32", "--epochs", "2", "--hidden", "8", "--threads", "1"]
+        + (["--context"] if context else [])
     )  # fmt: skip
     # when the script runs
     assert damage_verifier.main(args) == 0
@@ -128,6 +130,18 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     assert image is not None
     p = verifier.probabilities(image, (1.0, 1.0), found, [], W, H)
     assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all()
+    # and one trained with --context reads the whole photo's layers after the named extras
+    assert verifier.context is context and report["hyperparameters"]["context"] is context
+    if context:
+        from inference.crops import damage_crop, photo_crop
+        from inference.damage_verifier import verifier_extras
+
+        net = verifier.net
+        named = np.array([verifier_extras(d, [], W, H, verifier.classes) for d in found])
+        whole = np.repeat(net.features(photo_crop(image, 32)[None]), 2, 0)
+        crops = np.stack([damage_crop(image, d.box, 32) for d in found])
+        expected = net.run_head(net.features(crops), np.hstack([named, whole]).astype(np.float32))
+        np.testing.assert_allclose(p, expected.reshape(-1), atol=1e-5)
 
 
 def test_the_verifier_refuses_a_damage_model_that_does_not_name_damage_types(
