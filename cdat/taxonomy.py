@@ -138,6 +138,18 @@ DAMAGE_CLASSES: tuple[tuple[DamageType, Severity], ...] = tuple(
 """Damage model classes: one per (type, severity) pair, in this fixed order."""
 
 
+def damage_fits_part(damage: DamageType, part: CarPart) -> bool:
+    """Whether `damage` can occur on `part`: a broken lamp needs a lamp, shattered glass
+    glass (a lamp's lens included), a flat tyre the wheel; other damage any part."""
+    if damage is DamageType.LAMP_BROKEN:
+        return part.is_lamp
+    if damage is DamageType.GLASS_SHATTER:
+        return part.is_glass or part.is_lamp
+    if damage is DamageType.TIRE_FLAT:
+        return part is CarPart.WHEEL
+    return True
+
+
 def damage_class_name(damage: DamageType, severity: Severity) -> str:
     return f"{severity.value}-{damage.value}"
 

@@ -9,7 +9,8 @@ capture time in a messaging app, or the queue cannot tell them apart.
 Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``no_vehicle`` (no photo shows a vehicle: each was refused as showing none, or unusable),
 ``no_damage_found``, ``low_confidence`` (a finding under `min_confidence`),
-``unpriced_damage`` (damage on no visible part), ``over_limit`` (estimate total at or
+``unpriced_damage`` (damage on no visible part), ``damage_part_mismatch`` (damage of a
+type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
 (the estimate's high end reaches the total-loss threshold), ``fraud_signal``.
 """
@@ -26,8 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
 from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
+from cdat.taxonomy import damage_fits_part
 
-ADDED_REASONS = {NO_VEHICLE: 3}
+ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2}
 """Reasons added after policy files were first written, with their shipped weight: an
 insurer's own `triage.yaml` that predates a reason still loads and weighs it so."""
 REASON_CODES = (
@@ -37,6 +39,7 @@ REASON_CODES = (
     "no_damage_found",
     "low_confidence",
     "unpriced_damage",
+    "damage_part_mismatch",
     "over_limit",
     "total_loss",
     "near_total_loss",
@@ -159,6 +162,15 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
                     "unpriced_damage",
                     f"{what}: cannot be priced: it lies on a panel the part model does not "
                     "list (fender, quarter panel, pillar, sill) or on no visible part",
+                )
+            )
+        elif not damage_fits_part(f.damage_type, f.part):
+            # priced by the catch-all rule meanwhile: a repair of the part it was put on
+            reasons.append(
+                Reason(
+                    "damage_part_mismatch",
+                    f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; the "
+                    "part or the damage type is wrong, and its price with it",
                 )
             )
     return reasons

@@ -42,6 +42,7 @@ PLAIN_REASONS = {
     "no_damage_found": "No damage was found in the photos; an adjuster will take a look.",
     "low_confidence": "Some of the damage needs a closer look by an adjuster.",
     "unpriced_damage": "Some of the damage could not be matched to a part of the car.",
+    "damage_part_mismatch": "Some of the damage needs an adjuster to confirm which part it is on.",
     "over_limit": "The estimate is above the amount we settle without an adjuster.",
     "total_loss": "The repair may cost more than the car is worth.",
     "near_total_loss": "The repair cost may come close to what the car is worth.",

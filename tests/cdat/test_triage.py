@@ -181,3 +181,42 @@ def test_a_policy_written_before_the_no_vehicle_reason_still_loads(inr_policy) -
     del raw["priorities"]["no_vehicle"]
     # when it is read, then the reason weighs its shipped weight
     assert inr_policy.triage.model_validate(raw).priorities["no_vehicle"] == 3
+
+
+@pytest.mark.parametrize(
+    ("damage", "part"),
+    [
+        (DamageType.LAMP_BROKEN, CarPart.FRONT_BUMPER),
+        (DamageType.GLASS_SHATTER, CarPart.FRONT_LEFT_DOOR),
+        (DamageType.TIRE_FLAT, CarPart.HOOD),
+    ],
+)
+def test_damage_that_cannot_be_on_its_part_needs_review(inr_policy, damage, part) -> None:
+    # given a sure finding whose type cannot occur on the part it was placed on
+    found = finding(part=part, damage=damage, confidence=0.95)
+    # when the claim is triaged
+    decision, codes, priority = _codes(inr_policy, findings=[found])
+    # then an adjuster sees why: the part or the type is wrong
+    assert decision is TriageDecision.NEEDS_REVIEW and codes == ["damage_part_mismatch"]
+    assert priority == inr_policy.triage.priorities["damage_part_mismatch"] == 2
+
+
+@pytest.mark.parametrize(
+    ("damage", "part"),
+    [
+        (DamageType.LAMP_BROKEN, CarPart.FRONT_LEFT_LIGHT),
+        (DamageType.GLASS_SHATTER, CarPart.FRONT_GLASS),
+        (DamageType.GLASS_SHATTER, CarPart.BACK_RIGHT_LIGHT),  # a lamp's lens is glass
+        (DamageType.TIRE_FLAT, CarPart.WHEEL),
+        (DamageType.DENT, CarPart.HOOD),
+    ],
+)
+def test_damage_that_fits_its_part_is_no_mismatch(inr_policy, damage, part) -> None:
+    found = finding(part=part, damage=damage, confidence=0.95)
+    assert "damage_part_mismatch" not in _codes(inr_policy, findings=[found])[1]
+
+
+def test_a_policy_written_before_the_mismatch_reason_still_loads(inr_policy) -> None:
+    raw = inr_policy.triage.model_dump()
+    del raw["priorities"]["damage_part_mismatch"]
+    assert inr_policy.triage.model_validate(raw).priorities["damage_part_mismatch"] == 2
