@@ -10,7 +10,7 @@ from celery import Task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.exc import OperationalError
 
-from cdat.errors import ModelUnavailable
+from cdat.errors import ConfigurationError, ModelUnavailable
 from cdat.settings import Settings
 from mobile_api import runtime
 from mobile_api.claims import idempotency
@@ -44,6 +44,9 @@ def _run_assessment(self: Task, rt: runtime.Runtime, leased: jobs.LeasedJob) -> 
     try:
         with jobs.lease_kept(rt, leased):
             analyses, versions = analyze_photos(rt, leased.claim_id, leased.photo_ids)
+            # completing reads the policy, whose first load takes seconds on a slow CPU:
+            # under a renewed lease, or the sweep takes the job back before it is stored
+            rt.policy()
         # Inside the try: an error while storing fails or retries the job like any other.
         ended = jobs.complete(rt, leased, analyses, versions)
     except LeaseLost:
@@ -157,6 +160,10 @@ def _init_worker_child(**_: Any) -> None:
     reason = child.try_load_analyzer()
     if reason:
         log.warning("assessments will fail until a model is installed: %s", reason)
+    try:  # read once here, not during the first claim
+        child.policy()
+    except ConfigurationError as exc:  # each job then fails with it, as before
+        log.warning("assessments will fail until the pricing policy loads: %s", exc)
 
 
 @worker_process_shutdown.connect
