@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from cdat.pipeline import AssessmentPolicy
 from cdat.settings import Settings
 from mobile_api import runtime as runtime_module
 from mobile_api.api.app import create_app
@@ -58,7 +59,7 @@ def test_the_first_job_of_a_worker_is_not_lost_while_its_policy_loads(
         # ... a fresh worker process's runtime, whose policy loads slower than three leases
         slow_load = runtime_module.load_policy
 
-        def load_policy(settings: Settings):  # type: ignore[no-untyped-def]
+        def load_policy(settings: Settings) -> AssessmentPolicy:
             time.sleep(POLICY_LOAD_S)
             return slow_load(settings)
 

@@ -189,15 +189,14 @@ def regions_of(folder: Path, count: int, seed: int) -> list[Region]:
     return out
 
 
-@pytest.mark.slow
-def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from inference.part_family import FamilyStage
+def train_family_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *more: str
+) -> tuple[Path, Path]:
+    """training.part_family's `main` (with `more` arguments) on a tiny part model and
+    labelled regions of both part-named sources, red crops doors and blue crops unlisted
+    panels; (the stage written, the part model's checkpoint)."""
     from training import part_family
 
-    # given a tiny part model's checkpoint and labelled regions of both part-named sources:
-    # red crops are doors, blue crops unlisted panels
     weights = tiny_model(tmp_path)
     train, val = regions_of(tmp_path / "train", 4, 0), regions_of(tmp_path / "val", 2, 100)
     splits = {"train": train, "val": val}
@@ -206,10 +205,21 @@ def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
     out.parent.mkdir()
     args = part_family.get_args_parser().parse_args(
         ["--out", str(out), "--parts", str(weights), "--side", "32", "--l2", "0.01",
-         "--threads", "1"]
+         "--threads", "1", *more]
     )  # fmt: skip
-    # when the script runs
     assert part_family.main(args) == 0
+    return out, weights
+
+
+@pytest.mark.slow
+def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.part_family import FamilyStage
+
+    # given a tiny part model's checkpoint and labelled regions of both part-named sources;
+    # when the script runs
+    out, weights = train_family_stage(tmp_path, monkeypatch)
     # then the ONNX file and its report are written, naming the families it learnt
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["families"] == ["door", "unlisted_panel"]
@@ -241,20 +251,9 @@ def test_a_context_stage_trains_and_is_served_reading_the_photo_and_the_position
 ) -> None:
     from inference.crops import box_position, damage_crop, photo_crop
     from inference.part_family import FamilyStage
-    from training import part_family
 
-    # given the same tiny part model and labelled regions, trained with --context
-    weights = tiny_model(tmp_path)
-    train, val = regions_of(tmp_path / "train", 4, 0), regions_of(tmp_path / "val", 2, 100)
-    splits = {"train": train, "val": val}
-    monkeypatch.setattr(part_family, "regions", lambda split, seed, root: splits[split])
-    out = tmp_path / "part-family.onnx"
-    args = part_family.get_args_parser().parse_args(
-        ["--out", str(out), "--parts", str(weights), "--side", "32", "--l2", "0.01",
-         "--threads", "1", "--context"]
-    )  # fmt: skip
-    # when the script runs
-    assert part_family.main(args) == 0
+    # given the same tiny part model and labelled regions; when the script runs with --context
+    out, weights = train_family_stage(tmp_path, monkeypatch, "--context")
     report = json.loads(out.with_suffix(".report.json").read_text())
     assert report["hyperparameters"]["context"] is True
     assert report["onnx_parity_max_abs"] < 1e-3
