@@ -4,8 +4,11 @@ One small ONNX model (`python -m training.damage_verifier` makes it) with two in
 crop around each damage (`inference.crops.damage_crop`), which the damage model's own first
 layers pool into features, and a few numbers about the detection (`verifier_extras`: its
 score, its size in the frame, how many parts the photo shows and the largest one's size,
-its type); one trained with `--context` also reads the whole photo's pooled layers (an
-intact car's lettering looks like a scratch in a crop, less so beside the whole car). A small
+its type); one trained with `--cluster` also reads how many of the photo's other detections
+cover the same place and the surest of them (`cluster_extras`: real damage draws several
+overlapping guesses, a reflection one faint one); one trained with `--context` also reads
+the whole photo's pooled layers (an intact car's lettering looks like a scratch in a crop,
+less so beside the whole car). The extras a file reads are named in its metadata. A small
 multilayer perceptron over both ends in a sigmoid: the probability that the detection
 overlaps labelled damage. `cdat.verified.verified` decides what is kept.
 
@@ -31,14 +34,25 @@ from inference.stage_net import FEATURES, StageNet
 from inference.stage_record import StageRecord, checked_file
 
 BASE_EXTRAS = ("score_logit", "log_area_share", "log_parts", "largest_part_share")
+CLUSTER_EXTRAS = ("log_overlapping", "overlapping_score_logit")
+OVERLAPPING = 0.5
+"""Two detections cover the same place where their intersection is at least this share of
+the smaller box (one box inside or mostly inside the other, whatever their sizes)."""
 
 
 TYPE_NAMES = frozenset(t.value for t in DamageType)
 """What a verifier's `classes` may name: the type one-hot compares each damage's type."""
 
 
-def extra_names(classes: Sequence[str]) -> tuple[str, ...]:
-    return (*BASE_EXTRAS, *(f"type_{c}" for c in classes))
+def extra_names(classes: Sequence[str], cluster: bool = False) -> tuple[str, ...]:
+    """The extras in the order a verifier reads them (those trained before `--cluster`
+    existed read the first layout)."""
+    return (*BASE_EXTRAS, *(f"type_{c}" for c in classes), *(CLUSTER_EXTRAS if cluster else ()))
+
+
+def _logit(score: float) -> float:
+    score = min(max(score, 1e-4), 1 - 1e-4)
+    return math.log(score / (1 - score))
 
 
 def verifier_extras(
@@ -50,15 +64,27 @@ def verifier_extras(
 ) -> list[float]:
     """The numbers beside the crop, in `extra_names(classes)` order; boxes in photo pixels."""
     frame = max(1.0, float(width * height))
-    score = min(max(damage.confidence, 1e-4), 1 - 1e-4)
     largest = max((p.box.area for p in parts), default=0.0) / frame
     return [
-        math.log(score / (1 - score)),
+        _logit(damage.confidence),
         math.log(damage.box.area / frame + 1e-5),
         math.log1p(len(parts)),
         largest,
         *(float(damage.damage_type.value == c) for c in classes),
     ]
+
+
+def covers_same_place(a: Box, b: Box) -> bool:
+    inner = Box(max(a.x1, b.x1), max(a.y1, b.y1), min(a.x2, b.x2), min(a.y2, b.y2)).area
+    return inner >= OVERLAPPING * max(min(a.area, b.area), 1e-6)
+
+
+def cluster_extras(damage: DamageInstance, found: Sequence[DamageInstance]) -> list[float]:
+    """`CLUSTER_EXTRAS` of one damage among every detection of its photo (`found`, itself
+    among them or not): how many others cover the same place, and the surest score there."""
+    others = [d for d in found if d is not damage and covers_same_place(damage.box, d.box)]
+    surest = max((d.confidence for d in others), default=0.0)
+    return [math.log1p(len(others)), _logit(max(surest, damage.confidence))]
 
 
 @dataclass
@@ -70,6 +96,8 @@ class DamageVerifier:
     version: str = ""
     context: bool = False
     """Its extras end with the whole photo's pooled layers (`inference.crops.photo_crop`)."""
+    cluster: bool = False
+    """Its named extras end with `CLUSTER_EXTRAS`."""
 
     @classmethod
     def load(
@@ -84,7 +112,8 @@ class DamageVerifier:
         model it was trained on: inference/stage_net.py)."""
         net = StageNet.load(path, threads, "damage verifier", backbone)
         classes = tuple(n for n in net.metadata.get("classes", "").split(",") if n)
-        named, width = len(extra_names(classes)), net.input_width("extras")
+        cluster = _reads_cluster(net.metadata, classes, path)
+        named, width = len(extra_names(classes, cluster)), net.input_width("extras")
         # a head trained with --context also reads the photo's layers, as wide as a crop's
         context = net.body is not None and width == named + (net.input_width(FEATURES) or 0)
         if not classes or (width != named and not context):
@@ -95,7 +124,7 @@ class DamageVerifier:
                 f"{path}: its classes {', '.join(unknown)} are not damage types "
                 f"({', '.join(sorted(TYPE_NAMES))}): trained on a model whose classes are not"
             )
-        return cls(net, net.side, classes, rule, version or path.stem, context)
+        return cls(net, net.side, classes, rule, version or path.stem, context, cluster)
 
     def probabilities(
         self,
@@ -105,11 +134,14 @@ class DamageVerifier:
         parts: Sequence[PartInstance],
         width: int,
         height: int,
+        found: Sequence[DamageInstance] | None = None,
     ) -> np.ndarray:
         """The verifier's probability for each damage; boxes in photo pixels, `scale` maps
-        `image` to the photo."""
+        `image` to the photo. `found` is every detection of the photo at the threshold the
+        model is served at (default: `damages`), which a `cluster` verifier counts."""
         if not damages:
             return np.zeros(0, np.float32)
+        neighbours = damages if found is None else found
         sx, sy = scale
         crops = np.stack(
             [
@@ -119,7 +151,12 @@ class DamageVerifier:
             ]
         )  # fmt: skip
         extras = np.array(
-            [verifier_extras(d, parts, width, height, self.classes) for d in damages], np.float32
+            [
+                verifier_extras(d, parts, width, height, self.classes)
+                + (cluster_extras(d, neighbours) if self.cluster else [])
+                for d in damages
+            ],
+            np.float32,
         )
         if not self.context:
             return np.asarray(self.net.run(crops, extras), np.float32).reshape(-1)
@@ -143,9 +180,22 @@ class DamageVerifier:
             k for k, base in enumerate(base_kept) if not base or self.rule.min_base_probability
         ]
         p = np.ones(len(damages), np.float32)
-        p[asked] = self.probabilities(image, scale, [damages[k] for k in asked], parts, *size)
+        p[asked] = self.probabilities(
+            image, scale, [damages[k] for k in asked], parts, *size, found=damages
+        )
         kept = {id(d) for d in verified(damages, p.tolist(), base_kept, self.rule)}
         return [k for k, d in enumerate(damages) if id(d) in kept]
+
+
+def _reads_cluster(metadata: dict[str, str], classes: Sequence[str], path: Path) -> bool:
+    """Whether the file's named extras are the layout with `CLUSTER_EXTRAS`; a file that
+    names none (or its classes' plain layout) reads the first layout."""
+    named = tuple(n for n in metadata.get("extras", "").split(",") if n)
+    if not named or named == extra_names(classes):
+        return False
+    if named == extra_names(classes, cluster=True):
+        return True
+    raise ModelUnavailable(f"{path}: its extras ({', '.join(named)}) are no layout this code reads")
 
 
 def load_verifier(

@@ -7,8 +7,9 @@ second run with other head settings analyses nothing. Each detection is an examp
 where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures' bar), not where it
 overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
 (`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
-its .pt) and joined with `verifier_extras` (with `--context`, also with the whole photo's pooled
-layers); a small multilayer perceptron learns from both.
+its .pt) and joined with `verifier_extras` (with `--cluster`, also with `cluster_extras`: how
+many of the photo's detections cover the same place; with `--context`, also with the whole
+photo's pooled layers); a small multilayer perceptron learns from both.
 What the verifier keeps is chosen afterwards on val (`python -m training.verifier_sweep`).
 The result is the perceptron as an ONNX head (inference/stage_net.py: served on the pooled
 layers of `--backbone`, the damage model's own .onnx) and a report beside it::
@@ -16,6 +17,7 @@ layers of `--backbone`, the damage model's own .onnx) and a report beside it::
     python -m training.damage_verifier --out runs/verifier/damage-verifier.onnx
     python -m training.damage_verifier --out runs/verifier/b.onnx --hidden 128 --epochs 20
     python -m training.damage_verifier --out runs/verifier/c.onnx --context
+    python -m training.damage_verifier --out runs/verifier/d.onnx --cluster
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class VerifierHyperparameters:
     """Seed of the photo sample, of the sets' re-split (as converted) and of training."""
     context: bool = False
     """The perceptron also reads the whole photo's pooled layers."""
+    cluster: bool = False
+    """The perceptron also reads how many detections cover the same place, and the surest."""
 
 
 @dataclass(frozen=True)
@@ -148,13 +152,16 @@ def features(
     classes: Sequence[str],
     side: int,
     context: bool = False,
+    cluster: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pooled crop features, extras) of each detection of one photo; with `context` the
-    extras end with the whole photo's pooled layers, as the served verifier joins them."""
+    """(pooled crop features, extras) of each detection of one photo, as the served verifier
+    joins them: with `cluster` the named extras end with `cluster_extras` (against every
+    detection of the pass: the pass is made at the threshold the verifier serves from); with
+    `context` the whole photo's pooled layers come after them."""
     import torch
 
     from inference.crops import damage_crop, photo_crop
-    from inference.damage_verifier import verifier_extras
+    from inference.damage_verifier import cluster_extras, verifier_extras
     from training.vehicle_gate import read_photo_scaled
 
     image, (sx, sy) = read_photo_scaled(photo)
@@ -166,8 +173,14 @@ def features(
     with torch.no_grad():
         pooled = net.features(torch.from_numpy(crops)).numpy()
     size = (analysis.width, analysis.height)
+    found = analysis.damages
     extras = np.array(
-        [verifier_extras(d, analysis.parts, *size, classes) for d in analysis.damages], np.float32
+        [
+            verifier_extras(d, analysis.parts, *size, classes)
+            + (cluster_extras(d, found) if cluster else [])
+            for d in found
+        ],
+        np.float32,
     )
     if context:
         extras = np.hstack([extras, np.repeat(pooled[:1], len(boxes), 0)])
@@ -246,6 +259,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=hp.epochs, help="training epochs")
     parser.add_argument("--weight-decay", type=float, default=hp.weight_decay,
                         help="AdamW weight decay")  # fmt: skip
+    parser.add_argument("--cluster", action="store_true",
+                        help="also read how many of the photo's detections cover the same "
+                        "place and the surest of their scores")  # fmt: skip
     parser.add_argument("--context", action="store_true",
                         help="the perceptron also reads the whole photo's layers")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
@@ -271,7 +287,7 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
     return VerifierHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         hidden=args.hidden, weight_decay=args.weight_decay, epochs=args.epochs, seed=args.seed,
-        context=args.context,
+        context=args.context, cluster=args.cluster,
     )  # fmt: skip
 
 
@@ -305,7 +321,7 @@ def main(args: argparse.Namespace) -> int:
         if not analysis.damages:
             continue
         y = labels(photo, analysis, hp)
-        pooled, more = features(net, photo.path, analysis, classes, hp.side, hp.context)
+        pooled, more = features(net, photo.path, analysis, classes, hp.side, hp.context, hp.cluster)
         keep = y >= 0
         rows.append(pooled[keep])
         extras.append(more[keep])
@@ -317,7 +333,7 @@ def main(args: argparse.Namespace) -> int:
     x = np.hstack([np.vstack(rows), np.vstack(extras)]).astype(np.float64)
     fitted = fit_perceptron(x, np.concatenate(ys), hp)
     model = verifier_net(args.damage, hp.taps, fitted)
-    names = extra_names(classes)
+    names = extra_names(classes, hp.cluster)
     metadata = {"classes": ",".join(classes), "extras": ",".join(names), "side": str(hp.side),
                 "description": f"CDAT damage verifier: {args.damage.name} layers pooled at "
                 f"{list(hp.taps)} with {len(names)} extras, perceptron"}  # fmt: skip

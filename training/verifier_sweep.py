@@ -24,7 +24,7 @@ import argparse
 import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,12 @@ Table = dict[int, np.ndarray]
 """id(analysis) -> the verifier's probability for each of its detections."""
 
 
-def probability_table(verifier: DamageVerifier, records: Sequence[PhotoRecord]) -> Table:
+def probability_table(
+    verifier: DamageVerifier, records: Sequence[PhotoRecord], floor: float = 0.0
+) -> Table:
+    """The verifier's answer for every detection at or above `floor` (NaN below it), the
+    photo's detections from `floor` being those a `cluster` verifier counts, as serving at
+    that threshold would."""
     from training.vehicle_gate import read_photo_scaled
 
     out: Table = {}
@@ -64,10 +69,23 @@ def probability_table(verifier: DamageVerifier, records: Sequence[PhotoRecord]) 
             raise TrainingError(f"{rec.name}: the pass record names no photo file")
         image, scale = read_photo_scaled(rec.path)
         size = (analysis.width, analysis.height)
-        out[id(analysis)] = verifier.probabilities(
-            image, scale, analysis.damages, analysis.parts, *size
-        )
+        index = [k for k, d in enumerate(analysis.damages) if d.confidence >= floor]
+        found = [analysis.damages[k] for k in index]
+        p = np.full(len(analysis.damages), np.nan, np.float32)
+        p[index] = verifier.probabilities(image, scale, found, analysis.parts, *size)
+        out[id(analysis)] = p
     return out
+
+
+def floor_tables(
+    verifier: DamageVerifier, records: Sequence[PhotoRecord], floors: Sequence[float]
+) -> dict[float, Table]:
+    """One table for every floor; a verifier that counts the photo's detections answers
+    differently from each floor, any other once for all."""
+    if not verifier.cluster:
+        table = probability_table(verifier, records)
+        return dict.fromkeys(floors, table)
+    return {floor: probability_table(verifier, records, floor) for floor in floors}
 
 
 def verified_rule(
@@ -112,14 +130,15 @@ def row(records: Sequence[PhotoRecord], rule: Rule, **described: Any) -> dict[st
 
 def sweep(
     records: Sequence[PhotoRecord],
-    table: Table,
+    tables: Mapping[float, Table],
     floors: Sequence[float],
     min_probabilities: Sequence[float],
     min_base_probabilities: Sequence[float],
     max_overlaps: Sequence[float] = (1.0,),
 ) -> list[dict[str, Any]]:
     """The served threshold alone (the criterion's base), the served rule, then every
-    candidate; stricter candidates first, so that equal ones resolve to the stricter."""
+    candidate; stricter candidates first, so that equal ones resolve to the stricter.
+    `tables` gives the verifier's answers from each floor (`floor_tables`)."""
     damage = promoted_damage_entry()
     conf, whole_car = damage.base_conf, damage.served_whole_car_rule
     record = None if whole_car is None else whole_car.to_record()
@@ -136,7 +155,7 @@ def sweep(
     for floor, p, base_p, overlap in grid:
         rule = VerifierRule(conf, p, base_p, overlap)
         rows.append(
-            row(records, verified_rule(table, floor, rule, whole_car),
+            row(records, verified_rule(tables[floor], floor, rule, whole_car),
                 conf=floor, whole_car=record, verifier=rule.to_record())
         )  # fmt: skip
     return rows
@@ -216,8 +235,8 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(
             f"--min-probabilities / --min-base-probabilities / --max-overlaps: {exc}"
         ) from None
-    table = probability_table(verifier, records)
-    rows = sweep(records, table, args.floors, args.min_probabilities,
+    tables = floor_tables(verifier, records, args.floors)
+    rows = sweep(records, tables, args.floors, args.min_probabilities,
                  args.min_base_probabilities, args.max_overlaps)  # fmt: skip
     served_conf = rows[0]["conf"]
     unmerged = [r for r in rows if r["verifier"] is None or r["verifier"]["max_overlap"] == 1.0]

@@ -26,7 +26,9 @@ from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from inference.damage_verifier import (
     BASE_EXTRAS,
+    CLUSTER_EXTRAS,
     DamageVerifier,
+    cluster_extras,
     extra_names,
     load_verifier,
     verifier_extras,
@@ -63,9 +65,12 @@ def make_verifier(
     classes: str | None = ",".join(CLASSES),
     shape: tuple[str | int, ...] = ("batch", 3, SIDE, SIDE),
     extras: int | None = 4 + len(CLASSES),
+    named: str | None = None,
+    weights: dict[int, float] | None = None,
 ) -> Path:
     """images (N, 3, S, S) RGB, extras (N, `extras`) -> damage (N,); no `extras` input when
-    `extras` is None."""
+    `extras` is None. `named` is its `extras` metadata; `weights` weigh extras columns
+    (default: the score logit's SCORE)."""
     colour = np.array([[COLOUR], [0.0], [-COLOUR]], np.float32)  # red - blue
     inits = [helper.make_tensor("wc", TensorProto.FLOAT, [3, 1], colour.reshape(-1).tolist()),
              helper.make_tensor("sq", TensorProto.INT64, [1], [1])]  # fmt: skip
@@ -78,7 +83,8 @@ def make_verifier(
         nodes.append(helper.make_node("Identity", ["by_colour"], ["logits"]))
     else:
         w = np.zeros((extras, 1), np.float32)
-        w[0, 0] = SCORE  # the score logit
+        for column, weight in (weights or {0: SCORE}).items():  # 0: the score logit
+            w[column, 0] = weight
         inits.append(
             helper.make_tensor("we", TensorProto.FLOAT, [extras, 1], w.reshape(-1).tolist())
         )
@@ -100,8 +106,11 @@ def make_verifier(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    if classes is not None:
-        helper.set_model_props(model, {"classes": classes})
+    props = {"classes": classes} if classes is not None else {}
+    if named is not None:
+        props["extras"] = named
+    if props:
+        helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
@@ -161,6 +170,62 @@ def test_the_extras_of_a_certain_damage_on_no_part_stay_finite() -> None:
 def test_the_extras_of_an_empty_frame_do_not_divide_by_zero() -> None:
     got = verifier_extras(damage(Box(0, 0, 0, 0), 0.5), [], 0, 0, ())
     assert got == pytest.approx([0.0, math.log(1e-5), 0.0, 0.0])
+
+
+# --- cluster_extras ------------------------------------------------------------------------
+
+
+def test_the_cluster_layout_ends_the_named_extras() -> None:
+    assert CLUSTER_EXTRAS == ("log_overlapping", "overlapping_score_logit")
+    assert extra_names(CLASSES, cluster=True) == (*extra_names(CLASSES), *CLUSTER_EXTRAS)
+
+
+def test_detections_covering_the_same_place_are_counted_with_the_surest_score() -> None:
+    # given a 40 x 40 dent at 0.1; a box mostly inside it at 0.6; a wide box holding it at
+    # 0.3; a box overlapping a third of it; and a box elsewhere at 0.9
+    dent = damage(Box(100, 100, 140, 140), 0.1)
+    inside = damage(Box(105, 105, 135, 145), 0.6)  # 30 x 35 of 30 x 40 inside: 0.875
+    wide = damage(Box(0, 0, 300, 300), 0.3)
+    third = damage(Box(127, 100, 167, 140), 0.8)  # 13 x 40 of 40 x 40: 0.325
+    elsewhere = damage(Box(400, 400, 440, 440), 0.9)
+    found = [dent, inside, wide, third, elsewhere]
+    # when its cluster extras are computed among them
+    got = cluster_extras(dent, found)
+    # then two others cover its place (not itself, not the third or the far one), the surest 0.6
+    assert got == pytest.approx([math.log(3.0), logit(0.6)])
+    # and alone, or surer than all that cover its place, it counts none and its own score
+    assert cluster_extras(dent, [dent]) == pytest.approx([0.0, logit(0.1)])
+    assert cluster_extras(inside, [inside, wide]) == pytest.approx([math.log(2.0), logit(0.6)])
+
+
+def test_a_cluster_verifier_counts_the_photos_detections_not_only_those_it_is_asked_about(
+    tmp_path: Path,
+) -> None:
+    # given a verifier named with the cluster layout that weighs only log(1 + overlapping)
+    width = len(extra_names(CLASSES, cluster=True))
+    path = make_verifier(tmp_path / "v.onnx", extras=width,
+                         named=",".join(extra_names(CLASSES, cluster=True)),
+                         weights={width - 2: 1.0})  # fmt: skip
+    verifier = DamageVerifier.load(path, RULE)
+    assert (
+        verifier.cluster
+        and not DamageVerifier.load(make_verifier(tmp_path / "o.onnx"), RULE).cluster
+    )
+    # and a grey photo (the crop's colour adds nothing) with one faint dent under a surer one
+    image = solid(100, 200, (128, 128, 128))
+    faint, sure = damage(Box(30, 40, 50, 60), 0.05), damage(Box(28, 38, 52, 62), 0.5)
+    # when it is asked about the faint one alone, then with the photo's detections
+    alone = verifier.probabilities(image, (1.0, 1.0), [faint], [], 200, 100)
+    among = verifier.probabilities(image, (1.0, 1.0), [faint], [], 200, 100, found=[faint, sure])
+    # then it counts the detection covering the same place
+    assert alone.tolist() == pytest.approx([sigmoid(0.0)], abs=1e-5)
+    assert among.tolist() == pytest.approx([sigmoid(math.log(2.0))], abs=1e-5)
+
+
+def test_a_verifier_naming_extras_of_no_known_layout_is_refused(tmp_path: Path) -> None:
+    path = make_verifier(tmp_path / "v.onnx", named="score_logit,mystery")
+    with pytest.raises(ModelUnavailable, match="no layout this code reads"):
+        DamageVerifier.load(path, RULE)
 
 
 # --- DamageVerifier ------------------------------------------------------------------------

@@ -76,9 +76,11 @@ def fake_models(model_dir: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("context", [False, True], ids=["crop", "crop-and-photo"])
+@pytest.mark.parametrize(
+    "option", ["", "--context", "--cluster"], ids=["crop", "crop-and-photo", "crop-and-cluster"]
+)
 def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str
 ) -> None:
     from inference.damage_verifier import DamageVerifier, extra_names
     from training import damage_verifier
@@ -103,8 +105,9 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     args = damage_verifier.get_args_parser().parse_args(
         ["--out", str(out), "--damage", str(weights), "--cache", str(cache),
          "--side", "32", "--epochs", "2", "--hidden", "8", "--threads", "1"]
-        + (["--context"] if context else [])
+        + ([option] if option else [])
     )  # fmt: skip
+    context, cluster = option == "--context", option == "--cluster"
     # when the script runs
     assert damage_verifier.main(args) == 0
     # then the ONNX file, its report and the train pass's cache are written
@@ -124,6 +127,7 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     verifier = DamageVerifier.load(out, VerifierRule(0.1, 0.5), backbone=backbone)
     assert verifier.side == 32 and verifier.classes == ("dent", "scratch")
     assert len(extra_names(verifier.classes)) == 6
+    assert verifier.net.metadata["extras"] == ",".join(extra_names(verifier.classes, cluster))
     image = cv2.imread(str(damaged[0].path))
     found = [DamageInstance(DamageType.DENT, Severity.MINOR, s, b)
              for b, s in ((BLOB, 0.6), (ELSEWHERE, 0.4))]  # fmt: skip
@@ -142,6 +146,25 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
         crops = np.stack([damage_crop(image, d.box, 32) for d in found])
         expected = net.run_head(net.features(crops), np.hstack([named, whole]).astype(np.float32))
         np.testing.assert_allclose(p, expected.reshape(-1), atol=1e-5)
+    # and one trained with --cluster reads, after them, how many detections cover the place
+    assert verifier.cluster is cluster and report["hyperparameters"]["cluster"] is cluster
+    if cluster:
+        from inference.crops import damage_crop
+        from inference.damage_verifier import cluster_extras, verifier_extras
+
+        named = np.array([verifier_extras(d, [], W, H, verifier.classes) + cluster_extras(d, found)
+                          for d in found], np.float32)  # fmt: skip
+        crops = np.stack([damage_crop(image, d.box, 32) for d in found])
+        expected = verifier.net.run(crops, named)
+        np.testing.assert_allclose(p, expected.reshape(-1), atol=1e-5)
+        # and the photo's other detections are what it counts, asked about one damage or all
+        among = [*found, DamageInstance(DamageType.SCRATCH, Severity.MINOR, 0.9, BLOB)]
+        one = verifier.probabilities(image, (1.0, 1.0), found[:1], [], W, H, among)
+        counted = verifier_extras(found[0], [], W, H, verifier.classes)
+        counted += cluster_extras(found[0], among)
+        assert cluster_extras(found[0], among)[0] > cluster_extras(found[0], found)[0]
+        expected = verifier.net.run(crops[:1], np.array([counted], np.float32))
+        np.testing.assert_allclose(one, expected.reshape(-1), atol=1e-5)
 
 
 def test_the_verifier_refuses_a_damage_model_that_does_not_name_damage_types(

@@ -15,7 +15,7 @@ from cdat.findings import NO_VEHICLE, Box, DamageInstance, PartInstance, PhotoAn
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
-from inference.damage_verifier import DamageVerifier
+from inference.damage_verifier import DamageVerifier, extra_names
 from inference.registry import ModelEntry
 from tests.inference.test_damage_verifier import expected, make_verifier
 from training import verifier_sweep
@@ -24,6 +24,7 @@ from training.errors import TrainingError
 from training.rule_sweep import PhotoRecord
 from training.verifier_sweep import (
     choose_overlap,
+    floor_tables,
     get_args_parser,
     main,
     probability_table,
@@ -157,6 +158,31 @@ def test_the_table_answers_for_each_photo_with_damage_in_its_own_pixels(tmp_path
     )
 
 
+def test_a_verifier_counting_the_photos_detections_answers_from_each_floor(
+    tmp_path: Path,
+) -> None:
+    # given a grey photo with a damage at 0.05 and a fainter one (0.025) over the same place,
+    # and a verifier that weighs only how many detections cover a damage's place
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((H, W, 3), 128, np.uint8))
+    names = extra_names(("dent", "scratch"), cluster=True)
+    path = make_verifier(tmp_path / "v.onnx", extras=len(names), named=",".join(names),
+                         weights={len(names) - 2: 1.0})  # fmt: skip
+    cluster = DamageVerifier.load(path, RULE)
+    plain = DamageVerifier.load(make_verifier(tmp_path / "plain.onnx"), RULE)
+    analysis = PhotoAnalysis("a", W, H, damages=(damage(0.05, 60), damage(0.025, 62)))
+    records = [PhotoRecord("damage-severity", "a", analysis, path=photo)]
+    # when a table is made for each floor
+    tables = floor_tables(cluster, records, [0.02, 0.03])
+    # then from 0.02 each counts the other; from 0.03 the fainter is not served, nor counted
+    assert tables[0.02][id(analysis)].tolist() == pytest.approx([2 / 3, 2 / 3], abs=1e-5)
+    at_003 = tables[0.03][id(analysis)]
+    assert at_003[0] == pytest.approx(0.5, abs=1e-5) and np.isnan(at_003[1])
+    # and a verifier that does not count them answers once for every floor
+    once = floor_tables(plain, records, [0.02, 0.03])
+    assert once[0.02] is once[0.03] and not np.isnan(once[0.02][id(analysis)]).any()
+
+
 def test_a_record_with_damage_but_no_photo_file_is_an_error(tmp_path: Path) -> None:
     verifier = DamageVerifier.load(make_verifier(tmp_path / "v.onnx"), RULE)
     records = [PhotoRecord("damage-severity", "lost.jpg", close_up(0.5))]
@@ -183,7 +209,7 @@ def test_the_sweep_scores_the_served_threshold_then_every_candidate(
     ]
     table = {id(labelled): np.array([0.9], np.float32), id(intact): np.array([0.6], np.float32)}
     # when the sweep runs over two floors, two probabilities and one base minimum
-    rows = sweep(records, table, [0.02, 0.1], [0.5, 0.8], [0.0])
+    rows = sweep(records, dict.fromkeys([0.02, 0.1], table), [0.02, 0.1], [0.5, 0.8], [0.0])
     # then the served threshold alone and the served rule come first, verifier-free
     assert [r["verifier"] for r in rows[:2]] == [None, None]
     assert [r["conf"] for r in rows[:2]] == [0.3, 0.3]
@@ -214,7 +240,8 @@ def test_a_promoted_model_served_with_a_verifier_is_swept_from_its_base(
     analysis = close_up(0.05)
     records = [PhotoRecord("car-parts", "b", analysis)]
     # when the sweep runs
-    rows = sweep(records, {id(analysis): np.array([0.9], np.float32)}, [0.02], [0.8], [0.0])
+    table = {id(analysis): np.array([0.9], np.float32)}
+    rows = sweep(records, {0.02: table}, [0.02], [0.8], [0.0])
     # then the threshold alone is the base, 0.3, and so is every candidate's
     assert [r["conf"] for r in rows[:2]] == [0.3, 0.3]
     assert rows[2]["verifier"]["base_conf"] == 0.3
@@ -234,7 +261,7 @@ def test_overlapping_added_damage_is_swept_and_counted(monkeypatch: pytest.Monke
     records = [PhotoRecord("damage-severity", "a", analysis, (outline,), ious)]
     table = {id(analysis): np.array([0.9, 0.9, 0.9], np.float32)}
     # when swept with overlaps of 1.0 and 0.5
-    rows = sweep(records, table, [0.02], [0.8], [0.0], [1.0, 0.5])
+    rows = sweep(records, {0.02: table}, [0.02], [0.8], [0.0], [1.0, 0.5])
     # then the looser rule comes first and reports all three; the stricter one drops the twin
     assert [r["verifier"]["max_overlap"] for r in rows[2:]] == [1.0, 0.5]
     assert [r["damages_per_damage_photo"] for r in rows[2:]] == [3.0, 2.0]
