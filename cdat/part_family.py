@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cdat.rule_record import rule_from_record
-from cdat.taxonomy import CarPart, PartFamily, Position, Side
+from cdat.taxonomy import CarPart, DamageType, PartFamily, Position, Side, damage_fits_part
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,33 @@ def choose_part(
             return part
     placed = _placed(family, [p for p in (assigned, *nearby) if p is not None])
     return assigned if placed is None else placed
+
+
+_FAMILY_OF_TYPE = {
+    DamageType.LAMP_BROKEN: PartFamily.LIGHT,
+    DamageType.GLASS_SHATTER: PartFamily.GLASS,
+    DamageType.TIRE_FLAT: PartFamily.WHEEL,
+}
+
+
+def part_by_type(
+    damage: DamageType, assigned: CarPart | None, nearby: Sequence[CarPart]
+) -> CarPart | None:
+    """The part a damage the masks put on no part is on, where its type says which kind of
+    part it can be on (`damage_fits_part`: a broken lamp on a lamp, shattered glass on glass
+    or a lamp's lens, a flat tyre on the wheel): the nearest such part the part model found,
+    else the one its family has at the end and side of the car the photo's parts point to
+    (`nearby`, nearest first). On a close-up of a smashed headlamp the part model often sees
+    no lamp at all (issue 29: a headlamp out of its socket went unpriced as "no part"). A
+    damage already on a part keeps it, fitting or not: triage asks an adjuster about those
+    (`damage_part_mismatch`), since the part is as often right as the type."""
+    family = _FAMILY_OF_TYPE.get(damage)
+    if assigned is not None or family is None:
+        return assigned
+    fitting = next((p for p in nearby if damage_fits_part(damage, p)), None)
+    if fitting is not None:
+        return fitting
+    return CarPart.WHEEL if family is PartFamily.WHEEL else _placed(family, nearby)
 
 
 _ONLY_PART = {PartFamily.HOOD: CarPart.HOOD, PartFamily.BOOT: CarPart.TRUNK}

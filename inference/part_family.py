@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cdat.findings import Box, DamageInstance, PartInstance
-from cdat.part_family import FamilyRule, choose_part
+from cdat.part_family import FamilyRule, choose_part, part_by_type
 from cdat.taxonomy import CarPart, PartFamily
 from inference.crops import box_position, damage_crop, photo_crop
 from inference.errors import ModelUnavailable
@@ -154,6 +154,27 @@ def moved(
     area = part_masks[seen].any(0)
     coverage = float((area & damage_mask).sum() / max(float(area.sum()), 1.0))
     return replace(damage, part=part, part_coverage=round(min(coverage, 1.0), 4))
+
+
+def placed_by_type(
+    damages: tuple[DamageInstance, ...],
+    damage_masks: np.ndarray,
+    parts: Sequence[PartInstance],
+    part_masks: np.ndarray,
+) -> tuple[DamageInstance, ...]:
+    """Each damage the masks put on no part, on the part its type says it is on where it
+    says one (`cdat.part_family.part_by_type`); masks on the analysis grid, in order."""
+    out = []
+    for k, damage in enumerate(damages):
+        if damage.part is not None:
+            out.append(damage)
+            continue
+        near = nearby_parts(damage_masks[k], damage.box, parts, part_masks)
+        part = part_by_type(damage.damage_type, None, near)
+        out.append(
+            damage if part is None else moved(damage, part, parts, part_masks, damage_masks[k])
+        )
+    return tuple(out)
 
 
 def load_family_stage(

@@ -32,7 +32,7 @@ from inference.assign import assign_parts
 from inference.damage_verifier import DamageVerifier
 from inference.errors import UnreadableImage
 from inference.imaging import load_photo
-from inference.part_family import FamilyStage
+from inference.part_family import FamilyStage, placed_by_type
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.postprocess import RawDetections
 from inference.runtime import SegmentationModel, damage_instances, part_instances
@@ -273,6 +273,7 @@ class Analyzer:
         p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
         found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
+        found = placed_by_type(found, d_raw.masks, parts, p_raw.masks)
         damage_masks = d_raw.masks
         if self.verifier is not None and found:  # cdat/verified.py: is it damage at all?
             keep = self._verified(photo, found, parts)

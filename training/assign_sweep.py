@@ -30,6 +30,7 @@ import numpy as np
 from cdat.findings import PhotoAnalysis
 from cdat.taxonomy import PartFamily
 from inference.assign import SERVED, AssignRule, assign_parts
+from inference.part_family import placed_by_type
 from inference.postprocess import grid_shape
 from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
 from training.errors import run_script
@@ -63,9 +64,11 @@ def grid_masks(analysis: PhotoAnalysis) -> GridMasks:
 
 
 def reassign(analysis: PhotoAnalysis, masks: GridMasks, rule: AssignRule) -> PhotoAnalysis:
-    """The analysis with each damage's part chosen again by `rule`; damages keep their order
-    (the records' IoUs index them)."""
+    """The analysis with each damage's part chosen again by `rule` (and, as served, placed by
+    its type where the masks give none); damages keep their order (the records' IoUs index
+    them)."""
     damages = assign_parts(analysis.damages, masks.damages, analysis.parts, masks.parts, rule)
+    damages = placed_by_type(damages, masks.damages, analysis.parts, masks.parts)
     return replace(analysis, damages=damages)
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cdat.part_family import FamilyRule, choose_part, family_of
-from cdat.taxonomy import CarPart, PartFamily
+from cdat.part_family import FamilyRule, choose_part, family_of, part_by_type
+from cdat.taxonomy import CarPart, DamageType, PartFamily
 
 RULE = FamilyRule(0.7)
 
@@ -275,3 +275,47 @@ def test_a_family_that_cannot_be_placed_leaves_the_masks_part(
     family: PartFamily, assigned: CarPart | None, nearby: list[CarPart]
 ) -> None:
     assert choose_part(assigned, sure(family, 0.99), nearby, RULE) is assigned
+
+
+# --- part_by_type ----------------------------------------------------------------------------
+
+
+def test_a_broken_lamp_on_no_part_goes_on_the_nearest_lamp_seen() -> None:
+    # given a broken lamp the masks put on no part, with a bumper and two lamps seen near it
+    near = [CarPart.FRONT_BUMPER, CarPart.FRONT_RIGHT_LIGHT, CarPart.FRONT_LEFT_LIGHT]
+    # when its type places it, then it is on the nearest lamp, not the nearer bumper
+    assert part_by_type(DamageType.LAMP_BROKEN, None, near) is CarPart.FRONT_RIGHT_LIGHT
+
+
+def test_a_broken_lamp_with_no_lamp_seen_is_placed_by_the_end_and_side_of_the_parts() -> None:
+    # given a close-up whose part model saw only the front bumper's right end of the car
+    near = [CarPart.FRONT_BUMPER, CarPart.RIGHT_MIRROR]
+    assert part_by_type(DamageType.LAMP_BROKEN, None, near) is CarPart.FRONT_RIGHT_LIGHT
+    # and with parts that name no side, it stays on no part for the adjuster
+    assert part_by_type(DamageType.LAMP_BROKEN, None, [CarPart.FRONT_BUMPER]) is None
+    assert part_by_type(DamageType.LAMP_BROKEN, None, []) is None
+
+
+def test_shattered_glass_goes_on_glass_or_a_lamps_lens_and_a_flat_tyre_on_the_wheel() -> None:
+    assert part_by_type(DamageType.GLASS_SHATTER, None, [CarPart.HOOD, CarPart.FRONT_GLASS]) is (
+        CarPart.FRONT_GLASS
+    )
+    assert part_by_type(DamageType.GLASS_SHATTER, None, [CarPart.BACK_LEFT_LIGHT]) is (
+        CarPart.BACK_LEFT_LIGHT
+    )
+    assert part_by_type(DamageType.GLASS_SHATTER, None, [CarPart.TRUNK]) is CarPart.BACK_GLASS
+    assert part_by_type(DamageType.TIRE_FLAT, None, [CarPart.FRONT_LEFT_DOOR]) is CarPart.WHEEL
+
+
+def test_a_damage_already_on_a_part_keeps_it_whatever_its_type() -> None:
+    # a broken lamp the masks put on the bumper is triage's to question, not moved here
+    near = [CarPart.FRONT_LEFT_LIGHT]
+    assert part_by_type(DamageType.LAMP_BROKEN, CarPart.FRONT_BUMPER, near) is (
+        CarPart.FRONT_BUMPER
+    )
+
+
+@pytest.mark.parametrize("kind", [DamageType.DENT, DamageType.SCRATCH, DamageType.BROKEN_PART])
+def test_a_type_that_names_no_part_leaves_a_damage_on_no_part(kind: DamageType) -> None:
+    # a dent off every part may be on a fender: its type says nothing of where
+    assert part_by_type(kind, None, [CarPart.FRONT_LEFT_LIGHT, CarPart.HOOD]) is None

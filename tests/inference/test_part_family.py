@@ -26,7 +26,13 @@ from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from inference.crops import CROP_MIN_SHARE, damage_crop
 from inference.errors import RegistryError
 from inference.loading import build_analyzer, served_family_stage
-from inference.part_family import FamilyStage, load_family_stage, moved, nearby_parts
+from inference.part_family import (
+    FamilyStage,
+    load_family_stage,
+    moved,
+    nearby_parts,
+    placed_by_type,
+)
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.stage_record import StageRecord
 
@@ -256,6 +262,25 @@ def test_a_damage_moved_to_no_part_or_an_unseen_part_covers_nothing(to: CarPart 
     parts = [part(CarPart.FRONT_BUMPER, Box(0, 0, 20, 10))]
     got = moved(found, to, parts, grid((0, 0, 20, 10)), grid((8, 4, 12, 8))[0])
     assert got.part is to and got.part_coverage == 0.0
+
+
+def test_a_broken_lamp_off_every_mask_is_placed_on_the_lamp_nearest_it() -> None:
+    # given a broken lamp and a dent, both on no part, beside a bumper and a left lamp, and a
+    # broken lamp the masks put on the bumper
+    lamp_broken = replace(damage(Box(12, 0, 16, 4), None), damage_type=DamageType.LAMP_BROKEN)
+    dent = damage(Box(12, 0, 16, 4), None)
+    on_bumper = replace(lamp_broken, part=CarPart.FRONT_BUMPER)
+    parts = [part(CarPart.FRONT_BUMPER, Box(0, 4, 20, 10)),
+             part(CarPart.FRONT_LEFT_LIGHT, Box(16, 0, 20, 4))]  # fmt: skip
+    part_masks = grid((0, 4, 20, 10), (16, 0, 20, 4))
+    damage_masks = grid((12, 0, 16, 4), (12, 0, 16, 4), (12, 0, 16, 4))
+    # when they are placed by type
+    got = placed_by_type((lamp_broken, dent, on_bumper), damage_masks, parts, part_masks)
+    # then the broken lamp is on the lamp (touching none of its 16 cells), the dent stays on
+    # no part, the one on the bumper stays there
+    assert got[0].part is CarPart.FRONT_LEFT_LIGHT and got[0].part_coverage == 0.0
+    assert got[1] == dent and got[2] == on_bumper
+    assert replace(got[0], part=None, part_coverage=lamp_broken.part_coverage) == lamp_broken
 
 
 # --- FamilyStage ---------------------------------------------------------------------------
