@@ -65,10 +65,12 @@ def choose_part(
     probabilities: Mapping[PartFamily, float],
     nearby: Sequence[CarPart],
     rule: FamilyRule,
+    side: Side | None = None,
 ) -> CarPart | None:
     """The part a damage is put on: the masks' `assigned` part, unless the crop's family
     overrules it (module docstring). `nearby` are the parts the part model found in the
-    photo, nearest to the damage first."""
+    photo, nearest to the damage first; `side` the car's side the damage sits on where the
+    parts' names give none (`side_in_view`)."""
     if not probabilities:
         return assigned
     family = max(probabilities, key=lambda f: probabilities[f])
@@ -81,7 +83,7 @@ def choose_part(
     for part in nearby:
         if part.family is family:
             return part
-    placed = _placed(family, [p for p in (assigned, *nearby) if p is not None])
+    placed = _placed(family, [p for p in (assigned, *nearby) if p is not None], side)
     return assigned if placed is None else placed
 
 
@@ -93,14 +95,18 @@ _FAMILY_OF_TYPE = {
 
 
 def part_by_type(
-    damage: DamageType, assigned: CarPart | None, nearby: Sequence[CarPart]
+    damage: DamageType,
+    assigned: CarPart | None,
+    nearby: Sequence[CarPart],
+    side: Side | None = None,
 ) -> CarPart | None:
     """The part a damage the masks put on no part is on, where its type says which kind of
     part it can be on (`damage_fits_part`: a broken lamp on a lamp, shattered glass on glass
     or a lamp's lens, a flat tyre on the wheel): the nearest such part the part model found,
     else the one its family has at the end and side of the car the photo's parts point to
-    (`nearby`, nearest first). On a close-up of a smashed headlamp the part model often sees
-    no lamp at all (issue 29: a headlamp out of its socket went unpriced as "no part"). A
+    (`nearby`, nearest first; `side` where their names give none). On a close-up of a
+    smashed headlamp the part model often sees no lamp at all (issue 29: a headlamp out of
+    its socket went unpriced as "no part"). A
     damage already on a part keeps it, fitting or not: triage asks an adjuster about those
     (`damage_part_mismatch`), since the part is as often right as the type."""
     family = _FAMILY_OF_TYPE.get(damage)
@@ -109,7 +115,7 @@ def part_by_type(
     fitting = next((p for p in nearby if damage_fits_part(damage, p)), None)
     if fitting is not None:
         return fitting
-    return CarPart.WHEEL if family is PartFamily.WHEEL else _placed(family, nearby)
+    return CarPart.WHEEL if family is PartFamily.WHEEL else _placed(family, nearby, side)
 
 
 _ONLY_PART = {PartFamily.HOOD: CarPart.HOOD, PartFamily.BOOT: CarPart.TRUNK}
@@ -134,13 +140,26 @@ _BY_END_AND_SIDE = {
 }
 
 
-def _placed(family: PartFamily, hints: Sequence[CarPart]) -> CarPart | None:
+def side_in_view(end: Position, left_in_photo: bool) -> Side | None:
+    """The car's side of a damage seen left or right of a part across the middle of one end
+    (a bumper, the hood, a windscreen): facing the front of a car its left side is on the
+    photo's right, facing the rear on the photo's left (so `car-parts` names its lamps: 375
+    of 384 front lamps and 153 of 168 rear ones beside a bumper in its train photos)."""
+    if end is Position.MIDDLE:
+        return None
+    return Side.LEFT if left_in_photo is (end is Position.REAR) else Side.RIGHT
+
+
+def _placed(
+    family: PartFamily, hints: Sequence[CarPart], seen_side: Side | None = None
+) -> CarPart | None:
     """A part of `family` not seen in the photo, placed by the parts that were (nearest
-    first): the end of the car they lie at, and their side. None where they do not say."""
+    first): the end of the car they lie at, and their side, else `seen_side`. None where
+    they do not say."""
     if family in _ONLY_PART:
         return _ONLY_PART[family]
     end = next((p.position for p in hints if p.position is not Position.MIDDLE), None)
-    side = next((p.side for p in hints if p.side is not Side.CENTRE), None)
+    side = next((p.side for p in hints if p.side is not Side.CENTRE), seen_side)
     if family is PartFamily.MIRROR:
         return None if side is None else _MIRROR[side]
     if end is None:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from cdat.findings import Box, DamageInstance, PartInstance
-from cdat.part_family import FamilyRule, choose_part, part_by_type
-from cdat.taxonomy import CarPart, PartFamily
+from cdat.part_family import FamilyRule, choose_part, part_by_type, side_in_view
+from cdat.taxonomy import CarPart, PartFamily, Position, Side
 from inference.crops import box_position, damage_crop, photo_crop
 from inference.errors import ModelUnavailable
 from inference.stage_net import FEATURES, StageNet
@@ -51,6 +51,24 @@ def nearby_parts(
         if parts[k].part not in seen:
             seen.append(parts[k].part)
     return seen
+
+
+def side_seen(damage_box: Box, parts: Sequence[PartInstance]) -> Side | None:
+    """The car's side a damage is on, from where it sits beside the nearest part seen across
+    the middle of one end (`cdat.part_family.side_in_view`); None with no such part."""
+    cx = (damage_box.x1 + damage_box.x2) / 2
+    cy = (damage_box.y1 + damage_box.y2) / 2
+    across = [
+        p for p in parts if p.part.side is Side.CENTRE and p.part.position is not Position.MIDDLE
+    ]
+    if not across:
+        return None
+
+    def distance(p: PartInstance) -> float:
+        return float(np.hypot((p.box.x1 + p.box.x2) / 2 - cx, (p.box.y1 + p.box.y2) / 2 - cy))
+
+    end = min(across, key=distance)
+    return side_in_view(end.part.position, cx < (end.box.x1 + end.box.x2) / 2)
 
 
 @dataclass
@@ -116,7 +134,8 @@ class FamilyStage:
         for k, damage in enumerate(damages):
             probabilities = dict(zip(self.families, map(float, table[k]), strict=True))
             near = nearby_parts(damage_masks[k], damage.box, parts, part_masks)
-            part = choose_part(damage.part, probabilities, near, self.rule)
+            side = side_seen(damage.box, parts)
+            part = choose_part(damage.part, probabilities, near, self.rule, side)
             out.append(
                 damage
                 if part is damage.part
@@ -170,7 +189,7 @@ def placed_by_type(
             out.append(damage)
             continue
         near = nearby_parts(damage_masks[k], damage.box, parts, part_masks)
-        part = part_by_type(damage.damage_type, None, near)
+        part = part_by_type(damage.damage_type, None, near, side_seen(damage.box, parts))
         out.append(
             damage if part is None else moved(damage, part, parts, part_masks, damage_masks[k])
         )

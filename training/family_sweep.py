@@ -28,7 +28,7 @@ import numpy as np
 
 from cdat.findings import Box, PhotoAnalysis
 from cdat.part_family import FamilyRule, choose_part
-from inference.part_family import FamilyStage, moved, nearby_parts
+from inference.part_family import FamilyStage, moved, nearby_parts, side_seen
 from training.assign_sweep import (
     GridMasks,
     grid_masks,
@@ -72,7 +72,9 @@ def rechosen(
     for k, damage in enumerate(analysis.damages):
         probabilities = dict(zip(stage.families, map(float, table[k]), strict=True))
         near = nearby_parts(masks.damages[k], damage.box, analysis.parts, masks.parts)
-        part = choose_part(damage.part, probabilities, near, rule)
+        part = choose_part(
+            damage.part, probabilities, near, rule, side_seen(damage.box, analysis.parts)
+        )
         damages.append(
             damage if part is damage.part
             else moved(damage, part, analysis.parts, masks.parts, masks.damages[k])

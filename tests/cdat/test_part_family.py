@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cdat.part_family import FamilyRule, choose_part, family_of, part_by_type
-from cdat.taxonomy import CarPart, DamageType, PartFamily
+from cdat.part_family import FamilyRule, choose_part, family_of, part_by_type, side_in_view
+from cdat.taxonomy import CarPart, DamageType, PartFamily, Position, Side
 
 RULE = FamilyRule(0.7)
 
@@ -319,3 +319,47 @@ def test_a_damage_already_on_a_part_keeps_it_whatever_its_type() -> None:
 def test_a_type_that_names_no_part_leaves_a_damage_on_no_part(kind: DamageType) -> None:
     # a dent off every part may be on a fender: its type says nothing of where
     assert part_by_type(kind, None, [CarPart.FRONT_LEFT_LIGHT, CarPart.HOOD]) is None
+
+
+# --- side_in_view ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("end", "left_in_photo", "side"),
+    [
+        (Position.FRONT, True, Side.RIGHT),  # facing the front, the car's right is on our left
+        (Position.FRONT, False, Side.LEFT),
+        (Position.REAR, True, Side.LEFT),  # from behind, the car's left is on our left
+        (Position.REAR, False, Side.RIGHT),
+    ],
+)
+def test_the_side_of_the_car_follows_which_end_is_in_view(
+    end: Position, left_in_photo: bool, side: Side
+) -> None:
+    assert side_in_view(end, left_in_photo) is side
+
+
+def test_beside_a_part_in_the_middle_of_the_car_no_side_is_seen() -> None:
+    assert side_in_view(Position.MIDDLE, True) is None
+
+
+def test_a_seen_side_places_a_lamp_only_where_the_parts_names_give_none() -> None:
+    # given a broken lamp on no part beside the front bumper alone, seen on the car's left
+    assert part_by_type(DamageType.LAMP_BROKEN, None, [CarPart.FRONT_BUMPER], Side.LEFT) is (
+        CarPart.FRONT_LEFT_LIGHT
+    )
+    # and a side in a part's name (a right mirror) outranks the side seen
+    near = [CarPart.FRONT_BUMPER, CarPart.RIGHT_MIRROR]
+    assert part_by_type(DamageType.LAMP_BROKEN, None, near, Side.LEFT) is CarPart.FRONT_RIGHT_LIGHT
+
+
+def test_the_crops_door_is_placed_by_the_side_seen_when_the_parts_name_none() -> None:
+    # given a crop sure of a door where the masks put the damage on the rear bumper
+    sure_door = {PartFamily.DOOR: 0.9, PartFamily.BUMPER: 0.05}
+    near = [CarPart.BACK_BUMPER, CarPart.TRUNK]
+    rule = FamilyRule(0.5, 0.1)
+    # then without a side it stays on the bumper; seen on the car's right, the rear right door
+    assert choose_part(CarPart.BACK_BUMPER, sure_door, near, rule) is CarPart.BACK_BUMPER
+    assert choose_part(CarPart.BACK_BUMPER, sure_door, near, rule, Side.RIGHT) is (
+        CarPart.BACK_RIGHT_DOOR
+    )

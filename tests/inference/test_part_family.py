@@ -22,7 +22,7 @@ from cdat.errors import ModelUnavailable
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.part_family import FamilyRule
 from cdat.settings import Settings
-from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
+from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity, Side
 from inference.crops import CROP_MIN_SHARE, damage_crop
 from inference.errors import RegistryError
 from inference.loading import build_analyzer, served_family_stage
@@ -32,6 +32,7 @@ from inference.part_family import (
     moved,
     nearby_parts,
     placed_by_type,
+    side_seen,
 )
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.stage_record import StageRecord
@@ -281,6 +282,30 @@ def test_a_broken_lamp_off_every_mask_is_placed_on_the_lamp_nearest_it() -> None
     assert got[0].part is CarPart.FRONT_LEFT_LIGHT and got[0].part_coverage == 0.0
     assert got[1] == dent and got[2] == on_bumper
     assert replace(got[0], part=None, part_coverage=lamp_broken.part_coverage) == lamp_broken
+
+
+def test_the_side_is_seen_beside_the_nearest_part_across_one_end() -> None:
+    # given a front bumper across the photo's middle, and a rear bumper far off to the right
+    front = part(CarPart.FRONT_BUMPER, Box(100, 100, 300, 150))
+    rear = part(CarPart.BACK_BUMPER, Box(900, 100, 1000, 150))
+    mirror = part(CarPart.LEFT_MIRROR, Box(0, 0, 50, 50))
+    # then damage left of the front bumper's middle is on the car's right, right of it its left
+    assert side_seen(Box(110, 60, 130, 90), [mirror, front, rear]) is Side.RIGHT
+    assert side_seen(Box(250, 60, 290, 90), [mirror, front, rear]) is Side.LEFT
+    # and beside the rear bumper (nearer), left of its middle is the car's left
+    assert side_seen(Box(880, 60, 900, 90), [front, rear]) is Side.LEFT
+    # and with no part across an end (a mirror, a door), no side is seen
+    assert side_seen(Box(110, 60, 130, 90), [mirror]) is None
+    assert side_seen(Box(110, 60, 130, 90), []) is None
+
+
+def test_a_broken_lamp_beside_the_bumper_alone_is_placed_by_the_side_it_sits_on() -> None:
+    # given a close-up showing only the front bumper, and a broken lamp above its right end
+    lamp_broken = replace(damage(Box(16, 0, 20, 3), None), damage_type=DamageType.LAMP_BROKEN)
+    parts = [part(CarPart.FRONT_BUMPER, Box(0, 4, 20, 10))]
+    # when it is placed by type, then it is the car's front left lamp (we face the front)
+    got = placed_by_type((lamp_broken,), grid((16, 0, 20, 3)), parts, grid((0, 4, 20, 10)))
+    assert got[0].part is CarPart.FRONT_LEFT_LIGHT
 
 
 # --- FamilyStage ---------------------------------------------------------------------------
