@@ -12,8 +12,10 @@ the crop gives the masks' family at most `max_masks_probability`.
 The damage then goes to the part of that family the masks rank nearest to it; to the one
 part a family has when it has one (hood, boot); to the bumper or glass at the end of the car
 the photo's parts point to; or, for an unlisted panel, to no part (kept for the adjuster,
-never priced as its neighbour). Where the crop's family cannot be placed on a part (a door
-on a photo whose parts name no side) the masks' answer stands.
+never priced as its neighbour). The side comes from a seen part's name, else
+from where the damage sits beside a part across one end of the car (`side_in_view`). Where
+the crop's family still cannot be placed (a door beside a wheel alone: no end of the car
+seen) the masks' answer stands.
 
 The threshold belongs to one classifier's scores: it is chosen on val (`python -m
 training.family_sweep`) and stored with the classifier in the part model's registry entry.
@@ -106,9 +108,9 @@ def part_by_type(
     else the one its family has at the end and side of the car the photo's parts point to
     (`nearby`, nearest first; `side` where their names give none). On a close-up of a
     smashed headlamp the part model often sees no lamp at all (issue 29: a headlamp out of
-    its socket went unpriced as "no part"). A
-    damage already on a part keeps it, fitting or not: triage asks an adjuster about those
-    (`damage_part_mismatch`), since the part is as often right as the type."""
+    its socket went unpriced as "no part"). A damage already on a part keeps it, fitting or
+    not: triage asks an adjuster about those (`damage_part_mismatch`), since on val the part
+    was as often right as the type."""
     family = _FAMILY_OF_TYPE.get(damage)
     if assigned is not None or family is None:
         return assigned
