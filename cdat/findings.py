@@ -28,13 +28,16 @@ class Box:
     def area(self) -> float:
         return max(0.0, self.x2 - self.x1) * max(0.0, self.y2 - self.y1)
 
-    def iou(self, other: Box) -> float:
-        inner = Box(
+    def intersection_area(self, other: Box) -> float:
+        return Box(
             max(self.x1, other.x1),
             max(self.y1, other.y1),
             min(self.x2, other.x2),
             min(self.y2, other.y2),
         ).area
+
+    def iou(self, other: Box) -> float:
+        inner = self.intersection_area(other)
         union = self.area + other.area - inner
         return inner / union if union > 0 else 0.0
 

@@ -75,8 +75,7 @@ def verifier_extras(
 
 
 def covers_same_place(a: Box, b: Box) -> bool:
-    inner = Box(max(a.x1, b.x1), max(a.y1, b.y1), min(a.x2, b.x2), min(a.y2, b.y2)).area
-    return inner >= OVERLAPPING * max(min(a.area, b.area), 1e-6)
+    return a.intersection_area(b) >= OVERLAPPING * max(min(a.area, b.area), 1e-6)
 
 
 def cluster_extras(damage: DamageInstance, found: Sequence[DamageInstance]) -> list[float]:

@@ -9,7 +9,9 @@ Service entry points (nothing loads at import time; loading is inference/loading
 Per photo: decode (EXIF, colour, depth) -> quality checks and perceptual hash ->
 the vehicle gate, when one is promoted (a photo without a vehicle stops there, refused as
 `no_vehicle`: inference/vehicle_gate.py) -> damage and part segmentation -> damage
-assigned to parts -> vehicle and duplicate checks. With a gate and two threads, the part
+assigned to parts (by the masks, then by its type where they give none: a broken lamp on a
+lamp) -> the damage verifier and the part-family stage, when promoted -> vehicle and
+duplicate checks. With a gate and two threads, the part
 model (the slower) starts right after decoding, beside the checks, the gate and the damage
 model; its output for a photo they block is dropped (`Analyzer._checks_beside_parts`).
 A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
