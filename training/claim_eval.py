@@ -14,7 +14,9 @@ question at the served thresholds:
 * each of these three: `damages_per_photo`, how many damages an adjuster reads a photo (one
   damage reported several times, as several types and boxes, counts each time);
 * `car-parts` (whole cars, all intact: its card): `intact_photos_with_damage`, the share of
-  photos with any reported damage;
+  photos with any reported damage; and `intact_closeups_with_damage`, the same of close-up
+  windows of those photos (`training/intact_closeups.py`: no set holds close-ups of intact
+  cars, and a close-up meets a lower threshold than a whole car);
 * `no-vehicle` (`training/no_vehicle.py`; its `test` split holds every photo whose licence
   forbids training): `non_vehicle_refused`, the share refused as `no_vehicle` with no damage.
 
@@ -44,11 +46,14 @@ from training.dataconfig import (
     default_data_root,
     load_dataset_config,
 )
+from training.intact_closeups import intact_closeups
 from training.no_vehicle import no_vehicle_split, read_no_vehicle
 
 RECALL_IOU = 0.3
 DATASETS = REPO_ROOT / "datasets"
 PART_NAMED = ("car-parts-damage", "damaged-parts")
+INTACT_CLOSEUPS = "car-parts close-ups"
+INTACT_FIGURES = ("intact_photos_with_damage", "intact_closeups_with_damage")
 SEVERE = "severe"
 
 
@@ -231,6 +236,21 @@ def intact_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict
     }
 
 
+def intact_closeup_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict[str, Any]:
+    from cdat.analysis import PhotoInput
+
+    cars = typed_photos(DATASETS / "car-parts.yaml", split, seed, data_root)
+    closeups = intact_closeups(cars)
+    with_damage = [
+        c.name for c in closeups if analyzer.analyze([PhotoInput(c.name, c.jpeg)])[0].damages
+    ]
+    return {
+        "photos": len(closeups),
+        "intact_closeups_with_damage": _share(len(with_damage), len(closeups)),
+        "damaged_photo_names": sorted(with_damage),
+    }
+
+
 def no_vehicle_report(analyzer: Any, split: str, data_root: Path) -> dict[str, Any]:
     photos = no_vehicle_split(data_root, split)
     kept = []
@@ -267,6 +287,7 @@ def claim_report(
         source: outlined_report(analyzer, source, split, seed, root) for source in OUTLINED
     }
     per_source["car-parts"] = intact_report(analyzer, split, seed, root)
+    per_source[INTACT_CLOSEUPS] = intact_closeup_report(analyzer, split, seed, root)
     per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
     # The figures hold for the backend and precision they ran in: a candidate runs in FP32,
     # while serving may run the promoted damage model in bf16 (its precision gate).
@@ -284,6 +305,9 @@ def headline(per_source: dict[str, Any]) -> dict[str, Any]:
         },
         "part_family_accuracy": {s: per_source[s].get("part_family_accuracy") for s in PART_NAMED},
         "intact_photos_with_damage": per_source["car-parts"]["intact_photos_with_damage"],
+        "intact_closeups_with_damage": per_source.get(INTACT_CLOSEUPS, {}).get(
+            "intact_closeups_with_damage"
+        ),
         "non_vehicle_refused": per_source["no-vehicle"]["non_vehicle_refused"],
         "closeups_refused": _share(refusals, photos),
     }
@@ -306,7 +330,7 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for source, r in claims["per_source"].items():
-        with_damage = r.get("intact_photos_with_damage", r.get("photos_with_damage"))
+        with_damage = next((r[k] for k in (*INTACT_FIGURES, "photos_with_damage") if k in r), None)
         refusals = r.get("non_vehicle_refused", r.get("refused_no_vehicle"))
         recall, severe = r.get("damage_recall_iou30"), r.get("severe_damage_recall_iou30")
         lines.append(
