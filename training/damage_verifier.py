@@ -18,6 +18,8 @@ layers of `--backbone`, the damage model's own .onnx) and a report beside it::
     python -m training.damage_verifier --out runs/verifier/b.onnx --hidden 128 --epochs 20
     python -m training.damage_verifier --out runs/verifier/c.onnx --context
     python -m training.damage_verifier --out runs/verifier/d.onnx --cluster
+    python -m training.damage_verifier --out runs/verifier/e.onnx --intact-closeups \\
+        --cache runs/verifier/train-pass-closeups.pkl
 """
 
 from __future__ import annotations
@@ -36,10 +38,18 @@ from typing import Any
 import numpy as np
 
 from cdat.findings import Box, PhotoAnalysis
-from training.claim_eval import DATASETS, PART_NAMED, damage_masks, mask_iou, outlines_of
+from training.claim_eval import (
+    DATASETS,
+    INTACT_CLOSEUPS,
+    PART_NAMED,
+    damage_masks,
+    mask_iou,
+    outlines_of,
+)
 from training.dataconfig import REPO_ROOT
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
+from training.intact_closeups import intact_closeups
 
 OUTLINED = ("car-parts-damage", "damaged-parts", "damage-severity")
 DEFAULT_DAMAGE = REPO_ROOT / "inference" / "models" / "damage-claims-seg-n-20261201.pt"
@@ -69,6 +79,8 @@ class VerifierHyperparameters:
     """The perceptron also reads the whole photo's pooled layers."""
     cluster: bool = False
     """The perceptron also reads how many detections cover the same place, and the surest."""
+    intact_closeups: bool = False
+    """Also learn from close-up windows of the intact train cars (every detection false)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,15 @@ class TrainPhoto:
     instances: list[Any]
 
 
-def train_photos(hp: VerifierHyperparameters, data_root: Path | None) -> list[TrainPhoto]:
+INTACT = ("car-parts", INTACT_CLOSEUPS)
+"""Sources of intact cars: every detection on them is false."""
+
+
+def train_photos(
+    hp: VerifierHyperparameters, data_root: Path | None, closeups_dir: Path | None = None
+) -> list[TrainPhoto]:
+    """The pass's photos; with `hp.intact_closeups`, the intact cars' close-up windows are
+    written to `closeups_dir` (the pass reads photos from files)."""
     from training.backgrounds import read_exclusions, split_photos
     from training.claim_eval import check_sources, typed_photos
     from training.closeup import held_out_photos
@@ -100,6 +120,16 @@ def train_photos(hp: VerifierHyperparameters, data_root: Path | None) -> list[Tr
     damaged = read_exclusions(DATASETS / "car-parts-damaged.txt")
     cars = split_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
     photos += [TrainPhoto("car-parts", p, []) for p in cars if p.name not in damaged]
+    if hp.intact_closeups:
+        if closeups_dir is None:
+            raise TrainingError("intact close-ups need a folder to be written to")
+        intact = typed_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
+        kept = ((path, instances) for path, instances in intact if path.name not in damaged)
+        closeups_dir.mkdir(parents=True, exist_ok=True)
+        for closeup in intact_closeups(kept):
+            path = closeups_dir / closeup.name
+            path.write_bytes(closeup.jpeg)
+            photos.append(TrainPhoto(INTACT_CLOSEUPS, path, []))
     return photos
 
 
@@ -133,7 +163,7 @@ def labels(photo: TrainPhoto, analysis: PhotoAnalysis, hp: VerifierHyperparamete
     """1 real, 0 not damage, -1 left out, per detection."""
     from training.closeup import part_families
 
-    if photo.source == "car-parts":
+    if photo.source in INTACT:
         return np.zeros(len(analysis.damages), int)
     families = (
         part_families(DATASETS / f"{photo.source}.yaml") if photo.source in PART_NAMED else None
@@ -264,6 +294,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "place and the surest of their scores")  # fmt: skip
     parser.add_argument("--context", action="store_true",
                         help="the perceptron also reads the whole photo's layers")  # fmt: skip
+    parser.add_argument("--intact-closeups", action="store_true",
+                        help="also learn from close-up windows of the intact train cars "
+                        "(training/intact_closeups.py), every detection on them false")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -287,7 +320,7 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
     return VerifierHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         hidden=args.hidden, weight_decay=args.weight_decay, epochs=args.epochs, seed=args.seed,
-        context=args.context, cluster=args.cluster,
+        context=args.context, cluster=args.cluster, intact_closeups=args.intact_closeups,
     )  # fmt: skip
 
 
@@ -312,10 +345,10 @@ def main(args: argparse.Namespace) -> int:
         )
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
-    photos = train_photos(hp, args.data_root)
+    photos = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
     analyses = train_pass(photos, hp.pass_conf, args.cache)
     net = load_gate_net(args.damage, hp.taps)
-    rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, "car-parts")}
+    rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, *INTACT)}
     for photo in photos:
         analysis = analyses[str(photo.path)]
         if not analysis.damages:

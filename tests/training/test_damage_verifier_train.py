@@ -12,7 +12,9 @@ import pytest
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
 from cdat.taxonomy import DamageType, Severity
 from cdat.verified import VerifierRule
+from training.claim_eval import INTACT_CLOSEUPS
 from training.damage_verifier import (
+    OUTLINED,
     TrainPhoto,
     VerifierHyperparameters,
     fit_perceptron,
@@ -20,6 +22,7 @@ from training.damage_verifier import (
     hyperparameters,
     labels,
     main,
+    train_photos,
 )
 from training.errors import TrainingError
 
@@ -143,11 +146,37 @@ def test_a_part_named_source_labels_the_same_way(tmp_path: Path) -> None:
     assert labels(photo, scene(), VerifierHyperparameters()).tolist() == [1, 0, -1, 0]
 
 
-def test_nothing_on_an_intact_car_is_damage(tmp_path: Path) -> None:
-    # given an intact car whose (made-up) label would overlap the first detection
-    photo = TrainPhoto("car-parts", tmp_path / "p.jpg", [("moderate-dent", REGION)])
+@pytest.mark.parametrize("source", ["car-parts", INTACT_CLOSEUPS])
+def test_nothing_on_an_intact_car_or_its_close_up_is_damage(tmp_path: Path, source: str) -> None:
+    # given an intact car (or a close-up of one) whose made-up label would overlap a detection
+    photo = TrainPhoto(source, tmp_path / "p.jpg", [("moderate-dent", REGION)])
     # then every detection is a false one
     assert labels(photo, scene(), VerifierHyperparameters()).tolist() == [0, 0, 0, 0]
+
+
+def test_intact_close_ups_are_an_option(tmp_path: Path, checkpoint: Path) -> None:
+    plain = hyperparameters(parsed("--out", str(tmp_path / "v.onnx"), "--damage", str(checkpoint)))
+    with_closeups = hyperparameters(
+        parsed("--out", str(tmp_path / "v.onnx"), "--damage", str(checkpoint), "--intact-closeups")
+    )
+    assert (plain.intact_closeups, with_closeups.intact_closeups) == (False, True)
+
+
+def test_intact_close_ups_are_written_where_the_pass_reads_them(
+    tmp_path: Path, data_root: Path
+) -> None:
+    if not (data_root / "car-parts").is_dir():
+        pytest.skip("car-parts not available")
+    # given the real data sets, a sample of one photo per outlined source
+    hp = VerifierHyperparameters(max_photos=1, intact_closeups=True)
+    # when the train photos are gathered with intact close-ups
+    photos = train_photos(hp, data_root, tmp_path / "closeups")
+    # then each close-up is a file of its own in the folder, with no label
+    closeups = [p for p in photos if p.source == INTACT_CLOSEUPS]
+    assert len(closeups) > 300  # about two of each of the 349 intact train cars
+    assert all(p.path.parent == tmp_path / "closeups" and p.path.is_file() for p in closeups)
+    assert all(p.instances == [] for p in closeups)
+    assert {p.source for p in photos} == {*OUTLINED, "car-parts", INTACT_CLOSEUPS}
 
 
 def test_a_photo_without_regions_has_only_false_detections(tmp_path: Path) -> None:
