@@ -21,6 +21,7 @@ from cdat.findings import PhotoAnalysis
 from cdat.whole_car import WholeCarRule, apply_whole_car_rule
 from training.claim_eval import (
     DATASETS,
+    INTACT_CLOSEUPS,
     OUTLINED,
     PART_NAMED,
     RECALL_IOU,
@@ -37,6 +38,8 @@ from training.claim_eval import (
     typed_photos,
 )
 from training.closeup import held_out_photos
+from training.errors import TrainingError
+from training.intact_closeups import intact_closeups
 from training.no_vehicle import no_vehicle_split
 
 Rule = Callable[[PhotoAnalysis], PhotoAnalysis]
@@ -58,6 +61,15 @@ class PhotoRecord:
     ious: np.ndarray | None = None
     path: Path | None = None
     """The photo, for sweeps that look at it again (`training.family_sweep`)."""
+    jpeg: bytes | None = None
+    """The photo itself where it is no file (an intact close-up window)."""
+
+    def photo_bytes(self) -> bytes:
+        if self.jpeg is not None:
+            return self.jpeg
+        if self.path is None:
+            raise TrainingError(f"{self.name}: the pass record names no photo file")
+        return self.path.read_bytes()
 
 
 def _record(source: str, image: Path, analysis: PhotoAnalysis, outlines: list[Outline]) -> Any:
@@ -90,8 +102,17 @@ def build_records(
             shape = (analysis.height, analysis.width)
             outlines = outlines_of(instances, shape, families, grade)
             records.append(_record(source, image, analysis, outlines))
-    for image, _ in typed_photos(DATASETS / "car-parts.yaml", split, seed, root):
+    cars = list(typed_photos(DATASETS / "car-parts.yaml", split, seed, root))
+    for image, _ in cars:
         records.append(PhotoRecord("car-parts", image.name, cached(image), path=image))
+    for closeup in intact_closeups(cars):
+        answer = cache.get(photo_key(closeup.jpeg))
+        if answer is None:
+            raise TrainingError(
+                f"the pass holds no answer for the intact close-up {closeup.name}: it was made "
+                "before close-ups were measured; make it again (training.claim_rules --pass)"
+            )
+        records.append(PhotoRecord(INTACT_CLOSEUPS, closeup.name, answer, jpeg=closeup.jpeg))
     for photo in no_vehicle_split(root, split):
         records.append(
             PhotoRecord("no-vehicle", photo.path.name, cached(photo.path), path=photo.path)
@@ -104,13 +125,14 @@ def score(records: Sequence[PhotoRecord], rule: Rule) -> dict[str, Any]:
     tallies = {source: OutlineTally() for source in OUTLINED}
     reported = dict.fromkeys(OUTLINED, 0)
     matched = dict.fromkeys(OUTLINED, 0)
-    intact: list[str] = []
-    cars = nonvehicle = refused = 0
+    intact: dict[str, list[str]] = {"car-parts": [], INTACT_CLOSEUPS: []}
+    cars = dict.fromkeys(intact, 0)
+    nonvehicle = refused = 0
     for rec in records:
         analysis = rule(rec.analysis)
-        if rec.source == "car-parts":
-            cars += 1
-            intact += [rec.name] if analysis.damages else []
+        if rec.source in intact:
+            cars[rec.source] += 1
+            intact[rec.source] += [rec.name] if analysis.damages else []
         elif rec.source == "no-vehicle":
             nonvehicle += 1
             refused += refused_unpriced(analysis)
@@ -135,11 +157,13 @@ def score(records: Sequence[PhotoRecord], rule: Rule) -> dict[str, Any]:
         per_source[source]["damage_precision_iou30"] = _share(matched[source], reported[source])
         if source in PART_NAMED:
             per_source[source]["closeups_refused"] = per_source[source]["refused_no_vehicle"]
-    per_source["car-parts"] = {
-        "photos": cars,
-        "intact_photos_with_damage": len(intact) / cars if cars else None,
-        "damaged_photo_names": sorted(intact),
-    }
+    for source, figure in (("car-parts", "intact_photos_with_damage"),
+                           (INTACT_CLOSEUPS, "intact_closeups_with_damage")):  # fmt: skip
+        per_source[source] = {
+            "photos": cars[source],
+            figure: _share(len(intact[source]), cars[source]),
+            "damaged_photo_names": sorted(intact[source]),
+        }
     per_source["no-vehicle"] = {
         "photos": nonvehicle,
         "non_vehicle_refused": refused / nonvehicle if nonvehicle else None,

@@ -105,13 +105,22 @@ def read_photo(path: Path) -> np.ndarray:
 
 def read_photo_scaled(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """`read_photo`, with the scale that maps the decoded image to the photo's pixels."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrainingError(f"cannot read {path}: {exc}") from exc
+    return decode_photo_scaled(data, str(path))
+
+
+def decode_photo_scaled(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """A photo's bytes decoded as serving decodes them, with the scale to its pixels."""
     from inference.errors import UnreadableImage
     from inference.imaging import load_photo
 
     try:
-        decoded = load_photo(path.read_bytes())
-    except (OSError, UnreadableImage) as exc:
-        raise TrainingError(f"cannot read {path}: {exc}") from exc
+        decoded = load_photo(data)
+    except UnreadableImage as exc:
+        raise TrainingError(f"cannot read {name}: {exc}") from exc
     return decoded.image, decoded.scale
 
 

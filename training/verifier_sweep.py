@@ -58,16 +58,14 @@ def probability_table(
     """The verifier's answer for every detection at or above `floor` (NaN below it), the
     photo's detections from `floor` being those a `cluster` verifier counts, as serving at
     that threshold would."""
-    from training.vehicle_gate import read_photo_scaled
+    from training.vehicle_gate import decode_photo_scaled
 
     out: Table = {}
     for rec in records:
         analysis = rec.analysis
         if not analysis.damages or analysis.refused_no_vehicle:
             continue
-        if rec.path is None:
-            raise TrainingError(f"{rec.name}: the pass record names no photo file")
-        image, scale = read_photo_scaled(rec.path)
+        image, scale = decode_photo_scaled(rec.photo_bytes(), rec.name)
         size = (analysis.width, analysis.height)
         index = [k for k, d in enumerate(analysis.damages) if d.confidence >= floor]
         found = [analysis.damages[k] for k in index]
@@ -252,8 +250,8 @@ def main(args: argparse.Namespace) -> int:
         "chosen": None if chosen is None else choose_overlap(rows, chosen),
         "candidates": rows,
     }
-    shown = ("damage_recall_iou30", "intact_photos_with_damage", "part_family_accuracy",
-             "damages_per_damage_photo")  # fmt: skip
+    shown = ("damage_recall_iou30", "intact_photos_with_damage", "intact_closeups_with_damage",
+             "part_family_accuracy", "damages_per_damage_photo")  # fmt: skip
     for name in ("served", "chosen"):
         chosen = out[name] or {}
         print(name, json.dumps({k: chosen.get(k) for k in ("conf", "verifier", *shown)}))

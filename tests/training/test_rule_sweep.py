@@ -10,7 +10,7 @@ import pytest
 from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from cdat.whole_car import WholeCarRule
-from training.claim_eval import Outline
+from training.claim_eval import INTACT_CLOSEUPS, Outline
 from training.closeup import _polygon_mask
 from training.errors import TrainingError
 from training.rule_sweep import (
@@ -80,6 +80,30 @@ def test_the_figures_of_a_threshold_and_of_a_whole_car_rule() -> None:
     # and a view of 6+ parts does not cover the intact car's 5
     wider = score(recs, Candidate(0.15, WholeCarRule(min_parts=6, whole_car_conf=0.25)).rule)
     assert wider["intact_photos_with_damage"] == 1.0
+
+
+def test_an_intact_close_up_meets_the_close_up_threshold_and_is_counted_apart() -> None:
+    # given the records above and an intact close-up (one door filling the frame) with a
+    # 0.2 false damage
+    closeup = PhotoAnalysis("k", W, H, damages=(damage(0.2),), parts=DOOR)
+    recs = [*records(), PhotoRecord(INTACT_CLOSEUPS, "k-0.jpg", closeup, jpeg=b"jpeg")]
+    # when a whole-car view needs 0.25: the whole car is clean, the close-up is not
+    rule = Candidate(0.15, WholeCarRule(min_parts=5, whole_car_conf=0.25))
+    figures = score(recs, rule.rule)
+    assert figures["intact_photos_with_damage"] == 0.0
+    assert figures["intact_closeups_with_damage"] == 1.0
+    assert figures["per_source"][INTACT_CLOSEUPS]["damaged_photo_names"] == ["k-0.jpg"]
+    # and at 0.25 everywhere, both are clean
+    assert score(recs, Candidate(0.25).rule)["intact_closeups_with_damage"] == 0.0
+
+
+def test_a_record_is_read_from_its_bytes_or_its_file(tmp_path: Path) -> None:
+    empty = PhotoAnalysis("e", W, H)
+    (tmp_path / "f.jpg").write_bytes(b"from the file")
+    assert PhotoRecord("x", "m", empty, jpeg=b"made here").photo_bytes() == b"made here"
+    assert PhotoRecord("x", "f", empty, path=tmp_path / "f.jpg").photo_bytes() == b"from the file"
+    with pytest.raises(TrainingError, match="names no photo file"):
+        PhotoRecord("x", "n", empty).photo_bytes()
 
 
 def test_the_grid_holds_each_threshold_alone_and_only_rules_that_change_something() -> None:
@@ -210,3 +234,35 @@ def test_an_out_that_is_a_folder_is_refused_before_any_work(tmp_path: Path) -> N
     )
     with pytest.raises(TrainingError, match="is a folder"):
         main(args)
+
+
+def test_a_pass_made_before_close_ups_were_measured_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+    import numpy as np
+
+    from training import rule_sweep
+
+    # given one intact-car photo, and a pass that answered for it but not for its close-ups
+    photo = tmp_path / "car.jpg"
+    cv2.imwrite(str(photo), np.full((512, 512, 3), 200, np.uint8))
+    car = [0.1, 0.3, 0.9, 0.3, 0.9, 0.9, 0.1, 0.9]
+
+    def photos_of(config: Path, *args: object) -> list:
+        return [(photo, [("hood", car)])] if config.stem == "car-parts" else []
+
+    monkeypatch.setattr(rule_sweep, "typed_photos", photos_of)
+    monkeypatch.setattr(rule_sweep, "held_out_photos", photos_of)
+    monkeypatch.setattr(rule_sweep, "no_vehicle_split", lambda *args: [])
+    answer = PhotoAnalysis("car.jpg", 512, 512)
+    cache = {rule_sweep.photo_key(photo.read_bytes()): answer}
+    # when its records are built, then the error says to make the pass again
+    with pytest.raises(TrainingError, match="make it again"):
+        rule_sweep.build_records(cache, "val", 0, tmp_path)
+    # and with the close-ups answered too, each is a record read from its own bytes
+    for closeup in rule_sweep.intact_closeups(photos_of(Path("car-parts.yaml"))):
+        cache[rule_sweep.photo_key(closeup.jpeg)] = answer
+    records = rule_sweep.build_records(cache, "val", 0, tmp_path)
+    closeups = [r for r in records if r.source == INTACT_CLOSEUPS]
+    assert closeups and all(r.jpeg and r.photo_bytes() == r.jpeg for r in closeups)
