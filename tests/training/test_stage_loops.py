@@ -18,6 +18,7 @@ from cdat.verified import VerifierRule
 from inference.errors import ModelUnavailable
 from tests.inference.conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, to_model, write_registry
 from tests.training.test_vehicle_gate import _tiny_checkpoint
+from training.claim_eval import INTACT_CLOSEUPS
 from training.damage_verifier import TrainPhoto
 from training.part_family import SOURCES, Region
 
@@ -98,7 +99,10 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     ]  # fmt: skip
     intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
               for k in range(2)]  # fmt: skip
-    monkeypatch.setattr(damage_verifier, "train_photos", lambda hp, root: damaged + intact)
+    closeup = [TrainPhoto(INTACT_CLOSEUPS, photo(tmp_path / "c0-0.jpg", 20, {}), [])]
+    monkeypatch.setattr(
+        damage_verifier, "train_photos", lambda hp, root, closeups: damaged + intact + closeup
+    )
     out = tmp_path / "verifier" / "damage-verifier.onnx"
     out.parent.mkdir()
     cache = tmp_path / "pass.pkl"
@@ -116,6 +120,7 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     # and each detection on the blob is real, each elsewhere or on an intact car is not
     assert report["examples"]["damage-severity"] == {"real": 4, "not_damage": 4}
     assert report["examples"]["car-parts"] == {"real": 0, "not_damage": 4}
+    assert report["examples"][INTACT_CLOSEUPS] == {"real": 0, "not_damage": 2}
     assert report["classes"] == ["dent", "scratch"] and report["hyperparameters"]["side"] == 32
     assert report["onnx_parity_max_abs"] < 1e-3
     # and it is a head on the damage model's own layers, which it needs to load
