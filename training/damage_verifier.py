@@ -49,7 +49,6 @@ from training.claim_eval import (
 from training.dataconfig import REPO_ROOT
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
-from training.intact_closeups import intact_closeups
 
 OUTLINED = ("car-parts-damage", "damaged-parts", "damage-severity")
 DEFAULT_DAMAGE = REPO_ROOT / "inference" / "models" / "damage-claims-seg-n-20261201.pt"
@@ -99,7 +98,7 @@ def train_photos(
 ) -> list[TrainPhoto]:
     """The pass's photos; with `hp.intact_closeups`, the intact cars' close-up windows are
     written to `closeups_dir` (the pass reads photos from files)."""
-    from training.backgrounds import read_exclusions, split_photos
+    from training.backgrounds import background_closeups, read_exclusions, split_photos
     from training.claim_eval import check_sources, typed_photos
     from training.closeup import held_out_photos
 
@@ -123,10 +122,8 @@ def train_photos(
     if hp.intact_closeups:
         if closeups_dir is None:
             raise TrainingError("intact close-ups need a folder to be written to")
-        intact = typed_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
-        kept = ((path, instances) for path, instances in intact if path.name not in damaged)
         closeups_dir.mkdir(parents=True, exist_ok=True)
-        for closeup in intact_closeups(kept):
+        for closeup in background_closeups(data_root, damaged, hp.seed):
             path = closeups_dir / closeup.name
             path.write_bytes(closeup.jpeg)
             photos.append(TrainPhoto(INTACT_CLOSEUPS, path, []))

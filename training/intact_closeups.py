@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from training.closeup_crops import crop_window
+from training.errors import TrainingError
 
 WINDOWS_PER_PHOTO = 2
 MIN_CAR_SHARE = 0.6
@@ -62,7 +63,8 @@ def intact_closeups(
     photos: Iterable[tuple[Path, Sequence[tuple[str, list[float]]]]],
 ) -> list[IntactCloseup]:
     """Close-up windows of intact-car photos, each with its labelled part polygons
-    (normalised, as `typed_photos` gives them)."""
+    (normalised, as `typed_photos` gives them). A photo that cannot be read is an error, not
+    a photo left out: the figure would shrink without saying so."""
     import cv2
 
     from training.closeup import _polygon_mask
@@ -71,13 +73,14 @@ def intact_closeups(
     for image, instances in photos:
         pixels = cv2.imread(str(image))
         if pixels is None:
-            continue
+            raise TrainingError(f"{image}: not a readable image (an intact-car photo)")
         height, width = pixels.shape[:2]
         car = np.zeros((height, width), bool)
         for _, polygon in instances:
             car |= _polygon_mask(polygon, (height, width), scale=True)
         for n, (x0, y0, x1, y1) in enumerate(closeup_windows(car, image.name)):
             ok, encoded = cv2.imencode(".jpg", pixels[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-            if ok:
-                out.append(IntactCloseup(f"{image.stem}-{n}.jpg", encoded.tobytes()))
+            if not ok:
+                raise TrainingError(f"{image}: its close-up window {n} could not be encoded")
+            out.append(IntactCloseup(f"{image.stem}-{n}.jpg", encoded.tobytes()))
     return out

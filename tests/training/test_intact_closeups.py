@@ -13,6 +13,7 @@ from cdat.analysis import PhotoInput
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
 from cdat.taxonomy import DamageType, Severity
 from training.claim_eval import INTACT_CLOSEUPS, claims_markdown, headline
+from training.errors import TrainingError
 from training.intact_closeups import MIN_CAR_SHARE, MIN_SIDE, closeup_windows, intact_closeups
 
 CAR = [0.1, 0.3, 0.9, 0.3, 0.9, 0.9, 0.1, 0.9]  # a car filling the lower middle of the frame
@@ -46,6 +47,15 @@ def test_a_photo_of_sky_or_a_thumbnail_gives_no_close_up(tmp_path: Path) -> None
     crops = intact_closeups([(empty, []), (thumb, [("hood", [0, 0, 1, 0, 1, 1, 0, 1])])])
     # then neither gives one
     assert crops == []
+
+
+def test_an_unreadable_photo_is_one_error_not_a_photo_left_out(tmp_path: Path) -> None:
+    # given a "photo" that is not an image
+    broken = tmp_path / "car9.jpg"
+    broken.write_bytes(b"not a jpeg")
+    # when close-ups are cut, then the error names it rather than shrinking the figure
+    with pytest.raises(TrainingError, match=r"car9\.jpg: not a readable image"):
+        intact_closeups([(broken, [("hood", CAR)])])
 
 
 def test_close_ups_are_jpegs_of_the_window_named_after_their_photo(tmp_path: Path) -> None:
