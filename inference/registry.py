@@ -49,6 +49,7 @@ GATE_METRICS: dict[str, tuple[str, ...]] = {
     "damage": (
         *CLAIM_RECALL,
         "claims.intact_photos_with_damage",
+        "claims.intact_closeups_with_damage",
         "severity_balanced_accuracy",
     ),
     "parts": ("mask_map50", "closeup_part_accuracy", *CLAIM_PART_FAMILY),
@@ -57,7 +58,12 @@ GATE_METRICS: dict[str, tuple[str, ...]] = {
 """Metrics a candidate may not be worse on than the promoted model (held-out test split); a
 dotted name is a path into the nested `metrics` (`claims.damage_recall_iou30.<source>`)."""
 LOWER_IS_BETTER = frozenset(
-    {"closeups_refused", "vehicle_photos_refused", "claims.intact_photos_with_damage"}
+    {
+        "closeups_refused",
+        "vehicle_photos_refused",
+        "claims.intact_photos_with_damage",
+        "claims.intact_closeups_with_damage",
+    }
 )
 """Gate metrics where a candidate is worse when its value is higher."""
 EXTRA_METRICS = (

@@ -23,10 +23,19 @@ def _entry(model_dir: Path, entry_id: str, task: str = "damage", **metrics: Any)
                       metrics=dict(metrics))  # fmt: skip
 
 
-def _claims(cpd: float = 0.6, dp: float = 0.45, ds: float = 0.23, intact: float = 0.19) -> dict:
+def _claims(
+    cpd: float = 0.6,
+    dp: float = 0.45,
+    ds: float = 0.23,
+    intact: float = 0.19,
+    closeups: float | None = 0.4,
+) -> dict:
     """The claim figures `cdat evaluate --claims` stores, per test source."""
     recall = {"car-parts-damage": cpd, "damaged-parts": dp, "damage-severity": ds}
-    return {"damage_recall_iou30": recall, "intact_photos_with_damage": intact}
+    figures = {"damage_recall_iou30": recall, "intact_photos_with_damage": intact}
+    if closeups is not None:
+        figures["intact_closeups_with_damage"] = closeups
+    return figures
 
 
 BASE: dict[str, Any] = {
@@ -56,7 +65,8 @@ def test_better_candidate_is_promoted(registry: Registry) -> None:
 @pytest.mark.parametrize(
     "metrics",
     [{**BASE, "claims": _claims(cpd=0.5)}, {**BASE, "claims": _claims(ds=0.2)},
-     {**BASE, "claims": _claims(intact=0.25)}, {**BASE, "severity_balanced_accuracy": 0.6},
+     {**BASE, "claims": _claims(intact=0.25)}, {**BASE, "claims": _claims(closeups=0.5)},
+     {**BASE, "claims": _claims(closeups=None)}, {**BASE, "severity_balanced_accuracy": 0.6},
      {"type_mask_map50": 0.9, "severity_balanced_accuracy": 0.9}],
 )  # fmt: skip
 def test_worse_candidate_is_refused_unless_forced(registry: Registry, metrics: dict) -> None:
@@ -76,6 +86,19 @@ def test_a_damage_model_is_judged_as_a_claim_not_on_typed_map(registry: Registry
     # when promoted, then it is: what a claim looks like decides
     registry.promote("new")
     assert registry.promoted["damage"] == "new"
+
+
+def test_a_promoted_model_measured_before_intact_closeups_does_not_block(tmp_path: Path) -> None:
+    # given a promoted model whose stored figures predate the intact close-ups figure
+    registry = Registry.load(tmp_path)
+    registry.register(_entry(tmp_path, "old", **{**BASE, "claims": _claims(closeups=None)}))
+    registry.promote("old")
+    # when a candidate as good on every other figure, and measured on close-ups, is promoted
+    registry.register(_entry(tmp_path, "new", **BASE))
+    lines = registry.promote("new")
+    # then it is, and the comparison shows the figure the old one lacks
+    assert registry.promoted["damage"] == "new"
+    assert "claims.intact_closeups_with_damage: None (old, stored metrics) -> 0.4 (new)" in lines
 
 
 def test_same_split_baseline_wins_over_stored_metrics(registry: Registry) -> None:
