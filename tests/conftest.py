@@ -14,7 +14,7 @@ from mobile_api.api.app import create_app
 from mobile_api.auth import Role
 from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.storage.migrate import upgrade
+from tests.migrated import migrated
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     rt = Runtime.build(settings)
     yield rt
     rt.dispose()
@@ -72,7 +72,7 @@ def staff_token(runtime: Runtime) -> str:
 @contextmanager
 def serving(settings: Settings, **client_options: Any) -> Iterator[TestClient]:
     """A migrated database and the app over it, for tests that need their own settings."""
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     rt = Runtime.build(settings)
     try:
         with TestClient(create_app(settings, rt), **client_options) as test_client:

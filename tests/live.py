@@ -46,5 +46,5 @@ def settings_on(backend: str, tmp_path: Path, **overrides: object) -> Iterator[S
     if backend == "sqlite":
         yield make_settings(tmp_path, **overrides)
         return
-    with services.fresh_postgres_database() as url:
+    with services.fresh_postgres_database(migrated=True) as url:
         yield make_settings(tmp_path, database_url=url, **overrides)

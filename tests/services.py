@@ -22,17 +22,23 @@ def require_port(name: str, port: int) -> None:
 
 
 @contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty database; dropped afterwards."""
+def fresh_postgres_database(*, migrated: bool = False) -> Iterator[str]:
+    """A new database, empty or (`migrated`) at the newest migration; dropped afterwards."""
     require_port("PostgreSQL", 5432)
     from sqlalchemy import create_engine, text
 
+    from tests.migrated import create_migrated_postgres
+
     name = f"cdat_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    if migrated:
+        url = create_migrated_postgres(PG_ADMIN_URL, name)
+    else:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

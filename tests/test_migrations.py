@@ -13,6 +13,7 @@ from mobile_api.storage import sealed_secrets
 from mobile_api.storage.db import Base
 from mobile_api.storage.migrate import downgrade, upgrade
 from tests import services
+from tests.migrated import migrated
 
 SECRET = "a-test-secret-key-of-32-characters-or-more"
 
@@ -42,6 +43,46 @@ def test_postgres_upgrade_from_empty() -> None:
     with services.fresh_postgres_database() as url:
         upgrade(url)
         assert_schema_matches_models(url)
+
+
+def head_revision(url: str) -> str:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    return str(revision)
+
+
+def test_the_suites_migrated_copies_are_at_head_and_match_the_models(tmp_path: Path) -> None:
+    # given the SQLite databases most tests start from: copies of one migrated per run
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    upgrade(reference)
+    # when two new ones are made
+    copies = [f"sqlite:///{tmp_path / name / 'cdat.sqlite3'}" for name in ("a", "b")]
+    for url in copies:
+        migrated(url)
+    # then each is at the head a full upgrade reaches, matches the models, and is its own file
+    for url in copies:
+        assert head_revision(url) == head_revision(reference)
+        assert_schema_matches_models(url)
+    engine = create_engine(copies[0])
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version VALUES ('written-to-a')"))
+    engine.dispose()
+    engine = create_engine(copies[1])
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+    assert [v for (v,) in versions] == [head_revision(reference)]
+
+
+@pytest.mark.services
+def test_the_suites_migrated_postgres_copies_are_at_head_and_match_the_models() -> None:
+    with services.fresh_postgres_database() as reference:
+        upgrade(reference)
+        with services.fresh_postgres_database(migrated=True) as url:
+            assert head_revision(url) == head_revision(reference)
+            assert_schema_matches_models(url)
 
 
 def test_claims_stand_on_their_latest_version_after_the_lifecycle_upgrade(

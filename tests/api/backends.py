@@ -20,9 +20,9 @@ from mobile_api.api.app import create_app
 from mobile_api.auth import Role, hash_password
 from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.storage.migrate import upgrade
 from tests import services
 from tests.conftest import make_settings
+from tests.migrated import migrated
 from tests.web.conftest import EMAIL, PASSWORD
 
 BACKENDS = [
@@ -43,9 +43,11 @@ def make_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack
     with ExitStack() as stack:
         overrides: dict[str, object] = {"upload_requests_per_minute": 1000}
         if request.param == "postgresql":
-            overrides["database_url"] = stack.enter_context(services.fresh_postgres_database())
+            overrides["database_url"] = stack.enter_context(
+                services.fresh_postgres_database(migrated=True)
+            )
         settings = make_settings(tmp_path, **overrides)
-        upgrade(settings.resolved_database_url)
+        migrated(settings.resolved_database_url)
         runtime = Runtime.build(settings)
         stack.callback(runtime.dispose)
         # https: the workspace's session cookie is Secure, and httpx sends it over https only.

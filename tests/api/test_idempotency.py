@@ -15,10 +15,10 @@ from sqlalchemy import func, select, text
 from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.migrate import upgrade
 from tests import images
 from tests.conftest import claim_body, make_settings, open_claim, upload
 from tests.live import live_server, settings_on
+from tests.migrated import migrated
 
 KEY = "3f1c2a9e-5b7d-4e21-9c55-0d8e6f4a7b11"
 
@@ -96,7 +96,7 @@ def test_random_keys_of_16_characters_or_more_are_taken(client: TestClient, key:
 def test_keys_expire(tmp_path: Path) -> None:
     # given a service whose keys live 0.3 s
     settings = make_settings(tmp_path, idempotency_ttl_seconds=0.3)
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     with TestClient(create_app(settings)) as client:
         headers = {"Idempotency-Key": KEY}
         first = client.post("/v1/claims", json=claim_body(), headers=headers).json()
@@ -146,7 +146,7 @@ def concurrently(count: int, call: Callable[[], httpx.Response]) -> list[httpx.R
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_concurrent_retries_get_the_replayed_answer(tmp_path: Path, backend: str) -> None:
     with settings_on(backend, tmp_path) as settings:
-        upgrade(settings.resolved_database_url)
+        migrated(settings.resolved_database_url)
         runtime = Runtime.build(settings)
         try:
             with (

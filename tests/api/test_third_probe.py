@@ -19,13 +19,13 @@ from mobile_api.queues.webhooks import WebhookRejected, check_destination
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.db import transaction
-from mobile_api.storage.migrate import upgrade
 from mobile_api.worker.tasks import assess_claim
 from tests import images
 from tests.api.backends import Stack
 from tests.api.test_claims import upload
 from tests.conftest import claim_body, make_settings, open_claim
 from tests.live import live_server
+from tests.migrated import migrated
 from tests.web.conftest import open_flagged_claim, sign_in
 
 
@@ -111,7 +111,7 @@ def test_webhook_refusal_of_an_unresolvable_name_reads_the_same() -> None:
 def test_claim_creation_limit_retry_after_matches_the_window(tmp_path: Path) -> None:
     # given a limit of two claims per address and hour
     settings = make_settings(tmp_path, claims_per_hour_per_address=2)
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     runtime = Runtime.build(settings)
     try:
         with TestClient(create_app(settings, runtime)) as client:
@@ -308,7 +308,7 @@ def test_a_forwarded_address_counts_only_from_a_trusted_proxy(
 ) -> None:
     # given `cdat serve`'s server options, three claims per address and hour
     settings = make_settings(tmp_path, claims_per_hour_per_address=3, trusted_proxies=trusted)
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     runtime = Runtime.build(settings)
     try:
         app = create_app(settings, runtime)

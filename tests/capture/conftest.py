@@ -15,11 +15,11 @@ from mobile_api.api.app import create_app
 from mobile_api.auth import Role, hash_password
 from mobile_api.claims.service import create_staff
 from mobile_api.runtime import Runtime
-from mobile_api.storage.migrate import upgrade
 from tests.capture.browser import EMAIL, PASSWORD
 from tests.conftest import make_settings
 from tests.e2e.workers import start_worker, stop_worker
 from tests.live import live_server
+from tests.migrated import migrated
 from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 
@@ -46,7 +46,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The API under uvicorn and one `cdat worker` process, on SQLite and its broker."""
     tmp = tmp_path_factory.mktemp("capture")
     settings = make_settings(tmp)
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     rt = Runtime.build(settings)
     _, token = create_staff(
         rt, EMAIL, Role.ADJUSTER, name="Ada", password_hash=hash_password(PASSWORD)

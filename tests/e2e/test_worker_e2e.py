@@ -14,17 +14,17 @@ from cdat.settings import Settings
 from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.migrate import upgrade
 from tests import images, services
 from tests.conftest import make_settings, open_claim, upload
 from tests.e2e.workers import start_worker, stop_worker, wait_until
+from tests.migrated import migrated
 
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
 def running_service(settings: Settings) -> Iterator[tuple[TestClient, Runtime]]:
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     rt = Runtime.build(settings)
     try:
         with TestClient(create_app(settings, rt)) as client:
@@ -60,14 +60,14 @@ def test_embedded_sqlite_broker(tmp_path: Path) -> None:
 
 def test_postgres_and_redis(tmp_path: Path) -> None:
     redis_url = services.fresh_redis()
-    with services.fresh_postgres_database() as database_url:
+    with services.fresh_postgres_database(migrated=True) as database_url:
         settings = make_settings(tmp_path, database_url=database_url, broker_url=redis_url)
         assess_one_claim(settings, tmp_path / "worker.log")
 
 
 def test_postgres_and_rabbitmq(tmp_path: Path) -> None:
     broker = services.rabbitmq()
-    with services.fresh_postgres_database() as database_url:
+    with services.fresh_postgres_database(migrated=True) as database_url:
         settings = make_settings(tmp_path, database_url=database_url, broker_url=broker)
         assess_one_claim(settings, tmp_path / "worker.log")
 
@@ -112,7 +112,7 @@ def test_killed_worker_job_is_redelivered_and_completes_once(tmp_path: Path) -> 
 def test_two_workers_on_redis_and_postgres_do_each_job_once(tmp_path: Path) -> None:
     # given two worker processes sharing Redis and PostgreSQL
     redis_url = services.fresh_redis()
-    with services.fresh_postgres_database() as database_url:
+    with services.fresh_postgres_database(migrated=True) as database_url:
         settings = make_settings(
             tmp_path,
             database_url=database_url,

@@ -17,9 +17,9 @@ from cdat.settings import Settings
 from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.migrate import upgrade
 from mobile_api.worker.tasks import assess_claim
 from tests.conftest import open_claim
+from tests.migrated import migrated
 
 # Cases run per hostile suite, printed at the end of the pytest run (see conftest.py).
 CASES_RUN: Counter[str] = Counter()
@@ -39,7 +39,7 @@ class Service:
 
 @contextmanager
 def hostile_service(settings: Settings) -> Iterator[Service]:
-    upgrade(settings.resolved_database_url)
+    migrated(settings.resolved_database_url)
     rt = Runtime.build(settings)
     try:
         with TestClient(create_app(settings, rt)) as client:

@@ -23,10 +23,10 @@ from mobile_api import runtime as runtime_module
 from mobile_api.api.app import create_app
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.migrate import upgrade
 from mobile_api.worker import tasks
 from tests import images, services
 from tests.conftest import make_settings, open_claim, upload
+from tests.migrated import migrated
 
 pytestmark = [pytest.mark.services]
 
@@ -37,8 +37,8 @@ POLICY_LOAD_S = 3 * LEASE_S
 
 @pytest.fixture
 def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
-    with services.fresh_postgres_database() as url:
-        upgrade(url)
+    with services.fresh_postgres_database(migrated=True) as url:
+        migrated(url)
         yield make_settings(
             tmp_path, database_url=url, job_lease_seconds=LEASE_S, stale_job_scan_seconds=SWEEP_S
         )

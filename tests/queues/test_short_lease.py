@@ -26,10 +26,10 @@ from mobile_api.api.app import create_app
 from mobile_api.queues import leases
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
-from mobile_api.storage.migrate import upgrade
 from mobile_api.worker import tasks
 from tests import images, services
 from tests.conftest import make_settings, open_claim
+from tests.migrated import migrated
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ STALLED_SHARE = 0.3
 
 @pytest.fixture
 def short_lease(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
-    with services.fresh_postgres_database() as url:
+    with services.fresh_postgres_database(migrated=True) as url:
         settings = make_settings(
             tmp_path,
             database_url=url,
@@ -51,7 +51,7 @@ def short_lease(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
             stale_job_scan_seconds=SWEEP_S,
             analyzer="tests.fakes:build_jittery_fake_analyzer",
         )
-        upgrade(url)
+        migrated(url)
         runtime = Runtime.build(settings)
         try:
             with TestClient(create_app(settings, runtime)) as client:
