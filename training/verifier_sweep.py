@@ -5,12 +5,13 @@ The pass of `training.claim_rules --pass` at a low threshold (0.02) keeps every 
 detections. The candidate verifier (`--verifier`, made by `training.damage_verifier`) answers
 once for every detection of every photo that was not refused; each `VerifierRule` then keeps
 what `cdat.verified.verified` keeps, its base being the promoted damage model's served
-threshold and whole-car rule, from a floor (`--floors`: the threshold the model would be
-served at). `training.rule_sweep.score` gives `claim_report`'s figures and
-`training.rule_sweep.choose_served` chooses, by the criterion written for a threshold and
-rule chosen together (2026-12-02), against the served threshold alone, over the rules that
-drop no overlapping damage; then, for that rule, `choose_overlap` picks how much an added
-damage may overlap a surer one (`--max-overlaps`). Choose on val::
+threshold and whole-car rule (`--whole-car-rule`: a candidate model's own), from a floor
+(`--floors`: the threshold the model would be served at). `training.rule_sweep.score`
+gives `claim_report`'s figures and `training.rule_sweep.choose_served` chooses, by the
+criterion written for a threshold and rule chosen together (2026-12-02), against the served
+threshold alone, over the rules that drop no overlapping damage; then, for that rule,
+`choose_overlap` picks how much an added damage may overlap a surer one (`--max-overlaps`).
+Choose on val::
 
     python -m training.claim_rules --split val --pass --conf 0.02 \\
         --cache runs/eval/claim-rules-val-002.pkl
@@ -36,6 +37,7 @@ from cdat.verified import VerifierRule, verified
 from cdat.whole_car import WholeCarRule
 from inference.damage_verifier import DamageVerifier
 from training.assign_sweep import promoted_damage_entry, promoted_model_file
+from training.claims import whole_car_rule_arg
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
 from training.rule_sweep import (
@@ -133,12 +135,15 @@ def sweep(
     min_probabilities: Sequence[float],
     min_base_probabilities: Sequence[float],
     max_overlaps: Sequence[float] = (1.0,),
+    whole_car: WholeCarRule | None = None,
 ) -> list[dict[str, Any]]:
     """The served threshold alone (the criterion's base), the served rule, then every
     candidate; stricter candidates first, so that equal ones resolve to the stricter.
-    `tables` gives the verifier's answers from each floor (`floor_tables`)."""
+    `tables` gives the verifier's answers from each floor (`floor_tables`); `whole_car`, a
+    candidate model's own whole-car rule, replaces the promoted model's in every row."""
     damage = promoted_damage_entry()
-    conf, whole_car = damage.base_conf, damage.served_whole_car_rule
+    conf = damage.base_conf
+    whole_car = whole_car or damage.served_whole_car_rule
     record = None if whole_car is None else whole_car.to_record()
     rows = [
         row(records, with_whole_car(conf, None), conf=conf, whole_car=None, verifier=None),
@@ -203,6 +208,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--min-base-probabilities", type=float, nargs="+",
                         default=[0.0, 0.1, 0.2, 0.3],
                         help="verifier probability under which kept damage is dropped")  # fmt: skip
+    parser.add_argument("--whole-car-rule", type=whole_car_rule_arg, default=None,
+                        help="a candidate model's own whole-car rule, JSON (cdat/whole_car.py), "
+                        "chosen for it by `training.claim_rules --choose threshold-and-rule`; "
+                        "default: the promoted model's")  # fmt: skip
     parser.add_argument("--max-overlaps", type=float, nargs="+", default=[1.0],
                         help="box IoU with a surer damage above which added damage is "
                         "dropped (1: never)")  # fmt: skip
@@ -235,7 +244,7 @@ def main(args: argparse.Namespace) -> int:
         ) from None
     tables = floor_tables(verifier, records, args.floors)
     rows = sweep(records, tables, args.floors, args.min_probabilities,
-                 args.min_base_probabilities, args.max_overlaps)  # fmt: skip
+                 args.min_base_probabilities, args.max_overlaps, args.whole_car_rule)  # fmt: skip
     served_conf = rows[0]["conf"]
     unmerged = [r for r in rows if r["verifier"] is None or r["verifier"]["max_overlap"] == 1.0]
     chosen = choose_served(unmerged, served_conf) if args.split == "val" else None

@@ -247,6 +247,27 @@ def test_a_promoted_model_served_with_a_verifier_is_swept_from_its_base(
     assert rows[2]["verifier"]["base_conf"] == 0.3
 
 
+def test_a_candidates_own_whole_car_rule_replaces_the_promoted_one_in_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a promoted model served at 0.3 with no whole-car rule, and an intact car seen
+    # whole with a false damage at 0.5 the verifier doubts (0.2)
+    entry = ModelEntry("damage-x-3", "damage", "d.onnx", "0" * 64, ["dent"], 320,
+                       metrics={"served_conf": 0.3})  # fmt: skip
+    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+    intact = whole_car(0.5)
+    records = [PhotoRecord("car-parts", "b", intact)]
+    table = {id(intact): np.array([0.2], np.float32)}
+    # when it is swept with the promoted model's rule, then with a candidate's own
+    promoted = sweep(records, {0.02: table}, [0.02], [0.8], [0.0])
+    own = sweep(records, {0.02: table}, [0.02], [0.8], [0.0], whole_car=WHOLE_CAR)
+    # then the promoted model's base keeps the false damage, the candidate's rule drops it
+    assert [r["intact_photos_with_damage"] for r in promoted[1:]] == [1.0, 1.0]
+    assert [r["intact_photos_with_damage"] for r in own[1:]] == [0.0, 0.0]
+    assert [r["whole_car"] for r in own[1:]] == [WHOLE_CAR.to_record()] * 2
+    assert own[0]["whole_car"] is None  # the threshold alone stays the criterion's base
+
+
 def test_overlapping_added_damage_is_swept_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     # given a promoted model served at 0.3 and a labelled photo: a found damage (0.5) over
     # its region and, under the threshold, a second name for it (0.05, the same box) and a
@@ -303,6 +324,15 @@ def verifier_file(tmp_path: Path) -> Path:
 
 def run(*argv: str) -> int:
     return main(get_args_parser().parse_args(list(argv)))
+
+
+def test_a_whole_car_rule_that_is_no_rule_is_refused_by_name() -> None:
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(["--cache", "p.pkl", "--verifier", "v.onnx",
+                                      "--whole-car-rule", '{"min_parts": 0}'])  # fmt: skip
+    args = get_args_parser().parse_args(["--cache", "p.pkl", "--verifier", "v.onnx",
+                                         "--whole-car-rule", '{"min_parts": 5}'])  # fmt: skip
+    assert args.whole_car_rule == WholeCarRule(min_parts=5)
 
 
 def test_a_missing_verifier_file_is_refused_first(tmp_path: Path) -> None:
