@@ -193,14 +193,19 @@ def test_a_record_with_damage_but_no_photo_file_is_an_error(tmp_path: Path) -> N
 # --- sweep ---------------------------------------------------------------------------------
 
 
+def promote_plain_model(monkeypatch: pytest.MonkeyPatch, served_conf: float) -> None:
+    """The sweep's promoted damage model: served at `served_conf`, no whole-car rule."""
+    entry = ModelEntry("damage-x-1", "damage", "d.onnx", "0" * 64, ["dent"], 320,
+                       metrics={"served_conf": served_conf})  # fmt: skip
+    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+
+
 def test_the_sweep_scores_the_served_threshold_then_every_candidate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # given a promoted model served at 0.3 with no whole-car rule; a labelled photo whose
     # only damage (0.05) overlaps its region, and an intact car with a false damage (0.05)
-    entry = ModelEntry("damage-x-1", "damage", "d.onnx", "0" * 64, ["dent"], 320,
-                       metrics={"served_conf": 0.3})  # fmt: skip
-    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+    promote_plain_model(monkeypatch, served_conf=0.3)
     labelled, intact = close_up(0.05), close_up(0.05)
     outline = Outline(np.zeros((0, 0), bool), None, "minor")
     records = [
@@ -252,9 +257,7 @@ def test_a_candidates_own_whole_car_rule_replaces_the_promoted_one_in_every_row(
 ) -> None:
     # given a promoted model served at 0.3 with no whole-car rule, and an intact car seen
     # whole with a false damage at 0.5 the verifier doubts (0.2)
-    entry = ModelEntry("damage-x-3", "damage", "d.onnx", "0" * 64, ["dent"], 320,
-                       metrics={"served_conf": 0.3})  # fmt: skip
-    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+    promote_plain_model(monkeypatch, served_conf=0.3)
     intact = whole_car(0.5)
     records = [PhotoRecord("car-parts", "b", intact)]
     table = {id(intact): np.array([0.2], np.float32)}
