@@ -59,8 +59,8 @@ def create_migrated_postgres(admin_url: str, name: str) -> str:
             if _postgres_template is None:
                 template = f"cdat_template_{uuid.uuid4().hex[:10]}"
                 connection.execute(text(f'CREATE DATABASE "{template}"'))
+                atexit.register(_drop_postgres, admin_url, template)  # even if upgrade fails
                 upgrade(server.set(database=template).render_as_string(hide_password=False))
-                atexit.register(_drop_postgres, admin_url, template)
                 _postgres_template = template
             connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_postgres_template}"'))
     finally:
