@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     entry: cdat/verified.py), damage under the model's usual threshold is reported when the
     verifier confirms it. False: the model is served at the verifier rule's `base_conf` with
     no second look, as before."""
+    damage_placer: bool = True
+    """Where the promoted damage model has a damage placer (`placer` in its registry entry:
+    a second head on its backbone that says which part each damage is on, cdat/placement.py),
+    each damage takes the part the placer gives it. False: the damage model's own masks, as
+    before."""
     part_family: bool = True
     """Where the promoted part model has a part-family stage (`family_stage` in its registry
     entry: a classifier on each damage's crop, inference/part_family.py), its confident answer

@@ -108,8 +108,14 @@ class OrtSession:
     """ONNX Runtime on the CPU (or CUDA where a CUDA build finds a GPU)."""
 
     def __init__(
-        self, path: Path, *, threads: int = 2, providers: tuple[str, ...] | None = None
+        self,
+        path: Path,
+        *,
+        threads: int = 2,
+        providers: tuple[str, ...] | None = None,
+        model: bytes | None = None,
     ) -> None:
+        """`model`: a graph made from `path` (serialised) to run in its place."""
         import onnxruntime as ort
 
         if providers is None:
@@ -121,7 +127,8 @@ class OrtSession:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=list(providers))
+            source = str(path) if model is None else model
+            self.session = ort.InferenceSession(source, options, providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelUnavailable(f"cannot load ONNX model {path}: {exc}") from exc
         self.input_name = self.session.get_inputs()[0].name
@@ -136,6 +143,10 @@ class OrtSession:
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         output0, protos = self.session.run(None, {self.input_name: batch})[:2]
         return output0, protos
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output the graph has, in its order (a joined graph has more than two)."""
+        return list(self.session.run(None, {self.input_name: batch}))
 
 
 class OpenVinoSession:

@@ -8,6 +8,8 @@ part-family stage). Nothing loads at import time::
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
 from cdat.settings import Settings
@@ -18,14 +20,18 @@ from inference.errors import ModelUnavailable, RegistryError
 from inference.flip_tta import FlipMergedRuntime
 from inference.part_family import FamilyStage, load_family_stage
 from inference.pipeline import Analyzer, RuntimeName
+from inference.placer import Placer, TwinRuntime
 from inference.postprocess import PostprocessConfig
 from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
-from inference.runtime import SegmentationModel
+from inference.runtime import DetectorRuntime, SegmentationModel
 from inference.serving import served_runtime
 from inference.severity import SeverityModel
+from inference.stage_record import checked_file
 from inference.threads import single_threaded_blas
 from inference.vehicle_gate import load_gate
+
+log = logging.getLogger(__name__)
 
 
 def load_model(
@@ -40,7 +46,7 @@ def load_model(
     try:
         entry = registry.promoted_entry(task)
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
-        _ = entry.served_family_stage, entry.served_verifier
+        _ = entry.served_family_stage, entry.served_verifier, entry.served_placer
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -113,6 +119,7 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     parallel = runtime == "onnx" and settings.onnx_threads >= 2
     threads = max(1, settings.onnx_threads // 2) if parallel else settings.onnx_threads
     damage = load_model(settings, "damage", runtime, threads=threads)
+    damage, placer = with_placer(settings, damage, threads)
     parts = load_model(settings, "parts", runtime, threads=threads)
     return Analyzer(
         damage,
@@ -126,7 +133,28 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
         family=served_family_stage(settings, parts.entry, threads),
         verifier=served_verifier(settings, damage.entry, threads),
+        placer=placer,
     )
+
+
+def with_placer(
+    settings: Settings, damage: SegmentationModel, threads: int
+) -> tuple[SegmentationModel, Placer | None]:
+    """The damage model joined to its placer in one runtime (inference/placer.py), where
+    its entry names one and the operator has not turned it off. The joined graph runs on
+    ONNX Runtime FP32 and has no second look, so with a second look asked for, or a runtime
+    that is not a plain ONNX session, the model is served without its placer (logged)."""
+    record = damage.entry.served_placer if settings.damage_placer else None
+    if record is None:
+        return damage, None
+    if not isinstance(damage.runtime, DetectorRuntime):
+        log.warning("damage placer %s not served: the damage model runs with a second look "
+                    "or another runtime", record.file)  # fmt: skip
+        return damage, None
+    path = checked_file(settings.model_dir, record, "damage placer")
+    model_file = settings.model_dir / damage.entry.file
+    twin = TwinRuntime.joined(model_file, path, damage.runtime.config, threads)
+    return replace(damage, runtime=twin), Placer(twin, record.rule)
 
 
 def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> DamageVerifier | None:

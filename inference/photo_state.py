@@ -32,6 +32,8 @@ class PhotoState:
     vehicle_probability: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     result: PhotoAnalysis | None = None
+    placer_raw: RawDetections | None = None
+    """The damage placer's detections, in photo coordinates (inference/placer.py)."""
 
     @property
     def blocked(self) -> bool:

@@ -10,8 +10,8 @@ Per photo: decode (EXIF, colour, depth) -> quality checks and perceptual hash ->
 the vehicle gate, when one is promoted (a photo without a vehicle stops there, refused as
 `no_vehicle`: inference/vehicle_gate.py) -> damage and part segmentation -> damage
 assigned to parts (by the masks, then by its type where they give none: a broken lamp on a
-lamp) -> the damage verifier and the part-family stage, when promoted -> vehicle and
-duplicate checks. With a gate and two threads, the part
+lamp) -> the damage verifier, the damage placer and the part-family stage, when promoted
+-> vehicle and duplicate checks. With a gate and two threads, the part
 model (the slower) starts right after decoding, beside the checks, the gate and the damage
 model; its output for a photo they block is dropped (`Analyzer._checks_beside_parts`).
 A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
@@ -26,6 +26,8 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
+import numpy as np
+
 from cdat.analysis import PhotoInput
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
 from cdat.whole_car import WholeCarRule, kept_damages
@@ -36,6 +38,7 @@ from inference.errors import UnreadableImage
 from inference.imaging import load_photo
 from inference.part_family import FamilyStage, placed_by_type
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
+from inference.placer import Placer
 from inference.postprocess import RawDetections
 from inference.runtime import SegmentationModel, damage_instances, part_instances
 from inference.vehicle_gate import VehicleGate
@@ -61,8 +64,12 @@ class Analyzer:
         whole_car: WholeCarRule | None = None,
         family: FamilyStage | None = None,
         verifier: DamageVerifier | None = None,
+        placer: Placer | None = None,
     ) -> None:
         self.damage = damage
+        self.placer = placer
+        """Its runtime runs the damage model too: with a placer, `damage` is only read for
+        its classes and severity stage (`_damage_timed`)."""
         self.family = family
         self.verifier = verifier
         self.whole_car = whole_car
@@ -86,6 +93,7 @@ class Analyzer:
     @property
     def model_versions(self) -> dict[str, str]:
         versions = {"damage": self.damage.version, "parts": self.parts.version}
+        versions |= {"placer": self.placer.version} if self.placer else {}
         return versions | ({"gate": self.gate.version} if self.gate else {})
 
     @property
@@ -198,7 +206,9 @@ class Analyzer:
         kept = [j for j, k in enumerate(decoded) if not work[k].blocked]
         try:
             damage_raw, damage_ms = (
-                timed(self.damage, [images[j] for j in kept]) if kept else ([], 0.0)
+                self._damage_timed([work[decoded[j]] for j in kept], [images[j] for j in kept])
+                if kept
+                else ([], 0.0)
             )
             damages = [
                 self._damages(work[decoded[j]], raw)
@@ -245,10 +255,10 @@ class Analyzer:
         started = time.perf_counter()
         if self._pool is not None and side_by_side:
             parts_future = self._pool.submit(timed, self.parts, images)
-            damage_raw, damage_ms = timed(self.damage, images)
+            damage_raw, damage_ms = self._damage_timed(photos, images)
             parts_raw, parts_ms = parts_future.result()
         else:
-            damage_raw, damage_ms = timed(self.damage, images)
+            damage_raw, damage_ms = self._damage_timed(photos, images)
             parts_raw, parts_ms = timed(self.parts, images)
         models_ms = ms(started) / len(photos)  # wall time of both: they may overlap
         for photo, d_raw, p_raw in zip(photos, damage_raw, parts_raw, strict=True):
@@ -258,6 +268,19 @@ class Analyzer:
                 models_ms=models_ms,
             )
             self._build(photo, self._damages(photo, d_raw), p_raw)
+
+    def _damage_timed(
+        self, photos: list[PhotoState], images: list[np.ndarray]
+    ) -> tuple[list[RawDetections], float]:
+        """The damage model on the photos; with a placer, one run gives both, and each
+        photo keeps the placer's detections for `_build`."""
+        if self.placer is None:
+            return timed(self.damage, images)
+        started = time.perf_counter()
+        pairs = self.placer.runtime.infer_pairs(images)
+        for photo, (_, placer_raw) in zip(photos, pairs, strict=True):
+            photo.placer_raw = placer_raw.rescaled(*photo.scale)
+        return [damage for damage, _ in pairs], ms(started)
 
     def _damages(self, photo: PhotoState, d_raw: RawDetections) -> Damages:
         """The damage model's output in photo coordinates and its unassigned damages."""
@@ -280,6 +303,12 @@ class Analyzer:
         if self.verifier is not None and found:  # cdat/verified.py: is it damage at all?
             keep = self._verified(photo, found, parts)
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
+        if self.placer is not None and photo.placer_raw is not None and found:
+            assert photo.image is not None  # only photos with an image are segmented
+            found = self.placer.placed(
+                self.damage, found, damage_masks, photo.placer_raw, photo.image, parts,
+                p_raw.masks, (w, h),
+            )  # fmt: skip
         if self.family is not None and found:  # cdat/part_family.py: the crop's own verdict
             assert photo.image is not None  # only photos with an image are segmented
             masks = (damage_masks, p_raw.masks)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cdat.part_family import FamilyRule
+from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
@@ -130,6 +131,10 @@ class ModelEntry:
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
     measured; the model then runs at its `served_conf`, below the rule's `base_conf`.
     Absent: no verifier."""
+    placer: dict[str, Any] = field(default_factory=dict)
+    """Damage models: the damage placer served beside it (inference/placer.py, a head on the
+    model's own backbone; `StageRecord.to_record`: file, sha256, `cdat.placement.
+    PlacementRule`), as it was measured. Absent: damage placed by its own masks."""
     family_stage: dict[str, Any] = field(default_factory=dict)
     """Part models: the part-family stage served beside it (inference/part_family.py,
     `StageRecord.to_record`: file, sha256, rule), as it was measured. Absent: masks alone."""
@@ -181,6 +186,16 @@ class ModelEntry:
             return StageRecord.from_record(self.verifier, VerifierRule.from_record)
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"{self.id}: verifier: {exc}") from exc
+
+    @property
+    def served_placer(self) -> StageRecord[PlacementRule] | None:
+        """The damage placer this damage model is served with (None: none)."""
+        if not self.placer:
+            return None
+        try:
+            return StageRecord.from_record(self.placer, PlacementRule.from_record)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: placer: {exc}") from exc
 
     def passed(self, precision: str) -> dict[str, Any] | None:
         """The gate's record of `precision` (fp32 always passes), or None.
@@ -351,10 +366,11 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
-    no verifier leaves out `verifier`, so that entries written before the fields existed stay
-    byte for byte as they were."""
+    no verifier leaves out `verifier`, no placer `placer`, so that entries written before the
+    fields existed stay byte for byte as they were."""
     body = asdict(entry)
-    for optional in ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier"):
+    optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier")
+    for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]
     return body

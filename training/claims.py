@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cdat.findings import PhotoAnalysis
 from cdat.part_family import FamilyRule
+from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from training.claim_eval import check_sources, claim_report
@@ -81,6 +82,7 @@ def build_claim_analyzer(
     whole_car: WholeCarRule | None = None,
     family: Any = None,
     verifier: Any = None,
+    placer: tuple[Path, PlacementRule] | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -88,7 +90,8 @@ def build_claim_analyzer(
     damage model is served with `whole_car` (its own rule, or none): the promoted model's
     rule belongs to the promoted model's scores. A candidate part model likewise is served
     with `family` (its own part-family stage, inference/part_family.py) or none, and a
-    candidate damage model with `verifier` (its own damage verifier) or none."""
+    candidate damage model with `verifier` (its own damage verifier) or none and `placer`
+    (a placer head cut against it, and its rule: inference/placer.py) or none."""
     from cdat.settings import Settings
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
@@ -101,11 +104,25 @@ def build_claim_analyzer(
         analyzer.damage = candidate_model(damage, "damage", settings, conf, stage)
         analyzer.whole_car = settings.whole_car_rule(whole_car)
         analyzer.verifier = verifier
+        analyzer.placer = None
+        if placer is not None:
+            analyzer.damage, analyzer.placer = candidate_placer(analyzer.damage, damage, *placer)
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
         analyzer.family = family
     return analyzer
+
+
+def candidate_placer(
+    damage: Any, damage_file: Path, head: Path, rule: PlacementRule
+) -> tuple[Any, Any]:
+    """A candidate damage model (loaded from `damage_file`) joined to a placer head cut
+    against that very file."""
+    from inference.placer import Placer, TwinRuntime
+
+    twin = TwinRuntime.joined(damage_file, head, damage.runtime.config)
+    return replace(damage, runtime=twin), Placer(twin, rule)
 
 
 def candidate_model(
@@ -149,6 +166,11 @@ def _json_record(text: str, read: Callable[[dict[str, Any]], Rule]) -> Rule:
 def family_rule_arg(text: str) -> FamilyRule:
     """`--family-rule` as JSON, e.g. '{"min_probability": 0.9}'."""
     return _json_record(text, FamilyRule.from_record)
+
+
+def placement_rule_arg(text: str) -> PlacementRule:
+    """`--placer-rule` as JSON, e.g. '{"min_iou": 0.5}'."""
+    return _json_record(text, PlacementRule.from_record)
 
 
 def verifier_rule_arg(text: str) -> VerifierRule:

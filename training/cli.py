@@ -181,6 +181,7 @@ STAGES = {
     # report key: (the task whose entry carries it, what it is)
     "family_stage": ("parts", "part-family stage"),
     "verifier": ("damage", "damage verifier"),
+    "placer": ("damage", "damage placer"),
 }
 
 
@@ -188,11 +189,12 @@ def _report_stage(
     report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
 ) -> dict[str, Any]:
     """A stage the report's claim figures were measured with (`cdat evaluate --claims
-    --family-stage` / `--verifier`), its file copied beside the model: the model is served
-    as measured. A stage stored as a head must read `model`'s own layers."""
+    --family-stage` / `--verifier` / `--placer`), its file copied beside the model: the model
+    is served as measured. A stage stored as a head must read `model`'s own layers."""
     if report_path is None:
         return {}
     from cdat.part_family import FamilyRule
+    from cdat.placement import PlacementRule
     from cdat.verified import VerifierRule
     from inference.registry import sha256_of
     from inference.stage_record import StageRecord
@@ -203,7 +205,8 @@ def _report_stage(
     owner, what = STAGES[key]
     if task != owner:
         raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
-    read_rule: Any = FamilyRule.from_record if key == "family_stage" else VerifierRule.from_record
+    read_rule: Any = {"family_stage": FamilyRule.from_record, "verifier": VerifierRule.from_record,
+                      "placer": PlacementRule.from_record}[key]  # fmt: skip
     try:
         stage = StageRecord.from_record(record, read_rule)
     except (ValueError, TypeError) as exc:
@@ -212,10 +215,14 @@ def _report_stage(
     if not source.is_file() or sha256_of(source) != stage.sha256:
         raise CdatError(f"{report_path}: {key} {source} is missing or not the file measured")
     from inference.errors import ModelUnavailable
+    from inference.placer import twin_model
     from inference.stage_net import StageNet
 
     try:
-        StageNet.load(source, 1, what, backbone=model)
+        if key == "placer":
+            twin_model(model, source)
+        else:
+            StageNet.load(source, 1, what, backbone=model)
     except ModelUnavailable as exc:
         raise CdatError(f"{report_path}: {key}: {exc}") from exc
     target = model_dir / source.name
@@ -286,6 +293,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             args.report, "family_stage", args.task, registry.model_dir, target
         ),
         verifier=_report_stage(args.report, "verifier", args.task, registry.model_dir, target),
+        placer=_report_stage(args.report, "placer", args.task, registry.model_dir, target),
     )
     registry.register(entry)
     registry.save()

@@ -20,12 +20,14 @@ import numpy as np
 import yaml
 
 from cdat.part_family import FamilyRule
+from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from inference.severity import SeverityModel
 from inference.stage_record import StageRecord
 from training.claims import (
     WHOLE_CAR_RULE_HELP,
     family_rule_arg,
+    placement_rule_arg,
     verifier_rule_arg,
     whole_car_rule_arg,
 )
@@ -302,6 +304,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="the verifier's rule, JSON (cdat/verified.py), e.g. "
         '\'{"base_conf": 0.1, "min_probability": 0.7}\'',
     )
+    parser.add_argument(
+        "--placer",
+        type=Path,
+        default=None,
+        help="a damage model measured with --claims: serve it with this damage placer (a "
+        "head cut against it by python -m training.placer_head: inference/placer.py); "
+        "recorded in the report, which registering copies with the model",
+    )
+    parser.add_argument(
+        "--placer-rule",
+        type=placement_rule_arg,
+        default=None,
+        help="the placer's rule, JSON (cdat/placement.py), e.g. '{\"min_iou\": 0.5}'",
+    )
     return parser
 
 
@@ -329,6 +345,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
     family = _stage(args, cfg.task, "family-stage")
     verifier = _stage(args, cfg.task, "verifier")
+    placer = _stage(args, cfg.task, "placer")
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -342,13 +359,15 @@ def main(args: argparse.Namespace) -> int:
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
     if args.claims:
-        report["claims"] = _claims(args, cfg.task, family, verifier)
+        report["claims"] = _claims(args, cfg.task, family, verifier, placer)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
         if family is not None:
             report["family_stage"] = family.to_record()
         if verifier is not None:
             report["verifier"] = verifier.to_record()
+        if placer is not None:
+            report["placer"] = placer.to_record()
         if cfg.task == "damage":  # measured with the closer look: served with it
             from cdat.settings import Settings
 
@@ -373,16 +392,14 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
 
 def _stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any] | None:
     """A stage the model is measured with (`--family-stage` for a part model, `--verifier`
-    for a damage model), as its entry would store it (`file` is the path given: registering
-    copies it beside the model)."""
+    and `--placer` for a damage model), as its entry would store it (`file` is the path
+    given: registering copies it beside the model)."""
     from inference.registry import sha256_of
 
-    path, rule = (
-        (args.family_stage, args.family_rule)
-        if option == "family-stage"
-        else (args.verifier, args.verifier_rule)
-    )
-    rule_option = "family-rule" if option == "family-stage" else "verifier-rule"
+    rule_option = {"family-stage": "family-rule", "verifier": "verifier-rule",
+                   "placer": "placer-rule"}[option]  # fmt: skip
+    path = getattr(args, option.replace("-", "_"))
+    rule = getattr(args, rule_option.replace("-", "_"))
     owner = "parts" if option == "family-stage" else "damage"
     if path is None and rule is None:
         return None
@@ -400,6 +417,7 @@ def _claims(
     task: str,
     family: StageRecord[FamilyRule] | None,
     verifier: StageRecord[VerifierRule] | None = None,
+    placer: StageRecord[PlacementRule] | None = None,
 ) -> dict[str, Any]:
     from inference.damage_verifier import DamageVerifier
     from inference.part_family import FamilyStage
@@ -425,7 +443,7 @@ def _claims(
         )
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
-            verifier=check,
+            verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
         )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root)
 

@@ -1,6 +1,6 @@
 """A stage measured with a model and registered beside it: `cdat evaluate --family-stage /
---verifier` (training/evaluate.py `_stage`) and `cdat register --report`
-(training/cli.py `_report_stage`)."""
+--verifier / --placer` (training/evaluate.py `_stage`) and `cdat register --report`
+(training/cli.py `_report_stage`; a placer's registering: tests/inference/test_placer.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from cdat.errors import CdatError
 from cdat.part_family import FamilyRule
+from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from inference.registry import sha256_of
 from inference.stage_record import StageRecord
@@ -23,6 +24,7 @@ from training.evaluate import _stage, get_args_parser
 
 VERIFIER_RULE = VerifierRule(base_conf=0.3, min_probability=0.7)
 FAMILY_RULE = FamilyRule(0.8)
+PLACEMENT_RULE = PlacementRule(0.6)
 MODEL = Path("model-registered.onnx")
 """The model being registered: a whole stage never reads it."""
 
@@ -52,7 +54,8 @@ def stage_file(path: Path, body: bytes = b"a stage") -> Path:
 def namespace(**given: Any) -> argparse.Namespace:
     """The evaluate options `_stage` reads, none given unless named."""
     values: dict[str, Any] = {"claims": False, "family_stage": None, "family_rule": None,
-                              "verifier": None, "verifier_rule": None}  # fmt: skip
+                              "verifier": None, "verifier_rule": None, "placer": None,
+                              "placer_rule": None}  # fmt: skip
     values.update(given)
     return argparse.Namespace(**values)
 
@@ -61,6 +64,7 @@ OPTIONS: dict[str, tuple[str, str, Any, str, str]] = {
     # option: (path attribute, rule attribute, a rule, the task it belongs to, another task)
     "verifier": ("verifier", "verifier_rule", VERIFIER_RULE, "damage", "parts"),
     "family-stage": ("family_stage", "family_rule", FAMILY_RULE, "parts", "damage"),
+    "placer": ("placer", "placer_rule", PLACEMENT_RULE, "damage", "parts"),
 }
 
 
@@ -86,7 +90,7 @@ def test_a_file_without_its_rule_or_a_rule_without_its_file_is_refused(
     tmp_path: Path, option: str
 ) -> None:
     path_key, rule_key, rule, task, _ = OPTIONS[option]
-    rule_option = "verifier-rule" if option == "verifier" else "family-rule"
+    rule_option = rule_key.replace("_", "-")
     path = stage_file(tmp_path / "stage.onnx")
     for given in ({path_key: path}, {rule_key: rule}):
         with pytest.raises(TrainingError, match=f"--{option} and --{rule_option} go together"):
@@ -130,6 +134,30 @@ def test_the_family_stage_options_are_read_from_the_command_line(tmp_path: Path)
     assert _stage(args, "parts", "family-stage") == StageRecord(
         str(path), sha256_of(path), FAMILY_RULE
     )
+
+
+def test_the_placer_options_are_read_from_the_command_line(tmp_path: Path) -> None:
+    args = get_args_parser().parse_args(["--config", "c.yaml", "--model", "m.onnx"])
+    assert _stage(args, "damage", "placer") is None
+    path = stage_file(tmp_path / "head.onnx")
+    args = get_args_parser().parse_args(
+        ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--placer", str(path),
+         "--placer-rule", '{"min_iou": 0.6}']
+    )  # fmt: skip
+    assert _stage(args, "damage", "placer") == StageRecord(
+        str(path), sha256_of(path), PLACEMENT_RULE
+    )
+
+
+def test_a_bad_placer_rule_is_refused_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for rule in ('{"min_iou": 0}', '{"min_iou": 0.5, "max_iou": 1}', "not json"):
+        with pytest.raises(SystemExit):
+            get_args_parser().parse_args(
+                ["--config", "c.yaml", "--model", "m.onnx", "--placer-rule", rule]
+            )
+        assert "--placer-rule" in capsys.readouterr().err
 
 
 def test_the_verifier_options_are_read_from_the_command_line(tmp_path: Path) -> None:

@@ -1,0 +1,258 @@
+"""The placer (cdat/placement.py) and the served damage model run as one graph.
+
+A placer is fine-tuned from the served damage model with its first `SHARED_LAYERS` layers
+frozen (`training.train --freeze 10`; Ultralytics freezes their batch-norm statistics too),
+so those layers, the backbone, are the served model's to the last weight. It is stored as a
+head: its graph from layer 10 on, reading the backbone's layer outputs (inputs `layer4`,
+`layer6`, `layer9`), with the checksum of the damage model it was cut against
+(`placer_head`, by `python -m training.placer_head`). At load the head is joined to the
+damage model's graph (`twin_model`), so a photo pays for the backbone once and for the
+placer's neck and head beside the served model's.
+
+    head = placer_head(candidate_onnx, damage_onnx)   # training: cut, checked, then saved
+    runtime = TwinRuntime.joined(damage_onnx, head_path, config, threads)
+    pairs = runtime.infer_pairs(images)   # per photo: (damage detections, placer detections)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import DamageInstance, PartInstance
+from cdat.placement import PlacementRule, placing_detection
+from inference.assign import assign_parts
+from inference.backends import OrtSession
+from inference.errors import ModelUnavailable
+from inference.imaging import letterbox, to_tensor
+from inference.part_family import moved, placed_by_type
+from inference.postprocess import PostprocessConfig, RawDetections, decode
+from inference.runtime import DetectorRuntime, SegmentationModel, damage_instances
+
+SHARED_LAYERS = 10
+PREFIX = "placer/"
+OUTPUTS = ("output0", "output1")
+MAX_WEIGHT_DRIFT = 1e-3
+"""Largest difference a shared layer's weight may show between the two exports: the
+checkpoints round the same frozen values to half precision, so any real difference is a
+different backbone, orders of magnitude above this."""
+
+
+def layer_of(node: Any) -> int | None:
+    """The layer index of a node of an Ultralytics export (`/model.<k>/...`), else None."""
+    parts = node.name.split("/")
+    if len(parts) > 2 and parts[1].startswith("model.") and parts[1][6:].isdigit():
+        return int(parts[1][6:])
+    return None
+
+
+def _shared_weights(graph: Any) -> dict[tuple[str, int], np.ndarray]:
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in graph.initializer}
+    out = {}
+    for node in graph.node:
+        layer = layer_of(node)
+        if layer is None or layer >= SHARED_LAYERS:
+            continue
+        for k, name in enumerate(node.input):
+            if name in inits:
+                out[(node.name, k)] = numpy_helper.to_array(inits[name])
+    return out
+
+
+def backbone_drift(candidate: Any, backbone: Any) -> float:
+    """The largest weight difference between the two graphs' shared layers; ValueError when
+    their shared layers are not the same layout."""
+    ours, theirs = _shared_weights(candidate.graph), _shared_weights(backbone.graph)
+    if ours.keys() != theirs.keys() or not ours:
+        raise ValueError("its first layers are not laid out as the damage model's")
+    drift = 0.0
+    for key, array in ours.items():
+        if array.shape != theirs[key].shape:
+            raise ValueError(f"{key[0]}: weight shape {array.shape} against {theirs[key].shape}")
+        drift = max(drift, float(np.abs(array - theirs[key]).max(initial=0.0)))
+    return drift
+
+
+def placer_head(candidate: Path, backbone: Path) -> Any:
+    """The candidate's graph from layer `SHARED_LAYERS` on, reading `layer<k>` inputs, with
+    `backbone_sha256` and `taps` in its metadata; ValueError when the candidate's shared
+    layers are not `backbone`'s (a placer must be fine-tuned from it with them frozen)."""
+    import onnx
+
+    from inference.registry import sha256_of
+
+    model, base = onnx.load(str(candidate)), onnx.load(str(backbone))
+    drift = backbone_drift(model, base)
+    if drift > MAX_WEIGHT_DRIFT:
+        raise ValueError(
+            f"its first {SHARED_LAYERS} layers differ from the damage model's (by up to "
+            f"{drift:.3g}): fine-tune it from that model with --freeze {SHARED_LAYERS}"
+        )
+    graph = model.graph
+    produced_by = {o: layer_of(n) for n in graph.node for o in n.output}
+    head_nodes = [n for n in graph.node if (layer_of(n) or 0) >= SHARED_LAYERS]
+    taps: dict[str, int] = {}
+    for node in head_nodes:
+        for k, name in enumerate(node.input):
+            layer = produced_by.get(name)
+            if layer is not None and layer < SHARED_LAYERS:
+                taps[name] = layer
+                node.input[k] = f"layer{layer}"
+    used = {name for n in head_nodes for name in n.input}
+    kept_inits = [i for i in graph.initializer if i.name in used]
+    shapes = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    inputs = []
+    for tensor, layer in sorted(taps.items(), key=lambda t: t[1]):
+        info = onnx.ValueInfoProto()
+        info.CopyFrom(shapes[tensor])
+        info.name = f"layer{layer}"
+        inputs.append(info)
+    head = onnx.helper.make_graph(head_nodes, "placer-head", inputs, list(graph.output), kept_inits)
+    out = onnx.helper.make_model(head, opset_imports=model.opset_import)
+    out.ir_version = model.ir_version
+    metadata = {p.key: p.value for p in model.metadata_props}
+    metadata |= {
+        "backbone_sha256": sha256_of(backbone),
+        "taps": ",".join(str(layer) for layer in sorted(taps.values())),
+        "backbone_drift": f"{drift:.3g}",
+    }
+    onnx.helper.set_model_props(out, metadata)
+    onnx.checker.check_model(out)
+    return out
+
+
+def _prefixed(name: str, taps: dict[str, str]) -> str:
+    return taps.get(name) or (PREFIX + name if name else name)
+
+
+def twin_model(backbone: Path, head: Path) -> Any:
+    """The damage model's graph with the placer head joined to its layers: outputs
+    `output0`, `output1`, `placer/output0`, `placer/output1`. ModelUnavailable when the
+    head was not cut against this very file."""
+    import onnx
+
+    from inference.registry import sha256_of
+    from inference.stage_net import layer_outputs
+
+    try:
+        base, top = onnx.load(str(backbone)), onnx.load(str(head))
+    except Exception as exc:  # onnx raises its own errors for a file that is not a model
+        raise ModelUnavailable(f"damage placer: cannot read {head} or {backbone}: {exc}") from exc
+    metadata = {p.key: p.value for p in top.metadata_props}
+    if metadata.get("backbone_sha256") != sha256_of(backbone):
+        raise ModelUnavailable(f"damage placer {head} was not cut against {backbone}")
+    layers = [int(v) for v in metadata.get("taps", "").split(",") if v]
+    if not layers or sorted(i.name for i in top.graph.input) != sorted(f"layer{k}" for k in layers):
+        raise ModelUnavailable(f"damage placer {head}: its inputs are not the layers it names")
+    taps = dict(zip((f"layer{k}" for k in layers), layer_outputs(base.graph, layers), strict=True))
+    graph = base.graph
+    for node in top.graph.node:
+        node.name = PREFIX + node.name
+        node.input[:] = [_prefixed(n, taps) for n in node.input]
+        node.output[:] = [_prefixed(n, taps) for n in node.output]
+        graph.node.append(node)
+    for init in top.graph.initializer:
+        init.name = PREFIX + init.name
+        graph.initializer.append(init)
+    for output in top.graph.output:
+        output.name = PREFIX + output.name
+        graph.output.append(output)
+    return base
+
+
+class TwinRuntime(DetectorRuntime):
+    """The damage model and its placer in one ONNX Runtime session (outputs as `twin_model`
+    names them): `infer` gives the damage model's detections, as the model alone would;
+    `infer_pairs` gives both."""
+
+    def __init__(
+        self, session: OrtSession, config: PostprocessConfig | None, placer_version: str
+    ) -> None:
+        self.twin = session
+        super().__init__(session, config=config)
+        self.placer_version = placer_version
+
+    @classmethod
+    def joined(
+        cls, backbone: Path, head: Path, config: PostprocessConfig | None, threads: int = 2
+    ) -> TwinRuntime:
+        """The damage model file joined to a placer head cut against it."""
+        twin = twin_model(backbone, head).SerializeToString()
+        return cls(OrtSession(backbone, threads=threads, model=twin), config, head.stem)
+
+    @property
+    def label(self) -> str:
+        return f"{self.session.label}+placer"
+
+    def infer_pairs(
+        self, images: Sequence[np.ndarray]
+    ) -> list[tuple[RawDetections, RawDetections]]:
+        pairs = []
+        for image in images:  # the twin's batch is fixed at one, as the damage model's export
+            canvas, box = letterbox(image, self.imgsz)
+            out0, protos, placer0, placer_protos = self.twin.run_all(to_tensor([canvas]))
+            pairs.append(
+                (decode(out0[0], protos[0], box, self.config),
+                 decode(placer0[0], placer_protos[0], box, self.config))
+            )  # fmt: skip
+        return pairs
+
+    def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
+        return [damage for damage, _ in self.infer_pairs(images)]
+
+
+@dataclass
+class Placer:
+    """The placer's detections on a photo, turned into parts for the served damages."""
+
+    runtime: TwinRuntime
+    rule: PlacementRule
+
+    @property
+    def version(self) -> str:
+        return self.runtime.placer_version
+
+    def placed(
+        self,
+        model: SegmentationModel,
+        damages: tuple[DamageInstance, ...],
+        damage_masks: np.ndarray,
+        placer_raw: RawDetections,
+        image: np.ndarray,
+        parts: tuple[PartInstance, ...],
+        part_masks: np.ndarray,
+        size: tuple[int, int],
+    ) -> tuple[DamageInstance, ...]:
+        """Each damage on the part of the placer detection that places it (`model` names the
+        placer's classes, which are the damage model's); masks on the analysis grid."""
+        from cdat.findings import Box
+
+        if not damages or not len(placer_raw):
+            return damages
+        boxes = [Box(*map(float, row)) for row in placer_raw.boxes]
+        chosen = [placing_detection(d.box, boxes, self.rule) for d in damages]
+        needed = sorted({k for k in chosen if k is not None})
+        if not needed:
+            return damages
+        # only the detections that place a damage are turned into instances (each costs a
+        # polygon and, for a typed model, its severity)
+        subset = RawDetections(
+            placer_raw.boxes[needed], placer_raw.scores[needed], placer_raw.class_ids[needed],
+            placer_raw.masks[needed], placer_raw.best_score,
+        )  # fmt: skip
+        found = damage_instances(model, subset, image, *size)
+        found = assign_parts(found, subset.masks, parts, part_masks)
+        found = placed_by_type(found, subset.masks, parts, part_masks)
+        part_of = {k: found[j].part for j, k in enumerate(needed)}
+        out = []
+        for k, (damage, j) in enumerate(zip(damages, chosen, strict=True)):
+            part = damage.part if j is None else part_of[j]
+            same = part is damage.part
+            out.append(damage if same else moved(damage, part, parts, part_masks, damage_masks[k]))
+        return tuple(out)
