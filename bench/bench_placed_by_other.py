@@ -5,8 +5,9 @@ model again") puts the damage it finds on the right part family far more often t
 served model, from the same part masks, but fails the intact-car bound. This keeps the served
 model's detections, verifier and rule, and gives each detection the part that the other
 model's detection with the highest box IoU on the same photo was assigned, where that IoU is
-at least a bound. No part-family stage on either side. Val only (never test); both passes
-are `training.claim_rules --pass` outputs on the same split:
+at least a bound; each row is measured from the masks alone and again with the served
+part-family stage re-choosing the part after it (as serving runs it). Val only (never test);
+both passes are `training.claim_rules --pass` outputs on the same split:
 
     python -m training.claim_rules --split val --pass --conf 0.02 \\
         --cache runs/eval/claim-rules-val-002.pkl
@@ -18,7 +19,7 @@ are `training.claim_rules --pass` outputs on the same split:
         --other-pass runs/eval/claim-rules-val-dcc3.pkl
 
 Prints damage found, part family and intact figures per bound and writes
-bench/results/placed_by_other.json (about a minute on the 2-core CPU).
+bench/results/placed_by_other.json (about three minutes on the 2-core CPU).
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cdat.findings import PhotoAnalysis  # noqa: E402
+from cdat.settings import Settings  # noqa: E402
 from cdat.verified import VerifierRule  # noqa: E402
 from inference.damage_verifier import DamageVerifier  # noqa: E402
-from inference.registry import RegistryError  # noqa: E402
-from training.assign_sweep import promoted_damage_entry, promoted_model_file  # noqa: E402
+from inference.errors import ModelUnavailable  # noqa: E402
+from inference.part_family import FamilyStage, load_family_stage  # noqa: E402
+from inference.registry import Registry, RegistryError  # noqa: E402
+from training.assign_sweep import grid_masks, promoted_damage_entry, promoted_model_file  # noqa: E402
 from training.claim_rules import cached_records  # noqa: E402
 from training.errors import TrainingError  # noqa: E402
+from training.family_sweep import probability_tables, rechosen  # noqa: E402
 from training.rule_sweep import PhotoRecord, mean_recall  # noqa: E402
 from training.verifier_sweep import floor_tables, row, verified_rule  # noqa: E402
 
@@ -56,6 +61,29 @@ def placed_by(
         keep = damage.box.iou(best.box) < min_iou
         damages.append(damage if keep else replace(damage, part=best.part))
     return replace(analysis, damages=tuple(damages))
+
+
+def served_family_stage() -> FamilyStage:
+    """The promoted part model's part-family stage, with its served rule."""
+    registry = Registry.load(Settings().model_dir)
+    parts = registry.promoted_entry("parts")
+    record = parts.served_family_stage
+    if record is None:
+        raise TrainingError("the promoted part model is served without a part-family stage")
+    return load_family_stage(registry.model_dir, record, registry.path_of(parts))
+
+
+def with_family(
+    records: list[PhotoRecord], stage: FamilyStage, tables: dict[int, Any]
+) -> list[PhotoRecord]:
+    """The records with each damage's part re-chosen by the stage (`tables`: its answers per
+    record index, for the same damages in the same order)."""
+    out = list(records)
+    for k, table in tables.items():
+        analysis = records[k].analysis
+        again = rechosen(analysis, grid_masks(analysis), table, stage, stage.rule)
+        out[k] = replace(records[k], analysis=again)
+    return out
 
 
 def figures(
@@ -90,17 +118,31 @@ def main() -> int:
             raise TrainingError("the promoted damage model is served without a verifier")
         rule, backbone = record.rule, promoted_model_file("damage")
         verifier = DamageVerifier.load(backbone.parent / record.file, rule, backbone=backbone)
+        stage = served_family_stage()
         option = "--served-pass"
         _, served, _ = cached_records(args.served_pass, "val", 0, None)
         option = "--other-pass"
         _, other, _ = cached_records(args.other_pass, "val", 0, None)
-    except (TrainingError, RegistryError) as exc:
+    except (TrainingError, RegistryError, ModelUnavailable) as exc:
         print(f"error: {option}: {exc}", file=sys.stderr)
         return 2
     by_photo = {(r.source, r.name): r.analysis for r in other}
     table = floor_tables(verifier, served, [served_entry.served_conf])[served_entry.served_conf]
-    results: dict[str, Any] = {"served": figures(served, table, rule)}
-    print("served", json.dumps(results["served"]))
+    # the stage reads the crop around each box, which placement does not move: asked once
+    family_tables = probability_tables(stage, served)
+
+    def measured(name: str, records: list[PhotoRecord], verifier_table: dict[int, Any]) -> None:
+        results[name] = figures(records, verifier_table, rule)
+        print(name, json.dumps(results[name]))
+        staged = with_family(records, stage, family_tables)
+        pairs = zip(records, staged, strict=True)
+        again = {id(s.analysis): verifier_table[id(r.analysis)]
+                 for r, s in pairs if id(r.analysis) in verifier_table}  # fmt: skip
+        results[f"{name}_with_family_stage"] = figures(staged, again, rule)
+        print(f"{name}_with_family_stage", json.dumps(results[f"{name}_with_family_stage"]))
+
+    results: dict[str, Any] = {}
+    measured("served", served, table)
     for bound in args.min_ious:
         records, placed_table = [], {}
         for rec in served:
@@ -108,8 +150,7 @@ def main() -> int:
             if id(rec.analysis) in table:
                 placed_table[id(analysis)] = table[id(rec.analysis)]
             records.append(replace(rec, analysis=analysis))
-        results[f"placed_iou_{bound}"] = figures(records, placed_table, rule)
-        print(f"placed, IoU >= {bound}", json.dumps(results[f"placed_iou_{bound}"]))
+        measured(f"placed_iou_{bound}", records, placed_table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
