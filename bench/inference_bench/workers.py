@@ -36,19 +36,46 @@ class PipelineWorker:
 
     def __init__(self, cfg: BenchConfig, variant: Variant, threads: int, photos: list[Path]):
         from cdat.analysis import PhotoInput
+
+        self.cfg = cfg
+        self.inputs = [PhotoInput(p.name, p.read_bytes()) for p in photos]
+        if variant.backend == "served":
+            self._served(variant, threads)
+        else:
+            self._variant(variant, threads)
+        for photo in self.inputs[: cfg.warmup]:
+            self.analyzer.analyze([photo])
+
+    def _served(self, variant: Variant, threads: int) -> None:
+        """The analyzer the claim service builds (`build_analyzer`): each model in what this
+        machine serves it in, with every stage its registry entry names (the gate, the
+        whole-car rule, the damage verifier and placer, the part-family stage)."""
+        from cdat.settings import Settings
+        from inference.loading import build_analyzer
+
+        settings = Settings(
+            model_dir=self.cfg.model_dir,
+            onnx_threads=threads,
+            damage_crop_look=variant.second_look,
+            claim_photos_side_by_side=True,  # both claim layouts are measured
+        )
+        self.analyzer = build_analyzer(settings)
+        analyzer = self.analyzer
+        self.runtimes = {"damage": analyzer.damage.runtime, "parts": analyzer.parts.runtime}
+
+    def _variant(self, variant: Variant, threads: int) -> None:
+        """Both models on one backend and precision, with the vehicle gate and no stages."""
         from inference import quality
         from inference.backends import open_session
-        from inference.cpu_features import read_cpu_features
         from inference.pipeline import Analyzer
         from inference.postprocess import PostprocessConfig
         from inference.runtime import DetectorRuntime, SegmentationModel
-        from inference.runtime_choice import choose_backend
         from inference.severity import SeverityModel
         from inference.threads import single_threaded_blas
         from inference.vehicle_gate import load_gate
 
+        cfg = self.cfg
         single_threaded_blas()  # as build_analyzer
-        self.cfg = cfg
         parallel = threads >= 2  # as build_analyzer: the models side by side
         per_model = max(1, threads // 2) if parallel else threads
         models = {}
@@ -56,11 +83,7 @@ class PipelineWorker:
         for task, entry in _entries(cfg).items():
             path = cfg.model_dir / entry.file
             backend, precision = variant.backend, variant.precision
-            if variant.backend == "served":
-                choice = choose_backend(entry, read_cpu_features())
-                backend, precision = choice.backend, choice.precision
-                path = cfg.model_dir / choice.file
-            elif variant.precision == "int8":
+            if variant.precision == "int8":
                 assert cfg.int8_dir is not None
                 path = cfg.int8_dir / f"{task}.int8.onnx"
             session = open_session(
@@ -72,10 +95,6 @@ class PipelineWorker:
             )
             config = PostprocessConfig(conf=entry.served_conf)
             runtime: Any = DetectorRuntime(session, batch_size=variant.batch, config=config)
-            if task == "damage" and variant.second_look:
-                from inference.crop_look import CropMergedRuntime
-
-                runtime = CropMergedRuntime(runtime, config)
             severity = None
             if entry.severity_model:
                 severity = SeverityModel.load(cfg.model_dir / entry.severity_model)
@@ -90,9 +109,6 @@ class PipelineWorker:
             # as served: the promoted vehicle gate runs first on every photo
             gate=load_gate(cfg.model_dir, per_model),
         )
-        self.inputs = [PhotoInput(p.name, p.read_bytes()) for p in photos]
-        for photo in self.inputs[: cfg.warmup]:
-            self.analyzer.analyze([photo])
 
     def photo(self, index: int) -> tuple[float, dict[str, float], int]:
         started = time.perf_counter()
