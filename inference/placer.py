@@ -235,7 +235,8 @@ class Placer:
 
         if not damages or not len(placer_raw):
             return damages
-        boxes = [Box(*map(float, row)) for row in placer_raw.boxes]
+        # rounded as the damages' own boxes are (`inference.runtime.damage_instances`)
+        boxes = [Box(*(round(float(v), 1) for v in row)) for row in placer_raw.boxes]
         chosen = [placing_detection(d.box, boxes, self.rule) for d in damages]
         needed = sorted({k for k in chosen if k is not None})
         if not needed:
