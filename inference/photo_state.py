@@ -10,6 +10,7 @@ import numpy as np
 
 from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
 from inference import quality
+from inference.placer import Taps
 from inference.postprocess import RawDetections
 from inference.runtime import SegmentationModel
 
@@ -32,8 +33,9 @@ class PhotoState:
     vehicle_probability: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     result: PhotoAnalysis | None = None
-    placer_raw: RawDetections | None = None
-    """The damage placer's detections, in photo coordinates (inference/placer.py)."""
+    placer_taps: Taps | None = None
+    """The damage model's layers the placer head reads, until damage is placed
+    (inference/placer.py)."""
 
     @property
     def blocked(self) -> bool:

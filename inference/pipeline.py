@@ -272,14 +272,14 @@ class Analyzer:
     def _damage_timed(
         self, photos: list[PhotoState], images: list[np.ndarray]
     ) -> tuple[list[RawDetections], float]:
-        """The damage model on the photos; with a placer, one run gives both, and each
-        photo keeps the placer's detections for `_build`."""
+        """The damage model on the photos; with a placer, each photo keeps the layers its
+        head reads, for `_build`."""
         if self.placer is None:
             return timed(self.damage, images)
         started = time.perf_counter()
-        pairs = self.placer.runtime.infer_pairs(images)
-        for photo, (_, placer_raw) in zip(photos, pairs, strict=True):
-            photo.placer_raw = placer_raw.rescaled(*photo.scale)
+        pairs = self.placer.runtime.infer_with_taps(images)
+        for photo, (_, taps) in zip(photos, pairs, strict=True):
+            photo.placer_taps = taps
         return [damage for damage, _ in pairs], ms(started)
 
     def _damages(self, photo: PhotoState, d_raw: RawDetections) -> Damages:
@@ -303,12 +303,16 @@ class Analyzer:
         if self.verifier is not None and found:  # cdat/verified.py: is it damage at all?
             keep = self._verified(photo, found, parts)
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
-        if self.placer is not None and photo.placer_raw is not None and found:
+        taps, photo.placer_taps = photo.placer_taps, None
+        if self.placer is not None and taps is not None and found:  # cdat/placement.py
             assert photo.image is not None  # only photos with an image are segmented
+            placing = time.perf_counter()
+            placer_raw = self.placer.runtime.placer_detections(taps).rescaled(*photo.scale)
             found = self.placer.placed(
-                self.damage, found, damage_masks, photo.placer_raw, photo.image, parts,
-                p_raw.masks, (w, h),
+                self.damage, found, damage_masks, placer_raw, photo.image, parts, p_raw.masks,
+                (w, h),
             )  # fmt: skip
+            photo.timings["placer_ms"] = ms(placing)
         if self.family is not None and found:  # cdat/part_family.py: the crop's own verdict
             assert photo.image is not None  # only photos with an image are segmented
             masks = (damage_masks, p_raw.masks)

@@ -1,17 +1,20 @@
-"""The placer (cdat/placement.py) and the served damage model run as one graph.
+"""The placer (cdat/placement.py), served on the damage model's own backbone.
 
 A placer is fine-tuned from the served damage model with its first `SHARED_LAYERS` layers
 frozen (`training.train --freeze 10`; Ultralytics freezes their batch-norm statistics too),
 so those layers, the backbone, are the served model's to the last weight. It is stored as a
 head: its graph from layer 10 on, reading the backbone's layer outputs (inputs `layer4`,
 `layer6`, `layer9`), with the checksum of the damage model it was cut against
-(`placer_head`, by `python -m training.placer_head`). At load the head is joined to the
-damage model's graph (`twin_model`), so a photo pays for the backbone once and for the
-placer's neck and head beside the served model's.
+(`placer_head`, by `python -m training.placer_head`). Served, the damage model's run also
+hands out those layers (`tapped_model`), and the head runs on them only for a photo where
+damage is left to place, after the verifier: a photo pays for the backbone once, and a
+photo without damage never pays for the head. `twin_model` joins the two into one graph, to
+check a head against the models alone.
 
     head = placer_head(candidate_onnx, damage_onnx)   # training: cut, checked, then saved
     runtime = TwinRuntime.joined(damage_onnx, head_path, config, threads)
-    pairs = runtime.infer_pairs(images)   # per photo: (damage detections, placer detections)
+    ((damage, taps),) = runtime.infer_with_taps([image])
+    placer_detections = runtime.placer_detections(taps)   # only where damage is left
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from cdat.placement import PlacementRule, placing_detection
 from inference.assign import assign_parts
 from inference.backends import OrtSession
 from inference.errors import ModelUnavailable
-from inference.imaging import letterbox, to_tensor
+from inference.imaging import Letterbox, letterbox, to_tensor
 from inference.part_family import moved, placed_by_type
 from inference.postprocess import PostprocessConfig, RawDetections, decode
 from inference.runtime import DetectorRuntime, SegmentationModel, damage_instances
@@ -131,14 +134,12 @@ def _prefixed(name: str, taps: dict[str, str]) -> str:
     return taps.get(name) or (PREFIX + name if name else name)
 
 
-def twin_model(backbone: Path, head: Path) -> Any:
-    """The damage model's graph with the placer head joined to its layers: outputs
-    `output0`, `output1`, `placer/output0`, `placer/output1`. ModelUnavailable when the
-    head was not cut against this very file."""
+def checked_head(backbone: Path, head: Path) -> tuple[Any, Any, list[int]]:
+    """Both graphs and the layers the head reads; ModelUnavailable when the head was not cut
+    against this very file, or does not read the layers it names."""
     import onnx
 
     from inference.registry import sha256_of
-    from inference.stage_net import layer_outputs
 
     try:
         base, top = onnx.load(str(backbone)), onnx.load(str(head))
@@ -150,6 +151,15 @@ def twin_model(backbone: Path, head: Path) -> Any:
     layers = [int(v) for v in metadata.get("taps", "").split(",") if v]
     if not layers or sorted(i.name for i in top.graph.input) != sorted(f"layer{k}" for k in layers):
         raise ModelUnavailable(f"damage placer {head}: its inputs are not the layers it names")
+    return base, top, layers
+
+
+def twin_model(backbone: Path, head: Path) -> Any:
+    """The damage model's graph with the placer head joined to its layers: outputs
+    `output0`, `output1`, `placer/output0`, `placer/output1`."""
+    from inference.stage_net import layer_outputs
+
+    base, top, layers = checked_head(backbone, head)
     taps = dict(zip((f"layer{k}" for k in layers), layer_outputs(base.graph, layers), strict=True))
     graph = base.graph
     for node in top.graph.node:
@@ -166,45 +176,78 @@ def twin_model(backbone: Path, head: Path) -> Any:
     return base
 
 
+def tapped_model(base: Any, layers: Sequence[int]) -> Any:
+    """The damage model's graph, also giving each of `layers`' outputs as `layer<k>`."""
+    import onnx
+
+    from inference.stage_net import layer_outputs
+
+    for layer, tensor in zip(layers, layer_outputs(base.graph, layers), strict=True):
+        name = f"layer{layer}"
+        base.graph.node.append(onnx.helper.make_node("Identity", [tensor], [name]))
+        output = onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        base.graph.output.append(output)
+    return base
+
+
+@dataclass(frozen=True)
+class Taps:
+    """One photo's backbone layers, as the placer head reads them, and its letterbox."""
+
+    layers: dict[str, np.ndarray]
+    box: Letterbox
+
+
 class TwinRuntime(DetectorRuntime):
-    """The damage model and its placer in one ONNX Runtime session (outputs as `twin_model`
-    names them): `infer` gives the damage model's detections, as the model alone would;
-    `infer_pairs` gives both."""
+    """The damage model, handing out the layers its placer head reads, and that head:
+    `infer` gives the damage model's detections, as the model alone would."""
 
     def __init__(
-        self, session: OrtSession, config: PostprocessConfig | None, placer_version: str
+        self,
+        session: OrtSession,
+        head: Any,
+        config: PostprocessConfig | None,
+        placer_version: str,
     ) -> None:
-        self.twin = session
+        self.tapped = session
+        self.head = head
+        """An ONNX Runtime session of the head: `layer<k>` in, `output0` and `output1` out."""
         super().__init__(session, config=config)
         self.placer_version = placer_version
+        self._taps = [o.name for o in session.session.get_outputs()][len(OUTPUTS) :]
 
     @classmethod
     def joined(
         cls, backbone: Path, head: Path, config: PostprocessConfig | None, threads: int = 2
     ) -> TwinRuntime:
-        """The damage model file joined to a placer head cut against it."""
-        twin = twin_model(backbone, head).SerializeToString()
-        return cls(OrtSession(backbone, threads=threads, model=twin), config, head.stem)
+        """The damage model file, tapped for a placer head cut against it."""
+        from inference.backends import small_cpu_session
+
+        base, _, layers = checked_head(backbone, head)
+        tapped = tapped_model(base, layers).SerializeToString()
+        session = OrtSession(backbone, threads=threads, model=tapped)
+        return cls(session, small_cpu_session(head, threads, "damage placer"), config, head.stem)
 
     @property
     def label(self) -> str:
         return f"{self.session.label}+placer"
 
-    def infer_pairs(
-        self, images: Sequence[np.ndarray]
-    ) -> list[tuple[RawDetections, RawDetections]]:
-        pairs = []
-        for image in images:  # the twin's batch is fixed at one, as the damage model's export
+    def infer_with_taps(self, images: Sequence[np.ndarray]) -> list[tuple[RawDetections, Taps]]:
+        out = []
+        for image in images:  # photo by photo: each photo's layers are kept apart
             canvas, box = letterbox(image, self.imgsz)
-            out0, protos, placer0, placer_protos = self.twin.run_all(to_tensor([canvas]))
-            pairs.append(
-                (decode(out0[0], protos[0], box, self.config),
-                 decode(placer0[0], placer_protos[0], box, self.config))
-            )  # fmt: skip
-        return pairs
+            output0, protos, *layers = self.tapped.run_all(to_tensor([canvas]))
+            taps = Taps(dict(zip(self._taps, layers, strict=True)), box)
+            out.append((decode(output0[0], protos[0], box, self.config), taps))
+        return out
 
     def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
-        return [damage for damage, _ in self.infer_pairs(images)]
+        return [damage for damage, _ in self.infer_with_taps(images)]
+
+    def placer_detections(self, taps: Taps) -> RawDetections:
+        """The placer's detections on the photo whose layers these are, in its coordinates."""
+        output0, protos = self.head.run(list(OUTPUTS), taps.layers)
+        return decode(output0[0], protos[0], taps.box, self.config)
 
 
 @dataclass

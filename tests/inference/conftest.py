@@ -56,47 +56,57 @@ def fake_outputs(imgsz: int, nc: int, dets: list[FakeDet]) -> tuple[np.ndarray, 
 
 
 def make_fake_model(
-    path: Path, imgsz: int, nc: int, dets: list[FakeDet], placer: list[FakeDet] | None = None
+    path: Path, imgsz: int, nc: int, dets: list[FakeDet], tapped: bool = False
 ) -> Path:
-    """A fake export emitting `dets`; with `placer`, a fake joined graph (inference/placer.py)
-    whose `placer/output0` and `placer/output1` emit those."""
-    heads = [("", dets)] + ([] if placer is None else [("placer/", placer)])
+    """A fake export emitting `dets`; `tapped` also gives a `layer0` output, as a damage
+    model tapped for its placer head does (inference/placer.py)."""
+    return _save_fake(path, imgsz, nc, dets, "images", tapped)
+
+
+def make_fake_head(path: Path, imgsz: int, nc: int, dets: list[FakeDet]) -> Path:
+    """A fake placer head: the `layer0` a tapped fake model gives in, `dets` out."""
+    return _save_fake(path, imgsz, nc, dets, "layer0", False)
+
+
+def _save_fake(
+    path: Path, imgsz: int, nc: int, dets: list[FakeDet], source: str, tapped: bool
+) -> Path:
+    out0, protos = fake_outputs(imgsz, nc, dets)
+    if source == "images":  # zero = 0 * mean(images), shaped [B,1,1,1]: outputs keep the batch
+        first = [
+            helper.make_node("ReduceMean", ["images", "axes"], ["mean"], keepdims=1),
+            helper.make_node("Mul", ["mean", "zero_f"], ["zero4"]),
+        ]
+        shape: list[object] = ["batch", 3, imgsz, imgsz]
+    else:  # the tapped layer already is such a zero
+        first = [helper.make_node("Identity", [source], ["zero4"])]
+        shape = ["batch", 1, 1, 1]
     nodes = [
-        # zero = 0 * mean(images), shaped [B,1,1,1]: keeps outputs tied to the batch size
-        helper.make_node("ReduceMean", ["images", "axes"], ["mean"], keepdims=1),
-        helper.make_node("Mul", ["mean", "zero_f"], ["zero4"]),
+        *first,
         helper.make_node("Squeeze", ["zero4", "sq_axes"], ["zero3"]),
+        helper.make_node("Add", ["zero3", "out0_c"], ["output0"]),
+        helper.make_node("Add", ["zero4", "protos_c"], ["output1"]),
     ]
     inits = [
         numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes"),
         numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
         numpy_helper.from_array(np.array([3], np.int64), "sq_axes"),
+        numpy_helper.from_array(out0, "out0_c"),
+        numpy_helper.from_array(protos, "protos_c"),
     ]
-    outputs = []
-    for prefix, found in heads:
-        out0, protos = fake_outputs(imgsz, nc, found)
-        nodes += [
-            helper.make_node("Add", ["zero3", f"{prefix}out0_c"], [f"{prefix}output0"]),
-            helper.make_node("Add", ["zero4", f"{prefix}protos_c"], [f"{prefix}output1"]),
-        ]
-        inits += [
-            numpy_helper.from_array(out0, f"{prefix}out0_c"),
-            numpy_helper.from_array(protos, f"{prefix}protos_c"),
-        ]
-        outputs += [
-            helper.make_tensor_value_info(
-                f"{prefix}output0", TensorProto.FLOAT, ["batch", *out0.shape[1:]]
-            ),
-            helper.make_tensor_value_info(
-                f"{prefix}output1", TensorProto.FLOAT, ["batch", *protos.shape[1:]]
-            ),
-        ]
+    outputs = [
+        helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", *out0.shape[1:]]),
+        helper.make_tensor_value_info("output1", TensorProto.FLOAT, ["batch", *protos.shape[1:]]),
+    ]
+    if tapped:
+        nodes.append(helper.make_node("Identity", ["zero4"], ["layer0"]))
+        outputs.append(helper.make_tensor_value_info("layer0", TensorProto.FLOAT, [None] * 4))
     graph = helper.make_graph(
         nodes,
         "fake_yolo_seg",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info(source, TensorProto.FLOAT, shape)],
         outputs,
-        inits,
+        [i for i in inits if source == "images" or i.name not in ("axes", "zero_f")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9

@@ -19,7 +19,7 @@ from cdat.errors import CdatError
 from cdat.placement import PlacementRule
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart
-from inference.backends import OrtSession
+from inference.backends import OrtSession, small_cpu_session
 from inference.errors import ModelUnavailable
 from inference.loading import build_analyzer
 from inference.placer import Placer, TwinRuntime, twin_model
@@ -34,6 +34,7 @@ from .conftest import (
     LEFT_HALF,
     PART_CLASSES,
     FakeDet,
+    make_fake_head,
     make_fake_model,
     textured,
     to_model,
@@ -64,15 +65,20 @@ def photo() -> PhotoInput:
     return PhotoInput("p1", data.tobytes())
 
 
-def with_fake_placer(settings: Settings, placer: list[FakeDet], min_iou: float = 0.5):
-    """The scene's analyzer with a joined graph whose damage outputs are the scene's dent and
-    whose placer outputs are `placer`."""
+def with_fake_placer(
+    settings: Settings, placer: list[FakeDet], min_iou: float = 0.5, damage: bool = True
+):
+    """The scene's analyzer with its damage model (the dent, or no damage) tapped for a fake
+    placer head that emits `placer`."""
     analyzer = build_analyzer(settings)
-    path = make_fake_model(
-        settings.model_dir / "twin.onnx", IMGSZ, len(DAMAGE_CLASSES),
-        [det("moderate-dent", DENT_BOX)], placer,
-    )  # fmt: skip
-    twin = TwinRuntime(OrtSession(path, threads=1), analyzer.damage.runtime.config, "placer-1")
+    nc = len(DAMAGE_CLASSES)
+    found = [det("moderate-dent", DENT_BOX)] if damage else []
+    tapped = make_fake_model(settings.model_dir / "tapped.onnx", IMGSZ, nc, found, True)
+    head = small_cpu_session(
+        make_fake_head(settings.model_dir / "head.onnx", IMGSZ, nc, placer), 1, "placer"
+    )
+    config = analyzer.damage.runtime.config
+    twin = TwinRuntime(OrtSession(tapped, threads=1), head, config, "placer-1")
     analyzer.damage = replace(analyzer.damage, runtime=twin)
     analyzer.placer = Placer(twin, PlacementRule(min_iou))
     return analyzer
@@ -95,6 +101,18 @@ def test_the_placer_moves_the_dent_to_the_part_its_own_mask_lies_on(scene: Setti
     assert dent.confidence == pytest.approx(0.8, abs=1e-3)
     assert 0.0 < dent.part_coverage < 1.0
     assert analyzer.model_versions["placer"] == "placer-1"
+    assert "placer_ms" in result.timings_ms
+
+
+def test_a_photo_without_damage_never_runs_the_placer_head(scene: Settings) -> None:
+    # given a damage model that finds nothing and a placer that would find the dent
+    analyzer = with_fake_placer(scene, [det("moderate-dent", DENT_BOX, 0.5, LEFT_HALF)],
+                                damage=False)  # fmt: skip
+    # when the photo is analysed, then there is nothing to place and the head is not run
+    (result,) = analyzer.analyze([photo()])
+    assert result.damages == ()
+    assert "placer_ms" not in result.timings_ms
+    assert "damage_ms" in result.timings_ms
 
 
 def test_a_placer_detection_elsewhere_leaves_the_dent_where_its_masks_put_it(
@@ -176,10 +194,11 @@ def test_the_joined_graph_answers_as_both_models_alone(
     # when a photo goes through the joined graph and through each model alone
     image = textured(90, 70, seed=3)
     runtime = TwinRuntime.joined(tiny["base"], head, None, threads=1)
-    ((damage, placed),) = runtime.infer_pairs([image])
+    ((damage, taps),) = runtime.infer_with_taps([image])
+    placed = runtime.placer_detections(taps)
     (alone,) = OnnxRuntime(tiny["base"], threads=1).infer([image])
     (placer_alone,) = OnnxRuntime(tiny["placer"], threads=1).infer([image])
-    # then the joined graph gives each model's own detections
+    # then the tapped model and the head give each model's own detections
     for joined, own in ((damage, alone), (placed, placer_alone)):
         assert len(joined) == len(own) > 0
         np.testing.assert_allclose(joined.boxes, own.boxes, atol=1e-3)
