@@ -265,10 +265,15 @@ def cmd_register(args: argparse.Namespace) -> int:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     metrics, _ = _report_metrics(args.report)
+    like = _facts_from(args, registry, sha256_of(target))
     run = _run_facts(args.run)
     severity = _copy_beside(args.severity, registry.model_dir, "severity model")
     if run and run.get("task") != args.task:
         raise CdatError(f"run {args.run} trained a {run.get('task')} model, not {args.task}")
+    if like is not None:  # the same weights again, served with other stages
+        run = {"data": [{"name": n, "licence": ""} for n in like.data], "init": like.init,
+               "command": like.command}  # fmt: skip
+        args.licence = args.licence or like.licence
     stem = args.id or registry.next_id(args.task, source.stem)
     entry = ModelEntry(
         id=stem,
@@ -299,6 +304,24 @@ def cmd_register(args: argparse.Namespace) -> int:
     registry.save()
     print(f"registered {entry.id} ({entry.task}, {len(classes)} classes, imgsz {imgsz})")
     return 0
+
+
+def _facts_from(args: argparse.Namespace, registry: Any, sha256: str) -> Any:
+    """The entry named by `--facts-from`, whose data, licence, command and initial weights a
+    new entry of the very same model file takes (None without the option)."""
+    if args.facts_from is None:
+        return None
+    from inference.errors import RegistryError
+
+    if args.run is not None:
+        raise CdatError("--facts-from and --run both say how the model was made: give one")
+    try:
+        entry = registry.get(args.facts_from)
+    except RegistryError as exc:
+        raise CdatError(f"--facts-from: {exc.message}") from None
+    if entry.sha256 != sha256 or entry.task != args.task:
+        raise CdatError(f"--facts-from {entry.id}: another model file or task than --file's")
+    return entry
 
 
 def _card(card: Path | None, model_dir: Path) -> str:
@@ -354,6 +377,13 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
     reg.add_argument("--licence", default=None, help="default: the run's data licences")
     reg.add_argument("--command", default=None, help="the command that trained it")
+    reg.add_argument(
+        "--facts-from",
+        default=None,
+        help="an entry of the same model file whose data, licence, command and initial "
+        "weights the new entry takes (the same weights served with other stages; not with "
+        "--run)",
+    )
     reg.set_defaults(handler=_guarded(cmd_register))
     promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
     promote.add_argument("id", help="model id (cdat models list)")

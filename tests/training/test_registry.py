@@ -233,3 +233,37 @@ def test_a_damaged_stored_rule_is_a_registry_error(registry: Registry) -> None:
     entry = replace(registry.get("old"), whole_car_rule={"min_parts": 6, "speed": 1})
     with pytest.raises(RegistryError, match=r"old: whole_car_rule: .*unknown field"):
         _ = entry.served_whole_car_rule
+
+
+def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a damage model registered with what made it
+    onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--data", "damaged-parts", "--licence", "CC BY 4.0",
+                     "--command", "python -m training.train", "--id", "first-1"]) == 0  # fmt: skip
+    # when the same file is registered again with the facts of that entry
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--facts-from", "first-1", "--id", "again-1"]) == 0  # fmt: skip
+    # then the new entry says the same of how the model was made
+    registry = Registry.load(tmp_path / "models")
+    first, again = registry.get("first-1"), registry.get("again-1")
+    assert (again.data, again.licence, again.command, again.init) == (
+        first.data, first.licence, first.command, first.init,
+    )  # fmt: skip
+    assert again.data == ["damaged-parts"] and again.licence == "CC BY 4.0"
+    # and another model file, an unknown entry or a training run beside it is one error line
+    other = _named_onnx(tmp_path / "other.onnx", "other damage")
+    for extra, message in (
+        (["--file", str(other), "--facts-from", "first-1"], "another model file"),
+        (["--file", str(onnx_file), "--facts-from", "nobody-1"], "no model 'nobody-1'"),
+        (["--file", str(onnx_file), "--facts-from", "first-1", "--run", str(tmp_path)],
+         "give one"),
+    ):  # fmt: skip
+        capsys.readouterr()
+        assert cli_main([*models, "register", "--task", "damage", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert len(Registry.load(tmp_path / "models").entries) == 2
