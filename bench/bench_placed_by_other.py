@@ -42,11 +42,12 @@ from inference.errors import ModelUnavailable  # noqa: E402
 from inference.part_family import FamilyStage, load_family_stage  # noqa: E402
 from inference.registry import Registry, RegistryError  # noqa: E402
 from training.assign_sweep import grid_masks, promoted_damage_entry, promoted_model_file  # noqa: E402
+from training.claim_eval import PART_NAMED  # noqa: E402
 from training.claim_rules import cached_records  # noqa: E402
 from training.errors import TrainingError  # noqa: E402
 from training.family_sweep import probability_tables, rechosen  # noqa: E402
-from training.rule_sweep import PhotoRecord, mean_recall  # noqa: E402
-from training.verifier_sweep import floor_tables, row, verified_rule  # noqa: E402
+from training.rule_sweep import PhotoRecord, mean_recall, score  # noqa: E402
+from training.verifier_sweep import floor_tables, verified_rule  # noqa: E402
 
 
 def placed_by(
@@ -89,14 +90,18 @@ def with_family(
 def figures(
     records: list[PhotoRecord], table: dict[int, Any], rule: VerifierRule
 ) -> dict[str, Any]:
+    """The served figures, and part family per labelled family on each part-named source."""
     served = promoted_damage_entry()
-    scored = row(records, verified_rule(table, served.served_conf, rule,
-                                        served.served_whole_car_rule))  # fmt: skip
+    scored = score(records, verified_rule(table, served.served_conf, rule,
+                                          served.served_whole_car_rule))  # fmt: skip
     shown = ("damage_recall_iou30", "part_family_accuracy", "intact_photos_with_damage",
              "intact_closeups_with_damage")  # fmt: skip
-    return {"mean_damage_recall_iou30": round(mean_recall(scored), 4)} | {
-        k: scored[k] for k in shown
-    }
+    per_family = {s: scored["per_source"][s].get("per_family") for s in PART_NAMED}
+    return (
+        {"mean_damage_recall_iou30": round(mean_recall(scored), 4)}
+        | {k: scored[k] for k in shown}
+        | {"per_family": per_family}
+    )
 
 
 def main() -> int:
@@ -133,13 +138,14 @@ def main() -> int:
 
     def measured(name: str, records: list[PhotoRecord], verifier_table: dict[int, Any]) -> None:
         results[name] = figures(records, verifier_table, rule)
-        print(name, json.dumps(results[name]))
+        print(name, json.dumps({k: v for k, v in results[name].items() if k != "per_family"}))
         staged = with_family(records, stage, family_tables)
         pairs = zip(records, staged, strict=True)
         again = {id(s.analysis): verifier_table[id(r.analysis)]
                  for r, s in pairs if id(r.analysis) in verifier_table}  # fmt: skip
         results[f"{name}_with_family_stage"] = figures(staged, again, rule)
-        print(f"{name}_with_family_stage", json.dumps(results[f"{name}_with_family_stage"]))
+        staged_figures = results[f"{name}_with_family_stage"]
+        print(f"{name}_with_family_stage", json.dumps(staged_figures["per_family"]))
 
     results: dict[str, Any] = {}
     measured("served", served, table)
