@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cdat.findings import DamageInstance, PartInstance
+from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.placement import PlacementRule, placing_detection
 from inference.assign import assign_parts
 from inference.backends import OrtSession
@@ -35,6 +35,7 @@ from inference.imaging import Letterbox, letterbox, to_tensor
 from inference.part_family import moved, placed_by_type
 from inference.postprocess import PostprocessConfig, RawDetections, decode
 from inference.runtime import DetectorRuntime, SegmentationModel, damage_instances
+from inference.stage_net import layer_of, layer_outputs
 
 SHARED_LAYERS = 10
 PREFIX = "placer/"
@@ -43,14 +44,6 @@ MAX_WEIGHT_DRIFT = 1e-3
 """Largest difference a shared layer's weight may show between the two exports: the
 checkpoints round the same frozen values to half precision, so any real difference is a
 different backbone, orders of magnitude above this."""
-
-
-def layer_of(node: Any) -> int | None:
-    """The layer index of a node of an Ultralytics export (`/model.<k>/...`), else None."""
-    parts = node.name.split("/")
-    if len(parts) > 2 and parts[1].startswith("model.") and parts[1][6:].isdigit():
-        return int(parts[1][6:])
-    return None
 
 
 def _shared_weights(graph: Any) -> dict[tuple[str, int], np.ndarray]:
@@ -157,8 +150,6 @@ def checked_head(backbone: Path, head: Path) -> tuple[Any, Any, list[int]]:
 def twin_model(backbone: Path, head: Path) -> Any:
     """The damage model's graph with the placer head joined to its layers: outputs
     `output0`, `output1`, `placer/output0`, `placer/output1`."""
-    from inference.stage_net import layer_outputs
-
     base, top, layers = checked_head(backbone, head)
     taps = dict(zip((f"layer{k}" for k in layers), layer_outputs(base.graph, layers), strict=True))
     graph = base.graph
@@ -179,8 +170,6 @@ def twin_model(backbone: Path, head: Path) -> Any:
 def tapped_model(base: Any, layers: Sequence[int]) -> Any:
     """The damage model's graph, also giving each of `layers`' outputs as `layer<k>`."""
     import onnx
-
-    from inference.stage_net import layer_outputs
 
     for layer, tensor in zip(layers, layer_outputs(base.graph, layers), strict=True):
         name = f"layer{layer}"
@@ -274,8 +263,6 @@ class Placer:
     ) -> tuple[DamageInstance, ...]:
         """Each damage on the part of the placer detection that places it (`model` names the
         placer's classes, which are the damage model's); masks on the analysis grid."""
-        from cdat.findings import Box
-
         if not damages or not len(placer_raw):
             return damages
         # rounded as the damages' own boxes are (`inference.runtime.damage_instances`)

@@ -28,15 +28,22 @@ from inference.errors import ModelUnavailable
 FEATURES = "features"
 
 
+def layer_of(node: Any) -> int | None:
+    """The layer index of a node of an Ultralytics export (`/model.<k>/...`), else None."""
+    parts = node.name.split("/")
+    if len(parts) > 2 and parts[1].startswith("model.") and parts[1][6:].isdigit():
+        return int(parts[1][6:])
+    return None
+
+
 def layer_outputs(graph: Any, layers: Sequence[int]) -> list[str]:
-    """The output tensor of each layer of an Ultralytics export: its nodes are named
-    `/model.<k>/...`, and the last of them in the graph's (topological) order is the one the
-    next layer reads."""
+    """The output tensor of each layer of an Ultralytics export: the last of its nodes in
+    the graph's (topological) order is the one the next layer reads."""
     last: dict[int, str] = {}
     for node in graph.node:
-        parts = node.name.split("/")
-        if len(parts) > 2 and parts[1].startswith("model.") and parts[1][6:].isdigit():
-            last[int(parts[1][6:])] = node.output[0]
+        layer = layer_of(node)
+        if layer is not None:
+            last[layer] = node.output[0]
     missing = [k for k in layers if k not in last]
     if missing:
         raise ModelUnavailable(f"no layer(s) {missing} in the model (an Ultralytics export?)")
