@@ -84,6 +84,14 @@ def placer_head(candidate: Path, backbone: Path) -> Any:
     from inference.registry import sha256_of
 
     model, base = onnx.load(str(candidate)), onnx.load(str(backbone))
+    if _input_shape(model) != _input_shape(base):
+        raise ValueError(
+            f"its input {_input_shape(model)} is not the damage model's {_input_shape(base)}: "
+            "export it at the damage model's size"
+        )
+    mismatch = _mismatched_metadata(model, base)
+    if mismatch:
+        raise ValueError(mismatch)
     drift = backbone_drift(model, base)
     if drift > MAX_WEIGHT_DRIFT:
         raise ValueError(
@@ -123,6 +131,28 @@ def placer_head(candidate: Path, backbone: Path) -> Any:
     return out
 
 
+def _input_shape(model: Any) -> list[int | str]:
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims][1:]
+
+
+SAME = ("names", "imgsz")
+"""What a placer and the damage model it places for must agree on, as their exports store
+it: the damage model's class ids name the placer's detections (`Placer.placed`), and the
+head reads layers of the damage model's input size."""
+
+
+def _mismatched_metadata(placer: Any, damage: Any) -> str | None:
+    """Which of `SAME` the two models' metadata disagree on, as an error message."""
+    ours = {p.key: p.value for p in placer.metadata_props}
+    theirs = {p.key: p.value for p in damage.metadata_props}
+    wrong = [k for k in SAME if ours.get(k) != theirs.get(k)]
+    if not wrong:
+        return None
+    return "; ".join(f"its {k} {ours.get(k)} differ from the damage model's {theirs.get(k)}"
+                     for k in wrong)  # fmt: skip
+
+
 def _prefixed(name: str, taps: dict[str, str]) -> str:
     return taps.get(name) or (PREFIX + name if name else name)
 
@@ -141,6 +171,9 @@ def checked_head(backbone: Path, head: Path) -> tuple[Any, Any, list[int]]:
     metadata = {p.key: p.value for p in top.metadata_props}
     if metadata.get("backbone_sha256") != sha256_of(backbone):
         raise ModelUnavailable(f"damage placer {head} was not cut against {backbone}")
+    mismatch = _mismatched_metadata(top, base)
+    if mismatch:
+        raise ModelUnavailable(f"damage placer {head}: {mismatch}")
     layers = [int(v) for v in metadata.get("taps", "").split(",") if v]
     if not layers or sorted(i.name for i in top.graph.input) != sorted(f"layer{k}" for k in layers):
         raise ModelUnavailable(f"damage placer {head}: its inputs are not the layers it names")

@@ -144,10 +144,10 @@ SIDE = 64
 NAMES = ("minor-dent", "severe-dent")
 
 
-def _export(weights: Path) -> Path:
+def _export(weights: Path, side: int = SIDE) -> Path:
     from training.export import export_onnx
 
-    return export_onnx(weights, weights.with_suffix(".onnx"), SIDE)
+    return export_onnx(weights, weights.with_suffix(".onnx"), side)
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +173,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (folder / name).mkdir()
         model.save(str(folder / name / "tiny.pt"))
         made[name] = _export(folder / name / "tiny.pt")
+    # the placer with other class names, and exported at another input size
+    renamed = ultralytics.YOLO(str(folder / "placer" / "tiny.pt"))
+    renamed.model.names = {0: "minor-scratch", 1: "severe-dent"}
+    (folder / "renamed").mkdir()
+    renamed.save(str(folder / "renamed" / "tiny.pt"))
+    made["renamed"] = _export(folder / "renamed" / "tiny.pt")
+    (folder / "larger").mkdir()
+    shutil.copyfile(folder / "placer" / "tiny.pt", folder / "larger" / "tiny.pt")
+    made["larger"] = _export(folder / "larger" / "tiny.pt", 2 * SIDE)
     return made
 
 
@@ -214,6 +223,39 @@ def test_a_model_with_another_backbone_is_refused(tiny: dict[str, Path], tmp_pat
     with pytest.raises(TrainingError, match=r"first 10 layers differ .* --freeze 10"):
         cut(tiny, head, candidate="other")
     assert not head.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("candidate", "message"),
+    [("renamed", "its names .* differ from the damage model's"),
+     ("larger", "its input .* is not the damage model's .*export it at the damage model's size")],
+)  # fmt: skip
+def test_a_placer_must_name_its_classes_and_read_the_size_as_the_damage_model(
+    tiny: dict[str, Path], tmp_path: Path, candidate: str, message: str
+) -> None:
+    # given a placer fine-tuned from the damage model, but with other class names or size
+    head = tmp_path / "head.onnx"
+    # when it is cut, then it is refused, naming what differs, and nothing is written
+    with pytest.raises(TrainingError, match=message):
+        cut(tiny, head, candidate=candidate)
+    assert not head.exists()
+
+
+@pytest.mark.slow
+def test_a_head_whose_classes_differ_is_not_served(tiny: dict[str, Path], tmp_path: Path) -> None:
+    import onnx
+
+    # given a head cut as it should be, then its stored class names changed by hand
+    head = tmp_path / "head.onnx"
+    cut(tiny, head)
+    model = onnx.load(str(head))
+    names = {p.key: p.value for p in model.metadata_props} | {"names": "{0: 'dent'}"}
+    onnx.helper.set_model_props(model, names)
+    onnx.save(model, str(head))
+    # when it is joined to the damage model, then it is refused
+    with pytest.raises(ModelUnavailable, match=r"its names .* differ"):
+        TwinRuntime.joined(tiny["base"], head, None, threads=1)
 
 
 @pytest.mark.slow
