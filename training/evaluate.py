@@ -346,6 +346,8 @@ def main(args: argparse.Namespace) -> int:
     family = _stage(args, cfg.task, "family-stage")
     verifier = _stage(args, cfg.task, "verifier")
     placer = _stage(args, cfg.task, "placer")
+    if placer is not None:  # a head cut against another model fails now, not after minutes
+        _check_placer(args.model, Path(placer.file))
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -410,6 +412,17 @@ def _stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any]
     if not path.is_file():
         raise TrainingError(f"--{option} {path}: no such file")
     return StageRecord(str(path), sha256_of(path), rule)
+
+
+def _check_placer(model: Path, head: Path) -> None:
+    """TrainingError unless `head` is a placer head cut against `model` (inference/placer.py)."""
+    from inference.errors import ModelUnavailable
+    from inference.placer import checked_head
+
+    try:
+        checked_head(model, head)
+    except ModelUnavailable as exc:
+        raise TrainingError(f"--placer: {exc.message}") from None
 
 
 def _claims(

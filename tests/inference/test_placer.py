@@ -343,3 +343,25 @@ def test_registering_copies_the_measured_placer_after_joining_it(
     # and registering another damage model with it is refused
     with pytest.raises(CdatError, match=r"placer: .*was not cut against"):
         _report_stage(report, "placer", "damage", tmp_path / "other", tiny["other"])
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_placer_cut_against_another_model_before_measuring(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.cli import main as cli_main
+
+    # given a head cut against the served stand-in
+    head = tmp_path / "head.onnx"
+    cut(tiny, head)
+    # when another model is evaluated with it, then it is one error line before any data set
+    # is read or converted
+    config = Path(__file__).resolve().parents[2] / "datasets" / "damage-claims.yaml"
+    code = cli_main(["evaluate", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+                     "--model",
+                     str(tiny["other"]), "--claims", "--placer", str(head), "--placer-rule",
+                     '{"min_iou": 0.5}'])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--placer: damage placer" in err and "was not cut against" in err
+    assert not (tmp_path / "data").exists()
