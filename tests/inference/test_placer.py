@@ -356,7 +356,7 @@ def test_evaluate_refuses_a_placer_cut_against_another_model_before_measuring(
     cut(tiny, head)
     # when another model is evaluated with it, then it is one error line before any data set
     # is read or converted
-    config = Path(__file__).resolve().parents[2] / "datasets" / "damage-claims.yaml"
+    config = Path(__file__).resolve().parents[2] / "datasets" / "damage.yaml"
     code = cli_main(["evaluate", "--config", str(config), "--data-dir", str(tmp_path / "data"),
                      "--model",
                      str(tiny["other"]), "--claims", "--placer", str(head), "--placer-rule",
