@@ -89,6 +89,24 @@ def pass_settings(conf: float, **given: Any) -> Any:
     return Settings(damage_conf=conf, **{**raw, **given})
 
 
+def pass_analyzer(settings: Any, damage: Path | None = None, severity: Path | None = None) -> Any:
+    """The analyzer of a pass (`settings` from `pass_settings`): the promoted models, or the
+    candidate `damage` (with its `severity` stage) in the damage model's place, and no stage
+    for either, so that a candidate's pass is compared with the promoted model's like for
+    like (a candidate once kept the promoted part-family stage, and its "masks alone" figures
+    were the stage's)."""
+    from inference.loading import build_analyzer
+    from inference.severity import SeverityModel
+    from training.claims import candidate_model
+
+    analyzer = build_analyzer(settings)
+    if damage is not None:
+        stage = None if severity is None else SeverityModel.load(severity)
+        analyzer.damage = candidate_model(damage, "damage", settings, settings.damage_conf, stage)
+        analyzer.placer = None
+    return analyzer
+
+
 def one_pass(
     split: str,
     conf: float,
@@ -98,14 +116,8 @@ def one_pass(
     severity: Path | None = None,
 ) -> dict[str, Any]:
     """The served analyzer (registry, gate, part model) with damage reported from `conf`,
-    by the promoted damage model or the candidate `damage`."""
-    from inference.loading import build_analyzer
-    from training.claims import build_claim_analyzer
-
-    if damage is None:
-        analyzer = build_analyzer(pass_settings(conf))
-    else:
-        analyzer = build_claim_analyzer(None, damage, severity, conf)
+    by the promoted damage model or the candidate `damage`, and no stage (`pass_analyzer`)."""
+    analyzer = pass_analyzer(pass_settings(conf), damage, severity)
     recorder = Recorder(analyzer)
     report = claim_report(recorder, split, seed, data_root)
     return {

@@ -60,3 +60,43 @@ def test_a_pass_keeps_the_part_masks_answer_where_a_served_part_family_stage_mov
     # then no stage runs: the family and assignment sweeps re-choose parts from the masks
     assert analyzer.family is None
     assert [d.part for d in raw.damages] == [CarPart.FRONT_BUMPER]
+
+
+def test_a_pass_of_a_candidate_damage_model_runs_no_stage_either(tmp_path: Path) -> None:
+    import shutil
+
+    import onnx
+
+    from cdat.part_family import FamilyRule
+    from inference.registry import sha256_of
+    from inference.stage_record import StageRecord
+    from tests.inference.conftest import DAMAGE_CLASSES
+    from tests.inference.test_part_family import make_stage, noisy, served_scene
+    from tests.inference.test_part_family import png as part_png
+    from training.claim_rules import pass_analyzer
+
+    # given the promoted part model served with a stage that moves the dent on a reddish
+    # photo from the bumper to the door, and a candidate damage model (not registered) that
+    # finds the same dent
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    stage = make_stage(model_dir / "part-family-1.onnx")
+    record = StageRecord(stage.name, sha256_of(stage), FamilyRule(0.8)).to_record()
+    served = served_scene(model_dir, record)
+    candidate = tmp_path / "candidate.onnx"
+    shutil.copy(model_dir / "damage.onnx", candidate)
+    model = onnx.load(str(candidate))
+    names = model.metadata_props.add()
+    names.key, names.value = "names", str(dict(enumerate(DAMAGE_CLASSES)))
+    onnx.save(model, str(candidate))
+    photo = part_png(noisy((40, 60, 200)), "red")
+    # when a pass is made with the candidate in the promoted damage model's place
+    settings = pass_settings(0.1).model_copy(
+        update={"model_dir": served.model_dir, "min_image_side": served.min_image_side}
+    )
+    analyzer = pass_analyzer(settings, candidate)
+    (raw,) = analyzer.analyze([photo])
+    # then it is the candidate's damage, placed by the masks alone, as a promoted pass is
+    assert analyzer.damage.entry.id == "candidate"
+    assert analyzer.family is None and analyzer.verifier is None and analyzer.whole_car is None
+    assert [d.part for d in raw.damages] == [CarPart.FRONT_BUMPER]
