@@ -2,8 +2,10 @@
 
 The served analyzer runs over the **train** splits at a low damage threshold (`--pass-conf`;
 up to `--max-photos` photos of each outlined source, and the intact `car-parts` train photos,
-less those in `datasets/car-parts-damaged.txt`); its analyses are kept under `--cache`, so a
-second run with other head settings analyses nothing. Each detection is an example: real
+less those in `datasets/car-parts-damaged.txt`), with the damage model the verifier is for in
+the damage model's place (`--detector`, default `--backbone`: a candidate's verifier learns
+from the candidate's own detections); its analyses are kept under `--cache`, so a second run
+with other head settings and the same detector analyses nothing. Each detection is an example: real
 where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures' bar), not where it
 overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
 (`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
@@ -20,6 +22,8 @@ layers of `--backbone`, the damage model's own .onnx) and a report beside it::
     python -m training.damage_verifier --out runs/verifier/d.onnx --cluster
     python -m training.damage_verifier --out runs/verifier/e.onnx --intact-closeups \\
         --cache runs/verifier/train-pass-closeups.pkl
+    python -m training.damage_verifier --out runs/verifier/f.onnx \\
+        --detector runs/spend/damage-claims-512.onnx --cache runs/verifier/train-pass-512.pkl
 """
 
 from __future__ import annotations
@@ -130,29 +134,62 @@ def train_photos(
     return photos
 
 
-def train_pass(photos: Sequence[TrainPhoto], conf: float, cache: Path) -> dict[str, PhotoAnalysis]:
-    """The served analyzer's answer for each photo (by path), read from `cache` if made at
-    the same threshold; no verifier, whole-car rule or part-family stage (they come after)."""
+@dataclass(frozen=True)
+class Detector:
+    """The damage model whose detections are the examples: `file` in the promoted model's
+    place (None: the promoted model as registered), served with the `severity` stage."""
+
+    sha256: str
+    file: Path | None = None
+    severity: Path | None = None
+
+
+def detector_of(chosen: Path | None, conf: float) -> Detector:
+    """The detector of a train pass at `conf`: `chosen`, or the promoted model (as registered,
+    also where `chosen` is its very file)."""
+    from inference.registry import Registry, sha256_of
+    from training.claim_rules import pass_settings
+
+    registry = Registry.load(pass_settings(conf).model_dir)
+    promoted = registry.promoted_entry("damage")
+    if promoted is None:
+        raise TrainingError(f"{registry.model_dir}: no promoted damage model to run the pass")
+    sha = promoted.sha256 if chosen is None else sha256_of(chosen)
+    if sha == promoted.sha256:
+        return Detector(sha)
+    severity = registry.model_dir / promoted.severity_model if promoted.severity_model else None
+    return Detector(sha, chosen, severity)
+
+
+def train_pass(
+    photos: Sequence[TrainPhoto], conf: float, cache: Path, detector: Detector | None = None
+) -> dict[str, PhotoAnalysis]:
+    """Each photo's analysis (by path) by `detector` (default: the promoted damage model),
+    read from `cache` if made by the same model at the same threshold; no verifier, whole-car
+    rule or part-family stage (they come after)."""
     if cache.is_file():
         try:
             state = pickle.loads(cache.read_bytes())
-            kept = state["photos"] if state.get("conf") == conf else {}
+            detector = detector or detector_of(None, conf)
+            same = state.get("conf") == conf and state.get("detector") == detector.sha256
+            kept = state["photos"] if same else {}
         except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
             problem = f"--cache {cache}: not a train pass this script saved ({exc})"
             raise TrainingError(problem) from exc
         if all(str(p.path) in kept for p in photos):
             return dict(kept)
     from cdat.analysis import PhotoInput
-    from inference.loading import build_analyzer
-    from training.claim_rules import pass_settings
+    from training.claim_rules import pass_analyzer, pass_settings
 
-    analyzer = build_analyzer(pass_settings(conf))
+    detector = detector or detector_of(None, conf)
+    analyzer = pass_analyzer(pass_settings(conf), detector.file, detector.severity)
     out = {}
     for photo in photos:
         data = photo.path.read_bytes()
         out[str(photo.path)] = analyzer.analyze([PhotoInput(photo.path.name, data)])[0]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(pickle.dumps({"conf": conf, "photos": out}))
+    state = {"conf": conf, "detector": detector.sha256, "photos": out}
+    cache.write_bytes(pickle.dumps(state))
     return out
 
 
@@ -275,6 +312,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--backbone", type=Path, default=None,
                         help="that model's served .onnx, which the verifier's head reads "
                         "(default: the .onnx beside --damage)")  # fmt: skip
+    parser.add_argument("--detector", type=Path, default=None,
+                        help="the damage model's .onnx whose detections on the train photos are "
+                        "the examples, e.g. the same weights exported at another input size "
+                        "(default: --backbone; the promoted model as registered where it is "
+                        "that file)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
                         help="where the train pass is kept (.pkl)")  # fmt: skip
     parser.add_argument("--pass-conf", type=float, default=hp.pass_conf,
@@ -308,6 +350,8 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
         raise TrainingError(f"--damage {args.damage}: no such checkpoint")
     if not backbone_of(args).is_file():
         raise TrainingError(f"--backbone {backbone_of(args)}: no such file (the served .onnx)")
+    if args.detector is not None and not args.detector.is_file():
+        raise TrainingError(f"--detector {args.detector}: no such file")
     if not 0.0 < args.pass_conf < 1.0:
         raise TrainingError(f"--pass-conf {args.pass_conf}: need 0 < conf < 1")
     if not 32 <= args.side <= 640 or args.side % 32:
@@ -343,7 +387,8 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     started = time.perf_counter()
     photos = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
-    analyses = train_pass(photos, hp.pass_conf, args.cache)
+    detector = detector_of(args.detector or backbone_of(args), hp.pass_conf)
+    analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
     net = load_gate_net(args.damage, hp.taps)
     rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, *INTACT)}
     for photo in photos:
@@ -378,6 +423,7 @@ def main(args: argparse.Namespace) -> int:
         "classes": list(classes),
         "examples": {s: {"real": r, "not_damage": n} for s, (r, n) in counts.items()},
         "backbone": str(backbone_of(args)),
+        "detector": "promoted" if detector.file is None else str(detector.file),
         "onnx_parity_max_abs": parity,
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.damage_verifier " + " ".join(map(shlex.quote, sys.argv[1:])),

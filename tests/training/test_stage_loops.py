@@ -108,6 +108,7 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     cache = tmp_path / "pass.pkl"
     args = damage_verifier.get_args_parser().parse_args(
         ["--out", str(out), "--damage", str(weights), "--cache", str(cache),
+         "--detector", str(tmp_path / "models" / "damage.onnx"),
          "--side", "32", "--epochs", "2", "--hidden", "8", "--threads", "1"]
         + ([option] if option else [])
     )  # fmt: skip
@@ -170,6 +171,65 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
         assert cluster_extras(found[0], among)[0] > cluster_extras(found[0], found)[0]
         expected = verifier.net.run(crops[:1], np.array([counted], np.float32))
         np.testing.assert_allclose(one, expected.reshape(-1), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_verifier_learns_from_the_detections_of_the_model_it_is_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+
+    from tests.inference.conftest import make_fake_model
+    from training import damage_verifier
+
+    # given the served analyzer of fake models (a dent on the blob and one elsewhere) and a
+    # candidate damage model that also finds a third, on plain grey
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
+    fake_models(tmp_path / "models")
+    monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
+    dent = DAMAGE_CLASSES.index("moderate-dent")
+    third = Box(100, 0, 140, 30)
+    candidate = make_fake_model(
+        tmp_path / "candidate.onnx", IMGSZ, len(DAMAGE_CLASSES),
+        [FakeDet(*to_model((b.x1, b.y1, b.x2, b.y2), W, H, IMGSZ), cls=dent, score=0.5)
+         for b in (BLOB, ELSEWHERE, third)],
+    )  # fmt: skip
+    model = onnx.load(str(candidate))
+    names = model.metadata_props.add()
+    names.key, names.value = "names", str(dict(enumerate(DAMAGE_CLASSES)))
+    onnx.save(model, str(candidate))
+    damaged = [
+        TrainPhoto("damage-severity", photo(tmp_path / f"d{k}.jpg", k, {RED: BLOB}),
+                   [("minor-dent", normalised(BLOB))])
+        for k in range(2)
+    ]  # fmt: skip
+    intact = [TrainPhoto("car-parts", photo(tmp_path / "c0.jpg", 10, {}), [])]
+    photos = damaged + intact
+    monkeypatch.setattr(damage_verifier, "train_photos", lambda hp, root, closeups: photos)
+    cache = tmp_path / "pass.pkl"
+
+    def trained(*more: str) -> dict[str, dict[str, int]]:
+        out = tmp_path / "verifier.onnx"
+        args = damage_verifier.get_args_parser().parse_args(
+            ["--out", str(out), "--damage", str(weights), "--cache", str(cache), "--side", "32",
+             "--epochs", "1", "--hidden", "4", "--threads", "1", *more]
+        )  # fmt: skip
+        assert damage_verifier.main(args) == 0
+        report = json.loads(out.with_suffix(".report.json").read_text())
+        return {s: report["examples"][s] for s in ("damage-severity", "car-parts")}
+
+    # when the verifier is trained for the candidate, then its examples are the candidate's
+    # detections, not the promoted model's
+    assert trained("--detector", str(candidate)) == {
+        "damage-severity": {"real": 2, "not_damage": 4},
+        "car-parts": {"real": 0, "not_damage": 3},
+    }
+    # and when trained again for the promoted model on the same --cache, the candidate's pass
+    # is not taken for the promoted model's: the pass is made again
+    assert trained("--detector", str(tmp_path / "models" / "damage.onnx")) == {
+        "damage-severity": {"real": 2, "not_damage": 2},
+        "car-parts": {"real": 0, "not_damage": 2},
+    }
 
 
 def test_the_verifier_refuses_a_damage_model_that_does_not_name_damage_types(
