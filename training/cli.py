@@ -190,9 +190,17 @@ def _report_stage(
 ) -> dict[str, Any]:
     """A stage the report's claim figures were measured with (`cdat evaluate --claims
     --family-stage` / `--verifier` / `--placer`), its file copied beside the model: the model
-    is served as measured. A stage stored as a head must read `model`'s own layers."""
+    is served as measured ({} where there is none)."""
+    return _copy_stage(_checked_stage(report_path, key, task, model_dir, model), model_dir, key)
+
+
+def _checked_stage(
+    report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
+) -> Any:
+    """`_report_stage`'s stage, checked and not yet copied (None where there is none). A stage
+    stored as a head must read `model`'s own layers."""
     if report_path is None:
-        return {}
+        return None
     from cdat.part_family import FamilyRule
     from cdat.placement import PlacementRule
     from cdat.verified import VerifierRule
@@ -201,7 +209,7 @@ def _report_stage(
 
     record = json.loads(report_path.read_text()).get(key)
     if not record:
-        return {}
+        return None
     owner, what = STAGES[key]
     if task != owner:
         raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
@@ -229,8 +237,18 @@ def _report_stage(
     elsewhere = target.is_file() and source.resolve() != target.resolve()
     if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
         raise CdatError(f"{target} exists: give the new {what} another name")
-    file = _copy_beside(source, model_dir, what)
-    return StageRecord(file, stage.sha256, stage.rule).to_record()
+    return stage
+
+
+def _copy_stage(stage: Any, model_dir: Path, key: str) -> dict[str, Any]:
+    """A checked stage's record, its file copied beside the model ({} where there is none)."""
+    if stage is None:
+        return {}
+    from inference.stage_record import StageRecord
+
+    file = _copy_beside(Path(stage.file), model_dir, STAGES[key][1])
+    record: dict[str, Any] = StageRecord(file, stage.sha256, stage.rule).to_record()
+    return record
 
 
 def _report_flag(report_path: Path | None, name: str) -> bool:
@@ -259,17 +277,28 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise CdatError(f"no such model file: {source}")
     classes, imgsz, architecture = onnx_facts(source)
     target = registry.model_dir / source.name
-    if source.resolve() != target.resolve():
-        if target.exists() and sha256_of(target) != sha256_of(source):
-            raise TrainingError(f"{target} exists: give the new model file another name")
-        registry.model_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+    sha256 = sha256_of(source)
+    copied = source.resolve() != target.resolve()
+    if copied and target.exists() and sha256_of(target) != sha256:
+        raise TrainingError(f"{target} exists: give the new model file another name")
     metrics, _ = _report_metrics(args.report)
-    like = _facts_from(args, registry, sha256_of(target))
+    like = _facts_from(args, registry, sha256)
     run = _run_facts(args.run)
-    severity = _copy_beside(args.severity, registry.model_dir, "severity model")
     if run and run.get("task") != args.task:
         raise CdatError(f"run {args.run} trained a {run.get('task')} model, not {args.task}")
+    for what, path in (("severity model", args.severity), ("model card", args.card)):
+        if path is not None and not path.is_file():
+            raise CdatError(f"no such {what}: {path}")
+    if args.id is not None and any(e.id == args.id for e in registry.entries):
+        raise CdatError(f"a model with id '{args.id}' is already registered")
+    whole_car_rule = _report_whole_car_rule(args.report, args.task)
+    stages = {key: _checked_stage(args.report, key, args.task, registry.model_dir, source)
+              for key in STAGES}  # fmt: skip
+    # every check above reads only: a refused registration leaves the model directory as it was
+    if copied:
+        registry.model_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    severity = _copy_beside(args.severity, registry.model_dir, "severity model")
     if like is not None:  # the same weights again, served with other stages
         run = {"data": [{"name": n, "licence": ""} for n in like.data], "init": like.init,
                "command": like.command}  # fmt: skip
@@ -292,13 +321,11 @@ def cmd_register(args: argparse.Namespace) -> int:
         card=_card(args.card, registry.model_dir),
         severity_model=severity,
         init=run.get("init", {}),
-        whole_car_rule=_report_whole_car_rule(args.report, args.task),
+        whole_car_rule=whole_car_rule,
         crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
-        family_stage=_report_stage(
-            args.report, "family_stage", args.task, registry.model_dir, target
-        ),
-        verifier=_report_stage(args.report, "verifier", args.task, registry.model_dir, target),
-        placer=_report_stage(args.report, "placer", args.task, registry.model_dir, target),
+        family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
+        verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
+        placer=_copy_stage(stages["placer"], registry.model_dir, "placer"),
     )
     registry.register(entry)
     registry.save()

@@ -267,3 +267,49 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
     assert len(Registry.load(tmp_path / "models").entries) == 2
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--facts-from", "nobody-1"], "no model 'nobody-1'"),
+        (["--report", "{tmp}/bad.json"], "whole_car_rule: min_parts 0"),
+        (["--report", "{tmp}/verifier.json"], "verifier"),
+        (["--run", "{tmp}/parts-run"], "trained a parts model, not damage"),
+        (["--id", "first-1"], "already registered"),
+        (["--severity", "{tmp}/missing.json"], "no such severity model"),
+    ],
+    ids=["facts-from", "report", "stage", "run", "id", "severity"],
+)
+def test_a_refused_registration_leaves_the_model_directory_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture, bad: list[str], message: str
+) -> None:
+    # given a model directory holding one registered model
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    first = _named_onnx(tmp_path / "first.onnx", "damage")
+    assert cli_main([*models, "register", "--file", str(first), "--task", "damage",
+                     "--id", "first-1"]) == 0  # fmt: skip
+    before = {p.name: p.read_bytes() for p in (tmp_path / "models").iterdir()}
+    # ... a new model with its card and severity stage, and one bad option beside them
+    new = _named_onnx(tmp_path / "new.onnx", "new damage")
+    (tmp_path / "new.md").write_text("# a card")
+    (tmp_path / "severity.json").write_text("{}")
+    report: dict[str, Any] = {"split": "test", "per_class": {}}
+    bad_rule = {"whole_car_rule": {"min_parts": 0}}
+    (tmp_path / "bad.json").write_text(json.dumps(report | bad_rule))
+    stage = {"file": str(tmp_path / "gone.onnx"), "sha256": "0" * 64,
+             "rule": {"base_conf": 0.1, "min_probability": 0.5}}  # fmt: skip
+    (tmp_path / "verifier.json").write_text(json.dumps(report | {"verifier": stage}))
+    (tmp_path / "parts-run").mkdir()
+    (tmp_path / "parts-run" / "cdat_run.json").write_text(json.dumps({"task": "parts"}))
+    # when it is registered, then it is one error line
+    argv = [*models, "register", "--file", str(new), "--task", "damage", "--card",
+            str(tmp_path / "new.md"), "--severity", str(tmp_path / "severity.json"),
+            *(a.format(tmp=tmp_path) for a in bad)]  # fmt: skip
+    capsys.readouterr()
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    # and nothing was copied into the model directory, nor anything there changed
+    after = {p.name: p.read_bytes() for p in (tmp_path / "models").iterdir()}
+    assert after == before
