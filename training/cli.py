@@ -136,12 +136,29 @@ def onnx_facts(path: Path) -> tuple[list[str], int, str]:
     return [str(names[k]) for k in sorted(names)], int(shape[2]), meta.get("description", "")
 
 
+def _read_report(report_path: Path) -> dict[str, Any]:
+    """The report `cdat evaluate` wrote (`--report`), or one error line saying what is wrong."""
+    try:
+        report = json.loads(report_path.read_text())
+    except OSError as exc:
+        raise CdatError(f"--report {report_path}: cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CdatError(f"--report {report_path}: not JSON ({exc})") from None
+    if not isinstance(report, dict):
+        raise CdatError(f"--report {report_path}: not a report of cdat evaluate (not an object)")
+    return report
+
+
 def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]]:
     if report_path is None:
         return {}, []
     from inference.registry import EXTRA_METRICS
 
-    report = json.loads(report_path.read_text())
+    report = _read_report(report_path)
+    missing = [k for k in ("split", "per_class") if k not in report]
+    if missing:
+        why = f"no {', '.join(missing)}"
+        raise CdatError(f"--report {report_path}: not a report of cdat evaluate ({why})")
     keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS)
     metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
     metrics.update(split=report["split"], per_class=report["per_class"])
@@ -166,7 +183,7 @@ def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any
         return {}
     from cdat.whole_car import WholeCarRule
 
-    record = json.loads(report_path.read_text()).get("whole_car_rule")
+    record = _read_report(report_path).get("whole_car_rule")
     if not record:
         return {}
     if task != "damage":
@@ -207,7 +224,7 @@ def _checked_stage(
     from inference.registry import sha256_of
     from inference.stage_record import StageRecord
 
-    record = json.loads(report_path.read_text()).get(key)
+    record = _read_report(report_path).get(key)
     if not record:
         return None
     owner, what = STAGES[key]
@@ -255,7 +272,7 @@ def _report_flag(report_path: Path | None, name: str) -> bool:
     """A serving choice the report's figures were measured with (true only if stated)."""
     if report_path is None:
         return False
-    return json.loads(report_path.read_text()).get(name) is True
+    return _read_report(report_path).get(name) is True
 
 
 def _run_facts(run_dir: Path | None) -> dict[str, Any]:

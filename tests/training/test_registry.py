@@ -313,3 +313,32 @@ def test_a_refused_registration_leaves_the_model_directory_as_it_was(
     # and nothing was copied into the model directory, nor anything there changed
     after = {p.name: p.read_bytes() for p in (tmp_path / "models").iterdir()}
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "cannot be read"),
+        ("not json", "not JSON"),
+        ("[1, 2]", "not a report of cdat evaluate (not an object)"),
+        ("{}", "not a report of cdat evaluate (no split, per_class)"),
+        ('{"per_class": {}}', "not a report of cdat evaluate (no split)"),
+    ],
+    ids=["missing", "not-json", "a-list", "empty", "no-split"],
+)
+def test_a_report_that_is_not_cdat_evaluates_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str | None, message: str
+) -> None:
+    # given a model and a --report that is missing or not a report of cdat evaluate
+    onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    report = tmp_path / "report.json"
+    if text is not None:
+        report.write_text(text)
+    # when the model is registered with it
+    code = cli_main(["models", "--model-dir", str(tmp_path / "models"), "register", "--file",
+                     str(onnx_file), "--task", "damage", "--report", str(report)])  # fmt: skip
+    # then it is one error line naming the report, and nothing is registered or copied
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"--report {report}: {message}" in err
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
