@@ -5,10 +5,10 @@ up to `--max-photos` photos of each outlined source, and the intact `car-parts` 
 less those in `datasets/car-parts-damaged.txt`), with the damage model the verifier is for in
 the damage model's place (`--detector`, default `--backbone`: a candidate's verifier learns
 from the candidate's own detections); its analyses are kept under `--cache`, so a second run
-with other head settings and the same detector analyses nothing. Each detection is an example: real
-where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures' bar), not where it
-overlaps none at 0.1 (in between: left out), never on an intact car. Its crop
-(`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
+with other head settings and the same detector analyses nothing. Each detection is an
+example: real where it overlaps a labelled region at mask IoU >= 0.3 (the claim figures'
+bar), not where it overlaps none at 0.1 (in between: left out), never on an intact car. Its
+crop (`inference.crops.damage_crop`) is pooled by the damage model's own frozen layers (`--damage`,
 its .pt) and joined with `verifier_extras` (with `--cluster`, also with `cluster_extras`: how
 many of the photo's detections cover the same place; with `--context`, also with the whole
 photo's pooled layers); a small multilayer perceptron learns from both.
@@ -167,10 +167,10 @@ def train_pass(
     """Each photo's analysis (by path) by `detector` (default: the promoted damage model),
     read from `cache` if made by the same model at the same threshold; no verifier, whole-car
     rule or part-family stage (they come after)."""
+    detector = detector or detector_of(None, conf)
     if cache.is_file():
         try:
             state = pickle.loads(cache.read_bytes())
-            detector = detector or detector_of(None, conf)
             same = state.get("conf") == conf and state.get("detector") == detector.sha256
             kept = state["photos"] if same else {}
         except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
@@ -181,7 +181,6 @@ def train_pass(
     from cdat.analysis import PhotoInput
     from training.claim_rules import pass_analyzer, pass_settings
 
-    detector = detector or detector_of(None, conf)
     analyzer = pass_analyzer(pass_settings(conf), detector.file, detector.severity)
     out = {}
     for photo in photos:
