@@ -11,7 +11,10 @@ whole-car rule keep, unless the verifier gives it less than `min_base_probabilit
 the damages below that, those the verifier gives at least `min_probability` and whose box
 overlaps no surer kept damage at an IoU above `max_overlap` (the verifier is there to add
 damage the threshold missed, not another name for damage already reported: on one crash
-close-up the model's low scores gave fifteen overlapping guesses at one front end). The model then
+close-up the model's low scores gave fifteen overlapping guesses at one front end). On a
+whole-car view (`cdat/whole_car.py`) damage added under the threshold needs at least
+`whole_car_probability` too: the whole-car rule asks more of what the threshold keeps there,
+and an intact car seen whole is where added damage was most often false. The model then
 runs at a lower threshold than `base_conf` (its registry entry's `served_conf`), so the
 verifier has something to add.
 
@@ -40,6 +43,9 @@ class VerifierRule:
     max_overlap: float = 1.0
     """Damage added under the threshold is dropped where its box overlaps a surer kept one
     at an IoU above this (1: never)."""
+    whole_car_probability: float = 0.0
+    """On a whole-car view, damage below the threshold also needs at least this (0: as on a
+    close-up)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -66,15 +72,20 @@ def verified(
     probabilities: Sequence[float],
     base_kept: Sequence[bool],
     rule: VerifierRule,
+    whole_car_view: bool = False,
 ) -> tuple[DamageInstance, ...]:
     """The damages the rule keeps, in order. `probabilities[k]` is the verifier's answer for
-    `damages[k]`; `base_kept[k]` says whether the model's threshold and whole-car rule keep it."""
+    `damages[k]`; `base_kept[k]` says whether the model's threshold and whole-car rule keep it;
+    `whole_car_view`, whether the photo is one (`cdat.whole_car.is_whole_car_view`)."""
     if not len(damages) == len(probabilities) == len(base_kept):
         raise ValueError("one probability and one base verdict per damage")
+    add_bar = rule.min_probability
+    if whole_car_view:
+        add_bar = max(add_bar, rule.whole_car_probability)
     confirmed = [
         (k, base)
         for k, (p, base) in enumerate(zip(probabilities, base_kept, strict=True))
-        if (p >= rule.min_base_probability if base else p >= rule.min_probability)
+        if (p >= rule.min_base_probability if base else p >= add_bar)
     ]
     kept: list[int] = [k for k, base in confirmed if base]
     added = sorted((k for k, base in confirmed if not base), key=lambda k: -damages[k].confidence)

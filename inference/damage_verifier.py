@@ -171,10 +171,12 @@ class DamageVerifier:
         parts: Sequence[PartInstance],
         size: tuple[int, int],
         base_kept: Sequence[bool],
+        whole_car_view: bool = False,
     ) -> list[int]:
-        """Indices of the damages the rule keeps (`size` is the photo's width, height). Only
-        damages whose fate the answer decides are looked at: with `min_base_probability` 0,
-        what the base keeps stays whatever the verifier says."""
+        """Indices of the damages the rule keeps (`size` is the photo's width, height;
+        `whole_car_view`: cdat/verified.py). Only damages whose fate the answer decides are
+        looked at: with `min_base_probability` 0, what the base keeps stays whatever the
+        verifier says."""
         asked = [
             k for k, base in enumerate(base_kept) if not base or self.rule.min_base_probability
         ]
@@ -182,7 +184,7 @@ class DamageVerifier:
         p[asked] = self.probabilities(
             image, scale, [damages[k] for k in asked], parts, *size, found=damages
         )
-        kept = {id(d) for d in verified(damages, p.tolist(), base_kept, self.rule)}
+        kept = {id(d) for d in verified(damages, p.tolist(), base_kept, self.rule, whole_car_view)}
         return [k for k, d in enumerate(damages) if id(d) in kept]
 
 

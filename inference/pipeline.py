@@ -30,7 +30,7 @@ import numpy as np
 
 from cdat.analysis import PhotoInput
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
-from cdat.whole_car import WholeCarRule, kept_damages
+from cdat.whole_car import WholeCarRule, is_whole_car_view, kept_damages
 from inference import quality
 from inference.assign import assign_parts
 from inference.damage_verifier import DamageVerifier
@@ -332,11 +332,15 @@ class Analyzer:
         assert self.verifier is not None and photo.image is not None
         size = (photo.width, photo.height)
         base = tuple(d for d in found if d.confidence >= self.verifier.rule.base_conf)
+        whole_car_view = False
         if self.whole_car is not None:
             base = kept_damages(base, parts, *size, self.whole_car)
+            whole_car_view = is_whole_car_view(parts, *size, self.whole_car)
         kept_by_base = {id(d) for d in base}
         base_kept = [id(d) in kept_by_base for d in found]
-        return self.verifier.kept(photo.image, photo.scale, found, parts, size, base_kept)
+        return self.verifier.kept(
+            photo.image, photo.scale, found, parts, size, base_kept, whole_car_view
+        )
 
     def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]

@@ -23,7 +23,8 @@ def test_a_rule_round_trips_as_plain_data() -> None:
     rule = VerifierRule(base_conf=0.1, min_probability=0.7, min_base_probability=0.2)
     # when it is stored, then it is a plain record that reads back as the same rule
     assert rule.to_record() == {"base_conf": 0.1, "min_probability": 0.7,
-                                "min_base_probability": 0.2, "max_overlap": 1.0}  # fmt: skip
+                                "min_base_probability": 0.2, "max_overlap": 1.0,
+                                "whole_car_probability": 0.0}  # fmt: skip
     assert VerifierRule.from_record(rule.to_record()) == rule
 
 
@@ -40,6 +41,40 @@ def test_a_rule_stored_before_overlaps_were_judged_drops_no_overlapping_damage()
     # then both are kept, as they were when the rule was chosen
     assert rule.max_overlap == 1.0
     assert verified(twins, [0.9, 0.9], [False, False], rule) == twins
+
+
+def test_a_rule_stored_before_whole_car_views_were_judged_adds_there_as_on_a_close_up() -> None:
+    # given a rule stored without whole_car_probability (entry -7's)
+    rule = VerifierRule.from_record({"base_conf": 0.1, "min_probability": 0.5})
+    faint = (damage(0.05),)
+    # then damage the verifier confirms is added on a whole-car view too
+    assert rule.whole_car_probability == 0.0
+    assert verified(faint, [0.6], [False], rule, whole_car_view=True) == faint
+
+
+def test_on_a_whole_car_view_added_damage_needs_the_whole_car_bar() -> None:
+    # given a rule whose whole-car bar is above its close-up bar
+    rule = VerifierRule(0.1, 0.5, whole_car_probability=0.9)
+    faint, sure_faint = damage(0.05, 0), damage(0.04, 50)
+    # when the verifier gives one 0.6 and the other 0.95
+    found = (faint, sure_faint)
+    # then a close-up adds both, a whole-car view only the one over 0.9
+    assert verified(found, [0.6, 0.95], [False, False], rule) == found
+    assert verified(found, [0.6, 0.95], [False, False], rule, whole_car_view=True) == (sure_faint,)
+
+
+def test_the_whole_car_bar_leaves_what_the_threshold_keeps() -> None:
+    # given damage the threshold and whole-car rule keep, on a whole-car view
+    rule = VerifierRule(0.1, 0.5, min_base_probability=0.1, whole_car_probability=0.99)
+    kept = (damage(0.3),)
+    # then only the drop bar judges it, not the whole-car bar
+    assert verified(kept, [0.4], [True], rule, whole_car_view=True) == kept
+    assert verified(kept, [0.05], [True], rule, whole_car_view=True) == ()
+
+
+def test_a_whole_car_bar_under_the_close_up_bar_asks_no_less() -> None:
+    rule = VerifierRule(0.1, 0.7, whole_car_probability=0.2)
+    assert verified((damage(0.05),), [0.5], [False], rule, whole_car_view=True) == ()
 
 
 def test_whole_numbers_and_the_ends_of_the_range_are_accepted() -> None:
@@ -65,6 +100,10 @@ def test_whole_numbers_and_the_ends_of_the_range_are_accepted() -> None:
         ({"base_conf": 1.01, "min_probability": 0.7}, "base_conf 1.01: need a value"),
         ({"base_conf": 0.0, "min_probability": 0.7}, "base_conf 0.0: need a score above 0"),
         ({"base_conf": 0.1, "min_probability": 0.7, "max_overlap": 1.2}, "max_overlap 1.2"),
+        (
+            {"base_conf": 0.1, "min_probability": 0.7, "whole_car_probability": -1},
+            "whole_car_probability -1",
+        ),
         ({"base_conf": float("nan"), "min_probability": 0.7}, "base_conf nan"),
     ],
 )

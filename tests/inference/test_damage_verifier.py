@@ -554,6 +554,37 @@ def test_with_a_whole_car_rule_the_base_is_the_rule_and_it_is_not_applied_again(
     assert alone.damages == ()
 
 
+def served_with_rule(model_dir: Path, rule: VerifierRule, whole_car: WholeCarRule) -> Settings:
+    model_dir.mkdir(parents=True)
+    path = make_verifier(model_dir / "damage-verifier-1.onnx")
+    return served_scene(model_dir, StageRecord(path.name, sha256_of(path), rule).to_record(),
+                        whole_car)  # fmt: skip
+
+
+def test_on_a_whole_car_view_the_verifier_adds_only_over_its_whole_car_bar(
+    tmp_path: Path,
+) -> None:
+    # given the verifier's rule asking 0.9999 for damage it adds on a whole-car view, and a
+    # whole-car rule for which the photo (2 parts) is one
+    rule = replace(SERVED_RULE, whole_car_probability=0.9999)
+    whole = WholeCarRule(min_parts=2, whole_car_conf=0.6)
+    analyzer = build_analyzer(served_with_rule(tmp_path / "whole", rule, whole))
+    red = analyzer.verifier.probabilities(  # type: ignore[union-attr]
+        red_and_blue(), (1.0, 1.0), [DamageInstance(DamageType.DENT, Severity.MINOR, 0.05,
+        Box(*RED_LOW))], [], W, H)  # fmt: skip
+    assert SERVED_RULE.min_probability <= float(red[0]) < 0.9999
+    # when it analyses the photo, then the low dent on red, confirmed under the close-up bar,
+    # is not added there
+    (result,) = analyzer.analyze([png(red_and_blue(), "p")])
+    assert result.damages == ()
+    # and where the photo is no whole-car view (3 parts wanted), it is added as before
+    close = WholeCarRule(min_parts=3, whole_car_conf=0.6)
+    (closer,) = build_analyzer(served_with_rule(tmp_path / "close", rule, close)).analyze(
+        [png(red_and_blue(), "p")]
+    )
+    assert boxes(closer.damages) == sorted([RED_LOW, BLUE_HIGH])
+
+
 def test_without_a_verifier_in_the_entry_the_models_threshold_stands(tmp_path: Path) -> None:
     settings = served_scene(tmp_path / "models", None)
     analyzer = build_analyzer(settings)
