@@ -317,11 +317,18 @@ def choose_served(rows: Sequence[dict[str, Any]], served_conf: float) -> dict[st
     the highest mean `damage_recall_iou30` over the three damage sources; then the higher
     severe recall on `damaged-parts`; then the higher threshold; then the simpler rule."""
     base = next(r for r in rows if r["conf"] == served_conf and r["whole_car"] is None)
+    return best_within(rows, base, MAX_INTACT)
+
+
+def best_within(
+    rows: Sequence[dict[str, Any]], base: dict[str, Any], max_intact: float
+) -> dict[str, Any] | None:
+    """`choose_served`'s choice, its intact bound `max_intact`, `base` the threshold alone."""
     fit = [
         r
         for r in rows
         if r["intact_photos_with_damage"] is not None
-        and r["intact_photos_with_damage"] <= MAX_INTACT
+        and r["intact_photos_with_damage"] <= max_intact
         and (r["closeups_refused"] or 0.0) <= (base["closeups_refused"] or 0.0)
         and mean_precision(r) >= mean_precision(base) - MAX_PRECISION_LOSS
     ]
@@ -338,6 +345,28 @@ def choose_served(rows: Sequence[dict[str, Any]], served_conf: float) -> dict[st
         )
 
     return max(fit, key=key)
+
+
+STRICT_INTACT = 0.02
+"""Half of `MAX_INTACT`: on cars no rule was chosen on (test), the served rules' intact
+figure has run at about twice val's (0.04 on val, 0.09 and 0.10 on test)."""
+
+
+def choose_strict_intact(
+    rows: Sequence[dict[str, Any]], served_conf: float, served: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The criterion for a verifier bar on whole-car views, written before its first sweep
+    was run (2026-12-03, sixth session): `choose_served`'s, with val
+    `intact_photos_with_damage` at most `STRICT_INTACT` and `intact_closeups_with_damage` no
+    higher than `served`'s (the served rule's row)."""
+    base = next(r for r in rows if r["conf"] == served_conf and r["whole_car"] is None)
+    ceiling = served.get("intact_closeups_with_damage")
+    fit = [
+        r
+        for r in rows
+        if ceiling is None or (r.get("intact_closeups_with_damage") or 0.0) <= ceiling
+    ]
+    return best_within(fit, base, STRICT_INTACT)
 
 
 def pass_sweep_parser(doc: str | None, add_help: bool) -> argparse.ArgumentParser:

@@ -34,7 +34,7 @@ import numpy as np
 
 from cdat.findings import PhotoAnalysis
 from cdat.verified import VerifierRule, verified
-from cdat.whole_car import WholeCarRule
+from cdat.whole_car import WholeCarRule, is_whole_car_view
 from inference.damage_verifier import DamageVerifier
 from training.assign_sweep import promoted_damage_entry, promoted_model_file
 from training.claims import whole_car_rule_arg
@@ -45,6 +45,7 @@ from training.rule_sweep import (
     PhotoRecord,
     Rule,
     choose_served,
+    choose_strict_intact,
     pass_sweep_parser,
     score,
     with_whole_car,
@@ -102,7 +103,9 @@ def verified_rule(
         index = [k for k, d in enumerate(analysis.damages) if d.confidence >= floor]
         kept_by_base = {id(d) for d in base(analysis).damages}
         base_kept = [id(d) in kept_by_base for d in found]
-        kept = verified(found, p[index].tolist(), base_kept, rule)
+        size = (analysis.width, analysis.height)
+        view = whole_car is not None and is_whole_car_view(analysis.parts, *size, whole_car)
+        kept = verified(found, p[index].tolist(), base_kept, rule, view)
         return replace(analysis, damages=kept)
 
     return apply
@@ -136,11 +139,13 @@ def sweep(
     min_base_probabilities: Sequence[float],
     max_overlaps: Sequence[float] = (1.0,),
     whole_car: WholeCarRule | None = None,
+    whole_car_probabilities: Sequence[float] = (0.0,),
 ) -> list[dict[str, Any]]:
     """The served threshold alone (the criterion's base), the served rule, then every
     candidate; stricter candidates first, so that equal ones resolve to the stricter.
     `tables` gives the verifier's answers from each floor (`floor_tables`); `whole_car`, a
-    candidate model's own whole-car rule, replaces the promoted model's in every row."""
+    candidate model's own whole-car rule, replaces the promoted model's in every row;
+    `whole_car_probabilities`, the verifier's bars for damage added on a whole-car view."""
     damage = promoted_damage_entry()
     conf = damage.base_conf
     whole_car = whole_car or damage.served_whole_car_rule
@@ -154,9 +159,10 @@ def sweep(
         sorted(min_probabilities, reverse=True),
         sorted(min_base_probabilities, reverse=True),
         sorted(max_overlaps, reverse=True),
+        sorted(whole_car_probabilities, reverse=True),
     )
-    for floor, p, base_p, overlap in grid:
-        rule = VerifierRule(conf, p, base_p, overlap)
+    for floor, p, base_p, overlap, whole_car_p in grid:
+        rule = VerifierRule(conf, p, base_p, overlap, whole_car_p)
         rows.append(
             row(records, verified_rule(tables[floor], floor, rule, whole_car),
                 conf=floor, whole_car=record, verifier=rule.to_record())
@@ -192,6 +198,23 @@ def choose_overlap(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> di
 
 MAX_OVERLAP_LOSS = 0.01
 
+CRITERIA = {"served": choose_served, "strict-intact": choose_strict_intact}
+
+
+def served_rule_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The row of the promoted model's own verifier rule, from its own floor (with the
+    verifier swept: the served rule, if that is the served verifier)."""
+    damage = promoted_damage_entry()
+    stage = damage.served_verifier
+    record = None if stage is None else stage.rule.to_record()
+    found = [r for r in rows if r["conf"] == damage.served_conf and r["verifier"] == record]
+    if stage is None or not found:
+        raise TrainingError(
+            "the served verifier rule is not among the candidates: sweep its floor "
+            f"({damage.served_conf}) and bars ({record})"
+        )
+    return found[0]
+
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = pass_sweep_parser(__doc__, add_help)
@@ -215,7 +238,31 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--max-overlaps", type=float, nargs="+", default=[1.0],
                         help="box IoU with a surer damage above which added damage is "
                         "dropped (1: never)")  # fmt: skip
+    parser.add_argument("--whole-car-probabilities", type=float, nargs="+", default=[0.0],
+                        help="verifier probability damage added on a whole-car view needs "
+                        "(0: as on a close-up)")  # fmt: skip
+    parser.add_argument("--criterion", choices=sorted(CRITERIA), default="served",
+                        help="served: `choose_served`; strict-intact: `choose_strict_intact`, "
+                        "for the whole-car bar (2026-12-03)")  # fmt: skip
     return parser
+
+
+def check_bars(args: argparse.Namespace) -> None:
+    """Each bar option checked as a rule would check it, the error naming the option."""
+    options = (
+        ("--min-probabilities / --min-base-probabilities",
+         (*args.min_probabilities, *args.min_base_probabilities),
+         lambda v: VerifierRule(0.5, v, 0.0)),
+        ("--max-overlaps", args.max_overlaps, lambda v: VerifierRule(0.5, 0.5, 0.0, v)),
+        ("--whole-car-probabilities", args.whole_car_probabilities,
+         lambda v: VerifierRule(0.5, 0.5, 0.0, 1.0, v)),
+    )  # fmt: skip
+    for name, values, rule in options:
+        try:
+            for value in values:
+                rule(value)
+        except ValueError as exc:
+            raise TrainingError(f"{name}: {exc}") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -233,26 +280,24 @@ def main(args: argparse.Namespace) -> int:
     state, records, _ = cached_records(args.cache, args.split, args.seed, args.data_root)
     if any(f < state["conf"] for f in args.floors):
         raise TrainingError(f"--floors: the pass was made at {state['conf']}; none may be lower")
-    try:
-        for p in (*args.min_probabilities, *args.min_base_probabilities):
-            VerifierRule(0.5, p, 0.0)
-        for overlap in args.max_overlaps:
-            VerifierRule(0.5, 0.5, 0.0, overlap)
-    except ValueError as exc:
-        raise TrainingError(
-            f"--min-probabilities / --min-base-probabilities / --max-overlaps: {exc}"
-        ) from None
+    check_bars(args)
     tables = floor_tables(verifier, records, args.floors)
     rows = sweep(records, tables, args.floors, args.min_probabilities,
-                 args.min_base_probabilities, args.max_overlaps, args.whole_car_rule)  # fmt: skip
+                 args.min_base_probabilities, args.max_overlaps, args.whole_car_rule,
+                 args.whole_car_probabilities)  # fmt: skip
     served_conf = rows[0]["conf"]
     unmerged = [r for r in rows if r["verifier"] is None or r["verifier"]["max_overlap"] == 1.0]
-    chosen = choose_served(unmerged, served_conf) if args.split == "val" else None
+    criterion = CRITERIA[args.criterion]
+    chosen = None
+    if args.split == "val" and args.criterion == "strict-intact":
+        chosen = choose_strict_intact(unmerged, served_conf, served_rule_row(rows))
+    elif args.split == "val":
+        chosen = choose_served(unmerged, served_conf)
     out = {
         "split": args.split,
         "pass_conf": state["conf"],
         "verifier": str(args.verifier),
-        "criterion": choose_served.__doc__,
+        "criterion": criterion.__doc__,
         "threshold_alone": rows[0],
         "served": rows[1],
         "overlap_criterion": choose_overlap.__doc__,

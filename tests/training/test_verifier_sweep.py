@@ -293,6 +293,86 @@ def test_overlapping_added_damage_is_swept_and_counted(monkeypatch: pytest.Monke
     assert [r["damage_recall_iou30"]["damage-severity"] for r in rows[2:]] == [1.0, 1.0]
 
 
+def test_a_whole_car_bar_is_swept_and_binds_only_whole_car_views(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a promoted model served at 0.3, and two intact cars each with a false damage at
+    # 0.05 the verifier gives 0.85: one seen whole, one close by
+    promote_plain_model(monkeypatch, served_conf=0.3)
+    seen_whole, seen_close = whole_car(0.05), close_up(0.05)
+    records = [PhotoRecord("car-parts", "w", seen_whole), PhotoRecord("car-parts", "c", seen_close)]
+    table = {id(a): np.array([0.85], np.float32) for a in (seen_whole, seen_close)}
+    # when swept with whole-car bars of 0 (none) and 0.9 under a whole-car rule
+    rows = sweep(records, {0.02: table}, [0.02], [0.8], [0.0], whole_car=WHOLE_CAR,
+                 whole_car_probabilities=[0.0, 0.9])  # fmt: skip
+    # then the stricter bar comes first and keeps the whole car clean, the close-up not
+    assert [r["verifier"]["whole_car_probability"] for r in rows[2:]] == [0.9, 0.0]
+    assert [r["intact_photos_with_damage"] for r in rows[2:]] == [0.5, 1.0]
+
+
+def test_without_a_whole_car_rule_no_photo_is_a_whole_car_view_to_the_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    promote_plain_model(monkeypatch, served_conf=0.3)
+    seen_whole = whole_car(0.05)
+    table = {id(seen_whole): np.array([0.85], np.float32)}
+    rows = sweep([PhotoRecord("car-parts", "w", seen_whole)], {0.02: table}, [0.02], [0.8],
+                 [0.0], whole_car_probabilities=[0.9])  # fmt: skip
+    assert rows[2]["intact_photos_with_damage"] == 1.0
+
+
+def criterion_row(
+    recall: float, intact: float, closeups: float, whole_car_p: float = 0.0, conf: float = 0.02
+) -> dict[str, Any]:
+    """A sweep row as the criteria read it; precision alike everywhere."""
+    rule = None if conf == 0.1 else {"base_conf": 0.1, "min_probability": 0.5,
+                                     "min_base_probability": 0.1, "max_overlap": 1.0,
+                                     "whole_car_probability": whole_car_p}  # fmt: skip
+    return {"conf": conf, "whole_car": None, "verifier": rule,
+            "damage_recall_iou30": dict.fromkeys(verifier_sweep.OUTLINED, recall),
+            "severe_damage_recall_iou30": {"damaged-parts": 0.8},
+            "damage_precision_iou30": dict.fromkeys(verifier_sweep.OUTLINED, 0.7),
+            "intact_photos_with_damage": intact, "intact_closeups_with_damage": closeups,
+            "closeups_refused": 0.0}  # fmt: skip
+
+
+def test_the_strict_criterion_takes_the_most_damage_found_at_half_the_intact_bound() -> None:
+    # given the threshold alone, the served rule (intact 0.04, close-ups 0.37), a bar that
+    # halves intact cars (0.02) at a little less damage found, a stricter one finding less,
+    # and one as clean on whole cars that puts damage on more close-ups
+    base = criterion_row(0.5, 0.24, 0.35, conf=0.1)
+    served = criterion_row(0.624, 0.04, 0.37)
+    barred = criterion_row(0.618, 0.02, 0.33, whole_car_p=0.8)
+    stricter = criterion_row(0.607, 0.02, 0.30, whole_car_p=0.99)
+    leaky = criterion_row(0.64, 0.02, 0.40, whole_car_p=0.9)
+    rows = [base, served, stricter, leaky, barred]
+    # then the strict criterion takes the bar; the served criterion keeps the served rule's
+    assert verifier_sweep.choose_strict_intact(rows, 0.1, served) is barred
+    assert verifier_sweep.choose_served(rows, 0.1) is leaky
+    # and where no rule reaches 0.02, it chooses none
+    assert verifier_sweep.choose_strict_intact([base, served], 0.1, served) is None
+
+
+def test_the_served_rule_row_is_the_promoted_entrys_own_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the promoted model served at 0.02 with its verifier's rule 0.5 / 0.1
+    record = {
+        "file": "v.onnx",
+        "sha256": "0" * 64,
+        "rule": {"base_conf": 0.1, "min_probability": 0.5, "min_base_probability": 0.1},
+    }
+    entry = ModelEntry("damage-x-2", "damage", "d.onnx", "0" * 64, ["dent"], 320,
+                       metrics={"served_conf": 0.02}, verifier=record)  # fmt: skip
+    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+    rows = [criterion_row(0.62, 0.02, 0.33, whole_car_p=0.8), criterion_row(0.624, 0.04, 0.37)]
+    # then its row is the one without a whole-car bar, from its own floor
+    assert verifier_sweep.served_rule_row(rows) is rows[1]
+    # and a sweep without that row is refused, saying what to sweep
+    with pytest.raises(TrainingError, match=r"served verifier rule is not among.*0\.02"):
+        verifier_sweep.served_rule_row(rows[:1])
+
+
 def sweep_row(overlap: float, recall: float, severe: float = 0.8, conf: float = 0.02):
     rule = {"base_conf": 0.1, "min_probability": 0.7, "min_base_probability": 0.0,
             "max_overlap": overlap}  # fmt: skip
@@ -372,6 +452,10 @@ def cached_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[A
         (["--min-probabilities", "-0.1"], r"min_probability -0\.1"),
         (["--min-base-probabilities", "0.0", "1.2"], r"min_probability 1\.2"),
         (["--max-overlaps", "0.5", "1.5"], r"--max-overlaps: max_overlap 1\.5"),
+        (
+            ["--whole-car-probabilities", "0", "1.5"],
+            r"--whole-car-probabilities: whole_car_probability 1\.5",
+        ),
     ],
 )
 def test_floors_under_the_pass_and_bad_probabilities_are_refused(
@@ -408,5 +492,6 @@ def test_floors_at_the_pass_threshold_are_accepted(
     written = json.loads(out.read_text())
     assert written["pass_conf"] == 0.02 and len(written["candidates"]) == 3
     assert written["candidates"][2]["verifier"] == {
-        "base_conf": 0.3, "min_probability": 0.9, "min_base_probability": 0.0, "max_overlap": 1.0
+        "base_conf": 0.3, "min_probability": 0.9, "min_base_probability": 0.0, "max_overlap": 1.0,
+        "whole_car_probability": 0.0,
     }  # fmt: skip
