@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import random
+import shutil
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -243,9 +244,12 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
     images: Counter[str] = Counter()
     groups: dict[str, set[str]] = {s: set() for s in SPLITS}
     skipped: Counter[str] = Counter()
-    for split in SPLITS:
-        for sub in ("images", "labels", "severity"):
-            (out / sub / split).mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "labels", "severity"):
+        # a conversion redone with other splits would otherwise keep the old files beside
+        # the new, a photo in two splits
+        shutil.rmtree(out / sub, ignore_errors=True)
+        for split in SPLITS:
+            (out / sub / split).mkdir(parents=True)
     for ds in cfg.datasets:
         records = read_dataset(ds)
         if not records:
@@ -308,13 +312,30 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
 
 
 def config_fingerprint(cfg: TrainingConfig, seed: int) -> str:
-    """Changes when any config file or the seed changes, so a stale conversion is redone."""
+    """Changes when any config file, the seed or the files a source's splits hold change, so
+    a stale conversion is redone. The files count because a folder written by a tool (pseudo
+    labels, background photos) keeps the same config whatever it holds."""
     digest = hashlib.sha256(str(seed).encode())
     for path in [cfg.path, *(d.path for d in cfg.datasets)]:
         digest.update(Path(path).read_bytes())
     for d in cfg.datasets:
         digest.update(str(d.root).encode())
+        for split in sorted(d.splits):
+            source = d.splits[split]
+            for place in (source.images, source.annotations, source.labels):
+                digest.update(_listing(place))
     return digest.hexdigest()[:16]
+
+
+def _listing(place: Path | None) -> bytes:
+    """The names and sizes of the files at `place` (a folder or one file): what a source
+    holds, read cheaply enough to check on every run."""
+    if place is None or not place.exists():
+        return b"-"
+    if place.is_file():
+        return f"{place.name}:{place.stat().st_size}".encode()
+    files = (p for p in place.rglob("*") if p.is_file())
+    return "\n".join(sorted(f"{p.relative_to(place)}:{p.stat().st_size}" for p in files)).encode()
 
 
 def ensure_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> Path:

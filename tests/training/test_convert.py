@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from training.convert import assign_splits, read_dataset, source_group, write_dataset
+from training.convert import (
+    assign_splits,
+    ensure_dataset,
+    read_dataset,
+    source_group,
+    write_dataset,
+)
 from training.dataconfig import REPO_ROOT, load_dataset_config, load_training_config
 from training.errors import DatasetConfigError, DatasetError
 
@@ -71,6 +77,47 @@ def test_yolo_resplit_keeps_augmented_copies_together(tmp_path: Path, yolo_root:
     # and YOLO boxes became 4-point polygons
     rows = [r for rows in _labels(tmp_path / "out", "train").values() for r in rows]
     assert any(len(r.split()) == 9 for r in rows)
+
+
+def _converted_images(out: Path) -> int:
+    return sum(len(list((out / "images" / split).iterdir())) for split in ("train", "val", "test"))
+
+
+def test_a_conversion_is_redone_when_a_source_folder_gains_photos(
+    tmp_path: Path, yolo_root: Path
+) -> None:
+    # given a conversion of a YOLO set (a background-photo folder written by a tool reads
+    # the same config whatever it holds)
+    cfg = load_training_config(write_yaml(tmp_path / "y.yaml", yolo_config(yolo_root)))
+    out = tmp_path / "out"
+    ensure_dataset(cfg, out)
+    before = _converted_images(out)
+    # when a photo with no labels is added to the source folder, the config unchanged
+    first = next((yolo_root / "train" / "images").iterdir())
+    (yolo_root / "train" / "images" / f"extra{first.suffix}").write_bytes(first.read_bytes())
+    ensure_dataset(cfg, out)
+    # then the conversion is redone and holds it
+    assert _converted_images(out) == before + 1
+    # and with nothing changed it is reused as it is
+    stamp = (out / ".fingerprint").stat().st_mtime_ns
+    ensure_dataset(cfg, out)
+    assert (out / ".fingerprint").stat().st_mtime_ns == stamp
+
+
+def test_a_conversion_redone_with_other_splits_keeps_no_photo_in_two(
+    tmp_path: Path, yolo_root: Path
+) -> None:
+    # given a re-split set converted with one seed
+    cfg = load_training_config(write_yaml(tmp_path / "y.yaml", yolo_config(yolo_root)))
+    out = tmp_path / "out"
+    ensure_dataset(cfg, out, seed=3)
+    # when it is converted again with another seed (other splits)
+    ensure_dataset(cfg, out, seed=4)
+    # then each photo is in one split only, as a fresh conversion would put it
+    names = [
+        i.name for split in ("train", "val", "test") for i in (out / "images" / split).iterdir()
+    ]
+    assert len(names) == len(set(names)) == 24
 
 
 def test_merging_two_data_sets(tmp_path: Path, coco_root: Path, yolo_root: Path) -> None:
