@@ -11,12 +11,16 @@ gives `claim_report`'s figures and `training.rule_sweep.choose_served` chooses, 
 criterion written for a threshold and rule chosen together (2026-12-02), against the served
 threshold alone, over the rules that drop no overlapping damage; then, for that rule,
 `choose_overlap` picks how much an added damage may overlap a surer one (`--max-overlaps`).
-Choose on val::
+`--whole-car-probabilities` sweeps the bar for damage added on a whole-car view, and
+`--criterion strict-intact` chooses by `choose_strict_intact` (2026-12-03). Choose on val::
 
     python -m training.claim_rules --split val --pass --conf 0.02 \\
         --cache runs/eval/claim-rules-val-002.pkl
     python -m training.verifier_sweep --split val --cache runs/eval/claim-rules-val-002.pkl \\
         --verifier runs/verifier/damage-verifier.onnx --out runs/eval/verifier-sweep-val.json
+    python -m training.verifier_sweep --split val --cache runs/eval/claim-rules-val-002.pkl \\
+        --verifier inference/models/damage-verifier-20261202-head.onnx \\
+        --whole-car-probabilities 0 0.8 0.9 0.95 0.99 --criterion strict-intact
 """
 
 from __future__ import annotations
