@@ -269,6 +269,32 @@ def check_bars(args: argparse.Namespace) -> None:
             raise TrainingError(f"{name}: {exc}") from None
 
 
+def check_served_rule_swept(args: argparse.Namespace) -> None:
+    """`--criterion strict-intact` reads the promoted rule's row as its close-up ceiling:
+    the grid must hold that rule, checked before minutes of sweeping, not after."""
+    damage = promoted_damage_entry()
+    stage = damage.served_verifier
+    if stage is None:
+        raise TrainingError(
+            "--criterion strict-intact: the promoted damage model is served without a "
+            "verifier, so there is no served rule to bound intact close-ups by"
+        )
+    rule = stage.rule
+    wanted = (
+        ("--floors", damage.served_conf, args.floors),
+        ("--min-probabilities", rule.min_probability, args.min_probabilities),
+        ("--min-base-probabilities", rule.min_base_probability, args.min_base_probabilities),
+        ("--max-overlaps", rule.max_overlap, args.max_overlaps),
+        ("--whole-car-probabilities", rule.whole_car_probability, args.whole_car_probabilities),
+    )
+    missing = [f"{name} {value}" for name, value, grid in wanted if value not in grid]
+    if missing:
+        raise TrainingError(
+            "--criterion strict-intact: the served rule must be swept too; add "
+            + ", ".join(missing)
+        )
+
+
 def main(args: argparse.Namespace) -> int:
     if args.split != "val":
         print("warning: choosing on test is not allowed; figures only", file=sys.stderr)
@@ -285,6 +311,8 @@ def main(args: argparse.Namespace) -> int:
     if any(f < state["conf"] for f in args.floors):
         raise TrainingError(f"--floors: the pass was made at {state['conf']}; none may be lower")
     check_bars(args)
+    if args.split == "val" and args.criterion == "strict-intact":
+        check_served_rule_swept(args)
     tables = floor_tables(verifier, records, args.floors)
     rows = sweep(records, tables, args.floors, args.min_probabilities,
                  args.min_base_probabilities, args.max_overlaps, args.whole_car_rule,

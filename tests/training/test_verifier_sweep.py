@@ -495,3 +495,44 @@ def test_floors_at_the_pass_threshold_are_accepted(
         "base_conf": 0.3, "min_probability": 0.9, "min_base_probability": 0.0, "max_overlap": 1.0,
         "whole_car_probability": 0.0,
     }  # fmt: skip
+
+
+def test_a_strict_sweep_without_the_served_rule_is_refused_before_it_runs(
+    tmp_path: Path,
+    verifier_file: Path,
+    cached_pass: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the promoted model served from 0.02 with its verifier's rule 0.5 / 0.1
+    record = {
+        "file": "v.onnx",
+        "sha256": "0" * 64,
+        "rule": {"base_conf": 0.1, "min_probability": 0.5, "min_base_probability": 0.1},
+    }
+    entry = ModelEntry("damage-x-2", "damage", "d.onnx", "0" * 64, ["dent"], 320,
+                       metrics={"served_conf": 0.02}, verifier=record)  # fmt: skip
+    monkeypatch.setattr(verifier_sweep, "promoted_damage_entry", lambda: entry)
+
+    def no_sweep(*args: Any) -> None:
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(verifier_sweep, "floor_tables", no_sweep)
+    # when the strict criterion is asked for over a grid without its drop bar of 0.1
+    argv = ["--cache", str(tmp_path / "pass.pkl"), "--verifier", str(verifier_file),
+            "--criterion", "strict-intact", "--min-base-probabilities", "0.0", "0.2"]  # fmt: skip
+    # then it is refused, naming what to add, before any verifier answer is computed
+    with pytest.raises(TrainingError, match=r"served rule must be swept too; add "
+                       r"--min-base-probabilities 0\.1$"):  # fmt: skip
+        run(*argv)
+
+
+def test_a_strict_sweep_needs_a_promoted_model_served_with_a_verifier(
+    tmp_path: Path,
+    verifier_file: Path,
+    cached_pass: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    promote_plain_model(monkeypatch, served_conf=0.3)
+    with pytest.raises(TrainingError, match="served without a verifier"):
+        run("--cache", str(tmp_path / "pass.pkl"), "--verifier", str(verifier_file),
+            "--criterion", "strict-intact")  # fmt: skip
