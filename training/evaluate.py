@@ -19,11 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cdat.part_family import FamilyRule
-from cdat.placement import PlacementRule
-from cdat.verified import VerifierRule
 from inference.severity import SeverityModel
-from inference.stage_record import StageRecord
 from training.claims import (
     WHOLE_CAR_RULE_HELP,
     family_rule_arg,
@@ -35,6 +31,7 @@ from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
 from training.eval_report import report_markdown, write_report
+from training.eval_stages import check_placer, measure_claims, measured_stage
 from training.matching import SEVERITIES, Instance, MatchStats
 
 
@@ -343,11 +340,11 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not (args.claims and cfg.task == "damage"):
         raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
-    family = _stage(args, cfg.task, "family-stage")
-    verifier = _stage(args, cfg.task, "verifier")
-    placer = _stage(args, cfg.task, "placer")
+    family = measured_stage(args, cfg.task, "family-stage")
+    verifier = measured_stage(args, cfg.task, "verifier")
+    placer = measured_stage(args, cfg.task, "placer")
     if placer is not None:  # a head cut against another model fails now, not after minutes
-        _check_placer(args.model, Path(placer.file))
+        check_placer(args.model, Path(placer.file))
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, args.seed)
     imgsz = args.imgsz or model_imgsz(args.model)
     out = args.out or Path("runs/eval") / args.model.stem
@@ -361,7 +358,7 @@ def main(args: argparse.Namespace) -> int:
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
     if args.claims:
-        report["claims"] = _claims(args, cfg.task, family, verifier, placer)
+        report["claims"] = measure_claims(args, cfg.task, family, verifier, placer)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
         if family is not None:
@@ -390,75 +387,6 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
         raise TrainingError("--closeups tests a part model's .onnx file")
     analyzer = build_closeup_analyzer(args.model, args.model_dir)
     return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
-
-
-def _stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any] | None:
-    """A stage the model is measured with (`--family-stage` for a part model, `--verifier`
-    and `--placer` for a damage model), as its entry would store it (`file` is the path
-    given: registering copies it beside the model)."""
-    from inference.registry import sha256_of
-
-    rule_option = {"family-stage": "family-rule", "verifier": "verifier-rule",
-                   "placer": "placer-rule"}[option]  # fmt: skip
-    path = getattr(args, option.replace("-", "_"))
-    rule = getattr(args, rule_option.replace("-", "_"))
-    owner = "parts" if option == "family-stage" else "damage"
-    if path is None and rule is None:
-        return None
-    if path is None or rule is None:
-        raise TrainingError(f"--{option} and --{rule_option} go together")
-    if not (args.claims and task == owner):
-        raise TrainingError(f"--{option} applies to a {owner} model measured with --claims")
-    if not path.is_file():
-        raise TrainingError(f"--{option} {path}: no such file")
-    return StageRecord(str(path), sha256_of(path), rule)
-
-
-def _check_placer(model: Path, head: Path) -> None:
-    """TrainingError unless `head` is a placer head cut against `model` (inference/placer.py)."""
-    from inference.errors import ModelUnavailable
-    from inference.placer import checked_head
-
-    try:
-        checked_head(model, head)
-    except ModelUnavailable as exc:
-        raise TrainingError(f"--placer: {exc.message}") from None
-
-
-def _claims(
-    args: argparse.Namespace,
-    task: str,
-    family: StageRecord[FamilyRule] | None,
-    verifier: StageRecord[VerifierRule] | None = None,
-    placer: StageRecord[PlacementRule] | None = None,
-) -> dict[str, Any]:
-    from inference.damage_verifier import DamageVerifier
-    from inference.part_family import FamilyStage
-    from training.claim_eval import claim_report
-    from training.claims import build_claim_analyzer
-
-    if task not in ("damage", "parts") or args.model.suffix != ".onnx":
-        raise TrainingError("--claims measures a damage or part model's .onnx file")
-    if task == "parts":  # served with the promoted damage model, at --conf for its parts
-        stage = (
-            None
-            if family is None
-            else FamilyStage.load(Path(family.file), family.rule, backbone=args.model)
-        )
-        analyzer = build_claim_analyzer(
-            args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
-        )
-    else:
-        check = (
-            None
-            if verifier is None
-            else DamageVerifier.load(Path(verifier.file), verifier.rule, backbone=args.model)
-        )
-        analyzer = build_claim_analyzer(
-            args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
-            verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
-        )  # fmt: skip
-    return claim_report(analyzer, args.split, args.seed, args.data_root)
 
 
 def _promoted_baseline(

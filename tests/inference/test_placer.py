@@ -324,7 +324,7 @@ def test_a_placer_file_that_is_not_the_one_recorded_stops_loading(
 def test_registering_copies_the_measured_placer_after_joining_it(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
-    from training.cli import _report_stage
+    from training.registry_cli import _report_stage
 
     # given an evaluation measured with a placer head kept in runs/
     head = tmp_path / "runs" / "placer-head.onnx"

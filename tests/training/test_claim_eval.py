@@ -193,7 +193,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
 
     import training.claim_eval
     from inference.registry import Registry
-    from training.evaluate import _claims
+    from training.eval_stages import measure_claims
 
     # given a candidate part model (a copy of the shipped one under a new name)
     shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
@@ -215,7 +215,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
         data_root=None,
     )  # fmt: skip
     # when cdat evaluate --claims measures it
-    report = _claims(args, "parts", None)
+    report = measure_claims(args, "parts", None)
     # then the claim figures come from the candidate parts beside the promoted damage model,
     # without the promoted part model's part-family stage (a candidate brings its own or none)
     assert report == {"measured": True}
@@ -225,7 +225,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     # and a part model not exported to ONNX is refused
     args.model = tmp_path / "parts.pt"
     with pytest.raises(TrainingError, match=r"damage or part model's \.onnx"):
-        _claims(args, "parts", None)
+        measure_claims(args, "parts", None)
 
 
 def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(

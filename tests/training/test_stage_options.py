@@ -1,6 +1,7 @@
 """A stage measured with a model and registered beside it: `cdat evaluate --family-stage /
---verifier / --placer` (training/evaluate.py `_stage`) and `cdat register --report`
-(training/cli.py `_report_stage`; a placer's registering: tests/inference/test_placer.py)."""
+--verifier / --placer` (training/eval_stages.py `measured_stage`) and `cdat register --report`
+(training/registry_cli.py `_report_stage`; a placer's registering:
+tests/inference/test_placer.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from inference.registry import sha256_of
 from inference.stage_record import StageRecord
-from training.cli import _report_stage
 from training.errors import TrainingError
-from training.evaluate import _stage, get_args_parser
+from training.eval_stages import measured_stage
+from training.evaluate import get_args_parser
+from training.registry_cli import _report_stage
 
 VERIFIER_RULE = VerifierRule(base_conf=0.3, min_probability=0.7)
 FAMILY_RULE = FamilyRule(0.8)
@@ -52,7 +54,7 @@ def stage_file(path: Path, body: bytes = b"a stage") -> Path:
 
 
 def namespace(**given: Any) -> argparse.Namespace:
-    """The evaluate options `_stage` reads, none given unless named."""
+    """The evaluate options `measured_stage` reads, none given unless named."""
     values: dict[str, Any] = {"claims": False, "family_stage": None, "family_rule": None,
                               "verifier": None, "verifier_rule": None, "placer": None,
                               "placer_rule": None}  # fmt: skip
@@ -71,8 +73,8 @@ OPTIONS: dict[str, tuple[str, str, Any, str, str]] = {
 @pytest.mark.parametrize("option", list(OPTIONS))
 def test_neither_file_nor_rule_measures_without_a_stage(option: str) -> None:
     _, _, _, task, _ = OPTIONS[option]
-    assert _stage(namespace(claims=True), task, option) is None
-    assert _stage(namespace(), task, option) is None
+    assert measured_stage(namespace(claims=True), task, option) is None
+    assert measured_stage(namespace(), task, option) is None
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
@@ -82,7 +84,7 @@ def test_a_stage_is_recorded_as_its_entry_would_store_it(tmp_path: Path, option:
     path = stage_file(tmp_path / "stage.onnx")
     args = namespace(claims=True, **{path_key: path, rule_key: rule})
     # when the option is read, then it is the path given, its checksum and its rule
-    assert _stage(args, task, option) == StageRecord(str(path), sha256_of(path), rule)
+    assert measured_stage(args, task, option) == StageRecord(str(path), sha256_of(path), rule)
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
@@ -94,7 +96,7 @@ def test_a_file_without_its_rule_or_a_rule_without_its_file_is_refused(
     path = stage_file(tmp_path / "stage.onnx")
     for given in ({path_key: path}, {rule_key: rule}):
         with pytest.raises(TrainingError, match=f"--{option} and --{rule_option} go together"):
-            _stage(namespace(claims=True, **given), task, option)
+            measured_stage(namespace(claims=True, **given), task, option)
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
@@ -103,9 +105,9 @@ def test_a_stage_applies_only_to_its_task_measured_with_claims(tmp_path: Path, o
     path = stage_file(tmp_path / "stage.onnx")
     message = f"--{option} applies to a {task} model measured with --claims"
     with pytest.raises(TrainingError, match=message):
-        _stage(namespace(claims=False, **{path_key: path, rule_key: rule}), task, option)
+        measured_stage(namespace(claims=False, **{path_key: path, rule_key: rule}), task, option)
     with pytest.raises(TrainingError, match=message):
-        _stage(namespace(claims=True, **{path_key: path, rule_key: rule}), other, option)
+        measured_stage(namespace(claims=True, **{path_key: path, rule_key: rule}), other, option)
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
@@ -113,16 +115,16 @@ def test_a_missing_stage_file_is_refused(tmp_path: Path, option: str) -> None:
     path_key, rule_key, rule, task, _ = OPTIONS[option]
     args = namespace(claims=True, **{path_key: tmp_path / "gone.onnx", rule_key: rule})
     with pytest.raises(TrainingError, match=rf"--{option} .*gone\.onnx: no such file"):
-        _stage(args, task, option)
+        measured_stage(args, task, option)
 
 
 def test_the_options_of_one_stage_do_not_touch_the_other(tmp_path: Path) -> None:
     # given a verifier for a damage model, then it is no part-family stage, and vice versa
     path = stage_file(tmp_path / "stage.onnx")
     damage = namespace(claims=True, verifier=path, verifier_rule=VERIFIER_RULE)
-    assert _stage(damage, "damage", "family-stage") is None
+    assert measured_stage(damage, "damage", "family-stage") is None
     parts = namespace(claims=True, family_stage=path, family_rule=FAMILY_RULE)
-    assert _stage(parts, "parts", "verifier") is None
+    assert measured_stage(parts, "parts", "verifier") is None
 
 
 def test_the_family_stage_options_are_read_from_the_command_line(tmp_path: Path) -> None:
@@ -131,20 +133,20 @@ def test_the_family_stage_options_are_read_from_the_command_line(tmp_path: Path)
         ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--family-stage", str(path),
          "--family-rule", '{"min_probability": 0.8}']
     )  # fmt: skip
-    assert _stage(args, "parts", "family-stage") == StageRecord(
+    assert measured_stage(args, "parts", "family-stage") == StageRecord(
         str(path), sha256_of(path), FAMILY_RULE
     )
 
 
 def test_the_placer_options_are_read_from_the_command_line(tmp_path: Path) -> None:
     args = get_args_parser().parse_args(["--config", "c.yaml", "--model", "m.onnx"])
-    assert _stage(args, "damage", "placer") is None
+    assert measured_stage(args, "damage", "placer") is None
     path = stage_file(tmp_path / "head.onnx")
     args = get_args_parser().parse_args(
         ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--placer", str(path),
          "--placer-rule", '{"min_iou": 0.6}']
     )  # fmt: skip
-    assert _stage(args, "damage", "placer") == StageRecord(
+    assert measured_stage(args, "damage", "placer") == StageRecord(
         str(path), sha256_of(path), PLACEMENT_RULE
     )
 
@@ -163,14 +165,14 @@ def test_a_bad_placer_rule_is_refused_on_the_command_line(
 def test_the_verifier_options_are_read_from_the_command_line(tmp_path: Path) -> None:
     # given an evaluation without a verifier: main reads the verifier options all the same
     args = get_args_parser().parse_args(["--config", "c.yaml", "--model", "m.onnx"])
-    assert _stage(args, "damage", "verifier") is None
+    assert measured_stage(args, "damage", "verifier") is None
     # and with one, it is recorded
     path = stage_file(tmp_path / "stage.onnx")
     args = get_args_parser().parse_args(
         ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--verifier", str(path),
          "--verifier-rule", '{"base_conf": 0.3, "min_probability": 0.7}']
     )  # fmt: skip
-    assert _stage(args, "damage", "verifier") == StageRecord(
+    assert measured_stage(args, "damage", "verifier") == StageRecord(
         str(path), sha256_of(path), VERIFIER_RULE
     )
 

@@ -1,0 +1,84 @@
+"""What `cdat evaluate --claims` measures a model with: the stages it is served with
+(`--family-stage`, `--verifier`, `--placer`, each with its rule) and the claim figures
+(training/claim_eval.py) of the analyzer they make."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cdat.part_family import FamilyRule
+from cdat.placement import PlacementRule
+from cdat.verified import VerifierRule
+from inference.stage_record import StageRecord
+from training.errors import TrainingError
+
+
+def measured_stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any] | None:
+    """A stage the model is measured with (`--family-stage` for a part model, `--verifier`
+    and `--placer` for a damage model), as its entry would store it (`file` is the path
+    given: registering copies it beside the model)."""
+    from inference.registry import sha256_of
+
+    rule_option = {"family-stage": "family-rule", "verifier": "verifier-rule",
+                   "placer": "placer-rule"}[option]  # fmt: skip
+    path = getattr(args, option.replace("-", "_"))
+    rule = getattr(args, rule_option.replace("-", "_"))
+    owner = "parts" if option == "family-stage" else "damage"
+    if path is None and rule is None:
+        return None
+    if path is None or rule is None:
+        raise TrainingError(f"--{option} and --{rule_option} go together")
+    if not (args.claims and task == owner):
+        raise TrainingError(f"--{option} applies to a {owner} model measured with --claims")
+    if not path.is_file():
+        raise TrainingError(f"--{option} {path}: no such file")
+    return StageRecord(str(path), sha256_of(path), rule)
+
+
+def check_placer(model: Path, head: Path) -> None:
+    """TrainingError unless `head` is a placer head cut against `model` (inference/placer.py)."""
+    from inference.errors import ModelUnavailable
+    from inference.placer import checked_head
+
+    try:
+        checked_head(model, head)
+    except ModelUnavailable as exc:
+        raise TrainingError(f"--placer: {exc.message}") from None
+
+
+def measure_claims(
+    args: argparse.Namespace,
+    task: str,
+    family: StageRecord[FamilyRule] | None,
+    verifier: StageRecord[VerifierRule] | None = None,
+    placer: StageRecord[PlacementRule] | None = None,
+) -> dict[str, Any]:
+    from inference.damage_verifier import DamageVerifier
+    from inference.part_family import FamilyStage
+    from training.claim_eval import claim_report
+    from training.claims import build_claim_analyzer
+
+    if task not in ("damage", "parts") or args.model.suffix != ".onnx":
+        raise TrainingError("--claims measures a damage or part model's .onnx file")
+    if task == "parts":  # served with the promoted damage model, at --conf for its parts
+        stage = (
+            None
+            if family is None
+            else FamilyStage.load(Path(family.file), family.rule, backbone=args.model)
+        )
+        analyzer = build_claim_analyzer(
+            args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
+        )
+    else:
+        check = (
+            None
+            if verifier is None
+            else DamageVerifier.load(Path(verifier.file), verifier.rule, backbone=args.model)
+        )
+        analyzer = build_claim_analyzer(
+            args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
+            verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
+        )  # fmt: skip
+    return claim_report(analyzer, args.split, args.seed, args.data_root)

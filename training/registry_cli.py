@@ -1,0 +1,379 @@
+"""`cdat models`: list, show, register and promote entries of the model registry.
+
+    cdat models register --file inference/models/x.onnx --task damage \
+        --report runs/eval/best/report.json --run runs/train/damage --card inference/models/x.md
+    cdat models promote <id>   # refuses a worse candidate unless --force
+    cdat models list | cdat models show <id>
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cdat.errors import CdatError
+from training.cli_handlers import guarded
+from training.errors import TrainingError
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    if args.model_dir is not None:
+        return Path(args.model_dir)
+    from cdat.settings import Settings
+
+    return Settings().model_dir
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from inference.registry import Registry
+
+    return Registry.load(_model_dir(args))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if not registry.entries:
+        print(f"no models registered in {registry.model_dir}")
+        return 0
+    print(f"{'':2}{'id':34} {'task':7} {'imgsz':>5} {'mask mAP50':>10} {'sev acc':>8}  file")
+    for e in registry.entries:
+        mark = "* " if registry.promoted.get(e.task) == e.id else "  "
+        m50, sev = e.metrics.get("mask_map50"), e.metrics.get("severity_accuracy")
+        print(f"{mark}{e.id:34} {e.task:7} {e.imgsz:>5} {_num(m50):>10} {_num(sev):>8}  {e.file}")
+    print("* promoted")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    registry = _registry(args)
+    entry = registry.get(args.id)
+    body = asdict(entry)
+    body["promoted"] = registry.promoted.get(entry.task) == entry.id
+    print(json.dumps(body, indent=2))
+    return 0
+
+
+def onnx_facts(path: Path) -> tuple[list[str], int, str]:
+    """(class names, input size, architecture) stored by the exporter in the ONNX file."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise TrainingError(f"{path}: not a loadable ONNX model ({type(exc).__name__})") from exc
+    meta = session.get_modelmeta().custom_metadata_map
+    names = ast.literal_eval(meta.get("names", "{}"))
+    shape = session.get_inputs()[0].shape
+    if not names or not isinstance(shape[2], int):
+        raise CdatError(f"{path}: no class names or no fixed input size in the ONNX file")
+    return [str(names[k]) for k in sorted(names)], int(shape[2]), meta.get("description", "")
+
+
+def _read_report(report_path: Path) -> dict[str, Any]:
+    """The report `cdat evaluate` wrote (`--report`), or one error line saying what is wrong."""
+    try:
+        report = json.loads(report_path.read_text())
+    except OSError as exc:
+        raise CdatError(f"--report {report_path}: cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CdatError(f"--report {report_path}: not JSON ({exc})") from None
+    if not isinstance(report, dict):
+        raise CdatError(f"--report {report_path}: not a report of cdat evaluate (not an object)")
+    return report
+
+
+def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]]:
+    if report_path is None:
+        return {}, []
+    from inference.registry import EXTRA_METRICS
+
+    report = _read_report(report_path)
+    missing = [k for k in ("split", "per_class") if k not in report]
+    if missing:
+        why = f"no {', '.join(missing)}"
+        raise CdatError(f"--report {report_path}: not a report of cdat evaluate ({why})")
+    keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS)
+    metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
+    metrics.update(split=report["split"], per_class=report["per_class"])
+    details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
+               "closeup_per_family", "closeups_refused_per_source", "refused_per_source",
+               "photos_per_source", "non_vehicle_with_damage", "claims")  # fmt: skip
+    for detail in details:
+        if detail in report:
+            metrics[detail] = report[detail]
+    if "severity_confusion" in report:
+        metrics["severity_confusion"] = report["severity_confusion"]
+    baseline = report.get("baseline")
+    if baseline and baseline.get("id"):
+        metrics["baseline"] = {k: baseline.get(k) for k in ("id", *keys)}
+    return metrics, []
+
+
+def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any]:
+    """The whole-car rule the report's claim figures were measured with: the model is
+    served as it was measured (`cdat evaluate --claims --whole-car-rule`)."""
+    if report_path is None:
+        return {}
+    from cdat.whole_car import WholeCarRule
+
+    record = _read_report(report_path).get("whole_car_rule")
+    if not record:
+        return {}
+    if task != "damage":
+        raise CdatError(f"{report_path}: a whole-car rule belongs to a damage model, not {task}")
+    try:
+        return WholeCarRule.from_record(record).to_record()
+    except (ValueError, TypeError) as exc:
+        raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
+
+
+STAGES = {
+    # report key: (the task whose entry carries it, what it is)
+    "family_stage": ("parts", "part-family stage"),
+    "verifier": ("damage", "damage verifier"),
+    "placer": ("damage", "damage placer"),
+}
+
+
+def _report_stage(
+    report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
+) -> dict[str, Any]:
+    """A stage the report's claim figures were measured with (`cdat evaluate --claims
+    --family-stage` / `--verifier` / `--placer`), its file copied beside the model: the model
+    is served as measured ({} where there is none)."""
+    return _copy_stage(_checked_stage(report_path, key, task, model_dir, model), model_dir, key)
+
+
+def _checked_stage(
+    report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
+) -> Any:
+    """`_report_stage`'s stage, checked and not yet copied (None where there is none). A stage
+    stored as a head must read `model`'s own layers."""
+    if report_path is None:
+        return None
+    from cdat.part_family import FamilyRule
+    from cdat.placement import PlacementRule
+    from cdat.verified import VerifierRule
+    from inference.registry import sha256_of
+    from inference.stage_record import StageRecord
+
+    record = _read_report(report_path).get(key)
+    if not record:
+        return None
+    owner, what = STAGES[key]
+    if task != owner:
+        raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
+    read_rule: Any = {"family_stage": FamilyRule.from_record, "verifier": VerifierRule.from_record,
+                      "placer": PlacementRule.from_record}[key]  # fmt: skip
+    try:
+        stage = StageRecord.from_record(record, read_rule)
+    except (ValueError, TypeError) as exc:
+        raise CdatError(f"{report_path}: {key}: {exc}") from exc
+    source = Path(stage.file)
+    if not source.is_file() or sha256_of(source) != stage.sha256:
+        raise CdatError(f"{report_path}: {key} {source} is missing or not the file measured")
+    from inference.errors import ModelUnavailable
+    from inference.placer import twin_model
+    from inference.stage_net import StageNet
+
+    try:
+        if key == "placer":
+            twin_model(model, source)
+        else:
+            StageNet.load(source, 1, what, backbone=model)
+    except ModelUnavailable as exc:
+        raise CdatError(f"{report_path}: {key}: {exc}") from exc
+    target = model_dir / source.name
+    elsewhere = target.is_file() and source.resolve() != target.resolve()
+    if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
+        raise CdatError(f"{target} exists: give the new {what} another name")
+    return stage
+
+
+def _copy_stage(stage: Any, model_dir: Path, key: str) -> dict[str, Any]:
+    """A checked stage's record, its file copied beside the model ({} where there is none)."""
+    if stage is None:
+        return {}
+    from inference.stage_record import StageRecord
+
+    file = _copy_beside(Path(stage.file), model_dir, STAGES[key][1])
+    record: dict[str, Any] = StageRecord(file, stage.sha256, stage.rule).to_record()
+    return record
+
+
+def _report_flag(report_path: Path | None, name: str) -> bool:
+    """A serving choice the report's figures were measured with (true only if stated)."""
+    if report_path is None:
+        return False
+    return _read_report(report_path).get(name) is True
+
+
+def _run_facts(run_dir: Path | None) -> dict[str, Any]:
+    if run_dir is None:
+        return {}
+    path = run_dir / "cdat_run.json"
+    if not path.is_file():
+        raise CdatError(f"{path} not found: pass the training run folder")
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from inference.registry import ModelEntry, sha256_of
+
+    registry = _registry(args)
+    source = Path(args.file)
+    if not source.is_file():
+        raise CdatError(f"no such model file: {source}")
+    classes, imgsz, architecture = onnx_facts(source)
+    target = registry.model_dir / source.name
+    sha256 = sha256_of(source)
+    copied = source.resolve() != target.resolve()
+    if copied and target.exists() and sha256_of(target) != sha256:
+        raise TrainingError(f"{target} exists: give the new model file another name")
+    metrics, _ = _report_metrics(args.report)
+    like = _facts_from(args, registry, sha256)
+    run = _run_facts(args.run)
+    if run and run.get("task") != args.task:
+        raise CdatError(f"run {args.run} trained a {run.get('task')} model, not {args.task}")
+    for what, path in (("severity model", args.severity), ("model card", args.card)):
+        if path is not None and not path.is_file():
+            raise CdatError(f"no such {what}: {path}")
+    if args.id is not None and any(e.id == args.id for e in registry.entries):
+        raise CdatError(f"a model with id '{args.id}' is already registered")
+    whole_car_rule = _report_whole_car_rule(args.report, args.task)
+    stages = {key: _checked_stage(args.report, key, args.task, registry.model_dir, source)
+              for key in STAGES}  # fmt: skip
+    # every check above reads only: a refused registration leaves the model directory as it was
+    if copied:
+        registry.model_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    severity = _copy_beside(args.severity, registry.model_dir, "severity model")
+    if like is not None:  # the same weights again, served with other stages
+        run = {"data": [{"name": n, "licence": ""} for n in like.data], "init": like.init,
+               "command": like.command}  # fmt: skip
+        args.licence = args.licence or like.licence
+    stem = args.id or registry.next_id(args.task, source.stem)
+    entry = ModelEntry(
+        id=stem,
+        task=args.task,
+        file=target.name,
+        sha256=sha256_of(target),
+        classes=classes,
+        imgsz=imgsz,
+        architecture=architecture,
+        metrics=metrics,
+        data=[d["name"] for d in run.get("data", [])] or list(args.data or []),
+        licence=args.licence
+        or "; ".join(f"{d['name']}: {d['licence']}" for d in run.get("data", [])),
+        command=args.command or run.get("command", ""),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        card=_card(args.card, registry.model_dir),
+        severity_model=severity,
+        init=run.get("init", {}),
+        whole_car_rule=whole_car_rule,
+        crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
+        family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
+        verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
+        placer=_copy_stage(stages["placer"], registry.model_dir, "placer"),
+    )
+    registry.register(entry)
+    registry.save()
+    print(f"registered {entry.id} ({entry.task}, {len(classes)} classes, imgsz {imgsz})")
+    return 0
+
+
+def _facts_from(args: argparse.Namespace, registry: Any, sha256: str) -> Any:
+    """The entry named by `--facts-from`, whose data, licence, command and initial weights a
+    new entry of the very same model file takes (None without the option)."""
+    if args.facts_from is None:
+        return None
+    from inference.errors import RegistryError
+
+    if args.run is not None:
+        raise CdatError("--facts-from and --run both say how the model was made: give one")
+    try:
+        entry = registry.get(args.facts_from)
+    except RegistryError as exc:
+        raise CdatError(f"--facts-from: {exc.message}") from None
+    if entry.sha256 != sha256 or entry.task != args.task:
+        raise CdatError(f"--facts-from {entry.id}: another model file or task than --file's")
+    return entry
+
+
+def _card(card: Path | None, model_dir: Path) -> str:
+    return _copy_beside(card, model_dir, "model card")
+
+
+def _copy_beside(path: Path | None, model_dir: Path, what: str) -> str:
+    """A file the entry names, relative to the model directory (copied in when outside)."""
+    if path is None:
+        return ""
+    if not path.is_file():
+        raise CdatError(f"no such {what}: {path}")
+    try:
+        return str(path.resolve().relative_to(model_dir.resolve()))
+    except ValueError:
+        shutil.copyfile(path, model_dir / path.name)
+        return path.name
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    lines = registry.promote(args.id, force=args.force)
+    for line in lines:
+        print(line)
+    registry.save()
+    print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
+    return 0
+
+
+def add_models(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="model registry: list, show, register, promote")
+    models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="registered models").set_defaults(handler=guarded(cmd_list))
+    show = msub.add_parser("show", help="one entry in full")
+    show.add_argument("id", help="model id (cdat models list)")
+    show.set_defaults(handler=guarded(cmd_show))
+    reg = msub.add_parser("register", help="add an exported ONNX model as a new entry")
+    reg.add_argument("--file", type=Path, required=True, help=".onnx (copied into the model dir)")
+    reg.add_argument(
+        "--task", choices=["damage", "parts", "gate"], required=True, help="model task"
+    )
+    reg.add_argument("--report", type=Path, default=None, help="cdat evaluate's report.json")
+    reg.add_argument("--run", type=Path, default=None, help="training run folder")
+    reg.add_argument("--card", type=Path, default=None, help="model card (Markdown)")
+    reg.add_argument(
+        "--severity",
+        type=Path,
+        default=None,
+        help="severity stage JSON of a type-level damage model (python -m training.severity)",
+    )
+    reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
+    reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
+    reg.add_argument("--licence", default=None, help="default: the run's data licences")
+    reg.add_argument("--command", default=None, help="the command that trained it")
+    reg.add_argument(
+        "--facts-from",
+        default=None,
+        help="an entry of the same model file whose data, licence, command and initial "
+        "weights the new entry takes (the same weights served with other stages; not with "
+        "--run)",
+    )
+    reg.set_defaults(handler=guarded(cmd_register))
+    promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
+    promote.add_argument("id", help="model id (cdat models list)")
+    promote.add_argument("--force", action="store_true", help="promote even if worse")
+    promote.set_defaults(handler=guarded(cmd_promote))
