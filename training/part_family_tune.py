@@ -123,8 +123,8 @@ class FamilyTuner:
                 nn.init.zeros_(self.linear.bias)
 
             def logits(self, x: torch.Tensor) -> torch.Tensor:
-                standard = (self.body.features(x) - self.get_buffer("mean")) / self.get_buffer("scale")
-                return self.linear(standard)
+                pooled = self.body.features(x)
+                return self.linear((pooled - self.get_buffer("mean")) / self.get_buffer("scale"))
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
                 return torch.softmax(self.logits(x), dim=1)
