@@ -240,15 +240,22 @@ def accuracy_report(
     head: SoftmaxHead, features: np.ndarray, items: Sequence[Region], families: Sequence[PartFamily]
 ) -> dict[str, Any]:
     """Accuracy per source and per family on labelled crops (not yet a claim's figure)."""
-    predicted = head.probabilities(features).argmax(1)
     truth = np.array([families.index(r.family) for r in items])
     sources = np.array([r.source for r in items])
+    return crop_accuracy(head.probabilities(features).argmax(1), truth, sources, families)
+
+
+def crop_accuracy(
+    guess: np.ndarray, truth: np.ndarray, sources: np.ndarray, families: Sequence[PartFamily]
+) -> dict[str, Any]:
+    """Accuracy per source and per family of labelled crops, from each crop's guessed and
+    true family index and its source."""
     out: dict[str, Any] = {}
     for source in SOURCES:
         keep = sources == source
         if not keep.any():
             continue
-        right = predicted[keep] == truth[keep]
+        right = guess[keep] == truth[keep]
         out[source] = {
             "regions": int(keep.sum()),
             "accuracy": round(float(right.mean()), 4),
@@ -261,7 +268,8 @@ def accuracy_report(
     return out
 
 
-def _mean_accuracy(report: dict[str, Any]) -> float:
+def mean_accuracy(report: dict[str, Any]) -> float:
+    """The mean of a `crop_accuracy` report's per-source accuracies (what a run is chosen by)."""
     return float(np.mean([r["accuracy"] for r in report.values()]))
 
 
@@ -369,7 +377,7 @@ def main(args: argparse.Namespace) -> int:
     for l2 in hp.l2_strengths:
         head = fit_head(x_train, y_train, len(families), l2)
         trials.append((l2, head, accuracy_report(head, x_val, val, families)))
-    l2, head, chosen = max(trials, key=lambda t: (_mean_accuracy(t[2]), t[0]))
+    l2, head, chosen = max(trials, key=lambda t: (mean_accuracy(t[2]), t[0]))
     model = FamilyNetFactory.build(args.parts, hp.taps, head)
     metadata = {"families": ",".join(f.value for f in families), "side": str(hp.side),
                 "description": f"CDAT part-family stage: {args.parts.name} layers pooled at "

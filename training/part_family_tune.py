@@ -36,7 +36,14 @@ from cdat.findings import Box
 from cdat.taxonomy import PartFamily
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
-from training.part_family import DEFAULT_PARTS, SOURCES, Region, regions
+from training.part_family import (
+    DEFAULT_PARTS,
+    SOURCES,
+    Region,
+    crop_accuracy,
+    mean_accuracy,
+    regions,
+)
 
 
 @dataclass
@@ -142,32 +149,6 @@ def predicted(net: Any, crops: np.ndarray, batch: int = 64) -> np.ndarray:
             x = torch.from_numpy(crops[start : start + batch].astype(np.float32) / 255.0)
             out.append(net.logits(x).argmax(1).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
-def crop_accuracy(
-    guess: np.ndarray, truth: np.ndarray, sources: np.ndarray, families: Sequence[PartFamily]
-) -> dict[str, Any]:
-    """Accuracy per source and per family of labelled crops (not yet a claim's figure)."""
-    out: dict[str, Any] = {}
-    for source in SOURCES:
-        keep = sources == source
-        if not keep.any():
-            continue
-        right = guess[keep] == truth[keep]
-        out[source] = {
-            "regions": int(keep.sum()),
-            "accuracy": round(float(right.mean()), 4),
-            "per_family": {
-                f.value: round(float(right[truth[keep] == k].mean()), 4)
-                for k, f in enumerate(families)
-                if (truth[keep] == k).any()
-            },
-        }
-    return out
-
-
-def mean_accuracy(report: dict[str, Any]) -> float:
-    return float(np.mean([r["accuracy"] for r in report.values()]))
 
 
 def train(
