@@ -14,17 +14,15 @@ from cdat.taxonomy import DamageType, Severity
 from cdat.verified import VerifierRule
 from training.claim_eval import INTACT_CLOSEUPS
 from training.damage_verifier import (
-    OUTLINED,
-    TrainPhoto,
     VerifierHyperparameters,
     fit_perceptron,
     get_args_parser,
     hyperparameters,
     labels,
     main,
-    train_photos,
 )
 from training.errors import TrainingError
+from training.train_pass import OUTLINED, TrainPhoto, train_photos
 
 # --- the script's arguments ----------------------------------------------------------------
 
@@ -297,7 +295,7 @@ def test_the_exported_verifier_serves_what_the_net_answers(tmp_path: Path) -> No
 
 
 def test_a_cache_that_is_not_a_train_pass_is_one_clear_error(tmp_path: Path) -> None:
-    from training.damage_verifier import train_pass
+    from training.train_pass import train_pass
 
     # given a --cache file that is not a pickled train pass
     cache = tmp_path / "pass.pkl"

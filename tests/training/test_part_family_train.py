@@ -149,9 +149,9 @@ def test_detections_are_named_by_the_labelled_region_they_overlap(
 ) -> None:
     from cdat.findings import Box, DamageInstance, PhotoAnalysis
     from cdat.taxonomy import DamageType, PartFamily, Severity
-    from training import damage_verifier
-    from training.damage_verifier import TrainPhoto
+    from training import train_pass as pass_module
     from training.part_family import detection_regions
+    from training.train_pass import TrainPhoto
 
     def dent(x1: float, y1: float, x2: float, y2: float) -> DamageInstance:
         polygon = ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
@@ -168,14 +168,14 @@ def test_detections_are_named_by_the_labelled_region_they_overlap(
         str(closeup.path): PhotoAnalysis("a", 200, 100, damages=found),
         str(typed.path): PhotoAnalysis("b", 200, 100, damages=found),
     }
-    monkeypatch.setattr(damage_verifier, "train_photos", lambda hp, root: [closeup, typed])
+    monkeypatch.setattr(pass_module, "train_photos", lambda hp, root: [closeup, typed])
     passes: list[tuple[Path, list[str]]] = []
 
     def train_pass(photos: list[TrainPhoto], conf: float, cache: Path) -> dict:
         passes.append((cache, [p.source for p in photos]))
         return analyses
 
-    monkeypatch.setattr(damage_verifier, "train_pass", train_pass)
+    monkeypatch.setattr(pass_module, "train_pass", train_pass)
     # when the detections become examples
     regions = detection_regions(0, None, tmp_path / "pass.pkl", 0.3)
     # then only the one over the bumper is, named a bumper, its box normalised to the photo

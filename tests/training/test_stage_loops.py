@@ -19,8 +19,8 @@ from inference.errors import ModelUnavailable
 from tests.inference.conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, to_model, write_registry
 from tests.training.test_vehicle_gate import _tiny_checkpoint
 from training.claim_eval import INTACT_CLOSEUPS
-from training.damage_verifier import TrainPhoto
 from training.part_family import SOURCES, Region
+from training.train_pass import TrainPhoto
 
 W, H = 160, 120
 IMGSZ = 64

@@ -1,0 +1,131 @@
+"""The train pass: the served analyzer over the train photos at a low damage threshold.
+
+The damage verifier (`training.damage_verifier`) and the part-family stage
+(`training.part_family --detections`) learn from its detections; its analyses are kept in a
+cache so that a second run with the same detector analyses nothing.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cdat.findings import PhotoAnalysis
+from training.claim_eval import DATASETS, INTACT_CLOSEUPS, PART_NAMED
+from training.errors import TrainingError
+
+if TYPE_CHECKING:
+    from training.damage_verifier import VerifierHyperparameters
+
+OUTLINED = ("car-parts-damage", "damaged-parts", "damage-severity")
+
+
+@dataclass(frozen=True)
+class TrainPhoto:
+    source: str
+    path: Path
+    instances: list[Any]
+
+
+INTACT = ("car-parts", INTACT_CLOSEUPS)
+"""Sources of intact cars: every detection on them is false."""
+
+
+def train_photos(
+    hp: VerifierHyperparameters, data_root: Path | None, closeups_dir: Path | None = None
+) -> list[TrainPhoto]:
+    """The pass's photos; with `hp.intact_closeups`, the intact cars' close-up windows are
+    written to `closeups_dir` (the pass reads photos from files)."""
+    from training.backgrounds import background_closeups, read_exclusions, split_photos
+    from training.claim_eval import check_sources, typed_photos
+    from training.closeup import held_out_photos
+
+    data_root = check_sources(data_root)
+    rng = np.random.default_rng(hp.seed)
+    photos: list[TrainPhoto] = []
+    for source in OUTLINED:
+        config = DATASETS / f"{source}.yaml"
+        split = (
+            held_out_photos(config, "train", hp.seed, data_root)
+            if source in PART_NAMED
+            else list(typed_photos(config, "train", hp.seed, data_root))
+        )
+        if len(split) > hp.max_photos:
+            keep = sorted(rng.permutation(len(split))[: hp.max_photos])
+            split = [split[k] for k in keep]
+        photos += [TrainPhoto(source, path, list(instances)) for path, instances in split]
+    damaged = read_exclusions(DATASETS / "car-parts-damaged.txt")
+    cars = split_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
+    photos += [TrainPhoto("car-parts", p, []) for p in cars if p.name not in damaged]
+    if hp.intact_closeups:
+        if closeups_dir is None:
+            raise TrainingError("intact close-ups need a folder to be written to")
+        closeups_dir.mkdir(parents=True, exist_ok=True)
+        for closeup in background_closeups(data_root, damaged, hp.seed):
+            path = closeups_dir / closeup.name
+            path.write_bytes(closeup.jpeg)
+            photos.append(TrainPhoto(INTACT_CLOSEUPS, path, []))
+    return photos
+
+
+@dataclass(frozen=True)
+class Detector:
+    """The damage model whose detections are the examples: `file` in the promoted model's
+    place (None: the promoted model as registered), served with the `severity` stage."""
+
+    sha256: str
+    file: Path | None = None
+    severity: Path | None = None
+
+
+def detector_of(chosen: Path | None, conf: float) -> Detector:
+    """The detector of a train pass at `conf`: `chosen`, or the promoted model (as registered,
+    also where `chosen` is its very file)."""
+    from inference.registry import Registry, sha256_of
+    from training.claim_rules import pass_settings
+
+    registry = Registry.load(pass_settings(conf).model_dir)
+    promoted = registry.promoted_entry("damage")
+    if promoted is None:
+        raise TrainingError(f"{registry.model_dir}: no promoted damage model to run the pass")
+    sha = promoted.sha256 if chosen is None else sha256_of(chosen)
+    if sha == promoted.sha256:
+        return Detector(sha)
+    severity = registry.model_dir / promoted.severity_model if promoted.severity_model else None
+    return Detector(sha, chosen, severity)
+
+
+def train_pass(
+    photos: Sequence[TrainPhoto], conf: float, cache: Path, detector: Detector | None = None
+) -> dict[str, PhotoAnalysis]:
+    """Each photo's analysis (by path) by `detector` (default: the promoted damage model),
+    read from `cache` if made by the same model at the same threshold; no verifier, whole-car
+    rule or part-family stage (they come after)."""
+    detector = detector or detector_of(None, conf)
+    if cache.is_file():
+        try:
+            state = pickle.loads(cache.read_bytes())
+            same = state.get("conf") == conf and state.get("detector") == detector.sha256
+            kept = state["photos"] if same else {}
+        except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
+            problem = f"--cache {cache}: not a train pass this script saved ({exc})"
+            raise TrainingError(problem) from exc
+        if all(str(p.path) in kept for p in photos):
+            return dict(kept)
+    from cdat.analysis import PhotoInput
+    from training.claim_rules import pass_analyzer, pass_settings
+
+    analyzer = pass_analyzer(pass_settings(conf), detector.file, detector.severity)
+    out = {}
+    for photo in photos:
+        data = photo.path.read_bytes()
+        out[str(photo.path)] = analyzer.analyze([PhotoInput(photo.path.name, data)])[0]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    state = {"conf": conf, "detector": detector.sha256, "photos": out}
+    cache.write_bytes(pickle.dumps(state))
+    return out
