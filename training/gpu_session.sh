@@ -7,27 +7,27 @@
 # model trains on what the served one did (datasets/damage-claims.yaml: make its pseudo
 # labels and backgrounds first, by the commands at the top of that file):
 #   python -m training.pack --config datasets/damage-claims.yaml --imgsz 416 --quality 60 \
-#       --shards 3 --out runs/pack/damage
+#       --shards 5 --out runs/pack/damage
 #   python -m training.closeup_pseudo --parts inference/models/<promoted parts>.onnx \
 #       --out runs/pseudo/damaged-parts
 #   python -m training.pack --config datasets/parts-closeups.yaml --imgsz 384 --quality 60 \
-#       --out runs/pack/parts
+#       --shards 3 --out runs/pack/parts
 #   pip download --no-deps -d .whl ultralytics ultralytics-thop
 # Each pack records the config it was made from (pack.json), and the run records that
 # config; a config naming made data sets needs their dataset.yaml files carried too
 # (runs/pseudo/*/dataset.yaml, runs/backgrounds/dataset.yaml).
 # Measured (bytes): damage-claims pack 50.3 MiB at --quality 60, all shards together
-# (2026-12-02; about 17 MiB a shard in three); parts-closeups pack 24.0 MiB at --quality 65
+# (2026-12-02; about 10 MiB a shard in five); parts-closeups pack 24.0 MiB at --quality 65
 # (2026-11-28). The tree and a call's carried paths travel together, 64 MiB at most per call,
 # and a warm machine keeps ignored paths between calls (it stays warm 30 s after a call), so
 # each shard goes in a call of its own, the last one running this script:
-#   run(command="du -sh runs/pack/damage-2", carry=["runs/pack/damage-2"]), then -3, then
+#   run(command="du -sh runs/pack/damage-2", carry=["runs/pack/damage-2"]), then -3 to -5, then
 #   run(command="MINUTES=9 bash training/gpu_session.sh", timeout_s=600, carry=[
 #       "runs/pack/damage", ".whl", "runs/pseudo/damaged-parts-types/dataset.yaml",
 #       "runs/pseudo/car-parts-damage-types/dataset.yaml", "runs/backgrounds/dataset.yaml"])
-# The tracked tree is about 42 MiB since the crop stages are stored as heads and superseded
-# models left it (2026-12-02; tests/training/test_gpu_session.py keeps it under 64 MiB less a
-# 20 MiB shard): a shard, or the last call's paths, fit beside it.
+# The tracked tree is about 51 MiB since the served part-family stage is a fine-tuned network
+# of its own (2026-12-04; tests/training/test_gpu_session.py keeps it under 64 MiB less a
+# 12 MiB shard): a shard, or the last call's paths, fit beside it.
 # The script trains each task whose pack is on the machine, on the shards that reached it
 # (saying which did not). This script has not yet run on a GPU;
 # tests/training/test_gpu_session.py runs it whole on the CPU on a tiny pack (DEVICE=cpu).
