@@ -87,7 +87,7 @@ def collect(model_path: Path, data_yaml: Path, split: str, imgsz: int, floor: fl
     """Every candidate down to `floor`: type, confidence, features, whether it is right."""
     import yaml
 
-    from training.evaluate import predicted_instances, read_split, truth_instances
+    from training.eval_split import predicted_instances, read_split, truth_instances
     from training.matching import mask_iou
     from training.ultra import load_ultralytics
 

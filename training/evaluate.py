@@ -16,7 +16,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from inference.severity import SeverityModel
@@ -31,47 +30,9 @@ from training.damage_eval import DamageTally, source_of
 from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
 from training.eval_report import report_markdown, write_report
+from training.eval_split import model_imgsz, predicted_instances, read_split, truth_instances
 from training.eval_stages import check_placer, measure_claims, measured_stage
-from training.matching import SEVERITIES, Instance, MatchStats
-
-
-def read_split(data_yaml: Path, split: str) -> list[tuple[Path, Path]]:
-    """(image, label file) pairs of a converted dataset split."""
-    data = yaml.safe_load(data_yaml.read_text())
-    images = Path(data["path"]) / data[split]
-    if not images.is_dir():
-        raise TrainingError(f"{data_yaml}: split '{split}' has no images folder {images}")
-    pairs = []
-    for image in sorted(images.iterdir()):
-        label = Path(str(image.parent).replace("/images/", "/labels/")) / (image.stem + ".txt")
-        pairs.append((image, label))
-    return pairs
-
-
-def truth_instances(label: Path, names: list[str], shape: tuple[int, int]) -> list[Instance]:
-    import cv2
-
-    height, width = shape
-    out = []
-    lines = label.read_text().splitlines() if label.exists() else []
-    for line in lines:
-        values = line.split()
-        if len(values) < 7:
-            continue
-        points = np.array(values[1:], dtype=np.float64).reshape(-1, 2) * [width, height]
-        mask = np.zeros((height, width), dtype=np.uint8)
-        cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-        out.append(Instance(names[int(values[0])], mask.astype(bool)))
-    return out
-
-
-def predicted_instances(result: Any, names: list[str]) -> list[Instance]:
-    if result.masks is None:
-        return []
-    masks = result.masks.data.cpu().numpy() > 0.5
-    classes = result.boxes.cls.cpu().numpy().astype(int)
-    scores = result.boxes.conf.cpu().numpy()
-    return [Instance(names[c], m, float(s)) for m, c, s in zip(masks, classes, scores, strict=True)]
+from training.matching import SEVERITIES, MatchStats
 
 
 def _per_class(metrics: Any, names: list[str], counts: dict[str, int]) -> dict[str, dict]:
@@ -316,19 +277,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="the placer's rule, JSON (cdat/placement.py), e.g. '{\"min_iou\": 0.5}'",
     )
     return parser
-
-
-def model_imgsz(model_path: Path) -> int:
-    """The training / export image size stored with a model."""
-    if model_path.suffix == ".onnx":
-        import onnxruntime as ort
-
-        shape = ort.InferenceSession(str(model_path)).get_inputs()[0].shape
-        return int(shape[2])
-    import torch
-
-    ckpt = torch.load(model_path, map_location="cpu", weights_only=False)
-    return int(ckpt.get("train_args", {}).get("imgsz", 640))
 
 
 def main(args: argparse.Namespace) -> int:

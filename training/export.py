@@ -166,7 +166,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from training.evaluate import model_imgsz
+    from training.eval_split import model_imgsz
 
     if not args.weights.is_file():
         raise TrainingError(f"no such checkpoint: {args.weights}")

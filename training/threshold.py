@@ -120,7 +120,8 @@ def sweep(
     """One prediction pass over the split at the lowest candidate; a row per candidate."""
     from inference.severity import SeverityModel
     from training.dataconfig import DAMAGE_TYPE_NAMES
-    from training.evaluate import predicted_instances, read_split, task_of, truth_instances
+    from training.eval_split import predicted_instances, read_split, truth_instances
+    from training.evaluate import task_of
     from training.ultra import load_ultralytics
 
     names = [str(n) for n in yaml.safe_load(data_yaml.read_text())["names"].values()]
@@ -197,7 +198,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     from training.convert import ensure_dataset
     from training.dataconfig import load_training_config
-    from training.evaluate import model_imgsz
+    from training.eval_split import model_imgsz
 
     candidates = candidates_of(args.conf)
     if not args.model.is_file():
