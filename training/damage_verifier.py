@@ -143,13 +143,18 @@ def features(
     return pooled, extras
 
 
-def fit_perceptron(x: np.ndarray, y: np.ndarray, hp: VerifierHyperparameters) -> Any:
-    """Standardised inputs -> hidden layer -> logit; returns (module, mean, scale)."""
+def fit_perceptron(
+    x: np.ndarray, y: np.ndarray, hp: VerifierHyperparameters, scale_floor: float = 0.0
+) -> Any:
+    """Standardised inputs -> hidden layer -> logit; returns (module, mean, scale). No
+    column's scale is below `scale_floor` times the median column's: a fine-tuned verifier's
+    layers move the features, and one that barely varied would be blown up."""
     import torch
     from torch import nn
 
     torch.manual_seed(hp.seed)
-    mean, scale = x.mean(0), x.std(0) + 1e-6
+    spread = x.std(0)
+    mean, scale = x.mean(0), np.maximum(spread, scale_floor * np.median(spread)) + 1e-6
     inputs = torch.from_numpy(((x - mean) / scale).astype(np.float32))
     target = torch.from_numpy(y.astype(np.float32))
     mlp = nn.Sequential(nn.Dropout(hp.dropout), nn.Linear(x.shape[1], hp.hidden), nn.ReLU(),

@@ -1,0 +1,404 @@
+"""Fine-tune the damage verifier end to end (inference/damage_verifier.py, a stage stored whole).
+
+`training.damage_verifier` fits a perceptron on the damage model's pooled layers, which stay as
+the detector learnt them: the same features that made a reflection look like a dent in the
+first place. Three verifier shapes, a second look and an ensemble on those features all
+landed within about 0.01 of each other on val (docs/model-experiments.md); the part-family
+stage gained 5 points of val accuracy once its layers learnt too. Here the same is done for
+the verifier: its examples are the train pass's detections (`training.train_pass`, labelled as
+`training.damage_verifier.labels` labels them), each crop is pooled by the damage model's
+layers, joined with `verifier_extras`, standardised, and a perceptron answers. First the
+perceptron is fitted on the frozen layers (the served recipe: "epoch 0"), then layers from
+`--trainable-from` on learn with it (binary cross entropy, AdamW, cosine decay, crops mirrored
+at random; batch norm keeps the detector's statistics). A seeded share of the train photos is
+held out, by photo, and the epoch kept is the one with the lowest log loss on their
+detections (val is for choosing the rule afterwards: `python -m training.verifier_sweep
+--verifier <out>`). The stage is exported whole (crop and extras in, probability out)::
+
+    python -m training.verifier_tune --out runs/verifier/verifier-tuned.onnx
+    python -m training.verifier_tune --out runs/verifier/t.onnx --epochs 2 --max-photos 200 \\
+        --cache runs/verifier/train-pass-200.pkl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cdat.findings import Box
+from training.damage_verifier import (
+    DEFAULT_DAMAGE,
+    VerifierHyperparameters,
+    _classes,
+    fit_perceptron,
+    labels,
+)
+from training.errors import TrainingError, run_script
+from training.eval_report import check_json_out
+from training.train_pass import INTACT, OUTLINED, TrainPhoto, detector_of, train_pass, train_photos
+
+
+@dataclass
+class VerifierTuneHyperparameters:
+    pass_conf: float = 0.02
+    """Damage threshold of the train pass (the served verifier's)."""
+    max_photos: int = 1000
+    """Photos per outlined source (the served verifier's sample)."""
+    side: int = 160
+    """Crop side in pixels (the served verifier's)."""
+    taps: tuple[int, ...] = (4, 6, 10, 13, 16, 19, 22)
+    """Layers whose maps are pooled (the served verifier's)."""
+    trainable_from: int = 6
+    """Layers before this one keep the damage model's weights."""
+    hidden: int = 64
+    """Width of the perceptron's hidden layer."""
+    dropout: float = 0.2
+    """Dropout before the perceptron, while it learns."""
+    perceptron_epochs: int = 30
+    """Epochs of the perceptron alone on the frozen layers (epoch 0, the served recipe)."""
+    epochs: int = 3
+    """Passes over the crops with the layers learning."""
+    batch: int = 32
+    """Crops a step."""
+    lr: float = 1e-4
+    """AdamW learning rate of the damage model's layers (cosine decay to zero)."""
+    head_lr: float = 1e-4
+    """AdamW learning rate of the perceptron, fitted already (cosine decay to zero)."""
+    weight_decay: float = 0.05
+    """AdamW weight decay (the served perceptron's)."""
+    held_out: float = 0.1
+    """Share of the train photos held out, by photo, to choose the epoch."""
+    scale_floor: float = 0.05
+    """No input of the perceptron is scaled by less than this share of the median input's
+    spread (`fit_perceptron`)."""
+    seed: int = 0
+    """Seed of the photo sample, the re-split, the held-out photos and training."""
+
+    def pass_hp(self) -> VerifierHyperparameters:
+        """The train pass and labels as `training.damage_verifier` makes them."""
+        return VerifierHyperparameters(pass_conf=self.pass_conf, max_photos=self.max_photos,
+                                       side=self.side, seed=self.seed)  # fmt: skip
+
+
+@dataclass
+class Examples:
+    crops: np.ndarray
+    """(N, 3, side, side) uint8 RGB crops."""
+    extras: np.ndarray
+    """(N, extras) float32 `verifier_extras`."""
+    labels: np.ndarray
+    """(N,) 1 real damage, 0 not damage."""
+    sources: np.ndarray
+    """(N,) the source of each example's photo."""
+
+    def take(self, keep: np.ndarray) -> Examples:
+        return Examples(self.crops[keep], self.extras[keep], self.labels[keep], self.sources[keep])
+
+
+def examples_of(
+    photos: Sequence[TrainPhoto], analyses: dict[str, Any], classes: Sequence[str],
+    hp: VerifierTuneHyperparameters,
+) -> tuple[Examples, np.ndarray]:  # fmt: skip
+    """Every labelled detection's crop (as the served verifier crops it, as bytes) and
+    extras, and the index of its photo in `photos`."""
+    from inference.crops import damage_crop
+    from inference.damage_verifier import verifier_extras
+    from training.vehicle_gate import read_photo_scaled
+
+    crops, extras, ys, sources, owners = [], [], [], [], []
+    for k, photo in enumerate(photos):
+        analysis = analyses[str(photo.path)]
+        if not analysis.damages:
+            continue
+        y = labels(photo, analysis, hp.pass_hp())
+        image, (sx, sy) = read_photo_scaled(photo.path)
+        size = (analysis.width, analysis.height)
+        for damage, label in zip(analysis.damages, y, strict=True):
+            if label < 0:
+                continue
+            b = damage.box
+            crop = damage_crop(image, Box(b.x1 / sx, b.y1 / sy, b.x2 / sx, b.y2 / sy), hp.side)
+            crops.append(np.rint(crop * 255.0).astype(np.uint8))
+            extras.append(verifier_extras(damage, analysis.parts, *size, classes))
+            ys.append(int(label))
+            sources.append(photo.source)
+            owners.append(k)
+    if len(set(ys)) < 2:
+        raise TrainingError("the train pass found no real and no false damage to learn from")
+    found = Examples(np.stack(crops), np.array(extras, np.float32), np.array(ys, np.int64),
+                     np.array(sources))  # fmt: skip
+    return found, np.array(owners)
+
+
+def held_out_photos(count: int, share: float, seed: int) -> np.ndarray:
+    """A seeded mask of the photos held out (at least one where there are two or more)."""
+    rng = np.random.default_rng(seed + 1)
+    held = rng.random(count) < share
+    if count >= 2 and not held.any():
+        held[rng.integers(count)] = True
+    return held
+
+
+class VerifierTuner:
+    """The damage model's layers, pooled, joined with the extras, standardised, a perceptron."""
+
+    @staticmethod
+    def build(damage: Path, hp: VerifierTuneHyperparameters, train: Examples) -> Any:
+        import torch
+        from torch import nn
+
+        from training.gate_net import load_gate_net
+
+        body = load_gate_net(damage, hp.taps)
+        pooled = frozen_features(body, train.crops)
+        fitted = fit_perceptron(
+            np.hstack([pooled, train.extras]).astype(np.float64), train.labels,
+            VerifierHyperparameters(hidden=hp.hidden, dropout=hp.dropout,
+                                    weight_decay=hp.weight_decay,
+                                    epochs=hp.perceptron_epochs, seed=hp.seed),
+            hp.scale_floor,
+        )  # fmt: skip
+        mlp, mean, scale = fitted
+        for k, layer in enumerate(body.layers):
+            for p in layer.parameters():
+                p.requires_grad_(k >= hp.trainable_from)
+
+        class TunedVerifierNet(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.body, self.mlp = body, mlp
+                self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
+                self.register_buffer("scale", torch.from_numpy(scale.astype(np.float32)))
+
+            def logits(self, images: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
+                joined = torch.cat([self.body.features(images), extras], dim=1)
+                standard = (joined - self.get_buffer("mean")) / self.get_buffer("scale")
+                return self.mlp(standard).squeeze(1)
+
+            def forward(self, images: torch.Tensor, extras: torch.Tensor) -> torch.Tensor:
+                return torch.sigmoid(self.logits(images, extras))
+
+        return TunedVerifierNet().float().eval()
+
+
+def frozen_features(body: Any, crops: np.ndarray, batch: int = 64) -> np.ndarray:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(crops), batch):
+            x = torch.from_numpy(crops[start : start + batch].astype(np.float32) / 255.0)
+            out.append(body.features(x).numpy())
+    return np.concatenate(out)
+
+
+def probabilities(net: Any, found: Examples, batch: int = 64) -> np.ndarray:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(found.labels), batch):
+            x = torch.from_numpy(found.crops[start : start + batch].astype(np.float32) / 255.0)
+            out.append(net(x, torch.from_numpy(found.extras[start : start + batch])).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def scores(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Log loss and ROC AUC (the chance a real example outranks a false one, ties half)."""
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    real, false = p[y == 1], p[y == 0]
+    if not len(real) or not len(false):
+        return {"log_loss": round(loss, 4), "roc_auc": float("nan")}
+    # ranks of both together, ties sharing their mean rank
+    _, inverse, counts = np.unique(np.concatenate([real, false]), return_inverse=True,
+                                   return_counts=True)  # fmt: skip
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]
+    auc = (ranks[: len(real)].sum() - len(real) * (len(real) + 1) / 2) / (len(real) * len(false))
+    return {"log_loss": round(loss, 4), "roc_auc": round(float(auc), 4)}
+
+
+def train(net: Any, found: Examples, hp: VerifierTuneHyperparameters, on_epoch: Any) -> None:
+    """Binary cross entropy, AdamW with a cosine decay, crops mirrored at random; batch norm
+    kept in eval mode (the damage model's statistics). `on_epoch(epoch)` after each."""
+    import torch
+
+    rng = np.random.default_rng(hp.seed)
+    body = [p for p in net.body.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(
+        [{"params": body, "lr": hp.lr}, {"params": net.mlp.parameters(), "lr": hp.head_lr}],
+        weight_decay=hp.weight_decay,
+    )
+    steps = hp.epochs * max(1, -(-len(found.labels) // hp.batch))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
+    for epoch in range(hp.epochs):
+        net.eval()
+        net.mlp.train()  # its dropout, while batch norm keeps the detector's statistics
+        order = rng.permutation(len(found.labels))
+        for start in range(0, len(order), hp.batch):
+            index = order[start : start + hp.batch]
+            batch = found.crops[index].astype(np.float32) / 255.0
+            flip = rng.random(len(index)) < 0.5
+            batch[flip] = batch[flip][:, :, :, ::-1]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net.logits(torch.from_numpy(np.ascontiguousarray(batch)),
+                           torch.from_numpy(found.extras[index])),
+                torch.from_numpy(found.labels[index].astype(np.float32)),
+            )  # fmt: skip
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        net.eval()
+        on_epoch(epoch + 1)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    hp = VerifierTuneHyperparameters()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
+    parser.add_argument("--out", type=Path, required=True, help="the verifier's .onnx to write")
+    parser.add_argument("--damage", type=Path, default=DEFAULT_DAMAGE,
+                        help="the damage model's Ultralytics .pt to start from")  # fmt: skip
+    parser.add_argument("--detector", type=Path, default=None,
+                        help="the damage model whose detections are the examples (default: "
+                        "the promoted model)")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
+                        help="the train pass's analyses, kept for the next run")  # fmt: skip
+    parser.add_argument("--pass-conf", type=float, default=hp.pass_conf,
+                        help="damage threshold of the train pass")  # fmt: skip
+    parser.add_argument("--max-photos", type=int, default=hp.max_photos,
+                        help="photos per outlined source")  # fmt: skip
+    parser.add_argument("--side", type=int, default=hp.side, help="crop side in pixels")
+    parser.add_argument("--trainable-from", type=int, default=hp.trainable_from,
+                        help="first layer that learns (earlier ones stay as the damage "
+                        "model's)")  # fmt: skip
+    parser.add_argument("--hidden", type=int, default=hp.hidden, help="hidden layer width")
+    parser.add_argument("--perceptron-epochs", type=int, default=hp.perceptron_epochs,
+                        help="epochs of the perceptron alone on the frozen layers")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=hp.epochs,
+                        help="passes over the crops with the layers learning")  # fmt: skip
+    parser.add_argument("--batch", type=int, default=hp.batch, help="crops a step")
+    parser.add_argument("--lr", type=float, default=hp.lr,
+                        help="learning rate of the damage model's layers")  # fmt: skip
+    parser.add_argument("--head-lr", type=float, default=hp.head_lr,
+                        help="learning rate of the perceptron")  # fmt: skip
+    parser.add_argument("--held-out", type=float, default=hp.held_out,
+                        help="share of the train photos held out to choose the epoch")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
+    return parser
+
+
+def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
+    """The run's hyperparameters; a bad value is a TrainingError before any work."""
+    if args.out.suffix != ".onnx":
+        raise TrainingError(f"--out {args.out}: name an .onnx file")
+    check_json_out(args.out.with_suffix(".report.json"))
+    if not args.damage.is_file():
+        raise TrainingError(f"--damage {args.damage}: no such checkpoint")
+    if args.detector is not None and not args.detector.is_file():
+        raise TrainingError(f"--detector {args.detector}: no such file")
+    if not 0.0 < args.pass_conf < 1.0:
+        raise TrainingError(f"--pass-conf {args.pass_conf}: need 0 < conf < 1")
+    if not 32 <= args.side <= 640 or args.side % 32:
+        raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
+    for name in ("max_photos", "hidden", "perceptron_epochs", "epochs", "batch"):
+        if getattr(args, name) < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} {getattr(args, name)}: at least 1")
+    for name in ("lr", "head_lr"):
+        if not getattr(args, name) > 0:
+            raise TrainingError(f"--{name.replace('_', '-')} {getattr(args, name)}: above 0")
+    if not 0 < args.held_out < 1:
+        raise TrainingError(f"--held-out {args.held_out}: a share between 0 and 1")
+    if args.trainable_from < 0:
+        raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
+    return VerifierTuneHyperparameters(
+        pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
+        trainable_from=args.trainable_from, hidden=args.hidden,
+        perceptron_epochs=args.perceptron_epochs, epochs=args.epochs, batch=args.batch,
+        lr=args.lr, head_lr=args.head_lr, held_out=args.held_out, seed=args.seed,
+    )  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from inference.damage_verifier import TYPE_NAMES, extra_names
+    from training.gate_net import export_onnx, onnx_parity
+
+    hp = hyperparameters(args)
+    classes = _classes(args.damage)
+    if not set(classes) <= TYPE_NAMES:
+        raise TrainingError(
+            f"--damage {args.damage}: its classes ({', '.join(classes)}) are not all damage "
+            "types; the verifier's type one-hot needs a model that names plain types"
+        )
+    torch.set_num_threads(max(1, args.threads))
+    torch.manual_seed(hp.seed)
+    started = time.perf_counter()
+    photos = train_photos(hp.pass_hp(), args.data_root)
+    detector = detector_of(args.detector, hp.pass_conf)
+    analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
+    found, owners = examples_of(photos, analyses, classes, hp)
+    held = held_out_photos(len(photos), hp.held_out, hp.seed)[owners]
+    train_set, check = found.take(~held), found.take(held)
+    if len(set(check.labels.tolist())) < 2:
+        raise TrainingError("the held-out photos have no real or no false damage: hold out more")
+    net = VerifierTuner.build(args.damage, hp, train_set)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
+
+    def on_epoch(epoch: int) -> None:
+        measured = scores(probabilities(net, check), check.labels)
+        history.append({"epoch": epoch, **measured})
+        print(json.dumps(history[-1]), flush=True)
+        if not best or measured["log_loss"] < best["log_loss"]:
+            best.update(epoch=epoch, state=copy.deepcopy(net.state_dict()), **measured)
+
+    on_epoch(0)
+    train(net, train_set, hp, on_epoch)
+    net.load_state_dict(best["state"])
+    names = extra_names(classes)
+    metadata = {"classes": ",".join(classes), "extras": ",".join(names), "side": str(hp.side),
+                "description": f"CDAT damage verifier: {args.damage.name} layers "
+                f"{hp.trainable_from}-{max(hp.taps)} fine-tuned, pooled at {list(hp.taps)} "
+                f"with {len(names)} extras, perceptron"}  # fmt: skip
+    export_onnx(net, args.out, hp.side, metadata, output="damage", extras=len(names))
+    parity = onnx_parity(args.out, net, hp.side, extras=len(names))
+    counts = {s: {"real": int(((found.sources == s) & (found.labels == 1)).sum()),
+                  "not_damage": int(((found.sources == s) & (found.labels == 0)).sum())}
+              for s in (*OUTLINED, *INTACT)}  # fmt: skip
+    report = {
+        "hyperparameters": asdict(hp),
+        "damage": str(args.damage),
+        "classes": list(classes),
+        "examples": counts,
+        "held_out_examples": int(held.sum()),
+        "detector": "promoted" if detector.file is None else str(detector.file),
+        "epoch": best["epoch"],
+        "held_out": {"log_loss": best["log_loss"], "roc_auc": best["roc_auc"]},
+        "history": history,
+        "onnx_parity_max_abs": parity,
+        "seconds": round(time.perf_counter() - started, 1),
+        "command": "python -m training.verifier_tune " + " ".join(map(shlex.quote, sys.argv[1:])),
+    }
+    args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: report[k] for k in ("examples", "epoch", "held_out", "seconds")}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main, get_args_parser())
