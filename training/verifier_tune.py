@@ -18,6 +18,8 @@ detections (val is for choosing the rule afterwards: `python -m training.verifie
     python -m training.verifier_tune --out runs/verifier/verifier-tuned.onnx
     python -m training.verifier_tune --out runs/verifier/t.onnx --epochs 2 --max-photos 200 \\
         --cache runs/verifier/train-pass-200.pkl
+    python -m training.verifier_tune --out runs/verifier/c.onnx --intact-closeups \\
+        --cache runs/verifier/train-pass-closeups.pkl
 """
 
 from __future__ import annotations
@@ -83,11 +85,14 @@ class VerifierTuneHyperparameters:
     spread (`fit_perceptron`)."""
     seed: int = 0
     """Seed of the photo sample, the re-split, the held-out photos and training."""
+    intact_closeups: bool = False
+    """Also learn from close-up windows of the intact train cars (every detection false)."""
 
     def pass_hp(self) -> VerifierHyperparameters:
         """The train pass and labels as `training.damage_verifier` makes them."""
         return VerifierHyperparameters(pass_conf=self.pass_conf, max_photos=self.max_photos,
-                                       side=self.side, seed=self.seed)  # fmt: skip
+                                       side=self.side, seed=self.seed,
+                                       intact_closeups=self.intact_closeups)  # fmt: skip
 
 
 @dataclass
@@ -294,6 +299,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="learning rate of the perceptron")  # fmt: skip
     parser.add_argument("--held-out", type=float, default=hp.held_out,
                         help="share of the train photos held out to choose the epoch")  # fmt: skip
+    parser.add_argument("--intact-closeups", action="store_true",
+                        help="also learn from close-up windows of the intact train cars (give "
+                        "the pass a --cache of its own)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
@@ -329,6 +337,7 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
         trainable_from=args.trainable_from, hidden=args.hidden,
         perceptron_epochs=args.perceptron_epochs, epochs=args.epochs, batch=args.batch,
         lr=args.lr, head_lr=args.head_lr, held_out=args.held_out, seed=args.seed,
+        intact_closeups=args.intact_closeups,
     )  # fmt: skip
 
 
@@ -348,7 +357,7 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(hp.seed)
     started = time.perf_counter()
-    photos = train_photos(hp.pass_hp(), args.data_root)
+    photos = train_photos(hp.pass_hp(), args.data_root, args.cache.parent / "intact-closeups")
     detector = detector_of(args.detector, hp.pass_conf)
     analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
     found, owners = examples_of(photos, analyses, classes, hp)

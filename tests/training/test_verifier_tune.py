@@ -118,6 +118,13 @@ def test_the_defaults_are_the_served_verifiers_pass_and_crops(
     assert (hp.pass_conf, hp.max_photos, hp.side, hp.taps) == (
         served.pass_conf, served.max_photos, served.side, served.taps)  # fmt: skip
     assert hp.pass_hp().positive_iou == served.positive_iou
+    assert not hp.pass_hp().intact_closeups
+
+
+def test_intact_close_ups_are_an_option_of_the_pass(tmp_path: Path, checkpoint: Path) -> None:
+    args = get_args_parser().parse_args(["--out", str(tmp_path / "v.onnx"), "--damage",
+                                         str(checkpoint), "--intact-closeups"])  # fmt: skip
+    assert hyperparameters(args).pass_hp().intact_closeups
 
 
 # --- what learns ---------------------------------------------------------------------------
@@ -183,7 +190,7 @@ def tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Tr
     intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
               for k in range(4)]  # fmt: skip
     photos = damaged + intact
-    monkeypatch.setattr(verifier_tune, "train_photos", lambda hp, root: photos)
+    monkeypatch.setattr(verifier_tune, "train_photos", lambda hp, root, closeups: photos)
     out = tmp_path / "verifier" / "tuned.onnx"
     out.parent.mkdir()
     args = get_args_parser().parse_args(
