@@ -76,6 +76,9 @@ def measure(cfg: BenchConfig, threads: int, photos: list[Path], last: bool) -> d
     workers = [Worker(cfg, v, threads, photos) for v in cfg.variants]
     for worker in workers:  # started together, loaded in parallel: none is timed yet
         worker.ready()
+    if all(w.skipped for w in workers):  # nothing to time: say why, not divide by zero
+        reasons = "; ".join(f"{w.variant.name}: {w.skipped}" for w in workers)
+        raise SystemExit(f"error: no variant could load ({reasons})")
     singles = [w for w in workers if w.variant.batch == 1]
     for _ in range(cfg.rounds):
         _send_round_robin(singles, "photo", list(range(len(photos))))
