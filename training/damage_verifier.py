@@ -331,12 +331,20 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _classes(damage: Path) -> tuple[str, ...]:
-    """The damage model's class names, in its output order."""
+    """The damage model's class names, in its output order; a TrainingError where the file
+    is no Ultralytics checkpoint."""
+    import pickle
+
     import torch
 
-    checkpoint = torch.load(damage, map_location="cpu", weights_only=False)
-    names = checkpoint["model"].names
-    return tuple(names[k] for k in sorted(names))
+    try:
+        checkpoint = torch.load(damage, map_location="cpu", weights_only=False)
+        names = checkpoint["model"].names
+        return tuple(names[k] for k in sorted(names))
+    except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError,
+            AttributeError) as exc:  # fmt: skip
+        problem = f"--damage {damage}: not a PyTorch checkpoint of a damage model ({exc})"
+        raise TrainingError(problem) from exc
 
 
 if __name__ == "__main__":

@@ -249,3 +249,24 @@ def test_a_damage_model_that_names_no_damage_types_is_refused(
     with pytest.raises(TrainingError, match=r"its classes \(0, 1\) are not all damage types"):
         main(args)
     assert not (tmp_path / "v.onnx").exists()
+
+
+@pytest.mark.parametrize("script", ["training.verifier_tune", "training.damage_verifier"])
+def test_a_damage_file_that_is_no_checkpoint_is_one_error_line(tmp_path: Path, script: str) -> None:
+    import subprocess
+    import sys
+
+    # given a --damage file that is no PyTorch checkpoint, and a served .onnx beside it
+    damage = tmp_path / "damage.pt"
+    damage.write_bytes(b"not a checkpoint")
+    damage.with_suffix(".onnx").write_bytes(b"not read")
+    out = tmp_path / "v.onnx"
+    # when either verifier script runs, then it stops with one error line, writing nothing
+    done = subprocess.run(
+        [sys.executable, "-m", script, "--out", str(out), "--damage", str(damage)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"--damage {damage}: not a PyTorch checkpoint of a damage model" in done.stderr
+    assert not out.exists()
