@@ -52,21 +52,23 @@ from training.train_pass import INTACT, OUTLINED, TrainPhoto, detector_of, train
 
 @dataclass
 class VerifierTuneHyperparameters:
-    pass_conf: float = 0.02
-    """Damage threshold of the train pass (the served verifier's)."""
-    max_photos: int = 1000
-    """Photos per outlined source (the served verifier's sample)."""
-    side: int = 160
-    """Crop side in pixels (the served verifier's)."""
-    taps: tuple[int, ...] = (4, 6, 10, 13, 16, 19, 22)
-    """Layers whose maps are pooled (the served verifier's)."""
+    """The pass, crops, layers and perceptron default to the served verifier's recipe."""
+
+    pass_conf: float = VerifierHyperparameters.pass_conf
+    """Damage threshold of the train pass."""
+    max_photos: int = VerifierHyperparameters.max_photos
+    """Photos per outlined source."""
+    side: int = VerifierHyperparameters.side
+    """Crop side in pixels."""
+    taps: tuple[int, ...] = VerifierHyperparameters.taps
+    """Layers whose maps are pooled."""
     trainable_from: int = 6
     """Layers before this one keep the damage model's weights."""
-    hidden: int = 64
+    hidden: int = VerifierHyperparameters.hidden
     """Width of the perceptron's hidden layer."""
-    dropout: float = 0.2
+    dropout: float = VerifierHyperparameters.dropout
     """Dropout before the perceptron, while it learns."""
-    perceptron_epochs: int = 30
+    perceptron_epochs: int = VerifierHyperparameters.epochs
     """Epochs of the perceptron alone on the frozen layers (epoch 0, the served recipe)."""
     epochs: int = 3
     """Passes over the crops with the layers learning."""
@@ -76,8 +78,8 @@ class VerifierTuneHyperparameters:
     """AdamW learning rate of the damage model's layers (cosine decay to zero)."""
     head_lr: float = 1e-4
     """AdamW learning rate of the perceptron, fitted already (cosine decay to zero)."""
-    weight_decay: float = 0.05
-    """AdamW weight decay (the served perceptron's)."""
+    weight_decay: float = VerifierHyperparameters.weight_decay
+    """AdamW weight decay."""
     held_out: float = 0.1
     """Share of the train photos held out, by photo, to choose the epoch."""
     scale_floor: float = 0.05
