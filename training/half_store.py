@@ -58,15 +58,17 @@ def largest_difference(original: Path, halved: Path, side: int, samples: int = 1
     """Largest difference of the two files' first outputs on generated crops (and extras)."""
     import onnxruntime as ort
 
-    answers = []
-    for path in (original, halved):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {}
-        for item in session.get_inputs():
-            width = side if item.name == "images" else int(item.shape[-1])
-            shape = (samples, 3, side, side) if item.name == "images" else (samples, width)
-            feeds[item.name] = np.random.default_rng(0).random(shape, dtype=np.float32)  # same both
-        answers.append(np.asarray(session.run(None, feeds)[0], np.float64))
+    rng = np.random.default_rng(0)
+    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+                for p in (original, halved)]  # fmt: skip
+    feeds = {
+        item.name: rng.random(
+            (samples, 3, side, side) if item.name == "images" else (samples, int(item.shape[-1])),
+            dtype=np.float32,
+        )
+        for item in sessions[0].get_inputs()
+    }
+    answers = [np.asarray(s.run(None, feeds)[0], np.float64) for s in sessions]
     return float(np.abs(answers[0] - answers[1]).max())
 
 
