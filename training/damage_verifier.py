@@ -75,7 +75,8 @@ class VerifierHyperparameters:
     positive_iou: float = 0.3
     negative_iou: float = 0.1
     seed: int = 0
-    """Seed of the photo sample, of the sets' re-split (as converted) and of training."""
+    """Seed of the photo sample and of training (not of the re-split:
+    `training.train_pass.SPLIT_SEED`)."""
     context: bool = False
     """The perceptron also reads the whole photo's pooled layers."""
     cluster: bool = False
@@ -232,7 +233,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--intact-closeups", action="store_true",
                         help="also learn from close-up windows of the intact train cars "
                         "(training/intact_closeups.py), every detection on them false")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
+    parser.add_argument("--seed", type=int, default=hp.seed,
+                        help="seed of the photo sample and training (the photos are always "
+                        "the converted re-split's train photos)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip

@@ -35,6 +35,11 @@ class TrainPhoto:
 INTACT = ("car-parts", INTACT_CLOSEUPS)
 """Sources of intact cars: every detection on them is false."""
 
+SPLIT_SEED = 0
+"""The re-split the data sets are converted and measured with (`training.convert`, the
+`--seed` of every evaluation). The pass's photos are that re-split's train photos whatever
+`hp.seed` samples them with: a re-split of its own would put val and test photos in."""
+
 
 def train_photos(
     hp: VerifierHyperparameters, data_root: Path | None, closeups_dir: Path | None = None
@@ -51,22 +56,22 @@ def train_photos(
     for source in OUTLINED:
         config = DATASETS / f"{source}.yaml"
         split = (
-            held_out_photos(config, "train", hp.seed, data_root)
+            held_out_photos(config, "train", SPLIT_SEED, data_root)
             if source in PART_NAMED
-            else list(typed_photos(config, "train", hp.seed, data_root))
+            else list(typed_photos(config, "train", SPLIT_SEED, data_root))
         )
         if len(split) > hp.max_photos:
             keep = sorted(rng.permutation(len(split))[: hp.max_photos])
             split = [split[k] for k in keep]
         photos += [TrainPhoto(source, path, list(instances)) for path, instances in split]
     damaged = read_exclusions(DATASETS / "car-parts-damaged.txt")
-    cars = split_photos(DATASETS / "car-parts.yaml", "train", hp.seed, data_root)
+    cars = split_photos(DATASETS / "car-parts.yaml", "train", SPLIT_SEED, data_root)
     photos += [TrainPhoto("car-parts", p, []) for p in cars if p.name not in damaged]
     if hp.intact_closeups:
         if closeups_dir is None:
             raise TrainingError("intact close-ups need a folder to be written to")
         closeups_dir.mkdir(parents=True, exist_ok=True)
-        for closeup in background_closeups(data_root, damaged, hp.seed):
+        for closeup in background_closeups(data_root, damaged, SPLIT_SEED):
             path = closeups_dir / closeup.name
             path.write_bytes(closeup.jpeg)
             photos.append(TrainPhoto(INTACT_CLOSEUPS, path, []))

@@ -86,7 +86,8 @@ class VerifierTuneHyperparameters:
     """No input of the perceptron is scaled by less than this share of the median input's
     spread (`fit_perceptron`)."""
     seed: int = 0
-    """Seed of the photo sample, the re-split, the held-out photos and training."""
+    """Seed of the photo sample, the held-out photos and training (not of the re-split:
+    `training.train_pass.SPLIT_SEED`)."""
     intact_closeups: bool = False
     """Also learn from close-up windows of the intact train cars (every detection false)."""
 
@@ -304,7 +305,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--intact-closeups", action="store_true",
                         help="also learn from close-up windows of the intact train cars (give "
                         "the pass a --cache of its own)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=hp.seed, help="sample, split and training seed")
+    parser.add_argument("--seed", type=int, default=hp.seed,
+                        help="seed of the photo sample and training (the photos are always "
+                        "the converted re-split's train photos)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip

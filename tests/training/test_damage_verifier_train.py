@@ -304,3 +304,24 @@ def test_a_cache_that_is_not_a_train_pass_is_one_clear_error(tmp_path: Path) -> 
     with pytest.raises(TrainingError, match=r"pass\.pkl: not a train pass"):
         train_pass([], 0.02, cache)
     assert cache.read_bytes() == b"not a pickle"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_any_seed_trains_on_the_converted_train_photos_only(data_root: Path, seed: int) -> None:
+    if not all((data_root / s).is_dir() for s in ("car-parts", "damaged-parts")):
+        pytest.skip("car-parts and damaged-parts not available")
+    from training.backgrounds import split_photos
+    from training.claim_eval import DATASETS
+
+    # given the val and test photos of the re-split every evaluation reads (seed 0)
+    held = {
+        str(path)
+        for source in ("car-parts", "damaged-parts")
+        for split in ("val", "test")
+        for path in split_photos(DATASETS / f"{source}.yaml", split, 0, data_root)
+    }
+    # when the pass's photos are gathered with another sample seed, every photo kept
+    photos = train_photos(VerifierHyperparameters(max_photos=100_000, seed=seed), data_root)
+    # then none of them is a val or test photo, and the intact cars are all 349 train cars
+    assert held and not {str(p.path) for p in photos} & held
+    assert sum(p.source == "car-parts" for p in photos) == 349
