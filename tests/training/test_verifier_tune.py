@@ -27,15 +27,13 @@ from tests.training.test_stage_loops import (
 )
 from training.errors import TrainingError
 from training.train_pass import TrainPhoto
+from training.verifier_examples import Examples, held_out_photos, scores
 from training.verifier_tune import (
-    Examples,
     VerifierTuneHyperparameters,
     VerifierTuner,
     get_args_parser,
-    held_out_photos,
     hyperparameters,
     main,
-    scores,
     train,
 )
 
