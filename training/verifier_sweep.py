@@ -44,6 +44,7 @@ from training.assign_sweep import promoted_damage_entry, promoted_model_file
 from training.claims import whole_car_rule_arg
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
+from training.intact_folds import read_measured, summary, within_bounds
 from training.rule_sweep import (
     OUTLINED,
     PhotoRecord,
@@ -135,6 +136,26 @@ def row(records: Sequence[PhotoRecord], rule: Rule, **described: Any) -> dict[st
     }
 
 
+def rule_grid(
+    conf: float,
+    floors: Sequence[float],
+    min_probabilities: Sequence[float],
+    min_base_probabilities: Sequence[float],
+    max_overlaps: Sequence[float] = (1.0,),
+    whole_car_probabilities: Sequence[float] = (0.0,),
+) -> list[tuple[float, VerifierRule]]:
+    """Every (floor, rule) of the grid, stricter first, the threshold being `conf`."""
+    grid = itertools.product(
+        sorted(floors, reverse=True),
+        sorted(min_probabilities, reverse=True),
+        sorted(min_base_probabilities, reverse=True),
+        sorted(max_overlaps, reverse=True),
+        sorted(whole_car_probabilities, reverse=True),
+    )
+    return [(floor, VerifierRule(conf, p, base_p, overlap, whole_car_p))
+            for floor, p, base_p, overlap, whole_car_p in grid]  # fmt: skip
+
+
 def sweep(
     records: Sequence[PhotoRecord],
     tables: Mapping[float, Table],
@@ -158,15 +179,9 @@ def sweep(
         row(records, with_whole_car(conf, None), conf=conf, whole_car=None, verifier=None),
         row(records, with_whole_car(conf, whole_car), conf=conf, whole_car=record, verifier=None),
     ]
-    grid = itertools.product(
-        sorted(floors, reverse=True),
-        sorted(min_probabilities, reverse=True),
-        sorted(min_base_probabilities, reverse=True),
-        sorted(max_overlaps, reverse=True),
-        sorted(whole_car_probabilities, reverse=True),
-    )
-    for floor, p, base_p, overlap, whole_car_p in grid:
-        rule = VerifierRule(conf, p, base_p, overlap, whole_car_p)
+    grid = rule_grid(conf, floors, min_probabilities, min_base_probabilities, max_overlaps,
+                     whole_car_probabilities)  # fmt: skip
+    for floor, rule in grid:
         rows.append(
             row(records, verified_rule(tables[floor], floor, rule, whole_car),
                 conf=floor, whole_car=record, verifier=rule.to_record())
@@ -227,6 +242,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--backbone", type=Path, default=None,
                         help="the damage model a verifier stored as a head reads (default: "
                         "the served one)")  # fmt: skip
+    add_rule_grid_options(parser)
+    parser.add_argument("--whole-car-rule", type=whole_car_rule_arg, default=None,
+                        help="a candidate model's own whole-car rule, JSON (cdat/whole_car.py), "
+                        "chosen for it by `training.claim_rules --choose threshold-and-rule`; "
+                        "default: the promoted model's")  # fmt: skip
+    parser.add_argument("--criterion", choices=sorted(CRITERIA), default="served",
+                        help="served: `choose_served`; strict-intact: `choose_strict_intact`, "
+                        "for the whole-car bar (2026-12-03)")  # fmt: skip
+    parser.add_argument("--out-of-fold", type=Path, default=None,
+                        help="`training.intact_folds` output: only rules within its bounds on "
+                        "the intact train cars, out of fold, are chosen from")  # fmt: skip
+    return parser
+
+
+def add_rule_grid_options(parser: argparse.ArgumentParser) -> None:
+    """The verifier rules swept: the same options wherever a rule grid is scored."""
     parser.add_argument("--floors", type=float, nargs="+", default=[0.02, 0.03, 0.05],
                         help="thresholds the damage model would be served at")  # fmt: skip
     parser.add_argument("--min-probabilities", type=float, nargs="+",
@@ -235,20 +266,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--min-base-probabilities", type=float, nargs="+",
                         default=[0.0, 0.1, 0.2, 0.3],
                         help="verifier probability under which kept damage is dropped")  # fmt: skip
-    parser.add_argument("--whole-car-rule", type=whole_car_rule_arg, default=None,
-                        help="a candidate model's own whole-car rule, JSON (cdat/whole_car.py), "
-                        "chosen for it by `training.claim_rules --choose threshold-and-rule`; "
-                        "default: the promoted model's")  # fmt: skip
     parser.add_argument("--max-overlaps", type=float, nargs="+", default=[1.0],
                         help="box IoU with a surer damage above which added damage is "
                         "dropped (1: never)")  # fmt: skip
     parser.add_argument("--whole-car-probabilities", type=float, nargs="+", default=[0.0],
                         help="verifier probability damage added on a whole-car view needs "
                         "(0: as on a close-up)")  # fmt: skip
-    parser.add_argument("--criterion", choices=sorted(CRITERIA), default="served",
-                        help="served: `choose_served`; strict-intact: `choose_strict_intact`, "
-                        "for the whole-car bar (2026-12-03)")  # fmt: skip
-    return parser
 
 
 def check_bars(args: argparse.Namespace) -> None:
@@ -303,6 +326,7 @@ def main(args: argparse.Namespace) -> int:
     check_json_out(args.out)
     if not args.verifier.is_file():
         raise TrainingError(f"--verifier {args.verifier}: no such file")
+    measured = None if args.out_of_fold is None else read_measured(args.out_of_fold)
     backbone = args.backbone or promoted_model_file("damage")
     verifier = DamageVerifier.load(  # before the pass
         args.verifier, VerifierRule(0.5, 0.5), backbone=backbone
@@ -319,6 +343,8 @@ def main(args: argparse.Namespace) -> int:
                  args.whole_car_probabilities)  # fmt: skip
     served_conf = rows[0]["conf"]
     unmerged = [r for r in rows if r["verifier"] is None or r["verifier"]["max_overlap"] == 1.0]
+    if measured is not None:
+        unmerged = within_bounds(unmerged, measured)
     criterion = CRITERIA[args.criterion]
     chosen = None
     if args.split == "val" and args.criterion == "strict-intact":
@@ -330,6 +356,7 @@ def main(args: argparse.Namespace) -> int:
         "pass_conf": state["conf"],
         "verifier": str(args.verifier),
         "criterion": criterion.__doc__,
+        "out_of_fold": None if measured is None else summary(measured, args.out_of_fold),
         "threshold_alone": rows[0],
         "served": rows[1],
         "overlap_criterion": choose_overlap.__doc__,
@@ -337,7 +364,7 @@ def main(args: argparse.Namespace) -> int:
         "candidates": rows,
     }
     shown = ("damage_recall_iou30", "intact_photos_with_damage", "intact_closeups_with_damage",
-             "part_family_accuracy", "damages_per_damage_photo")  # fmt: skip
+             "part_family_accuracy", "damages_per_damage_photo", "out_of_fold")  # fmt: skip
     for name in ("served", "chosen"):
         chosen = out[name] or {}
         print(name, json.dumps({k: chosen.get(k) for k in ("conf", "verifier", *shown)}))

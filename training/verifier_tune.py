@@ -44,6 +44,7 @@ from training.damage_verifier import (
 )
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
+from training.intact_folds import split_fold
 from training.train_pass import INTACT, OUTLINED, detector_of, train_pass, train_photos
 from training.verifier_examples import (
     Examples,
@@ -95,6 +96,11 @@ class VerifierTuneHyperparameters:
     `training.train_pass.SPLIT_SEED`)."""
     intact_closeups: bool = False
     """Also learn from close-up windows of the intact train cars (every detection false)."""
+    intact_fold: int | None = None
+    """Learn from none of this fold's intact cars (`training.intact_folds`), to be measured
+    on them."""
+    intact_folds: int = 4
+    """Folds the intact train cars are put in."""
 
     def pass_hp(self) -> VerifierHyperparameters:
         """The train pass and labels as `training.damage_verifier` makes them."""
@@ -214,6 +220,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--intact-closeups", action="store_true",
                         help="also learn from close-up windows of the intact train cars (give "
                         "the pass a --cache of its own)")  # fmt: skip
+    parser.add_argument("--intact-fold", type=int, default=None,
+                        help="learn from none of this fold's intact cars or their close-ups, "
+                        "to measure them out of fold (training/intact_folds.py)")  # fmt: skip
+    parser.add_argument("--intact-folds", type=int, default=hp.intact_folds,
+                        help="folds the intact train cars are put in")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed,
                         help="seed of the photo sample and training (the photos are always "
                         "the converted re-split's train photos)")  # fmt: skip
@@ -244,6 +255,12 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
             raise TrainingError(f"--{name.replace('_', '-')} {getattr(args, name)}: above 0")
     if not 0 < args.held_out < 1:
         raise TrainingError(f"--held-out {args.held_out}: a share between 0 and 1")
+    if args.intact_folds < 2:
+        raise TrainingError(f"--intact-folds {args.intact_folds}: at least 2")
+    if args.intact_fold is not None and not 0 <= args.intact_fold < args.intact_folds:
+        raise TrainingError(
+            f"--intact-fold {args.intact_fold}: a fold from 0 to {args.intact_folds - 1}"
+        )
     if args.trainable_from < 0:
         raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
     return VerifierTuneHyperparameters(
@@ -251,7 +268,8 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
         trainable_from=args.trainable_from, hidden=args.hidden,
         perceptron_epochs=args.perceptron_epochs, epochs=args.epochs, batch=args.batch,
         lr=args.lr, head_lr=args.head_lr, held_out=args.held_out, seed=args.seed,
-        intact_closeups=args.intact_closeups,
+        intact_closeups=args.intact_closeups, intact_fold=args.intact_fold,
+        intact_folds=args.intact_folds,
     )  # fmt: skip
 
 
@@ -274,6 +292,8 @@ def main(args: argparse.Namespace) -> int:
     photos = train_photos(hp.pass_hp(), args.data_root, args.cache.parent / "intact-closeups")
     detector = detector_of(args.detector, hp.pass_conf)
     analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
+    if hp.intact_fold is not None:
+        photos, _ = split_fold(photos, hp.intact_fold, hp.intact_folds)
     found, owners = examples_of(photos, analyses, classes, hp)
     held = held_out_photos(len(photos), hp.held_out, hp.seed)[owners]
     train_set, check = found.take(~held), found.take(held)

@@ -88,6 +88,10 @@ def checkpoint(tmp_path: Path) -> Path:
         (["--held-out", "0"], "--held-out 0.0: a share between 0 and 1"),
         (["--held-out", "1"], "--held-out 1.0"),
         (["--trainable-from", "-1"], "--trainable-from -1: a layer index"),
+        (["--intact-folds", "1"], "--intact-folds 1: at least 2"),
+        (["--intact-fold", "4"], "--intact-fold 4: a fold from 0 to 3"),
+        (["--intact-fold", "-1"], "--intact-fold -1: a fold from 0 to 3"),
+        (["--intact-fold", "2", "--intact-folds", "2"], "--intact-fold 2: a fold from 0 to 1"),
     ],
 )
 def test_argument_errors_are_refused_before_any_work(
@@ -172,9 +176,12 @@ def test_layers_before_the_first_trainable_one_keep_the_damage_models_weights(
 # --- the whole loop ------------------------------------------------------------------------
 
 
-def tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[TrainPhoto]]:
+def tune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str, name: str = "tuned"
+) -> tuple[Path, list[TrainPhoto]]:
     """The script's `main` over the served analyzer of fake models (a dent on the red blob,
-    another on grey), on eight damaged photos whose blob is labelled and four intact cars."""
+    another on grey), on eight damaged photos whose blob is labelled and four intact cars;
+    `options` added to its arguments."""
     from training import verifier_tune
 
     weights = tiny_model(tmp_path, ("dent", "scratch"))
@@ -189,13 +196,13 @@ def tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Tr
               for k in range(4)]  # fmt: skip
     photos = damaged + intact
     monkeypatch.setattr(verifier_tune, "train_photos", lambda hp, root, closeups: photos)
-    out = tmp_path / "verifier" / "tuned.onnx"
-    out.parent.mkdir()
+    out = tmp_path / "verifier" / f"{name}.onnx"
+    out.parent.mkdir(exist_ok=True)
     args = get_args_parser().parse_args(
         ["--out", str(out), "--damage", str(weights), "--cache", str(tmp_path / "pass.pkl"),
          "--side", "32", "--epochs", "2", "--perceptron-epochs", "20", "--hidden", "8",
          "--batch", "4", "--held-out", "0.34", "--lr", "0.0001", "--head-lr", "0.0001",
-         "--threads", "1"]
+         "--threads", "1", *options]
     )  # fmt: skip
     assert main(args) == 0
     return out, photos
