@@ -99,25 +99,31 @@ def flagged(records: Sequence[Any], rule: Any) -> dict[str, float | None]:
     }
 
 
+def figures_for(row: Mapping[str, Any], measured: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A sweep row's out-of-fold figures; None where its rule was not measured."""
+    key = rule_key(row["conf"], row["verifier"])
+    found = next((r for r in measured["rows"] if rule_key(r["conf"], r["verifier"]) == key), None)
+    return None if found is None else {f: found[f] for f in FIGURES}
+
+
 def within_bounds(
     rows: Sequence[dict[str, Any]], measured: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """The sweep's rows a criterion may choose from: those without a verifier, and those
     whose rule was measured out of fold within `MAX_INTACT` and `MAX_CLOSEUPS`, each given
     its out-of-fold figures."""
-    by_key = {rule_key(r["conf"], r["verifier"]): r for r in measured["rows"]}
     kept, matched = [], 0
     for row in rows:
         if row["verifier"] is None:
             kept.append(row)
             continue
-        found = by_key.get(rule_key(row["conf"], row["verifier"]))
+        found = figures_for(row, measured)
         if found is None:
             continue
         matched += 1
         cars, closeups = (found[f] for f in FIGURES)
         if cars is not None and cars <= MAX_INTACT and (closeups or 0.0) <= MAX_CLOSEUPS:
-            kept.append({**row, "out_of_fold": {f: found[f] for f in FIGURES}})
+            kept.append({**row, "out_of_fold": found})
     if not matched:
         raise TrainingError("--out-of-fold: it measured none of the swept rules")
     return kept

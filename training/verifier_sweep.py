@@ -44,7 +44,7 @@ from training.assign_sweep import promoted_damage_entry, promoted_model_file
 from training.claims import whole_car_rule_arg
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out, write_json
-from training.intact_folds import read_measured, summary, within_bounds
+from training.intact_folds import figures_for, read_measured, summary, within_bounds
 from training.rule_sweep import (
     OUTLINED,
     PhotoRecord,
@@ -217,6 +217,18 @@ def choose_overlap(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> di
 
 MAX_OVERLAP_LOSS = 0.01
 
+
+def final_choice(
+    rows: Sequence[dict[str, Any]], chosen: dict[str, Any], measured: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """`choose_overlap`'s pick for `chosen`, with its out-of-fold figures where the sweep was
+    chosen within them (`--out-of-fold`)."""
+    final = choose_overlap(rows, chosen)
+    if measured is None or final["verifier"] is None:
+        return final
+    return {**final, "out_of_fold": figures_for(final, measured)}
+
+
 CRITERIA = {"served": choose_served, "strict-intact": choose_strict_intact}
 
 
@@ -360,7 +372,7 @@ def main(args: argparse.Namespace) -> int:
         "threshold_alone": rows[0],
         "served": rows[1],
         "overlap_criterion": choose_overlap.__doc__,
-        "chosen": None if chosen is None else choose_overlap(rows, chosen),
+        "chosen": None if chosen is None else final_choice(rows, chosen, measured),
         "candidates": rows,
     }
     shown = ("damage_recall_iou30", "intact_photos_with_damage", "intact_closeups_with_damage",

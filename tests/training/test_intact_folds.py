@@ -189,3 +189,16 @@ def test_each_fold_is_measured_by_a_verifier_that_never_learnt_its_cars(
     by_drop = {r["verifier"]["min_base_probability"]: r["intact_photos_with_damage"]
                for r in measured["rows"]}  # fmt: skip
     assert by_drop == {0.0: 1.0, 1.0: 0.0}
+
+
+def test_the_sweeps_final_choice_carries_its_out_of_fold_figures() -> None:
+    from training.verifier_sweep import final_choice
+
+    # given a sweep whose choice is a rule measured out of fold
+    rule = {**sweep_row(0.9)["verifier"], "max_overlap": 1.0}
+    row = {**sweep_row(0.9), "verifier": rule, "whole_car": None}
+    figures = {"intact_photos_with_damage": 0.03, "intact_closeups_with_damage": 0.2}
+    measured = {"rows": [{"conf": 0.02, "verifier": row["verifier"], **figures}]}
+    # when the final choice is made, then it shows the figures it was chosen within
+    assert final_choice([], row, measured)["out_of_fold"] == figures
+    assert "out_of_fold" not in final_choice([], row, None)
