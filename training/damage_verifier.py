@@ -24,6 +24,7 @@ layers of `--backbone`, the damage model's own .onnx) and a report beside it::
         --cache runs/verifier/train-pass-closeups.pkl
     python -m training.damage_verifier --out runs/verifier/f.onnx \\
         --detector runs/spend/damage-claims-512.onnx --cache runs/verifier/train-pass-512.pkl
+    python -m training.damage_verifier --out runs/verifier/fold-0.onnx --intact-fold 0
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from training.claim_eval import (
 from training.dataconfig import REPO_ROOT
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
+from training.intact_folds import check_fold, split_fold
 from training.train_pass import INTACT, OUTLINED, TrainPhoto, detector_of, train_pass, train_photos
 
 DEFAULT_DAMAGE = REPO_ROOT / "inference" / "models" / "damage-claims-seg-n-20261201.pt"
@@ -83,6 +85,11 @@ class VerifierHyperparameters:
     """The perceptron also reads how many detections cover the same place, and the surest."""
     intact_closeups: bool = False
     """Also learn from close-up windows of the intact train cars (every detection false)."""
+    intact_fold: int | None = None
+    """Learn from none of this fold's intact cars (`training.intact_folds`), to be measured
+    on them."""
+    intact_folds: int = 4
+    """Folds the intact train cars are put in."""
 
 
 def labels(photo: TrainPhoto, analysis: PhotoAnalysis, hp: VerifierHyperparameters) -> np.ndarray:
@@ -233,6 +240,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--intact-closeups", action="store_true",
                         help="also learn from close-up windows of the intact train cars "
                         "(training/intact_closeups.py), every detection on them false")  # fmt: skip
+    parser.add_argument("--intact-fold", type=int, default=None,
+                        help="learn from none of this fold's intact cars or their close-ups, "
+                        "to measure them out of fold (training/intact_folds.py)")  # fmt: skip
+    parser.add_argument("--intact-folds", type=int, default=hp.intact_folds,
+                        help="folds the intact train cars are put in")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed,
                         help="seed of the photo sample and training (the photos are always "
                         "the converted re-split's train photos)")  # fmt: skip
@@ -257,10 +269,12 @@ def hyperparameters(args: argparse.Namespace) -> VerifierHyperparameters:
         raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
     if min(args.max_photos, args.hidden, args.epochs) < 1 or args.weight_decay < 0:
         raise TrainingError("--max-photos, --hidden, --epochs: at least 1; --weight-decay >= 0")
+    check_fold(args.intact_fold, args.intact_folds)
     return VerifierHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         hidden=args.hidden, weight_decay=args.weight_decay, epochs=args.epochs, seed=args.seed,
         context=args.context, cluster=args.cluster, intact_closeups=args.intact_closeups,
+        intact_fold=args.intact_fold, intact_folds=args.intact_folds,
     )  # fmt: skip
 
 
@@ -288,6 +302,8 @@ def main(args: argparse.Namespace) -> int:
     photos = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
     detector = detector_of(args.detector or backbone_of(args), hp.pass_conf)
     analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
+    if hp.intact_fold is not None:
+        photos, _ = split_fold(photos, hp.intact_fold, hp.intact_folds)
     net = load_gate_net(args.damage, hp.taps)
     rows, extras, ys, counts = [], [], [], {s: [0, 0] for s in (*OUTLINED, *INTACT)}
     for photo in photos:

@@ -66,6 +66,14 @@ def folds_of(photos: Sequence[TrainPhoto], folds: int) -> dict[str, int]:
     return {cars[k]: rank % folds for rank, k in enumerate(order)}
 
 
+def check_fold(fold: int | None, folds: int) -> None:
+    """`--intact-fold` / `--intact-folds` as a training script takes them."""
+    if folds < 2:
+        raise TrainingError(f"--intact-folds {folds}: at least 2")
+    if fold is not None and not 0 <= fold < folds:
+        raise TrainingError(f"--intact-fold {fold}: a fold from 0 to {folds - 1}")
+
+
 def split_fold(
     photos: Sequence[TrainPhoto], fold: int, folds: int
 ) -> tuple[list[TrainPhoto], list[TrainPhoto]]:

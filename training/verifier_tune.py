@@ -44,7 +44,7 @@ from training.damage_verifier import (
 )
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
-from training.intact_folds import split_fold
+from training.intact_folds import check_fold, split_fold
 from training.train_pass import INTACT, OUTLINED, detector_of, train_pass, train_photos
 from training.verifier_examples import (
     Examples,
@@ -255,12 +255,7 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
             raise TrainingError(f"--{name.replace('_', '-')} {getattr(args, name)}: above 0")
     if not 0 < args.held_out < 1:
         raise TrainingError(f"--held-out {args.held_out}: a share between 0 and 1")
-    if args.intact_folds < 2:
-        raise TrainingError(f"--intact-folds {args.intact_folds}: at least 2")
-    if args.intact_fold is not None and not 0 <= args.intact_fold < args.intact_folds:
-        raise TrainingError(
-            f"--intact-fold {args.intact_fold}: a fold from 0 to {args.intact_folds - 1}"
-        )
+    check_fold(args.intact_fold, args.intact_folds)
     if args.trainable_from < 0:
         raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
     return VerifierTuneHyperparameters(

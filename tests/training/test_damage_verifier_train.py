@@ -59,6 +59,8 @@ def parsed(*argv: str) -> argparse.Namespace:
         (["--epochs", "0"], "--epochs"),
         (["--max-photos", "0"], "--max-photos"),
         (["--weight-decay", "-0.01"], "--weight-decay >= 0"),
+        (["--intact-folds", "1"], "--intact-folds 1: at least 2"),
+        (["--intact-fold", "4"], "--intact-fold 4: a fold from 0 to 3"),
     ],
 )
 def test_argument_errors_are_refused_before_any_work(

@@ -364,3 +364,43 @@ def test_a_context_stage_trains_and_is_served_reading_the_photo_and_the_position
     assert got.shape == (2, 2) and np.allclose(got.sum(1), 1.0, atol=1e-5)
     # and the same crop elsewhere in the photo gets another answer: the position counts
     assert not np.allclose(stage.net.run_head(stage.net.features(crops[:1]), extras[1:]), got[:1])
+
+
+@pytest.mark.slow
+def test_a_fold_verifier_learns_from_none_of_its_folds_cars_or_their_close_ups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import damage_verifier
+
+    # given the tiny loop: two damaged photos, two intact cars and a close-up of the first
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
+    fake_models(tmp_path / "models")
+    monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
+    damaged = [
+        TrainPhoto("damage-severity", photo(tmp_path / f"d{k}.jpg", k, {RED: BLOB}),
+                   [("minor-dent", normalised(BLOB))])
+        for k in range(2)
+    ]  # fmt: skip
+    intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
+              for k in range(2)]  # fmt: skip
+    closeup = [TrainPhoto(INTACT_CLOSEUPS, photo(tmp_path / "c0-0.jpg", 20, {}), [])]
+    monkeypatch.setattr(
+        damage_verifier, "train_photos", lambda hp, root, closeups: damaged + intact + closeup
+    )
+    examples = []
+    for fold in range(2):
+        out = tmp_path / f"fold-{fold}.onnx"
+        args = damage_verifier.get_args_parser().parse_args(
+            ["--out", str(out), "--damage", str(weights), "--cache", str(tmp_path / "pass.pkl"),
+             "--detector", str(tmp_path / "models" / "damage.onnx"), "--side", "32",
+             "--epochs", "2", "--hidden", "8", "--threads", "1", "--intact-fold", str(fold),
+             "--intact-folds", "2"]
+        )  # fmt: skip
+        # when each fold's verifier is trained
+        assert damage_verifier.main(args) == 0
+        examples.append(json.loads(out.with_suffix(".report.json").read_text())["examples"])
+    # then each learnt from one car (two detections), every damaged photo, and the close-up
+    # only where its car was not the fold's
+    assert [e["car-parts"] for e in examples] == [{"real": 0, "not_damage": 2}] * 2
+    assert [e["damage-severity"] for e in examples] == [{"real": 2, "not_damage": 2}] * 2
+    assert sorted(e[INTACT_CLOSEUPS]["not_damage"] for e in examples) == [0, 2]
