@@ -66,6 +66,15 @@ def folds_of(photos: Sequence[TrainPhoto], folds: int) -> dict[str, int]:
     return {cars[k]: rank % folds for rank, k in enumerate(order)}
 
 
+def add_fold_options(parser: argparse.ArgumentParser, folds: int) -> None:
+    """`--intact-fold` / `--intact-folds`, as every verifier training script takes them."""
+    parser.add_argument("--intact-fold", type=int, default=None,
+                        help="learn from none of this fold's intact cars or their close-ups, "
+                        "to measure them out of fold (training/intact_folds.py)")  # fmt: skip
+    parser.add_argument("--intact-folds", type=int, default=folds,
+                        help="folds the intact train cars are put in")  # fmt: skip
+
+
 def check_fold(fold: int | None, folds: int) -> None:
     """`--intact-fold` / `--intact-folds` as a training script takes them."""
     if folds < 2:

@@ -44,7 +44,7 @@ from training.damage_verifier import (
 )
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
-from training.intact_folds import check_fold, split_fold
+from training.intact_folds import add_fold_options, check_fold, split_fold
 from training.train_pass import INTACT, OUTLINED, detector_of, train_pass, train_photos
 from training.verifier_examples import (
     Examples,
@@ -220,11 +220,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--intact-closeups", action="store_true",
                         help="also learn from close-up windows of the intact train cars (give "
                         "the pass a --cache of its own)")  # fmt: skip
-    parser.add_argument("--intact-fold", type=int, default=None,
-                        help="learn from none of this fold's intact cars or their close-ups, "
-                        "to measure them out of fold (training/intact_folds.py)")  # fmt: skip
-    parser.add_argument("--intact-folds", type=int, default=hp.intact_folds,
-                        help="folds the intact train cars are put in")  # fmt: skip
+    add_fold_options(parser, hp.intact_folds)
     parser.add_argument("--seed", type=int, default=hp.seed,
                         help="seed of the photo sample and training (the photos are always "
                         "the converted re-split's train photos)")  # fmt: skip
