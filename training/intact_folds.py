@@ -188,7 +188,7 @@ def main(args: argparse.Namespace) -> int:
     from training.assign_sweep import promoted_damage_entry, promoted_model_file
     from training.damage_verifier import VerifierHyperparameters
     from training.rule_sweep import PhotoRecord, with_whole_car
-    from training.train_pass import detector_of, train_pass, train_photos
+    from training.train_pass import cached_pass, detector_of, train_photos
     from training.verifier_sweep import probability_table, rule_grid, verified_rule
 
     check_json_out(args.out)
@@ -200,8 +200,14 @@ def main(args: argparse.Namespace) -> int:
     if not args.cache.is_file():
         raise TrainingError(f"--cache {args.cache}: no such train pass")
     hp = VerifierHyperparameters(intact_closeups=True)
-    photos = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
-    analyses = train_pass(photos, hp.pass_conf, args.cache, detector_of(None, hp.pass_conf))
+    every = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
+    photos = [p for p in every if car_name(p) is not None]
+    analyses = cached_pass(photos, hp.pass_conf, args.cache, detector_of(None, hp.pass_conf))
+    if analyses is None:  # read only: the pass is the fold verifiers' own, made by them
+        raise TrainingError(
+            f"--cache {args.cache}: holds no pass over the intact train cars by the promoted "
+            f"damage model at {hp.pass_conf}; give the fold verifiers' own --cache"
+        )
     damage = promoted_damage_entry()
     backbone = promoted_model_file("damage")
     records, table = [], {}

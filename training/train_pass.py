@@ -105,6 +105,22 @@ def detector_of(chosen: Path | None, conf: float) -> Detector:
     return Detector(sha, chosen, severity)
 
 
+def cached_pass(
+    photos: Sequence[TrainPhoto], conf: float, cache: Path, detector: Detector
+) -> dict[str, PhotoAnalysis] | None:
+    """The cached analyses, if `cache` holds every photo's by `detector` at `conf`; else None."""
+    if not cache.is_file():
+        return None
+    try:
+        state = pickle.loads(cache.read_bytes())
+        same = state.get("conf") == conf and state.get("detector") == detector.sha256
+        kept = state["photos"] if same else {}
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
+        problem = f"--cache {cache}: not a train pass this script saved ({exc})"
+        raise TrainingError(problem) from exc
+    return dict(kept) if all(str(p.path) in kept for p in photos) else None
+
+
 def train_pass(
     photos: Sequence[TrainPhoto], conf: float, cache: Path, detector: Detector | None = None
 ) -> dict[str, PhotoAnalysis]:
@@ -112,16 +128,9 @@ def train_pass(
     read from `cache` if made by the same model at the same threshold; no verifier, whole-car
     rule or part-family stage (they come after)."""
     detector = detector or detector_of(None, conf)
-    if cache.is_file():
-        try:
-            state = pickle.loads(cache.read_bytes())
-            same = state.get("conf") == conf and state.get("detector") == detector.sha256
-            kept = state["photos"] if same else {}
-        except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
-            problem = f"--cache {cache}: not a train pass this script saved ({exc})"
-            raise TrainingError(problem) from exc
-        if all(str(p.path) in kept for p in photos):
-            return dict(kept)
+    kept = cached_pass(photos, conf, cache, detector)
+    if kept is not None:
+        return kept
     from cdat.analysis import PhotoInput
     from training.claim_rules import pass_analyzer, pass_settings
 

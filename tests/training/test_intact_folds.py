@@ -173,7 +173,10 @@ def test_each_fold_is_measured_by_a_verifier_that_never_learnt_its_cars(
         assert report["examples"]["damage-severity"] == {"real": 8, "not_damage": 8}
     # when each fold's cars are measured by its own verifier, keeping all the threshold
     # keeps, or dropping what the verifier is less than sure of
-    monkeypatch.setattr(train_pass, "train_photos", lambda hp, root, closeups: photos)
+    # (the script's own sample of damage photos differs from the one the pass was made on)
+    extra = TrainPhoto("damage-severity", tmp_path / "other.jpg", [])
+    monkeypatch.setattr(train_pass, "train_photos", lambda hp, root, closeups: [*photos, extra])
+    cache_before = (tmp_path / "pass.pkl").read_bytes()
     out = tmp_path / "folds.json"
     args = get_args_parser().parse_args(
         ["--cache", str(tmp_path / "pass.pkl"), "--verifiers", *(str(o) for o, _ in made),
@@ -189,6 +192,34 @@ def test_each_fold_is_measured_by_a_verifier_that_never_learnt_its_cars(
     by_drop = {r["verifier"]["min_base_probability"]: r["intact_photos_with_damage"]
                for r in measured["rows"]}  # fmt: skip
     assert by_drop == {0.0: 1.0, 1.0: 0.0}
+    # and the pass the fold verifiers learnt from was read, never made again or rewritten
+    assert (tmp_path / "pass.pkl").read_bytes() == cache_before
+
+
+def test_a_cache_without_the_intact_cars_is_one_error_and_stays_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from training import train_pass
+
+    # given a pass cache that holds none of the intact cars
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(pickle.dumps({"conf": 0.02, "detector": "x", "photos": {}}))
+    monkeypatch.setattr(train_pass, "train_photos", lambda hp, root, closeups: photos_of(2))
+    monkeypatch.setattr(train_pass, "detector_of", lambda chosen, conf: train_pass.Detector("x"))
+    verifiers = [tmp_path / f"f{k}.onnx" for k in range(2)]
+    for v in verifiers:
+        v.write_bytes(b"not read")
+    args = get_args_parser().parse_args(
+        ["--cache", str(cache), "--verifiers", *map(str, verifiers)]
+    )
+    # when the cars are to be measured, then it is one error naming the cache, and the cache
+    # is as it was
+    before = cache.read_bytes()
+    with pytest.raises(TrainingError, match="holds no pass over the intact train cars"):
+        main(args)
+    assert cache.read_bytes() == before
 
 
 def test_the_sweeps_final_choice_carries_its_out_of_fold_figures() -> None:
