@@ -76,6 +76,32 @@ def fake_models(model_dir: Path) -> None:
     write_registry(model_dir, IMGSZ, damages, parts)
 
 
+def verifier_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged_photos: int
+) -> tuple[Path, list[TrainPhoto]]:
+    """`training.damage_verifier`'s tiny loop: a tiny checkpoint naming two damage types, the
+    fake models served from the environment, and as its train photos `damaged_photos` whose
+    red blob is labelled a dent, two intact cars and a close-up of the first. The checkpoint
+    and the damaged photos."""
+    from training import damage_verifier
+
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
+    fake_models(tmp_path / "models")
+    monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
+    damaged = [
+        TrainPhoto("damage-severity", photo(tmp_path / f"d{k}.jpg", k, {RED: BLOB}),
+                   [("minor-dent", normalised(BLOB))])
+        for k in range(damaged_photos)
+    ]  # fmt: skip
+    intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
+              for k in range(2)]  # fmt: skip
+    closeup = [TrainPhoto(INTACT_CLOSEUPS, photo(tmp_path / "c0-0.jpg", 20, {}), [])]
+    monkeypatch.setattr(
+        damage_verifier, "train_photos", lambda hp, root, closeups: damaged + intact + closeup
+    )
+    return weights, damaged
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "option", ["", "--context", "--cluster"], ids=["crop", "crop-and-photo", "crop-and-cluster"]
@@ -87,22 +113,9 @@ def test_the_verifier_trains_on_the_served_analyzers_detections_and_is_served(
     from training import damage_verifier
 
     # given a tiny damage model's checkpoint naming two damage types, a served analyzer of
-    # fake models (read from the environment, as the script reads it) ...
-    weights = tiny_model(tmp_path, ("dent", "scratch"))
-    fake_models(tmp_path / "models")
-    monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
-    # ... four damaged photos whose red blob is labelled a dent, and two intact cars
-    damaged = [
-        TrainPhoto("damage-severity", photo(tmp_path / f"d{k}.jpg", k, {RED: BLOB}),
-                   [("minor-dent", normalised(BLOB))])
-        for k in range(4)
-    ]  # fmt: skip
-    intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
-              for k in range(2)]  # fmt: skip
-    closeup = [TrainPhoto(INTACT_CLOSEUPS, photo(tmp_path / "c0-0.jpg", 20, {}), [])]
-    monkeypatch.setattr(
-        damage_verifier, "train_photos", lambda hp, root, closeups: damaged + intact + closeup
-    )
+    # fake models (read from the environment, as the script reads it), four damaged photos
+    # whose red blob is labelled a dent, two intact cars and a close-up of the first
+    weights, damaged = verifier_loop(tmp_path, monkeypatch, damaged_photos=4)
     out = tmp_path / "verifier" / "damage-verifier.onnx"
     out.parent.mkdir()
     cache = tmp_path / "pass.pkl"
@@ -373,20 +386,7 @@ def test_a_fold_verifier_learns_from_none_of_its_folds_cars_or_their_close_ups(
     from training import damage_verifier
 
     # given the tiny loop: two damaged photos, two intact cars and a close-up of the first
-    weights = tiny_model(tmp_path, ("dent", "scratch"))
-    fake_models(tmp_path / "models")
-    monkeypatch.setenv("CDAT_MODEL_DIR", str(tmp_path / "models"))
-    damaged = [
-        TrainPhoto("damage-severity", photo(tmp_path / f"d{k}.jpg", k, {RED: BLOB}),
-                   [("minor-dent", normalised(BLOB))])
-        for k in range(2)
-    ]  # fmt: skip
-    intact = [TrainPhoto("car-parts", photo(tmp_path / f"c{k}.jpg", 10 + k, {}), [])
-              for k in range(2)]  # fmt: skip
-    closeup = [TrainPhoto(INTACT_CLOSEUPS, photo(tmp_path / "c0-0.jpg", 20, {}), [])]
-    monkeypatch.setattr(
-        damage_verifier, "train_photos", lambda hp, root, closeups: damaged + intact + closeup
-    )
+    weights, _ = verifier_loop(tmp_path, monkeypatch, damaged_photos=2)
     examples = []
     for fold in range(2):
         out = tmp_path / f"fold-{fold}.onnx"
