@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One lent-GPU session: train the damage and part models side by side from packed data,
-# warm-started from the promoted models, then export them and record photos/s; results go
-# to $OUT. Evaluation runs here afterwards, on the full-size test photos.
+# warm-started from the promoted models, and record photos/s; results go to $OUT. Export
+# (ONNX) and evaluation run here afterwards: the export's simplifier (onnxslim) is not on the
+# lent machine, and the test photos are full size here.
 #
 # Here, before the session (the packs and the wheels travel as carried paths). The damage
 # model trains on what the served one did (datasets/damage-claims.yaml: make its pseudo
@@ -33,8 +34,9 @@
 # tests/training/test_gpu_session.py runs it whole on the CPU on a tiny pack (DEVICE=cpu).
 # Knobs (environment): MINUTES of training, TASKS, DEVICE (default 0), DAMAGE_IMGSZ and
 # PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at).
-# Back here: the files under $OUT are the new .pt, .onnx, run records and reports. Choose each
-# model's served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
+# Back here: the files under $OUT are the new .pt, run records and reports. Export each
+# (python -m training.export --weights <.pt> --out <.onnx>), choose its
+# served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
 # --conf), then register and promote as the README's data-scientist loop says: the entry
 # records the threshold and serving uses it.
 set -euo pipefail
@@ -55,6 +57,22 @@ if compgen -G ".whl/*.whl" >/dev/null; then
     --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
+# Ultralytics reads results.csv through polars when it saves a checkpoint (inside a try that
+# falls back to no table), and otherwise only for plots, which training turns off; polars is
+# not on the lent machine and its wheel (about 40 MiB) would crowd out the data. A module that
+# refuses every use stands in for it there, and says so.
+if ! python3 -c "import polars" 2>/dev/null; then
+  mkdir -p /tmp/site/polars
+  cat >/tmp/site/polars/__init__.py <<'PY'
+"""polars is not installed on this machine: any use of it fails (see training/gpu_session.sh)."""
+
+
+def __getattr__(name):
+    raise ImportError(f"polars.{name}: polars is not installed on this machine")
+PY
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  echo "polars is missing here: Ultralytics' results table in the checkpoint stays empty" >&2
+fi
 python3 -c "import ultralytics" 2>/dev/null || {
   echo "ultralytics is not installed: carry .whl (pip download --no-deps -d .whl ultralytics ultralytics-thop)" >&2
   exit 2
@@ -62,7 +80,8 @@ python3 -c "import ultralytics" 2>/dev/null || {
 export YOLO_OFFLINE=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 hours=$(python3 -c "print(round($MINUTES / 60, 3))")
 cpus=$(nproc)
-workers=$(( cpus / 2 - 1 ))
+tasks_here=$(echo $TASKS | wc -w)
+workers=$(( cpus / tasks_here - 1 ))
 
 promoted_pt() {  # the promoted model's checkpoint: the warm start
   python3 - "$1" <<'PY'
@@ -114,6 +133,17 @@ train_one() {
     ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1
 }
 
+# On a GPU, Ultralytics first checks mixed precision by running yolo26n.pt, which it would
+# download; nothing can be downloaded there. Any detector serves that check (it compares one
+# photo's FP32 and AMP outputs), so the damage warm start stands in for it.
+if [ "$DEVICE" != cpu ]; then
+  amp_weights=$(python3 -c "from ultralytics.utils import WEIGHTS_DIR; print(WEIGHTS_DIR.resolve() / 'yolo26n.pt')" | tail -1)
+  stand_in=$(promoted_pt damage)
+  if [ ! -f "$amp_weights" ] && [ -n "$stand_in" ]; then
+    mkdir -p "$(dirname "$amp_weights")" && cp "$stand_in" "$amp_weights"
+  fi
+fi
+
 start=$(date +%s)
 pids=()
 for task in $TASKS; do
@@ -129,7 +159,6 @@ seconds=$(( $(date +%s) - start ))
 for task in $TASKS; do
   run=runs/train/$task-gpu
   cp "$run/weights/best.pt" "$OUT/$task-gpu.pt"
-  python3 -m training.export --weights "$run/weights/best.pt" --out "$OUT/$task-gpu.onnx"
   cp "$run/cdat_run.json" "$OUT/$task-cdat_run.json"
   # photos/s: training images x epochs done / training seconds (both tasks share the GPU)
   python3 - "$run" "$seconds" "runs/pack/$task" >"$OUT/$task-speed.json" <<'PY'

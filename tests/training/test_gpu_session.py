@@ -76,18 +76,18 @@ def _run_session(root: Path, out: Path, **env: str) -> subprocess.CompletedProce
     )
 
 
-def test_gpu_session_trains_warm_exports_and_records_photos_per_second(tmp_path: Path) -> None:
+def test_gpu_session_trains_warm_and_records_photos_per_second(tmp_path: Path) -> None:
     pytest.importorskip("ultralytics")
     # given a lent machine's tree with only the damage pack on it
     root = _lent_machine_tree(tmp_path)
     out = tmp_path / "out"
     # when the session script runs (on the CPU, for a few seconds of training)
     done = _run_session(root, out)
-    # then it succeeds and brings back the checkpoint, the ONNX file and the run record
+    # then it succeeds and brings back the checkpoint and the run record (export runs here)
     log = (out / "damage-train.log").read_text() if (out / "damage-train.log").exists() else ""
     assert done.returncode == 0, done.stderr[-3000:] + log[-3000:]
     assert (out / "damage-gpu.pt").stat().st_size > 0
-    assert (out / "damage-gpu.onnx").stat().st_size > 0
+    assert not (out / "damage-gpu.onnx").exists()
     assert not (out / "parts-gpu.pt").exists()  # no parts pack travelled, so none trained
     # and the run started from the promoted damage model, on the device asked for
     run = json.loads((out / "damage-cdat_run.json").read_text())
