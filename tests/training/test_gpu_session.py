@@ -146,3 +146,21 @@ def test_the_tracked_tree_leaves_each_call_room_for_a_shard() -> None:
     largest = ", ".join(f"{p.relative_to(REPO)} {s / 2**20:.1f} MiB" for s, p in sizes[:5])
     total = sum(s for s, _ in sizes)
     assert total + SHARD <= CALL_LIMIT, f"tree {total / 2**20:.1f} MiB; largest: {largest}"
+
+
+def test_gpu_session_unpacks_a_pack_that_travelled_as_one_archive(tmp_path: Path) -> None:
+    pytest.importorskip("ultralytics")
+    # given a lent machine on which the damage pack arrived as one archive, no folder
+    root = _lent_machine_tree(tmp_path)
+    packs = root / "runs" / "pack"
+    shards = ["runs/pack/damage", "runs/pack/damage-2"]
+    subprocess.run(["tar", "czf", "runs/pack/damage.tar.gz", *shards], cwd=root, check=True)
+    shutil.rmtree(packs / "damage")
+    shutil.rmtree(packs / "damage-2")
+    out = tmp_path / "out"
+    # when the session script runs
+    done = _run_session(root, out)
+    # then it unpacks the archive and trains on every photo in it
+    assert done.returncode == 0, done.stderr[-3000:]
+    speed = json.loads((out / "damage-speed.json").read_text())
+    assert speed["train_images"] == 12
