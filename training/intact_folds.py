@@ -20,6 +20,15 @@ saw: the detector alone (threshold and whole-car rule, no verifier) is measured 
     python -m training.verifier_sweep --split val --cache runs/eval/claim-rules-val-002.pkl \\
         --verifier <the verifier trained on every fold> --whole-car-probabilities 0 0.8 0.9 \\
         0.95 0.99 --criterion strict-intact --out-of-fold runs/eval/intact-folds.json
+
+The served verifier's recipe learnt no close-up windows, so its folds are measured on the
+cars alone::
+
+    for k in 0 1 2 3; do python -m training.damage_verifier \\
+        --out runs/verifier/head-fold-$k.onnx --intact-fold $k; done
+    python -m training.intact_folds --cache runs/verifier/train-pass.pkl --cars-only \\
+        --verifiers runs/verifier/head-fold-{0,1,2,3}.onnx --whole-car-probabilities 0 0.8 \\
+        0.9 0.95 0.99 --out runs/eval/intact-folds-served.json
 """
 
 from __future__ import annotations
@@ -176,6 +185,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--verifiers", type=Path, nargs="+", required=True,
                         help="one verifier per fold, in fold order (verifier_tune "
                         "--intact-fold K); their count is the number of folds")  # fmt: skip
+    parser.add_argument("--cars-only", action="store_true",
+                        help="the fold verifiers' recipe learnt no close-up windows "
+                        "(training.damage_verifier without --intact-closeups), so their pass "
+                        "holds none: measure the whole cars alone")  # fmt: skip
     add_rule_grid_options(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -199,7 +212,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--verifiers: no such file: {', '.join(missing)}")
     if not args.cache.is_file():
         raise TrainingError(f"--cache {args.cache}: no such train pass")
-    hp = VerifierHyperparameters(intact_closeups=True)
+    hp = VerifierHyperparameters(intact_closeups=not args.cars_only)
     every = train_photos(hp, args.data_root, args.cache.parent / "intact-closeups")
     photos = [p for p in every if car_name(p) is not None]
     analyses = cached_pass(photos, hp.pass_conf, args.cache, detector_of(None, hp.pass_conf))

@@ -222,6 +222,38 @@ def test_a_cache_without_the_intact_cars_is_one_error_and_stays_as_it_was(
     assert cache.read_bytes() == before
 
 
+def test_a_recipe_without_close_ups_is_measured_on_the_cars_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from training import train_pass
+
+    # given the served verifier's recipe, whose pass holds no close-up windows
+    asked: list[bool] = []
+
+    def photos_asked(hp: Any, root: Any, closeups: Any) -> list[TrainPhoto]:
+        asked.append(hp.intact_closeups)
+        return photos_of(2)
+
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(pickle.dumps({"conf": 0.02, "detector": "x", "photos": {}}))
+    monkeypatch.setattr(train_pass, "train_photos", photos_asked)
+    monkeypatch.setattr(train_pass, "detector_of", lambda chosen, conf: train_pass.Detector("x"))
+    verifiers = [tmp_path / f"f{k}.onnx" for k in range(2)]
+    for v in verifiers:
+        v.write_bytes(b"not read")
+    # when its folds are measured with --cars-only (and without)
+    for extra in (["--cars-only"], []):
+        args = get_args_parser().parse_args(
+            ["--cache", str(cache), "--verifiers", *map(str, verifiers), *extra]
+        )
+        with pytest.raises(TrainingError, match="holds no pass over the intact train cars"):
+            main(args)
+    # then the photos it looks for in the pass are the cars alone, and with windows without it
+    assert asked == [False, True]
+
+
 def test_the_sweeps_final_choice_carries_its_out_of_fold_figures() -> None:
     from training.verifier_sweep import final_choice
 
