@@ -21,8 +21,9 @@ saw: the detector alone (threshold and whole-car rule, no verifier) is measured 
         --verifier <the verifier trained on every fold> --whole-car-probabilities 0 0.8 0.9 \\
         0.95 0.99 --criterion strict-intact --out-of-fold runs/eval/intact-folds.json
 
-The served verifier's recipe learnt no close-up windows, so its folds are measured on the
-cars alone::
+Fold verifiers of a candidate damage model read that model's layers: name it (`--backbone`,
+with its `--whole-car-rule`), as for `training.verifier_sweep`. The served verifier's recipe
+learnt no close-up windows, so its folds are measured on the cars alone::
 
     for k in 0 1 2 3; do python -m training.damage_verifier \\
         --out runs/verifier/head-fold-$k.onnx --intact-fold $k; done
@@ -176,6 +177,7 @@ def read_measured(path: Path) -> dict[str, Any]:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    from training.claims import whole_car_rule_arg
     from training.verifier_sweep import add_rule_grid_options
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
@@ -189,6 +191,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="the fold verifiers' recipe learnt no close-up windows "
                         "(training.damage_verifier without --intact-closeups), so their pass "
                         "holds none: measure the whole cars alone")  # fmt: skip
+    parser.add_argument("--backbone", type=Path, default=None,
+                        help="a candidate damage model's .onnx, which its fold verifiers read "
+                        "(default: the served one)")  # fmt: skip
+    parser.add_argument("--whole-car-rule", type=whole_car_rule_arg, default=None,
+                        help="that candidate's own whole-car rule, JSON (cdat/whole_car.py); "
+                        "default: the promoted model's")  # fmt: skip
     add_rule_grid_options(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -222,7 +230,7 @@ def main(args: argparse.Namespace) -> int:
             f"damage model at {hp.pass_conf}; give the fold verifiers' own --cache"
         )
     damage = promoted_damage_entry()
-    backbone = promoted_model_file("damage")
+    backbone = args.backbone or promoted_model_file("damage")
     records, table = [], {}
     for fold, path in enumerate(args.verifiers):
         verifier = DamageVerifier.load(path, VerifierRule(0.5, 0.5), backbone=backbone)
@@ -231,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
                         for p in held]  # fmt: skip
         table.update(probability_table(verifier, held_records))
         records += held_records
-    whole_car = damage.served_whole_car_rule
+    whole_car = args.whole_car_rule or damage.served_whole_car_rule
     conf = damage.base_conf
     rows = []
     for floor, rule in rule_grid(conf, args.floors, args.min_probabilities,

@@ -404,3 +404,39 @@ def test_a_fold_verifier_learns_from_none_of_its_folds_cars_or_their_close_ups(
     assert [e["car-parts"] for e in examples] == [{"real": 0, "not_damage": 2}] * 2
     assert [e["damage-severity"] for e in examples] == [{"real": 2, "not_damage": 2}] * 2
     assert sorted(e[INTACT_CLOSEUPS]["not_damage"] for e in examples) == [0, 2]
+
+
+@pytest.mark.slow
+def test_a_candidate_models_fold_verifiers_are_measured_on_the_model_they_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import damage_verifier, intact_folds, train_pass
+
+    # given two fold verifiers stored as heads on a candidate model (the tiny checkpoint's
+    # .onnx), not on the promoted one
+    weights, _ = verifier_loop(tmp_path, monkeypatch, damaged_photos=2)
+    photos = damage_verifier.train_photos(None, None, None)
+    monkeypatch.setattr(train_pass, "train_photos", lambda hp, root, closeups: photos)
+    cache = tmp_path / "pass.pkl"
+    folds = [tmp_path / f"fold-{fold}.onnx" for fold in range(2)]
+    for fold, out in enumerate(folds):
+        args = damage_verifier.get_args_parser().parse_args(
+            ["--out", str(out), "--damage", str(weights), "--cache", str(cache),
+             "--detector", str(tmp_path / "models" / "damage.onnx"), "--side", "32",
+             "--epochs", "2", "--hidden", "8", "--threads", "1", "--intact-fold", str(fold),
+             "--intact-folds", "2", "--intact-closeups"]
+        )  # fmt: skip
+        assert damage_verifier.main(args) == 0
+    measure = ["--cache", str(cache), "--verifiers", *map(str, folds), "--floors", "0.02"]
+    # when the intact cars are measured out of fold against the promoted model, then the
+    # verifiers are refused as reading another model's layers
+    with pytest.raises(ModelUnavailable, match="reads the layers of another model"):
+        intact_folds.main(intact_folds.get_args_parser().parse_args(measure))
+    # and when measured against the candidate they read, with its own whole-car rule, both
+    # cars and the close-up are measured
+    out = tmp_path / "folds.json"
+    candidate = ["--backbone", str(weights.with_suffix(".onnx")), "--out", str(out),
+                 "--whole-car-rule", '{"min_parts": 6, "whole_car_conf": 0.2}']  # fmt: skip
+    assert intact_folds.main(intact_folds.get_args_parser().parse_args(measure + candidate)) == 0
+    measured = json.loads(out.read_text())
+    assert (measured["folds"], measured["cars"], measured["closeups"]) == (2, 2, 1)
