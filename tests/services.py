@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ from contextlib import contextmanager
 import pytest
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_SERVER = "redis://127.0.0.1:6379"
+REDIS_SLOTS = 4
+"""Redis databases each test process may flush: pytest-xdist's workers run side by side and
+must never flush each other's queue or counters."""
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
@@ -45,12 +49,27 @@ def fresh_postgres_database(*, migrated: bool = False) -> Iterator[str]:
         admin.dispose()
 
 
-def fresh_redis() -> str:
+def redis_database(slot: int = 0) -> int:
+    """This test process's `slot`-th Redis database (0-15 on a stock server)."""
+    if not 0 <= slot < REDIS_SLOTS:
+        raise ValueError(f"a test process has Redis slots 0-{REDIS_SLOTS - 1}, not {slot}")
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    first = 3 + REDIS_SLOTS * worker
+    if first + REDIS_SLOTS - 1 > 15:
+        raise RuntimeError(
+            f"Redis has databases 0-15: run at most 3 test workers, not {worker + 1}"
+        )
+    return first + slot
+
+
+def fresh_redis(slot: int = 0) -> str:
+    """An emptied Redis database of this test process's own."""
     require_port("Redis", 6379)
     import redis
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    return REDIS_URL
+    url = f"{REDIS_SERVER}/{redis_database(slot)}"
+    redis.Redis.from_url(url).flushdb()
+    return url
 
 
 def rabbitmq() -> str:

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from mobile_api.auth import Role, hash_password
@@ -70,8 +69,7 @@ def test_successful_sign_ins_never_count(tmp_path: Path) -> None:
 @pytest.mark.services
 def test_replicas_share_one_budget_through_redis(tmp_path: Path) -> None:
     # given two API replicas counting in the same Redis
-    url = services.fresh_redis().rsplit("/", 1)[0] + "/9"
-    redis.Redis.from_url(url).flushdb()
+    url = services.fresh_redis(slot=1)
     settings = make_settings(tmp_path, rate_limit_url=url, signin_failures_per_address=4)
     with serving(settings, **HTTPS) as first, serving(settings, **HTTPS) as second:
         # when one address fails twice on each
@@ -91,9 +89,7 @@ COUNTERS = [
 def _counter_url(kind: str) -> str | None:
     if kind == "memory":
         return None
-    url = services.fresh_redis().rsplit("/", 1)[0] + "/10"
-    redis.Redis.from_url(url).flushdb()
-    return url
+    return services.fresh_redis(slot=2)
 
 
 def _wrong_at_once(web: TestClient, emails: list[str]) -> list[int]:
