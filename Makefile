@@ -36,10 +36,13 @@ serve: $(VENV)/.installed-serve
 
 browser: /usr/bin/chromium $(AXE)
 
+# Test processes side by side (pytest-xdist; each module's tests stay on one, so a module's
+# costly fixtures are made once). At most 3: each process has its own Redis databases.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev /usr/bin/chromium $(AXE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
