@@ -38,7 +38,10 @@
 # (saying which did not). tests/training/test_gpu_session.py runs it whole on the CPU on a
 # tiny pack (DEVICE=cpu), tarred too.
 # Knobs (environment): MINUTES of training, TASKS, DEVICE (default 0), DAMAGE_IMGSZ and
-# PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at).
+# PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at), DAMAGE_TRAIN_ARGS
+# and PARTS_TRAIN_ARGS (more training.train options, default none: Ultralytics' recipe with
+# every layer learning; "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr" is the served
+# damage model's, which the first lent GPU's run did not keep and lost close-ups by).
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>), choose its
 # served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
@@ -51,6 +54,8 @@ MINUTES=${MINUTES:-9}
 DEVICE=${DEVICE:-0}
 DAMAGE_IMGSZ=${DAMAGE_IMGSZ:-416}
 PARTS_IMGSZ=${PARTS_IMGSZ:-384}
+read -r -a damage_train_args <<<"${DAMAGE_TRAIN_ARGS:-}"
+read -r -a parts_train_args <<<"${PARTS_TRAIN_ARGS:-}"
 for archive in runs/pack/*.tar.gz; do
   if [ -f "$archive" ]; then tar xzf "$archive"; fi
 done
@@ -132,13 +137,14 @@ PY
 
 train_one() {
   local task=$1 imgsz=$2 batch=$3 init data
+  shift 3
   init=$(promoted_pt "$task")
   data=$(present_shards "$task")
   # A warm start needs the same classes; otherwise start from the shared COCO weights.
   python3 -m training.train --config "$(config_of "$task")" --prepared-data "$data" \
     --imgsz "$imgsz" --batch "$batch" --workers "$workers" --cache --device "$DEVICE" \
     --epochs 1000 --time "$hours" --close-mosaic 5 --name "$task-gpu" \
-    ${init:+--init "$init"} >"$OUT/$task-train.log" 2>&1
+    ${init:+--init "$init"} "$@" >"$OUT/$task-train.log" 2>&1
 }
 
 # On a GPU, Ultralytics first checks mixed precision by running yolo26n.pt, which it would
@@ -156,8 +162,8 @@ start=$(date +%s)
 pids=()
 for task in $TASKS; do
   case $task in
-    damage) train_one damage "$DAMAGE_IMGSZ" 32 & ;;
-    parts) train_one parts "$PARTS_IMGSZ" 32 & ;;
+    damage) train_one damage "$DAMAGE_IMGSZ" 32 ${damage_train_args[@]+"${damage_train_args[@]}"} & ;;
+    parts) train_one parts "$PARTS_IMGSZ" 32 ${parts_train_args[@]+"${parts_train_args[@]}"} & ;;
   esac
   pids+=($!)
 done

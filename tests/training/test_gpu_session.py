@@ -99,6 +99,7 @@ def test_gpu_session_trains_warm_and_records_photos_per_second(tmp_path: Path) -
     assert run["init"]["path"] == f"inference/models/{_promoted_damage_pt()}"
     assert run["hyperparameters"]["device"] == "cpu"
     assert run["hyperparameters"]["imgsz"] == 64
+    assert run["hyperparameters"]["freeze"] == 0
     # and it names the config the pack was made from, not the one a pack used to be
     assert run["config"] == "datasets/damage-claims.yaml"
     # and the speed record counts the epochs it trained over both unpacked shards' photos
@@ -113,14 +114,19 @@ def test_gpu_session_trains_on_the_shards_that_reached_the_machine(tmp_path: Pat
     root = _lent_machine_tree(tmp_path)
     shutil.rmtree(root / "runs" / "pack" / "damage-2")
     out = tmp_path / "out"
-    # when the session script runs
-    done = _run_session(root, out)
+    # when the session script runs, asked for the served model's recipe
+    recipe = "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr"
+    done = _run_session(root, out, DAMAGE_TRAIN_ARGS=recipe)
     # then it trains on the first shard alone and says which shard it went without
     assert done.returncode == 0, done.stderr[-3000:]
     assert "damage-2/images/train did not reach this machine" in done.stderr
     speed = json.loads((out / "damage-speed.json").read_text())
     first = len(list((root / "runs" / "pack" / "damage" / "images" / "train").iterdir()))
     assert 0 < first < 12 and speed["train_images"] == first
+    # and by the recipe asked for, where the first test's run kept Ultralytics' own
+    hyperparameters = json.loads((out / "damage-cdat_run.json").read_text())["hyperparameters"]
+    assert hyperparameters["freeze"] == 10 and hyperparameters["optimizer"] == "AdamW"
+    assert hyperparameters["lr0"] == 0.0003 and hyperparameters["cos_lr"] is True
 
 
 def test_gpu_session_without_a_pack_says_what_to_carry(tmp_path: Path) -> None:
