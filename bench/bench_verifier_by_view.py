@@ -1,0 +1,131 @@
+"""Would the damage verifier find more, and less where there is none, if it were chosen by view?
+
+The served verifier (a head on the damage model's layers) holds intact whole cars; the
+fine-tuned one (`training.verifier_tune --intact-closeups`) finds more damage and far less on
+intact close-ups, but flags more intact whole cars. The photo's view is known before either
+answers (`cdat.whole_car.is_whole_car_view`, the served whole-car rule), so a whole-car
+view's detections can be read by the served verifier and every other photo's by the
+`--closeup-verifier`, at the served rule. This measures that on a cached claim pass (val
+only: `training.claim_rules --split val --pass`), beside each verifier alone at the same
+rule, as `training.verifier_sweep` scores a rule; nothing is chosen::
+
+    CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_verifier_by_view.py \\
+        --cache runs/eval/claim-rules-val-002.pkl \\
+        --closeup-verifier runs/verifier/verifier-tuned-closeups-s1-half.onnx
+
+Prints each way's figures and writes bench/results/verifier_by_view.json (a few minutes on
+the 2-core CPU, most of it the two verifiers reading every detection's crop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from cdat.whole_car import WholeCarRule, is_whole_car_view  # noqa: E402
+from training.rule_sweep import PhotoRecord  # noqa: E402
+from training.verifier_sweep import Table  # noqa: E402
+
+SHOWN = ("damage_recall_iou30", "intact_photos_with_damage", "intact_closeups_with_damage",
+         "part_family_accuracy", "damages_per_damage_photo")  # fmt: skip
+
+
+def whole_car_views(records: Sequence[PhotoRecord], rule: WholeCarRule) -> dict[int, bool]:
+    """id(analysis) -> whether the photo is a whole-car view by `rule`."""
+    return {
+        id(rec.analysis): is_whole_car_view(
+            rec.analysis.parts, rec.analysis.width, rec.analysis.height, rule
+        )
+        for rec in records
+    }
+
+
+def by_view(whole_car: Table, closeup: Table, views: dict[int, bool]) -> Table:
+    """Each photo's answers from the whole-car verifier on a whole-car view, else from the
+    close-up verifier."""
+    return {key: whole_car[key] if views[key] else closeup[key] for key in whole_car}
+
+
+def views_per_source(records: Sequence[PhotoRecord], views: dict[int, bool]) -> dict[str, Any]:
+    """How many photos of each source are whole-car views: the share each verifier reads."""
+    counts = Counter((rec.source, views[id(rec.analysis)]) for rec in records)
+    sources = sorted({rec.source for rec in records})
+    return {s: {"photos": counts[s, True] + counts[s, False], "whole_car_views": counts[s, True]}
+            for s in sources}  # fmt: skip
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, required=True,
+                        help="a val pass (`training.claim_rules --split val --pass`)")  # fmt: skip
+    parser.add_argument("--closeup-verifier", type=Path, required=True,
+                        help="the verifier read on photos not of a whole car")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="the sets' re-split seed (the pass's)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results/verifier_by_view.json",
+                        help="where the figures are written (.json)")  # fmt: skip
+    return parser
+
+
+def main(args: argparse.Namespace) -> int:
+    from cdat.settings import Settings
+    from inference.damage_verifier import DamageVerifier
+    from training.assign_sweep import promoted_damage_entry, promoted_model_file
+    from training.claim_rules import cached_records
+    from training.errors import TrainingError
+    from training.eval_report import check_json_out, write_json
+    from training.verifier_sweep import floor_tables, row, verified_rule
+
+    check_json_out(args.out)
+    if not args.closeup_verifier.is_file():
+        raise TrainingError(f"--closeup-verifier {args.closeup_verifier}: no such file")
+    damage = promoted_damage_entry()
+    stage, whole_car = damage.served_verifier, damage.served_whole_car_rule
+    if stage is None or whole_car is None:
+        raise TrainingError("the promoted damage model is served without a verifier or rule")
+    backbone = promoted_model_file("damage")
+    served = DamageVerifier.load(Settings().model_dir / stage.file, stage.rule, backbone=backbone)
+    closeup = DamageVerifier.load(args.closeup_verifier, stage.rule, backbone=backbone)
+    state, records, _ = cached_records(args.cache, "val", args.seed, args.data_root)
+    floor = damage.served_conf
+    if floor < state["conf"]:
+        raise TrainingError(f"--cache: made at {state['conf']}, above the served {floor}")
+    views = whole_car_views(records, whole_car)
+    tables = {
+        "served": floor_tables(served, records, [floor])[floor],
+        "closeup": floor_tables(closeup, records, [floor])[floor],
+    }
+    tables["by_view"] = by_view(tables["served"], tables["closeup"], views)
+    rows = {
+        name: row(records, verified_rule(table, floor, stage.rule, whole_car))
+        for name, table in tables.items()
+    }
+    out = {
+        "cache": str(args.cache),
+        "rule": stage.rule.to_record(),
+        "floor": floor,
+        "whole_car_rule": whole_car.to_record(),
+        "served_verifier": stage.file,
+        "closeup_verifier": str(args.closeup_verifier),
+        "views": views_per_source(records, views),
+        "rows": {name: {k: r.get(k) for k in SHOWN} for name, r in rows.items()},
+    }
+    for name, r in out["rows"].items():
+        print(name, json.dumps(r))
+    write_json(args.out, out)
+    return 0
+
+
+if __name__ == "__main__":
+    from training.errors import run_script
+
+    run_script(main, get_args_parser())
