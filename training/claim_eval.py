@@ -39,7 +39,7 @@ import numpy as np
 from cdat.findings import PhotoAnalysis
 from cdat.taxonomy import PartFamily
 from training.closeup import _polygon_mask, held_out_photos, part_families
-from training.convert import split_records
+from training.convert import source_group, split_records
 from training.dataconfig import (
     REPO_ROOT,
     check_data_present,
@@ -47,6 +47,7 @@ from training.dataconfig import (
     load_dataset_config,
 )
 from training.intact_closeups import intact_closeups
+from training.intervals import share_interval
 from training.no_vehicle import no_vehicle_split, read_no_vehicle
 
 RECALL_IOU = 0.3
@@ -81,6 +82,9 @@ class OutlineTally:
     types and boxes over one dent) is more of them for an adjuster to read."""
     per_family: dict[str, list[int]] = field(default_factory=dict)
     """Named family -> [regions, found, found on the right family]."""
+    per_photo: dict[str, list[int]] = field(default_factory=dict)
+    """Source photo (its augmented copies together) -> [regions, found, found on the right
+    family]: the intervals resample these (training/intervals.py)."""
 
     def add_photo(self, analysis: PhotoAnalysis, outlines: list[Outline]) -> None:
         self.photos += 1
@@ -105,6 +109,9 @@ class OutlineTally:
         hit = bool(len(ious)) and max(ious) >= RECALL_IOU
         self.regions += 1
         self.found += hit
+        photo = self.per_photo.setdefault(source_group(analysis.photo_id), [0, 0, 0])
+        photo[0] += 1
+        photo[1] += hit
         if outline.severity == SEVERE:
             self.severe += 1
             self.severe_found += hit
@@ -119,6 +126,7 @@ class OutlineTally:
             self.family_right += right
             counts[1] += 1
             counts[2] += right
+            photo[2] += right
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -128,12 +136,19 @@ class OutlineTally:
             "photos_with_damage": _share(self.photos_with_damage, self.photos),
             "refused_no_vehicle": _share(self.refused, self.photos),
             "damages_per_photo": _share(self.damages, self.photos),
+            "source_photos_with_regions": len(self.per_photo),
+            "damage_recall_iou30_interval": share_interval(
+                {k: (found, n) for k, (n, found, _) in self.per_photo.items()}
+            ),
         }
         if self.severe:
             out["severe_regions"] = self.severe
             out["severe_damage_recall_iou30"] = _share(self.severe_found, self.severe)
         if self.per_family:
             out["part_family_accuracy"] = _share(self.family_right, self.found)
+            out["part_family_accuracy_interval"] = share_interval(
+                {k: (right, found) for k, (_, found, right) in self.per_photo.items()}
+            )
             out["per_family"] = {
                 family: {
                     "regions": n,
@@ -319,11 +334,15 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
     def fmt(value: Any) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
+    def within(interval: Any) -> str:
+        return "" if interval is None else f" ({interval[0]:.2f}-{interval[1]:.2f})"
+
     ran = ", ".join(f"{task} in {runtime}" for task, runtime in claims.get("runtimes", {}).items())
     lines = [
         "",
         f"Measured as a claim is (`{claims['split']}`{'; ' + ran if ran else ''}; "
-        f"closeups_refused {fmt(claims['closeups_refused'])}):",
+        f"closeups_refused {fmt(claims['closeups_refused'])}; in brackets, a 90% interval "
+        "over source photos, training/intervals.py):",
         "",
         "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused "
         "| damages a photo |",
@@ -333,9 +352,12 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         with_damage = next((r[k] for k in (*INTACT_FIGURES, "photos_with_damage") if k in r), None)
         refusals = r.get("non_vehicle_refused", r.get("refused_no_vehicle"))
         recall, severe = r.get("damage_recall_iou30"), r.get("severe_damage_recall_iou30")
+        family = r.get("part_family_accuracy")
+        recall_cell = fmt(recall) + within(r.get("damage_recall_iou30_interval"))
+        family_cell = fmt(family) + within(r.get("part_family_accuracy_interval"))
         lines.append(
-            f"| {source} | {r['photos']} | {fmt(recall)} | {fmt(severe)} "
-            f"| {fmt(r.get('part_family_accuracy'))} | {fmt(with_damage)} | {fmt(refusals)} "
+            f"| {source} | {r['photos']} | {recall_cell} | {fmt(severe)} "
+            f"| {family_cell} | {fmt(with_damage)} | {fmt(refusals)} "
             f"| {fmt(r.get('damages_per_photo'))} |"
         )
     return lines
