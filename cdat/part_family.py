@@ -11,8 +11,9 @@ family is at least `min_probability`, differs from the family of the part the ma
 the crop gives the masks' family at most `max_masks_probability`.
 The damage then goes to the part of that family the masks rank nearest to it; to the one
 part a family has when it has one (hood, boot); to the bumper or glass at the end of the car
-the photo's parts point to; or, for an unlisted panel, to no part (kept for the adjuster,
-never priced as its neighbour). The side comes from a seen part's name, else
+the photo's parts point to (a fender too: no model segments one, so it is always placed
+this way); or, for an unlisted panel, to no part (kept for the adjuster, never priced as its
+neighbour). The side comes from a seen part's name, else
 from where the damage sits beside a part across one end of the car (`side_in_view`). Where
 the crop's family still cannot be placed (a door beside a wheel alone: no end of the car
 seen) the masks' answer stands.
@@ -62,6 +63,15 @@ def family_of(part: CarPart | None) -> PartFamily:
     return PartFamily.UNLISTED_PANEL if part is None else part.family
 
 
+def family_right(label: PartFamily, part: CarPart | None) -> bool:
+    """Whether a damage put on `part` is on the family a close-up's label names. A fender's
+    damage is right on no part too: before fenders were listed that is where it went, for
+    the adjuster to place, and the claim figures have counted it so since issue 29."""
+    if part is None:
+        return not label.segmented
+    return part.family is label
+
+
 def choose_part(
     assigned: CarPart | None,
     probabilities: Mapping[PartFamily, float],
@@ -78,7 +88,7 @@ def choose_part(
     family = max(probabilities, key=lambda f: probabilities[f])
     if probabilities[family] < rule.min_probability or family is family_of(assigned):
         return assigned
-    if probabilities.get(family_of(assigned), 0.0) > rule.max_masks_probability:
+    if masks_probability(assigned, probabilities) > rule.max_masks_probability:
         return assigned
     if family is PartFamily.UNLISTED_PANEL:
         return None
@@ -86,7 +96,18 @@ def choose_part(
         if part.family is family:
             return part
     placed = _placed(family, [p for p in (assigned, *nearby) if p is not None], side)
+    if placed is None and family is PartFamily.FENDER:
+        return None  # a fender the photo cannot place is still not its neighbour
     return assigned if placed is None else placed
+
+
+def masks_probability(assigned: CarPart | None, probabilities: Mapping[PartFamily, float]) -> float:
+    """What the crop gives the masks' answer: the family of their part, or, where they
+    found none, every family no part model segments (a fender as much as an unlisted panel:
+    "no part" is all the masks can say of either)."""
+    if assigned is None:
+        return sum(p for family, p in probabilities.items() if not family.segmented)
+    return probabilities.get(assigned.family, 0.0)
 
 
 _FAMILY_OF_TYPE = {
@@ -138,6 +159,12 @@ _BY_END_AND_SIDE = {
         (Position.FRONT, Side.RIGHT): CarPart.FRONT_RIGHT_LIGHT,
         (Position.REAR, Side.LEFT): CarPart.BACK_LEFT_LIGHT,
         (Position.REAR, Side.RIGHT): CarPart.BACK_RIGHT_LIGHT,
+    },
+    PartFamily.FENDER: {
+        (Position.FRONT, Side.LEFT): CarPart.FRONT_LEFT_FENDER,
+        (Position.FRONT, Side.RIGHT): CarPart.FRONT_RIGHT_FENDER,
+        (Position.REAR, Side.LEFT): CarPart.BACK_LEFT_QUARTER_PANEL,
+        (Position.REAR, Side.RIGHT): CarPart.BACK_RIGHT_QUARTER_PANEL,
     },
 }
 

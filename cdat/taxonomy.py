@@ -45,7 +45,9 @@ class Position(str, Enum):
 
 
 class CarPart(str, Enum):
-    """The 18 parts of the `car-parts` data set, named as that set names them."""
+    """The 18 parts of the `car-parts` data set, named as that set names them (the part
+    model's classes: `SEGMENTED_PARTS`), then the fenders, which no model segments: the
+    part-family stage places a damage on one (`cdat.part_family`), or an adjuster does."""
 
     BACK_BUMPER = "back_bumper"
     BACK_GLASS = "back_glass"
@@ -65,6 +67,11 @@ class CarPart(str, Enum):
     TAILGATE = "tailgate"
     TRUNK = "trunk"
     WHEEL = "wheel"
+    FRONT_LEFT_FENDER = "front_left_fender"
+    FRONT_RIGHT_FENDER = "front_right_fender"
+    BACK_LEFT_QUARTER_PANEL = "back_left_quarter_panel"
+    """The rear fender, welded to the body: `car-parts-damage` labels it `Fender` too."""
+    BACK_RIGHT_QUARTER_PANEL = "back_right_quarter_panel"
 
     @property
     def side(self) -> Side:
@@ -111,9 +118,17 @@ class PartFamily(str, Enum):
     """Trunk lid or tailgate."""
     MIRROR = "mirror"
     WHEEL = "wheel"
+    FENDER = "fender"
+    """A front fender or a rear quarter panel, as the close-up sets' `Fender` names both."""
     UNLISTED_PANEL = "unlisted_panel"
-    """A panel the part model does not segment (fender, quarter panel, pillar, sill):
-    damage there is an adjuster's to place, never priced as a neighbouring part."""
+    """A panel no part names (pillar, sill, roof) or a damage on no part: an adjuster's to
+    place, never priced as a neighbouring part."""
+
+    @property
+    def segmented(self) -> bool:
+        """Whether a part model's masks can show a part of this family (`car-parts`
+        outlines no fender)."""
+        return self not in (PartFamily.FENDER, PartFamily.UNLISTED_PANEL)
 
 
 def _family(part: CarPart) -> PartFamily:
@@ -126,10 +141,17 @@ def _family(part: CarPart) -> PartFamily:
             return family
     if part in (CarPart.TRUNK, CarPart.TAILGATE):
         return PartFamily.BOOT
+    if part.value.endswith(("_fender", "_quarter_panel")):
+        return PartFamily.FENDER
     return PartFamily(part.value)  # hood, wheel
 
 
 _FAMILY_OF = {part: _family(part) for part in CarPart}
+
+SEGMENTED_PARTS: tuple[CarPart, ...] = tuple(
+    p for p in CarPart if p.family is not PartFamily.FENDER
+)
+"""The parts `car-parts` names, in its order: what a part model's classes may be."""
 
 
 DAMAGE_CLASSES: tuple[tuple[DamageType, Severity], ...] = tuple(

@@ -95,7 +95,7 @@ class FamilyStage:
         net = StageNet.load(path, threads, "part-family stage", backbone)
         names = net.metadata.get("families", "")
         try:
-            families = tuple(PartFamily(n) for n in names.split(",") if n)
+            families = stage_families([n for n in names.split(",") if n])
         except ValueError as exc:
             raise ModelUnavailable(f"part-family stage {path}: {exc}") from exc
         if not families or net.output_width != len(families) or len(set(families)) != len(families):
@@ -142,6 +142,16 @@ class FamilyStage:
                 else moved(damage, part, parts, part_masks, damage_masks[k])
             )
         return tuple(out)
+
+
+def stage_families(names: Sequence[str]) -> tuple[PartFamily, ...]:
+    """The families a stage's outputs name. One made before fenders were listed names no
+    `fender`: its `unlisted_panel` output learnt from the close-up sets' `Fender` labels
+    alone (their configs mapped nothing else there), so it is read as `fender`."""
+    families = tuple(PartFamily(n) for n in names)
+    if PartFamily.FENDER in families:
+        return families
+    return tuple(PartFamily.FENDER if f is PartFamily.UNLISTED_PANEL else f for f in families)
 
 
 def reads_context(net: StageNet, path: Path) -> bool:

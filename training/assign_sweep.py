@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from cdat.findings import PhotoAnalysis
-from cdat.taxonomy import PartFamily
 from inference.assign import SERVED, AssignRule, assign_parts
 from inference.part_family import placed_by_type
 from inference.postprocess import grid_shape
@@ -98,7 +97,7 @@ def priced_changes(records: Sequence[PhotoRecord], served: Rule) -> dict[str, An
             index = [i for i, d in enumerate(rec.analysis.damages) if id(d) in ids]
             assert rec.ious is not None
             for outline, ious in zip(rec.outlines, rec.ious, strict=True):
-                if outline.family in (None, PartFamily.UNLISTED_PANEL) or not index:
+                if outline.family is None or not outline.family.segmented or not index:
                     continue
                 if ious[index].max() < RECALL_IOU:
                     continue

@@ -8,7 +8,9 @@ question at the served thresholds:
   `damage_recall_iou30`, the share of outlined regions some reported damage overlaps at
   mask IoU >= 0.3, any type; `part_family_accuracy`, of the regions found, the share whose
   best-overlapping damage was put on a part of the family the label names (`part_families`
-  in the config; no listed part is `unlisted_panel`, right for a fender);
+  in the config; a fender's damage is right on no part too: `cdat.part_family.family_right`);
+  `found_on_no_part`, of the regions found, the share whose damage lies on no part
+  (unpriced until an adjuster places it);
   `closeups_refused`, the share of these photos of damaged cars refused as `no_vehicle`;
 * `damage-severity`: `damage_recall_iou30`, and the same for the damages labelled severe;
 * each of these three: `damages_per_photo`, how many damages an adjuster reads a photo (one
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from cdat.findings import PhotoAnalysis
+from cdat.part_family import family_of, family_right
 from cdat.taxonomy import PartFamily
 from training.closeup import _polygon_mask, held_out_photos, part_families
 from training.convert import source_group, split_records
@@ -80,8 +83,12 @@ class OutlineTally:
     damages: int = 0
     """Damages reported over the source's photos: one damage named several times (several
     types and boxes over one dent) is more of them for an adjuster to read."""
+    on_no_part: int = 0
+    """Regions found whose damage lies on no part: unpriced, for an adjuster to place."""
     per_family: dict[str, list[int]] = field(default_factory=dict)
-    """Named family -> [regions, found, found on the right family]."""
+    """Named family -> [regions, found, found on the right family, found on no part]."""
+    landed: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Named family -> the family each of its found regions landed on -> regions."""
     per_photo: dict[str, list[int]] = field(default_factory=dict)
     """Source photo (its augmented copies together) -> [regions, found, found on the right
     family]: the intervals resample these (training/intervals.py)."""
@@ -117,16 +124,20 @@ class OutlineTally:
             self.severe_found += hit
         if outline.family is None:
             return
-        counts = self.per_family.setdefault(outline.family.value, [0, 0, 0])
+        counts = self.per_family.setdefault(outline.family.value, [0, 0, 0, 0])
         counts[0] += 1
         if hit:
             best = analysis.damages[int(np.argmax(ious))]
-            got = PartFamily.UNLISTED_PANEL if best.part is None else best.part.family
-            right = got is outline.family
+            right = family_right(outline.family, best.part)
             self.family_right += right
+            self.on_no_part += best.part is None
             counts[1] += 1
             counts[2] += right
+            counts[3] += best.part is None
             photo[2] += right
+            landed = self.landed.setdefault(outline.family.value, {})
+            got = family_of(best.part).value
+            landed[got] = landed.get(got, 0) + 1
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -149,13 +160,16 @@ class OutlineTally:
             out["part_family_accuracy_interval"] = share_interval(
                 {k: (right, found) for k, (_, found, right) in self.per_photo.items()}
             )
+            out["found_on_no_part"] = _share(self.on_no_part, self.found)
             out["per_family"] = {
                 family: {
                     "regions": n,
                     "damage_recall_iou30": _share(hit, n),
                     "part_family_accuracy": _share(right, hit),
+                    "found_on_no_part": _share(unplaced, hit),
+                    "landed_on": dict(sorted(self.landed.get(family, {}).items())),
                 }
-                for family, (n, hit, right) in sorted(self.per_family.items())
+                for family, (n, hit, right, unplaced) in sorted(self.per_family.items())
             }
         return out
 

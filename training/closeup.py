@@ -2,8 +2,8 @@
 
 `damaged-parts` photos are close-ups whose polygons outline damage and name the part it is
 on (`Door`, `Bumper`, ...) but not which one (no side, front or back). Its config maps each
-name to a part family (`part_families`); `Fender` maps to `unlisted_panel`, a panel the
-part model does not segment, where the right answer is "no listed part" (an adjuster's).
+name to a part family (`part_families`); `Fender` maps to `fender`, a panel the
+part model does not segment, where "no listed part" (an adjuster's) is right too.
 
 For every labelled region of the held-out split (the config's re-split, same seed as the
 conversion), the served pipeline runs on the photo; the region's part is chosen by the
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cdat.taxonomy import PartFamily
+from cdat.part_family import family_of, family_right
+from cdat.taxonomy import CarPart, PartFamily
 from training.dataconfig import REPO_ROOT, load_dataset_config
 from training.errors import DatasetConfigError, TrainingError, run_script
 from training.eval_report import check_json_out, write_json
@@ -52,10 +53,10 @@ class CloseupTally:
     photos: int = 0
     no_vehicle: int = 0
 
-    def add(self, expected: PartFamily, got: PartFamily) -> None:
+    def add(self, expected: PartFamily, got: CarPart | None) -> None:
         self.regions[expected.value] += 1
-        self.correct[expected.value] += int(expected is got)
-        self.found[expected.value, got.value] += 1
+        self.correct[expected.value] += int(family_right(expected, got))
+        self.found[expected.value, family_of(got).value] += 1
 
     def report(self) -> dict[str, Any]:
         total = sum(self.regions.values())
@@ -103,10 +104,10 @@ def region_owner(region: Region, parts: list[Any], masks: list[np.ndarray]) -> i
     return region_part(overlap, float(region.mask.sum()), tuple(p.part for p in parts), areas)
 
 
-def family_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> PartFamily:
-    """The family of the part the region lies on, by the served assignment rule."""
+def part_found(region: Region, parts: list[Any], masks: list[np.ndarray]) -> CarPart | None:
+    """The part the region lies on by the served assignment rule; None for no listed part."""
     k = region_owner(region, parts, masks)
-    return PartFamily.UNLISTED_PANEL if k is None else parts[k].part.family
+    return None if k is None else parts[k].part
 
 
 def photo_regions(
@@ -188,7 +189,7 @@ def sweep_closeups(
             # counts as vehicle evidence (inference.quality.check_vehicle)
             tally.no_vehicle += refused
             for region in regions:
-                tally.add(region.family, family_found(region, parts, masks))
+                tally.add(region.family, part_found(region, parts, masks))
     return {conf: tally.report() for conf, tally in tallies.items()}
 
 

@@ -47,7 +47,7 @@ import numpy as np
 import yaml
 
 from cdat.findings import PartInstance
-from cdat.taxonomy import CarPart, PartFamily
+from cdat.taxonomy import SEGMENTED_PARTS, CarPart
 from training.closeup import (
     DEFAULT_CONFIG,
     Labelled,
@@ -119,7 +119,7 @@ def photo_labels(
     touched: set[int] = set()
     for region in regions:
         owner = _owner(region, parts, masks, strong)
-        if region.family is PartFamily.UNLISTED_PANEL:
+        if not region.family.segmented:
             if owner is not None:
                 return None
             touched |= {k for k in strong if (masks[k] & region.mask).any()}
@@ -179,7 +179,7 @@ def label_line(part: PartInstance, class_id: int, width: int, height: int) -> st
 
 def dataset_config(out: Path, source: Path) -> dict[str, Any]:
     ds = load_dataset_config(source)
-    names = [p.value for p in CarPart]
+    names = [p.value for p in SEGMENTED_PARTS]
     return {
         "name": pseudo_name(ds.name),
         "task": "parts",

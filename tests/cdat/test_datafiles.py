@@ -68,7 +68,12 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 
 
 def test_missing_part_price_is_named(tmp_path: Path) -> None:
-    _override(tmp_path, "catalogs/USD.yaml", "prices: {economy: 180, ", "prices: {")
+    _override(
+        tmp_path,
+        "catalogs/USD.yaml",
+        "wheel:\n    prices: {economy: 180, ",
+        "wheel:\n    prices: {",
+    )
     error = _load_error(tmp_path, currency="USD")
     assert error.field == "parts.wheel.prices"
     assert "economy" in error.problem

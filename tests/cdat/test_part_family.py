@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from cdat.part_family import FamilyRule, choose_part, family_of, part_by_type, side_in_view
+from cdat.part_family import (
+    FamilyRule,
+    choose_part,
+    family_of,
+    family_right,
+    part_by_type,
+    side_in_view,
+)
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Position, Side
 
 RULE = FamilyRule(0.7)
@@ -83,6 +90,17 @@ def test_no_part_is_an_unlisted_panel_and_a_part_has_its_own_family() -> None:
     assert family_of(None) is PartFamily.UNLISTED_PANEL
     assert family_of(CarPart.TAILGATE) is PartFamily.BOOT
     assert family_of(CarPart.BACK_RIGHT_DOOR) is PartFamily.DOOR
+    assert family_of(CarPart.BACK_LEFT_QUARTER_PANEL) is PartFamily.FENDER
+
+
+def test_a_fenders_damage_is_right_on_a_fender_or_on_no_part_and_nowhere_else() -> None:
+    assert family_right(PartFamily.FENDER, CarPart.FRONT_RIGHT_FENDER)
+    assert family_right(PartFamily.FENDER, None)
+    assert not family_right(PartFamily.FENDER, CarPart.FRONT_RIGHT_DOOR)
+    # and a listed part's damage is right only on a part of its family
+    assert family_right(PartFamily.DOOR, CarPart.BACK_LEFT_DOOR)
+    assert not family_right(PartFamily.DOOR, None)
+    assert not family_right(PartFamily.DOOR, CarPart.FRONT_LEFT_FENDER)
 
 
 # --- choose_part: the masks' part stands ------------------------------------------------
@@ -144,6 +162,25 @@ def test_the_masks_limit_on_no_part_weighs_the_unlisted_panel() -> None:
     # and a family the crop does not name counts as 0
     assert choose_part(None, {PartFamily.DOOR: 0.7, PartFamily.HOOD: 0.3},
                        [CarPart.FRONT_LEFT_DOOR], rule) is CarPart.FRONT_LEFT_DOOR  # fmt: skip
+
+
+def test_the_masks_limit_on_no_part_weighs_a_fender_too() -> None:
+    # given the masks put the damage on no part, and the crop says door at 0.7, and fender
+    # and unlisted panel at 0.06 each: "no part" is all the masks can say of either
+    rule = FamilyRule(0.6, 0.1)
+    probabilities = {
+        PartFamily.DOOR: 0.7,
+        PartFamily.FENDER: 0.06,
+        PartFamily.UNLISTED_PANEL: 0.06,
+        PartFamily.HOOD: 0.18,
+    }
+    # then their 0.12 together is too much to overrule the masks
+    assert choose_part(None, probabilities, [CarPart.FRONT_LEFT_DOOR], rule) is None
+    # and at 0.04 each the crop's door stands
+    probabilities |= {PartFamily.FENDER: 0.04, PartFamily.UNLISTED_PANEL: 0.04}
+    assert choose_part(None, probabilities, [CarPart.FRONT_LEFT_DOOR], rule) is (
+        CarPart.FRONT_LEFT_DOOR
+    )
 
 
 def test_the_most_likely_family_decides_whatever_the_order_given() -> None:
@@ -243,6 +280,38 @@ def test_doors_and_lights_are_placed_by_end_and_side(
     family: PartFamily, assigned: CarPart | None, nearby: list[CarPart], part: CarPart
 ) -> None:
     assert choose_part(assigned, sure(family), nearby, RULE) is part
+
+
+@pytest.mark.parametrize(
+    ("assigned", "nearby", "part"),
+    [
+        # masks on the front door: its end and side
+        (CarPart.FRONT_LEFT_DOOR, [], CarPart.FRONT_LEFT_FENDER),
+        # masks on no part, beside a rear lamp: the rear quarter panel of its side
+        (None, [CarPart.BACK_RIGHT_LIGHT], CarPart.BACK_RIGHT_QUARTER_PANEL),
+        # end from the bumper, side from the mirror
+        (CarPart.FRONT_BUMPER, [CarPart.RIGHT_MIRROR], CarPart.FRONT_RIGHT_FENDER),
+    ],
+)
+def test_a_fender_is_placed_by_end_and_side(
+    assigned: CarPart | None, nearby: list[CarPart], part: CarPart
+) -> None:
+    assert choose_part(assigned, sure(PartFamily.FENDER), nearby, RULE) is part
+
+
+@pytest.mark.parametrize(
+    ("assigned", "nearby"),
+    [
+        # no side among the hints
+        (CarPart.FRONT_BUMPER, [CarPart.HOOD]),
+        # no end among the hints
+        (CarPart.WHEEL, [CarPart.LEFT_MIRROR]),
+    ],
+)
+def test_a_fender_that_cannot_be_placed_goes_to_no_part_not_its_neighbour(
+    assigned: CarPart | None, nearby: list[CarPart]
+) -> None:
+    assert choose_part(assigned, sure(PartFamily.FENDER, 0.99), nearby, RULE) is None
 
 
 def test_a_mirror_is_placed_by_side_alone() -> None:

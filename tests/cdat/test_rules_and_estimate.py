@@ -79,8 +79,9 @@ def test_refinished_panel_blends_painted_neighbours_only(inr_policy) -> None:
     door = finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.MODERATE, coverage=0.2)
     estimate = build_estimate([door], _pricing(inr_policy))
     blends = {line.part: line for line in estimate.lines if line.operation is Operation.BLEND}
-    # then the rear door is blended, the mirror (excluded) and the wheel (unpainted) are not
-    assert set(blends) == {CarPart.BACK_LEFT_DOOR}
+    # then the rear door and the front fender are blended, the mirror (excluded) and the
+    # wheel (unpainted) are not
+    assert set(blends) == {CarPart.BACK_LEFT_DOOR, CarPart.FRONT_LEFT_FENDER}
     line = blends[CarPart.BACK_LEFT_DOOR]
     expected = (
         inr_policy.catalog.parts[CarPart.BACK_LEFT_DOOR].refinish_hours
@@ -98,7 +99,9 @@ def test_no_blend_into_a_panel_that_is_refinished_anyway(inr_policy) -> None:
         ],
         _pricing(inr_policy),
     )
-    assert not [line for line in estimate.lines if line.operation is Operation.BLEND]
+    blended = {line.part for line in estimate.lines if line.operation is Operation.BLEND}
+    # neither door is blended into the other; only their outer neighbours, the fenders
+    assert blended == {CarPart.FRONT_LEFT_FENDER, CarPart.BACK_LEFT_QUARTER_PANEL}
 
 
 def test_paintless_repair_blends_nothing(inr_policy) -> None:

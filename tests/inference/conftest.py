@@ -16,13 +16,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from cdat.settings import Settings
-from cdat.taxonomy import CarPart
+from cdat.taxonomy import SEGMENTED_PARTS
 from cdat.whole_car import WholeCarRule
 from inference.registry import ModelEntry, Registry, sha256_of
 
 NUM_MASKS = 32
 DAMAGE_CLASSES = ["minor-dent", "moderate-dent", "severe-dent", "minor-scratch", "moderate-broken"]
-PART_CLASSES = [p.value for p in CarPart]
+PART_CLASSES = [p.value for p in SEGMENTED_PARTS]
 FULL, LEFT_HALF = 0, 1
 """Mask prototypes: FULL is on everywhere, LEFT_HALF on the left half of the model input."""
 

@@ -1,7 +1,7 @@
 """The part-family stage (inference/part_family.py) on a handcrafted classifier.
 
 The handcrafted stage averages the crop's colour and says "door" for reddish crops and
-"unlisted_panel" for bluish ones: softmax of (K (red - blue), K (blue - red)), so a pure
+"fender" for bluish ones: softmax of (K (red - blue), K (blue - red)), so a pure
 red crop is a door at sigmoid(4) = 0.982 with K = 2 and a test knows every answer.
 """
 
@@ -40,11 +40,11 @@ from inference.stage_record import StageRecord
 from .conftest import DAMAGE_CLASSES, PART_CLASSES, FakeDet, to_model, write_registry
 
 SIDE = 32
-FAMILIES = "door,unlisted_panel"
+FAMILIES = "door,fender"
 STRENGTH = 2.0
 RED, BLUE, GREEN = (0, 0, 255), (255, 0, 0), (0, 255, 0)  # BGR
 P_PURE = 1.0 / (1.0 + math.exp(-4.0))
-"""The stage's probability for a pure red (door) or pure blue (unlisted panel) crop."""
+"""The stage's probability for a pure red (door) or pure blue (fender) crop."""
 
 
 def make_stage(
@@ -314,10 +314,25 @@ def test_a_broken_lamp_beside_the_bumper_alone_is_placed_by_the_side_it_sits_on(
 def test_the_stage_reads_its_families_side_and_version(tmp_path: Path) -> None:
     path = make_stage(tmp_path / "part-family-a.onnx")
     stage = FamilyStage.load(path, FamilyRule(0.7), threads=1)
-    assert stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
+    assert stage.families == (PartFamily.DOOR, PartFamily.FENDER)
     assert stage.side == SIDE and stage.rule == FamilyRule(0.7)
     assert stage.version == "part-family-a"
     assert FamilyStage.load(path, FamilyRule(0.7), version="v2").version == "v2"
+
+
+def test_a_stage_made_before_fenders_were_listed_answers_fender(tmp_path: Path) -> None:
+    # given a stage whose second output is named as the served stage names it (learnt from
+    # the close-up sets' `Fender` labels alone, before the fender family existed)
+    path = make_stage(tmp_path / "part-family-old.onnx", "door,unlisted_panel")
+    # when it is loaded, then that output is read as the fender family
+    stage = FamilyStage.load(path, FamilyRule(0.7), threads=1)
+    assert stage.families == (PartFamily.DOOR, PartFamily.FENDER)
+    # and a stage that names both keeps each as it says
+    both = make_stage(tmp_path / "part-family-new.onnx", "fender,unlisted_panel")
+    assert FamilyStage.load(both, FamilyRule(0.7)).families == (
+        PartFamily.FENDER,
+        PartFamily.UNLISTED_PANEL,
+    )
 
 
 def test_the_stage_answers_from_each_crops_colour(tmp_path: Path) -> None:
@@ -327,7 +342,7 @@ def test_the_stage_answers_from_each_crops_colour(tmp_path: Path) -> None:
     image[:, :100] = RED
     # when a damage on each half is classified
     table = stage.probabilities(image, [Box(10, 40, 30, 60), Box(160, 40, 180, 60)])
-    # then the left is a door and the right an unlisted panel, as the weights say
+    # then the left is a door and the right a fender, as the weights say
     assert table.shape == (2, 2)
     assert table[0] == pytest.approx([P_PURE, 1 - P_PURE], abs=1e-4)
     assert table[1] == pytest.approx([1 - P_PURE, P_PURE], abs=1e-4)
@@ -347,7 +362,7 @@ def test_no_boxes_give_an_empty_table(tmp_path: Path) -> None:
         ("door", ("batch", 3, SIDE, SIDE), 2, "does not name its outputs"),
         ("door,unlisted_panel", ("batch", 3, SIDE, SIDE), 3, "does not name its outputs"),
         ("unlisted_panel,unlisted_panel", ("batch", 3, SIDE, SIDE), 2, "once each"),
-        ("door,fender", ("batch", 3, SIDE, SIDE), 2, "fender"),
+        ("door,roof", ("batch", 3, SIDE, SIDE), 2, "roof"),
         (FAMILIES, ("batch", 3, SIDE, 2 * SIDE), 2, "square"),
         (FAMILIES, ("batch", 3, "side", "side"), 2, "square"),
     ],
@@ -396,8 +411,9 @@ def test_refine_moves_a_damage_to_the_seen_part_of_its_crops_family(tmp_path: Pa
     got = stage.refine(image, (2.0, 2.0), damages, damage_masks, parts, part_masks)
     # then the damage in the red half goes to the door seen nearby, off its mask
     assert got[0].part is CarPart.FRONT_LEFT_DOOR and got[0].part_coverage == 0.0
-    # and the one in the blue half to no part: an unlisted panel
-    assert got[1].part is None and got[1].part_coverage == 0.0
+    # and the one in the blue half to the fender at the end (the bumper's) and side (the
+    # door's) of the car the photo's parts show, unseen, so of unknown coverage
+    assert got[1].part is CarPart.FRONT_LEFT_FENDER and got[1].part_coverage == 0.0
     # and nothing else about them changed
     assert [replace(d, part=CarPart.FRONT_BUMPER, part_coverage=0.5) for d in got] == list(damages)
 
@@ -419,7 +435,7 @@ def test_a_stage_is_loaded_from_its_record_beside_the_model(tmp_path: Path) -> N
     record = StageRecord(path.name, sha256_of(path), FamilyRule(0.75))
     stage = load_family_stage(tmp_path, record, tmp_path / "parts.onnx", threads=1)
     assert stage.rule == FamilyRule(0.75) and stage.version == "part-family-1"
-    assert stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
+    assert stage.families == (PartFamily.DOOR, PartFamily.FENDER)
 
 
 def test_a_stage_file_that_changed_after_registering_is_not_served(tmp_path: Path) -> None:
@@ -531,8 +547,8 @@ def test_the_analyzer_serves_the_promoted_part_models_stage(staged: Settings) ->
     # then the dent the masks put on the bumper goes to the door on the red photo
     ((on_red,), (on_blue,)) = red.damages, blue.damages
     assert on_red.part is CarPart.FRONT_LEFT_DOOR and on_red.part_coverage == 0.0
-    # and to no part on the blue one
-    assert on_blue.part is None and on_blue.part_coverage == 0.0
+    # and to the front left fender on the blue one (the bumper's end, the door's side)
+    assert on_blue.part is CarPart.FRONT_LEFT_FENDER and on_blue.part_coverage == 0.0
     assert {p.part for p in red.parts} == {CarPart.FRONT_BUMPER, CarPart.FRONT_LEFT_DOOR}
 
 

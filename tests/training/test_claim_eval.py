@@ -47,7 +47,7 @@ def _analysis(*damages: DamageInstance, refused: bool = False) -> PhotoAnalysis:
 def test_regions_found_and_the_family_they_land_on() -> None:
     tally = OutlineTally()
     # given photo 1: a door region found on a door, a bumper region found on a door,
-    # and a fender region found on no listed part (right: an unlisted panel)
+    # and a fender region found on no listed part (right: a fender no part names)
     tally.add_photo(
         _analysis(
             _damage(10, 10, CarPart.FRONT_LEFT_DOOR),
@@ -57,7 +57,7 @@ def test_regions_found_and_the_family_they_land_on() -> None:
         [
             _outline(10, 10, PartFamily.DOOR),
             _outline(52, 12, PartFamily.BUMPER),
-            _outline(10, 60, PartFamily.UNLISTED_PANEL, "severe"),
+            _outline(10, 60, PartFamily.FENDER, "severe"),
         ],
     )
     # and photo 2: a light region nothing overlaps, refused as showing no vehicle
@@ -71,9 +71,14 @@ def test_regions_found_and_the_family_they_land_on() -> None:
     assert report["refused_no_vehicle"] == pytest.approx(1 / 2)
     # and an adjuster reads three damages over the two photos
     assert report["damages_per_photo"] == pytest.approx(3 / 2)
+    # and one of the three found lies on no part, unpriced: the fender's
+    assert report["found_on_no_part"] == pytest.approx(1 / 3)
+    assert report["per_family"]["fender"]["found_on_no_part"] == 1.0
     assert report["per_family"]["bumper"] == {
-        "regions": 1, "damage_recall_iou30": 1.0, "part_family_accuracy": 0.0
+        "regions": 1, "damage_recall_iou30": 1.0, "part_family_accuracy": 0.0,
+        "found_on_no_part": 0.0, "landed_on": {"door": 1},
     }  # fmt: skip
+    assert report["per_family"]["fender"]["landed_on"] == {"unlisted_panel": 1}
     assert report["per_family"]["light"]["part_family_accuracy"] is None
 
 

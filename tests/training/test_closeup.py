@@ -98,7 +98,7 @@ def test_a_family_that_does_not_exist_is_a_config_error(tmp_path: Path, closeups
     from training.errors import DatasetConfigError
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(closeups.read_text().replace("unlisted_panel", "fender"))
+    bad.write_text(closeups.read_text().replace("unlisted_panel", "roof"))
     with pytest.raises(DatasetConfigError, match="allowed: hood"):
         part_families(bad)
 
@@ -111,7 +111,7 @@ def test_damaged_parts_mappings_hold_on_the_real_files() -> None:
     ds = load_dataset_config(DAMAGED_PARTS)
     families = part_families(DAMAGED_PARTS)
     assert set(families) == set(ds.yolo_names)
-    assert families["Fender"] is PartFamily.UNLISTED_PANEL
+    assert families["Fender"] is PartFamily.FENDER
     records = read_dataset(ds)
     assert len(records) > 3000
     panels = {"Bonnet", "Bumper", "Dickey", "Door", "Fender"}

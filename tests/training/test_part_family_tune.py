@@ -72,7 +72,7 @@ def test_layers_before_the_first_trainable_one_keep_the_part_models_weights(
 ) -> None:
     import torch
 
-    # given a tiny part model, and crops of red doors and blue unlisted panels
+    # given a tiny part model, and crops of red doors and blue fenders
     weights = tiny_model(tmp_path)
     items = regions_of(tmp_path / "train", 3, 0)
     crops = crops_of(items, 32)
@@ -99,7 +99,7 @@ def test_layers_before_the_first_trainable_one_keep_the_part_models_weights(
 
 def tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *more: str) -> Path:
     """The script's `main` on a tiny part model and labelled regions of both sources, red
-    crops doors and blue crops unlisted panels; the stage it wrote."""
+    crops doors and blue crops fenders; the stage it wrote."""
     from training import part_family_tune
 
     weights = tiny_model(tmp_path)
@@ -125,7 +125,7 @@ def test_the_tuned_stage_learns_the_regions_and_is_served_whole(
     out = tune(tmp_path, monkeypatch)
     # then it writes the stage and a report of the epoch kept, chosen on val
     report = json.loads(out.with_suffix(".report.json").read_text())
-    assert report["families"] == ["door", "unlisted_panel"]
+    assert report["families"] == ["door", "fender"]
     assert report["train_regions"] == {"car-parts-damage": 12, "damaged-parts": 12}
     assert [h["epoch"] for h in report["history"]] == [1, 2, 3, 4, 5, 6]
     means = [np.mean([s["accuracy"] for s in h["val"].values()]) for h in report["history"]]
@@ -134,7 +134,7 @@ def test_the_tuned_stage_learns_the_regions_and_is_served_whole(
     assert report["onnx_parity_max_abs"] < 1e-3
     # and the served stage loads it whole, no part model needed, and tells red from blue
     stage = FamilyStage.load(out, FamilyRule(0.5))
-    assert stage.side == 32 and stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
+    assert stage.side == 32 and stage.families == (PartFamily.DOOR, PartFamily.FENDER)
     image = cv2.imread(str(photo(tmp_path / "new.png", 999, {RED: LEFT, BLUE: RIGHT})))
     assert image is not None
     p = stage.probabilities(image, [LEFT, RIGHT])

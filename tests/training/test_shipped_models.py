@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from cdat.settings import SHIPPED_MODEL_DIR
-from cdat.taxonomy import CarPart
+from cdat.taxonomy import SEGMENTED_PARTS
 from inference.registry import TASKS, Registry, sha256_of
 from training.dataconfig import check_project_class
 
@@ -21,7 +21,7 @@ def test_each_task_has_a_promoted_model(task: str) -> None:
     entry = REGISTRY.promoted_entry(task)  # type: ignore[arg-type]
     assert entry.task == task
     if task == "parts":
-        assert entry.classes == [p.value for p in CarPart]
+        assert entry.classes == [p.value for p in SEGMENTED_PARTS]
 
 
 def test_every_promoted_model_is_in_the_tree() -> None:

@@ -275,8 +275,8 @@ def fraction(b: Box) -> Box:
 
 
 def regions_of(folder: Path, count: int, seed: int) -> list[Region]:
-    """`count` photos per source, each with a red region (a door) and a blue one (an
-    unlisted panel), the colours on alternate sides."""
+    """`count` photos per source, each with a red region (a door) and a blue one (a
+    fender), the colours on alternate sides."""
     folder.mkdir()
     out = []
     for k in range(count * len(SOURCES)):
@@ -285,7 +285,7 @@ def regions_of(folder: Path, count: int, seed: int) -> list[Region]:
         source = SOURCES[k % len(SOURCES)]
         out += [
             Region(path, fraction(red), PartFamily.DOOR, source),
-            Region(path, fraction(blue), PartFamily.UNLISTED_PANEL, source),
+            Region(path, fraction(blue), PartFamily.FENDER, source),
         ]
     return out
 
@@ -294,8 +294,8 @@ def train_family_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *more: str
 ) -> tuple[Path, Path]:
     """training.part_family's `main` (with `more` arguments) on a tiny part model and
-    labelled regions of both part-named sources, red crops doors and blue crops unlisted
-    panels; (the stage written, the part model's checkpoint)."""
+    labelled regions of both part-named sources, red crops doors and blue crops fenders; (the stage
+    written, the part model's checkpoint)."""
     from training import part_family
 
     weights = tiny_model(tmp_path)
@@ -323,20 +323,20 @@ def test_the_part_family_stage_trains_on_labelled_regions_and_is_served(
     out, weights = train_family_stage(tmp_path, monkeypatch)
     # then the ONNX file and its report are written, naming the families it learnt
     report = json.loads(out.with_suffix(".report.json").read_text())
-    assert report["families"] == ["door", "unlisted_panel"]
+    assert report["families"] == ["door", "fender"]
     assert report["train_regions"] == {"car-parts-damage": 8, "damaged-parts": 8}
     assert report["l2"] == 0.01 and list(report["trials"]) == ["0.01"]
     # and val accuracy is reported per source and per family
     assert set(report["val"]) == {"car-parts-damage", "damaged-parts"}
     for source in report["val"].values():
         assert source["regions"] == 4 and 0.0 <= source["accuracy"] <= 1.0
-        assert set(source["per_family"]) == {"door", "unlisted_panel"}
+        assert set(source["per_family"]) == {"door", "fender"}
     assert report["onnx_parity_max_abs"] < 1e-3
     # and the served stage loads it and answers a distribution over the families per crop
     with pytest.raises(ModelUnavailable, match="is a head"):
         FamilyStage.load(out, FamilyRule(0.5))
     stage = FamilyStage.load(out, FamilyRule(0.5), backbone=weights.with_suffix(".onnx"))
-    assert stage.side == 32 and stage.families == (PartFamily.DOOR, PartFamily.UNLISTED_PANEL)
+    assert stage.side == 32 and stage.families == (PartFamily.DOOR, PartFamily.FENDER)
     image = cv2.imread(str(photo(tmp_path / "new.png", 999, {RED: LEFT, BLUE: RIGHT})))
     assert image is not None
     p = stage.probabilities(image, [LEFT, RIGHT])
