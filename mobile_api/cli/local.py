@@ -17,6 +17,7 @@ from cdat.phash import InMemoryPhotoHashIndex
 from cdat.pipeline import assess_claim, fraud_signals, load_policy
 from cdat.record import encode
 from cdat.settings import Settings
+from cdat.taxonomy import CarPart
 from mobile_api.claims.images import check_photo
 from mobile_api.runtime import load_factory
 
@@ -69,6 +70,12 @@ def assess_files(
     return 0
 
 
+PART_WIDTH = max(len(p.value) for p in CarPart)
+"""The part column fits the longest part's name (`back_right_quarter_panel`)."""
+LABEL_WIDTH = PART_WIDTH + 21
+"""Subtotal, tax and total line up under the line totals (part, operation, their gaps)."""
+
+
 def render_table(assessment: Assessment) -> str:
     lines = []
     for photo in assessment.photos:
@@ -79,7 +86,7 @@ def render_table(assessment: Assessment) -> str:
             part = damage.part.value if damage.part else "(no visible part)"
             lines.append(
                 f"  {damage.damage_type.value:<14} {damage.severity.value:<9} "
-                f"{part:<20} conf {damage.confidence:.2f}"
+                f"{part:<{PART_WIDTH}} conf {damage.confidence:.2f}"
             )
         if not photo.damages:
             lines.append("  no damage found")
@@ -95,12 +102,14 @@ def _estimate_lines(assessment: Assessment) -> list[str]:
         for line in estimate.lines:
             part = line.part.value if line.part else "-"
             lines.append(
-                f"  {part:<20} {line.operation.value:<20} {line.total:>12}  [{line.rule_id}]"
+                f"  {part:<{PART_WIDTH}} {line.operation.value:<20} {line.total:>12}"
+                f"  [{line.rule_id}]"
             )
-        lines.append(f"  {'subtotal':<41} {estimate.subtotal:>12}")
-        lines.append(f"  {'tax':<41} {estimate.tax:>12}")
+        lines.append(f"  {'subtotal':<{LABEL_WIDTH}} {estimate.subtotal:>12}")
+        lines.append(f"  {'tax':<{LABEL_WIDTH}} {estimate.tax:>12}")
         lines.append(
-            f"  {'total':<41} {estimate.total:>12}  (range {estimate.low}-{estimate.high})"
+            f"  {'total':<{LABEL_WIDTH}} {estimate.total:>12}"
+            f"  (range {estimate.low}-{estimate.high})"
         )
     if assessment.total_loss is not None:
         lines.append(

@@ -249,3 +249,39 @@ def test_region_prices_apply(usd_policy) -> None:
     assert metro.lines[0].parts_cost > base.lines[0].parts_cost
     assert metro.total > base.total
     assert metro.region == "high_cost_metro"
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        CarPart.FRONT_LEFT_FENDER,
+        CarPart.FRONT_RIGHT_FENDER,
+        CarPart.BACK_LEFT_QUARTER_PANEL,
+        CarPart.BACK_RIGHT_QUARTER_PANEL,
+    ],
+)
+def test_a_dented_fender_is_repaired_and_refinished_at_its_catalog_price(
+    inr_policy: AssessmentPolicy, part: CarPart
+) -> None:
+    # given a moderate dent placed on a fender or quarter panel (no mask: coverage unknown)
+    estimate = build_estimate(
+        [finding(part, D.DENT, S.MODERATE, coverage=0.0)], _pricing(inr_policy)
+    )
+    # then it is priced on that part, repaired and refinished, not left for the adjuster
+    own = [line for line in estimate.lines if line.part is part]
+    assert [line.rule_id for line in own] == ["PANEL-REPAIR-REFINISH"] * len(own)
+    assert own and all(line.total > 0 for line in own)
+    refinish = sum((line.paint_hours for line in own), Decimal(0))
+    assert refinish == Decimal(str(inr_policy.catalog.parts[part].refinish_hours))
+
+
+def test_a_broken_quarter_panel_costs_more_to_replace_than_a_broken_front_fender(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    # given the same broken part on a bolt-on fender and on a welded quarter panel
+    def replaced(part: CarPart) -> Decimal:
+        estimate = build_estimate([finding(part, D.BROKEN_PART, S.SEVERE)], _pricing(inr_policy))
+        return sum((line.total for line in estimate.lines if line.part is part), Decimal(0))
+
+    # then the quarter panel, cut out and welded in, costs more
+    assert replaced(CarPart.BACK_LEFT_QUARTER_PANEL) > replaced(CarPart.FRONT_LEFT_FENDER) > 0

@@ -47,3 +47,39 @@ def test_an_unreadable_setting_is_one_error_line_each_naming_it(
         "interpret input",
         "cdat: error: CDAT_DAMAGE_WHOLE_CAR_RULE: Value error, min_parts 0: need at least 1",
     ]
+
+
+def test_the_table_keeps_its_columns_for_the_longest_part_name() -> None:
+    from cdat.assessment import Assessment
+    from cdat.catalog import ClassDecision, VehicleClass
+    from cdat.estimate import Pricing, build_estimate
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.merge import merge_findings
+    from cdat.pipeline import load_policy
+    from cdat.settings import Settings
+    from cdat.taxonomy import CarPart, DamageType, Severity
+    from mobile_api.cli.local import render_table
+
+    # given a claim whose one damage lies on the part with the longest name
+    dent = DamageInstance(
+        DamageType.DENT, Severity.MODERATE, 0.8, Box(10, 10, 60, 60),
+        part=CarPart.BACK_RIGHT_QUARTER_PANEL,
+    )  # fmt: skip
+    photo = PhotoAnalysis("1:p.jpg", 640, 480, damages=(dent,))
+    findings = merge_findings([photo])
+    policy = load_policy(Settings())
+    pricing = Pricing(
+        policy.catalog, policy.rules, policy.region, ClassDecision(VehicleClass.MIDSIZE, "t")
+    )
+    assessment = Assessment((photo,), findings, {}, estimate=build_estimate(findings, pricing))
+    # when it is printed as a table
+    lines = render_table(assessment).splitlines()
+    # then the part is named whole, a space before the next column, in the photo and estimate
+    finding_line = next(line for line in lines if "conf 0.80" in line)
+    assert "back_right_quarter_panel conf" in finding_line
+    priced = [line for line in lines if line.startswith("  back_right_quarter_panel ")]
+    assert priced
+    # and every amount, the lines' and the subtotal's, tax's and total's, ends in one column
+    sums = [line for line in lines if line.split()[:1] in (["subtotal"], ["tax"], ["total"])]
+    ends = {line.index("  [") for line in priced} | {len(line) for line in sums[:2]}
+    assert len(sums) == 3 and len(ends) == 1
