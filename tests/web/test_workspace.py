@@ -300,3 +300,25 @@ def test_unknown_pages_are_html_404s_with_a_message(
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "Not found" in response.text
+
+
+def test_an_adjuster_puts_a_damage_on_a_fender_and_it_is_priced_there(
+    web: TestClient, runtime: Runtime, adjuster: str, flagged: Flagged
+) -> None:
+    sign_in(web)
+    base, photo = f"/adjuster/claims/{flagged.claim_id}", flagged.photo_ids[0]
+    page = web.get(base).text
+    # given the workspace offers the fenders, which no model segments, among the parts
+    assert 'value="front_right_fender"' in page and 'value="back_left_quarter_panel"' in page
+    # when the adjuster moves the model's dent from the bumper to the front right fender
+    edit = post(
+        web, f"{base}/damages/{photo}/0/edit",
+        csrf_token=csrf_of(page), damage_type="dent", severity="moderate",
+        part="front_right_fender",
+    )  # fmt: skip
+    assert edit.status_code == 303
+    # then the new version prices the fender, and no longer the bumper
+    body = versions(runtime, flagged.claim_id)[-1].body
+    assert [f["part"] for f in body["findings"]] == ["front_right_fender"]
+    priced = {line["part"] for line in body["estimate"]["lines"] if line["operation"] != "blend"}
+    assert priced == {"front_right_fender"}
