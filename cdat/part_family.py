@@ -88,6 +88,9 @@ def choose_part(
     family = max(probabilities, key=lambda f: probabilities[f])
     if probabilities[family] < rule.min_probability or family is family_of(assigned):
         return assigned
+    if assigned is None and not family.segmented:
+        # the crop agrees with the masks that no listed part holds it, and names the panel
+        return _placed(family, nearby, side) if family is PartFamily.FENDER else None
     if masks_probability(assigned, probabilities) > rule.max_masks_probability:
         return assigned
     if family is PartFamily.UNLISTED_PANEL:

@@ -299,6 +299,18 @@ def test_a_fender_is_placed_by_end_and_side(
     assert choose_part(assigned, sure(PartFamily.FENDER), nearby, RULE) is part
 
 
+def test_a_fender_on_no_part_is_placed_under_a_rule_that_needs_the_masks_contradicted() -> None:
+    # given the served kind of rule: the crop must give the masks' answer at most 0.1
+    rule = FamilyRule(0.3, 0.1)
+    # when the masks put a damage on no part and the crop says fender at 0.9 (so "no part",
+    # which a fender is to the masks, at 0.9 too): the crop agrees and names the panel
+    got = choose_part(None, sure(PartFamily.FENDER), [CarPart.FRONT_RIGHT_DOOR], rule)
+    # then it goes on the fender the door points to
+    assert got is CarPart.FRONT_RIGHT_FENDER
+    # and an unlisted panel the crop names stays on no part
+    assert choose_part(None, sure(PartFamily.UNLISTED_PANEL), [CarPart.HOOD], rule) is None
+
+
 @pytest.mark.parametrize(
     ("assigned", "nearby"),
     [
