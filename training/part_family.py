@@ -22,6 +22,8 @@ the part model's own .onnx) and a report beside it::
     python -m training.part_family --out runs/family/a.onnx --side 160 --taps 4 6 10
     python -m training.part_family --out runs/family/d.onnx --detections
     python -m training.part_family --out runs/family/c.onnx --context --no-mirror
+    python -m training.part_family --out runs/family/f.onnx \\
+        --with-data datasets/cdat-feedback-families.yaml
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import json
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +44,7 @@ import numpy as np
 from cdat.findings import Box
 from cdat.taxonomy import PartFamily
 from training.closeup import held_out_photos, part_families
-from training.dataconfig import REPO_ROOT
+from training.dataconfig import REPO_ROOT, load_dataset_config
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
 
@@ -79,11 +82,15 @@ class Region:
     source: str
 
 
-def regions(split: str, seed: int, data_root: Path | None) -> list[Region]:
-    """Every labelled region of the part-named sets in one split."""
+def regions(
+    split: str, seed: int, data_root: Path | None, more: Sequence[Path] = ()
+) -> list[Region]:
+    """Every labelled region of the part-named sets in one split, and of the `more` configs
+    given (`--with-data`: an adjusters' export, `datasets/cdat-feedback-families.yaml`)."""
     out = []
-    for source in SOURCES:
-        config = REPO_ROOT / "datasets" / f"{source}.yaml"
+    configs = [REPO_ROOT / "datasets" / f"{source}.yaml" for source in SOURCES]
+    for config in [*configs, *more]:
+        source = load_dataset_config(config, data_root).name
         families = part_families(config)
         for image, instances in held_out_photos(config, split, seed, data_root):
             for name, polygon in instances:
@@ -252,7 +259,7 @@ def crop_accuracy(
     """Accuracy per source and per family of labelled crops, from each crop's guessed and
     true family index and its source."""
     out: dict[str, Any] = {}
-    for source in SOURCES:
+    for source in dict.fromkeys([*SOURCES, *map(str, sources)]):
         keep = sources == source
         if not keep.any():
             continue
@@ -267,6 +274,18 @@ def crop_accuracy(
             },
         }
     return out
+
+
+def regions_per_source(items: Sequence[Region]) -> dict[str, int]:
+    return dict(Counter(r.source for r in items))
+
+
+def check_more_data(configs: Sequence[Path]) -> None:
+    """`--with-data`: each a part-named data set config (its `part_families` read here)."""
+    for config in configs:
+        if not config.is_file():
+            raise TrainingError(f"--with-data {config}: no such data set config")
+        part_families(config)
 
 
 def mean_accuracy(report: dict[str, Any]) -> float:
@@ -305,6 +324,14 @@ class FamilyNetFactory:
         return FamilyNet().float().eval()
 
 
+def add_more_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--with-data", type=Path, action="append", default=[], metavar="CONFIG",
+                        help="a part-named data set config more to learn from (its train "
+                        "split) and to choose on (its val split), e.g. "
+                        "datasets/cdat-feedback-families.yaml after `cdat feedback export`; "
+                        "repeat for more")  # fmt: skip
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     hp = FamilyHyperparameters()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
@@ -331,6 +358,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "training.damage_verifier), with --detections")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="the sets' re-split seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for extraction")
+    add_more_data_option(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
     return parser
@@ -360,7 +388,8 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     net = load_gate_net(args.parts, hp.taps)
     started = time.perf_counter()
-    train, val = (regions(s, hp.seed, args.data_root) for s in ("train", "val"))
+    check_more_data(args.with_data)
+    train, val = (regions(s, hp.seed, args.data_root, args.with_data) for s in ("train", "val"))
     if not train or not val:
         raise TrainingError("no labelled regions: is $CDAT_DATA_ROOT set to the shared data sets?")
     if hp.detections:
@@ -391,7 +420,7 @@ def main(args: argparse.Namespace) -> int:
         "hyperparameters": asdict(hp),
         "parts": str(args.parts),
         "families": [f.value for f in families],
-        "train_regions": {s: sum(r.source == s for r in train) for s in SOURCES},
+        "train_regions": regions_per_source(train),
         "l2": l2,
         "val": chosen,
         "trials": {str(t[0]): t[2] for t in trials},

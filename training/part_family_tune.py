@@ -16,6 +16,8 @@ families out), so it serves without the part model's file::
 
     python -m training.part_family_tune --out runs/family/part-family-tuned.onnx
     python -m training.part_family_tune --out runs/family/t.onnx --epochs 2 --trainable-from 10
+    python -m training.part_family_tune --out runs/family/f.onnx \\
+        --with-data datasets/cdat-feedback-families.yaml
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
 from training.part_family import (
     DEFAULT_PARTS,
-    SOURCES,
     Region,
+    add_more_data_option,
+    check_more_data,
     crop_accuracy,
     mean_accuracy,
     regions,
+    regions_per_source,
 )
 
 
@@ -216,6 +220,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="use at most this many train regions (a quick trial)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="re-split, jitter and batch seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    add_more_data_option(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
     return parser
@@ -259,8 +264,9 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(hp.seed)
     started = time.perf_counter()
-    train_regions = regions("train", hp.seed, args.data_root)
-    val = regions("val", hp.seed, args.data_root)
+    check_more_data(args.with_data)
+    train_regions = regions("train", hp.seed, args.data_root, args.with_data)
+    val = regions("val", hp.seed, args.data_root, args.with_data)
     if not train_regions or not val:
         raise TrainingError("no labelled regions: is $CDAT_DATA_ROOT set to the shared data sets?")
     rng = np.random.default_rng(hp.seed)
@@ -303,7 +309,7 @@ def main(args: argparse.Namespace) -> int:
         "hyperparameters": asdict(hp),
         "parts": str(args.parts),
         "families": [f.value for f in families],
-        "train_regions": {s: sum(r.source == s for r in train_regions) for s in SOURCES},
+        "train_regions": regions_per_source(train_regions),
         "epoch": best["epoch"],
         "val": best["val"],
         "history": history,

@@ -6,17 +6,24 @@ version are the labels, the ones the adjuster left untouched included (they look
 the photo and kept them). A reviewed photo with no damage left is a background image.
 
 The export is a YOLO segmentation data set in the damage model's classes
-("{severity}-{type}", `cdat.taxonomy.DAMAGE_CLASSES` order):
+("{severity}-{type}", `cdat.taxonomy.DAMAGE_CLASSES` order), and the same outlines named by
+the part family of the part each damage is on (the part-family stage's labels: where an
+adjuster moved a damage to another part, that is the stage's lesson; a damage on no part
+names no family):
 
     OUT_DIR/images/{train,val}/<claim>_<photo>.jpg
     OUT_DIR/labels/{train,val}/<claim>_<photo>.txt   # class x1 y1 x2 y2 ... (0..1)
+    OUT_DIR/family-labels/{train,val}/<claim>_<photo>.txt   # family x1 y1 ... (0..1)
     OUT_DIR/data.yaml                                # Ultralytics data file
     OUT_DIR/dataset.yaml                             # CDAT dataset config (training/)
+    OUT_DIR/families.yaml                            # the same, by part family
     OUT_DIR/README.md                                # card: source, date, counts, licence
 
 Photos of one claim stay in one split. Train on it next to the public data sets with
 `datasets/damage-with-feedback.yaml` (export into $CDAT_DATA_ROOT/cdat-feedback), or list
-OUT_DIR/dataset.yaml in any training config.
+OUT_DIR/dataset.yaml in any training config; the part-family stage learns the families with
+`python -m training.part_family --with-data datasets/cdat-feedback-families.yaml` (or
+OUT_DIR/families.yaml).
 """
 
 from __future__ import annotations
@@ -37,14 +44,19 @@ from cdat.errors import CdatError
 from cdat.findings import DamageInstance
 from cdat.record import decode
 from cdat.settings import Settings
-from cdat.taxonomy import DAMAGE_CLASSES, damage_class_name
+from cdat.taxonomy import DAMAGE_CLASSES, PartFamily, damage_class_name
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 
 CLASS_NAMES = [damage_class_name(d, s) for d, s in DAMAGE_CLASSES]
+FAMILY_NAMES = [f.value for f in PartFamily if f is not PartFamily.UNLISTED_PANEL]
+"""Family label ids: every family a part is of (a damage on no part names none)."""
 LICENCE = "Insurer's own: claim photos and adjuster labels; internal use, not for redistribution"
 DATASET_NAME = "cdat-feedback"
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+
+
+LABEL_TREES = ("images", "labels", "family-labels")
 
 
 class FeedbackError(CdatError):
@@ -67,6 +79,7 @@ class ExportSummary:
     out_dir: Path
     images: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
     instances: Counter[str] = field(default_factory=Counter)
+    families: Counter[str] = field(default_factory=Counter)
     claims: set[str] = field(default_factory=set)
 
     @property
@@ -105,18 +118,30 @@ def reviewed_labels(rt: Runtime) -> Iterator[Label]:
 
 def label_lines(label: Label) -> list[str]:
     """YOLO segmentation lines: class id, then the outline normalised to 0..1."""
-    lines = []
-    for damage in label.damages:
-        name = damage_class_name(damage.damage_type, damage.severity)
-        points = list(damage.polygon)
-        if len(points) < 3:
-            b = damage.box
-            points = [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)]
-        coords = []
-        for x, y in points:
-            coords += [min(max(x / label.width, 0.0), 1.0), min(max(y / label.height, 0.0), 1.0)]
-        lines.append(" ".join([str(CLASS_NAMES.index(name)), *(f"{v:.6f}" for v in coords)]))
-    return lines
+    return [
+        _line(CLASS_NAMES.index(damage_class_name(d.damage_type, d.severity)), d, label)
+        for d in label.damages
+    ]
+
+
+def family_lines(label: Label) -> list[str]:
+    """The same outlines, each named by the family of the part its damage is on."""
+    return [
+        _line(FAMILY_NAMES.index(d.part.family.value), d, label)
+        for d in label.damages
+        if d.part is not None
+    ]
+
+
+def _line(class_id: int, damage: DamageInstance, label: Label) -> str:
+    points = list(damage.polygon)
+    if len(points) < 3:
+        b = damage.box
+        points = [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)]
+    coords = []
+    for x, y in points:
+        coords += [min(max(x / label.width, 0.0), 1.0), min(max(y / label.height, 0.0), 1.0)]
+    return " ".join([str(class_id), *(f"{v:.6f}" for v in coords)])
 
 
 def split_of(claim_id: str, val_percent: int) -> str:
@@ -131,9 +156,9 @@ def prepare(out_dir: Path, overwrite: bool) -> None:
             raise FeedbackError(f"{out_dir} is not empty: choose a new folder or pass --overwrite")
         if not (out_dir / "dataset.yaml").is_file():
             raise FeedbackError(f"{out_dir} holds something other than a feedback export")
-        for sub in ("images", "labels"):
+        for sub in LABEL_TREES:
             shutil.rmtree(out_dir / sub, ignore_errors=True)
-    for kind in ("images", "labels"):
+    for kind in LABEL_TREES:
         for split in ("train", "val"):
             (out_dir / kind / split).mkdir(parents=True, exist_ok=True)
 
@@ -155,6 +180,10 @@ def export(rt: Runtime, out_dir: Path, *, val_percent: int = 10, overwrite: bool
         (out_dir / "images" / split / (stem + ext)).write_bytes(rt.blobs.get(label.sha256))
         lines = label_lines(label)
         (out_dir / "labels" / split / (stem + ".txt")).write_text("".join(f"{x}\n" for x in lines))
+        named = family_lines(label)
+        family_file = out_dir / "family-labels" / split / (stem + ".txt")
+        family_file.write_text("".join(f"{x}\n" for x in named))
+        summary.families.update(FAMILY_NAMES[int(line.split()[0])] for line in named)
         summary.images[split] += 1
         summary.claims.add(label.claim_id)
         summary.instances.update(CLASS_NAMES[int(line.split()[0])] for line in lines)
@@ -185,11 +214,34 @@ def write_metadata(summary: ExportSummary, settings: Settings) -> None:
         "classes": {name: name for name in CLASS_NAMES},
     }
     (out / "dataset.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (out / "families.yaml").write_text(yaml.safe_dump(families_config(out), sort_keys=False))
     (out / "README.md").write_text(card(summary))
+
+
+def families_config(out: Path) -> dict[str, object]:
+    """The family labels as a part-named data set (as `car-parts-damage` is): no damage
+    type, so the detector never learns from it; `part_families` names each class."""
+    return {
+        "name": f"{DATASET_NAME}-families",
+        "task": "damage",
+        "format": "yolo",
+        "root": str(out),
+        "licence": LICENCE,
+        "attribution": "Claim photos and adjusters' part corrections from this CDAT installation",
+        "card": "README.md",
+        "names": FAMILY_NAMES,
+        "splits": {
+            s: {"images": f"images/{s}", "labels": f"family-labels/{s}"} for s in ("train", "val")
+        },
+        "resplit": "source",
+        "classes": {name: None for name in FAMILY_NAMES},
+        "part_families": {name: name for name in FAMILY_NAMES},
+    }
 
 
 def card(summary: ExportSummary) -> str:
     rows = "\n".join(f"| `{n}` | {summary.instances.get(n, 0)} |" for n in CLASS_NAMES)
+    family_rows = "\n".join(f"| `{n}` | {summary.families.get(n, 0)} |" for n in FAMILY_NAMES)
     return f"""# {DATASET_NAME}: adjuster-reviewed damage labels
 
 - **Source**: claim photos reviewed in this CDAT installation's adjuster workspace. A photo
@@ -208,6 +260,13 @@ def card(summary: ExportSummary) -> str:
 | class | instances |
 | --- | --- |
 {rows}
+
+The same outlines by the part family of the part each damage is on (`family-labels/`,
+`families.yaml`: the part-family stage's labels; a damage on no part names none):
+
+| family | instances |
+| --- | --- |
+{family_rows}
 """
 
 

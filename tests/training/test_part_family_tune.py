@@ -105,7 +105,7 @@ def tune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *more: str) -> Path:
     weights = tiny_model(tmp_path)
     splits = {"train": regions_of(tmp_path / "train", 6, 0),
               "val": regions_of(tmp_path / "val", 2, 100)}  # fmt: skip
-    monkeypatch.setattr(part_family_tune, "regions", lambda split, seed, root: splits[split])
+    monkeypatch.setattr(part_family_tune, "regions", lambda split, seed, root, more: splits[split])
     out = tmp_path / "family" / "tuned.onnx"
     out.parent.mkdir()
     args = get_args_parser().parse_args(
@@ -143,6 +143,10 @@ def test_the_tuned_stage_learns_the_regions_and_is_served_whole(
     assert kept == 1.0
 
 
+DAMAGE_CONFIG = Path(__file__).parents[2] / "datasets" / "damage.yaml"
+"""A data set config that names no part families."""
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -157,6 +161,8 @@ def test_the_tuned_stage_learns_the_regions_and_is_served_whole(
         (["--out", "{tmp}/stage.onnx", "--trainable-from", "-1"], "--trainable-from -1"),
         (["--out", "{tmp}/stage.onnx", "--max-regions", "0"], "--max-regions 0"),
         (["--out", "{tmp}/folder.onnx"], "is a folder"),
+        (["--out", "{tmp}/stage.onnx", "--with-data", "{tmp}/none.yaml"], r"--with-data .*none"),
+        (["--out", "{tmp}/stage.onnx", "--with-data", str(DAMAGE_CONFIG)], "part_families"),
     ],
 )
 def test_argument_errors_are_refused_before_any_work(

@@ -301,7 +301,7 @@ def train_family_stage(
     weights = tiny_model(tmp_path)
     train, val = regions_of(tmp_path / "train", 4, 0), regions_of(tmp_path / "val", 2, 100)
     splits = {"train": train, "val": val}
-    monkeypatch.setattr(part_family, "regions", lambda split, seed, root: splits[split])
+    monkeypatch.setattr(part_family, "regions", lambda split, seed, root, more: splits[split])
     out = tmp_path / "family" / "part-family.onnx"
     out.parent.mkdir()
     args = part_family.get_args_parser().parse_args(

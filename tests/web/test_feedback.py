@@ -127,3 +127,54 @@ def test_cli_exports_and_reports_errors_in_one_line(
     assert "exported 1 images" in capsys.readouterr().out
     assert main(["feedback", "export", str(tmp_path / "out")]) == 2
     assert main(["feedback", "export", str(tmp_path / "out"), "--overwrite"]) == 0
+
+
+def test_export_names_each_outline_by_its_parts_family_for_the_stage_to_learn(
+    web: TestClient, runtime: Runtime, adjuster: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from mobile_api.cli.feedback import FAMILY_NAMES
+    from training import part_family
+
+    # given an adjuster moved the model's dent onto the front right fender, and drew a
+    # scratch they left on no part
+    reviewed = open_flagged_claim(web, (200, 200, 200))
+    sign_in(web)
+    base, photo = f"/adjuster/claims/{reviewed.claim_id}", reviewed.photo_ids[0]
+    csrf = csrf_of(web.get(base).text)
+    for path, data in [
+        ("0/edit", {"damage_type": "dent", "severity": "moderate", "part": "front_right_fender"}),
+        ("add", {"damage_type": "scratch", "severity": "minor", "part": "",
+                 "shape": "[[32, 24], [160, 24], [96, 120]]"}),
+    ]:  # fmt: skip
+        assert web.post(
+            f"{base}/damages/{photo}/{path}", data={"csrf_token": csrf, **data}
+        ).is_success
+    # when the feedback is exported
+    out = tmp_path / "export"
+    summary = export(runtime, out)
+    # then the fender outline is a family label, and the scratch on no part names none
+    (image,) = (out / "images").rglob("*.jpg")
+    split = image.parent.name
+    family_label = out / "family-labels" / split / (image.stem + ".txt")
+    lines = family_label.read_text().splitlines()
+    assert [FAMILY_NAMES[int(line.split()[0])] for line in lines] == ["fender"]
+    assert summary.families == {"fender": 1}
+    assert "| `fender` | 1 |" in (out / "README.md").read_text()
+    # and the part-family stage's training reads the export as one more part-named source
+    monkeypatch.setattr(part_family, "SOURCES", ())
+    got = part_family.regions(split, 0, None, [out / "families.yaml"])
+    assert [(r.family, r.source) for r in got] == [
+        (part_family.PartFamily.FENDER, "cdat-feedback-families")
+    ]
+
+
+def test_the_shipped_family_config_names_what_the_export_writes() -> None:
+    from mobile_api.cli.feedback import FAMILY_NAMES
+    from training.closeup import part_families
+
+    config = REPO_ROOT / "datasets" / "cdat-feedback-families.yaml"
+    raw = yaml.safe_load(config.read_text())
+    assert raw["names"] == FAMILY_NAMES
+    assert {k: v.value for k, v in part_families(config).items()} == {n: n for n in FAMILY_NAMES}
+    assert raw["splits"]["train"]["labels"] == "family-labels/train"
