@@ -358,9 +358,9 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         f"closeups_refused {fmt(claims['closeups_refused'])}; in brackets, a 90% interval "
         "over source photos, training/intervals.py):",
         "",
-        "| source | photos | recall IoU 0.3 | severe | part family | with damage | refused "
-        "| damages a photo |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| source | photos | recall IoU 0.3 | severe | part family | found on no part "
+        "| with damage | refused | damages a photo |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for source, r in claims["per_source"].items():
         with_damage = next((r[k] for k in (*INTACT_FIGURES, "photos_with_damage") if k in r), None)
@@ -371,7 +371,8 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         family_cell = fmt(family) + within(r.get("part_family_accuracy_interval"))
         lines.append(
             f"| {source} | {r['photos']} | {recall_cell} | {fmt(severe)} "
-            f"| {family_cell} | {fmt(with_damage)} | {fmt(refusals)} "
+            f"| {family_cell} | {fmt(r.get('found_on_no_part'))} | {fmt(with_damage)} "
+            f"| {fmt(refusals)} "
             f"| {fmt(r.get('damages_per_photo'))} |"
         )
     return lines

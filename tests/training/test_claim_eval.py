@@ -331,7 +331,13 @@ def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> 
         "runtimes": {"damage": "onnxruntime-fp32", "parts": "onnxruntime-fp32"},
         "closeups_refused": 0.0,
         "per_source": {
-            "damaged-parts": {"photos": 4, "damage_recall_iou30": 0.5, "damages_per_photo": 2.25},
+            "damaged-parts": {
+                "photos": 4,
+                "damage_recall_iou30": 0.5,
+                "damages_per_photo": 2.25,
+                "part_family_accuracy": 0.5,
+                "found_on_no_part": 0.25,
+            },
             "car-parts": {"photos": 2, "intact_photos_with_damage": 0.5},
         },
     }
@@ -340,5 +346,8 @@ def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> 
     assert "damage in onnxruntime-fp32, parts in onnxruntime-fp32" in table[1]
     rows = [line for line in table if line.startswith("| ")]
     assert rows[0].endswith("| refused | damages a photo |")
-    assert rows[2].startswith("| damaged-parts | 4 | 0.500 |") and rows[2].endswith("| 2.250 |")
+    assert rows[0].startswith("| source | photos | recall IoU 0.3 | severe | part family "
+                              "| found on no part |")  # fmt: skip
+    assert rows[2].startswith("| damaged-parts | 4 | 0.500 | n/a | 0.500 | 0.250 |")
+    assert rows[2].endswith("| 2.250 |")
     assert rows[3].endswith("| n/a |")
