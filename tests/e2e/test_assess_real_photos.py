@@ -161,3 +161,37 @@ def test_a_front_end_crash_is_found_on_every_photo_and_priced_on_front_parts(
     priced = {CarPart(line["part"]) for line in body["estimate"]["lines"] if line["part"]}
     assert priced & FRONT_END, f"no front-end part priced: {sorted(priced)}"
     assert Decimal(str(body["estimate"]["total"])) > 0
+
+
+def fender_closeups(count: int) -> list[Path]:
+    """One copy (the first) of each of the first `count` car-parts-damage test photos whose
+    every label is a damaged fender (a front fender or a rear quarter panel)."""
+    from training.closeup import held_out_photos
+    from training.convert import source_group
+
+    chosen: dict[str, Path] = {}
+    for image, regions in held_out_photos(CAR_PARTS_DAMAGE, "test", seed=0):
+        if regions and {n for n, _ in regions} == {"Fender"}:
+            chosen.setdefault(source_group(image.name), image)
+    return list(chosen.values())[:count]
+
+
+def test_fender_close_ups_are_priced_on_a_fender_which_no_model_segments(
+    data_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not (data_root / "car-parts-damage").is_dir():
+        pytest.skip("car-parts-damage not available")
+    # given six close-ups of damaged fenders, each its own claim (six cars)
+    photos = fender_closeups(6)
+    assert len(photos) == 6
+    priced_on_a_fender = 0
+    for photo in photos:
+        body = assess_json([photo], capsys)
+        assert "no_vehicle" not in {i["code"] for i in body["photos"][0]["quality_issues"]}
+        lines = body["estimate"]["lines"] if body["estimate"] else []
+        parts = {CarPart(line["part"]) for line in lines if line["operation"] != "blend"}
+        priced_on_a_fender += any(p.family is PartFamily.FENDER for p in parts)
+    # then some are priced on a fender (two of the six today: on the rest the part-family
+    # stage reads the damage as a door or bumper, its weakness on close-ups), where before
+    # fenders were listed none could be
+    assert priced_on_a_fender >= 1
