@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,17 @@ from cdat.analysis import PhotoInput
 from cdat.settings import Settings
 from cdat.taxonomy import Severity
 from inference.registry import Registry
-from training.closeup import DEFAULT_CONFIG, build_closeup_analyzer, held_out_photos
+from training.closeup import (
+    DEFAULT_CONFIG,
+    PHOTO_GRADES,
+    build_closeup_analyzer,
+    held_out_photos,
+    photo_grade,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "severity_grades.json"
-GRADES = {"minor": Severity.MINOR, "moderate": Severity.MODERATE, "major": Severity.SEVERE}
 NONE_FOUND = "none found"
 COLUMNS = [NONE_FOUND, *(s.value for s in Severity)]
-
-
-def grade_of(photo: Path) -> Severity | None:
-    found = re.match(r"(minor|moderate|major)_", photo.name)
-    return GRADES[found.group(1)] if found else None
 
 
 def photo_severity(analysis: Any) -> str:
@@ -56,7 +55,7 @@ def photo_severity(analysis: Any) -> str:
 
 
 def summarise(pairs: list[tuple[Severity, str]]) -> dict[str, Any]:
-    rows = [g.value for g in GRADES.values()]
+    rows = [g.value for g in PHOTO_GRADES.values()]
     matrix = np.zeros((len(rows), len(COLUMNS)), np.int64)
     for grade, predicted in pairs:
         matrix[rows.index(grade.value), COLUMNS.index(predicted)] += 1
@@ -120,7 +119,7 @@ def main(args: argparse.Namespace) -> int:
     pairs: list[tuple[Severity, str]] = []
     for split in args.splits:
         for photo, _ in held_out_photos(args.config, split, seed=0):
-            grade = grade_of(photo)
+            grade = photo_grade(photo)
             if grade is None:
                 continue
             (analysis,) = analyzer.analyze([PhotoInput(photo.name, photo.read_bytes())])

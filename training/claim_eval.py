@@ -40,8 +40,9 @@ import numpy as np
 
 from cdat.findings import PhotoAnalysis
 from cdat.part_family import family_of, family_right
-from cdat.taxonomy import PartFamily
+from cdat.taxonomy import PartFamily, Severity
 from training.closeup import _polygon_mask, held_out_photos, part_families
+from training.closeup import photo_grade as graded
 from training.convert import source_group, split_records
 from training.dataconfig import (
     REPO_ROOT,
@@ -215,7 +216,7 @@ def outlines_of(
 
 def photo_grade(image: Path) -> str | None:
     """`damaged-parts` names a photo by its grade; `major_` damage is the severe kind."""
-    return SEVERE if image.name.startswith("major_") else None
+    return SEVERE if graded(image) is Severity.SEVERE else None
 
 
 def typed_photos(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 import yaml
 
 from cdat.part_family import family_of, family_right
-from cdat.taxonomy import CarPart, PartFamily
+from cdat.taxonomy import CarPart, PartFamily, Severity
 from training.dataconfig import REPO_ROOT, load_dataset_config
 from training.errors import DatasetConfigError, TrainingError, run_script
 from training.eval_report import check_json_out, write_json
@@ -79,6 +80,18 @@ class CloseupTally:
                 for family, n in sorted(self.regions.items())
             },
         }
+
+
+PHOTO_GRADES = {"minor": Severity.MINOR, "moderate": Severity.MODERATE, "major": Severity.SEVERE}
+"""`damaged-parts` names each photo by a grade (`minor_`, `moderate_`, `major_`; `damage_`
+has none); the publisher does not document them, but they behave like a severity grade
+(bench/bench_severity_grades.py's docstring says how)."""
+
+
+def photo_grade(image: Path) -> Severity | None:
+    """The grade a photo's file name gives, or None."""
+    found = re.match(r"(minor|moderate|major)_", image.name)
+    return PHOTO_GRADES[found.group(1)] if found else None
 
 
 def part_families(config: Path) -> dict[str, PartFamily]:

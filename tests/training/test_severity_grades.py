@@ -7,15 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.bench_severity_grades import NONE_FOUND, grade_of, photo_severity, summarise
+from bench.bench_severity_grades import NONE_FOUND, photo_severity, summarise
 from cdat.taxonomy import Severity
+from training.closeup import photo_grade
 
 
 def test_file_name_prefixes_are_grades_and_damage_is_none() -> None:
-    assert grade_of(Path("minor_12_JPEG.rf.ab.jpg")) is Severity.MINOR
-    assert grade_of(Path("major_3_JPEG.rf.cd.jpg")) is Severity.SEVERE
-    assert grade_of(Path("damage_3_JPEG.rf.cd.jpg")) is None
-    assert grade_of(Path("0001_JPEG.rf.ef.jpg")) is None
+    assert photo_grade(Path("minor_12_JPEG.rf.ab.jpg")) is Severity.MINOR
+    assert photo_grade(Path("major_3_JPEG.rf.cd.jpg")) is Severity.SEVERE
+    assert photo_grade(Path("damage_3_JPEG.rf.cd.jpg")) is None
+    assert photo_grade(Path("0001_JPEG.rf.ef.jpg")) is None
 
 
 def test_a_photo_is_as_severe_as_its_worst_damage() -> None:
