@@ -8,6 +8,16 @@ chosen on the val split only (never on test), then it is refitted and saved as J
     python -m training.convert --config datasets/damage.yaml --out runs/data/damage
     python -m training.severity --data runs/data/damage/data.yaml --out runs/severity/severity.json
 
+With `--graded CONFIG` (`datasets/damaged-parts.yaml`), the outlines of a set that grades
+whole photos (`training.closeup.photo_grade`) are examples too, each taking its photo's grade:
+close-ups, where a damage fills the frame whatever its grade. An outline whose type the set
+does not name (a panel) is an example for each panel type the detector may call it (dent,
+scratch, broken part). Each set's own val split is then scored, and the class weighting and
+L2 are chosen by the mean of their balanced accuracies::
+
+    python -m training.severity --data runs/data/damage/data.yaml \
+        --graded datasets/damaged-parts.yaml --out runs/severity/severity-graded.json
+
 The stage alone, on every labelled outline of a split (the detector's misses do not shrink
 the count, so this is the figure on all of test's damages, not only the ones it finds)::
 
@@ -43,6 +53,10 @@ class SeverityHyperparameters:
     """Candidate L2 penalties, chosen on val."""
     steps: int = 1500
     learning_rate: float = 0.5
+    graded_weights: tuple[float, ...] = ()
+    """Candidate weights of all graded examples together, as a multiple of the --data
+    train examples' count (--graded-weights), chosen on val; none: each graded example
+    weighs as much as one of --data's."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +64,24 @@ class Examples:
     features: np.ndarray
     labels: np.ndarray
     """Index into SEVERITIES."""
+    weights: np.ndarray | None = None
+    """Each example's weight beside its severity's class weight (None: 1 each)."""
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def weighted(self, total: float) -> Examples:
+        """The same examples, weighing `total` together."""
+        return Examples(self.features, self.labels, np.full(len(self), total / max(len(self), 1)))
+
+    @property
+    def example_weights(self) -> np.ndarray:
+        return np.ones(len(self)) if self.weights is None else self.weights
+
 
 LabelledDamage = tuple[np.ndarray, np.ndarray, str, str]
+PANEL_TYPES = (DamageType.DENT, DamageType.SCRATCH, DamageType.BROKEN_PART)
+"""What the detector may call a damage on a panel: one example each for an untyped outline."""
 
 
 def labelled_damages(data_yaml: Path, split: str) -> Iterator[LabelledDamage]:
@@ -103,6 +129,52 @@ def collect(data_yaml: Path, split: str) -> Examples:
     return Examples(np.vstack(rows), np.asarray(labels))
 
 
+def graded_damages(config: Path, split: str, seed: int = 0) -> Iterator[LabelledDamage]:
+    """(photo BGR, mask, damage type, grade) of every outline on a graded photo of `config`'s
+    split (its re-split, seed 0 as converted); an untyped outline once per panel type."""
+    import cv2
+
+    from training.closeup import held_out_photos, photo_grade
+    from training.dataconfig import load_dataset_config
+
+    classes = load_dataset_config(config).classes
+    for image_path, instances in held_out_photos(config, split, seed):
+        grade = photo_grade(image_path)
+        if grade is None or not instances:
+            continue
+        image = cv2.imread(str(image_path))
+        if image is None:
+            raise TrainingError(f"cannot read {image_path}")
+        height, width = image.shape[:2]
+        for name, polygon in instances:
+            points = np.asarray(polygon, np.float64).reshape(-1, 2) * [width, height]
+            mask = np.zeros((height, width), np.uint8)
+            cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+            if not mask.any():
+                continue
+            named = classes.get(name)
+            for kind in [DamageType(named)] if named else PANEL_TYPES:
+                yield image, mask.astype(bool), kind.value, grade.value
+
+
+def collect_graded(config: Path, split: str) -> Examples:
+    rows, labels = [], []
+    for image, mask, type_name, severity in graded_damages(config, split):
+        rows.append(severity_features(image, mask, DamageType(type_name)))
+        labels.append(SEVERITIES.index(Severity(severity)))
+    if not rows:
+        raise TrainingError(f"--graded {config}: no graded outlines in split '{split}'")
+    return Examples(np.vstack(rows), np.asarray(labels))
+
+
+def joined(sets: list[Examples]) -> Examples:
+    return Examples(
+        np.vstack([e.features for e in sets]),
+        np.hstack([e.labels for e in sets]),
+        np.hstack([e.example_weights for e in sets]),
+    )
+
+
 def fit(
     examples: Examples, power: float, l2: float, hp: SeverityHyperparameters, source: str = ""
 ) -> SeverityModel:
@@ -110,9 +182,11 @@ def fit(
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-9] = 1.0
     xs = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    counts = np.bincount(y, minlength=len(SEVERITIES)).astype(float)
-    class_weight = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
-    sample_weight = class_weight[y] / class_weight[y].mean()
+    w = examples.example_weights
+    counts = np.bincount(y, weights=w, minlength=len(SEVERITIES)).astype(float)
+    class_weight = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1e-9)) ** power, 0.0)
+    sample_weight = class_weight[y] * w
+    sample_weight = sample_weight / sample_weight.mean()
     onehot = np.eye(len(SEVERITIES))[y]
     weights = np.zeros((xs.shape[1], len(SEVERITIES)))
     for _ in range(hp.steps):
@@ -163,19 +237,67 @@ def outline_report(model: SeverityModel, examples: Examples) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Graded:
+    """The graded sets' examples (`--graded`), by config, in train and val."""
+
+    train: dict[str, Examples]
+    val: dict[str, Examples]
+    keep_balanced: float | None = None
+    """Only fits whose --data val balanced accuracy is at least this are chosen from."""
+
+    def train_at(self, weight: float | None, data_train: int) -> list[Examples]:
+        """The graded train examples weighing `weight` times `data_train` together (None:
+        one each)."""
+        everything = joined(list(self.train.values()))
+        return [everything if weight is None else everything.weighted(weight * data_train)]
+
+
 def select_and_fit(
-    train: Examples, val: Examples, hp: SeverityHyperparameters, source: str
-) -> tuple[SeverityModel, dict]:
-    """The (power, l2) whose val accuracy + balanced accuracy is best, refitted on train+val."""
+    train: Examples, val: Examples, hp: SeverityHyperparameters, source: str,
+    graded: Graded | None = None,
+) -> tuple[SeverityModel, dict]:  # fmt: skip
+    """The (power, l2) whose val accuracy + balanced accuracy is best, refitted on train+val.
+    With `graded` sets, also their weight (`hp.graded_weights`), and the fit whose balanced
+    accuracies, val's and each graded set's, have the best mean; with `keep_balanced`, of
+    the fits that keep val's balanced accuracy to it, the best graded sets' mean."""
     trials = []
-    for power, l2 in itertools.product(hp.class_weight_powers, hp.l2_strengths):
-        result = scores(fit(train, power, l2, hp), val)
-        trials.append({"power": power, "l2": l2, **result})
-    best = max(trials, key=lambda t: t["accuracy"] + t["balanced_accuracy"])
-    both = Examples(
-        np.vstack([train.features, val.features]), np.hstack([train.labels, val.labels])
-    )
-    return fit(both, best["power"], best["l2"], hp, source), {"chosen": best, "trials": trials}
+    weights: tuple[float | None, ...] = (hp.graded_weights or (None,)) if graded else (None,)
+    for weight, power, l2 in itertools.product(weights, hp.class_weight_powers, hp.l2_strengths):
+        sets = [train, *(graded.train_at(weight, len(train)) if graded else [])]
+        model = fit(joined(sets), power, l2, hp)
+        trial: dict[str, Any] = {"power": power, "l2": l2, **scores(model, val)}
+        if graded:
+            trial["graded_weight"] = weight
+            trial |= {name: scores(model, examples) for name, examples in graded.val.items()}
+        trials.append(trial)
+    eligible = [t for t in trials if eligible_trial(t, graded)]
+    if not eligible:
+        raise TrainingError(
+            f"no fit keeps the val balanced accuracy at {graded.keep_balanced if graded else 0}"
+        )
+    best = max(eligible, key=lambda t: choice_score(t, graded))
+    sets = [train, val]
+    if graded:
+        both = Graded({"all": joined([*graded.train.values(), *graded.val.values()])}, {})
+        sets += both.train_at(best["graded_weight"], len(train) + len(val))
+    model = fit(joined(sets), best["power"], best["l2"], hp, source)
+    return model, {"chosen": best, "trials": trials}
+
+
+def eligible_trial(trial: dict[str, Any], graded: Graded | None) -> bool:
+    if graded is None or graded.keep_balanced is None:
+        return True
+    return bool(trial["balanced_accuracy"] >= graded.keep_balanced)
+
+
+def choice_score(trial: dict[str, Any], graded: Graded | None) -> float:
+    if graded is None:
+        return float(trial["accuracy"] + trial["balanced_accuracy"])
+    on_graded = [trial[n]["balanced_accuracy"] for n in graded.val]
+    if graded.keep_balanced is not None:
+        return float(np.mean(on_graded))
+    return float(np.mean([trial["balanced_accuracy"], *on_graded]))
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -204,22 +326,65 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--steps", type=int, default=SeverityHyperparameters.steps, help="gradient steps per fit"
     )
+    parser.add_argument(
+        "--graded",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CONFIG",
+        help="a data set config whose photos carry a grade (datasets/damaged-parts.yaml): its "
+        "train outlines are examples at their photo's grade, its val split is scored too "
+        "(and with --evaluate); repeat for more",
+    )
+    parser.add_argument(
+        "--graded-weights",
+        type=float,
+        nargs="+",
+        default=None,
+        help="with --graded: what all graded train examples together weigh, as a multiple "
+        "of --data's train examples, each candidate fitted and chosen on val (default: each "
+        "graded example weighs as much as one of --data's)",
+    )
+    parser.add_argument(
+        "--keep-balanced",
+        type=float,
+        default=None,
+        help="with --graded: choose only among fits whose --data val balanced accuracy is at "
+        "least this, the one best on the graded sets' val (default: the best mean of all)",
+    )
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise TrainingError("--steps must be at least 1")
+    if (args.graded_weights or args.keep_balanced is not None) and not args.graded:
+        raise TrainingError("--graded-weights and --keep-balanced need --graded")
+    if args.graded_weights and min(args.graded_weights) <= 0:
+        raise TrainingError("--graded-weights: each weight must be above 0")
     if args.evaluate is not None:
         return evaluate(args)
     if args.split is not None:
         raise TrainingError("--split chooses what --evaluate scores; training reads train and val")
     hp = SeverityHyperparameters(steps=args.steps)
+    check_graded(args.graded)
+    if args.graded_weights:
+        hp.graded_weights = tuple(args.graded_weights)
     train, val = collect(args.data, "train"), collect(args.data, "val")
-    model, selection = select_and_fit(train, val, hp, str(args.data))
+    graded = None
+    if args.graded:
+        graded = Graded(
+            {str(c): collect_graded(c, "train") for c in args.graded},
+            {str(c): collect_graded(c, "val") for c in args.graded},
+            args.keep_balanced,
+        )
+    source = " + ".join([str(args.data), *map(str, args.graded)])
+    model, selection = select_and_fit(train, val, hp, source, graded)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     report = {"train": len(train), "val": len(val), **selection}
+    if graded:
+        report["graded"] = {n: [len(graded.train[n]), len(graded.val[n])] for n in graded.train}
     args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
     chosen = selection["chosen"]
     print(
@@ -227,6 +392,13 @@ def main(args: argparse.Namespace) -> int:
         f"{chosen['power']}, l2 {chosen['l2']}: val accuracy {chosen['accuracy']:.3f}, "
         f"balanced {chosen['balanced_accuracy']:.3f}"
     )
+    if graded is not None:
+        for name in graded.val:
+            print(
+                f"  {name}: {len(graded.train[name])} train / {len(graded.val[name])} val graded "
+                f"examples, weight {chosen['graded_weight']}; val balanced "
+                f"{chosen[name]['balanced_accuracy']:.3f}"
+            )
     print(f"wrote {args.out}")
     return 0
 
@@ -234,10 +406,12 @@ def main(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     model = SeverityModel.load(args.evaluate)
     split = args.split or "test"
+    check_graded(args.graded)
     report = {
         "model": str(args.evaluate),
         "split": split,
         **outline_report(model, collect(args.data, split)),
+        "graded": {str(c): outline_report(model, collect_graded(c, split)) for c in args.graded},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
@@ -245,8 +419,19 @@ def evaluate(args: argparse.Namespace) -> int:
         f"severity stage on {int(report['count'])} labelled {split} outlines: accuracy "
         f"{report['accuracy']:.3f}, balanced {report['balanced_accuracy']:.3f}"
     )
+    for name, graded in report["graded"].items():
+        print(
+            f"  {name}, {int(graded['count'])} graded {split} outlines: accuracy "
+            f"{graded['accuracy']:.3f}, balanced {graded['balanced_accuracy']:.3f}"
+        )
     print(f"wrote {args.out}")
     return 0
+
+
+def check_graded(configs: list[Path]) -> None:
+    for config in configs:
+        if not config.is_file():
+            raise TrainingError(f"--graded {config}: no such data set config")
 
 
 if __name__ == "__main__":
