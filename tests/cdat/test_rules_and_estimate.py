@@ -252,16 +252,16 @@ def test_region_prices_apply(usd_policy) -> None:
 
 
 @pytest.mark.parametrize(
-    "part",
+    ("part", "rule_id"),
     [
-        CarPart.FRONT_LEFT_FENDER,
-        CarPart.FRONT_RIGHT_FENDER,
-        CarPart.BACK_LEFT_QUARTER_PANEL,
-        CarPart.BACK_RIGHT_QUARTER_PANEL,
+        (CarPart.FRONT_LEFT_FENDER, "PANEL-REPAIR-REFINISH"),
+        (CarPart.FRONT_RIGHT_FENDER, "PANEL-REPAIR-REFINISH"),
+        (CarPart.BACK_LEFT_QUARTER_PANEL, "QUARTER-PANEL-REPAIR"),
+        (CarPart.BACK_RIGHT_QUARTER_PANEL, "QUARTER-PANEL-REPAIR"),
     ],
 )
 def test_a_dented_fender_is_repaired_and_refinished_at_its_catalog_price(
-    inr_policy: AssessmentPolicy, part: CarPart
+    inr_policy: AssessmentPolicy, part: CarPart, rule_id: str
 ) -> None:
     # given a moderate dent placed on a fender or quarter panel (no mask: coverage unknown)
     estimate = build_estimate(
@@ -269,19 +269,26 @@ def test_a_dented_fender_is_repaired_and_refinished_at_its_catalog_price(
     )
     # then it is priced on that part, repaired and refinished, not left for the adjuster
     own = [line for line in estimate.lines if line.part is part]
-    assert [line.rule_id for line in own] == ["PANEL-REPAIR-REFINISH"] * len(own)
+    assert [line.rule_id for line in own] == [rule_id] * len(own)
     assert own and all(line.total > 0 for line in own)
     refinish = sum((line.paint_hours for line in own), Decimal(0))
     assert refinish == Decimal(str(inr_policy.catalog.parts[part].refinish_hours))
 
 
-def test_a_broken_quarter_panel_costs_more_to_replace_than_a_broken_front_fender(
+def test_a_broken_front_fender_is_replaced_and_a_broken_quarter_panel_repaired(
     inr_policy: AssessmentPolicy,
 ) -> None:
-    # given the same broken part on a bolt-on fender and on a welded quarter panel
-    def replaced(part: CarPart) -> Decimal:
+    # given the same severe broken part on a bolt-on fender and on a welded quarter panel
+    def lines(part: CarPart) -> list:
         estimate = build_estimate([finding(part, D.BROKEN_PART, S.SEVERE)], _pricing(inr_policy))
-        return sum((line.total for line in estimate.lines if line.part is part), Decimal(0))
+        return [line for line in estimate.lines if line.part is part]
 
-    # then the quarter panel, cut out and welded in, costs more
-    assert replaced(CarPart.BACK_LEFT_QUARTER_PANEL) > replaced(CarPart.FRONT_LEFT_FENDER) > 0
+    # then the fender is replaced, as any broken part is
+    fender = lines(CarPart.FRONT_LEFT_FENDER)
+    assert Operation.REPLACE in {line.operation for line in fender}
+    # and the quarter panel, which only cutting out and welding in would replace, is quoted
+    # as repair and refinish, the adjuster's to override
+    quarter = lines(CarPart.BACK_LEFT_QUARTER_PANEL)
+    assert {line.rule_id for line in quarter} == {"QUARTER-PANEL-REPAIR"}
+    assert Operation.REPLACE not in {line.operation for line in quarter}
+    assert sum((line.total for line in quarter), Decimal(0)) > 0
