@@ -17,6 +17,15 @@ outline whose type the set does not name is then one example per panel type, as
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_severity_head.py \
         --hand-features --output bench/results/severity_head_hand.json
 
+    CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_severity_head.py \
+        --combine-with runs/severity/graded-trainonly.json \
+        --output bench/results/severity_head_combined.json
+
+`--combine-with` mixes the crop head's log-probabilities with those of a hand-feature stage
+fitted on train alone (`python -m training.severity --data runs/data/damage/data.yaml
+--graded datasets/damaged-parts.yaml --graded-weights 1 --keep-balanced 0.747 --train-only
+--out runs/severity/graded-trainonly.json`), the head's share chosen on val with its L2.
+
 Prints a summary and writes bench/results/severity_head.json.
 """
 
@@ -35,7 +44,7 @@ import numpy as np
 
 from cdat.findings import Box
 from cdat.taxonomy import DamageType, Severity
-from inference.severity import SEVERITIES
+from inference.severity import SEVERITIES, SeverityModel
 
 RESULTS = Path(__file__).resolve().parent / "results" / "severity_head.json"
 DAMAGED_PARTS = Path(__file__).resolve().parent.parent / "datasets" / "damaged-parts.yaml"
@@ -171,6 +180,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="L2 strengths to choose from on val")  # fmt: skip
     parser.add_argument("--hand-features", action="store_true",
                         help="the head also reads the served stage's own features")  # fmt: skip
+    parser.add_argument("--combine-with", type=Path, default=None,
+                        help="a hand-feature severity stage (.json, fitted on train alone: "
+                        "training.severity --train-only) whose log-probabilities are mixed "
+                        "with the crop head's")  # fmt: skip
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75],
+                        help="with --combine-with: the crop head's shares to try")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON written here")
     return parser
 
@@ -185,6 +200,9 @@ def main(args: argparse.Namespace) -> int:
     if not args.data.is_file():
         print(f"error: --data {args.data}: run training.convert first", file=sys.stderr)
         return 2
+    if args.combine_with and not args.combine_with.is_file():
+        print(f"error: --combine-with {args.combine_with}: no such stage", file=sys.stderr)
+        return 2
     torch.set_num_threads(2)
     taps = VerifierHyperparameters().taps
     net = load_gate_net(args.damage or DEFAULT_DAMAGE, taps)
@@ -196,18 +214,27 @@ def main(args: argparse.Namespace) -> int:
          for name, split in sets.items()}  # fmt: skip
     y = {name: {s: np.array([o.severity for o in outlines]) for s, outlines in split.items()}
          for name, split in sets.items()}  # fmt: skip
-    if args.hand_features:
+    width = next(iter(x.values()))["train"].shape[1]
+    if args.hand_features or args.combine_with:
         for name, split in sets.items():
             for s, outlines in split.items():
                 x[name][s], y[name][s] = with_hand_features(outlines, x[name][s])
+    stage_log_p: dict[str, np.ndarray] = {}
+    if args.combine_with:  # the head reads the crop alone; the stage, the hand features
+        stage = SeverityModel.load(args.combine_with)
+        stage_log_p = {n: np.log(stage.probabilities(x[n]["val"][:, width:]) + 1e-9)
+                       for n in sets}  # fmt: skip
+        x = {n: {s: rows[:, :width] for s, rows in split.items()} for n, split in x.items()}
     x_train = np.vstack([x[n]["train"] for n in sets])
     y_train = np.hstack([y[n]["train"] for n in sets])
     trials = []
     for l2 in args.l2:
         head = fit_head(x_train, y_train, len(SEVERITIES), l2)
-        scores = {n: balanced(y[n]["val"], head.probabilities(x[n]["val"]).argmax(1))
-                  for n in sets}  # fmt: skip
-        trials.append({"l2": l2, "val_balanced_accuracy": scores})
+        head_log_p = {n: np.log(head.probabilities(x[n]["val"]) + 1e-9) for n in sets}
+        for a in args.alphas if args.combine_with else [1.0]:
+            mixed = {n: a * head_log_p[n] + (1 - a) * stage_log_p.get(n, 0.0) for n in sets}
+            scores = {n: balanced(y[n]["val"], mixed[n].argmax(1)) for n in sets}
+            trials.append({"l2": l2, "head_share": a, "val_balanced_accuracy": scores})
     best = max(trials, key=lambda t: float(np.mean(list(t["val_balanced_accuracy"].values()))))
     report = {
         "benchmark": "severity_head",
@@ -216,6 +243,7 @@ def main(args: argparse.Namespace) -> int:
         "taps": list(taps),
         "side": args.side,
         "hand_features": args.hand_features,
+        "combine_with": str(args.combine_with) if args.combine_with else None,
         "outlines": {n: {s: len(o) for s, o in split.items()} for n, split in sets.items()},
         "chosen": best,
         "trials": trials,

@@ -55,3 +55,18 @@ def test_without_a_converted_data_set_it_says_what_to_run(
     args = get_args_parser().parse_args(["--data", str(tmp_path / "none.yaml")])
     assert main(args) == 2
     assert "run training.convert first" in capsys.readouterr().err
+
+
+def test_a_stage_to_combine_with_that_is_not_there_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.yaml"
+    data.write_text("path: .\n")
+    args = get_args_parser().parse_args(
+        ["--data", str(data), "--combine-with", str(tmp_path / "none.json")]
+    )
+    assert main(args) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: --combine-with {tmp_path / 'none.json'}: no such stage"
+    )

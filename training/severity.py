@@ -255,12 +255,13 @@ class Graded:
 
 def select_and_fit(
     train: Examples, val: Examples, hp: SeverityHyperparameters, source: str,
-    graded: Graded | None = None,
+    graded: Graded | None = None, refit: bool = True,
 ) -> tuple[SeverityModel, dict]:  # fmt: skip
     """The (power, l2) whose val accuracy + balanced accuracy is best, refitted on train+val.
     With `graded` sets, also their weight (`hp.graded_weights`), and the fit whose balanced
     accuracies, val's and each graded set's, have the best mean; with `keep_balanced`, of
-    the fits that keep val's balanced accuracy to it, the best graded sets' mean."""
+    the fits that keep val's balanced accuracy to it, the best graded sets' mean. Without
+    `refit`, the chosen fit itself (train alone), to be measured on val by another stage."""
     trials = []
     weights: tuple[float | None, ...] = (hp.graded_weights or (None,)) if graded else (None,)
     for weight, power, l2 in itertools.product(weights, hp.class_weight_powers, hp.l2_strengths):
@@ -277,6 +278,10 @@ def select_and_fit(
             f"no fit keeps the val balanced accuracy at {graded.keep_balanced if graded else 0}"
         )
     best = max(eligible, key=lambda t: choice_score(t, graded))
+    if not refit:
+        sets = [train, *(graded.train_at(best.get("graded_weight"), len(train)) if graded else [])]
+        model = fit(joined(sets), best["power"], best["l2"], hp, source + " (train alone)")
+        return model, {"chosen": best, "trials": trials}
     sets = [train, val]
     if graded:
         both = Graded({"all": joined([*graded.train.values(), *graded.val.values()])}, {})
@@ -346,6 +351,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "graded example weighs as much as one of --data's)",
     )
     parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="save the chosen fit on train alone, not refitted on train and val (so another "
+        "measurement on val is out of sample)",
+    )
+    parser.add_argument(
         "--keep-balanced",
         type=float,
         default=None,
@@ -379,7 +390,7 @@ def main(args: argparse.Namespace) -> int:
             args.keep_balanced,
         )
     source = " + ".join([str(args.data), *map(str, args.graded)])
-    model, selection = select_and_fit(train, val, hp, source, graded)
+    model, selection = select_and_fit(train, val, hp, source, graded, not args.train_only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)
     report = {"train": len(train), "val": len(val), **selection}

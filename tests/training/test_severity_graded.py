@@ -103,3 +103,22 @@ def test_weighing_examples_changes_what_a_class_weight_sees() -> None:
     # then each weighs 2, and the unweighted ones 1
     assert weighted.example_weights.tolist() == [2.0, 2.0]
     assert x.example_weights.tolist() == [1.0, 1.0]
+
+
+def test_without_a_refit_the_chosen_fit_on_train_alone_is_returned() -> None:
+    from training.severity import fit, joined
+
+    rng = np.random.default_rng(1)
+    labels = [k % len(SEVERITIES) for k in range(60)]
+    train, val = examples(rng, labels, 0.0), examples(rng, labels, 0.0)
+    graded = Graded({"g": examples(rng, labels, 1.0)}, {"g": examples(rng, labels, 1.0)})
+    hp = SeverityHyperparameters(
+        class_weight_powers=(0.5,), l2_strengths=(1e-3,), steps=100, graded_weights=(0.5,)
+    )
+    # when the stage is chosen without a refit on train and val
+    model, _ = select_and_fit(train, val, hp, "gen", graded, refit=False)
+    # then it is the fit on train (and the graded train examples at their weight) alone
+    alone = fit(joined([train, *graded.train_at(0.5, len(train))]), 0.5, 1e-3, hp)
+    assert np.allclose(model.probabilities(val.features), alone.probabilities(val.features))
+    refitted, _ = select_and_fit(train, val, hp, "gen", graded)
+    assert not np.allclose(refitted.probabilities(val.features), alone.probabilities(val.features))
