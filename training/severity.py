@@ -246,11 +246,16 @@ class Graded:
     keep_balanced: float | None = None
     """Only fits whose --data val balanced accuracy is at least this are chosen from."""
 
-    def train_at(self, weight: float | None, data_train: int) -> list[Examples]:
-        """The graded train examples weighing `weight` times `data_train` together (None:
-        one each)."""
-        everything = joined(list(self.train.values()))
-        return [everything if weight is None else everything.weighted(weight * data_train)]
+
+def with_graded(
+    data: Examples, graded: Examples | None, weight: float | None
+) -> Examples:  # fmt: skip
+    """`data` and the `graded` examples, these weighing `weight` times `data`'s count
+    together (None: one each, as much as one of `data`'s)."""
+    if graded is None:
+        return data
+    share = graded if weight is None else graded.weighted(weight * len(data))
+    return joined([data, share])
 
 
 def select_and_fit(
@@ -262,32 +267,29 @@ def select_and_fit(
     accuracies, val's and each graded set's, have the best mean; with `keep_balanced`, of
     the fits that keep val's balanced accuracy to it, the best graded sets' mean. Without
     `refit`, the chosen fit itself (train alone), to be measured on val by another stage."""
-    trials = []
+    graded_train = joined(list(graded.train.values())) if graded else None
     weights: tuple[float | None, ...] = (hp.graded_weights or (None,)) if graded else (None,)
+    trials = []
     for weight, power, l2 in itertools.product(weights, hp.class_weight_powers, hp.l2_strengths):
-        sets = [train, *(graded.train_at(weight, len(train)) if graded else [])]
-        model = fit(joined(sets), power, l2, hp)
+        model = fit(with_graded(train, graded_train, weight), power, l2, hp)
         trial: dict[str, Any] = {"power": power, "l2": l2, **scores(model, val)}
         if graded:
             trial["graded_weight"] = weight
             trial |= {name: scores(model, examples) for name, examples in graded.val.items()}
         trials.append(trial)
     eligible = [t for t in trials if eligible_trial(t, graded)]
-    if not eligible:
-        raise TrainingError(
-            f"no fit keeps the val balanced accuracy at {graded.keep_balanced if graded else 0}"
-        )
+    if not eligible:  # only a --keep-balanced bound leaves none
+        bound = graded.keep_balanced if graded else None
+        raise TrainingError(f"no fit keeps the val balanced accuracy at {bound}")
     best = max(eligible, key=lambda t: choice_score(t, graded))
+    weight = best.get("graded_weight")
     if not refit:
-        sets = [train, *(graded.train_at(best.get("graded_weight"), len(train)) if graded else [])]
-        model = fit(joined(sets), best["power"], best["l2"], hp, source + " (train alone)")
+        examples = with_graded(train, graded_train, weight)
+        model = fit(examples, best["power"], best["l2"], hp, source + " (train alone)")
         return model, {"chosen": best, "trials": trials}
-    sets = [train, val]
-    if graded:
-        both = Graded({"all": joined([*graded.train.values(), *graded.val.values()])}, {})
-        sets += both.train_at(best["graded_weight"], len(train) + len(val))
-    model = fit(joined(sets), best["power"], best["l2"], hp, source)
-    return model, {"chosen": best, "trials": trials}
+    graded_all = joined([*graded.train.values(), *graded.val.values()]) if graded else None
+    examples = with_graded(joined([train, val]), graded_all, weight)
+    return fit(examples, best["power"], best["l2"], hp, source), {"chosen": best, "trials": trials}
 
 
 def eligible_trial(trial: dict[str, Any], graded: Graded | None) -> bool:

@@ -106,7 +106,7 @@ def test_weighing_examples_changes_what_a_class_weight_sees() -> None:
 
 
 def test_without_a_refit_the_chosen_fit_on_train_alone_is_returned() -> None:
-    from training.severity import fit, joined
+    from training.severity import fit, with_graded
 
     rng = np.random.default_rng(1)
     labels = [k % len(SEVERITIES) for k in range(60)]
@@ -118,7 +118,7 @@ def test_without_a_refit_the_chosen_fit_on_train_alone_is_returned() -> None:
     # when the stage is chosen without a refit on train and val
     model, _ = select_and_fit(train, val, hp, "gen", graded, refit=False)
     # then it is the fit on train (and the graded train examples at their weight) alone
-    alone = fit(joined([train, *graded.train_at(0.5, len(train))]), 0.5, 1e-3, hp)
+    alone = fit(with_graded(train, graded.train["g"], 0.5), 0.5, 1e-3, hp)
     assert np.allclose(model.probabilities(val.features), alone.probabilities(val.features))
     refitted, _ = select_and_fit(train, val, hp, "gen", graded)
     assert not np.allclose(refitted.probabilities(val.features), alone.probabilities(val.features))
