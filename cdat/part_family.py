@@ -4,19 +4,22 @@ The part model segments whole cars well, but on a close-up of a damaged panel it
 a piece of one or two parts and often names the wrong one (a fender called the front
 bumper, a door called a bumper: issue 29). A second opinion looks at the damage itself: a
 classifier on the crop around each damage gives the probability of each part *family*
-(`PartFamily`: hood, bumper, door, light, glass, boot, or an unlisted panel such as a fender).
+(`PartFamily`: hood, bumper, door, light, glass, boot, mirror, wheel, fender).
 
 `FamilyRule` says when that opinion overrules the masks: only when the crop's most likely
 family is at least `min_probability`, differs from the family of the part the masks gave, and
-the crop gives the masks' family at most `max_masks_probability`.
+the crop gives the masks' family at most `max_masks_probability` (where the masks gave no
+part, every family no model segments counts as theirs: `masks_probability`).
 The damage then goes to the part of that family the masks rank nearest to it; to the one
-part a family has when it has one (hood, boot); to the bumper or glass at the end of the car
-the photo's parts point to (a fender too: no model segments one, so it is always placed
-this way); or, for an unlisted panel, to no part (kept for the adjuster, never priced as its
-neighbour). The side comes from a seen part's name, else
-from where the damage sits beside a part across one end of the car (`side_in_view`). Where
-the crop's family still cannot be placed (a door beside a wheel alone: no end of the car
-seen) the masks' answer stands.
+part a family has when it has one (hood, boot); to the bumper, glass, door, lamp or fender
+at the end (and side) of the car the photo's parts point to (no model segments a fender, so
+one is always placed this way); or, for an unlisted panel, to no part (kept for the
+adjuster, never priced as its neighbour). The side comes from a seen part's name, else from
+where the damage sits beside a part across one end of the car (`side_in_view`). Where the
+crop's family still cannot be placed (a door beside a wheel alone: no end of the car seen)
+the masks' answer stands, except for a fender: that damage goes on no part, never on the
+neighbour the masks chose. Where the masks gave no part and the crop says fender, the two
+agree and the crop only says which panel: the damage goes on the fender the parts point to.
 
 The threshold belongs to one classifier's scores: it is chosen on val (`python -m
 training.family_sweep`) and stored with the classifier in the part model's registry entry.
