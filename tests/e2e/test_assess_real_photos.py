@@ -9,6 +9,7 @@ cars), and five held-out damaged-parts source photos whose one label is a damage
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -129,18 +130,24 @@ FRONT_END = {
 }
 
 
-def front_end_crashes(count: int) -> list[Path]:
+def car_parts_damage_test_photos(wanted: Callable[[set[str]], bool], count: int) -> list[Path]:
     """One copy (the first) of each of the first `count` car-parts-damage test photos whose
-    labels name a damaged bonnet with a damaged bumper or lamp: a front-end crash."""
+    set of label names is `wanted`: chosen by their labels, never by the models' output."""
     from training.closeup import held_out_photos
     from training.convert import source_group
 
     chosen: dict[str, Path] = {}
     for image, regions in held_out_photos(CAR_PARTS_DAMAGE, "test", seed=0):
-        names = {n for n, _ in regions}
-        if "Bonnet" in names and names & {"Bumper", "Light"}:
+        if wanted({n for n, _ in regions}):
             chosen.setdefault(source_group(image.name), image)
     return list(chosen.values())[:count]
+
+
+def front_end_crashes(count: int) -> list[Path]:
+    """Photos labelled with a damaged bonnet and a damaged bumper or lamp: a front-end crash."""
+    return car_parts_damage_test_photos(
+        lambda names: "Bonnet" in names and bool(names & {"Bumper", "Light"}), count
+    )
 
 
 def test_a_front_end_crash_is_found_on_every_photo_and_priced_on_front_parts(
@@ -164,16 +171,8 @@ def test_a_front_end_crash_is_found_on_every_photo_and_priced_on_front_parts(
 
 
 def fender_closeups(count: int) -> list[Path]:
-    """One copy (the first) of each of the first `count` car-parts-damage test photos whose
-    every label is a damaged fender (a front fender or a rear quarter panel)."""
-    from training.closeup import held_out_photos
-    from training.convert import source_group
-
-    chosen: dict[str, Path] = {}
-    for image, regions in held_out_photos(CAR_PARTS_DAMAGE, "test", seed=0):
-        if regions and {n for n, _ in regions} == {"Fender"}:
-            chosen.setdefault(source_group(image.name), image)
-    return list(chosen.values())[:count]
+    """Photos whose every label is a damaged fender (a front fender or a rear quarter panel)."""
+    return car_parts_damage_test_photos(lambda names: names == {"Fender"}, count)
 
 
 def test_fender_close_ups_are_priced_on_a_fender_which_no_model_segments(
