@@ -160,8 +160,9 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
             reasons.append(
                 Reason(
                     "unpriced_damage",
-                    f"{what}: cannot be priced: it lies on a panel the part model does not "
-                    "list (fender, quarter panel, pillar, sill) or on no visible part",
+                    f"{what}: cannot be priced: it lies on a panel no catalog prices "
+                    "(pillar, sill, roof), on a fender the photos do not place, or on no "
+                    "visible part; choose the part to price it",
                 )
             )
         elif not damage_fits_part(f.damage_type, f.part):

@@ -68,6 +68,25 @@ def test_damage_on_no_part_is_unpriced(inr_policy) -> None:
     assert codes == ["unpriced_damage"]
 
 
+def test_unpriced_damage_reason_says_what_the_adjuster_must_do(inr_policy) -> None:
+    # given a dent that landed on no part (fenders are priced since catalog 2025.2, so
+    # only a panel nothing prices or a fender the photos cannot place stays unpriced)
+    args = {
+        "analyses": [photo()],
+        "findings": [finding(None, DamageType.DENT, Severity.MINOR, confidence=0.95)],
+        "estimate": _estimate(),
+        "total_loss": _total_loss(),
+        "signals": [],
+        "policy": inr_policy.triage,
+    }
+    # when it is triaged
+    (reason,) = triage(**args).reasons
+    # then the reason does not call a fender unlisted, and asks for the part
+    assert reason.code == "unpriced_damage"
+    assert "(fender" not in reason.message
+    assert "choose the part" in reason.message
+
+
 def test_no_damage_found(inr_policy) -> None:
     assert _codes(inr_policy, findings=[])[1] == ["no_damage_found"]
     lenient = inr_policy.triage.model_copy(update={"review_when_no_damage": False})
