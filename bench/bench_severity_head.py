@@ -103,7 +103,7 @@ def graded_outlines(config: Path, split: str) -> list[Outline]:
 
     from training.closeup import held_out_photos, photo_grade
     from training.dataconfig import load_dataset_config
-    from training.severity import PANEL_TYPES
+    from training.severity_examples import PANEL_TYPES
 
     classes = load_dataset_config(config).classes
     out = []

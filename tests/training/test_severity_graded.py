@@ -11,13 +11,8 @@ import pytest
 from inference.severity import SEVERITIES
 from tests.training.conftest import write_yaml
 from training.errors import TrainingError
-from training.severity import (
-    Examples,
-    Graded,
-    SeverityHyperparameters,
-    graded_damages,
-    select_and_fit,
-)
+from training.severity import Graded, SeverityHyperparameters, select_and_fit
+from training.severity_examples import Examples, graded_damages
 
 SIDE = 64
 
