@@ -18,6 +18,12 @@ L2 are chosen by the mean of their balanced accuracies::
     python -m training.severity --data runs/data/damage/data.yaml \
         --graded datasets/damaged-parts.yaml --out runs/severity/severity-graded.json
 
+With `--closeup-views`, each train damage is also learnt as a close-up shows it (a crop of
+its photo that the damage fills 0.3-0.9 of), with its own labelled severity::
+
+    python -m training.severity --data runs/data/damage/data.yaml --closeup-views \
+        --train-only --out runs/severity/closeup-views.json
+
 The stage alone, on every labelled outline of a split (the detector's misses do not shrink
 the count, so this is the figure on all of test's damages, not only the ones it finds)::
 
@@ -251,6 +257,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="with --graded: choose only among fits whose --data val balanced accuracy is at "
         "least this, the one best on the graded sets' val (default: the best mean of all)",
     )
+    parser.add_argument(
+        "--closeup-views",
+        action="store_true",
+        help="also learn each --data train damage as a close-up shows it: a crop of its photo "
+        "the damage takes 0.3-0.9 of (training.severity_examples.closeup_view); val as is",
+    )
     return parser
 
 
@@ -262,6 +274,8 @@ def main(args: argparse.Namespace) -> int:
     if args.graded_weights and min(args.graded_weights) <= 0:
         raise TrainingError("--graded-weights: each weight must be above 0")
     if args.evaluate is not None:
+        if args.closeup_views:
+            raise TrainingError("--closeup-views is for training; --evaluate scores outlines as is")
         return evaluate(args)
     if args.split is not None:
         raise TrainingError("--split chooses what --evaluate scores; training reads train and val")
@@ -269,7 +283,7 @@ def main(args: argparse.Namespace) -> int:
     check_graded(args.graded)
     if args.graded_weights:
         hp.graded_weights = tuple(args.graded_weights)
-    train, val = collect(args.data, "train"), collect(args.data, "val")
+    train, val = collect(args.data, "train", args.closeup_views), collect(args.data, "val")
     graded = None
     if args.graded:
         graded = Graded(
@@ -277,7 +291,8 @@ def main(args: argparse.Namespace) -> int:
             {str(c): collect_graded(c, "val") for c in args.graded},
             args.keep_balanced,
         )
-    source = " + ".join([str(args.data), *map(str, args.graded)])
+    views = " (and its damages seen close up)" if args.closeup_views else ""
+    source = " + ".join([f"{args.data}{views}", *map(str, args.graded)])
     model, selection = select_and_fit(train, val, hp, source, graded, not args.train_only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)

@@ -78,16 +78,49 @@ def labelled_damages(data_yaml: Path, split: str) -> Iterator[LabelledDamage]:
             yield image, mask.astype(bool), names[int(values[0])].rpartition("-")[2], severity
 
 
-def collect(data_yaml: Path, split: str) -> Examples:
+CLOSEUP_SHARES = (0.3, 0.9)
+"""A close-up view's damage takes this share of its side (drawn uniformly between)."""
+
+
+def collect(data_yaml: Path, split: str, closeup_views: bool = False) -> Examples:
+    """Every labelled damage of the split; with `closeup_views`, each also as a close-up
+    (`closeup_view`) where it is not one already."""
     rows, labels = [], []
+    rng = np.random.default_rng(0)
     for image, mask, type_name, severity in labelled_damages(data_yaml, split):
         if type_name not in DAMAGE_TYPE_NAMES:
             raise TrainingError(f"{data_yaml}: unknown damage type {type_name!r}")
-        rows.append(severity_features(image, mask, DamageType(type_name)))
-        labels.append(SEVERITIES.index(Severity(severity)))
+        views = [(image, mask)]
+        if closeup_views and (view := closeup_view(image, mask, rng)) is not None:
+            views.append(view)
+        for seen, region in views:
+            rows.append(severity_features(seen, region, DamageType(type_name)))
+            labels.append(SEVERITIES.index(Severity(severity)))
     if not rows:
         raise TrainingError(f"{data_yaml}: no labelled severities in split '{split}'")
     return Examples(np.vstack(rows), np.asarray(labels))
+
+
+def closeup_view(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The damage as a close-up shows it: a square crop centred on its box, the box's longer
+    side a random share (`CLOSEUP_SHARES`) of the crop's; None where the damage already
+    fills that much of the photo. A close-up fills the frame with a damage whatever its
+    grade, so the stage learns severity there from what the damage looks like."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return None
+    height, width = mask.shape
+    longer = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    low, high = CLOSEUP_SHARES
+    if longer > high * min(height, width):
+        return None
+    side = min(round(longer / rng.uniform(low, high)), height, width)
+    left = int(np.clip(round((xs.min() + xs.max() + 1 - side) / 2), 0, width - side))
+    top = int(np.clip(round((ys.min() + ys.max() + 1 - side) / 2), 0, height - side))
+    crop = (slice(top, top + side), slice(left, left + side))
+    return image[crop], mask[crop]
 
 
 def graded_damages(config: Path, split: str, seed: int = 0) -> Iterator[LabelledDamage]:
