@@ -10,7 +10,12 @@ severe damage the pipeline reports on a photo against its grade (major = severe)
 
 Held-out photos only (the configs' re-split, seed 0, val and test: the damage detector
 trained on the train share's lamp and glass regions). Served as a claim would be: the
-promoted models at their served thresholds, close-ups allowed (the set is 256 px).
+analyzer the service builds (`inference.loading.build_analyzer`: every promoted model and
+stage, the vehicle gate, the damage verifier and whole-car rule among them), each photo a
+claim of its own whose severity is the worst of its findings (`cdat.merge.merge_findings`:
+where the claim's rules, not each raw detection, decide it). Until 2026-12-05 this bench
+ran the damage model alone at its served threshold, without the verifier that threshold
+is served with (dozens of damages a close-up), and read the worst raw damage.
 
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_severity_grades.py
 
@@ -31,27 +36,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from cdat.analysis import PhotoInput
+from cdat.findings import PhotoAnalysis
+from cdat.merge import merge_findings
 from cdat.settings import Settings
 from cdat.taxonomy import Severity
-from inference.registry import Registry
-from training.closeup import (
-    DEFAULT_CONFIG,
-    PHOTO_GRADES,
-    build_closeup_analyzer,
-    held_out_photos,
-    photo_grade,
-)
+from inference.loading import build_analyzer
+from inference.pipeline import Analyzer
+from training.closeup import DEFAULT_CONFIG, PHOTO_GRADES, held_out_photos, photo_grade
 
 RESULTS = Path(__file__).resolve().parent / "results" / "severity_grades.json"
 NONE_FOUND = "none found"
 COLUMNS = [NONE_FOUND, *(s.value for s in Severity)]
 
 
-def photo_severity(analysis: Any) -> str:
-    """The most severe damage reported on the photo, or that none was."""
-    if not analysis.damages:
+def photo_severity(analysis: PhotoAnalysis) -> str:
+    """The most severe finding of a claim of this photo alone, or that none was found."""
+    findings = merge_findings([analysis])
+    if not findings:
         return NONE_FOUND
-    return max((d.severity for d in analysis.damages), key=lambda s: s.rank).value
+    return max((f.severity for f in findings), key=lambda s: s.rank).value
+
+
+def served_analyzer(model_dir: Path | None) -> Analyzer:
+    """The analyzer the service builds from `model_dir` (default: the shipped models)."""
+    return build_analyzer(Settings() if model_dir is None else Settings(model_dir=model_dir))
 
 
 def summarise(pairs: list[tuple[Severity, str]]) -> dict[str, Any]:
@@ -112,10 +120,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    settings = Settings() if args.model_dir is None else Settings(model_dir=args.model_dir)
-    registry = Registry.load(settings.model_dir)
-    parts = registry.path_of(registry.promoted_entry("parts"))
-    analyzer = build_closeup_analyzer(parts, settings.model_dir)
+    analyzer = served_analyzer(args.model_dir)
     pairs: list[tuple[Severity, str]] = []
     for split in args.splits:
         for photo, _ in held_out_photos(args.config, split, seed=0):

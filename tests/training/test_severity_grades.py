@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from bench.bench_severity_grades import NONE_FOUND, photo_severity, summarise
-from cdat.taxonomy import Severity
+from bench.bench_severity_grades import NONE_FOUND, photo_severity, served_analyzer, summarise
+from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.taxonomy import CarPart, DamageType, Severity
 from training.closeup import photo_grade
 
 
@@ -19,10 +19,35 @@ def test_file_name_prefixes_are_grades_and_damage_is_none() -> None:
     assert photo_grade(Path("0001_JPEG.rf.ef.jpg")) is None
 
 
-def test_a_photo_is_as_severe_as_its_worst_damage() -> None:
-    damages = [SimpleNamespace(severity=Severity.MINOR), SimpleNamespace(severity=Severity.SEVERE)]
-    assert photo_severity(SimpleNamespace(damages=damages)) == "severe"
-    assert photo_severity(SimpleNamespace(damages=[])) == NONE_FOUND
+def _dent(part: CarPart, severity: Severity, confidence: float) -> DamageInstance:
+    return DamageInstance(DamageType.DENT, severity, confidence, Box(0, 0, 10, 10), part=part)
+
+
+def test_a_photo_is_as_severe_as_its_claims_worst_finding() -> None:
+    door, hood = CarPart.FRONT_LEFT_DOOR, CarPart.HOOD
+    # given a confident moderate dent on a door and a faint severe guess on the same door
+    faint = (_dent(door, Severity.MODERATE, 0.8), _dent(door, Severity.SEVERE, 0.2))
+    photo = PhotoAnalysis("p", 256, 256, damages=faint)
+    # then the photo is as severe as a claim of it says: the faint guess does not decide
+    assert photo_severity(photo) == "moderate"
+    # and a credible severe dent elsewhere makes it severe; nothing found is said so
+    worse = PhotoAnalysis("p", 256, 256, damages=(*faint, _dent(hood, Severity.SEVERE, 0.7)))
+    assert photo_severity(worse) == "severe"
+    assert photo_severity(PhotoAnalysis("p", 256, 256)) == NONE_FOUND
+
+
+@pytest.mark.slow
+def test_the_bench_reads_the_pipeline_the_service_builds() -> None:
+    from cdat.settings import Settings
+    from inference.readiness import readiness
+
+    if not readiness(Settings()).ready:
+        pytest.skip("shipped models not installed")
+    # when the bench builds its analyzer from the shipped models
+    analyzer = served_analyzer(None)
+    # then the damage model's served threshold comes with the stages it is served with
+    assert analyzer.verifier is not None and analyzer.whole_car is not None
+    assert analyzer.family is not None and analyzer.gate is not None
 
 
 def test_agreement_is_counted_only_where_damage_was_found() -> None:
