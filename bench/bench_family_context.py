@@ -37,11 +37,11 @@ from training.part_family import (  # noqa: E402
     FamilyHyperparameters,
     accuracy_report,
     extract,
-    fit_head,
     photo_features,
     positions,
     regions,
 )
+from training.softmax_head import fit_head  # noqa: E402
 
 L2 = (3e-3, 1e-2, 3e-2)
 

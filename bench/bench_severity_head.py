@@ -195,7 +195,7 @@ def main(args: argparse.Namespace) -> int:
 
     from training.damage_verifier import DEFAULT_DAMAGE, VerifierHyperparameters
     from training.gate_net import load_gate_net
-    from training.part_family import fit_head
+    from training.softmax_head import fit_head
 
     if not args.data.is_file():
         print(f"error: --data {args.data}: run training.convert first", file=sys.stderr)

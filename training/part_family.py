@@ -47,6 +47,7 @@ from training.closeup import held_out_photos, part_families
 from training.dataconfig import REPO_ROOT, load_dataset_config
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
+from training.softmax_head import SoftmaxHead, fit_head
 
 SOURCES = ("car-parts-damage", "damaged-parts")
 DEFAULT_PARTS = REPO_ROOT / "inference" / "models" / "parts-seg-n-20261128b.pt"
@@ -198,50 +199,6 @@ def positions(items: Sequence[Region], mirrored: bool) -> np.ndarray:
 def context_extras(net: Any, items: Sequence[Region], side: int, mirrored: bool) -> np.ndarray:
     """A `--context` head's `extras` for each region: its photo's features, its position."""
     return np.hstack([photo_features(net, items, side, mirrored), positions(items, mirrored)])
-
-
-@dataclass(frozen=True)
-class SoftmaxHead:
-    """probabilities = softmax(((features - mean) / scale) @ weights + bias)."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    bias: np.ndarray
-
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        z = ((features - self.mean) / self.scale) @ self.weights + self.bias
-        z = np.exp(z - z.max(1, keepdims=True))
-        return np.asarray(z / z.sum(1, keepdims=True))
-
-    def folded(self) -> tuple[np.ndarray, np.ndarray]:
-        """(weights, bias) on raw features: the standardisation folded in."""
-        weights = self.weights / self.scale[:, None]
-        return weights, self.bias - self.mean @ weights
-
-
-def fit_head(features: np.ndarray, labels: np.ndarray, classes: int, l2: float) -> SoftmaxHead:
-    """Class-balanced softmax regression with an L2 penalty (L-BFGS)."""
-    import torch
-
-    mean, scale = features.mean(0), features.std(0) + 1e-6
-    x = torch.from_numpy((features - mean) / scale)
-    y = torch.from_numpy(labels)
-    counts = np.maximum(np.bincount(labels, minlength=classes), 1)
-    sample = torch.from_numpy((len(labels) / (classes * counts))[labels])
-    w = torch.zeros(x.shape[1] + 1, classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w[:-1] + w[-1], y, reduction="none")
-        total = (loss * sample).sum() / sample.sum() + l2 * (w[:-1] ** 2).sum()
-        total.backward()
-        return total
-
-    optimiser.step(closure)
-    fitted = w.detach().numpy()
-    return SoftmaxHead(mean, scale, fitted[:-1], fitted[-1])
 
 
 def accuracy_report(

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from training.errors import TrainingError
-from training.part_family import SoftmaxHead, fit_head, get_args_parser, main
+from training.part_family import get_args_parser, main
+from training.softmax_head import SoftmaxHead, fit_head
 
 
 def clusters(
