@@ -148,6 +148,9 @@ def test_the_defaults_are_valid_arguments(tmp_path: Path) -> None:
 def test_detections_are_named_by_the_labelled_region_they_overlap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # imported before train_pass is patched below: it binds train_pass by name on import,
+    # and would keep the fake for every later test (the verifier's loop among them)
+    import training.damage_verifier  # noqa: F401
     from cdat.findings import Box, DamageInstance, PhotoAnalysis
     from cdat.taxonomy import DamageType, PartFamily, Severity
     from training import train_pass as pass_module
