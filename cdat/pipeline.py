@@ -40,7 +40,7 @@ from cdat.findings import PhotoAnalysis
 from cdat.fraud import detect_fraud_signals, standing_signals
 from cdat.merge import merge_findings
 from cdat.phash import PhotoHashIndex
-from cdat.policy_checks import check_rules_cover_everything, check_severity_monotone
+from cdat.policy_checks import check_policy
 from cdat.rules import RuleBook
 from cdat.settings import Settings
 from cdat.total_loss import check_total_loss
@@ -83,8 +83,7 @@ def load_policy(settings: Settings) -> AssessmentPolicy:
     policy, triage_file = load_model(TriagePolicy, sources["triage"])
     if currency not in policy.straight_through_limit:
         raise triage_file.error(("straight_through_limit",), f"no limit for currency {currency}")
-    check_rules_cover_everything(rules, rules_file)
-    check_severity_monotone(rules, catalog, region, rules_file)
+    check_policy(rules, catalog, region, rules_file)
     return AssessmentPolicy(catalog, rules, policy, region, sources)
 
 

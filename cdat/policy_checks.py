@@ -10,6 +10,7 @@ monotonicity for whole claims rests on the second check (see `cdat.estimate`).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from decimal import Decimal
 
@@ -21,6 +22,24 @@ from cdat.rules import RuleBook
 from cdat.taxonomy import CarPart, DamageType, Severity
 
 SEVERITIES = sorted(Severity, key=lambda s: s.rank)
+
+_PASSED: set[str] = set()
+"""Digests of the (rules, catalog, region) that passed in this process. The monotone check
+prices every part, damage type, coverage and vehicle class (seconds on a 2-core machine),
+and one process loads the same files again and again: each `cdat assess` in a test run,
+each runtime a test or an API process builds. A policy that failed is checked again."""
+
+
+def check_policy(rules: RuleBook, catalog: Catalog, region: str, file: DataFile) -> None:
+    """Both checks below, once per process for the same rules, catalog and region."""
+    digest = hashlib.sha256(
+        "\n".join((rules.model_dump_json(), catalog.model_dump_json(), region)).encode()
+    ).hexdigest()
+    if digest in _PASSED:
+        return
+    check_rules_cover_everything(rules, file)
+    check_severity_monotone(rules, catalog, region, file)
+    _PASSED.add(digest)
 
 
 def check_rules_cover_everything(rules: RuleBook, file: DataFile) -> None:

@@ -163,3 +163,33 @@ def test_insurer_files_replace_shipped_ones_file_by_file(tmp_path: Path) -> None
     assert policy.triage.min_confidence == 0.75
     assert policy.sources["triage"] == tmp_path / "triage.yaml"
     assert policy.sources["rules"] == shipped_data_dir() / "rules.yaml"
+
+
+def test_the_same_policy_is_checked_once_a_process_and_a_bad_one_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cdat.policy_checks as checks
+    from cdat.catalog import Catalog
+    from cdat.datafiles import DataFile
+    from cdat.rules import RuleBook
+
+    priced: list[str] = []
+    real = checks.check_severity_monotone
+
+    def counted(rules: RuleBook, catalog: Catalog, region: str, file: DataFile) -> None:
+        priced.append(region)
+        real(rules, catalog, region, file)
+
+    monkeypatch.setattr(checks, "check_severity_monotone", counted)
+    monkeypatch.setattr(checks, "_PASSED", set())
+    # given the shipped policy loaded twice in one process (two `cdat assess`, two runtimes)
+    load_policy(settings())
+    load_policy(settings())
+    # then its every finding was priced once
+    assert priced == ["default"]
+    # and a rule book that makes a cost fall is refused on every load, not only the first
+    replaced = "severities: [moderate, severe]}\n    operation: replace"
+    _override(tmp_path, "rules.yaml", replaced, replaced.replace("replace", "refinish"))
+    for _ in range(2):
+        assert "must not fall" in _load_error(tmp_path).problem
+    assert priced == ["default", "default", "default"]
