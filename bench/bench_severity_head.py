@@ -166,7 +166,10 @@ def with_hand_features(
 
 
 def balanced(truth: np.ndarray, guess: np.ndarray) -> float:
-    return float(np.mean([(guess[truth == k] == k).mean() for k in np.unique(truth)]))
+    """Balanced accuracy as the severity stage is scored (`training.severity`)."""
+    from training.severity import severity_scores
+
+    return severity_scores(truth, guess)["balanced_accuracy"]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
