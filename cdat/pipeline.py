@@ -83,7 +83,7 @@ def load_policy(settings: Settings) -> AssessmentPolicy:
     policy, triage_file = load_model(TriagePolicy, sources["triage"])
     if currency not in policy.straight_through_limit:
         raise triage_file.error(("straight_through_limit",), f"no limit for currency {currency}")
-    check_policy(rules, catalog, region, rules_file)
+    check_policy(rules, catalog, region, rules_file, remember_in=settings.cache_dir)
     return AssessmentPolicy(catalog, rules, policy, region, sources)
 
 

@@ -10,9 +10,13 @@ monotonicity for whole claims rests on the second check (see `cdat.estimate`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import os
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 from cdat.catalog import Catalog, ClassDecision, VehicleClass
 from cdat.datafiles import DataFile
@@ -24,22 +28,64 @@ from cdat.taxonomy import CarPart, DamageType, Severity
 SEVERITIES = sorted(Severity, key=lambda s: s.rank)
 
 _PASSED: set[str] = set()
-"""Digests of the (rules, catalog, region) that passed in this process. The monotone check
-prices every part, damage type, coverage and vehicle class (seconds on a 2-core machine),
-and one process loads the same files again and again: each `cdat assess` in a test run,
-each runtime a test or an API process builds. A policy that failed is checked again."""
+"""Digests of the (rules, catalog, region, code) that passed in this process. The monotone
+check prices every part, damage type, coverage and vehicle class (seconds on a 2-core
+machine), and one process loads the same files again and again: each runtime a test or an
+API process builds. A policy that failed is checked again."""
+
+CHECKED_FOLDER = "policy-checks"
+"""Under the settings' cache dir: one empty file per digest that passed, so that each new
+process (a `cdat assess`, a worker) does not price everything again for the same files
+and code."""
 
 
-def check_policy(rules: RuleBook, catalog: Catalog, region: str, file: DataFile) -> None:
-    """Both checks below, once per process for the same rules, catalog and region."""
-    digest = hashlib.sha256(
-        "\n".join((rules.model_dump_json(), catalog.model_dump_json(), region)).encode()
-    ).hexdigest()
-    if digest in _PASSED:
+def check_policy(
+    rules: RuleBook,
+    catalog: Catalog,
+    region: str,
+    file: DataFile,
+    *,
+    remember_in: Path | None = None,
+) -> None:
+    """Both checks below, once for the same rules, catalog, region and `cdat` code: in this
+    process, and across processes where `remember_in` is given."""
+    digest = _policy_digest(rules, catalog, region)
+    marker = None if remember_in is None else remember_in / CHECKED_FOLDER / digest
+    if digest in _PASSED or (marker is not None and marker.is_file()):
+        _PASSED.add(digest)
         return
     check_rules_cover_everything(rules, file)
     check_severity_monotone(rules, catalog, region, file)
     _PASSED.add(digest)
+    if marker is not None:
+        _remember(marker)
+
+
+def _policy_digest(rules: RuleBook, catalog: Catalog, region: str) -> str:
+    parts = (rules.model_dump_json(), catalog.model_dump_json(), region, _code_digest())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """Every module of `cdat`: pricing, rules, catalog and these checks all live there, and a
+    verdict reached by other code than this must not be trusted."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def _remember(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=marker.parent, delete=False) as written:
+            pass
+        os.replace(written.name, marker)
+    except OSError:
+        # A read-only or full cache only costs the next process the check; the policy passed.
+        return
 
 
 def check_rules_cover_everything(rules: RuleBook, file: DataFile) -> None:

@@ -6,6 +6,7 @@ Every field can be set from the environment with the `CDAT_` prefix
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -170,6 +171,10 @@ class Settings(BaseSettings):
     """ISO 4217 code; picks `catalogs/<CURRENCY>.yaml` (shipped: INR, USD)."""
     region: str = "default"
     """Region in that catalog: labour rates, tax, and the total-loss jurisdiction."""
+    cache_dir: Path = Field(default_factory=lambda: _user_cache_dir())
+    """What depends only on files and code and is slow to redo, remembered between
+    processes: today, that a policy passed its load-time checks (seconds a `cdat assess`).
+    Deleting it is always safe."""
 
     worker_concurrency: int = Field(default=1, ge=1)
     api_host: str = "127.0.0.1"
@@ -224,3 +229,9 @@ class Settings(BaseSettings):
             problems.append("CDAT_BOOTSTRAP_ADJUSTER_TOKEN must not be set in production")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _user_cache_dir() -> Path:
+    """The XDG cache home's `cdat` folder, as pip and ruff keep theirs."""
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home) / "cdat"

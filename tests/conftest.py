@@ -31,6 +31,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A test run starts with nothing remembered (cdat.settings.Settings.cache_dir): a
+    policy a test loads is checked in this run, not trusted from the user's own cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        cache = tmp_path_factory.mktemp("cdat-cache")
+        patch.setenv("CDAT_CACHE_DIR", str(cache))
+        yield cache
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",

@@ -165,9 +165,9 @@ def test_insurer_files_replace_shipped_ones_file_by_file(tmp_path: Path) -> None
     assert policy.sources["rules"] == shipped_data_dir() / "rules.yaml"
 
 
-def test_the_same_policy_is_checked_once_a_process_and_a_bad_one_every_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _count_pricing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The regions whose every finding was priced by the monotone check, in this test; the
+    process starts with nothing checked."""
     import cdat.policy_checks as checks
     from cdat.catalog import Catalog
     from cdat.datafiles import DataFile
@@ -182,14 +182,73 @@ def test_the_same_policy_is_checked_once_a_process_and_a_bad_one_every_time(
 
     monkeypatch.setattr(checks, "check_severity_monotone", counted)
     monkeypatch.setattr(checks, "_PASSED", set())
-    # given the shipped policy loaded twice in one process (two `cdat assess`, two runtimes)
-    load_policy(settings())
-    load_policy(settings())
+    return priced
+
+
+def _new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cdat.policy_checks as checks
+
+    monkeypatch.setattr(checks, "_PASSED", set())
+
+
+def test_the_same_policy_is_checked_once_a_process_and_a_bad_one_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    priced = _count_pricing(monkeypatch)
+    cache = tmp_path / "cache"
+    # given the shipped policy loaded twice in one process (two runtimes)
+    load_policy(settings(cache_dir=cache))
+    load_policy(settings(cache_dir=cache))
     # then its every finding was priced once
     assert priced == ["default"]
     # and a rule book that makes a cost fall is refused on every load, not only the first
     replaced = "severities: [moderate, severe]}\n    operation: replace"
-    _override(tmp_path, "rules.yaml", replaced, replaced.replace("replace", "refinish"))
+    _override(tmp_path / "bad", "rules.yaml", replaced, replaced.replace("replace", "refinish"))
     for _ in range(2):
-        assert "must not fall" in _load_error(tmp_path).problem
+        assert "must not fall" in _load_error(tmp_path / "bad", cache_dir=cache).problem
+        _new_process(monkeypatch)
     assert priced == ["default", "default", "default"]
+
+
+def test_a_passed_policy_is_remembered_for_the_next_process_with_the_same_files_and_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cdat.policy_checks as checks
+
+    priced = _count_pricing(monkeypatch)
+    cache = tmp_path / "cache"
+    # given the shipped policy checked by one process (a `cdat assess`)
+    load_policy(settings(cache_dir=cache))
+    # when a second process loads it with the same cache
+    _new_process(monkeypatch)
+    load_policy(settings(cache_dir=cache))
+    # then it trusts the first one's check
+    assert priced == ["default"]
+    # but not with another cache, another region's prices, edited rules, or other code
+    _new_process(monkeypatch)
+    load_policy(settings(cache_dir=tmp_path / "other-cache"))
+    _new_process(monkeypatch)
+    load_policy(settings(cache_dir=cache, region="metro"))
+    _new_process(monkeypatch)
+    _override(tmp_path / "edited", "rules.yaml", "fraction: 0.5", "fraction: 0.4")
+    load_policy(settings(cache_dir=cache, catalog_dir=tmp_path / "edited"))
+    _new_process(monkeypatch)
+    monkeypatch.setattr(checks, "_code_digest", lambda: "another version of cdat")
+    load_policy(settings(cache_dir=cache))
+    assert priced == ["default", "default", "metro", "default", "default"]
+
+
+def test_a_cache_that_cannot_be_written_costs_only_the_next_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    priced = _count_pricing(monkeypatch)
+    # given a cache dir that is a file, so nothing can be written under it
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder")
+    # when two processes load the shipped policy
+    policy = load_policy(settings(cache_dir=blocked))
+    _new_process(monkeypatch)
+    load_policy(settings(cache_dir=blocked))
+    # then both load it, each after its own check
+    assert policy.region == "default"
+    assert priced == ["default", "default"]
