@@ -136,8 +136,10 @@ class Decision:
     finding: PartFinding
     rule: Rule
     replace_held_back: bool = False
-    """Its own rule would replace the part, but it is too unsure beside the part's surest
-    finding to decide that."""
+    """Its own rule would replace the part, but the finding cannot decide that: too unsure
+    beside the part's surest finding, or a rule on how much of the part is damaged where
+    the photos cut the part off (`held_back_note` says which)."""
+    held_back_note: str = ""
 
 
 def decide(
@@ -151,10 +153,21 @@ def decide(
     for finding in findings:
         rule = _rule_for(finding, rules)
         if rule.replaces and not credible(finding.confidence, surest):
-            decisions.append(Decision(finding, _rule_for(finding, rules, may_replace=False), True))
+            repair = _rule_for(finding, rules, may_replace=False)
+            decisions.append(Decision(finding, repair, True, HELD_BACK_NOTE))
+        elif _replaced_if_seen_whole(finding, rule, rules):
+            decisions.append(Decision(finding, rule, True, CUT_OFF_NOTE))
         else:
             decisions.append(Decision(finding, rule))
     return decisions
+
+
+def _replaced_if_seen_whole(finding: PartFinding, rule: Rule, rules: RuleBook) -> bool:
+    """Would the part be replaced had a photo shown it whole with this coverage? (A rule on
+    how much of the part is damaged cannot replace it on photos that cut it off.)"""
+    if not finding.coverage_cut_off or rule.replaces:
+        return False
+    return _rule_for(replace(finding, coverage_cut_off=False), rules).replaces
 
 
 def price_part(
@@ -221,9 +234,10 @@ def _name(part: CarPart) -> str:
 
 
 def _describe(finding: PartFinding) -> str:
+    shown = " of what the photos show of it" if finding.coverage_cut_off else ""
     return (
         f"{finding.severity.value} {finding.damage_type.value.replace('_', ' ')} "
-        f"covering {finding.part_coverage:.0%} (confidence {finding.confidence:.2f})"
+        f"covering {finding.part_coverage:.0%}{shown} (confidence {finding.confidence:.2f})"
     )
 
 
@@ -263,6 +277,10 @@ def _replace_lines(
 
 
 HELD_BACK_NOTE = " (too unsure beside surer findings to replace the part: an adjuster decides)"
+CUT_OFF_NOTE = (
+    " (the photos cut the part off, so how much of it is damaged is not measured: an "
+    "adjuster decides on replacing it)"
+)
 
 
 def _repair_lines(
@@ -279,7 +297,7 @@ def _repair_lines(
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
         op = _operation(hours > 0, paint)
-        seen = _describe(finding) + (HELD_BACK_NOTE if decision.replace_held_back else "")
+        seen = _describe(finding) + decision.held_back_note
         text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {seen}"
         if op is Operation.REFINISH and hours == 0 and not paint:
             lines = _note(lines, f"; also covers {seen}")

@@ -127,3 +127,6 @@ class PartFinding:
     confidence: float
     part_coverage: float
     evidence: tuple[Evidence, ...]
+    coverage_cut_off: bool = False
+    """Every photo that measured `part_coverage` cuts the part off at its edge (a close-up
+    of a door): the share is of what the photos show, an upper bound on the part's."""

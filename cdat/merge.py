@@ -16,7 +16,9 @@ Rules (chosen so a finding is explainable to an adjuster):
   `MAX_CONFIDENCE` because photos of one car are never fully independent.
 * Part coverage: per photo the sum of the group's instances (several scratches on one
   door cover more of it), then the maximum over photos (views overlap; summing across
-  photos would double count).
+  photos would double count), over the photos that show the part whole where one does:
+  a close-up that cuts the part off measures only what it shows, so its share overstates
+  the part's (`PartFinding.coverage_cut_off` when no photo shows it whole).
 * Damage on no visible part is never merged: one finding per instance, `part=None`.
 * Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
 """
@@ -34,11 +36,16 @@ SEVERITY_CREDIBLE_RATIO = 0.5
 MAX_CONFIDENCE = 0.999
 
 
+CUT_OFF_MARGIN = 0.01
+"""A part whose box comes within this share of the photo's side of its edge is cut off."""
+
+
 @dataclass(frozen=True)
 class _Sighting:
     photo_id: str
     index: int
     damage: DamageInstance
+    part_cut_off: bool = False
 
 
 def merge_findings(analyses: Sequence[PhotoAnalysis]) -> tuple[PartFinding, ...]:
@@ -49,7 +56,8 @@ def merge_findings(analyses: Sequence[PhotoAnalysis]) -> tuple[PartFinding, ...]
         if not analysis.usable:
             continue
         for index, damage in enumerate(analysis.damages):
-            sighting = _Sighting(analysis.photo_id, index, damage)
+            cut = damage.part is not None and part_cut_off(analysis, damage.part)
+            sighting = _Sighting(analysis.photo_id, index, damage, cut)
             if damage.part is None:
                 unassigned.append(sighting)
             else:
@@ -70,6 +78,7 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
             Evidence(s.photo_id, s.damage.confidence, s.index)
             for s in sorted(sightings, key=lambda s: -s.damage.confidence)
         ),
+        coverage_cut_off=all(s.part_cut_off for s in sightings),
     )
 
 
@@ -116,5 +125,24 @@ def combined_confidence(sightings: Sequence[_Sighting]) -> float:
 
 
 def merged_coverage(sightings: Sequence[_Sighting]) -> float:
-    per_photo = _best_per_photo(sightings, lambda prev, d: d.part_coverage + (prev or 0.0))
+    whole = [s for s in sightings if not s.part_cut_off]
+    per_photo = _best_per_photo(whole or sightings, lambda prev, d: d.part_coverage + (prev or 0.0))
     return round(min(max(per_photo.values()), 1.0), 4)
+
+
+def part_cut_off(analysis: PhotoAnalysis, part: CarPart) -> bool:
+    """Does the photo cut `part` off at its edge? (Its largest box, as the part model saw
+    it, reaches the edge.) A part the photo's part model did not outline (a fender placed by the
+    part-family stage, a part an adjuster named) is taken as seen whole: nothing says
+    otherwise, and its coverage is not measured from a part outline."""
+    boxes = [p.box for p in analysis.parts if p.part is part]
+    if not boxes:
+        return False
+    mx, my = CUT_OFF_MARGIN * analysis.width, CUT_OFF_MARGIN * analysis.height
+    box = max(boxes, key=lambda b: b.area)
+    return (
+        box.x1 <= mx
+        or box.y1 <= my
+        or box.x2 >= analysis.width - mx
+        or box.y2 >= analysis.height - my
+    )

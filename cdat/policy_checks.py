@@ -29,7 +29,7 @@ SEVERITIES = sorted(Severity, key=lambda s: s.rank)
 
 _PASSED: set[str] = set()
 """Digests of the (rules, catalog, region, code) that passed in this process. The monotone
-check prices every part, damage type, coverage and vehicle class (seconds on a 2-core
+check prices every part, damage type, coverage, vehicle class and view (seconds on a 2-core
 machine), and one process loads the same files again and again: each runtime a test or an
 API process builds. A policy that failed is checked again."""
 
@@ -93,6 +93,13 @@ def check_rules_cover_everything(rules: RuleBook, file: DataFile) -> None:
         for damage in DamageType:
             for severity in Severity:
                 for coverage in rules.coverage_breakpoints():
+                    if rules.first_match(part, damage, severity, coverage, cut_off=True) is None:
+                        raise file.error(
+                            ("rules",),
+                            f"no rule matches {part.value} / {damage.value} / {severity.value} "
+                            "on photos that cut the part off; add a catch-all rule at the end "
+                            "with no min_coverage",
+                        )
                     if rules.first_match(part, damage, severity, coverage) is None:
                         raise file.error(
                             ("rules",),
@@ -117,8 +124,8 @@ def check_severity_monotone(rules: RuleBook, catalog: Catalog, region: str, file
         for part in CarPart:
             for damage in DamageType:
                 for coverage in rules.coverage_breakpoints():
-                    for surest in (None, math.inf):
-                        _check_one(part, damage, coverage, pricing, file, surest)
+                    for surest, cut_off in ((None, False), (math.inf, False), (None, True)):
+                        _check_one(part, damage, coverage, pricing, file, surest, cut_off)
 
 
 def _check_one(
@@ -128,12 +135,14 @@ def _check_one(
     pricing: Pricing,
     file: DataFile,
     surest: float | None,
+    cut_off: bool,
 ) -> None:
     """`surest`: None prices the finding as the part's surest; `math.inf` as one beside a
-    far surer finding (too unsure to decide a replacement)."""
+    far surer finding (too unsure to decide a replacement). `cut_off`: its coverage measured
+    only on photos that cut the part off (a rule on coverage cannot replace the part)."""
     previous: tuple[Decimal, bool, str] | None = None
     for severity in SEVERITIES:
-        finding = PartFinding(part, damage, severity, 1.0, coverage, ())
+        finding = PartFinding(part, damage, severity, 1.0, coverage, (), cut_off)
         lines = price_decided(part, decide([finding], pricing.rules, surest=surest), pricing)
         cost = sum((line.total for line in lines), Decimal(0))
         paints = any(line.paint_hours > 0 for line in lines)
@@ -144,6 +153,7 @@ def _check_one(
                 ("rules", ids.index(rule_id)) if rule_id in ids else ("rules",)
             )
             unsure = "" if surest is None else ", too unsure to replace"
+            unsure += ", its part cut off by the photos" if cut_off else ""
             raise file.error(
                 loc,
                 f"{part.value} / {damage.value} at coverage {coverage:g} "

@@ -6,7 +6,9 @@ older layouts it can still read and refuses newer ones, naming the version.
 
 Format 1 (before this module) had a derived `usable` flag on each photo and no
 `format` key; format 2 drops `usable` (it follows from the quality issues) and adds
-`format`. Perceptual hashes are never stored here: they live in the hash index.
+`format`. Format 3 adds each finding's `coverage_cut_off` (a format 2 finding reads as
+False, as it was priced). Perceptual hashes are never stored here: they live in the hash
+index.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from cdat.assessment import Assessment
 from cdat.errors import CdatError
 
-FORMAT = 2
+FORMAT = 3
 _ADAPTER = TypeAdapter(Assessment)
 
 

@@ -53,13 +53,24 @@ class Condition(_Strict):
     coverage_below: float | None = Field(default=None, gt=0, le=1)
     """Exclusive upper bound on the covered share."""
 
-    def matches(self, part: CarPart, damage: DamageType, severity: Severity, cover: float) -> bool:
+    def matches(
+        self,
+        part: CarPart,
+        damage: DamageType,
+        severity: Severity,
+        cover: float,
+        cut_off: bool = False,
+    ) -> bool:
+        """`cut_off`: `cover` was measured only on photos that cut the part off, so it bounds
+        the covered share from above: it can show the share is below a bound, never that it
+        reaches `min_coverage`."""
         return (
             (self.parts is None or part in self.parts)
             and (self.part_kinds is None or part_kind(part) in self.part_kinds)
             and (self.damage_types is None or damage in self.damage_types)
             and (self.severities is None or severity in self.severities)
             and cover >= self.min_coverage
+            and not (cut_off and self.min_coverage > 0)
             and (self.coverage_below is None or cover < self.coverage_below)
         )
 
@@ -176,6 +187,7 @@ class RuleBook(_Strict):
             finding.severity,
             finding.part_coverage,
             may_replace=may_replace,
+            cut_off=finding.coverage_cut_off,
         )
 
     def first_match(
@@ -186,11 +198,12 @@ class RuleBook(_Strict):
         coverage: float,
         *,
         may_replace: bool = True,
+        cut_off: bool = False,
     ) -> Rule | None:
         for rule in self.rules:
             if rule.replaces and not may_replace:
                 continue
-            if rule.when.matches(part, damage, severity, coverage):
+            if rule.when.matches(part, damage, severity, coverage, cut_off):
                 return rule
         return None
 

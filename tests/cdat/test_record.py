@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cdat.assessment import Assessment, Estimate, Operation, Reason, Triage, TriageDecision
-from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.findings import Box, DamageInstance, Evidence, PartFinding, PhotoAnalysis
 from cdat.record import FORMAT, RecordError, decode, encode
 from cdat.taxonomy import CarPart, DamageType, Severity
 
@@ -63,6 +63,22 @@ def test_records_of_the_first_format_still_read() -> None:
     assert old.triage is not None and old.triage.reasons[0].weight == 0
 
 
+def test_findings_stored_before_coverage_cut_off_read_as_priced_then() -> None:
+    # given a format 2 record whose finding has no `coverage_cut_off`
+    cut = PartFinding(
+        CarPart.HOOD, DamageType.DENT, Severity.SEVERE, 0.8, 0.6, (Evidence("p1", 0.8, 0),), True
+    )
+    body = encode(Assessment((), (cut,), {}))
+    assert body["findings"][0]["coverage_cut_off"] is True
+    body["format"] = 2
+    del body["findings"][0]["coverage_cut_off"]
+    # when it is read
+    old = decode(body)
+    # then its coverage counts as measured on the whole part, as its estimate was priced
+    assert old.findings[0].coverage_cut_off is False
+    assert old.findings[0].part_coverage == 0.6
+
+
 @pytest.mark.parametrize("version", [FORMAT + 1, "2", 0])
 def test_a_record_of_an_unknown_format_is_refused_naming_it(version: object) -> None:
     body = {**encode(assessment()), "format": version}
@@ -73,7 +89,7 @@ def test_a_record_of_an_unknown_format_is_refused_naming_it(version: object) -> 
 def test_a_record_that_does_not_match_its_format_is_refused() -> None:
     body = encode(assessment())
     body["photos"][0]["damages"][0]["severity"] = "catastrophic"
-    with pytest.raises(RecordError, match="does not match format 2"):
+    with pytest.raises(RecordError, match=f"does not match format {FORMAT}"):
         decode(body)
 
 

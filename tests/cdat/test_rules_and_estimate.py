@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from cdat.assessment import Operation
 from cdat.catalog import ClassDecision, VehicleClass
 from cdat.estimate import Pricing, build_estimate
+from cdat.findings import PartFinding
 from cdat.pipeline import AssessmentPolicy
 from cdat.taxonomy import CarPart, DamageType, Severity
 from tests.cdat.conftest import finding
@@ -292,3 +294,51 @@ def test_a_broken_front_fender_is_replaced_and_a_broken_quarter_panel_repaired(
     assert {line.rule_id for line in quarter} == {"QUARTER-PANEL-REPAIR"}
     assert Operation.REPLACE not in {line.operation for line in quarter}
     assert sum((line.total for line in quarter), Decimal(0)) > 0
+
+
+def _cut_off(f: PartFinding) -> PartFinding:
+    return dataclasses.replace(f, coverage_cut_off=True)
+
+
+def test_a_part_cut_off_by_the_photos_is_not_replaced_for_its_coverage(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    pricing = _pricing(inr_policy)
+    severe = finding(CarPart.HOOD, D.DENT, S.SEVERE, coverage=0.8)
+    # given a severe dent over 80% of the hood, seen whole, and the same measured only on
+    # close-ups that cut the hood off
+    whole = build_estimate([severe], pricing)
+    cut = build_estimate([_cut_off(severe)], pricing)
+    # then seen whole it is replaced; cut off it is repaired and refinished, the adjuster
+    # told why and that the share is of what the photos show
+    assert whole.lines[0].operation is Operation.REPLACE
+    (line,) = [line for line in cut.lines if line.part is CarPart.HOOD]
+    assert line.operation is Operation.REPAIR_AND_REFINISH
+    assert line.rule_id == "PANEL-REPAIR-REFINISH"
+    assert "80% of what the photos show of it" in line.description
+    assert "the photos cut the part off" in line.description
+    assert cut.total < whole.total
+
+
+@pytest.mark.parametrize(
+    ("part", "damage", "severity", "rule_id"),
+    [
+        (CarPart.HOOD, D.BROKEN_PART, S.SEVERE, "BROKEN-PART-REPLACE"),
+        (CarPart.LEFT_MIRROR, D.DENT, S.SEVERE, "MIRROR-REPLACE"),
+        (CarPart.FRONT_LEFT_LIGHT, D.LAMP_BROKEN, S.MINOR, "GLASS-LAMP-BREAK-REPLACE"),
+    ],
+)
+def test_a_replacement_that_does_not_stand_on_coverage_holds_on_a_cut_off_part(
+    inr_policy: AssessmentPolicy,
+    part: CarPart,
+    damage: DamageType,
+    severity: Severity,
+    rule_id: str,
+) -> None:
+    # given damage whose replacement is decided by what it is, not how much of the part it
+    # covers, measured on photos that cut the part off
+    cut = _cut_off(finding(part, damage, severity, coverage=0.9))
+    # when priced
+    lines = build_estimate([cut], _pricing(inr_policy)).lines
+    # then the part is still replaced
+    assert (lines[0].operation, lines[0].rule_id) == (Operation.REPLACE, rule_id)

@@ -97,3 +97,42 @@ def test_photos_with_blocking_issues_are_ignored():
     (finding,) = merge_findings(photos)
     assert [e.photo_id for e in finding.evidence] == ["a"] and finding.severity is Severity.MINOR
     assert merge_findings([]) == ()
+
+
+def _with_part(analysis: PhotoAnalysis, part: CarPart, box: Box) -> PhotoAnalysis:
+    from dataclasses import replace
+
+    from cdat.findings import PartInstance
+
+    return replace(analysis, parts=(PartInstance(part, 0.9, box),))
+
+
+def test_coverage_comes_from_a_photo_that_shows_the_part_whole():
+    # given a close-up that cuts the door off (its box reaches the photo's edge), where the
+    # dent covers most of what is shown, and a wider photo that shows the whole door
+    closeup = _with_part(
+        shot("close", dmg(DamageType.DENT, Severity.SEVERE, 0.8, DOOR, 0.9)),
+        DOOR,
+        Box(0, 5, 100, 95),
+    )
+    wide = _with_part(
+        shot("wide", dmg(DamageType.DENT, Severity.SEVERE, 0.6, DOOR, 0.2)),
+        DOOR,
+        Box(20, 30, 60, 70),
+    )
+    # when merged, the close-up alone and both together
+    (alone,) = merge_findings([closeup])
+    (both,) = merge_findings([closeup, wide])
+    # then the close-up's share is kept as a bound, and the whole view measures it
+    assert (alone.part_coverage, alone.coverage_cut_off) == (0.9, True)
+    assert (both.part_coverage, both.coverage_cut_off) == (0.2, False)
+    assert {e.photo_id for e in both.evidence} == {"close", "wide"}
+
+
+def test_a_part_the_part_model_did_not_outline_counts_as_seen_whole():
+    # given damage placed on a door with no door outline in the photo (a stage placed it)
+    photo = shot("a", dmg(DamageType.DENT, Severity.SEVERE, 0.8, DOOR, 0.5))
+    # when merged
+    (finding,) = merge_findings([photo])
+    # then nothing says the door is cut off
+    assert (finding.part_coverage, finding.coverage_cut_off) == (0.5, False)
