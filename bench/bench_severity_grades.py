@@ -6,7 +6,11 @@ grade: every source photo carries one prefix across its augmented copies, and fr
 major the photos hold more damaged regions (1.4, 2.1, 2.9 on average) and more broken lamps
 and glass. The severity stage never saw this set (it learns from `damage-severity` only), so
 this measures how the served severity carries to other photos, at photo level: the most
-severe damage the pipeline reports on a photo against its grade (major = severe).
+severe damage the pipeline reports on a photo against its grade (major = severe). And what
+each photo's claim is priced at (`cdat.estimate.build_estimate`, the shipped INR catalog
+and rules, one midsize car for every photo), per grade: how many photos get a part
+replaced, how many by a rule on how much of the part is damaged, and the median total.
+A minor close-up priced with a new panel is the estimate's most common overcharge.
 
 Held-out photos only (the configs' re-split, seed 0, val and test: the damage detector
 trained on the train share's lamp and glass regions). Served as a claim would be: the
@@ -27,7 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from cdat.analysis import PhotoInput
+from cdat.assessment import Operation
+from cdat.catalog import ClassDecision, VehicleClass
+from cdat.estimate import Pricing, build_estimate
 from cdat.findings import PhotoAnalysis
 from cdat.merge import merge_findings
+from cdat.pipeline import load_policy
 from cdat.settings import Settings
 from cdat.taxonomy import Severity
 from inference.loading import build_analyzer
@@ -55,6 +66,46 @@ def photo_severity(analysis: PhotoAnalysis) -> str:
     if not findings:
         return NONE_FOUND
     return max((f.severity for f in findings), key=lambda s: s.rank).value
+
+
+@dataclass(frozen=True)
+class Priced:
+    """A claim of one photo, as priced."""
+
+    replaced: bool
+    replaced_for_coverage: bool
+    """A part replaced by a rule with a `min_coverage` (how much of the part is damaged)."""
+    total: Decimal
+
+
+def bench_pricing(settings: Settings) -> Pricing:
+    policy = load_policy(settings)
+    midsize = ClassDecision(VehicleClass.MIDSIZE, "bench: one class for every photo")
+    return Pricing(policy.catalog, policy.rules, policy.region, midsize)
+
+
+def priced(analysis: PhotoAnalysis, pricing: Pricing) -> Priced:
+    estimate = build_estimate(merge_findings([analysis]), pricing)
+    by_coverage = {r.id for r in pricing.rules.rules if r.replaces and r.when.min_coverage > 0}
+    replacing = [line for line in estimate.lines if line.operation is Operation.REPLACE]
+    return Priced(
+        replaced=bool(replacing),
+        replaced_for_coverage=any(line.rule_id in by_coverage for line in replacing),
+        total=estimate.total,
+    )
+
+
+def summarise_prices(rows: list[tuple[Severity, Priced]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for grade in PHOTO_GRADES.values():
+        mine = [p for g, p in rows if g is grade]
+        out[grade.value] = {
+            "photos": len(mine),
+            "with_a_replacement": sum(p.replaced for p in mine),
+            "replaced_for_coverage": sum(p.replaced_for_coverage for p in mine),
+            "median_total": str(statistics.median([p.total for p in mine])) if mine else None,
+        }
+    return out
 
 
 def served_analyzer(model_dir: Path | None) -> Analyzer:
@@ -121,7 +172,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     analyzer = served_analyzer(args.model_dir)
+    pricing = bench_pricing(Settings())
     pairs: list[tuple[Severity, str]] = []
+    prices: list[tuple[Severity, Priced]] = []
     for split in args.splits:
         for photo, _ in held_out_photos(args.config, split, seed=0):
             grade = photo_grade(photo)
@@ -129,7 +182,9 @@ def main(args: argparse.Namespace) -> int:
                 continue
             (analysis,) = analyzer.analyze([PhotoInput(photo.name, photo.read_bytes())])
             pairs.append((grade, photo_severity(analysis)))
+            prices.append((grade, priced(analysis, pricing)))
     summary = summarise(pairs)
+    summary["priced_per_grade"] = summarise_prices(prices)
     body = {
         "benchmark": "severity_grades",
         "command": "python bench/bench_severity_grades.py " + " ".join(sys.argv[1:]),
@@ -149,6 +204,10 @@ def main(args: argparse.Namespace) -> int:
         summary["confusion"]["rows"], summary["confusion"]["matrix"], strict=True
     ):
         print(f"  {row}: {counts}")
+    print("grade: photos, with a replacement, replaced for coverage, median total INR")
+    for grade, p in summary["priced_per_grade"].items():
+        print(f"  {grade}: {p['photos']}, {p['with_a_replacement']}, "
+              f"{p['replaced_for_coverage']}, {p['median_total']}")  # fmt: skip
     print(f"wrote {args.output}")
     return 0
 

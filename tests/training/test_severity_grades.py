@@ -77,3 +77,38 @@ def test_rank_correlation_gives_tied_grades_their_mean_rank() -> None:
     # and with no spread in the predictions there is no correlation to report
     flat = [(Severity.MINOR, "severe"), (Severity.SEVERE, "severe"), (Severity.MODERATE, "severe")]
     assert summarise(flat)["spearman_when_found"] is None
+
+
+def test_a_minor_closeup_is_priced_without_a_new_panel_for_a_share_it_cannot_measure() -> None:
+    from dataclasses import replace
+
+    from bench.bench_severity_grades import bench_pricing, priced, summarise_prices
+    from cdat.findings import PartInstance
+    from cdat.settings import Settings
+
+    pricing = bench_pricing(Settings(_env_file=None))  # type: ignore[call-arg]
+    # given a severe dent over 80% of the hood in a photo that shows the hood whole
+    dent = replace(_dent(CarPart.HOOD, Severity.SEVERE, 0.9), part_coverage=0.8)
+    whole = PhotoAnalysis(
+        "w",
+        256,
+        256,
+        damages=(dent,),
+        parts=(PartInstance(CarPart.HOOD, 0.9, Box(40, 40, 200, 200)),),
+    )
+    # and the same in a close-up whose hood runs off the frame
+    closeup = replace(whole, parts=(PartInstance(CarPart.HOOD, 0.9, Box(0, 0, 256, 256)),))
+    seen_whole, cut = priced(whole, pricing), priced(closeup, pricing)
+    # then the whole view is replaced for its coverage, the close-up is not
+    assert seen_whole.replaced and seen_whole.replaced_for_coverage
+    assert not cut.replaced and cut.total < seen_whole.total
+    # and the grades count them
+    summary = summarise_prices([(Severity.SEVERE, seen_whole), (Severity.MINOR, cut)])
+    assert summary["severe"]["replaced_for_coverage"] == 1
+    assert summary["minor"] == {
+        "photos": 1,
+        "with_a_replacement": 0,
+        "replaced_for_coverage": 0,
+        "median_total": str(cut.total),
+    }
+    assert summary["moderate"]["photos"] == 0
