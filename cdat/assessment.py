@@ -42,6 +42,9 @@ class EstimateLine:
     """paint_cost = paint_hours x paint_rate + paint_materials."""
     confidence: float = 1.0
     """Confidence of the finding behind the line; drives the estimate range."""
+    replacement_held_back: bool = False
+    """The rules would replace the part, but its finding cannot decide that (the line's
+    description says why): priced as this repair, and an adjuster decides."""
 
 
 @dataclass(frozen=True)

@@ -304,9 +304,8 @@ def _repair_lines(
             continue
         maker = _LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
-        lines.append(
-            maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
-        )
+        line = maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
+        lines.append(replace(line, replacement_held_back=decision.replace_held_back))
     return lines
 
 

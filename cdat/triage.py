@@ -12,7 +12,9 @@ Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``unpriced_damage`` (damage on no visible part), ``damage_part_mismatch`` (damage of a
 type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
-(the estimate's high end reaches the total-loss threshold), ``fraud_signal``.
+(the estimate's high end reaches the total-loss threshold), ``replacement_undecided`` (the
+rules would replace a part its finding cannot decide on: too unsure, or a share of a part
+the photos cut off), ``fraud_signal``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
 from cdat.taxonomy import damage_fits_part
 
-ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2}
+ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2, "replacement_undecided": 2}
 """Reasons added after policy files were first written, with their shipped weight: an
 insurer's own `triage.yaml` that predates a reason still loads and weighs it so."""
 REASON_CODES = (
@@ -43,6 +45,7 @@ REASON_CODES = (
     "over_limit",
     "total_loss",
     "near_total_loss",
+    "replacement_undecided",
     "fraud_signal",
 )
 
@@ -192,6 +195,12 @@ def money_reasons(
                     f"straight-through limit ({shown})",
                 )
             )
+    if estimate is not None:
+        reasons += [
+            Reason("replacement_undecided", f"{line.part.value}: {line.description}")
+            for line in estimate.lines
+            if line.replacement_held_back and line.part is not None
+        ]
     if total_loss is not None and total_loss.is_total_loss:
         reasons.append(Reason("total_loss", total_loss.explanation))
     elif total_loss and estimate and estimate.high >= total_loss.threshold_amount:

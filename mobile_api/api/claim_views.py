@@ -46,6 +46,7 @@ PLAIN_REASONS = {
     "over_limit": "The estimate is above the amount we settle without an adjuster.",
     "total_loss": "The repair may cost more than the car is worth.",
     "near_total_loss": "The repair cost may come close to what the car is worth.",
+    "replacement_undecided": "An adjuster decides whether a damaged part is repaired or replaced.",
     "fraud_signal": "Our routine checks on the photos need an adjuster's look.",
     "no_vehicle": "None of the photos shows the vehicle; an adjuster will take a look.",
 }

@@ -239,3 +239,27 @@ def test_a_policy_written_before_the_mismatch_reason_still_loads(inr_policy) -> 
     raw = inr_policy.triage.model_dump()
     del raw["priorities"]["damage_part_mismatch"]
     assert inr_policy.triage.model_validate(raw).priorities["damage_part_mismatch"] == 2
+
+
+def test_a_replacement_the_finding_cannot_decide_goes_to_an_adjuster(inr_policy) -> None:
+    from cdat.catalog import ClassDecision, VehicleClass
+    from cdat.estimate import Pricing, build_estimate
+
+    pricing = Pricing(
+        inr_policy.catalog,
+        inr_policy.rules,
+        inr_policy.region,
+        ClassDecision(VehicleClass.ECONOMY, "test"),
+    )
+    # given a sure severe dent over 40% of the hood, seen whole, and the same measured only
+    # on close-ups that cut the hood off
+    whole = finding(CarPart.HOOD, DamageType.DENT, Severity.SEVERE, 0.95, coverage=0.4)
+    cut = replace(whole, coverage_cut_off=True)
+    # when each claim is triaged with its estimate
+    _, seen_whole, _ = _codes(
+        inr_policy, findings=[whole], estimate=build_estimate([whole], pricing)
+    )
+    decision, codes, _ = _codes(inr_policy, findings=[cut], estimate=build_estimate([cut], pricing))
+    # then only the cut-off one waits for an adjuster to decide the replacement
+    assert "replacement_undecided" not in seen_whole
+    assert decision is TriageDecision.NEEDS_REVIEW and "replacement_undecided" in codes
