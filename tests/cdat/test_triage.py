@@ -235,10 +235,11 @@ def test_damage_that_fits_its_part_is_no_mismatch(inr_policy, damage, part) -> N
     assert "damage_part_mismatch" not in _codes(inr_policy, findings=[found])[1]
 
 
-def test_a_policy_written_before_the_mismatch_reason_still_loads(inr_policy) -> None:
+@pytest.mark.parametrize("code", ["damage_part_mismatch", "replacement_undecided"])
+def test_a_policy_written_before_a_reason_was_added_still_loads(inr_policy, code: str) -> None:
     raw = inr_policy.triage.model_dump()
-    del raw["priorities"]["damage_part_mismatch"]
-    assert inr_policy.triage.model_validate(raw).priorities["damage_part_mismatch"] == 2
+    del raw["priorities"][code]
+    assert inr_policy.triage.model_validate(raw).priorities[code] == 2
 
 
 def test_a_replacement_the_finding_cannot_decide_goes_to_an_adjuster(inr_policy) -> None:
