@@ -42,9 +42,11 @@ class EstimateLine:
     """paint_cost = paint_hours x paint_rate + paint_materials."""
     confidence: float = 1.0
     """Confidence of the finding behind the line; drives the estimate range."""
-    replacement_held_back: bool = False
-    """The rules would replace the part, but its finding cannot decide that (the line's
-    description says why): priced as this repair, and an adjuster decides."""
+    repair_or_replace_undecided: bool = False
+    """Whether the part is repaired or replaced is an adjuster's to decide, and the line's
+    description says why: the rules would replace it but its finding cannot decide that
+    (priced as this repair), or a new part is priced because it costs less than a repair
+    whose share of the part the photos cut off and may overstate."""
 
 
 @dataclass(frozen=True)

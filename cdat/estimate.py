@@ -200,7 +200,13 @@ def economic_replacement(
     replacement (not a weak guess the rules held back), the others absorbed."""
     lead = next((d for d in decisions if not d.replace_held_back), decisions[0])
     others = [d.finding for d in decisions if d is not lead]
-    return _replace_lines(part, pricing.rules.economic_replace.id, lead.finding, others, pricing)
+    lines = _replace_lines(part, pricing.rules.economic_replace.id, lead.finding, others, pricing)
+    if not any(d.finding.coverage_cut_off for d in decisions):
+        return lines
+    # The repair it undercuts was priced on a share the photos may overstate, so the new
+    # part stays the price's cap but not a decision.
+    first = replace(lines[0], description=lines[0].description + ECONOMIC_CUT_OFF_NOTE)
+    return [replace(line, repair_or_replace_undecided=True) for line in (first, *lines[1:])]
 
 
 def price_part_as(
@@ -277,6 +283,10 @@ def _replace_lines(
 
 
 HELD_BACK_NOTE = " (too unsure beside surer findings to replace the part: an adjuster decides)"
+ECONOMIC_CUT_OFF_NOTE = (
+    " (a new part costs less than the repair, but the photos cut the part off and the share "
+    "they show may overstate the damage: an adjuster decides repair or replace)"
+)
 CUT_OFF_NOTE = (
     " (the photos cut the part off, so how much of it is damaged is not measured: an "
     "adjuster decides on replacing it)"
@@ -305,7 +315,7 @@ def _repair_lines(
         maker = _LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
         line = maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
-        lines.append(replace(line, replacement_held_back=decision.replace_held_back))
+        lines.append(replace(line, repair_or_replace_undecided=decision.replace_held_back))
     return lines
 
 

@@ -7,7 +7,7 @@ older layouts it can still read and refuses newer ones, naming the version.
 Format 1 (before this module) had a derived `usable` flag on each photo and no
 `format` key; format 2 drops `usable` (it follows from the quality issues) and adds
 `format`. Format 3 adds each finding's `coverage_cut_off` and each estimate line's
-`replacement_held_back` (a format 2 record reads them as False, as it was priced).
+`repair_or_replace_undecided` (a format 2 record reads them as False, as it was priced).
 Perceptual hashes are never stored here: they live in the hash index.
 """
 

@@ -14,7 +14,7 @@ type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (est
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
 (the estimate's high end reaches the total-loss threshold), ``replacement_undecided`` (the
 rules would replace a part its finding cannot decide on: too unsure, or a share of a part
-the photos cut off), ``fraud_signal``.
+the photos cut off; or a new part undercuts a repair priced on such a share), ``fraud_signal``.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def money_reasons(
         reasons += [
             Reason("replacement_undecided", f"{line.part.value}: {line.description}")
             for line in estimate.lines
-            if line.replacement_held_back and line.part is not None
+            if line.repair_or_replace_undecided and line.part is not None
         ]
     if total_loss is not None and total_loss.is_total_loss:
         reasons.append(Reason("total_loss", total_loss.explanation))

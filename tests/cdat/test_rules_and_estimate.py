@@ -342,3 +342,30 @@ def test_a_replacement_that_does_not_stand_on_coverage_holds_on_a_cut_off_part(
     lines = build_estimate([cut], _pricing(inr_policy)).lines
     # then the part is still replaced
     assert (lines[0].operation, lines[0].rule_id) == (Operation.REPLACE, rule_id)
+
+
+def test_a_new_part_cheaper_than_a_repair_of_a_cut_off_share_is_a_cap_not_a_decision(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    from cdat.triage import triage
+
+    pricing = _pricing(inr_policy, VehicleClass.ECONOMY)
+    # given a severe dent and a moderate scratch filling close-ups that cut an economy
+    # car's door off: repairing what they show costs more than a new door
+    shown = [
+        _cut_off(finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.SEVERE, 0.95, coverage=1.0)),
+        _cut_off(finding(CarPart.FRONT_LEFT_DOOR, D.SCRATCH, S.MODERATE, 0.9, coverage=1.0)),
+    ]
+    # when priced and triaged
+    estimate = build_estimate(shown, pricing)
+    result = triage([], shown, estimate, None, [], inr_policy.triage)
+    # then the new door caps the price, each of its lines left for an adjuster to decide
+    door = [line for line in estimate.lines if line.part is CarPart.FRONT_LEFT_DOOR]
+    assert door[0].operation is Operation.REPLACE and door[0].rule_id == "ECONOMIC-REPLACE"
+    assert all(line.repair_or_replace_undecided for line in door)
+    assert "an adjuster decides repair or replace" in door[0].description
+    assert "replacement_undecided" in [r.code for r in result.reasons]
+    # and the same seen whole is replaced for its coverage, decided
+    whole = build_estimate([dataclasses.replace(f, coverage_cut_off=False) for f in shown], pricing)
+    assert not any(line.repair_or_replace_undecided for line in whole.lines)
+    assert whole.lines[0].rule_id == "SEVERE-COVERAGE-REPLACE"
