@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
 from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
-from cdat.taxonomy import damage_fits_part
+from cdat.taxonomy import CarPart, damage_fits_part
 
 ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2, "replacement_undecided": 2}
 """Reasons added after policy files were first written, with their shipped weight: an
@@ -195,12 +195,13 @@ def money_reasons(
                     f"straight-through limit ({shown})",
                 )
             )
-    if estimate is not None:
-        reasons += [
-            Reason("replacement_undecided", f"{line.part.value}: {line.description}")
-            for line in estimate.lines
-            if line.repair_or_replace_undecided and line.part is not None
-        ]
+    undecided: set[CarPart] = set()
+    for line in estimate.lines if estimate is not None else ():
+        if line.repair_or_replace_undecided and line.part and line.part not in undecided:
+            undecided.add(line.part)  # its first line says why; the rest follow it
+            reasons.append(
+                Reason("replacement_undecided", f"{line.part.value}: {line.description}")
+            )
     if total_loss is not None and total_loss.is_total_loss:
         reasons.append(Reason("total_loss", total_loss.explanation))
     elif total_loss and estimate and estimate.high >= total_loss.threshold_amount:
