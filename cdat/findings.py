@@ -61,7 +61,8 @@ class DamageInstance:
     polygon: Polygon = ()
     part: CarPart | None = None
     part_coverage: float = 0.0
-    """Share of the assigned part's visible area that this damage covers, 0..1."""
+    """Share of the assigned part's visible area that this damage covers, 0..1, less what
+    surer damages of its type on the photo already cover (the serving analyzer's)."""
     review: str = ""
     """What an adjuster did to it: "" (model output), confirmed, edited or added."""
 

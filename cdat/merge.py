@@ -15,10 +15,12 @@ Rules (chosen so a finding is explainable to an adjuster):
   evidence). Seeing the damage from several angles raises confidence; capped at
   `MAX_CONFIDENCE` because photos of one car are never fully independent.
 * Part coverage: per photo the sum of the group's instances (several scratches on one
-  door cover more of it), then the maximum over photos (views overlap; summing across
-  photos would double count), over the photos that show the part whole where one does:
-  a close-up that cuts the part off measures only what it shows, so its share overstates
-  the part's (`PartFinding.coverage_cut_off` when no photo shows it whole).
+  door cover more of it; each instance counts only what surer ones of its group do not
+  already cover, `inference.assign.unique_coverage`, so the sum is their union), then
+  the maximum over photos (views overlap; summing across photos would double count), over
+  the photos that show the part whole where one does: a close-up that cuts the part off
+  measures only what it shows, so its share overstates the part's
+  (`PartFinding.coverage_cut_off` when no photo shows it whole).
 * Damage on no visible part is never merged: one finding per instance, `part=None`.
 * Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
 """

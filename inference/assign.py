@@ -8,7 +8,9 @@ to the part it engulfs most, when it covers at least `min_engulfed` of that part
 area (never a wheel). Otherwise it lies mostly on a panel the part model does not segment
 (a fender or quarter panel, a pillar, a sill): it is kept as an *unlisted panel*
 (`part=None`) for the adjuster, never priced as the part next to it.
-Coverage is the share of the assigned part's visible area that the damage covers.
+Coverage is the share of the assigned part's visible area that the damage covers; where a
+surer damage of the same type already covers some of it in the photo, only what it adds
+(`unique_coverage`), so that a photo's coverages of one (part, type) add up to their union.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cdat.findings import DamageInstance, PartInstance
-from cdat.taxonomy import CarPart
+from cdat.taxonomy import CarPart, DamageType
 
 MIN_OVERLAP = 0.3
 MIN_WHEEL_OVERLAP = 0.6
@@ -86,4 +88,34 @@ def assign_parts(
             continue
         coverage = float(overlap[i, j] / max(part_area[j], 1.0))
         out.append(replace(damage, part=parts[j].part, part_coverage=round(min(coverage, 1.0), 4)))
+    return tuple(out)
+
+
+def unique_coverage(
+    damages: tuple[DamageInstance, ...],
+    damage_masks: np.ndarray,
+    parts: tuple[PartInstance, ...],
+    part_masks: np.ndarray,
+) -> tuple[DamageInstance, ...]:
+    """Each damage's coverage less the share of it that surer damages of its type on its part
+    already cover in this photo. The detector reports one damage under several boxes (and the
+    closer look adds its own), and a claim adds a photo's coverages of one part and type
+    (`cdat.merge`): counted whole, one dent reported twice would cover its part twice."""
+    covered: dict[tuple[CarPart, DamageType], np.ndarray] = {}
+    out = list(damages)
+    for k in sorted(range(len(damages)), key=lambda i: -damages[i].confidence):
+        damage = damages[k]
+        seen = [j for j, p in enumerate(parts) if p.part is damage.part]
+        if damage.part is None or damage.part_coverage <= 0.0 or not seen:
+            continue
+        on_part = damage_masks[k] & part_masks[seen].any(0)
+        area = float(on_part.sum())
+        key = (damage.part, damage.damage_type)
+        before = covered.get(key)
+        if area == 0.0:
+            continue
+        covered[key] = on_part if before is None else before | on_part
+        if before is not None:
+            fresh = float((on_part & ~before).sum()) / area
+            out[k] = replace(damage, part_coverage=round(damage.part_coverage * fresh, 4))
     return tuple(out)

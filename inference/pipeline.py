@@ -32,7 +32,7 @@ from cdat.analysis import PhotoInput
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
 from cdat.whole_car import WholeCarRule, is_whole_car_view, kept_damages
 from inference import quality
-from inference.assign import assign_parts
+from inference.assign import assign_parts, unique_coverage
 from inference.damage_verifier import DamageVerifier
 from inference.errors import UnreadableImage
 from inference.imaging import load_photo
@@ -318,7 +318,10 @@ class Analyzer:
             masks = (damage_masks, p_raw.masks)
             found = self.family.refine(photo.image, photo.scale, found, masks[0], parts, masks[1])
         if self.whole_car is not None and self.verifier is None:  # cdat/whole_car.py
-            found = kept_damages(found, parts, w, h, self.whole_car)
+            kept = {id(d) for d in kept_damages(found, parts, w, h, self.whole_car)}
+            keep = [k for k, d in enumerate(found) if id(d) in kept]
+            found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
+        found = unique_coverage(found, damage_masks, parts, p_raw.masks)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
         photo.timings["postprocess_ms"] += ms(started)

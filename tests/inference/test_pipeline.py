@@ -9,6 +9,7 @@ import pytest
 
 from cdat.analysis import PhotoInput
 from cdat.errors import ModelUnavailable
+from cdat.merge import merge_findings
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.whole_car import WholeCarRule
 from inference import quality
@@ -364,3 +365,30 @@ def test_a_damaged_whole_car_rule_in_the_registry_makes_the_model_unavailable(tm
     # then the analyzer is not built, and the error names the model and the field
     with pytest.raises(ModelUnavailable, match=r"damage model: damage-fake-1: whole_car_rule"):
         build_analyzer(settings)
+
+
+def test_one_dent_reported_twice_covers_its_part_once(tmp_path):
+    # given two overlapping dent boxes on the door (100x100 each, 60 px apart: union 160x100
+    # of the door's 200x200) and a scratch over the same place, as the detector reports one
+    # damage under two boxes and a second name
+    parts = [part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 200, 200))]
+    damages = [
+        damage_det("moderate-dent", (20, 50, 120, 150), 0.85),
+        damage_det("moderate-dent", (80, 50, 180, 150), 0.6),
+        damage_det("minor-scratch", (20, 50, 120, 150), 0.5),
+    ]
+    analyzer = build_analyzer(write_registry(tmp_path / "models", IMGSZ, damages, parts))
+    # when the photo is analysed and its damages merged into the claim's findings
+    (result,) = analyzer.analyze([photo(textured(W, H))])
+    findings = {f.damage_type: f for f in merge_findings([result])}
+    # then the dent covers the door as far as the two boxes do together, not their sum
+    assert findings[DamageType.DENT].part_coverage == pytest.approx(16000 / 40000, abs=0.02)
+    # and the surer dent keeps its own share, the other only what it adds
+    dents = sorted(
+        (d for d in result.damages if d.damage_type is DamageType.DENT),
+        key=lambda d: -d.confidence,
+    )
+    assert dents[0].part_coverage == pytest.approx(0.25, abs=0.02)
+    assert dents[1].part_coverage == pytest.approx(6000 / 40000, abs=0.02)
+    # and a damage of another type over the same place keeps its whole share
+    assert findings[DamageType.SCRATCH].part_coverage == pytest.approx(0.25, abs=0.02)
