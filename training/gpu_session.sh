@@ -41,7 +41,10 @@
 # PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at), DAMAGE_TRAIN_ARGS
 # and PARTS_TRAIN_ARGS (more training.train options, default none: Ultralytics' recipe with
 # every layer learning; "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr" is the served
-# damage model's, which the first lent GPU's run did not keep and lost close-ups by).
+# damage model's). The first lent GPU's run lost close-ups of heavy damage; a CPU run of the
+# served recipe on the same data lost them too (docs/model-experiments.md, sixteenth session):
+# the close-up windows of intact cars (`training.backgrounds --closeups`) cost them, so pack
+# the backgrounds without that option.
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>), choose its
 # served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
