@@ -62,7 +62,8 @@ class DamageInstance:
     part: CarPart | None = None
     part_coverage: float = 0.0
     """Share of the assigned part's visible area that this damage covers, 0..1, less what
-    surer damages of its type on the photo already cover (the serving analyzer's)."""
+    surer damages of its type in the same photo already cover of it (as the analyzer
+    reports it: `inference.assign.unique_coverage`)."""
     review: str = ""
     """What an adjuster did to it: "" (model output), confirmed, edited or added."""
 

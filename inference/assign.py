@@ -110,10 +110,10 @@ def unique_coverage(
             continue
         on_part = damage_masks[k] & part_masks[seen].any(0)
         area = float(on_part.sum())
-        key = (damage.part, damage.damage_type)
-        before = covered.get(key)
         if area == 0.0:
             continue
+        key = (damage.part, damage.damage_type)
+        before = covered.get(key)
         covered[key] = on_part if before is None else before | on_part
         if before is not None:
             fresh = float((on_part & ~before).sum()) / area
