@@ -18,6 +18,7 @@ families out), so it serves without the part model's file::
     python -m training.part_family_tune --out runs/family/t.onnx --epochs 2 --trainable-from 10
     python -m training.part_family_tune --out runs/family/f.onnx \\
         --with-data datasets/cdat-feedback-families.yaml
+    python -m training.part_family_tune --out runs/family/d.onnx --side 160 --detections
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from training.part_family import (
     add_more_data_option,
     check_more_data,
     crop_accuracy,
+    detection_regions,
     mean_accuracy,
     regions,
     regions_per_source,
@@ -72,6 +74,11 @@ class TuneHyperparameters:
     """How far the second crop's box is moved and resized (a share of its side)."""
     seed: int = 0
     """Seed of the sets' re-split (as converted), the jitter and the batches."""
+    detections: bool = False
+    """Also learn from the damage model's own boxes over a labelled region: serving crops a
+    detection, which is often much larger than the outline a labeller drew."""
+    detection_iou: float = 0.3
+    """Mask IoU a detection needs with a labelled region to be named by its family."""
 
 
 def jittered(box: Box, rng: np.random.Generator, amount: float) -> Box:
@@ -220,6 +227,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="use at most this many train regions (a quick trial)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="re-split, jitter and batch seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--detections", action="store_true",
+                        help="also learn from the damage model's detections on the train "
+                        "photos, named by the labelled region each overlaps")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
+                        help="the damage model's train pass (.pkl, shared with "
+                        "training.damage_verifier), with --detections")  # fmt: skip
     add_more_data_option(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -250,7 +263,7 @@ def hyperparameters(args: argparse.Namespace) -> TuneHyperparameters:
     return TuneHyperparameters(side=args.side, trainable_from=args.trainable_from,
                                epochs=args.epochs, batch=args.batch, lr=args.lr,
                                head_lr=args.head_lr, jitter=args.jitter,
-                               seed=args.seed)  # fmt: skip
+                               seed=args.seed, detections=args.detections)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -280,6 +293,10 @@ def main(args: argparse.Namespace) -> int:
             Region(r.image, jittered(r.box, rng, hp.jitter), r.family, r.source)
             for r in train_regions
         ]
+    detected = []
+    if hp.detections:
+        detected = detection_regions(hp.seed, args.data_root, args.cache, hp.detection_iou)
+        examples += detected
     crops = crops_of(examples, hp.side)
     labels = np.array([families.index(r.family) for r in examples], np.int64)
     val_crops = crops_of(val, hp.side)
@@ -310,6 +327,7 @@ def main(args: argparse.Namespace) -> int:
         "parts": str(args.parts),
         "families": [f.value for f in families],
         "train_regions": regions_per_source(train_regions),
+        "train_detections": regions_per_source(detected),
         "epoch": best["epoch"],
         "val": best["val"],
         "history": history,

@@ -5,6 +5,7 @@ generated part model, served whole."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -141,6 +142,39 @@ def test_the_tuned_stage_learns_the_regions_and_is_served_whole(
     assert p.shape == (2, 2) and np.allclose(p.sum(1), 1.0, atol=1e-5)
     assert p[0].argmax() == 0 and p[1].argmax() == 1
     assert kept == 1.0
+
+
+def test_detections_over_labelled_regions_are_examples_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import part_family_tune
+
+    # given the damage model's boxes over labelled train regions (as detection_regions names
+    # them: wider than the outlines, of the region's family)
+    asked: list[tuple[Path, float]] = []
+
+    def detection_regions(seed: int, root: Path | None, cache: Path, iou: float) -> list[Region]:
+        asked.append((cache, iou))
+        found = regions_of(tmp_path / "detected", 2, 50)
+        b = [(r, r.box) for r in found]
+        return [replace(r, box=Box(max(0.0, x.x1 - 0.05), x.y1, min(1.0, x.x2 + 0.05), x.y2))
+                for r, x in b]  # fmt: skip
+
+    monkeypatch.setattr(part_family_tune, "detection_regions", detection_regions)
+    # when the script runs with and without --detections
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "detected-run").mkdir()
+    plain = tune(tmp_path / "plain", monkeypatch)
+    cache = tmp_path / "pass.pkl"
+    detected = tune(tmp_path / "detected-run", monkeypatch, "--detections", "--cache", str(cache))
+    # then only the second learns from them, from the pass named, at IoU 0.3
+    assert asked == [(cache, 0.3)]
+    plain_report = json.loads(plain.with_suffix(".report.json").read_text())
+    report = json.loads(detected.with_suffix(".report.json").read_text())
+    assert plain_report["train_detections"] == {}
+    assert report["train_detections"] == {"car-parts-damage": 4, "damaged-parts": 4}
+    assert report["hyperparameters"]["detections"] is True
+    assert report["train_regions"] == plain_report["train_regions"]
 
 
 DAMAGE_CONFIG = Path(__file__).parents[2] / "datasets" / "damage.yaml"
