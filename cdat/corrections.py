@@ -23,6 +23,7 @@ from cdat.assessment import Assessment, Operation
 from cdat.errors import CdatError
 from cdat.estimate import OVERRIDABLE
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.outlines import fresh_share
 from cdat.taxonomy import CarPart, DamageType, Severity
 
 Json = dict[str, Any]
@@ -116,12 +117,38 @@ def _outline(damage: DamageInstance) -> list[Point]:
     return [(b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2)]
 
 
-def coverage(damage: DamageInstance, photo: PhotoAnalysis) -> float:
-    """Share of the assigned part's box (as the part model saw it) that the damage covers."""
+def coverage(
+    damage: DamageInstance, photo: PhotoAnalysis, others: Sequence[DamageInstance] = ()
+) -> float:
+    """Share of the assigned part's box (as the part model saw it) that the damage covers,
+    less what `others` of its part and type already cover: a claim adds a photo's coverages
+    of one part and type (`cdat.merge`), so a dent drawn over one the model found must not
+    cover the panel twice."""
     boxes = [p.box for p in photo.parts if p.part == damage.part]
     if damage.part is None or not boxes or not boxes[0].area:
         return 0.0
-    return round(min(_area(_outline(damage)) / boxes[0].area, 1.0), 4)
+    outline = _outline(damage)
+    same = [
+        _outline(o) for o in others if o.part is damage.part and o.damage_type is damage.damage_type
+    ]
+    return round(min(_area(outline) * fresh_share(outline, same) / boxes[0].area, 1.0), 4)
+
+
+DRAWN = ("added", "edited")
+"""Damages whose coverage an adjuster's outline decides (the model's come from its masks)."""
+
+
+def drawn_coverages(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
+    """Every drawn damage's coverage again, after any change to the photo's damages: the
+    model's damages count first, then the drawn ones in their order, each only where those
+    before it do not reach (so deleting the damage it was drawn over gives it back what
+    that one covered)."""
+    for k, damage in enumerate(damages):
+        if damage.review in DRAWN:
+            others = [
+                d for j, d in enumerate(damages) if j != k and (j < k or d.review not in DRAWN)
+            ]
+            damages[k] = dataclasses.replace(damage, part_coverage=coverage(damage, photo, others))
 
 
 def audit_value(damage: DamageInstance) -> Json:
@@ -144,6 +171,7 @@ def _with_damages(
     photo = assessment.photos[i]
     damages = list(photo.damages)
     change(photo, damages)
+    drawn_coverages(photo, damages)
     updated = dataclasses.replace(photo, damages=tuple(damages), reviewed=True)
     return updated, (*assessment.photos[:i], updated, *assessment.photos[i + 1 :])
 
@@ -178,10 +206,10 @@ def edit_damage(assessment: Assessment, photo_id: str, index: int, fields: Damag
         i = _checked_index(photo, index)
         seen.append(damages[i])
         damages[i] = _set(damages[i], photo, fields, "edited")
-        seen.append(damages[i])
 
-    _, photos = _with_damages(assessment, photo_id, change)
-    return _edit(assessment, photos, audit_value(seen[0]), audit_value(seen[1]))
+    updated, photos = _with_damages(assessment, photo_id, change)
+    after = updated.damages[index]  # as stored: its coverage counted beside the others
+    return _edit(assessment, photos, audit_value(seen[0]), audit_value(after))
 
 
 def delete_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
@@ -195,8 +223,6 @@ def delete_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
 
 
 def add_damage(assessment: Assessment, photo_id: str, fields: DamageFields, shape: Any) -> Edit:
-    added: list[DamageInstance] = []
-
     def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
         polygon = parse_polygon(shape, photo.width, photo.height)
         xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
@@ -208,10 +234,9 @@ def add_damage(assessment: Assessment, photo_id: str, fields: DamageFields, shap
             polygon=tuple(polygon),
         )
         damages.append(_set(drawn, photo, fields, "added"))
-        added.append(damages[-1])
 
-    _, photos = _with_damages(assessment, photo_id, change)
-    return _edit(assessment, photos, None, audit_value(added[0]))
+    updated, photos = _with_damages(assessment, photo_id, change)
+    return _edit(assessment, photos, None, audit_value(updated.damages[-1]))
 
 
 def _set(

@@ -63,7 +63,8 @@ class DamageInstance:
     part_coverage: float = 0.0
     """Share of the assigned part's visible area that this damage covers, 0..1, less what
     surer damages of its type in the same photo already cover of it (as the analyzer
-    reports it: `inference.assign.unique_coverage`)."""
+    reports it: `inference.assign.unique_coverage`; an adjuster's drawn damage, less what
+    the photo's other damages of its type on its part cover: `cdat.corrections`)."""
     review: str = ""
     """What an adjuster did to it: "" (model output), confirmed, edited or added."""
 
