@@ -41,10 +41,11 @@
 # PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at), DAMAGE_TRAIN_ARGS
 # and PARTS_TRAIN_ARGS (more training.train options, default none: Ultralytics' recipe with
 # every layer learning; "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr" is the served
-# damage model's). The first lent GPU's run lost close-ups of heavy damage; a CPU run of the
-# served recipe on the same data lost them too (docs/model-experiments.md, sixteenth session):
-# the close-up windows of intact cars (`training.backgrounds --closeups`) cost them, so pack
-# the backgrounds without that option.
+# damage model's). The first lent GPU's run lost close-ups of heavy damage; CPU runs of the
+# served recipe lost them too, with and without the close-up windows of intact cars
+# (docs/model-experiments.md, sixteenth and seventeenth sessions): pack mAP, on which a
+# checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
+# checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP.
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>), choose its
 # served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
