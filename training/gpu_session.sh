@@ -45,7 +45,9 @@
 # served recipe lost them too, with and without the close-up windows of intact cars
 # (docs/model-experiments.md, sixteenth and seventeenth sessions): pack mAP, on which a
 # checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
-# checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP.
+# checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP:
+# add --save-period N to DAMAGE_TRAIN_ARGS and each Nth epoch's checkpoint comes back
+# beside best.pt (unstripped, with its optimizer state: mind the transfer's size).
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>), choose its
 # served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
@@ -177,6 +179,9 @@ seconds=$(( $(date +%s) - start ))
 for task in $TASKS; do
   run=runs/train/$task-gpu
   cp "$run/weights/best.pt" "$OUT/$task-gpu.pt"
+  for kept in "$run"/weights/epoch*.pt; do  # --save-period: chosen back here on the claim pass
+    if [ -f "$kept" ]; then cp "$kept" "$OUT/$task-gpu-$(basename "$kept")"; fi
+  done
   cp "$run/cdat_run.json" "$OUT/$task-cdat_run.json"
   # photos/s: training images x epochs done / training seconds (both tasks share the GPU)
   python3 - "$run" "$seconds" "runs/pack/$task" >"$OUT/$task-speed.json" <<'PY'

@@ -92,6 +92,10 @@ class Hyperparameters:
     init: str | None = None
     """Weights to start from: a .pt checkpoint, or 'none' for random weights. None: the
     shared COCO-pretrained YOLO11n-seg where present (training/init_weights.py)."""
+    save_period: int = -1
+    """Keep every this many epochs' checkpoint too (-1: best and last only): best.pt is
+    kept on pack mAP, which holds no car-parts-damage photo, so a run's checkpoints are
+    chosen on the claim pass over val instead (docs/model-experiments.md)."""
 
     def ultralytics_args(self, task: Task) -> dict[str, Any]:
         args = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -132,8 +136,21 @@ HELP = {
     "threads": "PyTorch CPU threads (default: the library's)",
     "init": "weights to start from: a .pt checkpoint, or 'none' for random weights "
     "(default: the shared COCO-pretrained YOLO11n-seg where present)",
+    "save_period": "also keep every this many epochs' checkpoint (weights/epochN.pt; -1: "
+    "best and last only)",
 }
 """`--help` text of each `Hyperparameters` field; a test checks that none is missing."""
+
+
+def epoch_period(text: str) -> int:
+    """Every this many epochs, 1 or more; or -1 for never."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, or -1 (never), got {value}")
+    return value
 
 
 def layer_count(text: str) -> int:
@@ -164,6 +181,7 @@ OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
     "scale": fraction,
     "copy_paste": fraction,
     "freeze": layer_count,
+    "save_period": epoch_period,
     "cls_pw": fraction,
     "threads": int,
     "init": str,

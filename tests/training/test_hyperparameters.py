@@ -32,6 +32,7 @@ def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert _args()["amp"] is True and _args("--no-amp")["amp"] is False
     assert _args()["cache"] is False and _args("--cache")["cache"] is True
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
+    assert _args()["save_period"] == -1 and _args("--save-period", "2")["save_period"] == 2
 
 
 def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
@@ -66,3 +67,14 @@ def test_freeze_takes_a_whole_number_of_layers(value: str, capsys: pytest.Captur
         get_args_parser().parse_args(["--config", "c.yaml", "--freeze", value])
     assert exited.value.code == 2
     assert "argument --freeze" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_a_save_period_that_is_no_period_is_a_command_line_error(
+    value: str, capsys: pytest.CaptureFixture
+) -> None:
+    # when --save-period is neither -1 nor a whole number of epochs, then argparse refuses it
+    with pytest.raises(SystemExit) as exited:
+        get_args_parser().parse_args(["--config", "c.yaml", "--save-period", value])
+    assert exited.value.code == 2
+    assert "argument --save-period" in capsys.readouterr().err
