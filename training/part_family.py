@@ -281,6 +281,23 @@ class FamilyNetFactory:
         return FamilyNet().float().eval()
 
 
+def add_detection_options(parser: argparse.ArgumentParser) -> None:
+    """`--detections` and the train pass it reads: the same options for either stage."""
+    parser.add_argument("--detections", action="store_true",
+                        help="also learn from the damage model's detections on the train "
+                        "photos, named by the labelled region each overlaps")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
+                        help="the damage model's train pass (.pkl, shared with "
+                        "training.damage_verifier), with --detections")  # fmt: skip
+
+
+def check_detection_options(args: argparse.Namespace) -> None:
+    """A train pass is written to `--cache` after minutes of work: a folder there is refused
+    before any."""
+    if args.detections and args.cache.is_dir():
+        raise TrainingError(f"--cache {args.cache}: is a folder; name the pass's .pkl file")
+
+
 def add_more_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--with-data", type=Path, action="append", default=[], metavar="CONFIG",
                         help="a part-named data set config more to learn from (its train "
@@ -304,15 +321,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--l2", type=float, nargs="+", default=list(hp.l2_strengths),
                         help="candidate L2 strengths, chosen on val")  # fmt: skip
     parser.add_argument("--no-mirror", action="store_true", help="do not add mirrored crops")
-    parser.add_argument("--detections", action="store_true",
-                        help="also learn from the damage model's detections on the train "
-                        "photos, named by the labelled region each overlaps")  # fmt: skip
+    add_detection_options(parser)
     parser.add_argument("--context", action="store_true",
                         help="the head also reads the whole photo's pooled layers and where "
                         "the damage lies in it")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
-                        help="the damage model's train pass (.pkl, shared with "
-                        "training.damage_verifier), with --detections")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="the sets' re-split seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for extraction")
     add_more_data_option(parser)
@@ -339,6 +351,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 640")
     if any(v <= 0 for v in args.l2):
         raise TrainingError("--l2: strengths must be above 0")
+    check_detection_options(args)
     hp = FamilyHyperparameters(args.side, tuple(sorted(set(args.taps))), tuple(args.l2),
                                not args.no_mirror, args.detections, context=args.context,
                                seed=args.seed)  # fmt: skip

@@ -42,7 +42,9 @@ from training.eval_report import check_json_out
 from training.part_family import (
     DEFAULT_PARTS,
     Region,
+    add_detection_options,
     add_more_data_option,
+    check_detection_options,
     check_more_data,
     crop_accuracy,
     detection_regions,
@@ -227,12 +229,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="use at most this many train regions (a quick trial)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="re-split, jitter and batch seed")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    parser.add_argument("--detections", action="store_true",
-                        help="also learn from the damage model's detections on the train "
-                        "photos, named by the labelled region each overlaps")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=Path("runs/verifier/train-pass.pkl"),
-                        help="the damage model's train pass (.pkl, shared with "
-                        "training.damage_verifier), with --detections")  # fmt: skip
+    add_detection_options(parser)
     add_more_data_option(parser)
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -260,6 +257,7 @@ def hyperparameters(args: argparse.Namespace) -> TuneHyperparameters:
         raise TrainingError(f"--jitter {args.jitter}: from 0 up to (not including) 1")
     if args.trainable_from < 0:
         raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
+    check_detection_options(args)
     return TuneHyperparameters(side=args.side, trainable_from=args.trainable_from,
                                epochs=args.epochs, batch=args.batch, lr=args.lr,
                                head_lr=args.head_lr, jitter=args.jitter,

@@ -142,12 +142,16 @@ HELP = {
 """`--help` text of each `Hyperparameters` field; a test checks that none is missing."""
 
 
-def epoch_period(text: str) -> int:
-    """Every this many epochs, 1 or more; or -1 for never."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def epoch_period(text: str) -> int:
+    """Every this many epochs, 1 or more; or -1 for never."""
+    value = _whole_number(text)
     if value < 1 and value != -1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, or -1 (never), got {value}")
     return value
@@ -155,10 +159,7 @@ def epoch_period(text: str) -> int:
 
 def layer_count(text: str) -> int:
     """A whole number of layers, zero or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value

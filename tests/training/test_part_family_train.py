@@ -119,6 +119,10 @@ def run(*argv: str) -> None:
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--side", "0"], "--side 0"),
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--side", "672"], "--side 672"),
         (["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--l2", "0.1", "0"], "--l2"),
+        (
+            ["--out", "{tmp}/stage.onnx", "--parts", "{parts}", "--detections", "--cache", "{tmp}"],
+            "--cache .*folder",
+        ),
         (["--out", "{tmp}/folder.onnx", "--parts", "{parts}"], "is a folder"),
     ],
 )

@@ -194,6 +194,7 @@ DAMAGE_CONFIG = Path(__file__).parents[2] / "datasets" / "damage.yaml"
         (["--out", "{tmp}/stage.onnx", "--jitter", "1"], "--jitter 1"),
         (["--out", "{tmp}/stage.onnx", "--trainable-from", "-1"], "--trainable-from -1"),
         (["--out", "{tmp}/stage.onnx", "--max-regions", "0"], "--max-regions 0"),
+        (["--out", "{tmp}/stage.onnx", "--detections", "--cache", "{tmp}"], "--cache .*folder"),
         (["--out", "{tmp}/folder.onnx"], "is a folder"),
         (["--out", "{tmp}/stage.onnx", "--with-data", "{tmp}/none.yaml"], r"--with-data .*none"),
         (["--out", "{tmp}/stage.onnx", "--with-data", str(DAMAGE_CONFIG)], "part_families"),
