@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from cdat.errors import CdatError, InvalidTransition
+from cdat.taxonomy import CarPart, PartFamily
 
 
 class ClaimStatus(str, Enum):
@@ -80,6 +81,30 @@ class BodyType(str, Enum):
     COUPE = "coupe"
     WAGON = "wagon"
     CONVERTIBLE = "convertible"
+
+
+_TRUNK_BODIES = frozenset({BodyType.SEDAN, BodyType.COUPE, BodyType.CONVERTIBLE})
+
+
+def boot_lid(body_type: BodyType) -> CarPart:
+    """The rear lid a body has: a trunk lid on a sedan, coupe or convertible, a tailgate on
+    a hatchback, SUV, wagon, van or pickup."""
+    return CarPart.TRUNK if body_type in _TRUNK_BODIES else CarPart.TAILGATE
+
+
+def as_fitted(part: CarPart, body_type: BodyType | None) -> CarPart:
+    """The part as this vehicle has it. The part model tells a trunk from a tailgate by how
+    the lid looks; the policy's body type says which of the two the car has."""
+    if body_type is None or part.family is not PartFamily.BOOT:
+        return part
+    return boot_lid(body_type)
+
+
+def parts_not_fitted(body_type: BodyType | None) -> frozenset[CarPart]:
+    """Parts the body does not have (the other rear lid), never priced or blended."""
+    if body_type is None:
+        return frozenset()
+    return frozenset({CarPart.TRUNK, CarPart.TAILGATE} - {boot_lid(body_type)})
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ Per part (findings grouped by part, most severe first):
   part is replaced under the `economic_replace` rule id. This also keeps the estimate
   from ever falling when a severity rises;
 * blending: every painted panel next to a refinished panel (`adjacency`) that is not
-  itself refinished gets a BLEND line of `blend.fraction` of its refinish hours.
+  itself refinished, and that the car has (a sedan's trunk, not a tailgate), gets a BLEND
+  line of `blend.fraction` of its refinish hours.
 
 Findings without a part are not priced here (triage reports them). Money is rounded
 to the currency's minor unit per component, so the lines add up to the totals exactly.
@@ -29,6 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.catalog import Catalog, ClassDecision, LabourKind, Region
+from cdat.claims import BodyType, parts_not_fitted
 from cdat.errors import ConfigurationError
 from cdat.findings import PartFinding
 from cdat.merge import credible
@@ -48,6 +50,8 @@ class Pricing:
     rules: RuleBook
     region_name: str
     vehicle: ClassDecision
+    body_type: BodyType | None = None
+    """Which rear lid the car has (`cdat.claims.boot_lid`); None blends into either."""
 
     @property
     def region(self) -> Region:
@@ -338,6 +342,7 @@ def _blend_lines(
     neighbours = pricing.rules.neighbours()
     replaced = {line.part for line in lines if line.operation is Operation.REPLACE}
     skip = painted | replaced | set(pricing.rules.blend.exclude_parts)
+    skip |= parts_not_fitted(pricing.body_type)
     confidence = {line.part: line.confidence for line in lines if line.paint_hours > 0}
     blended: list[EstimateLine] = []
     done: set[CarPart] = set()

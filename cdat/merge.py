@@ -21,6 +21,8 @@ Rules (chosen so a finding is explainable to an adjuster):
   the photos that show the part whole where one does: a close-up that cuts the part off
   measures only what it shows, so its share overstates the part's
   (`PartFinding.coverage_cut_off` when no photo shows it whole).
+* A trunk or tailgate sighting is a finding on the rear lid the vehicle's body type has:
+  the part model tells them apart by looks, the policy says which one the car has.
 * Damage on no visible part is never merged: one finding per instance, `part=None`.
 * Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
 """
@@ -31,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cdat.claims import BodyType, as_fitted
 from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
 from cdat.taxonomy import CarPart, DamageType, Severity
 
@@ -50,8 +53,11 @@ class _Sighting:
     part_cut_off: bool = False
 
 
-def merge_findings(analyses: Sequence[PhotoAnalysis]) -> tuple[PartFinding, ...]:
-    """Claim-level findings from all photos of a claim, in a stable order."""
+def merge_findings(
+    analyses: Sequence[PhotoAnalysis], body_type: BodyType | None = None
+) -> tuple[PartFinding, ...]:
+    """Claim-level findings from all photos of a claim, in a stable order, each on the part
+    as the vehicle of `body_type` has it (`cdat.claims.as_fitted`)."""
     groups: dict[tuple[CarPart, DamageType], list[_Sighting]] = defaultdict(list)
     unassigned: list[_Sighting] = []
     for analysis in analyses:
@@ -63,7 +69,7 @@ def merge_findings(analyses: Sequence[PhotoAnalysis]) -> tuple[PartFinding, ...]
             if damage.part is None:
                 unassigned.append(sighting)
             else:
-                groups[(damage.part, damage.damage_type)].append(sighting)
+                groups[(as_fitted(damage.part, body_type), damage.damage_type)].append(sighting)
     merged = [_merge(part, kind, sightings) for (part, kind), sightings in groups.items()]
     merged.sort(key=lambda f: (f.part.value if f.part else "", f.damage_type.value))
     return tuple(merged) + tuple(_single(s) for s in unassigned)

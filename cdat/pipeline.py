@@ -140,9 +140,11 @@ def assess_claim(
     next assessment, after an edit or after more photos, keeps them too.
     """
     photos = corrections.kept_on(analyses)
-    merged = merge_findings(photos)
+    merged = merge_findings(photos, context.vehicle.body_type)
     vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
-    pricing = Pricing(policy.catalog, policy.rules, policy.region, vehicle)
+    pricing = Pricing(
+        policy.catalog, policy.rules, policy.region, vehicle, context.vehicle.body_type
+    )
     estimate = build_estimate(merged, pricing, corrections.overrides)
     total_loss = check_total_loss(
         estimate,

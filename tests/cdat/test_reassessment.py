@@ -100,8 +100,8 @@ def test_a_removed_photo_takes_its_corrections_with_it(inr_policy) -> None:
     kept = Corrections.made_on([gone], {})
     # when the claim is assessed on the photos left
     result = assessed(
-        inr_policy, damaged("p2", CarPart.TRUNK, DamageType.DENT, Severity.MINOR), corrected=kept
+        inr_policy, damaged("p2", CarPart.TAILGATE, DamageType.DENT, Severity.MINOR), corrected=kept
     )
     # then nothing of the removed photo is priced
-    assert [f.part for f in result.findings] == [CarPart.TRUNK]
+    assert [f.part for f in result.findings] == [CarPart.TAILGATE]
     assert [p.photo_id for p in result.photos] == ["p2"]
