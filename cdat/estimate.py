@@ -9,7 +9,9 @@ Per part (findings grouped by part, most severe first):
   replace it: a weak "broken" guess beside a sure dent is priced by the first rule that
   does not replace, its line saying so (triage already sends such a claim to review);
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
-  share) and the part is refinished once, on the first line whose rule refinishes;
+  share) and the part is refinished once, on the first line whose rule refinishes; a
+  finding that names again a damage a surer finding of the part names (`named_again`) gets
+  no hours of its own and is listed on the part's first line;
 * economic replacement: when those repair lines (with the blend the part would get, if
   it is left unpainted beside a painted panel) cost at least as much as replacing, the
   part is replaced under the `economic_replace` rule id. This also keeps the estimate
@@ -304,22 +306,27 @@ def _repair_lines(
     can_paint = part.is_painted_panel and entry.refinish_hours > 0
     painted = False
     lines: list[EstimateLine] = []
-    for decision in decisions:
+    notes: list[str] = []
+    # A damage named twice is priced under its surer name, which must be the one that paints.
+    for decision in sorted(decisions, key=lambda d: d.finding.named_again):
         finding, rule = decision.finding, decision.rule
         hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
-        hours = hours if rule.repairs else ZERO
+        hours = hours if rule.repairs and not finding.named_again else ZERO
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
         op = _operation(hours > 0, paint)
         seen = _describe(finding) + decision.held_back_note
         text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {seen}"
         if op is Operation.REFINISH and hours == 0 and not paint:
-            lines = _note(lines, f"; also covers {seen}")
+            again = " (the same damage under another name)" if finding.named_again else ""
+            notes.append(f"; also covers {seen}{again}")
             continue
         maker = _LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
         line = maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
         lines.append(replace(line, repair_or_replace_undecided=decision.replace_held_back))
+    for note in notes:
+        lines = _note(lines, note)
     return lines
 
 

@@ -133,3 +133,7 @@ class PartFinding:
     coverage_cut_off: bool = False
     """Every photo that measured `part_coverage` cuts the part off at its edge (a close-up
     of a door): the share is of what the photos show, an upper bound on the part's."""
+    named_again: bool = False
+    """Every sighting lies mostly inside a surer damage of another type on its part in its
+    photo (`cdat.merge.NAMED_AGAIN_SHARE`): one damage the model named twice, say a dent and
+    a scratch. It is shown and may decide a replacement, but adds no repair hours."""

@@ -23,6 +23,12 @@ Rules (chosen so a finding is explainable to an adjuster):
   (`PartFinding.coverage_cut_off` when no photo shows it whole).
 * A trunk or tailgate sighting is a finding on the rear lid the vehicle's body type has:
   the part model tells them apart by looks, the policy says which one the car has.
+* One damage, two names: the model's classes are suppressed one class at a time, so one
+  damage often comes back as a dent and as a scratch or a broken part. A model sighting
+  at least `NAMED_AGAIN_SHARE` of whose outline lies inside the photo's surer damages of
+  other types on its part names that damage again; a finding whose every sighting does is
+  `named_again` (the estimate gives it no repair hours of its own). An adjuster's reviewed
+  damages are taken as separate damages.
 * Damage on no visible part is never merged: one finding per instance, `part=None`.
 * Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
 """
@@ -35,9 +41,14 @@ from dataclasses import dataclass
 
 from cdat.claims import BodyType, as_fitted
 from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
+from cdat.outlines import fresh_share
 from cdat.taxonomy import CarPart, DamageType, Severity
 
 SEVERITY_CREDIBLE_RATIO = 0.5
+NAMED_AGAIN_SHARE = 0.5
+_NAMED_AGAIN_SAMPLES = 16
+"""A share to within about 1/16 is enough to tell "mostly inside" (most such sightings lie
+wholly inside, a few mostly outside), at a fraction of a claim's merge time."""
 MAX_CONFIDENCE = 0.999
 
 
@@ -51,6 +62,7 @@ class _Sighting:
     index: int
     damage: DamageInstance
     part_cut_off: bool = False
+    named_again: bool = False
 
 
 def merge_findings(
@@ -63,9 +75,10 @@ def merge_findings(
     for analysis in analyses:
         if not analysis.usable:
             continue
+        again = named_again(analysis.damages)
         for index, damage in enumerate(analysis.damages):
             cut = damage.part is not None and part_cut_off(analysis, damage.part)
-            sighting = _Sighting(analysis.photo_id, index, damage, cut)
+            sighting = _Sighting(analysis.photo_id, index, damage, cut, index in again)
             if damage.part is None:
                 unassigned.append(sighting)
             else:
@@ -87,7 +100,30 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
             for s in sorted(sightings, key=lambda s: -s.damage.confidence)
         ),
         coverage_cut_off=all(s.part_cut_off for s in sightings),
+        named_again=all(s.named_again for s in sightings),
     )
+
+
+def named_again(damages: Sequence[DamageInstance]) -> set[int]:
+    """Indices of the model's damages that mostly lie inside surer damages of other types
+    on their part: the same damage under another name."""
+    again = set()
+    for index, damage in enumerate(damages):
+        if damage.part is None or damage.review or len(damage.polygon) < 3:
+            continue
+        surer = [
+            other.polygon
+            for k, other in enumerate(damages)
+            if other.part is damage.part
+            and other.damage_type is not damage.damage_type
+            and (other.confidence, -k) > (damage.confidence, -index)
+        ]
+        if (
+            surer
+            and 1.0 - fresh_share(damage.polygon, surer, _NAMED_AGAIN_SAMPLES) >= NAMED_AGAIN_SHARE
+        ):
+            again.add(index)
+    return again
 
 
 def _single(sighting: _Sighting) -> PartFinding:

@@ -34,18 +34,21 @@ def _apart(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 
-def fresh_share(outline: Sequence[Point], others: Sequence[Sequence[Point]]) -> float:
-    """Share of `outline`'s area that lies inside none of `others` (1.0 when none touch it)."""
+def fresh_share(
+    outline: Sequence[Point], others: Sequence[Sequence[Point]], samples: int = SAMPLES
+) -> float:
+    """Share of `outline`'s area that lies inside none of `others` (1.0 when none touch it),
+    counted on `samples` x `samples` points."""
     box = bounds(outline)
     near = [o for o in others if len(o) >= 3 and not _apart(box, bounds(o))]
     if not near:
         return 1.0
     x0, y0, x1, y1 = box
-    dx, dy = (x1 - x0) / SAMPLES, (y1 - y0) / SAMPLES
+    dx, dy = (x1 - x0) / samples, (y1 - y0) / samples
     covered = fresh = 0
-    for i in range(SAMPLES):
+    for i in range(samples):
         y = y0 + (i + 0.5) * dy
-        for j in range(SAMPLES):
+        for j in range(samples):
             x = x0 + (j + 0.5) * dx
             if inside(x, y, outline):
                 covered += 1

@@ -79,6 +79,25 @@ def test_findings_stored_before_coverage_cut_off_read_as_priced_then() -> None:
     assert old.findings[0].part_coverage == 0.6
 
 
+def test_findings_stored_before_named_again_read_as_separate_damages() -> None:
+    # given a format 3 record whose finding has no `named_again`
+    again = PartFinding(
+        CarPart.HOOD,
+        DamageType.SCRATCH,
+        Severity.MINOR,
+        0.3,
+        0.2,
+        (Evidence("p1", 0.3, 1),),
+        named_again=True,
+    )
+    body = encode(Assessment((), (again,), {}))
+    assert body["findings"][0]["named_again"] is True
+    body["format"] = 3
+    del body["findings"][0]["named_again"]
+    # when it is read, then it is a damage of its own, as its estimate was priced
+    assert decode(body).findings[0].named_again is False
+
+
 @pytest.mark.parametrize("version", [FORMAT + 1, "2", 0])
 def test_a_record_of_an_unknown_format_is_refused_naming_it(version: object) -> None:
     body = {**encode(assessment()), "format": version}

@@ -1,0 +1,109 @@
+"""One damage the model names twice (a dent and, over it, a scratch) is one repair."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cdat.assessment import Operation
+from cdat.corrections import Corrections
+from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.merge import merge_findings
+from cdat.pipeline import AssessmentPolicy, assess_claim
+from cdat.taxonomy import CarPart, DamageType, Severity
+from tests.cdat.conftest import context, meta, photo
+
+DOOR, HOOD = CarPart.FRONT_LEFT_DOOR, CarPart.HOOD
+DENT, SCRATCH = DamageType.DENT, DamageType.SCRATCH
+
+
+def square(x: float, y: float, side: float) -> tuple[tuple[float, float], ...]:
+    return ((x, y), (x + side, y), (x + side, y + side), (x, y + side))
+
+
+def damage(
+    kind: DamageType,
+    confidence: float,
+    outline: tuple[tuple[float, float], ...],
+    part: CarPart = DOOR,
+    review: str = "",
+) -> DamageInstance:
+    xs, ys = [x for x, _ in outline], [y for _, y in outline]
+    box = Box(min(xs), min(ys), max(xs), max(ys))
+    return DamageInstance(kind, Severity.MODERATE, confidence, box, outline, part, 0.2, review)
+
+
+def finding_of(photos: list[PhotoAnalysis], kind: DamageType, part: CarPart = DOOR):
+    return next(f for f in merge_findings(photos) if f.damage_type is kind and f.part is part)
+
+
+def test_a_scratch_inside_a_surer_dent_names_that_dent_again() -> None:
+    # given a dent and, mostly inside it, a less sure scratch on the same door
+    seen = photo(
+        damages=(damage(DENT, 0.6, square(0, 0, 100)), damage(SCRATCH, 0.3, square(10, 10, 60)))
+    )
+    # then the scratch is the dent named again, and the dent is not
+    assert finding_of([seen], SCRATCH).named_again
+    assert not finding_of([seen], DENT).named_again
+
+
+def test_damages_apart_on_other_parts_or_reviewed_are_separate() -> None:
+    dent = damage(DENT, 0.6, square(0, 0, 100))
+    # given a scratch beside the dent (a fifth of it inside)
+    beside = photo(damages=(dent, damage(SCRATCH, 0.3, square(80, 0, 100))))
+    # and one over it but on another part
+    elsewhere = photo(damages=(dent, damage(SCRATCH, 0.3, square(10, 10, 60), HOOD)))
+    # and one over it that an adjuster confirmed
+    confirmed = photo(damages=(dent, damage(SCRATCH, 0.3, square(10, 10, 60), review="confirmed")))
+    # and a less sure dent inside a surer scratch (the dent is the second name there)
+    small_dent = damage(DENT, 0.6, square(10, 10, 60))
+    surer_scratch = photo(damages=(small_dent, damage(SCRATCH, 0.9, square(0, 0, 100))))
+    # then each is a damage of its own, except the less sure dent
+    assert not finding_of([beside], SCRATCH).named_again
+    assert not finding_of([elsewhere], SCRATCH, HOOD).named_again
+    assert not finding_of([confirmed], SCRATCH).named_again
+    assert not finding_of([surer_scratch], SCRATCH).named_again
+    assert finding_of([surer_scratch], DENT).named_again
+
+
+def test_a_finding_seen_alone_in_another_photo_is_its_own_damage() -> None:
+    # given the scratch inside the dent in one photo, and on its own in a second
+    first = photo(
+        "p1",
+        damages=(damage(DENT, 0.6, square(0, 0, 100)), damage(SCRATCH, 0.3, square(10, 10, 60))),
+    )
+    second = photo("p2", damages=(damage(SCRATCH, 0.5, square(300, 300, 60)),))
+    # then the claim's scratch is a damage of its own
+    assert not finding_of([first, second], SCRATCH).named_again
+
+
+def _assessed(policy: AssessmentPolicy, *damages: DamageInstance):
+    seen = photo("p1", damages=damages)
+    return assess_claim((seen,), Corrections(), context(photos=(meta("p1"),)), (), {}, policy)
+
+
+def test_one_damage_named_twice_is_priced_as_one_repair(inr_policy: AssessmentPolicy) -> None:
+    dent = damage(DENT, 0.6, square(0, 0, 100))
+    # given a door dent, and the same dent also reported as a less sure scratch
+    twice = _assessed(inr_policy, dent, damage(SCRATCH, 0.3, square(10, 10, 60)))
+    once = _assessed(inr_policy, dent)
+    # when both are priced
+    assert twice.estimate is not None and once.estimate is not None
+    door = [line for line in twice.estimate.lines if line.part is DOOR]
+    # then the door has one repair line, which names the scratch, and costs what the dent alone does
+    assert [line.operation for line in door] == [Operation.REPAIR_AND_REFINISH]
+    assert "scratch" in door[0].description and "another name" in door[0].description
+    assert twice.estimate.subtotal == once.estimate.subtotal
+    # and the adjuster still sees both names among the findings
+    assert {f.damage_type for f in twice.findings} == {DENT, SCRATCH}
+
+
+def test_two_damages_apart_on_one_door_are_both_repaired(inr_policy: AssessmentPolicy) -> None:
+    # given a dent and a scratch at two places on one door
+    apart = _assessed(
+        inr_policy, damage(DENT, 0.6, square(0, 0, 100)), damage(SCRATCH, 0.3, square(300, 0, 60))
+    )
+    once = _assessed(inr_policy, damage(DENT, 0.6, square(0, 0, 100)))
+    # then each is repaired, and the claim costs more than the dent alone
+    assert apart.estimate is not None and once.estimate is not None
+    assert apart.estimate.subtotal > once.estimate.subtotal
+    assert Decimal(0) < once.estimate.subtotal
