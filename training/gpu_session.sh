@@ -47,7 +47,12 @@
 # checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
 # checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP:
 # add --save-period N to DAMAGE_TRAIN_ARGS and each Nth epoch's checkpoint comes back
-# beside best.pt (unstripped, with its optimizer state: mind the transfer's size).
+# beside best.pt (unstripped, with its optimizer state: mind the transfer's size; strip
+# one with ultralytics.utils.torch_utils.strip_optimizer before training.damage_verifier
+# reads it). Mosaic is what lost the close-ups: the eighteenth session's CPU run without it
+# proposed more of them than the served model (it lost some faint whole-car scratches
+# instead), so the damage recipe for the next lent GPU is
+# "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 2".
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>), choose its
 # served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate

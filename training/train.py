@@ -66,6 +66,12 @@ class Hyperparameters:
     lr0: float = 0.01
     cos_lr: bool = False
     close_mosaic: int = 10
+    mosaic: float = 1.0
+    """Probability of mosaic augmentation, four photos tiled into one frame (Ultralytics'
+    default 1.0). Mosaic trains a 640 px close-up at a quarter of its scale: continuations of
+    the served damage model lost close-ups with it and kept them without
+    (docs/model-experiments.md). 0 turns it off for the whole run, whatever its length,
+    where `close_mosaic` counts epochs a time-bounded run does not know in advance."""
     warmup_epochs: float = 3.0
     fliplr: float | None = None
     """None: 0.5 for damage; 0 for parts, where a mirror image swaps left and right."""
@@ -124,6 +130,7 @@ HELP = {
     "lr0": "initial learning rate",
     "cos_lr": "cosine learning-rate schedule instead of linear decay",
     "close_mosaic": "last epochs trained without mosaic augmentation",
+    "mosaic": "probability in [0, 1] of mosaic augmentation (0: none, for the whole run)",
     "fliplr": "left-right flip probability in [0, 1] (default: 0.5 damage, 0 parts)",
     "scale": "random zoom: images are scaled by a gain in [1 - scale, 1 + scale], scale in [0, 1]",
     "copy_paste": "share in [0, 1] of each training photo's labelled instances pasted "
@@ -179,6 +186,7 @@ def fraction(text: str) -> float:
 OPTIONAL_TYPES: dict[str, Callable[[str], Any]] = {
     "time": float,
     "fliplr": fraction,
+    "mosaic": fraction,
     "scale": fraction,
     "copy_paste": fraction,
     "freeze": layer_count,

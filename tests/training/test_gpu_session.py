@@ -115,7 +115,7 @@ def test_gpu_session_trains_on_the_shards_that_reached_the_machine(tmp_path: Pat
     shutil.rmtree(root / "runs" / "pack" / "damage-2")
     out = tmp_path / "out"
     # when the session script runs, asked for the served model's recipe
-    recipe = "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --save-period 1"
+    recipe = "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 1"
     done = _run_session(root, out, DAMAGE_TRAIN_ARGS=recipe)
     # then it trains on the first shard alone and says which shard it went without
     assert done.returncode == 0, done.stderr[-3000:]
@@ -127,6 +127,7 @@ def test_gpu_session_trains_on_the_shards_that_reached_the_machine(tmp_path: Pat
     hyperparameters = json.loads((out / "damage-cdat_run.json").read_text())["hyperparameters"]
     assert hyperparameters["freeze"] == 10 and hyperparameters["optimizer"] == "AdamW"
     assert hyperparameters["lr0"] == 0.0003 and hyperparameters["cos_lr"] is True
+    assert hyperparameters["mosaic"] == 0.0
     # and each epoch's checkpoint comes back beside best.pt, to be chosen on the claim pass
     assert hyperparameters["save_period"] == 1
     assert sorted(out.glob("damage-gpu-epoch*.pt")), sorted(p.name for p in out.iterdir())

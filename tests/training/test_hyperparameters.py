@@ -33,6 +33,7 @@ def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert _args()["cache"] is False and _args("--cache")["cache"] is True
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
     assert _args()["save_period"] == -1 and _args("--save-period", "2")["save_period"] == 2
+    assert _args()["mosaic"] == 1.0 and _args("--mosaic", "0")["mosaic"] == 0.0
 
 
 def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
@@ -48,7 +49,7 @@ def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
     assert trainer.check_amp(model) is False
 
 
-@pytest.mark.parametrize("flag", ["--cls-pw", "--fliplr", "--scale", "--copy-paste"])
+@pytest.mark.parametrize("flag", ["--cls-pw", "--fliplr", "--scale", "--copy-paste", "--mosaic"])
 @pytest.mark.parametrize("value", ["2", "-0.1", "half"])
 def test_out_of_range_fraction_is_a_command_line_error(
     flag: str, value: str, capsys: pytest.CaptureFixture
