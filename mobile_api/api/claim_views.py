@@ -254,6 +254,8 @@ def _for_policyholder(
                 severity=f.severity.value,
             )
             for f in assessment.findings
+            # One damage is one finding to the policyholder; the adjuster sees its other names.
+            if not f.named_again
         ],
         photos=[
             schemas.PolicyholderPhoto(

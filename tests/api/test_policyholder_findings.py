@@ -1,0 +1,48 @@
+"""The policyholder sees one finding per damage; the adjuster sees every name the model gave."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from cdat.corrections import Corrections
+from cdat.findings import Box, DamageInstance
+from cdat.pipeline import assess_claim, load_policy
+from cdat.record import encode
+from cdat.taxonomy import CarPart, DamageType, Severity
+from mobile_api.api.claim_views import _for_policyholder
+from mobile_api.api.serialize import assessment_public
+from mobile_api.storage import models
+from tests.cdat.conftest import context, meta, photo, settings
+
+SQUARE = ((0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0))
+INSIDE = ((10.0, 10.0), (70.0, 10.0), (70.0, 70.0), (10.0, 70.0))
+
+
+def _damage(kind: DamageType, confidence: float, outline) -> DamageInstance:
+    return DamageInstance(
+        kind, Severity.MODERATE, confidence, Box(0, 0, 100, 100), outline, CarPart.HOOD, 0.2
+    )
+
+
+def test_a_damage_named_twice_is_one_finding_for_the_policyholder() -> None:
+    # given a stored assessment whose hood dent the model also called a scratch
+    seen = photo("p1", damages=(_damage(DamageType.DENT, 0.6, SQUARE),
+                                _damage(DamageType.SCRATCH, 0.3, INSIDE)))  # fmt: skip
+    assessment = assess_claim(
+        (seen,), Corrections(), context(photos=(meta("p1"),)), (), {}, load_policy(settings())
+    )
+    record = models.AssessmentRecord(
+        claim_id="c1", version=1, job_id="j1", photo_ids=["p1"], body=encode(assessment),
+        source="model", author=None, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    claim = models.Claim(id="c1", status="needs_review", current_version=1,
+                         loss_date=date(2026, 1, 1))  # fmt: skip
+    # when the policyholder and the adjuster are shown it
+    mine = _for_policyholder(claim, record)
+    staff = assessment_public(record)
+    # then the policyholder sees one hood dent, and the adjuster both names, the second marked
+    assert [(f.part, f.damage_type) for f in mine.findings] == [("hood", "dent")]
+    assert [(f.damage_type, f.named_again) for f in staff.findings] == [
+        ("dent", False),
+        ("scratch", True),
+    ]
