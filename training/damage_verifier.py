@@ -352,9 +352,11 @@ def _classes(damage: Path) -> tuple[str, ...]:
 
     import torch
 
+    from training.gate_net import checkpoint_network
+
     try:
         checkpoint = torch.load(damage, map_location="cpu", weights_only=False)
-        names = checkpoint["model"].names
+        names = checkpoint_network(checkpoint).names
         return tuple(names[k] for k in sorted(names))
     except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, TypeError,
             AttributeError) as exc:  # fmt: skip

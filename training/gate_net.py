@@ -76,12 +76,21 @@ class GateNet(nn.Module):
         return torch.sigmoid(self.linear(feats))
 
 
+def checkpoint_network(checkpoint: Any) -> Any:
+    """The network an Ultralytics checkpoint holds, as Ultralytics itself loads it: the EMA
+    weights where kept (an epoch checkpoint of `training.train --save-period` has them and
+    no `model`), else `model` (a finished run's best.pt and last.pt); None if neither."""
+    if not isinstance(checkpoint, dict):
+        return None
+    return checkpoint.get("ema") or checkpoint.get("model")
+
+
 def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None = None) -> GateNet:
     """The layers 0..max(taps) of an Ultralytics checkpoint, in float32 eval mode."""
     if not weights.is_file():
         raise TrainingError(f"--init {weights}: no such checkpoint")
     checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-    model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    model = checkpoint_network(checkpoint)
     if model is None or not hasattr(model, "model"):
         raise TrainingError(f"--init {weights}: not an Ultralytics checkpoint")
     layers = list(model.model)

@@ -47,9 +47,8 @@
 # checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
 # checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP:
 # add --save-period N to DAMAGE_TRAIN_ARGS and each Nth epoch's checkpoint comes back
-# beside best.pt (unstripped, with its optimizer state: mind the transfer's size; strip
-# one with ultralytics.utils.torch_utils.strip_optimizer before training.damage_verifier
-# reads it). Mosaic is what lost the close-ups: the eighteenth session's CPU run without it
+# beside best.pt (unstripped, with its optimizer state: mind the transfer's size; export
+# and training.damage_verifier read it as it is). Mosaic is what lost the close-ups: the eighteenth session's CPU run without it
 # proposed more of them than the served model (it lost some faint whole-car scratches
 # instead), so the damage recipe for the next lent GPU is
 # "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 2".

@@ -327,3 +327,24 @@ def test_any_seed_trains_on_the_converted_train_photos_only(data_root: Path, see
     # then none of them is a val or test photo, and the intact cars are all 349 train cars
     assert held and not {str(p.path) for p in photos} & held
     assert sum(p.source == "car-parts" for p in photos) == 349
+
+
+def test_an_epoch_checkpoint_is_read_as_its_stripped_copy(tmp_path: Path) -> None:
+    import torch
+
+    from tests.training.test_vehicle_gate import _tiny_checkpoint
+    from training.damage_verifier import _classes
+    from training.gate_net import load_gate_net
+
+    # given a finished run's checkpoint and what --save-period keeps of the same weights:
+    # the network under `ema`, `model` empty, the optimizer's state beside it
+    finished = _tiny_checkpoint(tmp_path, ("dent", "scratch"))
+    kept = torch.load(finished, map_location="cpu", weights_only=False)
+    epoch = tmp_path / "epoch1.pt"
+    torch.save({**kept, "model": None, "ema": kept["model"], "optimizer": {}}, epoch)
+    # when the verifier's training reads either, then it finds the same classes and layers
+    assert _classes(epoch) == _classes(finished) == ("dent", "scratch")
+    photo = torch.rand(1, 3, SIDE, SIDE)
+    with torch.no_grad():
+        same = load_gate_net(epoch, TAPS).features(photo)
+        assert torch.equal(same, load_gate_net(finished, TAPS).features(photo))
