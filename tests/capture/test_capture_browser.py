@@ -76,8 +76,13 @@ def _full_id(service: Service, short: str) -> str:
 
 
 def wait_for_status(page: Any, *statuses: str) -> None:
+    # Asked right after a click that submits a form, the predicate may first run on the page
+    # being left, which has no status section: that is "not yet", not an error.
     page.wait_for_function(
-        "statuses => statuses.includes(document.getElementById('status-body').dataset.status)",
+        """statuses => {
+            const body = document.getElementById('status-body');
+            return body !== null && statuses.includes(body.dataset.status);
+        }""",
         arg=list(statuses),
         timeout=60_000,
     )
