@@ -97,6 +97,11 @@ class DamageVerifier:
     """Its extras end with the whole photo's pooled layers (`inference.crops.photo_crop`)."""
     cluster: bool = False
     """Its named extras end with `CLUSTER_EXTRAS`."""
+    closeup: DamageVerifier | None = None
+    """Where given, the verifier that reads every photo that is not a whole-car view, at the
+    same base threshold: one taught intact close-ups tells their marks from damage far better,
+    but flags more intact cars seen whole, which this one (a head on the damage model's
+    layers) holds (docs/model-experiments.md, "A verifier by view")."""
 
     @classmethod
     def load(
@@ -176,7 +181,9 @@ class DamageVerifier:
         """Indices of the damages the rule keeps (`size` is the photo's width, height;
         `whole_car_view`: cdat/verified.py). Only damages whose fate the answer decides are
         looked at: with `min_base_probability` 0, what the base keeps stays whatever the
-        verifier says."""
+        verifier says. A photo that is no whole-car view is read by `closeup` where given."""
+        if self.closeup is not None and not whole_car_view:
+            return self.closeup.kept(image, scale, damages, parts, size, base_kept)
         asked = [
             k for k, base in enumerate(base_kept) if not base or self.rule.min_base_probability
         ]
@@ -200,9 +207,18 @@ def _reads_cluster(metadata: dict[str, str], classes: Sequence[str], path: Path)
 
 
 def load_verifier(
-    model_dir: Path, record: StageRecord[VerifierRule], backbone: Path, threads: int = 1
+    model_dir: Path,
+    record: StageRecord[VerifierRule],
+    backbone: Path,
+    threads: int = 1,
+    closeup: StageRecord[VerifierRule] | None = None,
 ) -> DamageVerifier:
     """A damage model's verifier from its registry record, checked against its checksum;
-    `backbone` is the damage model's file."""
+    `backbone` is the damage model's file; `closeup`, the record of the verifier that reads
+    photos which are no whole-car view (None: this one reads every photo)."""
     path = checked_file(model_dir, record, "damage verifier")
-    return DamageVerifier.load(path, record.rule, threads, path.stem, backbone)
+    verifier = DamageVerifier.load(path, record.rule, threads, path.stem, backbone)
+    if closeup is not None:
+        near = checked_file(model_dir, closeup, "close-up damage verifier")
+        verifier.closeup = DamageVerifier.load(near, closeup.rule, threads, near.stem, backbone)
+    return verifier

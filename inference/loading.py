@@ -47,6 +47,7 @@ def load_model(
         entry = registry.promoted_entry(task)
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
         _ = entry.served_family_stage, entry.served_verifier, entry.served_placer
+        _ = entry.served_closeup_verifier
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -160,11 +161,10 @@ def with_placer(
 def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> DamageVerifier | None:
     """The damage model's verifier, unless the operator turned it off."""
     record = entry.served_verifier if settings.damage_verifier else None
-    return (
-        None
-        if record is None
-        else load_verifier(settings.model_dir, record, settings.model_dir / entry.file, threads)
-    )
+    if record is None:
+        return None
+    return load_verifier(settings.model_dir, record, settings.model_dir / entry.file, threads,
+                         entry.served_closeup_verifier)  # fmt: skip
 
 
 def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:

@@ -131,6 +131,10 @@ class ModelEntry:
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
     measured; the model then runs at its `served_conf`, below the rule's `base_conf`.
     Absent: no verifier."""
+    closeup_verifier: dict[str, Any] = field(default_factory=dict)
+    """Damage models served with a verifier: the verifier that reads photos which are no
+    whole-car view instead (`StageRecord.to_record`, its rule's `base_conf` the verifier's),
+    as it was measured. Absent: the verifier reads every photo."""
     placer: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage placer served beside it (inference/placer.py, a head on the
     model's own backbone; `StageRecord.to_record`: file, sha256, `cdat.placement.
@@ -186,6 +190,26 @@ class ModelEntry:
             return StageRecord.from_record(self.verifier, VerifierRule.from_record)
         except (ValueError, TypeError) as exc:
             raise RegistryError(f"{self.id}: verifier: {exc}") from exc
+
+    @property
+    def served_closeup_verifier(self) -> StageRecord[VerifierRule] | None:
+        """The verifier that reads this damage model's photos which are no whole-car view
+        (None: its verifier reads every photo)."""
+        if not self.closeup_verifier:
+            return None
+        verifier = self.served_verifier
+        try:
+            stage = StageRecord.from_record(self.closeup_verifier, VerifierRule.from_record)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: closeup_verifier: {exc}") from exc
+        if verifier is None:
+            raise RegistryError(f"{self.id}: closeup_verifier without a verifier")
+        if stage.rule.base_conf != verifier.rule.base_conf:  # the model reports from one
+            raise RegistryError(
+                f"{self.id}: closeup_verifier: base_conf {stage.rule.base_conf} is not the "
+                f"verifier's {verifier.rule.base_conf}"
+            )
+        return stage
 
     @property
     def served_placer(self) -> StageRecord[PlacementRule] | None:
@@ -366,10 +390,11 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
-    no verifier leaves out `verifier`, no placer `placer`, so that entries written before the
-    fields existed stay byte for byte as they were."""
+    no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, so that
+    entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
-    optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier")
+    optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
+                       "closeup_verifier")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

@@ -16,17 +16,18 @@ from training.errors import TrainingError
 
 
 def measured_stage(args: argparse.Namespace, task: str, option: str) -> StageRecord[Any] | None:
-    """A stage the model is measured with (`--family-stage` for a part model, `--verifier`
-    and `--placer` for a damage model), as its entry would store it (`file` is the path
-    given: registering copies it beside the model)."""
+    """A stage the model is measured with (`--family-stage` for a part model, `--verifier`,
+    `--closeup-verifier` and `--placer` for a damage model), as its entry would store it
+    (`file` is the path given: registering copies it beside the model)."""
     from inference.registry import sha256_of
 
     rule_option = {"family-stage": "family-rule", "verifier": "verifier-rule",
+                   "closeup-verifier": "verifier-rule",  # the close-ups' verifier shares it
                    "placer": "placer-rule"}[option]  # fmt: skip
     path = getattr(args, option.replace("-", "_"))
     rule = getattr(args, rule_option.replace("-", "_"))
     owner = "parts" if option == "family-stage" else "damage"
-    if path is None and rule is None:
+    if path is None and (rule is None or option == "closeup-verifier"):  # it shares a rule
         return None
     if path is None or rule is None:
         raise TrainingError(f"--{option} and --{rule_option} go together")
@@ -35,6 +36,17 @@ def measured_stage(args: argparse.Namespace, task: str, option: str) -> StageRec
     if not path.is_file():
         raise TrainingError(f"--{option} {path}: no such file")
     return StageRecord(str(path), sha256_of(path), rule)
+
+
+def measured_closeup_verifier(
+    args: argparse.Namespace, task: str, verifier: StageRecord[VerifierRule] | None
+) -> StageRecord[VerifierRule] | None:
+    """`--closeup-verifier`, read at `--verifier-rule` on the photos that are no whole-car
+    view, beside the `--verifier` that reads the rest."""
+    closeup = measured_stage(args, task, "closeup-verifier")
+    if closeup is not None and verifier is None:
+        raise TrainingError("--closeup-verifier reads close-ups beside a --verifier: give both")
+    return closeup
 
 
 def check_placer(model: Path, head: Path) -> None:
@@ -54,6 +66,7 @@ def measure_claims(
     family: StageRecord[FamilyRule] | None,
     verifier: StageRecord[VerifierRule] | None = None,
     placer: StageRecord[PlacementRule] | None = None,
+    closeup: StageRecord[VerifierRule] | None = None,
 ) -> dict[str, Any]:
     from inference.damage_verifier import DamageVerifier
     from inference.part_family import FamilyStage
@@ -77,6 +90,9 @@ def measure_claims(
             if verifier is None
             else DamageVerifier.load(Path(verifier.file), verifier.rule, backbone=args.model)
         )
+        if check is not None and closeup is not None:  # read on photos of no whole car
+            near = Path(closeup.file)
+            check.closeup = DamageVerifier.load(near, closeup.rule, backbone=args.model)
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
             verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),

@@ -31,7 +31,12 @@ from training.dataconfig import DAMAGE_TYPE_NAMES
 from training.errors import TrainingError, run_script
 from training.eval_report import report_markdown, write_report
 from training.eval_split import model_imgsz, predicted_instances, read_split, truth_instances
-from training.eval_stages import check_placer, measure_claims, measured_stage
+from training.eval_stages import (
+    check_placer,
+    measure_claims,
+    measured_closeup_verifier,
+    measured_stage,
+)
 from training.matching import SEVERITIES, MatchStats
 
 
@@ -263,6 +268,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         '\'{"base_conf": 0.1, "min_probability": 0.7}\'',
     )
     parser.add_argument(
+        "--closeup-verifier",
+        type=Path,
+        default=None,
+        help="with --verifier: this damage verifier (.onnx, python -m training.verifier_tune "
+        "--intact-closeups) reads every photo that is no whole-car view instead, at "
+        "--verifier-rule (inference/damage_verifier.py); recorded in the report, which "
+        "registering copies with the model",
+    )
+    parser.add_argument(
         "--placer",
         type=Path,
         default=None,
@@ -290,6 +304,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
+    closeup = measured_closeup_verifier(args, cfg.task, verifier)
     placer = measured_stage(args, cfg.task, "placer")
     if placer is not None:  # a head cut against another model fails now, not after minutes
         check_placer(args.model, Path(placer.file))
@@ -306,13 +321,15 @@ def main(args: argparse.Namespace) -> int:
     if args.closeups is not None:
         report.update(_closeups(args, cfg.task))
     if args.claims:
-        report["claims"] = measure_claims(args, cfg.task, family, verifier, placer)
+        report["claims"] = measure_claims(args, cfg.task, family, verifier, placer, closeup)
         if args.whole_car_rule is not None:
             report["whole_car_rule"] = args.whole_car_rule.to_record()
         if family is not None:
             report["family_stage"] = family.to_record()
         if verifier is not None:
             report["verifier"] = verifier.to_record()
+        if closeup is not None:
+            report["closeup_verifier"] = closeup.to_record()
         if placer is not None:
             report["placer"] = placer.to_record()
         if cfg.task == "damage":  # measured with the closer look: served with it

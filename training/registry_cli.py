@@ -142,6 +142,7 @@ STAGES = {
     # report key: (the task whose entry carries it, what it is)
     "family_stage": ("parts", "part-family stage"),
     "verifier": ("damage", "damage verifier"),
+    "closeup_verifier": ("damage", "close-up damage verifier"),
     "placer": ("damage", "damage placer"),
 }
 
@@ -175,6 +176,7 @@ def _checked_stage(
     if task != owner:
         raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
     read_rule: Any = {"family_stage": FamilyRule.from_record, "verifier": VerifierRule.from_record,
+                      "closeup_verifier": VerifierRule.from_record,
                       "placer": PlacementRule.from_record}[key]  # fmt: skip
     try:
         stage = StageRecord.from_record(record, read_rule)
@@ -286,6 +288,9 @@ def cmd_register(args: argparse.Namespace) -> int:
         crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
         family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
         verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
+        closeup_verifier=_copy_stage(
+            stages["closeup_verifier"], registry.model_dir, "closeup_verifier"
+        ),
         placer=_copy_stage(stages["placer"], registry.model_dir, "placer"),
     )
     registry.register(entry)

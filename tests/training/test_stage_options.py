@@ -20,7 +20,7 @@ from cdat.verified import VerifierRule
 from inference.registry import sha256_of
 from inference.stage_record import StageRecord
 from training.errors import TrainingError
-from training.eval_stages import measured_stage
+from training.eval_stages import measured_closeup_verifier, measured_stage
 from training.evaluate import get_args_parser
 from training.registry_cli import _report_stage
 
@@ -177,11 +177,42 @@ def test_the_verifier_options_are_read_from_the_command_line(tmp_path: Path) -> 
     )
 
 
+def test_the_closeup_verifier_is_read_at_the_verifiers_rule(tmp_path: Path) -> None:
+    # given an evaluation with a verifier and no close-up verifier: none, the rule is no error
+    served, near = stage_file(tmp_path / "v.onnx"), stage_file(tmp_path / "c.onnx", b"near")
+    given = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--verifier", str(served),
+             "--verifier-rule", '{"base_conf": 0.3, "min_probability": 0.7}']  # fmt: skip
+    args = get_args_parser().parse_args(given)
+    verifier = measured_stage(args, "damage", "verifier")
+    assert measured_closeup_verifier(args, "damage", verifier) is None
+    # when a close-up verifier is given too, then it is recorded at the verifier's rule
+    args = get_args_parser().parse_args([*given, "--closeup-verifier", str(near)])
+    assert measured_closeup_verifier(args, "damage", verifier) == StageRecord(
+        str(near), sha256_of(near), VERIFIER_RULE
+    )
+    # and without the verifier it reads close-ups beside, it is refused
+    alone = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--closeup-verifier",
+             str(near)]  # fmt: skip
+    args = get_args_parser().parse_args(alone)
+    with pytest.raises(TrainingError, match="--closeup-verifier and --verifier-rule go together"):
+        measured_closeup_verifier(args, "damage", None)
+    args = get_args_parser().parse_args(
+        [*alone, "--verifier-rule", '{"base_conf": 0.3, "min_probability": 0.7}']
+    )
+    with pytest.raises(TrainingError, match="beside a --verifier: give both"):
+        measured_closeup_verifier(args, "damage", None)
+    # and a missing file is refused
+    args = get_args_parser().parse_args([*given, "--closeup-verifier", str(tmp_path / "x.onnx")])
+    with pytest.raises(TrainingError, match=r"--closeup-verifier .*x\.onnx: no such file"):
+        measured_closeup_verifier(args, "damage", verifier)
+
+
 # --- _report_stage -------------------------------------------------------------------------
 
 KEYS: dict[str, tuple[Any, str, str, str]] = {
     # report key: (a rule, the task it belongs to, another task, what it is called)
     "verifier": (VERIFIER_RULE, "damage", "parts", "damage verifier"),
+    "closeup_verifier": (VERIFIER_RULE, "damage", "parts", "close-up damage verifier"),
     "family_stage": (FAMILY_RULE, "parts", "damage", "part-family stage"),
 }
 
