@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cdat.claims import BodyType, as_fitted
 from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
@@ -63,6 +63,20 @@ class _Sighting:
     damage: DamageInstance
     part_cut_off: bool = False
     named_again: bool = False
+
+
+def as_fitted_photo(analysis: PhotoAnalysis, body_type: BodyType | None) -> PhotoAnalysis:
+    """The photo's damages and parts named as the vehicle of `body_type` has them
+    (`cdat.claims.as_fitted`), so that what the adjuster reads beside the findings says
+    trunk where they do; the same photo where nothing is renamed."""
+    damages = tuple(
+        d if d.part is None else replace(d, part=as_fitted(d.part, body_type))
+        for d in analysis.damages
+    )
+    parts = tuple(replace(p, part=as_fitted(p.part, body_type)) for p in analysis.parts)
+    if damages == analysis.damages and parts == analysis.parts:
+        return analysis
+    return replace(analysis, damages=damages, parts=parts)
 
 
 def merge_findings(

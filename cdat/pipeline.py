@@ -38,7 +38,7 @@ from cdat.errors import ConfigurationError
 from cdat.estimate import Pricing, build_estimate
 from cdat.findings import PhotoAnalysis
 from cdat.fraud import detect_fraud_signals, standing_signals
-from cdat.merge import merge_findings
+from cdat.merge import as_fitted_photo, merge_findings
 from cdat.phash import PhotoHashIndex
 from cdat.policy_checks import check_policy
 from cdat.rules import RuleBook
@@ -139,7 +139,8 @@ def assess_claim(
     The corrections stay on the result (reviewed photos, `operation_overrides`), so the
     next assessment, after an edit or after more photos, keeps them too.
     """
-    photos = corrections.kept_on(analyses)
+    body_type = context.vehicle.body_type
+    photos = tuple(as_fitted_photo(p, body_type) for p in corrections.kept_on(analyses))
     merged = merge_findings(photos, context.vehicle.body_type)
     vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
     pricing = Pricing(

@@ -12,7 +12,7 @@ from cdat.catalog import ClassDecision, VehicleClass
 from cdat.claims import BodyType, Vehicle, as_fitted, boot_lid
 from cdat.corrections import Corrections
 from cdat.estimate import Pricing, build_estimate
-from cdat.findings import Box, DamageInstance
+from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.merge import merge_findings
 from cdat.pipeline import AssessmentPolicy, assess_claim
 from cdat.taxonomy import CarPart, DamageType, Severity
@@ -97,3 +97,25 @@ def test_a_sedans_claim_prices_its_trunk_for_a_tailgate_sighting(
     priced = {line.part for line in assessment.estimate.lines}
     assert TRUNK in priced
     assert TAILGATE not in priced
+
+
+def test_a_sedans_photos_name_the_trunk_the_finding_names(inr_policy: AssessmentPolicy) -> None:
+    # given a sedan's photo whose lid, and the dent on it, the part model called a tailgate
+    sedan = Vehicle("Honda", "City", 2021, BodyType.SEDAN, None, Decimal(900000))
+    lid = PartInstance(TAILGATE, 0.9, Box(0, 0, 20, 20))
+    bumper = PartInstance(CarPart.BACK_BUMPER, 0.9, Box(0, 20, 20, 30))
+    seen = photo("p1", damages=(_lid_dent(TAILGATE, 0.8),), parts=(lid, bumper))
+    claim = context(photos=(meta("p1"),), vehicle=sedan)
+    # when the claim is assessed
+    assessment = assess_claim((seen,), Corrections(), claim, (), {}, inr_policy)
+    # then the photo the adjuster reads names the trunk, as the finding does: its damage row
+    # and its part label, and nothing else in it changed
+    (shown,) = assessment.photos
+    assert [d.part for d in shown.damages] == [TRUNK]
+    assert [p.part for p in shown.parts] == [TRUNK, CarPart.BACK_BUMPER]
+    assert shown.damages[0].confidence == 0.8 and shown.parts[0].box == lid.box
+    # and an SUV's photo keeps its tailgate
+    suv = Vehicle("Tata", "Nexon", 2021, BodyType.SUV, None, Decimal(900000))
+    suv_claim = context(photos=(meta("p1"),), vehicle=suv)
+    (kept,) = assess_claim((seen,), Corrections(), suv_claim, (), {}, inr_policy).photos
+    assert kept == seen
