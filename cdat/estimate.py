@@ -28,37 +28,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from cdat.assessment import Estimate, EstimateLine, Operation
-from cdat.catalog import Catalog, ClassDecision, LabourKind, Region
-from cdat.claims import BodyType, parts_not_fitted
+from cdat.claims import parts_not_fitted
 from cdat.errors import ConfigurationError
 from cdat.findings import PartFinding
 from cdat.merge import credible
+from cdat.pricing import ZERO, LineMaker, Pricing
 from cdat.rules import Rule, RuleBook
 from cdat.taxonomy import CarPart
 from cdat.totals import totals
-
-ZERO = Decimal(0)
-HOURS = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """Everything an estimate is priced with, fixed for one claim."""
-
-    catalog: Catalog
-    rules: RuleBook
-    region_name: str
-    vehicle: ClassDecision
-    body_type: BodyType | None = None
-    """Which rear lid the car has (`cdat.claims.boot_lid`); None blends into either."""
-
-    @property
-    def region(self) -> Region:
-        return self.catalog.regions[self.region_name]
-
 
 OVERRIDE_RULE_ID = "ADJUSTER_OVERRIDE"
 OVERRIDABLE = (
@@ -264,7 +244,7 @@ def _replace_lines(
     price = entry.prices[pricing.vehicle.vehicle_class] * pricing.region.parts_price_factor
     also = "; also covers " + ", ".join(_describe(f) for f in absorbed) if absorbed else ""
     name = part.value.replace("_", " ")
-    line = _LineMaker(pricing, finding.confidence, part, rule_id)
+    line = LineMaker(pricing, finding.confidence, part, rule_id)
     lines = [
         line.make(
             Operation.REPLACE,
@@ -321,7 +301,7 @@ def _repair_lines(
             again = " (the same damage under another name)" if finding.named_again else ""
             notes.append(f"; also covers {seen}{again}")
             continue
-        maker = _LineMaker(pricing, finding.confidence, part, rule.id)
+        maker = LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
         line = maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
         lines.append(replace(line, repair_or_replace_undecided=decision.replace_held_back))
@@ -361,54 +341,10 @@ def _blend_lines(
             if hours <= 0:
                 continue
             done.add(part)
-            maker = _LineMaker(pricing, confidence[source], part, pricing.rules.blend.id)
+            maker = LineMaker(pricing, confidence[source], part, pricing.rules.blend.id)
             text = f"blend colour into {_name(part)} next to {_name(source)}"
             blended.append(maker.make(Operation.BLEND, text, paint_hours=hours))
     return blended
-
-
-@dataclass(frozen=True)
-class _LineMaker:
-    pricing: Pricing
-    confidence: float
-    part: CarPart
-    rule_id: str
-
-    def make(
-        self,
-        op: Operation,
-        description: str,
-        *,
-        parts_cost: Decimal = ZERO,
-        hours: Decimal = ZERO,
-        labour: LabourKind = LabourKind.BODY,
-        paint_hours: Decimal = ZERO,
-    ) -> EstimateLine:
-        region, money = self.pricing.region, self.pricing.catalog.money
-        hours = hours.quantize(HOURS, rounding=ROUND_HALF_UP)
-        paint_hours = paint_hours.quantize(HOURS, rounding=ROUND_HALF_UP)
-        rate = region.labour_rates[labour]
-        paint_rate = region.labour_rates[LabourKind.PAINT]
-        materials = money(paint_hours * region.paint_materials_per_hour)
-        labour_cost = money(hours * rate)
-        paint_cost = money(paint_hours * paint_rate) + materials
-        return EstimateLine(
-            part=self.part,
-            operation=op,
-            rule_id=self.rule_id,
-            description=description,
-            parts_cost=money(parts_cost),
-            labour_hours=hours,
-            labour_rate=rate,
-            labour_cost=labour_cost,
-            paint_cost=paint_cost,
-            total=money(parts_cost) + labour_cost + paint_cost,
-            labour_kind=labour.value if hours > 0 else "",
-            paint_hours=paint_hours,
-            paint_rate=paint_rate if paint_hours > 0 else ZERO,
-            paint_materials=materials,
-            confidence=self.confidence,
-        )
 
 
 def _sum(lines: Sequence[EstimateLine]) -> Decimal:

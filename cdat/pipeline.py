@@ -35,12 +35,13 @@ from cdat.claims import ClaimContext
 from cdat.corrections import Corrections
 from cdat.datafiles import load_model
 from cdat.errors import ConfigurationError
-from cdat.estimate import Pricing, build_estimate
+from cdat.estimate import build_estimate
 from cdat.findings import PhotoAnalysis
 from cdat.fraud import detect_fraud_signals, standing_signals
 from cdat.merge import as_fitted_photo, merge_findings
 from cdat.phash import PhotoHashIndex
 from cdat.policy_checks import check_policy
+from cdat.pricing import Pricing
 from cdat.rules import RuleBook
 from cdat.settings import Settings
 from cdat.total_loss import check_total_loss

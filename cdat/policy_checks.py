@@ -20,8 +20,9 @@ from pathlib import Path
 
 from cdat.catalog import Catalog, ClassDecision, VehicleClass
 from cdat.datafiles import DataFile
-from cdat.estimate import Pricing, decide, price_decided
+from cdat.estimate import decide, price_decided
 from cdat.findings import PartFinding
+from cdat.pricing import Pricing
 from cdat.rules import RuleBook
 from cdat.taxonomy import CarPart, DamageType, Severity
 

@@ -11,7 +11,7 @@ from cdat.assessment import Estimate, EstimateLine
 from cdat.rules import RuleBook
 
 if TYPE_CHECKING:
-    from cdat.estimate import Pricing
+    from cdat.pricing import Pricing
 
 ZERO = Decimal(0)
 

@@ -6,8 +6,9 @@ import pytest
 
 from cdat.assessment import Operation
 from cdat.catalog import ClassDecision, VehicleClass
-from cdat.estimate import OVERRIDE_RULE_ID, Pricing, build_estimate, price_part_as
+from cdat.estimate import OVERRIDE_RULE_ID, build_estimate, price_part_as
 from cdat.pipeline import AssessmentPolicy
+from cdat.pricing import Pricing
 from cdat.taxonomy import CarPart, DamageType, Severity
 from tests.cdat.conftest import finding
 

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from cdat.assessment import Estimate
 from cdat.catalog import ClassDecision, VehicleClass
-from cdat.estimate import Pricing, build_estimate
+from cdat.estimate import build_estimate
 from cdat.findings import PartFinding
 from cdat.pipeline import AssessmentPolicy
+from cdat.pricing import Pricing
 from cdat.taxonomy import CarPart, DamageType, Severity
 
 RELAXED = settings(

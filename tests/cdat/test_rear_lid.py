@@ -11,10 +11,11 @@ from cdat.assessment import Operation
 from cdat.catalog import ClassDecision, VehicleClass
 from cdat.claims import BodyType, Vehicle, as_fitted, boot_lid
 from cdat.corrections import Corrections
-from cdat.estimate import Pricing, build_estimate
+from cdat.estimate import build_estimate
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.merge import merge_findings
 from cdat.pipeline import AssessmentPolicy, assess_claim
+from cdat.pricing import Pricing
 from cdat.taxonomy import CarPart, DamageType, Severity
 from tests.cdat.conftest import context, finding, meta, photo
 

@@ -9,9 +9,10 @@ import pytest
 
 from cdat.assessment import Operation
 from cdat.catalog import ClassDecision, VehicleClass
-from cdat.estimate import Pricing, build_estimate
+from cdat.estimate import build_estimate
 from cdat.findings import PartFinding
 from cdat.pipeline import AssessmentPolicy
+from cdat.pricing import Pricing
 from cdat.taxonomy import CarPart, DamageType, Severity
 from tests.cdat.conftest import finding
 

@@ -244,7 +244,8 @@ def test_a_policy_written_before_a_reason_was_added_still_loads(inr_policy, code
 
 def test_a_replacement_the_finding_cannot_decide_goes_to_an_adjuster(inr_policy) -> None:
     from cdat.catalog import ClassDecision, VehicleClass
-    from cdat.estimate import Pricing, build_estimate
+    from cdat.estimate import build_estimate
+    from cdat.pricing import Pricing
 
     pricing = Pricing(
         inr_policy.catalog,
