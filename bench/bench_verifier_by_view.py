@@ -24,6 +24,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cdat.whole_car import WholeCarRule, is_whole_car_view  # noqa: E402
-from training.rule_sweep import PhotoRecord  # noqa: E402
+from training.rule_sweep import PhotoRecord, Rule  # noqa: E402
 from training.verifier_sweep import Table  # noqa: E402
 
 SHOWN = ("damage_recall_iou30", "intact_photos_with_damage", "intact_closeups_with_damage",
@@ -54,6 +55,34 @@ def by_view(whole_car: Table, closeup: Table, views: dict[int, bool]) -> Table:
     return {key: whole_car[key] if views[key] else closeup[key] for key in whole_car}
 
 
+CLOSEUP_MIN_PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7)
+CLOSEUP_MIN_BASE_PROBABILITIES = (0.0, 0.05, 0.1, 0.2, 0.3)
+MAX_INTACT_CARS = 0.02
+MAX_INTACT_CLOSEUPS = 0.20
+
+
+def by_view_rule(whole_car: Rule, closeup: Rule, views: dict[int, bool]) -> Rule:
+    """Each photo served by the whole-car view's rule or by the close-ups' rule."""
+    return lambda analysis: (whole_car if views[id(analysis)] else closeup)(analysis)
+
+
+def mean_found(row: dict[str, Any]) -> float:
+    found = row["damage_recall_iou30"]
+    return sum(found.values()) / len(found)
+
+
+def choose_closeup_rule(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The criterion written before the sweep (docs/model-experiments.md, "A rule of its
+    own for the close-up verifier"): of the rows within the intact bounds, the highest mean
+    damage found, then the fewest intact close-ups with damage (None: no row is within)."""
+    fit = [
+        r for r in rows
+        if r["intact_photos_with_damage"] <= MAX_INTACT_CARS
+        and r["intact_closeups_with_damage"] <= MAX_INTACT_CLOSEUPS
+    ]  # fmt: skip
+    return max(fit, key=lambda r: (mean_found(r), -r["intact_closeups_with_damage"]), default=None)
+
+
 def views_per_source(records: Sequence[PhotoRecord], views: dict[int, bool]) -> dict[str, Any]:
     """How many photos of each source are whole-car views: the share each verifier reads."""
     counts = Counter((rec.source, views[id(rec.analysis)]) for rec in records)
@@ -71,6 +100,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="the sets' re-split seed (the pass's)")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
+    parser.add_argument("--sweep-closeup-rule", action="store_true",
+                        help="also serve close-ups at each rule of the grid "
+                        "(min_probability x min_base_probability) and choose one by "
+                        "`choose_closeup_rule`")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/verifier_by_view.json",
                         help="where the figures are written (.json)")  # fmt: skip
     return parser
@@ -109,6 +142,18 @@ def main(args: argparse.Namespace) -> int:
         name: row(records, verified_rule(table, floor, stage.rule, whole_car))
         for name, table in tables.items()
     }
+    sweep: list[dict[str, Any]] = []
+    if args.sweep_closeup_rule:
+        whole_rule = verified_rule(tables["served"], floor, stage.rule, whole_car)
+        for p_add in CLOSEUP_MIN_PROBABILITIES:
+            for p_base in CLOSEUP_MIN_BASE_PROBABILITIES:
+                rule = replace(stage.rule, min_probability=p_add, min_base_probability=p_base)
+                close_rule = verified_rule(tables["closeup"], floor, rule, whole_car)
+                figures = row(records, by_view_rule(whole_rule, close_rule, views))
+                sweep.append({"closeup_rule": rule.to_record(),
+                              **{k: figures.get(k) for k in SHOWN}})  # fmt: skip
+                print("close-ups at", p_add, p_base, json.dumps(sweep[-1]))
+    chosen = choose_closeup_rule(sweep) if sweep else None
     out = {
         "cache": str(args.cache),
         "rule": stage.rule.to_record(),
@@ -118,7 +163,10 @@ def main(args: argparse.Namespace) -> int:
         "closeup_verifier": str(args.closeup_verifier),
         "views": views_per_source(records, views),
         "rows": {name: {k: r.get(k) for k in SHOWN} for name, r in rows.items()},
+        **({"closeup_rule_sweep": sweep, "closeup_rule_chosen": chosen} if sweep else {}),
     }
+    if sweep:
+        print("chosen:", json.dumps(chosen))
     for name, r in out["rows"].items():
         print(name, json.dumps(r))
     write_json(args.out, out)

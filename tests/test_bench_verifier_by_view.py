@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,44 @@ def test_a_missing_closeup_verifier_is_one_error_before_any_work(tmp_path: Path)
     with pytest.raises(TrainingError, match=r"--closeup-verifier .*v\.onnx: no such file"):
         main(args)
     assert not (tmp_path / "out.json").exists()
+
+
+def _row(found: tuple[float, float, float], cars: float, closeups: float) -> dict[str, object]:
+    sources = ("car-parts-damage", "damaged-parts", "damage-severity")
+    return {"damage_recall_iou30": dict(zip(sources, found, strict=True)),
+            "intact_photos_with_damage": cars, "intact_closeups_with_damage": closeups}  # fmt: skip
+
+
+def test_the_closeup_rule_chosen_finds_most_within_the_intact_bounds() -> None:
+    from bench.bench_verifier_by_view import choose_closeup_rule
+
+    # given rows that find more the more intact photos they flag
+    within = _row((0.8, 0.7, 0.3), 0.02, 0.20)
+    rows = [
+        _row((0.9, 0.8, 0.4), 0.04, 0.10),  # too many intact cars
+        _row((0.9, 0.8, 0.4), 0.02, 0.25),  # too many intact close-ups
+        within,
+        _row((0.8, 0.7, 0.3), 0.00, 0.15),  # as much found, fewer close-ups: the tie's winner
+        _row((0.7, 0.7, 0.3), 0.00, 0.05),
+    ]
+    # then the most found within the bounds wins, fewer intact close-ups breaking the tie
+    assert choose_closeup_rule(rows) is rows[3]
+    assert choose_closeup_rule(rows[:3]) is within
+    # and where no row is within the bounds, none is chosen
+    assert choose_closeup_rule(rows[:2]) is None
+
+
+def test_each_view_is_served_by_its_own_rule() -> None:
+    from bench.bench_verifier_by_view import by_view_rule, whole_car_views
+
+    # given a whole-car view and a close-up, and a rule for each that marks what it served
+    whole, close = _photo("car-parts", "car.jpg", parts=4), _photo("cpd", "dent.jpg", parts=1)
+    views = whole_car_views([whole, close], RULE)
+
+    def marked(name: str) -> Callable[[PhotoAnalysis], PhotoAnalysis]:
+        return lambda analysis: PhotoAnalysis(name, analysis.width, analysis.height)
+
+    rule = by_view_rule(marked("whole-car rule"), marked("close-up rule"), views)
+    # then each photo is served by its view's rule
+    assert rule(whole.analysis).photo_id == "whole-car rule"
+    assert rule(close.analysis).photo_id == "close-up rule"
