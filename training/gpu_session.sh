@@ -32,8 +32,9 @@
 #       "runs/pseudo/car-parts-damage-types/dataset.yaml", "runs/backgrounds/dataset.yaml"]);
 #   then each file moved back and `git reset -q`. It held the machine 526 s of the 900
 #   (491 s of command): 14 epochs in 7.5 minutes, 212 photos/s, data loading on 15 CPUs.
-# Shards (--shards N) are the other way: each goes in a call of its own, a warm machine
-# keeping ignored paths between calls for only 30 s, the last call running this script;
+# Shards (--shards N) are the other way: each goes in a call of its own (the damage pack in
+# six, --shards 6 --budget-mib 9.5, so that a call's tree and shard stay within 64 MiB), a
+# warm machine keeping ignored paths between calls for only 30 s, the last call running this script;
 # the script trains each task whose pack is on the machine, on the shards that reached it
 # (saying which did not). tests/training/test_gpu_session.py runs it whole on the CPU on a
 # tiny pack (DEVICE=cpu), tarred too.
