@@ -93,6 +93,18 @@ def test_the_analyzer_reads_each_view_with_its_own_verifier(tmp_path: Path) -> N
     assert boxes(closer.damages) == [BLUE_HIGH]
 
 
+def test_with_the_whole_car_rule_off_the_closeup_verifier_reads_every_photo(
+    tmp_path: Path,
+) -> None:
+    # given the whole-car view of the test above, with the operator's whole-car rule off
+    settings = by_view(tmp_path / "m", WholeCarRule(min_parts=2, whole_car_conf=0.6))
+    analyzer = build_analyzer(settings.model_copy(update={"damage_whole_car": False}))
+    # when it analyses the photo, then no view is known and the close-up verifier reads it
+    (result,) = analyzer.analyze([png(red_and_blue(), "p")])
+    assert analyzer.whole_car is None
+    assert boxes(result.damages) == [BLUE_HIGH]
+
+
 def test_turning_the_verifier_off_turns_off_both(tmp_path: Path) -> None:
     settings = by_view(tmp_path / "m", WholeCarRule(min_parts=3, whole_car_conf=0.6))
     analyzer = build_analyzer(settings.model_copy(update={"damage_verifier": False}))
