@@ -54,10 +54,14 @@
 # instead), so the damage recipe for the next lent GPU is
 # "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 2".
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
-# (python -m training.export --weights <.pt> --out <.onnx>), choose its
-# served threshold on val (cdat threshold), evaluate on test at it (cdat evaluate
-# --conf), then register and promote as the README's data-scientist loop says: the entry
-# records the threshold and serving uses it.
+# (python -m training.export --weights <.pt> --out <.onnx>). A damage checkpoint is served as
+# entry -9 is: a verifier (training.damage_verifier) on whole-car views and a close-up
+# verifier (training.verifier_tune --intact-closeups --damage <.pt> --detector <.onnx>) on
+# the rest, so make both for it, compare checkpoints on val as a claim is (cdat evaluate
+# --split val --claims --verifier ... --closeup-verifier ...), evaluate the one chosen on
+# test once the same way, then register and promote as the README's data-scientist loop
+# says. A part checkpoint: choose its threshold on val (cdat threshold), evaluate on test
+# at it, register and promote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-out}
