@@ -203,6 +203,23 @@ def _checked_stage(
     return stage
 
 
+def _check_closeup_verifier(report_path: Path | None, verifier: Any, closeup: Any) -> None:
+    """A close-up verifier serves only beside a verifier, from the same threshold
+    (`ModelEntry.served_closeup_verifier`): refused here, before anything is copied."""
+    if closeup is None:
+        return
+    if verifier is None:
+        raise CdatError(
+            f"{report_path}: a close-up damage verifier reads close-ups beside a damage "
+            "verifier, and the report has none"
+        )
+    if closeup.rule.base_conf != verifier.rule.base_conf:
+        raise CdatError(
+            f"{report_path}: the close-up damage verifier's base_conf {closeup.rule.base_conf} "
+            f"is not the damage verifier's {verifier.rule.base_conf}"
+        )
+
+
 def _copy_stage(stage: Any, model_dir: Path, key: str) -> dict[str, Any]:
     """A checked stage's record, its file copied beside the model ({} where there is none)."""
     if stage is None:
@@ -257,6 +274,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     whole_car_rule = _report_whole_car_rule(args.report, args.task)
     stages = {key: _checked_stage(args.report, key, args.task, registry.model_dir, source)
               for key in STAGES}  # fmt: skip
+    _check_closeup_verifier(args.report, stages["verifier"], stages["closeup_verifier"])
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)

@@ -210,3 +210,45 @@ def test_a_model_measured_with_both_verifiers_is_registered_with_both(tmp_path: 
     assert entry.served_verifier == StageRecord("damage-verifier-2.onnx", sha256_of(served), RULE)
     copied = tmp_path / "models" / "damage-verifier-closeups-2.onnx"
     assert copied.read_bytes() == near.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("with_verifier", "closeup_base", "message"),
+    [
+        (False, 0.3, "a close-up damage verifier reads close-ups beside a damage verifier"),
+        (True, 0.2, "base_conf 0.2 is not the damage verifier's 0.3"),
+    ],
+)
+def test_a_report_whose_closeup_verifier_cannot_serve_registers_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    with_verifier: bool,
+    closeup_base: float,
+    message: str,
+) -> None:
+    import json
+
+    from tests.training.test_registry import _named_onnx
+    from training.cli import main as cli_main
+
+    # given a report whose close-up verifier has no verifier beside it, or another threshold
+    model = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    (tmp_path / "runs").mkdir()
+    served = make_verifier(tmp_path / "runs" / "damage-verifier-2.onnx")
+    near = make_verifier(tmp_path / "runs" / "damage-verifier-closeups-2.onnx", weights=DOUBTING)
+    rule = replace(RULE, base_conf=closeup_base)
+    report: dict[str, object] = {
+        "split": "test",
+        "per_class": {},
+        "closeup_verifier": StageRecord(str(near), sha256_of(near), rule).to_record(),
+    }
+    if with_verifier:
+        report["verifier"] = StageRecord(str(served), sha256_of(served), RULE).to_record()
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    models = tmp_path / "models"
+    # when it is registered, then it is one error line and the model directory is untouched
+    code = cli_main(["models", "--model-dir", str(models), "register", "--file", str(model),
+                     "--task", "damage", "--report", str(tmp_path / "report.json")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not models.exists() or not any(models.iterdir())
