@@ -142,7 +142,7 @@ def assess_claim(
     """
     body_type = context.vehicle.body_type
     photos = tuple(as_fitted_photo(p, body_type) for p in corrections.kept_on(analyses))
-    merged = merge_findings(photos, context.vehicle.body_type)
+    merged = merge_findings(photos, body_type)
     vehicle = classify_vehicle(context.vehicle, policy.catalog.vehicle_classes)
     pricing = Pricing(
         policy.catalog, policy.rules, policy.region, vehicle, context.vehicle.body_type
