@@ -40,19 +40,20 @@
 # tiny pack (DEVICE=cpu), tarred too.
 # Knobs (environment): MINUTES of training, TASKS, DEVICE (default 0), DAMAGE_IMGSZ and
 # PARTS_IMGSZ (default 416 and 384: the sizes the packs above are made at), DAMAGE_TRAIN_ARGS
-# and PARTS_TRAIN_ARGS (more training.train options, default none: Ultralytics' recipe with
-# every layer learning; "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr" is the served
-# damage model's). The first lent GPU's run lost close-ups of heavy damage; CPU runs of the
+# and PARTS_TRAIN_ARGS (more training.train options). PARTS_TRAIN_ARGS defaults to none
+# (Ultralytics' recipe, every layer learning); DAMAGE_TRAIN_ARGS to the damage recipe
+# ("--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 4"), so a
+# lent machine's one call runs it without being told; DAMAGE_TRAIN_ARGS="" asks for
+# Ultralytics' own. The first lent GPU's run lost close-ups of heavy damage; CPU runs of the
 # served recipe lost them too, with and without the close-up windows of intact cars
 # (docs/model-experiments.md, sixteenth and seventeenth sessions): pack mAP, on which a
 # checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
 # checkpoints on the claim pass over val (training.claim_rules --pass), not on pack mAP:
-# add --save-period N to DAMAGE_TRAIN_ARGS and each Nth epoch's checkpoint comes back
-# beside best.pt (unstripped, with its optimizer state: mind the transfer's size; export
-# and training.damage_verifier read it as it is). Mosaic is what lost the close-ups: the eighteenth session's CPU run without it
+# with --save-period N in DAMAGE_TRAIN_ARGS each Nth epoch's checkpoint comes back beside
+# best.pt, its optimizer state stripped (about 6 MB each: at 4, a 9-minute run's four fit a
+# call's 64 MiB with both tasks' best.pt). Mosaic is what lost the close-ups: the eighteenth session's CPU run without it
 # proposed more of them than the served model (it lost some faint whole-car scratches
-# instead), so the damage recipe for the next lent GPU is
-# "--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 2".
+# instead), hence the default damage recipe above.
 # Back here: the files under $OUT are the new .pt, run records and reports. Export each
 # (python -m training.export --weights <.pt> --out <.onnx>). A damage checkpoint is served as
 # entry -9 is: a verifier (training.damage_verifier) on whole-car views and a close-up
@@ -69,7 +70,8 @@ MINUTES=${MINUTES:-9}
 DEVICE=${DEVICE:-0}
 DAMAGE_IMGSZ=${DAMAGE_IMGSZ:-416}
 PARTS_IMGSZ=${PARTS_IMGSZ:-384}
-read -r -a damage_train_args <<<"${DAMAGE_TRAIN_ARGS:-}"
+DAMAGE_RECIPE="--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 4"
+read -r -a damage_train_args <<<"${DAMAGE_TRAIN_ARGS-$DAMAGE_RECIPE}"
 read -r -a parts_train_args <<<"${PARTS_TRAIN_ARGS:-}"
 for archive in runs/pack/*.tar.gz; do
   if [ -f "$archive" ]; then tar xzf "$archive"; fi
@@ -189,7 +191,12 @@ for task in $TASKS; do
   run=runs/train/$task-gpu
   cp "$run/weights/best.pt" "$OUT/$task-gpu.pt"
   for kept in "$run"/weights/epoch*.pt; do  # --save-period: chosen back here on the claim pass
-    if [ -f "$kept" ]; then cp "$kept" "$OUT/$task-gpu-$(basename "$kept")"; fi
+    # An epoch's checkpoint carries its optimizer state (20 MB for the damage model, 6 MB
+    # without): a call brings back 64 MiB in all, so only the weights travel.
+    if [ -f "$kept" ]; then
+      python3 -c "import sys; from ultralytics.utils.torch_utils import strip_optimizer as s; s(sys.argv[1], sys.argv[2])" \
+        "$kept" "$OUT/$task-gpu-$(basename "$kept")" >/dev/null
+    fi
   done
   cp "$run/cdat_run.json" "$OUT/$task-cdat_run.json"
   # photos/s: training images x epochs done / training seconds (both tasks share the GPU)
