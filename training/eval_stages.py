@@ -22,10 +22,12 @@ def measured_stage(args: argparse.Namespace, task: str, option: str) -> StageRec
     from inference.registry import sha256_of
 
     rule_option = {"family-stage": "family-rule", "verifier": "verifier-rule",
-                   "closeup-verifier": "verifier-rule",  # the close-ups' verifier shares it
+                   "closeup-verifier": "verifier-rule",  # unless it has a rule of its own
                    "placer": "placer-rule"}[option]  # fmt: skip
     path = getattr(args, option.replace("-", "_"))
     rule = getattr(args, rule_option.replace("-", "_"))
+    if option == "closeup-verifier" and getattr(args, "closeup_verifier_rule", None) is not None:
+        rule = args.closeup_verifier_rule
     owner = "parts" if option == "family-stage" else "damage"
     if path is None and (rule is None or option == "closeup-verifier"):  # it shares a rule
         return None
@@ -41,11 +43,24 @@ def measured_stage(args: argparse.Namespace, task: str, option: str) -> StageRec
 def measured_closeup_verifier(
     args: argparse.Namespace, task: str, verifier: StageRecord[VerifierRule] | None
 ) -> StageRecord[VerifierRule] | None:
-    """`--closeup-verifier`, read at `--verifier-rule` on the photos that are no whole-car
-    view, beside the `--verifier` that reads the rest."""
+    """`--closeup-verifier`, read at `--closeup-verifier-rule` (default: `--verifier-rule`) on
+    the photos that are no whole-car view, beside the `--verifier` that reads the rest."""
+    own_rule = getattr(args, "closeup_verifier_rule", None)
+    if own_rule is not None and args.closeup_verifier is None:
+        raise TrainingError("--closeup-verifier-rule needs --closeup-verifier")
     closeup = measured_stage(args, task, "closeup-verifier")
     if closeup is not None and verifier is None:
         raise TrainingError("--closeup-verifier reads close-ups beside a --verifier: give both")
+    # Both read one pass of the detector from base_conf (`ModelEntry.served_closeup_verifier`).
+    if (
+        closeup is not None
+        and verifier is not None
+        and closeup.rule.base_conf != verifier.rule.base_conf
+    ):
+        raise TrainingError(
+            f"--closeup-verifier-rule: base_conf {closeup.rule.base_conf} is not the "
+            f"--verifier-rule's {verifier.rule.base_conf}"
+        )
     return closeup
 
 

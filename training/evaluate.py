@@ -277,6 +277,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "registering copies with the model",
     )
     parser.add_argument(
+        "--closeup-verifier-rule",
+        type=verifier_rule_arg,
+        default=None,
+        help="with --closeup-verifier: the rule it reads close-ups at, JSON (cdat/verified.py), "
+        "from --verifier-rule's base_conf (default: --verifier-rule)",
+    )
+    parser.add_argument(
         "--placer",
         type=Path,
         default=None,

@@ -19,6 +19,7 @@ from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
 from inference.registry import sha256_of
 from inference.stage_record import StageRecord
+from training.claims import verifier_rule_arg
 from training.errors import TrainingError
 from training.eval_stages import measured_closeup_verifier, measured_stage
 from training.evaluate import get_args_parser
@@ -204,6 +205,31 @@ def test_the_closeup_verifier_is_read_at_the_verifiers_rule(tmp_path: Path) -> N
     # and a missing file is refused
     args = get_args_parser().parse_args([*given, "--closeup-verifier", str(tmp_path / "x.onnx")])
     with pytest.raises(TrainingError, match=r"--closeup-verifier .*x\.onnx: no such file"):
+        measured_closeup_verifier(args, "damage", verifier)
+
+
+def test_the_closeup_verifier_can_be_read_at_a_rule_of_its_own(tmp_path: Path) -> None:
+    # given an evaluation with a verifier and a close-up verifier
+    served, near = stage_file(tmp_path / "v.onnx"), stage_file(tmp_path / "c.onnx", b"near")
+    given = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--verifier", str(served),
+             "--verifier-rule", '{"base_conf": 0.3, "min_probability": 0.7}',
+             "--closeup-verifier", str(near)]  # fmt: skip
+    own = '{"base_conf": 0.3, "min_probability": 0.6, "min_base_probability": 0.3}'
+    # when the close-ups get a rule of their own
+    args = get_args_parser().parse_args([*given, "--closeup-verifier-rule", own])
+    verifier = measured_stage(args, "damage", "verifier")
+    # then the close-up verifier is recorded at it, and the verifier at its own
+    assert verifier is not None and verifier.rule == VERIFIER_RULE
+    closeup = measured_closeup_verifier(args, "damage", verifier)
+    assert closeup == StageRecord(str(near), sha256_of(near), verifier_rule_arg(own))
+    # and a close-up rule from another base_conf is refused (both read one detector's pass)
+    other = '{"base_conf": 0.1, "min_probability": 0.6}'
+    args = get_args_parser().parse_args([*given, "--closeup-verifier-rule", other])
+    with pytest.raises(TrainingError, match=r"base_conf 0\.1 is not the --verifier-rule's 0\.3"):
+        measured_closeup_verifier(args, "damage", verifier)
+    # and a close-up rule without a close-up verifier is refused
+    args = get_args_parser().parse_args([*given[:-2], "--closeup-verifier-rule", own])
+    with pytest.raises(TrainingError, match="--closeup-verifier-rule needs --closeup-verifier"):
         measured_closeup_verifier(args, "damage", verifier)
 
 
