@@ -13,6 +13,10 @@ rule, as `training.verifier_sweep` scores a rule; nothing is chosen::
         --cache runs/eval/claim-rules-val-002.pkl \\
         --closeup-verifier runs/verifier/verifier-tuned-closeups-s1-half.onnx
 
+A whole-car verifier of one's own (fitted on a second look's detections, say) is read at
+each whole-car bar asked, the close-ups at a rule of their own (`--whole-car-verifier`,
+`--whole-car-probabilities`, `--closeup-rule`): one `by_view_bar_<bar>` row each.
+
 Prints each way's figures and writes bench/results/verifier_by_view.json (a few minutes on
 the 2-core CPU, most of it the two verifiers reading every detection's crop).
 """
@@ -32,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cdat.whole_car import WholeCarRule, is_whole_car_view  # noqa: E402
+from training.claims import verifier_rule_arg  # noqa: E402
 from training.rule_sweep import PhotoRecord, Rule  # noqa: E402
 from training.verifier_sweep import Table  # noqa: E402
 
@@ -104,6 +109,17 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="also serve close-ups at each rule of the grid "
                         "(min_probability x min_base_probability) and choose one by "
                         "`choose_closeup_rule`")  # fmt: skip
+    parser.add_argument("--whole-car-verifier", type=Path, default=None,
+                        help="the verifier read on whole-car views (default: the "
+                        "promoted damage model's), e.g. one fitted on a second look's "
+                        "own detections")  # fmt: skip
+    parser.add_argument("--whole-car-probabilities", type=float, nargs="+", default=None,
+                        help="also serve whole-car views at each of these bars (the "
+                        "rule's whole_car_probability), close-ups at --closeup-rule: one "
+                        "row each")  # fmt: skip
+    parser.add_argument("--closeup-rule", type=verifier_rule_arg, default=None,
+                        help="the close-up verifier's rule in the bar rows, JSON "
+                        "(cdat/verified.py; default: the served rule)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/verifier_by_view.json",
                         help="where the figures are written (.json)")  # fmt: skip
     return parser
@@ -119,14 +135,23 @@ def main(args: argparse.Namespace) -> int:
     from training.verifier_sweep import floor_tables, row, verified_rule
 
     check_json_out(args.out)
-    if not args.closeup_verifier.is_file():
-        raise TrainingError(f"--closeup-verifier {args.closeup_verifier}: no such file")
+    for option, path in (("--closeup-verifier", args.closeup_verifier),
+                         ("--whole-car-verifier", args.whole_car_verifier)):  # fmt: skip
+        if path is not None and not path.is_file():
+            raise TrainingError(f"{option} {path}: no such file")
     damage = promoted_damage_entry()
     stage, whole_car = damage.served_verifier, damage.served_whole_car_rule
     if stage is None or whole_car is None:
         raise TrainingError("the promoted damage model is served without a verifier or rule")
+    closeup_rule = args.closeup_rule or stage.rule
+    if closeup_rule.base_conf != stage.rule.base_conf:
+        raise TrainingError(
+            f"--closeup-rule: base_conf {closeup_rule.base_conf} is not the served rule's "
+            f"{stage.rule.base_conf} (one pass serves both)"
+        )
     backbone = promoted_model_file("damage")
-    served = DamageVerifier.load(Settings().model_dir / stage.file, stage.rule, backbone=backbone)
+    whole_path = args.whole_car_verifier or Settings().model_dir / stage.file
+    served = DamageVerifier.load(whole_path, stage.rule, backbone=backbone)
     closeup = DamageVerifier.load(args.closeup_verifier, stage.rule, backbone=backbone)
     state, records, _ = cached_records(args.cache, "val", args.seed, args.data_root)
     floor = damage.served_conf
@@ -142,6 +167,11 @@ def main(args: argparse.Namespace) -> int:
         name: row(records, verified_rule(table, floor, stage.rule, whole_car))
         for name, table in tables.items()
     }
+    for bar in args.whole_car_probabilities or []:
+        whole_rule = replace(stage.rule, whole_car_probability=bar)
+        rows[f"by_view_bar_{bar}"] = row(records, by_view_rule(
+            verified_rule(tables["served"], floor, whole_rule, whole_car),
+            verified_rule(tables["closeup"], floor, closeup_rule, whole_car), views))  # fmt: skip
     sweep: list[dict[str, Any]] = []
     if args.sweep_closeup_rule:
         whole_rule = verified_rule(tables["served"], floor, stage.rule, whole_car)
@@ -159,7 +189,8 @@ def main(args: argparse.Namespace) -> int:
         "rule": stage.rule.to_record(),
         "floor": floor,
         "whole_car_rule": whole_car.to_record(),
-        "served_verifier": stage.file,
+        "served_verifier": str(whole_path),
+        "closeup_rule": closeup_rule.to_record(),
         "closeup_verifier": str(args.closeup_verifier),
         "views": views_per_source(records, views),
         "rows": {name: {k: r.get(k) for k in SHOWN} for name, r in rows.items()},

@@ -81,6 +81,37 @@ def test_a_missing_closeup_verifier_is_one_error_before_any_work(tmp_path: Path)
     assert not (tmp_path / "out.json").exists()
 
 
+def test_a_missing_whole_car_verifier_is_one_error_before_any_work(tmp_path: Path) -> None:
+    # given a close-up verifier that exists and a whole-car verifier that does not
+    near = tmp_path / "near.onnx"
+    near.write_bytes(b"stage")
+    args = get_args_parser().parse_args(
+        ["--cache", str(tmp_path / "none.pkl"), "--closeup-verifier", str(near),
+         "--whole-car-verifier", str(tmp_path / "head.onnx"), "--whole-car-probabilities",
+         "0.8", "0.9", "--out", str(tmp_path / "out.json")]
+    )  # fmt: skip
+    # then the bench stops on it before reading the pass, and writes nothing
+    with pytest.raises(TrainingError, match=r"--whole-car-verifier .*head\.onnx: no such file"):
+        main(args)
+    assert not (tmp_path / "out.json").exists()
+    assert args.whole_car_probabilities == [0.8, 0.9]
+
+
+def test_a_closeup_rule_from_another_base_conf_is_refused(tmp_path: Path) -> None:
+    # given a close-up rule whose base_conf is not the served rule's (0.1 as promoted)
+    near = tmp_path / "near.onnx"
+    near.write_bytes(b"stage")
+    args = get_args_parser().parse_args(
+        ["--cache", str(tmp_path / "none.pkl"), "--closeup-verifier", str(near),
+         "--closeup-rule", '{"base_conf": 0.3, "min_probability": 0.4}',
+         "--out", str(tmp_path / "out.json")]
+    )  # fmt: skip
+    # then it is one error naming both, before any work
+    with pytest.raises(TrainingError, match=r"--closeup-rule: base_conf 0\.3 is not the served"):
+        main(args)
+    assert not (tmp_path / "out.json").exists()
+
+
 def _row(found: tuple[float, float, float], cars: float, closeups: float) -> dict[str, object]:
     sources = ("car-parts-damage", "damaged-parts", "damage-severity")
     return {"damage_recall_iou30": dict(zip(sources, found, strict=True)),
