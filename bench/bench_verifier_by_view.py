@@ -139,6 +139,13 @@ def main(args: argparse.Namespace) -> int:
                          ("--whole-car-verifier", args.whole_car_verifier)):  # fmt: skip
         if path is not None and not path.is_file():
             raise TrainingError(f"{option} {path}: no such file")
+    if args.closeup_rule is not None and not args.whole_car_probabilities:
+        raise TrainingError(
+            "--closeup-rule serves the rows of --whole-car-probabilities: give both"
+        )
+    for bar in args.whole_car_probabilities or []:
+        if not 0.0 <= bar <= 1.0:
+            raise TrainingError(f"--whole-car-probabilities {bar}: need 0 <= p <= 1")
     damage = promoted_damage_entry()
     stage, whole_car = damage.served_verifier, damage.served_whole_car_rule
     if stage is None or whole_car is None:

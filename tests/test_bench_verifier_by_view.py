@@ -104,10 +104,28 @@ def test_a_closeup_rule_from_another_base_conf_is_refused(tmp_path: Path) -> Non
     args = get_args_parser().parse_args(
         ["--cache", str(tmp_path / "none.pkl"), "--closeup-verifier", str(near),
          "--closeup-rule", '{"base_conf": 0.3, "min_probability": 0.4}',
-         "--out", str(tmp_path / "out.json")]
+         "--whole-car-probabilities", "0.8", "--out", str(tmp_path / "out.json")]
     )  # fmt: skip
     # then it is one error naming both, before any work
     with pytest.raises(TrainingError, match=r"--closeup-rule: base_conf 0\.3 is not the served"):
+        main(args)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_closeup_rule_with_no_bar_to_serve_it_at_is_refused(tmp_path: Path) -> None:
+    # given a close-up rule asked without the whole-car bars whose rows it serves
+    near = tmp_path / "near.onnx"
+    near.write_bytes(b"stage")
+    given = ["--cache", str(tmp_path / "none.pkl"), "--closeup-verifier", str(near),
+             "--out", str(tmp_path / "out.json")]  # fmt: skip
+    rule = '{"base_conf": 0.1, "min_probability": 0.4}'
+    args = get_args_parser().parse_args([*given, "--closeup-rule", rule])
+    # then it is one error rather than a rule silently unused
+    with pytest.raises(TrainingError, match="--closeup-rule serves the rows of"):
+        main(args)
+    # and a bar outside 0-1 is refused too
+    args = get_args_parser().parse_args([*given, "--whole-car-probabilities", "0.8", "1.5"])
+    with pytest.raises(TrainingError, match=r"--whole-car-probabilities 1\.5: need 0 <= p <= 1"):
         main(args)
     assert not (tmp_path / "out.json").exists()
 
