@@ -72,10 +72,18 @@ def with_second_looks(
     (`CDAT_DAMAGE_CROP_LOOK`). Other tasks' runtimes are returned as they are."""
     if entry.task != "damage":
         return runtime
-    if settings.damage_flip_tta:
+    looks = second_looks_of(settings, entry.crop_look)
+    if "mirrored" in looks:
         runtime = FlipMergedRuntime(runtime, config)
-    crop = entry.crop_look if settings.damage_crop_look is None else settings.damage_crop_look
-    return CropMergedRuntime(runtime, config) if crop else runtime
+    return CropMergedRuntime(runtime, config) if "middle" in looks else runtime
+
+
+def second_looks_of(settings: Settings, crop_chosen_with: bool) -> tuple[str, ...]:
+    """The second looks a damage model takes: "mirrored" where the operator asks, "middle"
+    as the model was chosen (`crop_look` in its entry; an unregistered candidate, none)
+    unless the operator says otherwise (`CDAT_DAMAGE_CROP_LOOK`)."""
+    crop = crop_chosen_with if settings.damage_crop_look is None else settings.damage_crop_look
+    return ("mirrored",) * bool(settings.damage_flip_tta) + ("middle",) * bool(crop)
 
 
 def served_conf(settings: Settings, entry: ModelEntry) -> float:

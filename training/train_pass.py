@@ -81,44 +81,62 @@ def train_photos(
 @dataclass(frozen=True)
 class Detector:
     """The damage model whose detections are the examples: `file` in the promoted model's
-    place (None: the promoted model as registered), served with the `severity` stage."""
+    place (None: the promoted model as registered), served with the `severity` stage,
+    with the second looks it takes (`inference.loading.second_looks_of`)."""
 
     sha256: str
     file: Path | None = None
     severity: Path | None = None
+    second_looks: tuple[str, ...] = ()
 
 
 def detector_of(chosen: Path | None, conf: float) -> Detector:
     """The detector of a train pass at `conf`: `chosen`, or the promoted model (as registered,
     also where `chosen` is its very file)."""
+    from inference.loading import second_looks_of
     from inference.registry import Registry, sha256_of
     from training.claim_rules import pass_settings
 
-    registry = Registry.load(pass_settings(conf).model_dir)
+    settings = pass_settings(conf)
+    registry = Registry.load(settings.model_dir)
     promoted = registry.promoted_entry("damage")
     if promoted is None:
         raise TrainingError(f"{registry.model_dir}: no promoted damage model to run the pass")
     sha = promoted.sha256 if chosen is None else sha256_of(chosen)
     if sha == promoted.sha256:
-        return Detector(sha)
+        return Detector(sha, second_looks=second_looks_of(settings, promoted.crop_look))
     severity = registry.model_dir / promoted.severity_model if promoted.severity_model else None
-    return Detector(sha, chosen, severity)
+    return Detector(sha, chosen, severity, second_looks_of(settings, False))
 
 
 def cached_pass(
     photos: Sequence[TrainPhoto], conf: float, cache: Path, detector: Detector
 ) -> dict[str, PhotoAnalysis] | None:
-    """The cached analyses, if `cache` holds every photo's by `detector` at `conf`; else None."""
+    """The cached analyses, if `cache` holds every photo's by `detector` at `conf`; else None.
+    A pass made with other second looks is an error, not a miss: made again, it would
+    replace the cache another run needs. (Passes saved before the looks were recorded are
+    read as before.)"""
     if not cache.is_file():
         return None
     try:
         state = pickle.loads(cache.read_bytes())
         same = state.get("conf") == conf and state.get("detector") == detector.sha256
         kept = state["photos"] if same else {}
+        looks = state.get("second_looks")
     except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
         problem = f"--cache {cache}: not a train pass this script saved ({exc})"
         raise TrainingError(problem) from exc
+    if looks is not None and tuple(looks) != detector.second_looks:
+        raise TrainingError(
+            f"--cache {cache}: made with second looks {_named(looks)}, and this run takes "
+            f"{_named(detector.second_looks)} (CDAT_DAMAGE_CROP_LOOK, CDAT_DAMAGE_FLIP_TTA); "
+            "name another --cache"
+        )
     return dict(kept) if all(str(p.path) in kept for p in photos) else None
+
+
+def _named(looks: Sequence[str]) -> str:
+    return " and ".join(looks) or "none"
 
 
 def train_pass(
@@ -140,6 +158,7 @@ def train_pass(
         data = photo.path.read_bytes()
         out[str(photo.path)] = analyzer.analyze([PhotoInput(photo.path.name, data)])[0]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    state = {"conf": conf, "detector": detector.sha256, "photos": out}
+    state = {"conf": conf, "detector": detector.sha256, "second_looks": detector.second_looks,
+             "photos": out}  # fmt: skip
     cache.write_bytes(pickle.dumps(state))
     return out

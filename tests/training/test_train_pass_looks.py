@@ -1,0 +1,94 @@
+"""A train pass records the second looks it was made with (training/train_pass.py): a run
+with other looks is refused the cached pass instead of learning from detections it never
+made, and the cache stays as it was."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdat.findings import PhotoAnalysis
+from training import claim_rules
+from training.errors import TrainingError
+from training.train_pass import Detector, TrainPhoto, cached_pass, detector_of, train_pass
+
+PHOTO = TrainPhoto("car-parts", Path("c/train0.jpg"), [])
+
+
+def saved_pass(tmp_path: Path, **looks: Any) -> Path:
+    analysis = PhotoAnalysis(photo_id="train0.jpg", width=64, height=48)
+    state = {"conf": 0.02, "detector": "x", "photos": {str(PHOTO.path): analysis}, **looks}
+    cache = tmp_path / "pass.pkl"
+    cache.write_bytes(pickle.dumps(state))
+    return cache
+
+
+def test_a_pass_made_with_the_middle_look_is_refused_to_a_run_without_it(
+    tmp_path: Path,
+) -> None:
+    # given a pass made with the middle look
+    cache = saved_pass(tmp_path, second_looks=("middle",))
+    before = cache.read_bytes()
+    # when a run without the look reads it, then it is one error naming both, and the cache
+    # is as it was
+    with pytest.raises(
+        TrainingError, match="made with second looks middle, and this run takes none"
+    ):
+        cached_pass([PHOTO], 0.02, cache, Detector("x"))
+    assert cache.read_bytes() == before
+
+
+def test_a_pass_made_with_one_look_is_refused_to_a_run_with_the_middle_look(
+    tmp_path: Path,
+) -> None:
+    cache = saved_pass(tmp_path, second_looks=())
+    with pytest.raises(TrainingError, match="looks none, and this run takes middle"):
+        cached_pass([PHOTO], 0.02, cache, Detector("x", second_looks=("middle",)))
+
+
+def test_a_pass_with_the_same_looks_is_read(tmp_path: Path) -> None:
+    cache = saved_pass(tmp_path, second_looks=("middle",))
+    kept = cached_pass([PHOTO], 0.02, cache, Detector("x", second_looks=("middle",)))
+    assert kept is not None and list(kept) == [str(PHOTO.path)]
+
+
+def test_a_pass_saved_before_the_looks_were_recorded_is_read_as_before(tmp_path: Path) -> None:
+    cache = saved_pass(tmp_path)
+    for looks in ((), ("middle",)):
+        kept = cached_pass([PHOTO], 0.02, cache, Detector("x", second_looks=looks))
+        assert kept is not None and list(kept) == [str(PHOTO.path)]
+
+
+def test_the_detector_takes_the_looks_the_operator_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given the shipped registry, whose promoted damage model is served with one look
+    monkeypatch.delenv("CDAT_DAMAGE_FLIP_TTA", raising=False)
+    monkeypatch.delenv("CDAT_DAMAGE_CROP_LOOK", raising=False)
+    assert detector_of(None, 0.02).second_looks == ()
+    # when the operator asks for both second looks, then the pass's detector takes them
+    monkeypatch.setenv("CDAT_DAMAGE_CROP_LOOK", "true")
+    monkeypatch.setenv("CDAT_DAMAGE_FLIP_TTA", "true")
+    assert detector_of(None, 0.02).second_looks == ("mirrored", "middle")
+
+
+def test_a_new_pass_is_saved_with_its_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an analyzer that answers every photo with an empty analysis
+    class Answering:
+        def analyze(self, photos: Any) -> list[PhotoAnalysis]:
+            return [PhotoAnalysis(photo_id=p.photo_id, width=64, height=48) for p in photos]
+
+    monkeypatch.setattr(claim_rules, "pass_analyzer", lambda *given: Answering())
+    photo_file = tmp_path / "train0.jpg"
+    photo_file.write_bytes(b"read as bytes only")
+    photo = TrainPhoto("car-parts", photo_file, [])
+    cache = tmp_path / "pass.pkl"
+    # when a pass is made by a detector taking the middle look
+    train_pass([photo], 0.02, cache, Detector("x", second_looks=("middle",)))
+    # then the cache says so, and a run without the look is refused it
+    assert pickle.loads(cache.read_bytes())["second_looks"] == ("middle",)
+    with pytest.raises(TrainingError, match="name another --cache"):
+        cached_pass([photo], 0.02, cache, Detector("x"))
