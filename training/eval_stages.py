@@ -75,6 +75,16 @@ def check_placer(model: Path, head: Path) -> None:
         raise TrainingError(f"--placer: {exc.message}") from None
 
 
+def looks_measured(settings: Any) -> dict[str, Any]:
+    """The second looks a candidate damage model's claims were measured with (the operator's
+    `CDAT_DAMAGE_CROP_LOOK`, `CDAT_DAMAGE_FLIP_TTA`: a candidate's entry names none), for the
+    report: a model registered from it is served with the middle look it was measured with."""
+    from inference.loading import second_looks_of
+
+    looks = second_looks_of(settings, False)
+    return {"crop_look": "middle" in looks, "second_looks": list(looks)}
+
+
 def measure_claims(
     args: argparse.Namespace,
     task: str,

@@ -33,6 +33,7 @@ from training.eval_report import report_markdown, write_report
 from training.eval_split import model_imgsz, predicted_instances, read_split, truth_instances
 from training.eval_stages import (
     check_placer,
+    looks_measured,
     measure_claims,
     measured_closeup_verifier,
     measured_stage,
@@ -339,10 +340,10 @@ def main(args: argparse.Namespace) -> int:
             report["closeup_verifier"] = closeup.to_record()
         if placer is not None:
             report["placer"] = placer.to_record()
-        if cfg.task == "damage":  # measured with the closer look: served with it
+        if cfg.task == "damage":
             from cdat.settings import Settings
 
-            report["crop_look"] = bool(Settings().damage_crop_look)
+            report.update(looks_measured(Settings()))
     baseline = None
     if not args.no_compare:
         baseline = _promoted_baseline(args, cfg.task, data_yaml, out)

@@ -238,6 +238,19 @@ def _report_flag(report_path: Path | None, name: str) -> bool:
     return _read_report(report_path).get(name) is True
 
 
+def _check_looks(report_path: Path | None) -> None:
+    """A report measured with the mirrored look describes a model no entry can serve (only
+    the middle look is an entry's to keep)."""
+    if report_path is not None and "mirrored" in (
+        _read_report(report_path).get("second_looks") or ()
+    ):
+        raise CdatError(
+            f"--report {report_path}: measured with the mirrored second look "
+            "(CDAT_DAMAGE_FLIP_TTA), which no registered model is served with; evaluate again "
+            "without it"
+        )
+
+
 def _run_facts(run_dir: Path | None) -> dict[str, Any]:
     if run_dir is None:
         return {}
@@ -275,6 +288,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     stages = {key: _checked_stage(args.report, key, args.task, registry.model_dir, source)
               for key in STAGES}  # fmt: skip
     _check_closeup_verifier(args.report, stages["verifier"], stages["closeup_verifier"])
+    _check_looks(args.report)
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)

@@ -207,6 +207,16 @@ def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_wi
     assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
                      "--report", str(tmp_path / "crop.json"), "--id", "crop-1"]) == 0  # fmt: skip
     assert Registry.load(tmp_path / "models").get("crop-1").crop_look is True
+    # and a report measured with the mirrored look, which no entry serves, is one error line
+    mirrored = dict(report, crop_look=True, second_looks=["mirrored", "middle"])
+    (tmp_path / "mirrored.json").write_text(json.dumps(mirrored))
+    capsys.readouterr()
+    mirror = ["--report", str(tmp_path / "mirrored.json"), "--id", "mirror-1"]
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     *mirror]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "mirrored second look" in err and len(err.strip().splitlines()) == 1
+    assert [e.id for e in Registry.load(tmp_path / "models").entries][-1] == "crop-1"
     # and a report whose rule cannot be read is one error line, the registry unchanged
     (tmp_path / "bad.json").write_text(json.dumps(dict(report, whole_car_rule={"min_parts": 0})))
     capsys.readouterr()

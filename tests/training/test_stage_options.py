@@ -411,3 +411,26 @@ def test_a_head_is_registered_only_beside_the_model_whose_layers_it_reads(
     # and beside its own model it is recorded
     got = _report_stage(path, key, task, model_dir, trained_on)
     assert got == StageRecord("head.onnx", sha256_of(head), rule).to_record()
+
+
+@pytest.mark.parametrize(
+    ("env", "looks"),
+    [
+        ({}, []),
+        ({"CDAT_DAMAGE_CROP_LOOK": "true"}, ["middle"]),
+        ({"CDAT_DAMAGE_FLIP_TTA": "true", "CDAT_DAMAGE_CROP_LOOK": "true"}, ["mirrored", "middle"]),
+    ],
+)
+def test_the_report_names_the_second_looks_a_candidate_was_measured_with(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], looks: list[str]
+) -> None:
+    from cdat.settings import Settings
+    from training.eval_stages import looks_measured
+
+    # given the operator's settings for the looks
+    for name in ("CDAT_DAMAGE_CROP_LOOK", "CDAT_DAMAGE_FLIP_TTA"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # when a candidate's claims are measured, then the report says which looks it took
+    assert looks_measured(Settings()) == {"crop_look": "middle" in looks, "second_looks": looks}
