@@ -2,7 +2,9 @@
 
 The damage verifier (`training.damage_verifier`) and the part-family stage
 (`training.part_family --detections`) learn from its detections; its analyses are kept in a
-cache so that a second run with the same detector analyses nothing.
+cache so that a second run with the same detector analyses nothing. The cache names the
+second looks it was made with (`CDAT_DAMAGE_CROP_LOOK`, `CDAT_DAMAGE_FLIP_TTA`): a run with
+other looks is refused it rather than taught detections it would never make.
 """
 
 from __future__ import annotations
