@@ -124,11 +124,11 @@ def cached_pass(
         state = pickle.loads(cache.read_bytes())
         same = state.get("conf") == conf and state.get("detector") == detector.sha256
         kept = state["photos"] if same else {}
-        looks = state.get("second_looks")
+        looks = None if state.get("second_looks") is None else tuple(state["second_looks"])
     except (pickle.UnpicklingError, EOFError, TypeError, KeyError, AttributeError) as exc:
         problem = f"--cache {cache}: not a train pass this script saved ({exc})"
         raise TrainingError(problem) from exc
-    if looks is not None and tuple(looks) != detector.second_looks:
+    if looks is not None and looks != detector.second_looks:
         raise TrainingError(
             f"--cache {cache}: made with second looks {_named(looks)}, and this run takes "
             f"{_named(detector.second_looks)} (CDAT_DAMAGE_CROP_LOOK, CDAT_DAMAGE_FLIP_TTA); "

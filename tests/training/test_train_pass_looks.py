@@ -92,3 +92,13 @@ def test_a_new_pass_is_saved_with_its_looks(
     assert pickle.loads(cache.read_bytes())["second_looks"] == ("middle",)
     with pytest.raises(TrainingError, match="name another --cache"):
         cached_pass([photo], 0.02, cache, Detector("x"))
+
+
+def test_a_cache_whose_looks_cannot_be_read_is_one_error(tmp_path: Path) -> None:
+    # given a cache whose looks are no list of names
+    cache = saved_pass(tmp_path, second_looks=1)
+    before = cache.read_bytes()
+    # when it is read, then it is the cache's one error, and the cache is as it was
+    with pytest.raises(TrainingError, match="not a train pass this script saved"):
+        cached_pass([PHOTO], 0.02, cache, Detector("x"))
+    assert cache.read_bytes() == before
