@@ -18,14 +18,17 @@ look like:
 * with `--fallback-conf`, a region the served rule misses is still labelled when a part of
   the family the region names holds it at that score or above (and no part at `--keep-conf`
   of another family does): the labeller named the family, the model picks which of its
-  parts. These are the close-ups the model gets wrong today, so they teach the most.
+  parts. These are the close-ups the model gets wrong today, so they teach the most;
+* with `--cut-contradicted`, a region lying on a part of another family (a fender's on any
+  part) no longer leaves its photo out: the region is cut out of that part's label, which
+  tells the model where the part it called is not.
 
 It writes a YOLO data set named `<source>-pseudo` (card `datasets/<source>-pseudo.md`) and
 its dataset config (`dataset.yaml`), which a parts training config lists beside
 `car-parts.yaml` (`datasets/parts-closeups-cpd.yaml`)::
 
     python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
-        --out runs/pseudo/damaged-parts [--fallback-conf 0.02]
+        --out runs/pseudo/damaged-parts [--fallback-conf 0.02] [--cut-contradicted]
     python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
         --config datasets/car-parts-damage.yaml --out runs/pseudo/car-parts-damage \
         [--fallback-conf 0.02]
@@ -62,6 +65,8 @@ from training.dataconfig import load_dataset_config
 from training.errors import TrainingError, run_script
 
 SPLIT = "train"
+MIN_PIECE_PIXELS = 16.0
+"""A cut part's piece smaller than this (analysis pixels) is a sliver, not a label."""
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
 """What the tool writes: a folder holding anything else is not its output, and is refused."""
 
@@ -84,6 +89,11 @@ class PseudoSettings:
     faint part (from this score up) of the family the region names that holds it; the
     person who drew the region named the family, the model only picks which of its parts.
     None: only confirmed regions count."""
+    cut_contradicted: bool = False
+    """Keep a photo whose region lies on a part of another family (a fender's on any part):
+    the region is cut out of that part's label, and a listed region still needs a part of
+    its own family. Those are the close-ups the model gets wrong; dropped, it never learns
+    where the part it called is not."""
 
     @property
     def floor(self) -> float:
@@ -98,6 +108,7 @@ class PseudoTally:
     regions: Counter[str] = field(default_factory=Counter)
     confirmed: Counter[str] = field(default_factory=Counter)
     labels: Counter[str] = field(default_factory=Counter)
+    cut: Counter[str] = field(default_factory=Counter)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -106,6 +117,7 @@ class PseudoTally:
             "regions_per_family": dict(sorted(self.regions.items())),
             "confirmed_per_family": dict(sorted(self.confirmed.items())),
             "labels_per_part": dict(sorted(self.labels.items())),
+            "parts_cut": dict(sorted(self.cut.items())),
         }
 
 
@@ -113,16 +125,19 @@ def photo_labels(
     regions: list[Region], parts: list[PartInstance], masks: list[np.ndarray], cfg: PseudoSettings
 ) -> list[int] | None:
     """Indices of the parts to keep as labels, or None when a region is not confirmed.
-    `parts` may hold parts below `cfg.conf`: only the family fallback looks at them."""
+    `parts` may hold parts below `cfg.conf`: only the family fallback looks at them.
+    With `cfg.cut_contradicted` a part is judged by its mask less the regions of other
+    families (`cut_masks`), which its label leaves out."""
     strong = [k for k, p in enumerate(parts) if p.confidence >= cfg.conf]
     confirmed: set[int] = set()
     touched: set[int] = set()
     for region in regions:
         owner = _owner(region, parts, masks, strong)
         if not region.family.segmented:
-            if owner is not None:
+            if owner is not None and not cfg.cut_contradicted:
                 return None
-            touched |= {k for k in strong if (masks[k] & region.mask).any()}
+            if not cfg.cut_contradicted:
+                touched |= {k for k in strong if (masks[k] & region.mask).any()}
             continue
         if owner is None or parts[owner].part.family is not region.family:
             owner = _family_fallback(region, parts, masks, owner, cfg)
@@ -130,9 +145,27 @@ def photo_labels(
             return None
         confirmed.add(owner)
     confident = {k for k in strong if parts[k].confidence >= cfg.keep_conf and k not in touched}
-    if any(_clash(masks[k], masks[c]) for k in confirmed for c in confident - confirmed):
+    judged = masks
+    if cfg.cut_contradicted:
+        cut = cut_masks(regions, parts, masks, sorted(confirmed | confident))
+        judged = [cut.get(k, m) for k, m in enumerate(masks)]
+    if any(_clash(judged[k], judged[c]) for k in confirmed for c in confident - confirmed):
         return None
-    return sorted(confirmed | confident)
+    return sorted(k for k in confirmed | confident if judged[k].any())
+
+
+def cut_masks(
+    regions: list[Region], parts: list[PartInstance], masks: list[np.ndarray], keep: list[int]
+) -> dict[int, np.ndarray]:
+    """The kept parts whose masks cover a region of another family, each less those regions:
+    a labelled region belongs to the family its label names."""
+    out = {}
+    for k in keep:
+        others = [r.mask for r in regions if r.family is not parts[k].part.family]
+        covered = [m for m in others if (masks[k] & m).any()]
+        if covered:
+            out[k] = masks[k] & ~np.logical_or.reduce(covered)
+    return out
 
 
 def _owner(
@@ -153,7 +186,7 @@ def _family_fallback(
     fallback is off or a confident part of another family holds the region."""
     if cfg.fallback_conf is None:
         return None
-    if owner is not None and parts[owner].confidence >= cfg.keep_conf:
+    if owner is not None and parts[owner].confidence >= cfg.keep_conf and not cfg.cut_contradicted:
         return None
     family = [
         k
@@ -175,6 +208,43 @@ def label_line(part: PartInstance, class_id: int, width: int, height: int) -> st
         return None
     xy = np.clip(xy / [width, height], 0.0, 1.0)
     return f"{class_id} " + " ".join(f"{v:.4f}" for v in xy.ravel())
+
+
+def _line(class_id: int, polygon: list[float]) -> str:
+    return f"{class_id} " + " ".join(f"{v:.4f}" for v in polygon)
+
+
+def mask_polygons(mask: np.ndarray) -> list[list[float]]:
+    """A cut mask as normalised YOLO polygons, one per piece. A region cut from inside a
+    part leaves a hole, which one polygon cannot hold, so each hole is joined to its
+    piece's outline by a seam of no width: drawn back, the hole stays empty."""
+    import cv2
+
+    height, width = mask.shape
+    contours, hierarchy = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
+    )
+    if hierarchy is None:
+        return []
+    out = []
+    for k, contour in enumerate(contours):
+        if hierarchy[0][k][3] != -1 or cv2.contourArea(contour) < MIN_PIECE_PIXELS:
+            continue
+        outline = contour.reshape(-1, 2)
+        holes = [c.reshape(-1, 2) for j, c in enumerate(contours) if hierarchy[0][j][3] == k]
+        for hole in holes:
+            outline = _joined(outline, hole)
+        xy = (outline.astype(np.float64) + 0.5) / [width, height]
+        out.append([float(v) for v in xy.clip(0.0, 1.0).reshape(-1)])
+    return out
+
+
+def _joined(outline: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`outline` walked to its point nearest `hole`, around the hole and back."""
+    gaps = ((outline[:, None, :] - hole[None, :, :]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+    around = np.concatenate([hole[j:], hole[: j + 1]])
+    return np.concatenate([outline[: i + 1], around, outline[i:]])
 
 
 def dataset_config(out: Path, source: Path) -> dict[str, Any]:
@@ -217,12 +287,18 @@ def make_pseudo_labels(
         keep = photo_labels(regions, parts, masks, cfg)
         if not keep:
             continue
+        cut = cut_masks(regions, parts, masks, keep) if cfg.cut_contradicted else {}
         lines = []
         for k in keep:
-            line = label_line(parts[k], class_ids[parts[k].part], analysis.width, analysis.height)
-            if line is not None:
-                lines.append(line)
-                tally.labels[parts[k].part.value] += 1
+            class_id = class_ids[parts[k].part]
+            if k in cut:
+                written = [_line(class_id, polygon) for polygon in mask_polygons(cut[k])]
+                tally.cut[parts[k].part.value] += bool(written)
+            else:
+                line = label_line(parts[k], class_id, analysis.width, analysis.height)
+                written = [] if line is None else [line]
+            lines += written
+            tally.labels[parts[k].part.value] += bool(written)
         if not lines:
             continue
         tally.kept += 1
@@ -313,6 +389,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=PseudoSettings.keep_conf,
         help="a part touching no region is kept as a label from this score up",
     )
+    parser.add_argument(
+        "--cut-contradicted",
+        action="store_true",
+        help="keep a photo whose region lies on a part of another family: cut the region out "
+        "of that part's label (a listed region still needs a part of its own family)",
+    )
     return parser
 
 
@@ -328,7 +410,7 @@ def main(args: argparse.Namespace) -> int:
     if args.fallback_conf is not None and not 0.0 < args.fallback_conf <= args.conf:
         raise TrainingError(f"--fallback-conf {args.fallback_conf}: need 0 < it <= --conf")
     refuse_foreign_output(args.out, OUTPUT_NAMES)
-    cfg = PseudoSettings(args.conf, args.keep_conf, args.fallback_conf)
+    cfg = PseudoSettings(args.conf, args.keep_conf, args.fallback_conf, args.cut_contradicted)
     analyzer = build_closeup_analyzer(args.parts, None, cfg.floor)
     report = make_pseudo_labels(analyzer, args.config, args.out, cfg, args.seed)
     print(json.dumps(report, indent=1))

@@ -11,7 +11,13 @@ import pytest
 from cdat.findings import Box, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, PartFamily
 from training.closeup import Region, _polygon_mask
-from training.closeup_pseudo import PseudoSettings, make_pseudo_labels, photo_labels
+from training.closeup_pseudo import (
+    PseudoSettings,
+    cut_masks,
+    make_pseudo_labels,
+    mask_polygons,
+    photo_labels,
+)
 from training.convert import read_dataset, write_dataset
 from training.dataconfig import load_dataset_config, load_training_config
 
@@ -259,3 +265,75 @@ def test_a_fallback_threshold_above_the_served_one_is_refused(tmp_path: Path) ->
     with pytest.raises(TrainingError, match=r"fallback-conf 0\.2"):
         main(get_args_parser().parse_args(argv))
     assert not out.exists()
+
+
+CUT = PseudoSettings(conf=0.1, keep_conf=0.5, fallback_conf=0.02, cut_contradicted=True)
+REGION = ((10.0, 10.0), (30.0, 10.0), (30.0, 30.0), (10.0, 30.0))
+
+
+def test_a_fender_on_a_part_is_cut_out_of_it_instead_of_leaving_the_photo_out() -> None:
+    # given a fender region (no listed part) on a confident door
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.9)]
+    regions = [_region(PartFamily.UNLISTED_PANEL, 10, 10)]
+    masks = _masks(parts)
+    # when labels are chosen cutting contradictions
+    keep = photo_labels(regions, parts, masks, CUT)
+    # then the door stays a label, without the fender's pixels and with all of its others
+    assert keep == [0]
+    cut = cut_masks(regions, parts, masks, keep)
+    assert not (cut[0] & regions[0].mask).any()
+    assert int((cut[0] | regions[0].mask).sum()) == int(masks[0].sum())
+
+
+def test_a_region_on_a_confident_part_of_another_family_is_given_to_its_own_family() -> None:
+    # given a light region on a confident door, and a faint light just there
+    parts = [_part(CarPart.FRONT_LEFT_DOOR, 0.8), _part(CarPart.FRONT_LEFT_LIGHT, 0.05, REGION)]
+    regions = [_region(PartFamily.LIGHT, 10, 10)]
+    masks = _masks(parts)
+    # when labels are chosen cutting contradictions
+    keep = photo_labels(regions, parts, masks, CUT)
+    # then both are labels: the door less the light's pixels, the light whole
+    assert keep == [0, 1]
+    cut = cut_masks(regions, parts, masks, keep)
+    assert set(cut) == {0} and not (cut[0] & regions[0].mask).any()
+    # and with no part of the light's family seen at all, the photo is still left out
+    door = parts[:1]
+    assert photo_labels(regions, door, _masks(door), CUT) is None
+
+
+def test_a_part_cut_in_its_middle_is_written_with_the_hole() -> None:
+    # given a door over the left half with a region cut from inside it
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[:, :50] = True
+    mask[30:50, 10:30] = False
+    # when it is written as YOLO polygons and drawn back as the trainer draws them
+    drawn = np.zeros((SIZE, SIZE), bool)
+    for polygon in mask_polygons(mask):
+        drawn |= _polygon_mask(polygon, (SIZE, SIZE), scale=True)
+    # then the hole is still a hole and the rest is the door
+    assert not drawn[33:47, 13:27].any()
+    assert (drawn & mask).sum() / (drawn | mask).sum() > 0.9
+
+
+def test_cut_labels_are_written_without_the_regions_of_another_family(tmp_path: Path) -> None:
+    # given a close-up set whose one train photo has a fender region on the door's half
+    config = _closeup_set(
+        tmp_path, "gen-fenders", {"p0": "1", "v0": "1", "t0": "1"}, names=["Door", "Fender"],
+        classes={"Door": None, "Fender": None},
+        part_families={"Door": "door", "Fender": "unlisted_panel"},
+    )  # fmt: skip
+    # when labels are made without and with cutting contradictions
+    uncut = make_pseudo_labels(DoorOnTheLeft(), config, tmp_path / "uncut", SETTINGS)
+    out = tmp_path / "cut"
+    report = make_pseudo_labels(DoorOnTheLeft(), config, out, CUT)
+    # then only the cut labels keep the photo, and its door leaves the fender's pixels out
+    assert uncut["photos_kept"] == 0 and report["photos_kept"] == 1
+    assert report["parts_cut"] == {"front_left_door": 1}
+    records = read_dataset(load_dataset_config(out / "dataset.yaml"))
+    drawn = np.zeros((SIZE, SIZE), bool)
+    for name, polygon in records[0].instances:
+        assert name == "front_left_door"
+        drawn |= _polygon_mask(polygon, (SIZE, SIZE), scale=True)
+    fender = _polygon_mask(_square(10, 10), (SIZE, SIZE), scale=True)
+    assert (drawn & fender).sum() < 0.1 * fender.sum()
+    assert drawn[:, :50].sum() > 0.8 * (SIZE * 50 - fender.sum())
