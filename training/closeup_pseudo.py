@@ -66,7 +66,7 @@ from training.errors import TrainingError, run_script
 
 SPLIT = "train"
 MIN_PIECE_PIXELS = 16.0
-"""A cut part's piece smaller than this (analysis pixels) is a sliver, not a label."""
+"""A cut part's piece smaller than this (photo pixels) is a sliver, not a label."""
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
 """What the tool writes: a folder holding anything else is not its output, and is refused."""
 
@@ -134,9 +134,9 @@ def photo_labels(
     for region in regions:
         owner = _owner(region, parts, masks, strong)
         if not region.family.segmented:
-            if owner is not None and not cfg.cut_contradicted:
-                return None
             if not cfg.cut_contradicted:
+                if owner is not None:
+                    return None
                 touched |= {k for k in strong if (masks[k] & region.mask).any()}
             continue
         if owner is None or parts[owner].part.family is not region.family:
@@ -183,7 +183,8 @@ def _family_fallback(
     cfg: PseudoSettings,
 ) -> int | None:
     """The part of the region's family the region lies on, however faint; None when the
-    fallback is off or a confident part of another family holds the region."""
+    fallback is off or a confident part of another family holds the region (unless
+    contradictions are cut: then that part gives the region up)."""
     if cfg.fallback_conf is None:
         return None
     if owner is not None and parts[owner].confidence >= cfg.keep_conf and not cfg.cut_contradicted:
@@ -207,7 +208,7 @@ def label_line(part: PartInstance, class_id: int, width: int, height: int) -> st
     if len(xy) < 3:
         return None
     xy = np.clip(xy / [width, height], 0.0, 1.0)
-    return f"{class_id} " + " ".join(f"{v:.4f}" for v in xy.ravel())
+    return _line(class_id, [float(v) for v in xy.ravel()])
 
 
 def _line(class_id: int, polygon: list[float]) -> str:
