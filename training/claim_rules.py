@@ -19,6 +19,13 @@ A candidate damage model gets its threshold and rule chosen together, from a pas
         --cache runs/eval/claim-rules-new-val.pkl
     python -m training.claim_rules --split val --cache runs/eval/claim-rules-new-val.pkl \\
         --choose threshold-and-rule --out runs/eval/claim-rules-new-val.json
+
+A candidate part model moves which photos the whole-car rule reads as whole cars, and so
+which verifier reads them (docs/model-experiments.md, twenty-second session): its pass is
+made the same way, and read by `bench/bench_verifier_by_view.py` and the sweeps::
+
+    python -m training.claim_rules --split val --pass --conf 0.02 --parts runs/parts-new.onnx \
+        --cache runs/eval/claim-rules-parts-new-val.pkl
 """
 
 from __future__ import annotations
@@ -89,12 +96,19 @@ def pass_settings(conf: float, **given: Any) -> Any:
     return Settings(damage_conf=conf, **{**raw, **given})
 
 
-def pass_analyzer(settings: Any, damage: Path | None = None, severity: Path | None = None) -> Any:
+def pass_analyzer(
+    settings: Any,
+    damage: Path | None = None,
+    severity: Path | None = None,
+    parts: Path | None = None,
+) -> Any:
     """The analyzer of a pass (`settings` from `pass_settings`): the promoted models, or the
-    candidate `damage` (with its `severity` stage) in the damage model's place, and no stage
-    for either, so that a candidate's pass is compared with the promoted model's like for
-    like (a candidate once kept the promoted part-family stage, and its "masks alone" figures
-    were the stage's)."""
+    candidate `damage` (with its `severity` stage) in the damage model's place and the
+    candidate `parts` in the part model's (at the served parts threshold), and no stage for
+    either, so that a candidate's pass is compared with the promoted model's like for like
+    (a candidate once kept the promoted part-family stage, and its "masks alone" figures
+    were the stage's). A part model moves more than parts: the whole-car rule counts them,
+    and with it which verifier reads a photo."""
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
     from training.claims import candidate_model
@@ -104,6 +118,8 @@ def pass_analyzer(settings: Any, damage: Path | None = None, severity: Path | No
         stage = None if severity is None else SeverityModel.load(severity)
         analyzer.damage = candidate_model(damage, "damage", settings, settings.damage_conf, stage)
         analyzer.placer = None
+    if parts is not None:
+        analyzer.parts = candidate_model(parts, "parts", settings, settings.parts_conf)
     return analyzer
 
 
@@ -114,16 +130,19 @@ def one_pass(
     data_root: Path | None,
     damage: Path | None = None,
     severity: Path | None = None,
+    parts: Path | None = None,
 ) -> dict[str, Any]:
     """The served analyzer (registry, gate, part model) with damage reported from `conf`,
-    by the promoted damage model or the candidate `damage`, and no stage (`pass_analyzer`)."""
-    analyzer = pass_analyzer(pass_settings(conf), damage, severity)
+    by the promoted damage model or the candidate `damage`, parts by the promoted part model
+    or the candidate `parts`, and no stage (`pass_analyzer`)."""
+    analyzer = pass_analyzer(pass_settings(conf), damage, severity, parts)
     recorder = Recorder(analyzer)
     report = claim_report(recorder, split, seed, data_root)
     return {
         "split": split,
         "conf": conf,
         "damage": analyzer.model_versions["damage"],
+        "parts": analyzer.model_versions["parts"],
         "report": report,
         "cache": recorder.cache,
     }
@@ -162,6 +181,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--severity", type=Path, default=None, help="the candidate's severity stage (.json)"
+    )
+    parser.add_argument(
+        "--parts",
+        type=Path,
+        default=None,
+        help="--pass with a candidate part model (.onnx) instead of the promoted one",
     )
     parser.add_argument(
         "--choose",
@@ -216,11 +241,15 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--damage: a candidate's .onnx file, analysed by --pass")
     if args.damage is not None and not args.damage.is_file():
         raise TrainingError(f"--damage {args.damage}: no such file")
+    if args.parts is not None and not (args.run_pass and args.parts.suffix == ".onnx"):
+        raise TrainingError("--parts: a candidate's .onnx file, analysed by --pass")
+    if args.parts is not None and not args.parts.is_file():
+        raise TrainingError(f"--parts {args.parts}: no such file")
     if args.run_pass:
         if args.cache.exists():
             raise TrainingError(f"--cache {args.cache} exists: one pass per split is enough")
         state = one_pass(
-            args.split, args.conf, args.seed, args.data_root, args.damage, args.severity
+            args.split, args.conf, args.seed, args.data_root, args.damage, args.severity, args.parts
         )
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         args.cache.write_bytes(pickle.dumps(state))
@@ -257,6 +286,7 @@ def main(args: argparse.Namespace) -> int:
         "split": args.split,
         "pass_conf": state["conf"],
         "damage_model": state.get("damage"),
+        "parts_model": state.get("parts"),
         "served_conf": args.served_conf,
         "criterion": criterion.__doc__,
         "chosen": chosen,

@@ -100,3 +100,38 @@ def test_a_pass_of_a_candidate_damage_model_runs_no_stage_either(tmp_path: Path)
     assert analyzer.damage.entry.id == "candidate"
     assert analyzer.family is None and analyzer.verifier is None and analyzer.whole_car is None
     assert [d.part for d in raw.damages] == [CarPart.FRONT_BUMPER]
+
+
+def test_a_pass_of_a_candidate_part_model_places_damage_by_its_masks(tmp_path: Path) -> None:
+    import shutil
+
+    import onnx
+
+    from tests.inference.conftest import PART_CLASSES
+    from tests.inference.test_part_family import noisy, served_scene
+    from tests.inference.test_part_family import png as part_png
+    from training.claim_rules import pass_analyzer
+
+    # given the promoted part model, which puts the dent on the front bumper, and a
+    # candidate (not registered) that calls that very mask the back bumper
+    served = served_scene(tmp_path / "models", None)
+    candidate = tmp_path / "parts-candidate.onnx"
+    shutil.copy(served.model_dir / "parts.onnx", candidate)
+    names = list(PART_CLASSES)
+    front, back = names.index("front_bumper"), names.index("back_bumper")
+    names[front], names[back] = names[back], names[front]
+    model = onnx.load(str(candidate))
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "names", str(dict(enumerate(names)))
+    onnx.save(model, str(candidate))
+    photo = part_png(noisy((40, 60, 200)), "red")
+    settings = pass_settings(0.1).model_copy(
+        update={"model_dir": served.model_dir, "min_image_side": served.min_image_side}
+    )
+    # when a pass is made with the candidate in the promoted part model's place
+    analyzer = pass_analyzer(settings, parts=candidate)
+    (raw,) = analyzer.analyze([photo])
+    # then the candidate's masks place the damage, with no stage, and the pass names it
+    assert analyzer.parts.entry.id == "parts-candidate" and analyzer.family is None
+    assert [d.part for d in raw.damages] == [CarPart.BACK_BUMPER]
+    assert analyzer.model_versions["parts"].startswith("parts-candidate")

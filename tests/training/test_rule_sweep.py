@@ -211,6 +211,9 @@ def test_a_cache_that_is_not_a_saved_pass_is_one_error(tmp_path: Path) -> None:
         (["--damage", "model.pt", "--pass"], "a candidate's .onnx file"),
         (["--damage", "model.onnx"], "a candidate's .onnx file"),
         (["--damage", "missing.onnx", "--pass"], "no such file"),
+        (["--parts", "model.pt", "--pass"], "a candidate's .onnx file"),
+        (["--parts", "model.onnx"], "a candidate's .onnx file"),
+        (["--parts", "missing.onnx", "--pass"], "--parts .*no such file"),
     ],
 )
 def test_a_candidate_pass_that_cannot_run_is_one_error(
