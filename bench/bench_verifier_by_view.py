@@ -15,7 +15,9 @@ rule, as `training.verifier_sweep` scores a rule; nothing is chosen::
 
 A whole-car verifier of one's own (fitted on a second look's detections, say) is read at
 each whole-car bar asked, the close-ups at a rule of their own (`--whole-car-verifier`,
-`--whole-car-probabilities`, `--closeup-rule`): one `by_view_bar_<bar>` row each.
+`--whole-car-probabilities`, `--closeup-rule`): one `by_view_bar_<bar>` row each. Views read
+by other whole-car rules (`--whole-car-rules`, for a candidate part model's pass): one
+`by_view_rule_<rule>` row each.
 
 Prints each way's figures and writes bench/results/verifier_by_view.json (a few minutes on
 the 2-core CPU, most of it the two verifiers reading every detection's crop).
@@ -35,8 +37,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from cdat.verified import VerifierRule  # noqa: E402
 from cdat.whole_car import WholeCarRule, is_whole_car_view  # noqa: E402
-from training.claims import verifier_rule_arg  # noqa: E402
+from training.claims import verifier_rule_arg, whole_car_rule_arg  # noqa: E402
 from training.rule_sweep import PhotoRecord, Rule  # noqa: E402
 from training.verifier_sweep import Table  # noqa: E402
 
@@ -52,6 +55,23 @@ def whole_car_views(records: Sequence[PhotoRecord], rule: WholeCarRule) -> dict[
         )
         for rec in records
     }
+
+
+def served_by_view(
+    whole_car: Table,
+    closeup: Table,
+    records: Sequence[PhotoRecord],
+    rule: WholeCarRule,
+    verifier_rule: VerifierRule,
+    floor: float,
+) -> Rule:
+    """Serving by view with the views read by `rule`: a whole-car view's detections answered
+    by the whole-car verifier (under its bar, and the rule's own), every other photo's by
+    the close-up verifier."""
+    from training.verifier_sweep import verified_rule
+
+    views = whole_car_views(records, rule)
+    return verified_rule(by_view(whole_car, closeup, views), floor, verifier_rule, rule)
 
 
 def by_view(whole_car: Table, closeup: Table, views: dict[int, bool]) -> Table:
@@ -120,6 +140,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--closeup-rule", type=verifier_rule_arg, default=None,
                         help="the close-up verifier's rule in the bar rows, JSON "
                         "(cdat/verified.py; default: the served rule)")  # fmt: skip
+    parser.add_argument("--whole-car-rules", type=whole_car_rule_arg, nargs="+", default=None,
+                        help="also serve by view with the views read by each of these "
+                        "whole-car rules, JSON (cdat/whole_car.py), e.g. "
+                        "'{\"min_parts\": 7, \"whole_car_conf\": 0.2}': one row each. A "
+                        "candidate part model's pass (training.claim_rules --parts) sees "
+                        "other parts, so other photos read as whole cars")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/verifier_by_view.json",
                         help="where the figures are written (.json)")  # fmt: skip
     return parser
@@ -165,6 +191,7 @@ def main(args: argparse.Namespace) -> int:
     if floor < state["conf"]:
         raise TrainingError(f"--cache: made at {state['conf']}, above the served {floor}")
     views = whole_car_views(records, whole_car)
+    views_of: dict[str, Any] = {}
     tables = {
         "served": floor_tables(served, records, [floor])[floor],
         "closeup": floor_tables(closeup, records, [floor])[floor],
@@ -179,6 +206,15 @@ def main(args: argparse.Namespace) -> int:
         rows[f"by_view_bar_{bar}"] = row(records, by_view_rule(
             verified_rule(tables["served"], floor, whole_rule, whole_car),
             verified_rule(tables["closeup"], floor, closeup_rule, whole_car), views))  # fmt: skip
+    for asked in args.whole_car_rules or []:
+        served_rule = served_by_view(tables["served"], tables["closeup"], records, asked,
+                                     stage.rule, floor)  # fmt: skip
+        rows[f"by_view_rule_{json.dumps(asked.to_record(), sort_keys=True)}"] = row(
+            records, served_rule
+        )
+        views_of[json.dumps(asked.to_record(), sort_keys=True)] = views_per_source(
+            records, whole_car_views(records, asked)
+        )
     sweep: list[dict[str, Any]] = []
     if args.sweep_closeup_rule:
         whole_rule = verified_rule(tables["served"], floor, stage.rule, whole_car)
@@ -200,6 +236,7 @@ def main(args: argparse.Namespace) -> int:
         "closeup_rule": closeup_rule.to_record(),
         "closeup_verifier": str(args.closeup_verifier),
         "views": views_per_source(records, views),
+        **({"views_by_rule": views_of} if views_of else {}),
         "rows": {name: {k: r.get(k) for k in SHOWN} for name, r in rows.items()},
         **({"closeup_rule_sweep": sweep, "closeup_rule_chosen": chosen} if sweep else {}),
     }

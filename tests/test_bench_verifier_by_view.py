@@ -169,3 +169,38 @@ def test_each_view_is_served_by_its_own_rule() -> None:
     # then each photo is served by its view's rule
     assert rule(whole.analysis).photo_id == "whole-car rule"
     assert rule(close.analysis).photo_id == "close-up rule"
+
+
+def test_the_whole_car_rule_asked_decides_which_verifier_reads_a_photo() -> None:
+    from dataclasses import replace
+
+    from bench.bench_verifier_by_view import served_by_view
+    from cdat.findings import DamageInstance
+    from cdat.taxonomy import DamageType, Severity
+    from cdat.verified import VerifierRule
+
+    # given a photo showing four parts with one faint dent, which the whole-car verifier
+    # scores under its whole-car bar and the close-up verifier over its rule
+    photo = _photo("damaged-parts", "dent.jpg", parts=4)
+    dent = DamageInstance(DamageType.DENT, Severity.MINOR, 0.05, Box(40.0, 40.0, 60.0, 60.0))
+    records = [replace(photo, analysis=replace(photo.analysis, damages=(dent,)))]
+    key = id(records[0].analysis)
+    whole_car = {key: np.array([0.7], np.float32)}
+    closeup = {key: np.array([0.7], np.float32)}
+    rule = VerifierRule(base_conf=0.1, min_probability=0.5, whole_car_probability=0.8)
+    # when it is served with views read at 3+ parts and at 5+ parts
+    at_three = served_by_view(whole_car, closeup, records, RULE, rule, 0.02)
+    at_five = served_by_view(whole_car, closeup, records, replace(RULE, min_parts=5), rule, 0.02)
+    # then at 3+ it is a whole car, where the bar drops the dent; at 5+ a close-up, kept
+    assert at_three(records[0].analysis).damages == ()
+    assert at_five(records[0].analysis).damages == (dent,)
+
+
+def test_a_whole_car_rule_that_is_not_json_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(
+            ["--cache", "c.pkl", "--closeup-verifier", "v.onnx", "--whole-car-rules", "six"]
+        )
+    assert "argument --whole-car-rules: 'six'" in capsys.readouterr().err
