@@ -207,14 +207,11 @@ def main(args: argparse.Namespace) -> int:
             verified_rule(tables["served"], floor, whole_rule, whole_car),
             verified_rule(tables["closeup"], floor, closeup_rule, whole_car), views))  # fmt: skip
     for asked in args.whole_car_rules or []:
+        named = json.dumps(asked.to_record(), sort_keys=True)
         served_rule = served_by_view(tables["served"], tables["closeup"], records, asked,
                                      stage.rule, floor)  # fmt: skip
-        rows[f"by_view_rule_{json.dumps(asked.to_record(), sort_keys=True)}"] = row(
-            records, served_rule
-        )
-        views_of[json.dumps(asked.to_record(), sort_keys=True)] = views_per_source(
-            records, whole_car_views(records, asked)
-        )
+        rows[f"by_view_rule_{named}"] = row(records, served_rule)
+        views_of[named] = views_per_source(records, whole_car_views(records, asked))
     sweep: list[dict[str, Any]] = []
     if args.sweep_closeup_rule:
         whole_rule = verified_rule(tables["served"], floor, stage.rule, whole_car)

@@ -19,6 +19,20 @@ from tests.inference.test_damage_verifier import (
 from training.claim_rules import pass_settings
 
 
+def _candidate(model: Path, out: Path, names: list[str]) -> Path:
+    """An unregistered copy of `model` whose class names are `names`, as an export writes."""
+    import shutil
+
+    import onnx
+
+    shutil.copy(model, out)
+    graph = onnx.load(str(out))
+    meta = graph.metadata_props.add()
+    meta.key, meta.value = "names", str(dict(enumerate(names)))
+    onnx.save(graph, str(out))
+    return out
+
+
 def test_a_pass_keeps_what_a_served_verifier_would_drop(tmp_path: Path) -> None:
     # given a damage model promoted with a verifier that drops the unconfirmed low dent
     served = verified_scene(tmp_path / "models")
@@ -63,10 +77,6 @@ def test_a_pass_keeps_the_part_masks_answer_where_a_served_part_family_stage_mov
 
 
 def test_a_pass_of_a_candidate_damage_model_runs_no_stage_either(tmp_path: Path) -> None:
-    import shutil
-
-    import onnx
-
     from cdat.part_family import FamilyRule
     from inference.registry import sha256_of
     from inference.stage_record import StageRecord
@@ -83,12 +93,7 @@ def test_a_pass_of_a_candidate_damage_model_runs_no_stage_either(tmp_path: Path)
     stage = make_stage(model_dir / "part-family-1.onnx")
     record = StageRecord(stage.name, sha256_of(stage), FamilyRule(0.8)).to_record()
     served = served_scene(model_dir, record)
-    candidate = tmp_path / "candidate.onnx"
-    shutil.copy(model_dir / "damage.onnx", candidate)
-    model = onnx.load(str(candidate))
-    names = model.metadata_props.add()
-    names.key, names.value = "names", str(dict(enumerate(DAMAGE_CLASSES)))
-    onnx.save(model, str(candidate))
+    candidate = _candidate(model_dir / "damage.onnx", tmp_path / "candidate.onnx", DAMAGE_CLASSES)
     photo = part_png(noisy((40, 60, 200)), "red")
     # when a pass is made with the candidate in the promoted damage model's place
     settings = pass_settings(0.1).model_copy(
@@ -103,10 +108,6 @@ def test_a_pass_of_a_candidate_damage_model_runs_no_stage_either(tmp_path: Path)
 
 
 def test_a_pass_of_a_candidate_part_model_places_damage_by_its_masks(tmp_path: Path) -> None:
-    import shutil
-
-    import onnx
-
     from tests.inference.conftest import PART_CLASSES
     from tests.inference.test_part_family import noisy, served_scene
     from tests.inference.test_part_family import png as part_png
@@ -115,15 +116,12 @@ def test_a_pass_of_a_candidate_part_model_places_damage_by_its_masks(tmp_path: P
     # given the promoted part model, which puts the dent on the front bumper, and a
     # candidate (not registered) that calls that very mask the back bumper
     served = served_scene(tmp_path / "models", None)
-    candidate = tmp_path / "parts-candidate.onnx"
-    shutil.copy(served.model_dir / "parts.onnx", candidate)
     names = list(PART_CLASSES)
     front, back = names.index("front_bumper"), names.index("back_bumper")
     names[front], names[back] = names[back], names[front]
-    model = onnx.load(str(candidate))
-    meta = model.metadata_props.add()
-    meta.key, meta.value = "names", str(dict(enumerate(names)))
-    onnx.save(model, str(candidate))
+    candidate = _candidate(
+        served.model_dir / "parts.onnx", tmp_path / "parts-candidate.onnx", names
+    )
     photo = part_png(noisy((40, 60, 200)), "red")
     settings = pass_settings(0.1).model_copy(
         update={"model_dir": served.model_dir, "min_image_side": served.min_image_side}
