@@ -88,8 +88,10 @@ def build_claim_analyzer(
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
     entry yet: it serves at the operator's threshold, else the task's default). A candidate
     damage model is served with `whole_car` (its own rule, or none): the promoted model's
-    rule belongs to the promoted model's scores. A candidate part model likewise is served
-    with `family` (its own part-family stage, inference/part_family.py) or none, and a
+    rule belongs to the promoted model's scores. Beside a candidate part model alone, the
+    promoted damage model serves `whole_car` where one is given (the rule counts the parts
+    the candidate finds, so the two are chosen together). A candidate part model likewise is
+    served with `family` (its own part-family stage, inference/part_family.py) or none, and a
     candidate damage model with `verifier` (its own damage verifier) or none and `placer`
     (a placer head cut against it, and its rule: inference/placer.py) or none."""
     from cdat.settings import Settings
@@ -111,6 +113,8 @@ def build_claim_analyzer(
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
         analyzer.family = family
+        if damage is None and whole_car is not None:
+            analyzer.whole_car = settings.whole_car_rule(whole_car)
     return analyzer
 
 

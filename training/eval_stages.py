@@ -107,8 +107,9 @@ def measure_claims(
             else FamilyStage.load(Path(family.file), family.rule, backbone=args.model)
         )
         analyzer = build_claim_analyzer(
-            args.model_dir, parts=args.model, parts_conf=args.conf, family=stage
-        )
+            args.model_dir, parts=args.model, parts_conf=args.conf, family=stage,
+            whole_car=args.whole_car_rule,
+        )  # fmt: skip
     else:
         check = (
             None

@@ -237,7 +237,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--whole-car-rule",
         type=whole_car_rule_arg,
         default=None,
-        help=WHOLE_CAR_RULE_HELP + "; recorded in the report, which registering copies",
+        help=WHOLE_CAR_RULE_HELP + "; recorded in the report, which registering copies; "
+        "for a part model, the promoted damage model served under this rule instead of its "
+        "own (the rule counts the candidate's parts: the two are chosen together)",
     )
     parser.add_argument(
         "--family-stage",
@@ -308,8 +310,8 @@ def main(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise TrainingError(f"no such model file: {args.model}")
     cfg = load_training_config(args.config, args.data_root)
-    if args.whole_car_rule is not None and not (args.claims and cfg.task == "damage"):
-        raise TrainingError("--whole-car-rule applies to a damage model measured with --claims")
+    if args.whole_car_rule is not None and not args.claims:
+        raise TrainingError("--whole-car-rule applies to a model measured with --claims")
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)
@@ -330,8 +332,9 @@ def main(args: argparse.Namespace) -> int:
         report.update(_closeups(args, cfg.task))
     if args.claims:
         report["claims"] = measure_claims(args, cfg.task, family, verifier, placer, closeup)
-        if args.whole_car_rule is not None:
-            report["whole_car_rule"] = args.whole_car_rule.to_record()
+        if args.whole_car_rule is not None:  # a part model's figures name the damage rule
+            key = "whole_car_rule" if cfg.task == "damage" else "damage_whole_car_rule"
+            report[key] = args.whole_car_rule.to_record()
         if family is not None:
             report["family_stage"] = family.to_record()
         if verifier is not None:

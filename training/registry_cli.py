@@ -108,7 +108,8 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     metrics.update(split=report["split"], per_class=report["per_class"])
     details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
                "closeup_per_family", "closeups_refused_per_source", "refused_per_source",
-               "photos_per_source", "non_vehicle_with_damage", "claims")  # fmt: skip
+               "photos_per_source", "non_vehicle_with_damage", "claims",
+               "damage_whole_car_rule")  # fmt: skip
     for detail in details:
         if detail in report:
             metrics[detail] = report[detail]

@@ -197,6 +197,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     import argparse
 
     import training.claim_eval
+    from cdat.whole_car import WholeCarRule
     from inference.registry import Registry
     from training.eval_stages import measure_claims
 
@@ -206,18 +207,20 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     candidate.write_bytes(shipped.path_of(shipped.promoted_entry("parts")).read_bytes())
     served: list[dict[str, str]] = []
     stages: list[object] = []
+    rules: list[object] = []
     monkeypatch.setattr(
         training.claim_eval,
         "claim_report",
         lambda analyzer, *rest: (
             served.append(analyzer.model_versions)
             or stages.append(analyzer.family)
+            or rules.append(analyzer.whole_car)
             or {"measured": True}
         ),
     )
     args = argparse.Namespace(
         model=candidate, model_dir=None, severity=None, conf=0.3, split="val", seed=0,
-        data_root=None,
+        data_root=None, whole_car_rule=None,
     )  # fmt: skip
     # when cdat evaluate --claims measures it
     report = measure_claims(args, "parts", None)
@@ -227,6 +230,12 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     assert stages == [None]
     assert served[0]["parts"] == "parts-candidate"
     assert served[0]["damage"] == shipped.promoted_entry("damage").id
+    assert rules == [shipped.promoted_entry("damage").served_whole_car_rule]
+    # and measured with a whole-car rule, the promoted damage model serves that rule
+    args.whole_car_rule = WholeCarRule(min_parts=8, whole_car_conf=0.2)
+    measure_claims(args, "parts", None)
+    assert rules[-1] == args.whole_car_rule
+    assert served[-1]["damage"] == shipped.promoted_entry("damage").id
     # and a part model not exported to ONNX is refused
     args.model = tmp_path / "parts.pt"
     with pytest.raises(TrainingError, match=r"damage or part model's \.onnx"):
@@ -257,6 +266,29 @@ def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(
     assert build_claim_analyzer(None).whole_car == promoted.served_whole_car_rule
 
 
+def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under_a_rule_asked(
+    tmp_path: Path,
+) -> None:
+    from cdat.whole_car import WholeCarRule
+    from inference.registry import Registry
+    from training.claims import build_claim_analyzer
+
+    # given the shipped registry and a candidate part model (a copy under a new name)
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("damage")
+    candidate = tmp_path / "parts-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(shipped.promoted_entry("parts")).read_bytes())
+    # when the claim analyzer is built with the candidate and no rule, then the promoted
+    # damage model keeps its own
+    assert build_claim_analyzer(None, parts=candidate).whole_car == promoted.served_whole_car_rule
+    # and with a rule, the promoted damage model serves that one (the part model counts the
+    # parts the rule reads)
+    rule = WholeCarRule(min_parts=8, whole_car_conf=0.2)
+    analyzer = build_claim_analyzer(None, parts=candidate, whole_car=rule)
+    assert analyzer.whole_car == rule
+    assert analyzer.model_versions["damage"] == promoted.id
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -281,14 +313,14 @@ def test_an_unreadable_whole_car_rule_is_refused_by_the_parser(
 
 
 @pytest.mark.parametrize(
-    ("config", "claims"), [("car-parts.yaml", True), ("damage-severity.yaml", False)]
+    ("config", "claims"), [("car-parts.yaml", False), ("damage-severity.yaml", False)]
 )
-def test_evaluate_takes_a_whole_car_rule_only_for_a_damage_models_claim_figures(
+def test_evaluate_takes_a_whole_car_rule_only_for_claim_figures(
     tmp_path: Path, config: str, claims: bool, capsys: pytest.CaptureFixture
 ) -> None:
     from training.cli import main as cli
 
-    # given a part model's config, or a damage model measured without --claims
+    # given a part or damage model measured without --claims
     root = Path(__file__).resolve().parents[2]
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not read")
@@ -297,7 +329,7 @@ def test_evaluate_takes_a_whole_car_rule_only_for_a_damage_models_claim_figures(
     # when evaluated with a whole-car rule, then it is one error line, before any work
     assert cli(argv) == 2
     err = capsys.readouterr().err
-    assert "--whole-car-rule applies to a damage model measured with --claims" in err
+    assert "--whole-car-rule applies to a model measured with --claims" in err
     assert not (tmp_path / "runs").exists()
 
 

@@ -231,6 +231,27 @@ def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_wi
     assert len(Registry.load(tmp_path / "models").entries) == 2
 
 
+def test_a_part_model_measured_under_a_damage_rule_says_so_in_its_metrics(
+    tmp_path: Path,
+) -> None:
+    # given a part model's report of `cdat evaluate --claims --whole-car-rule`: its claim
+    # figures were measured with the promoted damage model under that rule
+    onnx_file = _named_onnx(tmp_path / "parts-new.onnx", "parts")
+    rule = {"min_parts": 8, "whole_car_conf": 0.2}
+    report = {"split": "test", "per_class": {}, "claims": {"found": 1},
+              "damage_whole_car_rule": rule}  # fmt: skip
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    # when it is registered
+    assert cli_main(["models", "--model-dir", str(tmp_path / "models"), "register", "--file",
+                     str(onnx_file), "--task", "parts", "--report",
+                     str(tmp_path / "report.json")]) == 0  # fmt: skip
+    # then its metrics name the rule beside the figures, and the part entry serves no rule
+    (entry,) = Registry.load(tmp_path / "models").entries
+    assert entry.metrics["damage_whole_car_rule"] == rule
+    assert entry.metrics["claims"] == {"found": 1}
+    assert entry.served_whole_car_rule is None
+
+
 def test_an_entry_without_a_rule_is_stored_as_before(registry: Registry) -> None:
     # given an entry registered with no whole-car rule, saved
     stored = json.loads((registry.model_dir / "registry.json").read_text())["entries"][0]
