@@ -113,6 +113,13 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     for detail in details:
         if detail in report:
             metrics[detail] = report[detail]
+    if "damage_whole_car_rule" in report:  # read once here, so promoting can trust it
+        from cdat.whole_car import WholeCarRule
+
+        try:
+            WholeCarRule.from_record(report["damage_whole_car_rule"])
+        except (ValueError, TypeError) as exc:
+            raise CdatError(f"{report_path}: damage_whole_car_rule: {exc}") from exc
     if "severity_confusion" in report:
         metrics["severity_confusion"] = report["severity_confusion"]
     baseline = report.get("baseline")
@@ -374,7 +381,31 @@ def cmd_promote(args: argparse.Namespace) -> int:
         print(line)
     registry.save()
     print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
+    note = _damage_rule_note(registry, registry.get(args.id))
+    if note:
+        print(note)
     return 0
+
+
+def _damage_rule_note(registry: Any, entry: Any) -> str | None:
+    """A part model measured under another whole-car rule than the promoted damage model
+    serves (`cdat evaluate --claims --whole-car-rule`): its claim figures hold once a damage
+    entry with that rule is served, which promoting the part model alone does not do."""
+    from cdat.whole_car import WholeCarRule
+
+    measured = entry.metrics.get("damage_whole_car_rule") if entry.task == "parts" else None
+    damage_id = registry.promoted.get("damage")
+    if not measured or damage_id is None:
+        return None
+    served = registry.get(damage_id).served_whole_car_rule
+    if served == WholeCarRule.from_record(measured):
+        return None
+    serves = json.dumps(served.to_record() if served else None)
+    return (
+        f"note: {entry.id}'s claim figures were measured with the damage model under the "
+        f"whole-car rule {json.dumps(measured)}, and {damage_id} serves {serves}: register "
+        f"the damage model with that rule (cdat evaluate --whole-car-rule) and promote it"
+    )
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:

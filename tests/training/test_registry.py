@@ -232,7 +232,7 @@ def test_a_damage_model_is_registered_with_the_whole_car_rule_it_was_measured_wi
 
 
 def test_a_part_model_measured_under_a_damage_rule_says_so_in_its_metrics(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     # given a part model's report of `cdat evaluate --claims --whole-car-rule`: its claim
     # figures were measured with the promoted damage model under that rule
@@ -250,6 +250,51 @@ def test_a_part_model_measured_under_a_damage_rule_says_so_in_its_metrics(
     assert entry.metrics["damage_whole_car_rule"] == rule
     assert entry.metrics["claims"] == {"found": 1}
     assert entry.served_whole_car_rule is None
+    # and a report whose damage rule cannot be read is one error line, the registry unchanged
+    bad = dict(report, damage_whole_car_rule={"min_parts": 0})
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    capsys.readouterr()
+    assert cli_main(["models", "--model-dir", str(tmp_path / "models"), "register", "--file",
+                     str(onnx_file), "--task", "parts", "--report",
+                     str(tmp_path / "bad.json")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "damage_whole_car_rule: min_parts 0" in err and len(err.strip().splitlines()) == 1
+    assert len(Registry.load(tmp_path / "models").entries) == 1
+
+
+def test_promoting_a_part_model_measured_under_another_damage_rule_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a promoted damage model serving 6+ parts as its whole-car rule
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    damage = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    served = {"min_parts": 6, "whole_car_conf": 0.2}
+    (tmp_path / "damage.json").write_text(
+        json.dumps({"split": "test", "per_class": {}, "whole_car_rule": served})
+    )
+    assert cli_main([*models, "register", "--file", str(damage), "--task", "damage", "--report",
+                     str(tmp_path / "damage.json"), "--id", "damage-1"]) == 0  # fmt: skip
+    assert cli_main([*models, "promote", "damage-1"]) == 0
+    # and two part models, measured under 8+ parts and under the served rule
+    parts = _named_onnx(tmp_path / "parts-new.onnx", "parts")
+    for name, rule in (("eight", {"min_parts": 8, "whole_car_conf": 0.2}), ("six", served)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"split": "test", "per_class": {}, "damage_whole_car_rule": rule}))  # fmt: skip
+        report = str(tmp_path / f"{name}.json")
+        assert cli_main([*models, "register", "--file", str(parts), "--task", "parts",
+                         "--report", report, "--id", name]) == 0  # fmt: skip
+    capsys.readouterr()
+    # when the one measured under 8+ parts is promoted
+    assert cli_main([*models, "promote", "eight"]) == 0
+    # then it is served, and the output says its claim figures need a damage entry with that
+    # rule
+    out = capsys.readouterr().out
+    assert Registry.load(tmp_path / "models").promoted["parts"] == "eight"
+    assert "damage-1 serves" in out and '"min_parts": 8' in out
+    # and promoting the one measured under the served rule (forced: these reports hold no
+    # figures to compare) says nothing of it
+    assert cli_main([*models, "promote", "six", "--force"]) == 0
+    assert "serves" not in capsys.readouterr().out
 
 
 def test_an_entry_without_a_rule_is_stored_as_before(registry: Registry) -> None:
