@@ -96,6 +96,9 @@ class PhotoAnalysis:
     """The vehicle gate's probability that the photo shows a vehicle (None: no gate ran).
     A photo under the gate's threshold carries a blocking `no_vehicle` issue and no
     findings; the adjuster sees the figure either way."""
+    whole_car_view_probability: float | None = None
+    """The gate's probability that the photo shows the whole car rather than a close-up
+    (None: no gate read it); the whole-car rule may read it (cdat/whole_car.py)."""
 
     @property
     def usable(self) -> bool:

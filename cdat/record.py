@@ -8,7 +8,8 @@ Format 1 (before this module) had a derived `usable` flag on each photo and no
 `format` key; format 2 drops `usable` (it follows from the quality issues) and adds
 `format`. Format 3 adds each finding's `coverage_cut_off` and each estimate line's
 `repair_or_replace_undecided` (a format 2 record reads them as False, as it was priced).
-Format 4 adds each finding's `named_again` (older records read it as False).
+Format 4 adds each finding's `named_again` (older records read it as False). Format 5 adds
+each photo's `whole_car_view_probability` (older records read it as None: no view was read).
 Perceptual hashes are never stored here: they live in the hash index.
 """
 
@@ -22,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from cdat.assessment import Assessment
 from cdat.errors import CdatError
 
-FORMAT = 4
+FORMAT = 5
 _ADAPTER = TypeAdapter(Assessment)
 
 

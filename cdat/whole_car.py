@@ -9,6 +9,11 @@ part (`drop_off_part`): the part model sees the whole car there, so a damage on 
 parts is mostly background. Close-ups keep the served threshold, so the recall on damage
 photos is what it was.
 
+Counting parts misjudges a third of intact whole cars (six or seven parts found) and many
+close-ups (a door, a wheel and a mirror in one frame). Where the vehicle gate also reads the
+photo's view (a second head on its features: inference/vehicle_gate.py) and the rule names
+a `view_probability`, that reading decides instead; without one, the parts decide.
+
 The parameters belong to one damage model's scores: they are chosen on val for it (`python -m
 training.claim_rules`; its card has the sweep) and recorded in its registry entry, so a model
 is served with its own rule (`Settings.damage_whole_car_rule` overrides it,
@@ -34,6 +39,9 @@ class WholeCarRule:
     """Lowest damage score reported on a whole-car view."""
     drop_off_part: bool = False
     """On a whole-car view, drop a damage that lies on no listed part."""
+    view_probability: float | None = None
+    """A photo whose read view (the gate's whole-car probability) is at least this is a
+    whole-car view, whatever its parts; None, or a photo with no view read: the parts decide."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_parts, int) or isinstance(self.min_parts, bool):
@@ -48,6 +56,11 @@ class WholeCarRule:
             raise ValueError(f"max_part_share {self.max_part_share}: need 0 < share <= 1")
         if not 0.0 <= self.whole_car_conf < 1.0:
             raise ValueError(f"whole_car_conf {self.whole_car_conf}: need 0 <= conf < 1")
+        view = self.view_probability
+        if view is not None and (
+            isinstance(view, bool) or not isinstance(view, int | float) or not 0.0 < view < 1.0
+        ):
+            raise ValueError(f"view_probability {view!r}: need a number with 0 < p < 1, or null")
 
     def to_record(self) -> dict[str, Any]:
         """As a registry entry stores it (`whole_car_rule`)."""
@@ -68,8 +81,16 @@ def largest_part_share(parts: tuple[PartInstance, ...], width: int, height: int)
 
 
 def is_whole_car_view(
-    parts: tuple[PartInstance, ...], width: int, height: int, rule: WholeCarRule
+    parts: tuple[PartInstance, ...],
+    width: int,
+    height: int,
+    rule: WholeCarRule,
+    view_probability: float | None = None,
 ) -> bool:
+    """By the photo's read view where the rule names a bar for it and one was read, else by
+    its parts."""
+    if rule.view_probability is not None and view_probability is not None:
+        return view_probability >= rule.view_probability
     return (
         len(parts) >= rule.min_parts
         and largest_part_share(parts, width, height) <= rule.max_part_share
@@ -82,9 +103,10 @@ def kept_damages(
     width: int,
     height: int,
     rule: WholeCarRule,
+    view_probability: float | None = None,
 ) -> tuple[DamageInstance, ...]:
     """The damages a photo reports under the rule; a close-up keeps all of them."""
-    if not damages or not is_whole_car_view(parts, width, height, rule):
+    if not damages or not is_whole_car_view(parts, width, height, rule, view_probability):
         return damages
     return tuple(
         d
@@ -94,5 +116,7 @@ def kept_damages(
 
 
 def apply_whole_car_rule(analysis: PhotoAnalysis, rule: WholeCarRule) -> PhotoAnalysis:
-    kept = kept_damages(analysis.damages, analysis.parts, analysis.width, analysis.height, rule)
+    size = (analysis.width, analysis.height)
+    view = analysis.whole_car_view_probability
+    kept = kept_damages(analysis.damages, analysis.parts, *size, rule, view)
     return analysis if kept == analysis.damages else replace(analysis, damages=kept)

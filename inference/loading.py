@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from cdat.settings import Settings
+from cdat.whole_car import WholeCarRule
 from inference import quality
 from inference.crop_look import CropMergedRuntime
 from inference.damage_verifier import DamageVerifier, load_verifier
@@ -29,7 +30,7 @@ from inference.serving import served_runtime
 from inference.severity import SeverityModel
 from inference.stage_record import checked_file
 from inference.threads import single_threaded_blas
-from inference.vehicle_gate import load_gate
+from inference.vehicle_gate import VehicleGate, load_gate
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     damage = load_model(settings, "damage", runtime, threads=threads)
     damage, placer = with_placer(settings, damage, threads)
     parts = load_model(settings, "parts", runtime, threads=threads)
+    gate = load_gate(settings.model_dir, threads)
+    whole_car = settings.whole_car_rule(damage.entry.served_whole_car_rule)
+    _say_if_no_view(whole_car, gate, damage.entry.id)
     return Analyzer(
         damage,
         parts,
@@ -137,13 +141,26 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         max_pixels=settings.max_image_pixels,
         parallel_models=parallel,
         # beside the part model (or another photo's) with the damage model's share of cores
-        gate=load_gate(settings.model_dir, threads),
+        gate=gate,
         photos_side_by_side=settings.claim_photos_side_by_side,
-        whole_car=settings.whole_car_rule(damage.entry.served_whole_car_rule),
+        whole_car=whole_car,
         family=served_family_stage(settings, parts.entry, threads),
         verifier=served_verifier(settings, damage.entry, threads),
         placer=placer,
     )
+
+
+def _say_if_no_view(whole_car: WholeCarRule | None, gate: VehicleGate | None, damage: str) -> None:
+    """A rule measured with the gate's view, served without one, falls back on counting
+    parts (its measured figures do not hold then): the operator is told at start."""
+    if whole_car is None or whole_car.view_probability is None:
+        return
+    if gate is None or not gate.reads_view:
+        why = (
+            "no vehicle gate is promoted" if gate is None else f"gate {gate.version} reads no view"
+        )
+        log.warning("damage model %s's whole-car rule reads the photo's view, but %s: "
+                    "whole-car views are counted by parts", damage, why)  # fmt: skip
 
 
 def with_placer(

@@ -31,6 +31,7 @@ class PhotoState:
     issues: list[QualityIssue] = field(default_factory=list)
     phash: str | None = None
     vehicle_probability: float | None = None
+    whole_car_view_probability: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     result: PhotoAnalysis | None = None
     placer_taps: Taps | None = None

@@ -176,12 +176,15 @@ class Analyzer:
             return
         started = time.perf_counter()
         try:
-            found = self.gate.probabilities([p.image for p in photos if p.image is not None])
+            reading = self.gate.read([p.image for p in photos if p.image is not None])
         except Exception:  # a gate failure leaves today's checks in charge, never a refusal
             log.exception("the vehicle gate failed on %d photo(s)", len(photos))
             return
-        for photo, probability in zip(photos, found, strict=True):
+        views = reading.whole_car_view
+        for k, (photo, probability) in enumerate(zip(photos, reading.vehicle, strict=True)):
             photo.vehicle_probability = round(float(probability), 4)
+            if views is not None:
+                photo.whole_car_view_probability = round(float(views[k]), 4)
             photo.timings["gate_ms"] = ms(started) / len(photos)
             if probability < self.gate.threshold:
                 photo.issues.append(quality.no_vehicle())
@@ -318,7 +321,8 @@ class Analyzer:
             masks = (damage_masks, p_raw.masks)
             found = self.family.refine(photo.image, photo.scale, found, masks[0], parts, masks[1])
         if self.whole_car is not None and self.verifier is None:  # cdat/whole_car.py
-            kept = {id(d) for d in kept_damages(found, parts, w, h, self.whole_car)}
+            view = photo.whole_car_view_probability
+            kept = {id(d) for d in kept_damages(found, parts, w, h, self.whole_car, view)}
             keep = [k for k, d in enumerate(found) if id(d) in kept]
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
@@ -337,8 +341,9 @@ class Analyzer:
         base = tuple(d for d in found if d.confidence >= self.verifier.rule.base_conf)
         whole_car_view = False
         if self.whole_car is not None:
-            base = kept_damages(base, parts, *size, self.whole_car)
-            whole_car_view = is_whole_car_view(parts, *size, self.whole_car)
+            view = photo.whole_car_view_probability
+            base = kept_damages(base, parts, *size, self.whole_car, view)
+            whole_car_view = is_whole_car_view(parts, *size, self.whole_car, view)
         kept_by_base = {id(d) for d in base}
         base_kept = [id(d) in kept_by_base for d in found]
         return self.verifier.kept(
@@ -359,4 +364,5 @@ class Analyzer:
             perceptual_hash=photo.phash,
             timings_ms=timings,
             vehicle_probability=photo.vehicle_probability,
+            whole_car_view_probability=photo.whole_car_view_probability,
         )

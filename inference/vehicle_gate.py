@@ -11,6 +11,13 @@ and never reaches the damage and part models, so nothing is priced for it.
     probabilities = gate.probabilities([image_bgr, ...])
     refused = probabilities < gate.threshold
 
+A gate may also read the photo's view: a second output, `whole_car_view`, a second linear
+head on the same pooled features (training/view_head.py), the probability that the photo
+shows the whole car rather than a close-up. It costs no second pass; the whole-car rule reads
+it where the damage model's rule names a bar for it (cdat/whole_car.py).
+
+    reading = gate.read([image_bgr, ...])   # reading.vehicle, reading.whole_car_view (or None)
+
 Input: the largest centred square of the photo, resized to the model's side. A centred
 square rather than a stretched photo, because training photos of vehicles are mostly
 square and photos without one mostly are not: stretching would let the gate learn the
@@ -29,6 +36,9 @@ import numpy as np
 
 from inference.errors import ModelUnavailable
 
+VEHICLE_OUTPUT = "vehicle"
+VIEW_OUTPUT = "whole_car_view"
+
 
 def gate_input(image: np.ndarray, side: int) -> np.ndarray:
     """(3, side, side) float32 RGB in [0, 1] from a BGR uint8 photo (or a gray one)."""
@@ -42,6 +52,14 @@ def gate_input(image: np.ndarray, side: int) -> np.ndarray:
     small = cv2.resize(square, (side, side), interpolation=interpolation)
     rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class GateReading:
+    vehicle: np.ndarray
+    """The probability that each photo shows a vehicle, in order."""
+    whole_car_view: np.ndarray | None
+    """The probability that each shows the whole car (None: the gate reads no view)."""
 
 
 @dataclass
@@ -62,16 +80,34 @@ class VehicleGate:
             raise ModelUnavailable(f"vehicle gate threshold {threshold} is not in (0, 1)")
         return cls(session, side, threshold, version or path.stem)
 
+    @property
+    def reads_view(self) -> bool:
+        return VIEW_OUTPUT in self._output_names
+
+    @property
+    def _output_names(self) -> list[str]:
+        return [o.name for o in self.session.get_outputs()]
+
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The probability that each photo shows a vehicle, in order."""
-        out: list[np.ndarray] = []
+        return self.read(images).vehicle
+
+    def read(self, images: Sequence[np.ndarray]) -> GateReading:
+        """Both readings of each photo, from one pass of the gate's layers."""
+        names = self._output_names
+        # a one-output gate names its output freely; a two-output gate must say which is which
+        wanted = [VEHICLE_OUTPUT if VEHICLE_OUTPUT in names else names[0]]
+        wanted += [VIEW_OUTPUT] if self.reads_view else []
+        columns: list[list[np.ndarray]] = [[] for _ in wanted]
         name = self.session.get_inputs()[0].name
         for start in range(0, len(images), self.batch_size):
             batch = np.stack(
                 [gate_input(im, self.side) for im in images[start : start + self.batch_size]]
             )
-            out.append(np.asarray(self.session.run(None, {name: batch})[0]).reshape(-1))
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            for column, out in zip(columns, self.session.run(wanted, {name: batch}), strict=True):
+                column.append(np.asarray(out).reshape(-1))
+        joined = [np.concatenate(c) if c else np.zeros(0, np.float32) for c in columns]
+        return GateReading(joined[0], joined[1] if self.reads_view else None)
 
 
 def load_gate(model_dir: Path, threads: int = 1) -> VehicleGate | None:

@@ -118,3 +118,14 @@ def test_money_stays_decimal() -> None:
     )
     again = decode(encode(Assessment((), (), {}, estimate=estimate)))
     assert again.estimate is not None and again.estimate.total == Decimal("11.92")
+
+
+def test_photos_stored_before_the_read_view_read_as_having_none() -> None:
+    # given a format 4 record whose photo has no `whole_car_view_probability`
+    body = encode(assessment())
+    assert "whole_car_view_probability" in body["photos"][0]
+    body["format"] = 4
+    del body["photos"][0]["whole_car_view_probability"]
+    # when it is read, then no view was read for it, as none was when it was assessed
+    assert decode(body).photos[0].whole_car_view_probability is None
+    assert encode(decode(body))["format"] == 5

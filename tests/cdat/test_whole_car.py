@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
@@ -114,3 +116,40 @@ def test_a_rule_is_stored_and_read_back_by_one_codec() -> None:
 def test_a_bad_stored_rule_is_a_clear_error(record: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WholeCarRule.from_record(record)
+
+
+VIEW_RULE = WholeCarRule(min_parts=5, max_part_share=0.2, whole_car_conf=0.3, view_probability=0.5)
+
+
+def test_a_read_view_decides_the_view_in_place_of_the_part_count() -> None:
+    # given a rule that reads the gate's view where the photo has one
+    # then a photo read as a close-up is one, however many small parts it shows
+    assert not is_whole_car_view(WHOLE_CAR, W, H, VIEW_RULE, view_probability=0.2)
+    # and a photo read as a whole car is one, however few parts were found on it
+    assert is_whole_car_view(CLOSE_UP, W, H, VIEW_RULE, view_probability=0.8)
+    assert is_whole_car_view((), W, H, VIEW_RULE, view_probability=0.5)
+
+
+def test_without_a_read_view_the_part_count_decides() -> None:
+    # given the same rule and no view read for the photo (no gate reads one)
+    # then the parts decide, as the rule without a view does
+    assert is_whole_car_view(WHOLE_CAR, W, H, VIEW_RULE, view_probability=None)
+    assert not is_whole_car_view(CLOSE_UP, W, H, VIEW_RULE)
+    # and a rule that names no view ignores one that was read
+    assert is_whole_car_view(WHOLE_CAR, W, H, RULE, view_probability=0.1)
+
+
+def test_a_close_up_read_by_its_view_keeps_its_faint_damage() -> None:
+    # given many small parts, a faint damage, and a view read as a close-up
+    analysis = replace(photo(WHOLE_CAR, damage(0.2)), whole_car_view_probability=0.1)
+    # then the whole-car bar does not apply to it
+    assert apply_whole_car_rule(analysis, VIEW_RULE) is analysis
+    # and read as a whole car, its faint damage goes
+    whole = replace(analysis, whole_car_view_probability=0.9)
+    assert apply_whole_car_rule(whole, VIEW_RULE).damages == ()
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 1.5, "half", True])
+def test_a_view_probability_out_of_range_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="view_probability"):
+        WholeCarRule.from_record({"min_parts": 6, "view_probability": value})

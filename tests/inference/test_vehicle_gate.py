@@ -29,20 +29,35 @@ W, H = 400, 200
 GATE_SIDE = 32
 
 
-def make_gate(path: Path, side: int = GATE_SIDE) -> Path:
-    """images (N, 3, side, side) RGB -> vehicle (N, 1) = sigmoid(20 (red - blue))."""
-    weights = helper.make_tensor("w", TensorProto.FLOAT, [3, 1], [20.0, 0.0, -20.0])
+def make_gate(path: Path, side: int = GATE_SIDE, view_logit: float | None = None) -> Path:
+    """images (N, 3, side, side) RGB -> vehicle (N, 1) = sigmoid(20 (red - blue)); with
+    `view_logit`, a second output whole_car_view (N, 1) = sigmoid(20 green + view_logit)."""
+    weights = [helper.make_tensor("w", TensorProto.FLOAT, [3, 1], [20.0, 0.0, -20.0])]
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["pooled4"], axes=[2, 3], keepdims=0),
         helper.make_node("MatMul", ["pooled4", "w"], ["logit"]),
         helper.make_node("Sigmoid", ["logit"], ["vehicle"]),
     ]
+    outputs = [helper.make_tensor_value_info("vehicle", TensorProto.FLOAT, ["batch", 1])]
+    if view_logit is not None:
+        weights += [
+            helper.make_tensor("wv", TensorProto.FLOAT, [3, 1], [0.0, 20.0, 0.0]),
+            helper.make_tensor("bv", TensorProto.FLOAT, [1], [view_logit]),
+        ]
+        nodes += [
+            helper.make_node("MatMul", ["pooled4", "wv"], ["view_raw"]),
+            helper.make_node("Add", ["view_raw", "bv"], ["view_logit"]),
+            helper.make_node("Sigmoid", ["view_logit"], ["whole_car_view"]),
+        ]
+        outputs.append(
+            helper.make_tensor_value_info("whole_car_view", TensorProto.FLOAT, ["batch", 1])
+        )
     graph = helper.make_graph(
         nodes,
         "gate",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, side, side])],
-        [helper.make_tensor_value_info("vehicle", TensorProto.FLOAT, ["batch", 1])],
-        [weights],
+        outputs,
+        weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -50,10 +65,11 @@ def make_gate(path: Path, side: int = GATE_SIDE) -> Path:
     return path
 
 
-def add_gate(settings, threshold: float = 0.5):
-    """Register and promote the handcrafted gate beside the fake damage and part models."""
+def add_gate(settings, threshold: float = 0.5, view_logit: float | None = None):
+    """Register and promote the handcrafted gate beside the fake damage and part models
+    (one that also reads the view, with `view_logit`)."""
     registry = Registry.load(settings.model_dir)
-    path = make_gate(settings.model_dir / "gate.onnx")
+    path = make_gate(settings.model_dir / "gate.onnx", view_logit=view_logit)
     entry = ModelEntry(
         "gate-fake-1", "gate", path.name, sha256_of(path), ["vehicle"], GATE_SIDE,
         metrics={"served_conf": threshold},
@@ -250,3 +266,34 @@ def test_the_gate_takes_the_damage_model_s_share_of_the_cores(scene) -> None:
         # then it has as many threads as each model, not the whole budget
         assert analyzer.gate is not None
         assert analyzer.gate.session.get_session_options().intra_op_num_threads == share
+
+
+def test_a_gate_that_reads_the_view_gives_each_photo_its_reading(scene) -> None:
+    # given a promoted gate with a second output: the photo's whole-car view (here
+    # sigmoid(20 green - 5): a red photo reads as a close-up, a green-rich one as whole)
+    settings = add_gate(scene, view_logit=-5.0)
+    gate = load_gate(settings.model_dir)
+    assert gate is not None and gate.reads_view
+    # when the analyzer sees both photos
+    red, green = coloured(RED), coloured((40, 230, 200), 3)
+    close, whole = build_analyzer(settings).analyze([png(red, "red"), png(green, "green")])
+    # then each analysis carries the gate's reading of its view, beside its vehicle figure
+    assert close.whole_car_view_probability is not None
+    assert whole.whole_car_view_probability is not None
+    assert close.whole_car_view_probability < 0.5 < whole.whole_car_view_probability
+    reading = gate.read([red, green])
+    assert reading.whole_car_view is not None
+    assert reading.whole_car_view.tolist() == pytest.approx(
+        [close.whole_car_view_probability, whole.whole_car_view_probability], abs=1e-4
+    )
+    assert reading.vehicle.tolist() == pytest.approx(gate.probabilities([red, green]).tolist())
+
+
+def test_a_gate_without_a_view_output_reads_no_view(scene) -> None:
+    # given the one-output gate
+    settings = add_gate(scene)
+    gate = load_gate(settings.model_dir)
+    assert gate is not None and not gate.reads_view
+    # then no view is claimed for a photo it keeps
+    (kept,) = build_analyzer(settings).analyze([png(coloured(RED), "red")])
+    assert kept.vehicle_probability is not None and kept.whole_car_view_probability is None

@@ -252,3 +252,49 @@ def test_a_report_whose_closeup_verifier_cannot_serve_registers_nothing(
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not models.exists() or not any(models.iterdir())
+
+
+def test_the_gate_s_reading_of_the_view_decides_which_verifier_reads_a_photo(
+    tmp_path: Path,
+) -> None:
+    from .test_vehicle_gate import add_gate
+
+    # given the scene whose photo (2 parts) is a whole-car view by its part count, a rule
+    # that reads the view where the gate reads one, and a gate that reads it as a close-up
+    rule = WholeCarRule(min_parts=2, whole_car_conf=0.6, view_probability=0.5)
+    close = add_gate(by_view(tmp_path / "close", rule), threshold=0.001, view_logit=-30.0)
+    # when the photo is analysed, then the close-up verifier reads it: nothing is added
+    (result,) = build_analyzer(close).analyze([png(red_and_blue(), "p")])
+    assert result.whole_car_view_probability is not None
+    assert result.whole_car_view_probability < 0.5
+    assert boxes(result.damages) == [BLUE_HIGH]
+    # and read as a whole car, the served verifier reads it and adds the low dent on red
+    whole = add_gate(by_view(tmp_path / "whole", rule), threshold=0.001, view_logit=30.0)
+    (again,) = build_analyzer(whole).analyze([png(red_and_blue(), "p")])
+    assert boxes(again.damages) == [RED_LOW]
+
+
+def test_with_a_gate_that_reads_no_view_the_part_count_decides(tmp_path: Path) -> None:
+    from .test_vehicle_gate import add_gate
+
+    # given the same rule and a gate with no view output
+    rule = WholeCarRule(min_parts=2, whole_car_conf=0.6, view_probability=0.5)
+    settings = add_gate(by_view(tmp_path / "m", rule), threshold=0.001)
+    # when the photo is analysed, then its two parts make it a whole-car view, as before
+    (result,) = build_analyzer(settings).analyze([png(red_and_blue(), "p")])
+    assert result.whole_car_view_probability is None
+    assert boxes(result.damages) == [RED_LOW]
+
+
+def test_a_rule_that_reads_the_view_without_a_gate_that_reads_one_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .test_vehicle_gate import add_gate
+
+    # given a damage model whose rule reads the view, and a gate that reads none
+    rule = WholeCarRule(min_parts=2, whole_car_conf=0.6, view_probability=0.5)
+    settings = add_gate(by_view(tmp_path / "m", rule), threshold=0.001)
+    # when the analyzer is built, then the operator is told the parts decide instead
+    with caplog.at_level("WARNING", logger="inference.loading"):
+        build_analyzer(settings)
+    assert "reads no view" in caplog.text and "gate-fake-1" in caplog.text
