@@ -51,7 +51,11 @@ def whole_car_views(records: Sequence[PhotoRecord], rule: WholeCarRule) -> dict[
     """id(analysis) -> whether the photo is a whole-car view by `rule`."""
     return {
         id(rec.analysis): is_whole_car_view(
-            rec.analysis.parts, rec.analysis.width, rec.analysis.height, rule
+            rec.analysis.parts,
+            rec.analysis.width,
+            rec.analysis.height,
+            rule,
+            rec.analysis.whole_car_view_probability,
         )
         for rec in records
     }

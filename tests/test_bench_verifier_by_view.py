@@ -46,6 +46,25 @@ def test_whole_car_views_are_read_by_one_verifier_and_every_other_photo_by_the_o
     assert set(table) == set(served)
 
 
+def test_a_view_read_by_the_gate_decides_where_the_rule_asked_names_one() -> None:
+    from dataclasses import replace
+
+    from bench.bench_verifier_by_view import whole_car_views
+
+    # given a photo of four small parts the gate read as a close-up, and one of one part
+    # the gate read as a whole car
+    many, few = _photo("car-parts", "car.jpg", parts=4), _photo("cpd", "far.jpg", parts=1)
+    many = replace(many, analysis=replace(many.analysis, whole_car_view_probability=0.2))
+    few = replace(few, analysis=replace(few.analysis, whole_car_view_probability=0.7))
+    # then a rule that reads views follows the gate, and one that does not counts parts
+    by_view = replace(RULE, view_probability=0.5)
+    assert whole_car_views([many, few], by_view) == {
+        id(many.analysis): False,
+        id(few.analysis): True,
+    }
+    assert whole_car_views([many, few], RULE) == {id(many.analysis): True, id(few.analysis): False}
+
+
 def test_a_large_part_makes_a_photo_a_close_up_however_many_parts_it_shows() -> None:
     from bench.bench_verifier_by_view import whole_car_views
 

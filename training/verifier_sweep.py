@@ -109,7 +109,9 @@ def verified_rule(
         kept_by_base = {id(d) for d in base(analysis).damages}
         base_kept = [id(d) in kept_by_base for d in found]
         size = (analysis.width, analysis.height)
-        view = whole_car is not None and is_whole_car_view(analysis.parts, *size, whole_car)
+        view = whole_car is not None and is_whole_car_view(
+            analysis.parts, *size, whole_car, analysis.whole_car_view_probability
+        )
         kept = verified(found, p[index].tolist(), base_kept, rule, view)
         return replace(analysis, damages=kept)
 

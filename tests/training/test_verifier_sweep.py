@@ -110,6 +110,23 @@ def test_on_a_whole_car_view_the_base_is_the_whole_car_rule() -> None:
     assert verified_rule(table, 0.03, RULE, None)(analysis).damages == analysis.damages
 
 
+def test_a_view_read_by_the_gate_decides_the_view_where_the_rule_names_one() -> None:
+    # given six small parts the gate read as a close-up, a rule that reads views, and a
+    # verifier confirming both damages at 0.8: enough for a close-up, under the whole-car bar
+    analysis = replace(whole_car(0.5, 0.05), whole_car_view_probability=0.1)
+    table = {id(analysis): np.array([0.8, 0.8], np.float32)}
+    by_view, bar = (
+        replace(WHOLE_CAR, view_probability=0.5),
+        replace(RULE, whole_car_probability=0.95),
+    )
+    # when the rule is applied, then it is served as a close-up: both are kept
+    assert verified_rule(table, 0.03, bar, by_view)(analysis).damages == analysis.damages
+    # and read as a whole car, neither clears its bars
+    whole = replace(analysis, whole_car_view_probability=0.9)
+    table = {id(whole): np.array([0.8, 0.8], np.float32)}
+    assert verified_rule(table, 0.03, bar, by_view)(whole).damages == ()
+
+
 def test_damage_the_whole_car_rule_drops_may_still_be_confirmed() -> None:
     analysis = whole_car(0.5, 0.05)
     table = {id(analysis): np.array([0.9, 0.9], np.float32)}
