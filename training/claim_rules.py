@@ -101,6 +101,7 @@ def pass_analyzer(
     damage: Path | None = None,
     severity: Path | None = None,
     parts: Path | None = None,
+    gate: Path | None = None,
 ) -> Any:
     """The analyzer of a pass (`settings` from `pass_settings`): the promoted models, or the
     candidate `damage` (with its `severity` stage) in the damage model's place and the
@@ -108,10 +109,12 @@ def pass_analyzer(
     either, so that a candidate's pass is compared with the promoted model's like for like
     (a candidate once kept the promoted part-family stage, and its "masks alone" figures
     were the stage's). A part model moves more than parts: the whole-car rule counts them,
-    and with it which verifier reads a photo."""
+    and with it which verifier reads a photo. A candidate `gate` (training/view_head.py's
+    file: the promoted gate's vehicle head and a view head) replaces the promoted gate, at its
+    threshold, so each analysis carries the candidate's reading of the view."""
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
-    from training.claims import candidate_model
+    from training.claims import candidate_gate, candidate_model
 
     analyzer = build_analyzer(settings)
     if damage is not None:
@@ -120,6 +123,8 @@ def pass_analyzer(
         analyzer.placer = None
     if parts is not None:
         analyzer.parts = candidate_model(parts, "parts", settings, settings.parts_conf)
+    if gate is not None:
+        analyzer.gate = candidate_gate(gate, analyzer.gate)
     return analyzer
 
 
@@ -131,11 +136,13 @@ def one_pass(
     damage: Path | None = None,
     severity: Path | None = None,
     parts: Path | None = None,
+    gate: Path | None = None,
 ) -> dict[str, Any]:
     """The served analyzer (registry, gate, part model) with damage reported from `conf`,
     by the promoted damage model or the candidate `damage`, parts by the promoted part model
-    or the candidate `parts`, and no stage (`pass_analyzer`)."""
-    analyzer = pass_analyzer(pass_settings(conf), damage, severity, parts)
+    or the candidate `parts`, the view read by the candidate `gate` where given, and no stage
+    (`pass_analyzer`)."""
+    analyzer = pass_analyzer(pass_settings(conf), damage, severity, parts, gate)
     recorder = Recorder(analyzer)
     report = claim_report(recorder, split, seed, data_root)
     return {
@@ -143,6 +150,7 @@ def one_pass(
         "conf": conf,
         "damage": analyzer.model_versions["damage"],
         "parts": analyzer.model_versions["parts"],
+        "gate": analyzer.model_versions.get("gate"),
         "report": report,
         "cache": recorder.cache,
     }
@@ -187,6 +195,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="--pass with a candidate part model (.onnx) instead of the promoted one",
+    )
+    parser.add_argument(
+        "--gate",
+        type=Path,
+        default=None,
+        help="--pass with a candidate gate that reads the view (training.view_head's .onnx)",
     )
     parser.add_argument(
         "--choose",
@@ -236,6 +250,10 @@ def main(args: argparse.Namespace) -> int:
     if not 0.0 < args.conf < 1.0:
         raise TrainingError(f"--conf {args.conf}: need 0 < conf < 1")
     check_json_out(args.out)
+    if args.gate is not None and not (args.run_pass and args.gate.suffix == ".onnx"):
+        raise TrainingError("--gate: a candidate gate's .onnx file, analysed by --pass")
+    if args.gate is not None and not args.gate.is_file():
+        raise TrainingError(f"--gate {args.gate}: no such file")
     check_sources(args.data_root)
     if args.damage is not None and not (args.run_pass and args.damage.suffix == ".onnx"):
         raise TrainingError("--damage: a candidate's .onnx file, analysed by --pass")
@@ -249,8 +267,9 @@ def main(args: argparse.Namespace) -> int:
         if args.cache.exists():
             raise TrainingError(f"--cache {args.cache} exists: one pass per split is enough")
         state = one_pass(
-            args.split, args.conf, args.seed, args.data_root, args.damage, args.severity, args.parts
-        )
+            args.split, args.conf, args.seed, args.data_root, args.damage, args.severity,
+            args.parts, args.gate,
+        )  # fmt: skip
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         args.cache.write_bytes(pickle.dumps(state))
         print(json.dumps(state["report"], indent=1))

@@ -129,6 +129,23 @@ def candidate_placer(
     return replace(damage, runtime=twin), Placer(twin, rule)
 
 
+def candidate_gate(path: Path, promoted: Any) -> Any:
+    """An unregistered gate file served at the promoted gate's threshold (a view head keeps
+    the promoted gate's vehicle head: training/view_head.py), or with none promoted at the
+    threshold its file names."""
+    from inference.vehicle_gate import VehicleGate
+
+    if promoted is not None:
+        return VehicleGate.load(path, promoted.threshold, version=path.stem)
+    import onnxruntime as ort
+
+    named = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    threshold = named.get_modelmeta().custom_metadata_map.get("threshold")
+    if threshold is None:
+        raise TrainingError(f"--gate {path}: no gate is promoted and the file names no threshold")
+    return VehicleGate.load(path, float(threshold), version=path.stem)
+
+
 def candidate_model(
     path: Path, task: Task, settings: Any, conf: float | None, stage: Any = None
 ) -> Any:

@@ -24,6 +24,7 @@ stays light.
     cdat models promote <id>   # refuses a worse candidate unless --force
     cdat gate train --out runs/gate/vehicle-gate.onnx     # the vehicle gate (no_vehicle)
     cdat gate evaluate --gate runs/gate/vehicle-gate.onnx --out runs/gate/test.json
+    cdat gate view --gate inference/models/vehicle-gate.onnx --out runs/view/gate.onnx  # its view
     cdat models register --file inference/models/vehicle-gate.onnx --task gate \
         --report runs/gate/test.json --card inference/models/vehicle-gate.md
     cdat models list | cdat models show <id>
@@ -84,6 +85,7 @@ def _add_gate(sub: argparse._SubParsersAction) -> None:
     specs = [
         ("train", "training.vehicle_gate", "train the vehicle gate and export it to ONNX"),
         ("evaluate", "training.gate_eval", "non_vehicle_refused and closeups_refused on test"),
+        ("view", "training.view_head", "teach the gate to read a whole car from a close-up"),
     ]
     for name, module, text in specs:
         parser = gsub.add_parser(name, help=text, parents=parents(module))

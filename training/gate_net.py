@@ -3,7 +3,9 @@
 `GateNet` runs the layers of an Ultralytics model up to its last tapped layer, averages
 each tapped layer's feature map over space (global average pooling) and concatenates
 them: one feature vector per photo. With a head (`LinearHead`, fitted in numpy by
-training/vehicle_gate.py) it ends in a sigmoid: the probability that a vehicle is shown.
+training/vehicle_gate.py) it ends in a sigmoid: the probability that a vehicle is shown;
+with a view head as well (training/view_head.py), a second sigmoid on the same features: the
+probability that the photo shows the whole car.
 The standardisation the head was fitted with is folded into its weights, so the exported
 ONNX file needs nothing but the preprocessed photo (inference/vehicle_gate.py).
 """
@@ -22,21 +24,23 @@ from training.gate_fit import LinearHead
 
 
 class GateNet(nn.Module):
-    """Pooled features of the tapped layers; with a head, the vehicle probability."""
+    """Pooled features of the tapped layers; with a head, the vehicle probability (and with a
+    view head too, the whole-car view's probability beside it)."""
 
     def __init__(
-        self, layers: nn.ModuleList, taps: tuple[int, ...], head: LinearHead | None = None
+        self,
+        layers: nn.ModuleList,
+        taps: tuple[int, ...],
+        head: LinearHead | None = None,
+        view: LinearHead | None = None,
     ) -> None:
         super().__init__()
         self.layers = layers
         self.taps = taps
-        self.linear: nn.Linear | None = None
-        if head is not None:
-            weights, bias = head.folded()
-            self.linear = nn.Linear(len(weights), 1)
-            with torch.no_grad():
-                self.linear.weight.copy_(torch.from_numpy(weights[None, :]).float())
-                self.linear.bias.fill_(bias)
+        if view is not None and head is None:
+            raise TrainingError("a view head rides on a gate: give the vehicle head too")
+        self.linear = None if head is None else _linear(head)
+        self.view_linear = None if view is None else _linear(view)
 
     def tapped(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps of the tapped layers, in layer order."""
@@ -69,11 +73,23 @@ class GateNet(nn.Module):
             ]
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(x)
         if self.linear is None:
             return feats
-        return torch.sigmoid(self.linear(feats))
+        vehicle = torch.sigmoid(self.linear(feats))
+        if self.view_linear is None:
+            return vehicle
+        return vehicle, torch.sigmoid(self.view_linear(feats))
+
+
+def _linear(head: LinearHead) -> nn.Linear:
+    weights, bias = head.folded()
+    linear = nn.Linear(len(weights), 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weights[None, :]).float())
+        linear.bias.fill_(bias)
+    return linear
 
 
 def checkpoint_network(checkpoint: Any) -> Any:
@@ -85,7 +101,12 @@ def checkpoint_network(checkpoint: Any) -> Any:
     return checkpoint.get("ema") or checkpoint.get("model")
 
 
-def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None = None) -> GateNet:
+def load_gate_net(
+    weights: Path,
+    taps: tuple[int, ...],
+    head: LinearHead | None = None,
+    view: LinearHead | None = None,
+) -> GateNet:
     """The layers 0..max(taps) of an Ultralytics checkpoint, in float32 eval mode."""
     if not weights.is_file():
         raise TrainingError(f"--init {weights}: no such checkpoint")
@@ -97,7 +118,7 @@ def load_gate_net(weights: Path, taps: tuple[int, ...], head: LinearHead | None 
     if not taps or max(taps) >= len(layers) - 1:
         raise TrainingError(f"--taps {taps}: layers 0-{len(layers) - 2} can be tapped")
     kept = nn.ModuleList(layers[: max(taps) + 1])
-    net = GateNet(kept, taps, head).float().eval()
+    net = GateNet(kept, taps, head, view).float().eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -110,10 +131,11 @@ def export_onnx(
     metadata: dict[str, str],
     output: str = "vehicle",
     extras: int = 0,
+    more_outputs: tuple[str, ...] = (),
 ) -> None:
     """The net with its head as ONNX: input `images` (N, 3, side, side) RGB in [0, 1] (and,
     with `extras`, a second input `extras` (N, extras)), output `output` (N, outputs): the
-    gate's `vehicle` (N, 1) by default."""
+    gate's `vehicle` (N, 1) by default, then `more_outputs` where the net returns more."""
     import onnx
 
     if isinstance(net, GateNet) and net.linear is None:
@@ -128,8 +150,8 @@ def export_onnx(
         inputs,
         str(out),
         input_names=names,
-        output_names=[output],
-        dynamic_axes={**{n: {0: "batch"} for n in names}, output: {0: "batch"}},
+        output_names=[output, *more_outputs],
+        dynamic_axes={n: {0: "batch"} for n in (*names, output, *more_outputs)},
         opset_version=17,
         dynamo=False,
     )

@@ -133,3 +133,43 @@ def test_a_pass_of_a_candidate_part_model_places_damage_by_its_masks(tmp_path: P
     assert analyzer.parts.entry.id == "parts-candidate" and analyzer.family is None
     assert [d.part for d in raw.damages] == [CarPart.BACK_BUMPER]
     assert analyzer.model_versions["parts"].startswith("parts-candidate")
+
+
+def test_a_pass_with_a_candidate_gate_records_its_view_at_the_promoted_threshold(
+    tmp_path: Path,
+) -> None:
+    from tests.inference.test_part_family import noisy, served_scene
+    from tests.inference.test_part_family import png as part_png
+    from tests.inference.test_vehicle_gate import add_gate, make_gate
+    from training.claim_rules import pass_analyzer
+
+    # given a promoted one-output gate at a strict threshold, and a candidate gate file (not
+    # registered) that also reads the view, as training.view_head writes it
+    served = add_gate(served_scene(tmp_path / "models", None), threshold=0.2)
+    candidate = make_gate(tmp_path / "gate-view.onnx", view_logit=8.0)
+    settings = pass_settings(0.1).model_copy(
+        update={"model_dir": served.model_dir, "min_image_side": served.min_image_side}
+    )
+    # when a pass is made with the candidate gate
+    analyzer = pass_analyzer(settings, gate=candidate)
+    (raw,) = analyzer.analyze([part_png(noisy((40, 60, 200)), "red")])
+    # then the candidate reads each photo's view, served at the promoted gate's threshold
+    assert analyzer.gate is not None and analyzer.gate.threshold == 0.2
+    assert analyzer.model_versions["gate"] == "gate-view"
+    assert raw.whole_car_view_probability is not None and raw.whole_car_view_probability > 0.5
+
+
+def test_a_candidate_gate_that_is_not_a_pass_s_is_one_error(tmp_path: Path) -> None:
+    import pytest
+
+    from training.claim_rules import get_args_parser, main
+    from training.errors import TrainingError
+
+    gate = tmp_path / "gate.onnx"
+    gate.write_bytes(b"x")
+    args = get_args_parser().parse_args(["--cache", str(tmp_path / "p.pkl"), "--gate", str(gate)])
+    with pytest.raises(TrainingError, match="--gate"):
+        main(args)
+    args.run_pass, args.gate = True, tmp_path / "missing.onnx"
+    with pytest.raises(TrainingError, match="no such file"):
+        main(args)

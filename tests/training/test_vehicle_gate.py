@@ -227,6 +227,9 @@ def test_cdat_gate_commands_are_wired(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["gate", "evaluate", "--help"])
     assert "--no-gate" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["gate", "view", "--help"])
+    assert "--bar" in capsys.readouterr().out
 
 
 def test_registry_accepts_a_gate_and_compares_refusals_the_right_way(tmp_path) -> None:
