@@ -83,6 +83,7 @@ def build_claim_analyzer(
     family: Any = None,
     verifier: Any = None,
     placer: tuple[Path, PlacementRule] | None = None,
+    gate: Path | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -93,7 +94,8 @@ def build_claim_analyzer(
     the candidate finds, so the two are chosen together). A candidate part model likewise is
     served with `family` (its own part-family stage, inference/part_family.py) or none, and a
     candidate damage model with `verifier` (its own damage verifier) or none and `placer`
-    (a placer head cut against it, and its rule: inference/placer.py) or none."""
+    (a placer head cut against it, and its rule: inference/placer.py) or none. A candidate
+    `gate` (one that reads the view: training/view_head.py) replaces the promoted gate."""
     from cdat.settings import Settings
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
@@ -115,6 +117,8 @@ def build_claim_analyzer(
         analyzer.family = family
         if damage is None and whole_car is not None:
             analyzer.whole_car = settings.whole_car_rule(whole_car)
+    if gate is not None:
+        analyzer.gate = candidate_gate(gate, analyzer.gate)
     return analyzer
 
 

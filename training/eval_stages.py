@@ -108,7 +108,7 @@ def measure_claims(
         )
         analyzer = build_claim_analyzer(
             args.model_dir, parts=args.model, parts_conf=args.conf, family=stage,
-            whole_car=args.whole_car_rule,
+            whole_car=args.whole_car_rule, gate=args.gate,
         )  # fmt: skip
     else:
         check = (
@@ -122,5 +122,6 @@ def measure_claims(
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
             verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
+            gate=args.gate,
         )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root)

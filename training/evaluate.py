@@ -242,6 +242,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "own (the rule counts the candidate's parts: the two are chosen together)",
     )
     parser.add_argument(
+        "--gate",
+        type=Path,
+        default=None,
+        help="with --claims: this vehicle gate (.onnx) in the promoted gate's place, at its "
+        "threshold, e.g. one that reads the view (python -m training.view_head) for a "
+        "--whole-car-rule naming view_probability; recorded in the report",
+    )
+    parser.add_argument(
         "--family-stage",
         type=Path,
         default=None,
@@ -312,6 +320,10 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not args.claims:
         raise TrainingError("--whole-car-rule applies to a model measured with --claims")
+    if args.gate is not None and not args.claims:
+        raise TrainingError("--gate applies to a model measured with --claims")
+    if args.gate is not None and not args.gate.is_file():
+        raise TrainingError(f"--gate {args.gate}: no such file")
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)
@@ -335,6 +347,10 @@ def main(args: argparse.Namespace) -> int:
         if args.whole_car_rule is not None:  # a part model's figures name the damage rule
             key = "whole_car_rule" if cfg.task == "damage" else "damage_whole_car_rule"
             report[key] = args.whole_car_rule.to_record()
+        if args.gate is not None:  # the views the rule read came from this gate
+            from inference.registry import sha256_of
+
+            report["claims_gate"] = {"file": args.gate.name, "sha256": sha256_of(args.gate)}
         if family is not None:
             report["family_stage"] = family.to_record()
         if verifier is not None:

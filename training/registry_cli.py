@@ -109,7 +109,7 @@ def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]
     details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
                "closeup_per_family", "closeups_refused_per_source", "refused_per_source",
                "photos_per_source", "non_vehicle_with_damage", "claims",
-               "damage_whole_car_rule")  # fmt: skip
+               "damage_whole_car_rule", "claims_gate")  # fmt: skip
     for detail in details:
         if detail in report:
             metrics[detail] = report[detail]
@@ -381,10 +381,39 @@ def cmd_promote(args: argparse.Namespace) -> int:
         print(line)
     registry.save()
     print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
-    note = _damage_rule_note(registry, registry.get(args.id))
-    if note:
-        print(note)
+    for note in (_damage_rule_note(registry, registry.get(args.id)), _view_note(registry)):
+        if note:
+            print(note)
     return 0
+
+
+def _view_note(registry: Any) -> str | None:
+    """The promoted damage model's whole-car rule reads the gate's view, and the promoted gate
+    reads none: whole-car views are then counted by parts (inference/loading.py logs it at
+    start), which is not what the damage model's claim figures were measured with."""
+    damage_id, gate_id = registry.promoted.get("damage"), registry.promoted.get("gate")
+    rule = None if damage_id is None else registry.get(damage_id).served_whole_car_rule
+    if rule is None or rule.view_probability is None:
+        return None
+    if gate_id is not None and _reads_view(registry.path_of(registry.get(gate_id))):
+        return None
+    gate = f"the promoted gate {gate_id} reads none" if gate_id else "no gate is promoted"
+    return (
+        f"note: {damage_id}'s whole-car rule reads the photo's view and {gate}: whole-car "
+        "views are counted by parts until a gate that reads the view (cdat gate view) is promoted"
+    )
+
+
+def _reads_view(gate_file: Path) -> bool:
+    import onnx
+
+    from inference.vehicle_gate import VIEW_OUTPUT
+
+    try:
+        outputs = onnx.load(str(gate_file), load_external_data=False).graph.output
+    except Exception:  # a missing or damaged file reads no view; loading it says why
+        return False
+    return any(o.name == VIEW_OUTPUT for o in outputs)
 
 
 def _damage_rule_note(registry: Any, entry: Any) -> str | None:

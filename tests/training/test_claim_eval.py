@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -220,7 +221,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     )
     args = argparse.Namespace(
         model=candidate, model_dir=None, severity=None, conf=0.3, split="val", seed=0,
-        data_root=None, whole_car_rule=None,
+        data_root=None, whole_car_rule=None, gate=None,
     )  # fmt: skip
     # when cdat evaluate --claims measures it
     report = measure_claims(args, "parts", None)
@@ -287,6 +288,48 @@ def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under
     analyzer = build_claim_analyzer(None, parts=candidate, whole_car=rule)
     assert analyzer.whole_car == rule
     assert analyzer.model_versions["damage"] == promoted.id
+
+
+def test_a_candidate_gate_reads_the_views_of_a_claim_measurement(tmp_path: Path) -> None:
+    from inference.registry import Registry
+    from tests.inference.test_vehicle_gate import make_gate
+    from training.claims import build_claim_analyzer
+
+    # given the shipped registry and a candidate gate file that reads the view
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("gate")
+    gate = make_gate(tmp_path / "gate-view.onnx", view_logit=0.0)
+    # when the claim analyzer is built with it, then it replaces the promoted gate at the
+    # promoted gate's threshold, and the other models stay the promoted ones
+    analyzer = build_claim_analyzer(None, gate=gate)
+    assert analyzer.gate.reads_view and analyzer.gate.threshold == promoted.served_conf
+    assert analyzer.model_versions["gate"] == "gate-view"
+    assert analyzer.model_versions["damage"] == shipped.promoted_entry("damage").id
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "message"),
+    [
+        ("damage-severity.yaml", [], "--gate applies to a model measured with --claims"),
+        ("damage-severity.yaml", ["--claims"], "--gate .*missing.onnx: no such file"),
+    ],
+)
+def test_a_candidate_gate_out_of_place_is_one_error_line(
+    tmp_path: Path, config: str, extra: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from training.cli import main as cli
+
+    root = Path(__file__).resolve().parents[2]
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not read")
+    gate = tmp_path / ("missing.onnx" if extra else "gate.onnx")
+    if not extra:
+        gate.write_bytes(b"x")
+    argv = ["evaluate", "--config", str(root / "datasets" / config), "--model", str(model),
+            "--gate", str(gate), *extra]  # fmt: skip
+    assert cli(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(

@@ -418,3 +418,49 @@ def test_a_report_that_is_not_cdat_evaluates_is_one_error_line(
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"--report {report}: {message}" in err
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_promoting_a_damage_model_whose_rule_reads_the_view_says_so_without_a_gate_that_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import onnx
+
+    from tests.inference.test_vehicle_gate import make_gate
+
+    def named(gate: Path) -> Path:
+        model = onnx.load(str(gate))
+        meta = model.metadata_props.add()
+        meta.key, meta.value = "names", "{0: 'vehicle'}"
+        onnx.save(model, str(gate))
+        return gate
+
+    # given a damage model measured under a whole-car rule that reads the gate's view, and
+    # two gates: one that reads no view, one that does
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    damage = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    rule = {"min_parts": 6, "whole_car_conf": 0.2, "view_probability": 0.5}
+    (tmp_path / "damage.json").write_text(
+        json.dumps({"split": "test", "per_class": {}, "whole_car_rule": rule})
+    )
+    (tmp_path / "gate.json").write_text(json.dumps({"split": "test", "per_class": {}}))
+    gates = (make_gate(tmp_path / "plain.onnx"), make_gate(tmp_path / "view.onnx", 32, 0.0))
+    for gate in map(named, gates):
+        assert cli_main([*models, "register", "--file", str(gate), "--task", "gate", "--report",
+                         str(tmp_path / "gate.json"), "--id", gate.stem]) == 0  # fmt: skip
+    assert cli_main([*models, "register", "--file", str(damage), "--task", "damage", "--report",
+                     str(tmp_path / "damage.json"), "--id", "damage-1"]) == 0  # fmt: skip
+    assert cli_main([*models, "promote", "plain", "--force"]) == 0
+    capsys.readouterr()
+    # when the damage model is promoted beside the gate that reads no view
+    assert cli_main([*models, "promote", "damage-1", "--force"]) == 0
+    # then it is served, and the output says its views are counted by parts until a gate
+    # that reads them is promoted
+    out = capsys.readouterr().out
+    assert Registry.load(tmp_path / "models").promoted["damage"] == "damage-1"
+    assert "note: damage-1's whole-car rule reads the photo's view" in out and "plain" in out
+    # and promoting the gate that reads the view says nothing of it
+    assert cli_main([*models, "promote", "view", "--force"]) == 0
+    assert "reads the photo's view" not in capsys.readouterr().out
+    # and going back to the plain gate says it again
+    assert cli_main([*models, "promote", "plain", "--force"]) == 0
+    assert "counted by parts" in capsys.readouterr().out
