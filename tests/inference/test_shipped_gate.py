@@ -48,3 +48,20 @@ def test_the_shipped_gate_keeps_a_real_damaged_close_up(gate, data_root) -> None
         pytest.skip(f"car-parts-damage test photos not available at {folder}")
     images = [cv2.imread(str(f)) for f in files]
     assert (gate.probabilities(images) >= gate.threshold).all()
+
+
+def test_the_shipped_gate_reads_real_close_ups_as_close_ups_and_whole_cars_as_whole(
+    gate, data_root
+) -> None:
+    from training.gate_data import vehicle_photos
+
+    # given three real damaged close-ups and three real intact whole cars from test splits
+    closeups = sorted((data_root / "car-parts-damage" / "test" / "images").glob("*.jpg"))[:3]
+    if not closeups or not (data_root / "car-parts").is_dir():
+        pytest.skip(f"car-parts-damage and car-parts test photos not available at {data_root}")
+    cars = [p.path for p in vehicle_photos("car-parts", "test", data_root)[:3]]
+    # when the shipped gate reads them
+    reading = gate.read([cv2.imread(str(f)) for f in [*closeups, *cars]])
+    # then it reads the view, close-ups as close-ups and whole cars as whole cars
+    assert gate.reads_view and reading.whole_car_view is not None
+    assert (reading.whole_car_view[:3] < 0.5).all() and (reading.whole_car_view[3:] >= 0.5).all()

@@ -59,7 +59,7 @@ def test_a_stage_file_that_is_not_one_is_one_line(tmp_path) -> None:
     cache = tmp_path / "pass.pkl"
     cache.write_bytes(b"")
     command = [sys.executable, "-m", "training.verifier_sweep", "--cache", str(cache)]
-    command += ["--verifier", "inference/models/vehicle-gate-20261201.onnx"]
+    command += ["--verifier", "inference/models/vehicle-gate-20261206.onnx"]
     command += ["--data-root", str(tmp_path)]
     # when the sweep loads it
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
