@@ -63,8 +63,12 @@ class WholeCarRule:
             raise ValueError(f"view_probability {view!r}: need a number with 0 < p < 1, or null")
 
     def to_record(self) -> dict[str, Any]:
-        """As a registry entry stores it (`whole_car_rule`)."""
-        return asdict(self)
+        """As a registry entry stores it (`whole_car_rule`); a rule that reads no view is
+        stored as it was before rules could."""
+        record = asdict(self)
+        if self.view_probability is None:
+            del record["view_probability"]
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> WholeCarRule:

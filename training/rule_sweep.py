@@ -11,7 +11,7 @@ import argparse
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ class Candidate:
     def as_dict(self) -> dict[str, Any]:
         return {
             "conf": self.conf,
-            "whole_car": None if self.whole_car is None else asdict(self.whole_car),
+            "whole_car": None if self.whole_car is None else self.whole_car.to_record(),
         }
 
 

@@ -100,6 +100,10 @@ def test_a_rule_is_stored_and_read_back_by_one_codec() -> None:
     # then it reads back as the same rule, and a partial record takes the defaults
     assert WholeCarRule.from_record(record) == RULE
     assert WholeCarRule.from_record({"min_parts": 6}) == WholeCarRule(6)
+    # and a rule that reads no view is stored as before such rules were; one that does, with it
+    assert "view_probability" not in record
+    assert VIEW_RULE.to_record()["view_probability"] == 0.5
+    assert WholeCarRule.from_record(VIEW_RULE.to_record()) == VIEW_RULE
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,8 @@ def test_shipped_model_has_card_metrics_and_provenance(entry) -> None:  # type: 
     card = (SHIPPED_MODEL_DIR / entry.card).read_text()
     assert "licence" in card.lower() and entry.licence
     if entry.task == "gate":
-        assert entry.command.startswith("python -m training.vehicle_gate")
+        made_by = ("python -m training.vehicle_gate", "python -m training.view_head")
+        assert entry.command.startswith(made_by)
         assert entry.command in card and entry.metrics["split"] == "test"
         assert {"non_vehicle_refused", "closeups_refused", "served_conf"} <= entry.metrics.keys()
         assert "AGPL-3.0" in card and "attribution.csv" in card
