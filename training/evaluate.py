@@ -218,7 +218,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="part models (.onnx): also run the close-up part test on this data set config "
-        "(datasets/damaged-parts.yaml), with the promoted damage model",
+        "(datasets/damaged-parts.yaml), on --split, with the promoted damage model",
     )
     parser.add_argument(
         "--severity",
@@ -378,7 +378,9 @@ def _closeups(args: argparse.Namespace, task: str) -> dict[str, Any]:
     if task != "parts" or args.model.suffix != ".onnx":
         raise TrainingError("--closeups tests a part model's .onnx file")
     analyzer = build_closeup_analyzer(args.model, args.model_dir)
-    return evaluate_closeups(analyzer, args.closeups, "test", args.seed)
+    # on the split asked: a val read that measured test close-ups would show test figures
+    # beside the ones a candidate is chosen by
+    return evaluate_closeups(analyzer, args.closeups, args.split, args.seed)
 
 
 def _promoted_baseline(

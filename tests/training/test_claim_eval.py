@@ -426,3 +426,31 @@ def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> 
     assert rows[2].startswith("| damaged-parts | 4 | 0.500 | n/a | 0.500 | 0.250 |")
     assert rows[2].endswith("| 2.250 |")
     assert rows[3].endswith("| n/a |")
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_closeup_figures_are_read_on_the_split_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: str
+) -> None:
+    import argparse
+
+    import training.closeup
+    from training.evaluate import _closeups
+
+    # given a part model measured on one split with --closeups
+    model = tmp_path / "parts.onnx"
+    model.write_bytes(b"not read")
+    read: list[str] = []
+    monkeypatch.setattr(training.closeup, "build_closeup_analyzer", lambda *a: "analyzer")
+    monkeypatch.setattr(
+        training.closeup,
+        "evaluate_closeups",
+        lambda analyzer, config, split, seed: read.append(split) or {"closeup": True},
+    )
+    args = argparse.Namespace(
+        model=model, model_dir=None, closeups=Path("datasets/damaged-parts.yaml"), split=split,
+        seed=0,
+    )  # fmt: skip
+    # when its close-up figures are measured, then they come from that split, never another
+    assert _closeups(args, "parts") == {"closeup": True}
+    assert read == [split]
