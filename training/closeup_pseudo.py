@@ -27,13 +27,13 @@ It writes a YOLO data set named `<source>-pseudo` (card `datasets/<source>-pseud
 its dataset config (`dataset.yaml`), which a parts training config lists beside
 `car-parts.yaml` (`datasets/parts-closeups-cpd.yaml`)::
 
-    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206.onnx \
         --out runs/pseudo/damaged-parts [--fallback-conf 0.02] [--cut-contradicted]
-    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261128b.onnx \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206.onnx \
         --config datasets/car-parts-damage.yaml --out runs/pseudo/car-parts-damage \
         [--fallback-conf 0.02]
     python -m training.train --config datasets/parts-closeups-cpd.yaml \
-        --init inference/models/parts-seg-n-20261128b.pt --imgsz 384
+        --init inference/models/parts-seg-n-20261206.pt --imgsz 384
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ served stages were cut from their whole files, which are in history::
     python -m training.stage_head --stage runs/stages/damage-verifier-20261202.onnx \\
         --backbone inference/models/damage-claims-seg-n-20261201.onnx \\
         --out runs/stages/damage-verifier-20261202-head.onnx
-    python -m training.stage_head --stage runs/stages/part-family-20261202.onnx \\
-        --backbone inference/models/parts-seg-n-20261128b.onnx \\
-        --out runs/stages/part-family-20261202-head.onnx
+    python -m training.stage_head --stage runs/stages/part-family.onnx \\
+        --backbone inference/models/parts-seg-n-20261206.onnx \\
+        --out runs/stages/part-family-head.onnx
 """
 
 from __future__ import annotations
