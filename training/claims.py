@@ -143,7 +143,10 @@ def candidate_gate(path: Path, promoted: Any) -> Any:
         return VehicleGate.load(path, promoted.threshold, version=path.stem)
     import onnxruntime as ort
 
-    named = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        named = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a file it cannot read
+        raise TrainingError(f"--gate {path}: not an ONNX model ({exc})") from exc
     threshold = named.get_modelmeta().custom_metadata_map.get("threshold")
     if threshold is None:
         raise TrainingError(f"--gate {path}: no gate is promoted and the file names no threshold")

@@ -173,3 +173,19 @@ def test_a_candidate_gate_that_is_not_a_pass_s_is_one_error(tmp_path: Path) -> N
     args.run_pass, args.gate = True, tmp_path / "missing.onnx"
     with pytest.raises(TrainingError, match="no such file"):
         main(args)
+
+
+def test_a_candidate_gate_that_is_not_a_model_is_one_error_without_a_promoted_gate(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from cdat.errors import CdatError
+    from training.claims import candidate_gate
+
+    # given no promoted gate and a candidate file that is not a model
+    junk = tmp_path / "gate.onnx"
+    junk.write_bytes(b"not a model")
+    # then it is a clear error naming the file, not a runtime's traceback
+    with pytest.raises(CdatError, match=r"gate\.onnx: not an ONNX model"):
+        candidate_gate(junk, None)
