@@ -281,8 +281,8 @@ def main(args: argparse.Namespace) -> int:
         "hyperparameters": asdict(hp),
         "init": init.as_dict(),
         "threshold": threshold,
-        "train_rows": _counts(train),
-        "val_rows": _counts(val),
+        "train_rows": source_counts(train),
+        "val_rows": source_counts(val),
         "val_refused": refused_shares(probabilities(head, val.features), val, threshold),
         "onnx_parity_max_abs": parity,
         "onnx_bytes": args.out.stat().st_size,
@@ -290,7 +290,7 @@ def main(args: argparse.Namespace) -> int:
         **selection,
     }
     args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
-    _write_run(args, hp, init.as_dict())
+    write_gate_run("training.vehicle_gate", args.out, hp, init.as_dict(), args.data_root)
     print(json.dumps({k: report[k] for k in ("threshold", "val_refused")}, indent=1))
     print(f"wrote {args.out} ({report['onnx_bytes'] / 1e6:.1f} MB, parity {parity:.1e})")
     return 0
@@ -313,25 +313,27 @@ def _parity(
     return parity
 
 
-def _write_run(args: argparse.Namespace, hp: GateHyperparameters, init: dict[str, Any]) -> None:
-    """`cdat_run.json` beside the gate, which `cdat models register --run` reads."""
+def write_gate_run(module: str, out: Path, hp: Any, init: dict[str, Any], data_root: Path | None
+                   ) -> None:  # fmt: skip
+    """`cdat_run.json` beside a gate file made by `module` (this tool or
+    training/view_head.py), which `cdat models register --run` reads."""
     import shlex
 
     from training.gate_data import data_licences
 
     run = {
-        "command": "python -m training.vehicle_gate "
-        + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": f"python -m {module} " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "task": "gate",
         "classes": ["vehicle"],
         "hyperparameters": asdict(hp),
         "init": init,
-        "data": data_licences(args.data_root),
+        "data": data_licences(data_root),
     }
-    (args.out.parent / "cdat_run.json").write_text(json.dumps(run, indent=1) + "\n")
+    (out.parent / "cdat_run.json").write_text(json.dumps(run, indent=1) + "\n")
 
 
-def _counts(examples: Examples) -> dict[str, int]:
+def source_counts(examples: Examples) -> dict[str, int]:
+    """Rows per source."""
     names, counts = np.unique(examples.sources, return_counts=True)
     return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,8 @@ from training.vehicle_gate import (
     GateHyperparameters,
     decode_photo_scaled,
     extract,
+    source_counts,
+    write_gate_run,
 )
 
 WHOLE_CARS = "car-parts"
@@ -213,6 +213,7 @@ def hyperparameters(args: argparse.Namespace) -> ViewHeadHyperparameters:
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from inference.registry import sha256_of
     from training.dataconfig import default_data_root
     from training.gate_net import export_onnx, load_gate_net
     from training.init_weights import resolve_init
@@ -243,16 +244,16 @@ def main(args: argparse.Namespace) -> int:
     report = {
         "hyperparameters": asdict(hp),
         "init": init.as_dict(),
-        "gate": {"file": str(args.gate), "sha256": _sha256(args.gate)},
-        "train_rows": _counts(train),
-        "val_rows": _counts(val),
+        "gate": {"file": str(args.gate), "sha256": sha256_of(args.gate)},
+        "train_rows": source_counts(train),
+        "val_rows": source_counts(val),
         "val_read_whole": read_whole(p_val, val, hp.bar),
         "val_log_loss": log_loss(*_labelled_p(p_val, val)),
         **parity,
         "onnx_bytes": args.out.stat().st_size,
     }
     args.out.with_suffix(".report.json").write_text(json.dumps(report, indent=1) + "\n")
-    _write_run(args, hp, init.as_dict())
+    write_gate_run("training.view_head", args.out, hp, init.as_dict(), args.data_root)
     print(json.dumps({k: report[k] for k in ("val_read_whole", "val_log_loss")}, indent=1))
     print(f"wrote {args.out} ({report['onnx_bytes'] / 1e6:.1f} MB)")
     return 0
@@ -299,32 +300,6 @@ def _parity(
     if found["vehicle_parity_max_abs"] > 1e-4 or found["view_parity_max_abs"] > 1e-3:
         raise TrainingError(f"{out}: does not reproduce {gate} and its view head ({found})")
     return found
-
-
-def _sha256(path: Path) -> str:
-    from inference.registry import sha256_of
-
-    return sha256_of(path)
-
-
-def _write_run(args: argparse.Namespace, hp: ViewHeadHyperparameters, init: dict[str, Any]) -> None:
-    """`cdat_run.json` beside the gate, which `cdat models register --run` reads."""
-    from training.gate_data import data_licences
-
-    run = {
-        "command": "python -m training.view_head " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "task": "gate",
-        "classes": ["vehicle"],
-        "hyperparameters": asdict(hp),
-        "init": init,
-        "data": data_licences(args.data_root),
-    }
-    (args.out.parent / "cdat_run.json").write_text(json.dumps(run, indent=1) + "\n")
-
-
-def _counts(examples: Examples) -> dict[str, int]:
-    names, counts = np.unique(examples.sources, return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts, strict=True)}
 
 
 if __name__ == "__main__":

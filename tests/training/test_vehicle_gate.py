@@ -163,6 +163,17 @@ def _generated(folder: Path, vehicle: bool, k: int) -> Path:
     return path
 
 
+def generated_gate_photos(folder: Path, vehicles: int, others: int) -> dict[str, list[GatePhoto]]:
+    """Per split (train, val): generated photos with a "vehicle", then without one."""
+    return {
+        split: [GatePhoto(_generated(folder, True, k + 100 * n), "car-parts-damage", split, True)
+                for k in range(vehicles)]
+        + [GatePhoto(_generated(folder, False, k + 100 * n), "no-vehicle", split, False)
+           for k in range(others)]
+        for n, split in enumerate(("train", "val"))
+    }  # fmt: skip
+
+
 @pytest.mark.slow
 def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, monkeypatch):
     from inference.vehicle_gate import VehicleGate
@@ -170,13 +181,7 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
 
     # given a tiny backbone and generated photos with and without a "vehicle"
     weights = _tiny_checkpoint(tmp_path)
-    photos = {
-        split: [GatePhoto(_generated(tmp_path, True, k + 100 * n), "car-parts-damage", split,
-                          True) for k in range(12)]
-        + [GatePhoto(_generated(tmp_path, False, k + 100 * n), "no-vehicle", split, False)
-           for k in range(6)]
-        for n, split in enumerate(("train", "val"))
-    }  # fmt: skip
+    photos = generated_gate_photos(tmp_path, vehicles=12, others=6)
     monkeypatch.setattr(vehicle_gate, "gate_photos", lambda split, *a, **k: photos[split])
     licences = [{"name": "generated", "licence": "CC0"}]
     monkeypatch.setattr(gate_data, "data_licences", lambda root: licences)

@@ -14,7 +14,7 @@ from training.errors import TrainingError
 from training.gate_data import GatePhoto
 from training.intact_closeups import IntactCloseup
 
-from .test_vehicle_gate import SIDE, _generated, _tiny_checkpoint
+from .test_vehicle_gate import SIDE, _generated, _tiny_checkpoint, generated_gate_photos
 
 
 def _scene(folder: Path, whole: bool, k: int) -> Path:
@@ -39,13 +39,7 @@ def tiny_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pa
     from training import gate_data, vehicle_gate
 
     weights = _tiny_checkpoint(tmp_path)
-    photos = {
-        split: [GatePhoto(_generated(tmp_path, True, k + 100 * n), "car-parts-damage", split,
-                          True) for k in range(8)]
-        + [GatePhoto(_generated(tmp_path, False, k + 100 * n), "no-vehicle", split, False)
-           for k in range(4)]
-        for n, split in enumerate(("train", "val"))
-    }  # fmt: skip
+    photos = generated_gate_photos(tmp_path, vehicles=8, others=4)
     monkeypatch.setattr(vehicle_gate, "gate_photos", lambda split, *a, **k: photos[split])
     monkeypatch.setattr(gate_data, "data_licences", lambda root: [{"name": "g", "licence": "CC0"}])
     gate = tmp_path / "gate" / "gate.onnx"
