@@ -27,7 +27,7 @@ shape of the photo instead of what it shows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class VehicleGate:
     threshold: float
     version: str = ""
     batch_size: int = 8
+    outputs: tuple[str, ...] = field(init=False)
+    """The outputs read: the vehicle's, then `whole_car_view` where the gate has it."""
 
     @classmethod
     def load(cls, path: Path, threshold: float, threads: int = 1, version: str = "") -> VehicleGate:
@@ -80,13 +82,21 @@ class VehicleGate:
             raise ModelUnavailable(f"vehicle gate threshold {threshold} is not in (0, 1)")
         return cls(session, side, threshold, version or path.stem)
 
-    @property
-    def reads_view(self) -> bool:
-        return VIEW_OUTPUT in self._output_names
+    def __post_init__(self) -> None:
+        # which outputs to ask for is decided once per loaded gate, not per photo
+        names = [o.name for o in self.session.get_outputs()]
+        if VIEW_OUTPUT in names and VEHICLE_OUTPUT not in names:
+            raise ModelUnavailable(
+                f"vehicle gate {self.version}: it reads the view but names no {VEHICLE_OUTPUT!r} "
+                "output, so which answer is the vehicle's is unknown"
+            )
+        # a one-output gate names its output freely
+        vehicle = VEHICLE_OUTPUT if VEHICLE_OUTPUT in names else names[0]
+        self.outputs = (vehicle, VIEW_OUTPUT) if VIEW_OUTPUT in names else (vehicle,)
 
     @property
-    def _output_names(self) -> list[str]:
-        return [o.name for o in self.session.get_outputs()]
+    def reads_view(self) -> bool:
+        return len(self.outputs) == 2
 
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The probability that each photo shows a vehicle, in order."""
@@ -94,10 +104,7 @@ class VehicleGate:
 
     def read(self, images: Sequence[np.ndarray]) -> GateReading:
         """Both readings of each photo, from one pass of the gate's layers."""
-        names = self._output_names
-        # a one-output gate names its output freely; a two-output gate must say which is which
-        wanted = [VEHICLE_OUTPUT if VEHICLE_OUTPUT in names else names[0]]
-        wanted += [VIEW_OUTPUT] if self.reads_view else []
+        wanted = list(self.outputs)
         columns: list[list[np.ndarray]] = [[] for _ in wanted]
         name = self.session.get_inputs()[0].name
         for start in range(0, len(images), self.batch_size):

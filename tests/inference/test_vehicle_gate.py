@@ -297,3 +297,17 @@ def test_a_gate_without_a_view_output_reads_no_view(scene) -> None:
     # then no view is claimed for a photo it keeps
     (kept,) = build_analyzer(settings).analyze([png(coloured(RED), "red")])
     assert kept.vehicle_probability is not None and kept.whole_car_view_probability is None
+
+
+def test_a_gate_that_reads_the_view_but_names_no_vehicle_output_is_refused(tmp_path) -> None:
+    # given a two-output gate whose vehicle output is named something else
+    path = make_gate(tmp_path / "gate.onnx", view_logit=0.0)
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.output[:] = ["car" if o == "vehicle" else o for o in node.output]
+    for output in model.graph.output:
+        output.name = "car" if output.name == "vehicle" else output.name
+    onnx.save(model, str(path))
+    # then loading it is refused, saying why
+    with pytest.raises(ModelUnavailable, match="names no 'vehicle' output"):
+        VehicleGate.load(path, threshold=0.5)
