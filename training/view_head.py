@@ -12,9 +12,12 @@ again with two outputs, `vehicle` (the served gate's head, carried over and chec
 the served file's own answers) and `whole_car_view`: the view costs no second pass and no
 second file (inference/vehicle_gate.py reads both).
 
-    python -m training.view_head --gate inference/models/vehicle-gate-20261201.onnx \\
+    python -m training.view_head --gate inference/models/vehicle-gate-20261206.onnx \\
         --out runs/view/gate-view-l2-0.01.onnx --l2 0.01
-    cdat gate view --gate inference/models/vehicle-gate-20261201.onnx --out runs/view/g.onnx
+    cdat gate view --gate inference/models/vehicle-gate-20261206.onnx --out runs/view/g.onnx
+
+`--gate` may be a gate that already reads the view (the shipped one): its vehicle head is
+kept and its view head made again.
 
 The L2 strength is chosen on val by what serving by view does to a claim, not by the head's
 own loss: a val pass with the candidate (`python -m training.claim_rules --split val --pass
