@@ -53,7 +53,16 @@ def plain(issue: dict[str, Any], shot_names: dict[str, str]) -> str:
 
 _KNOWN = {
     f"issue_{c}"
-    for c in ("blurry", "underexposed", "overexposed", "too_small", "unreadable", "no_vehicle")
+    for c in (
+        "blurry",
+        "underexposed",
+        "overexposed",
+        "too_small",
+        "unreadable",
+        "no_vehicle",
+        "not_whole_car",
+        "not_a_closeup",
+    )
 }
 
 

@@ -21,6 +21,7 @@ from inference import quality
 from inference.imaging import load_photo
 from inference.vehicle_gate import VehicleGate, load_gate
 from mobile_api.capture.checks import DONE, FAILED
+from mobile_api.capture.framing import FramingRule, framing_issue
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.claim_store import claim_context
@@ -60,10 +61,10 @@ def run_check(rt: Runtime, photo_id: str) -> str:
             return "gone"
         claim = session.get_one(models.Claim, photo.claim_id)
         context = claim_context(session, claim, [photo_id])
-        sha, claim_id = photo.sha256, photo.claim_id
+        sha, claim_id, shot = photo.sha256, photo.claim_id, check.shot
         fraud = rt.policy().triage.fraud
     try:
-        issues, phash = _image_issues(rt, rt.blobs.get(sha))
+        issues, phash = _image_issues(rt, rt.blobs.get(sha), shot)
     except Exception:
         log.exception("quick check of photo %s failed", photo_id)
         _store(rt, photo_id, FAILED, [], None)
@@ -79,20 +80,25 @@ def run_check(rt: Runtime, photo_id: str) -> str:
     return DONE
 
 
-def _image_issues(rt: Runtime, data: bytes) -> tuple[list[dict[str, Any]], str | None]:
+def _image_issues(rt: Runtime, data: bytes, shot: str) -> tuple[list[dict[str, Any]], str | None]:
     cfg = quality.QualityConfig()
     decoded = load_photo(data, rt.settings.max_image_pixels)
     found = quality.check_size(decoded.width, decoded.height, cfg)
-    phash = None
+    phash, framing = None, []
     if not found:
         gray = quality.analysis_gray(decoded.image, cfg.analysis_side)
         found += quality.check_exposure(gray, cfg) + quality.check_blur(gray, cfg)
         phash = quality.perceptual_hash(gray)
         gate = _gate(rt.settings.model_dir)
         if gate is not None and not any(i.blocking for i in found):
-            probability = float(gate.probabilities([decoded.image])[0])
-            found += [quality.no_vehicle()] if probability < gate.threshold else []
-    return [{"code": i.code} for i in found if i.code in REPORTED], phash
+            reading = gate.read([decoded.image])
+            if float(reading.vehicle[0]) < gate.threshold:
+                found.append(quality.no_vehicle())
+            elif reading.whole_car_view is not None and not found:
+                # one thing to fix at a time: a dark or blurred photo is retaken anyway
+                advice = framing_issue(shot, float(reading.whole_car_view[0]), FramingRule())
+                framing = [{"code": advice}] if advice is not None else []
+    return [{"code": i.code} for i in found if i.code in REPORTED] + framing, phash
 
 
 def _same_photo(rt: Runtime, claim_id: str, photo_id: str, phash: str) -> str | None:

@@ -75,6 +75,13 @@ EN: dict[str, str] = {
     "issue_too_small": "The photo is too small. Send the photo straight from the camera.",
     "issue_unreadable": "The photo could not be read. Take it again with the camera.",
     "issue_no_vehicle": "No car can be seen. Photograph the car from 1-3 metres away.",
+    "issue_not_whole_car": (
+        "This looks like a close-up. For this photo, step back 2-3 m so the whole corner "
+        "of the car is in the frame."
+    ),
+    "issue_not_a_closeup": (
+        "This shows the whole car. Go to about 1 m from the damage so it fills the photo."
+    ),
     "issue_duplicate_photo": "This is the same photo as “{other}”. Take a different one.",
     "issue_captured_before_loss": (
         "This photo was taken on {taken}, before the date of the damage. "

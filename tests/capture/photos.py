@@ -21,7 +21,12 @@ EXIF_IFD = 0x8769
 TAKEN = "2026:11:21 10:00:00"
 """A day after the loss date of `tests.conftest.claim_body`."""
 SHARP = (0, 2, 3, 4, 5, 6, 7)
-"""Framings the vehicle gate takes for a car with a margin (1 is close to its threshold)."""
+"""Framings the vehicle gate takes for a car with a margin (1 is close to its threshold).
+The gate reads each as a close-up: right for a damage close-up, not for an overview shot."""
+FARTHER = (5, 12, 25, 30, 50, 80)
+"""Framings of `farther_car` the gate takes for a car with a margin (0.83 or more against
+its 0.66) and whose view it reads between the capture page's framing bars (0.48 to 0.76,
+bars 0.1 and 0.8): no framing advice in an overview shot or a close-up."""
 
 
 def _drawing(n: int) -> np.ndarray:
@@ -58,6 +63,19 @@ def car(n: int, taken: str | None = TAKEN) -> bytes:
     """A sharp photo of a car, framed the `n`th way."""
     grain = np.random.default_rng(n).integers(-14, 15, (HEIGHT, WIDTH, 3))
     return _jpeg(np.clip(_drawing(n).astype(int) + grain, 0, 255).astype(np.uint8), taken)
+
+
+def farther_car(n: int, taken: str | None = TAKEN) -> bytes:
+    """A sharp photo of a car, framed the `n`th way and drawn at three quarters of its size
+    on the same background, so more of the scene is in the frame."""
+    grain = np.random.default_rng(n).integers(-14, 15, (HEIGHT, WIDTH, 3))
+    car = np.clip(_drawing(n).astype(int) + grain, 0, 255).astype(np.uint8)
+    scene = np.full_like(car, (200, 190, 180))
+    scene[int(HEIGHT * 0.62) :] = (90, 90, 90)
+    small = cv2.resize(car, (WIDTH * 3 // 4, HEIGHT * 3 // 4))
+    top, left = (HEIGHT - small.shape[0]) // 2 + 10, (WIDTH - small.shape[1]) // 2
+    scene[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return _jpeg(scene, taken)
 
 
 def blurred_car(taken: str | None = TAKEN) -> bytes:

@@ -147,11 +147,11 @@ def test_self_service_claim_on_a_phone_from_start_to_decision(
     take(page, front_left, photos.blurred_car(), "blurred")
     screenshot(page, "03-blurred")
     accessible(page, "a photo asking for a retake")
-    take(page, front_left, photos.car(0), "Looks good.")
+    take(page, front_left, photos.farther_car(photos.FARTHER[0]), "Looks good.")
     # a photo with no car in it is caught too
     front_right = _slot(page, "Front and right side")
     take(page, front_right, photos.no_vehicle(), "No car can be seen")
-    take(page, front_right, photos.car(2), "Looks good.")
+    take(page, front_right, photos.farther_car(photos.FARTHER[1]), "Looks good.")
 
     # the connection drops after the server stored a photo: the retry makes no second one
     dropped: list[str] = []
@@ -166,10 +166,20 @@ def test_self_service_claim_on_a_phone_from_start_to_decision(
             route.continue_()
 
     page.route("**/capture/claim/photos", drop_the_answer)
-    take(page, _slot(page, "Rear and left side"), photos.car(3), "Looks good.")
+    take(
+        page,
+        _slot(page, "Rear and left side"),
+        photos.farther_car(photos.FARTHER[2]),
+        "Looks good.",
+    )
     page.unroute("**/capture/claim/photos")
     assert len(dropped) == 1
-    take(page, _slot(page, "Rear and right side"), photos.car(4), "Looks good.")
+    take(
+        page,
+        _slot(page, "Rear and right side"),
+        photos.farther_car(photos.FARTHER[3]),
+        "Looks good.",
+    )
     take(page, _slot(page, "Damage close-up"), photos.car(5), "Looks good.")
     take(page, _slot(page, "Another damage close-up"), photos.car(6), "Looks good.")
     # an extra photo, then removed before submit
@@ -246,12 +256,18 @@ def test_one_time_link_retake_request_and_refusals(service: Service, chromium: A
     cookie = next(c for c in phone.cookies() if c["name"] == "cdat_capture_session")
     assert cookie["httpOnly"] and cookie["secure"] and cookie["path"] == "/capture"
 
-    names = ("Front and left side", "Front and right side", "Rear and left side")
-    names += ("Rear and right side", "Damage close-up", "Another damage close-up")
-    for n, name in zip(photos.SHARP, names, strict=False):
+    overview = (
+        "Front and left side",
+        "Front and right side",
+        "Rear and left side",
+        "Rear and right side",
+    )
+    for n, name in zip(photos.FARTHER, overview, strict=False):
         # no capture time on one: the fraud rules send the claim to an adjuster
-        data = photos.car(n, taken=None if n == 0 else photos.TAKEN)
+        data = photos.farther_car(n, taken=None if n == photos.FARTHER[0] else photos.TAKEN)
         take(page, _slot(page, name), data, "Looks good.")
+    for n, name in ((5, "Damage close-up"), (6, "Another damage close-up")):
+        take(page, _slot(page, name), photos.car(n), "Looks good.")
     page.get_by_role("button", name="Send the photos").click()
     wait_for_status(page, "needs_review")
 
@@ -270,7 +286,7 @@ def test_one_time_link_retake_request_and_refusals(service: Service, chromium: A
         assert page.evaluate("() => document.documentElement.scrollWidth") <= width
         screenshot(page, name)
     page.set_viewport_size(PHONE["viewport"])
-    take(page, asked, photos.car(7), "Looks good.")
+    take(page, asked, photos.farther_car(photos.FARTHER[4]), "Looks good.")  # a front-left retake
     page.get_by_role("button", name="Send the new photos").click()
     wait_for_status(page, "needs_review", "assessed")
     adjuster_acts(chromium, service, claim_id, "approve")
