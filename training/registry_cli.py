@@ -19,6 +19,15 @@ from typing import Any
 from cdat.errors import CdatError
 from training.cli_handlers import guarded
 from training.errors import TrainingError
+from training.registry_report import (
+    STAGES,
+    check_closeup_verifier,
+    check_looks,
+    checked_stage,
+    report_flag,
+    report_metrics,
+    report_whole_car_rule,
+)
 
 
 def _model_dir(args: argparse.Namespace) -> Path:
@@ -80,152 +89,13 @@ def onnx_facts(path: Path) -> tuple[list[str], int, str]:
     return [str(names[k]) for k in sorted(names)], int(shape[2]), meta.get("description", "")
 
 
-def _read_report(report_path: Path) -> dict[str, Any]:
-    """The report `cdat evaluate` wrote (`--report`), or one error line saying what is wrong."""
-    try:
-        report = json.loads(report_path.read_text())
-    except OSError as exc:
-        raise CdatError(f"--report {report_path}: cannot be read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CdatError(f"--report {report_path}: not JSON ({exc})") from None
-    if not isinstance(report, dict):
-        raise CdatError(f"--report {report_path}: not a report of cdat evaluate (not an object)")
-    return report
-
-
-def _report_metrics(report_path: Path | None) -> tuple[dict[str, Any], list[str]]:
-    if report_path is None:
-        return {}, []
-    from inference.registry import EXTRA_METRICS
-
-    report = _read_report(report_path)
-    missing = [k for k in ("split", "per_class") if k not in report]
-    if missing:
-        why = f"no {', '.join(missing)}"
-        raise CdatError(f"--report {report_path}: not a report of cdat evaluate ({why})")
-    keys = ("box_map50", "box_map50_95", "mask_map50", "mask_map50_95", *EXTRA_METRICS)
-    metrics: dict[str, Any] = {k: report[k] for k in keys if k in report}
-    metrics.update(split=report["split"], per_class=report["per_class"])
-    details = ("per_source", "map50_per_source", "recall_per_type", "recall_per_severity",
-               "closeup_per_family", "closeups_refused_per_source", "refused_per_source",
-               "photos_per_source", "non_vehicle_with_damage", "claims",
-               "damage_whole_car_rule", "claims_gate")  # fmt: skip
-    for detail in details:
-        if detail in report:
-            metrics[detail] = report[detail]
-    if "damage_whole_car_rule" in report:  # read once here, so promoting can trust it
-        from cdat.whole_car import WholeCarRule
-
-        try:
-            WholeCarRule.from_record(report["damage_whole_car_rule"])
-        except (ValueError, TypeError) as exc:
-            raise CdatError(f"{report_path}: damage_whole_car_rule: {exc}") from exc
-    if "severity_confusion" in report:
-        metrics["severity_confusion"] = report["severity_confusion"]
-    baseline = report.get("baseline")
-    if baseline and baseline.get("id"):
-        metrics["baseline"] = {k: baseline.get(k) for k in ("id", *keys)}
-    return metrics, []
-
-
-def _report_whole_car_rule(report_path: Path | None, task: str) -> dict[str, Any]:
-    """The whole-car rule the report's claim figures were measured with: the model is
-    served as it was measured (`cdat evaluate --claims --whole-car-rule`)."""
-    if report_path is None:
-        return {}
-    from cdat.whole_car import WholeCarRule
-
-    record = _read_report(report_path).get("whole_car_rule")
-    if not record:
-        return {}
-    if task != "damage":
-        raise CdatError(f"{report_path}: a whole-car rule belongs to a damage model, not {task}")
-    try:
-        return WholeCarRule.from_record(record).to_record()
-    except (ValueError, TypeError) as exc:
-        raise CdatError(f"{report_path}: whole_car_rule: {exc}") from exc
-
-
-STAGES = {
-    # report key: (the task whose entry carries it, what it is)
-    "family_stage": ("parts", "part-family stage"),
-    "verifier": ("damage", "damage verifier"),
-    "closeup_verifier": ("damage", "close-up damage verifier"),
-    "placer": ("damage", "damage placer"),
-}
-
-
 def _report_stage(
     report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
 ) -> dict[str, Any]:
     """A stage the report's claim figures were measured with (`cdat evaluate --claims
     --family-stage` / `--verifier` / `--placer`), its file copied beside the model: the model
     is served as measured ({} where there is none)."""
-    return _copy_stage(_checked_stage(report_path, key, task, model_dir, model), model_dir, key)
-
-
-def _checked_stage(
-    report_path: Path | None, key: str, task: str, model_dir: Path, model: Path
-) -> Any:
-    """`_report_stage`'s stage, checked and not yet copied (None where there is none). A stage
-    stored as a head must read `model`'s own layers."""
-    if report_path is None:
-        return None
-    from cdat.part_family import FamilyRule
-    from cdat.placement import PlacementRule
-    from cdat.verified import VerifierRule
-    from inference.registry import sha256_of
-    from inference.stage_record import StageRecord
-
-    record = _read_report(report_path).get(key)
-    if not record:
-        return None
-    owner, what = STAGES[key]
-    if task != owner:
-        raise CdatError(f"{report_path}: a {what} belongs to a {owner} model, not {task}")
-    read_rule: Any = {"family_stage": FamilyRule.from_record, "verifier": VerifierRule.from_record,
-                      "closeup_verifier": VerifierRule.from_record,
-                      "placer": PlacementRule.from_record}[key]  # fmt: skip
-    try:
-        stage = StageRecord.from_record(record, read_rule)
-    except (ValueError, TypeError) as exc:
-        raise CdatError(f"{report_path}: {key}: {exc}") from exc
-    source = Path(stage.file)
-    if not source.is_file() or sha256_of(source) != stage.sha256:
-        raise CdatError(f"{report_path}: {key} {source} is missing or not the file measured")
-    from inference.errors import ModelUnavailable
-    from inference.placer import twin_model
-    from inference.stage_net import StageNet
-
-    try:
-        if key == "placer":
-            twin_model(model, source)
-        else:
-            StageNet.load(source, 1, what, backbone=model)
-    except ModelUnavailable as exc:
-        raise CdatError(f"{report_path}: {key}: {exc}") from exc
-    target = model_dir / source.name
-    elsewhere = target.is_file() and source.resolve() != target.resolve()
-    if elsewhere and sha256_of(target) != stage.sha256:  # another entry's: never overwritten
-        raise CdatError(f"{target} exists: give the new {what} another name")
-    return stage
-
-
-def _check_closeup_verifier(report_path: Path | None, verifier: Any, closeup: Any) -> None:
-    """A close-up verifier serves only beside a verifier, from the same threshold
-    (`ModelEntry.served_closeup_verifier`): refused here, before anything is copied."""
-    if closeup is None:
-        return
-    if verifier is None:
-        raise CdatError(
-            f"{report_path}: a close-up damage verifier reads close-ups beside a damage "
-            "verifier, and the report has none"
-        )
-    if closeup.rule.base_conf != verifier.rule.base_conf:
-        raise CdatError(
-            f"{report_path}: the close-up damage verifier's base_conf {closeup.rule.base_conf} "
-            f"is not the damage verifier's {verifier.rule.base_conf}"
-        )
+    return _copy_stage(checked_stage(report_path, key, task, model_dir, model), model_dir, key)
 
 
 def _copy_stage(stage: Any, model_dir: Path, key: str) -> dict[str, Any]:
@@ -237,26 +107,6 @@ def _copy_stage(stage: Any, model_dir: Path, key: str) -> dict[str, Any]:
     file = _copy_beside(Path(stage.file), model_dir, STAGES[key][1])
     record: dict[str, Any] = StageRecord(file, stage.sha256, stage.rule).to_record()
     return record
-
-
-def _report_flag(report_path: Path | None, name: str) -> bool:
-    """A serving choice the report's figures were measured with (true only if stated)."""
-    if report_path is None:
-        return False
-    return _read_report(report_path).get(name) is True
-
-
-def _check_looks(report_path: Path | None) -> None:
-    """A report measured with the mirrored look describes a model no entry can serve (only
-    the middle look is an entry's to keep)."""
-    if report_path is not None and "mirrored" in (
-        _read_report(report_path).get("second_looks") or ()
-    ):
-        raise CdatError(
-            f"--report {report_path}: measured with the mirrored second look "
-            "(CDAT_DAMAGE_FLIP_TTA), which no registered model is served with; evaluate again "
-            "without it"
-        )
 
 
 def _run_facts(run_dir: Path | None) -> dict[str, Any]:
@@ -282,7 +132,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     copied = source.resolve() != target.resolve()
     if copied and target.exists() and sha256_of(target) != sha256:
         raise TrainingError(f"{target} exists: give the new model file another name")
-    metrics, _ = _report_metrics(args.report)
+    metrics, _ = report_metrics(args.report)
     like = _facts_from(args, registry, sha256)
     run = _run_facts(args.run)
     if run and run.get("task") != args.task:
@@ -292,11 +142,11 @@ def cmd_register(args: argparse.Namespace) -> int:
             raise CdatError(f"no such {what}: {path}")
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
-    whole_car_rule = _report_whole_car_rule(args.report, args.task)
-    stages = {key: _checked_stage(args.report, key, args.task, registry.model_dir, source)
+    whole_car_rule = report_whole_car_rule(args.report, args.task)
+    stages = {key: checked_stage(args.report, key, args.task, registry.model_dir, source)
               for key in STAGES}  # fmt: skip
-    _check_closeup_verifier(args.report, stages["verifier"], stages["closeup_verifier"])
-    _check_looks(args.report)
+    check_closeup_verifier(args.report, stages["verifier"], stages["closeup_verifier"])
+    check_looks(args.report)
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
@@ -325,7 +175,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         severity_model=severity,
         init=run.get("init", {}),
         whole_car_rule=whole_car_rule,
-        crop_look=args.task == "damage" and _report_flag(args.report, "crop_look"),
+        crop_look=args.task == "damage" and report_flag(args.report, "crop_look"),
         family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
         verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
         closeup_verifier=_copy_stage(
