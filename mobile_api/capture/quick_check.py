@@ -94,7 +94,7 @@ def _image_issues(rt: Runtime, data: bytes, shot: str) -> tuple[list[dict[str, A
             reading = gate.read([decoded.image])
             if float(reading.vehicle[0]) < gate.threshold:
                 found.append(quality.no_vehicle())
-            elif reading.whole_car_view is not None and not found:
+            elif reading.whole_car_view is not None and not any(i.code in REPORTED for i in found):
                 # one thing to fix at a time: a dark or blurred photo is retaken anyway
                 advice = framing_issue(shot, float(reading.whole_car_view[0]), FramingRule())
                 framing = [{"code": advice}] if advice is not None else []
