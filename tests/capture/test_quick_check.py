@@ -126,3 +126,11 @@ def test_real_photos_in_their_own_slot_get_no_framing_advice(
     for data, shot in asked:
         found = words(runtime, claim_id, uploaded(runtime, claim_id, data, shot))
         assert not any(m.startswith((STEP_BACK, MOVE_CLOSER)) for m in found), (shot, found)
+
+
+def test_a_blurred_overview_shot_is_told_only_to_retake(runtime: Runtime, claim_id: str) -> None:
+    # given a blurred drawing (read as a close-up) taken as an overview shot
+    photo = uploaded(runtime, claim_id, photos.blurred_car(), "front_left")
+    # then the claimant is told one thing to fix: the blur, not the framing as well
+    found = words(runtime, claim_id, photo)
+    assert len(found) == 1 and "blurred" in found[0], found
