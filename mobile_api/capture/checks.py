@@ -125,6 +125,18 @@ def shot_names() -> dict[str, str]:
     return {shot: name for shot, (name, _) in SHOT_NAMES.items()}
 
 
+def queue_check(rt: Runtime, check: PhotoCheck) -> PhotoCheck:
+    """The photo's quick check queued on the worker; failed when the queue is down."""
+    from mobile_api.worker.tasks import capture_check
+
+    try:
+        capture_check.apply_async(args=[check.photo_id])
+    except Exception:  # the photo is stored; only its quick check is lost
+        mark_failed(rt, check.photo_id)
+        return PhotoCheck(check.photo_id, check.shot, FAILED)
+    return check
+
+
 def mark_failed(rt: Runtime, photo_id: str) -> None:
     """The quick check could not be queued: the page says so instead of waiting for ever."""
     with transaction(rt.sessions) as session:

@@ -129,7 +129,7 @@ async def upload(
         same = checks.PhotoCheck(photo_id, shot, checks.DONE, [_same_as(check.shot)])
         return _answer(request, same, 409)
     if queue:
-        check = await run_in_threadpool(_queue_check, rt, check)
+        check = await run_in_threadpool(checks.queue_check, rt, check)
     return _answer(request, check, 201)
 
 
@@ -139,17 +139,6 @@ def _same_as(shot: str) -> dict[str, str]:
 
 def _suffix(content_type: str) -> str:
     return {"image/png": ".png", "image/webp": ".webp"}.get(content_type, ".jpg")
-
-
-def _queue_check(rt: Runtime, check: checks.PhotoCheck) -> checks.PhotoCheck:
-    from mobile_api.worker.tasks import capture_check
-
-    try:
-        capture_check.apply_async(args=[check.photo_id])
-    except Exception:  # the photo is stored; only its quick check is lost
-        checks.mark_failed(rt, check.photo_id)
-        return checks.PhotoCheck(check.photo_id, check.shot, checks.FAILED)
-    return check
 
 
 def _answer(request: Request, check: checks.PhotoCheck, status: int) -> Response:
