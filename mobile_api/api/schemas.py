@@ -136,6 +136,24 @@ class PhotosUploaded(BaseModel):
     )
 
 
+class PhotoIssue(BaseModel):
+    code: str = Field(description="blurry, underexposed, overexposed, too_small, unreadable, "
+                      "no_vehicle, not_whole_car, not_a_closeup, duplicate_photo, "
+                      "captured_before_loss")  # fmt: skip
+    message: str = Field(description="What to do about it, in plain words for the claimant")
+
+
+class PhotoCheckPublic(BaseModel):
+    """The quick check of one uploaded photo, run by the worker within a second or two."""
+
+    photo_id: str
+    shot: str = Field(description="The shot it was uploaded as (`extra` when none was named)")
+    state: Literal["pending", "done", "failed"] = Field(
+        description="failed: it could not be checked now; the assessment still checks it"
+    )
+    issues: list[PhotoIssue] = Field(description="Empty when the photo looks good")
+
+
 class JobPublic(BaseModel):
     id: str
     state: str

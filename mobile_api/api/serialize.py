@@ -8,6 +8,7 @@ from typing import Any
 
 from cdat.record import decode, encode
 from mobile_api.api import assessment_schemas, schemas
+from mobile_api.capture import checks
 from mobile_api.claims import idempotency, service, submission
 from mobile_api.storage import models
 
@@ -31,6 +32,19 @@ def assessment_public(record: models.AssessmentRecord) -> assessment_schemas.Ass
 
 def photo_public(photo: models.Photo) -> schemas.PhotoPublic:
     return schemas.PhotoPublic.model_validate(photo, from_attributes=True)
+
+
+def photo_check_public(check: checks.PhotoCheck) -> schemas.PhotoCheckPublic:
+    names = checks.shot_names()
+    return schemas.PhotoCheckPublic(
+        photo_id=check.photo_id,
+        shot=check.shot,
+        state=check.state,  # type: ignore[arg-type]  # one of the three the store writes
+        issues=[
+            schemas.PhotoIssue(code=str(issue.get("code", "")), message=checks.plain(issue, names))
+            for issue in check.issues
+        ],
+    )
 
 
 def job_public(job: models.Job) -> schemas.JobPublic:

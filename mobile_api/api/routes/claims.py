@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -15,14 +15,17 @@ from mobile_api.api.routes.deps import PrincipalDep, RuntimeDep, single_valued_q
 from mobile_api.api.serialize import (
     claim_created,
     new_claim,
+    photo_check_public,
     photo_public,
     photos_uploaded,
     submit_accepted,
 )
+from mobile_api.capture import checks as quick_checks
+from mobile_api.capture.shots import SHOTS
 from mobile_api.claims import idempotency, service, submission
 from mobile_api.claims.images import CheckedPhoto, check_photo
 from mobile_api.claims.public_photos import public_photo
-from mobile_api.errors import PayloadTooLarge, ServiceUnavailable, ValidationFailed
+from mobile_api.errors import NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
 from mobile_api.queues import jobs
 from mobile_api.runtime import Runtime
 
@@ -88,8 +91,14 @@ async def upload_photos(
     principal: PrincipalDep,
     files: Annotated[list[UploadFile], File(description="One or more JPEG, PNG or WebP photos")],
     request: Request,
+    shot: Annotated[str | None, Form(description=SHOT_HELP)] = None,
 ) -> schemas.PhotosUploaded:
+    """Store the photos; each new one gets a quick check (`GET .../photos/{id}/check`)."""
     service.authorize_claim(principal, claim_id)
+    if shot is not None and shot not in SHOTS:
+        raise ValidationFailed(f"unknown shot {shot!r} (known: {sorted(SHOTS)})", field="shot")
+    if shot is not None and len(files) != 1:
+        raise ValidationFailed("a shot names one photo: send one file with it", field="shot")
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the bodies
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
     limit = rt.settings.max_photos_per_request
@@ -97,10 +106,26 @@ async def upload_photos(
         raise ValidationFailed(f"at most {limit} photos per request", field="files")
     checked = [await checked_upload(rt, request, upload) for upload in files]
     added = await run_in_threadpool(submission.add_photos, rt, claim_id, checked)
+    for photo in added.photos:
+        await run_in_threadpool(_check_later, rt, claim_id, photo.id, shot or "extra")
     uploaded = photos_uploaded(added)
     if principal.is_staff:
         return uploaded
     return uploaded.model_copy(update={"photos": [_without_location(p) for p in uploaded.photos]})
+
+
+SHOT_HELP = (
+    "The guided shot this photo is (front_left, front_right, rear_left, rear_right, damage_1, "
+    "damage_2, extra; one file only): its quick check also says whether it is framed as the "
+    "shot asks"
+)
+
+
+def _check_later(rt: Runtime, claim_id: str, photo_id: str, shot: str) -> None:
+    """The photo's quick check, recorded and queued; the photo is stored whatever happens."""
+    check, queue = quick_checks.record_upload(rt, claim_id, photo_id, shot, None)
+    if queue:
+        quick_checks.queue_check(rt, check)
 
 
 def _without_location(photo: schemas.PhotoPublic) -> schemas.PhotoPublic:
@@ -131,11 +156,50 @@ async def replace_photo(
     await run_in_threadpool(claim_views.claim_revision, rt, claim_id)  # 404 before the body
     request.app.state.limits.uploads.hit(claim_id, "photo uploads for this claim")
     checked = await checked_upload(rt, request, file)
+    shot = await run_in_threadpool(_shot_of, rt, claim_id, photo_id)
     new = await run_in_threadpool(submission.replace_photo, rt, claim_id, photo_id, checked)
+    await run_in_threadpool(_check_later, rt, claim_id, new.id, shot)
     replaced = schemas.PhotoReplaced(replaced=photo_id, photo=photo_public(new))
     if principal.is_staff:
         return replaced
     return replaced.model_copy(update={"photo": _without_location(replaced.photo)})
+
+
+def _shot_of(rt: Runtime, claim_id: str, photo_id: str) -> str:
+    """The shot a photo was taken as; a retake stands for the same shot."""
+    found = quick_checks.claim_checks(rt, claim_id).get(photo_id)
+    return found.shot if found is not None else "extra"
+
+
+@router.get(
+    "/{claim_id}/photos/{photo_id}/check",
+    response_model=schemas.PhotoCheckPublic,
+    responses=ERRORS,
+)
+async def get_photo_check(
+    claim_id: str,
+    photo_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait for it")] = 0,
+) -> schemas.PhotoCheckPublic:
+    """A photo's quick check: whether it is sharp, lit, shows a car, is framed as its shot
+    asks, repeats another photo or predates the loss. With `wait`, answers as soon as the
+    check is done. A retake (`PUT`) has its own check under its new id."""
+    service.authorize_claim(principal, claim_id)
+
+    def current() -> quick_checks.PhotoCheck:
+        found = quick_checks.claim_checks(rt, claim_id).get(photo_id)
+        if found is None:
+            raise NotFound(f"no quick check for photo {photo_id} on this claim")
+        return found
+
+    await run_in_threadpool(current)  # 404 before any wait
+    await wait_until(
+        lambda: current().state != quick_checks.PENDING,
+        min(wait, rt.settings.long_poll_max_seconds),
+    )
+    return photo_check_public(await run_in_threadpool(current))
 
 
 async def checked_upload(rt: Runtime, request: Request, upload: UploadFile) -> CheckedPhoto:
