@@ -109,10 +109,13 @@ def record_upload(
 
 
 def claim_checks(rt: Runtime, claim_id: str) -> dict[str, PhotoCheck]:
-    """Photo id -> its check, for every photo uploaded through the page."""
+    """Photo id -> its check, for every photo still on the claim (a removed or replaced
+    photo's check goes with it)."""
     with rt.sessions() as session:
         rows = session.scalars(
-            select(models.CaptureCheck).where(models.CaptureCheck.claim_id == claim_id)
+            select(models.CaptureCheck)
+            .join(models.Photo, models.Photo.id == models.CaptureCheck.photo_id)
+            .where(models.CaptureCheck.claim_id == claim_id, models.Photo.removed_at.is_(None))
         ).all()
         return {row.photo_id: _check(row) for row in rows}
 

@@ -94,3 +94,15 @@ def test_a_check_of_no_such_photo_is_a_404(stack: Stack) -> None:
     # a wait longer than the API allows is refused, not held
     url = f"/v1/claims/{claim_id}/photos/nope/check?wait=31"
     assert stack.client.get(url, headers=owner).status_code == 422
+
+
+def test_a_removed_photo_has_no_check_to_read(stack: Stack) -> None:
+    # given a photo and its check, then the photo removed from the claim
+    claim_id, owner = open_claim(stack.client)
+    photo_id = _upload(stack, claim_id, owner, photos.car(0)).json()["photos"][0]["id"]
+    assert _check(stack, claim_id, photo_id, owner)["photo_id"] == photo_id
+    gone = stack.client.delete(f"/v1/claims/{claim_id}/photos/{photo_id}", headers=owner)
+    assert gone.status_code == 204
+    # then its check is gone with it
+    url = f"/v1/claims/{claim_id}/photos/{photo_id}/check"
+    assert stack.client.get(url, headers=owner).status_code == 404
