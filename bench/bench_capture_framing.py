@@ -19,7 +19,7 @@ the chosen pair with `--split test --overview-below X --closeup-above Y`::
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_capture_framing.py \\
         --split val --out bench/results/capture-framing-val.json
 
-About two minutes on the 2-core CPU (every photo of the split is decoded and read once).
+About ten seconds on the 2-core CPU (every photo of the split is decoded and read once).
 """
 
 from __future__ import annotations
