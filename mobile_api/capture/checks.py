@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mobile_api.capture.strings import SHOT_NAMES, t
+from mobile_api.capture.strings import EN, SHOT_NAMES, t
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from mobile_api.storage.db import transaction
@@ -51,19 +51,8 @@ def plain(issue: dict[str, Any], shot_names: dict[str, str]) -> str:
     return t(key) if key in _KNOWN else t("issue_unreadable")
 
 
-_KNOWN = {
-    f"issue_{c}"
-    for c in (
-        "blurry",
-        "underexposed",
-        "overexposed",
-        "too_small",
-        "unreadable",
-        "no_vehicle",
-        "not_whole_car",
-        "not_a_closeup",
-    )
-}
+# every issue code with words of its own; any other reads as unreadable
+_KNOWN = {key for key in EN if key.startswith("issue_")}
 
 
 def upload_key(secret_key: str, claim_id: str, key: str) -> str:
