@@ -101,9 +101,10 @@ def _model(path: Path) -> tuple[dict[str, Any], Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
         raise TrainingError(f"--weights {path}: not a PyTorch checkpoint ({exc})") from None
-    model = (
-        checkpoint.get("ema") or checkpoint.get("model") if isinstance(checkpoint, dict) else None
-    )
+    model = None
+    if isinstance(checkpoint, dict):  # a training checkpoint keeps its EMA; a stripped one, model
+        ema = checkpoint.get("ema")
+        model = ema if ema is not None else checkpoint.get("model")
     if model is None or not hasattr(model, "state_dict"):
         raise TrainingError(f"--weights {path}: no model in it (an Ultralytics .pt is asked)")
     return checkpoint, model
