@@ -50,7 +50,7 @@ from training.dataconfig import (
     default_data_root,
     load_dataset_config,
 )
-from training.intact_closeups import intact_closeups
+from training.intact_closeups import WINDOWS_PER_PHOTO, intact_closeups
 from training.intervals import share_interval
 from training.no_vehicle import no_vehicle_split, read_no_vehicle
 
@@ -266,16 +266,19 @@ def intact_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict
     }
 
 
-def intact_closeup_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict[str, Any]:
+def intact_closeup_report(
+    analyzer: Any, split: str, seed: int, data_root: Path, windows_per_photo: int
+) -> dict[str, Any]:
     from cdat.analysis import PhotoInput
 
     cars = typed_photos(DATASETS / "car-parts.yaml", split, seed, data_root)
-    closeups = intact_closeups(cars)
+    closeups = intact_closeups(cars, windows_per_photo)
     with_damage = [
         c.name for c in closeups if analyzer.analyze([PhotoInput(c.name, c.jpeg)])[0].damages
     ]
     return {
         "photos": len(closeups),
+        "windows_per_photo": windows_per_photo,
         "intact_closeups_with_damage": _share(len(with_damage), len(closeups)),
         "damaged_photo_names": sorted(with_damage),
     }
@@ -309,15 +312,20 @@ def check_sources(data_root: Path | None = None) -> Path:
 
 
 def claim_report(
-    analyzer: Any, split: str, seed: int = 0, data_root: Path | None = None
+    analyzer: Any,
+    split: str,
+    seed: int = 0,
+    data_root: Path | None = None,
+    intact_windows: int = WINDOWS_PER_PHOTO,
 ) -> dict[str, Any]:
-    """Every source's figures, and the headline ones at the top level."""
+    """Every source's figures, and the headline ones at the top level. `intact_windows`
+    close-up windows are cut from each intact car (more: a finer figure from the same cars)."""
     root = check_sources(data_root)
     per_source: dict[str, Any] = {
         source: outlined_report(analyzer, source, split, seed, root) for source in OUTLINED
     }
     per_source["car-parts"] = intact_report(analyzer, split, seed, root)
-    per_source[INTACT_CLOSEUPS] = intact_closeup_report(analyzer, split, seed, root)
+    per_source[INTACT_CLOSEUPS] = intact_closeup_report(analyzer, split, seed, root, intact_windows)
     per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
     # The figures hold for the backend and precision they ran in: a candidate runs in FP32,
     # while serving may run the promoted damage model in bf16 (its precision gate).

@@ -124,4 +124,4 @@ def measure_claims(
             verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
             gate=args.gate,
         )  # fmt: skip
-    return claim_report(analyzer, args.split, args.seed, args.data_root)
+    return claim_report(analyzer, args.split, args.seed, args.data_root, args.intact_windows)

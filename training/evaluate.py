@@ -38,6 +38,7 @@ from training.eval_stages import (
     measured_closeup_verifier,
     measured_stage,
 )
+from training.intact_closeups import WINDOWS_PER_PHOTO
 from training.matching import SEVERITIES, MatchStats
 
 
@@ -196,6 +197,17 @@ def evaluate(
     return report
 
 
+def windows_arg(text: str) -> int:
+    """A count of close-up windows per intact car: a whole number from 1 to 32."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= 32:
+        raise argparse.ArgumentTypeError(f"{count} windows per car: give 1 to 32")
+    return count
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
     parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
@@ -232,6 +244,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="damage or part models (.onnx): also measure as a claim is, per source, served "
         "with the other task's promoted model and the vehicle gate, the candidate at --conf "
         "(training/claim_eval.py)",
+    )
+    parser.add_argument(
+        "--intact-windows",
+        type=windows_arg,
+        default=WINDOWS_PER_PHOTO,
+        help=f"with --claims: close-up windows cut from each intact car (default "
+        f"{WINDOWS_PER_PHOTO}; more give a finer intact-close-up figure from the same cars, "
+        "the first windows unchanged)",
     )
     parser.add_argument(
         "--whole-car-rule",
@@ -322,6 +342,8 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--whole-car-rule applies to a model measured with --claims")
     if args.gate is not None and not args.claims:
         raise TrainingError("--gate applies to a model measured with --claims")
+    if args.intact_windows != WINDOWS_PER_PHOTO and not args.claims:
+        raise TrainingError("--intact-windows applies to a model measured with --claims")
     if args.gate is not None and not args.gate.is_file():
         raise TrainingError(f"--gate {args.gate}: no such file")
     family = measured_stage(args, cfg.task, "family-stage")

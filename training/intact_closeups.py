@@ -61,10 +61,12 @@ def closeup_windows(
 
 def intact_closeups(
     photos: Iterable[tuple[Path, Sequence[tuple[str, list[float]]]]],
+    windows_per_photo: int = WINDOWS_PER_PHOTO,
 ) -> list[IntactCloseup]:
     """Close-up windows of intact-car photos, each with its labelled part polygons
     (normalised, as `typed_photos` gives them). A photo that cannot be read is an error, not
-    a photo left out: the figure would shrink without saying so."""
+    a photo left out: the figure would shrink without saying so. More windows per photo keep
+    the first ones as they were (one seeded draw per photo), so a finer figure is a superset."""
     import cv2
 
     from training.closeup import _polygon_mask
@@ -78,7 +80,7 @@ def intact_closeups(
         car = np.zeros((height, width), bool)
         for _, polygon in instances:
             car |= _polygon_mask(polygon, (height, width), scale=True)
-        for n, (x0, y0, x1, y1) in enumerate(closeup_windows(car, image.name)):
+        for n, (x0, y0, x1, y1) in enumerate(closeup_windows(car, image.name, windows_per_photo)):
             ok, encoded = cv2.imencode(".jpg", pixels[y0:y1, x0:x1], [cv2.IMWRITE_JPEG_QUALITY, 92])
             if not ok:
                 raise TrainingError(f"{image}: its close-up window {n} could not be encoded")

@@ -221,7 +221,7 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
     )
     args = argparse.Namespace(
         model=candidate, model_dir=None, severity=None, conf=0.3, split="val", seed=0,
-        data_root=None, whole_car_rule=None, gate=None,
+        data_root=None, whole_car_rule=None, gate=None, intact_windows=2,
     )  # fmt: skip
     # when cdat evaluate --claims measures it
     report = measure_claims(args, "parts", None)
@@ -328,6 +328,36 @@ def test_a_candidate_gate_out_of_place_is_one_error_line(
     argv = ["evaluate", "--config", str(root / "datasets" / config), "--model", str(model),
             "--gate", str(gate), *extra]  # fmt: skip
     assert cli(argv) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--intact-windows", "8"], "--intact-windows applies to a model measured with --claims"),
+        (["--claims", "--intact-windows", "0"], "0 windows per car: give 1 to 32"),
+        (["--claims", "--intact-windows", "many"], "'many' is not a whole number"),
+    ],
+)
+def test_intact_windows_out_of_place_or_out_of_range_is_one_error_line(
+    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture
+) -> None:
+    from training.cli import main as cli
+
+    # given a candidate damage model file
+    root = Path(__file__).resolve().parents[2]
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"not read")
+    argv = ["evaluate", "--config", str(root / "datasets" / "damage-severity.yaml"),
+            "--model", str(model), *extra]  # fmt: skip
+    # when evaluated with a bad --intact-windows, then one error line (from the option's
+    # parser where the count itself is bad) and nothing written
+    try:
+        status = cli(argv)
+    except SystemExit as parser_exit:
+        status = parser_exit.code
+    assert status == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "runs").exists()
 

@@ -39,6 +39,33 @@ def test_windows_are_on_the_car_not_tiny_and_the_same_each_time() -> None:
         assert car[y0:y1, x0:x1].mean() >= MIN_CAR_SHARE
 
 
+def test_more_windows_per_photo_keep_the_first_ones() -> None:
+    # given a photo whose car fills most of the frame
+    car = np.zeros((512, 512), bool)
+    car[40:500, 20:500] = True
+    # when two windows are cut, and then eight
+    two, eight = closeup_windows(car, "p.jpg", 2), closeup_windows(car, "p.jpg", 8)
+    # then the finer cut has more windows and begins with the two the coarser one gave
+    assert len(two) == 2 and len(eight) == 8
+    assert eight[:2] == two
+
+
+def test_the_windows_per_photo_reach_the_intact_close_up_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training import claim_eval
+
+    # given one intact-car photo
+    photos = [(_photo(tmp_path, "c0.jpg"), [("hood", CAR)])]
+    monkeypatch.setattr(claim_eval, "typed_photos", lambda *args: iter(photos))
+    # when its close-ups are measured at two windows a photo and at six
+    coarse = claim_eval.intact_closeup_report(_FlagsEveryOther(), "val", 0, tmp_path, 2)
+    fine = claim_eval.intact_closeup_report(_FlagsEveryOther(), "val", 0, tmp_path, 6)
+    # then the finer figure reads more windows of the same photo and says how many it cut
+    assert (coarse["photos"], fine["photos"]) == (2, 6)
+    assert (coarse["windows_per_photo"], fine["windows_per_photo"]) == (2, 6)
+
+
 def test_a_photo_of_sky_or_a_thumbnail_gives_no_close_up(tmp_path: Path) -> None:
     # given a photo with no labelled part, and a thumbnail too small for any window
     empty = _photo(tmp_path, "sky.jpg")
@@ -90,7 +117,7 @@ def test_the_share_of_close_ups_with_damage_is_reported_in_the_headline(
     photos = [(_photo(tmp_path, f"c{k}.jpg"), [("hood", CAR)]) for k in range(2)]
     monkeypatch.setattr(claim_eval, "typed_photos", lambda *args: iter(photos))
     # when measured
-    report = claim_eval.intact_closeup_report(_FlagsEveryOther(), "val", 0, tmp_path)
+    report = claim_eval.intact_closeup_report(_FlagsEveryOther(), "val", 0, tmp_path, 2)
     # then half of them are with damage, and the flagged ones are named
     assert report["photos"] == len(intact_closeups(photos)) >= 2
     assert report["intact_closeups_with_damage"] == pytest.approx(
