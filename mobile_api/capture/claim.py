@@ -162,7 +162,8 @@ async def photo_check(
             raise NotFound(f"no photo {photo_id} on this claim")
         return found
 
-    await wait_until(lambda: current().state != checks.PENDING, wait)
+    limit = min(wait, rt.settings.long_poll_max_seconds)
+    await wait_until(lambda: current().state != checks.PENDING, limit)
     result = await run_in_threadpool(current)
     return JSONResponse(result.as_json(checks.shot_names()))
 

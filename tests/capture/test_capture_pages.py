@@ -13,12 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from cdat.settings import Settings
 from mobile_api.capture import access
 from mobile_api.runtime import Runtime
 from mobile_api.storage import models
 from tests import images
 from tests.capture import photos
-from tests.conftest import open_claim
+from tests.conftest import make_settings, open_claim
 
 KEY = "3f1c2a9e-5b7d-4e21-9c55-0d8e6f4a7b11"
 FORM = {
@@ -221,6 +222,35 @@ def test_a_flat_image_gets_words_for_the_claimant(web: TestClient, runtime: Runt
     assert run_check(runtime, photo_id) == "done"
     answer = web.get(f"/capture/claim/photos/{photo_id}/check").json()
     assert answer["messages"] == ["The photo is too dark. Take it in daylight or a well-lit place."]
+
+
+class TestAQuickCheckWaitIsCapped:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, long_poll_max_seconds=0.05)
+
+    def test_as_the_claims_long_poll_is(
+        self, web: TestClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from mobile_api.capture import claim
+
+        # given a photo whose quick check no worker has run, on a service whose long-polls
+        # are capped at 0.05 s
+        photo_id = upload(web, signed_in(web), images.jpeg()).json()["photo_id"]
+        waited: list[float] = []
+        real_wait = claim.wait_until
+
+        async def recorded_wait(condition: Any, seconds: float) -> None:
+            waited.append(seconds)
+            await real_wait(condition, seconds)
+
+        monkeypatch.setattr(claim, "wait_until", recorded_wait)
+        # when the page asks for the check, willing to wait 30 s
+        answer = web.get(f"/capture/claim/photos/{photo_id}/check?wait=30")
+        # then it is held no longer than the service's cap, and answers that it is pending
+        assert answer.status_code == 200
+        assert answer.json()["state"] == "pending"
+        assert waited == [0.05]
 
 
 def test_every_string_the_pages_use_is_in_the_strings_module() -> None:
