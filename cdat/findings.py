@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cdat.taxonomy import CarPart, DamageType, Severity
+from cdat.taxonomy import CarPart, DamageType, Severity, damage_fits_part
 
 Polygon = tuple[tuple[float, float], ...]
 
@@ -140,3 +140,9 @@ class PartFinding:
     """Every sighting lies mostly inside a surer damage of another type on its part in its
     photo (`cdat.merge.NAMED_AGAIN_SHARE`): one damage the model named twice, say a dent and
     a scratch. It is shown and may decide a replacement, but adds no repair hours."""
+
+    @property
+    def type_contradicts_part(self) -> bool:
+        """The damage's type cannot be on the part it was put on (a broken lamp on a hood):
+        the part or the type is wrong, and an adjuster says which (`damage_part_mismatch`)."""
+        return self.part is not None and not damage_fits_part(self.damage_type, self.part)

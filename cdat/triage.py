@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
 from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
-from cdat.taxonomy import CarPart, damage_fits_part
+from cdat.taxonomy import CarPart
 
 ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2, "replacement_undecided": 2}
 """Reasons added after policy files were first written, with their shipped weight: an
@@ -168,7 +168,7 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
                     "visible part; choose the part to price it",
                 )
             )
-        elif not damage_fits_part(f.damage_type, f.part):
+        elif f.type_contradicts_part:
             # priced by the catch-all rule meanwhile: a repair of the part it was put on
             reasons.append(
                 Reason(

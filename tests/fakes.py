@@ -10,6 +10,7 @@ import io
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from PIL import Image
 
@@ -70,6 +71,23 @@ class JitteryFakeAnalyzer(FakeAnalyzer):
     def _one(self, photo: PhotoInput) -> PhotoAnalysis:
         time.sleep(random.uniform(0, self.most_s))
         return super()._one(photo)
+
+
+class MismatchedFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but the dent is called a broken lamp and put on the hood: a type
+    that cannot be on its part."""
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        seen = super()._one(photo)
+        damages = tuple(
+            replace(d, damage_type=DamageType.LAMP_BROKEN, part=CarPart.HOOD) for d in seen.damages
+        )
+        parts = tuple(replace(p, part=CarPart.HOOD) for p in seen.parts)
+        return replace(seen, damages=damages, parts=parts)
+
+
+def build_mismatched_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return MismatchedFakeAnalyzer()
 
 
 def build_jittery_fake_analyzer(settings: Settings) -> FakeAnalyzer:

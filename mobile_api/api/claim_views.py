@@ -252,6 +252,7 @@ def _for_policyholder(
                 part=f.part.value if f.part else None,
                 damage_type=f.damage_type.value,
                 severity=f.severity.value,
+                to_confirm=f.type_contradicts_part,
             )
             for f in assessment.findings
             # One damage is one finding to the policyholder; the adjuster sees its other names.

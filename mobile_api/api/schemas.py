@@ -261,6 +261,10 @@ class PolicyholderFinding(BaseModel):
     part: str | None
     damage_type: str
     severity: str
+    to_confirm: bool = Field(
+        description="the damage's type cannot be on this part (a broken lamp on a hood): an "
+        "adjuster confirms which is wrong before it is priced"
+    )
 
 
 class PolicyholderPhoto(BaseModel):

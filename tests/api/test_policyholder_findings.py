@@ -46,3 +46,27 @@ def test_a_damage_named_twice_is_one_finding_for_the_policyholder() -> None:
         ("dent", False),
         ("scratch", True),
     ]
+
+
+def test_a_type_that_cannot_be_on_its_part_is_marked_for_the_policyholder() -> None:
+    # given a stored assessment with a broken lamp put on the hood, and a dent on the hood
+    seen = photo("p1", damages=(_damage(DamageType.LAMP_BROKEN, 0.6, SQUARE),))
+    dented = photo("p2", damages=(_damage(DamageType.DENT, 0.6, SQUARE),))
+    assessment = assess_claim(
+        (seen, dented), Corrections(), context(photos=(meta("p1"), meta("p2"))), (), {},
+        load_policy(settings()),
+    )  # fmt: skip
+    record = models.AssessmentRecord(
+        claim_id="c1", version=1, job_id="j1", photo_ids=["p1", "p2"], body=encode(assessment),
+        source="model", author=None, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    claim = models.Claim(id="c1", status="needs_review", current_version=1,
+                         loss_date=date(2026, 1, 1))  # fmt: skip
+    # when the policyholder is shown it
+    mine = _for_policyholder(claim, record)
+    # then the broken lamp is marked for an adjuster to confirm, the dent is not, and triage
+    # gave the same reason for review
+    marked = {(f.damage_type, f.to_confirm) for f in mine.findings}
+    assert marked == {("lamp_broken", True), ("dent", False)}
+    assert assessment.triage is not None
+    assert "damage_part_mismatch" in {r.code for r in assessment.triage.reasons}

@@ -224,6 +224,32 @@ def test_a_flat_image_gets_words_for_the_claimant(web: TestClient, runtime: Runt
     assert answer["messages"] == ["The photo is too dark. Take it in daylight or a well-lit place."]
 
 
+class TestADamageThatCannotBeOnItsPart:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_mismatched_fake_analyzer")
+
+    def test_is_shown_as_damage_an_adjuster_will_confirm(
+        self, web: TestClient, runtime: Runtime
+    ) -> None:
+        from mobile_api.worker.tasks import assess_claim
+
+        # given a claim whose model called a damage on the hood a broken lamp
+        csrf = signed_in(web)
+        assert upload(web, csrf, photos.car(0)).status_code == 201
+        key = "0b6f3c1e-2d4a-4e8b-9f17-5a3c8e2d6b90"
+        submitted = web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
+        assert submitted.status_code == 200
+        with runtime.sessions() as session:
+            job = session.scalars(select(models.Job)).one()
+        assess_claim.run(job.id)
+        # when the claimant reads the status
+        fragment = web.get("/capture/claim/status").text
+        # then the finding names the part and says an adjuster confirms it, not the type
+        assert "Damage on the hood: an adjuster will confirm what it is" in fragment
+        assert "lamp broken" not in fragment
+
+
 class TestAQuickCheckWaitIsCapped:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
