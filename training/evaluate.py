@@ -38,7 +38,7 @@ from training.eval_stages import (
     measured_closeup_verifier,
     measured_stage,
 )
-from training.intact_closeups import WINDOWS_PER_PHOTO
+from training.intact_closeups import WINDOWS_PER_PHOTO, windows_per_photo_arg
 from training.matching import SEVERITIES, MatchStats
 
 
@@ -197,17 +197,6 @@ def evaluate(
     return report
 
 
-def windows_arg(text: str) -> int:
-    """A count of close-up windows per intact car: a whole number from 1 to 32."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= count <= 32:
-        raise argparse.ArgumentTypeError(f"{count} windows per car: give 1 to 32")
-    return count
-
-
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], add_help=add_help)
     parser.add_argument("--config", type=Path, required=True, help="training config (datasets/)")
@@ -247,7 +236,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--intact-windows",
-        type=windows_arg,
+        type=windows_per_photo_arg,
         default=WINDOWS_PER_PHOTO,
         help=f"with --claims: close-up windows cut from each intact car (default "
         f"{WINDOWS_PER_PHOTO}; more give a finer intact-close-up figure from the same cars, "

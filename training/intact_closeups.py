@@ -16,6 +16,7 @@ measure to compare serving rules and models by, not a rate promised for real clo
 from __future__ import annotations
 
 import random
+from argparse import ArgumentTypeError
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,17 @@ MIN_CAR_SHARE = 0.6
 MIN_SIDE = 128
 """Shortest side of a window in pixels: smaller ones are a thumbnail, not a close-up."""
 TRIES = 20
+
+
+def windows_per_photo_arg(text: str) -> int:
+    """A count of close-up windows per intact car: a whole number from 1 to 32."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= 32:
+        raise ArgumentTypeError(f"{count} windows per car: give 1 to 32")
+    return count
 
 
 @dataclass(frozen=True)
