@@ -32,11 +32,11 @@ from typing import Any
 
 import yaml
 
-from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
 from training.convert import split_records
 from training.dataconfig import REPO_ROOT, default_data_root, load_dataset_config
 from training.errors import TrainingError, run_script
 from training.intact_closeups import IntactCloseup, intact_closeups
+from training.label_output import fresh_label_folders, refuse_foreign_output
 from training.no_vehicle import no_vehicle_split
 
 SPLIT = "train"

@@ -63,6 +63,7 @@ from training.closeup import (
 )
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError, run_script
+from training.label_output import fresh_label_folders, refuse_foreign_output
 
 SPLIT = "train"
 MIN_PIECE_PIXELS = 16.0
@@ -328,28 +329,6 @@ def train_photos(config: Path, seed: int) -> list[tuple[Path, Labelled]]:
         for r in records
         if split_of[r.group] == SPLIT and (ds.resplit is not None or r.source_split == SPLIT)
     ]
-
-
-def fresh_label_folders(out: Path, split: str) -> tuple[Path, Path]:
-    """Empty `images` and `labels` folders of `split` under an earlier output (already
-    checked by `refuse_foreign_output`); its dataset.yaml goes first, so an interrupted run
-    never leaves a config that trains on half a data set."""
-    (out / "dataset.yaml").unlink(missing_ok=True)
-    if (out / split).exists():
-        shutil.rmtree(out / split)
-    images, labels = out / split / "images", out / split / "labels"
-    images.mkdir(parents=True)
-    labels.mkdir(parents=True)
-    return images, labels
-
-
-def refuse_foreign_output(out: Path, names: tuple[str, ...]) -> None:
-    """A label tool replaces its own earlier output only: a file, or a folder holding
-    anything but `names`, is refused before anything is read or written."""
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"--out {out}: is a file; give a folder")
-    if out.is_dir() and {p.name for p in out.iterdir()} - set(names):
-        raise TrainingError(f"--out {out}: not empty and not an earlier output; give a new folder")
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

@@ -45,9 +45,9 @@ import yaml
 
 from cdat.taxonomy import DamageType
 from training.closeup import DEFAULT_CONFIG, _polygon_mask, held_out_photos
-from training.closeup_pseudo import fresh_label_folders, refuse_foreign_output
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError, run_script
+from training.label_output import fresh_label_folders, refuse_foreign_output
 
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
