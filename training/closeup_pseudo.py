@@ -63,7 +63,7 @@ from training.closeup import (
 )
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError, run_script
-from training.label_output import fresh_label_folders, refuse_foreign_output
+from training.label_output import fresh_label_folders, polygon_line, refuse_foreign_output
 
 SPLIT = "train"
 MIN_PIECE_PIXELS = 16.0
@@ -209,11 +209,7 @@ def label_line(part: PartInstance, class_id: int, width: int, height: int) -> st
     if len(xy) < 3:
         return None
     xy = np.clip(xy / [width, height], 0.0, 1.0)
-    return _line(class_id, [float(v) for v in xy.ravel()])
-
-
-def _line(class_id: int, polygon: list[float]) -> str:
-    return f"{class_id} " + " ".join(f"{v:.4f}" for v in polygon)
+    return polygon_line(class_id, [float(v) for v in xy.ravel()])
 
 
 def mask_polygons(mask: np.ndarray) -> list[list[float]]:
@@ -294,7 +290,7 @@ def make_pseudo_labels(
         for k in keep:
             class_id = class_ids[parts[k].part]
             if k in cut:
-                written = [_line(class_id, polygon) for polygon in mask_polygons(cut[k])]
+                written = [polygon_line(class_id, polygon) for polygon in mask_polygons(cut[k])]
                 tally.cut[parts[k].part.value] += bool(written)
             else:
                 line = label_line(parts[k], class_id, analysis.width, analysis.height)

@@ -47,7 +47,7 @@ from cdat.taxonomy import DamageType
 from training.closeup import DEFAULT_CONFIG, _polygon_mask, held_out_photos
 from training.dataconfig import load_dataset_config
 from training.errors import TrainingError, run_script
-from training.label_output import fresh_label_folders, refuse_foreign_output
+from training.label_output import fresh_label_folders, polygon_line, refuse_foreign_output
 
 SPLIT = "train"
 OUTPUT_NAMES = (SPLIT, "dataset.yaml", "summary.json")
@@ -138,11 +138,6 @@ def photo_types(
     return types
 
 
-def label_line(class_id: int, polygon: list[float]) -> str:
-    xy = np.clip(np.asarray(polygon, np.float64), 0.0, 1.0)
-    return f"{class_id} " + " ".join(f"{v:.4f}" for v in xy)
-
-
 def dataset_config(out: Path, source: Path, names: list[str]) -> dict[str, Any]:
     ds = load_dataset_config(source)
     return {
@@ -194,7 +189,7 @@ def make_type_labels(
         tally.typed.update(name for name, _ in instances)
         typed = list(zip(instances, types, strict=True))
         tally.labels.update(f"{name} -> {t.value}" for (name, _), t in typed)
-        lines = [label_line(class_ids[t], poly) for (_, poly), t in typed]
+        lines = [polygon_line(class_ids[t], poly) for (_, poly), t in typed]
         shutil.copyfile(image, images / image.name)
         (labels / f"{image.stem}.txt").write_text("\n".join(lines) + "\n")
     (out / "dataset.yaml").write_text(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from training.errors import TrainingError
 
 
@@ -29,3 +31,10 @@ def refuse_foreign_output(out: Path, names: tuple[str, ...]) -> None:
         raise TrainingError(f"--out {out}: is a file; give a folder")
     if out.is_dir() and {p.name for p in out.iterdir()} - set(names):
         raise TrainingError(f"--out {out}: not empty and not an earlier output; give a new folder")
+
+
+def polygon_line(class_id: int, polygon: list[float]) -> str:
+    """One YOLO segmentation label line: the class, then the normalised polygon, clipped to
+    the photo."""
+    xy = np.clip(np.asarray(polygon, np.float64), 0.0, 1.0)
+    return f"{class_id} " + " ".join(f"{v:.4f}" for v in xy)
