@@ -58,7 +58,7 @@ def analyzer_with(path: Path, threads: int) -> Any:
     session = open_session(path, backend, precision, threads=max(1, threads // 2))  # type: ignore[arg-type]
     runtime = DetectorRuntime(session, config=served.config)
     entry = replace(current.entry, file=path.name, imgsz=runtime.imgsz)
-    analyzer.damage = SegmentationModel(entry, runtime, current.severity)
+    analyzer.damage = SegmentationModel(entry, runtime, current.severity, current.closeup_severity)
     return analyzer
 
 

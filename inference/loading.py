@@ -60,8 +60,12 @@ def load_model(
     severity = None
     if entry.severity_model:
         severity = SeverityModel.load(registry.model_dir / entry.severity_model)
+    closeup_severity = None
+    if entry.closeup_severity_model:
+        closeup_severity = SeverityModel.load(registry.model_dir / entry.closeup_severity_model)
     loaded = _runtime(registry, entry, settings, runtime, config, threads)
-    return SegmentationModel(entry, with_second_looks(loaded, config, settings, entry), severity)
+    looks = with_second_looks(loaded, config, settings, entry)
+    return SegmentationModel(entry, looks, severity, closeup_severity)
 
 
 def with_second_looks(

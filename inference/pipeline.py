@@ -40,7 +40,12 @@ from inference.part_family import FamilyStage, placed_by_type
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.placer import Placer
 from inference.postprocess import RawDetections
-from inference.runtime import SegmentationModel, damage_instances, part_instances
+from inference.runtime import (
+    SegmentationModel,
+    damage_instances,
+    part_instances,
+    severities_reread,
+)
 from inference.vehicle_gate import VehicleGate
 
 log = logging.getLogger(__name__)
@@ -325,6 +330,10 @@ class Analyzer:
             kept = {id(d) for d in kept_damages(found, parts, w, h, self.whole_car, view)}
             keep = [k for k, d in enumerate(found) if id(d) in kept]
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
+        closeup_severity = self.damage.closeup_severity
+        if closeup_severity is not None and found and not self._whole_car_view(photo, parts):
+            assert photo.image is not None  # only photos with an image are segmented
+            found = severities_reread(closeup_severity, found, damage_masks, photo.image)
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
@@ -339,16 +348,24 @@ class Analyzer:
         assert self.verifier is not None and photo.image is not None
         size = (photo.width, photo.height)
         base = tuple(d for d in found if d.confidence >= self.verifier.rule.base_conf)
-        whole_car_view = False
         if self.whole_car is not None:
             view = photo.whole_car_view_probability
             base = kept_damages(base, parts, *size, self.whole_car, view)
-            whole_car_view = is_whole_car_view(parts, *size, self.whole_car, view)
+        whole_car_view = self._whole_car_view(photo, parts)
         kept_by_base = {id(d) for d in base}
         base_kept = [id(d) in kept_by_base for d in found]
         return self.verifier.kept(
             photo.image, photo.scale, found, parts, size, base_kept, whole_car_view
         )
+
+    def _whole_car_view(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
+        """Whether the photo shows the whole car, by the served whole-car rule (the gate's
+        read view, else its parts); with the rule off no view is known, and every photo is
+        read as a close-up is."""
+        if self.whole_car is None:
+            return False
+        size = (photo.width, photo.height)
+        return is_whole_car_view(parts, *size, self.whole_car, photo.whole_car_view_probability)
 
     def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]

@@ -113,6 +113,9 @@ class ModelEntry:
     severity_model: str = ""
     """Damage models whose classes are types: the severity stage's JSON, relative to the
     model directory (inference/severity.py)."""
+    closeup_severity_model: str = ""
+    """Damage models: the severity stage that re-reads every damage on a photo which is no
+    whole-car view (JSON, relative to the model directory). Absent: one stage everywhere."""
     init: dict[str, str] = field(default_factory=dict)
     """The weights training started from: path, sha256, origin, licence."""
     precisions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -390,11 +393,12 @@ def metric_at(metrics: dict[str, Any], name: str) -> Any:
 def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
-    no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, so that
+    no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
+    severity stage `closeup_severity_model`, so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
-                       "closeup_verifier")  # fmt: skip
+                       "closeup_verifier", "closeup_severity_model")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -132,6 +132,8 @@ class SegmentationModel:
     runtime: Runtime
     severity: SeverityModel | None = None
     """The severity stage, for a damage model whose classes are types only."""
+    closeup_severity: SeverityModel | None = None
+    """The severity stage of photos which are no whole-car view, where one is served."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -210,3 +212,15 @@ def damage_instances(
             )
         )
     return tuple(out)
+
+
+def severities_reread(
+    stage: SeverityModel, damages: tuple[DamageInstance, ...], masks: np.ndarray, image: np.ndarray
+) -> tuple[DamageInstance, ...]:
+    """`damages` (one per mask of `masks`, in photo coordinates) with the severity `stage`
+    reads on `image`: a close-up's damages, read by the stage taught close-ups."""
+    view = severity_view(image)
+    return tuple(
+        replace(d, severity=stage.predict(view_features(view, masks[k], d.damage_type))[0])
+        for k, d in enumerate(damages)
+    )

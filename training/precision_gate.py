@@ -157,7 +157,8 @@ def candidate_model(
     with the served post-processing (threshold, NMS)."""
     config = getattr(model.runtime, "config", None)
     session = open_session(path, backend, precision, threads=threads)
-    return SegmentationModel(model.entry, DetectorRuntime(session, config=config), model.severity)
+    runtime = DetectorRuntime(session, config=config)
+    return SegmentationModel(model.entry, runtime, model.severity, model.closeup_severity)
 
 
 def gate_accuracy(

@@ -140,6 +140,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     for what, path in (("severity model", args.severity), ("model card", args.card)):
         if path is not None and not path.is_file():
             raise CdatError(f"no such {what}: {path}")
+    check_closeup_severity(args.closeup_severity, args.task)
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)
@@ -152,6 +153,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
     severity = _copy_beside(args.severity, registry.model_dir, "severity model")
+    closeup_severity = _copy_beside(args.closeup_severity, registry.model_dir, "severity model")
     if like is not None:  # the same weights again, served with other stages
         run = {"data": [{"name": n, "licence": ""} for n in like.data], "init": like.init,
                "command": like.command}  # fmt: skip
@@ -173,6 +175,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         card=_card(args.card, registry.model_dir),
         severity_model=severity,
+        closeup_severity_model=closeup_severity,
         init=run.get("init", {}),
         whole_car_rule=whole_car_rule,
         crop_look=args.task == "damage" and report_flag(args.report, "crop_look"),
@@ -209,6 +212,24 @@ def _facts_from(args: argparse.Namespace, registry: Any, sha256: str) -> Any:
 
 def _card(card: Path | None, model_dir: Path) -> str:
     return _copy_beside(card, model_dir, "model card")
+
+
+def check_closeup_severity(path: Path | None, task: str) -> None:
+    """A close-up severity stage is a damage model's, and one that loads: refused before
+    anything is copied."""
+    if path is None:
+        return
+    from cdat.errors import ModelUnavailable
+    from inference.severity import SeverityModel
+
+    if task != "damage":
+        raise CdatError(f"--closeup-severity is a damage model's stage, not a {task} model's")
+    if not path.is_file():
+        raise CdatError(f"no such close-up severity stage: {path}")
+    try:
+        SeverityModel.load(path)
+    except ModelUnavailable as exc:
+        raise CdatError(f"--closeup-severity: {exc}") from exc
 
 
 def _copy_beside(path: Path | None, model_dir: Path, what: str) -> str:
@@ -308,6 +329,13 @@ def add_models(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="severity stage JSON of a type-level damage model (python -m training.severity)",
+    )
+    reg.add_argument(
+        "--closeup-severity",
+        type=Path,
+        default=None,
+        help="a damage model's severity stage JSON for photos which are no whole-car view "
+        "(python -m training.severity --graded ...); whole-car views keep --severity's",
     )
     reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")

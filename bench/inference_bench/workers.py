@@ -95,10 +95,12 @@ class PipelineWorker:
             )
             config = PostprocessConfig(conf=entry.served_conf)
             runtime: Any = DetectorRuntime(session, batch_size=variant.batch, config=config)
-            severity = None
+            severity = closeup_severity = None
             if entry.severity_model:
                 severity = SeverityModel.load(cfg.model_dir / entry.severity_model)
-            models[task] = SegmentationModel(entry, runtime, severity)
+            if entry.closeup_severity_model:  # as served: close-ups re-read by their own
+                closeup_severity = SeverityModel.load(cfg.model_dir / entry.closeup_severity_model)
+            models[task] = SegmentationModel(entry, runtime, severity, closeup_severity)
             self.runtimes[task] = runtime
         self.analyzer = Analyzer(
             models["damage"],

@@ -354,8 +354,19 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         (["--run", "{tmp}/parts-run"], "trained a parts model, not damage"),
         (["--id", "first-1"], "already registered"),
         (["--severity", "{tmp}/missing.json"], "no such severity model"),
+        (["--closeup-severity", "{tmp}/missing.json"], "no such close-up severity stage"),
+        (["--closeup-severity", "{tmp}/severity.json"], "--closeup-severity: cannot load"),
     ],
-    ids=["facts-from", "report", "stage", "run", "id", "severity"],
+    ids=[
+        "facts-from",
+        "report",
+        "stage",
+        "run",
+        "id",
+        "severity",
+        "closeup-missing",
+        "closeup-broken",
+    ],
 )
 def test_a_refused_registration_leaves_the_model_directory_as_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture, bad: list[str], message: str
@@ -464,3 +475,27 @@ def test_promoting_a_damage_model_whose_rule_reads_the_view_says_so_without_a_ga
     # and going back to the plain gate says it again
     assert cli_main([*models, "promote", "plain", "--force"]) == 0
     assert "counted by parts" in capsys.readouterr().out
+
+
+def test_a_close_up_severity_stage_is_registered_beside_the_damage_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.inference.test_severity_by_view import always_minor
+
+    # given a damage model and a severity stage for its close-ups
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    onnx_file = _named_onnx(tmp_path / "damage.onnx", "damage")
+    stage = always_minor(tmp_path / "closeup-stage.json")
+    # when it is registered with it, then the entry names the stage, copied beside it
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--closeup-severity", str(stage), "--id", "d-1"]) == 0  # fmt: skip
+    entry = Registry.load(tmp_path / "models").entries[0]
+    assert entry.closeup_severity_model == "closeup-stage.json"
+    assert (tmp_path / "models" / "closeup-stage.json").read_bytes() == stage.read_bytes()
+    # and a part model given one is one error line, registering nothing more
+    parts = _named_onnx(tmp_path / "parts.onnx", "parts")
+    capsys.readouterr()
+    assert cli_main([*models, "register", "--file", str(parts), "--task", "parts",
+                     "--closeup-severity", str(stage)]) == 2  # fmt: skip
+    assert "a damage model's stage, not a parts model's" in capsys.readouterr().err
+    assert len(Registry.load(tmp_path / "models").entries) == 1
