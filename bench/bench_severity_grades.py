@@ -23,6 +23,13 @@ is served with (dozens of damages a close-up), and read the worst raw damage.
 
     CDAT_DATA_ROOT=../shared/datasets .venv/bin/python bench/bench_severity_grades.py
 
+With `--source damage-severity`, the same on damage-severity's photos (its own split), each
+photo graded by the worst severity labelled on it: the whole-car photos the severity stage
+learnt from, where a close-up stage must not cost what the first stage reads well::
+
+    python bench/bench_severity_grades.py --source damage-severity --splits val \
+        --output bench/results/severity_grades_damage_severity.json
+
 Prints a summary and writes bench/results/severity_grades.json.
 """
 
@@ -161,8 +168,35 @@ def _mean_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def worst_labelled(instances: list[tuple[str, Any]]) -> Severity | None:
+    """The worst severity of a typed set's labels (`severe-dent`, ...), or None unlabelled."""
+    found = [Severity(name.partition("-")[0]) for name, _ in instances]
+    return max(found, key=lambda s: s.rank) if found else None
+
+
+def graded_photos(source: str, config: Path, split: str) -> list[tuple[Path, Severity]]:
+    """The held-out photos of `source` with their grade: damaged-parts' file-name grade, or
+    damage-severity's worst labelled damage."""
+    if source == "damage-severity":
+        from training.claim_eval import DATASETS, typed_photos
+        from training.dataconfig import default_data_root
+
+        photos = typed_photos(DATASETS / "damage-severity.yaml", split, 0, default_data_root())
+        pairs = [(image, worst_labelled(instances)) for image, instances in photos]
+    else:
+        pairs = [(photo, photo_grade(photo)) for photo, _ in held_out_photos(config, split, 0)]
+    return [(photo, grade) for photo, grade in pairs if grade is not None]
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--source",
+        choices=["damaged-parts", "damage-severity"],
+        default="damaged-parts",
+        help="graded by file name (damaged-parts close-ups) or by the worst labelled damage "
+        "(damage-severity's photos)",
+    )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="damaged-parts config")
     parser.add_argument("--splits", nargs="+", default=["val", "test"], help="held-out splits")
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the shipped models")
@@ -176,10 +210,7 @@ def main(args: argparse.Namespace) -> int:
     pairs: list[tuple[Severity, str]] = []
     prices: list[tuple[Severity, Priced]] = []
     for split in args.splits:
-        for photo, _ in held_out_photos(args.config, split, seed=0):
-            grade = photo_grade(photo)
-            if grade is None:
-                continue
+        for photo, grade in graded_photos(args.source, args.config, split):
             (analysis,) = analyzer.analyze([PhotoInput(photo.name, photo.read_bytes())])
             pairs.append((grade, photo_severity(analysis)))
             prices.append((grade, priced(analysis, pricing)))
@@ -189,13 +220,14 @@ def main(args: argparse.Namespace) -> int:
         "benchmark": "severity_grades",
         "command": "python bench/bench_severity_grades.py " + " ".join(sys.argv[1:]),
         "models": analyzer.model_versions,
+        "source": args.source,
         "splits": args.splits,
         "python": platform.python_version(),
         **summary,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(body, indent=1) + "\n")
-    print(f"{summary['photos']} graded held-out photos, damage found on "
+    print(f"{summary['photos']} graded held-out {args.source} photos, damage found on "
           f"{summary['photos_with_damage_found']}")  # fmt: skip
     found = {k: summary[f"{k}_when_found"] for k in ("accuracy", "balanced_accuracy", "spearman")}
     print("where found: " + ", ".join(f"{k} {v:.3f}" for k, v in found.items() if v is not None))
