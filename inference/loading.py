@@ -63,6 +63,12 @@ def load_model(
     closeup_severity = None
     if entry.closeup_severity_model:
         closeup_severity = SeverityModel.load(registry.model_dir / entry.closeup_severity_model)
+    bar = entry.closeup_severity_view_below
+    if bar is not None and not (closeup_severity is not None and 0.0 < bar <= 1.0):
+        raise ModelUnavailable(
+            f"{task} model {entry.id}: closeup_severity_view_below {bar} needs a close-up "
+            "severity stage and a probability above 0, at most 1"
+        )
     loaded = _runtime(registry, entry, settings, runtime, config, threads)
     looks = with_second_looks(loaded, config, settings, entry)
     return SegmentationModel(entry, looks, severity, closeup_severity)

@@ -331,7 +331,7 @@ class Analyzer:
             keep = [k for k, d in enumerate(found) if id(d) in kept]
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
         closeup_severity = self.damage.closeup_severity
-        if closeup_severity is not None and found and not self._whole_car_view(photo, parts):
+        if closeup_severity is not None and found and self._severity_closeup(photo, parts):
             assert photo.image is not None  # only photos with an image are segmented
             found = severities_reread(closeup_severity, found, damage_masks, photo.image)
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
@@ -366,6 +366,15 @@ class Analyzer:
             return False
         size = (photo.width, photo.height)
         return is_whole_car_view(parts, *size, self.whole_car, photo.whole_car_view_probability)
+
+    def _severity_closeup(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
+        """Whether the close-up severity stage reads the photo: under the entry's bar on the
+        gate's read view where it names one (no view read: no), else no whole-car view."""
+        bar = self.damage.entry.closeup_severity_view_below
+        if bar is None:
+            return not self._whole_car_view(photo, parts)
+        view = photo.whole_car_view_probability
+        return view is not None and view < bar
 
     def _finish(self, photo: PhotoState, duplicate: QualityIssue | None) -> PhotoAnalysis:
         issues = [*photo.issues, *([duplicate] if duplicate else [])]

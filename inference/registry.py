@@ -116,6 +116,10 @@ class ModelEntry:
     closeup_severity_model: str = ""
     """Damage models: the severity stage that re-reads every damage on a photo which is no
     whole-car view (JSON, relative to the model directory). Absent: one stage everywhere."""
+    closeup_severity_view_below: float | None = None
+    """With `closeup_severity_model`: only photos whose whole-car view the gate reads under
+    this probability are re-read (those it is sure show no whole car). Absent: every photo
+    that is no whole-car view by the whole-car rule."""
     init: dict[str, str] = field(default_factory=dict)
     """The weights training started from: path, sha256, origin, licence."""
     precisions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -402,6 +406,8 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]
+    if body["closeup_severity_view_below"] is None:  # a bar of 0 is kept, and refused
+        del body["closeup_severity_view_below"]
     return body
 
 

@@ -140,7 +140,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     for what, path in (("severity model", args.severity), ("model card", args.card)):
         if path is not None and not path.is_file():
             raise CdatError(f"no such {what}: {path}")
-    check_closeup_severity(args.closeup_severity, args.task)
+    check_closeup_severity(args.closeup_severity, args.task, args.closeup_severity_view_below)
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)
@@ -176,6 +176,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         card=_card(args.card, registry.model_dir),
         severity_model=severity,
         closeup_severity_model=closeup_severity,
+        closeup_severity_view_below=args.closeup_severity_view_below,
         init=run.get("init", {}),
         whole_car_rule=whole_car_rule,
         crop_look=args.task == "damage" and report_flag(args.report, "crop_look"),
@@ -214,9 +215,14 @@ def _card(card: Path | None, model_dir: Path) -> str:
     return _copy_beside(card, model_dir, "model card")
 
 
-def check_closeup_severity(path: Path | None, task: str) -> None:
-    """A close-up severity stage is a damage model's, and one that loads: refused before
-    anything is copied."""
+def check_closeup_severity(path: Path | None, task: str, view_below: float | None) -> None:
+    """A close-up severity stage is a damage model's, and one that loads, with a bar above
+    0 and at most 1 where one is given: refused before anything is copied."""
+    if view_below is not None and (path is None or not 0.0 < view_below <= 1.0):
+        raise CdatError(
+            f"--closeup-severity-view-below {view_below}: a probability above 0, at most 1, "
+            "beside --closeup-severity"
+        )
     if path is None:
         return
     from cdat.errors import ModelUnavailable
@@ -336,6 +342,13 @@ def add_models(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a damage model's severity stage JSON for photos which are no whole-car view "
         "(python -m training.severity --graded ...); whole-car views keep --severity's",
+    )
+    reg.add_argument(
+        "--closeup-severity-view-below",
+        type=float,
+        default=None,
+        help="with --closeup-severity: re-read only photos whose whole-car view the gate "
+        "reads under this probability (default: every photo of no whole-car view)",
     )
     reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")

@@ -356,6 +356,7 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         (["--severity", "{tmp}/missing.json"], "no such severity model"),
         (["--closeup-severity", "{tmp}/missing.json"], "no such close-up severity stage"),
         (["--closeup-severity", "{tmp}/severity.json"], "--closeup-severity: cannot load"),
+        (["--closeup-severity-view-below", "0.1"], "beside --closeup-severity"),
     ],
     ids=[
         "facts-from",
@@ -366,6 +367,7 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         "severity",
         "closeup-missing",
         "closeup-broken",
+        "closeup-bar-alone",
     ],
 )
 def test_a_refused_registration_leaves_the_model_directory_as_it_was(
@@ -488,9 +490,11 @@ def test_a_close_up_severity_stage_is_registered_beside_the_damage_model(
     stage = always_minor(tmp_path / "closeup-stage.json")
     # when it is registered with it, then the entry names the stage, copied beside it
     assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
-                     "--closeup-severity", str(stage), "--id", "d-1"]) == 0  # fmt: skip
+                     "--closeup-severity", str(stage), "--closeup-severity-view-below", "0.1",
+                     "--id", "d-1"]) == 0  # fmt: skip
     entry = Registry.load(tmp_path / "models").entries[0]
     assert entry.closeup_severity_model == "closeup-stage.json"
+    assert entry.closeup_severity_view_below == 0.1
     assert (tmp_path / "models" / "closeup-stage.json").read_bytes() == stage.read_bytes()
     # and a part model given one is one error line, registering nothing more
     parts = _named_onnx(tmp_path / "parts.onnx", "parts")
