@@ -238,7 +238,8 @@ def test_cdat_gate_commands_are_wired(capsys) -> None:
 
 
 def test_registry_accepts_a_gate_and_compares_refusals_the_right_way(tmp_path) -> None:
-    from inference.registry import ModelEntry, compare_gate
+    from inference.promotion_gate import compare_gate
+    from inference.registry import ModelEntry
 
     names = ("non_vehicle_refused", "closeups_refused", "vehicle_photos_refused")
     old = ModelEntry(
