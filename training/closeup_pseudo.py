@@ -27,13 +27,13 @@ It writes a YOLO data set named `<source>-pseudo` (card `datasets/<source>-pseud
 its dataset config (`dataset.yaml`), which a parts training config lists beside
 `car-parts.yaml` (`datasets/parts-closeups-cpd.yaml`)::
 
-    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206.onnx \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206b.onnx \
         --out runs/pseudo/damaged-parts [--fallback-conf 0.02] [--cut-contradicted]
-    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206.onnx \
+    python -m training.closeup_pseudo --parts inference/models/parts-seg-n-20261206b.onnx \
         --config datasets/car-parts-damage.yaml --out runs/pseudo/car-parts-damage \
         [--fallback-conf 0.02]
     python -m training.train --config datasets/parts-closeups-cpd.yaml \
-        --init inference/models/parts-seg-n-20261206.pt --imgsz 384
+        --init inference/models/parts-seg-n-20261206b.pt --imgsz 384
 """
 
 from __future__ import annotations

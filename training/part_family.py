@@ -50,7 +50,7 @@ from training.eval_report import check_json_out
 from training.softmax_head import SoftmaxHead, fit_head
 
 SOURCES = ("car-parts-damage", "damaged-parts")
-DEFAULT_PARTS = REPO_ROOT / "inference" / "models" / "parts-seg-n-20261206.pt"
+DEFAULT_PARTS = REPO_ROOT / "inference" / "models" / "parts-seg-n-20261206b.pt"
 
 
 @dataclass

@@ -6,7 +6,7 @@ integer buffers (a BatchNorm's batch count) are the first checkpoint's. The resu
 Ultralytics checkpoint with no optimizer state, as `strip_optimizer` leaves one, that `cdat
 export` and `--init` take::
 
-    python -m training.soup --weights inference/models/parts-seg-n-20261206.pt \\
+    python -m training.soup --weights inference/models/parts-seg-n-20261206b.pt \\
         runs/train/parts-cut2/weights/epoch2.pt --out runs/cand/parts-soup.pt
     python -m training.soup --weights a.pt b.pt c.pt --mix 0.5 0.25 0.25 --out soup.pt
 

@@ -17,7 +17,7 @@ served stages were cut from their whole files, which are in history::
         --backbone inference/models/damage-claims-seg-n-20261201.onnx \\
         --out runs/stages/damage-verifier-20261202-head.onnx
     python -m training.stage_head --stage runs/stages/part-family.onnx \\
-        --backbone inference/models/parts-seg-n-20261206.onnx \\
+        --backbone inference/models/parts-seg-n-20261206b.onnx \\
         --out runs/stages/part-family-head.onnx
 """
 
