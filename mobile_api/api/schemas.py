@@ -263,7 +263,7 @@ class PolicyholderFinding(BaseModel):
     severity: str
     to_confirm: bool = Field(
         description="the damage's type cannot be on this part (a broken lamp on a hood): an "
-        "adjuster confirms which is wrong before it is priced"
+        "adjuster confirms which of the two is wrong"
     )
 
 
