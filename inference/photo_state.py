@@ -13,6 +13,7 @@ from inference import quality
 from inference.placer import Taps
 from inference.postprocess import RawDetections
 from inference.runtime import SegmentationModel
+from inference.severity import SeverityView, severity_view
 
 Damages = tuple[RawDetections, tuple[DamageInstance, ...]]
 """A photo's damage model output, in photo coordinates, and its unassigned damages."""
@@ -38,9 +39,19 @@ class PhotoState:
     """The damage model's layers the placer head reads, until damage is placed
     (inference/placer.py)."""
 
+    severity_planes: SeverityView | None = None
+    """What the severity stages measure the photo's damages on, made once when first asked."""
+
     @property
     def blocked(self) -> bool:
         return any(i.blocking for i in self.issues)
+
+    def severity_view(self) -> SeverityView:
+        """The photo's severity view, made on first use and shared by both severity stages."""
+        assert self.image is not None  # only photos with an image have damages
+        if self.severity_planes is None:
+            self.severity_planes = severity_view(self.image)
+        return self.severity_planes
 
 
 def timed(model: SegmentationModel, images: list[np.ndarray]) -> tuple[list[RawDetections], float]:

@@ -295,7 +295,9 @@ class Analyzer:
         started = time.perf_counter()
         d_raw = d_raw.rescaled(*photo.scale)
         assert photo.image is not None  # only photos with an image are segmented
-        found = damage_instances(self.damage, d_raw, photo.image, photo.width, photo.height)
+        found = damage_instances(
+            self.damage, d_raw, photo.image, photo.width, photo.height, photo.severity_view
+        )
         photo.timings["postprocess_ms"] = ms(started)
         return d_raw, found
 
@@ -332,8 +334,8 @@ class Analyzer:
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
         closeup_severity = self.damage.closeup_severity
         if closeup_severity is not None and found and self._severity_closeup(photo, parts):
-            assert photo.image is not None  # only photos with an image are segmented
-            found = severities_reread(closeup_severity, found, damage_masks, photo.image)
+            planes = photo.severity_view()  # the one the first stage read, if it read one
+            found = severities_reread(closeup_severity, found, damage_masks, planes)
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)

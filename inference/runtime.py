@@ -10,7 +10,7 @@ ONNX Runtime FP32, the fallback that works everywhere (no PyTorch).
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -186,10 +186,16 @@ def part_instances(model: SegmentationModel, raw: RawDetections, width: int, hei
 
 
 def damage_instances(
-    model: SegmentationModel, raw: RawDetections, image: np.ndarray, width: int, height: int
+    model: SegmentationModel,
+    raw: RawDetections,
+    image: np.ndarray,
+    width: int,
+    height: int,
+    view_of: Callable[[], SeverityView] | None = None,
 ):
     """Unassigned damage instances (part filled in later by `inference.assign`); `image`
-    is the analysed view of the photo, which the severity stage looks at."""
+    is the analysed view of the photo, which the severity stage looks at (through
+    `view_of` where the caller keeps the photo's severity view)."""
     out = []
     view: SeverityView | None = None
     for i in range(len(raw)):
@@ -197,7 +203,7 @@ def damage_instances(
         if isinstance(label, DamageType):
             assert model.severity is not None  # checked when the model was loaded
             damage_type = label
-            view = view or severity_view(image)  # once per photo, not per damage
+            view = view or (view_of() if view_of else severity_view(image))  # once a photo
             features = view_features(view, raw.masks[i], damage_type)
             severity = model.severity.predict(features)[0]
         else:
@@ -215,11 +221,11 @@ def damage_instances(
 
 
 def severities_reread(
-    stage: SeverityModel, damages: tuple[DamageInstance, ...], masks: np.ndarray, image: np.ndarray
+    stage: SeverityModel, damages: tuple[DamageInstance, ...], masks: np.ndarray, view: SeverityView
 ) -> tuple[DamageInstance, ...]:
     """`damages` (one per mask of `masks`, in photo coordinates) with the severity `stage`
-    reads on `image`: a close-up's damages, read by the stage taught close-ups."""
-    view = severity_view(image)
+    reads on the photo's severity `view`: a close-up's damages, read by the stage taught
+    close-ups."""
     return tuple(
         replace(d, severity=stage.predict(view_features(view, masks[k], d.damage_type))[0])
         for k, d in enumerate(damages)
