@@ -30,12 +30,19 @@ learnt from, where a close-up stage must not cost what the first stage reads wel
     python bench/bench_severity_grades.py --source damage-severity --splits val \
         --output bench/results/severity_grades_damage_severity.json
 
+With `--source car-parts-damage`, on car-parts-damage's close-ups from many other sources,
+graded by eye (`datasets/car-parts-damage-grades.csv`, its card says how)::
+
+    python bench/bench_severity_grades.py --source car-parts-damage --splits val \
+        --output bench/results/severity_grades_car_parts_damage.json
+
 Prints a summary and writes bench/results/severity_grades.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import statistics
@@ -63,6 +70,9 @@ from inference.pipeline import Analyzer
 from training.closeup import DEFAULT_CONFIG, PHOTO_GRADES, held_out_photos, photo_grade
 
 RESULTS = Path(__file__).resolve().parent / "results" / "severity_grades.json"
+CPD_GRADES = Path(__file__).resolve().parent.parent / "datasets" / "car-parts-damage-grades.csv"
+"""Grades of car-parts-damage's val and test photos by eye (datasets/car-parts-damage.md)."""
+CPD_FOLDERS = {"val": "valid", "test": "test"}
 NONE_FOUND = "none found"
 COLUMNS = [NONE_FOUND, *(s.value for s in Severity)]
 
@@ -174,9 +184,24 @@ def worst_labelled(instances: list[tuple[str, Any]]) -> Severity | None:
     return max(found, key=lambda s: s.rank) if found else None
 
 
+def engineer_graded(split: str) -> list[tuple[Path, Severity]]:
+    """car-parts-damage's photos of `split` with the grade `CPD_GRADES` gives them."""
+    from training.dataconfig import default_data_root
+
+    folder = default_data_root() / "car-parts-damage" / CPD_FOLDERS[split] / "images"
+    with CPD_GRADES.open(newline="") as rows:
+        return [
+            (folder / row["file"], Severity(row["grade"]))
+            for row in csv.DictReader(rows)
+            if row["split"] == split
+        ]
+
+
 def graded_photos(source: str, config: Path, split: str) -> list[tuple[Path, Severity]]:
-    """The held-out photos of `source` with their grade: damaged-parts' file-name grade, or
-    damage-severity's worst labelled damage."""
+    """The held-out photos of `source` with their grade: damaged-parts' file-name grade,
+    damage-severity's worst labelled damage, or car-parts-damage's engineer's grade."""
+    if source == "car-parts-damage":
+        return engineer_graded(split)
     if source == "damage-severity":
         from training.claim_eval import DATASETS, typed_photos
         from training.dataconfig import default_data_root
@@ -192,10 +217,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--source",
-        choices=["damaged-parts", "damage-severity"],
+        choices=["damaged-parts", "damage-severity", "car-parts-damage"],
         default="damaged-parts",
-        help="graded by file name (damaged-parts close-ups) or by the worst labelled damage "
-        "(damage-severity's photos)",
+        help="graded by file name (damaged-parts close-ups), by the worst labelled damage "
+        "(damage-severity's photos) or by an engineer's eye (car-parts-damage close-ups: "
+        "datasets/car-parts-damage-grades.csv)",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="damaged-parts config")
     parser.add_argument("--splits", nargs="+", default=["val", "test"], help="held-out splits")

@@ -40,3 +40,28 @@ def test_damage_severity_photos_are_graded_and_unlabelled_ones_left_out(
     summary = summarise([(g, "severe") for _, g in graded])
     assert summary["per_grade"]["moderate"]["right_when_found"] == 0.0
     assert summary["per_grade"]["severe"]["right_when_found"] == 1.0
+
+
+def test_car_parts_damage_photos_take_the_engineers_grade_of_their_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a grades file naming photos of both splits
+    grades = tmp_path / "grades.csv"
+    grades.write_text("split,file,grade\nval,a.jpg,minor\ntest,b.jpg,severe\nval,c.jpg,moderate\n")
+    monkeypatch.setattr("bench.bench_severity_grades.CPD_GRADES", grades)
+    monkeypatch.setenv("CDAT_DATA_ROOT", str(tmp_path))
+    # when the val photos are graded for the bench
+    graded = graded_photos("car-parts-damage", tmp_path / "unused.yaml", "val")
+    # then each val photo, in the published val folder, takes its grade, and no test photo
+    folder = tmp_path / "car-parts-damage" / "valid" / "images"
+    assert graded == [(folder / "a.jpg", Severity.MINOR), (folder / "c.jpg", Severity.MODERATE)]
+
+
+def test_the_shipped_grades_name_every_held_out_photo_once_with_a_known_grade() -> None:
+    from bench.bench_severity_grades import CPD_GRADES
+
+    rows = CPD_GRADES.read_text().splitlines()[1:]
+    keys = [tuple(r.split(",")[:2]) for r in rows]
+    assert len(keys) == len(set(keys)) == 237
+    assert {r.split(",")[2] for r in rows} == {s.value for s in Severity}
+    assert {r.split(",")[0] for r in rows} == {"val", "test"}
