@@ -42,7 +42,6 @@ Prints a summary and writes bench/results/severity_grades.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import statistics
@@ -67,12 +66,11 @@ from cdat.settings import Settings
 from cdat.taxonomy import Severity
 from inference.loading import build_analyzer
 from inference.pipeline import Analyzer
-from training.closeup import DEFAULT_CONFIG, PHOTO_GRADES, held_out_photos, photo_grade
+from training.closeup import DEFAULT_CONFIG, PHOTO_GRADES, held_out_photos, photo_grader
 
 RESULTS = Path(__file__).resolve().parent / "results" / "severity_grades.json"
-CPD_GRADES = Path(__file__).resolve().parent.parent / "datasets" / "car-parts-damage-grades.csv"
-"""Grades of car-parts-damage's val and test photos by eye (datasets/car-parts-damage.md)."""
-CPD_FOLDERS = {"val": "valid", "test": "test"}
+CPD_CONFIG = Path(__file__).resolve().parent.parent / "datasets" / "car-parts-damage.yaml"
+"""Its photos are graded by eye (`photo_grades` there; datasets/car-parts-damage.md)."""
 NONE_FOUND = "none found"
 COLUMNS = [NONE_FOUND, *(s.value for s in Severity)]
 
@@ -184,24 +182,9 @@ def worst_labelled(instances: list[tuple[str, Any]]) -> Severity | None:
     return max(found, key=lambda s: s.rank) if found else None
 
 
-def engineer_graded(split: str) -> list[tuple[Path, Severity]]:
-    """car-parts-damage's photos of `split` with the grade `CPD_GRADES` gives them."""
-    from training.dataconfig import default_data_root
-
-    folder = default_data_root() / "car-parts-damage" / CPD_FOLDERS[split] / "images"
-    with CPD_GRADES.open(newline="") as rows:
-        return [
-            (folder / row["file"], Severity(row["grade"]))
-            for row in csv.DictReader(rows)
-            if row["split"] == split
-        ]
-
-
 def graded_photos(source: str, config: Path, split: str) -> list[tuple[Path, Severity]]:
     """The held-out photos of `source` with their grade: damaged-parts' file-name grade,
-    damage-severity's worst labelled damage, or car-parts-damage's engineer's grade."""
-    if source == "car-parts-damage":
-        return engineer_graded(split)
+    damage-severity's worst labelled damage, or car-parts-damage's grade by eye."""
     if source == "damage-severity":
         from training.claim_eval import DATASETS, typed_photos
         from training.dataconfig import default_data_root
@@ -209,7 +192,9 @@ def graded_photos(source: str, config: Path, split: str) -> list[tuple[Path, Sev
         photos = typed_photos(DATASETS / "damage-severity.yaml", split, 0, default_data_root())
         pairs = [(image, worst_labelled(instances)) for image, instances in photos]
     else:
-        pairs = [(photo, photo_grade(photo)) for photo, _ in held_out_photos(config, split, 0)]
+        config = CPD_CONFIG if source == "car-parts-damage" else config
+        grade_of = photo_grader(config)
+        pairs = [(photo, grade_of(photo)) for photo, _ in held_out_photos(config, split, 0)]
     return [(photo, grade) for photo, grade in pairs if grade is not None]
 
 

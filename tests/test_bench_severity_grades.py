@@ -42,26 +42,28 @@ def test_damage_severity_photos_are_graded_and_unlabelled_ones_left_out(
     assert summary["per_grade"]["severe"]["right_when_found"] == 1.0
 
 
-def test_car_parts_damage_photos_take_the_engineers_grade_of_their_split(
+def test_car_parts_damage_photos_take_the_grade_its_config_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a grades file naming photos of both splits
+    # given a config naming a grades file, and a held-out split of three photos, one ungraded
     grades = tmp_path / "grades.csv"
-    grades.write_text("split,file,grade\nval,a.jpg,minor\ntest,b.jpg,severe\nval,c.jpg,moderate\n")
-    monkeypatch.setattr("bench.bench_severity_grades.CPD_GRADES", grades)
-    monkeypatch.setenv("CDAT_DATA_ROOT", str(tmp_path))
-    # when the val photos are graded for the bench
+    grades.write_text("split,file,grade\nval,a.jpg,minor\nval,c.jpg,severe\n")
+    config = tmp_path / "cpd.yaml"
+    config.write_text("photo_grades: grades.csv\n")
+    photos = [(tmp_path / n, []) for n in ("a.jpg", "b.jpg", "c.jpg")]
+    monkeypatch.setattr("bench.bench_severity_grades.CPD_CONFIG", config)
+    monkeypatch.setattr("bench.bench_severity_grades.held_out_photos", lambda *a: photos)
+    # when they are graded for the bench
     graded = graded_photos("car-parts-damage", tmp_path / "unused.yaml", "val")
-    # then each val photo, in the published val folder, takes its grade, and no test photo
-    folder = tmp_path / "car-parts-damage" / "valid" / "images"
-    assert graded == [(folder / "a.jpg", Severity.MINOR), (folder / "c.jpg", Severity.MODERATE)]
+    # then each takes the file's grade, and the photo it does not name is left out
+    assert graded == [(tmp_path / "a.jpg", Severity.MINOR), (tmp_path / "c.jpg", Severity.SEVERE)]
 
 
-def test_the_shipped_grades_name_every_held_out_photo_once_with_a_known_grade() -> None:
-    from bench.bench_severity_grades import CPD_GRADES
+def test_the_shipped_grades_name_every_car_parts_damage_photo_once_with_a_known_grade() -> None:
+    from bench.bench_severity_grades import CPD_CONFIG
 
-    rows = CPD_GRADES.read_text().splitlines()[1:]
-    keys = [tuple(r.split(",")[:2]) for r in rows]
-    assert len(keys) == len(set(keys)) == 237
+    rows = (CPD_CONFIG.parent / "car-parts-damage-grades.csv").read_text().splitlines()[1:]
+    files = [r.split(",")[1] for r in rows]
+    assert len(files) == len(set(files)) == 1386 + 118 + 119
     assert {r.split(",")[2] for r in rows} == {s.value for s in Severity}
-    assert {r.split(",")[0] for r in rows} == {"val", "test"}
+    assert {r.split(",")[0] for r in rows} == {"train", "val", "test"}

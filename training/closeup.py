@@ -16,9 +16,11 @@ when that part's family is the named one. Photos refused as showing no vehicle a
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,23 @@ def photo_grade(image: Path) -> Severity | None:
     """The grade a photo's file name gives, or None."""
     found = re.match(r"(minor|moderate|major)_", image.name)
     return PHOTO_GRADES[found.group(1)] if found else None
+
+
+def photo_grader(config: Path) -> Callable[[Path], Severity | None]:
+    """How `config`'s photos are graded: by the grades file its `photo_grades` names
+    (`split,file,grade` rows, a path beside the config: car-parts-damage's, graded by eye),
+    else by file name (`photo_grade`). A photo the file does not name has no grade."""
+    raw = yaml.safe_load(config.read_text()) or {}
+    name = raw.get("photo_grades")
+    if name is None:
+        return photo_grade
+    path = config.parent / str(name)
+    try:
+        with path.open(newline="") as rows:
+            grades = {row["file"]: Severity(row["grade"]) for row in csv.DictReader(rows)}
+    except (OSError, KeyError, ValueError) as exc:
+        raise DatasetConfigError(config, "photo_grades", f"{path}: {exc}") from None
+    return lambda image: grades.get(image.name)
 
 
 def part_families(config: Path) -> dict[str, PartFamily]:

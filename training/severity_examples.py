@@ -128,12 +128,13 @@ def graded_damages(config: Path, split: str, seed: int = 0) -> Iterator[Labelled
     split (its re-split, seed 0 as converted); an untyped outline once per panel type."""
     import cv2
 
-    from training.closeup import held_out_photos, photo_grade
+    from training.closeup import held_out_photos, photo_grader
     from training.dataconfig import load_dataset_config
 
     classes = load_dataset_config(config).classes
+    grade_of = photo_grader(config)
     for image_path, instances in held_out_photos(config, split, seed):
-        grade = photo_grade(image_path)
+        grade = grade_of(image_path)
         if grade is None or not instances:
             continue
         image = cv2.imread(str(image_path))

@@ -9,7 +9,8 @@ import pytest
 from bench.bench_severity_grades import NONE_FOUND, photo_severity, served_analyzer, summarise
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, DamageType, Severity
-from training.closeup import photo_grade
+from training.closeup import photo_grade, photo_grader
+from training.errors import DatasetConfigError
 
 
 def test_file_name_prefixes_are_grades_and_damage_is_none() -> None:
@@ -17,6 +18,37 @@ def test_file_name_prefixes_are_grades_and_damage_is_none() -> None:
     assert photo_grade(Path("major_3_JPEG.rf.cd.jpg")) is Severity.SEVERE
     assert photo_grade(Path("damage_3_JPEG.rf.cd.jpg")) is None
     assert photo_grade(Path("0001_JPEG.rf.ef.jpg")) is None
+
+
+def test_a_config_without_a_grades_file_grades_by_file_name(tmp_path: Path) -> None:
+    config = tmp_path / "set.yaml"
+    config.write_text("name: set\n")
+    assert photo_grader(config)(Path("moderate_1.rf.ab.jpg")) is Severity.MODERATE
+
+
+def test_a_grades_file_grades_the_photos_it_names_and_no_others(tmp_path: Path) -> None:
+    # given a config whose grades file names two photos (a file name with no prefix)
+    (tmp_path / "grades.csv").write_text("split,file,grade\ntrain,a.jpg,severe\nval,b.jpg,minor\n")
+    config = tmp_path / "set.yaml"
+    config.write_text("photo_grades: grades.csv\n")
+    grade = photo_grader(config)
+    # then each named photo takes its grade, and a photo it does not name has none, even
+    # one whose file name would be a grade
+    assert grade(tmp_path / "x" / "a.jpg") is Severity.SEVERE
+    assert grade(Path("b.jpg")) is Severity.MINOR
+    assert grade(Path("minor_1.rf.ab.jpg")) is None
+
+
+@pytest.mark.parametrize(
+    "body", ["split,file,grade\ntrain,a.jpg,awful\n", "split,name\ntrain,a.jpg\n", None]
+)
+def test_a_bad_grades_file_is_one_config_error(tmp_path: Path, body: str | None) -> None:
+    if body is not None:
+        (tmp_path / "grades.csv").write_text(body)
+    config = tmp_path / "set.yaml"
+    config.write_text("photo_grades: grades.csv\n")
+    with pytest.raises(DatasetConfigError, match="photo_grades"):
+        photo_grader(config)
 
 
 def _dent(part: CarPart, severity: Severity, confidence: float) -> DamageInstance:
