@@ -98,17 +98,19 @@ def converted_outlines(data_yaml: Path, split: str) -> list[Outline]:
 
 
 def graded_outlines(config: Path, split: str) -> list[Outline]:
-    """damaged-parts' outlines on graded photos, each at its photo's grade."""
+    """A graded set's outlines (damaged-parts', car-parts-damage's), each at its photo's
+    grade (`training.closeup.photo_grader`)."""
     import cv2
 
-    from training.closeup import held_out_photos, photo_grade
+    from training.closeup import held_out_photos, photo_grader
     from training.dataconfig import load_dataset_config
     from training.severity_examples import PANEL_TYPES
 
     classes = load_dataset_config(config).classes
+    grade_of = photo_grader(config)
     out = []
     for image_path, instances in held_out_photos(config, split, 0):
-        grade = photo_grade(image_path)
+        grade = grade_of(image_path)
         if grade is None or not instances:
             continue
         height, width = cv2.imread(str(image_path)).shape[:2]
@@ -189,6 +191,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "with the crop head's")  # fmt: skip
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75],
                         help="with --combine-with: the crop head's shares to try")  # fmt: skip
+    parser.add_argument("--graded", type=Path, action="append", default=[], metavar="CONFIG",
+                        help="a graded set's config, repeated for more (default: "
+                        "datasets/damaged-parts.yaml)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON written here")
     return parser
 
@@ -211,7 +216,10 @@ def main(args: argparse.Namespace) -> int:
     net = load_gate_net(args.damage or DEFAULT_DAMAGE, taps)
     sets = {
         "damage-severity": {s: converted_outlines(args.data, s) for s in ("train", "val")},
-        "damaged-parts": {s: graded_outlines(DAMAGED_PARTS, s) for s in ("train", "val")},
+        **{
+            config.stem: {s: graded_outlines(config, s) for s in ("train", "val")}
+            for config in args.graded or [DAMAGED_PARTS]
+        },
     }
     x = {name: {s: features(net, o, args.side) for s, o in split.items()}
          for name, split in sets.items()}  # fmt: skip
