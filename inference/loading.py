@@ -19,6 +19,7 @@ from inference.crop_look import CropMergedRuntime
 from inference.damage_verifier import DamageVerifier, load_verifier
 from inference.errors import ModelUnavailable, RegistryError
 from inference.flip_tta import FlipMergedRuntime
+from inference.layer_severity import LayerSeverityHead, TappedRuntime, load_closeup_severity
 from inference.part_family import FamilyStage, load_family_stage
 from inference.pipeline import Analyzer, RuntimeName
 from inference.placer import Placer, TwinRuntime
@@ -62,14 +63,19 @@ def load_model(
         severity = SeverityModel.load(registry.model_dir / entry.severity_model)
     closeup_severity = None
     if entry.closeup_severity_model:
-        closeup_severity = SeverityModel.load(registry.model_dir / entry.closeup_severity_model)
+        closeup_file = registry.model_dir / entry.closeup_severity_model
+        closeup_severity = load_closeup_severity(closeup_file, path)
     bar = entry.closeup_severity_view_below
     if bar is not None and not (closeup_severity is not None and 0.0 < bar <= 1.0):
         raise ModelUnavailable(
             f"{task} model {entry.id}: closeup_severity_view_below {bar} needs a close-up "
             "severity stage and a probability above 0, at most 1"
         )
-    loaded = _runtime(registry, entry, settings, runtime, config, threads)
+    if isinstance(closeup_severity, LayerSeverityHead) and runtime == "onnx":
+        # the head reads the model's own layers: served tapped, on ONNX Runtime in FP32
+        loaded: Any = TappedRuntime.of(path, closeup_severity.taps, config, threads)
+    else:
+        loaded = _runtime(registry, entry, settings, runtime, config, threads)
     looks = with_second_looks(loaded, config, settings, entry)
     return SegmentationModel(entry, looks, severity, closeup_severity)
 

@@ -11,7 +11,7 @@ import numpy as np
 from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
 from inference import quality
 from inference.placer import Taps
-from inference.postprocess import RawDetections
+from inference.postprocess import PhotoLayers, RawDetections
 from inference.runtime import SegmentationModel
 from inference.severity import SeverityView, severity_view
 
@@ -39,6 +39,9 @@ class PhotoState:
     """The damage model's layers the placer head reads, until damage is placed
     (inference/placer.py)."""
 
+    damage_layers: PhotoLayers | None = None
+    """The damage model's tapped layers on the photo, where it is served tapped (a head
+    reads them under each close-up damage: inference/layer_severity.py)."""
     severity_planes: SeverityView | None = None
     """What the severity stages measure the photo's damages on, made once when first asked."""
 

@@ -36,6 +36,7 @@ from inference.assign import assign_parts, unique_coverage
 from inference.damage_verifier import DamageVerifier
 from inference.errors import UnreadableImage
 from inference.imaging import load_photo
+from inference.layer_severity import LayerSeverityHead, severities_from_layers
 from inference.part_family import FamilyStage, placed_by_type
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.placer import Placer
@@ -46,6 +47,7 @@ from inference.runtime import (
     part_instances,
     severities_reread,
 )
+from inference.severity import SeverityModel
 from inference.vehicle_gate import VehicleGate
 
 log = logging.getLogger(__name__)
@@ -294,6 +296,7 @@ class Analyzer:
         """The damage model's output in photo coordinates and its unassigned damages."""
         started = time.perf_counter()
         d_raw = d_raw.rescaled(*photo.scale)
+        photo.damage_layers = d_raw.layers
         assert photo.image is not None  # only photos with an image are segmented
         found = damage_instances(
             self.damage, d_raw, photo.image, photo.width, photo.height, photo.severity_view
@@ -334,8 +337,7 @@ class Analyzer:
             found, damage_masks = tuple(found[k] for k in keep), damage_masks[keep]
         closeup_severity = self.damage.closeup_severity
         if closeup_severity is not None and found and self._severity_closeup(photo, parts):
-            planes = photo.severity_view()  # the one the first stage read, if it read one
-            found = severities_reread(closeup_severity, found, damage_masks, planes)
+            found = self._closeup_severities(photo, closeup_severity, found, damage_masks)
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
@@ -368,6 +370,24 @@ class Analyzer:
             return False
         size = (photo.width, photo.height)
         return is_whole_car_view(parts, *size, self.whole_car, photo.whole_car_view_probability)
+
+    def _closeup_severities(
+        self,
+        photo: PhotoState,
+        stage: SeverityModel | LayerSeverityHead,
+        found: tuple[DamageInstance, ...],
+        masks: np.ndarray,
+    ) -> tuple[DamageInstance, ...]:
+        """A close-up's damages re-read by the close-up stage: a head on the model's layers
+        where the run kept them (a second look's merge does not: the first stage's stand),
+        else hand features on the severity view the first stage read."""
+        if isinstance(stage, LayerSeverityHead):
+            layers = photo.damage_layers
+            if layers is None:
+                return found
+            view = photo.severity_view() if stage.hand_features else None
+            return severities_from_layers(stage, found, layers, photo.scale, masks, view)
+        return severities_reread(stage, found, masks, photo.severity_view())
 
     def _severity_closeup(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
         """Whether the close-up severity stage reads the photo: under the entry's bar on the

@@ -36,6 +36,16 @@ class PostprocessConfig:
 
 
 @dataclass(frozen=True)
+class PhotoLayers:
+    """Some of the model's own layers on one photo (each (1, C, h, w)), beside the letterbox
+    that fitted the photo into its input: what a stage reading the model's layers under a
+    damage's box needs (inference/layer_severity.py)."""
+
+    layers: tuple[np.ndarray, ...]
+    box: Letterbox
+
+
+@dataclass(frozen=True)
 class RawDetections:
     """One photo's detections: boxes in photo pixels, masks on the analysis grid."""
 
@@ -48,6 +58,9 @@ class RawDetections:
     best_score: float = 0.0
     """The highest class score anywhere in the photo, kept or not: faint evidence that
     something the model knows is there (a car part seen too close to name with confidence)."""
+    layers: PhotoLayers | None = None
+    """The photo's tapped layers, from a runtime serving them (`TappedRuntime`); None
+    otherwise, and after a second look's merge."""
 
     @classmethod
     def empty(cls, grid: tuple[int, int], best_score: float = 0.0) -> RawDetections:
@@ -68,8 +81,9 @@ class RawDetections:
             return self
         factors = np.array([sx, sy, sx, sy], np.float32)
         return RawDetections(
-            self.boxes * factors, self.scores, self.class_ids, self.masks, self.best_score
-        )
+            self.boxes * factors, self.scores, self.class_ids, self.masks, self.best_score,
+            self.layers,
+        )  # fmt: skip
 
 
 def grid_shape(width: int, height: int, side: int = GRID_SIDE) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
 from inference.registry import ModelEntry
 from inference.severity import SeverityModel, SeverityView, severity_view, view_features
+
+if TYPE_CHECKING:  # it builds on this module's runtime
+    from inference.layer_severity import LayerSeverityHead
 
 # Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
@@ -132,8 +135,9 @@ class SegmentationModel:
     runtime: Runtime
     severity: SeverityModel | None = None
     """The severity stage, for a damage model whose classes are types only."""
-    closeup_severity: SeverityModel | None = None
-    """The severity stage of photos which are no whole-car view, where one is served."""
+    closeup_severity: SeverityModel | LayerSeverityHead | None = None
+    """The severity stage of photos which are no whole-car view, where one is served: hand
+    features, or a head on the model's own layers (inference/layer_severity.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes

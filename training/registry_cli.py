@@ -140,7 +140,9 @@ def cmd_register(args: argparse.Namespace) -> int:
     for what, path in (("severity model", args.severity), ("model card", args.card)):
         if path is not None and not path.is_file():
             raise CdatError(f"no such {what}: {path}")
-    check_closeup_severity(args.closeup_severity, args.task, args.closeup_severity_view_below)
+    check_closeup_severity(
+        args.closeup_severity, args.task, args.closeup_severity_view_below, source
+    )
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)
@@ -215,9 +217,12 @@ def _card(card: Path | None, model_dir: Path) -> str:
     return _copy_beside(card, model_dir, "model card")
 
 
-def check_closeup_severity(path: Path | None, task: str, view_below: float | None) -> None:
-    """A close-up severity stage is a damage model's, and one that loads, with a bar above
-    0 and at most 1 where one is given: refused before anything is copied."""
+def check_closeup_severity(
+    path: Path | None, task: str, view_below: float | None, model: Path
+) -> None:
+    """A close-up severity stage is a damage model's, and one that loads (a head on the
+    model's layers: on `model`'s), with a bar above 0 and at most 1 where one is given:
+    refused before anything is copied."""
     if view_below is not None and (path is None or not 0.0 < view_below <= 1.0):
         raise CdatError(
             f"--closeup-severity-view-below {view_below}: a probability above 0, at most 1, "
@@ -226,14 +231,14 @@ def check_closeup_severity(path: Path | None, task: str, view_below: float | Non
     if path is None:
         return
     from cdat.errors import ModelUnavailable
-    from inference.severity import SeverityModel
+    from inference.layer_severity import load_closeup_severity
 
     if task != "damage":
         raise CdatError(f"--closeup-severity is a damage model's stage, not a {task} model's")
     if not path.is_file():
         raise CdatError(f"no such close-up severity stage: {path}")
     try:
-        SeverityModel.load(path)
+        load_closeup_severity(path, model)
     except ModelUnavailable as exc:
         raise CdatError(f"--closeup-severity: {exc}") from exc
 

@@ -503,3 +503,25 @@ def test_a_close_up_severity_stage_is_registered_beside_the_damage_model(
                      "--closeup-severity", str(stage)]) == 2  # fmt: skip
     assert "a damage model's stage, not a parts model's" in capsys.readouterr().err
     assert len(Registry.load(tmp_path / "models").entries) == 1
+
+
+def test_a_layer_severity_head_is_registered_only_beside_the_model_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.inference.test_layer_severity import biased_head
+
+    # given a damage model, and a close-up head trained on another model's layers
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    onnx_file = _named_onnx(tmp_path / "damage.onnx", "damage")
+    other = _named_onnx(tmp_path / "other.onnx", "parts")
+    head = biased_head(tmp_path / "head.json", other, (0.6, 0.3, 0.1))
+    # when it is registered beside the damage model, then one error line, nothing registered
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--closeup-severity", str(head)]) == 2  # fmt: skip
+    assert "reads the layers of another model" in capsys.readouterr().err
+    assert not (tmp_path / "models" / "registry.json").exists()
+    # and a head on the damage model's own layers is registered and copied beside it
+    head = biased_head(tmp_path / "own.json", onnx_file, (0.6, 0.3, 0.1))
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--closeup-severity", str(head), "--id", "d-1"]) == 0  # fmt: skip
+    assert Registry.load(tmp_path / "models").entries[0].closeup_severity_model == "own.json"
