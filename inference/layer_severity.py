@@ -36,7 +36,13 @@ from inference.errors import ModelUnavailable
 from inference.imaging import letterbox, to_tensor
 from inference.postprocess import PhotoLayers, PostprocessConfig, RawDetections, decode
 from inference.runtime import DetectorRuntime
-from inference.severity import SEVERITIES, SeverityModel, SeverityView, view_features
+from inference.severity import (
+    SEVERITIES,
+    SeverityModel,
+    SeverityView,
+    softmax_of_standardised,
+    view_features,
+)
 
 KIND = "layer_head"
 DEFAULT_TAPS = (16, 19, 22)
@@ -77,11 +83,7 @@ class LayerSeverityHead:
     kind: str = KIND
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        x = (np.atleast_2d(features) - np.asarray(self.mean)) / np.asarray(self.scale)
-        logits = np.hstack([x, np.ones((len(x), 1))]) @ np.asarray(self.weights)
-        logits -= logits.max(1, keepdims=True)
-        odds = np.exp(logits)
-        return np.asarray(odds / odds.sum(1, keepdims=True))
+        return softmax_of_standardised(features, self.mean, self.scale, self.weights)
 
     def save(self, path: Path) -> None:
         body = asdict(self) | {"taps": list(self.taps)}

@@ -158,6 +158,18 @@ def view_features(view: SeverityView, mask: np.ndarray, damage_type: DamageType)
     return np.concatenate([one_hot, base, interactions]).astype(np.float64)
 
 
+def softmax_of_standardised(
+    features: np.ndarray, mean: list[float], scale: list[float], weights: list[list[float]]
+) -> np.ndarray:
+    """Softmax over ((features - mean) / scale, 1) @ weights, one row per example: how a
+    stored severity stage (its last weight row the bias) reads its features."""
+    x = (np.atleast_2d(features) - np.asarray(mean)) / np.asarray(scale)
+    logits = np.hstack([x, np.ones((len(x), 1))]) @ np.asarray(weights)
+    logits -= logits.max(1, keepdims=True)
+    odds = np.exp(logits)
+    return np.asarray(odds / odds.sum(1, keepdims=True))
+
+
 @dataclass(frozen=True)
 class SeverityModel:
     """Standardised features -> softmax over minor / moderate / severe."""
@@ -170,11 +182,7 @@ class SeverityModel:
     trained_on: str = ""
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        x = (np.atleast_2d(features) - np.asarray(self.mean)) / np.asarray(self.scale)
-        logits = np.hstack([x, np.ones((len(x), 1))]) @ np.asarray(self.weights)
-        logits -= logits.max(1, keepdims=True)
-        odds = np.exp(logits)
-        return np.asarray(odds / odds.sum(1, keepdims=True))
+        return softmax_of_standardised(features, self.mean, self.scale, self.weights)
 
     def predict(self, features: np.ndarray) -> tuple[Severity, float]:
         p = self.probabilities(features)[0]
