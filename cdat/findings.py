@@ -6,6 +6,7 @@ is in the original photo's pixel coordinates (after EXIF orientation).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cdat.taxonomy import CarPart, DamageType, Severity, damage_fits_part
@@ -99,6 +100,11 @@ class PhotoAnalysis:
     whole_car_view_probability: float | None = None
     """The gate's probability that the photo shows the whole car rather than a close-up
     (None: no gate read it); the whole-car rule may read it (cdat/whole_car.py)."""
+    severity_read_close_up: bool = False
+    """The damage model's close-up severity stage read this photo's damages: measured to
+    under-call heavy close-ups from sources it did not learn (the damage card), so a finding
+    seen only on such photos has its severity confirmed by an adjuster
+    (`severity_to_confirm`)."""
 
     @property
     def usable(self) -> bool:
@@ -146,3 +152,12 @@ class PartFinding:
         """The damage's type cannot be on the part it was put on (a broken lamp on a hood):
         the part or the type is wrong, and an adjuster says which (`damage_part_mismatch`)."""
         return self.part is not None and not damage_fits_part(self.damage_type, self.part)
+
+
+def severity_to_confirm(finding: PartFinding, photos: Sequence[PhotoAnalysis]) -> bool:
+    """Every photo showing the finding had its severity read as a close-up, none corrected
+    by an adjuster: how severe it is waits on one (the policyholder is told so)."""
+    by_id = {p.photo_id: p for p in photos}
+    seen = [by_id.get(e.photo_id) for e in finding.evidence]
+    return bool(seen) and all(p is not None and p.severity_read_close_up and not p.reviewed
+                              for p in seen)  # fmt: skip

@@ -10,6 +10,7 @@ Format 1 (before this module) had a derived `usable` flag on each photo and no
 `repair_or_replace_undecided` (a format 2 record reads them as False, as it was priced).
 Format 4 adds each finding's `named_again` (older records read it as False). Format 5 adds
 each photo's `whole_car_view_probability` (older records read it as None: no view was read).
+Format 6 adds each photo's `severity_read_close_up` (older records read it as False).
 Perceptual hashes are never stored here: they live in the hash index.
 """
 
@@ -23,7 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from cdat.assessment import Assessment
 from cdat.errors import CdatError
 
-FORMAT = 5
+FORMAT = 6
 _ADAPTER = TypeAdapter(Assessment)
 
 

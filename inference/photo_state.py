@@ -42,6 +42,8 @@ class PhotoState:
     damage_layers: PhotoLayers | None = None
     """The damage model's tapped layers on the photo, where it is served tapped (a head
     reads them under each close-up damage: inference/layer_severity.py)."""
+    severity_read_close_up: bool = False
+    """The close-up severity stage re-read the photo's damages."""
     severity_planes: SeverityView | None = None
     """What the severity stages measure the photo's damages on, made once when first asked."""
 

@@ -386,7 +386,9 @@ class Analyzer:
             if layers is None:
                 return found
             view = photo.severity_view() if stage.hand_features else None
+            photo.severity_read_close_up = True
             return severities_from_layers(stage, found, layers, photo.scale, masks, view)
+        photo.severity_read_close_up = True
         return severities_reread(stage, found, masks, photo.severity_view())
 
     def _severity_closeup(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
@@ -413,4 +415,5 @@ class Analyzer:
             timings_ms=timings,
             vehicle_probability=photo.vehicle_probability,
             whole_car_view_probability=photo.whole_car_view_probability,
+            severity_read_close_up=photo.severity_read_close_up,
         )

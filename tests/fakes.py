@@ -86,8 +86,19 @@ class MismatchedFakeAnalyzer(FakeAnalyzer):
         return replace(seen, damages=damages, parts=parts)
 
 
+class CloseUpFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but every photo's severity was read by a close-up stage."""
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        return replace(super()._one(photo), severity_read_close_up=True)
+
+
 def build_mismatched_fake_analyzer(settings: Settings) -> FakeAnalyzer:
     return MismatchedFakeAnalyzer()
+
+
+def build_close_up_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return CloseUpFakeAnalyzer()
 
 
 def build_jittery_fake_analyzer(settings: Settings) -> FakeAnalyzer:

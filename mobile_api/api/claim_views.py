@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
+from cdat.findings import severity_to_confirm
 from cdat.record import decode
 from mobile_api.api import assessment_schemas, schemas
 from mobile_api.api.serialize import assessment_public, job_public, photo_public
@@ -253,6 +254,7 @@ def _for_policyholder(
                 damage_type=f.damage_type.value,
                 severity=f.severity.value,
                 to_confirm=f.type_contradicts_part,
+                severity_to_confirm=severity_to_confirm(f, assessment.photos),
             )
             for f in assessment.findings
             # One damage is one finding to the policyholder; the adjuster sees its other names.

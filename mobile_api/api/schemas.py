@@ -265,6 +265,10 @@ class PolicyholderFinding(BaseModel):
         description="the damage's type cannot be on this part (a broken lamp on a hood): an "
         "adjuster confirms which of the two is wrong"
     )
+    severity_to_confirm: bool = Field(
+        description="every photo showing it is a close-up, where the severity read is not yet "
+        "reliable: an adjuster confirms how severe it is"
+    )
 
 
 class PolicyholderPhoto(BaseModel):

@@ -96,6 +96,7 @@ EN: dict[str, str] = {
     "estimate_range": "Likely between {low} and {high}",
     "findings": "What we found",
     "finding_to_confirm": "Damage on the {part}: an adjuster will confirm what it is",
+    "finding_severity_to_confirm": "{damage}{on}: an adjuster will confirm how severe",
     "reasons": "Why",
     "decided_approved": "Your claim is approved.",
     "decided_rejected": "Your claim was not approved.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from cdat.corrections import Corrections
-from cdat.findings import Box, DamageInstance
+from cdat.findings import Box, DamageInstance, PhotoAnalysis
 from cdat.pipeline import assess_claim, load_policy
 from cdat.record import encode
 from cdat.taxonomy import CarPart, DamageType, Severity
@@ -70,3 +70,36 @@ def test_a_type_that_cannot_be_on_its_part_is_marked_for_the_policyholder() -> N
     assert marked == {("lamp_broken", True), ("dent", False)}
     assert assessment.triage is not None
     assert "damage_part_mismatch" in {r.code for r in assessment.triage.reasons}
+
+
+def _stored(*seen: PhotoAnalysis) -> models.AssessmentRecord:
+    ids = [p.photo_id for p in seen]
+    assessment = assess_claim(
+        seen, Corrections(), context(photos=tuple(meta(i) for i in ids)), (), {},
+        load_policy(settings()),
+    )  # fmt: skip
+    return models.AssessmentRecord(
+        claim_id="c1", version=1, job_id="j1", photo_ids=ids, body=encode(assessment),
+        source="model", author=None, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def test_a_severity_read_only_on_close_ups_is_marked_for_the_policyholder() -> None:
+    claim = models.Claim(id="c1", status="needs_review", current_version=1,
+                         loss_date=date(2026, 1, 1))  # fmt: skip
+    dent = (_damage(DamageType.DENT, 0.6, SQUARE),)
+    # given a hood dent seen on one photo read as a close-up
+    close = photo("p1", damages=dent, severity_read_close_up=True)
+    mine = _for_policyholder(claim, _stored(close))
+    # then its severity is for an adjuster to confirm
+    assert [f.severity_to_confirm for f in mine.findings] == [True]
+    # and seen on a photo read whole too, it is not
+    whole = photo("p2", phash="f0f0f0f0f0f0f0f0", damages=dent)
+    assert [
+        f.severity_to_confirm for f in _for_policyholder(claim, _stored(close, whole)).findings
+    ] == [False]
+    # nor where an adjuster corrected the close-up
+    reviewed = photo("p1", damages=dent, severity_read_close_up=True, reviewed=True)
+    assert [
+        f.severity_to_confirm for f in _for_policyholder(claim, _stored(reviewed)).findings
+    ] == [False]

@@ -250,6 +250,31 @@ class TestADamageThatCannotBeOnItsPart:
         assert "lamp broken" not in fragment
 
 
+class TestASeverityReadOnCloseUps:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_close_up_fake_analyzer")
+
+    def test_is_shown_as_one_an_adjuster_will_confirm(
+        self, web: TestClient, runtime: Runtime
+    ) -> None:
+        from mobile_api.worker.tasks import assess_claim
+
+        # given a claim whose only photo's severity was read as a close-up
+        csrf = signed_in(web)
+        assert upload(web, csrf, photos.car(0)).status_code == 201
+        key = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+        submitted = web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
+        assert submitted.status_code == 200
+        with runtime.sessions() as session:
+            job = session.scalars(select(models.Job)).one()
+        assess_claim.run(job.id)
+        # when the claimant reads the status
+        fragment = web.get("/capture/claim/status").text
+        # then the finding names the damage and says an adjuster confirms how severe
+        assert "Dent on the front bumper: an adjuster will confirm how severe" in fragment
+
+
 class TestAQuickCheckWaitIsCapped:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:

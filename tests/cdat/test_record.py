@@ -128,4 +128,15 @@ def test_photos_stored_before_the_read_view_read_as_having_none() -> None:
     del body["photos"][0]["whole_car_view_probability"]
     # when it is read, then no view was read for it, as none was when it was assessed
     assert decode(body).photos[0].whole_car_view_probability is None
-    assert encode(decode(body))["format"] == 5
+    assert encode(decode(body))["format"] == FORMAT
+
+
+def test_photos_stored_before_severity_read_close_up_read_as_read_whole() -> None:
+    # given a format 5 record whose photo has no `severity_read_close_up`
+    seen = PhotoAnalysis("p1", 640, 480, severity_read_close_up=True)
+    body = encode(Assessment((seen,), (), {}))
+    assert body["photos"][0]["severity_read_close_up"] is True
+    body["format"] = 5
+    del body["photos"][0]["severity_read_close_up"]
+    # when it is read, then no close-up stage read it: no severity waits on an adjuster
+    assert decode(body).photos[0].severity_read_close_up is False

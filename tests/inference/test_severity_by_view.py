@@ -103,6 +103,17 @@ def test_a_close_up_is_read_by_the_close_up_stage_and_a_whole_car_view_is_not(
     assert close == [Severity.MINOR]
 
 
+def test_a_photo_says_whether_the_close_up_stage_read_it(tmp_path: Path) -> None:
+    # given the close-up stage, a photo read as a whole-car view and the same as a close-up
+    whole = analysed(scene(tmp_path / "whole", min_parts=10))
+    close = analysed(scene(tmp_path / "close", min_parts=11))
+    # then only the close-up says so (its findings' severity waits on an adjuster)
+    assert (whole.severity_read_close_up, close.severity_read_close_up) == (False, True)
+    # and without a close-up stage no photo does
+    plain = analysed(scene(tmp_path / "plain", min_parts=11, closeup_stage=False))
+    assert plain.severity_read_close_up is False
+
+
 def test_without_a_close_up_stage_a_close_up_keeps_its_severity(tmp_path: Path) -> None:
     settings = scene(tmp_path / "m", min_parts=11, closeup_stage=False)
     assert severities(settings) == [Severity.SEVERE]
