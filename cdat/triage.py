@@ -14,7 +14,9 @@ type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (est
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
 (the estimate's high end reaches the total-loss threshold), ``replacement_undecided`` (the
 rules would replace a part its finding cannot decide on: too unsure, or a share of a part
-the photos cut off; or a new part undercuts a repair priced on such a share), ``fraud_signal``.
+the photos cut off; or a new part undercuts a repair priced on such a share),
+``severity_to_confirm`` (a finding seen only on photos whose severity the close-up stage
+read, which under-calls heavy damage from sources it did not learn), ``fraud_signal``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
-from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis
+from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis, severity_to_confirm
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
 from cdat.taxonomy import CarPart
 
-ADDED_REASONS = {NO_VEHICLE: 3, "damage_part_mismatch": 2, "replacement_undecided": 2}
+ADDED_REASONS = {
+    NO_VEHICLE: 3,
+    "damage_part_mismatch": 2,
+    "replacement_undecided": 2,
+    "severity_to_confirm": 2,
+}
 """Reasons added after policy files were first written, with their shipped weight: an
 insurer's own `triage.yaml` that predates a reason still loads and weighs it so."""
 REASON_CODES = (
@@ -46,6 +53,7 @@ REASON_CODES = (
     "total_loss",
     "near_total_loss",
     "replacement_undecided",
+    "severity_to_confirm",
     "fraud_signal",
 )
 
@@ -99,7 +107,7 @@ def triage(
 ) -> Triage:
     unweighted = [
         *photo_reasons(analyses),
-        *finding_reasons(findings, policy),
+        *finding_reasons(findings, policy, analyses),
         *money_reasons(estimate, total_loss, policy),
     ]
     reasons = [replace(r, weight=policy.priorities[r.code]) for r in unweighted]
@@ -144,7 +152,9 @@ def vehicle_reasons(analyses: Sequence[PhotoAnalysis]) -> list[Reason]:
     ]
 
 
-def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> list[Reason]:
+def finding_reasons(
+    findings: Sequence[PartFinding], policy: TriagePolicy, analyses: Sequence[PhotoAnalysis] = ()
+) -> list[Reason]:
     reasons = []
     if not findings and policy.review_when_no_damage:
         reasons.append(Reason("no_damage_found", "no damage was found in the photos"))
@@ -175,6 +185,14 @@ def finding_reasons(findings: Sequence[PartFinding], policy: TriagePolicy) -> li
                     "damage_part_mismatch",
                     f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; the "
                     "part or the damage type is wrong, and its price with it",
+                )
+            )
+        if severity_to_confirm(f, analyses):
+            reasons.append(
+                Reason(
+                    "severity_to_confirm",
+                    f"{what}: seen only close up, where the severity read under-calls heavy "
+                    "damage; confirm how severe it is, and its price with it",
                 )
             )
     return reasons

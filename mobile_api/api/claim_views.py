@@ -48,6 +48,7 @@ PLAIN_REASONS = {
     "total_loss": "The repair may cost more than the car is worth.",
     "near_total_loss": "The repair cost may come close to what the car is worth.",
     "replacement_undecided": "An adjuster decides whether a damaged part is repaired or replaced.",
+    "severity_to_confirm": "An adjuster confirms how severe the damage seen only close up is.",
     "fraud_signal": "Our routine checks on the photos need an adjuster's look.",
     "no_vehicle": "None of the photos shows the vehicle; an adjuster will take a look.",
 }

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cdat.assessment import Estimate, FraudSignal, TotalLossCheck, TriageDecision
-from cdat.findings import QualityIssue
+from cdat.findings import Evidence, QualityIssue
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.triage import REASON_CODES, triage
 from tests.cdat.conftest import finding, photo
@@ -235,7 +235,9 @@ def test_damage_that_fits_its_part_is_no_mismatch(inr_policy, damage, part) -> N
     assert "damage_part_mismatch" not in _codes(inr_policy, findings=[found])[1]
 
 
-@pytest.mark.parametrize("code", ["damage_part_mismatch", "replacement_undecided"])
+@pytest.mark.parametrize(
+    "code", ["damage_part_mismatch", "replacement_undecided", "severity_to_confirm"]
+)
 def test_a_policy_written_before_a_reason_was_added_still_loads(inr_policy, code: str) -> None:
     raw = inr_policy.triage.model_dump()
     del raw["priorities"][code]
@@ -265,3 +267,18 @@ def test_a_replacement_the_finding_cannot_decide_goes_to_an_adjuster(inr_policy)
     # then only the cut-off one waits for an adjuster to decide the replacement
     assert "replacement_undecided" not in seen_whole
     assert decision is TriageDecision.NEEDS_REVIEW and "replacement_undecided" in codes
+
+
+def test_a_severity_read_only_on_close_ups_goes_to_an_adjuster(inr_policy) -> None:
+    # given a sure door dent seen on one photo whose severity the close-up stage read
+    close = photo("p1", severity_read_close_up=True)
+    sure = finding(confidence=0.95)
+    decision, codes, _ = _codes(inr_policy, analyses=[close], findings=[sure])
+    # then an adjuster confirms how severe it is
+    assert decision is TriageDecision.NEEDS_REVIEW and codes == ["severity_to_confirm"]
+    # and seen on a photo read whole too, it goes straight through
+    both = replace(sure, evidence=(*sure.evidence, Evidence("p2", 0.95, 0)))
+    whole = photo("p2", phash="f0f0f0f0f0f0f0f0")
+    assert _codes(inr_policy, analyses=[close, whole], findings=[both])[0] is (
+        TriageDecision.STRAIGHT_THROUGH
+    )
