@@ -159,5 +159,6 @@ def severity_to_confirm(finding: PartFinding, photos: Sequence[PhotoAnalysis]) -
     by an adjuster: how severe it is waits on one (the policyholder is told so)."""
     by_id = {p.photo_id: p for p in photos}
     seen = [by_id.get(e.photo_id) for e in finding.evidence]
-    return bool(seen) and all(p is not None and p.severity_read_close_up and not p.reviewed
-                              for p in seen)  # fmt: skip
+    return bool(seen) and all(
+        p is not None and p.severity_read_close_up and not p.reviewed for p in seen
+    )
