@@ -224,6 +224,22 @@ def test_a_flat_image_gets_words_for_the_claimant(web: TestClient, runtime: Runt
     assert answer["messages"] == ["The photo is too dark. Take it in daylight or a well-lit place."]
 
 
+def status_once_assessed(web: TestClient, runtime: Runtime) -> str:
+    """A claim of one photo submitted from the capture page, assessed by the worker's task;
+    the status fragment the claimant then reads."""
+    from mobile_api.worker.tasks import assess_claim
+
+    csrf = signed_in(web)
+    assert upload(web, csrf, photos.car(0)).status_code == 201
+    key = "0b6f3c1e-2d4a-4e8b-9f17-5a3c8e2d6b90"
+    submitted = web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
+    assert submitted.status_code == 200
+    with runtime.sessions() as session:
+        job = session.scalars(select(models.Job)).one()
+    assess_claim.run(job.id)
+    return web.get("/capture/claim/status").text
+
+
 class TestADamageThatCannotBeOnItsPart:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
@@ -232,19 +248,9 @@ class TestADamageThatCannotBeOnItsPart:
     def test_is_shown_as_damage_an_adjuster_will_confirm(
         self, web: TestClient, runtime: Runtime
     ) -> None:
-        from mobile_api.worker.tasks import assess_claim
-
         # given a claim whose model called a damage on the hood a broken lamp
-        csrf = signed_in(web)
-        assert upload(web, csrf, photos.car(0)).status_code == 201
-        key = "0b6f3c1e-2d4a-4e8b-9f17-5a3c8e2d6b90"
-        submitted = web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
-        assert submitted.status_code == 200
-        with runtime.sessions() as session:
-            job = session.scalars(select(models.Job)).one()
-        assess_claim.run(job.id)
-        # when the claimant reads the status
-        fragment = web.get("/capture/claim/status").text
+        # when it is assessed and the claimant reads the status
+        fragment = status_once_assessed(web, runtime)
         # then the finding names the part and says an adjuster confirms it, not the type
         assert "Damage on the hood: an adjuster will confirm what it is" in fragment
         assert "lamp broken" not in fragment
@@ -258,19 +264,9 @@ class TestASeverityReadOnCloseUps:
     def test_is_shown_as_one_an_adjuster_will_confirm(
         self, web: TestClient, runtime: Runtime
     ) -> None:
-        from mobile_api.worker.tasks import assess_claim
-
         # given a claim whose only photo's severity was read as a close-up
-        csrf = signed_in(web)
-        assert upload(web, csrf, photos.car(0)).status_code == 201
-        key = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
-        submitted = web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
-        assert submitted.status_code == 200
-        with runtime.sessions() as session:
-            job = session.scalars(select(models.Job)).one()
-        assess_claim.run(job.id)
-        # when the claimant reads the status
-        fragment = web.get("/capture/claim/status").text
+        # when it is assessed and the claimant reads the status
+        fragment = status_once_assessed(web, runtime)
         # then the finding names the damage and says an adjuster confirms how severe
         assert "Dent on the front bumper: an adjuster will confirm how severe" in fragment
 
