@@ -98,6 +98,10 @@ class Hyperparameters:
     init: str | None = None
     """Weights to start from: a .pt checkpoint, or 'none' for random weights. None: the
     shared COCO-pretrained YOLO11n-seg where present (training/init_weights.py)."""
+    single_cls: bool = False
+    """Every labelled class trained as one (Ultralytics' single_cls; its class is named
+    "item"): two of the three damage sources' types are pseudo types, and a detector that
+    only finds damage leaves the type to a stage (docs/model-experiments.md)."""
     save_period: int = -1
     """Keep every this many epochs' checkpoint too (-1: best and last only): best.pt is
     kept on pack mAP, which holds no car-parts-damage photo, so a run's checkpoints are
@@ -143,6 +147,8 @@ HELP = {
     "threads": "PyTorch CPU threads (default: the library's)",
     "init": "weights to start from: a .pt checkpoint, or 'none' for random weights "
     "(default: the shared COCO-pretrained YOLO11n-seg where present)",
+    "single_cls": "train every class as one (a class-agnostic detector; the exported "
+    "model's one class is 'item')",
     "save_period": "also keep every this many epochs' checkpoint (weights/epochN.pt; -1: "
     "best and last only)",
 }

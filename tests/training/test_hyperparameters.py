@@ -34,6 +34,7 @@ def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
     assert _args()["save_period"] == -1 and _args("--save-period", "2")["save_period"] == 2
     assert _args()["mosaic"] == 1.0 and _args("--mosaic", "0")["mosaic"] == 0.0
+    assert _args()["single_cls"] is False and _args("--single-cls")["single_cls"] is True
 
 
 def test_amp_check_runs_offline_and_is_off_on_the_cpu() -> None:
