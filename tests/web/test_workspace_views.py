@@ -149,3 +149,23 @@ def test_overlay_labels_say_what_they_were_placed_for(
         for number, damage in enumerate(photo.damages, start=1)
     ]
     assert drawn and drawn == placed
+
+
+def test_the_queue_shows_each_reason_once_with_how_many_times_it_was_given(
+    web: TestClient, adjuster: str
+) -> None:
+    # given a claim of three photos, none with a capture time: one fraud signal per photo
+    three = open_flagged_claim(web, (30, 60, 90), (90, 60, 30), (60, 90, 30))
+    sign_in(web)
+    # when the adjuster reads the queue
+    queue = web.get("/adjuster/").text
+    row = queue[queue.index(three.claim_id) :]
+    row = row[: row.index("</tr>")]
+    # then the code is one chip that says how often it was given, each message in its title
+    chips = re.findall(r'<span class="chip small" title="([^"]*)">([^<]*)</span>', row)
+    fraud = [(title, text) for title, text in chips if text.startswith("fraud signal")]
+    assert len(fraud) == 1, chips
+    title, text = fraud[0]
+    given = title.split("\n")
+    assert sum("has no capture time" in line for line in given) == 3
+    assert f"fraud signal \u00d7{len(given)} · " in text
