@@ -30,6 +30,7 @@ templates.env.globals.update(  # one rule for each label's text, size and place
     font_size=present.font_size,
     part_label=present.part_label,
     damage_label=present.damage_label,
+    grouped_reasons=present.grouped_reasons,
 )
 
 

@@ -90,44 +90,11 @@ def parse_filters(
     )
 
 
-@dataclass(frozen=True)
-class ReasonGroup:
-    """One code's reasons on a claim, shown as one chip: a close-up claim can carry a
-    reason per finding, and a queue row of a dozen alike chips hides the other reasons."""
-
-    code: str
-    weight: int
-    messages: tuple[str, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.messages)
-
-
-def grouped(reasons: list[Reason]) -> list[ReasonGroup]:
-    """Reasons by code, in the order each code first appears, weighed by its heaviest."""
-    by_code: dict[str, list[Reason]] = {}
-    for reason in reasons:
-        by_code.setdefault(reason.code, []).append(reason)
-    return [
-        ReasonGroup(
-            code,
-            max(r.weight for r in same),
-            tuple(f"weight {r.weight}: {r.message}" for r in same),
-        )
-        for code, same in by_code.items()
-    ]
-
-
 @dataclass
 class QueueRow:
     claim: models.Claim
     reasons: list[Reason]
     age_hours: float
-
-    @property
-    def reason_groups(self) -> list[ReasonGroup]:
-        return grouped(self.reasons)
 
 
 @dataclass

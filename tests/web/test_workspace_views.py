@@ -3,6 +3,7 @@ readable overlays (SQLite, local blobs, fake analyzer, jobs run in-process)."""
 
 from __future__ import annotations
 
+import html
 import re
 from itertools import pairwise
 
@@ -166,6 +167,22 @@ def test_the_queue_shows_each_reason_once_with_how_many_times_it_was_given(
     fraud = [(title, text) for title, text in chips if text.startswith("fraud signal")]
     assert len(fraud) == 1, chips
     title, text = fraud[0]
-    given = title.split("\n")
+    given = html.unescape(title).split("\n")
     assert sum("has no capture time" in line for line in given) == 3
     assert f"fraud signal \u00d7{len(given)} · " in text
+
+
+def test_the_claim_page_lists_one_codes_reasons_under_it_once(
+    web: TestClient, adjuster: str
+) -> None:
+    # given a claim of three photos, none with a capture time
+    three = open_flagged_claim(web, (30, 60, 90), (90, 60, 30), (60, 90, 30))
+    sign_in(web)
+    # when the adjuster opens it
+    page = web.get(f"/adjuster/claims/{three.claim_id}").text
+    reasons = page.split('<ul class="reasons-list">')[1].split("</section>")[0]
+    # then "fraud signal" heads its reasons once, and each photo's own line sits under it
+    assert reasons.count("<b>fraud signal</b>") == 1
+    assert re.search(r"<b>fraud signal</b> <small[^>]*>\(weight \d\)</small>, \d+ times:", reasons)
+    for name in ("Photo 1", "Photo 2", "Photo 3"):
+        assert f"<li>{name} has no capture time" in reasons
