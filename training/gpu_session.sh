@@ -44,7 +44,9 @@
 # (Ultralytics' recipe, every layer learning); DAMAGE_TRAIN_ARGS to the damage recipe
 # ("--freeze 10 --optimizer AdamW --lr0 0.0003 --cos-lr --mosaic 0 --save-period 4"), so a
 # lent machine's one call runs it without being told; DAMAGE_TRAIN_ARGS="" asks for
-# Ultralytics' own. The first lent GPU's run lost close-ups of heavy damage; CPU runs of the
+# Ultralytics' own (adding --single-cls trains a detector of damage alone: three frozen CPU
+# epochs ranked damage no better, docs/model-experiments.md, twenty-eighth session, and
+# serving one needs a type stage that does not exist yet). The first lent GPU's run lost close-ups of heavy damage; CPU runs of the
 # served recipe lost them too, with and without the close-up windows of intact cars
 # (docs/model-experiments.md, sixteenth and seventeenth sessions): pack mAP, on which a
 # checkpoint is kept, holds no car-parts-damage photo, so choose among the run's
