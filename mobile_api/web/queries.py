@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cdat.assessment import Assessment, Operation, Reason
 from cdat.claims import ClaimStatus, RetakeRequest
@@ -90,11 +90,21 @@ def parse_filters(
     )
 
 
+def photo_names(photos: list[models.Photo], assessment: Assessment | None) -> dict[str, str]:
+    """Photo id -> what the pages call it: "Photo 2", or "a removed photo" for one the
+    policyholder took off the claim since the assessment was made."""
+    names = {photo.id: f"Photo {i}" for i, photo in enumerate(photos, start=1)}
+    assessed = assessment.photos if assessment else ()
+    return {p.photo_id: "a removed photo" for p in assessed} | names
+
+
 @dataclass
 class QueueRow:
     claim: models.Claim
     reasons: list[Reason]
     age_hours: float
+    photo_names: dict[str, str] = field(default_factory=dict)
+    """For the reasons, which name photos by id."""
 
 
 @dataclass
@@ -123,6 +133,7 @@ def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
             end = datetime.combine(filters.date_to, time.max, UTC)
             query = query.where(models.Claim.created_at <= end)
         query = query.order_by(models.Claim.review_priority.desc(), models.Claim.created_at)
+        query = query.options(selectinload(models.Claim.photos))
         claims = session.scalars(query.limit(500)).all()
         now = datetime.now(UTC)
         rows, reason_counts = [], Counter[str]()
@@ -135,7 +146,9 @@ def review_queue(rt: Runtime, filters: QueueFilters) -> QueueView:
             if filters.reason and filters.reason not in codes:
                 continue
             created = claim.created_at.replace(tzinfo=claim.created_at.tzinfo or UTC)
-            rows.append(QueueRow(claim, reasons, (now - created).total_seconds() / 3600))
+            age_hours = (now - created).total_seconds() / 3600
+            names = photo_names(list(claim.photos), assessment)
+            rows.append(QueueRow(claim, reasons, age_hours, names))
         return QueueView(
             rows=rows,
             status_counts=status_counts(session),
@@ -192,11 +205,7 @@ class ClaimView:
 
     @property
     def photo_names(self) -> dict[str, str]:
-        """Photo id -> what the page calls it: "Photo 2", or "a removed photo" for one the
-        policyholder took off the claim since the assessment was made."""
-        names = {photo.id: f"Photo {i}" for i, photo in enumerate(self.photos, start=1)}
-        assessed = self.assessment.photos if self.assessment else ()
-        return {p.photo_id: "a removed photo" for p in assessed} | names
+        return photo_names(self.photos, self.assessment)
 
 
 def claim_view(rt: Runtime, claim_id: str) -> ClaimView:

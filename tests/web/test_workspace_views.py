@@ -170,6 +170,9 @@ def test_the_queue_shows_each_reason_once_with_how_many_times_it_was_given(
     given = html.unescape(title).split("\n")
     assert sum("has no capture time" in line for line in given) == 3
     assert f"fraud signal \u00d7{len(given)} · " in text
+    # and the photos are named as the claim's page names them, never by their ids
+    assert "Photo 3 has no capture time" in title
+    assert not any(photo_id in row for photo_id in three.photo_ids)
 
 
 def test_the_claim_page_lists_one_codes_reasons_under_it_once(
