@@ -103,7 +103,7 @@ class QueueRow:
     claim: models.Claim
     reasons: list[Reason]
     age_hours: float
-    photo_names: dict[str, str] = field(default_factory=dict)
+    photo_names: dict[str, str]
     """For the reasons, which name photos by id."""
 
 
