@@ -98,6 +98,28 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class ReasonGroup:
+    """One code's reasons on a claim, shown together: a claim of close-ups can carry a
+    reason per finding, and a dozen alike lines or chips hide the claim's other reasons."""
+
+    code: str
+    weight: int
+    """The heaviest of them."""
+    reasons: tuple[Reason, ...]
+
+
+def grouped_reasons(reasons: list[Reason]) -> list[ReasonGroup]:
+    """Reasons by code, in the order each code first appears."""
+    by_code: dict[str, list[Reason]] = {}
+    for reason in reasons:
+        by_code.setdefault(reason.code, []).append(reason)
+    return [
+        ReasonGroup(code, max(r.weight for r in same), tuple(same))
+        for code, same in by_code.items()
+    ]
+
+
+@dataclass(frozen=True)
 class Triage:
     decision: TriageDecision
     priority: int

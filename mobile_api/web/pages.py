@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from cdat.assessment import grouped_reasons
 from cdat.estimate import OVERRIDABLE
 from cdat.taxonomy import CarPart, DamageType, Severity
 from mobile_api.runtime import Runtime
@@ -30,7 +31,7 @@ templates.env.globals.update(  # one rule for each label's text, size and place
     font_size=present.font_size,
     part_label=present.part_label,
     damage_label=present.damage_label,
-    grouped_reasons=present.grouped_reasons,
+    grouped_reasons=grouped_reasons,
 )
 
 

@@ -3,10 +3,8 @@ they go, photo names. The templates use these and nothing else (`pages.templates
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
-from cdat.assessment import Reason
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
 from cdat.label_layout import LabelSpot, place_labels
 from cdat.taxonomy import DamageType
@@ -72,25 +70,3 @@ def photos_named(text: str, names: dict[str, str]) -> str:
     for photo_id, name in names.items():
         text = text.replace(f"photo {photo_id}", name).replace(photo_id, name)
     return text
-
-
-@dataclass(frozen=True)
-class ReasonGroup:
-    """One code's reasons on a claim, shown together: a claim of close-ups can carry a
-    reason per finding, and a dozen alike lines or chips hide the claim's other reasons."""
-
-    code: str
-    weight: int
-    """The heaviest of them."""
-    reasons: tuple[Reason, ...]
-
-
-def grouped_reasons(reasons: list[Reason]) -> list[ReasonGroup]:
-    """Reasons by code, in the order each code first appears."""
-    by_code: dict[str, list[Reason]] = {}
-    for reason in reasons:
-        by_code.setdefault(reason.code, []).append(reason)
-    return [
-        ReasonGroup(code, max(r.weight for r in same), tuple(same))
-        for code, same in by_code.items()
-    ]
