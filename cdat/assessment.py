@@ -5,6 +5,7 @@ These are the domain types; the API has its own schema family that mirrors them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -107,8 +108,33 @@ class ReasonGroup:
     """The heaviest of them."""
     reasons: tuple[Reason, ...]
 
+    @property
+    def shared_explanation(self) -> str | None:
+        """What every one of two or more reasons says after naming its finding ("moderate
+        dent on hood: seen only close up, ..."): said once, the findings listed under it.
+        None where one reason stands alone or any says something of its own."""
+        if len(self.reasons) < 2:
+            return None
+        tails = {_explanation(r.message) for r in self.reasons}
+        if len(tails) != 1:
+            return None
+        return tails.pop()
 
-def grouped_reasons(reasons: list[Reason]) -> list[ReasonGroup]:
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Each reason's line under the group: only what it names where the explanation is
+        shared, else its whole message."""
+        if self.shared_explanation is None:
+            return tuple(r.message for r in self.reasons)
+        return tuple(r.message.split(": ", 1)[0] for r in self.reasons)
+
+
+def _explanation(message: str) -> str | None:
+    head, colon, tail = message.partition(": ")
+    return tail if colon and head and tail else None
+
+
+def grouped_reasons(reasons: Sequence[Reason]) -> list[ReasonGroup]:
     """Reasons by code, in the order each code first appears."""
     by_code: dict[str, list[Reason]] = {}
     for reason in reasons:

@@ -93,12 +93,29 @@ class CloseUpFakeAnalyzer(FakeAnalyzer):
         return replace(super()._one(photo), severity_read_close_up=True)
 
 
+class CloseUpsOfTwoPartsFakeAnalyzer(CloseUpFakeAnalyzer):
+    """As `CloseUpFakeAnalyzer`, but a dark photo's dent is on the hood: a claim of a dark and
+    a bright photo has two findings whose severity an adjuster confirms."""
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        seen = super()._one(photo)
+        if seen.damages[0].severity is Severity.SEVERE:  # bright
+            return seen
+        on_hood = replace(seen.damages[0], part=CarPart.HOOD)
+        parts = (replace(seen.parts[0], part=CarPart.HOOD),)
+        return replace(seen, damages=(on_hood,), parts=parts)
+
+
 def build_mismatched_fake_analyzer(settings: Settings) -> FakeAnalyzer:
     return MismatchedFakeAnalyzer()
 
 
 def build_close_up_fake_analyzer(settings: Settings) -> FakeAnalyzer:
     return CloseUpFakeAnalyzer()
+
+
+def build_close_ups_of_two_parts_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return CloseUpsOfTwoPartsFakeAnalyzer()
 
 
 def build_jittery_fake_analyzer(settings: Settings) -> FakeAnalyzer:

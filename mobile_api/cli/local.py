@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from cdat.analysis import PhotoInput
-from cdat.assessment import Assessment
+from cdat.assessment import Assessment, Reason, grouped_reasons
 from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
 from cdat.corrections import Corrections
 from cdat.errors import CdatError
@@ -120,9 +120,22 @@ def _estimate_lines(assessment: Assessment) -> list[str]:
         lines.append(
             f"Triage: {assessment.triage.decision.value} (priority {assessment.triage.priority})"
         )
-        lines.extend(f"  - {reason.code}: {reason.message}" for reason in assessment.triage.reasons)
+        lines.extend(_reason_lines(assessment.triage.reasons))
     for signal in assessment.fraud_signals:
         lines.append(f"Fraud signal {signal.code}: {signal.message}")
+    return lines
+
+
+def _reason_lines(reasons: Sequence[Reason]) -> list[str]:
+    """A code's reasons under it once: a claim of close-ups can give one per finding."""
+    lines = []
+    for group in grouped_reasons(reasons):
+        if len(group.reasons) == 1:
+            lines.append(f"  - {group.code}: {group.reasons[0].message}")
+            continue
+        explained = f": {group.shared_explanation}" if group.shared_explanation else ""
+        lines.append(f"  - {group.code}, {len(group.reasons)} times{explained}:")
+        lines.extend(f"      {item}" for item in group.items)
     return lines
 
 

@@ -282,3 +282,22 @@ def test_a_severity_read_only_on_close_ups_goes_to_an_adjuster(inr_policy) -> No
     assert _codes(inr_policy, analyses=[close, whole], findings=[both])[0] is (
         TriageDecision.STRAIGHT_THROUGH
     )
+
+
+def test_a_reason_groups_explanation_is_shared_only_where_every_reason_gives_it() -> None:
+    from cdat.assessment import Reason, grouped_reasons
+
+    # given reasons that name a finding and explain it alike, differently, or not at all
+    alike = [Reason("a", "dent on hood: why"), Reason("a", "dent on trunk: why")]
+    unalike = [Reason("b", "dent on hood: 0.1 < 0.6"), Reason("b", "dent on trunk: 0.2 < 0.6")]
+    unnamed = [Reason("c", "photo 1 has no time"), Reason("c", "photo 2 has no time")]
+    single = [Reason("d", "dent on hood: why")]
+    # when they are grouped by code
+    groups = {g.code: g for g in grouped_reasons([*alike, *unalike, *unnamed, *single])}
+    # then only the alike ones share their explanation, and list what each names
+    assert groups["a"].shared_explanation == "why"
+    assert groups["a"].items == ("dent on hood", "dent on trunk")
+    # and the rest keep their whole messages
+    for code, given in (("b", unalike), ("c", unnamed), ("d", single)):
+        assert groups[code].shared_explanation is None
+        assert groups[code].items == tuple(r.message for r in given)

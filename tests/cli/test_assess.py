@@ -83,3 +83,39 @@ def test_the_table_keeps_its_columns_for_the_longest_part_name() -> None:
     sums = [line for line in lines if line.split()[:1] in (["subtotal"], ["tax"], ["total"])]
     ends = {line.index("  [") for line in priced} | {len(line) for line in sums[:2]}
     assert len(sums) == 3 and len(ends) == 1
+
+
+def test_a_codes_reasons_are_printed_under_it_once_their_shared_explanation_once() -> None:
+    from cdat.assessment import Assessment, Reason, Triage, TriageDecision
+    from mobile_api.cli.local import render_table
+
+    why = "seen only close up; confirm how severe it is"
+    # given a claim of three close-up findings whose severity is to confirm, two unsure
+    triage = Triage(
+        TriageDecision.NEEDS_REVIEW,
+        2,
+        (
+            Reason("severity_to_confirm", f"moderate dent on hood: {why}", 2),
+            Reason("low_confidence", "moderate dent on hood: confidence 0.13 < 0.60", 1),
+            Reason("severity_to_confirm", f"minor scratch on front_bumper: {why}", 2),
+            Reason("over_limit", "estimate 120000 INR is not under the limit", 1),
+            Reason("low_confidence", "minor scratch on front_bumper: confidence 0.2 < 0.60", 1),
+            Reason("severity_to_confirm", f"severe dent on trunk: {why}", 2),
+        ),
+    )
+    assessment = Assessment((), (), {}, triage=triage)
+    # when it is printed
+    lines = render_table(assessment).splitlines()
+    reasons = lines[lines.index("Triage: needs_review (priority 2)") + 1 :]
+    # then each code heads its reasons once, in the order it was first given; the shared
+    # explanation is said once, each finding named under it; unalike messages stay whole
+    assert reasons == [
+        f"  - severity_to_confirm, 3 times: {why}:",
+        "      moderate dent on hood",
+        "      minor scratch on front_bumper",
+        "      severe dent on trunk",
+        "  - low_confidence, 2 times:",
+        "      moderate dent on hood: confidence 0.13 < 0.60",
+        "      minor scratch on front_bumper: confidence 0.2 < 0.60",
+        "  - over_limit: estimate 120000 INR is not under the limit",
+    ]

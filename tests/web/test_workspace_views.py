@@ -6,14 +6,18 @@ from __future__ import annotations
 import html
 import re
 from itertools import pairwise
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
+from cdat.settings import Settings
 from cdat.taxonomy import CarPart, DamageType, Severity
 from mobile_api.runtime import Runtime
 from mobile_api.web.present import damage_label, font_size, label_positions
 from mobile_api.web.queries import claim_view
+from tests.conftest import make_settings
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
 
 
@@ -189,3 +193,31 @@ def test_the_claim_page_lists_one_codes_reasons_under_it_once(
     assert re.search(r"<b>fraud signal</b> <small[^>]*>\(weight \d\)</small>, \d+ times:", reasons)
     for name in ("Photo 1", "Photo 2", "Photo 3"):
         assert f"<li>{name} has no capture time" in reasons
+
+
+class TestReasonsGivenPerFinding:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        analyzer = "tests.fakes:build_close_ups_of_two_parts_fake_analyzer"
+        return make_settings(tmp_path, analyzer=analyzer)
+
+    def test_say_their_shared_explanation_once_and_name_each_finding_under_it(
+        self, web: TestClient, adjuster: str
+    ) -> None:
+        # given a claim of two close-ups, a dent on the hood and one on the front bumper,
+        # each severity read close up: one severity_to_confirm reason per finding
+        claim = open_flagged_claim(web, (30, 60, 90), (230, 230, 230))
+        sign_in(web)
+        # when the adjuster opens it
+        page = web.get(f"/adjuster/claims/{claim.claim_id}").text
+        reasons = page.split('<ul class="reasons-list">')[1].split("</section>")[0]
+        # then the explanation is given once, after the code, and each finding is named
+        # under it by what it is and where, without the explanation again
+        explanation = "seen only close up, where the severity read under-calls heavy damage"
+        assert reasons.count(explanation) == 1
+        assert re.search(
+            r"<b>severity to confirm</b> <small[^>]*>\(weight \d\)</small>, 2 times: seen only",
+            reasons,
+        )
+        assert "<li>minor dent on hood</li>" in reasons
+        assert "<li>severe dent on front_bumper</li>" in reasons
