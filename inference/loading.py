@@ -1,7 +1,7 @@
 """Loading the promoted models into the analyzer the claim service uses
 (`inference.pipeline.Analyzer`): each model at its served threshold, runtime and precision,
-with the stages its registry entry names (second looks, whole-car rule, verifier,
-part-family stage). Nothing loads at import time::
+with the stages its registry entry names (second looks, the zoomed-out look on close-ups,
+whole-car rule, verifier, part-family stage). Nothing loads at import time::
 
     analyzer = build_analyzer(settings)          # once per process; ModelUnavailable if missing
 """
@@ -32,6 +32,7 @@ from inference.severity import SeverityModel
 from inference.stage_record import checked_file
 from inference.threads import single_threaded_blas
 from inference.vehicle_gate import VehicleGate, load_gate
+from inference.zoom_look import ZoomedOutRuntime
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,23 @@ def load_model(
     else:
         loaded = _runtime(registry, entry, settings, runtime, config, threads)
     looks = with_second_looks(loaded, config, settings, entry)
-    return SegmentationModel(entry, looks, severity, closeup_severity)
+    closeup_runtime = zoom_look_of(looks, config, entry)
+    return SegmentationModel(entry, looks, severity, closeup_severity, closeup_runtime)
+
+
+def zoom_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:
+    """The runtime of the photos a damage model's entry takes its zoomed-out look on (its
+    `zoom_look_view_below`): the served one, looking again from further away; None where
+    the entry names no bar. A bar outside (0, 1] is a damaged entry, refused by name."""
+    bar = entry.zoom_look_view_below
+    if bar is None:
+        return None
+    if entry.task != "damage" or isinstance(bar, bool) or not 0.0 < bar <= 1.0:
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: zoom_look_view_below {bar!r} needs a damage "
+            "model and a probability above 0, at most 1"
+        )
+    return ZoomedOutRuntime(runtime, config)
 
 
 def with_second_looks(

@@ -282,10 +282,14 @@ class Analyzer:
     def _damage_timed(
         self, photos: list[PhotoState], images: list[np.ndarray]
     ) -> tuple[list[RawDetections], float]:
-        """The damage model on the photos; with a placer, each photo keeps the layers its
-        head reads, for `_build`."""
+        """The damage model on the photos, those the gate read as close-ups with the
+        entry's zoomed-out look (`SegmentationModel.infer_by_view`); with a placer (one look:
+        its head reads the model's own pass), each photo keeps the layers its head reads,
+        for `_build`."""
         if self.placer is None:
-            return timed(self.damage, images)
+            started = time.perf_counter()
+            views = [photo.whole_car_view_probability for photo in photos]
+            return self.damage.infer_by_view(images, views), ms(started)
         started = time.perf_counter()
         pairs = self.placer.runtime.infer_with_taps(images)
         for photo, (_, taps) in zip(photos, pairs, strict=True):
@@ -379,7 +383,7 @@ class Analyzer:
         masks: np.ndarray,
     ) -> tuple[DamageInstance, ...]:
         """A close-up's damages re-read by the close-up stage: a head on the model's layers
-        where the run kept them (a second look's merge does not: the first stage's stand),
+        where the runtime taps them (one that taps none leaves the first stage's standing),
         else hand features on the severity view the first stage read."""
         if isinstance(stage, LayerSeverityHead):
             layers = photo.damage_layers

@@ -16,7 +16,7 @@ damage/part overlap is a cheap boolean AND, and polygons scale back to photo pix
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -59,8 +59,8 @@ class RawDetections:
     """The highest class score anywhere in the photo, kept or not: faint evidence that
     something the model knows is there (a car part seen too close to name with confidence)."""
     layers: PhotoLayers | None = None
-    """The photo's tapped layers, from a runtime serving them (`TappedRuntime`); None
-    otherwise, and after a second look's merge."""
+    """The photo's tapped layers, from a runtime serving them (`TappedRuntime`), kept
+    through a second look's merge (the first look's: `pooled`); None otherwise."""
 
     @classmethod
     def empty(cls, grid: tuple[int, int], best_score: float = 0.0) -> RawDetections:
@@ -148,16 +148,18 @@ def nms(
 def pooled(first: RawDetections, second: RawDetections, cfg: PostprocessConfig) -> RawDetections:
     """Two looks at one photo (both in its coordinates, masks on its grid) as one: pooled
     and reduced by the same NMS as a single look, so what both find is reported once, at
-    the higher score."""
+    the higher score. The first look's layers are the photo's own, so a head reading them
+    (the close-up severity stage) reads every pooled damage where it lies on the photo."""
     best = max(first.best_score, second.best_score)
     if not len(second):
-        return RawDetections(first.boxes, first.scores, first.class_ids, first.masks, best)
+        return replace(first, best_score=best)
     boxes = np.concatenate([first.boxes, second.boxes])
     scores = np.concatenate([first.scores, second.scores])
     class_ids = np.concatenate([first.class_ids, second.class_ids])
     masks = np.concatenate([first.masks, second.masks])
     keep = nms(boxes, scores, class_ids, cfg)
-    return RawDetections(boxes[keep], scores[keep], class_ids[keep], masks[keep], best)
+    found = boxes[keep], scores[keep], class_ids[keep], masks[keep]
+    return RawDetections(*found, best, first.layers)
 
 
 def decode(

@@ -103,6 +103,10 @@ class ModelEntry:
     crop_look: bool = False
     """Damage models: served with a closer second look at each photo's middle
     (inference/crop_look.py), as it was chosen and measured. Absent: one look."""
+    zoom_look_view_below: float | None = None
+    """Damage models: on photos whose whole-car view the vehicle gate reads under this
+    probability, served with a second look from further away (inference/zoom_look.py), as
+    it was chosen and measured. Absent: one look on every photo."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -329,7 +333,8 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
-    severity stage `closeup_severity_model`, so that
+    severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`,
+    so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
@@ -337,8 +342,9 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]
-    if body["closeup_severity_view_below"] is None:  # a bar of 0 is kept, and refused
-        del body["closeup_severity_view_below"]
+    for bar in ("closeup_severity_view_below", "zoom_look_view_below"):
+        if body[bar] is None:  # a bar of 0 is kept, and refused
+            del body[bar]
     return body
 
 

@@ -138,6 +138,9 @@ class SegmentationModel:
     closeup_severity: SeverityModel | LayerSeverityHead | None = None
     """The severity stage of photos which are no whole-car view, where one is served: hand
     features, or a head on the model's own layers (inference/layer_severity.py)."""
+    closeup_runtime: Runtime | None = None
+    """The runtime of photos the gate reads under the entry's `zoom_look_view_below`, where
+    one is served: the model with its second look from further away (inference/zoom_look.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -166,6 +169,22 @@ class SegmentationModel:
 
     def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
         return self.runtime.infer(images)
+
+    def infer_by_view(
+        self, images: Sequence[np.ndarray], views: Sequence[float | None]
+    ) -> list[RawDetections]:
+        """`infer`, but photos whose whole-car view the gate read (`views`, in order) under
+        the entry's `zoom_look_view_below` go to the close-up runtime; a photo whose view
+        was not read, and every photo where no close-up runtime is served, to `runtime`."""
+        bar = self.entry.zoom_look_view_below
+        if self.closeup_runtime is None or bar is None:
+            return self.infer(images)
+        close = [view is not None and view < bar for view in views]
+        near = [im for im, c in zip(images, close, strict=True) if c]
+        far = [im for im, c in zip(images, close, strict=True) if not c]
+        near_found = iter(self.closeup_runtime.infer(near) if near else [])
+        far_found = iter(self.runtime.infer(far) if far else [])
+        return [next(near_found) if c else next(far_found) for c in close]
 
     def label(self, class_id: int) -> Any:
         if not 0 <= class_id < len(self._labels):
