@@ -84,6 +84,7 @@ def build_claim_analyzer(
     verifier: Any = None,
     placer: tuple[Path, PlacementRule] | None = None,
     gate: Path | None = None,
+    zoom_look_view_below: float | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -95,7 +96,9 @@ def build_claim_analyzer(
     served with `family` (its own part-family stage, inference/part_family.py) or none, and a
     candidate damage model with `verifier` (its own damage verifier) or none and `placer`
     (a placer head cut against it, and its rule: inference/placer.py) or none. A candidate
-    `gate` (one that reads the view: training/view_head.py) replaces the promoted gate."""
+    `gate` (one that reads the view: training/view_head.py) replaces the promoted gate. A
+    candidate damage model takes the zoomed-out look on photos the gate reads under
+    `zoom_look_view_below` (inference/zoom_look.py) where one is given."""
     from cdat.settings import Settings
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
@@ -111,6 +114,8 @@ def build_claim_analyzer(
         analyzer.placer = None
         if placer is not None:
             analyzer.damage, analyzer.placer = candidate_placer(analyzer.damage, damage, *placer)
+        if zoom_look_view_below is not None:
+            analyzer.damage = with_zoom_look(analyzer.damage, zoom_look_view_below)
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
@@ -120,6 +125,16 @@ def build_claim_analyzer(
     if gate is not None:
         analyzer.gate = candidate_gate(gate, analyzer.gate)
     return analyzer
+
+
+def with_zoom_look(damage: Any, bar: float) -> Any:
+    """A candidate damage model that also looks from further away at photos the gate reads
+    under `bar`, as its entry would serve it once registered."""
+    from inference.loading import zoom_look_of
+
+    entry = replace(damage.entry, zoom_look_view_below=bar)
+    closeup = zoom_look_of(damage.runtime, damage.runtime.config, entry)
+    return replace(damage, entry=entry, closeup_runtime=closeup)
 
 
 def candidate_placer(

@@ -122,6 +122,6 @@ def measure_claims(
         analyzer = build_claim_analyzer(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
             verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
-            gate=args.gate,
+            gate=args.gate, zoom_look_view_below=args.zoom_look_view_below,
         )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root, args.intact_windows)

@@ -317,7 +317,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         default=None,
         help="the placer's rule, JSON (cdat/placement.py), e.g. '{\"min_iou\": 0.5}'",
     )
+    parser.add_argument(
+        "--zoom-look-view-below",
+        type=view_bar_arg,
+        default=None,
+        help="a damage model measured with --claims: also look at each photo the gate reads "
+        "under this whole-car view probability from further away (inference/zoom_look.py); "
+        "recorded in the report, which registering keeps with the model",
+    )
     return parser
+
+
+def view_bar_arg(text: str) -> float:
+    """A gate view probability bar: above 0, at most 1."""
+    try:
+        bar = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < bar <= 1.0:
+        raise argparse.ArgumentTypeError(f"{bar}: need a probability above 0, at most 1")
+    return bar
 
 
 def main(args: argparse.Namespace) -> int:
@@ -335,6 +354,10 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError("--intact-windows applies to a model measured with --claims")
     if args.gate is not None and not args.gate.is_file():
         raise TrainingError(f"--gate {args.gate}: no such file")
+    if args.zoom_look_view_below is not None and not (args.claims and cfg.task == "damage"):
+        raise TrainingError(
+            "--zoom-look-view-below applies to a damage model measured with --claims"
+        )
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)
@@ -370,6 +393,8 @@ def main(args: argparse.Namespace) -> int:
             report["closeup_verifier"] = closeup.to_record()
         if placer is not None:
             report["placer"] = placer.to_record()
+        if args.zoom_look_view_below is not None:
+            report["zoom_look_view_below"] = args.zoom_look_view_below
         if cfg.task == "damage":
             from cdat.settings import Settings
 

@@ -26,6 +26,7 @@ from training.registry_report import (
     checked_stage,
     report_flag,
     report_metrics,
+    report_view_bar,
     report_whole_car_rule,
 )
 
@@ -150,6 +151,9 @@ def cmd_register(args: argparse.Namespace) -> int:
               for key in STAGES}  # fmt: skip
     check_closeup_verifier(args.report, stages["verifier"], stages["closeup_verifier"])
     check_looks(args.report)
+    zoom_look = report_view_bar(args.report, "zoom_look_view_below")
+    if zoom_look is not None and args.task != "damage":
+        raise CdatError(f"--report {args.report}: a zoomed-out look is a damage model's")
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +186,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         init=run.get("init", {}),
         whole_car_rule=whole_car_rule,
         crop_look=args.task == "damage" and report_flag(args.report, "crop_look"),
+        zoom_look_view_below=zoom_look,
         family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
         verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
         closeup_verifier=_copy_stage(

@@ -158,6 +158,20 @@ def report_flag(report_path: Path | None, name: str) -> bool:
     return read_report(report_path).get(name) is True
 
 
+def report_view_bar(report_path: Path | None, name: str) -> float | None:
+    """A gate view bar the report's figures were measured with (`cdat evaluate
+    --zoom-look-view-below`), None where it names none; one that is no probability above 0
+    is a damaged report, refused by name."""
+    if report_path is None:
+        return None
+    bar = read_report(report_path).get(name)
+    if bar is None:
+        return None
+    if isinstance(bar, bool) or not isinstance(bar, int | float) or not 0.0 < bar <= 1.0:
+        raise CdatError(f"--report {report_path}: {name} {bar!r} is no probability above 0")
+    return float(bar)
+
+
 def check_looks(report_path: Path | None) -> None:
     """A report measured with the mirrored look describes a model no entry can serve (only
     the middle look is an entry's to keep)."""

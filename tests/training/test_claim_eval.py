@@ -267,6 +267,28 @@ def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(
     assert build_claim_analyzer(None).whole_car == promoted.served_whole_car_rule
 
 
+def test_a_candidate_damage_model_takes_the_zoomed_out_look_only_where_asked(
+    tmp_path: Path,
+) -> None:
+    from inference.registry import Registry
+    from inference.zoom_look import ZoomedOutRuntime
+    from training.claims import build_claim_analyzer
+
+    # given a candidate damage model (a copy of the shipped one under a new name)
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    promoted = shipped.promoted_entry("damage")
+    candidate = tmp_path / "damage-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
+    severity = shipped.model_dir / promoted.severity_model
+    # when the claim analyzer is built with a zoom bar, then close-ups take the look there
+    zoomed = build_claim_analyzer(None, candidate, severity, 0.1, zoom_look_view_below=0.5)
+    assert zoomed.damage.entry.zoom_look_view_below == 0.5
+    assert isinstance(zoomed.damage.closeup_runtime, ZoomedOutRuntime)
+    # and without one, no photo does
+    plain = build_claim_analyzer(None, candidate, severity, 0.1)
+    assert plain.damage.closeup_runtime is None
+
+
 def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under_a_rule_asked(
     tmp_path: Path,
 ) -> None:

@@ -525,3 +525,25 @@ def test_a_layer_severity_head_is_registered_only_beside_the_model_it_reads(
     assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
                      "--closeup-severity", str(head), "--id", "d-1"]) == 0  # fmt: skip
     assert Registry.load(tmp_path / "models").entries[0].closeup_severity_model == "own.json"
+
+
+def test_a_damage_model_is_registered_with_the_zoomed_out_look_it_was_measured_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a damage model and the report of `cdat evaluate --claims --zoom-look-view-below`
+    onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
+    report = {"split": "test", "per_class": {}, "zoom_look_view_below": 0.5}
+    (tmp_path / "zoom.json").write_text(json.dumps(report))
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    register = [*models, "register", "--file", str(onnx_file), "--task", "damage", "--report"]
+    # when it is registered, then its entry takes the look on photos read under 0.5
+    assert cli_main([*register, str(tmp_path / "zoom.json"), "--id", "zoom-1"]) == 0
+    assert Registry.load(tmp_path / "models").get("zoom-1").zoom_look_view_below == 0.5
+    # and a report naming a bar that is no probability is one error line, nothing registered
+    for bad in (0, 2, True, "half"):
+        (tmp_path / "bad.json").write_text(json.dumps(dict(report, zoom_look_view_below=bad)))
+        capsys.readouterr()
+        assert cli_main([*register, str(tmp_path / "bad.json"), "--id", "bad-1"]) == 2
+        err = capsys.readouterr().err
+        assert "zoom_look_view_below" in err and len(err.strip().splitlines()) == 1
+    assert [e.id for e in Registry.load(tmp_path / "models").entries] == ["zoom-1"]

@@ -434,3 +434,18 @@ def test_the_report_names_the_second_looks_a_candidate_was_measured_with(
         monkeypatch.setenv(name, value)
     # when a candidate's claims are measured, then the report says which looks it took
     assert looks_measured(Settings()) == {"crop_look": "middle" in looks, "second_looks": looks}
+
+
+@pytest.mark.parametrize("bar", ["0", "1.5", "half"])
+def test_a_zoom_look_bar_that_is_no_probability_is_refused_on_the_command_line(
+    bar: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    given = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--zoom-look-view-below", bar]
+    with pytest.raises(SystemExit):
+        get_args_parser().parse_args(given)
+    assert "--zoom-look-view-below" in capsys.readouterr().err
+
+
+def test_a_zoom_look_bar_is_read_from_the_command_line() -> None:
+    given = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--zoom-look-view-below", "0.5"]
+    assert get_args_parser().parse_args(given).zoom_look_view_below == 0.5
