@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -120,10 +121,24 @@ def _estimate_lines(assessment: Assessment) -> list[str]:
         lines.append(
             f"Triage: {assessment.triage.decision.value} (priority {assessment.triage.priority})"
         )
-        lines.extend(_reason_lines(assessment.triage.reasons))
+        lines.extend(_reason_lines(_signals_named(assessment)))
+    given = {r.message for r in assessment.triage.reasons} if assessment.triage else set()
     for signal in assessment.fraud_signals:
-        lines.append(f"Fraud signal {signal.code}: {signal.message}")
+        if signal.message not in given:  # each signal is a triage reason: said there, once
+            lines.append(f"Fraud signal {signal.code}: {signal.message}")
     return lines
+
+
+def _signals_named(assessment: Assessment) -> list[Reason]:
+    """Triage's reasons, a fraud signal's named by its code (`capture_time_missing: ...`)."""
+    assert assessment.triage is not None
+    codes = {signal.message: signal.code for signal in assessment.fraud_signals}
+    return [
+        replace(r, message=f"{codes[r.message]}: {r.message}")
+        if r.code == "fraud_signal" and r.message in codes
+        else r
+        for r in assessment.triage.reasons
+    ]
 
 
 def _reason_lines(reasons: Sequence[Reason]) -> list[str]:

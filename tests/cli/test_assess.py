@@ -119,3 +119,20 @@ def test_a_codes_reasons_are_printed_under_it_once_their_shared_explanation_once
         "      minor scratch on front_bumper: confidence 0.2 < 0.60",
         "  - over_limit: estimate 120000 INR is not under the limit",
     ]
+
+
+def test_a_fraud_signal_is_printed_once_under_triage_named_by_its_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a photo without a capture time: a fraud signal, and a triage reason for it
+    monkeypatch.setenv("CDAT_ANALYZER", "tests.fakes:build_fake_analyzer")
+    monkeypatch.chdir(tmp_path)
+    bare = tmp_path / "bare.jpg"
+    bare.write_bytes(images.jpeg(320, 240, color=(20, 30, 40)))
+    # when it is assessed and printed as a table
+    assert main(["assess", str(bare), "--loss-date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    # then the signal's message is printed once, as a triage reason led by its code
+    message = "photo 1:bare.jpg has no capture time"
+    assert out.count(message) == 1
+    assert f"  - fraud_signal: capture_time_missing: {message}" in out
