@@ -94,6 +94,10 @@ def zoom_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> 
             f"{entry.task} model {entry.id}: zoom_look_view_below {bar!r} needs a damage "
             "model and a probability above 0, at most 1"
         )
+    if entry.placer:  # its head reads the layers of the model's one pass (inference/placer.py)
+        raise ModelUnavailable(
+            f"damage model {entry.id}: a zoomed-out look cannot be served beside a placer"
+        )
     return ZoomedOutRuntime(runtime, config)
 
 

@@ -345,6 +345,8 @@ def main(args: argparse.Namespace) -> int:
 
     if not args.model.is_file():
         raise TrainingError(f"no such model file: {args.model}")
+    if args.zoom_look_view_below is not None and args.placer is not None:
+        raise TrainingError("--zoom-look-view-below: a placer's head reads the model's one look")
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not args.claims:
         raise TrainingError("--whole-car-rule applies to a model measured with --claims")

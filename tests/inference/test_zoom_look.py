@@ -139,3 +139,17 @@ def test_an_entry_with_a_bar_outside_a_probability_is_refused_by_name(
     settings = zoom_scene(tmp_path, view_logit=-20.0, bar=bar)
     with pytest.raises(ModelUnavailable, match="zoom_look_view_below"):
         build_analyzer(settings)
+
+
+def test_an_entry_with_a_placer_cannot_also_take_the_zoomed_out_look(tmp_path: Path) -> None:
+    # given the close-up scene whose damage entry also names a placer (its head reads the
+    # layers of the model's one pass, so a second look would go unplaced)
+    settings = zoom_scene(tmp_path, view_logit=-20.0)
+    registry = Registry.load(tmp_path)
+    k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
+    placer = {"file": "placer.onnx", "sha256": "0" * 64, "rule": {"min_iou": 0.5}}
+    registry.entries[k] = replace(registry.entries[k], placer=placer)
+    registry.save()
+    # then the analyzer is refused, naming both
+    with pytest.raises(ModelUnavailable, match="zoomed-out look cannot be served beside a placer"):
+        build_analyzer(settings)

@@ -449,3 +449,17 @@ def test_a_zoom_look_bar_that_is_no_probability_is_refused_on_the_command_line(
 def test_a_zoom_look_bar_is_read_from_the_command_line() -> None:
     given = ["--config", "c.yaml", "--model", "m.onnx", "--claims", "--zoom-look-view-below", "0.5"]
     assert get_args_parser().parse_args(given).zoom_look_view_below == 0.5
+
+
+def test_a_zoom_look_is_refused_beside_a_placer(tmp_path: Path) -> None:
+    from training.evaluate import main as evaluate_main
+
+    # given a damage model measured with a placer and the zoomed-out look
+    model = tmp_path / "damage.onnx"
+    model.write_bytes(b"onnx")
+    given = ["--config", "datasets/damage-claims.yaml", "--model", str(model), "--claims",
+             "--placer", str(tmp_path / "head.onnx"), "--placer-rule", '{"min_iou": 0.5}',
+             "--zoom-look-view-below", "0.5"]  # fmt: skip
+    # then it is one error naming the look, before any photo is read
+    with pytest.raises(TrainingError, match="zoom-look-view-below: a placer"):
+        evaluate_main(get_args_parser().parse_args(given))
