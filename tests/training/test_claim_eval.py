@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -22,6 +23,9 @@ from training.claim_eval import (
 from training.claims import get_args_parser, main
 from training.closeup import _polygon_mask
 from training.errors import TrainingError
+
+if TYPE_CHECKING:
+    from inference.registry import Registry, Task
 
 SIZE = 100
 
@@ -243,20 +247,28 @@ def test_evaluate_claims_serves_a_part_model_with_the_promoted_damage_model(
         measure_claims(args, "parts", None)
 
 
+def shipped_candidate(tmp_path: Path, task: Task) -> tuple[Registry, Path]:
+    """The shipped registry, and a copy of its promoted `task` model under a new name (a
+    candidate with no registry entry)."""
+    from inference.registry import Registry
+
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    candidate = tmp_path / f"{task}-candidate.onnx"
+    candidate.write_bytes(shipped.path_of(shipped.promoted_entry(task)).read_bytes())
+    return shipped, candidate
+
+
 def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(
     tmp_path: Path,
 ) -> None:
     from cdat.whole_car import WholeCarRule
-    from inference.registry import Registry
     from training.claims import build_claim_analyzer
 
     # given the shipped registry, whose promoted damage model has a rule for its scores,
     # and a candidate damage model (a copy under a new name)
-    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    shipped, candidate = shipped_candidate(tmp_path, "damage")
     promoted = shipped.promoted_entry("damage")
     assert promoted.served_whole_car_rule is not None
-    candidate = tmp_path / "damage-candidate.onnx"
-    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
     severity = shipped.model_dir / promoted.severity_model
     # when the claim analyzer is built with the candidate and no rule, then it serves none
     assert build_claim_analyzer(None, candidate, severity, 0.1).whole_car is None
@@ -270,16 +282,12 @@ def test_a_candidate_damage_model_is_served_with_its_own_whole_car_rule_or_none(
 def test_a_candidate_damage_model_takes_the_zoomed_out_look_only_where_asked(
     tmp_path: Path,
 ) -> None:
-    from inference.registry import Registry
     from inference.zoom_look import ZoomedOutRuntime
     from training.claims import build_claim_analyzer
 
     # given a candidate damage model (a copy of the shipped one under a new name)
-    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
-    promoted = shipped.promoted_entry("damage")
-    candidate = tmp_path / "damage-candidate.onnx"
-    candidate.write_bytes(shipped.path_of(promoted).read_bytes())
-    severity = shipped.model_dir / promoted.severity_model
+    shipped, candidate = shipped_candidate(tmp_path, "damage")
+    severity = shipped.model_dir / shipped.promoted_entry("damage").severity_model
     # when the claim analyzer is built with a zoom bar, then close-ups take the look there
     zoomed = build_claim_analyzer(None, candidate, severity, 0.1, zoom_look_view_below=0.5)
     assert zoomed.damage.entry.zoom_look_view_below == 0.5
@@ -293,14 +301,11 @@ def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under
     tmp_path: Path,
 ) -> None:
     from cdat.whole_car import WholeCarRule
-    from inference.registry import Registry
     from training.claims import build_claim_analyzer
 
     # given the shipped registry and a candidate part model (a copy under a new name)
-    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    shipped, candidate = shipped_candidate(tmp_path, "parts")
     promoted = shipped.promoted_entry("damage")
-    candidate = tmp_path / "parts-candidate.onnx"
-    candidate.write_bytes(shipped.path_of(shipped.promoted_entry("parts")).read_bytes())
     # when the claim analyzer is built with the candidate and no rule, then the promoted
     # damage model keeps its own
     assert build_claim_analyzer(None, parts=candidate).whole_car == promoted.served_whole_car_rule
