@@ -3,8 +3,9 @@
 The damage verifier (`training.damage_verifier`) and the part-family stage
 (`training.part_family --detections`) learn from its detections; its analyses are kept in a
 cache so that a second run with the same detector analyses nothing. The cache names the
-second looks it was made with (`CDAT_DAMAGE_CROP_LOOK`, `CDAT_DAMAGE_FLIP_TTA`): a run with
-other looks is refused it rather than taught detections it would never make.
+second looks it was made with (`CDAT_DAMAGE_CROP_LOOK`, `CDAT_DAMAGE_FLIP_TTA`, the zoomed-out
+look on photos of no whole car): a run with other looks is refused it rather than taught
+detections it would never make.
 """
 
 from __future__ import annotations
@@ -84,17 +85,27 @@ def train_photos(
 class Detector:
     """The damage model whose detections are the examples: `file` in the promoted model's
     place (None: the promoted model as registered), served with the `severity` stage,
-    with the second looks it takes (`inference.loading.second_looks_of`)."""
+    with the second looks it takes (`inference.loading.second_looks_of`, and the zoomed-out
+    look on photos the gate reads under `zoom_look_view_below`: inference/zoom_look.py)."""
 
     sha256: str
     file: Path | None = None
     severity: Path | None = None
     second_looks: tuple[str, ...] = ()
+    zoom_look_view_below: float | None = None
 
 
-def detector_of(chosen: Path | None, conf: float) -> Detector:
+def zoomed_out(bar: float | None) -> tuple[str, ...]:
+    """The name a pass records for the zoomed-out look under `bar` (none where None)."""
+    return () if bar is None else (f"zoomed-out under {bar:g}",)
+
+
+def detector_of(
+    chosen: Path | None, conf: float, zoom_look_view_below: float | None = None
+) -> Detector:
     """The detector of a train pass at `conf`: `chosen`, or the promoted model (as registered,
-    also where `chosen` is its very file)."""
+    also where `chosen` is its very file); it takes the zoomed-out look under
+    `zoom_look_view_below` where given, else where the promoted entry serves one."""
     from inference.loading import second_looks_of
     from inference.registry import Registry, sha256_of
     from training.claim_rules import pass_settings
@@ -106,9 +117,25 @@ def detector_of(chosen: Path | None, conf: float) -> Detector:
         raise TrainingError(f"{registry.model_dir}: no promoted damage model to run the pass")
     sha = promoted.sha256 if chosen is None else sha256_of(chosen)
     if sha == promoted.sha256:
-        return Detector(sha, second_looks=second_looks_of(settings, promoted.crop_look))
+        bar = zoom_look_view_below or promoted.zoom_look_view_below
+        looks = second_looks_of(settings, promoted.crop_look) + zoomed_out(bar)
+        return Detector(sha, second_looks=looks, zoom_look_view_below=bar)
     severity = registry.model_dir / promoted.severity_model if promoted.severity_model else None
-    return Detector(sha, chosen, severity, second_looks_of(settings, False))
+    looks = second_looks_of(settings, False) + zoomed_out(zoom_look_view_below)
+    return Detector(sha, chosen, severity, looks, zoom_look_view_below)
+
+
+def analyzer_of(detector: Detector, conf: float) -> Any:
+    """The analyzer that makes `detector`'s pass at `conf` (training.claim_rules.pass_analyzer),
+    with its zoomed-out look where it takes one."""
+    from training.claim_rules import pass_analyzer, pass_settings
+    from training.claims import with_zoom_look
+
+    analyzer = pass_analyzer(pass_settings(conf), detector.file, detector.severity)
+    bar = detector.zoom_look_view_below
+    if bar is not None and analyzer.damage.entry.zoom_look_view_below != bar:
+        analyzer.damage = with_zoom_look(analyzer.damage, bar)
+    return analyzer
 
 
 def cached_pass(
@@ -131,8 +158,8 @@ def cached_pass(
     if looks is not None and looks != detector.second_looks:
         raise TrainingError(
             f"--cache {cache}: made with second looks {_named(looks)}, and this run takes "
-            f"{_named(detector.second_looks)} (CDAT_DAMAGE_CROP_LOOK, CDAT_DAMAGE_FLIP_TTA); "
-            "name another --cache"
+            f"{_named(detector.second_looks)} (CDAT_DAMAGE_CROP_LOOK, CDAT_DAMAGE_FLIP_TTA, "
+            "--zoom-look-view-below); name another --cache"
         )
     return dict(kept) if all(str(p.path) in kept for p in photos) else None
 
@@ -152,9 +179,8 @@ def train_pass(
     if kept is not None:
         return kept
     from cdat.analysis import PhotoInput
-    from training.claim_rules import pass_analyzer, pass_settings
 
-    analyzer = pass_analyzer(pass_settings(conf), detector.file, detector.severity)
+    analyzer = analyzer_of(detector, conf)
     out = {}
     for photo in photos:
         data = photo.path.read_bytes()

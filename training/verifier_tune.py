@@ -20,6 +20,12 @@ detections (val is for choosing the rule afterwards: `python -m training.verifie
         --cache runs/verifier/train-pass-200.pkl
     python -m training.verifier_tune --out runs/verifier/c.onnx --intact-closeups \\
         --cache runs/verifier/train-pass-closeups.pkl
+    python -m training.verifier_tune --out runs/verifier/z.onnx --intact-closeups --seed 1 \\
+        --zoom-look-view-below 0.5 --cache runs/verifier/train-pass-zoom.pkl
+
+`--zoom-look-view-below` teaches it the detections of the zoomed-out look too, taken where the
+gate reads a photo under that whole-car view probability (inference/zoom_look.py), as a
+damage entry naming the bar would serve them.
 """
 
 from __future__ import annotations
@@ -101,6 +107,9 @@ class VerifierTuneHyperparameters:
     on them."""
     intact_folds: int = 4
     """Folds the intact train cars are put in."""
+    zoom_look_view_below: float | None = None
+    """Where given, the pass also takes the zoomed-out look on photos the gate reads under
+    this whole-car view probability (None: as the promoted entry serves it)."""
 
     def pass_hp(self) -> VerifierHyperparameters:
         """The train pass and labels as `training.damage_verifier` makes them."""
@@ -224,6 +233,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=hp.seed,
                         help="seed of the photo sample and training (the photos are always "
                         "the converted re-split's train photos)")  # fmt: skip
+    parser.add_argument("--zoom-look-view-below", type=float, default=None,
+                        help="the pass also looks from further away at photos the gate reads "
+                        "under this whole-car view probability (default: as the promoted "
+                        "entry serves it)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -254,13 +267,16 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
     check_fold(args.intact_fold, args.intact_folds)
     if args.trainable_from < 0:
         raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
+    bar = args.zoom_look_view_below
+    if bar is not None and not 0.0 < bar <= 1.0:
+        raise TrainingError(f"--zoom-look-view-below {bar}: a probability above 0, at most 1")
     return VerifierTuneHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         trainable_from=args.trainable_from, hidden=args.hidden,
         perceptron_epochs=args.perceptron_epochs, epochs=args.epochs, batch=args.batch,
         lr=args.lr, head_lr=args.head_lr, held_out=args.held_out, seed=args.seed,
         intact_closeups=args.intact_closeups, intact_fold=args.intact_fold,
-        intact_folds=args.intact_folds,
+        intact_folds=args.intact_folds, zoom_look_view_below=bar,
     )  # fmt: skip
 
 
@@ -281,7 +297,7 @@ def main(args: argparse.Namespace) -> int:
     torch.manual_seed(hp.seed)
     started = time.perf_counter()
     photos = train_photos(hp.pass_hp(), args.data_root, args.cache.parent / "intact-closeups")
-    detector = detector_of(args.detector, hp.pass_conf)
+    detector = detector_of(args.detector, hp.pass_conf, hp.zoom_look_view_below)
     analyses = train_pass(photos, hp.pass_conf, args.cache, detector)
     if hp.intact_fold is not None:
         photos, _ = split_fold(photos, hp.intact_fold, hp.intact_folds)
@@ -321,6 +337,7 @@ def main(args: argparse.Namespace) -> int:
         "examples": counts,
         "held_out_examples": int(held.sum()),
         "detector": "promoted" if detector.file is None else str(detector.file),
+        "second_looks": list(detector.second_looks),
         "epoch": best["epoch"],
         "held_out": {"log_loss": best["log_loss"], "roc_auc": best["roc_auc"]},
         "history": history,

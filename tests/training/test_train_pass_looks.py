@@ -13,7 +13,14 @@ import pytest
 from cdat.findings import PhotoAnalysis
 from training import claim_rules
 from training.errors import TrainingError
-from training.train_pass import Detector, TrainPhoto, cached_pass, detector_of, train_pass
+from training.train_pass import (
+    Detector,
+    TrainPhoto,
+    analyzer_of,
+    cached_pass,
+    detector_of,
+    train_pass,
+)
 
 PHOTO = TrainPhoto("car-parts", Path("c/train0.jpg"), [])
 
@@ -102,3 +109,42 @@ def test_a_cache_whose_looks_cannot_be_read_is_one_error(tmp_path: Path) -> None
     with pytest.raises(TrainingError, match="not a train pass this script saved"):
         cached_pass([PHOTO], 0.02, cache, Detector("x"))
     assert cache.read_bytes() == before
+
+
+def test_a_pass_made_without_the_zoomed_out_look_is_refused_to_a_run_with_it(
+    tmp_path: Path,
+) -> None:
+    # given a pass made with no second look
+    cache = saved_pass(tmp_path, second_looks=())
+    before = cache.read_bytes()
+    # when a run taking the zoomed-out look reads it, then it is refused, the cache unchanged
+    zoomed = Detector("x", second_looks=("zoomed-out under 0.5",), zoom_look_view_below=0.5)
+    with pytest.raises(TrainingError, match=r"this run takes zoomed-out under 0\.5"):
+        cached_pass([PHOTO], 0.02, cache, zoomed)
+    assert cache.read_bytes() == before
+
+
+def test_the_detector_takes_the_zoomed_out_look_where_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the shipped registry, whose promoted damage entry names no zoomed-out look
+    monkeypatch.delenv("CDAT_DAMAGE_FLIP_TTA", raising=False)
+    monkeypatch.delenv("CDAT_DAMAGE_CROP_LOOK", raising=False)
+    plain = detector_of(None, 0.02)
+    # when a pass asks for the look under 0.5, then its detector takes it and says so
+    zoomed = detector_of(None, 0.02, 0.5)
+    assert (plain.second_looks, plain.zoom_look_view_below) == ((), None)
+    assert (zoomed.second_looks, zoomed.zoom_look_view_below) == (("zoomed-out under 0.5",), 0.5)
+    assert zoomed.sha256 == plain.sha256
+
+
+def test_the_pass_of_a_detector_with_the_zoomed_out_look_takes_it_on_close_ups() -> None:
+    # given the promoted damage model as a pass's detector, with and without the look
+    plain = detector_of(None, 0.02)
+    # when the analyzers of their passes are built
+    with_look = analyzer_of(Detector(plain.sha256, zoom_look_view_below=0.5), 0.02)
+    without = analyzer_of(plain, 0.02)
+    # then only the first looks again from further away, under the bar asked
+    assert with_look.damage.closeup_runtime is not None
+    assert with_look.damage.entry.zoom_look_view_below == 0.5
+    assert without.damage.closeup_runtime is None

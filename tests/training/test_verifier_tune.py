@@ -92,6 +92,8 @@ def checkpoint(tmp_path: Path) -> Path:
         (["--intact-fold", "4"], "--intact-fold 4: a fold from 0 to 3"),
         (["--intact-fold", "-1"], "--intact-fold -1: a fold from 0 to 3"),
         (["--intact-fold", "2", "--intact-folds", "2"], "--intact-fold 2: a fold from 0 to 1"),
+        (["--zoom-look-view-below", "0"], "--zoom-look-view-below 0.0: a probability above 0"),
+        (["--zoom-look-view-below", "1.5"], "--zoom-look-view-below 1.5: a probability"),
     ],
 )
 def test_argument_errors_are_refused_before_any_work(
@@ -127,6 +129,12 @@ def test_intact_close_ups_are_an_option_of_the_pass(tmp_path: Path, checkpoint: 
     args = get_args_parser().parse_args(["--out", str(tmp_path / "v.onnx"), "--damage",
                                          str(checkpoint), "--intact-closeups"])  # fmt: skip
     assert hyperparameters(args).pass_hp().intact_closeups
+
+
+def test_the_zoomed_out_look_is_an_option_of_the_pass(tmp_path: Path, checkpoint: Path) -> None:
+    argv = ["--out", str(tmp_path / "v.onnx"), "--damage", str(checkpoint)]
+    args = get_args_parser().parse_args([*argv, "--zoom-look-view-below", "0.5"])
+    assert hyperparameters(args).zoom_look_view_below == 0.5
 
 
 # --- what learns ---------------------------------------------------------------------------
