@@ -166,7 +166,8 @@ def finding_reasons(
             reasons.append(
                 Reason(
                     "low_confidence",
-                    f"{what}: confidence {f.confidence:.2f} < {policy.min_confidence:.2f}",
+                    f"{what}, confidence {f.confidence:.2f}: under the "
+                    f"{policy.min_confidence:.2f} a finding needs to pass unreviewed",
                 )
             )
         if f.part is None:

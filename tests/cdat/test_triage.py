@@ -63,6 +63,27 @@ def test_low_confidence_finding(inr_policy) -> None:
     assert _codes(inr_policy, findings=[finding(confidence=threshold)])[1] == []
 
 
+def test_unsure_findings_share_one_explanation_and_keep_their_own_confidence(
+    inr_policy,
+) -> None:
+    from cdat.assessment import grouped_reasons
+
+    bar = inr_policy.triage.min_confidence
+    # given two findings under the confidence a finding needs to pass unreviewed
+    unsure = [finding(confidence=0.13), finding(CarPart.TRUNK, confidence=0.2)]
+    args = {"analyses": [photo()], "findings": unsure, "estimate": _estimate(),
+            "total_loss": _total_loss(), "signals": [], "policy": inr_policy.triage}  # fmt: skip
+    # when the claim is triaged and its reasons grouped
+    (group,) = grouped_reasons(triage(**args).reasons)
+    # then the bar is said once, and each finding is named with its own confidence
+    assert group.code == "low_confidence"
+    assert group.shared_explanation == f"under the {bar:.2f} a finding needs to pass unreviewed"
+    assert [item.rsplit(", ", 1)[1] for item in group.items] == [
+        "confidence 0.13",
+        "confidence 0.20",
+    ]
+
+
 def test_damage_on_no_part_is_unpriced(inr_policy) -> None:
     codes = _codes(inr_policy, findings=[finding(None, DamageType.DENT, Severity.MINOR)])[1]
     assert codes == ["unpriced_damage"]

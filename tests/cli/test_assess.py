@@ -96,10 +96,12 @@ def test_a_codes_reasons_are_printed_under_it_once_their_shared_explanation_once
         2,
         (
             Reason("severity_to_confirm", f"moderate dent on hood: {why}", 2),
-            Reason("low_confidence", "moderate dent on hood: confidence 0.13 < 0.60", 1),
+            Reason("low_confidence", "moderate dent on hood, confidence 0.13: under 0.60", 1),
             Reason("severity_to_confirm", f"minor scratch on front_bumper: {why}", 2),
             Reason("over_limit", "estimate 120000 INR is not under the limit", 1),
-            Reason("low_confidence", "minor scratch on front_bumper: confidence 0.2 < 0.60", 1),
+            Reason(
+                "low_confidence", "minor scratch on front_bumper, confidence 0.20: under 0.60", 1
+            ),
             Reason("severity_to_confirm", f"severe dent on trunk: {why}", 2),
         ),
     )
@@ -108,15 +110,15 @@ def test_a_codes_reasons_are_printed_under_it_once_their_shared_explanation_once
     lines = render_table(assessment).splitlines()
     reasons = lines[lines.index("Triage: needs_review (priority 2)") + 1 :]
     # then each code heads its reasons once, in the order it was first given; the shared
-    # explanation is said once, each finding named under it; unalike messages stay whole
+    # explanation is said once, each finding named under it
     assert reasons == [
         f"  - severity_to_confirm, 3 times: {why}:",
         "      moderate dent on hood",
         "      minor scratch on front_bumper",
         "      severe dent on trunk",
-        "  - low_confidence, 2 times:",
-        "      moderate dent on hood: confidence 0.13 < 0.60",
-        "      minor scratch on front_bumper: confidence 0.2 < 0.60",
+        "  - low_confidence, 2 times: under 0.60:",
+        "      moderate dent on hood, confidence 0.13",
+        "      minor scratch on front_bumper, confidence 0.20",
         "  - over_limit: estimate 120000 INR is not under the limit",
     ]
 
