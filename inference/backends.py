@@ -87,6 +87,9 @@ def small_cpu_session(path: Path, threads: int, what: str, model: bytes | None =
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # A pool left spinning after a stage's run takes the core the next photo's model needs
+    # (docs/performance.md, "The crop stages on the whole budget").
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = str(path) if model is None else model
     try:
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

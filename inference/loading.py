@@ -155,7 +155,8 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
     """Load both promoted models once; raises ModelUnavailable naming what is missing.
 
     `settings.onnx_threads` is the analyzer's whole CPU budget: with 2 or more, the two
-    models run side by side with half the threads each. Build it after the worker
+    models run side by side with half the threads each; the crop stages (verifier, part
+    family) run after both have finished, with the whole budget. Build it after the worker
     process has forked (Celery `worker_process_init`), never before.
     """
     state = readiness(settings)
@@ -181,8 +182,9 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         gate=gate,
         photos_side_by_side=settings.claim_photos_side_by_side,
         whole_car=whole_car,
-        family=served_family_stage(settings, parts.entry, threads),
-        verifier=served_verifier(settings, damage.entry, threads),
+        # after both models, while the part model's share of the cores would wait
+        family=served_family_stage(settings, parts.entry, settings.onnx_threads),
+        verifier=served_verifier(settings, damage.entry, settings.onnx_threads),
         placer=placer,
     )
 

@@ -23,6 +23,22 @@ def shipped():
     return build_analyzer(settings)
 
 
+def test_the_crop_stages_take_the_whole_budget_and_leave_no_thread_spinning(shipped) -> None:
+    # given the shipped analyzer on two threads, its models side by side on one each
+    models = (shipped.damage.runtime.session.session, shipped.parts.runtime.session.session)
+    assert [m.get_session_options().intra_op_num_threads for m in models] == [1, 1]
+    verifier, family = shipped.verifier, shipped.family
+    assert verifier is not None and verifier.closeup is not None and family is not None
+    # then every crop stage, which runs after both models, runs on both threads, and its
+    # pool does not spin on after a run, in the way of the next photo's models
+    # (a stage stored as a head runs its cut backbone there; its perceptron stays on one)
+    nets = (verifier.net, verifier.closeup.net, family.net)
+    for session in (net.head if net.body is None else net.body for net in nets):
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == 2
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_shipped_models_analyse_real_photos(shipped, data_root):
     files = sorted((data_root / "car-parts/testset/JPEGImages").glob("*.jpg"))[:4]
     files += sorted((data_root / "damage-severity/images/test").glob("*.jpg"))[:4]
