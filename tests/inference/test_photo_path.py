@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from cdat.taxonomy import DamageType
-from inference.severity import severity_features, severity_view, view_features
+from inference.severity import (
+    TYPE_GROUPS,
+    WORK_SIDE,
+    SeverityView,
+    _type_group,
+    severity_features,
+    severity_view,
+    view_features,
+)
 
 from .conftest import textured
 
@@ -36,6 +44,70 @@ def test_one_view_per_photo_gives_each_damage_its_own_features():
     again = severity_view(image)
     for name in ("gray", "hsv", "grad", "edges", "laplacian"):
         assert np.array_equal(getattr(view, name), getattr(again, name))
+
+
+def whole_view_features(view: SeverityView, mask: np.ndarray, kind: DamageType) -> np.ndarray:
+    """The features as first defined: every plane of the photo's whole working view read."""
+    import cv2
+
+    size, gray, hsv, grad = view.size, view.gray, view.hsv, view.grad
+    region = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    if not region.any():
+        ys, xs = np.nonzero(mask)
+        gy, gx = size[1] / mask.shape[0], size[0] / mask.shape[1]
+        at = (int(ys.mean() * gy), int(xs.mean() * gx)) if len(ys) else (size[1] // 2, size[0] // 2)
+        region[at] = True
+    width = max(3, round(0.03 * WORK_SIDE))
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    ring = (cv2.dilate(region.astype(np.uint8), kernel) > 0) & ~region
+    ring = ring if ring.any() else region
+    area = float(region.mean())
+    ys, xs = np.nonzero(region)
+    box_w, box_h = (xs.max() - xs.min() + 1) / size[0], (ys.max() - ys.min() + 1) / size[1]
+    value_in = hsv[..., 2][region]
+    grad_in, grad_ring = float(grad[region].mean()), float(grad[ring].mean())
+    edges_in, dark_in = float(view.edges[region].mean()), float((value_in < 0.2).mean())
+    one_hot = np.zeros(TYPE_GROUPS)
+    one_hot[_type_group(kind)] = 1.0
+    log_area = float(np.log(area + 1e-4))
+    base = [log_area, float(np.sqrt(area)), float(box_w), float(box_h),
+            float(np.log(box_w / box_h)),
+            float(region.sum() / max(1.0, box_w * size[0] * box_h * size[1])),
+            float(gray[region].mean()), float(gray[region].std()),
+            float(hsv[..., 1][region].mean()), dark_in, float((value_in > 0.9).mean()),
+            float(gray[region].mean() - gray[ring].mean()),
+            float(hsv[..., 1][region].mean() - hsv[..., 1][ring].mean()), grad_in, grad_ring,
+            float(np.log((grad_in + 1e-3) / (grad_ring + 1e-3))), edges_in,
+            float(view.edges[ring].mean()), float(view.laplacian[region].mean()),
+            float(np.log1p(cv2.connectedComponents(region.astype(np.uint8))[0] - 1))]  # fmt: skip
+    interactions = np.outer(one_hot, [log_area, edges_in, dark_in]).reshape(-1)
+    return np.concatenate([one_hot, base, interactions]).astype(np.float64)
+
+
+def test_a_damage_measured_around_itself_has_the_features_of_the_whole_view() -> None:
+    # given a photo's view and damages of every shape: blobs, slivers, two pieces, one
+    # touching an edge, one filling the photo, one vanished
+    view = severity_view(textured(480, 320, seed=9))
+    rng = np.random.default_rng(3)
+    shaped = masks((64, 96))
+    full = np.ones((64, 96), bool)
+    edge = np.zeros((64, 96), bool)
+    edge[:, 80:] = True
+    pieces = np.zeros((64, 96), bool)
+    pieces[5:9, 5:9] = pieces[50:60, 70:90] = True
+    shaped += [full, edge, pieces]
+    shaped += [rng.random((64, 96)) > threshold for threshold in (0.5, 0.97, 0.999)]
+    for _ in range(12):  # random boxes of every size and place
+        y0, x0 = rng.integers(0, 60), rng.integers(0, 90)
+        box = np.zeros((64, 96), bool)
+        box[y0 : y0 + rng.integers(1, 40), x0 : x0 + rng.integers(1, 60)] = True
+        shaped.append(box)
+    # when each is measured, then its features are those the whole view gives, exactly
+    for mask in shaped:
+        for kind in (DamageType.DENT, DamageType.SCRATCH):
+            assert np.array_equal(
+                view_features(view, mask, kind), whole_view_features(view, mask, kind)
+            )
 
 
 def test_the_analyzer_limits_numpy_blas_to_one_thread(tmp_path):
