@@ -121,7 +121,7 @@ def sweep(
     from inference.severity import SeverityModel
     from training.dataconfig import DAMAGE_TYPE_NAMES
     from training.eval_split import predicted_instances, read_split, truth_instances
-    from training.evaluate import task_of
+    from training.model_eval import task_of
     from training.ultra import load_ultralytics
 
     names = [str(n) for n in yaml.safe_load(data_yaml.read_text())["names"].values()]
