@@ -10,8 +10,9 @@ Per part (findings grouped by part, most severe first):
   does not replace, its line saying so (triage already sends such a claim to review);
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
   share) and the part is refinished once, on the first line whose rule refinishes; a
-  finding that names again a damage a surer finding of the part names (`named_again`) gets
-  no hours of its own and is listed on the part's first line;
+  finding that names again a damage a surer finding of the part names (`named_again`), or
+  a damage the part cannot have beside damage it can (a broken lamp on a dented hood),
+  gets no hours of its own and is listed on the part's first line;
 * economic replacement: when those repair lines (with the blend the part would get, if
   it is left unpainted beside a painted panel) cost at least as much as replacing, the
   part is replaced under the `economic_replace` rule id. This also keeps the estimate
@@ -287,19 +288,23 @@ def _repair_lines(
     painted = False
     lines: list[EstimateLine] = []
     notes: list[str] = []
+    # A damage the part cannot have (a broken lamp on a hood) beside damage it can is most
+    # likely a neighbour's, spilt over: the part is priced for what fits it, and triage's
+    # `damage_part_mismatch` asks an adjuster where the stray belongs.
+    fits = any(not d.finding.type_contradicts_part for d in decisions)
     # A damage named twice is priced under its surer name, which must be the one that paints.
     for decision in sorted(decisions, key=lambda d: d.finding.named_again):
         finding, rule = decision.finding, decision.rule
+        stray = fits and finding.type_contradicts_part
         hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
-        hours = hours if rule.repairs and not finding.named_again else ZERO
+        hours = hours if rule.repairs and not finding.named_again and not stray else ZERO
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
         op = _operation(hours > 0, paint)
         seen = _describe(finding) + decision.held_back_note
         text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {seen}"
         if op is Operation.REFINISH and hours == 0 and not paint:
-            again = " (the same damage under another name)" if finding.named_again else ""
-            notes.append(f"; also covers {seen}{again}")
+            notes.append(f"; also covers {seen}{_why_no_hours(finding, part, stray)}")
             continue
         maker = LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
@@ -308,6 +313,12 @@ def _repair_lines(
     for note in notes:
         lines = _note(lines, note)
     return lines
+
+
+def _why_no_hours(finding: PartFinding, part: CarPart, stray: bool) -> str:
+    if stray:
+        return f" (a damage the {_name(part)} cannot have; an adjuster says where it belongs)"
+    return " (the same damage under another name)" if finding.named_again else ""
 
 
 def _operation(repairs: bool, paints: bool) -> Operation:

@@ -127,6 +127,26 @@ def test_two_findings_on_one_panel_are_painted_once(inr_policy) -> None:
     assert hood[1].labour_hours == hours.hours(0.1)
 
 
+def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_policy) -> None:
+    # given a hood with a dent, and a broken lamp the photos put on the hood too (most
+    # likely the headlamp's own damage, its outline spilling over)
+    dent = finding(CarPart.HOOD, D.DENT, S.MINOR, confidence=0.29, coverage=0.99)
+    lamp = finding(CarPart.HOOD, D.LAMP_BROKEN, S.MODERATE, confidence=0.22, coverage=0.94)
+    lines = build_estimate([dent, lamp], _pricing(inr_policy)).lines
+    hood = [line for line in lines if line.part is CarPart.HOOD]
+    # then the hood is repaired and refinished for the dent alone, the lamp named on its
+    # line rather than priced as a second repair of the hood
+    assert [line.operation for line in hood] == [Operation.REPAIR_AND_REFINISH]
+    assert hood[0].labour_hours == inr_policy.rules.repair_hours[S.MINOR].hours(0.99)
+    assert "also covers moderate lamp broken" in hood[0].description
+    assert "the hood cannot have" in hood[0].description
+    # and alone on the hood, the same finding is still priced by the catch-all rule
+    alone = build_estimate([lamp], _pricing(inr_policy)).lines
+    assert [(line.operation, line.rule_id) for line in alone if line.part is CarPart.HOOD] == [
+        (Operation.REPAIR, "OTHER-DAMAGE-REPAIR")
+    ]
+
+
 def test_finding_without_part_is_not_priced(inr_policy) -> None:
     estimate = build_estimate([finding(None, D.DENT, S.SEVERE)], _pricing(inr_policy))
     assert estimate.lines == ()
