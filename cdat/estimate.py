@@ -34,7 +34,7 @@ from decimal import Decimal
 from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.claims import parts_not_fitted
 from cdat.errors import ConfigurationError
-from cdat.findings import PartFinding
+from cdat.findings import PartFinding, stray_on_its_part
 from cdat.merge import credible
 from cdat.pricing import ZERO, LineMaker, Pricing
 from cdat.rules import Rule, RuleBook
@@ -288,14 +288,11 @@ def _repair_lines(
     painted = False
     lines: list[EstimateLine] = []
     notes: list[str] = []
-    # A damage the part cannot have (a broken lamp on a hood) beside damage it can is most
-    # likely a neighbour's, spilt over: the part is priced for what fits it, and triage's
-    # `damage_part_mismatch` asks an adjuster where the stray belongs.
-    fits = any(not d.finding.type_contradicts_part for d in decisions)
+    findings = [d.finding for d in decisions]
     # A damage named twice is priced under its surer name, which must be the one that paints.
     for decision in sorted(decisions, key=lambda d: d.finding.named_again):
         finding, rule = decision.finding, decision.rule
-        stray = fits and finding.type_contradicts_part
+        stray = stray_on_its_part(finding, findings)
         hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
         hours = hours if rule.repairs and not finding.named_again and not stray else ZERO
         paint = rule.refinishes and can_paint and not painted

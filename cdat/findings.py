@@ -154,6 +154,15 @@ class PartFinding:
         return self.part is not None and not damage_fits_part(self.damage_type, self.part)
 
 
+def stray_on_its_part(finding: PartFinding, findings: Sequence[PartFinding]) -> bool:
+    """A damage its part cannot have (a broken lamp on a hood) beside one of `findings` the
+    part can have: most likely a neighbour's damage spilt over, so the part is priced for
+    what fits it (cdat/estimate.py) and an adjuster says where the stray belongs."""
+    return finding.type_contradicts_part and any(
+        other.part is finding.part and not other.type_contradicts_part for other in findings
+    )
+
+
 def severity_to_confirm(finding: PartFinding, photos: Sequence[PhotoAnalysis]) -> bool:
     """Every photo showing the finding had its severity read as a close-up, none corrected
     by an adjuster: how severe it is waits on one (the policyholder is told so)."""

@@ -29,7 +29,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cdat.assessment import Estimate, FraudSignal, Reason, TotalLossCheck, Triage, TriageDecision
-from cdat.findings import NO_VEHICLE, PartFinding, PhotoAnalysis, severity_to_confirm
+from cdat.findings import (
+    NO_VEHICLE,
+    PartFinding,
+    PhotoAnalysis,
+    severity_to_confirm,
+    stray_on_its_part,
+)
 from cdat.fraud import SIGNAL_CODES, FraudPolicy
 from cdat.taxonomy import CarPart
 
@@ -177,6 +183,14 @@ def finding_reasons(
                     f"{what}: cannot be priced: it lies on a panel no catalog prices "
                     "(pillar, sill, roof), on a fender the photos do not place, or on no "
                     "visible part; choose the part to price it",
+                )
+            )
+        elif stray_on_its_part(f, findings):
+            reasons.append(
+                Reason(
+                    "damage_part_mismatch",
+                    f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; not "
+                    "priced beside the damage the part can have: say where it belongs",
                 )
             )
         elif f.type_contradicts_part:

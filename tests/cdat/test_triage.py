@@ -241,6 +241,23 @@ def test_damage_that_cannot_be_on_its_part_needs_review(inr_policy, damage, part
     assert priority == inr_policy.triage.priorities["damage_part_mismatch"] == 2
 
 
+def test_a_stray_damage_beside_damage_its_part_can_have_is_said_to_be_unpriced(
+    inr_policy,
+) -> None:
+    # given a hood with a dent, and a broken lamp the photos put on the hood too
+    dent = finding(CarPart.HOOD, DamageType.DENT, confidence=0.95)
+    lamp = finding(CarPart.HOOD, DamageType.LAMP_BROKEN, confidence=0.95)
+    args = {"analyses": [photo()], "estimate": _estimate(), "total_loss": _total_loss(),
+            "signals": [], "policy": inr_policy.triage}  # fmt: skip
+    # when triaged with and without the dent
+    (beside,) = triage(findings=[dent, lamp], **args).reasons
+    (alone,) = triage(findings=[lamp], **args).reasons
+    # then both go to an adjuster, and each says what the estimate did with the lamp
+    assert beside.code == alone.code == "damage_part_mismatch"
+    assert "not priced beside the damage the part can have" in beside.message
+    assert "and its price with it" in alone.message
+
+
 @pytest.mark.parametrize(
     ("damage", "part"),
     [
