@@ -7,7 +7,9 @@ Per part (findings grouped by part, most severe first):
   panels, a REFINISH line for the new panel; other findings on the part are absorbed.
   Only a finding credible beside the part's surest one (`cdat.merge.credible`) may
   replace it: a weak "broken" guess beside a sure dent is priced by the first rule that
-  does not replace, its line saying so (triage already sends such a claim to review);
+  does not replace, its line saying so (triage already sends such a claim to review), and
+  a damage the part cannot have beside damage it can (`cdat.findings.stray_on_its_part`)
+  never replaces it;
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
   share) and the part is refinished once, on the first line whose rule refinishes; a
   finding that names again a damage a surer finding of the part names (`named_again`), or
@@ -139,7 +141,9 @@ def decide(
     decisions = []
     for finding in findings:
         rule = _rule_for(finding, rules)
-        if rule.replaces and not credible(finding.confidence, surest):
+        if stray_on_its_part(finding, findings):  # the part is priced for what fits it
+            decisions.append(Decision(finding, _rule_for(finding, rules, may_replace=False)))
+        elif rule.replaces and not credible(finding.confidence, surest):
             repair = _rule_for(finding, rules, may_replace=False)
             decisions.append(Decision(finding, repair, True, HELD_BACK_NOTE))
         elif _replaced_if_seen_whole(finding, rule, rules):
@@ -185,7 +189,9 @@ def economic_replacement(
 ) -> list[EstimateLine]:
     """A new part instead of repairs, named for the worst finding sure enough to decide a
     replacement (not a weak guess the rules held back), the others absorbed."""
-    lead = next((d for d in decisions if not d.replace_held_back), decisions[0])
+    findings = [d.finding for d in decisions]
+    sure = [d for d in decisions if not stray_on_its_part(d.finding, findings)]
+    lead = next((d for d in sure if not d.replace_held_back), (sure or decisions)[0])
     others = [d.finding for d in decisions if d is not lead]
     lines = _replace_lines(part, pricing.rules.economic_replace.id, lead.finding, others, pricing)
     if not any(d.finding.coverage_cut_off for d in decisions):

@@ -147,6 +147,22 @@ def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_po
     ]
 
 
+def test_a_part_replaced_for_its_repair_cost_is_not_named_for_a_stray(inr_policy) -> None:
+    # given the crash claim's hood, whose dent and scratch over all of it cost more to repair
+    # than a new hood, and a sure, severe broken lamp the photos put on the hood too
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.28, coverage=1.0)
+    scratch = finding(CarPart.HOOD, D.SCRATCH, S.MODERATE, confidence=0.24, coverage=1.0)
+    guess = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.05, coverage=1.0)
+    lamp = finding(CarPart.HOOD, D.LAMP_BROKEN, S.SEVERE, confidence=0.9, coverage=1.0)
+    lines = build_estimate([dent, guess, scratch, lamp], _pricing(inr_policy)).lines
+    # then the new hood is for the dent, not for the lamp the estimate does not price
+    replaced = lines[0]
+    assert replaced.operation is Operation.REPLACE
+    assert replaced.rule_id == inr_policy.rules.economic_replace.id
+    assert "for moderate dent" in replaced.description
+    assert "also covers severe lamp broken" in replaced.description
+
+
 def test_finding_without_part_is_not_priced(inr_policy) -> None:
     estimate = build_estimate([finding(None, D.DENT, S.SEVERE)], _pricing(inr_policy))
     assert estimate.lines == ()
