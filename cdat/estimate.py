@@ -11,7 +11,8 @@ Per part (findings grouped by part, most severe first):
   a damage the part cannot have beside damage it can (`cdat.findings.stray_on_its_part`)
   never replaces it;
 * otherwise each finding gets its repair hours (`repair_hours` by severity and covered
-  share) and the part is refinished once, on the first line whose rule refinishes; a
+  share), together at most a repair of all of the part at their worst severity, and the
+  part is refinished once, on the first line whose rule refinishes; a
   finding that names again a damage a surer finding of the part names (`named_again`), or
   a damage the part cannot have beside damage it can (a broken lamp on a dented hood),
   gets no hours of its own and is listed on the part's first line;
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.claims import parts_not_fitted
@@ -295,19 +296,24 @@ def _repair_lines(
     lines: list[EstimateLine] = []
     notes: list[str] = []
     findings = [d.finding for d in decisions]
+    left = _whole_part_hours(decisions, pricing)
     # A damage named twice is priced under its surer name, which must be the one that paints.
     for decision in sorted(decisions, key=lambda d: d.finding.named_again):
         finding, rule = decision.finding, decision.rule
         stray = stray_on_its_part(finding, findings)
-        hours = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
-        hours = hours if rule.repairs and not finding.named_again and not stray else ZERO
+        asked = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
+        asked = asked if rule.repairs and not finding.named_again and not stray else ZERO
+        hours = asked if asked <= left else left.quantize(HUNDREDTH, rounding=ROUND_DOWN)
+        left -= hours
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
         op = _operation(hours > 0, paint)
         seen = _describe(finding) + decision.held_back_note
+        seen += CUT_TO_WHOLE_PART_NOTE.format(part=_name(part)) if 0 < hours < asked else ""
         text = f"{op.value.replace('_', ' ')} {part.value.replace('_', ' ')}: {seen}"
         if op is Operation.REFINISH and hours == 0 and not paint:
-            notes.append(f"; also covers {seen}{_why_no_hours(finding, part, stray)}")
+            why = _why_no_hours(finding, part, stray, cut=asked > 0)
+            notes.append(f"; also covers {seen}{why}")
             continue
         maker = LineMaker(pricing, finding.confidence, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
@@ -318,10 +324,35 @@ def _repair_lines(
     return lines
 
 
-def _why_no_hours(finding: PartFinding, part: CarPart, stray: bool) -> str:
+def _whole_part_hours(decisions: Sequence[Decision], pricing: Pricing) -> Decimal:
+    """The most repair hours a part's damages add up to: a repair of all of it at the worst
+    of their severities. Each damage's share is of what the photos show of the part, so
+    shares from different photos cannot say whether two damages overlap; a part is
+    repaired once, however many photos show its damage."""
+    findings = [d.finding for d in decisions]
+    worst = [
+        d.finding.severity
+        for d in decisions
+        if d.rule.repairs
+        and not d.finding.named_again
+        and not stray_on_its_part(d.finding, findings)
+    ]
+    if not worst:
+        return ZERO
+    return pricing.rules.repair_hours[max(worst, key=lambda s: s.rank)].hours(1.0)
+
+
+HUNDREDTH = Decimal("0.01")
+"""Hours cut to what is left of a whole-part repair are cut to what a line shows."""
+CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair of all of it)"
+
+
+def _why_no_hours(finding: PartFinding, part: CarPart, stray: bool, cut: bool) -> str:
     if stray:
         return f" (a damage the {_name(part)} cannot have; an adjuster says where it belongs)"
-    return " (the same damage under another name)" if finding.named_again else ""
+    if finding.named_again:
+        return " (the same damage under another name)"
+    return f" (within the repair of all of the {_name(part)})" if cut else ""
 
 
 def _operation(repairs: bool, paints: bool) -> Operation:

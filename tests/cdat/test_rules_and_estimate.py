@@ -23,6 +23,17 @@ def _pricing(policy: AssessmentPolicy, klass: VehicleClass = VehicleClass.MIDSIZ
     return Pricing(policy.catalog, policy.rules, policy.region, ClassDecision(klass, "test"))
 
 
+def _cheap(
+    policy: AssessmentPolicy, part: CarPart, klass: VehicleClass = VehicleClass.MIDSIZE
+) -> Pricing:
+    """Prices where a new `part` costs 1 (a repair of all of it then always costs more)."""
+    cheap = policy.catalog.parts[part].model_copy(
+        update={"prices": dict.fromkeys(VehicleClass, Decimal(1))}
+    )
+    catalog = policy.catalog.model_copy(update={"parts": {**policy.catalog.parts, part: cheap}})
+    return Pricing(catalog, policy.rules, policy.region, ClassDecision(klass, "test"))
+
+
 @pytest.mark.parametrize(
     ("part", "damage", "severity", "coverage", "rule_id"),
     [
@@ -127,6 +138,39 @@ def test_two_findings_on_one_panel_are_painted_once(inr_policy) -> None:
     assert hood[1].labour_hours == hours.hours(0.1)
 
 
+def test_a_parts_damages_add_up_to_at_most_a_repair_of_all_of_it(inr_policy) -> None:
+    # given the crash claim's hood: a dent over all of what one photo shows of it, and a
+    # broken part over most of what another shows (the two may be the same metal)
+    dent = finding(CarPart.HOOD, D.DENT, S.MINOR, confidence=0.28, coverage=1.0)
+    broken = finding(CarPart.HOOD, D.BROKEN_PART, S.MINOR, confidence=0.05, coverage=0.69)
+    hours = inr_policy.rules.repair_hours
+    # when estimated
+    hood = [
+        x
+        for x in build_estimate([dent, broken], _pricing(inr_policy)).lines
+        if x.part is CarPart.HOOD
+    ]
+    # then the hood is repaired once, for all of it, the broken part named on its line
+    assert [x.operation for x in hood] == [Operation.REPAIR_AND_REFINISH]
+    assert hood[0].labour_hours == hours[S.MINOR].hours(1.0)
+    assert "also covers minor broken part" in hood[0].description
+    assert "within the repair of all of the hood" in hood[0].description
+    # and a second damage past what is left of a whole repair gets only what is left, at
+    # the worst of the two severities, saying so
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.6, coverage=0.5)
+    scratch = finding(CarPart.HOOD, D.DENT, S.MINOR, confidence=0.5, coverage=0.9)
+    hood = [
+        x
+        for x in build_estimate([dent, scratch], _pricing(inr_policy)).lines
+        if x.part is CarPart.HOOD
+    ]
+    assert [x.labour_hours for x in hood] == [
+        hours[S.MODERATE].hours(0.5),
+        hours[S.MODERATE].hours(1.0) - hours[S.MODERATE].hours(0.5),
+    ]
+    assert "hours cut: with the hood's other damages, a repair of all of it" in hood[1].description
+
+
 def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_policy) -> None:
     # given a hood with a dent, and a broken lamp the photos put on the hood too (most
     # likely the headlamp's own damage, its outline spilling over)
@@ -149,12 +193,13 @@ def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_po
 
 def test_a_part_replaced_for_its_repair_cost_is_not_named_for_a_stray(inr_policy) -> None:
     # given the crash claim's hood, whose dent and scratch over all of it cost more to repair
-    # than a new hood, and a sure, severe broken lamp the photos put on the hood too
+    # than a new hood (here nearly free), and a sure, severe broken lamp the photos put on
+    # the hood too
     dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.28, coverage=1.0)
     scratch = finding(CarPart.HOOD, D.SCRATCH, S.MODERATE, confidence=0.24, coverage=1.0)
     guess = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.05, coverage=1.0)
     lamp = finding(CarPart.HOOD, D.LAMP_BROKEN, S.SEVERE, confidence=0.9, coverage=1.0)
-    lines = build_estimate([dent, guess, scratch, lamp], _pricing(inr_policy)).lines
+    lines = build_estimate([dent, guess, scratch, lamp], _cheap(inr_policy, CarPart.HOOD)).lines
     # then the new hood is for the dent, not for the lamp the estimate does not price
     replaced = lines[0]
     assert replaced.operation is Operation.REPLACE
@@ -171,15 +216,7 @@ def test_finding_without_part_is_not_priced(inr_policy) -> None:
 
 def test_economic_replace_when_repair_costs_more_than_a_new_part(inr_policy) -> None:
     # given a catalog where a new trunk lid is nearly free
-    cheap = inr_policy.catalog.parts[CarPart.TRUNK].model_copy(
-        update={"prices": dict.fromkeys(VehicleClass, Decimal(1))}
-    )
-    catalog = inr_policy.catalog.model_copy(
-        update={"parts": {**inr_policy.catalog.parts, CarPart.TRUNK: cheap}}
-    )
-    pricing = Pricing(
-        catalog, inr_policy.rules, "default", ClassDecision(VehicleClass.MIDSIZE, "test")
-    )
+    pricing = _cheap(inr_policy, CarPart.TRUNK)
     dent = finding(CarPart.TRUNK, D.DENT, S.MODERATE, coverage=0.5)
     # when estimated
     lines = build_estimate([dent], pricing).lines
@@ -209,11 +246,11 @@ def test_a_weak_broken_guess_beside_a_sure_dent_does_not_replace_the_part(inr_po
 
 def test_a_part_replaced_for_its_repair_cost_is_named_for_a_sure_finding(inr_policy) -> None:
     # given the crash claim's hood: a sure dent and a weak "severe broken part" guess, both
-    # over most of the hood, whose repairs together cost more than a new hood
+    # over most of the hood, whose repair costs more than a new hood (here nearly free)
     dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.28, coverage=1.0)
     guess = finding(CarPart.HOOD, D.BROKEN_PART, S.SEVERE, confidence=0.05, coverage=1.0)
     scratch = finding(CarPart.HOOD, D.SCRATCH, S.MODERATE, confidence=0.24, coverage=1.0)
-    lines = build_estimate([dent, guess, scratch], _pricing(inr_policy)).lines
+    lines = build_estimate([dent, guess, scratch], _cheap(inr_policy, CarPart.HOOD)).lines
     # then the hood is replaced under the economic rule, the new hood being for the dent
     # (the most severe of the findings sure enough to decide), the guess only absorbed
     replaced = lines[0]
@@ -247,29 +284,60 @@ def test_a_repaired_panel_that_would_be_blended_is_replaced_when_that_costs_less
     inr_policy,
 ) -> None:
     # given a bumper whose damage the rules repair without paint (broken glass and a broken
-    # lamp on a panel: the catch-all) to a little under a new bumper's price, next to a
-    # hood that is repainted, so the bumper would also get a blend line
+    # lamp on a panel: the catch-all), next to a hood that is repainted, so the bumper would
+    # also get a blend line; and a new bumper priced between the repair alone and the
+    # repair with its blend
     def bumper(kind, severity, confidence, coverage):
         return finding(CarPart.FRONT_BUMPER, kind, severity, confidence, coverage)
 
-    findings = [
-        bumper(D.GLASS_SHATTER, S.SEVERE, 0.2, 1.0),
-        bumper(D.LAMP_BROKEN, S.MODERATE, 1.0, 0.2),
-        finding(CarPart.HOOD, D.SCRATCH, S.SEVERE, 0.5, 0.0),
-        bumper(D.GLASS_SHATTER, S.SEVERE, 0.5, 0.0),
+    on_bumper = [
+        bumper(D.GLASS_SHATTER, S.MODERATE, 0.2, 1.0),
+        bumper(D.LAMP_BROKEN, S.MINOR, 1.0, 0.2),
     ]
-    pricing = _pricing(inr_policy)
-    # when estimated
+    hood = finding(CarPart.HOOD, D.SCRATCH, S.SEVERE, 0.5, 0.0)
+    findings = [*on_bumper, hood]
+
+    def subtotal(lines, operations=None) -> Decimal:
+        return sum(
+            (
+                x.total
+                for x in lines
+                if x.part is CarPart.FRONT_BUMPER
+                and (operations is None or x.operation in operations)
+            ),
+            Decimal(0),
+        )
+
+    repair = subtotal(build_estimate(on_bumper, _pricing(inr_policy)).lines)
+    blended = build_estimate(findings, _pricing(inr_policy)).lines
+    blend = subtotal(blended, {Operation.BLEND})
+    assert blend > 0
+    replaced_at_1 = subtotal(
+        build_estimate(on_bumper, _cheap(inr_policy, CarPart.FRONT_BUMPER)).lines
+    )
+    price = repair + blend / 2 - (replaced_at_1 - 1)
+    entry = inr_policy.catalog.parts[CarPart.FRONT_BUMPER].model_copy(
+        update={"prices": dict.fromkeys(VehicleClass, price)}
+    )
+    catalog = inr_policy.catalog.model_copy(
+        update={"parts": {**inr_policy.catalog.parts, CarPart.FRONT_BUMPER: entry}}
+    )
+    pricing = Pricing(
+        catalog, inr_policy.rules, inr_policy.region, ClassDecision(VehicleClass.MIDSIZE, "test")
+    )
+    # when estimated, alone and beside the repainted hood
+    alone = build_estimate(on_bumper, pricing).lines
     lines = build_estimate(findings, pricing).lines
-    # then repair plus blend costs more than a new bumper: the bumper is replaced under the
-    # economic rule, and gets no blend
-    on_bumper = [line for line in lines if line.part is CarPart.FRONT_BUMPER]
-    assert on_bumper[0].operation is Operation.REPLACE
-    assert {line.rule_id for line in on_bumper} == {inr_policy.rules.economic_replace.id}
-    assert Operation.BLEND not in {line.operation for line in on_bumper}
-    # and the broken lamp growing worse (which tips repair alone over a new part) does
-    # not make the estimate cheaper: it was that before the fix
-    worse = [findings[0], bumper(D.LAMP_BROKEN, S.SEVERE, 1.0, 0.2), *findings[2:]]
+    # then alone the bumper is repaired; beside the hood, repair plus blend costs more than a
+    # new bumper: it is replaced under the economic rule, and gets no blend
+    assert alone[0].operation is Operation.REPAIR
+    bumper_lines = [line for line in lines if line.part is CarPart.FRONT_BUMPER]
+    assert bumper_lines[0].operation is Operation.REPLACE
+    assert {line.rule_id for line in bumper_lines} == {inr_policy.rules.economic_replace.id}
+    assert Operation.BLEND not in {line.operation for line in bumper_lines}
+    # and the broken glass growing worse (which tips repair alone over a new part) does
+    # not make the estimate cheaper
+    worse = [bumper(D.GLASS_SHATTER, S.SEVERE, 0.2, 1.0), *findings[1:]]
     assert build_estimate(worse, pricing).total >= build_estimate(findings, pricing).total
 
 
@@ -386,9 +454,9 @@ def test_a_new_part_cheaper_than_a_repair_of_a_cut_off_share_is_a_cap_not_a_deci
 ) -> None:
     from cdat.triage import triage
 
-    pricing = _pricing(inr_policy, VehicleClass.ECONOMY)
+    pricing = _cheap(inr_policy, CarPart.FRONT_LEFT_DOOR, VehicleClass.ECONOMY)
     # given a severe dent and a moderate scratch filling close-ups that cut an economy
-    # car's door off: repairing what they show costs more than a new door
+    # car's door off, and a new door nearly free: repairing what they show costs more
     shown = [
         _cut_off(finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.SEVERE, 0.95, coverage=1.0)),
         _cut_off(finding(CarPart.FRONT_LEFT_DOOR, D.SCRATCH, S.MODERATE, 0.9, coverage=1.0)),
