@@ -34,10 +34,9 @@ from cdat.whole_car import WholeCarRule, is_whole_car_view, kept_damages
 from inference import quality
 from inference.assign import assign_parts, unique_coverage
 from inference.damage_verifier import DamageVerifier
-from inference.errors import UnreadableImage
-from inference.imaging import load_photo
 from inference.layer_severity import LayerSeverityHead, severities_from_layers
 from inference.part_family import FamilyStage, placed_by_type
+from inference.photo_checks import PhotoChecks
 from inference.photo_state import Damages, PhotoState, analysis_failed, ms, timed
 from inference.placer import Placer
 from inference.postprocess import RawDetections
@@ -55,7 +54,7 @@ log = logging.getLogger(__name__)
 RuntimeName = Literal["onnx", "ultralytics"]
 
 
-class Analyzer:
+class Analyzer(PhotoChecks):
     """Both segmentation models plus the quality checks; implements `PhotoAnalyzer`."""
 
     def __init__(
@@ -127,74 +126,6 @@ class Analyzer:
             [p.photo_id for p in work], [p.phash for p in work], self.quality
         )
         return [self._finish(p, dupes.get(k)) for k, p in enumerate(work)]
-
-    def _prepare_safely(self, photo: PhotoInput, checks: bool = True) -> PhotoState:
-        """Decoded and, with `checks`, quality-checked (else `_checked_safely` later)."""
-        try:
-            state = self._decode(photo)
-            if checks and state.image is not None:
-                self._check_quality(state)
-            return state
-        except Exception as exc:  # one photo's failure must never fail the claim
-            log.exception("preparing photo %s failed", photo.photo_id)
-            return PhotoState(photo.photo_id, issues=[analysis_failed(exc)])
-
-    def _checked_safely(self, state: PhotoState) -> PhotoState:
-        try:
-            self._check_quality(state)
-            return state
-        except Exception as exc:  # as `_prepare_safely`: the photo fails, alone
-            log.exception("preparing photo %s failed", state.photo_id)
-            return PhotoState(state.photo_id, issues=[analysis_failed(exc)])
-
-    def _decode(self, photo: PhotoInput) -> PhotoState:
-        state = PhotoState(photo.photo_id)
-        started = time.perf_counter()
-        try:
-            decoded = load_photo(photo.data, self.max_pixels)
-        except UnreadableImage as exc:
-            state.issues.append(quality.unreadable(exc.message))
-            return state
-        except Exception as exc:  # a codec crash on hostile bytes must not fail the claim
-            log.warning("decoding photo %s failed: %r", photo.photo_id, exc)
-            state.issues.append(quality.unreadable(type(exc).__name__))
-            return state
-        state.image, state.scale = decoded.image, decoded.scale
-        state.width, state.height = decoded.width, decoded.height
-        state.timings["decode_ms"] = ms(started)
-        return state
-
-    def _check_quality(self, state: PhotoState) -> None:
-        """Size, exposure and blur (blocking issues), and the perceptual hash."""
-        assert state.image is not None  # decoded
-        started = time.perf_counter()
-        state.issues += quality.check_size(state.width, state.height, self.quality)
-        if not state.blocked:
-            gray = quality.analysis_gray(state.image, self.quality.analysis_side)
-            state.issues += quality.check_exposure(gray, self.quality)
-            state.issues += quality.check_blur(gray, self.quality)
-            state.phash = quality.perceptual_hash(gray)
-        state.timings["quality_ms"] = ms(started)
-
-    def _check_vehicle(self, photos: list[PhotoState]) -> None:
-        """The vehicle gate on the photos' images: a refused photo gets the blocking
-        `no_vehicle` issue, so it is never segmented and nothing is priced for it."""
-        if self.gate is None or not photos:
-            return
-        started = time.perf_counter()
-        try:
-            reading = self.gate.read([p.image for p in photos if p.image is not None])
-        except Exception:  # a gate failure leaves today's checks in charge, never a refusal
-            log.exception("the vehicle gate failed on %d photo(s)", len(photos))
-            return
-        views = reading.whole_car_view
-        for k, (photo, probability) in enumerate(zip(photos, reading.vehicle, strict=True)):
-            photo.vehicle_probability = round(float(probability), 4)
-            if views is not None:
-                photo.whole_car_view_probability = round(float(views[k]), 4)
-            photo.timings["gate_ms"] = ms(started) / len(photos)
-            if probability < self.gate.threshold:
-                photo.issues.append(quality.no_vehicle())
 
     def _checks_beside_parts(self, work: list[PhotoState], pool: ThreadPoolExecutor) -> None:
         """The part model starts on the other thread as soon as the photos are decoded,
