@@ -85,8 +85,15 @@ def load_model(
 def zoom_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:
     """The runtime of the photos a damage model's entry takes its zoomed-out look on (its
     `zoom_look_view_below`): the served one, looking again from further away; None where
-    the entry names no bar. A bar outside (0, 1] is a damaged entry, refused by name."""
+    the entry names no bar. A bar outside (0, 1], or `zoom_look_where_found` that is no
+    bool or has no bar beside it, is a damaged entry, refused by name."""
     bar = entry.zoom_look_view_below
+    where_found = entry.zoom_look_where_found
+    if not isinstance(where_found, bool) or (where_found and bar is None):
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: zoom_look_where_found {where_found!r} needs to be "
+            "true or false, and true only beside a zoom_look_view_below"
+        )
     if bar is None:
         return None
     if entry.task != "damage" or isinstance(bar, bool) or not 0.0 < bar <= 1.0:

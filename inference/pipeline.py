@@ -245,6 +245,43 @@ class Analyzer(PhotoChecks):
         w, h = photo.width, photo.height
         p_raw = p_raw.rescaled(*photo.scale)
         parts = part_instances(self.parts, p_raw, w, h)
+        found, damage_masks = self._findings(photo, (d_raw, found), parts, p_raw)
+        if found and self.damage.looks_again(photo.whole_car_view_probability):
+            found, damage_masks = self._found_again(photo, d_raw, parts, p_raw)
+        found = unique_coverage(found, damage_masks, parts, p_raw.masks)
+        evidence = p_raw.best_score
+        photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
+        photo.timings["postprocess_ms"] += ms(started)
+        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
+
+    def _found_again(
+        self,
+        photo: PhotoState,
+        d_raw: RawDetections,
+        parts: tuple[PartInstance, ...],
+        p_raw: RawDetections,
+    ) -> tuple[tuple[DamageInstance, ...], np.ndarray]:
+        """A photo the first look found damage on, analysed again with the zoomed-out look's
+        damages pooled in (the registry entry's `zoom_look_where_found`)."""
+        assert photo.image is not None  # only photos with an image are segmented
+        looking = time.perf_counter()
+        pooled = self.damage.looked_again(photo.image, photo.scale, d_raw)
+        photo.timings["zoom_look_ms"] = ms(looking)
+        image, (w, h) = photo.image, (photo.width, photo.height)
+        again = damage_instances(self.damage, pooled, image, w, h, photo.severity_view)
+        return self._findings(photo, (pooled, again), parts, p_raw)
+
+    def _findings(
+        self,
+        photo: PhotoState,
+        damages: Damages,
+        parts: tuple[PartInstance, ...],
+        p_raw: RawDetections,
+    ) -> tuple[tuple[DamageInstance, ...], np.ndarray]:
+        """A photo's damages on its parts, as the verifiers, stages and rules keep and
+        read them, with their masks."""
+        d_raw, found = damages
+        w, h = photo.width, photo.height
         found = assign_parts(found, d_raw.masks, parts, p_raw.masks)
         found = placed_by_type(found, d_raw.masks, parts, p_raw.masks)
         damage_masks = d_raw.masks
@@ -273,11 +310,7 @@ class Analyzer(PhotoChecks):
         closeup_severity = self.damage.closeup_severity
         if closeup_severity is not None and found and self._severity_closeup(photo, parts):
             found = self._closeup_severities(photo, closeup_severity, found, damage_masks)
-        found = unique_coverage(found, damage_masks, parts, p_raw.masks)
-        evidence = p_raw.best_score
-        photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
-        photo.timings["postprocess_ms"] += ms(started)
-        photo.result = PhotoAnalysis(photo.photo_id, w, h, damages=found, parts=parts)
+        return found, damage_masks
 
     def _verified(
         self, photo: PhotoState, found: tuple[DamageInstance, ...], parts: tuple[PartInstance, ...]

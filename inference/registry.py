@@ -107,6 +107,11 @@ class ModelEntry:
     """Damage models: on photos whose whole-car view the vehicle gate reads under this
     probability, served with a second look from further away (inference/zoom_look.py), as
     it was chosen and measured. Absent: one look on every photo."""
+    zoom_look_where_found: bool = False
+    """Damage models with `zoom_look_view_below`: the look is taken only on photos the first
+    look, as served, finds damage on, and the photo analysed again with both looks' damages:
+    the look measures the damage, it never makes a photo damaged. Absent: on every photo
+    under the bar."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -333,12 +338,13 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     """An entry as saved: no gate checked yet leaves out `precisions`, no rule leaves out
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
-    severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`,
-    so that
+    severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
+    (and `zoom_look_where_found`), so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
-                       "closeup_verifier", "closeup_severity_model")  # fmt: skip
+                       "closeup_verifier", "closeup_severity_model",
+                       "zoom_look_where_found")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

@@ -22,7 +22,13 @@ from cdat.taxonomy import CarPart, DamageType, Severity, parse_damage_class
 from inference.backends import ModelSession, OrtSession
 from inference.errors import InferenceError, ModelUnavailable
 from inference.imaging import letterbox, to_tensor
-from inference.postprocess import PostprocessConfig, RawDetections, decode, mask_polygon
+from inference.postprocess import (
+    PostprocessConfig,
+    RawDetections,
+    decode,
+    mask_polygon,
+    pooled,
+)
 from inference.registry import ModelEntry
 from inference.severity import SeverityModel, SeverityView, severity_view, view_features
 
@@ -39,6 +45,16 @@ class Runtime(Protocol):
 
     def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
         """Upright BGR uint8 photos -> one `RawDetections` each, in photo coordinates."""
+        ...
+
+
+class SecondLook(Runtime, Protocol):
+    """A runtime pooling a second look with the first (inference/second_look.py)."""
+
+    config: PostprocessConfig
+
+    def second(self, image: np.ndarray) -> RawDetections:
+        """The second look alone at one photo, brought back onto the photo."""
         ...
 
 
@@ -138,7 +154,7 @@ class SegmentationModel:
     closeup_severity: SeverityModel | LayerSeverityHead | None = None
     """The severity stage of photos which are no whole-car view, where one is served: hand
     features, or a head on the model's own layers (inference/layer_severity.py)."""
-    closeup_runtime: Runtime | None = None
+    closeup_runtime: SecondLook | None = None
     """The runtime of photos the gate reads under the entry's `zoom_look_view_below`, where
     one is served: the model with its second look from further away (inference/zoom_look.py)."""
 
@@ -175,9 +191,11 @@ class SegmentationModel:
     ) -> list[RawDetections]:
         """`infer`, but photos whose whole-car view the gate read (`views`, in order) under
         the entry's `zoom_look_view_below` go to the close-up runtime; a photo whose view
-        was not read, and every photo where no close-up runtime is served, to `runtime`."""
+        was not read, and every photo where no close-up runtime is served, to `runtime`.
+        An entry that takes the look only where damage is found (`zoom_look_where_found`)
+        sends every photo to `runtime`: the analyzer looks again later (`looked_again`)."""
         bar = self.entry.zoom_look_view_below
-        if self.closeup_runtime is None or bar is None:
+        if self.closeup_runtime is None or bar is None or self.entry.zoom_look_where_found:
             return self.infer(images)
         close = [view is not None and view < bar for view in views]
         near = [im for im, c in zip(images, close, strict=True) if c]
@@ -185,6 +203,24 @@ class SegmentationModel:
         near_found = iter(self.closeup_runtime.infer(near) if near else [])
         far_found = iter(self.runtime.infer(far) if far else [])
         return [next(near_found) if c else next(far_found) for c in close]
+
+    def looks_again(self, view: float | None) -> bool:
+        """Whether a photo whose first look found damage is looked at again from further
+        away (`zoom_look_where_found`): one the gate read under the entry's bar."""
+        bar = self.entry.zoom_look_view_below
+        if not self.entry.zoom_look_where_found or self.closeup_runtime is None or bar is None:
+            return False
+        return view is not None and view < bar
+
+    def looked_again(
+        self, image: np.ndarray, scale: tuple[float, float], first: RawDetections
+    ) -> RawDetections:
+        """The first look's detections on the photo (of which `image` is a copy `scale`
+        maps onto it) pooled with the zoomed-out look's at `image`, by the same NMS as
+        `infer_by_view`'s one pass pools them."""
+        assert self.closeup_runtime is not None
+        second = self.closeup_runtime.second(image).rescaled(*scale)
+        return pooled(first, second, self.closeup_runtime.config)
 
     def label(self, class_id: int) -> Any:
         if not 0 <= class_id < len(self._labels):

@@ -40,6 +40,10 @@ class SecondLookRuntime:
         """The second look's detections as seen on the photo itself."""
         raise NotImplementedError
 
+    def second(self, image: np.ndarray) -> RawDetections:
+        """The second look alone at one photo, its detections brought back onto the photo."""
+        return self.back(self.inner.infer([np.ascontiguousarray(self.view(image))])[0], image)
+
     def infer(self, images: Sequence[np.ndarray]) -> list[RawDetections]:
         views = [np.ascontiguousarray(self.view(image)) for image in images]
         found = self.inner.infer([*images, *views])

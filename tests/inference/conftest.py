@@ -2,7 +2,8 @@
 
 The fake models have the exact interface of an Ultralytics YOLO-seg ONNX export
 (input `images` [B,3,S,S], `output0` [B,4+nc+32,N], `output1` [B,32,S/4,S/4]) but
-ignore the pixels, so tests can assert where boxes and masks land in the photo.
+ignore the pixels (all but the mean, where a test asks: `score_slope`), so tests can
+assert where boxes and masks land in the photo.
 """
 
 from __future__ import annotations
@@ -56,11 +57,18 @@ def fake_outputs(imgsz: int, nc: int, dets: list[FakeDet]) -> tuple[np.ndarray, 
 
 
 def make_fake_model(
-    path: Path, imgsz: int, nc: int, dets: list[FakeDet], tapped: bool = False
+    path: Path,
+    imgsz: int,
+    nc: int,
+    dets: list[FakeDet],
+    tapped: bool = False,
+    score_slope: float = 0.0,
 ) -> Path:
     """A fake export emitting `dets`; `tapped` also gives a `layer0` output, as a damage
-    model tapped for its placer head does (inference/placer.py)."""
-    return _save_fake(path, imgsz, nc, dets, "images", tapped)
+    model tapped for its placer head does (inference/placer.py). A `score_slope` adds that
+    times the input's mean (0..1) to the first detection's score: the one fake that sees
+    what it is shown (a grey canvas around a photo changes the mean)."""
+    return _save_fake(path, imgsz, nc, dets, "images", tapped, score_slope)
 
 
 def make_fake_head(path: Path, imgsz: int, nc: int, dets: list[FakeDet]) -> Path:
@@ -69,9 +77,18 @@ def make_fake_head(path: Path, imgsz: int, nc: int, dets: list[FakeDet]) -> Path
 
 
 def _save_fake(
-    path: Path, imgsz: int, nc: int, dets: list[FakeDet], source: str, tapped: bool
+    path: Path,
+    imgsz: int,
+    nc: int,
+    dets: list[FakeDet],
+    source: str,
+    tapped: bool,
+    score_slope: float = 0.0,
 ) -> Path:
     out0, protos = fake_outputs(imgsz, nc, dets)
+    slope = np.zeros_like(out0)
+    if dets:
+        slope[0, 4 + dets[0].cls, 0] = score_slope
     if source == "images":  # zero = 0 * mean(images), shaped [B,1,1,1]: outputs keep the batch
         first = [
             helper.make_node("ReduceMean", ["images", "axes"], ["mean"], keepdims=1),
@@ -84,15 +101,24 @@ def _save_fake(
     nodes = [
         *first,
         helper.make_node("Squeeze", ["zero4", "sq_axes"], ["zero3"]),
-        helper.make_node("Add", ["zero3", "out0_c"], ["output0"]),
+        helper.make_node("Add", ["zero3", "out0_c"], ["constant0"]),
         helper.make_node("Add", ["zero4", "protos_c"], ["output1"]),
     ]
+    if source == "images" and score_slope:
+        nodes += [
+            helper.make_node("Squeeze", ["mean", "sq_axes"], ["mean3"]),
+            helper.make_node("Mul", ["mean3", "slope_c"], ["sloped"]),
+            helper.make_node("Add", ["constant0", "sloped"], ["output0"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["constant0"], ["output0"]))
     inits = [
         numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes"),
         numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
         numpy_helper.from_array(np.array([3], np.int64), "sq_axes"),
         numpy_helper.from_array(out0, "out0_c"),
         numpy_helper.from_array(protos, "protos_c"),
+        *([numpy_helper.from_array(slope, "slope_c")] if score_slope else []),
     ]
     outputs = [
         helper.make_tensor_value_info("output0", TensorProto.FLOAT, ["batch", *out0.shape[1:]]),

@@ -14,12 +14,13 @@ from cdat.errors import ModelUnavailable
 from cdat.findings import PhotoAnalysis
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart
+from inference.imaging import letterbox, to_tensor
 from inference.loading import build_analyzer
 from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, pooled
-from inference.registry import Registry
+from inference.registry import Registry, sha256_of
 from inference.zoom_look import CANVAS_GREY, brought_back, canvas_of, zoomed_out
 
-from .conftest import textured, write_registry
+from .conftest import DAMAGE_CLASSES, make_fake_model, textured, write_registry
 from .test_pipeline import IMGSZ, H, W, damage_det, part_det, photo
 from .test_vehicle_gate import add_gate
 
@@ -81,18 +82,44 @@ def test_pooled_looks_keep_the_first_looks_layers() -> None:
     assert pooled(first, empty, PostprocessConfig()).layers is layers
 
 
-def zoom_scene(model_dir: Path, view_logit: float, bar: float | None = 0.5) -> Settings:
+def zoom_scene(
+    model_dir: Path, view_logit: float, bar: float | None = 0.5, where_found: object = False
+) -> Settings:
     """A door across a 400x200 photo, a damage model that always answers one dent at
     (160, 80, 240, 120) of what it is shown (a fake model), a gate that passes the photo and
-    reads its whole-car view from `view_logit`, and the damage entry's zoom bar `bar`."""
+    reads its whole-car view from `view_logit`, and the damage entry's zoom bar `bar` and
+    `zoom_look_where_found`."""
     parts = [part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 400, 200))]
     damages = [damage_det("moderate-dent", (160, 80, 240, 120), 0.8)]
     settings = write_registry(model_dir, IMGSZ, damages, parts)
     registry = Registry.load(model_dir)
     k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
-    registry.entries[k] = replace(registry.entries[k], zoom_look_view_below=bar)
+    look = {"zoom_look_view_below": bar, "zoom_look_where_found": where_found}
+    registry.entries[k] = replace(registry.entries[k], **look)  # type: ignore[arg-type]
     registry.save()
     return add_gate(settings, 0.01, view_logit=view_logit)
+
+
+def model_input_mean(image: np.ndarray) -> float:
+    """The mean of what the damage model is given for `image` (0..1)."""
+    canvas, _ = letterbox(image, IMGSZ)
+    return float(to_tensor([canvas]).mean())
+
+
+def seen_only_zoomed_out(settings: Settings) -> Settings:
+    """The scene's damage model replaced by one whose dent scores 0.02 on the photo and 0.8
+    on its zoomed-out canvas (its score follows the mean of what it is shown)."""
+    on_photo = model_input_mean(textured(W, H))
+    on_canvas = model_input_mean(zoomed_out(textured(W, H)))
+    slope = (0.8 - 0.02) / (on_canvas - on_photo)
+    dent = damage_det("moderate-dent", (160, 80, 240, 120), 0.02 - slope * on_photo)
+    registry = Registry.load(settings.model_dir)
+    k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
+    path = settings.model_dir / registry.entries[k].file
+    make_fake_model(path, IMGSZ, len(DAMAGE_CLASSES), [dent], score_slope=slope)
+    registry.entries[k] = replace(registry.entries[k], sha256=sha256_of(path))
+    registry.save()
+    return settings
 
 
 def analysed(settings: Settings) -> PhotoAnalysis:
@@ -130,6 +157,48 @@ def test_a_whole_car_view_and_a_model_without_the_bar_look_once(tmp_path: Path) 
     # and an entry without the bar is stored as entries were before it existed
     stored = json.loads((tmp_path / "plain" / "registry.json").read_text())
     assert all("zoom_look_view_below" not in e for e in stored["entries"])
+    assert all("zoom_look_where_found" not in e for e in stored["entries"])
+
+
+def test_where_found_a_close_up_the_first_look_finds_damage_on_is_looked_at_again(
+    tmp_path: Path,
+) -> None:
+    # given the look taken only where the first look finds damage, and a close-up it does
+    result = analysed(zoom_scene(tmp_path, view_logit=-20.0, where_found=True))
+    # then the canvas's dent is pooled with the photo's own, as the look on every close-up
+    # pools it, and the look's time is reported
+    boxes = sorted((d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in result.damages)
+    assert boxes == [
+        pytest.approx((140, 70, 260, 130), abs=1.5),
+        pytest.approx((160, 80, 240, 120), abs=1.5),
+    ]
+    assert "zoom_look_ms" in result.timings_ms
+    # and the entry is stored with it
+    stored = json.loads((tmp_path / "registry.json").read_text())
+    assert [e["zoom_look_where_found"] for e in stored["entries"] if e["task"] == "damage"] == [
+        True
+    ]
+
+
+def test_where_found_a_close_up_the_first_look_finds_nothing_on_is_not_looked_at_again(
+    tmp_path: Path,
+) -> None:
+    # given a damage model that sees a dent only on the zoomed-out canvas, and a close-up
+    every = seen_only_zoomed_out(zoom_scene(tmp_path / "every", view_logit=-20.0))
+    found = seen_only_zoomed_out(zoom_scene(tmp_path / "found", view_logit=-20.0, where_found=True))
+    # when the look is taken on every close-up, the canvas's dent alone is reported
+    boxes = [(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in analysed(every).damages]
+    assert boxes == [pytest.approx((140, 70, 260, 130), abs=1.5)]
+    # but taken only where the first look finds damage, the photo has none, and no look
+    result = analysed(found)
+    assert result.damages == ()
+    assert "zoom_look_ms" not in result.timings_ms
+
+
+def test_where_found_a_whole_car_view_is_looked_at_once(tmp_path: Path) -> None:
+    result = analysed(zoom_scene(tmp_path, view_logit=10.0, where_found=True))
+    assert [round(d.box.x1) for d in result.damages] == [160]
+    assert "zoom_look_ms" not in result.timings_ms
 
 
 @pytest.mark.parametrize("bar", [0.0, 1.5, True])
@@ -138,6 +207,15 @@ def test_an_entry_with_a_bar_outside_a_probability_is_refused_by_name(
 ) -> None:
     settings = zoom_scene(tmp_path, view_logit=-20.0, bar=bar)
     with pytest.raises(ModelUnavailable, match="zoom_look_view_below"):
+        build_analyzer(settings)
+
+
+@pytest.mark.parametrize(("bar", "where_found"), [(None, True), (0.5, "yes"), (0.5, 1)])
+def test_where_found_needs_true_or_false_and_a_bar_beside_it(
+    tmp_path: Path, bar: float | None, where_found: object
+) -> None:
+    settings = zoom_scene(tmp_path, view_logit=-20.0, bar=bar, where_found=where_found)
+    with pytest.raises(ModelUnavailable, match="zoom_look_where_found"):
         build_analyzer(settings)
 
 
