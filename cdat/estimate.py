@@ -303,7 +303,7 @@ def _repair_lines(
         stray = stray_on_its_part(finding, findings)
         asked = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
         asked = asked if rule.repairs and not finding.named_again and not stray else ZERO
-        hours = asked if asked <= left else left.quantize(HUNDREDTH, rounding=ROUND_DOWN)
+        hours = asked if asked <= left else left.quantize(TENTH, rounding=ROUND_DOWN)
         left -= hours
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
@@ -342,8 +342,9 @@ def _whole_part_hours(decisions: Sequence[Decision], pricing: Pricing) -> Decima
     return pricing.rules.repair_hours[max(worst, key=lambda s: s.rank)].hours(1.0)
 
 
-HUNDREDTH = Decimal("0.01")
-"""Hours cut to what is left of a whole-part repair are cut to what a line shows."""
+TENTH = Decimal("0.1")
+"""Hours cut to what is left of a whole-part repair are cut to tenths, as labour times
+are quoted, so that no line is a few minutes' remainder."""
 CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair of all of it)"
 
 

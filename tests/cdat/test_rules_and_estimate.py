@@ -169,6 +169,15 @@ def test_a_parts_damages_add_up_to_at_most_a_repair_of_all_of_it(inr_policy) -> 
         hours[S.MODERATE].hours(1.0) - hours[S.MODERATE].hours(0.5),
     ]
     assert "hours cut: with the hood's other damages, a repair of all of it" in hood[1].description
+    # and a remainder under a tenth of an hour (how labour is quoted) is no line of its own
+    dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.6, coverage=0.99)
+    hood = [
+        x
+        for x in build_estimate([dent, scratch], _pricing(inr_policy)).lines
+        if x.part is CarPart.HOOD
+    ]
+    assert [x.labour_hours for x in hood] == [hours[S.MODERATE].hours(0.99)]
+    assert "within the repair of all of the hood" in hood[0].description
 
 
 def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_policy) -> None:
