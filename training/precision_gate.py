@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cdat.errors import CdatError
+from cdat.settings import Settings
 from inference.backends import BACKENDS, PRECISIONS, BackendName, Precision, open_session
 from inference.cpu_features import read_cpu_features
 from inference.registry import ModelEntry, Registry, sha256_of
@@ -151,14 +152,25 @@ MeasureMap = Callable[[Runtime], Mapping[str, Any]]
 
 
 def candidate_model(
-    model: SegmentationModel, path: Path, backend: BackendName, precision: Precision, threads: int
+    model: SegmentationModel,
+    path: Path,
+    backend: BackendName,
+    precision: Precision,
+    threads: int,
+    settings: Settings,
 ) -> SegmentationModel:
-    """The same model, entry and severity stage, run in the candidate backend and precision
-    with the served post-processing (threshold, NMS)."""
+    """The same model, entry and severity stages, run in the candidate backend and precision
+    with the served post-processing (threshold, NMS) and the second looks its entry is
+    served with (`settings` as FP32's analyzer reads them): a look judged in FP32 alone
+    would compare the model with the look against the model without it."""
+    from inference.loading import with_second_looks, zoom_look_of
+
     config = getattr(model.runtime, "config", None)
     session = open_session(path, backend, precision, threads=threads)
     runtime = DetectorRuntime(session, config=config)
-    return SegmentationModel(model.entry, runtime, model.severity, model.closeup_severity)
+    looks = with_second_looks(runtime, runtime.config, settings, model.entry)
+    closeup = zoom_look_of(looks, runtime.config, model.entry)
+    return SegmentationModel(model.entry, looks, model.severity, model.closeup_severity, closeup)
 
 
 def gate_accuracy(
@@ -231,7 +243,9 @@ def run_gate(
     verdict, raw = gate_accuracy(
         lambda: build_analyzer(settings),
         task,
-        lambda model: candidate_model(model, path, args.runtime, args.precision, per_model),
+        lambda model: candidate_model(
+            model, path, args.runtime, args.precision, per_model, settings
+        ),
         lambda analyzer: claim_report(analyzer, "val", 0, root),
         lambda runtime: mask_map50(runtime, photos, entry.classes),
         map_runtime,
@@ -253,6 +267,9 @@ def run_gate(
         "conf": entry.served_conf,
         "split": "val",
         "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # bf16 kernels differ by instruction set (AMX tiles, AVX512-BF16 dot products), and
+        # so do the figures: the record says which this verdict was measured on
+        "cpu": read_cpu_features().summary(),
         "command": " ".join(["python -m training.precision_gate", *sys.argv[1:]]),
         "accuracy": verdict.as_dict(),
         "parity": {**parity.as_dict(), "photos": f"{MAP_DATA[task]} val"},

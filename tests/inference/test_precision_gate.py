@@ -9,6 +9,7 @@ the damage found does not.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def run_gate(settings, photos, candidate: Path):
     return gate_accuracy(
         lambda: build_analyzer(settings),
         "damage",
-        lambda model: candidate_model(model, candidate, "onnxruntime", "int8", 1),
+        lambda model: candidate_model(model, candidate, "onnxruntime", "int8", 1, settings),
         measure_claims(photos),
         lambda runtime: mask_map50(runtime, labelled, DAMAGE_CLASSES),
         lambda is_candidate: OnnxRuntime(
@@ -234,3 +235,22 @@ def test_bf16_is_never_judged_on_a_cpu_that_would_run_it_in_fp32(world, monkeypa
         assert err.startswith("error: ") and "no native bf16" in err and err.count("\n") == 1
     # and nothing was recorded
     assert (settings.model_dir / "registry.json").read_bytes() == before
+
+
+def test_a_candidate_is_judged_with_the_looks_its_entry_is_served_with(world):
+    # given a promoted damage entry served with the zoomed-out look where damage is found
+    settings, _ = world
+    registry = Registry.load(settings.model_dir)
+    k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
+    look = {"zoom_look_view_below": 0.5, "zoom_look_where_found": True}
+    registry.entries[k] = replace(registry.entries[k], **look)  # type: ignore[arg-type]
+    registry.save()
+    served = build_analyzer(settings).damage
+    # when its file is put in the candidate's backend and precision
+    fp32 = Registry.load(settings.model_dir).path_of(served.entry)
+    candidate = candidate_model(served, fp32, "onnxruntime", "fp32", 1, settings)
+    # then the candidate takes the same look on the same photos as the served model
+    assert served.closeup_runtime is not None
+    assert candidate.closeup_runtime is not None
+    assert candidate.closeup_runtime.look == served.closeup_runtime.look
+    assert candidate.looks_again(0.1) and not candidate.looks_again(0.9)
