@@ -28,6 +28,7 @@ import numpy as np
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.taxonomy import DamageType
 from cdat.verified import VerifierRule, verified
+from inference.crop_memo import CropMemo, remembered
 from inference.crops import damage_crop, photo_crop
 from inference.errors import ModelUnavailable
 from inference.stage_net import FEATURES, StageNet
@@ -139,10 +140,35 @@ class DamageVerifier:
         width: int,
         height: int,
         found: Sequence[DamageInstance] | None = None,
+        memo: CropMemo | None = None,
     ) -> np.ndarray:
         """The verifier's probability for each damage; boxes in photo pixels, `scale` maps
         `image` to the photo. `found` is every detection of the photo at the threshold the
-        model is served at (default: `damages`), which a `cluster` verifier counts."""
+        model is served at (default: `damages`), which a `cluster` verifier counts. `memo`
+        keeps the photo's answers for its second analysis (inference/crop_memo.py); a
+        `cluster` verifier's answer depends on the other damages, so it keeps none."""
+        if not damages:
+            return np.zeros(0, np.float32)
+        if self.cluster:
+            memo = None
+        keys = [(id(self), d.box, d.confidence, d.damage_type) for d in damages]
+
+        def compute(indices: list[int]) -> np.ndarray:
+            asked = [damages[k] for k in indices]
+            return self._probabilities(image, scale, asked, parts, width, height, found)
+
+        return remembered(memo, keys, compute)
+
+    def _probabilities(
+        self,
+        image: np.ndarray,
+        scale: tuple[float, float],
+        damages: Sequence[DamageInstance],
+        parts: Sequence[PartInstance],
+        width: int,
+        height: int,
+        found: Sequence[DamageInstance] | None,
+    ) -> np.ndarray:
         if not damages:
             return np.zeros(0, np.float32)
         neighbours = damages if found is None else found
@@ -177,19 +203,20 @@ class DamageVerifier:
         size: tuple[int, int],
         base_kept: Sequence[bool],
         whole_car_view: bool = False,
+        memo: CropMemo | None = None,
     ) -> list[int]:
         """Indices of the damages the rule keeps (`size` is the photo's width, height;
         `whole_car_view`: cdat/verified.py). Only damages whose fate the answer decides are
         looked at: with `min_base_probability` 0, what the base keeps stays whatever the
         verifier says. A photo that is no whole-car view is read by `closeup` where given."""
         if self.closeup is not None and not whole_car_view:
-            return self.closeup.kept(image, scale, damages, parts, size, base_kept)
+            return self.closeup.kept(image, scale, damages, parts, size, base_kept, memo=memo)
         asked = [
             k for k, base in enumerate(base_kept) if not base or self.rule.min_base_probability
         ]
         p = np.ones(len(damages), np.float32)
         p[asked] = self.probabilities(
-            image, scale, [damages[k] for k in asked], parts, *size, found=damages
+            image, scale, [damages[k] for k in asked], parts, *size, found=damages, memo=memo
         )
         kept = {id(d) for d in verified(damages, p.tolist(), base_kept, self.rule, whole_car_view)}
         return [k for k, d in enumerate(damages) if id(d) in kept]

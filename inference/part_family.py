@@ -26,6 +26,7 @@ import numpy as np
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.part_family import FamilyRule, choose_part, part_by_type, side_in_view
 from cdat.taxonomy import CarPart, PartFamily, Position, Side
+from inference.crop_memo import CropMemo, remembered
 from inference.crops import box_position, damage_crop, photo_crop
 from inference.errors import ModelUnavailable
 from inference.stage_net import FEATURES, StageNet
@@ -104,8 +105,15 @@ class FamilyStage:
             )
         return cls(net, net.side, families, rule, version or path.stem, reads_context(net, path))
 
-    def probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
-        """(len(boxes), families) probabilities; boxes in `image` pixels."""
+    def probabilities(
+        self, image: np.ndarray, boxes: Sequence[Box], memo: CropMemo | None = None
+    ) -> np.ndarray:
+        """(len(boxes), families) probabilities; boxes in `image` pixels. `memo` keeps the
+        photo's answers for its second analysis (inference/crop_memo.py)."""
+        keys = [(id(self), box) for box in boxes]
+        return remembered(memo, keys, lambda ks: self._probabilities(image, [boxes[k] for k in ks]))
+
+    def _probabilities(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         if not boxes:
             return np.zeros((0, len(self.families)), np.float32)
         crops = np.stack([damage_crop(image, b, self.side) for b in boxes])
@@ -124,12 +132,13 @@ class FamilyStage:
         damage_masks: np.ndarray,
         parts: tuple[PartInstance, ...],
         part_masks: np.ndarray,
+        memo: CropMemo | None = None,
     ) -> tuple[DamageInstance, ...]:
         """Each damage on the part `choose_part` gives; boxes are photo pixels, `scale`
-        maps `image` to the photo."""
+        maps `image` to the photo; `memo`: `probabilities`."""
         sx, sy = scale
         boxes = [Box(d.box.x1 / sx, d.box.y1 / sy, d.box.x2 / sx, d.box.y2 / sy) for d in damages]
-        table = self.probabilities(image, boxes)
+        table = self.probabilities(image, boxes, memo)
         out = []
         for k, damage in enumerate(damages):
             probabilities = dict(zip(self.families, map(float, table[k]), strict=True))

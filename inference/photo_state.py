@@ -10,6 +10,7 @@ import numpy as np
 
 from cdat.findings import DamageInstance, PhotoAnalysis, QualityIssue
 from inference import quality
+from inference.crop_memo import CropMemo
 from inference.placer import Taps
 from inference.postprocess import PhotoLayers, RawDetections
 from inference.runtime import SegmentationModel
@@ -46,6 +47,8 @@ class PhotoState:
     """The close-up severity stage re-read the photo's damages."""
     severity_planes: SeverityView | None = None
     """What the severity stages measure the photo's damages on, made once when first asked."""
+    crop_memo: CropMemo = field(default_factory=dict)
+    """What the crop stages said of its damages, for a second analysis of the photo."""
 
     @property
     def blocked(self) -> bool:

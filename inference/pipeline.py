@@ -301,7 +301,9 @@ class Analyzer(PhotoChecks):
         if self.family is not None and found:  # cdat/part_family.py: the crop's own verdict
             assert photo.image is not None  # only photos with an image are segmented
             masks = (damage_masks, p_raw.masks)
-            found = self.family.refine(photo.image, photo.scale, found, masks[0], parts, masks[1])
+            found = self.family.refine(
+                photo.image, photo.scale, found, masks[0], parts, masks[1], photo.crop_memo
+            )
         if self.whole_car is not None and self.verifier is None:  # cdat/whole_car.py
             view = photo.whole_car_view_probability
             kept = {id(d) for d in kept_damages(found, parts, w, h, self.whole_car, view)}
@@ -327,8 +329,9 @@ class Analyzer(PhotoChecks):
         kept_by_base = {id(d) for d in base}
         base_kept = [id(d) in kept_by_base for d in found]
         return self.verifier.kept(
-            photo.image, photo.scale, found, parts, size, base_kept, whole_car_view
-        )
+            photo.image, photo.scale, found, parts, size, base_kept, whole_car_view,
+            memo=photo.crop_memo,
+        )  # fmt: skip
 
     def _whole_car_view(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
         """Whether the photo shows the whole car, by the served whole-car rule (the gate's

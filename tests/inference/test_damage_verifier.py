@@ -628,3 +628,22 @@ def test_a_changed_verifier_file_makes_serving_refuse(verified_settings: Setting
     # and when the operator turned the verifier off it is not even read
     off = verified_settings.model_copy(update={"damage_verifier": False})
     assert served_verifier(off, entry, threads=1) is None
+
+
+def test_a_photos_memo_answers_a_damage_it_has_seen_without_looking_again(tmp_path: Path) -> None:
+    # given the verifier's answers for two damages of a red photo, kept in the photo's memo
+    verifier = DamageVerifier.load(make_verifier(tmp_path / "v.onnx"), RULE)
+    seen = [damage(Box(30, 40, 50, 60), 0.05), damage(Box(30, 40, 50, 60), 0.5)]
+    memo: dict = {}
+    first = verifier.probabilities(solid(100, 200, RED), (1.0, 1.0), seen, [], 200, 100, memo=memo)
+    # when it is asked again, with one new damage, on an image it would answer otherwise
+    new = damage(Box(130, 40, 150, 60), 0.05)
+    again = verifier.probabilities(
+        solid(100, 200, BLUE), (1.0, 1.0), [seen[1], new, seen[0]], [], 200, 100, memo=memo
+    )
+    # then the damages it has seen keep their answers and only the new one is read afresh
+    assert again.dtype == np.float32
+    assert again.tolist() == pytest.approx([first[1], expected(-1.0, 0.05), first[0]], abs=1e-6)
+    # and without a memo every damage is read
+    plain = verifier.probabilities(solid(100, 200, BLUE), (1.0, 1.0), seen, [], 200, 100)
+    assert plain.tolist() == pytest.approx([expected(-1.0, 0.05), expected(-1.0, 0.5)], abs=1e-5)
