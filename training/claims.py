@@ -127,6 +127,12 @@ def build_claim_analyzer(
     return analyzer
 
 
+def without_zoom_look(damage: Any) -> Any:
+    """A damage model as it looks once at every photo: its entry's zoomed-out look left out."""
+    entry = replace(damage.entry, zoom_look_view_below=None, zoom_look_where_found=False)
+    return replace(damage, entry=entry, closeup_runtime=None)
+
+
 def with_zoom_look(damage: Any, bar: float) -> Any:
     """A candidate damage model that also looks from further away at photos the gate reads
     under `bar`, as its entry would serve it once registered."""

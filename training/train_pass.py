@@ -105,7 +105,9 @@ def detector_of(
 ) -> Detector:
     """The detector of a train pass at `conf`: `chosen`, or the promoted model (as registered,
     also where `chosen` is its very file); it takes the zoomed-out look under
-    `zoom_look_view_below` where given, else where the promoted entry serves one."""
+    `zoom_look_view_below` where given, else where the promoted entry serves one on every
+    photo under its bar (one taken only where the verified first look finds damage comes
+    after the verifier's verdict, so a pass leaves it out: claim_rules.pass_analyzer)."""
     from inference.loading import second_looks_of
     from inference.registry import Registry, sha256_of
     from training.claim_rules import pass_settings
@@ -117,7 +119,8 @@ def detector_of(
         raise TrainingError(f"{registry.model_dir}: no promoted damage model to run the pass")
     sha = promoted.sha256 if chosen is None else sha256_of(chosen)
     if sha == promoted.sha256:
-        bar = zoom_look_view_below or promoted.zoom_look_view_below
+        served = None if promoted.zoom_look_where_found else promoted.zoom_look_view_below
+        bar = zoom_look_view_below or served
         looks = second_looks_of(settings, promoted.crop_look) + zoomed_out(bar)
         return Detector(sha, second_looks=looks, zoom_look_view_below=bar)
     severity = registry.model_dir / promoted.severity_model if promoted.severity_model else None

@@ -127,7 +127,8 @@ def test_a_pass_made_without_the_zoomed_out_look_is_refused_to_a_run_with_it(
 def test_the_detector_takes_the_zoomed_out_look_where_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # given the shipped registry, whose promoted damage entry names no zoomed-out look
+    # given the shipped registry, whose promoted damage entry takes the zoomed-out look only
+    # where its verified first look finds damage (after the verdict a pass is made for)
     monkeypatch.delenv("CDAT_DAMAGE_FLIP_TTA", raising=False)
     monkeypatch.delenv("CDAT_DAMAGE_CROP_LOOK", raising=False)
     plain = detector_of(None, 0.02)
@@ -139,7 +140,8 @@ def test_the_detector_takes_the_zoomed_out_look_where_asked(
 
 
 def test_the_pass_of_a_detector_with_the_zoomed_out_look_takes_it_on_close_ups() -> None:
-    # given the promoted damage model as a pass's detector, with and without the look
+    # given the promoted damage model as a pass's detector, with and without the look (its
+    # entry's look, taken only where damage is found, is not a pass's)
     plain = detector_of(None, 0.02)
     # when the analyzers of their passes are built
     with_look = analyzer_of(Detector(plain.sha256, zoom_look_view_below=0.5), 0.02)
