@@ -79,7 +79,29 @@ def load_model(
         loaded = _runtime(registry, entry, settings, runtime, config, threads)
     looks = with_second_looks(loaded, config, settings, entry)
     closeup_runtime = zoom_look_of(looks, config, entry)
-    return SegmentationModel(entry, looks, severity, closeup_severity, closeup_runtime)
+    middle = middle_look_of(looks, config, entry)
+    return SegmentationModel(entry, looks, severity, closeup_severity, closeup_runtime, middle)
+
+
+def middle_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:
+    """The closer middle look a damage entry takes where its first look finds damage
+    (`middle_look_where_found`); None where it takes none. A value that is no bool, or the
+    look asked of a model that is no damage model, beside a placer (its head reads the one
+    pass's layers) or beside `crop_look` (taken on every photo already), is refused by name."""
+    taken = entry.middle_look_where_found
+    if not isinstance(taken, bool):
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: middle_look_where_found {taken!r} needs to be "
+            "true or false"
+        )
+    if not taken:
+        return None
+    if entry.task != "damage" or entry.placer or entry.crop_look:
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: middle_look_where_found needs a damage model "
+            "served with neither a placer nor crop_look"
+        )
+    return CropMergedRuntime(runtime, config)
 
 
 def zoom_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:

@@ -261,12 +261,13 @@ class Analyzer(PhotoChecks):
         parts: tuple[PartInstance, ...],
         p_raw: RawDetections,
     ) -> tuple[tuple[DamageInstance, ...], np.ndarray]:
-        """A photo the first look found damage on, analysed again with the zoomed-out look's
-        damages pooled in (the registry entry's `zoom_look_where_found`)."""
+        """A photo the first look found damage on, analysed again with the damages of the
+        looks its entry takes again pooled in (`SegmentationModel.again_looks`)."""
         assert photo.image is not None  # only photos with an image are segmented
         looking = time.perf_counter()
-        pooled = self.damage.looked_again(photo.image, photo.scale, d_raw)
-        photo.timings["zoom_look_ms"] = ms(looking)
+        view = photo.whole_car_view_probability
+        pooled = self.damage.looked_again(photo.image, photo.scale, d_raw, view)
+        photo.timings["looks_again_ms"] = ms(looking)
         image, (w, h) = photo.image, (photo.width, photo.height)
         again = damage_instances(self.damage, pooled, image, w, h, photo.severity_view)
         return self._findings(photo, (pooled, again), parts, p_raw)

@@ -112,6 +112,11 @@ class ModelEntry:
     look, as served, finds damage on, and the photo analysed again with both looks' damages:
     the look measures the damage, it never makes a photo damaged. Absent: on every photo
     under the bar."""
+    middle_look_where_found: bool = False
+    """Damage models: the closer look at each photo's middle (inference/crop_look.py), taken
+    on every photo the first look, as served, finds damage on and pooled with the
+    zoomed-out look where that is taken too, the photo then analysed again. Absent: not
+    taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -339,12 +344,12 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
     severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
-    (and `zoom_look_where_found`), so that
+    (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
                        "closeup_verifier", "closeup_severity_model",
-                       "zoom_look_where_found")  # fmt: skip
+                       "zoom_look_where_found", "middle_look_where_found")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

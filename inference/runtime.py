@@ -157,6 +157,9 @@ class SegmentationModel:
     closeup_runtime: SecondLook | None = None
     """The runtime of photos the gate reads under the entry's `zoom_look_view_below`, where
     one is served: the model with its second look from further away (inference/zoom_look.py)."""
+    middle_runtime: SecondLook | None = None
+    """The closer middle look taken where the first look finds damage, where the entry
+    serves one (`middle_look_where_found`: inference/crop_look.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -205,22 +208,34 @@ class SegmentationModel:
         return [next(near_found) if c else next(far_found) for c in close]
 
     def looks_again(self, view: float | None) -> bool:
-        """Whether a photo whose first look found damage is looked at again from further
-        away (`zoom_look_where_found`): one the gate read under the entry's bar."""
+        """Whether a photo whose first look found damage is looked at again
+        (`again_looks`)."""
+        return bool(self.again_looks(view))
+
+    def again_looks(self, view: float | None) -> list[SecondLook]:
+        """The looks taken again at a photo whose first look found damage: from further away
+        where the entry's `zoom_look_where_found` does so under its bar (the gate's read
+        `view`), the middle where it serves `middle_look_where_found`."""
+        looks = []
         bar = self.entry.zoom_look_view_below
-        if not self.entry.zoom_look_where_found or self.closeup_runtime is None or bar is None:
-            return False
-        return view is not None and view < bar
+        zoom = self.closeup_runtime if self.entry.zoom_look_where_found else None
+        if zoom is not None and bar is not None and view is not None and view < bar:
+            looks.append(zoom)
+        return looks + ([self.middle_runtime] if self.middle_runtime is not None else [])
 
     def looked_again(
-        self, image: np.ndarray, scale: tuple[float, float], first: RawDetections
+        self,
+        image: np.ndarray,
+        scale: tuple[float, float],
+        first: RawDetections,
+        view: float | None,
     ) -> RawDetections:
         """The first look's detections on the photo (of which `image` is a copy `scale`
-        maps onto it) pooled with the zoomed-out look's at `image`, by the same NMS as
-        `infer_by_view`'s one pass pools them."""
-        assert self.closeup_runtime is not None
-        second = self.closeup_runtime.second(image).rescaled(*scale)
-        return pooled(first, second, self.closeup_runtime.config)
+        maps onto it) pooled with those of each look `again_looks` takes at `image`, by the
+        same NMS as a served second look pools them."""
+        for look in self.again_looks(view):
+            first = pooled(first, look.second(image).rescaled(*scale), look.config)
+        return first
 
     def label(self, class_id: int) -> Any:
         if not 0 <= class_id < len(self._labels):

@@ -127,10 +127,16 @@ def build_claim_analyzer(
     return analyzer
 
 
-def without_zoom_look(damage: Any) -> Any:
-    """A damage model as it looks once at every photo: its entry's zoomed-out look left out."""
-    entry = replace(damage.entry, zoom_look_view_below=None, zoom_look_where_found=False)
-    return replace(damage, entry=entry, closeup_runtime=None)
+def without_looks_again(damage: Any) -> Any:
+    """A damage model as it looks once at every photo: the looks its entry takes again
+    where damage is found (zoomed-out, middle) left out."""
+    entry = replace(
+        damage.entry,
+        zoom_look_view_below=None,
+        zoom_look_where_found=False,
+        middle_look_where_found=False,
+    )
+    return replace(damage, entry=entry, closeup_runtime=None, middle_runtime=None)
 
 
 def with_zoom_look(damage: Any, bar: float) -> Any:

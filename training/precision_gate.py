@@ -163,14 +163,16 @@ def candidate_model(
     with the served post-processing (threshold, NMS) and the second looks its entry is
     served with (`settings` as FP32's analyzer reads them): a look judged in FP32 alone
     would compare the model with the look against the model without it."""
-    from inference.loading import with_second_looks, zoom_look_of
+    from inference.loading import middle_look_of, with_second_looks, zoom_look_of
 
     config = getattr(model.runtime, "config", None)
     session = open_session(path, backend, precision, threads=threads)
     runtime = DetectorRuntime(session, config=config)
     looks = with_second_looks(runtime, runtime.config, settings, model.entry)
     closeup = zoom_look_of(looks, runtime.config, model.entry)
-    return SegmentationModel(model.entry, looks, model.severity, model.closeup_severity, closeup)
+    middle = middle_look_of(looks, runtime.config, model.entry)
+    severities = (model.severity, model.closeup_severity)
+    return SegmentationModel(model.entry, looks, *severities, closeup, middle)
 
 
 def gate_accuracy(
