@@ -158,6 +158,7 @@ def test_a_whole_car_view_and_a_model_without_the_bar_look_once(tmp_path: Path) 
     stored = json.loads((tmp_path / "plain" / "registry.json").read_text())
     assert all("zoom_look_view_below" not in e for e in stored["entries"])
     assert all("zoom_look_where_found" not in e for e in stored["entries"])
+    assert all("middle_look_where_found" not in e for e in stored["entries"])
 
 
 def test_where_found_a_close_up_the_first_look_finds_damage_on_is_looked_at_again(
@@ -230,4 +231,64 @@ def test_an_entry_with_a_placer_cannot_also_take_the_zoomed_out_look(tmp_path: P
     registry.save()
     # then the analyzer is refused, naming both
     with pytest.raises(ModelUnavailable, match="zoomed-out look cannot be served beside a placer"):
+        build_analyzer(settings)
+
+
+def middle_scene(model_dir: Path, view_logit: float, **looks: object) -> Settings:
+    """The door scene with a dent at the left of what the model is shown (20, 50, 100, 150)
+    and the damage entry's `looks` (registry fields)."""
+    parts = [part_det(CarPart.FRONT_LEFT_DOOR, (0, 0, 400, 200))]
+    damages = [damage_det("moderate-dent", (20, 50, 100, 150), 0.8)]
+    settings = write_registry(model_dir, IMGSZ, damages, parts)
+    registry = Registry.load(model_dir)
+    k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
+    registry.entries[k] = replace(registry.entries[k], **looks)  # type: ignore[arg-type]
+    registry.save()
+    return add_gate(settings, 0.01, view_logit=view_logit)
+
+
+def boxes_of(result: PhotoAnalysis) -> list[tuple[float, float, float, float]]:
+    return sorted((d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in result.damages)
+
+
+def test_where_found_the_middle_is_looked_at_again_on_a_whole_car_view_too(
+    tmp_path: Path,
+) -> None:
+    # given an entry taking the middle look where damage is found, and a whole-car view
+    result = analysed(middle_scene(tmp_path, view_logit=10.0, middle_look_where_found=True))
+    # then the middle crop's dent (its left at 0.05 of the crop's 267 px, 66 px in) is
+    # reported beside the photo's own, and the look's time with it
+    assert boxes_of(result) == [
+        pytest.approx((20, 50, 100, 150), abs=1.5),
+        pytest.approx((79.4, 66.3, 132.8, 132.8), abs=1.5),
+    ]
+    assert "looks_again_ms" in result.timings_ms
+
+
+def test_where_found_a_close_up_is_looked_at_from_further_away_and_in_its_middle(
+    tmp_path: Path,
+) -> None:
+    # given both looks taken where damage is found, and a close-up
+    looks = {"zoom_look_view_below": 0.5, "zoom_look_where_found": True}
+    settings = middle_scene(tmp_path, view_logit=-20.0, middle_look_where_found=True, **looks)
+    # then the canvas's dent (cut at the photo's left edge) and the middle's join the photo's
+    assert boxes_of(analysed(settings)) == [
+        pytest.approx((0, 25, 50, 175), abs=1.5),
+        pytest.approx((20, 50, 100, 150), abs=1.5),
+        pytest.approx((79.4, 66.3, 132.8, 132.8), abs=1.5),
+    ]
+
+
+BAD_MIDDLE_LOOKS = [
+    {"middle_look_where_found": "yes"},
+    {"middle_look_where_found": True, "crop_look": True},
+]
+
+
+@pytest.mark.parametrize("looks", BAD_MIDDLE_LOOKS)
+def test_the_middle_look_where_found_needs_a_bool_and_no_middle_look_on_every_photo(
+    tmp_path: Path, looks: dict[str, object]
+) -> None:
+    settings = middle_scene(tmp_path, view_logit=10.0, **looks)
+    with pytest.raises(ModelUnavailable, match="middle_look_where_found"):
         build_analyzer(settings)
