@@ -60,6 +60,8 @@ PART_NAMED = ("car-parts-damage", "damaged-parts")
 INTACT_CLOSEUPS = "car-parts close-ups"
 INTACT_FIGURES = ("intact_photos_with_damage", "intact_closeups_with_damage")
 SEVERE = "severe"
+OFF_LABEL_SHARE = 0.1
+"""A reported damage with less of its mask inside the photo's labelled regions lies off them."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class OutlineTally:
     types and boxes over one dent) is more of them for an adjuster to read."""
     on_no_part: int = 0
     """Regions found whose damage lies on no part: unpriced, for an adjuster to place."""
+    off_labels: int = 0
+    """Damages reported that lie (less than `OFF_LABEL_SHARE` of their mask) outside every
+    labelled region of their photo. These sources outline each damage, so such a finding is
+    a false one or damage the labeller left out: an upper bound on false findings."""
     per_family: dict[str, list[int]] = field(default_factory=dict)
     """Named family -> [regions, found, found on the right family, found on no part]."""
     landed: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -100,6 +106,7 @@ class OutlineTally:
         self.refused += analysis.refused_no_vehicle
         self.damages += len(analysis.damages)
         masks = damage_masks(analysis)
+        self.off_labels += sum(off_labels(mask, outlines) for mask in masks)
         for outline in outlines:
             self.add_outline(outline, analysis, masks)
 
@@ -148,6 +155,7 @@ class OutlineTally:
             "photos_with_damage": _share(self.photos_with_damage, self.photos),
             "refused_no_vehicle": _share(self.refused, self.photos),
             "damages_per_photo": _share(self.damages, self.photos),
+            "damages_off_labels": _share(self.off_labels, self.damages),
             "source_photos_with_regions": len(self.per_photo),
             "damage_recall_iou30_interval": share_interval(
                 {k: (found, n) for k, (n, found, _) in self.per_photo.items()}
@@ -177,6 +185,17 @@ class OutlineTally:
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def off_labels(mask: np.ndarray, outlines: Sequence[Outline]) -> bool:
+    """Whether less than `OFF_LABEL_SHARE` of a damage's mask lies in any labelled region."""
+    area = int(mask.sum())
+    if not area:
+        return False
+    inside = np.zeros_like(mask)
+    for outline in outlines:
+        inside |= outline.mask
+    return int((mask & inside).sum()) < OFF_LABEL_SHARE * area
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:

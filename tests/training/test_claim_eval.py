@@ -94,6 +94,30 @@ def test_a_damage_overlapping_under_iou_0_3_is_not_a_find() -> None:
     assert tally.report()["damage_recall_iou30"] == 0.0
 
 
+def test_damages_that_lie_off_every_labelled_region_are_counted() -> None:
+    tally = OutlineTally()
+    # given a photo with two labelled regions and four damages: one on the first region,
+    # one a pixel off the second (19 of its 20 columns inside), one with 2 of its 20 rows
+    # on the first (a tenth of it: inside), and one on none (off)
+    tally.add_photo(
+        _analysis(
+            _damage(10, 10, None),
+            _damage(51, 10, None),
+            _damage(10, 28, None),
+            _damage(70, 70, None),
+        ),
+        [_outline(10, 10, None), _outline(50, 10, None)],
+    )
+    # and a photo with no damage reported
+    tally.add_photo(_analysis(), [_outline(60, 60, None)])
+    # then one of the four reported damages lies off the labels
+    assert tally.report()["damages_off_labels"] == pytest.approx(1 / 4)
+    # and a source with no damage reported has no share
+    empty = OutlineTally()
+    empty.add_photo(_analysis(), [_outline(10, 10, None)])
+    assert empty.report()["damages_off_labels"] is None
+
+
 def test_outlines_take_their_severity_from_the_label_or_the_photo_grade() -> None:
     square = [v / SIZE for xy in _square(10, 10) for v in xy]
     typed = outlines_of([("severe-dent", square), ("minor-scratch", square)], (SIZE, SIZE), None)
