@@ -140,6 +140,30 @@ def named_again(damages: Sequence[DamageInstance]) -> set[int]:
     return again
 
 
+def outlined_again(damages: Sequence[DamageInstance]) -> dict[int, int]:
+    """Index of a model's damage -> index of the surest damage of its type on its part that
+    holds most of its outline (`NAMED_AGAIN_SHARE`): the same damage outlined again at
+    another extent, as the analyzer's looks taken where damage is found outline one damage
+    several times. The estimate prices a part's damages together already; an adjuster's
+    view of the photo groups them under the surer one."""
+    ranked = sorted(range(len(damages)), key=lambda k: (-damages[k].confidence, k))
+    again: dict[int, int] = {}
+    for position, index in enumerate(ranked):
+        damage = damages[index]
+        if damage.review or len(damage.polygon) < 3:
+            continue
+        for k in ranked[:position]:
+            other = damages[k]
+            same = other.part is damage.part and other.damage_type is damage.damage_type
+            if not same or len(other.polygon) < 3:
+                continue
+            fresh = fresh_share(damage.polygon, [other.polygon], _NAMED_AGAIN_SAMPLES)
+            if 1.0 - fresh >= NAMED_AGAIN_SHARE:
+                again[index] = k
+                break
+    return again
+
+
 def _single(sighting: _Sighting) -> PartFinding:
     damage = sighting.damage
     return PartFinding(

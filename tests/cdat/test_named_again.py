@@ -107,3 +107,23 @@ def test_two_damages_apart_on_one_door_are_both_repaired(inr_policy: AssessmentP
     assert apart.estimate is not None and once.estimate is not None
     assert apart.estimate.subtotal > once.estimate.subtotal
     assert Decimal(0) < once.estimate.subtotal
+
+
+def test_a_damage_outlined_again_inside_a_surer_one_of_its_type_is_grouped_under_it() -> None:
+    from cdat.merge import outlined_again
+
+    # given a dent, the same dent outlined smaller and less sure, a third outline inside both,
+    # a dent beside it, a scratch inside it, one on the hood, and one an adjuster confirmed
+    damages = (
+        damage(DENT, 0.3, square(10, 10, 60)),
+        damage(DENT, 0.6, square(0, 0, 100)),
+        damage(DENT, 0.2, square(20, 20, 30)),
+        damage(DENT, 0.5, square(80, 0, 100)),
+        damage(SCRATCH, 0.4, square(10, 10, 60)),
+        damage(DENT, 0.4, square(10, 10, 60), HOOD),
+        damage(DENT, 0.1, square(10, 10, 60), review="confirmed"),
+    )
+    # then each outline inside the surest dent of the door is grouped under it, nothing else
+    assert outlined_again(damages) == {0: 1, 2: 1}
+    # and the surer outline of a pair is never grouped under the less sure one
+    assert outlined_again((damages[1], damages[0])) == {1: 0}
