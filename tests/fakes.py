@@ -106,6 +106,27 @@ class CloseUpsOfTwoPartsFakeAnalyzer(CloseUpFakeAnalyzer):
         return replace(seen, damages=(on_hood,), parts=parts)
 
 
+class OutlinedAgainFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but the dent is outlined twice: once, and again smaller and less
+    sure inside it (as looks taken where damage is found outline one damage)."""
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        seen = super()._one(photo)
+        dent = seen.damages[0]
+        b = dent.box
+        outer = ((b.x1, b.y1), (b.x2, b.y1), (b.x2, b.y2), (b.x1, b.y2))
+        w, h = b.x2 - b.x1, b.y2 - b.y1
+        inner_box = Box(b.x1 + w / 4, b.y1 + h / 4, b.x2 - w / 4, b.y2 - h / 4)
+        i = inner_box
+        inner = ((i.x1, i.y1), (i.x2, i.y1), (i.x2, i.y2), (i.x1, i.y2))
+        again = replace(dent, confidence=0.5, box=inner_box, polygon=inner)
+        return replace(seen, damages=(replace(dent, polygon=outer), again))
+
+
+def build_outlined_again_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return OutlinedAgainFakeAnalyzer()
+
+
 def build_mismatched_fake_analyzer(settings: Settings) -> FakeAnalyzer:
     return MismatchedFakeAnalyzer()
 

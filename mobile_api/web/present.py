@@ -7,6 +7,7 @@ from enum import Enum
 
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
 from cdat.label_layout import LabelSpot, place_labels
+from cdat.merge import outlined_again
 from cdat.taxonomy import DamageType
 
 DAMAGE_COLOURS = {  # CSS versions of inference.overlay.DAMAGE_COLOURS (same hues)
@@ -43,6 +44,13 @@ def part_label(part: PartInstance) -> str:
 def damage_label(number: int, damage: DamageInstance) -> str:
     """The label on a damage's box; `number` is its row in the photo's table (from 1)."""
     return f"#{number} {code(damage.severity)} {words(damage.damage_type)}"
+
+
+def outlines_again(photo: PhotoAnalysis) -> dict[int, int]:
+    """Damage row (from 0) -> the row number (from 1, as the table shows it) of the surer
+    damage it outlines again (`cdat.merge.outlined_again`): shown under it, its label left
+    off the photo."""
+    return {k: j + 1 for k, j in outlined_again(photo.damages).items()}
 
 
 def label_positions(photo: PhotoAnalysis) -> dict[str, list[tuple[float, float]]]:

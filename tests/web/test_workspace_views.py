@@ -221,3 +221,23 @@ class TestReasonsGivenPerFinding:
         )
         assert "<li>minor dent on hood</li>" in reasons
         assert "<li>severe dent on front_bumper</li>" in reasons
+
+
+class TestADamageOutlinedAgain:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_outlined_again_fake_analyzer")
+
+    def test_is_shown_under_the_surer_outline_without_a_label_of_its_own(
+        self, web: TestClient, adjuster: str, flagged: Flagged
+    ) -> None:
+        # given a claim whose photo's dent is outlined twice, the second inside the first
+        sign_in(web)
+        page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+        # then the second row says whose outline it is, and only the first is labelled
+        rows = re.findall(r'<tr class="damage-row([^"]*)" data-index="(\d)">(.*?)</tr>', page, re.S)
+        assert [(cls, index) for cls, index, _ in rows] == [("", "0"), (" outlined-again", "1")]
+        assert "outline of #1" in rows[1][2] and "outline of" not in rows[0][2]
+        drawn = re.findall(r'class="layer-severity dmg-label"[^>]*>([^<]+)</text>', page)
+        assert [html.unescape(text) for text in drawn] == ["#1 severe dent"]
+        assert '<g class="damage outlined-again" data-index="1">' in page
