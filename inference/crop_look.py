@@ -6,9 +6,11 @@ size (a `CROP_SHARE` of each side, so magnified by 1 / `CROP_SHARE`), and its de
 are pooled with the whole photo's by the same NMS as one look (`postprocess.pooled`).
 
 It costs one more pass of the damage model per photo (`Settings.damage_crop_look`), bought
-with the time the served runtime saves (issue 30). Measured on 2026-12-02 (val found more,
-test less severe damage; the promotion gate refused it: `docs/model-experiments.md`), so
-no shipped model is served with it; a model whose entry says `crop_look` is.
+with the time the served runtime saves (issue 30). On every photo it was refused (val found
+more, but intact cars and close-ups got damage too: `docs/model-experiments.md`); a model
+whose entry says `crop_look` is served so. Since damage entry -13 it is served only where
+the first look, as served, finds damage (`middle_look_where_found`:
+`SegmentationModel.again_looks`), where intact photos stay as they were.
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ the vehicle gate, when one is promoted (a photo without a vehicle stops there, r
 `no_vehicle`: inference/vehicle_gate.py) -> damage and part segmentation -> damage
 assigned to parts (by the masks, then by its type where they give none: a broken lamp on a
 lamp) -> the damage verifier, the damage placer and the part-family stage, when promoted
--> vehicle and duplicate checks. With a gate and two threads, the part
-model (the slower) starts right after decoding, beside the checks, the gate and the damage
-model; its output for a photo they block is dropped (`Analyzer._checks_beside_parts`).
-A photo that cannot be analysed gets a blocking `QualityIssue`; it never fails the claim.
+-> a photo they leave damage on analysed again with the looks its damage entry takes where
+damage is found (`_found_again`) -> vehicle and duplicate checks. With a gate and two
+threads, the part model (the slower) starts right after decoding, beside the checks, the
+gate and the damage model; its output for a photo they block is dropped
+(`Analyzer._checks_beside_parts`). A photo that cannot be analysed gets a blocking
+`QualityIssue`; it never fails the claim.
 """
 
 from __future__ import annotations

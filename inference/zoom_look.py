@@ -9,11 +9,12 @@ the first look's (`postprocess.pooled`).
 The analyzer takes it only on photos the vehicle gate reads as no whole-car view (the
 registry entry's `zoom_look_view_below`): a whole car is already small in its frame.
 Measured on 2026-12-06 (docs/model-experiments.md, "A zoomed-out second look on photos of
-no whole car"): on test it found more damage on every source (car-parts-damage 0.786 to
-0.855) but flagged more intact close-ups (0.179 to 0.231) and made the median photo a
-fifth slower, past the bounds written for it, so no shipped model is served with it; a
-model whose entry names `zoom_look_view_below` is (`cdat evaluate --zoom-look-view-below`
-measures one).
+no whole car"): taken on every such photo, it found more damage on every test source
+(car-parts-damage 0.786 to 0.855) but flagged more intact close-ups (0.179 to 0.231). Since
+damage entry -12 it is served only where the first look, as served, finds damage
+(`zoom_look_where_found`: `SegmentationModel.again_looks`), where it finds the same and
+intact photos stay as they were (`cdat evaluate --zoom-look-view-below` measures a model
+with it on every photo under the bar).
 """
 
 from __future__ import annotations
