@@ -85,6 +85,8 @@ def build_claim_analyzer(
     placer: tuple[Path, PlacementRule] | None = None,
     gate: Path | None = None,
     zoom_look_view_below: float | None = None,
+    zoom_look_where_found: bool = False,
+    middle_look_where_found: bool = False,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -98,7 +100,8 @@ def build_claim_analyzer(
     (a placer head cut against it, and its rule: inference/placer.py) or none. A candidate
     `gate` (one that reads the view: training/view_head.py) replaces the promoted gate. A
     candidate damage model takes the zoomed-out look on photos the gate reads under
-    `zoom_look_view_below` (inference/zoom_look.py) where one is given."""
+    `zoom_look_view_below` (inference/zoom_look.py) where one is given, and the looks taken
+    only where damage is found as `zoom_look_where_found` / `middle_look_where_found` say."""
     from cdat.settings import Settings
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
@@ -114,8 +117,11 @@ def build_claim_analyzer(
         analyzer.placer = None
         if placer is not None:
             analyzer.damage, analyzer.placer = candidate_placer(analyzer.damage, damage, *placer)
-        if zoom_look_view_below is not None:
-            analyzer.damage = with_zoom_look(analyzer.damage, zoom_look_view_below)
+        if zoom_look_view_below is not None or middle_look_where_found:
+            analyzer.damage = with_zoom_look(
+                analyzer.damage, zoom_look_view_below, zoom_look_where_found,
+                middle_look_where_found,
+            )  # fmt: skip
     if parts is not None:
         conf = parts_conf or settings.parts_conf
         analyzer.parts = candidate_model(parts, "parts", settings, conf)
@@ -139,14 +145,22 @@ def without_looks_again(damage: Any) -> Any:
     return replace(damage, entry=entry, closeup_runtime=None, middle_runtime=None)
 
 
-def with_zoom_look(damage: Any, bar: float) -> Any:
+def with_zoom_look(
+    damage: Any, bar: float | None, where_found: bool = False, middle_where_found: bool = False
+) -> Any:
     """A candidate damage model that also looks from further away at photos the gate reads
-    under `bar`, as its entry would serve it once registered."""
-    from inference.loading import zoom_look_of
+    under `bar` (only where its first look finds damage with `where_found`), and at each
+    photo's middle where its first look finds damage with `middle_where_found`, as its entry
+    would serve it once registered."""
+    from inference.loading import middle_look_of, zoom_look_of
 
-    entry = replace(damage.entry, zoom_look_view_below=bar)
-    closeup = zoom_look_of(damage.runtime, damage.runtime.config, entry)
-    return replace(damage, entry=entry, closeup_runtime=closeup)
+    looks = {"zoom_look_view_below": bar, "zoom_look_where_found": where_found,
+             "middle_look_where_found": middle_where_found}  # fmt: skip
+    entry = replace(damage.entry, **looks)
+    config = damage.runtime.config
+    closeup = zoom_look_of(damage.runtime, config, entry)
+    middle = middle_look_of(damage.runtime, config, entry)
+    return replace(damage, entry=entry, closeup_runtime=closeup, middle_runtime=middle)
 
 
 def candidate_placer(

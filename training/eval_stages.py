@@ -123,5 +123,7 @@ def measure_claims(
             args.model_dir, args.model, args.severity, args.conf, whole_car=args.whole_car_rule,
             verifier=check, placer=None if placer is None else (Path(placer.file), placer.rule),
             gate=args.gate, zoom_look_view_below=args.zoom_look_view_below,
+            zoom_look_where_found=args.zoom_look_where_found,
+            middle_look_where_found=args.middle_look_where_found,
         )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root, args.intact_windows)

@@ -167,6 +167,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "under this whole-car view probability from further away (inference/zoom_look.py); "
         "recorded in the report, which registering keeps with the model",
     )
+    parser.add_argument(
+        "--zoom-look-where-found",
+        action="store_true",
+        help="with --zoom-look-view-below: take that look only on photos the first look, as "
+        "served, finds damage on, and analyse them again with it (recorded in the report)",
+    )
+    parser.add_argument(
+        "--middle-look-where-found",
+        action="store_true",
+        help="a damage model measured with --claims: also look at the middle of each photo "
+        "the first look finds damage on (inference/crop_look.py) and analyse it again "
+        "(recorded in the report)",
+    )
     return parser
 
 
@@ -181,6 +194,24 @@ def view_bar_arg(text: str) -> float:
     return bar
 
 
+LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS = (
+    "--zoom-look-where-found and --middle-look-where-found apply to a damage model measured "
+    "with --claims and no --placer"
+)
+
+
+def check_looks_where_found(args: argparse.Namespace) -> None:
+    """The looks taken where damage is found: measured with --claims, with no placer (its
+    head reads the model's one look); the zoomed-out one needs its bar. Checked before the
+    data is read (the model's task is checked once its config is)."""
+    if not (args.zoom_look_where_found or args.middle_look_where_found):
+        return
+    if not args.claims or args.placer is not None:
+        raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
+    if args.zoom_look_where_found and args.zoom_look_view_below is None:
+        raise TrainingError("--zoom-look-where-found needs --zoom-look-view-below")
+
+
 def main(args: argparse.Namespace) -> int:
     from training.convert import ensure_dataset
     from training.dataconfig import load_training_config
@@ -189,6 +220,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(f"no such model file: {args.model}")
     if args.zoom_look_view_below is not None and args.placer is not None:
         raise TrainingError("--zoom-look-view-below: a placer's head reads the model's one look")
+    check_looks_where_found(args)
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not args.claims:
         raise TrainingError("--whole-car-rule applies to a model measured with --claims")
@@ -202,6 +234,9 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(
             "--zoom-look-view-below applies to a damage model measured with --claims"
         )
+    looks_where_found = args.zoom_look_where_found or args.middle_look_where_found
+    if looks_where_found and cfg.task != "damage":
+        raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)
@@ -239,6 +274,9 @@ def main(args: argparse.Namespace) -> int:
             report["placer"] = placer.to_record()
         if args.zoom_look_view_below is not None:
             report["zoom_look_view_below"] = args.zoom_look_view_below
+        for flag in ("zoom_look_where_found", "middle_look_where_found"):
+            if getattr(args, flag):
+                report[flag] = True
         if cfg.task == "damage":
             from cdat.settings import Settings
 

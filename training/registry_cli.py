@@ -154,6 +154,12 @@ def cmd_register(args: argparse.Namespace) -> int:
     zoom_look = report_view_bar(args.report, "zoom_look_view_below")
     if zoom_look is not None and args.task != "damage":
         raise CdatError(f"--report {args.report}: a zoomed-out look is a damage model's")
+    zoom_where_found = report_flag(args.report, "zoom_look_where_found")
+    middle_where_found = report_flag(args.report, "middle_look_where_found")
+    if (zoom_where_found or middle_where_found) and args.task != "damage":
+        raise CdatError(f"--report {args.report}: a look where damage is found is a damage model's")
+    if zoom_where_found and zoom_look is None:
+        raise CdatError(f"--report {args.report}: zoom_look_where_found without its view bar")
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
@@ -187,6 +193,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         whole_car_rule=whole_car_rule,
         crop_look=args.task == "damage" and report_flag(args.report, "crop_look"),
         zoom_look_view_below=zoom_look,
+        zoom_look_where_found=zoom_where_found,
+        middle_look_where_found=middle_where_found,
         family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
         verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
         closeup_verifier=_copy_stage(

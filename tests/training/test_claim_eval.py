@@ -319,6 +319,17 @@ def test_a_candidate_damage_model_takes_the_zoomed_out_look_only_where_asked(
     # and without one, no photo does
     plain = build_claim_analyzer(None, candidate, severity, 0.1)
     assert plain.damage.closeup_runtime is None
+    # and asked to take the looks only where damage is found, it takes both, so
+    found = build_claim_analyzer(
+        None, candidate, severity, 0.1, zoom_look_view_below=0.5, zoom_look_where_found=True,
+        middle_look_where_found=True,
+    )  # fmt: skip
+    assert found.damage.entry.zoom_look_where_found
+    assert found.damage.again_looks(0.1) == [
+        found.damage.closeup_runtime,
+        found.damage.middle_runtime,
+    ]
+    assert plain.damage.middle_runtime is None
 
 
 def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under_a_rule_asked(

@@ -547,3 +547,16 @@ def test_a_damage_model_is_registered_with_the_zoomed_out_look_it_was_measured_w
         err = capsys.readouterr().err
         assert "zoom_look_view_below" in err and len(err.strip().splitlines()) == 1
     assert [e.id for e in Registry.load(tmp_path / "models").entries] == ["zoom-1"]
+    # and a report measured with the looks only where damage is found registers them
+    found = dict(report, zoom_look_where_found=True, middle_look_where_found=True)
+    (tmp_path / "found.json").write_text(json.dumps(found))
+    assert cli_main([*register, str(tmp_path / "found.json"), "--id", "found-1"]) == 0
+    entry = Registry.load(tmp_path / "models").get("found-1")
+    assert (entry.zoom_look_where_found, entry.middle_look_where_found) == (True, True)
+    # but one naming the zoomed-out look where found without its bar is refused, nothing kept
+    del found["zoom_look_view_below"]
+    (tmp_path / "unbarred.json").write_text(json.dumps(found))
+    capsys.readouterr()
+    assert cli_main([*register, str(tmp_path / "unbarred.json"), "--id", "unbarred-1"]) == 2
+    assert "zoom_look_where_found without its view bar" in capsys.readouterr().err
+    assert [e.id for e in Registry.load(tmp_path / "models").entries] == ["zoom-1", "found-1"]

@@ -463,3 +463,24 @@ def test_a_zoom_look_is_refused_beside_a_placer(tmp_path: Path) -> None:
     # then it is one error naming the look, before any photo is read
     with pytest.raises(TrainingError, match="zoom-look-view-below: a placer"):
         evaluate_main(get_args_parser().parse_args(given))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--zoom-look-where-found"], "--zoom-look-where-found needs --zoom-look-view-below"),
+        (["--middle-look-where-found", "--placer", "h.onnx", "--placer-rule", '{"min_iou": 0.5}'],
+         "no --placer"),
+    ],
+)  # fmt: skip
+def test_looks_where_found_need_their_bar_and_no_placer(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    from training.evaluate import main as evaluate_main
+
+    model = tmp_path / "damage.onnx"
+    model.write_bytes(b"onnx")
+    given = ["--config", "datasets/damage-claims.yaml", "--model", str(model), "--claims", *extra]
+    # then it is one error naming what is missing, before any photo is read
+    with pytest.raises(TrainingError, match=message):
+        evaluate_main(get_args_parser().parse_args(given))
