@@ -31,6 +31,7 @@ from cdat.verified import VerifierRule, verified
 from inference.crop_memo import CropMemo, remembered
 from inference.crops import damage_crop, photo_crop
 from inference.errors import ModelUnavailable
+from inference.stage_bf16 import StagePrecision
 from inference.stage_net import FEATURES, StageNet
 from inference.stage_record import StageRecord, checked_file
 
@@ -112,10 +113,12 @@ class DamageVerifier:
         threads: int = 1,
         version: str = "",
         backbone: Path | None = None,
+        precision: StagePrecision = "fp32",
     ) -> DamageVerifier:
         """A verifier file; one stored as a head reads `backbone`'s layers (the damage
-        model it was trained on: inference/stage_net.py)."""
-        net = StageNet.load(path, threads, "damage verifier", backbone)
+        model it was trained on: inference/stage_net.py), its network in `precision`
+        (inference/stage_bf16.py)."""
+        net = StageNet.load(path, threads, "damage verifier", backbone, precision)
         classes = tuple(n for n in net.metadata.get("classes", "").split(",") if n)
         cluster = _reads_cluster(net.metadata, classes, path)
         named, width = len(extra_names(classes, cluster)), net.input_width("extras")
@@ -239,13 +242,17 @@ def load_verifier(
     backbone: Path,
     threads: int = 1,
     closeup: StageRecord[VerifierRule] | None = None,
+    precision: StagePrecision = "fp32",
 ) -> DamageVerifier:
     """A damage model's verifier from its registry record, checked against its checksum;
     `backbone` is the damage model's file; `closeup`, the record of the verifier that reads
-    photos which are no whole-car view (None: this one reads every photo)."""
+    photos which are no whole-car view (None: this one reads every photo); both networks in
+    `precision`."""
     path = checked_file(model_dir, record, "damage verifier")
-    verifier = DamageVerifier.load(path, record.rule, threads, path.stem, backbone)
+    verifier = DamageVerifier.load(path, record.rule, threads, path.stem, backbone, precision)
     if closeup is not None:
         near = checked_file(model_dir, closeup, "close-up damage verifier")
-        verifier.closeup = DamageVerifier.load(near, closeup.rule, threads, near.stem, backbone)
+        verifier.closeup = DamageVerifier.load(
+            near, closeup.rule, threads, near.stem, backbone, precision
+        )
     return verifier

@@ -27,7 +27,7 @@ from inference.postprocess import PostprocessConfig
 from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import DetectorRuntime, SegmentationModel
-from inference.serving import served_runtime
+from inference.serving import served_runtime, served_stage_precision
 from inference.severity import SeverityModel
 from inference.stage_record import checked_file
 from inference.threads import single_threaded_blas
@@ -257,14 +257,14 @@ def served_verifier(settings: Settings, entry: ModelEntry, threads: int) -> Dama
     if record is None:
         return None
     return load_verifier(settings.model_dir, record, settings.model_dir / entry.file, threads,
-                         entry.served_closeup_verifier)  # fmt: skip
+                         entry.served_closeup_verifier,
+                         served_stage_precision(entry, settings))  # fmt: skip
 
 
 def served_family_stage(settings: Settings, entry: ModelEntry, threads: int) -> FamilyStage | None:
     """The part model's part-family stage, unless the operator turned it off."""
     record = entry.served_family_stage if settings.part_family else None
-    return (
-        None
-        if record is None
-        else load_family_stage(settings.model_dir, record, settings.model_dir / entry.file, threads)
-    )
+    if record is None:
+        return None
+    backbone, precision = settings.model_dir / entry.file, served_stage_precision(entry, settings)
+    return load_family_stage(settings.model_dir, record, backbone, threads, precision)

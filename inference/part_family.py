@@ -29,6 +29,7 @@ from cdat.taxonomy import CarPart, PartFamily, Position, Side
 from inference.crop_memo import CropMemo, remembered
 from inference.crops import box_position, damage_crop, photo_crop
 from inference.errors import ModelUnavailable
+from inference.stage_bf16 import StagePrecision
 from inference.stage_net import FEATURES, StageNet
 from inference.stage_record import StageRecord, checked_file
 
@@ -90,10 +91,11 @@ class FamilyStage:
         threads: int = 1,
         version: str = "",
         backbone: Path | None = None,
+        precision: StagePrecision = "fp32",
     ) -> FamilyStage:
         """A stage file; one stored as a head reads `backbone`'s layers (the part model it
-        was trained on: inference/stage_net.py)."""
-        net = StageNet.load(path, threads, "part-family stage", backbone)
+        was trained on: inference/stage_net.py), its network in `precision`."""
+        net = StageNet.load(path, threads, "part-family stage", backbone, precision)
         names = net.metadata.get("families", "")
         try:
             families = stage_families([n for n in names.split(",") if n])
@@ -216,9 +218,13 @@ def placed_by_type(
 
 
 def load_family_stage(
-    model_dir: Path, record: StageRecord[FamilyRule], backbone: Path, threads: int = 1
+    model_dir: Path,
+    record: StageRecord[FamilyRule],
+    backbone: Path,
+    threads: int = 1,
+    precision: StagePrecision = "fp32",
 ) -> FamilyStage:
     """A part model's stage from its registry record, checked against its checksum;
-    `backbone` is the part model's file."""
+    `backbone` is the part model's file; its network in `precision`."""
     path = checked_file(model_dir, record, "part-family stage")
-    return FamilyStage.load(path, record.rule, threads, path.stem, backbone)
+    return FamilyStage.load(path, record.rule, threads, path.stem, backbone, precision)

@@ -23,6 +23,7 @@ from typing import Any, cast
 from inference.backends import BACKENDS, PRECISIONS, BackendName, Precision, available
 from inference.cpu_features import CpuFeatures
 from inference.registry import ModelEntry
+from inference.stage_bf16 import StagePrecision
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +121,14 @@ def log_choice(entry: ModelEntry, cpu: CpuFeatures, choice: Choice, model_dir: P
     )
     if not (model_dir / choice.file).is_file():
         log.warning("%s: %s is missing", entry.id, model_dir / choice.file)
+
+
+def stage_precision(entry: ModelEntry, choice: Choice) -> StagePrecision:
+    """How the crop stages beside `entry`'s model serve (inference/stage_bf16.py): in bf16
+    where the model serves in bf16 on OpenVINO and its bf16 record says the gate measured
+    the stages so too (`stages`); in FP32 everywhere else, a record made before the gate
+    measured stages included."""
+    if (choice.backend, choice.precision) != ("openvino", "bf16"):
+        return "fp32"
+    record = entry.passed("bf16") or {}
+    return "bf16" if record.get("stages") == "bf16" else "fp32"

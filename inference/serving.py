@@ -17,7 +17,8 @@ from inference.errors import ModelUnavailable
 from inference.postprocess import PostprocessConfig
 from inference.registry import ModelEntry, Registry, sha256_of
 from inference.runtime import DetectorRuntime
-from inference.runtime_choice import choose_backend, log_choice
+from inference.runtime_choice import choose_backend, log_choice, stage_precision
+from inference.stage_bf16 import StagePrecision
 
 
 @functools.cache
@@ -48,3 +49,10 @@ def served_runtime(
         batch_size=settings.onnx_batch_size,
     )
     return DetectorRuntime(session, batch_size=settings.onnx_batch_size, config=config)
+
+
+def served_stage_precision(entry: ModelEntry, settings: Settings) -> StagePrecision:
+    """How the crop stages beside `entry`'s model serve on this CPU (`stage_precision`)."""
+    choice = choose_backend(entry, cpu_features(), settings.inference_runtime,
+                            settings.inference_precision)  # fmt: skip
+    return stage_precision(entry, choice)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from inference.errors import ModelUnavailable
+from inference.stage_bf16 import Bf16StageSession, StagePrecision
 
 FEATURES = "features"
 
@@ -87,13 +88,23 @@ def features_model(backbone: Path, layers: Sequence[int], side: int | None = Non
 
 
 def features_session(
-    backbone: Path, layers: Sequence[int], side: int, threads: int, what: str
+    backbone: Path,
+    layers: Sequence[int],
+    side: int,
+    threads: int,
+    what: str,
+    precision: StagePrecision = "fp32",
 ) -> Any:
-    """An ONNX Runtime session of `features_model` for crops of `side` pixels."""
+    """A session of `features_model` for crops of `side` pixels: ONNX Runtime in FP32, or
+    OpenVINO in bf16 (inference/stage_bf16.py)."""
     from inference.backends import small_cpu_session
 
-    model = read_features_model(backbone, layers, side, what)
-    return small_cpu_session(backbone, threads, what, model.SerializeToString())
+    model = read_features_model(backbone, layers, side, what).SerializeToString()
+    if precision == "bf16":
+        session = Bf16StageSession(model, threads, what, backbone)
+        session.warm(lambda n: {"images": np.zeros((n, 3, side, side), np.float32)})
+        return session
+    return small_cpu_session(backbone, threads, what, model)
 
 
 def read_features_model(backbone: Path, layers: Sequence[int], side: int | None, what: str) -> Any:
@@ -126,10 +137,21 @@ class StageNet:
     """For a head: the backbone's `features_model` session."""
     crops: str = "images"
     """A whole stage's crop input."""
+    whole_bf16: Any = None
+    """A whole stage served in bf16: the same file compiled by OpenVINO, which answers in
+    `head`'s place (`head` still says what the file declares)."""
 
     @classmethod
-    def load(cls, path: Path, threads: int, what: str, backbone: Path | None = None) -> StageNet:
-        """A stage file; a head needs `backbone`, the very model file it was trained on."""
+    def load(
+        cls,
+        path: Path,
+        threads: int,
+        what: str,
+        backbone: Path | None = None,
+        precision: StagePrecision = "fp32",
+    ) -> StageNet:
+        """A stage file; a head needs `backbone`, the very model file it was trained on.
+        `precision` bf16 runs its heavy network on OpenVINO (inference/stage_bf16.py)."""
         from inference.backends import small_cpu_session, square_input_side
         from inference.registry import sha256_of
 
@@ -141,7 +163,11 @@ class StageNet:
         if FEATURES not in names:  # a whole stage runs its backbone itself
             head = head if threads == 1 else small_cpu_session(path, threads, what)
             crops = "images" if "images" in names else names[0]
-            return cls(head, square_input_side(head, path, crops), metadata, crops=crops)
+            net = cls(head, square_input_side(head, path, crops), metadata, crops=crops)
+            if precision == "bf16":
+                net.whole_bf16 = Bf16StageSession(path.read_bytes(), threads, what, path)
+                net.whole_bf16.warm(net.zero_feeds)
+            return net
         if backbone is None:
             raise ModelUnavailable(f"{what} {path} is a head: name the model whose layers it reads")
         if not backbone.is_file():
@@ -153,7 +179,7 @@ class StageNet:
             )
         side = _int_list(metadata.get("side", ""), path, "side")[0]
         layers = _int_list(metadata.get("layers", ""), path, "layers")
-        body = features_session(backbone, layers, side, threads, what)
+        body = features_session(backbone, layers, side, threads, what, precision)
         net = cls(head, side, metadata, body)
         width = next(i.shape[-1] for i in head.get_inputs() if i.name == FEATURES)
         got = net.features(np.zeros((1, 3, side, side), np.float32)).shape[-1]
@@ -163,6 +189,15 @@ class StageNet:
                 f"{layers} give {got}"
             )
         return net
+
+    def zero_feeds(self, batch: int) -> dict[str, np.ndarray]:
+        """A whole stage's inputs for `batch` black crops (and zero extras, where it reads
+        them)."""
+        feeds = {self.crops: np.zeros((batch, 3, self.side, self.side), np.float32)}
+        extras = self.input_width("extras")
+        if extras is not None:
+            feeds["extras"] = np.zeros((batch, extras), np.float32)
+        return feeds
 
     def input_width(self, name: str) -> int | None:
         """The last dimension of the stage's input `name` (None where it has none)."""
@@ -188,7 +223,7 @@ class StageNet:
         if self.body is not None:
             return self.run_head(self.features(crops), extras)
         feeds = {self.crops: crops} if extras is None else {self.crops: crops, "extras": extras}
-        return np.asarray(self.head.run(None, feeds)[0])
+        return np.asarray((self.whole_bf16 or self.head).run(None, feeds)[0])
 
     def run_head(self, features: np.ndarray, extras: np.ndarray | None = None) -> np.ndarray:
         """A head's first output on pooled features already computed (`features`)."""

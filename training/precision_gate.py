@@ -3,7 +3,9 @@
 The served analyzer runs the held-out val photos as a claim is measured
 (`training.claim_eval`: damage found per source, part family, intact cars with damage,
 photos refused) twice, once all FP32 on ONNX Runtime and once with the model under test
-in the candidate backend and precision, and the model's mask mAP50 is measured both ways
+in the candidate backend and precision (in bf16 with the crop stages beside it in bf16
+too, as a record saying `stages` bf16 serves them: inference/stage_bf16.py), and the
+model's mask mAP50 is measured both ways
 on its labelled val photos (`training.mask_map`). The candidate passes when no figure
 worsens by more than `AccuracyTolerance` allows. Detection parity against FP32
 (`inference.parity`) is measured as well and recorded as information: a precision that
@@ -184,15 +186,19 @@ def gate_accuracy(
     map_runtime: Callable[[bool], Runtime],
     tolerance: AccuracyTolerance | None = None,
     reference_claims: Mapping[str, Any] | None = None,
+    swap_stages: Callable[[Any], None] | None = None,
 ) -> tuple[AccuracyVerdict, dict[str, Any]]:
     """FP32 and candidate measured the same way, judged. `build()` makes the FP32 analyzer;
-    `swap` puts the candidate in place of its `task` model; `map_runtime(candidate)` gives
+    `swap` puts the candidate in place of its `task` model, and `swap_stages` (where given)
+    the crop stages beside it in the candidate precision; `map_runtime(candidate)` gives
     the model under test at mAP settings; `reference_claims`, FP32's claim figures when
     another model's gate already measured them. Returns the verdict and the raw reports."""
     if reference_claims is None:
         reference_claims = claims(build())
     analyzer = build()
     setattr(analyzer, task, swap(getattr(analyzer, task)))
+    if swap_stages is not None:
+        swap_stages(analyzer)
     candidate_claims = claims(analyzer)
     reference_map = map50(map_runtime(False))
     candidate_map = map50(map_runtime(True))
@@ -203,6 +209,34 @@ def gate_accuracy(
         "mask_map50": {"fp32": dict(reference_map), "candidate": dict(candidate_map)},
     }
     return judge_accuracy(ref, cand, tolerance), raw
+
+
+def stages_swapper(
+    task: str, entry: ModelEntry, settings: Settings, threads: int
+) -> Callable[[Any], None]:
+    """Puts the crop stages beside `task`'s model (the damage verifiers, or the part-family
+    stage) on an analyzer in bf16 (inference/stage_bf16.py), as a record with `stages`
+    bf16 serves them; an analyzer served without them is left so."""
+    from inference.damage_verifier import load_verifier
+    from inference.part_family import load_family_stage
+
+    backbone = settings.model_dir / entry.file
+
+    def swap(analyzer: Any) -> None:
+        if task == "damage" and analyzer.verifier is not None:
+            record, closeup = entry.served_verifier, entry.served_closeup_verifier
+            assert record is not None  # the analyzer serves it
+            analyzer.verifier = load_verifier(
+                settings.model_dir, record, backbone, threads, closeup, "bf16"
+            )
+        if task == "parts" and analyzer.family is not None:
+            family = entry.served_family_stage
+            assert family is not None  # the analyzer serves it
+            analyzer.family = load_family_stage(
+                settings.model_dir, family, backbone, threads, "bf16"
+            )
+
+    return swap
 
 
 MAP_DATA = {"damage": "damage-severity.yaml", "parts": "car-parts.yaml"}
@@ -242,6 +276,9 @@ def run_gate(
         session = open_session(path, args.runtime, args.precision, threads=args.threads)
         return DetectorRuntime(session, config=MAP_CONFIG)
 
+    # bf16 is the one precision the crop stages serve in beside the model
+    bf16 = args.precision == "bf16"
+    stages = stages_swapper(task, entry, settings, args.threads) if bf16 else None
     verdict, raw = gate_accuracy(
         lambda: build_analyzer(settings),
         task,
@@ -252,6 +289,7 @@ def run_gate(
         lambda runtime: mask_map50(runtime, photos, entry.classes),
         map_runtime,
         reference_claims=fp32_claims.get("report"),
+        swap_stages=stages,
     )
     fp32_claims["report"] = raw["claims"]["fp32"]
     # Parity, for information: the served threshold, the first 60 labelled val photos.
@@ -276,6 +314,8 @@ def run_gate(
         "accuracy": verdict.as_dict(),
         "parity": {**parity.as_dict(), "photos": f"{MAP_DATA[task]} val"},
     }
+    if args.precision == "bf16":  # the stages were measured in bf16 too: they serve so
+        record["stages"] = "bf16"
     if args.file:
         record.update(file=args.file, sha256=sha256_of(path))
     if args.report:

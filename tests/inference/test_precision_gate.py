@@ -254,3 +254,35 @@ def test_a_candidate_is_judged_with_the_looks_its_entry_is_served_with(world):
     assert candidate.closeup_runtime is not None
     assert candidate.closeup_runtime.look == served.closeup_runtime.look
     assert candidate.looks_again(0.1) and not candidate.looks_again(0.9)
+
+
+def test_the_crop_stages_are_swapped_on_the_candidate_analyzer_alone(world):
+    # given a gate whose candidate serves its crop stages in the candidate precision
+    settings, photos = world
+    registry = Registry.load(settings.model_dir)
+    fp32 = registry.path_of(registry.promoted_entry("damage"))
+    labelled = [LabelledPhoto(image, ((0, outline()),)) for _, image in photos]
+    swapped: list[object] = []
+
+    def swap_stages(analyzer):
+        # stands in for stages that lose the damage: the analyzer keeps nothing under 0.99
+        swapped.append(analyzer)
+        analyzer.damage = candidate_model(analyzer.damage, fp32, "onnxruntime", "fp32", 1, settings)
+        analyzer.damage.runtime.config = replace(analyzer.damage.runtime.config, conf=0.99)
+
+    # when it measures FP32 and the candidate
+    verdict, _ = gate_accuracy(
+        lambda: build_analyzer(settings),
+        "damage",
+        lambda model: model,
+        measure_claims(photos),
+        lambda runtime: mask_map50(runtime, labelled, DAMAGE_CLASSES),
+        lambda is_candidate: OnnxRuntime(fp32, threads=1, config=MAP_CONFIG),
+        swap_stages=swap_stages,
+    )
+    # then the stages were swapped once, on the candidate's analyzer, and judged with it:
+    # FP32 found the outline, the candidate with its stages lost it
+    assert len(swapped) == 1
+    assert verdict.reference["damage_recall_iou30/tiny"] == 1.0
+    assert verdict.candidate["damage_recall_iou30/tiny"] == 0.0
+    assert not verdict.passed

@@ -203,3 +203,23 @@ def test_bf16_with_the_head_in_fp32_serves_where_only_it_passed():
         model, SAPPHIRE, runtime="onnxruntime", precision="bf16-fp32-head", installed=everything
     )
     assert (ort.backend, ort.precision) == ("onnxruntime", "fp32")
+
+
+def test_the_crop_stages_serve_in_bf16_only_where_the_gate_measured_them_so():
+    from inference.runtime_choice import stage_precision
+
+    measured = {**BF16_RECORD, "stages": "bf16"}
+    # given a model whose bf16 record says the gate measured its stages in bf16 too
+    model = entry(bf16=measured)
+    # then on a bf16 CPU the stages serve in bf16 beside it
+    choice = choose_backend(model, SAPPHIRE, installed=everything)
+    assert stage_precision(model, choice) == "bf16"
+    # and in FP32 where the model itself does not serve in bf16 on OpenVINO
+    for cpu, pinned in ((VNNI, "auto"), (SAPPHIRE, "fp32")):
+        choice = choose_backend(model, cpu, precision=pinned, installed=everything)
+        assert stage_precision(model, choice) == "fp32"
+    # and a record made before the gate measured stages serves its model in bf16, its
+    # stages in FP32
+    older = entry(bf16=BF16_RECORD)
+    choice = choose_backend(older, SAPPHIRE, installed=everything)
+    assert choice.precision == "bf16" and stage_precision(older, choice) == "fp32"

@@ -3,6 +3,7 @@ and a whole stage converts to one (training/stage_head.py) that answers as it di
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,27 @@ def test_a_head_whose_extras_are_not_the_photo_and_position_is_refused(tmp_path:
     head = make_context_head(tmp_path / "head.onnx", backbone, extras=7)
     with pytest.raises(ModelUnavailable, match="extras"):
         FamilyStage.load(head, FamilyRule(0.5), backbone=backbone)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None, reason="openvino is not installed"
+)
+def test_a_stage_served_in_bf16_answers_each_crop_as_fp32_does_at_any_batch(
+    tmp_path: Path,
+) -> None:
+    # given a head on its backbone and a whole stage, each loaded in FP32 and in bf16
+    backbone = make_backbone(tmp_path / "parts.onnx")
+    head = _convert(tmp_path, backbone)
+    whole = tmp_path / "whole.onnx"
+    for path, base in ((head, backbone), (whole, None)):
+        fp32 = StageNet.load(path, 1, "stage", base)
+        bf16 = StageNet.load(path, 1, "stage", base, precision="bf16")
+        assert (bf16.body if base else bf16.whole_bf16) is not None
+        # when batches of sizes it was and was not planned at are read, more than a chunk too
+        for count in (1, 5, 37):
+            crops = RNG.random((count, 3, SIDE, SIDE), dtype=np.float32)
+            got, expected = bf16.run(crops), fp32.run(crops)
+            # then every crop gets its own answer, as FP32 gives it to bf16's precision
+            assert got.shape == expected.shape == (count, len(FAMILIES))
+            np.testing.assert_allclose(got, expected, atol=0.02)
+        assert not np.allclose(got[0], got[1])  # padding rows never stand in for crops
