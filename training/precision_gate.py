@@ -3,9 +3,9 @@
 The served analyzer runs the held-out val photos as a claim is measured
 (`training.claim_eval`: damage found per source, part family, intact cars with damage,
 photos refused) twice, once all FP32 on ONNX Runtime and once with the model under test
-in the candidate backend and precision (in bf16 with the crop stages beside it in bf16
-too, as a record saying `stages` bf16 serves them: inference/stage_bf16.py), and the
-model's mask mAP50 is measured both ways
+in the candidate backend and precision (with `--stages`, the crop stages beside it in bf16
+too, as a record saying `stages` bf16 serves them: inference/stage_bf16.py; where that is
+refused, the model alone again), and the model's mask mAP50 is measured both ways
 on its labelled val photos (`training.mask_map`). The candidate passes when no figure
 worsens by more than `AccuracyTolerance` allows. Detection parity against FP32
 (`inference.parity`) is measured as well and recorded as information: a precision that
@@ -14,6 +14,8 @@ The verdict goes into the registry entry's `precisions`, which serving reads
 (`inference.runtime_choice`); only a record whose accuracy passed is ever served::
 
     python -m training.precision_gate --task damage parts --precision bf16 --report runs/gate
+    python -m training.precision_gate --task damage parts --precision bf16 --stages \
+        --report runs/gate
     python -m inference.quantize --model inference/models/D.onnx \\
         --out inference/models/D.int8.onnx --images ../shared/datasets/damage-severity/images/train
     python -m training.precision_gate --task damage --precision int8 --file D.int8.onnx
@@ -56,7 +58,8 @@ class AccuracyTolerance:
       chase (0.85, 0.50) are ten times further away than that;
     * mask mAP50 of the model under test: 0.02, the same reasoning, for masks;
     * intact photos with damage: 0.02, one more photo of ~50 intact val cars (a false
-      repair line on an intact car is the costliest error, so no more than one);
+      repair line on an intact car is the costliest error, so no more than one); intact
+      close-ups with damage by the same bound, one more of ~89 close-up windows;
     * photos refused (non-vehicle photos refused; damage close-ups refused): 0.01, as the
       vehicle gate's own goals are stated to a hundredth and it runs FP32 either way (a
       change here means the models' evidence of a vehicle moved).
@@ -76,6 +79,7 @@ class AccuracyTolerance:
             "part_family_accuracy": (1, self.max_family_drop),
             "mask_map50": (1, self.max_map50_drop),
             "intact_photos_with_damage": (-1, self.max_intact_rise),
+            "intact_closeups_with_damage": (-1, self.max_intact_rise),
             "non_vehicle_refused": (1, self.max_refusal_change),
             "closeups_refused": (-1, self.max_refusal_change),
         }
@@ -90,7 +94,12 @@ def claim_figures(claims: Mapping[str, Any]) -> Figures:
     for key in ("damage_recall_iou30", "part_family_accuracy"):
         for source, value in (claims.get(key) or {}).items():
             out[f"{key}/{source}"] = value
-    for key in ("intact_photos_with_damage", "non_vehicle_refused", "closeups_refused"):
+    for key in (
+        "intact_photos_with_damage",
+        "intact_closeups_with_damage",
+        "non_vehicle_refused",
+        "closeups_refused",
+    ):
         if key in claims:
             out[key] = claims[key]
     return out
@@ -276,22 +285,28 @@ def run_gate(
         session = open_session(path, args.runtime, args.precision, threads=args.threads)
         return DetectorRuntime(session, config=MAP_CONFIG)
 
-    # bf16 is the one precision the crop stages serve in beside the model
-    bf16 = args.precision == "bf16"
-    stages = stages_swapper(task, entry, settings, args.threads) if bf16 else None
-    verdict, raw = gate_accuracy(
-        lambda: build_analyzer(settings),
-        task,
-        lambda model: candidate_model(
-            model, path, args.runtime, args.precision, per_model, settings
-        ),
-        lambda analyzer: claim_report(analyzer, "val", 0, root),
-        lambda runtime: mask_map50(runtime, photos, entry.classes),
-        map_runtime,
-        reference_claims=fp32_claims.get("report"),
-        swap_stages=stages,
-    )
+    def judged(swap_stages: Callable[[Any], None] | None) -> tuple[AccuracyVerdict, Any]:
+        return gate_accuracy(
+            lambda: build_analyzer(settings),
+            task,
+            lambda model: candidate_model(
+                model, path, args.runtime, args.precision, per_model, settings
+            ),
+            lambda analyzer: claim_report(analyzer, "val", 0, root),
+            lambda runtime: mask_map50(runtime, photos, entry.classes),
+            map_runtime,
+            reference_claims=fp32_claims.get("report"),
+            swap_stages=swap_stages,
+        )
+
+    stages = stages_swapper(task, entry, settings, args.threads) if args.stages else None
+    verdict, raw = judged(stages)
     fp32_claims["report"] = raw["claims"]["fp32"]
+    stages_refused: list[str] = []
+    if stages is not None and not verdict.passed:
+        # the stages in bf16 cost what the model alone may not: the model is judged alone
+        stages_refused = list(verdict.reasons)
+        verdict, raw = judged(None)
     # Parity, for information: the served threshold, the first 60 labelled val photos.
     from inference.postprocess import PostprocessConfig
 
@@ -314,8 +329,10 @@ def run_gate(
         "accuracy": verdict.as_dict(),
         "parity": {**parity.as_dict(), "photos": f"{MAP_DATA[task]} val"},
     }
-    if args.precision == "bf16":  # the stages were measured in bf16 too: they serve so
+    if stages is not None and not stages_refused:  # measured in bf16 too: they serve so
         record["stages"] = "bf16"
+    if stages_refused:  # the verdict above is the model's alone; they serve in FP32
+        record["stages_refused"] = stages_refused
     if args.file:
         record.update(file=args.file, sha256=sha256_of(path))
     if args.report:
@@ -348,6 +365,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--runtime", choices=BACKENDS, default="openvino", help="the candidate's runtime"
     )
     parser.add_argument("--file", help="int8: the quantised file, relative to the model dir")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="bf16: judge the crop stages beside the model (verifiers, part-family stage) in "
+        "bf16 too; where that is refused, the model is judged alone and its stages serve FP32",
+    )
     parser.add_argument("--threads", type=int, default=2, help="the analyzer's CPU budget")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $CDAT_DATA_ROOT")
     parser.add_argument("--report", type=Path, help="folder: each model's full figures (JSON)")
@@ -359,6 +382,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.precision == "int8" and not args.file:
             raise CdatError("--precision int8 needs --file, the quantised model")
+        if args.stages and args.precision != "bf16":
+            raise CdatError(f"--stages judges crop stages in bf16 only, not {args.precision}")
         if args.precision.startswith("bf16") and args.runtime != "openvino":
             raise CdatError(f"{args.precision} runs on openvino only")
         cpu = read_cpu_features()

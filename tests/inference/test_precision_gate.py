@@ -154,6 +154,7 @@ def test_each_figure_is_judged_in_its_own_direction_and_tolerance():
         "damage_recall_iou30/damaged-parts": 0.50,
         "part_family_accuracy/damaged-parts": 0.80,
         "intact_photos_with_damage": 0.10,
+        "intact_closeups_with_damage": 0.157,
         "closeups_refused": 0.00,
         "non_vehicle_refused": 0.97,
         "mask_map50/parts": 0.70,
@@ -163,15 +164,18 @@ def test_each_figure_is_judged_in_its_own_direction_and_tolerance():
         "damage_recall_iou30/damaged-parts": 0.485,  # 0.015 lower: within 0.02
         "part_family_accuracy/damaged-parts": 0.90,  # better: never refuses
         "intact_photos_with_damage": 0.12,  # one intact photo more of 50: within 0.02
+        "intact_closeups_with_damage": 0.169,  # one close-up window more of 89: within
         "closeups_refused": 0.005,
         "non_vehicle_refused": 0.965,
         "mask_map50/parts": 0.69,
     }
     assert judge_accuracy(reference, within).passed
     worse = {**within, "intact_photos_with_damage": 0.14, "closeups_refused": 0.02}
+    worse["intact_closeups_with_damage"] = 0.180  # two windows more of 89
     verdict = judge_accuracy(reference, worse)
     assert [r.split(":")[0] for r in verdict.reasons] == [
         "closeups_refused",
+        "intact_closeups_with_damage",
         "intact_photos_with_damage",
     ]
     missing = {k: v for k, v in within.items() if k != "mask_map50/parts"}
@@ -192,6 +196,7 @@ def test_claim_figures_flatten_the_claim_headline():
         "damage_recall_iou30": {"car-parts-damage": 0.5, "damage-severity": 0.2},
         "part_family_accuracy": {"damaged-parts": 0.8},
         "intact_photos_with_damage": 0.1,
+        "intact_closeups_with_damage": 0.16,
         "non_vehicle_refused": 0.97,
         "closeups_refused": 0.0,
         "per_source": {},
@@ -201,6 +206,7 @@ def test_claim_figures_flatten_the_claim_headline():
         "damage_recall_iou30/damage-severity": 0.2,
         "part_family_accuracy/damaged-parts": 0.8,
         "intact_photos_with_damage": 0.1,
+        "intact_closeups_with_damage": 0.16,
         "non_vehicle_refused": 0.97,
         "closeups_refused": 0.0,
     }
@@ -233,6 +239,14 @@ def test_bf16_is_never_judged_on_a_cpu_that_would_run_it_in_fp32(world, monkeypa
         assert precision_gate.main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and "no native bf16" in err and err.count("\n") == 1
+    # and crop stages are judged in bf16 alone: asked with another precision, one line too
+    common = ["--model-dir", str(settings.model_dir), "--task", "damage", "--stages"]
+    args = precision_gate.get_args_parser().parse_args(
+        [*common, "--precision", "int8", "--file", "damage.onnx"]
+    )
+    assert precision_gate.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--stages judges crop stages in bf16 only, not int8" in err and err.count("\n") == 1
     # and nothing was recorded
     assert (settings.model_dir / "registry.json").read_bytes() == before
 
