@@ -21,13 +21,8 @@ from inference.runtime import OnnxRuntime
 from inference.runtime_choice import choose_backend
 from training.claim_eval import OutlineTally, analyse, outlines_of
 from training.mask_map import MAP_CONFIG, LabelledPhoto, average_precision, mask_map50
-from training.precision_gate import (
-    AccuracyTolerance,
-    candidate_model,
-    claim_figures,
-    gate_accuracy,
-    judge_accuracy,
-)
+from training.precision_gate import candidate_model, gate_accuracy
+from training.precision_verdict import AccuracyTolerance, claim_figures, judge_accuracy
 
 from .conftest import DAMAGE_CLASSES, FakeDet, make_fake_model, textured, write_registry
 from .test_runtime_choice import SAPPHIRE, everything
