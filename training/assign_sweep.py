@@ -31,9 +31,10 @@ from cdat.findings import PhotoAnalysis
 from inference.assign import SERVED, AssignRule, assign_parts
 from inference.part_family import placed_by_type
 from inference.postprocess import grid_shape
-from training.claim_eval import PART_NAMED, RECALL_IOU, _polygon_mask
+from training.claim_eval import PART_NAMED, _polygon_mask
 from training.errors import run_script
 from training.eval_report import check_json_out, write_json
+from training.outline_tally import RECALL_IOU
 from training.rule_sweep import PhotoRecord, Rule, pass_sweep_parser, score, with_whole_car
 
 

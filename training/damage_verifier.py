@@ -42,17 +42,12 @@ from typing import Any
 import numpy as np
 
 from cdat.findings import Box, PhotoAnalysis
-from training.claim_eval import (
-    DATASETS,
-    PART_NAMED,
-    damage_masks,
-    mask_iou,
-    outlines_of,
-)
+from training.claim_eval import DATASETS, PART_NAMED, outlines_of
 from training.dataconfig import REPO_ROOT
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
 from training.intact_folds import add_fold_options, check_fold, split_fold
+from training.outline_tally import damage_masks, mask_iou
 from training.train_pass import INTACT, OUTLINED, TrainPhoto, detector_of, train_pass, train_photos
 
 DEFAULT_DAMAGE = REPO_ROOT / "inference" / "models" / "damage-claims-seg-n-20261201.pt"

@@ -107,8 +107,9 @@ def regions(
 def detection_regions(seed: int, data_root: Path | None, cache: Path, iou: float) -> list[Region]:
     """The damage model's detections on the part-named train photos (the verifier's train
     pass), each named by the family of the labelled region it best overlaps at `iou` or more."""
-    from training.claim_eval import damage_masks, mask_iou, outlines_of
+    from training.claim_eval import outlines_of
     from training.damage_verifier import VerifierHyperparameters
+    from training.outline_tally import damage_masks, mask_iou
     from training.train_pass import train_pass, train_photos
 
     hp = VerifierHyperparameters(seed=seed)

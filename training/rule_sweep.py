@@ -24,13 +24,7 @@ from training.claim_eval import (
     INTACT_CLOSEUPS,
     OUTLINED,
     PART_NAMED,
-    RECALL_IOU,
-    Outline,
-    OutlineTally,
-    _share,
-    damage_masks,
     headline,
-    mask_iou,
     outlines_of,
     part_families,
     photo_grade,
@@ -41,6 +35,7 @@ from training.closeup import held_out_photos
 from training.errors import TrainingError
 from training.intact_closeups import intact_closeups
 from training.no_vehicle import no_vehicle_split
+from training.outline_tally import RECALL_IOU, Outline, OutlineTally, _share, damage_masks, mask_iou
 
 Rule = Callable[[PhotoAnalysis], PhotoAnalysis]
 

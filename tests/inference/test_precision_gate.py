@@ -19,8 +19,9 @@ from inference.parity import gate
 from inference.registry import Registry
 from inference.runtime import OnnxRuntime
 from inference.runtime_choice import choose_backend
-from training.claim_eval import OutlineTally, analyse, outlines_of
+from training.claim_eval import analyse, outlines_of
 from training.mask_map import MAP_CONFIG, LabelledPhoto, average_precision, mask_map50
+from training.outline_tally import OutlineTally
 from training.precision_gate import candidate_model, gate_accuracy
 from training.precision_verdict import AccuracyTolerance, claim_figures, judge_accuracy
 

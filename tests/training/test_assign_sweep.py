@@ -17,8 +17,8 @@ from training.assign_sweep import (
     served_agreement,
     sweep,
 )
-from training.claim_eval import Outline
 from training.closeup import _polygon_mask
+from training.outline_tally import Outline
 from training.rule_sweep import PhotoRecord, _record, at_conf
 
 W, H = 200, 100  # the analysis grid of a 200 x 100 photo is the photo itself

@@ -13,16 +13,11 @@ import pytest
 from cdat.analysis import PhotoInput
 from cdat.findings import NO_VEHICLE, Box, DamageInstance, PhotoAnalysis, QualityIssue
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
-from training.claim_eval import (
-    Outline,
-    OutlineTally,
-    headline,
-    no_vehicle_report,
-    outlines_of,
-)
+from training.claim_eval import headline, no_vehicle_report, outlines_of
 from training.claims import get_args_parser, main
 from training.closeup import _polygon_mask
 from training.errors import TrainingError
+from training.outline_tally import Outline, OutlineTally
 
 if TYPE_CHECKING:
     from inference.registry import Registry, Task

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from cdat.findings import PhotoAnalysis
-from training.claim_eval import Outline, OutlineTally, claims_markdown
+from training.claim_eval import claims_markdown
 from training.intervals import share_interval
+from training.outline_tally import Outline, OutlineTally
 
 SIZE = 40
 

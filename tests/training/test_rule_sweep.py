@@ -10,9 +10,10 @@ import pytest
 from cdat.findings import Box, DamageInstance, PartInstance, PhotoAnalysis
 from cdat.taxonomy import CarPart, DamageType, PartFamily, Severity
 from cdat.whole_car import WholeCarRule
-from training.claim_eval import INTACT_CLOSEUPS, Outline
+from training.claim_eval import INTACT_CLOSEUPS
 from training.closeup import _polygon_mask
 from training.errors import TrainingError
+from training.outline_tally import Outline
 from training.rule_sweep import (
     Candidate,
     PhotoRecord,

@@ -19,8 +19,8 @@ from inference.damage_verifier import DamageVerifier, extra_names
 from inference.registry import ModelEntry
 from tests.inference.test_damage_verifier import expected, make_verifier
 from training import verifier_sweep
-from training.claim_eval import Outline
 from training.errors import TrainingError
+from training.outline_tally import Outline
 from training.rule_sweep import PhotoRecord
 from training.verifier_sweep import (
     choose_overlap,
