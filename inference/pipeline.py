@@ -236,8 +236,9 @@ class Analyzer(PhotoChecks):
         photo.damage_layers = d_raw.layers
         assert photo.image is not None  # only photos with an image are segmented
         found = damage_instances(
-            self.damage, d_raw, photo.image, photo.width, photo.height, photo.severity_view
-        )
+            self.damage, d_raw, photo.image, photo.width, photo.height, photo.severity_view,
+            photo.crop_memo,
+        )  # fmt: skip
         photo.timings["postprocess_ms"] = ms(started)
         return d_raw, found
 
@@ -271,7 +272,9 @@ class Analyzer(PhotoChecks):
         pooled = self.damage.looked_again(photo.image, photo.scale, d_raw, view)
         photo.timings["looks_again_ms"] = ms(looking)
         image, (w, h) = photo.image, (photo.width, photo.height)
-        again = damage_instances(self.damage, pooled, image, w, h, photo.severity_view)
+        again = damage_instances(
+            self.damage, pooled, image, w, h, photo.severity_view, photo.crop_memo
+        )
         return self._findings(photo, (pooled, again), parts, p_raw)
 
     def _findings(
@@ -363,7 +366,7 @@ class Analyzer(PhotoChecks):
             photo.severity_read_close_up = True
             return severities_from_layers(stage, found, layers, photo.scale, masks, view)
         photo.severity_read_close_up = True
-        return severities_reread(stage, found, masks, photo.severity_view())
+        return severities_reread(stage, found, masks, photo.severity_view(), photo.crop_memo)
 
     def _severity_closeup(self, photo: PhotoState, parts: tuple[PartInstance, ...]) -> bool:
         """Whether the close-up severity stage reads the photo: under the entry's bar on the

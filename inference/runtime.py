@@ -20,6 +20,7 @@ import numpy as np
 from cdat.findings import Box, DamageInstance, PartInstance
 from cdat.taxonomy import CarPart, DamageType, Severity, parse_damage_class
 from inference.backends import ModelSession, OrtSession
+from inference.crop_memo import CropMemo
 from inference.errors import InferenceError, ModelUnavailable
 from inference.imaging import letterbox, to_tensor
 from inference.postprocess import (
@@ -266,19 +267,23 @@ def damage_instances(
     width: int,
     height: int,
     view_of: Callable[[], SeverityView] | None = None,
+    memo: CropMemo | None = None,
 ):
     """Unassigned damage instances (part filled in later by `inference.assign`); `image`
     is the analysed view of the photo, which the severity stage looks at (through
-    `view_of` where the caller keeps the photo's severity view)."""
+    `view_of` where the caller keeps the photo's severity view); `memo` keeps each damage's
+    severity features for the photo's second analysis (`severity_features_of`)."""
     out = []
     view: SeverityView | None = None
     for i in range(len(raw)):
         label = model.label(int(raw.class_ids[i]))
+        confidence, box = round(float(raw.scores[i]), 4), _box(raw.boxes[i])
         if isinstance(label, DamageType):
             assert model.severity is not None  # checked when the model was loaded
             damage_type = label
             view = view or (view_of() if view_of else severity_view(image))  # once a photo
-            features = view_features(view, raw.masks[i], damage_type)
+            key = (damage_type, box, confidence)
+            features = severity_features_of(memo, key, view, raw.masks[i])
             severity = model.severity.predict(features)[0]
         else:
             damage_type, severity = label
@@ -286,21 +291,44 @@ def damage_instances(
             DamageInstance(
                 damage_type=damage_type,
                 severity=severity,
-                confidence=round(float(raw.scores[i]), 4),
-                box=_box(raw.boxes[i]),
+                confidence=confidence,
+                box=box,
                 polygon=mask_polygon(raw.masks[i], width, height),
             )
         )
     return tuple(out)
 
 
+def severity_features_of(
+    memo: CropMemo | None,
+    damage: tuple[DamageType, Box, float],
+    view: SeverityView,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """A damage's hand-made severity features (`view_features`), looked up in the photo's
+    `memo` where its first analysis measured them: they depend only on the photo, the
+    damage's mask and its type, and a damage is known by its type, box and score as the crop
+    stages know it (inference/crop_memo.py)."""
+    key = ("severity features", *damage)
+    if memo is None:
+        return view_features(view, mask, damage[0])
+    if key not in memo:
+        memo[key] = view_features(view, mask, damage[0])
+    return memo[key]
+
+
 def severities_reread(
-    stage: SeverityModel, damages: tuple[DamageInstance, ...], masks: np.ndarray, view: SeverityView
+    stage: SeverityModel,
+    damages: tuple[DamageInstance, ...],
+    masks: np.ndarray,
+    view: SeverityView,
+    memo: CropMemo | None = None,
 ) -> tuple[DamageInstance, ...]:
     """`damages` (one per mask of `masks`, in photo coordinates) with the severity `stage`
     reads on the photo's severity `view`: a close-up's damages, read by the stage taught
-    close-ups."""
+    close-ups (their features looked up in `memo` where measured: `severity_features_of`)."""
     return tuple(
-        replace(d, severity=stage.predict(view_features(view, masks[k], d.damage_type))[0])
+        replace(d, severity=stage.predict(severity_features_of(memo, key, view, masks[k]))[0])
         for k, d in enumerate(damages)
+        for key in [(d.damage_type, d.box, d.confidence)]
     )
