@@ -339,3 +339,27 @@ def test_a_reason_groups_explanation_is_shared_only_where_every_reason_gives_it(
     for code, given in (("b", unalike), ("c", unnamed), ("d", single)):
         assert groups[code].shared_explanation is None
         assert groups[code].items == tuple(r.message for r in given)
+
+
+def test_no_damage_on_whole_car_photos_alone_asks_the_adjuster_for_close_ups(inr_policy) -> None:
+    # given a claim whose photos all show the whole car, as the gate read them, and no damage
+    whole = [photo(whole_car_view_probability=0.9), photo(whole_car_view_probability=0.6)]
+    result = triage(whole, [], None, None, [], inr_policy.triage)
+    # then its no-damage reason says so, and what to ask for
+    (reason,) = result.reasons
+    assert reason.code == "no_damage_found"
+    assert "all 2 of the whole car" in reason.message and "close-up" in reason.message
+    # and with any usable close-up, or a photo the gate did not read, it says no more
+    blurry = QualityIssue("blurry", "photo is blurred", "hold still", blocking=True)
+    for mixed in (
+        [*whole, photo(whole_car_view_probability=0.2)],
+        [*whole, photo()],
+    ):
+        (reason,) = triage(mixed, [], None, None, [], inr_policy.triage).reasons
+        assert reason.message == "no damage was found in the photos"
+    # but an unusable close-up beside them does not count
+    unusable = [*whole, photo(whole_car_view_probability=0.2, quality_issues=(blurry,))]
+    reasons = {
+        r.code: r.message for r in triage(unusable, [], None, None, [], inr_policy.triage).reasons
+    }
+    assert "photo_quality" in reasons and "all 2 of the whole car" in reasons["no_damage_found"]
