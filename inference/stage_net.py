@@ -161,7 +161,9 @@ class StageNet:
         metadata = dict(head.get_modelmeta().custom_metadata_map)
         names = [i.name for i in head.get_inputs()]
         if FEATURES not in names:  # a whole stage runs its backbone itself
-            head = head if threads == 1 else small_cpu_session(path, threads, what)
+            # in bf16 its OpenVINO copy runs it: the one-thread session only says what it is
+            keep = threads == 1 or precision == "bf16"
+            head = head if keep else small_cpu_session(path, threads, what)
             crops = "images" if "images" in names else names[0]
             net = cls(head, square_input_side(head, path, crops), metadata, crops=crops)
             if precision == "bf16":
