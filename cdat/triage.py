@@ -227,9 +227,10 @@ def no_damage_message(analyses: Sequence[PhotoAnalysis]) -> str:
     views = [a.whole_car_view_probability for a in usable]
     if not usable or any(v is None or v < WHOLE_CAR_SEEN for v in views):
         return "no damage was found in the photos"
+    seen = "the one photo is" if len(usable) == 1 else f"all {len(usable)} photos are"
     return (
-        f"no damage was found in the photos, all {len(usable)} of the whole car: small damage "
-        "(a scuff, a chip) is rarely seen from that far; ask for a close-up of any damage"
+        f"no damage was found: {seen} of the whole car, and small damage (a scuff, a chip) "
+        "is rarely seen from that far; ask for a close-up of any damage"
     )
 
 

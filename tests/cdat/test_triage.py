@@ -348,7 +348,10 @@ def test_no_damage_on_whole_car_photos_alone_asks_the_adjuster_for_close_ups(inr
     # then its no-damage reason says so, and what to ask for
     (reason,) = result.reasons
     assert reason.code == "no_damage_found"
-    assert "all 2 of the whole car" in reason.message and "close-up" in reason.message
+    assert "all 2 photos are of the whole car" in reason.message and "close-up" in reason.message
+    # and one such photo alone is named as one
+    (alone,) = triage(whole[:1], [], None, None, [], inr_policy.triage).reasons
+    assert "the one photo is of the whole car" in alone.message
     # and with any usable close-up, or a photo the gate did not read, it says no more
     blurry = QualityIssue("blurry", "photo is blurred", "hold still", blocking=True)
     for mixed in (
@@ -362,4 +365,5 @@ def test_no_damage_on_whole_car_photos_alone_asks_the_adjuster_for_close_ups(inr
     reasons = {
         r.code: r.message for r in triage(unusable, [], None, None, [], inr_policy.triage).reasons
     }
-    assert "photo_quality" in reasons and "all 2 of the whole car" in reasons["no_damage_found"]
+    assert "photo_quality" in reasons
+    assert "all 2 photos are of the whole car" in reasons["no_damage_found"]
