@@ -171,11 +171,26 @@ def run_gate(
     per_model = max(1, args.threads // 2)  # as build_analyzer splits them, models side by side
     photos = labelled_split(DATASETS / MAP_DATA[task], "val", entry.classes, 0, root)
 
+    # the model alone, judged again where its stages were refused, has the same mAP50:
+    # each runtime is made and measured once
+    runtimes: dict[bool, Runtime] = {}
+    maps: dict[int, Mapping[str, Any]] = {}
+
     def map_runtime(candidate: bool) -> Runtime:
-        if not candidate:
-            return OnnxRuntime(fp32_path, threads=args.threads, config=MAP_CONFIG)
-        session = open_session(path, args.runtime, args.precision, threads=args.threads)
-        return DetectorRuntime(session, config=MAP_CONFIG)
+        if candidate in runtimes:
+            return runtimes[candidate]
+        if candidate:
+            session = open_session(path, args.runtime, args.precision, threads=args.threads)
+            runtime: Runtime = DetectorRuntime(session, config=MAP_CONFIG)
+        else:
+            runtime = OnnxRuntime(fp32_path, threads=args.threads, config=MAP_CONFIG)
+        runtimes[candidate] = runtime
+        return runtime
+
+    def map50(runtime: Runtime) -> Mapping[str, Any]:
+        if id(runtime) not in maps:
+            maps[id(runtime)] = mask_map50(runtime, photos, entry.classes)
+        return maps[id(runtime)]
 
     def judged(swap_stages: Callable[[Any], None] | None) -> tuple[AccuracyVerdict, Any]:
         return gate_accuracy(
@@ -185,7 +200,7 @@ def run_gate(
                 model, path, args.runtime, args.precision, per_model, settings
             ),
             lambda analyzer: claim_report(analyzer, "val", 0, root),
-            lambda runtime: mask_map50(runtime, photos, entry.classes),
+            map50,
             map_runtime,
             reference_claims=fp32_claims.get("report"),
             swap_stages=swap_stages,
