@@ -3,8 +3,11 @@
 Ultralytics otherwise pings its hub (events sync), checks fonts and AMP weights
 online, and may pip-install missing packages. Its AMP check runs a downloaded
 yolo11n.pt in both precisions; offline it is replaced by a device check (AMP on
-CUDA, never on the CPU), and a NaN loss still stops the run. Call `load_ultralytics()` inside a
-handler, never at import time, so `cdat --help` stays free of torch.
+CUDA, never on the CPU), and a NaN loss still stops the run. Its trainer refuses bf16 autocast
+anywhere but CUDA; here a run asking for `amp="bf16"` on the CPU gets PyTorch's CPU autocast,
+which multiplies in bf16 where the CPU does so natively (training.train `--cpu-bf16`). Call
+`load_ultralytics()` inside a handler, never at import time, so `cdat --help` stays free of
+torch.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def load_ultralytics(threads: int | None = None) -> Any:
     import ultralytics.engine.trainer as trainer
 
     trainer.check_amp = _offline_amp_check
+    if not getattr(trainer.autocast, "cdat_cpu_bf16", False):
+        trainer.autocast = _cpu_bf16_autocast(trainer.autocast)
     if importlib.util.find_spec("polars") is None:
         # A lent GPU image has no polars (a 54 MB wheel); Ultralytics uses it only to copy
         # results.csv into each checkpoint, which the csv module does as well.
@@ -64,6 +69,20 @@ def _number(text: str) -> Any:
         return float(text)
     except ValueError:
         return text
+
+
+def _cpu_bf16_autocast(ultralytics_autocast: Any) -> Any:
+    """Ultralytics' autocast, with bf16 allowed on the CPU."""
+    import torch
+
+    def autocast(enabled: Any, device: str = "cuda") -> Any:
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.amp.autocast("cpu", dtype=torch.bfloat16)
+        return ultralytics_autocast(enabled, device)
+
+    autocast.cdat_cpu_bf16 = True  # type: ignore[attr-defined]
+    autocast.ultralytics_autocast = ultralytics_autocast  # type: ignore[attr-defined]
+    return autocast
 
 
 def _offline_amp_check(model: Any) -> bool:

@@ -30,6 +30,7 @@ def test_flags_override_defaults_and_booleans_switch_both_ways() -> None:
     assert _args()["copy_paste"] == 0.0 and _args("--copy-paste", "0.3")["copy_paste"] == 0.3
     assert _args()["freeze"] == 0 and _args("--freeze", "10")["freeze"] == 10
     assert _args()["amp"] is True and _args("--no-amp")["amp"] is False
+    assert _args("--cpu-bf16")["amp"] == "bf16" and "cpu_bf16" not in _args()
     assert _args()["cache"] is False and _args("--cache")["cache"] is True
     assert "threads" not in _args("--threads", "2") and "model" not in _args()
     assert _args()["save_period"] == -1 and _args("--save-period", "2")["save_period"] == 2
