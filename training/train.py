@@ -46,8 +46,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from inference.cpu_features import CpuFeatures, read_cpu_features
+from inference.cpu_features import read_cpu_features
 from training.convert import ensure_dataset
+from training.cpu_bf16 import check_cpu_bf16
 from training.dataconfig import Task, load_training_config
 from training.errors import TrainingError, run_script
 from training.init_weights import SCRATCH, resolve_init
@@ -305,19 +306,6 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
         )
     _render_plots(run_dir)
     return run_dir
-
-
-def check_cpu_bf16(device: str, cpu: CpuFeatures) -> None:
-    """Refused before any work: bf16 pays only where the CPU multiplies it natively."""
-    if device != "cpu":
-        raise TrainingError(
-            f"--cpu-bf16 is for training on the CPU, not --device {device}; on a GPU, --amp"
-        )
-    if not cpu.bf16:
-        raise TrainingError(
-            f"--cpu-bf16: {cpu.summary()} has no native bf16 (AVX512-BF16 or AMX), where "
-            f"emulated bf16 is slower than FP32; train without it"
-        )
 
 
 def _check_freeze(freeze: int, layers: int) -> None:

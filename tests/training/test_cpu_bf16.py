@@ -9,8 +9,8 @@ import pytest
 
 from inference.cpu_features import CpuFeatures
 from training.cli import main as cli
+from training.cpu_bf16 import check_cpu_bf16
 from training.errors import TrainingError
-from training.train import check_cpu_bf16
 
 from .conftest import coco_config, make_coco, write_yaml
 
