@@ -37,6 +37,8 @@ import numpy as np
 
 from cdat.findings import Box
 from cdat.taxonomy import PartFamily
+from inference.cpu_features import read_cpu_features
+from training.cpu_bf16 import CPU_BF16_HELP, check_cpu_bf16, cpu_autocast
 from training.errors import TrainingError, run_script
 from training.eval_report import check_json_out
 from training.part_family import (
@@ -81,6 +83,8 @@ class TuneHyperparameters:
     detection, which is often much larger than the outline a labeller drew."""
     detection_iou: float = 0.3
     """Mask IoU a detection needs with a labelled region to be named by its family."""
+    cpu_bf16: bool = False
+    """Train in bf16 autocast (a CPU with native bf16 only: training.cpu_bf16)."""
 
 
 def jittered(box: Box, rng: np.random.Generator, amount: float) -> Box:
@@ -194,10 +198,10 @@ def train(
             batch = crops[index].astype(np.float32) / 255.0
             flip = rng.random(len(index)) < 0.5
             batch[flip] = batch[flip][:, :, :, ::-1]
+            with cpu_autocast(hp.cpu_bf16):
+                logits = net.logits(torch.from_numpy(np.ascontiguousarray(batch)))
             loss = torch.nn.functional.cross_entropy(
-                net.logits(torch.from_numpy(np.ascontiguousarray(batch))),
-                torch.from_numpy(labels[index]),
-                weight=weight,
+                logits.float(), torch.from_numpy(labels[index]), weight=weight
             )
             optimiser.zero_grad()
             loss.backward()
@@ -228,6 +232,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--max-regions", type=int, default=None,
                         help="use at most this many train regions (a quick trial)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=hp.seed, help="re-split, jitter and batch seed")
+    parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     add_detection_options(parser)
     add_more_data_option(parser)
@@ -258,10 +263,13 @@ def hyperparameters(args: argparse.Namespace) -> TuneHyperparameters:
     if args.trainable_from < 0:
         raise TrainingError(f"--trainable-from {args.trainable_from}: a layer index, 0 or more")
     check_detection_options(args)
+    if args.cpu_bf16:
+        check_cpu_bf16("cpu", read_cpu_features())
     return TuneHyperparameters(side=args.side, trainable_from=args.trainable_from,
                                epochs=args.epochs, batch=args.batch, lr=args.lr,
                                head_lr=args.head_lr, jitter=args.jitter,
-                               seed=args.seed, detections=args.detections)  # fmt: skip
+                               seed=args.seed, detections=args.detections,
+                               cpu_bf16=args.cpu_bf16)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from inference.cpu_features import read_cpu_features
+from training.cpu_bf16 import CPU_BF16_HELP, check_cpu_bf16, cpu_autocast
 from training.damage_verifier import (
     DEFAULT_DAMAGE,
     VerifierHyperparameters,
@@ -107,6 +109,8 @@ class VerifierTuneHyperparameters:
     on them."""
     intact_folds: int = 4
     """Folds the intact train cars are put in."""
+    cpu_bf16: bool = False
+    """Train in bf16 autocast (a CPU with native bf16 only: training.cpu_bf16)."""
     zoom_look_view_below: float | None = None
     """Where given, the pass also takes the zoomed-out look on photos the gate reads under
     this whole-car view probability (None: as the promoted entry serves it)."""
@@ -182,11 +186,12 @@ def train(net: Any, found: Examples, hp: VerifierTuneHyperparameters, on_epoch: 
             batch = found.crops[index].astype(np.float32) / 255.0
             flip = rng.random(len(index)) < 0.5
             batch[flip] = batch[flip][:, :, :, ::-1]
+            with cpu_autocast(hp.cpu_bf16):
+                logits = net.logits(torch.from_numpy(np.ascontiguousarray(batch)),
+                                    torch.from_numpy(found.extras[index]))  # fmt: skip
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                net.logits(torch.from_numpy(np.ascontiguousarray(batch)),
-                           torch.from_numpy(found.extras[index])),
-                torch.from_numpy(found.labels[index].astype(np.float32)),
-            )  # fmt: skip
+                logits.float(), torch.from_numpy(found.labels[index].astype(np.float32))
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -237,6 +242,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         help="the pass also looks from further away at photos the gate reads "
                         "under this whole-car view probability (default: as the promoted "
                         "entry serves it)")  # fmt: skip
+    parser.add_argument("--cpu-bf16", action="store_true", help=CPU_BF16_HELP)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="data sets folder (default: $CDAT_DATA_ROOT)")  # fmt: skip
@@ -270,13 +276,15 @@ def hyperparameters(args: argparse.Namespace) -> VerifierTuneHyperparameters:
     bar = args.zoom_look_view_below
     if bar is not None and not 0.0 < bar <= 1.0:
         raise TrainingError(f"--zoom-look-view-below {bar}: a probability above 0, at most 1")
+    if args.cpu_bf16:
+        check_cpu_bf16("cpu", read_cpu_features())
     return VerifierTuneHyperparameters(
         pass_conf=args.pass_conf, max_photos=args.max_photos, side=args.side,
         trainable_from=args.trainable_from, hidden=args.hidden,
         perceptron_epochs=args.perceptron_epochs, epochs=args.epochs, batch=args.batch,
         lr=args.lr, head_lr=args.head_lr, held_out=args.held_out, seed=args.seed,
         intact_closeups=args.intact_closeups, intact_fold=args.intact_fold,
-        intact_folds=args.intact_folds, zoom_look_view_below=bar,
+        intact_folds=args.intact_folds, zoom_look_view_below=bar, cpu_bf16=args.cpu_bf16,
     )  # fmt: skip
 
 

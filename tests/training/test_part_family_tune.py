@@ -215,3 +215,53 @@ def test_argument_errors_are_refused_before_any_work(
         main(get_args_parser().parse_args(args))
     # then nothing was written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.report.json", "parts.pt"]
+
+
+def test_a_cpu_bf16_run_computes_its_layers_in_bf16_and_keeps_fp32_weights(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    # given a tiny part model, crops of red doors and blue fenders, and bf16 asked for
+    weights = tiny_model(tmp_path)
+    items = regions_of(tmp_path / "train", 3, 0)
+    crops = crops_of(items, 32)
+    labels = np.array([0 if r.family is PartFamily.DOOR else 1 for r in items])
+    hp = TuneHyperparameters(side=32, trainable_from=6, epochs=1, batch=4, lr=1e-2, head_lr=1e-1,
+                             cpu_bf16=True)  # fmt: skip
+    net = FamilyTuner.build(weights, hp, 2, crops)
+    before = net.linear.weight.detach().clone()
+    conv = next(m for m in net.body.modules() if isinstance(m, torch.nn.Conv2d))
+    computed: list[torch.dtype] = []
+    conv.register_forward_hook(lambda module, given, out: computed.append(out.dtype))
+    # when it is fine-tuned
+    train(net, crops, labels, hp, lambda epoch: None)
+    # then its layers ran in bf16, and what it learnt is kept in FP32
+    assert computed and set(computed) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert not torch.equal(before, net.linear.weight)
+
+
+@pytest.mark.parametrize("script", ["training.part_family_tune", "training.verifier_tune"])
+def test_cpu_bf16_on_a_plain_cpu_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str
+) -> None:
+    import importlib
+
+    from inference.cpu_features import CpuFeatures
+    from training.errors import TrainingError
+
+    module = importlib.import_module(script)
+    # given a CPU without native bf16
+    plain = CpuFeatures("Old Xeon", frozenset({"avx2"}), 2)
+    monkeypatch.setattr(module, "read_cpu_features", lambda: plain)
+    out = tmp_path / "stage.onnx"
+    argv = ["--out", str(out), "--cpu-bf16"]
+    if script == "training.verifier_tune":
+        argv += ["--damage", str(tiny_model(tmp_path)), "--cache", str(tmp_path / "p.pkl")]
+    else:
+        argv += ["--parts", str(tiny_model(tmp_path))]
+    # when a run asks for bf16, then it is refused, naming the CPU, and nothing is written
+    with pytest.raises(TrainingError, match=r"Old Xeon x2 .* no native bf16"):
+        module.hyperparameters(module.get_args_parser().parse_args(argv))
+    assert not out.exists()

@@ -283,3 +283,29 @@ def test_a_damage_file_that_is_no_checkpoint_is_one_error_line(tmp_path: Path, s
     assert "Traceback" not in done.stderr
     assert f"--damage {damage}: not a PyTorch checkpoint of a damage model" in done.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_cpu_bf16_run_computes_its_layers_in_bf16_and_keeps_fp32_weights(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    # given a tiny damage model, its crops, and bf16 asked for
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
+    found = generated_examples(16, 32, 0)
+    hp = VerifierTuneHyperparameters(side=32, trainable_from=6, epochs=1, batch=4, lr=1e-2,
+                                     head_lr=1e-2, perceptron_epochs=2, hidden=4,
+                                     cpu_bf16=True)  # fmt: skip
+    net = VerifierTuner.build(weights, hp, found)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    conv = next(m for m in net.body.modules() if isinstance(m, torch.nn.Conv2d))
+    computed: list[torch.dtype] = []
+    conv.register_forward_hook(lambda module, given, out: computed.append(out.dtype))
+    # when it is fine-tuned
+    train(net, found, hp, lambda epoch: None)
+    # then its layers ran in bf16, and what it learnt is kept in FP32
+    assert computed and set(computed) == {torch.bfloat16}
+    after = net.state_dict()
+    assert all(v.dtype == before[k].dtype for k, v in after.items())
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("mlp."))
