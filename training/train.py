@@ -270,6 +270,9 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     last = run_dir / "weights" / "last.pt"
     if args.resume and not last.is_file():
         raise TrainingError(f"nothing to resume: {last} does not exist")
+    if args.resume and _recorded_cpu_bf16(run_dir):
+        # Ultralytics resumes in the precision the run started in, whatever this CPU has.
+        check_cpu_bf16("cpu", read_cpu_features())
     init = resolve_init(hp.init)
     if args.prepared_data is not None:
         if not args.prepared_data.is_file():
@@ -306,6 +309,15 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
         )
     _render_plots(run_dir)
     return run_dir
+
+
+def _recorded_cpu_bf16(run_dir: Path) -> bool:
+    """Whether the run was started with --cpu-bf16, as its cdat_run.json records."""
+    try:
+        recorded = json.loads((run_dir / "cdat_run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(recorded.get("hyperparameters", {}).get("cpu_bf16", False))
 
 
 def _check_freeze(freeze: int, layers: int) -> None:

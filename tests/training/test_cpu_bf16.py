@@ -87,3 +87,25 @@ def test_cpu_bf16_on_a_plain_cpu_is_an_error_line_and_writes_nothing(
     assert code != 0
     assert "no native bf16" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+
+
+def test_resuming_a_cpu_bf16_run_on_a_plain_cpu_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import training.train
+
+    # given a run started with --cpu-bf16, interrupted after its last.pt
+    run = tmp_path / "runs" / "b"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "last.pt").write_bytes(b"an interrupted run's checkpoint")
+    record = {"hyperparameters": {"cpu_bf16": True, "device": "cpu"}}
+    (run / "cdat_run.json").write_text(json.dumps(record))
+    config = write_yaml(tmp_path / "d.yaml", coco_config(tmp_path / "nowhere"))
+    # when it is resumed on a CPU without native bf16
+    monkeypatch.setattr(training.train, "read_cpu_features", lambda: PLAIN)
+    code = cli(["train", "--config", str(config), "--project", str(tmp_path / "runs"),
+                "--name", "b", "--resume"])  # fmt: skip
+    # then it is refused with the reason, and the checkpoint is left as it was
+    assert code != 0
+    assert "no native bf16" in capsys.readouterr().err
+    assert (run / "weights" / "last.pt").read_bytes() == b"an interrupted run's checkpoint"
