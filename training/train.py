@@ -28,7 +28,7 @@ On a lent GPU, from packed data: training/gpu_session.sh (its header says how)::
         --time 0.15
 
 On a CPU that multiplies bf16 natively (AMX or AVX512-BF16), add `--cpu-bf16`: a step in
-about 0.6 of the FP32 time (docs/performance.md).
+about half the FP32 time, an epoch with its val in about 0.6 (docs/performance.md).
 
 Resume an interrupted run::
 
@@ -100,7 +100,7 @@ class Hyperparameters:
     """Mixed precision on a GPU (Ultralytics trains in FP32 on the CPU; see `cpu_bf16`)."""
     cpu_bf16: bool = False
     """bf16 autocast on a CPU that multiplies bf16 natively (AMX or AVX512-BF16): a step
-    took 2.5 s against 4.3 s in FP32 on a 2-core Xeon with AMX (docs/performance.md).
+    took 2.45 s against 4.64-5.32 s in FP32 on a 2-core Xeon with AMX (docs/performance.md).
     Refused on other CPUs, where emulated bf16 is slower than FP32, and on a GPU."""
     threads: int | None = None
     """PyTorch CPU threads; None keeps the library default."""
