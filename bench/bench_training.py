@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from inference.cpu_features import read_cpu_features  # noqa: E402
 from training.convert import ensure_dataset  # noqa: E402
-from training.dataconfig import load_training_config  # noqa: E402
+from training.dataconfig import Task, load_training_config  # noqa: E402
 from training.train import Hyperparameters  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "training-steps.json"
@@ -69,8 +69,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def measure(args: argparse.Namespace, data_yaml: Path, precision: str) -> dict[str, Any]:
-    """One measurement: seconds per step over `--steps` steps after `--warmup`."""
+def measure(
+    args: argparse.Namespace, data_yaml: Path, task: Task, precision: str
+) -> dict[str, Any]:
+    """One measurement: seconds per step over `--steps` steps after `--warmup`, with the
+    task's defaults (flips, class weights) as `training.train` sets them."""
     from training.ultra import load_ultralytics
 
     ultralytics = load_ultralytics(args.threads)
@@ -91,7 +94,7 @@ def measure(args: argparse.Namespace, data_yaml: Path, precision: str) -> dict[s
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as runs, contextlib.suppress(_Measured):
         model.train(data=str(data_yaml), project=runs, name="bench", exist_ok=True,
-                    plots=False, verbose=False, **hp.ultralytics_args("parts"))  # fmt: skip
+                    plots=False, verbose=False, **hp.ultralytics_args(task))  # fmt: skip
     timed = stamps[args.warmup :]
     if len(timed) < args.steps + 1:
         raise SystemExit(
@@ -131,7 +134,7 @@ def main(args: argparse.Namespace) -> int:
     measurements = []
     for _ in range(args.rounds):
         for precision in args.precisions:
-            measurement = measure(args, data_yaml, precision)
+            measurement = measure(args, data_yaml, cfg.task, precision)
             print(json.dumps(measurement), flush=True)
             measurements.append(measurement)
     report = {
