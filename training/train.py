@@ -48,7 +48,7 @@ from typing import Any
 
 from inference.cpu_features import read_cpu_features
 from training.convert import ensure_dataset
-from training.cpu_bf16 import check_cpu_bf16
+from training.cpu_bf16 import CPU_BF16_HINT, check_cpu_bf16
 from training.dataconfig import Task, load_training_config
 from training.errors import TrainingError, run_script
 from training.init_weights import SCRATCH, resolve_init
@@ -264,6 +264,8 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     hp = hyperparameters_from(args)
     if hp.cpu_bf16:
         check_cpu_bf16(hp.device, read_cpu_features())
+    elif hp.device == "cpu" and read_cpu_features().bf16:
+        print(CPU_BF16_HINT, file=sys.stderr)
     cfg = load_training_config(args.config, args.data_root)
     name = args.name or cfg.name
     run_dir = (args.project / name).resolve()

@@ -109,3 +109,23 @@ def test_resuming_a_cpu_bf16_run_on_a_plain_cpu_is_refused(
     assert code != 0
     assert "no native bf16" in capsys.readouterr().err
     assert (run / "weights" / "last.pt").read_bytes() == b"an interrupted run's checkpoint"
+
+
+@pytest.mark.parametrize(("cpu", "hinted"), [(AMX, True), (PLAIN, False)])
+def test_training_in_fp32_on_a_cpu_with_native_bf16_names_the_flag(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    cpu: CpuFeatures,
+    hinted: bool,
+) -> None:
+    import training.train
+
+    # given a CPU with or without native bf16, and a run that stops at its missing data
+    monkeypatch.setattr(training.train, "read_cpu_features", lambda: cpu)
+    config = write_yaml(tmp_path / "d.yaml", coco_config(tmp_path / "nowhere"))
+    # when training is asked for without --cpu-bf16
+    cli(["train", "--config", str(config), "--project", str(tmp_path / "runs"),
+         "--data-dir", str(tmp_path / "data")])  # fmt: skip
+    # then only the CPU that has it is told of the flag
+    assert ("--cpu-bf16 trains a step in about half" in capsys.readouterr().err) is hinted
