@@ -264,8 +264,6 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
     hp = hyperparameters_from(args)
     if hp.cpu_bf16:
         check_cpu_bf16(hp.device, read_cpu_features())
-    elif hp.device == "cpu" and read_cpu_features().bf16:
-        print(CPU_BF16_HINT, file=sys.stderr)
     cfg = load_training_config(args.config, args.data_root)
     name = args.name or cfg.name
     run_dir = (args.project / name).resolve()
@@ -299,6 +297,8 @@ def train(args: argparse.Namespace, command: str | None = None) -> Path:
             "data": [{"name": d.name, "licence": d.licence} for d in cfg.datasets],
         }
         (run_dir / "cdat_run.json").write_text(json.dumps(meta, indent=1) + "\n")
+        if hp.device == "cpu" and not hp.cpu_bf16 and read_cpu_features().bf16:
+            print(CPU_BF16_HINT, file=sys.stderr)  # after every check: errors stay one line
         model.train(
             data=str(data_yaml),
             project=str(args.project.resolve()),
