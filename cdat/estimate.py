@@ -32,14 +32,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from cdat.assessment import Estimate, EstimateLine, Operation
 from cdat.claims import parts_not_fitted
 from cdat.errors import ConfigurationError
 from cdat.findings import PartFinding, stray_on_its_part
 from cdat.merge import credible
-from cdat.pricing import ZERO, LineMaker, Pricing
+from cdat.pricing import HOURS, ZERO, LineMaker, Pricing
 from cdat.rules import Rule, RuleBook
 from cdat.taxonomy import CarPart
 from cdat.totals import totals
@@ -301,9 +301,9 @@ def _repair_lines(
     for decision in sorted(decisions, key=lambda d: d.finding.named_again):
         finding, rule = decision.finding, decision.rule
         stray = stray_on_its_part(finding, findings)
-        asked = pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage)
+        asked = _quoted(pricing.rules.repair_hours[finding.severity].hours(finding.part_coverage))
         asked = asked if rule.repairs and not finding.named_again and not stray else ZERO
-        hours = asked if asked <= left else left.quantize(TENTH, rounding=ROUND_DOWN)
+        hours = min(asked, left)
         left -= hours
         paint = rule.refinishes and can_paint and not painted
         painted = painted or paint
@@ -339,12 +339,16 @@ def _whole_part_hours(decisions: Sequence[Decision], pricing: Pricing) -> Decima
     ]
     if not worst:
         return ZERO
-    return pricing.rules.repair_hours[max(worst, key=lambda s: s.rank)].hours(1.0)
+    return _quoted(pricing.rules.repair_hours[max(worst, key=lambda s: s.rank)].hours(1.0))
 
 
-TENTH = Decimal("0.1")
-"""Hours cut to what is left of a whole-part repair are cut to tenths, as labour times
-are quoted, so that no line is a few minutes' remainder."""
+def _quoted(hours: Decimal) -> Decimal:
+    """Hours as a line quotes them (`cdat.pricing.HOURS`). A part's lines share out a
+    whole-part repair in these units, and the last gets exactly what is left, however
+    little: a remainder cut to tenths made the estimate fall when a severity rose."""
+    return hours.quantize(HOURS, rounding=ROUND_HALF_UP)
+
+
 CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair of all of it)"
 
 

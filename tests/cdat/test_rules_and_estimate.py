@@ -169,15 +169,33 @@ def test_a_parts_damages_add_up_to_at_most_a_repair_of_all_of_it(inr_policy) -> 
         hours[S.MODERATE].hours(1.0) - hours[S.MODERATE].hours(0.5),
     ]
     assert "hours cut: with the hood's other damages, a repair of all of it" in hood[1].description
-    # and a remainder under a tenth of an hour (how labour is quoted) is no line of its own
+    # and a remainder under a tenth of an hour is priced too, so the hood's hours still add
+    # up to a repair of all of it (dropped, a severity rising could lower the estimate)
     dent = finding(CarPart.HOOD, D.DENT, S.MODERATE, confidence=0.6, coverage=0.99)
     hood = [
         x
         for x in build_estimate([dent, scratch], _pricing(inr_policy)).lines
         if x.part is CarPart.HOOD
     ]
-    assert [x.labour_hours for x in hood] == [hours[S.MODERATE].hours(0.99)]
-    assert "within the repair of all of the hood" in hood[0].description
+    assert [x.labour_hours for x in hood] == [Decimal("6.46"), Decimal("0.04")]
+    assert sum(x.labour_hours for x in hood) == hours[S.MODERATE].hours(1.0)
+
+
+def test_raising_a_severity_never_lowers_a_parts_share_of_a_whole_repair(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    # given a door with a minor scratch on half of it beside a dent over all of it, which
+    # together are priced as a repair of all of the door
+    scratch = finding(CarPart.BACK_RIGHT_DOOR, D.SCRATCH, S.MINOR, confidence=0.0, coverage=0.547)
+    dent = finding(CarPart.BACK_RIGHT_DOOR, D.DENT, S.MODERATE, confidence=0.0, coverage=1.0)
+    before = build_estimate([scratch, dent], _pricing(inr_policy, VehicleClass.ECONOMY))
+    # when the scratch is found moderate, and so is priced first with hours of its own
+    worse = dataclasses.replace(scratch, severity=S.MODERATE)
+    after = build_estimate([worse, dent], _pricing(inr_policy, VehicleClass.ECONOMY))
+    # then the door's hours still add up to the whole repair, and the estimate does not fall
+    door = [x.labour_hours for x in after.lines if x.part is CarPart.BACK_RIGHT_DOOR]
+    assert door == [Decimal("4.69"), Decimal("1.81")]
+    assert after.total >= before.total
 
 
 def test_a_damage_the_part_cannot_have_adds_no_hours_beside_damage_it_can(inr_policy) -> None:
