@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inference.cpu_features import read_cpu_features  # noqa: E402
+from inference.cpu_features import CpuFeatures, read_cpu_features  # noqa: E402
 from training.convert import ensure_dataset  # noqa: E402
 from training.dataconfig import Task, load_training_config  # noqa: E402
 from training.train import Hyperparameters  # noqa: E402
@@ -63,8 +63,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=5, help="steps run before timing")
     parser.add_argument("--steps", type=int, default=20, help="steps timed per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="measurements per precision")
-    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
-                        help="precisions measured, alternating")  # fmt: skip
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=None,
+                        help="precisions measured, alternating (default: both where the CPU "
+                        "has native bf16, else fp32)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON written")
     return parser
 
@@ -110,6 +111,11 @@ def measure(
     }
 
 
+def default_precisions(cpu: CpuFeatures) -> list[str]:
+    """Both where the CPU multiplies bf16 natively; elsewhere emulated bf16 is not worth timing."""
+    return list(PRECISIONS) if cpu.bf16 else ["fp32"]
+
+
 def summarise(measurements: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Mean seconds per step of each precision, and bf16's share of FP32's time."""
     means = {}
@@ -131,9 +137,10 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_training_config(args.config, args.data_root)
     data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, 0)
     cpu = read_cpu_features()
+    precisions = args.precisions or default_precisions(cpu)
     measurements = []
     for _ in range(args.rounds):
-        for precision in args.precisions:
+        for precision in precisions:
             measurement = measure(args, data_yaml, cfg.task, precision)
             print(json.dumps(measurement), flush=True)
             measurements.append(measurement)

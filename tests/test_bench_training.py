@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_training import get_args_parser, main, summarise
+from bench.bench_training import default_precisions, get_args_parser, main, summarise
+from inference.cpu_features import CpuFeatures
 from tests.training.conftest import coco_config, make_coco, write_yaml
 
 
@@ -23,6 +24,13 @@ def test_summary_is_each_precisions_mean_and_bf16s_share() -> None:
     assert summarise(measured) == {"fp32": 4.5, "bf16": 2.5, "bf16_over_fp32": 0.556}
     # and one precision alone has no share
     assert summarise(measured[:1]) == {"fp32": 4.0}
+
+
+def test_bf16_is_timed_by_default_only_where_the_cpu_has_it() -> None:
+    amx = CpuFeatures("Xeon with AMX", frozenset({"amx_bf16"}), 2)
+    plain = CpuFeatures("Old Xeon", frozenset({"avx2"}), 2)
+    assert default_precisions(amx) == ["fp32", "bf16"]
+    assert default_precisions(plain) == ["fp32"]
 
 
 @pytest.mark.slow
