@@ -18,6 +18,19 @@ AMX = CpuFeatures("Xeon with AMX", frozenset({"avx512f", "amx_bf16"}), 2)
 PLAIN = CpuFeatures("Old Xeon", frozenset({"avx2"}), 2)
 
 
+def train_tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> int:
+    """One epoch on tiny generated data, on a CPU said to have AMX (emulated bf16 is correct,
+    only slow), as run `b`; the CLI's exit code."""
+    import training.train
+
+    monkeypatch.setattr(training.train, "read_cpu_features", lambda: AMX)
+    root = make_coco(tmp_path / "coco", {"train": 4, "val": 2, "test": 1})
+    config = write_yaml(tmp_path / "d.yaml", coco_config(root))
+    return cli(["train", "--config", str(config), "--imgsz", "64", "--epochs", "1", "--batch",
+                "4", "--project", str(tmp_path / "runs"), "--name", "b", "--data-dir",
+                str(tmp_path / "data"), "--threads", "2", *flags])  # fmt: skip
+
+
 def test_cpu_bf16_is_allowed_only_on_a_cpu_with_native_bf16() -> None:
     # given a CPU with AMX, then bf16 training on it is allowed
     check_cpu_bf16("cpu", AMX)
@@ -55,16 +68,8 @@ def test_patched_autocast_runs_cpu_layers_in_bf16_and_leaves_the_rest_alone() ->
 def test_a_cpu_bf16_run_trains_and_records_its_precision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import training.train
-
-    # given tiny generated data, and a CPU said to have AMX (emulated bf16 is correct, only slow)
-    monkeypatch.setattr(training.train, "read_cpu_features", lambda: AMX)
-    root = make_coco(tmp_path / "coco", {"train": 4, "val": 2, "test": 1})
-    config = write_yaml(tmp_path / "d.yaml", coco_config(root))
-    # when one epoch is trained with --cpu-bf16
-    code = cli(["train", "--config", str(config), "--imgsz", "64", "--epochs", "1", "--batch",
-                "4", "--project", str(tmp_path / "runs"), "--name", "b", "--data-dir",
-                str(tmp_path / "data"), "--threads", "2", "--cpu-bf16"])  # fmt: skip
+    # given tiny generated data and a CPU with AMX, when one epoch is trained with --cpu-bf16
+    code = train_tiny(tmp_path, monkeypatch, "--cpu-bf16")
     # then it trains to weights, and the run records that it trained in bf16
     run = tmp_path / "runs" / "b"
     assert code == 0 and (run / "weights" / "best.pt").is_file()
@@ -116,16 +121,8 @@ def test_resuming_a_cpu_bf16_run_on_a_plain_cpu_is_refused(
 def test_training_in_fp32_on_a_cpu_with_native_bf16_names_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import training.train
-
-    # given a CPU with native bf16, and tiny generated data
-    monkeypatch.setattr(training.train, "read_cpu_features", lambda: AMX)
-    root = make_coco(tmp_path / "coco", {"train": 4, "val": 2, "test": 1})
-    config = write_yaml(tmp_path / "d.yaml", coco_config(root))
-    # when a run trains without --cpu-bf16
-    code = cli(["train", "--config", str(config), "--imgsz", "64", "--epochs", "1", "--batch",
-                "4", "--project", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"),
-                "--threads", "2"])  # fmt: skip
+    # given tiny generated data and a CPU with AMX, when a run trains without --cpu-bf16
+    code = train_tiny(tmp_path, monkeypatch)
     # then it trains, and is told of the flag
     assert code == 0
     assert "--cpu-bf16 trains a step in about half" in capsys.readouterr().err

@@ -68,16 +68,20 @@ def test_crops_are_the_served_crops_as_bytes(tmp_path: Path) -> None:
     assert np.array_equal(crops[0].astype(np.float32) / 255.0, served)
 
 
+def doors_and_fenders(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A tiny part model, and its train crops of red doors (0) and blue fenders (1)."""
+    items = regions_of(tmp_path / "train", 3, 0)
+    labels = np.array([0 if r.family is PartFamily.DOOR else 1 for r in items])
+    return tiny_model(tmp_path), crops_of(items, 32), labels
+
+
 def test_layers_before_the_first_trainable_one_keep_the_part_models_weights(
     tmp_path: Path,
 ) -> None:
     import torch
 
     # given a tiny part model, and crops of red doors and blue fenders
-    weights = tiny_model(tmp_path)
-    items = regions_of(tmp_path / "train", 3, 0)
-    crops = crops_of(items, 32)
-    labels = np.array([0 if r.family is PartFamily.DOOR else 1 for r in items])
+    weights, crops, labels = doors_and_fenders(tmp_path)
     hp = TuneHyperparameters(side=32, trainable_from=6, epochs=2, batch=4, lr=1e-2, head_lr=1e-1)
     net = FamilyTuner.build(weights, hp, 2, crops)
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -223,10 +227,7 @@ def test_a_cpu_bf16_run_computes_its_layers_in_bf16_and_keeps_fp32_weights(
     import torch
 
     # given a tiny part model, crops of red doors and blue fenders, and bf16 asked for
-    weights = tiny_model(tmp_path)
-    items = regions_of(tmp_path / "train", 3, 0)
-    crops = crops_of(items, 32)
-    labels = np.array([0 if r.family is PartFamily.DOOR else 1 for r in items])
+    weights, crops, labels = doors_and_fenders(tmp_path)
     hp = TuneHyperparameters(side=32, trainable_from=6, epochs=1, batch=4, lr=1e-2, head_lr=1e-1,
                              cpu_bf16=True)  # fmt: skip
     net = FamilyTuner.build(weights, hp, 2, crops)
