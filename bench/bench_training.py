@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from inference.cpu_features import CpuFeatures, read_cpu_features  # noqa: E402
 from training.convert import ensure_dataset  # noqa: E402
 from training.dataconfig import Task, load_training_config  # noqa: E402
-from training.train import Hyperparameters  # noqa: E402
+from training.errors import TrainingError  # noqa: E402
+from training.train import Hyperparameters, fraction  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "training-steps.json"
 PRECISIONS = ("fp32", "bf16")
@@ -58,7 +59,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--imgsz", type=int, default=416, help="training image size in pixels")
     parser.add_argument("--batch", type=int, default=16, help="images per step")
-    parser.add_argument("--mosaic", type=float, default=0.0, help="mosaic probability in [0, 1]")
+    parser.add_argument("--mosaic", type=fraction, default=0.0, help="mosaic probability in [0, 1]")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--warmup", type=int, default=5, help="steps run before timing")
     parser.add_argument("--steps", type=int, default=20, help="steps timed per measurement")
@@ -129,13 +130,16 @@ def summarise(measurements: Sequence[dict[str, Any]]) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> int:
-    for name in ("warmup", "steps", "rounds", "batch", "threads"):
+    for name in ("warmup", "steps", "rounds", "batch", "threads", "imgsz"):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name} must be 1 or more")
     if not Path(args.init).is_file():
         raise SystemExit(f"error: --init {args.init}: no such checkpoint")
-    cfg = load_training_config(args.config, args.data_root)
-    data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, 0)
+    try:
+        cfg = load_training_config(args.config, args.data_root)
+        data_yaml = ensure_dataset(cfg, args.data_dir / cfg.name, 0)
+    except TrainingError as exc:
+        raise SystemExit(f"error: {exc}") from None
     cpu = read_cpu_features()
     precisions = args.precisions or default_precisions(cpu)
     measurements = []

@@ -67,3 +67,11 @@ def test_a_missing_checkpoint_is_an_error(tmp_path: Path) -> None:
     args = get_args_parser().parse_args(["--init", str(tmp_path / "none.pt")])
     with pytest.raises(SystemExit, match="no such checkpoint"):
         main(args)
+
+
+def test_a_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"a checkpoint")
+    argv = ["--init", str(weights), "--config", str(tmp_path / "none.yaml")]
+    with pytest.raises(SystemExit, match=r"error: .*none\.yaml"):
+        main(get_args_parser().parse_args(argv))
