@@ -14,6 +14,8 @@ from cdat.assessment import Assessment, Reason, grouped_reasons
 from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
 from cdat.corrections import Corrections
 from cdat.errors import CdatError
+from cdat.findings import PhotoAnalysis
+from cdat.merge import outlined_again
 from cdat.phash import InMemoryPhotoHashIndex
 from cdat.pipeline import assess_claim, fraud_signals, load_policy
 from cdat.record import encode
@@ -83,16 +85,48 @@ def render_table(assessment: Assessment) -> str:
         lines.append(f"{photo.photo_id}  {photo.width}x{photo.height}")
         for issue in photo.quality_issues:
             lines.append(f"  ! {issue.code}: {issue.message}")
-        for damage in photo.damages:
-            part = damage.part.value if damage.part else "(no visible part)"
-            lines.append(
-                f"  {damage.damage_type.value:<14} {damage.severity.value:<9} "
-                f"{part:<{PART_WIDTH}} conf {damage.confidence:.2f}"
-            )
+        lines.extend(_damage_lines(photo))
         if not photo.damages:
             lines.append("  no damage found")
     lines.extend(_estimate_lines(assessment))
     return "\n".join(lines)
+
+
+def _damage_lines(photo: PhotoAnalysis) -> list[str]:
+    """A photo's damages, numbered as the workspace numbers them; a damage the analyzer's
+    looks outlined again at another extent (`cdat.merge.outlined_again`) is named on the line
+    of the damage it outlines, not listed as a damage of its own."""
+    again = outlined_again(photo.damages)
+    outlines: dict[int, list[int]] = {}
+    for index in sorted(again):
+        root = again[index]
+        while root in again:  # an outline of an outline belongs to the first one
+            root = again[root]
+        outlines.setdefault(root, []).append(index)
+    lines = []
+    for index, damage in enumerate(photo.damages):
+        if index in again:
+            continue
+        part = damage.part.value if damage.part else "(no visible part)"
+        line = (
+            f"  #{index + 1:<3} {damage.damage_type.value:<14} {damage.severity.value:<9} "
+            f"{part:<{PART_WIDTH}} conf {damage.confidence:.2f}"
+        )
+        if index in outlines:
+            line += f"  (also outlined as {_numbers(outlines[index])})"
+        lines.append(line)
+    return lines
+
+
+OUTLINES_NAMED = 4
+"""A damage's outlines named by number on its line; the rest counted (some close-ups have
+a dozen, and the line would no longer fit a terminal)."""
+
+
+def _numbers(indices: list[int]) -> str:
+    named = ", ".join(f"#{k + 1}" for k in indices[:OUTLINES_NAMED])
+    rest = len(indices) - OUTLINES_NAMED
+    return named if rest <= 0 else f"{named} and {rest} more"
 
 
 def _estimate_lines(assessment: Assessment) -> list[str]:

@@ -138,3 +138,57 @@ def test_a_fraud_signal_is_printed_once_under_triage_named_by_its_code(
     message = "photo 1:bare.jpg has no capture time"
     assert out.count(message) == 1
     assert f"  - fraud_signal: capture_time_missing: {message}" in out
+
+
+def test_a_damage_outlined_again_is_folded_under_the_surer_one_it_outlines() -> None:
+    from cdat.assessment import Assessment
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.taxonomy import CarPart, DamageType, Severity
+    from mobile_api.cli.local import render_table
+
+    def dent(confidence: float, x1: float, x2: float) -> DamageInstance:
+        square = ((x1, 10.0), (x2, 10.0), (x2, 60.0), (x1, 60.0))
+        return DamageInstance(
+            DamageType.DENT, Severity.MODERATE, confidence, Box(x1, 10, x2, 60),
+            polygon=square, part=CarPart.HOOD,
+        )  # fmt: skip
+
+    # given a photo whose surest dent is outlined again twice (once mostly inside it, once
+    # inside it), an outline of the first of those that lies outside the surest one, and a
+    # dent elsewhere on the hood
+    whole, overlapping = dent(0.8, 10, 110), dent(0.5, 50, 150)
+    beyond, elsewhere, inside = dent(0.3, 115, 145), dent(0.6, 300, 360), dent(0.4, 15, 105)
+    damages = (whole, elsewhere, overlapping, beyond, inside)
+    assessment = Assessment((PhotoAnalysis("1:p.jpg", 640, 480, damages=damages),), (), {})
+    # when it is printed as a table
+    lines = render_table(assessment).splitlines()
+    # then each damage keeps its number in the photo (as the workspace numbers it), and the
+    # outlines are named on the line of the damage they outline, not listed as damages
+    rows = [line for line in lines if "conf" in line]
+    assert [row.split()[0] for row in rows] == ["#1", "#2"]
+    assert rows[0].endswith("conf 0.80  (also outlined as #3, #4, #5)")
+    assert rows[1].endswith("conf 0.60")
+
+
+def test_a_damage_outlined_again_many_times_names_the_first_outlines_and_counts_the_rest() -> None:
+    from cdat.assessment import Assessment
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.taxonomy import CarPart, DamageType, Severity
+    from mobile_api.cli.local import render_table
+
+    # given one dent outlined again six times inside itself
+    def dent(confidence: float, inset: float) -> DamageInstance:
+        x1, x2 = 10 + inset, 110 - inset
+        square = ((x1, 10.0), (x2, 10.0), (x2, 60.0), (x1, 60.0))
+        return DamageInstance(
+            DamageType.DENT, Severity.MINOR, confidence, Box(x1, 10, x2, 60),
+            polygon=square, part=CarPart.HOOD,
+        )  # fmt: skip
+
+    damages = tuple(dent(0.9 - 0.1 * k, 5 * k) for k in range(7))
+    assessment = Assessment((PhotoAnalysis("1:p.jpg", 640, 480, damages=damages),), (), {})
+    # when it is printed as a table
+    rows = [line for line in render_table(assessment).splitlines() if "conf" in line]
+    # then its line names four of them and counts the other two
+    assert len(rows) == 1
+    assert rows[0].endswith("(also outlined as #2, #3, #4, #5 and 2 more)")
