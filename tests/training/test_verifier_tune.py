@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -150,6 +151,18 @@ def generated_examples(count: int, side: int, seed: int) -> Examples:
     return Examples(crops, extras, y.astype(np.int64), np.array(["damage-severity"] * count))
 
 
+def tiny_tuner(
+    tmp_path: Path, epochs: int, cpu_bf16: bool = False
+) -> tuple[Any, Examples, VerifierTuneHyperparameters]:
+    """A verifier built on a tiny damage model, learning from layer 6 on, and its crops."""
+    weights = tiny_model(tmp_path, ("dent", "scratch"))
+    found = generated_examples(16, 32, 0)
+    hp = VerifierTuneHyperparameters(side=32, trainable_from=6, epochs=epochs, batch=4,
+                                     lr=1e-2, head_lr=1e-2, perceptron_epochs=2, hidden=4,
+                                     cpu_bf16=cpu_bf16)  # fmt: skip
+    return VerifierTuner.build(weights, hp, found), found, hp
+
+
 @pytest.mark.slow
 def test_layers_before_the_first_trainable_one_keep_the_damage_models_weights(
     tmp_path: Path,
@@ -157,11 +170,7 @@ def test_layers_before_the_first_trainable_one_keep_the_damage_models_weights(
     import torch
 
     # given a tiny damage model and red (real) and grey (false) crops
-    weights = tiny_model(tmp_path, ("dent", "scratch"))
-    found = generated_examples(16, 32, 0)
-    hp = VerifierTuneHyperparameters(side=32, trainable_from=6, epochs=2, batch=4, lr=1e-2,
-                                     head_lr=1e-2, perceptron_epochs=2, hidden=4)  # fmt: skip
-    net = VerifierTuner.build(weights, hp, found)
+    net, found, hp = tiny_tuner(tmp_path, epochs=2)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     epochs: list[int] = []
     # when it is fine-tuned
@@ -292,12 +301,7 @@ def test_a_cpu_bf16_run_computes_its_layers_in_bf16_and_keeps_fp32_weights(
     import torch
 
     # given a tiny damage model, its crops, and bf16 asked for
-    weights = tiny_model(tmp_path, ("dent", "scratch"))
-    found = generated_examples(16, 32, 0)
-    hp = VerifierTuneHyperparameters(side=32, trainable_from=6, epochs=1, batch=4, lr=1e-2,
-                                     head_lr=1e-2, perceptron_epochs=2, hidden=4,
-                                     cpu_bf16=True)  # fmt: skip
-    net = VerifierTuner.build(weights, hp, found)
+    net, found, hp = tiny_tuner(tmp_path, epochs=1, cpu_bf16=True)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     conv = next(m for m in net.body.modules() if isinstance(m, torch.nn.Conv2d))
     computed: list[torch.dtype] = []
