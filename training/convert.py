@@ -268,6 +268,18 @@ def write_dataset(cfg: TrainingConfig, out: Path, seed: int = 0) -> dict:
             (out / "labels" / split / f"{stem}.txt").write_text(labels)
             (out / "severity" / split / f"{stem}.txt").write_text(severities)
             counts[split].update(detector_class(n, cfg.classes)[0] for n, _ in rec.instances)
+            if split == "train":
+                # a repeat is the same photo under another name, labels and severity with
+                # it, so every stage trained on the conversion weighs the source alike
+                for k in range(1, ds.train_repeats):
+                    again = f"{stem}__again{k}"
+                    _link(rec.image, out / "images" / split / f"{again}{rec.image.suffix}")
+                    (out / "labels" / split / f"{again}.txt").write_text(labels)
+                    (out / "severity" / split / f"{again}.txt").write_text(severities)
+                    counts[split].update(
+                        detector_class(n, cfg.classes)[0] for n, _ in rec.instances
+                    )
+                    images[split] += 1
             if split == "train" and ds.closeup_crops:
                 crops = write_crops(
                     rec.image,

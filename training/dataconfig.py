@@ -14,6 +14,7 @@ the repository root).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from cdat.taxonomy import CarPart, DamageType, damage_class_name, parse_damage_c
 from training.errors import DatasetConfigError, DatasetError
 
 Task = Literal["damage", "parts"]
+CountCheck = Callable[[Any, Path, str], int]
 SPLITS = ("train", "val", "test")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAMAGE_TYPE_NAMES = tuple(d.value for d in DamageType)
@@ -62,6 +64,9 @@ class DatasetConfig:
     skip_images_with: frozenset[str] = frozenset()
     """Source classes whose photos are left out whole: their damage is outlined but
     not typed, so keeping the photo would teach the model that damage is background."""
+    train_repeats: int = 1
+    """How many times each train photo is written into a training conversion: set by a
+    training config to weigh a small source up against a large one."""
 
 
 @dataclass(frozen=True)
@@ -234,20 +239,46 @@ def _crop_count(value: Any, path: Path, key: str) -> int:
     return value
 
 
-def _with_crop_overrides(
-    raw: dict[str, Any], path: Path, datasets: list[DatasetConfig]
-) -> list[DatasetConfig]:
-    """A training config's `closeup_crops: {dataset name: N}` overrides each named data
-    set's own count, so one source can be trained with and without crops."""
-    value = raw.get("closeup_crops", {})
+MAX_TRAIN_REPEATS = 4
+
+
+def _repeat_count(value: Any, path: Path, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TRAIN_REPEATS:
+        raise DatasetConfigError(
+            path, key, f"must be a whole number 1-{MAX_TRAIN_REPEATS}, got {value!r}"
+        )
+    return value
+
+
+def _per_dataset(
+    raw: dict[str, Any], path: Path, datasets: list[DatasetConfig], key: str, count: CountCheck
+) -> dict[str, int]:
+    value = raw.get(key, {})
     if not isinstance(value, dict):
-        raise DatasetConfigError(path, "closeup_crops", "must map dataset names to counts")
+        raise DatasetConfigError(path, key, "must map dataset names to counts")
     names = {ds.name for ds in datasets}
     unknown = sorted(str(k) for k in value if k not in names)
     if unknown:
-        raise DatasetConfigError(path, "closeup_crops", f"not datasets of this config: {unknown}")
-    counts = {str(k): _crop_count(v, path, f"closeup_crops.{k}") for k, v in value.items()}
-    return [replace(ds, closeup_crops=counts.get(ds.name, ds.closeup_crops)) for ds in datasets]
+        raise DatasetConfigError(path, key, f"not datasets of this config: {unknown}")
+    return {str(k): count(v, path, f"{key}.{k}") for k, v in value.items()}
+
+
+def _with_mix_overrides(
+    raw: dict[str, Any], path: Path, datasets: list[DatasetConfig]
+) -> list[DatasetConfig]:
+    """A training config's `closeup_crops: {dataset name: N}` overrides each named data
+    set's own count, so one source can be trained with and without crops; its
+    `train_repeats: {dataset name: N}` writes each train photo of a source N times."""
+    crops = _per_dataset(raw, path, datasets, "closeup_crops", _crop_count)
+    repeats = _per_dataset(raw, path, datasets, "train_repeats", _repeat_count)
+    return [
+        replace(
+            ds,
+            closeup_crops=crops.get(ds.name, ds.closeup_crops),
+            train_repeats=repeats.get(ds.name, 1),
+        )
+        for ds in datasets
+    ]
 
 
 def _skip_images_with(raw: dict[str, Any], path: Path) -> frozenset[str]:
@@ -271,8 +302,9 @@ def taxonomy_order(names: set[str], task: Task) -> list[str]:
 
 
 def load_training_config(path: Path, data_root: Path | None = None) -> TrainingConfig:
-    """A training config: `task`, `datasets` (paths relative to this file), optional `classes`
-    and `closeup_crops` ({dataset name: crops per train photo}, overriding the data set's)."""
+    """A training config: `task`, `datasets` (paths relative to this file), optional `classes`,
+    `closeup_crops` ({dataset name: crops per train photo}, overriding the data set's) and
+    `train_repeats` ({dataset name: times each train photo is written})."""
     path = Path(path)
     raw = _read_yaml(path)
     task = _task(raw, path)
@@ -281,7 +313,7 @@ def load_training_config(path: Path, data_root: Path | None = None) -> TrainingC
     else:
         refs = _require(raw, "datasets", list, path)
         datasets = [load_dataset_config(path.parent / str(ref), data_root) for ref in refs]
-        datasets = _with_crop_overrides(raw, path, datasets)
+        datasets = _with_mix_overrides(raw, path, datasets)
     for ds in datasets:
         if ds.task != task:
             raise DatasetConfigError(path, "datasets", f"{ds.path} is a {ds.task} data set")

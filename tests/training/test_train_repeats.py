@@ -1,0 +1,71 @@
+"""A training config weighing one source up: its train photos written more than once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.convert import write_dataset
+from training.dataconfig import load_training_config
+from training.errors import DatasetConfigError
+
+from .conftest import coco_config, write_yaml
+
+
+def _training_config(tmp_path: Path, coco_root: Path, repeats: object) -> Path:
+    write_yaml(tmp_path / "a.yaml", coco_config(coco_root))
+    body = {"task": "damage", "datasets": ["a.yaml"], "train_repeats": repeats}
+    return write_yaml(tmp_path / "t.yaml", body)
+
+
+def test_a_repeated_source_writes_each_train_photo_again_with_its_labels(
+    tmp_path: Path, coco_root: Path
+) -> None:
+    # given the same data converted once as it is and once with its photos repeated 3 times
+    once = write_dataset(
+        load_training_config(_training_config(tmp_path, coco_root, {})), tmp_path / "once"
+    )
+    thrice = write_dataset(
+        load_training_config(_training_config(tmp_path, coco_root, {"gen-coco": 3})),
+        tmp_path / "thrice",
+    )
+    # then train holds each photo three times, each copy with the photo's own labels and
+    # severity, and val and test are as they were
+    assert thrice["images"]["train"] == 3 * once["images"]["train"]
+    assert thrice["images"]["val"] == once["images"]["val"]
+    assert thrice["images"]["test"] == once["images"]["test"]
+    train_counts = once["instances"]["train"]
+    assert thrice["instances"]["train"] == {c: 3 * n for c, n in train_counts.items()}
+    for label in (tmp_path / "once" / "labels" / "train").glob("*.txt"):
+        for k in (1, 2):
+            copy = f"{label.stem}__again{k}.txt"
+            assert (tmp_path / "thrice" / "labels" / "train" / copy).read_text() == (
+                label.read_text()
+            )
+            severity = tmp_path / "once" / "severity" / "train" / label.name
+            assert (tmp_path / "thrice" / "severity" / "train" / copy).read_text() == (
+                severity.read_text()
+            )
+    for split in ("val", "test"):
+        assert not list((tmp_path / "thrice" / "images" / split).glob("*__again*"))
+
+
+@pytest.mark.parametrize(
+    ("repeats", "field"),
+    [
+        ({"no-such-set": 2}, "train_repeats"),
+        ({"gen-coco": 0}, "train_repeats.gen-coco"),
+        ({"gen-coco": 9}, "train_repeats.gen-coco"),
+        ({"gen-coco": True}, "train_repeats.gen-coco"),
+        ([2], "train_repeats"),
+    ],
+)
+def test_a_bad_repeat_request_names_the_field(
+    tmp_path: Path, coco_root: Path, repeats: object, field: str
+) -> None:
+    # given a training config with a bad `train_repeats`, when it is loaded
+    with pytest.raises(DatasetConfigError) as err:
+        load_training_config(_training_config(tmp_path, coco_root, repeats))
+    # then the error names the field
+    assert err.value.field == field
