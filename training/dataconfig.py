@@ -240,6 +240,7 @@ def _crop_count(value: Any, path: Path, key: str) -> int:
 
 
 MAX_TRAIN_REPEATS = 4
+"""Beyond a few copies a photo is memorised rather than weighed up."""
 
 
 def _repeat_count(value: Any, path: Path, key: str) -> int:
