@@ -85,6 +85,13 @@ def write_yaml(path: Path, body: dict) -> Path:
     return path
 
 
+def mixed_training_config(tmp_path: Path, coco_root: Path, mix: dict[str, object]) -> Path:
+    """A training config of the generated COCO set (`gen-coco`) with `mix` added to it
+    (`closeup_crops`, `train_repeats`)."""
+    write_yaml(tmp_path / "a.yaml", coco_config(coco_root))
+    return write_yaml(tmp_path / "t.yaml", {"task": "damage", "datasets": ["a.yaml"], **mix})
+
+
 def coco_config(root: Path, **overrides: object) -> dict:
     body = {
         "name": "gen-coco",

@@ -9,9 +9,8 @@ import pytest
 from training.closeup_crops import clip_polygon
 from training.convert import write_dataset
 from training.dataconfig import REPO_ROOT, load_training_config
-from training.errors import DatasetConfigError
 
-from .conftest import coco_config, real_data_root, write_yaml
+from .conftest import mixed_training_config, real_data_root
 
 PHOTO = (640, 640)
 WINDOW = (0, 0, 320, 320)
@@ -53,17 +52,13 @@ def test_a_large_part_cut_by_the_window_keeps_its_inside() -> None:
         assert max(piece[0::2]) == pytest.approx(1.0, abs=0.01)
 
 
-def _training_config(tmp_path: Path, coco_root: Path, crops: object) -> Path:
-    write_yaml(tmp_path / "a.yaml", coco_config(coco_root))
-    body = {"task": "damage", "datasets": ["a.yaml"], "closeup_crops": crops}
-    return write_yaml(tmp_path / "t.yaml", body)
-
-
 def test_a_training_config_adds_crops_of_one_data_set_to_train_only(
     tmp_path: Path, coco_root: Path
 ) -> None:
     # given a training config asking for one crop per photo of its data set
-    cfg = load_training_config(_training_config(tmp_path, coco_root, {"gen-coco": 1}))
+    cfg = load_training_config(
+        mixed_training_config(tmp_path, coco_root, {"closeup_crops": {"gen-coco": 1}})
+    )
     # when converted
     manifest = write_dataset(cfg, tmp_path / "out")
     # then crops are train photos, each labelled, and val and test have none; a crop has no
@@ -77,25 +72,6 @@ def test_a_training_config_adds_crops_of_one_data_set_to_train_only(
     for split in ("val", "test"):
         assert not list((tmp_path / "out" / "images" / split).glob("*.crop*"))
     assert manifest["images"]["train"] == 12 + len(crops)
-
-
-@pytest.mark.parametrize(
-    ("crops", "field"),
-    [
-        ({"no-such-set": 1}, "closeup_crops"),
-        ({"gen-coco": 40}, "closeup_crops.gen-coco"),
-        ({"gen-coco": "two"}, "closeup_crops.gen-coco"),
-        ([1], "closeup_crops"),
-    ],
-)
-def test_a_bad_crop_request_names_the_field(
-    tmp_path: Path, coco_root: Path, crops: object, field: str
-) -> None:
-    # given a training config with a bad `closeup_crops`, when it is loaded
-    with pytest.raises(DatasetConfigError) as err:
-        load_training_config(_training_config(tmp_path, coco_root, crops))
-    # then the error names the field
-    assert err.value.field == field
 
 
 @pytest.mark.skipif(real_data_root() is None, reason="real data sets absent (set CDAT_DATA_ROOT)")

@@ -1,4 +1,5 @@
-"""A training config weighing one source up: its train photos written more than once."""
+"""A training config's mix of its data sets: one source weighed up (its train photos written
+more than once), and a bad `closeup_crops` or `train_repeats` refused by name."""
 
 from __future__ import annotations
 
@@ -10,13 +11,7 @@ from training.convert import write_dataset
 from training.dataconfig import load_training_config
 from training.errors import DatasetConfigError
 
-from .conftest import coco_config, write_yaml
-
-
-def _training_config(tmp_path: Path, coco_root: Path, repeats: object) -> Path:
-    write_yaml(tmp_path / "a.yaml", coco_config(coco_root))
-    body = {"task": "damage", "datasets": ["a.yaml"], "train_repeats": repeats}
-    return write_yaml(tmp_path / "t.yaml", body)
+from .conftest import mixed_training_config
 
 
 def test_a_repeated_source_writes_each_train_photo_again_with_its_labels(
@@ -24,10 +19,12 @@ def test_a_repeated_source_writes_each_train_photo_again_with_its_labels(
 ) -> None:
     # given the same data converted once as it is and once with its photos repeated 3 times
     once = write_dataset(
-        load_training_config(_training_config(tmp_path, coco_root, {})), tmp_path / "once"
+        load_training_config(mixed_training_config(tmp_path, coco_root, {})), tmp_path / "once"
     )
     thrice = write_dataset(
-        load_training_config(_training_config(tmp_path, coco_root, {"gen-coco": 3})),
+        load_training_config(
+            mixed_training_config(tmp_path, coco_root, {"train_repeats": {"gen-coco": 3}})
+        ),
         tmp_path / "thrice",
     )
     # then train holds each photo three times, each copy with the photo's own labels and
@@ -52,20 +49,24 @@ def test_a_repeated_source_writes_each_train_photo_again_with_its_labels(
 
 
 @pytest.mark.parametrize(
-    ("repeats", "field"),
+    ("mix", "field"),
     [
-        ({"no-such-set": 2}, "train_repeats"),
-        ({"gen-coco": 0}, "train_repeats.gen-coco"),
-        ({"gen-coco": 9}, "train_repeats.gen-coco"),
-        ({"gen-coco": True}, "train_repeats.gen-coco"),
-        ([2], "train_repeats"),
+        ({"closeup_crops": {"no-such-set": 1}}, "closeup_crops"),
+        ({"closeup_crops": {"gen-coco": 40}}, "closeup_crops.gen-coco"),
+        ({"closeup_crops": {"gen-coco": "two"}}, "closeup_crops.gen-coco"),
+        ({"closeup_crops": [1]}, "closeup_crops"),
+        ({"train_repeats": {"no-such-set": 2}}, "train_repeats"),
+        ({"train_repeats": {"gen-coco": 0}}, "train_repeats.gen-coco"),
+        ({"train_repeats": {"gen-coco": 9}}, "train_repeats.gen-coco"),
+        ({"train_repeats": {"gen-coco": True}}, "train_repeats.gen-coco"),
+        ({"train_repeats": [2]}, "train_repeats"),
     ],
 )
-def test_a_bad_repeat_request_names_the_field(
-    tmp_path: Path, coco_root: Path, repeats: object, field: str
+def test_a_bad_mix_request_names_the_field(
+    tmp_path: Path, coco_root: Path, mix: dict[str, object], field: str
 ) -> None:
-    # given a training config with a bad `train_repeats`, when it is loaded
+    # given a training config with a bad `closeup_crops` or `train_repeats`, when it is loaded
     with pytest.raises(DatasetConfigError) as err:
-        load_training_config(_training_config(tmp_path, coco_root, repeats))
+        load_training_config(mixed_training_config(tmp_path, coco_root, mix))
     # then the error names the field
     assert err.value.field == field
