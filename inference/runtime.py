@@ -161,6 +161,9 @@ class SegmentationModel:
     middle_runtime: SecondLook | None = None
     """The closer middle look taken where the first look finds damage, where the entry
     serves one (`middle_look_where_found`: inference/crop_look.py)."""
+    detector_look: SecondLook | None = None
+    """A second detector's look taken where the first look finds damage, where the entry
+    names one (`detector_where_found`: inference/detector_look.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -216,13 +219,15 @@ class SegmentationModel:
     def again_looks(self, view: float | None) -> list[SecondLook]:
         """The looks taken again at a photo whose first look found damage: from further away
         where the entry's `zoom_look_where_found` does so under its bar (the gate's read
-        `view`), the middle where it serves `middle_look_where_found`."""
+        `view`), the middle where it serves `middle_look_where_found`, and its second
+        detector's where it names one (`detector_where_found`)."""
         looks = []
         bar = self.entry.zoom_look_view_below
         zoom = self.closeup_runtime if self.entry.zoom_look_where_found else None
         if zoom is not None and bar is not None and view is not None and view < bar:
             looks.append(zoom)
-        return looks + ([self.middle_runtime] if self.middle_runtime is not None else [])
+        looks += [self.middle_runtime] if self.middle_runtime is not None else []
+        return looks + ([self.detector_look] if self.detector_look is not None else [])
 
     def looked_again(
         self,
