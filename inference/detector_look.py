@@ -3,10 +3,12 @@
 Every continuation of the served damage model found more of some sources' damage and less of
 others' (docs/model-experiments.md): each detector proposes regions the other misses. An
 entry naming `detector_where_found` runs that second detector on the whole photo, only on
-photos its own first look, as served, finds damage on, and pools its detections with the
-other looks' by the same NMS (`SegmentationModel.again_looks`) before the verifiers judge
-them. A photo the first look leaves intact is never shown to it, so what is reported on
-intact photos stays as it was.
+photos its own first look, as served, finds damage on, and joins those of its detections
+that overlap none of the other looks' (`postprocess.joined_apart`) before the verifiers
+judge them. A photo the first look leaves intact is never shown to it, so what is reported
+on intact photos stays as it was; and it never replaces what the served detector proposes
+(pooled by NMS, its higher-scoring boxes took the place of the served one's, and lost a
+region they had found: docs/model-experiments.md).
 """
 
 from __future__ import annotations

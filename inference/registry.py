@@ -120,8 +120,8 @@ class ModelEntry:
     detector_where_found: dict[str, Any] = field(default_factory=dict)
     """Damage models: a second damage detector of the same classes (`ModelFile.to_record`:
     file, sha256), run on the whole photo as one more look on every photo the first look,
-    as served, finds damage on, its detections pooled with the other looks' before the
-    verifiers (inference/detector_look.py). Absent: not taken."""
+    as served, finds damage on, its detections that overlap none of the other looks' joined
+    to theirs before the verifiers (inference/detector_look.py). Absent: not taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cdat.errors import ModelUnavailable
@@ -14,6 +15,7 @@ from cdat.findings import PhotoAnalysis
 from cdat.settings import Settings
 from cdat.taxonomy import CarPart, DamageType
 from inference.loading import build_analyzer
+from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, joined_apart
 from inference.registry import ModelEntry, Registry, sha256_of
 from training.claims import without_looks_again
 
@@ -82,6 +84,59 @@ def test_a_photo_the_first_look_leaves_intact_is_never_shown_to_the_second_detec
     result = analysed(settings)
     assert result.damages == ()
     assert "looks_again_ms" not in result.timings_ms
+
+
+def test_the_served_detectors_damage_stays_its_own_where_the_second_scores_higher(
+    tmp_path: Path,
+) -> None:
+    # given a second detector that sees the served dent's box as a dent, more surely
+    tmp_path.mkdir(exist_ok=True)
+    record = second_detector(tmp_path, [damage_det("moderate-dent", FIRST_DENT, 0.95)])
+    settings = scene(tmp_path, first_finds=True, detector_where_found=record)
+    # then the dent is reported once, as the served detector found it
+    (dent,) = analysed(settings).damages
+    assert dent.confidence == pytest.approx(0.8, abs=1e-3)
+
+
+def raw(boxes: list[list[float]], scores: list[float], classes: list[int]) -> RawDetections:
+    n, grid = len(boxes), grid_shape(W, H)
+    masks = np.zeros((n, *grid), bool)
+    for k in range(n):
+        masks[k, k] = True  # each detection's mask tells it apart
+    return RawDetections(
+        np.array(boxes, np.float32).reshape(n, 4), np.array(scores, np.float32),
+        np.array(classes, np.int64), masks, max(scores, default=0.0),
+    )  # fmt: skip
+
+
+def test_the_second_detector_adds_apart_and_never_replaces() -> None:
+    # given the other looks' dent, and the second detector's higher-scoring dent on nearly
+    # the same box (IoU 0.9), its scratch on the same box as another type, and a scratch
+    # elsewhere
+    first = raw([[0, 0, 100, 100]], [0.3], [0])
+    added = raw([[0, 0, 100, 90], [0, 0, 100, 100], [200, 0, 260, 60]], [0.9, 0.8, 0.5], [0, 1, 1])
+    # when joined
+    joined = joined_apart(first, added, PostprocessConfig(iou=0.7))
+    # then the dent stays the first look's own, and only the scratch elsewhere joins, best
+    # first, the photo's best score the second detector's
+    assert joined.boxes.tolist() == [[200, 0, 260, 60], [0, 0, 100, 100]]
+    assert joined.scores.tolist() == pytest.approx([0.5, 0.3])
+    assert joined.masks[1].tolist() == first.masks[0].tolist()
+    assert joined.best_score == pytest.approx(0.9)
+
+
+def test_a_box_overlapping_at_the_nms_iou_or_less_joins() -> None:
+    # given a second detection overlapping the first at IoU 0.5 (under the bar of 0.7)
+    first = raw([[0, 0, 100, 100]], [0.6], [0])
+    added = raw([[50, 0, 150, 100]], [0.4], [0])
+    assert len(joined_apart(first, added, PostprocessConfig(iou=0.7))) == 2
+    # and at a bar of 0.3 it is dropped
+    assert len(joined_apart(first, added, PostprocessConfig(iou=0.3))) == 1
+    # and with nothing else found, or nothing added, what there is stays
+    assert len(joined_apart(raw([], [], []), added, PostprocessConfig())) == 1
+    assert joined_apart(first, raw([], [], []), PostprocessConfig()).boxes.tolist() == [
+        [0, 0, 100, 100]
+    ]
 
 
 def test_an_entry_naming_no_second_detector_reports_its_own_damage_alone(tmp_path: Path) -> None:
