@@ -117,10 +117,6 @@ class ModelEntry:
     on every photo the first look, as served, finds damage on and pooled with the
     zoomed-out look where that is taken too, the photo then analysed again. Absent: not
     taken."""
-    corner_looks_where_found: bool = False
-    """Damage models: the closer looks at each photo's four corners (inference/crop_look.py,
-    `CornerLooks`), taken where `middle_look_where_found`'s look is and pooled with it.
-    Absent: not taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -348,14 +344,12 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
     severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
-    (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, no corner
-    looks `corner_looks_where_found`, so that
+    (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
                        "closeup_verifier", "closeup_severity_model",
-                       "zoom_look_where_found", "middle_look_where_found",
-                       "corner_looks_where_found")  # fmt: skip
+                       "zoom_look_where_found", "middle_look_where_found")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]
