@@ -17,6 +17,7 @@ from cdat.whole_car import WholeCarRule
 from inference import quality
 from inference.crop_look import CropMergedRuntime
 from inference.damage_verifier import DamageVerifier, load_verifier
+from inference.detector_look import DetectorLookRuntime
 from inference.errors import ModelUnavailable, RegistryError
 from inference.flip_tta import FlipMergedRuntime
 from inference.layer_severity import LayerSeverityHead, TappedRuntime, load_closeup_severity
@@ -27,7 +28,7 @@ from inference.postprocess import PostprocessConfig
 from inference.readiness import readiness
 from inference.registry import ModelEntry, Registry, Task, sha256_of
 from inference.runtime import DetectorRuntime, SegmentationModel
-from inference.serving import served_runtime, served_stage_precision
+from inference.serving import served_beside, served_runtime, served_stage_precision
 from inference.severity import SeverityModel
 from inference.stage_record import checked_file
 from inference.threads import single_threaded_blas
@@ -50,7 +51,7 @@ def load_model(
         entry = registry.promoted_entry(task)
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
         _ = entry.served_family_stage, entry.served_verifier, entry.served_placer
-        _ = entry.served_closeup_verifier
+        _ = entry.served_closeup_verifier, entry.served_detector_where_found
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -80,7 +81,38 @@ def load_model(
     looks = with_second_looks(loaded, config, settings, entry)
     closeup_runtime = zoom_look_of(looks, config, entry)
     middle = middle_look_of(looks, config, entry)
-    return SegmentationModel(entry, looks, severity, closeup_severity, closeup_runtime, middle)
+    detector = detector_look_of(registry, entry, settings, config, threads)
+    return SegmentationModel(
+        entry, looks, severity, closeup_severity, closeup_runtime, middle, detector
+    )
+
+
+def detector_look_of(
+    registry: Registry,
+    entry: ModelEntry,
+    settings: Settings,
+    config: PostprocessConfig,
+    threads: int,
+) -> DetectorLookRuntime | None:
+    """The second detector a damage entry looks with where its first look finds damage
+    (`detector_where_found`); None where it names none. One asked of a model that is no
+    damage model or is served with a placer (its head reads the one pass's layers), whose
+    file is missing or altered, or whose classes are not the entry's, is refused by name."""
+    record = entry.served_detector_where_found
+    if record is None:
+        return None
+    if entry.task != "damage" or entry.placer:
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: detector_where_found needs a damage model "
+            "served without a placer"
+        )
+    runtime = served_beside(registry, entry, record, settings, config, threads)
+    if runtime.num_classes >= 0 and runtime.num_classes != len(entry.classes):
+        raise ModelUnavailable(
+            f"damage model {entry.id}: its second detector {record.file} predicts "
+            f"{runtime.num_classes} classes, the entry lists {len(entry.classes)}"
+        )
+    return DetectorLookRuntime(runtime, config)
 
 
 def middle_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:

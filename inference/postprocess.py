@@ -162,6 +162,40 @@ def pooled(first: RawDetections, second: RawDetections, cfg: PostprocessConfig) 
     return RawDetections(*found, best, first.layers)
 
 
+def joined_apart(
+    first: RawDetections, added: RawDetections, cfg: PostprocessConfig
+) -> RawDetections:
+    """`first` with those of `added`'s detections whose box overlaps none of `first`'s
+    (IoU over `cfg.iou`, whatever the type) joined to it, best first: a look that adds
+    damage where the others propose none and never replaces what they propose. The first
+    look's layers stay the photo's own, as in `pooled`."""
+    best = max(first.best_score, added.best_score)
+    if len(first) and len(added):
+        apart = np.flatnonzero(box_iou(added.boxes, first.boxes).max(axis=1) <= cfg.iou)
+    else:
+        apart = np.arange(len(added))
+    if not len(apart):
+        return replace(first, best_score=best)
+    scores = np.concatenate([first.scores, added.scores[apart]])
+    order = np.argsort(-scores, kind="stable")
+    boxes = np.concatenate([first.boxes, added.boxes[apart]])[order]
+    class_ids = np.concatenate([first.class_ids, added.class_ids[apart]])[order]
+    masks = np.concatenate([first.masks, added.masks[apart]])[order]
+    return RawDetections(boxes, scores[order], class_ids, masks, best, first.layers)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), as (n, m)."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
+    area_a = ((a[:, 2] - a[:, 0]).clip(0) * (a[:, 3] - a[:, 1]).clip(0))[:, None]
+    area_b = ((b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0))[None, :]
+    return inter / (area_a + area_b - inter + 1e-9)
+
+
 def decode(
     output0: np.ndarray, protos: np.ndarray, box: Letterbox, cfg: PostprocessConfig
 ) -> RawDetections:

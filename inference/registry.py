@@ -31,7 +31,7 @@ from cdat.verified import VerifierRule
 from cdat.whole_car import WholeCarRule
 from inference.errors import ModelUnavailable, RegistryError
 from inference.promotion_gate import compare_gate
-from inference.stage_record import StageRecord
+from inference.stage_record import ModelFile, StageRecord
 
 Task = Literal["damage", "parts", "gate"]
 TASKS: tuple[Task, ...] = ("damage", "parts", "gate")
@@ -117,6 +117,11 @@ class ModelEntry:
     on every photo the first look, as served, finds damage on and pooled with the
     zoomed-out look where that is taken too, the photo then analysed again. Absent: not
     taken."""
+    detector_where_found: dict[str, Any] = field(default_factory=dict)
+    """Damage models: a second damage detector of the same classes (`ModelFile.to_record`:
+    file, sha256), run on the whole photo as one more look on every photo the first look,
+    as served, finds damage on, its detections that overlap none of the other looks' joined
+    to theirs before the verifiers (inference/detector_look.py). Absent: not taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -201,6 +206,17 @@ class ModelEntry:
                 f"verifier's {verifier.rule.base_conf}"
             )
         return stage
+
+    @property
+    def served_detector_where_found(self) -> ModelFile | None:
+        """The second detector this damage model looks with where damage is found (None:
+        none)."""
+        if not self.detector_where_found:
+            return None
+        try:
+            return ModelFile.from_record(self.detector_where_found)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise RegistryError(f"{self.id}: detector_where_found: {exc}") from exc
 
     @property
     def served_placer(self) -> StageRecord[PlacementRule] | None:
@@ -344,12 +360,14 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     `whole_car_rule`, one look leaves out `crop_look`, masks alone leave out `family_stage`,
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
     severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
-    (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, so that
+    (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, no second
+    detector `detector_where_found`, so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
                        "closeup_verifier", "closeup_severity_model",
-                       "zoom_look_where_found", "middle_look_where_found")  # fmt: skip
+                       "zoom_look_where_found", "middle_look_where_found",
+                       "detector_where_found")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

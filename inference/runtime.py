@@ -27,6 +27,7 @@ from inference.postprocess import (
     PostprocessConfig,
     RawDetections,
     decode,
+    joined_apart,
     mask_polygon,
     pooled,
 )
@@ -161,6 +162,9 @@ class SegmentationModel:
     middle_runtime: SecondLook | None = None
     """The closer middle look taken where the first look finds damage, where the entry
     serves one (`middle_look_where_found`: inference/crop_look.py)."""
+    detector_look: SecondLook | None = None
+    """A second detector's look taken where the first look finds damage, where the entry
+    names one (`detector_where_found`: inference/detector_look.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -210,13 +214,13 @@ class SegmentationModel:
 
     def looks_again(self, view: float | None) -> bool:
         """Whether a photo whose first look found damage is looked at again
-        (`again_looks`)."""
-        return bool(self.again_looks(view))
+        (`again_looks`, or a second detector)."""
+        return bool(self.again_looks(view)) or self.detector_look is not None
 
     def again_looks(self, view: float | None) -> list[SecondLook]:
-        """The looks taken again at a photo whose first look found damage: from further away
-        where the entry's `zoom_look_where_found` does so under its bar (the gate's read
-        `view`), the middle where it serves `middle_look_where_found`."""
+        """The looks taken again at a photo whose first look found damage and pooled with
+        it: from further away where the entry's `zoom_look_where_found` does so under its
+        bar (the gate's read `view`), the middle where it serves `middle_look_where_found`."""
         looks = []
         bar = self.entry.zoom_look_view_below
         zoom = self.closeup_runtime if self.entry.zoom_look_where_found else None
@@ -233,9 +237,13 @@ class SegmentationModel:
     ) -> RawDetections:
         """The first look's detections on the photo (of which `image` is a copy `scale`
         maps onto it) pooled with those of each look `again_looks` takes at `image`, by the
-        same NMS as a served second look pools them."""
+        same NMS as a served second look pools them; then the second detector's, where the
+        entry names one, joined only where none of those lie (`joined_apart`)."""
         for look in self.again_looks(view):
             first = pooled(first, look.second(image).rescaled(*scale), look.config)
+        detector = self.detector_look
+        if detector is not None:
+            first = joined_apart(first, detector.second(image).rescaled(*scale), detector.config)
         return first
 
     def label(self, class_id: int) -> Any:

@@ -19,6 +19,7 @@ from inference.registry import ModelEntry, Registry, sha256_of
 from inference.runtime import DetectorRuntime
 from inference.runtime_choice import choose_backend, log_choice, stage_precision
 from inference.stage_bf16 import StagePrecision
+from inference.stage_record import ModelFile, checked_file
 
 
 @functools.cache
@@ -47,6 +48,28 @@ def served_runtime(
         choice.precision,
         threads=threads,
         batch_size=settings.onnx_batch_size,
+    )
+    return DetectorRuntime(session, batch_size=settings.onnx_batch_size, config=config)
+
+
+def served_beside(
+    registry: Registry,
+    entry: ModelEntry,
+    model: ModelFile,
+    settings: Settings,
+    config: PostprocessConfig | None,
+    threads: int,
+) -> DetectorRuntime:
+    """A detector served beside `entry`'s own model (its `detector_where_found`), on the
+    backend and precision chosen for `entry` on this CPU: the entry's precision gate measured
+    the analysis with both. Where that choice is a quantised copy of the entry's model, the
+    detector beside it runs that backend in FP32 (a gate record names one quantised file)."""
+    path = checked_file(registry.model_dir, model, f"damage model {entry.id}'s second detector")
+    choice = choose_backend(entry, cpu_features(), settings.inference_runtime,
+                            settings.inference_precision)  # fmt: skip
+    precision = "fp32" if choice.precision == "int8" else choice.precision
+    session = open_session(
+        path, choice.backend, precision, threads=threads, batch_size=settings.onnx_batch_size
     )
     return DetectorRuntime(session, batch_size=settings.onnx_batch_size, config=config)
 

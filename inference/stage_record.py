@@ -46,7 +46,34 @@ class StageRecord(Generic[Rule]):
         return cls(str(record["file"]), str(record["sha256"]), read_rule(record["rule"]))
 
 
-def checked_file(model_dir: Path, record: StageRecord[Any], what: str) -> Path:
+@dataclass(frozen=True)
+class ModelFile:
+    """A model served beside another with no rule of its own (the second detector a damage
+    entry looks with where damage is found): its file and the file's checksum."""
+
+    file: str
+    """The model's .onnx, relative to the model directory."""
+    sha256: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ModelFile:
+        """The one reader of a stored model file; an unknown, missing or empty field is a
+        ValueError."""
+        if not isinstance(record, Mapping):
+            raise ValueError("model file: must be a record of file and sha256")
+        unknown = sorted(set(record) - {"file", "sha256"})
+        if unknown:
+            raise ValueError(f"model file: unknown field(s) {', '.join(unknown)}")
+        bad = [k for k in ("file", "sha256") if not isinstance(record.get(k), str) or not record[k]]
+        if bad:
+            raise ValueError(f"model file: {', '.join(bad)} required, as text")
+        return cls(record["file"], record["sha256"])
+
+
+def checked_file(model_dir: Path, record: StageRecord[Any] | ModelFile, what: str) -> Path:
     """The stage's file, present and matching its recorded checksum; else ModelUnavailable."""
     from inference.registry import sha256_of
 

@@ -135,14 +135,16 @@ def build_claim_analyzer(
 
 def without_looks_again(damage: Any) -> Any:
     """A damage model as it looks once at every photo: the looks its entry takes again
-    where damage is found (zoomed-out, middle) left out."""
+    where damage is found (zoomed-out, middle, a second detector's) left out."""
     entry = replace(
         damage.entry,
         zoom_look_view_below=None,
         zoom_look_where_found=False,
         middle_look_where_found=False,
+        detector_where_found={},
     )
-    return replace(damage, entry=entry, closeup_runtime=None, middle_runtime=None)
+    looks: dict[str, Any] = {"closeup_runtime": None, "middle_runtime": None, "detector_look": None}
+    return replace(damage, entry=entry, **looks)
 
 
 def with_zoom_look(
