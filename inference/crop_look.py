@@ -1,4 +1,4 @@
-"""A second, closer look at the middle of each photo, for the damage model.
+"""Closer looks at parts of each photo, for the damage model: its middle, and its corners.
 
 At 416 px a photo's small damage is a few pixels wide. The middle of the frame, where a
 policyholder puts the damage they photograph, is looked at again at the model's full input
@@ -10,7 +10,11 @@ with the time the served runtime saves (issue 30). On every photo it was refused
 more, but intact cars and close-ups got damage too: `docs/model-experiments.md`); a model
 whose entry says `crop_look` is served so. Since damage entry -13 it is served only where
 the first look, as served, finds damage (`middle_look_where_found`:
-`SegmentationModel.again_looks`), where intact photos stay as they were.
+`SegmentationModel.again_looks`), where intact photos stay as they were. A damage
+photographed off-centre lies outside the middle: an entry that says
+`corner_looks_where_found` also looks at the four corners, each crop the middle's size,
+there (`CornerLooks`: four more passes, batched as one), leaving out what a corner's inner
+edges cut (`uncut`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inference.postprocess import RawDetections, grid_shape
+from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, pooled
+from inference.runtime import Runtime
 from inference.second_look import SecondLookRuntime
 
 CROP_SHARE = 2 / 3
@@ -30,6 +35,16 @@ def middle_crop(width: int, height: int, share: float = CROP_SHARE) -> tuple[int
     cw, ch = max(1, round(width * share)), max(1, round(height * share))
     x0, y0 = (width - cw) // 2, (height - ch) // 2
     return x0, y0, x0 + cw, y0 + ch
+
+
+def corner_crops(
+    width: int, height: int, share: float = CROP_SHARE
+) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of the four crops, each `share` of each side, at the photo's
+    corners: top left, top right, bottom left, bottom right."""
+    cw, ch = max(1, round(width * share)), max(1, round(height * share))
+    x1, y1 = width - cw, height - ch
+    return [(0, 0, cw, ch), (x1, 0, width, ch), (0, y1, cw, height), (x1, y1, width, height)]
 
 
 def placed(
@@ -62,3 +77,62 @@ class CropMergedRuntime(SecondLookRuntime):
     def back(self, raw: RawDetections, image: np.ndarray) -> RawDetections:
         width, height = int(image.shape[1]), int(image.shape[0])
         return placed(raw, middle_crop(width, height), width, height)
+
+
+CUT_MARGIN = 0.01
+"""A corner crop's detection this near (a share of the crop's side) an edge the crop has
+inside the photo is cut by it, and left out: the whole photo's look sees it whole."""
+
+
+def uncut(
+    raw: RawDetections, crop: tuple[int, int, int, int], width: int, height: int
+) -> RawDetections:
+    """A crop's detections (boxes in the crop's pixels) less those its inner edges cut."""
+    x0, y0, x1, y1 = crop
+    mx, my = CUT_MARGIN * (x1 - x0), CUT_MARGIN * (y1 - y0)
+    boxes = raw.boxes
+    cut = np.zeros(len(raw), bool)
+    if x0 > 0:
+        cut |= boxes[:, 0] < mx
+    if y0 > 0:
+        cut |= boxes[:, 1] < my
+    if x1 < width:
+        cut |= boxes[:, 2] > (x1 - x0) - mx
+    if y1 < height:
+        cut |= boxes[:, 3] > (y1 - y0) - my
+    keep = ~cut
+    return RawDetections(
+        boxes[keep], raw.scores[keep], raw.class_ids[keep], raw.masks[keep], raw.best_score
+    )
+
+
+class CornerLooks:
+    """The four corners of a photo looked at closer (`corner_crops`), their detections
+    brought back onto the photo and pooled as one look. Taken only where the first look
+    finds damage (`SegmentationModel.again_looks` calls `second`), never on every photo."""
+
+    look = "corners"
+
+    def __init__(self, inner: Runtime, config: PostprocessConfig) -> None:
+        self.inner = inner
+        self.config = config
+        self.imgsz = inner.imgsz
+        self.num_classes = inner.num_classes
+
+    def second(self, image: np.ndarray) -> RawDetections:
+        width, height = int(image.shape[1]), int(image.shape[0])
+        crops = corner_crops(width, height)
+        views = [np.ascontiguousarray(image[y0:y1, x0:x1]) for x0, y0, x1, y1 in crops]
+        found = self.inner.infer(views)
+        looks = [
+            placed(uncut(raw, crop, width, height), crop, width, height)
+            for raw, crop in zip(found, crops, strict=True)
+        ]
+        joined = looks[0]
+        for other in looks[1:]:
+            joined = pooled(joined, other, self.config)
+        return joined
+
+    def infer(self, images: list[np.ndarray]) -> list[RawDetections]:
+        """Only the corners of each photo (the first look is the caller's)."""
+        return [self.second(image) for image in images]

@@ -15,7 +15,7 @@ from typing import Any
 from cdat.settings import Settings
 from cdat.whole_car import WholeCarRule
 from inference import quality
-from inference.crop_look import CropMergedRuntime
+from inference.crop_look import CornerLooks, CropMergedRuntime
 from inference.damage_verifier import DamageVerifier, load_verifier
 from inference.detector_look import DetectorLookRuntime
 from inference.errors import ModelUnavailable, RegistryError
@@ -82,8 +82,9 @@ def load_model(
     closeup_runtime = zoom_look_of(looks, config, entry)
     middle = middle_look_of(looks, config, entry)
     detector = detector_look_of(registry, entry, settings, config, threads)
+    corners = corner_looks_of(looks, config, entry)
     return SegmentationModel(
-        entry, looks, severity, closeup_severity, closeup_runtime, middle, detector
+        entry, looks, severity, closeup_severity, closeup_runtime, middle, detector, corners
     )
 
 
@@ -134,6 +135,26 @@ def middle_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -
             "served with neither a placer nor crop_look"
         )
     return CropMergedRuntime(runtime, config)
+
+
+def corner_looks_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:
+    """The closer looks at the four corners a damage entry takes where its first look finds
+    damage (`corner_looks_where_found`); None where it takes none. They are taken beside the
+    middle look only, and refused by name otherwise or where the value is no bool."""
+    taken = entry.corner_looks_where_found
+    if not isinstance(taken, bool):
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: corner_looks_where_found {taken!r} needs to be "
+            "true or false"
+        )
+    if not taken:
+        return None
+    if not entry.middle_look_where_found:
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: corner_looks_where_found needs "
+            "middle_look_where_found beside it"
+        )
+    return CornerLooks(runtime, config)
 
 
 def zoom_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:

@@ -122,6 +122,10 @@ class ModelEntry:
     file, sha256), run on the whole photo as one more look on every photo the first look,
     as served, finds damage on, its detections that overlap none of the other looks' joined
     to theirs before the verifiers (inference/detector_look.py). Absent: not taken."""
+    corner_looks_where_found: bool = False
+    """Damage models: the closer looks at each photo's four corners (inference/crop_look.py,
+    `CornerLooks`), taken where `middle_look_where_found`'s look is and pooled with it.
+    Absent: not taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
@@ -361,13 +365,13 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
     severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
     (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, no second
-    detector `detector_where_found`, so that
+    detector `detector_where_found`, no corner looks `corner_looks_where_found`, so that
     entries written before the fields existed stay byte for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
                        "closeup_verifier", "closeup_severity_model",
                        "zoom_look_where_found", "middle_look_where_found",
-                       "detector_where_found")  # fmt: skip
+                       "detector_where_found", "corner_looks_where_found")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

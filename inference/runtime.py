@@ -165,6 +165,9 @@ class SegmentationModel:
     detector_look: SecondLook | None = None
     """A second detector's look taken where the first look finds damage, where the entry
     names one (`detector_where_found`: inference/detector_look.py)."""
+    corner_runtime: SecondLook | None = None
+    """The closer looks at the four corners taken where the first look finds damage, where
+    the entry serves them (`corner_looks_where_found`: inference/crop_look.py)."""
 
     def __post_init__(self) -> None:
         nc = self.runtime.num_classes
@@ -220,13 +223,15 @@ class SegmentationModel:
     def again_looks(self, view: float | None) -> list[SecondLook]:
         """The looks taken again at a photo whose first look found damage and pooled with
         it: from further away where the entry's `zoom_look_where_found` does so under its
-        bar (the gate's read `view`), the middle where it serves `middle_look_where_found`."""
+        bar (the gate's read `view`), the middle where it serves `middle_look_where_found`,
+        the corners where it serves `corner_looks_where_found`."""
         looks = []
         bar = self.entry.zoom_look_view_below
         zoom = self.closeup_runtime if self.entry.zoom_look_where_found else None
         if zoom is not None and bar is not None and view is not None and view < bar:
             looks.append(zoom)
-        return looks + ([self.middle_runtime] if self.middle_runtime is not None else [])
+        closer = (self.middle_runtime, self.corner_runtime)
+        return looks + [look for look in closer if look is not None]
 
     def looked_again(
         self,
