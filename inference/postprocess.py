@@ -184,6 +184,25 @@ def joined_apart(
     return RawDetections(boxes, scores[order], class_ids, masks, best, first.layers)
 
 
+def agreeing(found: RawDetections, first: RawDetections, iou: float) -> RawDetections:
+    """Those of `found`'s detections whose mask overlaps one of `first`'s (whatever the
+    type) at mask IoU `iou` or more: what another look sees where the first look saw
+    something too, however faintly."""
+    if not len(found) or not len(first):
+        return _kept(found, np.zeros(len(found), bool))
+    a = found.masks.reshape(len(found), -1).astype(np.float32)
+    b = first.masks.reshape(len(first), -1).astype(np.float32)
+    inter = a @ b.T
+    union = a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - inter
+    return _kept(found, (inter / np.maximum(union, 1.0)).max(axis=1) >= iou)
+
+
+def _kept(raw: RawDetections, keep: np.ndarray) -> RawDetections:
+    return RawDetections(
+        raw.boxes[keep], raw.scores[keep], raw.class_ids[keep], raw.masks[keep], raw.best_score
+    )
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box of `a` (n, 4) with every box of `b` (m, 4), as (n, m)."""
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])

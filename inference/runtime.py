@@ -26,6 +26,7 @@ from inference.imaging import letterbox, to_tensor
 from inference.postprocess import (
     PostprocessConfig,
     RawDetections,
+    agreeing,
     decode,
     joined_apart,
     mask_polygon,
@@ -38,6 +39,11 @@ if TYPE_CHECKING:  # it builds on this module's runtime
     from inference.layer_severity import LayerSeverityHead
 
 # Data-set spellings that differ from the taxonomy (damage-severity says "broken").
+CORNER_AGREEMENT_IOU = 0.3
+"""A corner's detection is added only where one of the first look's own (any type, from the
+served threshold) overlaps its mask this much: magnified, wheels and reflections look like
+damage where the first look saw nothing (docs/model-experiments.md, candidates (L), (O))."""
+
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
 
 
@@ -217,21 +223,20 @@ class SegmentationModel:
 
     def looks_again(self, view: float | None) -> bool:
         """Whether a photo whose first look found damage is looked at again
-        (`again_looks`, or a second detector)."""
-        return bool(self.again_looks(view)) or self.detector_look is not None
+        (`again_looks`, a second detector, the corners)."""
+        apart = self.detector_look is not None or self.corner_runtime is not None
+        return bool(self.again_looks(view)) or apart
 
     def again_looks(self, view: float | None) -> list[SecondLook]:
         """The looks taken again at a photo whose first look found damage and pooled with
         it: from further away where the entry's `zoom_look_where_found` does so under its
-        bar (the gate's read `view`), the middle where it serves `middle_look_where_found`,
-        the corners where it serves `corner_looks_where_found`."""
+        bar (the gate's read `view`), the middle where it serves `middle_look_where_found`."""
         looks = []
         bar = self.entry.zoom_look_view_below
         zoom = self.closeup_runtime if self.entry.zoom_look_where_found else None
         if zoom is not None and bar is not None and view is not None and view < bar:
             looks.append(zoom)
-        closer = (self.middle_runtime, self.corner_runtime)
-        return looks + [look for look in closer if look is not None]
+        return looks + ([self.middle_runtime] if self.middle_runtime is not None else [])
 
     def looked_again(
         self,
@@ -243,12 +248,20 @@ class SegmentationModel:
         """The first look's detections on the photo (of which `image` is a copy `scale`
         maps onto it) pooled with those of each look `again_looks` takes at `image`, by the
         same NMS as a served second look pools them; then the second detector's, where the
-        entry names one, joined only where none of those lie (`joined_apart`)."""
+        entry names one, joined only where none of those lie (`joined_apart`); then the
+        corners', where it takes them, those the first look saw too (`agreeing`), joined
+        the same way. Neither replaces what the served looks propose: where they did, a
+        region the served detector had found was lost (docs/model-experiments.md)."""
+        own = first
         for look in self.again_looks(view):
             first = pooled(first, look.second(image).rescaled(*scale), look.config)
         detector = self.detector_look
         if detector is not None:
             first = joined_apart(first, detector.second(image).rescaled(*scale), detector.config)
+        corners = self.corner_runtime
+        if corners is not None:
+            seen = agreeing(corners.second(image).rescaled(*scale), own, CORNER_AGREEMENT_IOU)
+            first = joined_apart(first, seen, corners.config)
         return first
 
     def label(self, class_id: int) -> Any:

@@ -113,16 +113,19 @@ def pass_analyzer(
     file: the promoted gate's vehicle head and a view head) replaces the promoted gate, at its
     threshold, so each analysis carries the candidate's reading of the view. Looks the
     promoted entry takes only where the verified first look finds damage
-    (`zoom_look_where_found`, `middle_look_where_found`, `detector_where_found`) are left
-    out: a pass is what the verifiers and rules judge, and those looks come after their
-    verdict (a pass asks for the zoomed-out look by name: training/train_pass.py)."""
+    (`zoom_look_where_found`, `middle_look_where_found`, `detector_where_found`,
+    `corner_looks_where_found`) are left out: a pass is what the verifiers and rules judge,
+    and those looks come after their verdict (a pass asks for the zoomed-out look by name:
+    training/train_pass.py)."""
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
     from training.claims import candidate_gate, candidate_model, without_looks_again
 
     analyzer = build_analyzer(settings)
     entry = analyzer.damage.entry
-    if entry.zoom_look_where_found or entry.middle_look_where_found or entry.detector_where_found:
+    again = (entry.zoom_look_where_found, entry.middle_look_where_found,
+             entry.detector_where_found, entry.corner_looks_where_found)  # fmt: skip
+    if any(again):
         analyzer.damage = without_looks_again(analyzer.damage)
     if damage is not None:
         stage = None if severity is None else SeverityModel.load(severity)

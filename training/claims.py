@@ -135,15 +135,19 @@ def build_claim_analyzer(
 
 def without_looks_again(damage: Any) -> Any:
     """A damage model as it looks once at every photo: the looks its entry takes again
-    where damage is found (zoomed-out, middle, a second detector's) left out."""
+    where damage is found (zoomed-out, middle, a second detector's, the corners) left out."""
     entry = replace(
         damage.entry,
         zoom_look_view_below=None,
         zoom_look_where_found=False,
         middle_look_where_found=False,
         detector_where_found={},
+        corner_looks_where_found=False,
     )
-    looks: dict[str, Any] = {"closeup_runtime": None, "middle_runtime": None, "detector_look": None}
+    looks: dict[str, Any] = {
+        "closeup_runtime": None, "middle_runtime": None, "detector_look": None,
+        "corner_runtime": None,
+    }  # fmt: skip
     return replace(damage, entry=entry, **looks)
 
 
