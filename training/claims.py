@@ -87,6 +87,8 @@ def build_claim_analyzer(
     zoom_look_view_below: float | None = None,
     zoom_look_where_found: bool = False,
     middle_look_where_found: bool = False,
+    corner_looks_where_found: bool = False,
+    detector_where_found: Path | None = None,
 ) -> Any:
     """The served analyzer of a registry, with a candidate damage and/or part model in
     place of its promoted one when `damage` / `parts` is given (a candidate has no registry
@@ -101,7 +103,9 @@ def build_claim_analyzer(
     `gate` (one that reads the view: training/view_head.py) replaces the promoted gate. A
     candidate damage model takes the zoomed-out look on photos the gate reads under
     `zoom_look_view_below` (inference/zoom_look.py) where one is given, and the looks taken
-    only where damage is found as `zoom_look_where_found` / `middle_look_where_found` say."""
+    only where damage is found as `zoom_look_where_found` / `middle_look_where_found` /
+    `corner_looks_where_found` say, with `detector_where_found` (a second detector's .onnx)
+    looking beside them there."""
     from cdat.settings import Settings
     from inference.loading import build_analyzer
     from inference.severity import SeverityModel
@@ -117,10 +121,11 @@ def build_claim_analyzer(
         analyzer.placer = None
         if placer is not None:
             analyzer.damage, analyzer.placer = candidate_placer(analyzer.damage, damage, *placer)
-        if zoom_look_view_below is not None or middle_look_where_found:
+        again = (middle_look_where_found, corner_looks_where_found, detector_where_found)
+        if zoom_look_view_below is not None or any(again):
             analyzer.damage = with_zoom_look(
                 analyzer.damage, zoom_look_view_below, zoom_look_where_found,
-                middle_look_where_found,
+                middle_look_where_found, corner_looks_where_found, detector_where_found,
             )  # fmt: skip
     if parts is not None:
         conf = parts_conf or settings.parts_conf
@@ -152,21 +157,46 @@ def without_looks_again(damage: Any) -> Any:
 
 
 def with_zoom_look(
-    damage: Any, bar: float | None, where_found: bool = False, middle_where_found: bool = False
+    damage: Any,
+    bar: float | None,
+    where_found: bool = False,
+    middle_where_found: bool = False,
+    corners_where_found: bool = False,
+    detector: Path | None = None,
 ) -> Any:
     """A candidate damage model that also looks from further away at photos the gate reads
-    under `bar` (only where its first look finds damage with `where_found`), and at each
-    photo's middle where its first look finds damage with `middle_where_found`, as its entry
-    would serve it once registered."""
-    from inference.loading import middle_look_of, zoom_look_of
+    under `bar` (only where its first look finds damage with `where_found`), at each photo's
+    middle where its first look finds damage with `middle_where_found`, at its corners there
+    with `corners_where_found`, and with the second detector `detector` there, as its entry
+    would serve it once registered. A second detector of other classes is refused."""
+    from inference.detector_look import DetectorLookRuntime
+    from inference.loading import corner_looks_of, middle_look_of, zoom_look_of
+    from inference.registry import sha256_of
+    from inference.runtime import OnnxRuntime
 
     looks = {"zoom_look_view_below": bar, "zoom_look_where_found": where_found,
-             "middle_look_where_found": middle_where_found}  # fmt: skip
+             "middle_look_where_found": middle_where_found,
+             "corner_looks_where_found": corners_where_found}  # fmt: skip
     entry = replace(damage.entry, **looks)
     config = damage.runtime.config
     closeup = zoom_look_of(damage.runtime, config, entry)
     middle = middle_look_of(damage.runtime, config, entry)
-    return replace(damage, entry=entry, closeup_runtime=closeup, middle_runtime=middle)
+    corners = corner_looks_of(damage.runtime, config, entry)
+    second = None
+    if detector is not None:
+        runtime = OnnxRuntime(detector, config=config)
+        if runtime.class_names() != list(entry.classes):
+            raise TrainingError(
+                f"--detector-where-found {detector}: predicts {runtime.class_names()}, the "
+                f"model {list(entry.classes)}"
+            )
+        second = DetectorLookRuntime(runtime, config)
+        record = {"file": detector.name, "sha256": sha256_of(detector)}
+        entry = replace(entry, detector_where_found=record)
+    return replace(
+        damage, entry=entry, closeup_runtime=closeup, middle_runtime=middle,
+        corner_runtime=corners, detector_look=second,
+    )  # fmt: skip
 
 
 def candidate_placer(

@@ -125,5 +125,7 @@ def measure_claims(
             gate=args.gate, zoom_look_view_below=args.zoom_look_view_below,
             zoom_look_where_found=args.zoom_look_where_found,
             middle_look_where_found=args.middle_look_where_found,
+            corner_looks_where_found=args.corner_looks_where_found,
+            detector_where_found=args.detector_where_found,
         )  # fmt: skip
     return claim_report(analyzer, args.split, args.seed, args.data_root, args.intact_windows)

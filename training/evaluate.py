@@ -180,6 +180,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "the first look finds damage on (inference/crop_look.py) and analyse it again "
         "(recorded in the report)",
     )
+    parser.add_argument(
+        "--corner-looks-where-found",
+        action="store_true",
+        help="with --middle-look-where-found: also look closer at each photo's four corners "
+        "where the first look finds damage, adding only what the first look saw too "
+        "(inference/crop_look.py; recorded in the report)",
+    )
+    parser.add_argument(
+        "--detector-where-found",
+        type=Path,
+        default=None,
+        help="a second damage detector (.onnx, the model's classes) run where the first look "
+        "finds damage, its detections joined where the other looks propose none "
+        "(inference/detector_look.py; recorded in the report, copied beside the model when "
+        "it is registered)",
+    )
     return parser
 
 
@@ -195,21 +211,34 @@ def view_bar_arg(text: str) -> float:
 
 
 LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS = (
-    "--zoom-look-where-found and --middle-look-where-found apply to a damage model measured "
-    "with --claims and no --placer"
+    "--zoom-look-where-found, --middle-look-where-found, --corner-looks-where-found and "
+    "--detector-where-found apply to a damage model measured with --claims and no --placer"
 )
+
+
+def looks_where_found(args: argparse.Namespace) -> bool:
+    """Whether any look taken only where damage is found is asked for."""
+    return bool(
+        args.zoom_look_where_found or args.middle_look_where_found
+        or args.corner_looks_where_found or args.detector_where_found is not None
+    )  # fmt: skip
 
 
 def check_looks_where_found(args: argparse.Namespace) -> None:
     """The looks taken where damage is found: measured with --claims, with no placer (its
     head reads the model's one look); the zoomed-out one needs its bar. Checked before the
     data is read (the model's task is checked once its config is)."""
-    if not (args.zoom_look_where_found or args.middle_look_where_found):
+    if not looks_where_found(args):
         return
     if not args.claims or args.placer is not None:
         raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
     if args.zoom_look_where_found and args.zoom_look_view_below is None:
         raise TrainingError("--zoom-look-where-found needs --zoom-look-view-below")
+    if args.corner_looks_where_found and not args.middle_look_where_found:
+        raise TrainingError("--corner-looks-where-found needs --middle-look-where-found")
+    detector = args.detector_where_found
+    if detector is not None and (not detector.is_file() or detector.suffix != ".onnx"):
+        raise TrainingError(f"--detector-where-found {detector}: expected an existing .onnx")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -234,8 +263,7 @@ def main(args: argparse.Namespace) -> int:
         raise TrainingError(
             "--zoom-look-view-below applies to a damage model measured with --claims"
         )
-    looks_where_found = args.zoom_look_where_found or args.middle_look_where_found
-    if looks_where_found and cfg.task != "damage":
+    if looks_where_found(args) and cfg.task != "damage":
         raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
@@ -274,9 +302,15 @@ def main(args: argparse.Namespace) -> int:
             report["placer"] = placer.to_record()
         if args.zoom_look_view_below is not None:
             report["zoom_look_view_below"] = args.zoom_look_view_below
-        for flag in ("zoom_look_where_found", "middle_look_where_found"):
+        for flag in ("zoom_look_where_found", "middle_look_where_found",
+                     "corner_looks_where_found"):  # fmt: skip
             if getattr(args, flag):
                 report[flag] = True
+        if args.detector_where_found is not None:  # registering copies it beside the model
+            from inference.registry import sha256_of
+
+            path = args.detector_where_found
+            report["detector_where_found"] = {"file": str(path), "sha256": sha256_of(path)}
         if cfg.task == "damage":
             from cdat.settings import Settings
 

@@ -24,6 +24,7 @@ from training.registry_report import (
     check_closeup_verifier,
     check_looks,
     checked_stage,
+    report_detector,
     report_flag,
     report_metrics,
     report_view_bar,
@@ -160,6 +161,12 @@ def cmd_register(args: argparse.Namespace) -> int:
         raise CdatError(f"--report {args.report}: a look where damage is found is a damage model's")
     if zoom_where_found and zoom_look is None:
         raise CdatError(f"--report {args.report}: zoom_look_where_found without its view bar")
+    corners_where_found = report_flag(args.report, "corner_looks_where_found")
+    if corners_where_found and not middle_where_found:
+        raise CdatError(
+            f"--report {args.report}: corner_looks_where_found without middle_look_where_found"
+        )
+    detector = report_detector(args.report, args.task, registry.model_dir)
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)
@@ -195,6 +202,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         zoom_look_view_below=zoom_look,
         zoom_look_where_found=zoom_where_found,
         middle_look_where_found=middle_where_found,
+        corner_looks_where_found=corners_where_found,
+        detector_where_found=_copy_detector(detector, registry.model_dir),
         family_stage=_copy_stage(stages["family_stage"], registry.model_dir, "family_stage"),
         verifier=_copy_stage(stages["verifier"], registry.model_dir, "verifier"),
         closeup_verifier=_copy_stage(
@@ -254,6 +263,18 @@ def check_closeup_severity(
         load_closeup_severity(path, model)
     except ModelUnavailable as exc:
         raise CdatError(f"--closeup-severity: {exc}") from exc
+
+
+def _copy_detector(detector: Any, model_dir: Path) -> dict[str, Any]:
+    """A checked second detector's record, its file copied beside the model ({} where there
+    is none)."""
+    if detector is None:
+        return {}
+    from inference.stage_record import ModelFile
+
+    file = _copy_beside(Path(detector.file), model_dir, "second detector")
+    record: dict[str, Any] = ModelFile(file, detector.sha256).to_record()
+    return record
 
 
 def _copy_beside(path: Path | None, model_dir: Path, what: str) -> str:

@@ -134,6 +134,37 @@ def checked_stage(
     return stage
 
 
+def report_detector(report_path: Path | None, task: str, model_dir: Path) -> Any:
+    """The second detector the report's figures were measured with (`cdat evaluate
+    --detector-where-found`), as a `ModelFile` checked and not yet copied; None where it
+    names none. A damaged record, a file missing or not the one measured, or one another
+    entry's file of that name would overwrite is refused by name."""
+    if report_path is None:
+        return None
+    record = read_report(report_path).get("detector_where_found")
+    if not record:
+        return None
+    from inference.registry import sha256_of
+    from inference.stage_record import ModelFile
+
+    if task != "damage":
+        raise CdatError(f"{report_path}: a second detector is a damage model's")
+    try:
+        detector = ModelFile.from_record(record)
+    except ValueError as exc:
+        raise CdatError(f"{report_path}: detector_where_found: {exc}") from exc
+    source = Path(detector.file)
+    if not source.is_file() or sha256_of(source) != detector.sha256:
+        raise CdatError(
+            f"{report_path}: detector_where_found {source} is missing or not the file measured"
+        )
+    target = model_dir / source.name
+    elsewhere = target.is_file() and source.resolve() != target.resolve()
+    if elsewhere and sha256_of(target) != detector.sha256:  # another entry's: never overwritten
+        raise CdatError(f"{target} exists: give the new second detector another name")
+    return detector
+
+
 def check_closeup_verifier(report_path: Path | None, verifier: Any, closeup: Any) -> None:
     """A close-up verifier serves only beside a verifier, from the same threshold
     (`ModelEntry.served_closeup_verifier`): refused here, before anything is copied."""

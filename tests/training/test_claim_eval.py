@@ -327,6 +327,40 @@ def test_a_candidate_damage_model_takes_the_zoomed_out_look_only_where_asked(
     assert plain.damage.middle_runtime is None
 
 
+def test_a_candidate_damage_model_takes_the_corners_and_a_second_detector_where_asked(
+    tmp_path: Path,
+) -> None:
+    from inference.crop_look import CornerLooks
+    from inference.detector_look import DetectorLookRuntime
+    from inference.registry import sha256_of
+    from training.claims import build_claim_analyzer
+
+    # given a candidate damage model, and a second detector of its classes (another copy)
+    shipped, candidate = shipped_candidate(tmp_path, "damage")
+    severity = shipped.model_dir / shipped.promoted_entry("damage").severity_model
+    second = tmp_path / "second.onnx"
+    second.write_bytes(candidate.read_bytes())
+    # when the claim analyzer is built with the middle and corner looks and the detector
+    found = build_claim_analyzer(
+        None, candidate, severity, 0.1, middle_look_where_found=True,
+        corner_looks_where_found=True, detector_where_found=second,
+    )  # fmt: skip
+    # then both are taken where damage is found, and the entry names the detector's file
+    assert isinstance(found.damage.corner_runtime, CornerLooks)
+    assert isinstance(found.damage.detector_look, DetectorLookRuntime)
+    assert found.damage.entry.corner_looks_where_found
+    assert found.damage.entry.detector_where_found == {
+        "file": "second.onnx", "sha256": sha256_of(second),
+    }  # fmt: skip
+    # and without them, neither is
+    plain = build_claim_analyzer(None, candidate, severity, 0.1, middle_look_where_found=True)
+    assert plain.damage.corner_runtime is None and plain.damage.detector_look is None
+    # and a second detector of other classes (the part model) is refused by name
+    _, parts = shipped_candidate(tmp_path, "parts")
+    with pytest.raises(TrainingError, match=r"--detector-where-found .* predicts"):
+        build_claim_analyzer(None, candidate, severity, 0.1, detector_where_found=parts)
+
+
 def test_a_candidate_part_model_is_served_beside_the_promoted_damage_model_under_a_rule_asked(
     tmp_path: Path,
 ) -> None:

@@ -471,6 +471,12 @@ def test_a_zoom_look_is_refused_beside_a_placer(tmp_path: Path) -> None:
         (["--zoom-look-where-found"], "--zoom-look-where-found needs --zoom-look-view-below"),
         (["--middle-look-where-found", "--placer", "h.onnx", "--placer-rule", '{"min_iou": 0.5}'],
          "no --placer"),
+        (["--corner-looks-where-found"],
+         "--corner-looks-where-found needs --middle-look-where-found"),
+        (["--detector-where-found", "gone.onnx"],
+         "--detector-where-found gone.onnx: expected an existing .onnx"),
+        (["--detector-where-found", "d.onnx", "--placer", "h.onnx",
+          "--placer-rule", '{"min_iou": 0.5}'], "no --placer"),
     ],
 )  # fmt: skip
 def test_looks_where_found_need_their_bar_and_no_placer(
