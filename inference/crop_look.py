@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, pooled
+from inference.postprocess import PostprocessConfig, RawDetections, grid_shape, kept, pooled
 from inference.runtime import Runtime
 from inference.second_look import SecondLookRuntime
 
@@ -100,16 +100,14 @@ def uncut(
         cut |= boxes[:, 2] > (x1 - x0) - mx
     if y1 < height:
         cut |= boxes[:, 3] > (y1 - y0) - my
-    keep = ~cut
-    return RawDetections(
-        boxes[keep], raw.scores[keep], raw.class_ids[keep], raw.masks[keep], raw.best_score
-    )
+    return kept(raw, ~cut)
 
 
 class CornerLooks:
     """The four corners of a photo looked at closer (`corner_crops`), their detections
     brought back onto the photo and pooled as one look. Taken only where the first look
-    finds damage (`SegmentationModel.again_looks` calls `second`), never on every photo."""
+    finds damage (`SegmentationModel.looked_again` calls `second` and keeps what the first
+    look agrees with), never on every photo."""
 
     look = "corners"
 

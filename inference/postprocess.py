@@ -189,15 +189,16 @@ def agreeing(found: RawDetections, first: RawDetections, iou: float) -> RawDetec
     type) at mask IoU `iou` or more: what another look sees where the first look saw
     something too, however faintly."""
     if not len(found) or not len(first):
-        return _kept(found, np.zeros(len(found), bool))
+        return kept(found, np.zeros(len(found), bool))
     a = found.masks.reshape(len(found), -1).astype(np.float32)
     b = first.masks.reshape(len(first), -1).astype(np.float32)
     inter = a @ b.T
     union = a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :] - inter
-    return _kept(found, (inter / np.maximum(union, 1.0)).max(axis=1) >= iou)
+    return kept(found, (inter / np.maximum(union, 1.0)).max(axis=1) >= iou)
 
 
-def _kept(raw: RawDetections, keep: np.ndarray) -> RawDetections:
+def kept(raw: RawDetections, keep: np.ndarray) -> RawDetections:
+    """`raw`'s detections where `keep` (a bool per detection) is true."""
     return RawDetections(
         raw.boxes[keep], raw.scores[keep], raw.class_ids[keep], raw.masks[keep], raw.best_score
     )

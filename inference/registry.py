@@ -124,8 +124,9 @@ class ModelEntry:
     to theirs before the verifiers (inference/detector_look.py). Absent: not taken."""
     corner_looks_where_found: bool = False
     """Damage models: the closer looks at each photo's four corners (inference/crop_look.py,
-    `CornerLooks`), taken where `middle_look_where_found`'s look is and pooled with it.
-    Absent: not taken."""
+    `CornerLooks`), taken where `middle_look_where_found`'s look is; of their detections,
+    those a first-look detection overlaps are joined where no other look's lie
+    (`SegmentationModel.looked_again`). Absent: not taken."""
     verifier: dict[str, Any] = field(default_factory=dict)
     """Damage models: the damage verifier served beside it (inference/damage_verifier.py,
     `StageRecord.to_record`: file, sha256, `cdat.verified.VerifierRule`), as it was
