@@ -156,6 +156,29 @@ def without_looks_again(damage: Any) -> Any:
     return replace(damage, entry=entry, **looks)
 
 
+def check_same_classes(detector: Path, its: list[str], the_models: list[str]) -> None:
+    """A second detector names the classes of the model it looks beside, in its order:
+    their detections are pooled by class id."""
+    if its != the_models:
+        raise TrainingError(
+            f"--detector-where-found {detector}: predicts {its}, the model {the_models}"
+        )
+
+
+def second_detector_classes(model: Path, detector: Path) -> None:
+    """`check_same_classes` from the two files, before any photo is read."""
+    from cdat.errors import CdatError
+    from inference.runtime import OnnxRuntime
+
+    if model.suffix != ".onnx":
+        raise TrainingError("--detector-where-found: --claims measures a damage model's .onnx file")
+    try:
+        its, the_models = OnnxRuntime(detector).class_names(), OnnxRuntime(model).class_names()
+    except CdatError as exc:
+        raise TrainingError(f"--detector-where-found: {exc}") from exc
+    check_same_classes(detector, its, the_models)
+
+
 def with_zoom_look(
     damage: Any,
     bar: float | None,
@@ -185,11 +208,7 @@ def with_zoom_look(
     second = None
     if detector is not None:
         runtime = OnnxRuntime(detector, config=config)
-        if runtime.class_names() != list(entry.classes):
-            raise TrainingError(
-                f"--detector-where-found {detector}: predicts {runtime.class_names()}, the "
-                f"model {list(entry.classes)}"
-            )
+        check_same_classes(detector, runtime.class_names(), list(entry.classes))
         second = DetectorLookRuntime(runtime, config)
         record = {"file": detector.name, "sha256": sha256_of(detector)}
         entry = replace(entry, detector_where_found=record)

@@ -265,6 +265,10 @@ def main(args: argparse.Namespace) -> int:
         )
     if looks_where_found(args) and cfg.task != "damage":
         raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
+    if args.detector_where_found is not None:  # a mismatch fails now, not after minutes
+        from training.claims import second_detector_classes
+
+        second_detector_classes(args.model, args.detector_where_found)
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)

@@ -167,6 +167,11 @@ def cmd_register(args: argparse.Namespace) -> int:
             f"--report {args.report}: corner_looks_where_found without middle_look_where_found"
         )
     detector = report_detector(args.report, args.task, registry.model_dir)
+    if detector is not None and onnx_facts(Path(detector.file))[0] != classes:
+        raise CdatError(
+            f"--report {args.report}: its second detector {detector.file} predicts other "
+            f"classes than the model's {classes}"
+        )
     # every check above reads only: a refused registration leaves the model directory as it was
     if copied:
         registry.model_dir.mkdir(parents=True, exist_ok=True)

@@ -562,18 +562,29 @@ def test_a_damage_model_is_registered_with_the_zoomed_out_look_it_was_measured_w
     assert [e.id for e in Registry.load(tmp_path / "models").entries] == ["zoom-1", "found-1"]
 
 
-def test_a_damage_model_is_registered_with_the_corners_and_second_detector_it_was_measured_with(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    # given a damage model, a second detector outside the model directory, and the report of
-    # `cdat evaluate --claims --middle-look-where-found --corner-looks-where-found
-    # --detector-where-found <it>`
+def _looks_report(tmp_path: Path, second_names: str = "{0: 'dent'}") -> tuple[Path, dict]:
+    """A damage model and the report of `cdat evaluate --claims --middle-look-where-found
+    --corner-looks-where-found --detector-where-found <a detector outside the model
+    directory, of classes `second_names`>`."""
+    import onnx
+
     onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
     (tmp_path / "elsewhere").mkdir()
     second = _named_onnx(tmp_path / "elsewhere" / "second.onnx", "damage")
+    model = onnx.load(str(second))
+    onnx.helper.set_model_props(model, {"names": second_names, "description": "damage"})
+    onnx.save(model, str(second))
     detector = {"file": str(second), "sha256": sha256_of(second)}
     report = {"split": "test", "per_class": {}, "middle_look_where_found": True,
               "corner_looks_where_found": True, "detector_where_found": detector}  # fmt: skip
+    return onnx_file, report
+
+
+def test_a_damage_model_is_registered_with_the_corners_and_second_detector_it_was_measured_with(
+    tmp_path: Path,
+) -> None:
+    # given a damage model, a second detector outside the model directory, and the report
+    onnx_file, report = _looks_report(tmp_path)
     (tmp_path / "looks.json").write_text(json.dumps(report))
     models = ["models", "--model-dir", str(tmp_path / "models")]
     register = [*models, "register", "--file", str(onnx_file), "--task", "damage", "--report"]
@@ -582,31 +593,28 @@ def test_a_damage_model_is_registered_with_the_corners_and_second_detector_it_wa
     # then its entry takes both looks, and the second detector is copied beside the model
     entry = Registry.load(tmp_path / "models").get("looks-1")
     assert entry.corner_looks_where_found is True
-    assert entry.detector_where_found == {"file": "second.onnx", "sha256": detector["sha256"]}
-    assert sha256_of(tmp_path / "models" / "second.onnx") == detector["sha256"]
+    sha256 = report["detector_where_found"]["sha256"]
+    assert entry.detector_where_found == {"file": "second.onnx", "sha256": sha256}
+    assert sha256_of(tmp_path / "models" / "second.onnx") == sha256
 
 
 @pytest.mark.parametrize(
-    ("spoil", "message"),
+    ("spoil", "message", "second_names"),
     [
         (lambda r: {k: v for k, v in r.items() if k != "middle_look_where_found"},
-         "corner_looks_where_found without middle_look_where_found"),
+         "corner_looks_where_found without middle_look_where_found", "{0: 'dent'}"),
         (lambda r: dict(r, detector_where_found={**r["detector_where_found"], "sha256": "0" * 64}),
-         "detector_where_found .* is missing or not the file measured"),
+         "detector_where_found .* is missing or not the file measured", "{0: 'dent'}"),
         (lambda r: dict(r, detector_where_found={"file": r["detector_where_found"]["file"]}),
-         "detector_where_found: model file: sha256 required"),
+         "detector_where_found: model file: sha256 required", "{0: 'dent'}"),
+        (lambda r: r, "second detector .* predicts other classes", "{0: 'hood'}"),
     ],
 )  # fmt: skip
 def test_a_report_of_looks_no_entry_can_serve_is_one_error_and_registers_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture, spoil: Any, message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture, spoil: Any, message: str, second_names: str
 ) -> None:
     # given a report whose corners or second detector are not what can be served
-    onnx_file = _named_onnx(tmp_path / "damage-new.onnx", "damage")
-    (tmp_path / "elsewhere").mkdir()
-    second = _named_onnx(tmp_path / "elsewhere" / "second.onnx", "damage")
-    detector = {"file": str(second), "sha256": sha256_of(second)}
-    report = {"split": "test", "per_class": {}, "middle_look_where_found": True,
-              "corner_looks_where_found": True, "detector_where_found": detector}  # fmt: skip
+    onnx_file, report = _looks_report(tmp_path, second_names)
     (tmp_path / "bad.json").write_text(json.dumps(spoil(report)))
     models = ["models", "--model-dir", str(tmp_path / "models")]
     # when it is registered, then it is one error line naming the fault, and nothing is kept

@@ -490,3 +490,25 @@ def test_looks_where_found_need_their_bar_and_no_placer(
     # then it is one error naming what is missing, before any photo is read
     with pytest.raises(TrainingError, match=message):
         evaluate_main(get_args_parser().parse_args(given))
+
+
+def test_a_second_detector_of_other_classes_is_refused_before_any_photo_is_read(
+    tmp_path: Path,
+) -> None:
+    from inference.registry import Registry
+    from training.evaluate import main as evaluate_main
+
+    # given the shipped damage model, and the shipped part model offered as its second detector
+    shipped = Registry.load(Path(__file__).resolve().parents[2] / "inference" / "models")
+    damage = shipped.path_of(shipped.promoted_entry("damage"))
+    parts = shipped.path_of(shipped.promoted_entry("parts"))
+    looks = ["--claims", "--middle-look-where-found", "--detector-where-found"]
+    given = ["--config", "datasets/damage-claims.yaml", "--model", str(damage), *looks]
+    # then it is one error naming the classes, before the evaluation starts
+    with pytest.raises(TrainingError, match=r"--detector-where-found .* predicts \['back_bumper'"):
+        evaluate_main(get_args_parser().parse_args([*given, str(parts)]))
+    # and a file that is no ONNX model is one error too
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"onnx")
+    with pytest.raises(TrainingError, match="--detector-where-found: cannot load"):
+        evaluate_main(get_args_parser().parse_args([*given, str(junk)]))
