@@ -250,6 +250,10 @@ def main(args: argparse.Namespace) -> int:
     if args.zoom_look_view_below is not None and args.placer is not None:
         raise TrainingError("--zoom-look-view-below: a placer's head reads the model's one look")
     check_looks_where_found(args)
+    if args.detector_where_found is not None:  # before the config: it may name data not built here
+        from training.claims import second_detector_classes
+
+        second_detector_classes(args.model, args.detector_where_found)
     cfg = load_training_config(args.config, args.data_root)
     if args.whole_car_rule is not None and not args.claims:
         raise TrainingError("--whole-car-rule applies to a model measured with --claims")
@@ -265,10 +269,6 @@ def main(args: argparse.Namespace) -> int:
         )
     if looks_where_found(args) and cfg.task != "damage":
         raise TrainingError(LOOKS_WHERE_FOUND_ARE_A_DAMAGE_MODELS)
-    if args.detector_where_found is not None:  # a mismatch fails now, not after minutes
-        from training.claims import second_detector_classes
-
-        second_detector_classes(args.model, args.detector_where_found)
     family = measured_stage(args, cfg.task, "family-stage")
     verifier = measured_stage(args, cfg.task, "verifier")
     closeup = measured_closeup_verifier(args, cfg.task, verifier)
