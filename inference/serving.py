@@ -9,9 +9,10 @@ worker's log says what it serves and why.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from cdat.settings import Settings
-from inference.backends import open_session
+from inference.backends import BackendName, Precision, open_session
 from inference.cpu_features import CpuFeatures, read_cpu_features
 from inference.errors import ModelUnavailable
 from inference.postprocess import PostprocessConfig
@@ -62,16 +63,34 @@ def served_beside(
 ) -> DetectorRuntime:
     """A detector served beside `entry`'s own model (its `detector_where_found`), on the
     backend and precision chosen for `entry` on this CPU: the entry's precision gate measured
-    the analysis with both. Where that choice is a quantised copy of the entry's model, the
-    detector beside it runs that backend in FP32 (a gate record names one quantised file)."""
-    path = checked_file(registry.model_dir, model, f"damage model {entry.id}'s second detector")
+    the analysis with both."""
     choice = choose_backend(entry, cpu_features(), settings.inference_runtime,
                             settings.inference_precision)  # fmt: skip
-    precision = "fp32" if choice.precision == "int8" else choice.precision
+    return detector_beside(
+        registry.model_dir, entry, model, (choice.backend, choice.precision), threads,
+        settings.onnx_batch_size, config,
+    )  # fmt: skip
+
+
+def detector_beside(
+    model_dir: Path,
+    entry: ModelEntry,
+    model: ModelFile,
+    served_as: tuple[BackendName, Precision],
+    threads: int,
+    batch_size: int,
+    config: PostprocessConfig | None,
+) -> DetectorRuntime:
+    """A detector beside `entry`'s own model, on the backend and precision that model is
+    `served_as`. Where that is int8, a quantised copy of the entry's model, the detector beside
+    it runs that backend in FP32 (a gate record names one quantised file)."""
+    path = checked_file(model_dir, model, f"damage model {entry.id}'s second detector")
+    backend, precision = served_as
     session = open_session(
-        path, choice.backend, precision, threads=threads, batch_size=settings.onnx_batch_size
-    )
-    return DetectorRuntime(session, batch_size=settings.onnx_batch_size, config=config)
+        path, backend, "fp32" if precision == "int8" else precision, threads=threads,
+        batch_size=batch_size,
+    )  # fmt: skip
+    return DetectorRuntime(session, batch_size=batch_size, config=config)
 
 
 def served_stage_precision(entry: ModelEntry, settings: Settings) -> StagePrecision:

@@ -63,19 +63,31 @@ def candidate_model(
     settings: Settings,
 ) -> SegmentationModel:
     """The same model, entry and severity stages, run in the candidate backend and precision
-    with the served post-processing (threshold, NMS) and the second looks its entry is
-    served with (`settings` as FP32's analyzer reads them): a look judged in FP32 alone
-    would compare the model with the look against the model without it."""
-    from inference.loading import middle_look_of, with_second_looks, zoom_look_of
+    with the served post-processing (threshold, NMS) and every look its entry is served with
+    (`settings` as FP32's analyzer reads them), its second detector in the same backend and
+    precision: a look judged in FP32 alone would compare the model with the look against the
+    model without it."""
+    from inference.detector_look import DetectorLookRuntime
+    from inference.loading import corner_looks_of, middle_look_of, with_second_looks, zoom_look_of
+    from inference.serving import detector_beside
 
     config = getattr(model.runtime, "config", None)
     session = open_session(path, backend, precision, threads=threads)
     runtime = DetectorRuntime(session, config=config)
-    looks = with_second_looks(runtime, runtime.config, settings, model.entry)
-    closeup = zoom_look_of(looks, runtime.config, model.entry)
-    middle = middle_look_of(looks, runtime.config, model.entry)
+    entry = model.entry
+    looks = with_second_looks(runtime, runtime.config, settings, entry)
+    closeup = zoom_look_of(looks, runtime.config, entry)
+    middle = middle_look_of(looks, runtime.config, entry)
+    corners = corner_looks_of(looks, runtime.config, entry)
+    detector = None
+    record = entry.served_detector_where_found
+    if record is not None:  # the second detector serves on its model's backend and precision
+        beside = detector_beside(
+            path.parent, entry, record, (backend, precision), threads, 1, runtime.config
+        )
+        detector = DetectorLookRuntime(beside, runtime.config)
     severities = (model.severity, model.closeup_severity)
-    return SegmentationModel(model.entry, looks, *severities, closeup, middle)
+    return SegmentationModel(entry, looks, *severities, closeup, middle, detector, corners)
 
 
 def gate_accuracy(

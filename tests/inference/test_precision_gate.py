@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cdat.taxonomy import DamageType
 from inference.loading import build_analyzer
 from inference.parity import gate
 from inference.registry import Registry
@@ -26,6 +27,8 @@ from training.precision_gate import candidate_model, gate_accuracy
 from training.precision_verdict import AccuracyTolerance, claim_figures, judge_accuracy
 
 from .conftest import DAMAGE_CLASSES, FakeDet, make_fake_model, textured, write_registry
+from .test_detector_look import SECOND_SCRATCH, found, with_second_scratch
+from .test_pipeline import H, W, photo
 from .test_runtime_choice import SAPPHIRE, everything
 
 IMGSZ = 96
@@ -264,6 +267,27 @@ def test_a_candidate_is_judged_with_the_looks_its_entry_is_served_with(world):
     assert candidate.closeup_runtime is not None
     assert candidate.closeup_runtime.look == served.closeup_runtime.look
     assert candidate.looks_again(0.1) and not candidate.looks_again(0.9)
+
+
+def test_a_candidate_is_judged_with_its_second_detector_and_corner_looks(tmp_path):
+    # given a promoted damage entry whose second detector finds a scratch the first look
+    # misses, served with the middle and corner looks where damage is found
+    settings = with_second_scratch(tmp_path / "models", first_finds=True)
+    registry = Registry.load(settings.model_dir)
+    k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
+    looks = {"middle_look_where_found": True, "corner_looks_where_found": True}
+    registry.entries[k] = replace(registry.entries[k], **looks)  # type: ignore[arg-type]
+    registry.save()
+    analyzer = build_analyzer(settings)
+    served = found(analyzer.analyze([photo(textured(W, H))])[0])
+    scratch = (DamageType.SCRATCH, pytest.approx(SECOND_SCRATCH, abs=1.5))
+    assert scratch in served
+    # when its file is put in the candidate's backend and precision
+    fp32 = Registry.load(settings.model_dir).path_of(analyzer.damage.entry)
+    analyzer.damage = candidate_model(analyzer.damage, fp32, "onnxruntime", "fp32", 1, settings)
+    # then the candidate takes the corner looks and finds what the served analysis finds
+    assert analyzer.damage.corner_runtime is not None
+    assert found(analyzer.analyze([photo(textured(W, H))])[0]) == served
 
 
 def test_the_crop_stages_are_swapped_on_the_candidate_analyzer_alone(world):
