@@ -192,6 +192,12 @@ def verify_png_rows(data: bytes) -> None:
     """The PNG's compressed image data inflates to every row it declares, each starting with
     a known filter type; at most a MiB of it held at a time."""
     chunks = list(png_chunks(data))
+    for kind, _, start, end in chunks:
+        # libpng (OpenCV's decoder, which serves) refuses a critical chunk that fails its CRC
+        # and skips an ancillary one (bit 5 of its first letter set)
+        critical = not kind[0] & 0x20
+        if critical and zlib.crc32(data[start + 4 : end - 4]) != _crc_of(data, end):
+            raise ValueError(f"PNG: chunk {kind.decode('latin-1')} fails its CRC check")
     if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
         raise ValueError("PNG: no IHDR chunk first")
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
@@ -243,6 +249,10 @@ def verify_png_rows(data: bytes) -> None:
     consume(inflater.flush())
     if rows_left_in_pass or next(plan, None) is not None:
         raise ValueError(f"PNG: the image data ends after {row_index} rows")
+
+
+def _crc_of(data: bytes, chunk_end: int) -> int:
+    return int(struct.unpack(">I", data[chunk_end - 4 : chunk_end])[0])
 
 
 def png_exif(data: bytes) -> Image.Exif:

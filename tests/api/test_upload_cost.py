@@ -83,6 +83,37 @@ def test_a_png_with_an_unknown_row_filter_is_refused() -> None:
         check_photo(_png_rows(64, 64, bytes(rows)), "bad.png", **LIMITS)
 
 
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        (b"IHDR", "cannot read the image header"),
+        (b"IDAT", "truncated or corrupt.*IDAT fails its CRC"),
+        (b"IEND", "truncated or corrupt.*IEND fails its CRC"),
+    ],
+)
+def test_a_png_whose_critical_chunk_fails_its_crc_is_refused(kind: bytes, message: str) -> None:
+    # given a whole PNG whose one critical chunk carries a wrong CRC (the serving decoder,
+    # libpng under OpenCV, refuses such a file: found by the upload fuzzer)
+    data = bytearray(_png_rows(64, 64, (b"\x00" + b"\x10" * 64) * 64))
+    at = data.index(kind)
+    length = struct.unpack(">I", data[at - 4 : at])[0]
+    data[at + 4 + length] ^= 0xFF
+    # when it is checked, then it is refused as corrupt, naming the chunk
+    with pytest.raises(InvalidImage, match=message):
+        check_photo(bytes(data), "crc.png", **LIMITS)
+
+
+def test_a_png_whose_ancillary_chunk_fails_its_crc_is_accepted() -> None:
+    # given a whole PNG with a text chunk whose CRC is wrong (decoders skip such a chunk)
+    whole = _png_rows(64, 64, (b"\x00" + b"\x10" * 64) * 64)
+    text = bytearray(_chunk(b"tEXt", b"Comment\x00hello"))
+    text[-1] ^= 0xFF
+    end = whole.index(b"IEND") - 4
+    data = whole[:end] + bytes(text) + whole[end:]
+    # when it is checked, then it is accepted
+    assert check_photo(data, "text.png", **LIMITS).width == 64
+
+
 def test_a_large_png_with_gps_is_checked_and_copied_without_a_full_decode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
