@@ -9,7 +9,7 @@ the damage found does not.
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -275,19 +275,26 @@ def test_a_candidate_is_judged_with_its_second_detector_and_corner_looks(tmp_pat
     settings = with_second_scratch(tmp_path / "models", first_finds=True)
     registry = Registry.load(settings.model_dir)
     k = next(i for i, e in enumerate(registry.entries) if e.task == "damage")
-    looks = {"middle_look_where_found": True, "corner_looks_where_found": True}
+    looks = {"middle_look_where_found": True, "corner_looks_where_found": True,
+             "zoom_look_view_below": 0.5, "zoom_look_where_found": True}  # fmt: skip
     registry.entries[k] = replace(registry.entries[k], **looks)  # type: ignore[arg-type]
     registry.save()
     analyzer = build_analyzer(settings)
+    served_model = analyzer.damage
     served = found(analyzer.analyze([photo(textured(W, H))])[0])
     scratch = (DamageType.SCRATCH, pytest.approx(SECOND_SCRATCH, abs=1.5))
     assert scratch in served
     # when its file is put in the candidate's backend and precision
-    fp32 = Registry.load(settings.model_dir).path_of(analyzer.damage.entry)
-    analyzer.damage = candidate_model(analyzer.damage, fp32, "onnxruntime", "fp32", 1, settings)
-    # then the candidate takes the corner looks and finds what the served analysis finds
-    assert analyzer.damage.corner_runtime is not None
+    fp32 = Registry.load(settings.model_dir).path_of(served_model.entry)
+    analyzer.damage = candidate_model(served_model, fp32, "onnxruntime", "fp32", 1, settings)
+    # then the candidate has every part the served model has (a look added to the served
+    # model and not to the gate's candidate fails here) and finds what the served analysis finds
+    assert set_parts(analyzer.damage) == set_parts(served_model) >= {"corner_runtime"}
     assert found(analyzer.analyze([photo(textured(W, H))])[0]) == served
+
+
+def set_parts(model: object) -> set[str]:
+    return {f.name for f in fields(model) if getattr(model, f.name) is not None}  # type: ignore[arg-type]
 
 
 def test_the_crop_stages_are_swapped_on_the_candidate_analyzer_alone(world):
