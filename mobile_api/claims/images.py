@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from mobile_api.claims.privacy import png_chunks, strip_location
 from mobile_api.claims.text import CONTROL_CHARS
@@ -93,7 +93,7 @@ def check_photo(
 
 
 def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: int) -> CheckedPhoto:
-    width, height = _header_size(data, filename, max_pixels)
+    width, height = _header_size(data, filename, kind, max_pixels)
     if min(width, height) < min_side:
         raise ImageTooSmall(
             f"{filename}: {width}x{height} is too small; photos need at least {min_side} px a side",
@@ -124,16 +124,31 @@ def _checked(data: bytes, filename: str, kind: str, max_pixels: int, min_side: i
     )
 
 
-def _header_size(data: bytes, filename: str, max_pixels: int) -> tuple[int, int]:
+_PARSERS: dict[str, type[ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "PNG": PngImagePlugin.PngImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+}
+_BAD_HEADER = (OSError, ValueError, SyntaxError, IndexError, TypeError, struct.error)
+
+
+def opened(data: bytes, kind: str) -> ImageFile.ImageFile:
+    """The photo opened by the parser of its sniffed format alone. Never through
+    `Image.open`, which probes every format and which a library may patch: Ultralytics,
+    once imported, answers an unidentified file by installing a HEIC plugin at run time."""
+    return _PARSERS[kind](io.BytesIO(data))
+
+
+def _header_size(data: bytes, filename: str, kind: str, max_pixels: int) -> tuple[int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:  # parses the header only
+            with opened(data, kind) as image:  # parses the header only
                 width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except _BAD_HEADER as exc:
         message = f"{filename}: cannot read the image header ({exc})"
         raise InvalidImage(message, field="files") from exc
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError as exc:  # a parser that checks its canvas itself
         raise ImageTooLarge(f"{filename}: {exc}", field="files") from exc
     if width * height > max_pixels:
         raise ImageTooLarge(
@@ -153,7 +168,7 @@ def _check_decodes(data: bytes, kind: str, width: int, height: int) -> Image.Exi
     if kind == "PNG":
         verify_png_rows(data)
         return png_exif(data)
-    with Image.open(io.BytesIO(data)) as image:
+    with opened(data, kind) as image:
         exif = image.getexif()
         if kind == "JPEG":
             image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from mobile_api.api.photo_checks import PhotoChecks
 from mobile_api.claims.images import check_photo
@@ -101,6 +101,44 @@ def test_a_png_whose_critical_chunk_fails_its_crc_is_refused(kind: bytes, messag
     # when it is checked, then it is refused as corrupt, naming the chunk
     with pytest.raises(InvalidImage, match=message):
         check_photo(bytes(data), "crc.png", **LIMITS)
+
+
+def test_the_check_never_goes_through_a_patched_image_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given Image.open patched as Ultralytics patches it once imported: an unidentified file
+    # makes it install a HEIC plugin at run time (here: the import that fails offline)
+    real_open, calls = Image.open, []
+
+    def patched(*args: object, **kwargs: object) -> Image.Image:
+        calls.append(args)
+        try:
+            return real_open(*args, **kwargs)  # type: ignore[arg-type]
+        except UnidentifiedImageError:
+            raise ModuleNotFoundError("No module named 'pi_heif'") from None
+
+    monkeypatch.setattr(Image, "open", patched)
+    broken = bytearray(_png_rows(64, 64, (b"\x00" + b"\x10" * 64) * 64))
+    broken[broken.index(b"IHDR") + 4] ^= 0xFF  # IHDR's payload no longer matches its CRC
+    whole = [_png(Image.new("RGB", (80, 70))), _jpeg(), _webp()]
+    # when a photo whose header no parser reads is checked, then it is one clear refusal
+    with pytest.raises(InvalidImage, match="cannot read the image header"):
+        check_photo(bytes(broken), "broken.png", **LIMITS)
+    # and whole photos of every format are checked without the patched opener
+    assert [check_photo(d, "p", **LIMITS).width for d in whole] == [80, 80, 80]
+    assert calls == []
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 70), (9, 9, 9)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _webp() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 70), (9, 9, 9)).save(buffer, "WEBP")
+    return buffer.getvalue()
 
 
 def test_a_png_whose_ancillary_chunk_fails_its_crc_is_accepted() -> None:
