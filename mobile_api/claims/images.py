@@ -135,7 +135,8 @@ _BAD_HEADER = (OSError, ValueError, SyntaxError, IndexError, TypeError, struct.e
 def opened(data: bytes, kind: str) -> ImageFile.ImageFile:
     """The photo opened by the parser of its sniffed format alone. Never through
     `Image.open`, which probes every format and which a library may patch: Ultralytics,
-    once imported, answers an unidentified file by installing a HEIC plugin at run time."""
+    once imported, answers an unidentified file by reaching for a HEIC plugin (installed
+    at run time where it is online) and raises its own error where it has none."""
     return _PARSERS[kind](io.BytesIO(data))
 
 
