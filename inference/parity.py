@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.postprocess import RawDetections
+from inference.postprocess import RawDetections, box_iou
 from inference.runtime import Runtime
 
 MATCH_IOU = 0.5
@@ -85,24 +85,11 @@ class Verdict:
         }
 
 
-def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N,4) x (M,4) xyxy -> (N,M) IoU."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-
-
 def match(a: RawDetections, b: RawDetections, min_iou: float = MATCH_IOU) -> list[tuple[int, int]]:
     """Pairs (i in a, j in b): same class, best box IoU first, each used once."""
     if not len(a) or not len(b):
         return []
-    iou = box_iou_matrix(a.boxes.astype(np.float64), b.boxes.astype(np.float64))
+    iou = box_iou(a.boxes.astype(np.float64), b.boxes.astype(np.float64))
     iou[a.class_ids[:, None] != b.class_ids[None, :]] = 0.0
     pairs: list[tuple[int, int]] = []
     used_a: set[int] = set()
@@ -132,7 +119,7 @@ def compare(reference: Sequence[RawDetections], candidate: Sequence[RawDetection
     for a, b in zip(reference, candidate, strict=True):
         pairs = match(a, b)
         for i, j in pairs:
-            box_ious.append(float(box_iou_matrix(a.boxes[i : i + 1], b.boxes[j : j + 1])[0, 0]))
+            box_ious.append(float(box_iou(a.boxes[i : i + 1], b.boxes[j : j + 1])[0, 0]))
             mask_ious.append(_mask_iou(a.masks[i], b.masks[j]))
             drifts.append(abs(float(a.scores[i]) - float(b.scores[j])))
 

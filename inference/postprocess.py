@@ -213,7 +213,8 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
     area_a = ((a[:, 2] - a[:, 0]).clip(0) * (a[:, 3] - a[:, 1]).clip(0))[:, None]
     area_b = ((b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0))[None, :]
-    return inter / (area_a + area_b - inter + 1e-9)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def decode(
