@@ -116,18 +116,23 @@ def detector_look_of(
     return DetectorLookRuntime(runtime, config)
 
 
+def where_found_flag(entry: ModelEntry, name: str) -> bool:
+    """An entry's flag for a look taken where the first look finds damage; a stored value
+    that is no bool is refused by name."""
+    taken = getattr(entry, name)
+    if not isinstance(taken, bool):
+        raise ModelUnavailable(
+            f"{entry.task} model {entry.id}: {name} {taken!r} needs to be true or false"
+        )
+    return taken
+
+
 def middle_look_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) -> Any:
     """The closer middle look a damage entry takes where its first look finds damage
     (`middle_look_where_found`); None where it takes none. A value that is no bool, or the
     look asked of a model that is no damage model, beside a placer (its head reads the one
     pass's layers) or beside `crop_look` (taken on every photo already), is refused by name."""
-    taken = entry.middle_look_where_found
-    if not isinstance(taken, bool):
-        raise ModelUnavailable(
-            f"{entry.task} model {entry.id}: middle_look_where_found {taken!r} needs to be "
-            "true or false"
-        )
-    if not taken:
+    if not where_found_flag(entry, "middle_look_where_found"):
         return None
     if entry.task != "damage" or entry.placer or entry.crop_look:
         raise ModelUnavailable(
@@ -141,13 +146,7 @@ def corner_looks_of(runtime: Any, config: PostprocessConfig, entry: ModelEntry) 
     """The closer looks at the four corners a damage entry takes where its first look finds
     damage (`corner_looks_where_found`); None where it takes none. They are taken beside the
     middle look only, and refused by name otherwise or where the value is no bool."""
-    taken = entry.corner_looks_where_found
-    if not isinstance(taken, bool):
-        raise ModelUnavailable(
-            f"{entry.task} model {entry.id}: corner_looks_where_found {taken!r} needs to be "
-            "true or false"
-        )
-    if not taken:
+    if not where_found_flag(entry, "corner_looks_where_found"):
         return None
     if not entry.middle_look_where_found:
         raise ModelUnavailable(

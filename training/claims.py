@@ -196,6 +196,7 @@ def with_zoom_look(
     from inference.loading import corner_looks_of, middle_look_of, zoom_look_of
     from inference.registry import sha256_of
     from inference.runtime import OnnxRuntime
+    from inference.stage_record import ModelFile
 
     looks = {"zoom_look_view_below": bar, "zoom_look_where_found": where_found,
              "middle_look_where_found": middle_where_found,
@@ -210,7 +211,7 @@ def with_zoom_look(
         runtime = OnnxRuntime(detector, config=config)
         check_same_classes(detector, runtime.class_names(), list(entry.classes))
         second = DetectorLookRuntime(runtime, config)
-        record = {"file": detector.name, "sha256": sha256_of(detector)}
+        record = ModelFile(detector.name, sha256_of(detector)).to_record()
         entry = replace(entry, detector_where_found=record)
     return replace(
         damage, entry=entry, closeup_runtime=closeup, middle_runtime=middle,

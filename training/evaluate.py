@@ -312,9 +312,10 @@ def main(args: argparse.Namespace) -> int:
                 report[flag] = True
         if args.detector_where_found is not None:  # registering copies it beside the model
             from inference.registry import sha256_of
+            from inference.stage_record import ModelFile
 
             path = args.detector_where_found
-            report["detector_where_found"] = {"file": str(path), "sha256": sha256_of(path)}
+            report["detector_where_found"] = ModelFile(str(path), sha256_of(path)).to_record()
         if cfg.task == "damage":
             from cdat.settings import Settings
 
