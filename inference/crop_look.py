@@ -13,8 +13,8 @@ the first look, as served, finds damage (`middle_look_where_found`:
 `SegmentationModel.again_looks`), where intact photos stay as they were. A damage
 photographed off-centre lies outside the middle: an entry that says
 `corner_looks_where_found` also looks at the four corners, each crop the middle's size,
-there (`CornerLooks`: four more passes, batched as one), leaving out what a corner's inner
-edges cut (`uncut`).
+there (`CornerLooks`: four more passes, in one call of the runtime, one photo at a time
+as it is served), leaving out what a corner's inner edges cut (`uncut`).
 """
 
 from __future__ import annotations

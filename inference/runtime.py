@@ -38,12 +38,12 @@ from inference.severity import SeverityModel, SeverityView, severity_view, view_
 if TYPE_CHECKING:  # it builds on this module's runtime
     from inference.layer_severity import LayerSeverityHead
 
-# Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 CORNER_AGREEMENT_IOU = 0.3
 """A corner's detection is added only where one of the first look's own (any type, from the
 served threshold) overlaps its mask this much: magnified, wheels and reflections look like
 damage where the first look saw nothing (docs/model-experiments.md, candidates (L), (O))."""
 
+# Data-set spellings that differ from the taxonomy (damage-severity says "broken").
 _DAMAGE_ALIASES = {"broken": DamageType.BROKEN_PART, "glass": DamageType.GLASS_SHATTER}
 
 
