@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from cdat.claims import BodyType, as_fitted
 from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
@@ -121,23 +122,33 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
 def named_again(damages: Sequence[DamageInstance]) -> set[int]:
     """Indices of the model's damages that mostly lie inside surer damages of other types
     on their part: the same damage under another name."""
-    again = set()
+    return set(named_again_under(damages))
+
+
+def named_again_under(damages: Sequence[DamageInstance]) -> dict[int, int]:
+    """`named_again`'s damages, each -> the index of the surer damage of another type that
+    holds most of its outline (the name an adjuster's view shows it under)."""
+    again: dict[int, int] = {}
     for index, damage in enumerate(damages):
         if damage.part is None or damage.review or len(damage.polygon) < 3:
             continue
         surer = [
-            other.polygon
+            k
             for k, other in enumerate(damages)
             if other.part is damage.part
             and other.damage_type is not damage.damage_type
             and (other.confidence, -k) > (damage.confidence, -index)
         ]
-        if (
-            surer
-            and 1.0 - fresh_share(damage.polygon, surer, _NAMED_AGAIN_SAMPLES) >= NAMED_AGAIN_SHARE
-        ):
-            again.add(index)
+        if not surer:
+            continue
+        outlines = [damages[k].polygon for k in surer]
+        if 1.0 - fresh_share(damage.polygon, outlines, _NAMED_AGAIN_SAMPLES) >= NAMED_AGAIN_SHARE:
+            again[index] = max(surer, key=lambda k: _held(damage, damages[k]))
     return again
+
+
+def _held(damage: DamageInstance, other: DamageInstance) -> float:
+    return 1.0 - fresh_share(damage.polygon, [other.polygon], _NAMED_AGAIN_SAMPLES)
 
 
 def outlined_again(damages: Sequence[DamageInstance]) -> dict[int, int]:
@@ -162,6 +173,33 @@ def outlined_again(damages: Sequence[DamageInstance]) -> dict[int, int]:
                 again[index] = k
                 break
     return again
+
+
+@dataclass(frozen=True)
+class SeenAgain:
+    """A photo's damage that repeats a surer one: `under` is the index of the damage it
+    repeats (never itself a repeat), `how` whether it outlines that damage again at another
+    extent or names it as another type."""
+
+    under: int
+    how: Literal["outline", "name"]
+
+
+def seen_again(damages: Sequence[DamageInstance]) -> dict[int, SeenAgain]:
+    """Each damage that `outlined_again` or `named_again_under` finds repeating a surer
+    one, under the first of the chain it repeats: the looks taken where damage is found
+    outline and name one damage many times, and an adjuster reads it once."""
+    direct = {k: SeenAgain(j, "outline") for k, j in outlined_again(damages).items()}
+    for k, j in named_again_under(damages).items():
+        direct.setdefault(k, SeenAgain(j, "name"))
+    # each points at a surer damage, so a chain ends
+    return {k: replace(seen, under=_first(seen.under, direct)) for k, seen in direct.items()}
+
+
+def _first(index: int, direct: dict[int, SeenAgain]) -> int:
+    while index in direct:
+        index = direct[index].under
+    return index
 
 
 def _single(sighting: _Sighting) -> PartFinding:

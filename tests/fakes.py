@@ -108,7 +108,8 @@ class CloseUpsOfTwoPartsFakeAnalyzer(CloseUpFakeAnalyzer):
 
 class OutlinedAgainFakeAnalyzer(FakeAnalyzer):
     """As `FakeAnalyzer`, but the dent is outlined twice: once, and again smaller and less
-    sure inside it (as looks taken where damage is found outline one damage)."""
+    sure inside it (as looks taken where damage is found outline one damage); and named
+    again, as a still less sure scratch inside it."""
 
     def _one(self, photo: PhotoInput) -> PhotoAnalysis:
         seen = super()._one(photo)
@@ -120,7 +121,8 @@ class OutlinedAgainFakeAnalyzer(FakeAnalyzer):
         i = inner_box
         inner = ((i.x1, i.y1), (i.x2, i.y1), (i.x2, i.y2), (i.x1, i.y2))
         again = replace(dent, confidence=0.5, box=inner_box, polygon=inner)
-        return replace(seen, damages=(replace(dent, polygon=outer), again))
+        named = replace(again, damage_type=DamageType.SCRATCH, confidence=0.4)
+        return replace(seen, damages=(replace(dent, polygon=outer), again, named))
 
 
 def build_outlined_again_fake_analyzer(settings: Settings) -> FakeAnalyzer:

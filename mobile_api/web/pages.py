@@ -31,7 +31,7 @@ templates.env.globals.update(  # one rule for each label's text, size and place
     font_size=present.font_size,
     part_label=present.part_label,
     damage_label=present.damage_label,
-    outlines_again=present.outlines_again,
+    seen_again=present.seen_again,
     grouped_reasons=grouped_reasons,
 )
 

@@ -7,7 +7,7 @@ from enum import Enum
 
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis
 from cdat.label_layout import LabelSpot, place_labels
-from cdat.merge import outlined_again
+from cdat.merge import seen_again as merge_seen_again
 from cdat.taxonomy import DamageType
 
 DAMAGE_COLOURS = {  # CSS versions of inference.overlay.DAMAGE_COLOURS (same hues)
@@ -46,11 +46,11 @@ def damage_label(number: int, damage: DamageInstance) -> str:
     return f"#{number} {code(damage.severity)} {words(damage.damage_type)}"
 
 
-def outlines_again(photo: PhotoAnalysis) -> dict[int, int]:
-    """Damage row (from 0) -> the row number (from 1, as the table shows it) of the surer
-    damage it outlines again (`cdat.merge.outlined_again`): shown under it, its label left
-    off the photo."""
-    return {k: j + 1 for k, j in outlined_again(photo.damages).items()}
+def seen_again(photo: PhotoAnalysis) -> dict[int, tuple[int, str]]:
+    """Damage row (from 0) -> (the row number, from 1 as the table shows it, of the damage
+    it repeats; how: "outline" or "name") for each damage that repeats a surer one
+    (`cdat.merge.seen_again`): listed apart, under a fold, and drawn only while it is open."""
+    return {k: (seen.under + 1, seen.how) for k, seen in merge_seen_again(photo.damages).items()}
 
 
 def label_positions(photo: PhotoAnalysis) -> dict[str, list[tuple[float, float]]]:

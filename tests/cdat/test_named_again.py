@@ -127,3 +127,36 @@ def test_a_damage_outlined_again_inside_a_surer_one_of_its_type_is_grouped_under
     assert outlined_again(damages) == {0: 1, 2: 1}
     # and the surer outline of a pair is never grouped under the less sure one
     assert outlined_again((damages[1], damages[0])) == {1: 0}
+
+
+def test_a_photos_repeats_are_each_grouped_under_the_damage_they_repeat() -> None:
+    from cdat.merge import SeenAgain, seen_again
+
+    # given a dent, a less sure scratch inside it (the dent named again), a scratch inside
+    # that scratch (the scratch outlined again), a scratch beside the dent, one on the hood
+    # and one an adjuster confirmed
+    damages = (
+        damage(DENT, 0.9, square(0, 0, 100)),
+        damage(SCRATCH, 0.6, square(10, 10, 60)),
+        damage(SCRATCH, 0.3, square(15, 15, 40)),
+        damage(SCRATCH, 0.5, square(150, 0, 50)),
+        damage(SCRATCH, 0.4, square(10, 10, 60), HOOD),
+        damage(SCRATCH, 0.2, square(10, 10, 60), review="confirmed"),
+    )
+    # then the named scratch and its own outline are both grouped under the dent, each
+    # saying how it repeats it, and nothing else is grouped
+    assert seen_again(damages) == {1: SeenAgain(0, "name"), 2: SeenAgain(0, "outline")}
+
+
+def test_a_damage_named_again_is_grouped_under_the_surer_one_holding_most_of_it() -> None:
+    from cdat.merge import named_again_under
+
+    # given a scratch over a sure dent and a less sure crack, which holds four times as
+    # much of it as the dent
+    damages = (
+        damage(DENT, 0.9, square(0, 0, 30)),
+        damage(DamageType.CRACK, 0.7, square(30, 0, 60)),
+        damage(SCRATCH, 0.3, square(0, 0, 90)),
+    )
+    # then it is named again under the crack, which holds most of it
+    assert named_again_under(damages) == {2: 1}

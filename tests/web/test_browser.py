@@ -156,3 +156,45 @@ def test_adjuster_reviews_corrects_and_approves_a_flagged_claim_in_chromium(
             (adjuster, "finding.add"),
             (adjuster, "claim.approved"),
         ]
+
+
+class TestRepeatsOfADamage:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        from tests.conftest import make_settings
+
+        return make_settings(tmp_path, analyzer="tests.fakes:build_outlined_again_fake_analyzer")
+
+    def test_are_drawn_on_the_photo_only_while_their_fold_is_open(
+        self, server: str, adjuster: str
+    ) -> None:
+        from playwright.sync_api import expect, sync_playwright
+
+        # given a flagged claim whose photo's dent is also outlined and named again
+        claim_id = flagged_claim(server)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            try:
+                page.goto(f"{server}/adjuster/login")
+                page.get_by_label("Email").fill(adjuster)
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.goto(f"{server}/adjuster/claims/{claim_id}")
+                dent, *repeats = page.locator("svg.overlay g.damage").all()
+                # then the photo shows the dent alone, its repeats folded away
+                expect(dent).to_be_visible()
+                for repeat in repeats:
+                    expect(repeat).to_be_hidden()
+                expect(page.locator("details.seen-again tr.damage-row").first).to_be_hidden()
+                # when the adjuster opens the fold
+                page.locator("details.seen-again summary").click()
+                # then the repeats are listed and drawn
+                expect(page.locator("details.seen-again tr.damage-row")).to_have_count(2)
+                for repeat in repeats:
+                    expect(repeat).to_be_visible()
+                assert len(repeats) == 2
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "adjuster-repeats.png"), full_page=True)
+            finally:
+                browser.close()

@@ -228,16 +228,24 @@ class TestADamageOutlinedAgain:
     def settings(self, tmp_path: Path) -> Settings:
         return make_settings(tmp_path, analyzer="tests.fakes:build_outlined_again_fake_analyzer")
 
-    def test_is_shown_under_the_surer_outline_without_a_label_of_its_own(
+    def test_is_listed_apart_under_a_fold_saying_whose_repeat_it_is(
         self, web: TestClient, adjuster: str, flagged: Flagged
     ) -> None:
-        # given a claim whose photo's dent is outlined twice, the second inside the first
+        # given a claim whose photo's dent is outlined twice, the second inside the first,
+        # and named again as a less sure scratch inside it
         sign_in(web)
         page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
-        # then the second row says whose outline it is, and only the first is labelled
-        rows = re.findall(r'<tr class="damage-row([^"]*)" data-index="(\d)">(.*?)</tr>', page, re.S)
-        assert [(cls, index) for cls, index, _ in rows] == [("", "0"), (" outlined-again", "1")]
-        assert "outline of #1" in rows[1][2] and "outline of" not in rows[0][2]
+        # then the photo's table lists the dent alone, and a fold the two repeats, each
+        # saying which damage it repeats and how
+        main, fold = page.split('<details class="seen-again">')
+        row = r'<tr class="damage-row([^"]*)" data-index="(\d)">(.*?)</tr>'
+        assert [(c, i) for c, i, _ in re.findall(row, main, re.S)] == [("", "0")]
+        repeats = re.findall(row, fold, re.S)
+        assert [(c, i) for c, i, _ in repeats] == [(" seen-again", "1"), (" seen-again", "2")]
+        assert "outline of #1" in repeats[0][2] and "#1 named again" in repeats[1][2]
+        assert "2 more outlines of the damages above" in fold
+        # and only the dent is labelled on the photo; the repeats are drawn as such
         drawn = re.findall(r'class="layer-severity dmg-label"[^>]*>([^<]+)</text>', page)
         assert [html.unescape(text) for text in drawn] == ["#1 severe dent"]
-        assert '<g class="damage outlined-again" data-index="1">' in page
+        assert '<g class="damage seen-again" data-index="1">' in page
+        assert '<g class="damage seen-again" data-index="2">' in page
