@@ -15,7 +15,7 @@ from cdat.claims import ClaimContext, PhotoMeta, Vehicle, photo_meta
 from cdat.corrections import Corrections
 from cdat.errors import CdatError
 from cdat.findings import PhotoAnalysis
-from cdat.merge import outlined_again
+from cdat.merge import seen_again
 from cdat.phash import InMemoryPhotoHashIndex
 from cdat.pipeline import assess_claim, fraud_signals, load_policy
 from cdat.record import encode
@@ -93,16 +93,14 @@ def render_table(assessment: Assessment) -> str:
 
 
 def _damage_lines(photo: PhotoAnalysis) -> list[str]:
-    """A photo's damages, numbered as the workspace numbers them; a damage the analyzer's
-    looks outlined again at another extent (`cdat.merge.outlined_again`) is named on the line
-    of the damage it outlines, not listed as a damage of its own."""
-    again = outlined_again(photo.damages)
-    outlines: dict[int, list[int]] = {}
+    """A photo's damages, numbered as the workspace numbers them; a damage that repeats a
+    surer one (`cdat.merge.seen_again`: the analyzer's looks outline one damage again at
+    another extent, and name it again as another type) is named on the line of the damage
+    it repeats, not listed as a damage of its own."""
+    again = seen_again(photo.damages)
+    repeats: dict[tuple[int, str], list[int]] = {}
     for index in sorted(again):
-        root = again[index]
-        while root in again:  # an outline of an outline belongs to the first one
-            root = again[root]
-        outlines.setdefault(root, []).append(index)
+        repeats.setdefault((again[index].under, again[index].how), []).append(index)
     lines = []
     for index, damage in enumerate(photo.damages):
         if index in again:
@@ -112,8 +110,13 @@ def _damage_lines(photo: PhotoAnalysis) -> list[str]:
             f"  #{index + 1:<3} {damage.damage_type.value:<14} {damage.severity.value:<9} "
             f"{part:<{PART_WIDTH}} conf {damage.confidence:.2f}"
         )
-        if index in outlines:
-            line += f"  (also outlined as {_numbers(outlines[index])})"
+        said = [
+            f"{words} {_numbers(repeats[(index, how)])}"
+            for how, words in (("outline", "also outlined as"), ("name", "named again as"))
+            if (index, how) in repeats
+        ]
+        if said:
+            line += f"  ({'; '.join(said)})"
         lines.append(line)
     return lines
 

@@ -192,3 +192,32 @@ def test_a_damage_outlined_again_many_times_names_the_first_outlines_and_counts_
     # then its line names four of them and counts the other two
     assert len(rows) == 1
     assert rows[0].endswith("(also outlined as #2, #3, #4, #5 and 2 more)")
+
+
+def test_a_damage_named_again_as_another_type_is_named_on_the_line_it_repeats() -> None:
+    from cdat.assessment import Assessment
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.taxonomy import CarPart, DamageType, Severity
+    from mobile_api.cli.local import render_table
+
+    def seen(kind: DamageType, confidence: float, x1: float, x2: float) -> DamageInstance:
+        square = ((x1, 10.0), (x2, 10.0), (x2, 60.0), (x1, 60.0))
+        return DamageInstance(
+            kind, Severity.MODERATE, confidence, Box(x1, 10, x2, 60),
+            polygon=square, part=CarPart.HOOD,
+        )  # fmt: skip
+
+    # given a dent, a less sure scratch inside it, that scratch outlined again inside
+    # itself, and a scratch apart from the dent
+    dent = seen(DamageType.DENT, 0.8, 10, 110)
+    named, outline = seen(DamageType.SCRATCH, 0.5, 20, 100), seen(DamageType.SCRATCH, 0.3, 30, 90)
+    apart = seen(DamageType.SCRATCH, 0.6, 300, 360)
+    damages = (dent, named, outline, apart)
+    assessment = Assessment((PhotoAnalysis("1:p.jpg", 640, 480, damages=damages),), (), {})
+    # when it is printed as a table
+    rows = [line for line in render_table(assessment).splitlines() if "conf" in line]
+    # then the named scratch and its outline are named on the dent's line, each as it
+    # repeats the dent, and the scratch apart keeps a line of its own
+    assert [row.split()[0] for row in rows] == ["#1", "#4"]
+    assert rows[0].endswith("conf 0.80  (also outlined as #3; named again as #2)")
+    assert rows[1].endswith("conf 0.60")
