@@ -3,7 +3,9 @@
 `render_overlay(image_bytes, analysis)` draws damage masks coloured by damage type,
 their severity, the car parts found, and any quality issue, and returns a JPEG. Text uses
 OpenCV's built-in Hershey font so nothing is downloaded. The `policyholder` view leaves out
-confidences and part outlines, which mean little to a customer.
+confidences and part outlines, which mean little to a customer. A damage that repeats a
+surer one (`cdat.merge.seen_again`: outlined again, or named again as another type) is left
+out, as the workspace's photo leaves it out until its fold is opened.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from cdat.findings import PhotoAnalysis, Polygon
 from cdat.label_layout import LabelSpot, place_labels
+from cdat.merge import seen_again
 from cdat.taxonomy import DamageType, Severity
 from inference.errors import UnreadableImage
 from inference.imaging import decode_photo
@@ -108,13 +111,15 @@ def _draw_damages(
     audience: Audience,
 ) -> list[Label]:
     labels = []
+    again = seen_again(analysis.damages)
+    damages = [d for k, d in enumerate(analysis.damages) if k not in again]
     fill = image.copy()
-    for damage in analysis.damages:
+    for damage in damages:
         colour = DAMAGE_COLOURS[damage.damage_type]
         if len(damage.polygon) >= 3:
             cv2.fillPoly(fill, [_points(damage.polygon, sx, sy)], colour, cv2.LINE_AA)
     cv2.addWeighted(fill, 0.4, image, 0.6, 0, dst=image)
-    for damage in analysis.damages:
+    for damage in damages:
         colour = DAMAGE_COLOURS[damage.damage_type]
         thickness = max(1, round(SEVERITY_THICKNESS[damage.severity] * unit))
         p1 = (int(damage.box.x1 * sx), int(damage.box.y1 * sy))

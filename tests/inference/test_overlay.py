@@ -89,3 +89,20 @@ def test_labels_of_damages_sharing_a_corner_are_written_apart() -> None:
     # when the overlay is rendered, then their labels take two lines, not one
     one = _dark_rows_left_of_labels((dent,))
     assert _dark_rows_left_of_labels((dent, scratch)) >= 2 * one - 2
+
+
+def test_a_damage_named_again_inside_a_surer_one_is_left_off_the_overlay():
+    # given a severe dent and, inside it, a less sure scratch: the dent named again
+    dent = analysis(320, 240).damages[0]
+    inner = ((130.0, 90.0), (170.0, 90.0), (170.0, 130.0), (130.0, 130.0))
+    scratch = DamageInstance(
+        DamageType.SCRATCH, Severity.MINOR, 0.4, Box(130, 90, 170, 130), inner, CarPart.HOOD, 0.05
+    )
+    seen = PhotoAnalysis("p", 320, 240, damages=(dent, scratch))
+    _ok, png = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))
+    # when the photo is drawn
+    image = decoded(render_overlay(png.tobytes(), seen))
+    # then inside the scratch the photo is tinted as the dent alone, with no box of its own
+    expected = 0.4 * np.array(DAMAGE_COLOURS[DamageType.DENT]) + 0.6 * 128
+    assert np.abs(image[100:120, 140:160].reshape(-1, 3).mean(0) - expected).max() < 12
+    assert np.abs(image[110, 130].astype(int) - expected).max() < 20
