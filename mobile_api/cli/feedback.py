@@ -3,7 +3,10 @@
 A photo becomes a label when an adjuster corrected (confirmed, edited, added or deleted
 a finding on) that photo: its damages in the claim's latest adjuster-made assessment
 version are the labels, the ones the adjuster left untouched included (they looked at
-the photo and kept them). A reviewed photo with no damage left is a background image.
+the photo and kept them), but for a model damage that repeats a surer one
+(`cdat.merge.seen_again`: outlined again at another extent, or named again as another
+type), which the workspace folds away and a label would teach as a second damage. A reviewed
+photo with no damage left is a background image.
 
 The export is a YOLO segmentation data set in the damage model's classes
 ("{severity}-{type}", `cdat.taxonomy.DAMAGE_CLASSES` order), and the same outlines named by
@@ -42,6 +45,7 @@ from sqlalchemy import select
 
 from cdat.errors import CdatError
 from cdat.findings import DamageInstance
+from cdat.merge import seen_again
 from cdat.record import decode
 from cdat.settings import Settings
 from cdat.taxonomy import DAMAGE_CLASSES, PartFamily, damage_class_name
@@ -112,8 +116,14 @@ def reviewed_labels(rt: Runtime) -> Iterator[Label]:
                     row.content_type,
                     photo.width,
                     photo.height,
-                    photo.damages,
+                    labelled(photo.damages),
                 )
+
+
+def labelled(damages: tuple[DamageInstance, ...]) -> tuple[DamageInstance, ...]:
+    """A reviewed photo's damages that are labels: all but the model's repeats."""
+    again = seen_again(damages)
+    return tuple(d for k, d in enumerate(damages) if k not in again)
 
 
 def label_lines(label: Label) -> list[str]:
@@ -246,7 +256,8 @@ def card(summary: ExportSummary) -> str:
 
 - **Source**: claim photos reviewed in this CDAT installation's adjuster workspace. A photo
   is included when an adjuster confirmed, edited, added or deleted a finding on it; its
-  labels are the damages of the claim's latest adjuster-made assessment version.
+  labels are the damages of the claim's latest adjuster-made assessment version, but for
+  the model's repeats of a surer damage (outlined or named again).
 - **Exported**: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 - **Count**: {summary.total_images} images ({summary.images["train"]} train,
   {summary.images["val"]} val) from {len(summary.claims)} claims,

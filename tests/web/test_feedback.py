@@ -8,11 +8,12 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from cdat.settings import Settings
 from cdat.taxonomy import DamageType
 from mobile_api.cli import main
 from mobile_api.cli.feedback import CLASS_NAMES, FeedbackError, export
 from mobile_api.runtime import Runtime
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, make_settings
 from tests.web.conftest import Flagged, csrf_of, open_flagged_claim, sign_in
 from training.convert import read_dataset
 from training.dataconfig import load_dataset_config, load_training_config
@@ -178,3 +179,27 @@ def test_the_shipped_family_config_names_what_the_export_writes() -> None:
     assert raw["names"] == FAMILY_NAMES
     assert {k: v.value for k, v in part_families(config).items()} == {n: n for n in FAMILY_NAMES}
     assert raw["splits"]["train"]["labels"] == "family-labels/train"
+
+
+class TestRepeatsOfADamage:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_outlined_again_fake_analyzer")
+
+    def test_are_not_exported_as_labels_of_their_own(
+        self, web: TestClient, runtime: Runtime, adjuster: str, tmp_path: Path
+    ) -> None:
+        # given a claim whose photo's dent is also outlined and named again (folded away in
+        # the workspace), and an adjuster who confirmed the dent
+        flagged = open_flagged_claim(web, (200, 200, 200))
+        sign_in(web)
+        base, photo = f"/adjuster/claims/{flagged.claim_id}", flagged.photo_ids[0]
+        csrf = csrf_of(web.get(base).text)
+        assert web.post(f"{base}/damages/{photo}/0/confirm", data={"csrf_token": csrf}).is_success
+        # when the feedback is exported
+        out = tmp_path / "export"
+        export(runtime, out)
+        # then the dent is one label, not three overlapping ones of two types
+        (label,) = (out / "labels").rglob("*.txt")
+        lines = [line.split() for line in label.read_text().splitlines()]
+        assert [CLASS_NAMES[int(line[0])] for line in lines] == ["severe-dent"]
