@@ -23,6 +23,7 @@ from cdat.assessment import Assessment, Operation
 from cdat.errors import CdatError
 from cdat.estimate import OVERRIDABLE
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
+from cdat.merge import seen_again
 from cdat.outlines import fresh_share
 from cdat.taxonomy import CarPart, DamageType, Severity
 
@@ -212,14 +213,28 @@ def edit_damage(assessment: Assessment, photo_id: str, index: int, fields: Damag
     return _edit(assessment, photos, audit_value(seen[0]), audit_value(after))
 
 
-def delete_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
+def delete_damage(
+    assessment: Assessment, photo_id: str, index: int, *, with_repeats: bool = False
+) -> Edit:
+    """The damage at `index` deleted; `with_repeats`, the model's repeats of it too (its
+    outlines and other names, `cdat.merge.seen_again`): no such damage, under any outline
+    or name. The audit's before names each repeat deleted with it."""
     seen: list[DamageInstance] = []
+    repeats: list[DamageInstance] = []
 
     def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
-        seen.append(damages.pop(_checked_index(photo, index)))
+        i = _checked_index(photo, index)
+        again = seen_again(damages) if with_repeats else {}
+        gone = {i, *(k for k, repeat in again.items() if repeat.under == i)}
+        seen.append(damages[i])
+        repeats.extend(damages[k] for k in sorted(gone - {i}))
+        damages[:] = [d for k, d in enumerate(damages) if k not in gone]
 
     _, photos = _with_damages(assessment, photo_id, change)
-    return _edit(assessment, photos, audit_value(seen[0]), None)
+    before = audit_value(seen[0])
+    if repeats and isinstance(before, dict):
+        before = {**before, "repeats": [audit_value(r) for r in repeats]}
+    return _edit(assessment, photos, before, None)
 
 
 def add_damage(assessment: Assessment, photo_id: str, fields: DamageFields, shape: Any) -> Edit:

@@ -32,6 +32,7 @@ templates.env.globals.update(  # one rule for each label's text, size and place
     part_label=present.part_label,
     damage_label=present.damage_label,
     seen_again=present.seen_again,
+    repeat_counts=present.repeat_counts,
     grouped_reasons=grouped_reasons,
 )
 

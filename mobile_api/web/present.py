@@ -53,6 +53,15 @@ def seen_again(photo: PhotoAnalysis) -> dict[int, tuple[int, str]]:
     return {k: (seen.under + 1, seen.how) for k, seen in merge_seen_again(photo.damages).items()}
 
 
+def repeat_counts(again: dict[int, tuple[int, str]]) -> dict[int, int]:
+    """Damage row (from 0) -> how many repeats `seen_again` groups under it (rows with none
+    are left out): its Delete deletes them with it."""
+    counts: dict[int, int] = {}
+    for under, _how in again.values():
+        counts[under - 1] = counts.get(under - 1, 0) + 1
+    return counts
+
+
 def label_positions(photo: PhotoAnalysis) -> dict[str, list[tuple[float, float]]]:
     """Where the workspace's SVG writes each part and damage label (`cdat.label_layout`)."""
     size = font_size(photo)

@@ -133,10 +133,19 @@ async def edit(
 
 @router.post(DAMAGE + "/delete")
 async def delete(
-    request: Request, claim_id: str, photo_id: str, index: int, user: FormUserDep
+    request: Request,
+    claim_id: str,
+    photo_id: str,
+    index: int,
+    user: FormUserDep,
+    repeats: Annotated[str, Form()] = "",
 ) -> Response:
     def change(assessment: Assessment) -> Edit:
-        return corrections.delete_damage(assessment, photo_id, index)
+        if repeats not in ("", "delete"):
+            refused = f"unknown repeats={repeats!r}: send 'delete' (its repeats go too) or nothing"
+            raise CorrectionRefused(refused, field="repeats")
+        with_repeats = repeats == "delete"
+        return corrections.delete_damage(assessment, photo_id, index, with_repeats=with_repeats)
 
     return await _correct(request, user, claim_id, "finding.delete", change, "d-" + photo_id)
 

@@ -249,3 +249,50 @@ class TestADamageOutlinedAgain:
         assert [html.unescape(text) for text in drawn] == ["#1 severe dent"]
         assert '<g class="damage seen-again" data-index="1">' in page
         assert '<g class="damage seen-again" data-index="2">' in page
+
+    def test_its_damage_deleted_takes_its_repeats_and_the_audit_names_them(
+        self, web: TestClient, runtime: Runtime, adjuster: str, flagged: Flagged
+    ) -> None:
+        from tests.web.test_workspace import audit_log, post, versions
+
+        # given a claim whose photo's dent is also outlined and named again
+        sign_in(web)
+        base, photo = f"/adjuster/claims/{flagged.claim_id}", flagged.photo_ids[0]
+        page = web.get(base).text
+        csrf = csrf_of(page)
+        # then the dent's Delete says its repeats go with it, and theirs do not
+        assert page.count(">Delete with 2 repeats</button>") == 1
+        assert page.count(">Delete</button>") == 2
+        # when the adjuster sends a delete that does not say what to do with the repeats
+        bad = post(web, f"{base}/damages/{photo}/0/delete", csrf_token=csrf, repeats="all")
+        # then it is an inline error and nothing is lost
+        assert bad.status_code == 422 and "unknown repeats='all'" in html.unescape(bad.text)
+        assert len(versions(runtime, flagged.claim_id)) == 1
+        # when the adjuster deletes the dent with its repeats
+        done = post(web, f"{base}/damages/{photo}/0/delete", csrf_token=csrf, repeats="delete")
+        # then the photo has no damage left, and the audit names all three
+        assert done.status_code == 303
+        assert versions(runtime, flagged.claim_id)[-1].body["photos"][0]["damages"] == []
+        (event,) = audit_log(runtime, flagged.claim_id)
+        assert event.action == "finding.delete" and event.before is not None
+        deleted = event.before["value"]
+        assert deleted["damage_type"] == "dent"
+        assert [r["damage_type"] for r in deleted["repeats"]] == ["dent", "scratch"]
+
+    def test_a_repeat_deleted_alone_leaves_its_damage(
+        self, web: TestClient, runtime: Runtime, adjuster: str, flagged: Flagged
+    ) -> None:
+        from tests.web.test_workspace import post, versions
+
+        # given a claim whose photo's dent is also outlined and named again
+        sign_in(web)
+        base, photo = f"/adjuster/claims/{flagged.claim_id}", flagged.photo_ids[0]
+        csrf = csrf_of(web.get(base).text)
+        # when the adjuster deletes the scratch that names the dent again
+        post(web, f"{base}/damages/{photo}/2/delete", csrf_token=csrf)
+        # then the dent and its outline stay
+        damages = versions(runtime, flagged.claim_id)[-1].body["photos"][0]["damages"]
+        assert [(d["damage_type"], d["confidence"]) for d in damages] == [
+            ("dent", 0.9),
+            ("dent", 0.5),
+        ]
