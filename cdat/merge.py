@@ -42,7 +42,7 @@ from typing import Literal
 
 from cdat.claims import BodyType, as_fitted
 from cdat.findings import DamageInstance, Evidence, PartFinding, PhotoAnalysis
-from cdat.outlines import fresh_share
+from cdat.outlines import HeldShares
 from cdat.taxonomy import CarPart, DamageType, Severity
 
 SEVERITY_CREDIBLE_RATIO = 0.5
@@ -125,9 +125,12 @@ def named_again(damages: Sequence[DamageInstance]) -> set[int]:
     return set(named_again_under(damages))
 
 
-def named_again_under(damages: Sequence[DamageInstance]) -> dict[int, int]:
+def named_again_under(
+    damages: Sequence[DamageInstance], shares: HeldShares | None = None
+) -> dict[int, int]:
     """`named_again`'s damages, each -> the index of the surer damage of another type that
     holds most of its outline (the name an adjuster's view shows it under)."""
+    shares = shares or _shares(damages)
     again: dict[int, int] = {}
     for index, damage in enumerate(damages):
         if damage.part is None or damage.review or len(damage.polygon) < 3:
@@ -139,24 +142,20 @@ def named_again_under(damages: Sequence[DamageInstance]) -> dict[int, int]:
             and other.damage_type is not damage.damage_type
             and (other.confidence, -k) > (damage.confidence, -index)
         ]
-        if not surer:
-            continue
-        outlines = [damages[k].polygon for k in surer]
-        if 1.0 - fresh_share(damage.polygon, outlines, _NAMED_AGAIN_SAMPLES) >= NAMED_AGAIN_SHARE:
-            again[index] = max(surer, key=lambda k: _held(damage, damages[k]))
+        if surer and shares.held(index, surer) >= NAMED_AGAIN_SHARE:
+            again[index] = max(surer, key=lambda k: shares.held(index, [k]))
     return again
 
 
-def _held(damage: DamageInstance, other: DamageInstance) -> float:
-    return 1.0 - fresh_share(damage.polygon, [other.polygon], _NAMED_AGAIN_SAMPLES)
-
-
-def outlined_again(damages: Sequence[DamageInstance]) -> dict[int, int]:
+def outlined_again(
+    damages: Sequence[DamageInstance], shares: HeldShares | None = None
+) -> dict[int, int]:
     """Index of a model's damage -> index of the surest damage of its type on its part that
     holds most of its outline (`NAMED_AGAIN_SHARE`): the same damage outlined again at
     another extent, as the analyzer's looks taken where damage is found outline one damage
     several times. The estimate prices a part's damages together already; an adjuster's
     view of the photo groups them under the surer one."""
+    shares = shares or _shares(damages)
     ranked = sorted(range(len(damages)), key=lambda k: (-damages[k].confidence, k))
     again: dict[int, int] = {}
     for position, index in enumerate(ranked):
@@ -168,11 +167,14 @@ def outlined_again(damages: Sequence[DamageInstance]) -> dict[int, int]:
             same = other.part is damage.part and other.damage_type is damage.damage_type
             if not same or len(other.polygon) < 3:
                 continue
-            fresh = fresh_share(damage.polygon, [other.polygon], _NAMED_AGAIN_SAMPLES)
-            if 1.0 - fresh >= NAMED_AGAIN_SHARE:
+            if shares.held(index, [k]) >= NAMED_AGAIN_SHARE:
                 again[index] = k
                 break
     return again
+
+
+def _shares(damages: Sequence[DamageInstance]) -> HeldShares:
+    return HeldShares([d.polygon for d in damages], _NAMED_AGAIN_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,9 @@ def seen_again(damages: Sequence[DamageInstance]) -> dict[int, SeenAgain]:
     """Each damage that `outlined_again` or `named_again_under` finds repeating a surer
     one, under the first of the chain it repeats: the looks taken where damage is found
     outline and name one damage many times, and an adjuster reads it once."""
-    direct = {k: SeenAgain(j, "outline") for k, j in outlined_again(damages).items()}
-    for k, j in named_again_under(damages).items():
+    shares = _shares(damages)
+    direct = {k: SeenAgain(j, "outline") for k, j in outlined_again(damages, shares).items()}
+    for k, j in named_again_under(damages, shares).items():
         direct.setdefault(k, SeenAgain(j, "name"))
     # each points at a surer damage, so a chain ends
     return {k: replace(seen, under=_first(seen.under, direct)) for k, seen in direct.items()}
