@@ -81,14 +81,38 @@ def test_reasons_name_photos_as_the_page_does_and_follow_corrections(
     assert "Photo 2 has no capture time" in page
     for photo_id in flagged.photo_ids:
         assert f"photo {photo_id}" not in page
-    # when the adjuster corrects a finding, the header's reason follows the new version
+    # when the adjuster corrects a finding, the header's reasons follow the new version
     csrf = csrf_of(page)
     before = page.split('class="reason-line">')[1].split("</p>")[0]
     photo = flagged.photo_ids[0]
     edit = {"csrf_token": csrf, "damage_type": "dent", "severity": "minor", "part": ""}
     web.post(f"{base}/damages/{photo}/0/edit", data=edit)
     after = web.get(base).text.split('class="reason-line">')[1].split("</p>")[0]
-    assert after != before and "cannot be priced" in after
+    assert after != before and "unpriced damage" in after
+
+
+def test_the_header_names_each_kind_of_reason_once_and_the_side_says_why(
+    web: TestClient, adjuster: str
+) -> None:
+    # given a claim flagged for fraud signals (two photos without a capture time) and, once
+    # corrected, for damage it cannot price
+    flagged = open_flagged_claim(web, (200, 200, 200), (20, 20, 20))
+    sign_in(web)
+    base = f"/adjuster/claims/{flagged.claim_id}"
+    edit = {"csrf_token": csrf_of(web.get(base).text), "damage_type": "dent", "severity": "minor"}
+    web.post(f"{base}/damages/{flagged.photo_ids[0]}/0/edit", data={**edit, "part": ""})
+    page = web.get(base).text
+    # then the header names each kind once, counted as the side panel counts them, and
+    # links to the reasons in full
+    why = page.split('id="why">')[1].split("</section>")[0]
+    signals = re.search(r"<b>fraud signal</b> <small[^>]*>\(weight \d\)</small>, (\d) times", why)
+    assert signals is not None
+    header = html.unescape(page.split('class="reason-line">')[1].split("</p>")[0])
+    kinds = header.removeprefix("To review: ").removesuffix(' (<a href="#why">why each</a>)')
+    assert sorted(kinds.split(", ")) == [f"fraud signal \u00d7{signals[1]}", "unpriced damage"]
+    # and the side panel, which the link opens, gives each reason's message
+    assert "Photo 1 has no capture time" in why and "Photo 2 has no capture time" in why
+    assert "cannot be priced" in why
 
 
 def test_overlay_labels_of_boxes_sharing_a_corner_do_not_overlap() -> None:
