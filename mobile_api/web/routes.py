@@ -142,7 +142,7 @@ async def delete(
 ) -> Response:
     def change(assessment: Assessment) -> Edit:
         if repeats not in ("", "delete"):
-            refused = f"unknown repeats={repeats!r}: send 'delete' (its repeats go too) or nothing"
+            refused = "repeats takes 'delete' (the damage's repeats go with it) or nothing"
             raise CorrectionRefused(refused, field="repeats")
         with_repeats = repeats == "delete"
         return corrections.delete_damage(assessment, photo_id, index, with_repeats=with_repeats)

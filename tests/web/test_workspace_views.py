@@ -290,7 +290,11 @@ class TestADamageOutlinedAgain:
         # when the adjuster sends a delete that does not say what to do with the repeats
         bad = post(web, f"{base}/damages/{photo}/0/delete", csrf_token=csrf, repeats="all")
         # then it is an inline error and nothing is lost
-        assert bad.status_code == 422 and "unknown repeats='all'" in html.unescape(bad.text)
+        refused = "repeats takes 'delete' (the damage's repeats go with it) or nothing"
+        assert bad.status_code == 422 and refused in html.unescape(bad.text)
+        # however long the value sent, the page does not echo it
+        long = post(web, f"{base}/damages/{photo}/0/delete", csrf_token=csrf, repeats="x" * 5000)
+        assert long.status_code == 422 and "x" * 100 not in long.text
         assert len(versions(runtime, flagged.claim_id)) == 1
         # when the adjuster deletes the dent with its repeats
         done = post(web, f"{base}/damages/{photo}/0/delete", csrf_token=csrf, repeats="delete")
