@@ -13,6 +13,9 @@ question at the served thresholds:
   (unpriced until an adjuster places it);
   `closeups_refused`, the share of these photos of damaged cars refused as `no_vehicle`;
 * `damage-severity`: `damage_recall_iou30`, and the same for the damages labelled severe;
+* where a source grades damage (`damage-severity`, `damaged-parts`' `major_` photos):
+  `severe_called_severe`, of the severe regions found, the share whose best-overlapping
+  damage reports severe (`severe_called`: how many it reports at each severity);
 * each of these three: `damages_per_photo`, how many damages an adjuster reads a photo (one
   damage reported several times, as several types and boxes, counts each time);
 * `car-parts` (whole cars, all intact: its card): `intact_photos_with_damage`, the share of
@@ -239,8 +242,8 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         f"closeups_refused {fmt(claims['closeups_refused'])}; in brackets, a 90% interval "
         "over source photos, training/intervals.py):",
         "",
-        "| source | photos | recall IoU 0.3 | severe | part family | found on no part "
-        "| with damage | refused | damages a photo |",
+        "| source | photos | recall IoU 0.3 | severe (called severe) | part family "
+        "| found on no part | with damage | refused | damages a photo |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for source, r in claims["per_source"].items():
@@ -250,8 +253,10 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
         family = r.get("part_family_accuracy")
         recall_cell = fmt(recall) + within(r.get("damage_recall_iou30_interval"))
         family_cell = fmt(family) + within(r.get("part_family_accuracy_interval"))
+        called = r.get("severe_called_severe")
+        severe_cell = fmt(severe) + ("" if called is None else f" ({called:.2f})")
         lines.append(
-            f"| {source} | {r['photos']} | {recall_cell} | {fmt(severe)} "
+            f"| {source} | {r['photos']} | {recall_cell} | {severe_cell} "
             f"| {family_cell} | {fmt(r.get('found_on_no_part'))} | {fmt(with_damage)} "
             f"| {fmt(refusals)} "
             f"| {fmt(r.get('damages_per_photo'))} |"

@@ -42,6 +42,9 @@ class OutlineTally:
     family_right: int = 0
     severe: int = 0
     severe_found: int = 0
+    severe_called: dict[str, int] = field(default_factory=dict)
+    """Severe regions found -> the severity their best-overlapping damage reports: heavy
+    damage under-called prices a repair where a part is replaced."""
     damages: int = 0
     """Damages reported over the source's photos: one damage named several times (several
     types and boxes over one dent) is more of them for an adjuster to read."""
@@ -89,6 +92,9 @@ class OutlineTally:
         if outline.severity == SEVERE:
             self.severe += 1
             self.severe_found += hit
+            if hit:
+                called = analysis.damages[int(np.argmax(ious))].severity.value
+                self.severe_called[called] = self.severe_called.get(called, 0) + 1
         if outline.family is None:
             return
         counts = self.per_family.setdefault(outline.family.value, [0, 0, 0, 0])
@@ -123,6 +129,10 @@ class OutlineTally:
         if self.severe:
             out["severe_regions"] = self.severe
             out["severe_damage_recall_iou30"] = _share(self.severe_found, self.severe)
+            out["severe_called_severe"] = _share(
+                self.severe_called.get(SEVERE, 0), self.severe_found
+            )
+            out["severe_called"] = dict(sorted(self.severe_called.items()))
         if self.per_family:
             out["part_family_accuracy"] = _share(self.family_right, self.found)
             out["part_family_accuracy_interval"] = share_interval(

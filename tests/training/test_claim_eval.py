@@ -29,9 +29,11 @@ def _square(x0: int, y0: int, side: int = 20) -> tuple[tuple[float, float], ...]
     return ((x0, y0), (x0 + side, y0), (x0 + side, y0 + side), (x0, y0 + side))
 
 
-def _damage(x0: int, y0: int, part: CarPart | None) -> DamageInstance:
+def _damage(
+    x0: int, y0: int, part: CarPart | None, severity: Severity = Severity.MINOR
+) -> DamageInstance:
     return DamageInstance(
-        DamageType.DENT, Severity.MINOR, 0.5, Box(x0, y0, x0 + 20, y0 + 20), _square(x0, y0), part
+        DamageType.DENT, severity, 0.5, Box(x0, y0, x0 + 20, y0 + 20), _square(x0, y0), part
     )
 
 
@@ -67,6 +69,8 @@ def test_regions_found_and_the_family_they_land_on() -> None:
     assert report["damage_recall_iou30"] == pytest.approx(3 / 4)
     assert report["part_family_accuracy"] == pytest.approx(2 / 3)
     assert report["severe_damage_recall_iou30"] == pytest.approx(1 / 2)
+    # and the severe one found is reported minor: under-called
+    assert report["severe_called"] == {"minor": 1} and report["severe_called_severe"] == 0.0
     assert report["photos_with_damage"] == pytest.approx(1 / 2)
     assert report["refused_no_vehicle"] == pytest.approx(1 / 2)
     # and an adjuster reads three damages over the two photos
@@ -535,6 +539,12 @@ def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> 
                 "found_on_no_part": 0.25,
             },
             "car-parts": {"photos": 2, "intact_photos_with_damage": 0.5},
+            "damage-severity": {
+                "photos": 3,
+                "damage_recall_iou30": 0.4,
+                "severe_damage_recall_iou30": 0.5,
+                "severe_called_severe": 0.25,
+            },
         },
     }
     table = claims_markdown(claims)
@@ -542,11 +552,13 @@ def test_the_claims_table_shows_damages_a_photo_where_a_source_counts_them() -> 
     assert "damage in onnxruntime-fp32, parts in onnxruntime-fp32" in table[1]
     rows = [line for line in table if line.startswith("| ")]
     assert rows[0].endswith("| refused | damages a photo |")
-    assert rows[0].startswith("| source | photos | recall IoU 0.3 | severe | part family "
-                              "| found on no part |")  # fmt: skip
+    assert rows[0].startswith("| source | photos | recall IoU 0.3 | severe (called severe) "
+                              "| part family | found on no part |")  # fmt: skip
     assert rows[2].startswith("| damaged-parts | 4 | 0.500 | n/a | 0.500 | 0.250 |")
     assert rows[2].endswith("| 2.250 |")
     assert rows[3].endswith("| n/a |")
+    # and where a source grades severity, how often a severe region found is called severe
+    assert rows[4].startswith("| damage-severity | 3 | 0.400 | 0.500 (0.25) | n/a |")
 
 
 @pytest.mark.parametrize("split", ["val", "test"])
@@ -575,3 +587,21 @@ def test_closeup_figures_are_read_on_the_split_asked(
     # when its close-up figures are measured, then they come from that split, never another
     assert _closeups(args, "parts") == {"closeup": True}
     assert read == [split]
+
+
+def test_a_severe_region_is_called_by_the_damage_that_overlaps_it_most() -> None:
+    tally = OutlineTally()
+    # given two severe regions: one overlapped most by a severe damage (a minor one beside
+    # it overlaps less), one overlapped only by a moderate damage
+    tally.add_photo(
+        _analysis(
+            _damage(12, 10, CarPart.HOOD, Severity.MINOR),
+            _damage(10, 10, CarPart.HOOD, Severity.SEVERE),
+            _damage(60, 60, CarPart.HOOD, Severity.MODERATE),
+        ),
+        [_outline(10, 10, PartFamily.HOOD, "severe"), _outline(60, 60, PartFamily.HOOD, "severe")],
+    )
+    report = tally.report()
+    # then one of the two found is called severe, the other moderate
+    assert report["severe_called"] == {"moderate": 1, "severe": 1}
+    assert report["severe_called_severe"] == pytest.approx(1 / 2)
