@@ -14,8 +14,9 @@ question at the served thresholds:
   `closeups_refused`, the share of these photos of damaged cars refused as `no_vehicle`;
 * `damage-severity`: `damage_recall_iou30`, and the same for the damages labelled severe;
 * where a source grades damage (`damage-severity`, `damaged-parts`' `major_` photos):
-  `severe_called_severe`, of the severe regions found, the share whose best-overlapping
-  damage reports severe (`severe_called`: how many it reports at each severity);
+  `severe_called_severe`, of the severe regions found, the share priced as severe: the
+  severity of the finding that holds the region's best-overlapping damage, each photo a
+  claim of its own (`severe_called`: how many at each severity);
 * each of these three: `damages_per_photo`, how many damages an adjuster reads a photo (one
   damage reported several times, as several types and boxes, counts each time);
 * `car-parts` (whole cars, all intact: its card): `intact_photos_with_damage`, the share of

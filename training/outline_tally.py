@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from cdat.findings import PhotoAnalysis
+from cdat.findings import DamageInstance, PhotoAnalysis
+from cdat.merge import merge_findings
 from cdat.part_family import family_of, family_right
-from cdat.taxonomy import PartFamily
+from cdat.taxonomy import PartFamily, Severity
 from training.closeup import _polygon_mask
 from training.convert import source_group
 from training.intervals import share_interval
@@ -43,8 +44,9 @@ class OutlineTally:
     severe: int = 0
     severe_found: int = 0
     severe_called: dict[str, int] = field(default_factory=dict)
-    """Severe regions found -> the severity their best-overlapping damage reports: heavy
-    damage under-called prices a repair where a part is replaced."""
+    """Severe regions found -> the severity the photo, as a claim of its own, prices them at
+    (`priced_severity`): heavy damage under-called prices a repair where a part is
+    replaced."""
     damages: int = 0
     """Damages reported over the source's photos: one damage named several times (several
     types and boxes over one dent) is more of them for an adjuster to read."""
@@ -93,7 +95,8 @@ class OutlineTally:
             self.severe += 1
             self.severe_found += hit
             if hit:
-                called = analysis.damages[int(np.argmax(ious))].severity.value
+                best = analysis.damages[int(np.argmax(ious))]
+                called = priced_severity(analysis, best).value
                 self.severe_called[called] = self.severe_called.get(called, 0) + 1
         if outline.family is None:
             return
@@ -150,6 +153,15 @@ class OutlineTally:
                 for family, (n, hit, right, unplaced) in sorted(self.per_family.items())
             }
         return out
+
+
+def priced_severity(analysis: PhotoAnalysis, damage: DamageInstance) -> Severity:
+    """The severity a damage is priced at when its photo is a claim of its own: its
+    finding's (`cdat.merge`: the part's damages of its type together, at the worst credible
+    severity), or its own where no finding holds it (on no part; a photo no claim uses)."""
+    found = merge_findings([analysis]) if damage.part is not None else ()
+    same = (f for f in found if f.part is damage.part and f.damage_type is damage.damage_type)
+    return next((f.severity for f in same), damage.severity)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -30,11 +30,13 @@ def _square(x0: int, y0: int, side: int = 20) -> tuple[tuple[float, float], ...]
 
 
 def _damage(
-    x0: int, y0: int, part: CarPart | None, severity: Severity = Severity.MINOR
+    x0: int,
+    y0: int,
+    part: CarPart | None,
+    severity: Severity = Severity.MINOR,
+    kind: DamageType = DamageType.DENT,
 ) -> DamageInstance:
-    return DamageInstance(
-        DamageType.DENT, severity, 0.5, Box(x0, y0, x0 + 20, y0 + 20), _square(x0, y0), part
-    )
+    return DamageInstance(kind, severity, 0.5, Box(x0, y0, x0 + 20, y0 + 20), _square(x0, y0), part)
 
 
 def _outline(x0: int, y0: int, family: PartFamily | None, severity: str | None = None) -> Outline:
@@ -589,19 +591,26 @@ def test_closeup_figures_are_read_on_the_split_asked(
     assert read == [split]
 
 
-def test_a_severe_region_is_called_by_the_damage_that_overlaps_it_most() -> None:
+def test_a_severe_region_is_called_at_the_severity_its_photo_prices_it() -> None:
     tally = OutlineTally()
-    # given two severe regions: one overlapped most by a severe damage (a minor one beside
-    # it overlaps less), one overlapped only by a moderate damage
+    # given three severe regions on one photo: one overlapped most by a minor dent on the
+    # hood, whose finding a severe dent elsewhere on the hood makes severe; one overlapped
+    # by a moderate scratch on the door; one by a minor dent on no part
     tally.add_photo(
         _analysis(
-            _damage(12, 10, CarPart.HOOD, Severity.MINOR),
-            _damage(10, 10, CarPart.HOOD, Severity.SEVERE),
-            _damage(60, 60, CarPart.HOOD, Severity.MODERATE),
+            _damage(10, 10, CarPart.HOOD, Severity.MINOR),
+            _damage(70, 10, CarPart.HOOD, Severity.SEVERE),
+            _damage(10, 60, CarPart.FRONT_LEFT_DOOR, Severity.MODERATE, DamageType.SCRATCH),
+            _damage(60, 60, None, Severity.MINOR),
         ),
-        [_outline(10, 10, PartFamily.HOOD, "severe"), _outline(60, 60, PartFamily.HOOD, "severe")],
+        [
+            _outline(10, 10, PartFamily.HOOD, "severe"),
+            _outline(10, 60, PartFamily.DOOR, "severe"),
+            _outline(60, 60, None, "severe"),
+        ],
     )
     report = tally.report()
-    # then one of the two found is called severe, the other moderate
-    assert report["severe_called"] == {"moderate": 1, "severe": 1}
-    assert report["severe_called_severe"] == pytest.approx(1 / 2)
+    # then each is called as the photo's claim prices it: the hood's finding severe, the
+    # door's scratch moderate, the damage on no part at its own severity
+    assert report["severe_called"] == {"minor": 1, "moderate": 1, "severe": 1}
+    assert report["severe_called_severe"] == pytest.approx(1 / 3)
