@@ -170,6 +170,8 @@ class TestRepeatsOfADamage:
     ) -> None:
         from playwright.sync_api import expect, sync_playwright
 
+        from tests.capture.browser import AXE, accessible
+
         # given a flagged claim whose photo's dent is also outlined and named again
         claim_id = flagged_claim(server)
         with sync_playwright() as pw:
@@ -182,11 +184,14 @@ class TestRepeatsOfADamage:
                 page.get_by_role("button", name="Sign in").click()
                 page.goto(f"{server}/adjuster/claims/{claim_id}")
                 dent, *repeats = page.locator("svg.overlay g.damage").all()
-                # then the photo shows the dent alone, its repeats folded away
+                # then the photo shows the dent alone, its repeats folded away, on a page
+                # with no serious accessibility violation
                 expect(dent).to_be_visible()
                 for repeat in repeats:
                     expect(repeat).to_be_hidden()
                 expect(page.locator("details.seen-again tr.damage-row").first).to_be_hidden()
+                if AXE.exists():
+                    accessible(page, "claim page, repeats folded")
                 # when the adjuster opens the fold
                 page.locator("details.seen-again summary").click()
                 # then the repeats are listed and drawn
@@ -194,6 +199,8 @@ class TestRepeatsOfADamage:
                 for repeat in repeats:
                     expect(repeat).to_be_visible()
                 assert len(repeats) == 2
+                if AXE.exists():
+                    accessible(page, "claim page, repeats shown")
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "adjuster-repeats.png"), full_page=True)
             finally:
