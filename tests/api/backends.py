@@ -39,9 +39,14 @@ class Stack:
     """Bearer header of an adjuster."""
 
 
-def make_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+def make_stack(
+    request: pytest.FixtureRequest, tmp_path: Path, analyzer: str | None = None
+) -> Iterator[Stack]:
+    """The app on `request.param`'s database, with the fake `analyzer` where one is named."""
     with ExitStack() as stack:
         overrides: dict[str, object] = {"upload_requests_per_minute": 1000}
+        if analyzer is not None:
+            overrides["analyzer"] = analyzer
         if request.param == "postgresql":
             overrides["database_url"] = stack.enter_context(
                 services.fresh_postgres_database(migrated=True)
