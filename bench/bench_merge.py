@@ -83,6 +83,9 @@ def main(args: argparse.Namespace) -> int:
     from training.claims import build_claim_analyzer
     from training.closeup import held_out_photos
 
+    if args.limit < 1 or args.rounds < 1:
+        print("error: --limit and --rounds must be positive", file=sys.stderr)
+        return 2
     config = REPO / "datasets" / f"{args.source}.yaml"
     try:
         photos = held_out_photos(config, "val", 0, args.data_root.resolve())[: args.limit]

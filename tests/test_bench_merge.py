@@ -28,3 +28,13 @@ def test_each_rule_is_timed_on_every_photo_beside_the_photos_damages() -> None:
         times = figures[rule]
         assert 0 <= times["median_ms"] <= times["max_ms"]
         assert times["mean_ms"] <= times["max_ms"]
+
+
+def test_a_limit_or_rounds_under_one_is_an_error_line(capsys) -> None:
+    from bench.bench_merge import get_args_parser, main
+
+    # when the bench is asked for no photos, or no runs of each rule
+    for bad in (["--limit", "0"], ["--rounds", "-1"]):
+        # then it says so in one line and exits 2, before loading any model
+        assert main(get_args_parser().parse_args(bad)) == 2
+        assert capsys.readouterr().err == "error: --limit and --rounds must be positive\n"
