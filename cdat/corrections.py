@@ -193,7 +193,9 @@ def confirm_damage(assessment: Assessment, photo_id: str, index: int) -> Edit:
     def change(photo: PhotoAnalysis, damages: list[DamageInstance]) -> None:
         i = _checked_index(photo, index)
         seen.append(damages[i])
-        damages[i] = dataclasses.replace(damages[i], confidence=1.0, review="confirmed")
+        damages[i] = dataclasses.replace(
+            damages[i], confidence=1.0, chance=None, review="confirmed"
+        )
         seen.append(damages[i])
 
     _, photos = _with_damages(assessment, photo_id, change)
@@ -263,6 +265,7 @@ def _set(
         severity=fields.severity,
         part=fields.part,
         confidence=1.0,  # the adjuster has looked: no model uncertainty left
+        chance=None,
         review=mark,
     )
     return dataclasses.replace(changed, part_coverage=coverage(changed, photo))

@@ -237,7 +237,7 @@ def _describe(finding: PartFinding) -> str:
     shown = " of what the photos show of it" if finding.coverage_cut_off else ""
     return (
         f"{finding.severity.value} {finding.damage_type.value.replace('_', ' ')} "
-        f"covering {finding.part_coverage:.0%}{shown} (confidence {finding.confidence:.2f})"
+        f"covering {finding.part_coverage:.0%}{shown} (confidence {finding.certainty:.2f})"
     )
 
 
@@ -252,7 +252,7 @@ def _replace_lines(
     price = entry.prices[pricing.vehicle.vehicle_class] * pricing.region.parts_price_factor
     also = "; also covers " + ", ".join(_describe(f) for f in absorbed) if absorbed else ""
     name = part.value.replace("_", " ")
-    line = LineMaker(pricing, finding.confidence, part, rule_id)
+    line = LineMaker(pricing, finding.certainty, part, rule_id)
     lines = [
         line.make(
             Operation.REPLACE,
@@ -315,7 +315,7 @@ def _repair_lines(
             why = _why_no_hours(finding, part, stray, cut=asked > 0)
             notes.append(f"; also covers {seen}{why}")
             continue
-        maker = LineMaker(pricing, finding.confidence, part, rule.id)
+        maker = LineMaker(pricing, finding.certainty, part, rule.id)
         paint_hours = entry.refinish_hours if paint else ZERO
         line = maker.make(op, text, hours=hours, labour=rule.repair_labour, paint_hours=paint_hours)
         lines.append(replace(line, repair_or_replace_undecided=decision.replace_held_back))

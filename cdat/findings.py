@@ -68,6 +68,17 @@ class DamageInstance:
     the photo's other damages of its type on its part cover: `cdat.corrections`)."""
     review: str = ""
     """What an adjuster did to it: "" (model output), confirmed, edited or added."""
+    chance: float | None = None
+    """The chance this is damage, read from `confidence` (the detector's score, which ranks
+    damages but is no chance) by its damage model's curves, fitted on val
+    (cdat/calibration.py). None: no curves read it (an adjuster's damage, a model served
+    without curves, an assessment made before them)."""
+
+    @property
+    def certainty(self) -> float:
+        """How sure the damage is, as triage, the estimate's range and an adjuster read it:
+        its chance where curves read one, else its confidence."""
+        return self.confidence if self.chance is None else self.chance
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,15 @@ class PartFinding:
     """Every sighting lies mostly inside a surer damage of another type on its part in its
     photo (`cdat.merge.NAMED_AGAIN_SHARE`): one damage the model named twice, say a dent and
     a scratch. It is shown and may decide a replacement, but adds no repair hours."""
+    chance: float | None = None
+    """The chance it is damage, combined over its photos as `confidence` is, from each
+    sighting's `DamageInstance.certainty`. None: no sighting's curves read one."""
+
+    @property
+    def certainty(self) -> float:
+        """How sure the finding is, as triage and the estimate's range read it: its chance
+        where one was read, else its confidence."""
+        return self.confidence if self.chance is None else self.chance
 
     @property
     def type_contradicts_part(self) -> bool:

@@ -36,7 +36,7 @@ Rules (chosen so a finding is explainable to an adjuster):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -109,6 +109,7 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
         damage_type=kind,
         severity=merged_severity([s.damage for s in sightings]),
         confidence=combined_confidence(sightings),
+        chance=combined_chance(sightings),
         part_coverage=merged_coverage(sightings),
         evidence=tuple(
             Evidence(s.photo_id, s.damage.confidence, s.index)
@@ -212,6 +213,7 @@ def _single(sighting: _Sighting) -> PartFinding:
         damage_type=damage.damage_type,
         severity=damage.severity,
         confidence=damage.confidence,
+        chance=damage.chance,
         part_coverage=0.0,
         evidence=(Evidence(sighting.photo_id, damage.confidence, sighting.index),),
     )
@@ -238,8 +240,21 @@ def _best_per_photo(sightings: Sequence[_Sighting], value) -> dict[str, float]:
 
 
 def combined_confidence(sightings: Sequence[_Sighting]) -> float:
+    return _seen_in_any(sightings, lambda d: d.confidence)
+
+
+def combined_chance(sightings: Sequence[_Sighting]) -> float | None:
+    """As `combined_confidence`, of each sighting's certainty; None where no curves read
+    any sighting (the finding is then as sure as its confidence says)."""
+    if all(s.damage.chance is None for s in sightings):
+        return None
+    return _seen_in_any(sightings, lambda d: d.certainty)
+
+
+def _seen_in_any(sightings: Sequence[_Sighting], sure: Callable[[DamageInstance], float]) -> float:
+    """1 - the chance every photo missed it, each photo as sure as its surest sighting."""
     per_photo = _best_per_photo(
-        sightings, lambda prev, d: d.confidence if prev is None else max(prev, d.confidence)
+        sightings, lambda prev, d: sure(d) if prev is None else max(prev, sure(d))
     )
     miss = 1.0
     for confidence in per_photo.values():

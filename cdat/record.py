@@ -11,6 +11,8 @@ Format 1 (before this module) had a derived `usable` flag on each photo and no
 Format 4 adds each finding's `named_again` (older records read it as False). Format 5 adds
 each photo's `whole_car_view_probability` (older records read it as None: no view was read).
 Format 6 adds each photo's `severity_read_close_up` (older records read it as False).
+Format 7 adds each damage's and finding's `chance` (older records read it as None: their
+confidence is what triage read).
 Perceptual hashes are never stored here: they live in the hash index.
 """
 
@@ -24,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from cdat.assessment import Assessment
 from cdat.errors import CdatError
 
-FORMAT = 6
+FORMAT = 7
 _ADAPTER = TypeAdapter(Assessment)
 
 

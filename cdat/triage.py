@@ -8,7 +8,8 @@ capture time in a messaging app, or the queue cannot tell them apart.
 
 Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``no_vehicle`` (no photo shows a vehicle: each was refused as showing none, or unusable),
-``no_damage_found``, ``low_confidence`` (a finding under `min_confidence`),
+``no_damage_found``, ``low_confidence`` (a finding less certain than `min_confidence`: its
+chance where the damage model's curves read one, else its confidence),
 ``unpriced_damage`` (damage on no visible part), ``damage_part_mismatch`` (damage of a
 type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
@@ -168,11 +169,11 @@ def finding_reasons(
         what = (
             f"{f.severity.value} {f.damage_type.value} on {f.part.value if f.part else 'no part'}"
         )
-        if f.confidence < policy.min_confidence:
+        if f.certainty < policy.min_confidence:
             reasons.append(
                 Reason(
                     "low_confidence",
-                    f"{what}, confidence {f.confidence:.2f}: under the "
+                    f"{what}, confidence {f.certainty:.2f}: under the "
                     f"{policy.min_confidence:.2f} a finding needs to pass unreviewed",
                 )
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -140,3 +141,20 @@ def test_photos_stored_before_severity_read_close_up_read_as_read_whole() -> Non
     del body["photos"][0]["severity_read_close_up"]
     # when it is read, then no close-up stage read it: no severity waits on an adjuster
     assert decode(body).photos[0].severity_read_close_up is False
+
+
+def test_damages_and_findings_stored_before_their_chance_read_as_scores() -> None:
+    # given a format 6 record whose damage and finding have no `chance`
+    read = replace(DENT, chance=0.83)
+    found = PartFinding(CarPart.HOOD, DamageType.DENT, Severity.MINOR, 0.25, 0.1, (), chance=0.83)
+    body = encode(Assessment((PhotoAnalysis("p1", 64, 48, (read,)),), (found,), {}))
+    assert body["photos"][0]["damages"][0]["chance"] == 0.83
+    assert decode(body).findings[0].chance == 0.83
+    body["format"] = 6
+    del body["photos"][0]["damages"][0]["chance"]
+    del body["findings"][0]["chance"]
+    # when it is read, then no curves read them: each is as certain as its confidence
+    again = decode(body)
+    assert again.photos[0].damages[0].chance is None
+    assert again.photos[0].damages[0].certainty == 0.8
+    assert again.findings[0].certainty == 0.25
