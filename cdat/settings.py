@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     promoted damage model's own rule (`whole_car_rule` in its registry entry, chosen on val
     for its scores: cdat/whole_car.py). False: every damage at the served threshold is
     reported, whatever the view, as before the rule."""
+    damage_calibration: bool = True
+    """Each damage's score (`confidence`) is also read as the chance it is damage (`chance`)
+    by the curves in the damage model's registry entry (`confidence_calibration`, fitted on
+    val: cdat/calibration.py); triage, the estimate's range and the workspace read the
+    chance. False, or an entry without curves: they read the score, which ranks damages but
+    is no chance."""
     damage_whole_car_rule: WholeCarRule | None = None
     """The operator's whole-car rule over the model's own. JSON, e.g.
     `{"min_parts": 10, "whole_car_conf": 0.2}`. Unset: the promoted damage model's."""

@@ -52,6 +52,7 @@ def load_model(
         _ = entry.served_whole_car_rule  # a damaged stored rule fails here, named
         _ = entry.served_family_stage, entry.served_verifier, entry.served_placer
         _ = entry.served_closeup_verifier, entry.served_detector_where_found
+        _ = entry.served_calibration
     except RegistryError as exc:
         raise ModelUnavailable(f"{task} model: {exc.message}") from exc
     path = registry.path_of(entry)
@@ -267,6 +268,7 @@ def build_analyzer(settings: Settings, runtime: RuntimeName = "onnx") -> Analyze
         family=served_family_stage(settings, parts.entry, settings.onnx_threads),
         verifier=served_verifier(settings, damage.entry, settings.onnx_threads),
         placer=placer,
+        calibration=damage.entry.served_calibration if settings.damage_calibration else None,
     )
 
 

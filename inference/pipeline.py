@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from cdat.analysis import PhotoInput
+from cdat.calibration import ConfidenceCalibration
 from cdat.findings import DamageInstance, PartInstance, PhotoAnalysis, QualityIssue
 from cdat.whole_car import WholeCarRule, is_whole_car_view, kept_damages
 from inference import quality
@@ -73,8 +74,12 @@ class Analyzer(PhotoChecks):
         family: FamilyStage | None = None,
         verifier: DamageVerifier | None = None,
         placer: Placer | None = None,
+        calibration: ConfidenceCalibration | None = None,
     ) -> None:
         self.damage = damage
+        self.calibration = calibration
+        """How the damage model's scores are read as chances (cdat/calibration.py); None:
+        the scores are reported. It belongs to the damage model it was fitted for."""
         self.placer = placer
         """Its runtime runs the damage model too: with a placer, `damage` is only read for
         its classes and severity stage (`_damage_timed`)."""
@@ -252,6 +257,8 @@ class Analyzer(PhotoChecks):
         if found and self.damage.looks_again(photo.whole_car_view_probability):
             found, damage_masks = self._found_again(photo, d_raw, parts, p_raw)
         found = unique_coverage(found, damage_masks, parts, p_raw.masks)
+        if self.calibration is not None:  # last: the rules above were chosen on the scores
+            found = self.calibration.calibrated(found, photo.whole_car_view_probability)
         evidence = p_raw.best_score
         photo.issues += quality.check_vehicle(len(parts), len(found), evidence, self.quality)
         photo.timings["postprocess_ms"] += ms(started)

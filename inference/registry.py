@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from cdat.calibration import ConfidenceCalibration
 from cdat.part_family import FamilyRule
 from cdat.placement import PlacementRule
 from cdat.verified import VerifierRule
@@ -143,6 +144,10 @@ class ModelEntry:
     family_stage: dict[str, Any] = field(default_factory=dict)
     """Part models: the part-family stage served beside it (inference/part_family.py,
     `StageRecord.to_record`: file, sha256, rule), as it was measured. Absent: masks alone."""
+    confidence_calibration: dict[str, Any] = field(default_factory=dict)
+    """Damage models: the curves that read a damage's score as the chance it is damage
+    (cdat/calibration.py, `ConfidenceCalibration.to_record`; fitted on val by `python -m
+    training.calibrate`), applied after the analyzer's rules. Absent: the score is reported."""
 
     @property
     def served_conf(self) -> float:
@@ -161,6 +166,16 @@ class ModelEntry:
         the verifier confirms what lies between), else `served_conf`."""
         verifier = self.served_verifier
         return self.served_conf if verifier is None else verifier.rule.base_conf
+
+    @property
+    def served_calibration(self) -> ConfidenceCalibration | None:
+        """The calibration this damage model's scores are read through (None: raw scores)."""
+        if not self.confidence_calibration:
+            return None
+        try:
+            return ConfidenceCalibration.from_record(self.confidence_calibration)
+        except (ValueError, TypeError) as exc:
+            raise RegistryError(f"{self.id}: confidence_calibration: {exc}") from exc
 
     @property
     def served_whole_car_rule(self) -> WholeCarRule | None:
@@ -366,13 +381,15 @@ def _stored(entry: ModelEntry) -> dict[str, Any]:
     no verifier leaves out `verifier` (and `closeup_verifier`), no placer `placer`, one
     severity stage `closeup_severity_model`, one look on every photo `zoom_look_view_below`
     (and `zoom_look_where_found`), no middle look again `middle_look_where_found`, no second
-    detector `detector_where_found`, no corner looks `corner_looks_where_found`, so that
-    entries written before the fields existed stay byte for byte as they were."""
+    detector `detector_where_found`, no corner looks `corner_looks_where_found`, raw scores
+    `confidence_calibration`, so that entries written before the fields existed stay byte
+    for byte as they were."""
     body = asdict(entry)
     optional_fields = ("precisions", "whole_car_rule", "crop_look", "family_stage", "verifier",
                        "closeup_verifier", "closeup_severity_model",
                        "zoom_look_where_found", "middle_look_where_found",
-                       "detector_where_found", "corner_looks_where_found")  # fmt: skip
+                       "detector_where_found", "corner_looks_where_found",
+                       "confidence_calibration")  # fmt: skip
     for optional in (*optional_fields, "placer"):
         if not body[optional]:
             del body[optional]

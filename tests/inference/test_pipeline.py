@@ -392,3 +392,56 @@ def test_one_dent_reported_twice_covers_its_part_once(tmp_path):
     assert dents[1].part_coverage == pytest.approx(6000 / 40000, abs=0.02)
     # and a damage of another type over the same place keeps its whole share
     assert findings[DamageType.SCRATCH].part_coverage == pytest.approx(0.25, abs=0.02)
+
+
+def calibrated_entry(settings, record) -> None:
+    registry = Registry.load(settings.model_dir)
+    entry = registry.get("damage-fake-1")
+    registry.entries[registry.entries.index(entry)] = replace(entry, confidence_calibration=record)
+    registry.save()
+
+
+CURVES = {
+    "close_up": {"slope": 1.0, "intercept": 0.0},
+    "whole_car": {"slope": 1.0, "intercept": -1.0},
+    "view_unread": {"slope": 0.5, "intercept": 2.0},
+    "whole_car_view_from": 0.5,
+}
+
+
+def test_a_damage_model_with_curves_reports_each_score_and_its_chance(scene_settings):
+    # given the scene's dent (score 0.85) and scratch (0.6), and a damage entry whose curves
+    # read a score on a photo of unread view as 1 / (1 + exp(-(0.5 logit(s) + 2)))
+    calibrated_entry(scene_settings, CURVES)
+    # when the served analyzer reads the photo (no gate here: its view is unread)
+    (result,) = build_analyzer(scene_settings).analyze([photo(textured(W, H))])
+
+    # then each damage keeps its score and carries its score's chance, the surer surer
+    def chance(s):
+        return 1 / (1 + np.exp(-(0.5 * np.log(s / (1 - s)) + 2)))
+
+    by_type = {d.damage_type: d for d in result.damages}
+    dent, scratch = by_type[DamageType.DENT], by_type[DamageType.SCRATCH]
+    assert (dent.confidence, scratch.confidence) == (
+        pytest.approx(0.85, abs=0.01), pytest.approx(0.6, abs=0.01),
+    )  # fmt: skip
+    assert dent.chance == pytest.approx(chance(dent.confidence), abs=1e-4)
+    assert scratch.chance == pytest.approx(chance(scratch.confidence), abs=1e-4)
+    assert dent.certainty == dent.chance > scratch.certainty == scratch.chance > 0.9
+    # and with the curves turned off (CDAT_DAMAGE_CALIBRATION=false) no chance is read
+    raw = scene_settings.model_copy(update={"damage_calibration": False})
+    (result,) = build_analyzer(raw).analyze([photo(textured(W, H))])
+    assert [d.chance for d in result.damages] == [None, None]
+    assert sorted(d.certainty for d in result.damages) == sorted(
+        d.confidence for d in result.damages
+    )
+
+
+def test_damaged_curves_in_the_registry_make_the_model_unavailable(scene_settings):
+    # given a damage entry whose close-up curve falls (it would reorder damages)
+    calibrated_entry(scene_settings, {**CURVES, "close_up": {"slope": -1.0, "intercept": 0.0}})
+    # then the analyzer is not built, and the error names the model, the field and the curve
+    with pytest.raises(
+        ModelUnavailable, match=r"damage-fake-1: confidence_calibration: .*close_up"
+    ):
+        build_analyzer(scene_settings)
