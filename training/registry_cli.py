@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cdat.errors import CdatError
+from training.calibrated_entry import add_calibrate, cmd_calibrate, read_calibration
 from training.cli_handlers import guarded
 from training.errors import TrainingError
 from training.registry_report import (
@@ -145,6 +146,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     check_closeup_severity(
         args.closeup_severity, args.task, args.closeup_severity_view_below, source
     )
+    calibration = read_calibration(args.calibration, args.task)
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)
@@ -215,6 +217,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             stages["closeup_verifier"], registry.model_dir, "closeup_verifier"
         ),
         placer=_copy_stage(stages["placer"], registry.model_dir, "placer"),
+        confidence_calibration=calibration,
     )
     registry.register(entry)
     registry.save()
@@ -359,7 +362,7 @@ def _damage_rule_note(registry: Any, entry: Any) -> str | None:
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="model registry: list, show, register, promote")
+    models = sub.add_parser("models", help="model registry: list, show, register, calibrate, promote")
     models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
     msub = models.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="registered models").set_defaults(handler=guarded(cmd_list))
@@ -394,6 +397,13 @@ def add_models(sub: argparse._SubParsersAction) -> None:
         help="with --closeup-severity: re-read only photos whose whole-car view the gate "
         "reads under this probability (default: every photo of no whole-car view)",
     )
+    reg.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="a damage model's calibration.json (python -m training.calibrate): its scores "
+        "are reported as the chance a damage is damage (default: the scores)",
+    )
     reg.add_argument("--id", default=None, help="default: <file stem>-<n>")
     reg.add_argument("--data", nargs="*", default=None, help="data set names (without --run)")
     reg.add_argument("--licence", default=None, help="default: the run's data licences")
@@ -406,6 +416,7 @@ def add_models(sub: argparse._SubParsersAction) -> None:
         "--run)",
     )
     reg.set_defaults(handler=guarded(cmd_register))
+    add_calibrate(msub, guarded(lambda args: cmd_calibrate(args, _registry(args))))
     promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
     promote.add_argument("id", help="model id (cdat models list)")
     promote.add_argument("--force", action="store_true", help="promote even if worse")

@@ -623,3 +623,99 @@ def test_a_report_of_looks_no_entry_can_serve_is_one_error_and_registers_nothing
     err = capsys.readouterr().err
     assert re.search(message, err) and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+CURVES = {
+    "close_up": {"slope": 0.6, "intercept": 2.1},
+    "whole_car": {"slope": 0.9, "intercept": -0.4},
+    "view_unread": {"slope": 0.7, "intercept": 1.6},
+    "whole_car_view_from": 0.5,
+}
+
+
+def test_a_damage_model_is_registered_with_the_curves_that_read_its_scores(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a damage model and the calibration `python -m training.calibrate` fitted for it
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    onnx_file = _named_onnx(tmp_path / "damage.onnx", "damage")
+    curves = tmp_path / "calibration.json"
+    curves.write_text(json.dumps(CURVES))
+    # when it is registered with them, then its entry stores them and serves them
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--calibration", str(curves), "--id", "d-1"]) == 0  # fmt: skip
+    entry = Registry.load(tmp_path / "models").get("d-1")
+    assert entry.confidence_calibration == CURVES
+    served = entry.served_calibration
+    assert served is not None and served.close_up.slope == 0.6
+    # and curves given a part model, a falling curve or a file that is none are one error
+    # line each, registering nothing more
+    falling = tmp_path / "falling.json"
+    falling.write_text(json.dumps({**CURVES, "whole_car": {"slope": 0, "intercept": 0}}))
+    parts = _named_onnx(tmp_path / "parts.onnx", "parts")
+    for file, task, message in (
+        (parts, "parts", "not a parts model's"),
+        (onnx_file, "damage", "whole_car: slope 0"),
+        (onnx_file, "damage", "not a calibration"),
+    ):
+        capsys.readouterr()
+        given = falling if "slope" in message else curves if task == "parts" else tmp_path
+        assert cli_main([*models, "register", "--file", str(file), "--task", task,
+                         "--calibration", str(given)]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert len(Registry.load(tmp_path / "models").entries) == 1
+
+
+def test_an_entry_without_curves_is_stored_as_before_and_reports_scores(
+    registry: Registry,
+) -> None:
+    stored = json.loads((registry.model_dir / "registry.json").read_text())["entries"][0]
+    assert "confidence_calibration" not in stored
+    assert registry.get("old").served_calibration is None
+
+
+def test_a_registered_damage_model_is_calibrated_as_a_new_entry_and_promoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    # given a promoted damage model with metrics, and curves fitted for its scores
+    models = ["models", "--model-dir", str(tmp_path / "models")]
+    onnx_file = _named_onnx(tmp_path / "damage.onnx", "damage")
+    assert cli_main([*models, "register", "--file", str(onnx_file), "--task", "damage",
+                     "--command", "python -m training.train", "--id", "d-1"]) == 0  # fmt: skip
+    registry = Registry.load(tmp_path / "models")
+    registry.entries[0] = replace(registry.entries[0], metrics=dict(BASE))
+    registry.promote("d-1")
+    registry.save()
+    curves = tmp_path / "calibration.json"
+    curves.write_text(json.dumps(CURVES))
+    # when it is calibrated
+    assert cli_main([*models, "calibrate", "d-1", "--calibration", str(curves),
+                     "--command", "python -m training.calibrate --split val"]) == 0  # fmt: skip
+    # then a new entry serves the same file, stages and figures, with the curves, and says how
+    registry = Registry.load(tmp_path / "models")
+    before, after = registry.get("d-1"), registry.get("d-2")
+    assert after.confidence_calibration == CURVES and before.confidence_calibration == {}
+    assert (after.file, after.sha256, after.metrics) == (before.file, before.sha256, BASE)
+    assert after.command.startswith("python -m training.train; as d-1, its scores read as ")
+    assert after.command.endswith("python -m training.calibrate --split val")
+    # and the promotion gate lets it through: nothing it measures changed
+    assert cli_main([*models, "promote", "d-2"]) == 0
+    assert Registry.load(tmp_path / "models").promoted["damage"] == "d-2"
+    # and an unknown entry, a part model, curves that are none, or a taken id are one error
+    # line each, registering nothing more
+    parts = _named_onnx(tmp_path / "parts.onnx", "parts")
+    assert cli_main([*models, "register", "--file", str(parts), "--task", "parts",
+                     "--id", "p-1"]) == 0  # fmt: skip
+    for entry, given, extra, message in (
+        ("nobody-1", curves, [], "no model 'nobody-1'"),
+        ("p-1", curves, [], "not a parts model's"),
+        ("d-1", tmp_path, [], "not a calibration"),
+        ("d-1", curves, ["--new-id", "d-2"], "'d-2' is already registered"),
+    ):
+        capsys.readouterr()
+        argv = [*models, "calibrate", entry, "--calibration", str(given), *extra]
+        assert cli_main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert len(Registry.load(tmp_path / "models").entries) == 3
