@@ -108,7 +108,7 @@ def _damage_lines(photo: PhotoAnalysis) -> list[str]:
         part = damage.part.value if damage.part else "(no visible part)"
         line = (
             f"  #{index + 1:<3} {damage.damage_type.value:<14} {damage.severity.value:<9} "
-            f"{part:<{PART_WIDTH}} conf {damage.confidence:.2f}"
+            f"{part:<{PART_WIDTH}} conf {damage.certainty:.2f}"
         )
         said = [
             f"{words} {_numbers(repeats[(index, how)])}"

@@ -221,3 +221,25 @@ def test_a_damage_named_again_as_another_type_is_named_on_the_line_it_repeats() 
     assert [row.split()[0] for row in rows] == ["#1", "#4"]
     assert rows[0].endswith("conf 0.80  (also outlined as #3; named again as #2)")
     assert rows[1].endswith("conf 0.60")
+
+
+def test_a_damage_s_line_gives_its_chance_where_curves_read_one() -> None:
+    from cdat.assessment import Assessment
+    from cdat.findings import Box, DamageInstance, PhotoAnalysis
+    from cdat.taxonomy import CarPart, DamageType, Severity
+    from mobile_api.cli.local import render_table
+
+    # given a dent scored 0.05 that its model's curves read as a 0.85 chance of damage, and
+    # a scratch no curves read
+    dent = DamageInstance(
+        DamageType.DENT, Severity.MINOR, 0.05, Box(0, 0, 10, 10), part=CarPart.HOOD, chance=0.85
+    )
+    scratch = DamageInstance(
+        DamageType.SCRATCH, Severity.MINOR, 0.3, Box(200, 0, 210, 10), part=CarPart.HOOD
+    )
+    photo = PhotoAnalysis("1:p.jpg", 640, 480, damages=(dent, scratch))
+    # when printed, then the dent's line says its chance and the scratch's its score
+    rows = [
+        line for line in render_table(Assessment((photo,), (), {})).splitlines() if "conf" in line
+    ]
+    assert rows[0].endswith("conf 0.85") and rows[1].endswith("conf 0.30")

@@ -324,3 +324,24 @@ class TestADamageOutlinedAgain:
             ("dent", 0.9),
             ("dent", 0.5),
         ]
+
+
+class TestADamageScoredLowThatIsLikelyReal:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_calibrated_fake_analyzer")
+
+    def test_shows_its_chance_and_is_not_flagged_as_unsure(
+        self, web: TestClient, adjuster: str, flagged: Flagged
+    ) -> None:
+        # given a claim whose dent the detector scored 0.05 and its curves read as 0.85
+        sign_in(web)
+        # when the adjuster opens it
+        page = web.get(f"/adjuster/claims/{flagged.claim_id}").text
+        # then the dent's row shows the chance, not the score
+        row = page.split('<table class="damages"')[1].split("</table>")[0]
+        assert ">85%" in row and ">5%" not in row
+        # and no low-confidence reason asks to look at it (the claim's missing capture
+        # times still do)
+        assert "low confidence" not in page.lower() and "low_confidence" not in page
+        assert "capture time" in page.lower()
