@@ -362,7 +362,9 @@ def _damage_rule_note(registry: Any, entry: Any) -> str | None:
 
 
 def add_models(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="model registry: list, show, register, calibrate, promote")
+    models = sub.add_parser(
+        "models", help="model registry: list, show, register, calibrate, promote"
+    )
     models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
     msub = models.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="registered models").set_defaults(handler=guarded(cmd_list))
