@@ -16,7 +16,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from cdat.findings import PhotoAnalysis, Polygon
+from cdat.findings import DamageInstance, PhotoAnalysis, Polygon
 from cdat.label_layout import LabelSpot, place_labels
 from cdat.merge import seen_again
 from cdat.taxonomy import DamageType, Severity
@@ -125,16 +125,22 @@ def _draw_damages(
         p1 = (int(damage.box.x1 * sx), int(damage.box.y1 * sy))
         p2 = (int(damage.box.x2 * sx), int(damage.box.y2 * sy))
         cv2.rectangle(image, p1, p2, colour, thickness, cv2.LINE_AA)
-        text = f"{damage.severity.value} {damage.damage_type.value.replace('_', ' ')}"
-        if audience == "adjuster":
-            text += f" {damage.confidence:.0%}"
-        if damage.part is not None:
-            text += ", " + damage.part.value.replace("_", " ")
-        elif audience == "adjuster":
-            text += " (no part)"
         y = p1[1] - 4 if p1[1] > 20 * unit else p2[1] + int(16 * unit)
-        labels.append(Label(text, p1[0], y, colour, unit * 0.5))
+        labels.append(Label(damage_label(damage, audience), p1[0], y, colour, unit * 0.5))
     return labels
+
+
+def damage_label(damage: DamageInstance, audience: Audience) -> str:
+    """What a damage's label says: an adjuster also reads how sure it is (its chance where
+    its model's curves read one, as the workspace shows it) and that it lies on no part."""
+    text = f"{damage.severity.value} {damage.damage_type.value.replace('_', ' ')}"
+    if audience == "adjuster":
+        text += f" {damage.certainty:.0%}"
+    if damage.part is not None:
+        text += ", " + damage.part.value.replace("_", " ")
+    elif audience == "adjuster":
+        text += " (no part)"
+    return text
 
 
 def _write_labels(image: np.ndarray, labels: list[Label]) -> None:

@@ -106,3 +106,18 @@ def test_a_damage_named_again_inside_a_surer_one_is_left_off_the_overlay():
     expected = 0.4 * np.array(DAMAGE_COLOURS[DamageType.DENT]) + 0.6 * 128
     assert np.abs(image[100:120, 140:160].reshape(-1, 3).mean(0) - expected).max() < 12
     assert np.abs(image[110, 130].astype(int) - expected).max() < 20
+
+
+def test_an_adjuster_s_label_says_how_sure_the_damage_is_as_the_workspace_does():
+    from dataclasses import replace
+
+    from inference.overlay import damage_label
+
+    # given the dent scored 0.9, and the same dent scored 0.05 and read by curves at 0.85
+    dent = analysis(320, 240).damages[0]
+    read = replace(dent, confidence=0.05, chance=0.85)
+    # then the adjuster reads its score where no curves read it, else its chance
+    assert damage_label(dent, "adjuster") == "severe dent 90%, hood"
+    assert damage_label(read, "adjuster") == "severe dent 85%, hood"
+    # and the policyholder reads neither
+    assert damage_label(read, "policyholder") == "severe dent, hood"
