@@ -192,13 +192,32 @@ def view_report(
         chances = [curve.chance(s.score) for s in inside]
         actual = [s.on_label for s in inside]
         out[view] = {
-            "damages": len(inside),
-            "on_label": round(sum(actual) / len(actual), 4) if actual else None,
-            "ece_score": calibration_error(scores, actual, bins),
-            "ece_chance": calibration_error(chances, actual, bins),
-            "mean_chance": round(float(np.mean(chances)), 4) if chances else None,
-        }
+            **_figures(scores, chances, actual, bins),
+            "per_source": {
+                source: _figures(
+                    [s.score for s in of], [curve.chance(s.score) for s in of],
+                    [s.on_label for s in of], bins,
+                )
+                for source in sorted({s.source for s in inside})
+                for of in [[s for s in inside if s.source == source]]
+            },
+        }  # fmt: skip
     return out
+
+
+def _figures(
+    scores: Sequence[float], chances: Sequence[float], actual: Sequence[bool], bins: int
+) -> dict[str, Any]:
+    """How many damages, the share on a label, each reading's calibration error, and the
+    mean chance: a source whose mean chance is far from its share on a label is one the
+    curve reads wrongly (a calibrated mix can hide one)."""
+    return {
+        "damages": len(actual),
+        "on_label": round(sum(actual) / len(actual), 4) if actual else None,
+        "ece_score": calibration_error(scores, actual, bins),
+        "ece_chance": calibration_error(chances, actual, bins),
+        "mean_chance": round(float(np.mean(chances)), 4) if chances else None,
+    }
 
 
 def read_samples(path: Path) -> list[Sample]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -107,7 +108,8 @@ def test_a_photo_s_samples_are_its_damages_an_adjuster_reads_each_on_or_off_its_
 
 def test_a_fit_from_samples_writes_the_record_and_a_check_reads_it(tmp_path, capsys):
     # given samples an earlier run wrote
-    samples = drawn(0.7, 1.0, 800, 0.2, seed=5) + drawn(1.0, -1.0, 800, 0.8, seed=6)
+    near = [replace(s, source="near") for s in drawn(0.7, 1.0, 800, 0.2, seed=5)]
+    samples = near + [replace(s, source="far") for s in drawn(1.0, -1.0, 800, 0.8, seed=6)]
     path = tmp_path / "samples.json"
     path.write_text(json.dumps([s.__dict__ for s in samples]))
     # when a calibration is fitted from them
@@ -120,6 +122,13 @@ def test_a_fit_from_samples_writes_the_record_and_a_check_reads_it(tmp_path, cap
     assert report["views"]["close_up"]["damages"] == 800
     assert report["views"]["view_unread"]["damages"] == 1600
     assert report["views"]["whole_car"]["ece_chance"] < report["views"]["whole_car"]["ece_score"]
+    # and each source's own figures, so a source the curve reads wrongly shows
+    assert set(report["views"]["close_up"]["per_source"]) == {"near"}
+    assert set(report["views"]["view_unread"]["per_source"]) == {"near", "far"}
+    near = report["views"]["close_up"]["per_source"]["near"]
+    assert near["damages"] == 800 and near["on_label"] == pytest.approx(
+        sum(s.on_label for s in samples[:800]) / 800, abs=1e-4
+    )
     # and checking it on other samples reports, and fits nothing
     check = ["--samples", str(path), "--check", str(tmp_path / "fit" / "calibration.json"),
              "--split", "test", "--out", str(tmp_path / "check")]  # fmt: skip
