@@ -24,7 +24,11 @@ question at the served thresholds:
   windows of those photos (`training/intact_closeups.py`: no set holds close-ups of intact
   cars, and a close-up meets a lower threshold than a whole car);
 * `no-vehicle` (`training/no_vehicle.py`; its `test` split holds every photo whose licence
-  forbids training): `non_vehicle_refused`, the share refused as `no_vehicle` with no damage.
+  forbids training): `non_vehicle_refused`, the share refused as `no_vehicle` with no damage;
+* where asked (`python -m training.claims` asks), each source's `triage`: its photos, each a
+  claim of its own, triaged as the service would (`training/triage_tally.py`): the share going
+  straight through, of those found damaged too, and how often each reason is given; and at
+  the top `intact_straight_through`, the share of intact cars paid without an adjuster.
 
 Choose on `--split val`; `--split test` once, for the card::
 
@@ -58,6 +62,7 @@ from training.outline_tally import (
     OutlineTally,
     _share,
 )
+from training.triage_tally import TriageTally
 
 DATASETS = REPO_ROOT / "datasets"
 PART_NAMED = ("car-parts-damage", "damaged-parts")
@@ -111,7 +116,12 @@ def analyse(analyzer: Any, image: Path) -> PhotoAnalysis:
 
 
 def outlined_report(
-    analyzer: Any, source: str, split: str, seed: int, data_root: Path
+    analyzer: Any,
+    source: str,
+    split: str,
+    seed: int,
+    data_root: Path,
+    triage: TriageTally | None = None,
 ) -> dict[str, Any]:
     config = DATASETS / f"{source}.yaml"
     tally = OutlineTally()
@@ -125,39 +135,63 @@ def outlined_report(
         shape = (analysis.height, analysis.width)
         grade = photo_grade(image) if source == "damaged-parts" else None
         tally.add_photo(analysis, outlines_of(instances, shape, families, grade))
+        _found(analysis, triage)
     report = tally.report()
     if source in PART_NAMED:
         report["closeups_refused"] = report["refused_no_vehicle"]
-    return report
+    return with_triage(report, triage)
 
 
-def intact_report(analyzer: Any, split: str, seed: int, data_root: Path) -> dict[str, Any]:
+def with_triage(report: dict[str, Any], triage: TriageTally | None) -> dict[str, Any]:
+    """A source's figures, with how its photos are triaged where that was asked."""
+    return report if triage is None else {**report, "triage": triage.report()}
+
+
+def intact_report(
+    analyzer: Any, split: str, seed: int, data_root: Path, triage: TriageTally | None = None
+) -> dict[str, Any]:
     cars = typed_photos(DATASETS / "car-parts.yaml", split, seed, data_root)
     photos = [image for image, _ in cars]
-    with_damage = [image.name for image in photos if analyse(analyzer, image).damages]
-    return {
+    with_damage = [image.name for image in photos if _found(analyse(analyzer, image), triage)]
+    report = {
         "photos": len(photos),
         "intact_photos_with_damage": _share(len(with_damage), len(photos)),
         "damaged_photo_names": sorted(with_damage),
     }
+    return with_triage(report, triage)
+
+
+def _found(analysis: PhotoAnalysis, triage: TriageTally | None) -> bool:
+    """Whether an intact photo was found damaged, triaged too where that was asked."""
+    if triage is not None:
+        triage.add(analysis)
+    return bool(analysis.damages)
 
 
 def intact_closeup_report(
-    analyzer: Any, split: str, seed: int, data_root: Path, windows_per_photo: int
+    analyzer: Any,
+    split: str,
+    seed: int,
+    data_root: Path,
+    windows_per_photo: int,
+    triage: TriageTally | None = None,
 ) -> dict[str, Any]:
     from cdat.analysis import PhotoInput
 
     cars = typed_photos(DATASETS / "car-parts.yaml", split, seed, data_root)
     closeups = intact_closeups(cars, windows_per_photo)
     with_damage = [
-        c.name for c in closeups if analyzer.analyze([PhotoInput(c.name, c.jpeg)])[0].damages
+        c.name
+        for c in closeups
+        if _found(analyzer.analyze([PhotoInput(c.name, c.jpeg)])[0], triage)
     ]
-    return {
+    report = {
         "photos": len(closeups),
         "windows_per_photo": windows_per_photo,
         "intact_closeups_with_damage": _share(len(with_damage), len(closeups)),
         "damaged_photo_names": sorted(with_damage),
     }
+    return with_triage(report, triage)
 
 
 def no_vehicle_report(analyzer: Any, split: str, data_root: Path) -> dict[str, Any]:
@@ -193,15 +227,25 @@ def claim_report(
     seed: int = 0,
     data_root: Path | None = None,
     intact_windows: int = WINDOWS_PER_PHOTO,
+    triage: bool = False,
 ) -> dict[str, Any]:
     """Every source's figures, and the headline ones at the top level. `intact_windows`
-    close-up windows are cut from each intact car (more: a finer figure from the same cars)."""
+    close-up windows are cut from each intact car (more: a finer figure from the same cars).
+    With `triage`, each source also says how its photos are triaged, each a claim of its own
+    (`training/triage_tally.py`; it costs a merge and an estimate a photo, so the sweeps that
+    compare rules leave it out)."""
     root = check_sources(data_root)
+
+    def tally() -> TriageTally | None:
+        return TriageTally.shipped() if triage else None
+
     per_source: dict[str, Any] = {
-        source: outlined_report(analyzer, source, split, seed, root) for source in OUTLINED
+        source: outlined_report(analyzer, source, split, seed, root, tally()) for source in OUTLINED
     }
-    per_source["car-parts"] = intact_report(analyzer, split, seed, root)
-    per_source[INTACT_CLOSEUPS] = intact_closeup_report(analyzer, split, seed, root, intact_windows)
+    per_source["car-parts"] = intact_report(analyzer, split, seed, root, tally())
+    per_source[INTACT_CLOSEUPS] = intact_closeup_report(
+        analyzer, split, seed, root, intact_windows, tally()
+    )
     per_source["no-vehicle"] = no_vehicle_report(analyzer, split, root)
     # The figures hold for the backend and precision they ran in: a candidate runs in FP32,
     # while serving may run the promoted damage model in bf16 (its precision gate).
@@ -213,6 +257,10 @@ def headline(per_source: dict[str, Any]) -> dict[str, Any]:
     closeups = [per_source[s] for s in PART_NAMED]
     photos = sum(r["photos"] for r in closeups)
     refusals = sum(round((r["closeups_refused"] or 0) * r["photos"]) for r in closeups)
+    triaged = per_source["car-parts"].get("triage")
+    paid_for_nothing = {} if triaged is None else {
+        "intact_straight_through": triaged["straight_through"]
+    }  # fmt: skip
     return {
         "damage_recall_iou30": {
             s: per_source[s]["damage_recall_iou30"] for s in (*PART_NAMED, "damage-severity")
@@ -224,6 +272,7 @@ def headline(per_source: dict[str, Any]) -> dict[str, Any]:
         ),
         "non_vehicle_refused": per_source["no-vehicle"]["non_vehicle_refused"],
         "closeups_refused": _share(refusals, photos),
+        **paid_for_nothing,
     }
 
 
@@ -261,5 +310,30 @@ def claims_markdown(claims: dict[str, Any]) -> list[str]:
             f"| {family_cell} | {fmt(r.get('found_on_no_part'))} | {fmt(with_damage)} "
             f"| {fmt(refusals)} "
             f"| {fmt(r.get('damages_per_photo'))} |"
+        )
+    return lines + triage_markdown(claims["per_source"])
+
+
+def triage_markdown(per_source: dict[str, Any]) -> list[str]:
+    """How each source's photos are triaged, each a claim of its own ([] where not asked)."""
+    triaged = {source: r["triage"] for source, r in per_source.items() if "triage" in r}
+    if not triaged:
+        return []
+    lines = [
+        "",
+        "Each photo a claim of its own, triaged as the service would (training/triage_tally.py):",
+        "",
+        "| source | photos | straight through | found damaged | of those, straight through "
+        "| reasons given most (share of photos) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for source, t in triaged.items():
+        most = sorted(t["reasons"].items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{code} {share:.2f}" for code, share in most) or "none"
+        through, damaged = t["straight_through"], t["damaged_straight_through"]
+        lines.append(
+            f"| {source} | {t['photos']} | {'n/a' if through is None else f'{through:.3f}'} "
+            f"| {t['found_damaged']} | {'n/a' if damaged is None else f'{damaged:.3f}'} "
+            f"| {reasons} |"
         )
     return lines

@@ -1,5 +1,6 @@
 """`cdat claims`: the served analyzer measured as a claim is, at one or several damage
-thresholds (the figures: `training/claim_eval.py`).
+thresholds (the figures: `training/claim_eval.py`; at one threshold, also how each photo,
+a claim of its own, is triaged: `training/triage_tally.py`).
 
     python -m training.claims --split val --out runs/eval/claims-val.json
     python -m training.claims --damage runs/damage-new.onnx \\
@@ -372,7 +373,7 @@ def main(args: argparse.Namespace) -> int:
     if len(confs) > 1:
         report = sweep_report(analyzer, args.split, confs, args.seed, args.data_root)
     else:
-        report = claim_report(analyzer, args.split, args.seed, args.data_root)
+        report = claim_report(analyzer, args.split, args.seed, args.data_root, triage=True)
     print(json.dumps(report, indent=1))
     if args.out:
         write_json(args.out, report)
