@@ -353,10 +353,10 @@ CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair
 
 
 def _why_no_hours(finding: PartFinding, part: CarPart, stray: bool, cut: bool) -> str:
+    if finding.named_again:  # a stray too, but one already priced under its surer name
+        return " (the same damage under another name)"
     if stray:
         return f" (a damage the {_name(part)} cannot have; an adjuster says where it belongs)"
-    if finding.named_again:
-        return " (the same damage under another name)"
     return f" (within the repair of all of the {_name(part)})" if cut else ""
 
 

@@ -187,13 +187,16 @@ def finding_reasons(
                 )
             )
         elif stray_on_its_part(f, findings):
-            reasons.append(
-                Reason(
-                    "damage_part_mismatch",
-                    f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; not "
-                    "priced beside the damage the part can have: say where it belongs",
+            # Named again, it lies inside a surer damage of the part: the same damage under
+            # another name, priced as that one, with nothing of its own to place.
+            if not f.named_again:
+                reasons.append(
+                    Reason(
+                        "damage_part_mismatch",
+                        f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; "
+                        "not priced beside the damage the part can have: say where it belongs",
+                    )
                 )
-            )
         elif f.type_contradicts_part:
             # priced by the catch-all rule meanwhile: a repair of the part it was put on
             reasons.append(

@@ -79,3 +79,13 @@ def shipped_data_dir() -> Path:
     from cdat.pipeline import SHIPPED_DATA_DIR
 
     return SHIPPED_DATA_DIR
+
+
+def sedan_pricing(policy: AssessmentPolicy) -> Any:
+    """Pricing of a 2020 sedan by `policy`'s catalog, rules and region."""
+    from cdat.catalog import classify_vehicle
+    from cdat.pricing import Pricing
+
+    vehicle = Vehicle("Maruti", "Swift", 2020, BodyType.SEDAN)
+    decided = classify_vehicle(vehicle, policy.catalog.vehicle_classes)
+    return Pricing(policy.catalog, policy.rules, policy.region, decided, BodyType.SEDAN)

@@ -11,10 +11,9 @@ from cdat.corrections import DamageFields, confirm_damage, edit_damage
 from cdat.estimate import build_estimate
 from cdat.findings import Box, DamageInstance, PhotoAnalysis
 from cdat.merge import merge_findings
-from cdat.pricing import Pricing
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.triage import finding_reasons
-from tests.cdat.conftest import finding
+from tests.cdat.conftest import finding, sedan_pricing
 
 DOOR = CarPart.FRONT_LEFT_DOOR
 
@@ -69,24 +68,9 @@ def test_triage_asks_for_review_of_a_finding_by_its_chance(inr_policy):
 
 
 def _line_confidence(f, inr_policy) -> float:
-    from cdat.claims import BodyType
-
-    pricing = Pricing(
-        inr_policy.catalog, inr_policy.rules, inr_policy.region,
-        _vehicle(inr_policy), BodyType.SEDAN,
-    )  # fmt: skip
-    estimate = build_estimate([f], pricing)
+    estimate = build_estimate([f], sedan_pricing(inr_policy))
     assert estimate.lines
     return estimate.lines[0].confidence
-
-
-def _vehicle(inr_policy):
-    from cdat.catalog import classify_vehicle
-    from cdat.claims import BodyType, Vehicle
-
-    return classify_vehicle(
-        Vehicle("Maruti", "Swift", 2020, BodyType.SEDAN), inr_policy.catalog.vehicle_classes
-    )
 
 
 def test_an_estimate_line_is_as_certain_as_its_finding_s_chance(inr_policy):

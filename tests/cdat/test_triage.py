@@ -11,7 +11,7 @@ from cdat.assessment import Estimate, FraudSignal, TotalLossCheck, TriageDecisio
 from cdat.findings import Evidence, QualityIssue
 from cdat.taxonomy import CarPart, DamageType, Severity
 from cdat.triage import REASON_CODES, triage
-from tests.cdat.conftest import finding, photo
+from tests.cdat.conftest import finding, photo, sedan_pricing
 
 
 def _estimate(total: str = "5000.00", high: str | None = None) -> Estimate:
@@ -367,3 +367,26 @@ def test_no_damage_on_whole_car_photos_alone_asks_the_adjuster_for_close_ups(inr
     }
     assert "photo_quality" in reasons
     assert "all 2 photos are of the whole car" in reasons["no_damage_found"]
+
+
+def test_a_stray_that_names_a_surer_damage_again_asks_nothing_of_an_adjuster(inr_policy) -> None:
+    from cdat.estimate import build_estimate
+
+    # given a hood with a dent, and a broken lamp lying inside it (the dent named again),
+    # beside a broken lamp elsewhere on the hood that names nothing again
+    dent = finding(CarPart.HOOD, DamageType.DENT, confidence=0.95)
+    again = replace(finding(CarPart.HOOD, DamageType.LAMP_BROKEN, confidence=0.4), named_again=True)
+    args = {"analyses": [photo()], "estimate": _estimate(), "total_loss": _total_loss(),
+            "signals": [], "policy": inr_policy.triage}  # fmt: skip
+    # when triaged, then the lamp named again gives no mismatch to resolve: it is the dent
+    codes = [r.code for r in triage(findings=[dent, again], **args).reasons]
+    assert codes == ["low_confidence"]
+    # and the estimate says so where it lists it
+    lines = build_estimate([dent, again], sedan_pricing(inr_policy)).lines
+    text = " ".join(line.description for line in lines)
+    assert "lamp broken" in text and "(the same damage under another name)" in text
+    assert "says where it belongs" not in text
+    # and a broken lamp that names nothing again still does
+    stray = finding(CarPart.HOOD, DamageType.LAMP_BROKEN, confidence=0.95)
+    (reason,) = triage(findings=[dent, stray], **args).reasons
+    assert reason.code == "damage_part_mismatch"
