@@ -62,7 +62,7 @@ from training.outline_tally import (
     OutlineTally,
     _share,
 )
-from training.triage_tally import TriageTally
+from training.triage_tally import TriageTally, shipped_policy
 
 DATASETS = REPO_ROOT / "datasets"
 PART_NAMED = ("car-parts-damage", "damaged-parts")
@@ -135,7 +135,8 @@ def outlined_report(
         shape = (analysis.height, analysis.width)
         grade = photo_grade(image) if source == "damaged-parts" else None
         tally.add_photo(analysis, outlines_of(instances, shape, families, grade))
-        _found(analysis, triage)
+        if triage is not None:
+            triage.add(analysis)
     report = tally.report()
     if source in PART_NAMED:
         report["closeups_refused"] = report["refused_no_vehicle"]
@@ -236,8 +237,10 @@ def claim_report(
     compare rules leave it out)."""
     root = check_sources(data_root)
 
+    policy = shipped_policy() if triage else None  # read once, one tally a source
+
     def tally() -> TriageTally | None:
-        return TriageTally.shipped() if triage else None
+        return None if policy is None else TriageTally(policy)
 
     per_source: dict[str, Any] = {
         source: outlined_report(analyzer, source, split, seed, root, tally()) for source in OUTLINED

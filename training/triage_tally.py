@@ -27,6 +27,13 @@ VEHICLE = Vehicle("Maruti Suzuki", "Swift", 2020, BodyType.HATCHBACK)
 CONTEXT = ClaimContext("held-out", VEHICLE, date(2026, 1, 1), None, ())
 
 
+def shipped_policy() -> AssessmentPolicy:
+    """The policy the service assesses with by default (`Settings()`'s catalog and rules)."""
+    from cdat.settings import Settings
+
+    return load_policy(Settings())
+
+
 @dataclass
 class TriageTally:
     policy: AssessmentPolicy
@@ -39,9 +46,7 @@ class TriageTally:
 
     @classmethod
     def shipped(cls) -> TriageTally:
-        from cdat.settings import Settings
-
-        return cls(load_policy(Settings()))
+        return cls(shipped_policy())
 
     def add(self, analysis: PhotoAnalysis) -> None:
         decided = assess_claim([analysis], Corrections(), CONTEXT, (), {}, self.policy).triage

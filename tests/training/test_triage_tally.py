@@ -69,3 +69,27 @@ def test_the_headline_names_intact_cars_going_straight_through_where_it_was_aske
     del per_source["car-parts"]["triage"]
     assert "intact_straight_through" not in headline(per_source)
     assert triage_markdown(per_source) == []
+
+
+def test_intact_cars_are_triaged_each_as_its_own_claim_where_asked(tmp_path, monkeypatch):
+    import training.claim_eval as claim_eval
+
+    # given two intact cars, the analyzer finding a sure scratch on the first only
+    cars = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for car in cars:
+        car.write_bytes(car.name.encode())
+    monkeypatch.setattr(claim_eval, "typed_photos", lambda *args: [(c, []) for c in cars])
+
+    class Analyzer:
+        def analyze(self, photos):
+            return [photo(scratch(0.9)) if p.data == b"a.jpg" else photo() for p in photos]
+
+    # when measured with and without a tally
+    policy = TriageTally.shipped().policy
+    asked = claim_eval.intact_report(Analyzer(), "val", 0, tmp_path, TriageTally(policy))
+    plain = claim_eval.intact_report(Analyzer(), "val", 0, tmp_path)
+    # then both count the damaged car, and only the one asked says it was paid for nothing
+    assert asked["intact_photos_with_damage"] == plain["intact_photos_with_damage"] == 0.5
+    assert asked["triage"]["straight_through"] == 0.5
+    assert asked["triage"]["damaged_straight_through"] == 1.0
+    assert "triage" not in plain
