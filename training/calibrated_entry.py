@@ -48,8 +48,6 @@ def cmd_calibrate(args: argparse.Namespace, registry: Any) -> int:
         raise CdatError(exc.message) from None
     curves = read_calibration(args.calibration, entry.task)
     new_id = args.new_id or registry.next_id(entry.task, entry.id.rsplit("-", 1)[0])
-    if any(e.id == new_id for e in registry.entries):
-        raise CdatError(f"a model with id '{new_id}' is already registered")
     how = args.command or f"curves from {args.calibration}"
     calibrated = replace(
         entry,
