@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,21 @@ EXTRA_METRICS = (
 DEFAULT_SERVED_CONF: dict[Task, float] = {"damage": 0.15, "parts": 0.25, "gate": 0.5}
 """The served thresholds of models registered before entries recorded their own `served_conf`;
 each was chosen on its model's val split."""
+
+
+ENTRY_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
+"""An entry id: it names files the tools write (`training.precision_gate`'s reports) and is
+typed on command lines, so lower-case letters, digits, '.', '_' and '-', at most 80."""
+
+
+def check_entry_id(entry_id: str) -> str:
+    """`entry_id`, if an entry may be called so; else a RegistryError saying what is allowed."""
+    if ENTRY_ID.fullmatch(entry_id) is None or ".." in entry_id:
+        raise RegistryError(
+            f"model id {entry_id!r}: use lower-case letters, digits, '.', '_' and '-' "
+            "(starting with a letter or digit, no '..', at most 80 characters)"
+        )
+    return entry_id
 
 
 class PromotionRefused(RegistryError):
@@ -347,6 +363,7 @@ class Registry:
     def register(self, entry: ModelEntry) -> ModelEntry:
         if entry.task not in TASKS:
             raise RegistryError(f"unknown task {entry.task!r} (expected one of {TASKS})")
+        check_entry_id(entry.id)
         if any(e.id == entry.id for e in self.entries):
             raise RegistryError(f"a model with id '{entry.id}' is already registered")
         self.verify(entry)

@@ -47,7 +47,11 @@ def cmd_calibrate(args: argparse.Namespace, registry: Any) -> int:
     except RegistryError as exc:
         raise CdatError(exc.message) from None
     curves = read_calibration(args.calibration, entry.task)
-    new_id = args.new_id or registry.next_id(entry.task, entry.id.rsplit("-", 1)[0])
+    new_id = (
+        args.new_id
+        if args.new_id is not None
+        else registry.next_id(entry.task, entry.id.rsplit("-", 1)[0])
+    )
     how = args.command or f"curves from {args.calibration}"
     calibrated = replace(
         entry,

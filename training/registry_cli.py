@@ -123,7 +123,7 @@ def _run_facts(run_dir: Path | None) -> dict[str, Any]:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from inference.registry import ModelEntry, sha256_of
+    from inference.registry import ModelEntry, check_entry_id, sha256_of
 
     registry = _registry(args)
     source = Path(args.file)
@@ -147,6 +147,8 @@ def cmd_register(args: argparse.Namespace) -> int:
         args.closeup_severity, args.task, args.closeup_severity_view_below, source
     )
     calibration = read_calibration(args.calibration, args.task)
+    if args.id is not None:
+        check_entry_id(args.id)
     if args.id is not None and any(e.id == args.id for e in registry.entries):
         raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)

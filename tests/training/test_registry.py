@@ -138,6 +138,15 @@ def test_duplicate_id_and_unknown_task_are_refused(registry: Registry) -> None:
         registry.register(_entry(registry.model_dir, "x", task="wheels"))
 
 
+@pytest.mark.parametrize("bad", ["", "New Model", "a/b", "..", "a..b", "-x", "x\n", "x" * 81])
+def test_an_id_that_names_no_file_safely_is_refused(registry: Registry, bad: str) -> None:
+    # given an id a report file could not be named by, or one a command line mangles
+    # when it is registered, then the registry refuses it and keeps what it holds
+    with pytest.raises(RegistryError, match="use lower-case letters, digits"):
+        registry.register(replace(_entry(registry.model_dir, "fine-1"), id=bad))
+    assert [e.id for e in registry.entries] == ["old"]
+
+
 def test_cli_refusal_is_one_error_line(registry: Registry, capsys: pytest.CaptureFixture) -> None:
     registry.register(_entry(registry.model_dir, "new", type_mask_map50=0.1))
     registry.save()
@@ -353,6 +362,8 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         (["--report", "{tmp}/verifier.json"], "verifier"),
         (["--run", "{tmp}/parts-run"], "trained a parts model, not damage"),
         (["--id", "first-1"], "already registered"),
+        (["--id", "../../reports/x"], "model id '../../reports/x': use lower-case"),
+        (["--id", ""], "model id '': use lower-case"),
         (["--severity", "{tmp}/missing.json"], "no such severity model"),
         (["--closeup-severity", "{tmp}/missing.json"], "no such close-up severity stage"),
         (["--closeup-severity", "{tmp}/severity.json"], "--closeup-severity: cannot load"),
@@ -364,6 +375,8 @@ def test_the_same_model_file_is_registered_again_with_the_facts_of_its_entry(
         "stage",
         "run",
         "id",
+        "id-a-path",
+        "id-empty",
         "severity",
         "closeup-missing",
         "closeup-broken",
@@ -712,6 +725,8 @@ def test_a_registered_damage_model_is_calibrated_as_a_new_entry_and_promoted(
         ("p-1", curves, [], "not a parts model's"),
         ("d-1", tmp_path, [], "not a calibration"),
         ("d-1", curves, ["--new-id", "d-2"], "'d-2' is already registered"),
+        ("d-1", curves, ["--new-id", "D 3"], "model id 'D 3': use lower-case"),
+        ("d-1", curves, ["--new-id", ""], "model id '': use lower-case"),
     ):
         capsys.readouterr()
         argv = [*models, "calibrate", entry, "--calibration", str(given), *extra]
