@@ -156,7 +156,9 @@ class PartFinding:
     named_again: bool = False
     """Every sighting lies mostly inside a surer damage of another type on its part in its
     photo (`cdat.merge.NAMED_AGAIN_SHARE`): one damage the model named twice, say a dent and
-    a scratch. It is shown and may decide a replacement, but adds no repair hours."""
+    a scratch. It is shown and may decide a replacement, but adds no repair hours. On no part:
+    every sighting lies mostly inside a surer damage on no part (of any type), whose finding
+    asks an adjuster for the part."""
     chance: float | None = None
     """The chance it is damage, combined over its photos as `confidence` is, from each
     sighting's `DamageInstance.certainty`. None: no sighting's curves read one."""

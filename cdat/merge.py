@@ -29,7 +29,9 @@ Rules (chosen so a finding is explainable to an adjuster):
   other types on its part names that damage again; a finding whose every sighting does is
   `named_again` (the estimate gives it no repair hours of its own). An adjuster's reviewed
   damages are taken as separate damages.
-* Damage on no visible part is never merged: one finding per instance, `part=None`.
+* Damage on no visible part is never merged: one finding per instance, `part=None`; one
+  lying mostly inside a surer damage on no part of its photo is `named_again` (the same
+  damage outlined again or under another name: triage asks for its part once).
 * Photos with a blocking quality issue (unreadable, duplicate, no vehicle) are ignored.
 """
 
@@ -122,25 +124,29 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
 
 def named_again(damages: Sequence[DamageInstance]) -> set[int]:
     """Indices of the model's damages that mostly lie inside surer damages of other types
-    on their part: the same damage under another name."""
+    on their part, or on no part inside surer damages on no part: the same damage under
+    another name (or, on no part, outlined again)."""
     return set(named_again_under(damages))
 
 
 def named_again_under(
     damages: Sequence[DamageInstance], shares: HeldShares | None = None
 ) -> dict[int, int]:
-    """`named_again`'s damages, each -> the index of the surer damage of another type that
-    holds most of its outline (the name an adjuster's view shows it under)."""
+    """`named_again`'s damages, each -> the index of the surer damage (of another type, but
+    on no part of any type) that holds most of its outline (the one an adjuster's view shows
+    it under)."""
     shares = shares or _shares(damages)
     again: dict[int, int] = {}
     for index, damage in enumerate(damages):
-        if damage.part is None or damage.review or len(damage.polygon) < 3:
+        if damage.review or len(damage.polygon) < 3:
             continue
+        # On no part, any surer damage on no part: none is priced, each asks an adjuster for a
+        # part, and one damage outlined twice under two types must ask once.
         surer = [
             k
             for k, other in enumerate(damages)
             if other.part is damage.part
-            and other.damage_type is not damage.damage_type
+            and (damage.part is None or other.damage_type is not damage.damage_type)
             and (other.confidence, -k) > (damage.confidence, -index)
         ]
         if surer and shares.held(index, surer) >= NAMED_AGAIN_SHARE:
@@ -216,6 +222,7 @@ def _single(sighting: _Sighting) -> PartFinding:
         chance=damage.chance,
         part_coverage=0.0,
         evidence=(Evidence(sighting.photo_id, damage.confidence, sighting.index),),
+        named_again=sighting.named_again,
     )
 
 

@@ -178,14 +178,15 @@ def finding_reasons(
                 )
             )
         if f.part is None:
-            reasons.append(
-                Reason(
-                    "unpriced_damage",
-                    f"{what}: cannot be priced: it lies on a panel no catalog prices "
-                    "(pillar, sill, roof), on a fender the photos do not place, or on no "
-                    "visible part; choose the part to price it",
+            if not f.named_again:  # a repeat: its surer damage on no part asks
+                reasons.append(
+                    Reason(
+                        "unpriced_damage",
+                        f"{what}: cannot be priced: it lies on a panel no catalog prices "
+                        "(pillar, sill, roof), on a fender the photos do not place, or on no "
+                        "visible part; choose the part to price it",
+                    )
                 )
-            )
         elif stray_on_its_part(f, findings):
             # Named again, it lies inside a surer damage of the part: the same damage under
             # another name, priced as that one, with nothing of its own to place.

@@ -160,3 +160,43 @@ def test_a_damage_named_again_is_grouped_under_the_surer_one_holding_most_of_it(
     )
     # then it is named again under the crack, which holds most of it
     assert named_again_under(damages) == {2: 1}
+
+
+def test_one_damage_on_no_part_outlined_twice_asks_for_its_part_once(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    from cdat.merge import SeenAgain, seen_again
+
+    # given a dent on no part, a less sure scratch mostly inside it (the dent again, under
+    # another name), a less sure dent inside it (outlined again), and a scratch apart
+    damages = (
+        damage(DENT, 0.6, square(0, 0, 100), part=None),
+        damage(SCRATCH, 0.3, square(10, 10, 60), part=None),
+        damage(DENT, 0.2, square(20, 20, 40), part=None),
+        damage(SCRATCH, 0.4, square(300, 0, 60), part=None),
+    )
+    # when the claim is assessed
+    claim = _assessed(inr_policy, *damages)
+    # then the two repeats are findings named again, and the photo's view groups them under the dent
+    again = [(f.damage_type, f.evidence[0].damage_index) for f in claim.findings if f.named_again]
+    assert sorted(again) == [(DENT, 2), (SCRATCH, 1)]
+    assert seen_again(damages) == {1: SeenAgain(0, "name"), 2: SeenAgain(0, "outline")}
+    # and the adjuster is asked for a part once for the dent and once for the scratch apart
+    asked = [r.message for r in claim.triage.reasons if r.code == "unpriced_damage"]
+    assert len(asked) == 2
+    assert asked[0].startswith("moderate dent on no part") and "scratch" in asked[1]
+
+
+def test_a_damage_on_no_part_inside_a_surer_one_on_a_part_still_asks_for_its_part(
+    inr_policy: AssessmentPolicy,
+) -> None:
+    # given a door dent and, mostly inside it, a less sure scratch the photo puts on no part
+    claim = _assessed(
+        inr_policy,
+        damage(DENT, 0.6, square(0, 0, 100)),
+        damage(SCRATCH, 0.3, square(10, 10, 60), part=None),
+    )
+    # then the scratch is a damage of its own, to be placed by an adjuster
+    scratch = next(f for f in claim.findings if f.part is None)
+    assert not scratch.named_again
+    assert [r.code for r in claim.triage.reasons].count("unpriced_damage") == 1
