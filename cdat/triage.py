@@ -10,7 +10,8 @@ Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``no_vehicle`` (no photo shows a vehicle: each was refused as showing none, or unusable),
 ``no_damage_found``, ``low_confidence`` (a finding less certain than `min_confidence`: its
 chance where the damage model's curves read one, else its confidence),
-``unpriced_damage`` (damage on no visible part), ``damage_part_mismatch`` (damage of a
+``unpriced_damage`` (damage on no visible part; a finding on no part that repeats a surer
+one, `PartFinding.named_again`, gives no reason of its own), ``damage_part_mismatch`` (damage of a
 type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
 (the estimate's high end reaches the total-loss threshold), ``replacement_undecided`` (the
@@ -166,6 +167,8 @@ def finding_reasons(
     if not findings and policy.review_when_no_damage:
         reasons.append(Reason("no_damage_found", no_damage_message(analyses)))
     for f in findings:
+        if f.part is None and f.named_again:
+            continue  # a surer damage on no part holds it: that one's reasons are its reasons
         what = (
             f"{f.severity.value} {f.damage_type.value} on {f.part.value if f.part else 'no part'}"
         )
@@ -178,15 +181,14 @@ def finding_reasons(
                 )
             )
         if f.part is None:
-            if not f.named_again:  # a repeat: its surer damage on no part asks
-                reasons.append(
-                    Reason(
-                        "unpriced_damage",
-                        f"{what}: cannot be priced: it lies on a panel no catalog prices "
-                        "(pillar, sill, roof), on a fender the photos do not place, or on no "
-                        "visible part; choose the part to price it",
-                    )
+            reasons.append(
+                Reason(
+                    "unpriced_damage",
+                    f"{what}: cannot be priced: it lies on a panel no catalog prices "
+                    "(pillar, sill, roof), on a fender the photos do not place, or on no "
+                    "visible part; choose the part to price it",
                 )
+            )
         elif stray_on_its_part(f, findings):
             # Named again, it lies inside a surer damage of the part: the same damage under
             # another name, priced as that one, with nothing of its own to place.

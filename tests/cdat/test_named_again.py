@@ -185,6 +185,11 @@ def test_one_damage_on_no_part_outlined_twice_asks_for_its_part_once(
     asked = [r.message for r in claim.triage.reasons if r.code == "unpriced_damage"]
     assert len(asked) == 2
     assert asked[0].startswith("moderate dent on no part") and "scratch" in asked[1]
+    # and of the three under the bar a finding needs, only the scratch apart is named unsure:
+    # the repeats are the dent, which passes it
+    unsure = [r.message for r in claim.triage.reasons if r.code == "low_confidence"]
+    assert [m.split(",")[0] for m in unsure] == ["moderate scratch on no part"]
+    assert "confidence 0.40" in unsure[0]
 
 
 def test_a_damage_on_no_part_inside_a_surer_one_on_a_part_still_asks_for_its_part(
