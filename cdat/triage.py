@@ -225,15 +225,22 @@ WHOLE_CAR_SEEN = 0.5
 probability, `PhotoAnalysis.whole_car_view_probability`)."""
 
 
+def whole_cars_only(analyses: Sequence[PhotoAnalysis]) -> bool:
+    """Every usable photo (at least one) is one the gate read as the whole car: what a
+    claim with no damage found there lacks is a close-up."""
+    usable = [a for a in analyses if a.usable]
+    views = [a.whole_car_view_probability for a in usable]
+    return bool(usable) and all(v is not None and v >= WHOLE_CAR_SEEN for v in views)
+
+
 def no_damage_message(analyses: Sequence[PhotoAnalysis]) -> str:
     """Why nothing was found, where the photos say: every usable photo the gate read as the
     whole car is a claim the models barely see small damage in (on damage-severity val, 4 of
     147 labelled regions on whole-car photos were found, none of its 118 scuffs under 0.1%
     of the photo: docs/model-experiments.md), so the adjuster is told to ask for close-ups."""
-    usable = [a for a in analyses if a.usable]
-    views = [a.whole_car_view_probability for a in usable]
-    if not usable or any(v is None or v < WHOLE_CAR_SEEN for v in views):
+    if not whole_cars_only(analyses):
         return "no damage was found in the photos"
+    usable = [a for a in analyses if a.usable]
     seen = "the one photo is" if len(usable) == 1 else f"all {len(usable)} photos are"
     return (
         f"no damage was found: {seen} of the whole car, and small damage (a scuff, a chip) "

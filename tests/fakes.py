@@ -134,6 +134,19 @@ class CalibratedFakeAnalyzer(FakeAnalyzer):
         return replace(seen, damages=(replace(seen.damages[0], confidence=0.05, chance=0.85),))
 
 
+class WholeCarFakeAnalyzer(FakeAnalyzer):
+    """As `FakeAnalyzer`, but every photo is one the gate reads as the whole car, and no
+    damage is found on it (as small damage on a whole car mostly is not)."""
+
+    def _one(self, photo: PhotoInput) -> PhotoAnalysis:
+        seen = super()._one(photo)
+        return replace(seen, damages=(), whole_car_view_probability=0.9)
+
+
+def build_whole_car_fake_analyzer(settings: Settings) -> FakeAnalyzer:
+    return WholeCarFakeAnalyzer()
+
+
 def build_calibrated_fake_analyzer(settings: Settings) -> FakeAnalyzer:
     return CalibratedFakeAnalyzer()
 

@@ -8,6 +8,7 @@ data from their photos, and no amount while an adjuster still decides it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from cdat.assessment import Assessment
 from cdat.claims import ClaimStatus
-from cdat.findings import severity_to_confirm
+from cdat.findings import PhotoAnalysis, severity_to_confirm
 from cdat.record import decode
+from cdat.triage import whole_cars_only
 from mobile_api.api import assessment_schemas, schemas
 from mobile_api.api.serialize import assessment_public, job_public, photo_public
 from mobile_api.claims.privacy import without_location
@@ -52,6 +54,12 @@ PLAIN_REASONS = {
     "fraud_signal": "Our routine checks on the photos need an adjuster's look.",
     "no_vehicle": "None of the photos shows the vehicle; an adjuster will take a look.",
 }
+CLOSE_UP_WANTED = (
+    "No damage was found in these photos of the whole car: small damage such as a scuff or a "
+    "chip is rarely seen from that far. A close-up of each damaged area helps; an adjuster "
+    "will take a look and may ask you for one."
+)
+"""`no_damage_found` where every usable photo shows the whole car (`whole_cars_only`)."""
 UNDER_REVIEW = "An adjuster is reviewing the assessment; the amount is shown once they decide."
 TOTAL_LOSS = "The repair may cost more than the car is worth: an adjuster will contact you."
 SUPERSEDED = "An earlier assessment, kept for the record."
@@ -248,7 +256,7 @@ def _for_policyholder(
             if estimate is not None and outcome == "estimate"
             else None
         ),
-        reasons=list(dict.fromkeys(PLAIN_REASONS.get(r.code, LOOK) for r in reasons)),
+        reasons=list(dict.fromkeys(plain_reason(r.code, assessment.photos) for r in reasons)),
         findings=[
             schemas.PolicyholderFinding(
                 part=f.part.value if f.part else None,
@@ -270,6 +278,13 @@ def _for_policyholder(
             for p in assessment.photos
         ],
     )
+
+
+def plain_reason(code: str, photos: Sequence[PhotoAnalysis]) -> str:
+    """A triage reason in the policyholder's words."""
+    if code == "no_damage_found" and whole_cars_only(photos):
+        return CLOSE_UP_WANTED
+    return PLAIN_REASONS.get(code, LOOK)
 
 
 def _outcome(claim: models.Claim, version: int, assessment: Assessment) -> tuple[Outcome, str]:
