@@ -149,8 +149,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     calibration = read_calibration(args.calibration, args.task)
     if args.id is not None:
         check_entry_id(args.id)
-    if args.id is not None and any(e.id == args.id for e in registry.entries):
-        raise CdatError(f"a model with id '{args.id}' is already registered")
+        if any(e.id == args.id for e in registry.entries):
+            raise CdatError(f"a model with id '{args.id}' is already registered")
     whole_car_rule = report_whole_car_rule(args.report, args.task)
     stages = {key: checked_stage(args.report, key, args.task, registry.model_dir, source)
               for key in STAGES}  # fmt: skip
