@@ -230,6 +230,8 @@ def _for_policyholder(
     outcome, message = _outcome(claim, record.version, assessment)
     estimate = assessment.estimate
     reasons = [] if assessment.triage is None else assessment.triage.reasons
+    codes = [r.code for r in reasons]
+    close_up = outcome != "superseded" and close_up_wanted(codes, assessment.photos)
     return schemas.PolicyholderAssessment(
         version=record.version,
         job_id=record.job_id,
@@ -256,7 +258,8 @@ def _for_policyholder(
             if estimate is not None and outcome == "estimate"
             else None
         ),
-        reasons=list(dict.fromkeys(plain_reason(r.code, assessment.photos) for r in reasons)),
+        reasons=list(dict.fromkeys(plain_reason(r.code, close_up) for r in reasons)),
+        close_up_wanted=close_up,
         findings=[
             schemas.PolicyholderFinding(
                 part=f.part.value if f.part else None,
@@ -280,9 +283,15 @@ def _for_policyholder(
     )
 
 
-def plain_reason(code: str, photos: Sequence[PhotoAnalysis]) -> str:
-    """A triage reason in the policyholder's words."""
-    if code == "no_damage_found" and whole_cars_only(photos):
+def close_up_wanted(codes: Sequence[str], photos: Sequence[PhotoAnalysis]) -> bool:
+    """No damage was found, and every usable photo shows the whole car: a close-up is what
+    the claim lacks (`cdat.triage.whole_cars_only`)."""
+    return "no_damage_found" in codes and whole_cars_only(photos)
+
+
+def plain_reason(code: str, close_up: bool = False) -> str:
+    """A triage reason in the policyholder's words (`close_up`: `close_up_wanted`)."""
+    if code == "no_damage_found" and close_up:
         return CLOSE_UP_WANTED
     return PLAIN_REASONS.get(code, LOOK)
 

@@ -290,6 +290,11 @@ class PolicyholderAssessment(BaseModel):
     message: str
     estimate: PolicyholderEstimate | None = Field(description="Only when the outcome is 'estimate'")
     reasons: list[str] = Field(description="Why an adjuster looks at it, in plain words")
+    close_up_wanted: bool = Field(
+        default=False,
+        description="No damage was found on photos of the whole car alone, where small damage "
+        "is rarely seen: add a close-up of each damaged area and submit the claim again",
+    )
     findings: list[PolicyholderFinding]
     photos: list[PolicyholderPhoto]
 

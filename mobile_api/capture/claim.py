@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from cdat.claims import ClaimStatus
-from mobile_api.api import claim_views
+from mobile_api.api import claim_views, schemas
 from mobile_api.api.long_poll import wait_until
 from mobile_api.api.routes.claims import checked_upload, enqueue_assessment
 from mobile_api.api.serialize import submit_accepted
@@ -41,8 +41,14 @@ CAPTURING = frozenset({ClaimStatus.RECEIVED, ClaimStatus.MORE_PHOTOS_REQUESTED, 
 HERE = "/capture/claim"
 
 
-def _mode(status: ClaimStatus) -> str:
-    return "capture" if status in CAPTURING else "status"
+def _mode(view: schemas.PolicyholderClaim) -> str:
+    """Photos are taken while the claim is open to them, and while it waits on an adjuster
+    after no damage was found on photos of the whole car alone: the close-ups it lacks are
+    asked for there and then, not after an adjuster's round trip."""
+    if view.status in CAPTURING:
+        return "capture"
+    wanted = view.assessment is not None and view.assessment.close_up_wanted
+    return "capture" if view.status is ClaimStatus.NEEDS_REVIEW and wanted else "status"
 
 
 def _context(rt: Runtime, claim_id: str) -> dict[str, Any]:
@@ -54,8 +60,8 @@ def _context(rt: Runtime, claim_id: str) -> dict[str, Any]:
     names = checks.shot_names()
     return {
         "claim": view,
-        "mode": _mode(view.status),
-        "heading": t("claim_title") if _mode(view.status) == "capture" else t("status_title"),
+        "mode": _mode(view),
+        "heading": t("claim_title") if _mode(view) == "capture" else t("status_title"),
         "slots": found,
         "missing": shots.missing(found),
         "names": names,

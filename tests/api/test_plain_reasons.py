@@ -51,22 +51,25 @@ def test_no_damage_on_photos_of_the_whole_car_tells_the_policyholder_a_close_up_
     assessment = assessed(whole_cars, (90, 90, 90), (200, 200, 200))
     # then the policyholder is told why nothing was found and what would help
     assert assessment["outcome"] == "under_review"
-    assert CLOSE_UP_WANTED in assessment["reasons"]
+    assert CLOSE_UP_WANTED in assessment["reasons"] and assessment["close_up_wanted"] is True
     assert PLAIN_REASONS["no_damage_found"] not in assessment["reasons"]
     assert "close-up of each damaged area" in CLOSE_UP_WANTED
 
 
 def test_no_damage_on_a_close_up_keeps_the_plain_no_damage_words() -> None:
     from cdat.findings import PhotoAnalysis
-    from mobile_api.api.claim_views import plain_reason
+    from mobile_api.api.claim_views import close_up_wanted, plain_reason
 
     def seen(view: float | None) -> PhotoAnalysis:
         return PhotoAnalysis("p", 640, 480, (), (), whole_car_view_probability=view)
 
     # given photos that are not all of the whole car: a close-up, or one no gate read
     for photos in ([seen(0.9), seen(0.2)], [seen(None)], []):
-        # then no damage found is said in the plain words, with nothing about close-ups
-        assert plain_reason("no_damage_found", photos) == PLAIN_REASONS["no_damage_found"]
-    # and on whole cars alone it asks for a close-up; other reasons keep their words
-    assert plain_reason("no_damage_found", [seen(0.9), seen(0.5)]) == CLOSE_UP_WANTED
-    assert plain_reason("low_confidence", [seen(0.9)]) == PLAIN_REASONS["low_confidence"]
+        # then no close-up is wanted, and no damage found is said in the plain words
+        assert not close_up_wanted(["no_damage_found"], photos)
+        assert plain_reason("no_damage_found") == PLAIN_REASONS["no_damage_found"]
+    # and on whole cars alone a close-up is wanted where no damage was found, not otherwise
+    assert close_up_wanted(["photo_quality", "no_damage_found"], [seen(0.9), seen(0.5)])
+    assert not close_up_wanted(["low_confidence"], [seen(0.9)])
+    assert plain_reason("no_damage_found", close_up=True) == CLOSE_UP_WANTED
+    assert plain_reason("low_confidence", close_up=True) == PLAIN_REASONS["low_confidence"]

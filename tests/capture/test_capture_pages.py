@@ -309,3 +309,49 @@ def test_every_string_the_pages_use_is_in_the_strings_module() -> None:
     used = {key for text in sources for key in re.findall(r'\bt\(\s*["\'](\w+)["\']', text)}
     assert used, "no t(...) call found"
     assert used - set(EN) == set()
+
+
+class TestNoDamageOnPhotosOfTheWholeCar:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return make_settings(tmp_path, analyzer="tests.fakes:build_whole_car_fake_analyzer")
+
+    def test_opens_the_close_ups_to_the_claimant_while_an_adjuster_waits(
+        self, web: TestClient, runtime: Runtime
+    ) -> None:
+        # given a claim of one photo of the whole car, on which no damage was found
+        fragment = status_once_assessed(web, runtime)
+        assert 'data-status="needs_review"' in fragment and 'data-mode="capture"' in fragment
+        # when the claimant opens the page
+        page = web.get("/capture/claim").text
+        # then it says why, and offers the close-up shots, with submit
+        assert "A close-up of each damaged area helps" in page
+        assert 'name="shot" value="damage_1"' in page and 'action="/capture/claim/submit"' in page
+        # and a close-up taken and sent queues the claim for a new assessment
+        csrf = csrf_of(page)
+        assert upload(web, csrf, photos.car(1), shot="damage_1").status_code == 201
+        key = "5d2c7a10-8e4f-4b6a-9c3d-2f1e0a9b8c77"
+        web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
+        with runtime.sessions() as session:
+            claim = session.scalars(select(models.Claim)).one()
+            jobs = session.scalars(select(models.Job)).all()
+            assert claim.status == "queued" and len(jobs) == 2 and len(claim.photos) == 2
+
+
+def test_a_claim_in_review_for_other_reasons_shows_its_status_only(
+    web: TestClient, runtime: Runtime
+) -> None:
+    from mobile_api.worker.tasks import assess_claim
+
+    # given a claim in review whose damage was found (its photo has no capture time)
+    csrf = signed_in(web)
+    assert upload(web, csrf, photos.car(0, taken=None)).status_code == 201
+    key = "7e1d9c2b-4a6f-4d38-b5e0-3c8a2f1d9e64"
+    web.post("/capture/claim/submit", data={"csrf_token": csrf, "submit_key": key})
+    with runtime.sessions() as session:
+        job = session.scalars(select(models.Job)).one()
+    assess_claim.run(job.id)
+    fragment = web.get("/capture/claim/status").text
+    # then the page shows its status, and no shot to take
+    assert 'data-status="needs_review"' in fragment and 'data-mode="status"' in fragment
+    assert 'name="shot"' not in web.get("/capture/claim").text
