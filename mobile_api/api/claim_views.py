@@ -56,8 +56,8 @@ PLAIN_REASONS = {
 }
 CLOSE_UP_WANTED = (
     "No damage was found in these photos of the whole car: small damage such as a scuff or a "
-    "chip is rarely seen from that far. A close-up of each damaged area helps; an adjuster "
-    "will take a look and may ask you for one."
+    "chip is rarely seen from that far. Add a close-up of each damaged area and send the claim "
+    "again; an adjuster will take a look meanwhile."
 )
 """`no_damage_found` where every usable photo shows the whole car (`whole_cars_only`)."""
 UNDER_REVIEW = "An adjuster is reviewing the assessment; the amount is shown once they decide."

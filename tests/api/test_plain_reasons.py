@@ -53,7 +53,7 @@ def test_no_damage_on_photos_of_the_whole_car_tells_the_policyholder_a_close_up_
     assert assessment["outcome"] == "under_review"
     assert CLOSE_UP_WANTED in assessment["reasons"] and assessment["close_up_wanted"] is True
     assert PLAIN_REASONS["no_damage_found"] not in assessment["reasons"]
-    assert "close-up of each damaged area" in CLOSE_UP_WANTED
+    assert "Add a close-up of each damaged area" in CLOSE_UP_WANTED
 
 
 def test_no_damage_on_a_close_up_keeps_the_plain_no_damage_words() -> None:

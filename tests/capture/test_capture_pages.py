@@ -325,7 +325,7 @@ class TestNoDamageOnPhotosOfTheWholeCar:
         # when the claimant opens the page
         page = web.get("/capture/claim").text
         # then it says why, and offers the close-up shots, with submit
-        assert "A close-up of each damaged area helps" in page
+        assert "Add a close-up of each damaged area and send the claim" in page
         assert 'name="shot" value="damage_1"' in page and 'action="/capture/claim/submit"' in page
         # and a close-up taken and sent queues the claim for a new assessment
         csrf = csrf_of(page)
