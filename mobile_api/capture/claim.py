@@ -58,10 +58,11 @@ def _context(rt: Runtime, claim_id: str) -> dict[str, Any]:
         asked = frozenset(view.retake_request.model_dump().get("photo_ids", ()))
     found = shots.slots(view.photos, checks.claim_checks(rt, claim_id), asked)
     names = checks.shot_names()
+    mode = _mode(view)
     return {
         "claim": view,
-        "mode": _mode(view),
-        "heading": t("claim_title") if _mode(view) == "capture" else t("status_title"),
+        "mode": mode,
+        "heading": t("claim_title") if mode == "capture" else t("status_title"),
         "slots": found,
         "missing": shots.missing(found),
         "names": names,
