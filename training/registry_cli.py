@@ -48,21 +48,21 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from inference.promotion_gate import GATE_METRICS
+    from training.registry_table import legend, task_table
+
     registry = _registry(args)
-    if not registry.entries:
-        print(f"no models registered in {registry.model_dir}")
+    tasks = [t for t in GATE_METRICS if args.task in (None, t)]
+    shown = [(t, [e for e in registry.entries if e.task == t]) for t in tasks]
+    shown = [(t, entries) for t, entries in shown if entries]
+    if not shown:
+        what = f"{args.task} models" if args.task else "models"
+        print(f"no {what} registered in {registry.model_dir}")
         return 0
-    print(f"{'':2}{'id':34} {'task':7} {'imgsz':>5} {'mask mAP50':>10} {'sev acc':>8}  file")
-    for e in registry.entries:
-        mark = "* " if registry.promoted.get(e.task) == e.id else "  "
-        m50, sev = e.metrics.get("mask_map50"), e.metrics.get("severity_accuracy")
-        print(f"{mark}{e.id:34} {e.task:7} {e.imgsz:>5} {_num(m50):>10} {_num(sev):>8}  {e.file}")
-    print("* promoted")
+    for task, entries in shown:
+        print("\n".join(task_table(task, entries, registry.promoted.get(task))), end="\n\n")
+    print(legend([t for t, _ in shown]))
     return 0
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.3f}"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -301,12 +301,22 @@ def _copy_beside(path: Path | None, model_dir: Path, what: str) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from inference.registry import PromotionRefused
+
     registry = _registry(args)
-    lines = registry.promote(args.id, force=args.force)
+    try:
+        lines = registry.promote(args.id, force=args.force)
+    except PromotionRefused as refused:
+        if args.dry_run:
+            raise PromotionRefused(f"dry run, nothing changed: {refused}") from refused
+        raise
     for line in lines:
         print(line)
-    registry.save()
-    print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
+    if args.dry_run:
+        print(f"dry run: {args.id} would be promoted" + (" (forced)" if args.force else ""))
+    else:
+        registry.save()
+        print(f"promoted {args.id}" + (" (forced)" if args.force else ""))
     for note in (_damage_rule_note(registry, registry.get(args.id)), _view_note(registry)):
         if note:
             print(note)
@@ -369,7 +379,13 @@ def add_models(sub: argparse._SubParsersAction) -> None:
     )
     models.add_argument("--model-dir", type=Path, default=None, help="default: settings.model_dir")
     msub = models.add_subparsers(dest="models_command", required=True)
-    msub.add_parser("list", help="registered models").set_defaults(handler=guarded(cmd_list))
+    listing = msub.add_parser(
+        "list", help="registered models, each beside the figures its promotion gate compares"
+    )
+    listing.add_argument(
+        "--task", choices=["damage", "parts", "gate"], default=None, help="one task's models only"
+    )
+    listing.set_defaults(handler=guarded(cmd_list))
     show = msub.add_parser("show", help="one entry in full")
     show.add_argument("id", help="model id (cdat models list)")
     show.set_defaults(handler=guarded(cmd_show))
@@ -424,4 +440,9 @@ def add_models(sub: argparse._SubParsersAction) -> None:
     promote = msub.add_parser("promote", help="serve this model (gate: not worse than promoted)")
     promote.add_argument("id", help="model id (cdat models list)")
     promote.add_argument("--force", action="store_true", help="promote even if worse")
+    promote.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compare with the promoted model and say whether it would be promoted; change nothing",
+    )
     promote.set_defaults(handler=guarded(cmd_promote))
