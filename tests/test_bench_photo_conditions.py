@@ -7,16 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.bench_photo_conditions import (
-    CONDITIONS,
-    PHONE_SIDE,
-    UnderCondition,
-    get_args_parser,
-    headline_row,
-    main,
-)
+from bench.bench_photo_conditions import UnderCondition, get_args_parser, headline_row, main
 from cdat.analysis import PhotoInput
 from inference.imaging import decode_photo
+from training.photo_conditions import CONDITIONS, PHONE_SIDE
 
 
 def _photo() -> tuple[np.ndarray, bytes]:

@@ -1,0 +1,99 @@
+"""Conditions a policyholder's phone photo brings, each a function of the photo's bytes:
+sent on through a messaging app, taken at dusk or under a street light, noisy, at a phone's
+size, stored sideways with the EXIF tag that turns it back. Each keeps the photo's geometry
+(or only scales it), so labels still lie where they did (bench/bench_photo_conditions.py)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+PHONE_SIDE = 4032
+"""The long side of a 12-megapixel phone photo (4032 x 3024)."""
+SIDEWAYS_ORIENTATION = 6
+"""EXIF orientation 'rotate 90 degrees clockwise to view': how phones store portrait shots."""
+
+
+def _decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a decodable photo")
+    return image
+
+
+def _jpeg(image: np.ndarray, quality: int) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the photo as JPEG")
+    return encoded.tobytes()
+
+
+def stored(data: bytes) -> bytes:
+    """The photo as the data set holds it."""
+    return data
+
+
+def messaging_app(data: bytes) -> bytes:
+    """Sent on through a messaging app: JPEG re-encoded at quality 30."""
+    return _jpeg(_decode(data), 30)
+
+
+def dusk(data: bytes) -> bytes:
+    """Under-exposed by about 1.3 stops: the light scaled by 0.4 in linear light."""
+    srgb = _decode(data).astype(np.float32) / 255.0
+    linear = np.power(srgb, 2.2) * 0.4
+    return _jpeg(np.clip(np.power(linear, 1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8), 92)
+
+
+def sensor_noise(data: bytes) -> bytes:
+    """High-ISO sensor noise: Gaussian, sigma 10 of 255, the same noise for a given photo."""
+    image = _decode(data)
+    seed = int.from_bytes(data[-8:].ljust(8, b"\0"), "little") % (2**32)
+    noise = np.random.default_rng(seed).normal(0.0, 10.0, image.shape)
+    return _jpeg(np.clip(image + noise, 0, 255).astype(np.uint8), 92)
+
+
+def street_light(data: bytes) -> bytes:
+    """A warm cast, as under sodium or tungsten light: red up a fifth, blue down 30%."""
+    gains = np.array([0.7, 1.0, 1.2], np.float32)  # OpenCV's channel order is B, G, R
+    image = _decode(data).astype(np.float32) * gains
+    return _jpeg(np.clip(image, 0, 255).astype(np.uint8), 92)
+
+
+def phone_size(data: bytes) -> bytes:
+    """The same picture at a phone's 4032 px long side (bicubic), JPEG quality 92: the
+    service reads large photos by a reduced decode, then resizes."""
+    image = _decode(data)
+    height, width = image.shape[:2]
+    scale = PHONE_SIDE / max(height, width)
+    size = (round(width * scale), round(height * scale))
+    return _jpeg(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC), 92)
+
+
+def sideways(data: bytes) -> bytes:
+    """Stored as a phone stores a portrait shot: the pixels turned a quarter to the left
+    and EXIF orientation 6, which turns them back for viewing."""
+    from PIL import Image
+
+    image = _decode(data)
+    turned = cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    pil = Image.fromarray(cv2.cvtColor(turned, cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif[0x0112] = SIDEWAYS_ORIENTATION
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=92, exif=exif.tobytes())
+    return out.getvalue()
+
+
+CONDITIONS: dict[str, Callable[[bytes], bytes]] = {
+    "stored": stored,
+    "messaging-app": messaging_app,
+    "dusk": dusk,
+    "sensor-noise": sensor_noise,
+    "street-light": street_light,
+    "phone-size": phone_size,
+    "sideways": sideways,
+}
