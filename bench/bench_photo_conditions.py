@@ -99,6 +99,13 @@ def get_args_parser() -> argparse.ArgumentParser:
         help=f"conditions to measure, each a full pass (default all: {', '.join(CONDITIONS)})",
     )
     parser.add_argument("--model-dir", type=Path, default=None, help="default: settings")
+    parser.add_argument(
+        "--gate",
+        type=Path,
+        default=None,
+        help="a candidate vehicle gate .onnx, served at the threshold its file names "
+        "(default: the promoted gate)",
+    )
     parser.add_argument("--data-root", type=Path, default=None, help="default: CDAT_DATA_ROOT")
     parser.add_argument(
         "--out", type=Path, default=None, help="default: results/photo-conditions-<split>.json"
@@ -114,11 +121,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from cdat.errors import CdatError
     from training.claim_eval import check_sources, claim_report
-    from training.claims import build_claim_analyzer
+    from training.claims import build_claim_analyzer, gate_at_its_threshold
 
     try:
         root = check_sources(args.data_root)
         analyzer = build_claim_analyzer(args.model_dir)
+        if args.gate is not None:
+            analyzer.gate = gate_at_its_threshold(args.gate)
     except CdatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

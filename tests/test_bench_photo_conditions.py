@@ -89,3 +89,18 @@ def test_an_unknown_condition_is_one_error_line(capsys: pytest.CaptureFixture) -
     code = main(get_args_parser().parse_args(["--conditions", "stored", "fog"]))
     assert code == 2
     assert capsys.readouterr().err.startswith("error: unknown condition 'fog' (one of stored, ")
+
+
+def test_a_random_condition_keeps_the_photo_and_is_drawn_by_its_generator() -> None:
+    from training.photo_conditions import random_condition
+
+    image, data = _photo()
+    # given two generators of one seed and one of another
+    drawn = [random_condition(data, np.random.default_rng(seed)) for seed in (7, 7, 8, 9, 10)]
+    # then one seed draws one condition, and the photo keeps its size and its layout
+    assert drawn[0] == drawn[1]
+    assert len(set(drawn)) > 2
+    for encoded in drawn:
+        seen = decode_photo(encoded)
+        assert seen.shape == image.shape
+        assert seen[:, :32].mean() < seen[:, 32:].mean()

@@ -239,7 +239,14 @@ def candidate_gate(path: Path, promoted: Any) -> Any:
 
     if promoted is not None:
         return VehicleGate.load(path, promoted.threshold, version=path.stem)
+    return gate_at_its_threshold(path)
+
+
+def gate_at_its_threshold(path: Path) -> Any:
+    """A gate file served at the threshold it names (one whose vehicle head is its own)."""
     import onnxruntime as ort
+
+    from inference.vehicle_gate import VehicleGate
 
     try:
         named = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -247,7 +254,7 @@ def candidate_gate(path: Path, promoted: Any) -> Any:
         raise TrainingError(f"--gate {path}: not an ONNX model ({exc})") from exc
     threshold = named.get_modelmeta().custom_metadata_map.get("threshold")
     if threshold is None:
-        raise TrainingError(f"--gate {path}: no gate is promoted and the file names no threshold")
+        raise TrainingError(f"--gate {path}: the file names no threshold to serve it at")
     return VehicleGate.load(path, float(threshold), version=path.stem)
 
 

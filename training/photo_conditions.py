@@ -97,3 +97,23 @@ CONDITIONS: dict[str, Callable[[bytes], bytes]] = {
     "phone-size": phone_size,
     "sideways": sideways,
 }
+
+
+def random_condition(data: bytes, rng: np.random.Generator) -> bytes:
+    """One phone condition drawn at random at a random strength, for teaching a model what
+    the bench measures without teaching it the bench's fixed conditions: a JPEG re-encode
+    at quality 20-80, an exposure of 0.25-0.8 in linear light, sensor noise of sigma 3-15,
+    or a colour cast (each channel's gain 0.7-1.25)."""
+    image: np.ndarray = _decode(data).astype(np.float32)
+    kind = int(rng.integers(0, 4))
+    quality = 92
+    if kind == 0:
+        quality = int(rng.integers(20, 81))
+    elif kind == 1:
+        linear = np.power(image / 255.0, 2.2) * float(rng.uniform(0.25, 0.8))
+        image = np.power(linear, 1 / 2.2) * 255.0
+    elif kind == 2:
+        image = image + rng.normal(0.0, float(rng.uniform(3.0, 15.0)), image.shape)
+    else:
+        image = image * rng.uniform(0.7, 1.25, 3).astype(np.float32)
+    return _jpeg(np.clip(image + 0.5, 0, 255).astype(np.uint8), quality)

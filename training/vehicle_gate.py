@@ -52,6 +52,10 @@ class GateHyperparameters:
     """Layers extracted and cached, a superset of `taps` (empty: `taps`)."""
     negative_views: int = 4
     """Views of each train photo without a vehicle: itself, mirrored, then random crops."""
+    conditioned_views: int = 0
+    """Further views of each train photo of either class, each under a phone condition drawn
+    at random (training/photo_conditions.py: compression, dusk, noise, a colour cast), so
+    that a photo sent on through a messaging app or taken at dusk is judged as in daylight."""
     l2_strengths: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
     """Candidate L2 penalties on the standardised weights, chosen on val."""
     max_refused: float = 0.02
@@ -125,23 +129,30 @@ def decode_photo_scaled(data: bytes, name: str) -> tuple[np.ndarray, tuple[float
 
 
 def extract(
-    net: Any, photos: Sequence[GatePhoto], views: int, hp: GateHyperparameters, cache: FeatureCache
+    net: Any,
+    photos: Sequence[GatePhoto],
+    views: int,
+    hp: GateHyperparameters,
+    cache: FeatureCache,
+    conditioned: int = 0,
 ) -> Examples:
-    """Features of `views` views of each photo (computed once, then read from the cache)."""
+    """Features of `views` views of each photo, and of `conditioned` views each under a
+    random phone condition (computed once, then read from the cache)."""
     import torch
 
     from inference.vehicle_gate import gate_input
 
     rng = np.random.default_rng(hp.seed)
-    keys = [[f"{photo.path}|{v}" for v in range(views)] for photo in photos]
+    names_of = [f"{v}" for v in range(views)] + [f"c{v}" for v in range(conditioned)]
+    keys = [[f"{photo.path}|{n}" for n in names_of] for photo in photos]
     todo = [(p, names) for p, names in zip(photos, keys, strict=True)
             if not all(n in cache.rows for n in names)]  # fmt: skip
     for start in range(0, len(todo), 32):  # a batch at a time: inputs are 0.8 MB each
         pending, inputs = [], []
         for photo, names in todo[start : start + 32]:
-            for name, view in zip(
-                names, photo_views(read_photo(photo.path), views, rng), strict=True
-            ):
+            shown = [*photo_views(read_photo(photo.path), views, rng),
+                     *conditioned_views(photo.path, conditioned, rng)]  # fmt: skip
+            for name, view in zip(names, shown, strict=True):
                 pending.append(name)
                 inputs.append(gate_input(view, hp.side))
         with torch.no_grad():
@@ -152,9 +163,20 @@ def extract(
     if todo:
         cache.save()
     rows = [cache.rows[n] for names in keys for n in names]
-    vehicle = [p.vehicle for p in photos for _ in range(views)]
-    sources = [p.source for p in photos for _ in range(views)]
+    vehicle = [p.vehicle for p in photos for _ in names_of]
+    sources = [p.source for p in photos for _ in names_of]
     return Examples(np.stack(rows).astype(np.float64), np.array(vehicle), np.array(sources))
+
+
+def conditioned_views(path: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The photo `count` times, each under a phone condition drawn at random, decoded as
+    serving decodes it."""
+    from training.photo_conditions import random_condition
+
+    if count == 0:
+        return []
+    data = path.read_bytes()
+    return [decode_photo_scaled(random_condition(data, rng), str(path))[0] for _ in range(count)]
 
 
 def gate_examples(
@@ -162,9 +184,10 @@ def gate_examples(
 ) -> Examples:
     """A split's features: vehicle photos once, photos without one in several views on train."""
     photos = gate_photos(split, data_root, seed=hp.seed)
-    cars = extract(net, [p for p in photos if p.vehicle], 1, hp, cache)
+    conditioned = hp.conditioned_views if split == "train" else 0
+    cars = extract(net, [p for p in photos if p.vehicle], 1, hp, cache, conditioned)
     views = hp.negative_views if split == "train" else 1
-    others = extract(net, [p for p in photos if not p.vehicle], views, hp, cache)
+    others = extract(net, [p for p in photos if not p.vehicle], views, hp, cache, conditioned)
     return Examples(
         np.vstack([cars.features, others.features]),
         np.concatenate([cars.vehicle, others.vehicle]),
@@ -208,6 +231,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="views of each train photo without a vehicle (itself, mirrored, random crops)",
     )
     parser.add_argument(
+        "--conditioned-views",
+        type=int,
+        default=hp.conditioned_views,
+        help="further views of each train photo, each under a random phone condition "
+        "(compression, dusk, noise, a colour cast; default 0: none)",
+    )
+    parser.add_argument(
         "--l2", type=float, nargs="+", default=list(hp.l2_strengths), help="L2 strengths to try"
     )
     parser.add_argument(
@@ -232,6 +262,8 @@ def hyperparameters(args: argparse.Namespace) -> GateHyperparameters:
         raise TrainingError(f"--side {args.side}: a multiple of 32 from 32 to 1024")
     if args.negative_views < 1 or not 0.0 <= args.max_refused < 0.5:
         raise TrainingError("--negative-views must be >= 1 and --max-refused in [0, 0.5)")
+    if args.conditioned_views < 0:
+        raise TrainingError(f"--conditioned-views {args.conditioned_views}: 0 or more")
     if not args.l2 or min(args.l2) <= 0:
         raise TrainingError("--l2: give positive strengths")
     return GateHyperparameters(
@@ -239,6 +271,7 @@ def hyperparameters(args: argparse.Namespace) -> GateHyperparameters:
         taps=tuple(sorted(set(args.taps))),
         extract_taps=_extract_taps(args),
         negative_views=args.negative_views,
+        conditioned_views=args.conditioned_views,
         l2_strengths=tuple(args.l2),
         max_refused=args.max_refused,
         seed=args.seed,

@@ -211,6 +211,32 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
     assert len(list((tmp_path / "cache").iterdir())) == 1
 
 
+@pytest.mark.slow
+def test_conditioned_views_teach_the_gate_each_train_photo_again_under_a_phone_condition(
+    tmp_path, monkeypatch
+):
+    from training import gate_data, vehicle_gate
+
+    # given a tiny backbone and generated photos with and without a "vehicle"
+    weights = _tiny_checkpoint(tmp_path)
+    photos = generated_gate_photos(tmp_path, vehicles=8, others=4)
+    monkeypatch.setattr(vehicle_gate, "gate_photos", lambda split, *a, **k: photos[split])
+    monkeypatch.setattr(gate_data, "data_licences", lambda root: [])
+    out = tmp_path / "gate.onnx"
+    args = vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(out), "--init", str(weights), "--taps", "4", "--side", str(SIDE),
+         "--negative-views", "2", "--conditioned-views", "1", "--l2", "1",
+         "--cache", str(tmp_path / "cache")]
+    )  # fmt: skip
+    # when it is trained with one conditioned view of each train photo
+    assert vehicle_gate.main(args) == 0
+    # then every train photo, of either class, is seen once more; val photos as they are
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["train_rows"] == {"car-parts-damage": 16, "no-vehicle": 12}
+    assert report["val_rows"] == {"car-parts-damage": 8, "no-vehicle": 4}
+    assert report["hyperparameters"]["conditioned_views"] == 1
+
+
 def test_a_bad_option_is_one_error_line(tmp_path) -> None:
     from training import vehicle_gate
 
@@ -220,6 +246,11 @@ def test_a_bad_option_is_one_error_line(tmp_path) -> None:
         vehicle_gate.hyperparameters(args)
     args = vehicle_gate.get_args_parser().parse_args(["--out", str(tmp_path / "g.pt")])
     with pytest.raises(TrainingError, match=r"\.onnx"):
+        vehicle_gate.hyperparameters(args)
+    args = vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(tmp_path / "g.onnx"), "--conditioned-views", "-1"]
+    )
+    with pytest.raises(TrainingError, match="--conditioned-views -1"):
         vehicle_gate.hyperparameters(args)
 
 
