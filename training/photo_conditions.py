@@ -37,7 +37,8 @@ def stored(data: bytes) -> bytes:
 
 
 def messaging_app(data: bytes) -> bytes:
-    """Sent on through a messaging app: JPEG re-encoded at quality 30."""
+    """Compressed hard, as a messaging app or a web form may pass a photo on: JPEG
+    re-encoded at quality 30 (every photo in the data sets here is saved at 75 or more)."""
     return _jpeg(_decode(data), 30)
 
 
