@@ -14,7 +14,12 @@ turns it back), so the labels still lie where they did.
         .venv/bin/python bench/bench_photo_conditions.py --split val
 
 Prints a table and writes bench/results/photo-conditions-<split>.json. Choose on val; a
-test read is for a card, once.
+test read is for a card, once. `--gate-only` measures the vehicle gate alone, in minutes:
+the share of each split's gate photos (training/gate_data.py) its probability refuses, the
+promoted gate beside a candidate `--gate`:
+
+    .venv/bin/python bench/bench_photo_conditions.py --split test --gate-only \
+        --gate runs/view/cond/gate-view.onnx
 """
 
 from __future__ import annotations
@@ -34,6 +39,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training.photo_conditions import CONDITIONS
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def gate_refusals(
+    gate: Any, photos: Sequence[Any], condition: Callable[[bytes], bytes]
+) -> dict[str, float | None]:
+    """What the gate alone refuses of `photos` (training.gate_data.GatePhoto) under the
+    condition, as the analyzer refuses: a vehicle probability under the gate's threshold.
+    Photos without a vehicle refused, close-ups refused, whole cars refused."""
+    from inference.imaging import load_photo
+    from training.gate_data import CLOSEUP_SOURCES, WHOLE_CAR_SOURCES
+
+    refused: dict[str, list[bool]] = {}
+    for start in range(0, len(photos), 16):
+        chunk = photos[start : start + 16]
+        images = [load_photo(condition(p.path.read_bytes())).image for p in chunk]
+        for photo, probability in zip(chunk, gate.probabilities(images), strict=True):
+            kind = ("no vehicle" if not photo.vehicle else "close-ups"
+                    if photo.source in CLOSEUP_SOURCES else "whole cars"
+                    if photo.source in WHOLE_CAR_SOURCES else "other")  # fmt: skip
+            refused.setdefault(kind, []).append(bool(probability < gate.threshold))
+    return {
+        f"{kind} refused": (sum(r) / len(r) if r else None)
+        for kind, r in ((k, refused.get(k, [])) for k in ("no vehicle", "close-ups", "whole cars"))
+    }
 
 
 class UnderCondition:
@@ -108,7 +137,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data-root", type=Path, default=None, help="default: CDAT_DATA_ROOT")
     parser.add_argument(
-        "--out", type=Path, default=None, help="default: results/photo-conditions-<split>.json"
+        "--gate-only",
+        action="store_true",
+        help="measure the vehicle gate alone (the promoted one, and --gate beside it)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: results/photo-conditions-<split>.json (-gate.json with --gate-only)",
     )
     return parser
 
@@ -126,11 +163,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         root = check_sources(args.data_root)
         analyzer = build_claim_analyzer(args.model_dir)
-        if args.gate is not None:
-            analyzer.gate = gate_at_its_threshold(args.gate)
+        candidate = None if args.gate is None else gate_at_its_threshold(args.gate)
     except CdatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.gate_only:
+        return gate_only(args, root, analyzer.gate, candidate)
+    if candidate is not None:
+        analyzer.gate = candidate
     reports: dict[str, Any] = {}
     rows: dict[str, dict[str, float | None]] = {}
     for name in args.conditions:
@@ -149,6 +189,31 @@ def main(args: argparse.Namespace) -> int:
         "figures": rows,
         "reports": reports,
     }
+    out.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def gate_only(args: argparse.Namespace, root: Path, promoted: Any, candidate: Any) -> int:
+    from training.gate_data import gate_photos
+
+    if promoted is None and candidate is None:
+        print("error: no gate is promoted: pass --gate", file=sys.stderr)
+        return 2
+    photos = gate_photos(args.split, root)
+    gates = {"promoted": promoted, "candidate": candidate}
+    figures: dict[str, dict[str, Any]] = {}
+    for name in args.conditions:
+        figures[name] = {
+            label: gate_refusals(gate, photos, CONDITIONS[name])
+            for label, gate in gates.items()
+            if gate is not None
+        }
+        print(json.dumps({name: figures[name]}), flush=True)
+    out = args.out or RESULTS / f"photo-conditions-{args.split}-gate.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    versions = {label: gate.version for label, gate in gates.items() if gate is not None}
+    body = {"split": args.split, "gates": versions, "photos": len(photos), "figures": figures}
     out.write_text(json.dumps(body, indent=1) + "\n")
     print(f"wrote {out}")
     return 0

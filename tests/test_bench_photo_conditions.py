@@ -104,3 +104,41 @@ def test_a_random_condition_keeps_the_photo_and_is_drawn_by_its_generator() -> N
         seen = decode_photo(encoded)
         assert seen.shape == image.shape
         assert seen[:, :32].mean() < seen[:, 32:].mean()
+
+
+class _RedGate:
+    """A gate that sees a vehicle in a red photo."""
+
+    threshold = 0.5
+    version = "red"
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        return np.array([float(image[..., 2].mean()) / 255.0 for image in images])
+
+
+def test_the_gate_alone_refuses_what_its_probability_puts_under_its_threshold(tmp_path) -> None:
+    from bench.bench_photo_conditions import gate_refusals
+    from training.gate_data import GatePhoto
+
+    def photo(name: str, red: int, source: str, vehicle: bool) -> GatePhoto:
+        path = tmp_path / f"{name}.png"
+        cv2.imwrite(str(path), np.full((40, 40, 3), (20, 20, red), np.uint8))
+        return GatePhoto(path, source, "val", vehicle)
+
+    # given two photos without a vehicle (one red enough to pass), a close-up and a whole car
+    photos = [
+        photo("sky", 30, "no-vehicle", False),
+        photo("barn", 140, "no-vehicle", False),
+        photo("door", 150, "damaged-parts", True),
+        photo("car", 40, "car-parts", True),
+    ]
+    # when the gate alone reads them, as stored and dimmed
+    stored = gate_refusals(_RedGate(), photos, CONDITIONS["stored"])
+    dimmed = gate_refusals(_RedGate(), photos, CONDITIONS["dusk"])
+    # then each kind's refused share is the gate's answer on it
+    assert stored == {
+        "no vehicle refused": 0.5,
+        "close-ups refused": 0.0,
+        "whole cars refused": 1.0,
+    }
+    assert dimmed["no vehicle refused"] == 1.0 and dimmed["close-ups refused"] == 1.0
