@@ -89,6 +89,17 @@ def sideways(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def recompressed(quality: int) -> Callable[[bytes], bytes]:
+    """The photo JPEG re-encoded at `quality`: where between a camera's photo and a hard
+    squeeze the models start to suffer (the compression check's bar, inference/quality.py)."""
+
+    def condition(data: bytes) -> bytes:
+        return _jpeg(_decode(data), quality)
+
+    condition.__doc__ = f"JPEG re-encoded at quality {quality}."
+    return condition
+
+
 CONDITIONS: dict[str, Callable[[bytes], bytes]] = {
     "stored": stored,
     "messaging-app": messaging_app,
@@ -97,6 +108,8 @@ CONDITIONS: dict[str, Callable[[bytes], bytes]] = {
     "street-light": street_light,
     "phone-size": phone_size,
     "sideways": sideways,
+    "jpeg-50": recompressed(50),
+    "jpeg-70": recompressed(70),
 }
 
 
