@@ -12,6 +12,11 @@ The result is one ONNX file (layers, pooling, head, sigmoid) and a report beside
     python -m training.vehicle_gate --out runs/gate/vehicle-gate.onnx
     cdat gate train --out runs/gate/vehicle-gate.onnx --taps 4 6 10 --side 256
 
+`--conditioned-views N` shows every train photo, of either class, N more times, each under
+a phone condition drawn at random (training/photo_conditions.py: a hard JPEG squeeze, dusk,
+sensor noise, a colour cast), for a gate that judges such photos as it judges daylight ones
+(`bench/bench_photo_conditions.py --gate-only` measures it).
+
 Features are cached under `--cache` (one file per init, side and extracted taps), so a
 second run with other head settings extracts nothing; with `--extract-taps` (a superset of
 `--taps`) runs with different `--taps` share one extraction:
