@@ -66,6 +66,9 @@ class Header:
     """Stored width, before EXIF orientation."""
     height: int
     orientation: int = 1
+    jpeg_quality: int | None = None
+    """The JPEG encoder's quality setting, estimated from the luminance quantization table
+    (`estimated_jpeg_quality`); None for another format or an unreadable table."""
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -86,9 +89,43 @@ def read_header(data: bytes) -> Header | None:
                 orientation = 1
             width, height = img.size
             fmt = img.format or ""
+            tables = getattr(img, "quantization", None) if fmt == "JPEG" else None
     except Exception:
         return None
-    return Header(fmt, width, height, orientation if orientation in _ORIENT_OPS else 1)
+    orientation = orientation if orientation in _ORIENT_OPS else 1
+    return Header(fmt, width, height, orientation, estimated_jpeg_quality(tables))
+
+
+_IJG_LUMINANCE = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
+     69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64,
+     81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    np.float64,
+)  # fmt: skip
+"""The JPEG standard's example luminance table (Annex K), which the IJG library scales by
+its quality setting; most encoders, phones' and messaging apps' included, start from it."""
+
+
+def _ijg_table_sum(quality: int) -> float:
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return float(np.clip(np.floor((_IJG_LUMINANCE * scale + 50) / 100), 1, 255).sum())
+
+
+_IJG_SUMS = {quality: _ijg_table_sum(quality) for quality in range(1, 101)}
+
+
+def estimated_jpeg_quality(tables: object) -> int | None:
+    """The IJG quality (1-100) whose luminance table is nearest `tables[0]` in total step
+    size: the encoder's setting for a table scaled from the standard one, and a fair guess
+    for a table of the encoder's own. None without a 64-entry luminance table."""
+    try:
+        luminance = np.asarray(tables[0], np.float64)  # type: ignore[index]
+    except Exception:
+        return None
+    if luminance.shape != (64,):
+        return None
+    total = float(luminance.sum())
+    return min(_IJG_SUMS, key=lambda quality: (abs(_IJG_SUMS[quality] - total), -quality))
 
 
 def exif_orientation(data: bytes) -> int:
@@ -154,6 +191,8 @@ class DecodedPhoto:
     width: int
     """Upright width of the photo as stored (all geometry is reported in these pixels)."""
     height: int
+    jpeg_quality: int | None = None
+    """The encoder's estimated quality setting (`Header.jpeg_quality`)."""
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -210,7 +249,7 @@ def load_photo(
         width, height = header.upright_size
     else:
         height, width = bgr.shape[:2]
-    return DecodedPhoto(bgr, width, height)
+    return DecodedPhoto(bgr, width, height, header.jpeg_quality if header else None)
 
 
 def decode_photo(data: bytes, max_pixels: int = 50_000_000) -> np.ndarray:

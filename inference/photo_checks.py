@@ -56,11 +56,13 @@ class PhotoChecks:
             return state
         state.image, state.scale = decoded.image, decoded.scale
         state.width, state.height = decoded.width, decoded.height
+        state.jpeg_quality = decoded.jpeg_quality
         state.timings["decode_ms"] = ms(started)
         return state
 
     def _check_quality(self, state: PhotoState) -> None:
-        """Size, exposure and blur (blocking issues), and the perceptual hash."""
+        """Size, exposure, blur and compression (issues, some blocking), and the perceptual
+        hash."""
         assert state.image is not None  # decoded
         started = time.perf_counter()
         state.issues += quality.check_size(state.width, state.height, self.quality)
@@ -68,6 +70,7 @@ class PhotoChecks:
             gray = quality.analysis_gray(state.image, self.quality.analysis_side)
             state.issues += quality.check_exposure(gray, self.quality)
             state.issues += quality.check_blur(gray, self.quality)
+            state.issues += quality.check_compression(state.jpeg_quality, self.quality)
             state.phash = quality.perceptual_hash(gray)
         state.timings["quality_ms"] = ms(started)
 

@@ -30,6 +30,8 @@ class PhotoState:
     scale: tuple[float, float] = (1.0, 1.0)
     width: int = 0
     height: int = 0
+    jpeg_quality: int | None = None
+    """The encoder's estimated quality setting, where the photo is a JPEG."""
     issues: list[QualityIssue] = field(default_factory=list)
     phash: str | None = None
     vehicle_probability: float | None = None

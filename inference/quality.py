@@ -24,6 +24,7 @@ UNDEREXPOSED = "underexposed"
 OVEREXPOSED = "overexposed"
 NO_PART_VISIBLE = "no_part_visible"
 DUPLICATE = "duplicate_photo"
+COMPRESSED = "compressed"
 ANALYSIS_FAILED = "analysis_failed"
 
 
@@ -43,6 +44,11 @@ class QualityConfig:
     """A car-part score this high, under the reporting threshold, still shows a vehicle."""
     duplicate_max_bits: int = 6
     """Hamming distance (of 64) at or below which two photos count as the same photo."""
+    min_jpeg_quality: int = 75
+    """A JPEG saved at a lower quality setting is reported as compressed (not blocking): every
+    photo the models learnt from and were measured on is saved at 75 or more, and re-saved at
+    70 or 50 the val figures move by more than 0.02 (docs/model-experiments.md, "A photo saved
+    heavily compressed, reported")."""
 
 
 def issue(code: str, message: str, hint: str, blocking: bool = False) -> QualityIssue:
@@ -95,6 +101,22 @@ def check_blur(gray: np.ndarray, cfg: QualityConfig) -> list[QualityIssue]:
             BLURRY,
             f"The photo is blurred (sharpness {score:.0f}, needs {cfg.blur_threshold:.0f}).",
             "Hold the phone still, tap the damage to focus, and take the photo again.",
+        )
+    ]
+
+
+def check_compression(jpeg_quality: int | None, cfg: QualityConfig) -> list[QualityIssue]:
+    """A JPEG saved at a low quality: its blocks and smeared edges hide small damage and can
+    pass for scratches, so the original photo is asked for (not blocking)."""
+    if jpeg_quality is None or jpeg_quality >= cfg.min_jpeg_quality:
+        return []
+    return [
+        issue(
+            COMPRESSED,
+            f"The photo was saved heavily compressed (JPEG quality about {jpeg_quality}), "
+            "which hides small damage and can look like scratches.",
+            "Send the original photo from the camera, not a copy passed on by a messaging "
+            "app or a website.",
         )
     ]
 

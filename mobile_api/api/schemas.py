@@ -137,7 +137,8 @@ class PhotosUploaded(BaseModel):
 
 
 class PhotoIssue(BaseModel):
-    code: str = Field(description="blurry, underexposed, overexposed, too_small, unreadable, "
+    code: str = Field(description="blurry, underexposed, overexposed, too_small, compressed, "
+                      "unreadable, "
                       "no_vehicle, not_whole_car, not_a_closeup, duplicate_photo, "
                       "captured_before_loss")  # fmt: skip
     message: str = Field(description="What to do about it, in plain words for the claimant")

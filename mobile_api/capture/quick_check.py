@@ -1,9 +1,10 @@
 """The quick check of one uploaded photo, run by the worker (`cdat.capture_check` task).
 
 The same checks the assessment runs first, on one photo, in well under a second: size,
-exposure, blur and the perceptual hash (`inference.quality`), the vehicle gate when one is
-promoted (`inference.vehicle_gate`), the same photo twice within the claim, and a capture
-time before the loss (`cdat.fraud.capture_time_signals`, with the claim's fraud policy).
+exposure, blur, compression and the perceptual hash (`inference.quality`), the vehicle gate
+when one is promoted (`inference.vehicle_gate`), the same photo twice within the claim, and
+a capture time before the loss (`cdat.fraud.capture_time_signals`, with the claim's fraud
+policy).
 It runs on the worker, never in the API process, so a burst of uploads cannot slow the API.
 """
 
@@ -33,6 +34,7 @@ _gate_lock = threading.Lock()
 REPORTED = {
     quality.TOO_SMALL,
     quality.BLURRY,
+    quality.COMPRESSED,
     quality.UNDEREXPOSED,
     quality.OVEREXPOSED,
     quality.UNREADABLE,
@@ -88,6 +90,7 @@ def _image_issues(rt: Runtime, data: bytes, shot: str) -> tuple[list[dict[str, A
     if not found:
         gray = quality.analysis_gray(decoded.image, cfg.analysis_side)
         found += quality.check_exposure(gray, cfg) + quality.check_blur(gray, cfg)
+        found += quality.check_compression(decoded.jpeg_quality, cfg)
         phash = quality.perceptual_hash(gray)
         gate = _gate(rt.settings.model_dir)
         if gate is not None and not any(i.blocking for i in found):

@@ -73,6 +73,10 @@ EN: dict[str, str] = {
     "issue_underexposed": "The photo is too dark. Take it in daylight or a well-lit place.",
     "issue_overexposed": "The photo is too bright. Avoid direct sun and flash; change angle.",
     "issue_too_small": "The photo is too small. Send the photo straight from the camera.",
+    "issue_compressed": (
+        "The photo was compressed heavily, which hides small damage. Send the original "
+        "from the camera, not a copy from a chat app or website."
+    ),
     "issue_unreadable": "The photo could not be read. Take it again with the camera.",
     "issue_no_vehicle": "No car can be seen. Photograph the car from 1-3 metres away.",
     "issue_not_whole_car": (

@@ -56,6 +56,26 @@ def test_each_uploaded_photo_gets_a_quick_check_with_plain_words(stack: Stack) -
     assert _check(stack, claim_id, close_id, stack.staff)["issues"] == second["issues"]
 
 
+def test_a_heavily_compressed_photo_is_told_to_send_the_original(stack: Stack) -> None:
+    # given a claim and the same photo saved at JPEG quality 25, as a chat app may pass it on
+    claim_id, owner = open_claim(stack.client)
+    squeezed = _upload(stack, claim_id, owner, photos.compressed_car(25), shot="extra")
+    assert squeezed.status_code == 201, squeezed.text
+    photo_id = squeezed.json()["photos"][0]["id"]
+    # when the worker checks it
+    assert run_check(stack.runtime, photo_id) == "done"
+    # then the claimant is asked for the original photo
+    issues = _check(stack, claim_id, photo_id, owner)["issues"]
+    assert [i["code"] for i in issues] == ["compressed"]
+    assert "Send the original" in issues[0]["message"]
+    # and the same photo as the camera saved it, on a claim of its own, passes
+    other_claim, other_owner = open_claim(stack.client)
+    original = _upload(stack, other_claim, other_owner, photos.compressed_car(92), shot="extra")
+    original_id = original.json()["photos"][0]["id"]
+    assert run_check(stack.runtime, original_id) == "done"
+    assert _check(stack, other_claim, original_id, other_owner)["issues"] == []
+
+
 def test_a_retake_keeps_its_shot_and_gets_its_own_check(stack: Stack) -> None:
     # given a close-up taken as the front-left overview, told to step back
     claim_id, owner = open_claim(stack.client)

@@ -49,13 +49,13 @@ def _drawing(n: int) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), 8)
 
 
-def _jpeg(bgr: np.ndarray, taken: str | None) -> bytes:
+def _jpeg(bgr: np.ndarray, taken: str | None, quality: int = 92) -> bytes:
     image = Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     exif = Image.Exif()
     if taken is not None:
         exif.get_ifd(EXIF_IFD)[DATE_TIME_ORIGINAL] = taken
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92, exif=exif.tobytes() if taken else b"")
+    image.save(buffer, "JPEG", quality=quality, exif=exif.tobytes() if taken else b"")
     return buffer.getvalue()
 
 
@@ -63,6 +63,12 @@ def car(n: int, taken: str | None = TAKEN) -> bytes:
     """A sharp photo of a car, framed the `n`th way."""
     grain = np.random.default_rng(n).integers(-14, 15, (HEIGHT, WIDTH, 3))
     return _jpeg(np.clip(_drawing(n).astype(int) + grain, 0, 255).astype(np.uint8), taken)
+
+
+def compressed_car(quality: int, taken: str | None = TAKEN) -> bytes:
+    """`car(0)` saved again at a JPEG `quality`, as a chat app may pass a photo on."""
+    grain = np.random.default_rng(0).integers(-14, 15, (HEIGHT, WIDTH, 3))
+    return _jpeg(np.clip(_drawing(0).astype(int) + grain, 0, 255).astype(np.uint8), taken, quality)
 
 
 def farther_car(n: int, taken: str | None = TAKEN) -> bytes:

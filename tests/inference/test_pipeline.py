@@ -121,6 +121,23 @@ def test_every_bad_input_gets_an_analysis_never_an_exception(scene_settings):
         assert (result.width, result.height) == (W, H) and len(result.damages) == 2, name
 
 
+def test_a_heavily_compressed_photo_is_analysed_and_flagged_for_it(scene_settings):
+    import cv2
+
+    # given one photo saved at JPEG quality 20 and another at 90
+    saved = {
+        q: cv2.imencode(".jpg", textured(W, H, seed), [cv2.IMWRITE_JPEG_QUALITY, q])[1]
+        for q, seed in ((20, 13), (90, 14))
+    }
+    photos = [PhotoInput(f"q{q}", data.tobytes()) for q, data in saved.items()]
+    # when the claim is analysed
+    squeezed, original = build_analyzer(scene_settings).analyze(photos)
+    # then the compressed one says so, and both are analysed as usable photos
+    assert [i.code for i in squeezed.quality_issues] == [quality.COMPRESSED]
+    assert original.quality_issues == ()
+    assert squeezed.usable and len(squeezed.damages) == len(original.damages) == 2
+
+
 def test_the_same_photo_twice_is_flagged_on_the_second(scene_settings):
     import cv2
 

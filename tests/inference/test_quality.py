@@ -47,6 +47,35 @@ def test_a_flat_black_or_white_photo_is_blocking(value, code):
     assert issue.code == code and issue.blocking
 
 
+def test_compression_fires_under_the_configured_jpeg_quality_only():
+    assert quality.check_compression(None, CFG) == []  # not a JPEG
+    assert quality.check_compression(CFG.min_jpeg_quality, CFG) == []
+    (issue,) = quality.check_compression(30, CFG)
+    assert issue.code == quality.COMPRESSED and not issue.blocking
+    assert "quality about 30" in issue.message and "original" in issue.retake_hint
+
+
+@pytest.mark.parametrize("saved_at", [20, 30, 49, 50, 75, 92])
+def test_a_jpegs_quality_setting_is_read_from_its_header(saved_at: int) -> None:
+    from inference.imaging import load_photo, read_header
+
+    ok, data = cv2.imencode(".jpg", textured(320, 240), [cv2.IMWRITE_JPEG_QUALITY, saved_at])
+    assert ok
+    header = read_header(data.tobytes())
+    assert header is not None and header.jpeg_quality == saved_at
+    assert load_photo(data.tobytes()).jpeg_quality == saved_at
+
+
+def test_a_photo_that_is_no_jpeg_has_no_jpeg_quality() -> None:
+    from inference.imaging import estimated_jpeg_quality, read_header
+
+    ok, data = cv2.imencode(".png", textured(64, 48))
+    assert ok
+    header = read_header(data.tobytes())
+    assert header is not None and header.jpeg_quality is None
+    assert estimated_jpeg_quality(None) is None and estimated_jpeg_quality({0: [1, 2]}) is None
+
+
 def test_too_small():
     assert quality.check_size(64, 64, CFG) == []
     (issue,) = quality.check_size(300, 1, CFG)
