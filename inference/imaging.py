@@ -102,8 +102,8 @@ _IJG_LUMINANCE = np.array(
      81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
     np.float64,
 )  # fmt: skip
-"""The JPEG standard's example luminance table (Annex K), which the IJG library scales by
-its quality setting; most encoders, phones' and messaging apps' included, start from it."""
+"""The JPEG standard's example luminance table (Annex K), which the IJG library (libjpeg,
+and OpenCV and Pillow through it) scales by its quality setting."""
 
 
 def _ijg_table_sum(quality: int) -> float:
