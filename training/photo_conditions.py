@@ -49,12 +49,27 @@ def dusk(data: bytes) -> bytes:
     return _jpeg(np.clip(np.power(linear, 1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8), 92)
 
 
-def sensor_noise(data: bytes) -> bytes:
-    """High-ISO sensor noise: Gaussian, sigma 10 of 255, the same noise for a given photo."""
+def _noisy(data: bytes, sigma: float) -> bytes:
     image = _decode(data)
     seed = int.from_bytes(data[-8:].ljust(8, b"\0"), "little") % (2**32)
-    noise = np.random.default_rng(seed).normal(0.0, 10.0, image.shape)
+    noise = np.random.default_rng(seed).normal(0.0, sigma, image.shape)
     return _jpeg(np.clip(image + noise, 0, 255).astype(np.uint8), 92)
+
+
+def sensor_noise(data: bytes) -> bytes:
+    """High-ISO sensor noise: Gaussian, sigma 10 of 255, the same noise for a given photo."""
+    return _noisy(data, 10.0)
+
+
+def noisier(sigma: float) -> Callable[[bytes], bytes]:
+    """Sensor noise of `sigma` (of 255): where between a clean photo and sigma 10 the
+    damage model starts to suffer."""
+
+    def condition(data: bytes) -> bytes:
+        return _noisy(data, sigma)
+
+    condition.__doc__ = f"Gaussian sensor noise, sigma {sigma:g} of 255."
+    return condition
 
 
 def street_light(data: bytes) -> bytes:
@@ -110,6 +125,8 @@ CONDITIONS: dict[str, Callable[[bytes], bytes]] = {
     "sideways": sideways,
     "jpeg-50": recompressed(50),
     "jpeg-70": recompressed(70),
+    "noise-3": noisier(3.0),
+    "noise-6": noisier(6.0),
 }
 
 
