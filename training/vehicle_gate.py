@@ -114,11 +114,14 @@ def read_photo(path: Path) -> np.ndarray:
 
 def read_photo_scaled(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """`read_photo`, with the scale that maps the decoded image to the photo's pixels."""
+    return decode_photo_scaled(photo_bytes(path), str(path))
+
+
+def photo_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc}") from exc
-    return decode_photo_scaled(data, str(path))
 
 
 def decode_photo_scaled(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, float]]:
@@ -155,8 +158,10 @@ def extract(
     for start in range(0, len(todo), 32):  # a batch at a time: inputs are 0.8 MB each
         pending, inputs = [], []
         for photo, names in todo[start : start + 32]:
-            shown = [*photo_views(read_photo(photo.path), views, rng),
-                     *conditioned_views(photo.path, conditioned, rng)]  # fmt: skip
+            data = photo_bytes(photo.path)
+            image = decode_photo_scaled(data, str(photo.path))[0]
+            shown = [*photo_views(image, views, rng),
+                     *conditioned_views(data, str(photo.path), conditioned, rng)]  # fmt: skip
             for name, view in zip(names, shown, strict=True):
                 pending.append(name)
                 inputs.append(gate_input(view, hp.side))
@@ -173,15 +178,14 @@ def extract(
     return Examples(np.stack(rows).astype(np.float64), np.array(vehicle), np.array(sources))
 
 
-def conditioned_views(path: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """The photo `count` times, each under a phone condition drawn at random, decoded as
-    serving decodes it."""
+def conditioned_views(
+    data: bytes, name: str, count: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The photo's bytes `count` times, each under a phone condition drawn at random, decoded
+    as serving decodes them."""
     from training.photo_conditions import random_condition
 
-    if count == 0:
-        return []
-    data = path.read_bytes()
-    return [decode_photo_scaled(random_condition(data, rng), str(path))[0] for _ in range(count)]
+    return [decode_photo_scaled(random_condition(data, rng), name)[0] for _ in range(count)]
 
 
 def gate_examples(
