@@ -151,6 +151,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.gate is not None and not args.gate.is_file():
+        print(f"error: --gate {args.gate}: no such file", file=sys.stderr)
+        return 2
     unknown = [c for c in args.conditions if c not in CONDITIONS]
     if unknown:
         print(f"error: unknown condition {unknown[0]!r} (one of {', '.join(CONDITIONS)})",

@@ -142,3 +142,10 @@ def test_the_gate_alone_refuses_what_its_probability_puts_under_its_threshold(tm
         "whole cars refused": 1.0,
     }
     assert dimmed["no vehicle refused"] == 1.0 and dimmed["close-ups refused"] == 1.0
+
+
+def test_a_gate_that_is_no_file_is_one_error_line(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    missing = tmp_path / "gate.onnx"
+    code = main(get_args_parser().parse_args(["--gate-only", "--gate", str(missing)]))
+    assert code == 2
+    assert capsys.readouterr().err == f"error: --gate {missing}: no such file\n"
