@@ -87,37 +87,48 @@ def test_a_task_with_no_models_says_so(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out.startswith("no parts models registered in ")
 
 
+def registry_file(registry: Registry) -> bytes:
+    return (registry.model_dir / "registry.json").read_bytes()
+
+
+def _candidate(registry: Registry, entry_id: str, claims: dict[str, Any]) -> None:
+    """A new damage entry with `claims`, registered and saved."""
+    figures = {"severity_balanced_accuracy": 0.8, "claims": claims}
+    registry.register(_entry(registry.model_dir, entry_id, "damage", **figures))
+    registry.save()
+
+
+def _dry_run(registry: Registry, entry_id: str) -> int:
+    command = ["models", "--model-dir", str(registry.model_dir), "promote", entry_id, "--dry-run"]
+    code: int = cli_main(command)
+    return code
+
+
 def test_a_dry_run_says_a_better_model_would_be_promoted_and_changes_nothing(
     registry: Registry, capsys: pytest.CaptureFixture
 ) -> None:
     # given a candidate better on every gate figure
-    better = {"severity_balanced_accuracy": 0.8, "claims": _claims(0.7, 0.1)}
-    registry.register(_entry(registry.model_dir, "better", "damage", **better))
-    registry.save()
-    before = (registry.model_dir / "registry.json").read_bytes()
+    _candidate(registry, "better", _claims(0.7, 0.1))
+    before = registry_file(registry)
     # when its promotion is tried dry
-    code = cli_main(["models", "--model-dir", str(registry.model_dir), "promote", "better",
-                     "--dry-run"])  # fmt: skip
+    code = _dry_run(registry, "better")
     # then it would be promoted, and the registry is as it was
     out = capsys.readouterr().out
     assert code == 0
     assert "claims.intact_photos_with_damage: 0.19 (served, stored metrics) -> 0.1" in out
     assert "dry run: better would be promoted" in out
-    assert (registry.model_dir / "registry.json").read_bytes() == before
+    assert registry_file(registry) == before
     assert Registry.load(registry.model_dir).promoted["damage"] == "served"
 
 
 def test_a_dry_run_of_a_worse_model_is_one_error_line_and_changes_nothing(
     registry: Registry, capsys: pytest.CaptureFixture
 ) -> None:
-    worse = {"severity_balanced_accuracy": 0.8, "claims": _claims(0.5, 0.1)}
-    registry.register(_entry(registry.model_dir, "worse", "damage", **worse))
-    registry.save()
-    before = (registry.model_dir / "registry.json").read_bytes()
-    code = cli_main(["models", "--model-dir", str(registry.model_dir), "promote", "worse",
-                     "--dry-run"])  # fmt: skip
+    _candidate(registry, "worse", _claims(0.5, 0.1))
+    before = registry_file(registry)
+    code = _dry_run(registry, "worse")
     err = capsys.readouterr().err
     assert code != 0
     assert err.count("\n") == 1
     assert err.startswith("error: dry run, nothing changed: refusing to promote worse over served")
-    assert (registry.model_dir / "registry.json").read_bytes() == before
+    assert registry_file(registry) == before
