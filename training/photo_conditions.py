@@ -6,7 +6,9 @@ size, stored sideways with the EXIF tag that turns it back. Each keeps the photo
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -135,16 +137,47 @@ def random_condition(data: bytes, rng: np.random.Generator) -> bytes:
     the bench measures without teaching it the bench's fixed conditions: a JPEG re-encode
     at quality 20-80, an exposure of 0.25-0.8 in linear light, sensor noise of sigma 3-15,
     or a colour cast (each channel's gain 0.7-1.25)."""
-    image: np.ndarray = _decode(data).astype(np.float32)
+    return _jpeg(*_conditioned(_decode(data), rng))
+
+
+def random_condition_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`random_condition` on a decoded BGR image: the image as it decodes afterwards, its
+    size kept, so a training pipeline's labels still lie where they did."""
+    decoded = cv2.imdecode(np.frombuffer(_jpeg(*_conditioned(image, rng)), np.uint8), 1)
+    return np.ascontiguousarray(decoded)
+
+
+def _conditioned(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    pixels: np.ndarray = image.astype(np.float32)
     kind = int(rng.integers(0, 4))
     quality = 92
     if kind == 0:
         quality = int(rng.integers(20, 81))
     elif kind == 1:
-        linear = np.power(image / 255.0, 2.2) * float(rng.uniform(0.25, 0.8))
-        image = np.power(linear, 1 / 2.2) * 255.0
+        linear = np.power(pixels / 255.0, 2.2) * float(rng.uniform(0.25, 0.8))
+        pixels = np.power(linear, 1 / 2.2) * 255.0
     elif kind == 2:
-        image = image + rng.normal(0.0, float(rng.uniform(3.0, 15.0)), image.shape)
+        pixels = pixels + rng.normal(0.0, float(rng.uniform(3.0, 15.0)), pixels.shape)
     else:
-        image = image * rng.uniform(0.7, 1.25, 3).astype(np.float32)
-    return _jpeg(np.clip(image + 0.5, 0, 255).astype(np.uint8), quality)
+        pixels = pixels * rng.uniform(0.7, 1.25, 3).astype(np.float32)
+    return np.clip(pixels + 0.5, 0, 255).astype(np.uint8), quality
+
+
+class PhotoConditionAugment:
+    """A training-pipeline step (Ultralytics' transform protocol: a labels dict in, the
+    same dict out) that shows a share `p` of the training images under `random_condition`:
+    the served damage model lost a quarter of car-parts-damage's regions under sensor noise
+    it had never been shown (docs/model-experiments.md). Random draws come from Python's
+    `random`, which Ultralytics seeds per run and per loader worker."""
+
+    def __init__(self, p: float) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be between 0 and 1, got {p}")
+        self.p = p
+
+    def __call__(self, labels: dict[str, Any]) -> dict[str, Any]:
+        if self.p == 0.0 or random.random() >= self.p:
+            return labels
+        rng = np.random.default_rng(random.getrandbits(63))
+        labels["img"] = random_condition_image(labels["img"], rng)
+        return labels

@@ -30,8 +30,10 @@ _OFF = {
 }
 
 
-def load_ultralytics(threads: int | None = None) -> Any:
-    """The `ultralytics` module, offline. `threads` caps PyTorch's intra-op threads."""
+def load_ultralytics(threads: int | None = None, photo_conditions: float = 0.0) -> Any:
+    """The `ultralytics` module, offline. `threads` caps PyTorch's intra-op threads;
+    `photo_conditions` is the share of training images shown under a random phone
+    condition (`training.photo_conditions.PhotoConditionAugment`; 0: none)."""
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("YOLO_VERBOSE", "True")
     import torch
@@ -50,9 +52,36 @@ def load_ultralytics(threads: int | None = None) -> Any:
         # A lent GPU image has no polars (a 54 MB wheel); Ultralytics uses it only to copy
         # results.csv into each checkpoint, which the csv module does as well.
         setattr(trainer.BaseTrainer, "read_results_csv", _read_results_csv)  # noqa: B010
+    _install_photo_conditions(photo_conditions)
     if threads:
         torch.set_num_threads(threads)
     return ultralytics
+
+
+def _install_photo_conditions(share: float) -> None:
+    """Every training pipeline Ultralytics builds from here on (close-mosaic rebuilds it)
+    gets the phone-condition step in the slot of its Albumentations step, which does
+    nothing without that package; `share` 0 builds the pipelines as Ultralytics does."""
+    import ultralytics.data.dataset as dataset
+    from ultralytics.data.augment import Albumentations
+
+    from training.photo_conditions import PhotoConditionAugment
+
+    original = getattr(dataset.v8_transforms, "cdat_original", dataset.v8_transforms)
+    if share == 0.0:
+        dataset.v8_transforms = original
+        return
+
+    def v8_transforms(data: Any, imgsz: int, hyp: Any) -> Any:
+        pipeline = original(data, imgsz, hyp)
+        slot = next(
+            i for i, step in enumerate(pipeline.transforms) if isinstance(step, Albumentations)
+        )
+        pipeline.insert(slot + 1, PhotoConditionAugment(share))
+        return pipeline
+
+    v8_transforms.cdat_original = original  # type: ignore[attr-defined]
+    setattr(dataset, "v8_transforms", v8_transforms)  # noqa: B010
 
 
 def _read_results_csv(self: Any) -> dict[str, list[Any]]:
