@@ -235,10 +235,11 @@ def _name(part: CarPart) -> str:
 
 def _describe(finding: PartFinding) -> str:
     shown = " of what the photos show of it" if finding.coverage_cut_off else ""
-    return (
-        f"{finding.severity.value} {finding.damage_type.value.replace('_', ' ')} "
-        f"covering {finding.part_coverage:.0%}{shown} (confidence {finding.certainty:.2f})"
-    )
+    size = f"covering {finding.part_coverage:.0%}{shown}"
+    if not finding.part_outlined:
+        size = UNMEASURED_SIZE
+    kind = finding.damage_type.value.replace("_", " ")
+    return f"{finding.severity.value} {kind} {size} (confidence {finding.certainty:.2f})"
 
 
 def _replace_lines(
@@ -349,6 +350,9 @@ def _quoted(hours: Decimal) -> Decimal:
     return hours.quantize(HOURS, rounding=ROUND_HALF_UP)
 
 
+UNMEASURED_SIZE = "of unmeasured size (no photo outlines the part)"
+"""Said of a finding on a part no photo outlines, in place of how much of the part it
+covers: such a part was placed by a stage or an adjuster, and its 0 coverage is no size."""
 CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair of all of it)"
 
 

@@ -153,6 +153,11 @@ class PartFinding:
     coverage_cut_off: bool = False
     """Every photo that measured `part_coverage` cuts the part off at its edge (a close-up
     of a door): the share is of what the photos show, an upper bound on the part's."""
+    part_outlined: bool = True
+    """Some photo that shows the damage outlines its part, so `part_coverage` was measured.
+    False where every such photo placed the part without an outline (a fender placed by the
+    part-family stage, a part an adjuster named): the coverage is 0 for want of a measure,
+    not because the damage is small."""
     named_again: bool = False
     """Every sighting lies mostly inside a surer damage of another type on its part in its
     photo (`cdat.merge.NAMED_AGAIN_SHARE`): one damage the model named twice, say a dent and

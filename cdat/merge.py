@@ -20,7 +20,8 @@ Rules (chosen so a finding is explainable to an adjuster):
   the maximum over photos (views overlap; summing across photos would double count), over
   the photos that show the part whole where one does: a close-up that cuts the part off
   measures only what it shows, so its share overstates the part's
-  (`PartFinding.coverage_cut_off` when no photo shows it whole).
+  (`PartFinding.coverage_cut_off` when no photo shows it whole). A part no photo outlines
+  (placed by a stage or an adjuster) has no measured coverage (`PartFinding.part_outlined`).
 * A trunk or tailgate sighting is a finding on the rear lid the vehicle's body type has:
   the part model tells them apart by looks, the policy says which one the car has.
 * One damage, two names: the model's classes are suppressed one class at a time, so one
@@ -66,6 +67,7 @@ class _Sighting:
     damage: DamageInstance
     part_cut_off: bool = False
     named_again: bool = False
+    part_outlined: bool = False
 
 
 def as_fitted_photo(analysis: PhotoAnalysis, body_type: BodyType | None) -> PhotoAnalysis:
@@ -95,7 +97,8 @@ def merge_findings(
         again = named_again(analysis.damages)
         for index, damage in enumerate(analysis.damages):
             cut = damage.part is not None and part_cut_off(analysis, damage.part)
-            sighting = _Sighting(analysis.photo_id, index, damage, cut, index in again)
+            outlined = damage.part is not None and part_outlined(analysis, damage.part)
+            sighting = _Sighting(analysis.photo_id, index, damage, cut, index in again, outlined)
             if damage.part is None:
                 unassigned.append(sighting)
             else:
@@ -118,6 +121,7 @@ def _merge(part: CarPart, kind: DamageType, sightings: list[_Sighting]) -> PartF
             for s in sorted(sightings, key=lambda s: -s.damage.confidence)
         ),
         coverage_cut_off=all(s.part_cut_off for s in sightings),
+        part_outlined=any(s.part_outlined for s in sightings),
         named_again=all(s.named_again for s in sightings),
     )
 
@@ -221,6 +225,7 @@ def _single(sighting: _Sighting) -> PartFinding:
         confidence=damage.confidence,
         chance=damage.chance,
         part_coverage=0.0,
+        part_outlined=False,
         evidence=(Evidence(sighting.photo_id, damage.confidence, sighting.index),),
         named_again=sighting.named_again,
     )
@@ -273,6 +278,12 @@ def merged_coverage(sightings: Sequence[_Sighting]) -> float:
     whole = [s for s in sightings if not s.part_cut_off]
     per_photo = _best_per_photo(whole or sightings, lambda prev, d: d.part_coverage + (prev or 0.0))
     return round(min(max(per_photo.values()), 1.0), 4)
+
+
+def part_outlined(analysis: PhotoAnalysis, part: CarPart) -> bool:
+    """Did the photo's part model outline `part`? Only then is a damage's coverage of it
+    measured (`inference.assign`)."""
+    return any(p.part is part for p in analysis.parts)
 
 
 def part_cut_off(analysis: PhotoAnalysis, part: CarPart) -> bool:

@@ -12,7 +12,8 @@ Format 4 adds each finding's `named_again` (older records read it as False). For
 each photo's `whole_car_view_probability` (older records read it as None: no view was read).
 Format 6 adds each photo's `severity_read_close_up` (older records read it as False).
 Format 7 adds each damage's and finding's `chance` (older records read it as None: their
-confidence is what triage read).
+confidence is what triage read). Format 8 adds each finding's `part_outlined` (older
+records read it as True: they were described by the coverage they stored).
 Perceptual hashes are never stored here: they live in the hash index.
 """
 
@@ -26,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from cdat.assessment import Assessment
 from cdat.errors import CdatError
 
-FORMAT = 7
+FORMAT = 8
 _ADAPTER = TypeAdapter(Assessment)
 
 

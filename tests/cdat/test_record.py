@@ -158,3 +158,14 @@ def test_damages_and_findings_stored_before_their_chance_read_as_scores() -> Non
     assert again.photos[0].damages[0].chance is None
     assert again.photos[0].damages[0].certainty == 0.8
     assert again.findings[0].certainty == 0.25
+
+
+def test_findings_stored_before_part_outlined_read_as_measured() -> None:
+    # given a format 7 record whose finding has no `part_outlined`
+    found = PartFinding(CarPart.FRONT_LEFT_FENDER, DamageType.DENT, Severity.MINOR, 0.4, 0.0, ())
+    body = encode(Assessment((), (replace(found, part_outlined=False),), {}))
+    assert body["findings"][0]["part_outlined"] is False
+    body["format"] = 7
+    del body["findings"][0]["part_outlined"]
+    # when it is read, then its coverage reads as measured, as it was described when stored
+    assert decode(body).findings[0].part_outlined is True

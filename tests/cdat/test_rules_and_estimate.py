@@ -502,3 +502,24 @@ def test_a_new_part_cheaper_than_a_repair_of_a_cut_off_share_is_a_cap_not_a_deci
     whole = build_estimate([dataclasses.replace(f, coverage_cut_off=False) for f in shown], pricing)
     assert not any(line.repair_or_replace_undecided for line in whole.lines)
     assert whole.lines[0].rule_id == "SEVERE-COVERAGE-REPLACE"
+
+
+def test_a_damage_on_a_part_no_photo_outlines_is_not_described_as_covering_none(
+    inr_policy,
+) -> None:
+    pricing = _pricing(inr_policy)
+    # given a dent on a fender no photo outlines (the part-family stage placed it), and a
+    # small dent on a door the part model outlined
+    fender = dataclasses.replace(
+        finding(CarPart.FRONT_LEFT_FENDER, D.DENT, S.MINOR, coverage=0.0), part_outlined=False
+    )
+    door = finding(CarPart.FRONT_LEFT_DOOR, D.DENT, S.MINOR, coverage=0.004)
+    # when they are priced
+    estimate = build_estimate([fender, door], pricing)
+    # then the fender's lines say its size was not measured, not that it covers 0%
+    fender_text = [ln.description for ln in estimate.lines if ln.part is fender.part]
+    door_text = [ln.description for ln in estimate.lines if ln.part is door.part]
+    assert fender_text and all("of unmeasured size" in text for text in fender_text)
+    assert not any("covering" in text for text in fender_text)
+    # and the door's measured share still reads as one, however small
+    assert door_text and all("covering 0%" in text for text in door_text)

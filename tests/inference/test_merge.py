@@ -136,3 +136,23 @@ def test_a_part_the_part_model_did_not_outline_counts_as_seen_whole():
     (finding,) = merge_findings([photo])
     # then nothing says the door is cut off
     assert (finding.part_coverage, finding.coverage_cut_off) == (0.5, False)
+
+
+def test_a_finding_says_whether_any_photo_outlines_its_part():
+    # given a dent on a door the part model did not outline (a stage placed it) and one on
+    # a door it outlined in another photo
+    placed = shot("placed", dmg(DamageType.DENT, Severity.MINOR, 0.8, DOOR, 0.0))
+    outlined = _with_part(
+        shot("outlined", dmg(DamageType.DENT, Severity.MINOR, 0.6, DOOR, 0.2)),
+        DOOR,
+        Box(20, 30, 60, 70),
+    )
+    # when merged alone and together
+    (alone,) = merge_findings([placed])
+    (both,) = merge_findings([placed, outlined])
+    # then the placed one alone has no measured coverage; with the outlined photo it has
+    assert (alone.part_outlined, alone.part_coverage) == (False, 0.0)
+    assert (both.part_outlined, both.part_coverage) == (True, 0.2)
+    # and a damage on no part has no part to outline
+    (unplaced,) = merge_findings([shot("none", dmg(DamageType.DENT, Severity.MINOR, 0.5, None))])
+    assert unplaced.part_outlined is False
