@@ -187,3 +187,18 @@ def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     run_script(main, get_args_parser())
+
+
+def gate_refusals(gate: Path, split: str, data_root: Path | None, seed: int) -> dict[str, int]:
+    """How many of each vehicle source's `split` photos a gate file refuses at the
+    threshold its file names, each photo decoded as serving decodes it."""
+    from training.claims import gate_at_its_threshold
+    from training.vehicle_gate import read_photo
+
+    served = gate_at_its_threshold(gate)
+    counts: dict[str, int] = {}
+    for photo in gate_photos(split, data_root, seed=seed):
+        if photo.vehicle:
+            refused = served.probabilities([read_photo(photo.path)])[0] < served.threshold
+            counts[photo.source] = counts.get(photo.source, 0) + int(refused)
+    return counts

@@ -9,7 +9,7 @@ val photos without a vehicle at its own threshold wins (val log-loss breaks ties
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,14 +81,21 @@ def probabilities(head: LinearHead, features: np.ndarray) -> np.ndarray:
     return _sigmoid(head.logits(features))
 
 
-def choose_threshold(p: np.ndarray, examples: Examples, max_refused: float) -> float:
+def choose_threshold(
+    p: np.ndarray,
+    examples: Examples,
+    max_refused: float,
+    allowed: Mapping[str, int] | None = None,
+) -> float:
     """The highest threshold (refused below it) at which no vehicle source's share of
-    refused photos exceeds `max_refused`."""
+    refused photos exceeds `max_refused`; with `allowed`, no source refuses more of its
+    photos than the count it names (a served gate's own refusals: `refused_counts`)."""
     limits = []
     for source in np.unique(examples.sources[examples.vehicle]):
         scores = np.sort(p[examples.vehicle & (examples.sources == source)])
-        allowed = int(np.floor(max_refused * len(scores)))  # photos it may refuse
-        limits.append(float(scores[allowed]))  # refusing p < this refuses `allowed` photos
+        may = int(np.floor(max_refused * len(scores)))  # photos it may refuse
+        allowed_here = may if allowed is None else min(may, allowed.get(str(source), 0))
+        limits.append(float(scores[allowed_here]))  # refusing p < this refuses that many
     return float(np.clip(min(limits), 1e-4, 1 - 1e-4))
 
 
@@ -108,8 +115,21 @@ def log_loss(p: np.ndarray, vehicle: np.ndarray) -> float:
     return float((pos + neg) / 2)
 
 
+def refused_counts(p: np.ndarray, examples: Examples, threshold: float) -> dict[str, int]:
+    """Per vehicle source: how many of its photos are refused (probability below the
+    threshold)."""
+    return {
+        str(source): int((p[examples.vehicle & (examples.sources == source)] < threshold).sum())
+        for source in np.unique(examples.sources[examples.vehicle])
+    }
+
+
 def select_head(
-    train: Examples, val: Examples, l2_strengths: Sequence[float], max_refused: float
+    train: Examples,
+    val: Examples,
+    l2_strengths: Sequence[float],
+    max_refused: float,
+    allowed: Mapping[str, int] | None = None,
 ) -> tuple[LinearHead, float, dict[str, Any]]:
     """(head, threshold, selection report): each L2 strength fitted on train, judged on val."""
     trials: list[dict[str, Any]] = []
@@ -117,7 +137,7 @@ def select_head(
     for l2 in l2_strengths:
         head = fit_head(train, l2)
         p = probabilities(head, val.features)
-        threshold = choose_threshold(p, val, max_refused)
+        threshold = choose_threshold(p, val, max_refused, allowed)
         shares = refused_shares(p, val, threshold)
         trials.append(
             {

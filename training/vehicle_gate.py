@@ -15,7 +15,9 @@ The result is one ONNX file (layers, pooling, head, sigmoid) and a report beside
 `--conditioned-views N` shows every train photo, of either class, N more times, each under
 a phone condition drawn at random (training/photo_conditions.py: a hard JPEG squeeze, dusk,
 sensor noise, a colour cast), for a gate that judges such photos as it judges daylight ones
-(`bench/bench_photo_conditions.py --gate-only` measures it).
+(`bench/bench_photo_conditions.py --gate-only` measures it); `--negative-conditioned-views`
+sets the photos without a vehicle apart, and `--refusals-like <served gate>` holds the
+threshold to that gate's own refusals of each vehicle source's val photos.
 
 Features are cached under `--cache` (one file per init, side and extracted taps), so a
 second run with other head settings extracts nothing; with `--extract-taps` (a superset of
@@ -61,6 +63,14 @@ class GateHyperparameters:
     """Further views of each train photo of either class, each under a phone condition drawn
     at random (training/photo_conditions.py: compression, dusk, noise, a colour cast), so
     that a photo sent on through a messaging app or taken at dusk is judged as in daylight."""
+    negative_conditioned_views: int | None = None
+    """Conditioned views of each train photo without a vehicle (None: `conditioned_views`):
+    photos without a vehicle are a tenth of the train rows, so a gate taught conditions on
+    both classes alike learns them mostly as vehicle photos."""
+    refusals_like: str | None = None
+    """A gate .onnx whose own refusals of each vehicle source's val photos (at the threshold
+    its file names) bound the threshold, with `max_refused`: a gate that refuses no more
+    vehicle photos than the served one, so what it gains comes from its head."""
     l2_strengths: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
     """Candidate L2 penalties on the standardised weights, chosen on val."""
     max_refused: float = 0.02
@@ -196,6 +206,8 @@ def gate_examples(
     conditioned = hp.conditioned_views if split == "train" else 0
     cars = extract(net, [p for p in photos if p.vehicle], 1, hp, cache, conditioned)
     views = hp.negative_views if split == "train" else 1
+    if split == "train" and hp.negative_conditioned_views is not None:
+        conditioned = hp.negative_conditioned_views
     others = extract(net, [p for p in photos if not p.vehicle], views, hp, cache, conditioned)
     return Examples(
         np.vstack([cars.features, others.features]),
@@ -247,6 +259,20 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "(compression, dusk, noise, a colour cast; default 0: none)",
     )
     parser.add_argument(
+        "--negative-conditioned-views",
+        type=int,
+        default=None,
+        help="conditioned views of each train photo without a vehicle "
+        "(default: --conditioned-views)",
+    )
+    parser.add_argument(
+        "--refusals-like",
+        type=Path,
+        default=None,
+        help="a gate .onnx: no vehicle source's val photos may be refused more often than "
+        "it refuses them at the threshold its file names (with --max-refused)",
+    )
+    parser.add_argument(
         "--l2", type=float, nargs="+", default=list(hp.l2_strengths), help="L2 strengths to try"
     )
     parser.add_argument(
@@ -273,6 +299,12 @@ def hyperparameters(args: argparse.Namespace) -> GateHyperparameters:
         raise TrainingError("--negative-views must be >= 1 and --max-refused in [0, 0.5)")
     if args.conditioned_views < 0:
         raise TrainingError(f"--conditioned-views {args.conditioned_views}: 0 or more")
+    if args.negative_conditioned_views is not None and args.negative_conditioned_views < 0:
+        raise TrainingError(
+            f"--negative-conditioned-views {args.negative_conditioned_views}: 0 or more"
+        )
+    if args.refusals_like is not None and not args.refusals_like.is_file():
+        raise TrainingError(f"--refusals-like {args.refusals_like}: no such gate file")
     if not args.l2 or min(args.l2) <= 0:
         raise TrainingError("--l2: give positive strengths")
     return GateHyperparameters(
@@ -281,6 +313,8 @@ def hyperparameters(args: argparse.Namespace) -> GateHyperparameters:
         extract_taps=_extract_taps(args),
         negative_views=args.negative_views,
         conditioned_views=args.conditioned_views,
+        negative_conditioned_views=args.negative_conditioned_views,
+        refusals_like=None if args.refusals_like is None else str(args.refusals_like),
         l2_strengths=tuple(args.l2),
         max_refused=args.max_refused,
         seed=args.seed,
@@ -297,6 +331,7 @@ def _extract_taps(args: argparse.Namespace) -> tuple[int, ...]:
 def main(args: argparse.Namespace) -> int:
     import torch
 
+    from training.gate_eval import gate_refusals
     from training.gate_net import export_onnx, load_gate_net
     from training.init_weights import resolve_init
 
@@ -312,7 +347,10 @@ def main(args: argparse.Namespace) -> int:
     train = gate_examples(net, "train", hp, cache, args.data_root).columns(columns)
     val = gate_examples(net, "val", hp, cache, args.data_root).columns(columns)
     extracted_s = time.perf_counter() - started
-    head, threshold, selection = select_head(train, val, hp.l2_strengths, hp.max_refused)
+    allowed = None
+    if hp.refusals_like is not None:
+        allowed = gate_refusals(Path(hp.refusals_like), "val", args.data_root, hp.seed)
+    head, threshold, selection = select_head(train, val, hp.l2_strengths, hp.max_refused, allowed)
     gate = load_gate_net(Path(init.path), hp.taps, head)
     metadata = {"names": "{0: 'vehicle'}", "threshold": f"{threshold:.6f}",
                 "description": f"CDAT vehicle gate: YOLO11n-seg layers to {max(hp.taps)}, "
@@ -326,6 +364,7 @@ def main(args: argparse.Namespace) -> int:
         "train_rows": source_counts(train),
         "val_rows": source_counts(val),
         "val_refused": refused_shares(probabilities(head, val.features), val, threshold),
+        "val_refused_allowed": allowed,
         "onnx_parity_max_abs": parity,
         "onnx_bytes": args.out.stat().st_size,
         "feature_seconds": round(extracted_s, 1),

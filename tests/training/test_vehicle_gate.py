@@ -47,6 +47,28 @@ def test_the_threshold_refuses_at_most_the_allowed_share_of_every_vehicle_source
     assert shares == {"closeups": 0.1, "whole": 0.1, "no-vehicle": 0.75}
 
 
+def test_the_threshold_refuses_no_more_of_a_source_than_a_served_gate_did() -> None:
+    from training.gate_fit import refused_counts
+
+    # given the val scores above, and a served gate that refused none of the close-ups
+    # and two of the whole cars
+    scores = {
+        "closeups": [0.05, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+        "whole": [0.2, 0.25, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+        "no-vehicle": [0.01, 0.1, 0.22, 0.5],
+    }
+    examples = _examples(scores, {"closeups", "whole"})
+    p = np.concatenate([np.array(v) for v in scores.values()])
+    # when the threshold is held to those counts under a looser share
+    threshold = choose_threshold(p, examples, 0.3, allowed={"closeups": 0, "whole": 2})
+    # then no close-up is refused, though the share alone would allow three
+    assert threshold == 0.05
+    assert refused_counts(p, examples, threshold) == {"closeups": 0, "whole": 0}
+    # and the share still bounds a source whose allowed count is larger
+    threshold = choose_threshold(p, examples, 0.1, allowed={"closeups": 5, "whole": 5})
+    assert refused_counts(p, examples, threshold) == {"closeups": 1, "whole": 1}
+
+
 def test_the_head_separates_what_is_separable_and_weighs_both_classes() -> None:
     # given 200 vehicle rows and 10 without, apart along the first feature only
     rng = np.random.default_rng(0)
@@ -237,6 +259,45 @@ def test_conditioned_views_teach_the_gate_each_train_photo_again_under_a_phone_c
     assert report["hyperparameters"]["conditioned_views"] == 1
 
 
+@pytest.mark.slow
+def test_a_gate_held_to_another_gates_refusals_with_more_conditioned_non_vehicles(
+    tmp_path, monkeypatch
+):
+    from training import gate_data, gate_eval, vehicle_gate
+    from training.claims import gate_at_its_threshold
+
+    # given a tiny backbone, generated photos, and a first gate trained on them
+    weights = _tiny_checkpoint(tmp_path)
+    photos = generated_gate_photos(tmp_path, vehicles=8, others=4)
+    monkeypatch.setattr(vehicle_gate, "gate_photos", lambda split, *a, **k: photos[split])
+    monkeypatch.setattr(gate_eval, "gate_photos", lambda split, *a, **k: photos[split])
+    monkeypatch.setattr(gate_data, "data_licences", lambda root: [])
+    common = ["--init", str(weights), "--taps", "4", "--side", str(SIDE), "--negative-views",
+              "2", "--l2", "1", "--cache", str(tmp_path / "cache")]  # fmt: skip
+    first = tmp_path / "first.onnx"
+    assert vehicle_gate.main(vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(first), *common]
+    )) == 0  # fmt: skip
+    first_gate = gate_at_its_threshold(first)
+    val_cars = [cv2.imread(str(p.path)) for p in photos["val"] if p.vehicle]
+    first_refused = int((first_gate.probabilities(val_cars) < first_gate.threshold).sum())
+    # when a second is trained with three conditioned views of each photo without a
+    # vehicle only, its threshold held to the first gate's refusals
+    out = tmp_path / "second.onnx"
+    args = vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(out), *common, "--negative-conditioned-views", "3",
+         "--refusals-like", str(first), "--max-refused", "0.4"]
+    )  # fmt: skip
+    assert vehicle_gate.main(args) == 0
+    # then only the photos without a vehicle are seen again, each three times more
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["train_rows"] == {"car-parts-damage": 8, "no-vehicle": 4 * (2 + 3)}
+    # and it refuses no more val vehicle photos than the first gate did
+    assert report["val_refused_allowed"] == {"car-parts-damage": first_refused}
+    assert report["val_refused"]["car-parts-damage"] * 8 <= first_refused
+    assert report["hyperparameters"]["refusals_like"] == str(first)
+
+
 def test_a_bad_option_is_one_error_line(tmp_path) -> None:
     from training import vehicle_gate
 
@@ -251,6 +312,11 @@ def test_a_bad_option_is_one_error_line(tmp_path) -> None:
         ["--out", str(tmp_path / "g.onnx"), "--conditioned-views", "-1"]
     )
     with pytest.raises(TrainingError, match="--conditioned-views -1"):
+        vehicle_gate.hyperparameters(args)
+    args = vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(tmp_path / "g.onnx"), "--refusals-like", str(tmp_path / "none.onnx")]
+    )
+    with pytest.raises(TrainingError, match=r"--refusals-like .*no such gate file"):
         vehicle_gate.hyperparameters(args)
 
 
