@@ -30,6 +30,10 @@ On a lent GPU, from packed data: training/gpu_session.sh (its header says how)::
 On a CPU that multiplies bf16 natively (AMX or AVX512-BF16), add `--cpu-bf16`: a step in
 about half the FP32 time, an epoch with its val in about 0.6 (docs/performance.md).
 
+`--photo-conditions 0.5` shows half the training images as a phone may deliver them
+(compressed, dark, noisy or colour-cast: training/photo_conditions.py), which Ultralytics
+does not without albumentations; the photo-conditions bench measures what it buys.
+
 Resume an interrupted run::
 
     python -m training.train --config datasets/damage.yaml --resume
