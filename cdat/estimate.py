@@ -350,7 +350,7 @@ def _quoted(hours: Decimal) -> Decimal:
     return hours.quantize(HOURS, rounding=ROUND_HALF_UP)
 
 
-UNMEASURED_SIZE = "of unmeasured size (no photo outlines the part)"
+UNMEASURED_SIZE = "of unmeasured size: no photo outlines the part"
 """Said of a finding on a part no photo outlines, in place of how much of the part it
 covers: such a part was placed by a stage or an adjuster, and its 0 coverage is no size."""
 CUT_TO_WHOLE_PART_NOTE = " (hours cut: with the {part}'s other damages, a repair of all of it)"
