@@ -185,10 +185,6 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    run_script(main, get_args_parser())
-
-
 def gate_refusals(gate: Path, split: str, data_root: Path | None, seed: int) -> dict[str, int]:
     """How many of each vehicle source's `split` photos a gate file refuses at the
     threshold its file names, each photo decoded as serving decodes it."""
@@ -202,3 +198,7 @@ def gate_refusals(gate: Path, split: str, data_root: Path | None, seed: int) -> 
             refused = served.probabilities([read_photo(photo.path)])[0] < served.threshold
             counts[photo.source] = counts.get(photo.source, 0) + int(refused)
     return counts
+
+
+if __name__ == "__main__":
+    run_script(main, get_args_parser())

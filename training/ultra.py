@@ -60,8 +60,9 @@ def load_ultralytics(threads: int | None = None, photo_conditions: float = 0.0) 
 
 def _install_photo_conditions(share: float) -> None:
     """Every training pipeline Ultralytics builds from here on (close-mosaic rebuilds it)
-    gets the phone-condition step in the slot of its Albumentations step, which does
-    nothing without that package; `share` 0 builds the pipelines as Ultralytics does."""
+    gets the phone-condition step right after its Albumentations step (a colour-free
+    point, before the HSV jitter; that step does nothing without its package); `share` 0
+    builds the pipelines as Ultralytics does."""
     import ultralytics.data.dataset as dataset
     from ultralytics.data.augment import Albumentations
 
