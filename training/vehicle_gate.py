@@ -44,7 +44,13 @@ import numpy as np
 
 from training.errors import TrainingError, run_script
 from training.gate_data import GatePhoto, gate_photos
-from training.gate_fit import Examples, probabilities, refused_shares, select_head
+from training.gate_fit import (
+    Examples,
+    probabilities,
+    refused_counts,
+    refused_shares,
+    select_head,
+)
 
 DEFAULT_CACHE = Path("runs") / "gate" / "features"
 
@@ -357,13 +363,15 @@ def main(args: argparse.Namespace) -> int:
                 f"pooled at {list(hp.taps)}, logistic head"}  # fmt: skip
     export_onnx(gate, args.out, hp.side, metadata)
     parity = _parity(args.out, gate, head, hp, (net, columns))
+    val_p = probabilities(head, val.features)
     report = {
         "hyperparameters": asdict(hp),
         "init": init.as_dict(),
         "threshold": threshold,
         "train_rows": source_counts(train),
         "val_rows": source_counts(val),
-        "val_refused": refused_shares(probabilities(head, val.features), val, threshold),
+        "val_refused": refused_shares(val_p, val, threshold),
+        "val_refused_counts": refused_counts(val_p, val, threshold),
         "val_refused_allowed": allowed,
         "onnx_parity_max_abs": parity,
         "onnx_bytes": args.out.stat().st_size,

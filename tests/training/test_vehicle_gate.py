@@ -294,7 +294,7 @@ def test_a_gate_held_to_another_gates_refusals_with_more_conditioned_non_vehicle
     assert report["train_rows"] == {"car-parts-damage": 8, "no-vehicle": 4 * (2 + 3)}
     # and it refuses no more val vehicle photos than the first gate did
     assert report["val_refused_allowed"] == {"car-parts-damage": first_refused}
-    assert report["val_refused"]["car-parts-damage"] * 8 <= first_refused
+    assert report["val_refused_counts"]["car-parts-damage"] <= first_refused
     assert report["hyperparameters"]["refusals_like"] == str(first)
 
 
