@@ -358,7 +358,7 @@ def main(args: argparse.Namespace) -> int:
         allowed = gate_refusals(Path(hp.refusals_like), "val", args.data_root, hp.seed)
     head, threshold, selection = select_head(train, val, hp.l2_strengths, hp.max_refused, allowed)
     gate = load_gate_net(Path(init.path), hp.taps, head)
-    metadata = {"names": "{0: 'vehicle'}", "threshold": f"{threshold:.6f}",
+    metadata = {"names": "{0: 'vehicle'}", "threshold": repr(threshold),
                 "description": f"CDAT vehicle gate: YOLO11n-seg layers to {max(hp.taps)}, "
                 f"pooled at {list(hp.taps)}, logistic head"}  # fmt: skip
     export_onnx(gate, args.out, hp.side, metadata)

@@ -221,6 +221,11 @@ def test_the_gate_trains_exports_and_refuses_on_tiny_generated_data(tmp_path, mo
     assert report["val_rows"] == {"car-parts-damage": 12, "no-vehicle": 6}
     assert report["val_refused"]["car-parts-damage"] <= 0.02
     assert report["onnx_parity_max_abs"] < 1e-3
+    # and the file names the very threshold chosen, so served at it the gate refuses the
+    # val photos the choice counted and no photo at the threshold besides
+    from training.claims import gate_at_its_threshold
+
+    assert gate_at_its_threshold(out).threshold == report["threshold"]
     run = json.loads((out.parent / "cdat_run.json").read_text())
     assert run["task"] == "gate" and run["data"] == licences and run["init"]["sha256"]
     # and the exported gate refuses a new photo without a vehicle and keeps a new vehicle
