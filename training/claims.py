@@ -242,8 +242,9 @@ def candidate_gate(path: Path, promoted: Any) -> Any:
     return gate_at_its_threshold(path)
 
 
-def gate_at_its_threshold(path: Path) -> Any:
-    """A gate file served at the threshold it names (one whose vehicle head is its own)."""
+def gate_at_its_threshold(path: Path, option: str = "--gate") -> Any:
+    """A gate file served at the threshold it names (one whose vehicle head is its own);
+    `option` is the command-line option that named it, for the error line."""
     import onnxruntime as ort
 
     from inference.vehicle_gate import VehicleGate
@@ -251,10 +252,10 @@ def gate_at_its_threshold(path: Path) -> Any:
     try:
         named = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for a file it cannot read
-        raise TrainingError(f"--gate {path}: not an ONNX model ({exc})") from exc
+        raise TrainingError(f"{option} {path}: not an ONNX model ({exc})") from exc
     threshold = named.get_modelmeta().custom_metadata_map.get("threshold")
     if threshold is None:
-        raise TrainingError(f"--gate {path}: the file names no threshold to serve it at")
+        raise TrainingError(f"{option} {path}: the file names no threshold to serve it at")
     return VehicleGate.load(path, float(threshold), version=path.stem)
 
 

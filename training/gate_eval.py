@@ -191,7 +191,7 @@ def gate_refusals(gate: Path, split: str, data_root: Path | None, seed: int) -> 
     from training.claims import gate_at_its_threshold
     from training.vehicle_gate import read_photo
 
-    served = gate_at_its_threshold(gate)
+    served = gate_at_its_threshold(gate, "--refusals-like")
     counts: dict[str, int] = {}
     for photo in gate_photos(split, data_root, seed=seed):
         if photo.vehicle:

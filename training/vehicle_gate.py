@@ -342,6 +342,9 @@ def main(args: argparse.Namespace) -> int:
     from training.init_weights import resolve_init
 
     hp = hyperparameters(args)
+    allowed = None  # read first: a file that is no gate fails before minutes of extraction
+    if hp.refusals_like is not None:
+        allowed = gate_refusals(Path(hp.refusals_like), "val", args.data_root, hp.seed)
     init = resolve_init(str(args.init))
     if init.path == "none":
         raise TrainingError("--init none: the gate cuts a pretrained model; name a checkpoint")
@@ -353,9 +356,6 @@ def main(args: argparse.Namespace) -> int:
     train = gate_examples(net, "train", hp, cache, args.data_root).columns(columns)
     val = gate_examples(net, "val", hp, cache, args.data_root).columns(columns)
     extracted_s = time.perf_counter() - started
-    allowed = None
-    if hp.refusals_like is not None:
-        allowed = gate_refusals(Path(hp.refusals_like), "val", args.data_root, hp.seed)
     head, threshold, selection = select_head(train, val, hp.l2_strengths, hp.max_refused, allowed)
     gate = load_gate_net(Path(init.path), hp.taps, head)
     metadata = {"names": "{0: 'vehicle'}", "threshold": repr(threshold),

@@ -30,15 +30,22 @@ def _examples(scores_by_source: dict[str, list[float]], vehicle: set[str]) -> Ex
     )
 
 
+VAL_SCORES = {
+    "closeups": [0.05, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+    "whole": [0.2, 0.25, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
+    "no-vehicle": [0.01, 0.1, 0.22, 0.5],
+}
+"""Val scores of two vehicle sources (10 photos each) and of photos without a vehicle."""
+
+
+def _val_scores() -> tuple[Examples, np.ndarray]:
+    examples = _examples(VAL_SCORES, {"closeups", "whole"})
+    return examples, np.concatenate([np.array(v) for v in VAL_SCORES.values()])
+
+
 def test_the_threshold_refuses_at_most_the_allowed_share_of_every_vehicle_source() -> None:
     # given val scores of two vehicle sources (10 photos each) and photos without a vehicle
-    scores = {
-        "closeups": [0.05, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
-        "whole": [0.2, 0.25, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
-        "no-vehicle": [0.01, 0.1, 0.22, 0.5],
-    }
-    examples = _examples(scores, {"closeups", "whole"})
-    p = np.concatenate([np.array(v) for v in scores.values()])
+    examples, p = _val_scores()
     # when one refusal in ten is allowed
     threshold = choose_threshold(p, examples, max_refused=0.1)
     # then the stricter source sets it: refusing 0.2 only, 0.25 and up kept
@@ -52,13 +59,7 @@ def test_the_threshold_refuses_no_more_of_a_source_than_a_served_gate_did() -> N
 
     # given the val scores above, and a served gate that refused none of the close-ups
     # and two of the whole cars
-    scores = {
-        "closeups": [0.05, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
-        "whole": [0.2, 0.25, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9],
-        "no-vehicle": [0.01, 0.1, 0.22, 0.5],
-    }
-    examples = _examples(scores, {"closeups", "whole"})
-    p = np.concatenate([np.array(v) for v in scores.values()])
+    examples, p = _val_scores()
     # when the threshold is held to those counts under a looser share
     threshold = choose_threshold(p, examples, 0.3, allowed={"closeups": 0, "whole": 2})
     # then no close-up is refused, though the share alone would allow three
@@ -301,6 +302,24 @@ def test_a_gate_held_to_another_gates_refusals_with_more_conditioned_non_vehicle
     assert report["val_refused_allowed"] == {"car-parts-damage": first_refused}
     assert report["val_refused_counts"]["car-parts-damage"] <= first_refused
     assert report["hyperparameters"]["refusals_like"] == str(first)
+
+
+def test_a_refusals_like_file_that_is_no_gate_is_refused_before_any_extraction(
+    tmp_path, monkeypatch
+) -> None:
+    from training import vehicle_gate
+
+    # given a --refusals-like file that is no ONNX gate, and a cache folder not yet made
+    fake = tmp_path / "notes.onnx"
+    fake.write_text("not a model")
+    args = vehicle_gate.get_args_parser().parse_args(
+        ["--out", str(tmp_path / "g.onnx"), "--refusals-like", str(fake),
+         "--cache", str(tmp_path / "cache")]
+    )  # fmt: skip
+    # when the gate is trained, then the error names the option and nothing was extracted
+    with pytest.raises(TrainingError, match=r"^--refusals-like .*notes\.onnx: not an ONNX"):
+        vehicle_gate.main(args)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "g.onnx").exists()
 
 
 def test_a_bad_option_is_one_error_line(tmp_path) -> None:
