@@ -10,8 +10,7 @@ Reason codes: ``no_photos``, ``photo_quality`` (any photo has a quality issue),
 ``no_vehicle`` (no photo shows a vehicle: each was refused as showing none, or unusable),
 ``no_damage_found``, ``low_confidence`` (a finding less certain than `min_confidence`: its
 chance where the damage model's curves read one, else its confidence),
-``unpriced_damage`` (damage on no visible part; a finding on no part that repeats a surer
-one, `PartFinding.named_again`, gives no reason of its own), ``damage_part_mismatch`` (damage of a
+``unpriced_damage`` (damage on no visible part), ``damage_part_mismatch`` (damage of a
 type that cannot be on its part: a broken lamp on a bumper), ``over_limit`` (estimate total at or
 above the currency's `straight_through_limit`), ``total_loss``, ``near_total_loss``
 (the estimate's high end reaches the total-loss threshold), ``replacement_undecided`` (the
@@ -19,6 +18,10 @@ rules would replace a part its finding cannot decide on: too unsure, or a share 
 the photos cut off; or a new part undercuts a repair priced on such a share),
 ``severity_to_confirm`` (a finding seen only on photos whose severity the close-up stage
 read, which under-calls heavy damage from sources it did not learn), ``fraud_signal``.
+
+A finding that names a surer damage again (`PartFinding.named_again`: the same damage under
+another type, or on no part outlined again) gives no reason of its own: it is priced, and
+doubted, as the surer one, so an adjuster is asked about each damage once.
 """
 
 from __future__ import annotations
@@ -167,8 +170,8 @@ def finding_reasons(
     if not findings and policy.review_when_no_damage:
         reasons.append(Reason("no_damage_found", no_damage_message(analyses)))
     for f in findings:
-        if f.part is None and f.named_again:
-            continue  # a surer damage on no part holds it: that one's reasons are its reasons
+        if f.named_again:
+            continue  # a surer damage holds it: that one's reasons are its reasons
         what = (
             f"{f.severity.value} {f.damage_type.value} on {f.part.value if f.part else 'no part'}"
         )
@@ -190,16 +193,13 @@ def finding_reasons(
                 )
             )
         elif stray_on_its_part(f, findings):
-            # Named again, it lies inside a surer damage of the part: the same damage under
-            # another name, priced as that one, with nothing of its own to place.
-            if not f.named_again:
-                reasons.append(
-                    Reason(
-                        "damage_part_mismatch",
-                        f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; "
-                        "not priced beside the damage the part can have: say where it belongs",
-                    )
+            reasons.append(
+                Reason(
+                    "damage_part_mismatch",
+                    f"{what}: a {f.damage_type.value} cannot be on the {f.part.value}; "
+                    "not priced beside the damage the part can have: say where it belongs",
                 )
+            )
         elif f.type_contradicts_part:
             # priced by the catch-all rule meanwhile: a repair of the part it was put on
             reasons.append(

@@ -378,9 +378,10 @@ def test_a_stray_that_names_a_surer_damage_again_asks_nothing_of_an_adjuster(inr
     again = replace(finding(CarPart.HOOD, DamageType.LAMP_BROKEN, confidence=0.4), named_again=True)
     args = {"analyses": [photo()], "estimate": _estimate(), "total_loss": _total_loss(),
             "signals": [], "policy": inr_policy.triage}  # fmt: skip
-    # when triaged, then the lamp named again gives no mismatch to resolve: it is the dent
+    # when triaged, then the lamp named again gives no mismatch to resolve and no doubt of its
+    # own (its confidence is the other name's): it is the dent, sure enough to pass
     codes = [r.code for r in triage(findings=[dent, again], **args).reasons]
-    assert codes == ["low_confidence"]
+    assert codes == []
     # and the estimate says so where it lists it
     lines = build_estimate([dent, again], sedan_pricing(inr_policy)).lines
     text = " ".join(line.description for line in lines)
@@ -390,3 +391,18 @@ def test_a_stray_that_names_a_surer_damage_again_asks_nothing_of_an_adjuster(inr
     stray = finding(CarPart.HOOD, DamageType.LAMP_BROKEN, confidence=0.95)
     (reason,) = triage(findings=[dent, stray], **args).reasons
     assert reason.code == "damage_part_mismatch"
+
+
+def test_a_damage_named_again_on_a_close_up_asks_its_severity_once(inr_policy) -> None:
+    # given a close-up whose severity the close-up stage read, showing a sure dent on the door
+    # and a scratch inside it (the dent named again)
+    close_up = photo(severity_read_close_up=True)
+    dent = finding(CarPart.FRONT_LEFT_DOOR, DamageType.DENT, confidence=0.95)
+    again = replace(finding(CarPart.FRONT_LEFT_DOOR, DamageType.SCRATCH), named_again=True)
+    # when triaged
+    reasons = triage([close_up], [dent, again], _estimate(), _total_loss(), [],
+                     inr_policy.triage).reasons  # fmt: skip
+    # then the dent's severity is asked once, under the dent's name
+    assert [(r.code, r.message.split(":")[0]) for r in reasons] == [
+        ("severity_to_confirm", "moderate dent on front_left_door")
+    ]
